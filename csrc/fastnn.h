@@ -1,0 +1,164 @@
+/* fastnn.h -- the whole C ABI of fastnn, one place.
+ *
+ * Conventions (see DESIGN.md, "The kernel contract"):
+ *   - outputs first, then inputs, then sizes, then scalar parameters;
+ *   - every array is C-contiguous and dense; sizes are element counts;
+ *   - float32 functions end in _f32, float64 in _f64; labels are int32;
+ *   - scalar hyper-parameters are passed as double for both dtypes;
+ *   - nothing here validates: fastnn/kernels.py checks every size, dtype and
+ *     pointer before a call reaches C. A pointer documented "nullable" may be NULL.
+ *
+ * The block between CDEF-BEGIN and CDEF-END is read by fastnn/_cffi_build.py
+ * and handed to cffi's cdef(), so it must stay plain declarations: no
+ * preprocessor conditionals, no attributes, no inline bodies.
+ */
+#ifndef FASTNN_H
+#define FASTNN_H
+
+#include <stdint.h>
+
+/* CDEF-BEGIN */
+
+/* ---- activation codes (fastnn/kernels.py keeps the matching name table) ---- */
+enum {
+    FNN_ACT_IDENTITY = 0,
+    FNN_ACT_RELU = 1,
+    FNN_ACT_LEAKY_RELU = 2,   /* param = negative slope */
+    FNN_ACT_SIGMOID = 3,
+    FNN_ACT_TANH = 4,
+    FNN_ACT_SOFTPLUS = 5,
+    FNN_ACT_GELU = 6,         /* exact: x * Phi(x), with erf */
+    FNN_ACT_GELU_TANH = 7,    /* tanh approximation */
+    FNN_ACT_ELU = 8,          /* param = alpha */
+    FNN_ACT_SOFTMAX = 9       /* row-wise over the last axis */
+};
+
+/* ---- runtime: ISA dispatch and threads (runtime.c) ---- */
+int fnn_cpu_has_avx2_fma(void);     /* 1 if CPUID and the OS allow AVX2+FMA */
+int fnn_get_isa(void);              /* 0 = generic C, 1 = AVX2+FMA */
+int fnn_set_isa(int isa);           /* returns the ISA actually selected (never one the CPU lacks) */
+const char *fnn_isa_name(void);
+void fnn_set_num_threads(int n);
+int fnn_get_num_threads(void);
+int fnn_openmp_version(void);       /* _OPENMP macro value, 0 without OpenMP */
+
+/* ---- gemm (gemm.c): C[m,n] = alpha * op(A) @ op(B) + beta * C ----
+ * op(A) is [m,k]: A is stored [m,k], or [k,m] when trans_a != 0.
+ * op(B) is [k,n]: B is stored [k,n], or [n,k] when trans_b != 0.
+ * When beta == 0, C is write-only (its old contents, even NaN, are ignored). */
+void fnn_gemm_f32(float *c, const float *a, const float *b,
+                  int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                  double alpha, double beta);
+void fnn_gemm_f64(double *c, const double *a, const double *b,
+                  int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                  double alpha, double beta);
+
+/* ---- dense layer (dense.c) ----
+ * forward:  z = x[n,i] @ w[i,o] + b[o];  out[n,o] = act(z);  z_out (nullable) receives z.
+ * backward: dz = dout * act'(.)  (act' is computed from y = the forward output, or,
+ *           for gelu/gelu_tanh, from z);  dw[i,o] = x^T dz;  db[o] = sum_rows dz;
+ *           dx[n,i] = dz w^T (dx nullable: skipped).  dz_scratch[n,o] is caller-owned
+ *           workspace (may alias dout, which is then overwritten).
+ *           For softmax, act'(.) is the full row Jacobian-vector product. */
+void fnn_dense_forward_f32(float *out, float *z_out, const float *x, const float *w,
+                           const float *b, int64_t n, int64_t in, int64_t out_dim,
+                           int act, double act_param);
+void fnn_dense_forward_f64(double *out, double *z_out, const double *x, const double *w,
+                           const double *b, int64_t n, int64_t in, int64_t out_dim,
+                           int act, double act_param);
+void fnn_dense_backward_f32(float *dx, float *dw, float *db, float *dz_scratch,
+                            const float *dout, const float *x, const float *w,
+                            const float *y, const float *z,
+                            int64_t n, int64_t in, int64_t out_dim, int act, double act_param);
+void fnn_dense_backward_f64(double *dx, double *dw, double *db, double *dz_scratch,
+                            const double *dout, const double *x, const double *w,
+                            const double *y, const double *z,
+                            int64_t n, int64_t in, int64_t out_dim, int act, double act_param);
+
+/* ---- activations (activations.c), over [rows, cols] ----
+ * backward: dx = dy * act'(.), from y (the forward output) or, for gelu/gelu_tanh,
+ * from x (the forward input); the unused one may be NULL. dx may alias dy. */
+void fnn_act_forward_f32(float *y, const float *x, int64_t rows, int64_t cols,
+                         int act, double param);
+void fnn_act_forward_f64(double *y, const double *x, int64_t rows, int64_t cols,
+                         int act, double param);
+void fnn_act_backward_f32(float *dx, const float *dy, const float *y, const float *x,
+                          int64_t rows, int64_t cols, int act, double param);
+void fnn_act_backward_f64(double *dx, const double *dy, const double *y, const double *x,
+                          int64_t rows, int64_t cols, int act, double param);
+
+/* ---- losses (losses.c): return the loss; the gradient pointer is nullable ----
+ * softmax_xent: loss = -sum_i log softmax(logits_i)[label_i] / n;
+ *               dlogits = (softmax(logits) - onehot(labels)) / n.
+ * sigmoid_bce:  loss = sum over all elements of BCE(sigmoid(logits), targets) / n;
+ *               dlogits = (sigmoid(logits) - targets) / n.
+ * mse:          loss = sum((pred - target)^2) / (2 n);  dpred = (pred - target) / n. */
+double fnn_softmax_xent_f32(float *dlogits, const float *logits, const int32_t *labels,
+                            int64_t n, int64_t classes);
+double fnn_softmax_xent_f64(double *dlogits, const double *logits, const int32_t *labels,
+                            int64_t n, int64_t classes);
+double fnn_sigmoid_bce_f32(float *dlogits, const float *logits, const float *targets,
+                           int64_t n, int64_t cols);
+double fnn_sigmoid_bce_f64(double *dlogits, const double *logits, const double *targets,
+                           int64_t n, int64_t cols);
+double fnn_mse_f32(float *dpred, const float *pred, const float *target, int64_t n, int64_t cols);
+double fnn_mse_f64(double *dpred, const double *pred, const double *target, int64_t n, int64_t cols);
+
+/* ---- penalty values (losses.c): l1 = sum |w|, l2 = sum w^2 / 2 ---- */
+double fnn_l1_f32(const float *w, int64_t size);
+double fnn_l1_f64(const double *w, int64_t size);
+double fnn_l2_f32(const float *w, int64_t size);
+double fnn_l2_f64(const double *w, int64_t size);
+
+/* ---- fused optimizer updates (optim.c), in place over flat buffers of `size` ----
+ * Every update, per element, in this order:
+ *   g' = g + l2 * p                       (coupled L2)
+ *   p  = p - lr * wd * p                  (decoupled weight decay, from the old p)
+ *   p  = p + step(g')                     (the optimizer's own rule, below)
+ *   p  = sign(p) * max(|p| - lr * l1, 0)  (proximal L1: exact zeros)
+ * sgd:       step = -lr g'
+ * momentum:  v = mu v - lr g';  step = v                       (scikit-learn)
+ * nesterov:  v = mu v - lr g';  step = mu v - lr g'            (scikit-learn)
+ * adagrad:   a += g'^2;  step = -lr g' / (sqrt(a) + eps)
+ * rmsprop:   s = rho s + (1 - rho) g'^2;  step = -lr g' / (sqrt(s) + eps)
+ * adam:      m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2;
+ *            lr_t = lr sqrt(1 - b2^t) / (1 - b1^t);  step = -lr_t m / (sqrt(v) + eps)
+ *            (Kingma & Ba's efficient form, as scikit-learn; t >= 1 is the step count)
+ * adamw is adam with wd != 0. */
+void fnn_sgd_f32(float *p, const float *g, int64_t size,
+                 double lr, double l2, double l1, double wd);
+void fnn_sgd_f64(double *p, const double *g, int64_t size,
+                 double lr, double l2, double l1, double wd);
+void fnn_momentum_f32(float *p, float *v, const float *g, int64_t size,
+                      double lr, double mu, int nesterov, double l2, double l1, double wd);
+void fnn_momentum_f64(double *p, double *v, const double *g, int64_t size,
+                      double lr, double mu, int nesterov, double l2, double l1, double wd);
+void fnn_adagrad_f32(float *p, float *acc, const float *g, int64_t size,
+                     double lr, double eps, double l2, double l1, double wd);
+void fnn_adagrad_f64(double *p, double *acc, const double *g, int64_t size,
+                     double lr, double eps, double l2, double l1, double wd);
+void fnn_rmsprop_f32(float *p, float *sq, const float *g, int64_t size,
+                     double lr, double rho, double eps, double l2, double l1, double wd);
+void fnn_rmsprop_f64(double *p, double *sq, const double *g, int64_t size,
+                     double lr, double rho, double eps, double l2, double l1, double wd);
+void fnn_adam_f32(float *p, float *m, float *v, const float *g, int64_t size,
+                  double lr, double b1, double b2, double eps, int64_t t,
+                  double l2, double l1, double wd);
+void fnn_adam_f64(double *p, double *m, double *v, const double *g, int64_t size,
+                  double lr, double b1, double b2, double eps, int64_t t,
+                  double l2, double l1, double wd);
+
+/* ---- dropout (dropout.c): y = x * keep(i) * scale ----
+ * keep(i) = (fnn_mix64(key + (i + 1) * 0x9E3779B97F4A7C15) >> 40) >= threshold,
+ * key = fnn_mix64(seed * 0x9E3779B97F4A7C15 + step) (computed by the caller),
+ * threshold = floor(p * 2^24), scale = 1 / (1 - p). The same call with dy in place
+ * of x is the backward. y may alias x. fnn_mix64 is splitmix64's finaliser. */
+uint64_t fnn_mix64(uint64_t z);
+void fnn_dropout_f32(float *y, const float *x, int64_t size,
+                     uint64_t key, uint32_t threshold, double scale);
+void fnn_dropout_f64(double *y, const double *x, int64_t size,
+                     uint64_t key, uint32_t threshold, double scale);
+
+/* CDEF-END */
+
+#endif /* FASTNN_H */

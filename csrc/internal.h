@@ -1,0 +1,37 @@
+/* internal.h -- helpers shared by the C sources; not part of the ABI. */
+#ifndef FASTNN_INTERNAL_H
+#define FASTNN_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "fastnn.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ISA currently selected: 0 = generic C, 1 = AVX2+FMA (runtime.c). Kernels read it
+ * on every call, so tests can switch paths in one process with fnn_set_isa(). */
+extern int fnn_isa_level;
+#define FNN_ISA_GENERIC 0
+#define FNN_ISA_AVX2 1
+
+/* Compile one function for AVX2+FMA without raising the baseline of the whole
+ * extension (which must still load on CPUs without AVX2). */
+#define FNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+
+/* Threads fastnn may use (fnn_set_num_threads); every parallel region asks for
+ * fnn_threads_for(work) threads so that small problems stay on one thread. */
+extern int fnn_num_threads;
+static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) {
+    int t = fnn_num_threads;
+    if (t <= 1) return 1;
+    int useful = (int)(flops_or_elems / per_thread_min);
+    if (useful < 1) useful = 1;
+    return useful < t ? useful : t;
+}
+
+/* Elementwise kernels below this many elements run on one thread. */
+#define FNN_ELEMWISE_PAR_MIN 32768.0
+
+#endif

@@ -1,0 +1,63 @@
+/* runtime.c -- CPU feature detection, ISA selection and the thread knob. */
+#include <stdlib.h>
+#include <string.h>
+#include <cpuid.h>
+#include "internal.h"
+
+int fnn_isa_level = FNN_ISA_GENERIC;
+int fnn_num_threads = 1;
+
+static int os_saves_ymm(void) {
+    /* XGETBV(0): bits 1 (SSE) and 2 (AVX) must both be enabled by the OS */
+    unsigned int eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return (eax & 0x6) == 0x6;
+}
+
+int fnn_cpu_has_avx2_fma(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (!(fma && osxsave && avx) || !os_saves_ymm()) return 0;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 5) & 1; /* AVX2 */
+}
+
+int fnn_get_isa(void) { return fnn_isa_level; }
+
+int fnn_set_isa(int isa) {
+    fnn_isa_level = (isa == FNN_ISA_AVX2 && fnn_cpu_has_avx2_fma()) ? FNN_ISA_AVX2
+                                                                    : FNN_ISA_GENERIC;
+    return fnn_isa_level;
+}
+
+const char *fnn_isa_name(void) {
+    return fnn_isa_level == FNN_ISA_AVX2 ? "avx2-fma" : "generic";
+}
+
+void fnn_set_num_threads(int n) {
+    fnn_num_threads = n < 1 ? 1 : n;
+#ifdef _OPENMP
+    omp_set_num_threads(fnn_num_threads);
+#endif
+}
+
+int fnn_get_num_threads(void) { return fnn_num_threads; }
+
+int fnn_openmp_version(void) {
+#ifdef _OPENMP
+    return _OPENMP;
+#else
+    return 0;
+#endif
+}
+
+/* Pick the best ISA when the library loads; FASTNN_ISA=generic forces the
+ * portable path. Python (fastnn/backends/c.py) re-applies the choice and the
+ * thread count after import, so this is only the default. */
+__attribute__((constructor)) static void fnn_runtime_init(void) {
+    const char *want = getenv("FASTNN_ISA");
+    if (want && strcmp(want, "generic") == 0) fnn_set_isa(FNN_ISA_GENERIC);
+    else fnn_set_isa(FNN_ISA_AVX2);
+}

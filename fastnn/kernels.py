@@ -1,0 +1,577 @@
+"""fastnn's public kernel API: validate once, then dispatch to a backend.
+
+Every kernel takes ``backend=None`` (the current default, see
+``fastnn.set_backend``) and works in float32 and float64. Arrays:
+
+* **inputs** may be any array-like of float32/float64 (labels: any integer
+  dtype, converted to int32); non-contiguous inputs are copied to C order.
+  Integer, complex or mixed float dtypes raise TypeError.
+* **outputs** (``out=`` and friends) are optional caller-owned buffers: they must
+  be NumPy arrays of the exact shape and dtype, C-contiguous and writable, and
+  must not overlap an input unless the kernel says so. They are rejected, never
+  copied: a copy would silently drop the result.
+* bad sizes and values raise ValueError naming the argument.
+
+Nothing reaches a backend (and so C) unchecked. Weights are [in, out] (x @ w).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from . import backends
+from .backends._common import (
+    ACTIVATIONS,
+    ACT_SOFTMAX,
+    DEFAULT_PARAM,
+    NEEDS_INPUT_FOR_GRAD,
+    dropout_key,
+    dropout_threshold,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "gemm",
+    "dense_forward",
+    "dense_backward",
+    "activation_forward",
+    "activation_backward",
+    "softmax_xent",
+    "sigmoid_bce",
+    "mse",
+    "l1_penalty",
+    "l2_penalty",
+    "sgd_update",
+    "momentum_update",
+    "nesterov_update",
+    "adagrad_update",
+    "rmsprop_update",
+    "adam_update",
+    "adamw_update",
+    "dropout_forward",
+    "dropout_backward",
+    "dropout_mask",
+]
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+Array = np.ndarray
+
+# --------------------------------------------------------------------- profiling
+# fastnn.profile installs an object with a ``record(name, backend, seconds, flops,
+# nbytes)`` method here; while it is None the only cost is one attribute test.
+_profiler: Any = None
+
+
+def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: float = 0.0):
+    fn = getattr(mod, fn_name)
+    prof = _profiler
+    if prof is None:
+        return fn(*args)
+    t0 = prof.clock()
+    result = fn(*args)
+    prof.record(name, mod.NAME, prof.clock() - t0, flops, nbytes)
+    return result
+
+
+# -------------------------------------------------------------------- validation
+
+
+def _input(name: str, a, ndim: Optional[int] = None, dtype: Optional[np.dtype] = None) -> Array:
+    """A C-contiguous float array from `a` (copied only when it is not one already)."""
+    arr = np.asarray(a)
+    if arr.dtype not in FLOATS:
+        raise TypeError(f"{name} must be float32 or float64, got dtype {arr.dtype}")
+    if dtype is not None and arr.dtype != dtype:
+        raise TypeError(f"{name} has dtype {arr.dtype} but the other operands are {dtype}; cast explicitly")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def _output(name: str, out, shape: tuple, dtype: np.dtype, inputs: tuple = ()) -> Array:
+    """`out` checked as a destination, or a new empty array when it is None."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (outputs are never copied)")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    for in_name, arr in inputs:
+        if arr is not None and arr.size and out.size and np.may_share_memory(out, arr):
+            raise ValueError(f"{name} overlaps {in_name}; pass a separate buffer")
+    return out
+
+
+def _state(name: str, buf, like: Array) -> Array:
+    """An optimizer state buffer: same shape and dtype as the parameters, in place."""
+    if not isinstance(buf, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray (it is updated in place), got {type(buf).__name__}")
+    return _output(name, buf, like.shape, like.dtype)
+
+
+def _activation(activation, param) -> Tuple[int, float]:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    code = ACTIVATIONS[activation]
+    if param is None:
+        param = DEFAULT_PARAM.get(code, 0.0)
+    param = float(param)
+    if not math.isfinite(param):
+        raise ValueError(f"param must be finite, got {param}")
+    return code, param
+
+
+def _scalar(name: str, value, *, low: float = -math.inf, low_open: bool = False, high: float = math.inf) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(v) or v < low or (low_open and v == low) or v > high:
+        bound = f"{'>' if low_open else '>='} {low}" if low > -math.inf else "finite"
+        extra = f" and <= {high}" if high < math.inf else ""
+        raise ValueError(f"{name} must be {bound}{extra}, got {value!r}")
+    return v
+
+
+def _rows2d(name: str, arr: Array) -> Array:
+    """View an array of ndim >= 1 as [rows, last axis] for row-wise kernels."""
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension")
+    return arr.reshape(-1, arr.shape[-1]) if arr.ndim != 2 else arr
+
+
+# -------------------------------------------------------------------------- gemm
+
+
+def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0,
+         out: Optional[Array] = None, backend: Optional[str] = None) -> Array:
+    """Return ``alpha * op(a) @ op(b) + beta * out``; op transposes when trans_* is true.
+
+    a, b: 2-D float arrays of one dtype. ``out`` is read only when beta != 0 (then
+    it is required) and is overwritten with the result.
+    """
+    mod = backends.resolve(backend)
+    a = _input("a", a, 2)
+    b = _input("b", b, 2, a.dtype)
+    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if k != kb:
+        raise ValueError(f"inner dimensions differ: op(a) is {m}x{k}, op(b) is {kb}x{n}")
+    alpha = _scalar("alpha", alpha)
+    beta = _scalar("beta", beta)
+    if beta != 0.0 and out is None:
+        raise ValueError("beta != 0 needs out= (the matrix to accumulate into)")
+    out = _output("out", out, (m, n), a.dtype, (("a", a), ("b", b)))
+    if m and n:
+        if k == 0:  # empty sum: only the beta term survives
+            out *= beta if beta != 0.0 else 0.0
+        else:
+            _run("gemm", mod, "gemm", (out, a, b, bool(trans_a), bool(trans_b), alpha, beta),
+                 2.0 * m * n * k, a.itemsize * (m * k + k * n + m * n))
+    return out
+
+
+# ------------------------------------------------------------------------- dense
+
+
+def dense_forward(x, w, b, activation: str, *, out: Optional[Array] = None, preact: Optional[Array] = None,
+                  param: Optional[float] = None, backend: Optional[str] = None) -> Array:
+    """Return ``act(x @ w + b)``; x is [n, in], w is [in, out], b is [out].
+
+    preact: optional [n, out] buffer that receives the pre-activation z (needed by
+    dense_backward for gelu/gelu_tanh). param: leaky_relu slope / elu alpha.
+    """
+    mod = backends.resolve(backend)
+    code, param = _activation(activation, param)
+    x = _input("x", x, 2)
+    w = _input("w", w, 2, x.dtype)
+    b = _input("b", b, 1, x.dtype)
+    n, i = x.shape
+    if w.shape[0] != i:
+        raise ValueError(f"w must have {i} rows (x has {i} columns), got shape {w.shape}")
+    o = w.shape[1]
+    if b.shape[0] != o:
+        raise ValueError(f"b must have {o} elements (w has {o} columns), got shape {b.shape}")
+    ins = (("x", x), ("w", w), ("b", b))
+    out = _output("out", out, (n, o), x.dtype, ins)
+    if preact is not None:
+        preact = _output("preact", preact, (n, o), x.dtype, ins + (("out", out),))
+    if n and o:
+        if i == 0:
+            _fill_bias_then_act(out, preact, b, code, param, mod)
+        else:
+            _run("dense_forward", mod, "dense_forward", (out, preact, x, w, b, code, param),
+                 2.0 * n * i * o, x.itemsize * (n * i + i * o + n * o))
+    return out
+
+
+def _fill_bias_then_act(out, preact, b, code, param, mod):
+    z = np.broadcast_to(b, out.shape).copy()
+    if preact is not None:
+        preact[...] = z
+    mod.act_forward(out, z, code, param)
+
+
+def dense_backward(dout, x, w, activation: str, *, y: Optional[Array] = None, z: Optional[Array] = None,
+                   param: Optional[float] = None, need_dx: bool = True, dx: Optional[Array] = None,
+                   dw: Optional[Array] = None, db: Optional[Array] = None, dz: Optional[Array] = None,
+                   backend: Optional[str] = None) -> Tuple[Optional[Array], Array, Array]:
+    """Backward of ``y = act(x @ w + b)``; returns ``(dx, dw, db)`` (dx None if not need_dx).
+
+    y: the forward output (needed by every activation but identity and the gelus);
+    z: the pre-activation (needed by gelu and gelu_tanh). dz: optional [n, out]
+    workspace; it may be ``dout`` itself, which is then overwritten.
+    """
+    mod = backends.resolve(backend)
+    code, param = _activation(activation, param)
+    dout = _input("dout", dout, 2)
+    x = _input("x", x, 2, dout.dtype)
+    w = _input("w", w, 2, dout.dtype)
+    n, o = dout.shape
+    i = x.shape[1]
+    if x.shape[0] != n:
+        raise ValueError(f"x must have {n} rows like dout, got shape {x.shape}")
+    if w.shape != (i, o):
+        raise ValueError(f"w must have shape {(i, o)} (x is {x.shape}, dout is {dout.shape}), got {w.shape}")
+    y, z = _act_saved(code, y, z, (n, o), dout.dtype, "y", "z")
+    ins = (("dout", dout), ("x", x), ("w", w), ("y", y), ("z", z))
+    dw = _output("dw", dw, (i, o), dout.dtype, ins)
+    db = _output("db", db, (o,), dout.dtype, ins + (("dw", dw),))
+    dx = _output("dx", dx, (n, i), dout.dtype, ins + (("dw", dw), ("db", db))) if need_dx else None
+    if dz is not dout:
+        dz = _output("dz", dz, (n, o), dout.dtype, tuple(p for p in ins if p[0] != "dout")
+                     + (("dw", dw), ("db", db), ("dx", dx)))
+    if n == 0 or o == 0:
+        dw[...] = 0
+        db[...] = 0
+        if dx is not None:
+            dx[...] = 0
+    else:
+        _run("dense_backward", mod, "dense_backward", (dx, dw, db, dz, dout, x, w, y, z, code, param),
+             (4.0 if need_dx else 2.0) * n * i * o, dout.itemsize * (2 * n * o + n * i + 2 * i * o))
+    return dx, dw, db
+
+
+def _act_saved(code, y, x, shape, dtype, y_name, x_name):
+    """Check the saved forward arrays an activation's derivative needs."""
+    if code in NEEDS_INPUT_FOR_GRAD:
+        if x is None:
+            raise ValueError(f"{x_name} (the pre-activation) is required for this activation's backward")
+        x = _input(x_name, x, None, dtype)
+        if x.shape != shape:
+            raise ValueError(f"{x_name} must have shape {shape}, got {x.shape}")
+        return None, x
+    if code == 0:  # identity needs neither
+        return None, None
+    if y is None:
+        raise ValueError(f"{y_name} (the forward output) is required for this activation's backward")
+    y = _input(y_name, y, None, dtype)
+    if y.shape != shape:
+        raise ValueError(f"{y_name} must have shape {shape}, got {y.shape}")
+    return y, None
+
+
+# ------------------------------------------------------------------- activations
+
+
+def activation_forward(x, activation: str, *, param: Optional[float] = None, out: Optional[Array] = None,
+                       backend: Optional[str] = None) -> Array:
+    """Return ``act(x)`` elementwise (softmax: over the last axis). ``out`` may be ``x``."""
+    mod = backends.resolve(backend)
+    code, param = _activation(activation, param)
+    x = _input("x", x)
+    if out is not x:
+        out = _output("out", out, x.shape, x.dtype, (("x", x),))
+    if x.size:
+        _run("activation_forward", mod, "act_forward", (_rows2d("out", out), _rows2d("x", x), code, param),
+             0.0, 2.0 * x.nbytes)
+    return out
+
+
+def activation_backward(dy, activation: str, *, y: Optional[Array] = None, x: Optional[Array] = None,
+                        param: Optional[float] = None, out: Optional[Array] = None,
+                        backend: Optional[str] = None) -> Array:
+    """Return ``dx = dy * act'(.)``; pass y (the forward output) or, for gelu/gelu_tanh, x.
+
+    For softmax this is the row-wise Jacobian-vector product. ``out`` may be ``dy``.
+    """
+    mod = backends.resolve(backend)
+    code, param = _activation(activation, param)
+    dy = _input("dy", dy)
+    y, x = _act_saved(code, y, x, dy.shape, dy.dtype, "y", "x")
+    if out is not dy:
+        out = _output("out", out, dy.shape, dy.dtype, (("dy", dy), ("y", y), ("x", x)))
+    if dy.size:
+        y2 = None if y is None else _rows2d("y", y)
+        x2 = None if x is None else _rows2d("x", x)
+        if code == 0:
+            np.copyto(out, dy)
+        else:
+            _run("activation_backward", mod, "act_backward", (_rows2d("out", out), _rows2d("dy", dy), y2, x2,
+                                                               code, param), 0.0, 3.0 * dy.nbytes)
+    return out
+
+
+# ------------------------------------------------------------------------ losses
+
+
+def _labels(labels, n: int, classes: int) -> Array:
+    lab = np.asarray(labels)
+    if lab.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers, got dtype {lab.dtype}")
+    if lab.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},) to match logits, got {lab.shape}")
+    if n and (lab.min() < 0 or lab.max() >= classes):
+        raise ValueError(f"labels must lie in [0, {classes}), got values in [{lab.min()}, {lab.max()}]")
+    return np.ascontiguousarray(lab, dtype=np.int32)
+
+
+def _grad_out(grad: bool, out, shape, dtype, ins):
+    if not grad:
+        if out is not None:
+            raise ValueError("out= was given but grad=False")
+        return None
+    return _output("out", out, shape, dtype, ins)
+
+
+def softmax_xent(logits, labels, *, out: Optional[Array] = None, grad: bool = True,
+                 backend: Optional[str] = None) -> Tuple[float, Optional[Array]]:
+    """Fused softmax cross-entropy: returns ``(mean_loss, dlogits)``.
+
+    logits [n, classes], labels [n] integers in [0, classes);
+    dlogits = (softmax(logits) - onehot(labels)) / n, max-subtracted so it never
+    overflows. grad=False skips the gradient (returns None for it).
+    """
+    mod = backends.resolve(backend)
+    logits = _input("logits", logits, 2)
+    n, k = logits.shape
+    if n == 0 or k == 0:
+        raise ValueError(f"logits must have at least one row and one column, got shape {logits.shape}")
+    lab = _labels(labels, n, k)
+    out = _grad_out(grad, out, logits.shape, logits.dtype, (("logits", logits),))
+    loss = _run("softmax_xent", mod, "softmax_xent", (out, logits, lab), 0.0, 2.0 * logits.nbytes)
+    return float(loss), out
+
+
+def _pair(pred_name, pred, target_name, target):
+    """(pred, target) as 2-D [n, cols] views, plus pred's own shape (1-D or 2-D)."""
+    pred = _input(pred_name, pred)
+    if pred.ndim not in (1, 2) or pred.shape[0] == 0:
+        raise ValueError(f"{pred_name} must be 1-D or 2-D with at least one row, got shape {pred.shape}")
+    target = _input(target_name, target, None, pred.dtype)
+    if target.shape != pred.shape:
+        raise ValueError(f"{target_name} must have the shape of {pred_name} {pred.shape}, got {target.shape}")
+    shape = pred.shape
+    return pred.reshape(shape[0], -1), target.reshape(shape[0], -1), shape
+
+
+def _pair_loss(name, fn, pred_name, pred, target_name, target, out, grad, backend):
+    mod = backends.resolve(backend)
+    pred2, target2, shape = _pair(pred_name, pred, target_name, target)
+    out = _grad_out(grad, out, shape, pred2.dtype, ((pred_name, pred2), (target_name, target2)))
+    out2 = None if out is None else out.reshape(pred2.shape)
+    loss = _run(name, mod, fn, (out2, pred2, target2), 0.0, 3.0 * pred2.nbytes)
+    return float(loss), out
+
+
+def sigmoid_bce(logits, targets, *, out: Optional[Array] = None, grad: bool = True,
+                backend: Optional[str] = None) -> Tuple[float, Optional[Array]]:
+    """Binary cross-entropy of sigmoid(logits): returns ``(loss, dlogits)``.
+
+    logits and targets: 1-D [n] or 2-D [n, outputs], targets in [0, 1].
+    loss = sum over all elements / n (rows), as scikit-learn's log loss;
+    dlogits = (sigmoid(logits) - targets) / n.
+    """
+    return _pair_loss("sigmoid_bce", "sigmoid_bce", "logits", logits, "targets", targets, out, grad, backend)
+
+
+def mse(pred, target, *, out: Optional[Array] = None, grad: bool = True,
+        backend: Optional[str] = None) -> Tuple[float, Optional[Array]]:
+    """Half mean squared error: ``(sum((pred - target)^2) / (2 n), (pred - target) / n)``.
+
+    pred and target: 1-D [n] or 2-D [n, outputs]; n is the number of rows. For one
+    output this is scikit-learn's squared loss.
+    """
+    return _pair_loss("mse", "mse", "pred", pred, "target", target, out, grad, backend)
+
+
+def l1_penalty(w, *, backend: Optional[str] = None) -> float:
+    """sum |w| (accumulated in float64)."""
+    w = _input("w", w)
+    return float(_run("l1_penalty", backends.resolve(backend), "l1", (w.reshape(-1),), w.size, w.nbytes))
+
+
+def l2_penalty(w, *, backend: Optional[str] = None) -> float:
+    """sum w^2 / 2 (accumulated in float64)."""
+    w = _input("w", w)
+    return float(_run("l2_penalty", backends.resolve(backend), "l2", (w.reshape(-1),), 2.0 * w.size, w.nbytes))
+
+
+# -------------------------------------------------------------------- optimizers
+# In-place updates over flat buffers (any shape; all buffers share it). Per
+# element: g' = g + l2 p; p -= lr wd p; p += step(g'); p = prox_L1(p, lr l1).
+# Apply penalties to weights only by calling once for the weights slice (with
+# them) and once for the biases slice (without).
+
+
+def _params(params, grads, states: tuple):
+    if not isinstance(params, np.ndarray):
+        raise TypeError(f"params must be a numpy.ndarray (it is updated in place), got {type(params).__name__}")
+    _output("params", params, params.shape, params.dtype)
+    if params.dtype not in FLOATS:
+        raise TypeError(f"params must be float32 or float64, got dtype {params.dtype}")
+    grads = _input("grads", grads, None, params.dtype)
+    if grads.shape != params.shape:
+        raise ValueError(f"grads must have the shape of params {params.shape}, got {grads.shape}")
+    if np.may_share_memory(grads, params):
+        raise ValueError("grads overlaps params; pass a separate buffer")
+    checked = []
+    for name, buf in states:
+        buf = _state(name, buf, params)
+        for other_name, other in (("params", params), ("grads", grads)) + tuple(zip([n for n, _ in states], checked)):
+            if np.may_share_memory(buf, other):
+                raise ValueError(f"{name} overlaps {other_name}; pass a separate buffer")
+        checked.append(buf)
+    return grads, checked
+
+
+def _penalties(lr, l2, l1, weight_decay):
+    return (_scalar("lr", lr, low=0.0), _scalar("l2", l2, low=0.0), _scalar("l1", l1, low=0.0),
+            _scalar("weight_decay", weight_decay, low=0.0))
+
+
+def _update(name, backend, fn, params, args, nbuf):
+    if params.size:
+        _run(name, backends.resolve(backend), fn, args, 0.0, nbuf * params.nbytes)
+    return params
+
+
+def sgd_update(params: Array, grads, *, lr: float, l2: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0,
+               backend: Optional[str] = None) -> Array:
+    """In place: ``params -= lr * (grads + l2 * params)`` with optional decay and L1; returns params."""
+    grads, _ = _params(params, grads, ())
+    lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
+    return _update("sgd_update", backend, "sgd", params, (params, grads, lr, l2, l1, wd), 3)
+
+
+def momentum_update(params: Array, grads, velocity: Array, *, lr: float, momentum: float = 0.9,
+                    nesterov: bool = False, l2: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0,
+                    backend: Optional[str] = None) -> Array:
+    """In place, as scikit-learn: ``v = momentum v - lr g'``; ``p += v`` (nesterov: ``p += momentum v - lr g'``)."""
+    grads, (velocity,) = _params(params, grads, (("velocity", velocity),))
+    lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
+    mu = _scalar("momentum", momentum, low=0.0, high=1.0)
+    return _update("momentum_update", backend, "momentum", params,
+                   (params, velocity, grads, lr, mu, bool(nesterov), l2, l1, wd), 5)
+
+
+def nesterov_update(params: Array, grads, velocity: Array, *, lr: float, momentum: float = 0.9, l2: float = 0.0,
+                    l1: float = 0.0, weight_decay: float = 0.0, backend: Optional[str] = None) -> Array:
+    """Nesterov momentum in scikit-learn's form (``momentum_update(..., nesterov=True)``)."""
+    return momentum_update(params, grads, velocity, lr=lr, momentum=momentum, nesterov=True, l2=l2, l1=l1,
+                           weight_decay=weight_decay, backend=backend)
+
+
+def adagrad_update(params: Array, grads, accum: Array, *, lr: float, eps: float = 1e-10, l2: float = 0.0,
+                   l1: float = 0.0, weight_decay: float = 0.0, backend: Optional[str] = None) -> Array:
+    """In place: ``accum += g'^2``; ``p -= lr g' / (sqrt(accum) + eps)`` (Duchi et al.)."""
+    grads, (accum,) = _params(params, grads, (("accum", accum),))
+    lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
+    eps = _scalar("eps", eps, low=0.0, low_open=True)
+    return _update("adagrad_update", backend, "adagrad", params, (params, accum, grads, lr, eps, l2, l1, wd), 5)
+
+
+def rmsprop_update(params: Array, grads, sq: Array, *, lr: float, rho: float = 0.9, eps: float = 1e-8,
+                   l2: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0,
+                   backend: Optional[str] = None) -> Array:
+    """In place: ``sq = rho sq + (1 - rho) g'^2``; ``p -= lr g' / (sqrt(sq) + eps)`` (Hinton)."""
+    grads, (sq,) = _params(params, grads, (("sq", sq),))
+    lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
+    rho = _scalar("rho", rho, low=0.0, high=1.0)
+    eps = _scalar("eps", eps, low=0.0, low_open=True)
+    return _update("rmsprop_update", backend, "rmsprop", params, (params, sq, grads, lr, rho, eps, l2, l1, wd), 5)
+
+
+def adam_update(params: Array, grads, m: Array, v: Array, *, lr: float, step: int, beta1: float = 0.9,
+                beta2: float = 0.999, eps: float = 1e-8, l2: float = 0.0, l1: float = 0.0,
+                weight_decay: float = 0.0, backend: Optional[str] = None) -> Array:
+    """In place Adam, Kingma & Ba's efficient form (as scikit-learn); ``step`` >= 1 counts updates.
+
+    ``lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)``; ``p -= lr_t m / (sqrt(v) + eps)``.
+    weight_decay != 0 makes it AdamW (decoupled: ``p -= lr wd p``).
+    """
+    grads, (m, v) = _params(params, grads, (("m", m), ("v", v)))
+    lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
+    b1 = _scalar("beta1", beta1, low=0.0, high=1.0)
+    b2 = _scalar("beta2", beta2, low=0.0, high=1.0)
+    if b1 >= 1.0 or b2 >= 1.0:
+        raise ValueError(f"beta1 and beta2 must be < 1, got {beta1}, {beta2}")
+    eps = _scalar("eps", eps, low=0.0, low_open=True)
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"step must be an int >= 1 (the update count), got {step!r}")
+    return _update("adam_update", backend, "adam", params,
+                   (params, m, v, grads, lr, b1, b2, eps, int(step), l2, l1, wd), 7)
+
+
+def adamw_update(params: Array, grads, m: Array, v: Array, *, lr: float, step: int, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.01, l2: float = 0.0,
+                 l1: float = 0.0, backend: Optional[str] = None) -> Array:
+    """AdamW (Loshchilov & Hutter): Adam with decoupled weight decay, default 0.01."""
+    return adam_update(params, grads, m, v, lr=lr, step=step, beta1=beta1, beta2=beta2, eps=eps, l2=l2, l1=l1,
+                       weight_decay=weight_decay, backend=backend)
+
+
+# ----------------------------------------------------------------------- dropout
+
+
+def _dropout_args(p, seed, step):
+    p = _scalar("p", p, low=0.0)
+    if p >= 1.0:
+        raise ValueError(f"p must be in [0, 1), got {p}")
+    for name, value in (("seed", seed), ("step", step)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return dropout_key(int(seed), int(step)), dropout_threshold(p), 1.0 / (1.0 - p)
+
+
+def _dropout(name, x, p, seed, step, out, backend):
+    mod = backends.resolve(backend)
+    key, threshold, scale = _dropout_args(p, seed, step)
+    x = _input(name, x)
+    if out is not x:
+        out = _output("out", out, x.shape, x.dtype, ((name, x),))
+    if x.size:
+        _run("dropout", mod, "dropout", (out.reshape(-1), x.reshape(-1), key, threshold, scale), 0.0, 2.0 * x.nbytes)
+    return out
+
+
+def dropout_forward(x, p: float, *, seed: int, step: int, out: Optional[Array] = None,
+                    backend: Optional[str] = None) -> Array:
+    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
+
+    The mask is a counter-based hash of (seed, step, flat index): the same in
+    every backend, and recomputed (not stored) by dropout_backward. ``out`` may be ``x``.
+    """
+    return _dropout("x", x, p, seed, step, out, backend)
+
+
+def dropout_backward(dy, p: float, *, seed: int, step: int, out: Optional[Array] = None,
+                     backend: Optional[str] = None) -> Array:
+    """Gradient of dropout_forward with the same (p, seed, step): the same mask applied to dy."""
+    return _dropout("dy", dy, p, seed, step, out, backend)
+
+
+def dropout_mask(shape, p: float, *, seed: int, step: int) -> Array:
+    """The boolean keep-mask dropout_forward uses for this shape, p, seed and step."""
+    key, threshold, _ = _dropout_args(p, seed, step)
+    from .backends.reference import dropout_keep
+
+    return dropout_keep(int(np.prod(shape)), key, threshold).reshape(shape)

@@ -1,0 +1,45 @@
+"""One knob for fastnn's threads: ``set_num_threads`` / ``get_num_threads``.
+
+The default honours OMP_NUM_THREADS, else the number of usable cores. The C
+backend's OpenMP regions and Numba's parallel loops both follow it; each kernel
+still runs small problems on one thread (see csrc/internal.h).
+"""
+from __future__ import annotations
+
+import os
+
+_num_threads: int | None = None
+
+
+def _default() -> int:
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def get_num_threads() -> int:
+    """Threads fastnn kernels may use."""
+    global _num_threads
+    if _num_threads is None:
+        set_num_threads(_default())
+    return _num_threads  # type: ignore[return-value]
+
+
+def set_num_threads(n: int) -> None:
+    """Let fastnn kernels use up to `n` threads (n >= 1)."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    _num_threads = n
+    from .backends import _loaded  # late: backends import this module
+
+    for mod in list(_loaded.values()):  # backends loaded later apply it on load
+        if hasattr(mod, "set_num_threads"):
+            mod.set_num_threads(n)
