@@ -25,7 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
-        importlib.import_module(module).configure_parser(p)
+        try:
+            importlib.import_module(module).configure_parser(p)
+        except ModuleNotFoundError as exc:  # only while a subcommand is being built
+            if exc.name != module:
+                raise
+            p.set_defaults(_missing=f"fastnn {name}: not built yet ({module} is missing)")
     return parser
 
 
@@ -34,6 +39,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
+        return 2
+    if getattr(args, "_missing", None):
+        print(args._missing, file=sys.stderr)
         return 2
     return int(importlib.import_module(args._module).run(args) or 0)
 
