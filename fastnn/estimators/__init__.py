@@ -1,0 +1,9 @@
+"""scikit-learn compatible estimators on fastnn's kernels.
+
+``MLPClassifier`` / ``MLPRegressor`` are drop-in replacements for
+``sklearn.neural_network``'s (same parameters, attributes and, in float64, the
+same fitted weights); the linear models mirror ``sklearn.linear_model``.
+"""
+from .mlp import MLPClassifier, MLPRegressor
+
+__all__ = ["MLPClassifier", "MLPRegressor"]

@@ -1,0 +1,371 @@
+"""The numeric core behind fastnn's MLP estimators: flat parameters and one epoch.
+
+Everything here works on ONE flat parameter vector laid out as in
+TRAIN_EPOCH.md (all weights ``[in, out]`` in layer order, then all biases), which
+is also scikit-learn's ``_pack`` order, so L-BFGS sees the very same vector.
+
+Two epoch engines give the same weights:
+
+* ``kernels.train_epoch`` (native, one call per epoch) when it exists and the
+  run needs nothing it lacks (sample weights, the Poisson loss, and
+  multi-output squared error with alpha > 0 whose loss scaling it cannot split);
+* ``python_epoch``: the per-batch loop composed of ``fastnn.kernels`` calls,
+  which also serves L-BFGS (``loss_grad``) and defines the semantics exactly as
+  scikit-learn's ``_backprop`` does (loss clipping, sample weights, L2 scaling).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit, xlogy
+
+from .. import kernels as K
+
+#: scikit-learn's hidden activation names -> fastnn kernel names (extras map to themselves)
+HIDDEN_ACTIVATIONS = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "gelu": "gelu",
+    "elu": "elu",
+    "softplus": "softplus",
+    "leaky_relu": "leaky_relu",
+}
+
+#: output activation -> the fused loss of the native epoch (None: Python loop only)
+NATIVE_LOSS = {"softmax": "softmax_xent", "logistic": "sigmoid_bce", "identity": "mse", "exp": None}
+
+#: solver -> (native optimizer name, number of state rows)
+SOLVER_STATE = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1, "adagrad": 1}
+ADAM_LIKE = ("adam", "adamw")
+RMSPROP_RHO = 0.9
+
+
+# ------------------------------------------------------------------ flat layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Offsets of each layer's weights and biases in the flat parameter vector."""
+
+    sizes: Tuple[int, ...]
+
+    @property
+    def n_weights(self) -> int:
+        return sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def size(self) -> int:
+        return self.n_weights + sum(self.sizes[1:])
+
+    def weights(self, flat: np.ndarray) -> List[np.ndarray]:
+        out, start = [], 0
+        for a, b in zip(self.sizes[:-1], self.sizes[1:]):
+            out.append(flat[start:start + a * b].reshape(a, b))
+            start += a * b
+        return out
+
+    def biases(self, flat: np.ndarray) -> List[np.ndarray]:
+        out, start = [], self.n_weights
+        for b in self.sizes[1:]:
+            out.append(flat[start:start + b])
+            start += b
+        return out
+
+
+def pack(coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray], dtype) -> np.ndarray:
+    """One C-contiguous flat vector from coefs_ + intercepts_ (scikit-learn's ``_pack``)."""
+    return np.concatenate([np.asarray(a, dtype=dtype).ravel() for a in list(coefs) + list(intercepts)])
+
+
+def init_params(rng: np.random.RandomState, sizes: Sequence[int], activation: str, dtype) -> np.ndarray:
+    """Glorot-uniform init drawn exactly as scikit-learn's ``_init_coef``.
+
+    Per layer, in order: the [in, out] weights, then the biases, both
+    U(-b, b) with b = sqrt(factor / (in + out)), factor 2 for logistic and 6
+    otherwise; drawn in float64 and cast, as scikit-learn does.
+    """
+    layout = Layout(tuple(sizes))
+    flat = np.empty(layout.size, dtype=dtype)
+    factor = 2.0 if activation == "logistic" else 6.0
+    for w, b, fan_in, fan_out in zip(layout.weights(flat), layout.biases(flat), sizes[:-1], sizes[1:]):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        w[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
+        b[...] = rng.uniform(-bound, bound, fan_out)
+    return flat
+
+
+# ---------------------------------------------------------------- output math
+
+
+def output_activation(z: np.ndarray, out_activation: str) -> np.ndarray:
+    """scikit-learn's output activations, in place on the logits ``z``."""
+    if out_activation == "softmax":
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+    elif out_activation == "logistic":
+        expit(z, out=z)
+    elif out_activation == "exp":
+        np.exp(z, out=z)
+    return z
+
+
+def output_loss(y: np.ndarray, p: np.ndarray, out_activation: str, sample_weight=None) -> float:
+    """The data term of scikit-learn's loss for predictions ``p`` (after the output activation)."""
+    if out_activation == "identity":
+        return float(0.5 * np.average((y - p) ** 2, weights=sample_weight, axis=0).mean())
+    if out_activation == "exp":
+        return float(np.average(xlogy(y, y / p) - y + p, weights=sample_weight, axis=0).sum())
+    eps = np.finfo(p.dtype).eps
+    p = np.clip(p, eps, 1 - eps)
+    if out_activation == "logistic":  # binary_log_loss (== log_loss for one column)
+        return float(-np.average(xlogy(y, p) + xlogy(1 - y, 1 - p), weights=sample_weight, axis=0).sum())
+    return float(-np.average(xlogy(y, p), weights=sample_weight, axis=0).sum())
+
+
+# --------------------------------------------------------------------- network
+
+
+@dataclass
+class Net:
+    """What the core needs to know about a network (no data, no fitted state)."""
+
+    sizes: Tuple[int, ...]
+    activation: str           # scikit-learn name (see HIDDEN_ACTIVATIONS)
+    out_activation: str       # softmax | logistic | identity | exp
+    backend: Optional[str] = None
+    param: Optional[float] = None
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.sizes)
+
+    @property
+    def kact(self) -> str:
+        return HIDDEN_ACTIVATIONS[self.activation]
+
+
+def _first_layer(X, w, b, act, net: Net, out=None, preact=None):
+    if sp.issparse(X):
+        z = np.asarray(X @ w)
+        z += b
+        if preact is not None:
+            preact[...] = z
+        return K.activation_forward(z, act, param=net.param, out=z, backend=net.backend)
+    return K.dense_forward(X, w, b, act, out=out, preact=preact, param=net.param, backend=net.backend)
+
+
+def forward(net: Net, flat: np.ndarray, X) -> np.ndarray:
+    """Network output after the output activation (predict_proba / predict)."""
+    ws, bs = net.layout.weights(flat), net.layout.biases(flat)
+    h = X
+    last = len(ws) - 1
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        act = "identity" if i == last else net.kact
+        h = _first_layer(h, w, b, act, net) if i == 0 else K.dense_forward(h, w, b, act, param=net.param,
+                                                                           backend=net.backend)
+    return output_activation(h, net.out_activation)
+
+
+class Workspace:
+    """Per-layer buffers for one batch size, reused across batches (no allocation per batch)."""
+
+    def __init__(self, net: Net, rows: int, dtype):
+        self.rows = rows
+        hidden = net.sizes[1:]
+        self.h = [np.empty((rows, d), dtype) for d in hidden]            # layer outputs
+        self.z = [np.empty((rows, d), dtype) for d in hidden[:-1]] if net.kact in ("gelu",) else None
+        self.d = [np.empty((rows, d), dtype) for d in net.sizes[:-1]]     # gradient w.r.t. each layer input
+        self.d[0] = None                                                  # never needed for the data
+        self.hd = None                                                    # hidden outputs after dropout
+
+    def dropped(self, dtype):
+        if self.hd is None:
+            self.hd = [np.empty_like(a) for a in self.h[:-1]]
+        return self.hd
+
+    def view(self, rows: int):
+        if rows == self.rows:
+            return self.h, self.z, self.d
+        h = [a[:rows] for a in self.h]
+        z = None if self.z is None else [a[:rows] for a in self.z]
+        d = [None if a is None else a[:rows] for a in self.d]
+        return h, z, d
+
+
+def loss_grad(net: Net, flat: np.ndarray, grads: np.ndarray, X, Y: np.ndarray, alpha: float,
+              sample_weight: Optional[np.ndarray] = None, ws: Optional[Workspace] = None,
+              dropout: float = 0.0, seed: int = 0, t: int = 0) -> float:
+    """scikit-learn's ``_backprop`` on fastnn kernels: returns the loss, fills ``grads``.
+
+    loss = data loss (as scikit-learn defines it, clipping included)
+           + 0.5 alpha ||W||^2 / sum(sample_weight or 1);
+    grads = d loss / d flat (L2 term on the weights only). Dropout (an extra)
+    masks each hidden output with the mask of update t, layer l.
+    """
+    layout = net.layout
+    n = X.shape[0]
+    if ws is None or ws.rows < n:
+        ws = Workspace(net, n, flat.dtype)
+    if dropout:
+        ws.dropped(flat.dtype)
+    H, Z, D = ws.view(n)
+    # inputs of layers 1..L-1: the hidden outputs, after dropout when there is dropout
+    Hin = H if not dropout else (ws.hd if n == ws.rows else [a[:n] for a in ws.hd])
+    W, B = layout.weights(flat), layout.biases(flat)
+    gW, gB = layout.weights(grads), layout.biases(grads)
+    L = len(W)
+    act = net.kact
+    # forward
+    inp = X
+    for i in range(L):
+        a = "identity" if i == L - 1 else act
+        z = None if (Z is None or i == L - 1) else Z[i]
+        if i == 0:
+            _first_layer(inp, W[0], B[0], a, net, out=H[0], preact=z)
+        else:
+            K.dense_forward(inp, W[i], B[i], a, out=H[i], preact=z, param=net.param, backend=net.backend)
+        if dropout and i < L - 1:
+            K.dropout_forward(H[i], dropout, seed=seed, step=t * 1024 + i, out=Hin[i], backend=net.backend)
+        inp = Hin[i] if i < L - 1 else H[i]
+    P = output_activation(H[L - 1], net.out_activation)
+    loss = output_loss(Y, P, net.out_activation, sample_weight)
+    w_flat = flat[:layout.n_weights]
+    sw_sum = float(n if sample_weight is None else sample_weight.sum())
+    loss += 0.5 * alpha * float(np.dot(w_flat, w_flat)) / sw_sum
+    # backward: delta = (P - Y) * sw / sw_sum (canonical link for every output activation)
+    delta = P
+    delta -= Y
+    if sample_weight is not None:
+        delta *= sample_weight.reshape(-1, 1).astype(delta.dtype, copy=False)
+    delta *= 1.0 / sw_sum
+    dout = delta
+    for i in range(L - 1, -1, -1):
+        a = "identity" if i == L - 1 else act
+        x_in = X if i == 0 else Hin[i - 1]
+        if i == 0 and sp.issparse(X):
+            if a != "identity":
+                K.activation_backward(dout, a, y=H[0], x=None if Z is None else Z[0], param=net.param,
+                                      out=dout, backend=net.backend)
+            gW[0][...] = np.asarray(X.T @ dout)
+            np.sum(dout, axis=0, out=gB[0])
+            continue
+        dx, _, _ = K.dense_backward(dout, x_in, W[i], a, y=None if a == "identity" else H[i],
+                                    z=None if (Z is None or i == L - 1) else Z[i], param=net.param,
+                                    need_dx=i > 0, dx=D[i] if i > 0 else None, dw=gW[i], db=gB[i], dz=dout,
+                                    backend=net.backend)
+        if i > 0:
+            if dropout:
+                K.dropout_backward(dx, dropout, seed=seed, step=t * 1024 + (i - 1), out=dx, backend=net.backend)
+            dout = dx
+    if alpha:
+        grads[:layout.n_weights] += (alpha / sw_sum) * w_flat
+    return loss
+
+
+# ------------------------------------------------------------------- optimizer
+
+
+@dataclass
+class OptState:
+    """Optimizer state that survives partial_fit calls (pickled with the estimator)."""
+
+    solver: str
+    state: np.ndarray          # [n_state, size], TRAIN_EPOCH.md layout
+    step: int = 0              # updates done (Adam's t)
+    learning_rate: float = 0.0
+
+    @classmethod
+    def new(cls, solver: str, size: int, dtype, lr: float) -> "OptState":
+        return cls(solver, np.zeros((SOLVER_STATE[solver], size), dtype=dtype), 0, float(lr))
+
+
+@dataclass
+class Hyper:
+    """Optimizer hyper-parameters of one fit."""
+
+    solver: str
+    momentum: float = 0.9
+    nesterov: bool = True
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+    def native_name(self) -> str:
+        if self.solver == "sgd":
+            if self.momentum == 0.0:
+                return "sgd"
+            return "nesterov" if self.nesterov else "momentum"
+        return self.solver
+
+
+def apply_update(h: Hyper, opt: OptState, flat: np.ndarray, grads: np.ndarray, n_weights: int,
+                 backend=None) -> None:
+    """One fused update: weights (with decoupled decay) then biases (without)."""
+    opt.step += 1
+    lr = opt.learning_rate
+    for sl, wd in ((slice(0, n_weights), h.weight_decay), (slice(n_weights, None), 0.0)):
+        p, g = flat[sl], grads[sl]
+        s = [row[sl] for row in opt.state]
+        if h.solver == "sgd":
+            if h.momentum == 0.0:
+                K.sgd_update(p, g, lr=lr, weight_decay=wd, backend=backend)
+            else:
+                K.momentum_update(p, g, s[0], lr=lr, momentum=h.momentum, nesterov=h.nesterov,
+                                  weight_decay=wd, backend=backend)
+        elif h.solver in ADAM_LIKE:
+            K.adam_update(p, g, s[0], s[1], lr=lr, step=opt.step, beta1=h.beta1, beta2=h.beta2, eps=h.eps,
+                          weight_decay=wd, backend=backend)
+        elif h.solver == "rmsprop":
+            K.rmsprop_update(p, g, s[0], lr=lr, rho=RMSPROP_RHO, eps=h.eps, weight_decay=wd, backend=backend)
+        elif h.solver == "adagrad":
+            K.adagrad_update(p, g, s[0], lr=lr, eps=h.eps, weight_decay=wd, backend=backend)
+        else:  # pragma: no cover - guarded by parameter validation
+            raise ValueError(f"unknown solver {h.solver!r}")
+
+
+def python_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X, Y: np.ndarray, rows: np.ndarray,
+                 batch_size: int, alpha: float, sample_weight=None, dropout: float = 0.0, seed: int = 0) -> float:
+    """One epoch, batch by batch: returns sum(batch_loss * batch_rows) / len(rows) (scikit-learn's loss_)."""
+    grads = np.empty_like(flat)
+    ws = Workspace(net, min(batch_size, len(rows)), flat.dtype)
+    n_weights = net.layout.n_weights
+    total = 0.0
+    for start in range(0, len(rows), batch_size):
+        idx = rows[start:start + batch_size]
+        xb = X[idx]
+        sw = None if sample_weight is None else sample_weight[idx]
+        loss = loss_grad(net, flat, grads, xb, Y[idx], alpha, sw, ws, dropout, seed, opt.step + 1)
+        total += loss * len(idx)
+        apply_update(h, opt, flat, grads, n_weights, net.backend)
+    return total / len(rows)
+
+
+def native_available() -> bool:
+    return hasattr(K, "train_epoch")
+
+
+def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndarray, y_native: np.ndarray,
+                 perm: np.ndarray, batch_size: int, alpha: float, dropout: float = 0.0, seed: int = 0) -> float:
+    """One epoch in one ``kernels.train_epoch`` call; the loss converted to scikit-learn's definition.
+
+    The native mse is sum / (2 rows); scikit-learn's squared loss is that divided by the
+    number of outputs, with the L2 term NOT divided: exact when outputs == 1 or alpha == 0
+    (the caller falls back to the per-batch loop otherwise).
+    """
+    grads = np.empty_like(flat)
+    loss = K.train_epoch(flat, grads, opt.state, X, y_native, perm, sizes=list(net.sizes), activation=net.kact,
+                         loss=NATIVE_LOSS[net.out_activation], optimizer=h.native_name(), lr=opt.learning_rate,
+                         step=opt.step, batch_size=batch_size, momentum=h.momentum, beta1=h.beta1, beta2=h.beta2,
+                         eps=h.eps, rho=RMSPROP_RHO, alpha=alpha, weight_decay=h.weight_decay, dropout=dropout,
+                         seed=seed, param=net.param, backend=net.backend)
+    opt.step += -(-len(perm) // batch_size)
+    if net.out_activation == "identity" and net.sizes[-1] > 1:
+        loss /= net.sizes[-1]  # only reached with alpha == 0
+    return float(loss)

@@ -1,0 +1,702 @@
+"""scikit-learn drop-in ``MLPClassifier`` and ``MLPRegressor`` on fastnn's kernels.
+
+Change ``from sklearn.neural_network import MLPClassifier`` to
+``from fastnn.estimators import MLPClassifier``: the parameters, defaults, fitted
+attributes, warnings and errors are scikit-learn 1.9's, and in float64 with the
+same ``random_state`` the fitted ``coefs_`` agree with scikit-learn's to about
+1e-10 relative (tests/test_estimators_mlp.py checks 1e-6 on every solver and
+schedule), because every random draw and formula is the same:
+
+* initialisation: scikit-learn's ``_init_coef`` draws (weights then biases per
+  layer from ``check_random_state(random_state)``, Glorot factor 2 for logistic);
+* shuffling: ``sklearn.utils.shuffle`` of the running index permutation with the
+  same RandomState each epoch; batches from consecutive slices of it;
+* early stopping: ``train_test_split`` with the same RandomState (stratified for
+  binary classifiers, as scikit-learn: ``n_outputs_ == 1``), validation score
+  accuracy / R^2, best weights restored;
+* L2: ``grad_W += alpha W / rows``, ``loss += 0.5 alpha ||W||^2 / rows``;
+* SGD (velocity form, Nesterov as scikit-learn), Adam (efficient form),
+  constant / invscaling (per epoch: ``lr_init / (t_ + 1) ** power_t``) /
+  adaptive (divide by 5 after ``n_iter_no_change`` epochs without tol progress);
+* L-BFGS: ``scipy.optimize.minimize(method="L-BFGS-B")`` with maxiter, maxfun,
+  gtol and iprint as scikit-learn, on the flat vector in ``_pack`` order.
+
+Where results can differ (by rounding only): matrix products are summed in a
+different order than NumPy's BLAS (about 1e-16 relative per step; over a fit
+it grows to ~1e-12..1e-9, more when a ReLU unit sits at exactly 0 or a long
+L-BFGS run amplifies it); the native epoch's cross-entropy is not clipped at
+machine epsilon as scikit-learn's ``log_loss`` is, which changes ``loss_`` only
+for samples with predicted probability below 2.2e-16 (the gradient is the same).
+
+Extras (defaults keep scikit-learn's behaviour): ``activation`` also accepts
+gelu / elu / softplus / leaky_relu; ``solver`` also adamw / rmsprop (rho 0.9) /
+adagrad (they use ``learning_rate`` schedules like sgd, adamw like adam);
+``dropout`` (inverted, on every hidden layer); ``weight_decay`` (decoupled,
+weights only; None means 0.01 for adamw and 0 otherwise); ``dtype`` (train in
+float32 on float64 input); ``backend`` and ``n_threads`` for the kernels.
+
+Sparse input is densified once per fit (the native epoch needs dense rows);
+predictions multiply sparse input directly.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from . import _mlp_core as core
+
+try:  # scipy-version shim scikit-learn uses for L-BFGS-B's iprint / disp
+    from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+except ImportError:  # pragma: no cover
+    def _get_additional_lbfgs_options_dict(key, value):
+        return {key: value}
+
+try:
+    from sklearn.utils.optimize import _check_optimize_result
+except ImportError:  # pragma: no cover
+    def _check_optimize_result(solver, result, max_iter=None, extra_warning_msg=None):
+        if result.status != 0:
+            warnings.warn(f"{solver} failed to converge: {result.message}", ConvergenceWarning, stacklevel=2)
+        return min(result.nit, max_iter) if max_iter is not None else result.nit
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+
+
+@contextlib.contextmanager
+def _threads(n):
+    """Run the kernels on ``n`` threads for the duration (None: leave the knob alone)."""
+    if n is None:
+        yield
+        return
+    from ..threads import get_num_threads, set_num_threads
+
+    old = get_num_threads()
+    set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        set_num_threads(old)
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared implementation; use MLPClassifier or MLPRegressor."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(core.HIDDEN_ACTIVATIONS))],
+        "solver": [StrOptions({"lbfgs", *STOCHASTIC_SOLVERS})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        # fastnn extras
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [None, Interval(Real, 0, None, closed="left")],
+        "dtype": "no_validation",  # checked in fit: None, float32 or float64
+        "backend": [None, StrOptions({"c", "numba", "numpy"})],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
+    }
+
+    # ------------------------------------------------------------ helpers
+
+    def _train_dtype(self, X_dtype):
+        if self.dtype is None:
+            return np.dtype(X_dtype)
+        dt = np.dtype(self.dtype)
+        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be None, float32 or float64, got {self.dtype!r}")
+        return dt
+
+    def _net(self) -> core.Net:
+        return core.Net(tuple(self._layer_units), self.activation, self.out_activation_, self.backend)
+
+    def _hyper(self) -> core.Hyper:
+        wd = self.weight_decay
+        if wd is None:
+            wd = 0.01 if self.solver == "adamw" else 0.0
+        return core.Hyper(self.solver, float(self.momentum), bool(self.nesterovs_momentum), float(self.beta_1),
+                          float(self.beta_2), float(self.epsilon), float(wd))
+
+    def _sync_flat(self, dtype):
+        """The flat parameter vector from coefs_/intercepts_ (which then become views into it)."""
+        flat = core.pack(self.coefs_, self.intercepts_, dtype)
+        layout = core.Layout(tuple(self._layer_units))
+        self.coefs_ = layout.weights(flat)
+        self.intercepts_ = layout.biases(flat)
+        return flat
+
+    def _set_params_from(self, flat):
+        layout = core.Layout(tuple(self._layer_units))
+        self.coefs_ = layout.weights(flat)
+        self.intercepts_ = layout.biases(flat)
+
+    # ------------------------------------------------------------ fitting
+
+    def _initialize(self, y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+        self._layer_units = list(layer_units)
+        flat = core.init_params(self._random_state, layer_units, self.activation, dtype)
+        self._set_params_from(flat)
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [i.copy() for i in self.intercepts_]
+        if self.solver in STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = self.hidden_layer_sizes
+        if not hasattr(hidden, "__iter__"):
+            hidden = [hidden]
+        hidden = list(hidden)
+        if np.any(np.array(hidden) <= 0):
+            raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        dtype = self._train_dtype(X.dtype) if first_pass else np.dtype(self.coefs_[0].dtype)
+        if sp.issparse(X):
+            X = X.toarray()  # densified once: the fused epoch works on dense rows
+        X = np.ascontiguousarray(X, dtype=dtype)
+        n_samples, n_features = X.shape
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [n_features] + hidden + [self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, dtype)
+        self._layer_units = list(layer_units)
+        Y = np.ascontiguousarray(y, dtype=dtype)
+        with _threads(self.n_threads):
+            if self.solver in STOCHASTIC_SOLVERS:
+                self._fit_stochastic(X, Y, sample_weight, incremental)
+            else:
+                self._fit_lbfgs(X, Y, sample_weight)
+        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        return self
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        flat = self._sync_flat(X.dtype)
+        net = self._net()
+        grads = np.empty_like(flat)
+        ws = core.Workspace(net, X.shape[0], flat.dtype)
+        alpha = float(self.alpha)
+        sw = None if sample_weight is None else np.asarray(sample_weight)
+
+        def fun(x):
+            flat[...] = x
+            loss = core.loss_grad(net, flat, grads, X, Y, alpha, sw, ws)
+            return loss, grads.astype(np.float64)
+
+        iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        res = scipy.optimize.minimize(
+            fun, flat.astype(np.float64), method="L-BFGS-B", jac=True,
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
+                     **_get_additional_lbfgs_options_dict("iprint", iprint)},
+        )
+        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
+        self.loss_ = res.fun
+        flat[...] = res.x
+        self._set_params_from(flat)
+
+    def _native_target(self, Y):
+        if self.out_activation_ == "softmax":
+            return np.ascontiguousarray(Y.argmax(axis=1), dtype=np.int32)
+        return Y
+
+    def _use_native(self, sample_weight):
+        if not core.native_available() or sample_weight is not None:
+            return False
+        if core.NATIVE_LOSS[self.out_activation_] is None:
+            return False
+        # the native mse cannot split the L2 term from the data term to rescale the latter
+        return not (self.out_activation_ == "identity" and self.n_outputs_ > 1 and self.alpha > 0)
+
+    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+        flat = self._sync_flat(X.dtype)
+        net = self._net()
+        hyper = self._hyper()
+        opt = getattr(self, "_optimizer", None)
+        if not incremental or opt is None or opt.state.shape[1] != flat.size or opt.state.dtype != flat.dtype:
+            opt = core.OptState.new(self.solver, flat.size, flat.dtype, self.learning_rate_init)
+            self._optimizer = opt
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        n_all = X.shape[0]
+        if early_stopping:
+            should_stratify = is_classifier(self) and self.n_outputs_ == 1
+            stratify = Y.astype(bool) if should_stratify else None
+            # the split depends only on n and stratify: split indices, not data
+            train_idx, val_idx = train_test_split(np.arange(n_all), random_state=self._random_state,
+                                                  test_size=self.validation_fraction, stratify=stratify)
+            if val_idx.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            X_val = X[val_idx]
+            y_val = Y[val_idx]
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(y_val)
+            sw_val = None if sample_weight is None else sample_weight[val_idx]
+        else:
+            train_idx = None
+            X_val = y_val = sw_val = None
+        n_samples = n_all if train_idx is None else train_idx.shape[0]
+        sample_idx = np.arange(n_samples, dtype=int)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        native = self._use_native(sample_weight)
+        y_native = self._native_target(Y) if native else None
+        dropout = float(self.dropout)
+        seed = int(self._random_state.randint(np.iinfo(np.int32).max)) if dropout > 0 else 0
+        adaptive_ok = self.solver not in core.ADAM_LIKE
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                rows = sample_idx if train_idx is None else train_idx[sample_idx]
+                if native:
+                    loss = core.native_epoch(net, hyper, opt, flat, X, y_native,
+                                             np.ascontiguousarray(rows, dtype=np.int64), batch_size,
+                                             float(self.alpha), dropout, seed)
+                else:
+                    loss = core.python_epoch(net, hyper, opt, flat, X, Y, rows, batch_size, float(self.alpha),
+                                             sample_weight, dropout, seed)
+                self.n_iter_ += 1
+                self.loss_ = loss
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+                if adaptive_ok and self.learning_rate == "invscaling":
+                    opt.learning_rate = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    else:
+                        msg = ("Training loss did not improve more than tol=%f for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    if self._trigger_stopping(opt, msg, adaptive_ok):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization hasn't "
+                        "converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if early_stopping:
+            self.coefs_ = self._best_coefs
+            self.intercepts_ = self._best_intercepts
+        else:
+            self._set_params_from(flat)
+
+    def _trigger_stopping(self, opt, msg, adaptive_ok) -> bool:
+        if not (adaptive_ok and self.learning_rate == "adaptive"):
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if opt.learning_rate <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        opt.learning_rate /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % opt.learning_rate)
+        return False
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val):
+        if early_stopping:
+            val_score = self._score(X_val, y_val, sample_weight=sw_val)
+            self.validation_scores_.append(val_score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            last = self.validation_scores_[-1]
+            if last < (self.best_validation_score_ + self.tol):
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last > self.best_validation_score_:
+                self.best_validation_score_ = last
+                self._best_coefs = [c.copy() for c in self.coefs_]
+                self._best_intercepts = [i.copy() for i in self.intercepts_]
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y (as scikit-learn's MLP ``fit``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    # ---------------------------------------------------------- predicting
+
+    def _forward_pass_fast(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                              dtype=(np.float64, np.float32))
+        dtype = self.coefs_[0].dtype
+        if sp.issparse(X):
+            X = X.astype(dtype)
+        else:
+            X = np.ascontiguousarray(X, dtype=dtype)
+        flat = core.pack(self.coefs_, self.intercepts_, dtype)
+        net = core.Net(tuple([c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]), self.activation,
+                       self.out_activation_, self.backend)
+        with _threads(self.n_threads):
+            return core.forward(net, flat, X)
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier`` on fastnn kernels.
+
+    Parameters and fitted attributes are those of
+    ``sklearn.neural_network.MLPClassifier`` (1.9), plus the fastnn extras
+    ``dropout``, ``weight_decay``, ``dtype``, ``backend`` and ``n_threads``, and the
+    extra activations / solvers described in :mod:`fastnn.estimators.mlp`.
+
+    Attributes
+    ----------
+    classes_, loss_, best_loss_, loss_curve_, validation_scores_,
+    best_validation_score_, t_, coefs_, intercepts_, n_features_in_,
+    feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
+        As scikit-learn's.
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        weight_decay=None,
+        dtype=None,
+        backend=None,
+        n_threads=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.weight_decay = weight_decay
+        self.dtype = dtype
+        self.backend = backend
+        self.n_threads = n_threads
+
+    loss = "log_loss"  # scikit-learn's MLPClassifier has loss fixed to log-loss
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in the previous call "
+                        f"to fit. Previously got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def predict(self, X):
+        """Predict class labels (or label-indicator rows for multilabel targets)."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight=sample_weight, score_function=accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y); ``classes`` is required on the first call (as scikit-learn)."""
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_log_proba(self, X):
+        """Log of predict_proba."""
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def predict_proba(self, X):
+        """Class probabilities, columns ordered as ``classes_``."""
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` on fastnn kernels.
+
+    ``loss`` is "squared_error" (identity output) or "poisson" (exp output), as
+    scikit-learn 1.9. The other parameters and the fitted attributes are as in
+    :class:`MLPClassifier`.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        weight_decay=None,
+        dtype=None,
+        backend=None,
+        n_threads=None,
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.weight_decay = weight_decay
+        self.dtype = dtype
+        self.backend = backend
+        self.n_threads = n_threads
+
+    def predict(self, X):
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight=sample_weight, score_function=r2_score)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y)."""
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
