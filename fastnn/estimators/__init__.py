@@ -4,6 +4,15 @@
 ``sklearn.neural_network``'s (same parameters, attributes and, in float64, the
 same fitted weights); the linear models mirror ``sklearn.linear_model``.
 """
+from .linear import Lasso, LinearRegression, LogisticRegression, Ridge, SoftmaxRegression
 from .mlp import MLPClassifier, MLPRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = [
+    "MLPClassifier",
+    "MLPRegressor",
+    "LinearRegression",
+    "Ridge",
+    "Lasso",
+    "LogisticRegression",
+    "SoftmaxRegression",
+]

@@ -360,8 +360,10 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
     (the caller falls back to the per-batch loop otherwise).
     """
     grads = np.empty_like(flat)
-    loss = K.train_epoch(flat, grads, opt.state, X, y_native, perm, sizes=list(net.sizes), activation=net.kact,
-                         loss=NATIVE_LOSS[net.out_activation], optimizer=h.native_name(), lr=opt.learning_rate,
+    name = h.native_name()
+    state = opt.state[:0] if name == "sgd" else opt.state  # plain sgd keeps no state
+    loss = K.train_epoch(flat, grads, state, X, y_native, perm, sizes=list(net.sizes), activation=net.kact,
+                         loss=NATIVE_LOSS[net.out_activation], optimizer=name, lr=opt.learning_rate,
                          step=opt.step, batch_size=batch_size, momentum=h.momentum, beta1=h.beta1, beta2=h.beta2,
                          eps=h.eps, rho=RMSPROP_RHO, alpha=alpha, weight_decay=h.weight_decay, dropout=dropout,
                          seed=seed, param=net.param, backend=net.backend)

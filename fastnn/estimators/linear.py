@@ -1,0 +1,629 @@
+"""Linear models with scikit-learn's estimator API, built on fastnn's kernels.
+
+=====================  ==============================  ===========================================
+fastnn                 scikit-learn counterpart        solvers
+=====================  ==============================  ===========================================
+LinearRegression       linear_model.LinearRegression   "lstsq" (scipy.linalg.lstsq, as sklearn;
+                                                        nnls for positive=True), "gd"
+Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal equations),
+                                                        "svd", "gd"
+Lasso                  linear_model.Lasso              proximal gradient (FISTA, exact zeros from
+                                                        the L1 prox of the sgd_update kernel)
+LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, sklearn's options),
+                                                        "gd"; binary = sigmoid, multiclass = softmax
+SoftmaxRegression      (none; multinomial LR)          as LogisticRegression, always softmax
+=====================  ==============================  ===========================================
+
+Objectives are scikit-learn's, so solutions agree with sklearn's to the solvers'
+tolerances (closed forms to ~1e-12; Lasso and logistic to 1e-6 and better when
+both sides use a tight ``tol``): LinearRegression ``||y - Xw - b||^2``; Ridge
+``||y - Xw - b||^2 + alpha ||w||^2``; Lasso ``||y - Xw - b||^2 / (2 n) + alpha
+||w||_1``; logistic ``sum(sw_i loss_i) / sum(sw) + ||W||^2 / (2 C sum(sw))``
+(intercepts unpenalised). Sample weights are supported everywhere. Sparse input
+is densified (these models are meant for dense data).
+
+The gradient-based solvers evaluate the model and its gradient with
+``kernels.dense_forward`` / ``kernels.dense_backward`` (and ``sgd_update`` for the
+proximal step); the closed forms call LAPACK through SciPy, the well-kept solver
+for that job.
+"""
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+import scipy.sparse as sp
+from scipy.special import expit, log_expit, logsumexp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .. import kernels as K
+
+try:
+    from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+except ImportError:  # pragma: no cover
+    def _get_additional_lbfgs_options_dict(key, value):
+        return {key: value}
+
+try:
+    from sklearn.utils.optimize import _check_optimize_result
+except ImportError:  # pragma: no cover
+    def _check_optimize_result(solver, result, max_iter=None, extra_warning_msg=None):
+        if result.status != 0:
+            warnings.warn(f"{solver} failed to converge: {result.message}", ConvergenceWarning, stacklevel=2)
+        return min(result.nit, max_iter) if max_iter is not None else result.nit
+
+__all__ = ["LinearRegression", "Ridge", "Lasso", "LogisticRegression", "SoftmaxRegression"]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _dense(X, dtype=np.float64):
+    if sp.issparse(X):
+        X = X.toarray()
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _center(X, Y, sw, fit_intercept):
+    """Weighted means and centred copies (scikit-learn's _preprocess_data without scaling)."""
+    if not fit_intercept:
+        return X, Y, np.zeros(X.shape[1]), np.zeros(Y.shape[1])
+    w = None if sw is None else sw / sw.sum()
+    x_mean = X.mean(axis=0) if w is None else w @ X
+    y_mean = Y.mean(axis=0) if w is None else w @ Y
+    return X - x_mean, Y - y_mean, x_mean, y_mean
+
+
+def _linear_grad(X, W, b, Y, sw, backend):
+    """Half squared error ``sum(sw_i ||x_i W + b - y_i||^2) / (2 sum sw)`` and its gradient, on kernels."""
+    n = X.shape[0]
+    pred = K.dense_forward(X, W, b, "identity", backend=backend)
+    R = pred - Y
+    if sw is None:
+        loss = 0.5 * float(np.sum(R * R)) / n
+        D = R / n
+    else:
+        s = sw.sum()
+        loss = 0.5 * float(sw @ np.sum(R * R, axis=1)) / s
+        D = R * (sw / s)[:, None]
+    _, dW, db = K.dense_backward(np.ascontiguousarray(D), X, W, "identity", need_dx=False, backend=backend)
+    return loss, dW, db
+
+
+def _spectral_sq(X, sw):
+    """Largest eigenvalue of X^T diag(sw) X / sum(sw): the smoothness constant of the squared loss."""
+    if sw is None:
+        s = np.linalg.norm(X, 2)
+        return s * s / X.shape[0]
+    s = np.linalg.norm(X * np.sqrt(sw / sw.sum())[:, None], 2)
+    return s * s
+
+
+def _fista(grad_fn, x0, lipschitz, max_iter, tol, l1=0.0, n_prox=None, stop_fn=None, backend=None):
+    """Accelerated (proximal) gradient, Beck & Teboulle's FISTA, step 1/L.
+
+    grad_fn(x) -> (loss, grad); the proximal L1 step (on x[:n_prox]) is the
+    sgd_update kernel's ``l1`` argument, which produces exact zeros. Stops when
+    ``stop_fn(x)`` (if given) says so, else when max |x_k+1 - x_k| <= tol * max(1, max |x|).
+    Returns (x, n_iter, converged).
+    """
+    lr = 1.0 / max(lipschitz, 1e-300)
+    x = x0.copy()
+    y = x0.copy()
+    tk = 1.0
+    n_prox = x.size if n_prox is None else n_prox
+    for it in range(1, max_iter + 1):
+        _, g = grad_fn(y)
+        x_new = y.copy()
+        K.sgd_update(x_new[:n_prox], g[:n_prox], lr=lr, l1=l1, backend=backend)
+        if n_prox < x.size:
+            K.sgd_update(x_new[n_prox:], g[n_prox:], lr=lr, backend=backend)
+        t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tk * tk))
+        delta = x_new - x
+        y = x_new + ((tk - 1.0) / t_new) * delta
+        x, tk = x_new, t_new
+        if stop_fn is not None:
+            if it % 10 == 0 and stop_fn(x):
+                return x, it, True
+        elif np.max(np.abs(delta)) <= tol * max(1.0, float(np.max(np.abs(x)))):
+            return x, it, True
+    return x, max_iter, False
+
+
+class _LinearRegressorBase(RegressorMixin, BaseEstimator):
+    """Shared fit/predict plumbing for the regressors (coef_ [n_targets, n_features] or [n_features])."""
+
+    def _prepare(self, X, y, sample_weight):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], multi_output=True, y_numeric=True,
+                             dtype=[np.float64, np.float32])
+        self._dtype = X.dtype
+        X = _dense(X)
+        y = np.asarray(y, dtype=np.float64)
+        self._y_1d = y.ndim == 1
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        return X, Y, sw
+
+    def _finish(self, W, x_mean, y_mean):
+        """Set coef_ / intercept_ from the centred solution W [n_features, n_targets]."""
+        coef = W.T
+        intercept = y_mean - x_mean @ W if self.fit_intercept else np.zeros(W.shape[1])
+        if self._y_1d:
+            self.coef_ = coef.ravel().astype(self._dtype, copy=False)
+            self.intercept_ = float(intercept[0]) if self.fit_intercept else 0.0
+        else:
+            self.coef_ = coef.astype(self._dtype, copy=False)
+            self.intercept_ = intercept.astype(self._dtype, copy=False) if self.fit_intercept else 0.0
+        return self
+
+    def _gd(self, X, Y, sw, l2, max_iter, tol):
+        """Gradient descent (FISTA) on the centred problem with ``0.5 l2 ||w||^2`` added."""
+        n_f, n_t = X.shape[1], Y.shape[1]
+        b = np.zeros(n_t)
+
+        def fg(x):
+            W = x.reshape(n_f, n_t)
+            loss, dW, _ = _linear_grad(X, W, b, Y, sw, getattr(self, "backend", None))
+            if l2:
+                dW = dW + l2 * W
+                loss += 0.5 * l2 * float(np.sum(W * W))
+            return loss, dW.ravel()
+
+        L = _spectral_sq(X, sw) + l2
+        x, self.n_iter_, ok = _fista(fg, np.zeros(n_f * n_t), L, max_iter, tol, backend=getattr(self, "backend", None))
+        if not ok:
+            warnings.warn(f"gd did not converge in max_iter={max_iter} iterations; increase max_iter or tol.",
+                          ConvergenceWarning)
+        return x.reshape(n_f, n_t)
+
+    def predict(self, X):
+        """Linear predictions ``X @ coef_.T + intercept_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False, dtype=[np.float64, np.float32])
+        X = _dense(X, np.float64)
+        W = np.ascontiguousarray(np.atleast_2d(self.coef_).T, dtype=np.float64)
+        b = np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (W.shape[1],)).copy()
+        out = K.dense_forward(X, W, b, "identity", backend=getattr(self, "backend", None))
+        return out.ravel() if np.ndim(self.coef_) == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+# -------------------------------------------------------- LinearRegression
+
+
+class LinearRegression(_LinearRegressorBase):
+    """Ordinary least squares with scikit-learn's API (``sklearn.linear_model.LinearRegression``).
+
+    solver="lstsq" (default) solves the centred problem with ``scipy.linalg.lstsq``
+    (``scipy.optimize.nnls`` when positive=True) exactly as scikit-learn does;
+    solver="gd" runs accelerated gradient descent on fastnn's dense kernels
+    (``max_iter``, ``tol`` on the relative step).
+    """
+
+    _parameter_constraints: dict = {
+        "fit_intercept": ["boolean"],
+        "copy_X": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_jobs": [None, Integral],
+        "positive": ["boolean"],
+        "solver": [StrOptions({"lstsq", "gd"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "backend": [None, StrOptions({"c", "numba", "numpy"})],
+    }
+
+    def __init__(self, *, fit_intercept=True, copy_X=True, tol=1e-6, n_jobs=None, positive=False, solver="lstsq",
+                 max_iter=10000, backend=None):
+        self.fit_intercept = fit_intercept
+        self.copy_X = copy_X
+        self.tol = tol
+        self.n_jobs = n_jobs
+        self.positive = positive
+        self.solver = solver
+        self.max_iter = max_iter
+        self.backend = backend
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the least-squares solution."""
+        X, Y, sw = self._prepare(X, y, sample_weight)
+        Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept)
+        if sw is not None:  # weighted least squares = unweighted on rows scaled by sqrt(sw)
+            r = np.sqrt(sw)[:, None]
+            Xs, Ys = Xc * r, Yc * r
+        else:
+            Xs, Ys = Xc, Yc
+        if self.positive:
+            W = np.column_stack([scipy.optimize.nnls(Xs, Ys[:, j])[0] for j in range(Ys.shape[1])])
+            self.rank_, self.singular_ = None, None
+        elif self.solver == "gd":
+            W = self._gd(Xc, Yc, sw, 0.0, self.max_iter, self.tol)
+        else:
+            W, _, self.rank_, self.singular_ = scipy.linalg.lstsq(Xs, Ys, cond=None)
+        return self._finish(W, x_mean, y_mean)
+
+
+# ------------------------------------------------------------------- Ridge
+
+
+class Ridge(_LinearRegressorBase):
+    """L2-regularised least squares (``sklearn.linear_model.Ridge``): ``||y - Xw||^2 + alpha ||w||^2``.
+
+    solver "auto"/"cholesky": normal equations ``(X^T X + alpha I) w = X^T y`` through
+    ``scipy.linalg.solve(assume_a="pos")``; "svd": the SVD of X; "gd": accelerated
+    gradient descent on the kernels. ``alpha`` may be one value per target.
+    """
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left"), np.ndarray],
+        "fit_intercept": ["boolean"],
+        "copy_X": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions({"auto", "cholesky", "svd", "gd"})],
+        "positive": ["boolean"],
+        "random_state": ["random_state"],
+        "backend": [None, StrOptions({"c", "numba", "numpy"})],
+    }
+
+    def __init__(self, alpha=1.0, *, fit_intercept=True, copy_X=True, max_iter=None, tol=1e-4, solver="auto",
+                 positive=False, random_state=None, backend=None):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.copy_X = copy_X
+        self.max_iter = max_iter
+        self.tol = tol
+        self.solver = solver
+        self.positive = positive
+        self.random_state = random_state
+        self.backend = backend
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit ridge regression."""
+        if self.positive:
+            raise ValueError("positive=True is not supported by fastnn's Ridge; use scikit-learn's solver='lbfgs'")
+        X, Y, sw = self._prepare(X, y, sample_weight)
+        alpha = np.broadcast_to(np.asarray(self.alpha, dtype=np.float64).ravel(), (Y.shape[1],)) \
+            if np.size(self.alpha) in (1, Y.shape[1]) else None
+        if alpha is None:
+            raise ValueError(f"alpha must be a scalar or have one value per target ({Y.shape[1]}), "
+                             f"got {np.size(self.alpha)} values")
+        Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept)
+        r = None if sw is None else np.sqrt(sw)[:, None]
+        Xs, Ys = (Xc, Yc) if r is None else (Xc * r, Yc * r)
+        self.n_iter_ = None
+        if self.solver == "svd":
+            U, s, Vt = scipy.linalg.svd(Xs, full_matrices=False)
+            UtY = U.T @ Ys
+            W = np.column_stack([Vt.T @ (s / (s * s + a) * UtY[:, j]) for j, a in enumerate(alpha)])
+        elif self.solver == "gd":
+            # ||r||^2 + a||w||^2 = 2 sum(sw) * (half-mse + 0.5 (a / sum(sw)) ||w||^2): same minimiser
+            s = float(Xs.shape[0] if sw is None else sw.sum())
+            if np.ptp(alpha) != 0:
+                raise ValueError("solver='gd' needs one alpha for all targets")
+            W = self._gd(Xc, Yc, sw, float(alpha[0]) / s, self.max_iter or 10000, self.tol * 1e-2)
+        else:
+            G = Xs.T @ Xs
+            XtY = Xs.T @ Ys
+            W = np.empty((X.shape[1], Y.shape[1]))
+            for j, a in enumerate(alpha):
+                Gj = G.copy()
+                Gj.flat[:: G.shape[0] + 1] += a
+                try:
+                    W[:, j] = scipy.linalg.solve(Gj, XtY[:, j], assume_a="pos")
+                except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # singular: least-squares
+                    W[:, j] = scipy.linalg.lstsq(Gj, XtY[:, j])[0]
+        return self._finish(W, x_mean, y_mean)
+
+
+# ------------------------------------------------------------------- Lasso
+
+
+class Lasso(_LinearRegressorBase):
+    """L1-regularised least squares (``sklearn.linear_model.Lasso``) by proximal gradient.
+
+    Minimises ``||y - Xw - b||^2 / (2 n) + alpha ||w||_1`` with FISTA; each step
+    is a gradient of the kernels then the L1 proximal step of ``sgd_update``
+    (soft thresholding: exact zeros). Stops on scikit-learn's criterion: duality
+    gap <= tol * ||y||^2 / n (checked every 10 iterations), so with equal ``tol``
+    both reach the same optimum to within that gap.
+    """
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "precompute": ["boolean", "array-like"],
+        "copy_X": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "positive": ["boolean"],
+        "random_state": ["random_state"],
+        "selection": [StrOptions({"cyclic", "random"})],
+        "backend": [None, StrOptions({"c", "numba", "numpy"})],
+    }
+
+    def __init__(self, alpha=1.0, *, fit_intercept=True, precompute=False, copy_X=True, max_iter=1000, tol=1e-4,
+                 warm_start=False, positive=False, random_state=None, selection="cyclic", backend=None):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.precompute = precompute
+        self.copy_X = copy_X
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.positive = positive
+        self.random_state = random_state
+        self.selection = selection
+        self.backend = backend
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        """Fit the lasso path at ``alpha`` by FISTA."""
+        if self.positive:
+            raise ValueError("positive=True is not supported by fastnn's Lasso")
+        X, Y, sw = self._prepare(X, y, sample_weight)
+        if self.alpha == 0:
+            warnings.warn("With alpha=0, this algorithm does not converge well. Use LinearRegression instead.",
+                          UserWarning)
+        Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept)
+        n_f, n_t = X.shape[1], Y.shape[1]
+        W0 = np.zeros((n_f, n_t))
+        if self.warm_start and hasattr(self, "coef_") and np.size(self.coef_) == n_f * n_t:
+            W0 = np.atleast_2d(np.asarray(self.coef_, dtype=np.float64)).reshape(n_t, n_f).T.copy()
+        b = np.zeros(n_t)
+        swn = None if sw is None else sw / sw.mean()  # sklearn rescales weights to sum to n
+        n = X.shape[0]
+        alpha = float(self.alpha)
+        backend = self.backend
+        ynorm2 = float(np.sum(Yc * Yc)) if swn is None else float(swn @ np.sum(Yc * Yc, axis=1))
+
+        def fg(x):
+            loss, dW, _ = _linear_grad(Xc, x.reshape(n_f, n_t), b, Yc, swn, backend)
+            return loss, dW.ravel()
+
+        def gap(x):
+            W = x.reshape(n_f, n_t)
+            R = Yc - Xc @ W
+            Rw = R if swn is None else R * swn[:, None]
+            XtR = Xc.T @ Rw
+            rr = float(np.sum(R * Rw))
+            l1 = float(np.sum(np.abs(W)))
+            dual_norm = float(np.max(np.abs(XtR))) if XtR.size else 0.0
+            scale = min(1.0, n * alpha / dual_norm) if dual_norm > 0 else 1.0
+            # gap of the objective times n (scikit-learn's scaling): primal 0.5 rr + n alpha l1
+            g = 0.5 * rr * (1 + scale * scale) + n * alpha * l1 - scale * float(np.sum(Yc * Rw))
+            return g <= self.tol * ynorm2
+
+        L = _spectral_sq(Xc, swn)
+        x, n_iter, ok = _fista(fg, W0.ravel(), L, self.max_iter, self.tol, l1=alpha, stop_fn=gap, backend=backend)
+        if not ok:
+            warnings.warn("Objective did not converge. You might want to increase the number of iterations. "
+                          "Duality gap above tol.", ConvergenceWarning)
+        self.n_iter_ = n_iter
+        self.dual_gap_ = None
+        return self._finish(x.reshape(n_f, n_t), x_mean, y_mean)
+
+
+# ---------------------------------------------------------------- logistic
+
+
+class _LogisticBase(ClassifierMixin, BaseEstimator):
+    """Logistic / softmax regression: sklearn's lbfgs objective on fastnn's dense kernels."""
+
+    _multinomial_always = False
+
+    def _penalty_C(self) -> float:
+        return float(self.C)
+
+    def _loss_grad(self, x, X, T, sw, sw_sum, l2, n_f, k, labels):
+        W = x[: n_f * k].reshape(n_f, k)
+        b = x[n_f * k:] if self.fit_intercept else np.zeros(k)
+        Z = K.dense_forward(X, W, b, "identity", backend=self.backend)
+        if k == 1:
+            z = Z[:, 0]
+            per = -(T * log_expit(z) + (1 - T) * log_expit(-z))
+            D = (expit(z) - T)[:, None]
+        else:
+            lse = logsumexp(Z, axis=1)
+            per = lse - Z[np.arange(Z.shape[0]), labels]
+            D = np.exp(Z - lse[:, None])
+            D[np.arange(Z.shape[0]), labels] -= 1.0
+        loss = float(np.sum(per) if sw is None else sw @ per) / sw_sum
+        D *= (1.0 / sw_sum) if sw is None else (sw / sw_sum)[:, None]
+        _, dW, db = K.dense_backward(np.ascontiguousarray(D), X, W, "identity", need_dx=False, backend=self.backend)
+        loss += 0.5 * l2 * float(np.sum(W * W))
+        g = dW + l2 * W
+        grad = np.concatenate([g.ravel(), db]) if self.fit_intercept else g.ravel()
+        return loss, grad
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by L-BFGS-B (or accelerated gradient descent for solver="gd")."""
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self._dtype = X.dtype
+        X = _dense(X)
+        enc = LabelEncoder().fit(y)
+        self.classes_ = enc.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the data contains only one "
+                f"class: {self.classes_[0]!r}"
+            )
+        labels = enc.transform(y).astype(np.int64)
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if self.class_weight is not None:
+            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+            sw = sw * cw[labels]
+        multinomial = self._multinomial_always or len(self.classes_) > 2
+        k = len(self.classes_) if multinomial else 1
+        n_f = X.shape[1]
+        T = labels.astype(np.float64)
+        sw_sum = float(sw.sum())
+        C = self._penalty_C()
+        l2 = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
+        size = n_f * k + (k if self.fit_intercept else 0)
+        x0 = np.zeros(size)
+        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (k, n_f):
+            x0[: n_f * k] = self.coef_.T.ravel()
+            if self.fit_intercept:
+                x0[n_f * k:] = self.intercept_
+        args = (X, T, sw, sw_sum, l2, n_f, k, labels)
+        if self.solver == "gd":
+            L = 0.25 * _spectral_sq(np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X, sw)
+            L = (L if k == 1 else 2 * L) + l2
+            x, self.n_iter_, ok = _fista(lambda v: self._loss_grad(v, *args), x0, L, self.max_iter, self.tol,
+                                         backend=self.backend)
+            if not ok:
+                warnings.warn(f"gd did not converge in max_iter={self.max_iter} iterations.", ConvergenceWarning)
+            self.n_iter_ = np.array([self.n_iter_])
+        else:
+            iprint = [-1, 50, 1, 100, 101][np.searchsorted(np.array([0, 1, 2, 3]), self.verbose)]
+            res = scipy.optimize.minimize(
+                self._loss_grad, x0, method="L-BFGS-B", jac=True, args=args,
+                options={"maxiter": self.max_iter, "maxls": 50, "gtol": self.tol,
+                         "ftol": 64 * np.finfo(float).eps, **_get_additional_lbfgs_options_dict("iprint", iprint)},
+            )
+            self.n_iter_ = np.array([_check_optimize_result("lbfgs", res, self.max_iter)])
+            x = res.x
+        self.coef_ = x[: n_f * k].reshape(n_f, k).T.copy().astype(self._dtype, copy=False)
+        self.intercept_ = (x[n_f * k:].copy() if self.fit_intercept else np.zeros(k)).astype(self._dtype, copy=False)
+        return self
+
+    def decision_function(self, X):
+        """Signed distances (binary: shape (n,)) or per-class scores (n, n_classes)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False, dtype=[np.float64, np.float32])
+        X = _dense(X)
+        W = np.ascontiguousarray(self.coef_.T, dtype=np.float64)
+        Z = K.dense_forward(X, W, np.asarray(self.intercept_, dtype=np.float64), "identity", backend=self.backend)
+        return Z[:, 0] if Z.shape[1] == 1 else Z
+
+    def predict(self, X):
+        """Class labels."""
+        scores = self.decision_function(X)
+        idx = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[idx]
+
+    def predict_proba(self, X):
+        """Class probabilities (columns in ``classes_`` order)."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            p = expit(scores)
+            return np.column_stack([1 - p, p])
+        return np.exp(scores - logsumexp(scores, axis=1)[:, None])
+
+    def predict_log_proba(self, X):
+        """Log of predict_proba."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        return scores - logsumexp(scores, axis=1)[:, None]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class LogisticRegression(_LogisticBase):
+    """Logistic regression (``sklearn.linear_model.LogisticRegression``, lbfgs, L2 penalty).
+
+    Binary targets: one sigmoid column (``coef_`` [1, n_features]); more classes:
+    multinomial softmax, as scikit-learn 1.9. The objective and the L-BFGS-B
+    options (maxiter, maxls=50, gtol=tol, ftol=64 eps) are scikit-learn's; only
+    the pure-L2 penalty (``l1_ratio=0``, ``penalty`` 'l2'/'deprecated', or None /
+    ``C=inf`` for none) is supported. solver="gd" adds accelerated gradient descent.
+    """
+
+    _parameter_constraints: dict = {
+        "penalty": [StrOptions({"l2"}), None, Hidden(StrOptions({"deprecated"}))],
+        "C": [Interval(Real, 0, None, closed="right")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],  # only 0 is supported (checked in fit)
+        "dual": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "intercept_scaling": [Interval(Real, 0, None, closed="neither")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "random_state": ["random_state"],
+        "solver": [StrOptions({"lbfgs", "gd"})],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "n_jobs": [None, Integral],
+        "backend": [None, StrOptions({"c", "numba", "numpy"})],
+    }
+
+    def __init__(self, penalty="deprecated", *, C=1.0, l1_ratio=0.0, dual=False, tol=1e-4, fit_intercept=True,
+                 intercept_scaling=1, class_weight=None, random_state=None, solver="lbfgs", max_iter=100, verbose=0,
+                 warm_start=False, n_jobs=None, backend=None):
+        self.penalty = penalty
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.dual = dual
+        self.tol = tol
+        self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.solver = solver
+        self.max_iter = max_iter
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
+        self.backend = backend
+
+    def _penalty_C(self) -> float:
+        if self.l1_ratio not in (None, 0, 0.0):
+            raise ValueError(f"only the L2 penalty is supported (l1_ratio=0), got l1_ratio={self.l1_ratio!r}")
+        if self.dual:
+            raise ValueError("dual=True is not supported by fastnn's LogisticRegression (lbfgs is primal)")
+        return np.inf if self.penalty is None else float(self.C)
+
+
+class SoftmaxRegression(_LogisticBase):
+    """Multinomial logistic regression: softmax over ``n_classes`` columns even for 2 classes.
+
+    Objective ``mean cross-entropy + ||W||^2 / (2 C n)`` (scikit-learn's multinomial
+    LogisticRegression), minimised by L-BFGS-B ("lbfgs") or accelerated gradient
+    descent ("gd") on fastnn's dense kernels.
+    """
+
+    _multinomial_always = True
+    _parameter_constraints: dict = {
+        "C": [Interval(Real, 0, None, closed="right")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "solver": [StrOptions({"lbfgs", "gd"})],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "backend": [None, StrOptions({"c", "numba", "numpy"})],
+    }
+
+    def __init__(self, *, C=1.0, tol=1e-4, fit_intercept=True, class_weight=None, solver="lbfgs", max_iter=100,
+                 verbose=0, warm_start=False, backend=None):
+        self.C = C
+        self.tol = tol
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.solver = solver
+        self.max_iter = max_iter
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.backend = backend
