@@ -198,6 +198,7 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
         return tags
 
 
@@ -251,7 +252,9 @@ class LinearRegression(_LinearRegressorBase):
         elif self.solver == "gd":
             W = self._gd(Xc, Yc, sw, 0.0, self.max_iter, self.tol)
         else:
-            W, _, self.rank_, self.singular_ = scipy.linalg.lstsq(Xs, Ys, cond=None)
+            W, _, self.rank_, self.singular_ = scipy.linalg.lstsq(Xs, Ys, cond=self.tol)  # cond=tol as sklearn
+        if self.solver != "gd":
+            self.n_iter_ = 1  # one direct solve
         return self._finish(W, x_mean, y_mean)
 
 
@@ -304,7 +307,7 @@ class Ridge(_LinearRegressorBase):
         Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept)
         r = None if sw is None else np.sqrt(sw)[:, None]
         Xs, Ys = (Xc, Yc) if r is None else (Xc * r, Yc * r)
-        self.n_iter_ = None
+        self.n_iter_ = 1  # direct solvers: one solve
         if self.solver == "svd":
             U, s, Vt = scipy.linalg.svd(Xs, full_matrices=False)
             UtY = U.T @ Ys
@@ -504,14 +507,20 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
         self.intercept_ = (x[n_f * k:].copy() if self.fit_intercept else np.zeros(k)).astype(self._dtype, copy=False)
         return self
 
-    def decision_function(self, X):
-        """Signed distances (binary: shape (n,)) or per-class scores (n, n_classes)."""
+    def _scores(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False, dtype=[np.float64, np.float32])
         X = _dense(X)
         W = np.ascontiguousarray(self.coef_.T, dtype=np.float64)
         Z = K.dense_forward(X, W, np.asarray(self.intercept_, dtype=np.float64), "identity", backend=self.backend)
         return Z[:, 0] if Z.shape[1] == 1 else Z
+
+    def decision_function(self, X):
+        """Signed distances (binary: shape (n,), > 0 means classes_[1]) or per-class scores (n, n_classes)."""
+        Z = self._scores(X)
+        if Z.ndim == 2 and Z.shape[1] == 2:  # two-column softmax: the log-odds of classes_[1]
+            return Z[:, 1] - Z[:, 0]
+        return Z
 
     def predict(self, X):
         """Class labels."""
@@ -521,7 +530,7 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities (columns in ``classes_`` order)."""
-        scores = self.decision_function(X)
+        scores = self._scores(X)
         if scores.ndim == 1:
             p = expit(scores)
             return np.column_stack([1 - p, p])
@@ -529,7 +538,7 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
 
     def predict_log_proba(self, X):
         """Log of predict_proba."""
-        scores = self.decision_function(X)
+        scores = self._scores(X)
         if scores.ndim == 1:
             return np.column_stack([log_expit(-scores), log_expit(scores)])
         return scores - logsumexp(scores, axis=1)[:, None]
