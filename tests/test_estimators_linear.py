@@ -1,0 +1,164 @@
+"""fastnn's linear models against scikit-learn's counterparts (same objectives, same optima)."""
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import linear_model as skl
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from fastnn.estimators import Lasso, LinearRegression, LogisticRegression, Ridge, SoftmaxRegression
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    return load_diabetes(return_X_y=True)
+
+
+@pytest.fixture(scope="module")
+def weights(diabetes):
+    return np.random.RandomState(0).rand(len(diabetes[1])) + 0.5
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_linear_regression_matches_sklearn(diabetes, weights, fit_intercept, weighted):
+    X, y = diabetes
+    kw = {"sample_weight": weights} if weighted else {}
+    f = LinearRegression(fit_intercept=fit_intercept).fit(X, y, **kw)
+    s = skl.LinearRegression(fit_intercept=fit_intercept).fit(X, y, **kw)
+    assert _rel(f.coef_, s.coef_) < 1e-10
+    assert abs(f.intercept_ - s.intercept_) <= 1e-10 * max(1.0, abs(s.intercept_))
+    np.testing.assert_allclose(f.predict(X), s.predict(X), rtol=1e-10)
+
+
+def test_linear_regression_multi_output_positive_and_gd():
+    X, Y = make_regression(120, 6, n_targets=3, noise=1.0, random_state=0)
+    f, s = LinearRegression().fit(X, Y), skl.LinearRegression().fit(X, Y)
+    assert f.coef_.shape == s.coef_.shape == (3, 6) and _rel(f.coef_, s.coef_) < 1e-10
+    np.testing.assert_allclose(f.intercept_, s.intercept_, atol=1e-9)
+    fp, sp_ = LinearRegression(positive=True).fit(X, Y[:, 0]), skl.LinearRegression(positive=True).fit(X, Y[:, 0])
+    assert _rel(fp.coef_, sp_.coef_) < 1e-8 and np.all(fp.coef_ >= 0)
+    gd = LinearRegression(solver="gd", tol=1e-12, max_iter=50000).fit(X, Y)
+    assert _rel(gd.coef_, s.coef_) < 1e-6 and gd.n_iter_ > 1
+
+
+@pytest.mark.parametrize("solver", ["auto", "cholesky", "svd", "gd"])
+def test_ridge_matches_sklearn(diabetes, weights, solver):
+    X, y = diabetes
+    for kw in ({}, {"sample_weight": weights}):
+        f = Ridge(alpha=0.3, solver=solver, tol=1e-10, max_iter=100000).fit(X, y, **kw)
+        s = skl.Ridge(alpha=0.3).fit(X, y, **kw)
+        assert _rel(f.coef_, s.coef_) < (1e-6 if solver == "gd" else 1e-10), kw
+        assert abs(f.intercept_ - s.intercept_) < 1e-6 * abs(s.intercept_)
+
+
+def test_ridge_per_target_alpha():
+    X, Y = make_regression(80, 5, n_targets=2, random_state=1)
+    f = Ridge(alpha=np.array([0.1, 10.0])).fit(X, Y)
+    s = skl.Ridge(alpha=np.array([0.1, 10.0])).fit(X, Y)
+    assert _rel(f.coef_, s.coef_) < 1e-10
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.1, 1.0])
+def test_lasso_matches_sklearn_optimum(diabetes, weights, alpha):
+    X, y = diabetes
+    for kw in ({}, {"sample_weight": weights}):
+        f = Lasso(alpha=alpha, tol=1e-10, max_iter=200000).fit(X, y, **kw)
+        s = skl.Lasso(alpha=alpha, tol=1e-10, max_iter=200000).fit(X, y, **kw)
+        assert _rel(f.coef_, s.coef_) < 1e-6, kw
+        # the L1 prox gives exact zeros where scikit-learn's coordinate descent does
+        np.testing.assert_array_equal(f.coef_ == 0, s.coef_ == 0)
+        assert abs(f.intercept_ - s.intercept_) < 1e-6 * abs(s.intercept_)
+
+
+def test_lasso_default_tolerance_is_close(diabetes):
+    X, y = diabetes
+    f, s = Lasso(alpha=0.1).fit(X, y), skl.Lasso(alpha=0.1).fit(X, y)
+    assert _rel(f.coef_, s.coef_) < 1e-2  # both stop at duality gap <= tol * ||y||^2 / n
+
+
+@pytest.mark.parametrize("C", [0.1, 1.0, 100.0])
+def test_logistic_binary_matches_sklearn(C):
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    f = LogisticRegression(C=C, tol=1e-10, max_iter=10000).fit(X, y)
+    s = skl.LogisticRegression(C=C, tol=1e-10, max_iter=10000).fit(X, y)
+    assert f.coef_.shape == s.coef_.shape == (1, X.shape[1])
+    # weak regularisation (C=100) leaves a flat optimum: both L-BFGS runs stop on ftol ~1e-5 apart
+    tol = 1e-6 if C <= 1 else 1e-4
+    assert _rel(f.coef_, s.coef_) < tol and _rel(f.intercept_, s.intercept_) < tol
+    np.testing.assert_allclose(f.predict_proba(X), s.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(f.decision_function(X), s.decision_function(X), rtol=1e-5, atol=1e-7)
+    # default tolerance: the same L-BFGS-B options give the very same iterates
+    f0, s0 = LogisticRegression(C=C).fit(X, y), skl.LogisticRegression(C=C).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert _rel(f0.coef_, s0.coef_) < 1e-6
+
+
+def test_logistic_multinomial_weights_and_class_weight():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    sw = np.random.RandomState(1).rand(len(y)) + 0.5
+    for kw, ckw in (({}, {}), ({"sample_weight": sw}, {}), ({}, {"class_weight": "balanced"})):
+        f = LogisticRegression(tol=1e-10, max_iter=10000, **ckw).fit(X, y, **kw)
+        s = skl.LogisticRegression(tol=1e-10, max_iter=10000, **ckw).fit(X, y, **kw)
+        assert f.coef_.shape == (3, 4)
+        assert _rel(f.coef_, s.coef_) < 1e-5, (kw, ckw)
+        np.testing.assert_allclose(f.predict_proba(X), s.predict_proba(X), atol=1e-6)
+    soft = SoftmaxRegression(tol=1e-10, max_iter=10000).fit(X, y)
+    assert _rel(soft.coef_, skl.LogisticRegression(tol=1e-10, max_iter=10000).fit(X, y).coef_) < 1e-5
+
+
+def test_logistic_no_penalty_and_gd_solver():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:, :5]
+    f = LogisticRegression(penalty=None, tol=1e-10, max_iter=10000).fit(X, y)
+    s = skl.LogisticRegression(C=np.inf, tol=1e-10, max_iter=10000).fit(X, y)
+    assert _rel(f.coef_, s.coef_) < 1e-5
+    gd = LogisticRegression(solver="gd", tol=1e-12, max_iter=100000).fit(X, y)
+    ref = skl.LogisticRegression(tol=1e-10, max_iter=10000).fit(X, y)
+    assert _rel(gd.coef_, ref.coef_) < 1e-5
+
+
+def test_softmax_regression_binary_is_two_columns():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    m = SoftmaxRegression(C=1.0).fit(X, y)
+    assert m.coef_.shape == (2, X.shape[1])
+    p = m.predict_proba(X)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(m.predict(X), (m.decision_function(X) > 0).astype(int))
+    assert m.score(X, y) > 0.95
+
+
+def test_sparse_pickle_pipeline_and_errors(diabetes):
+    X, y = diabetes
+    Xs = sp.csr_matrix(X)
+    np.testing.assert_allclose(Ridge().fit(Xs, y).coef_, Ridge().fit(X, y).coef_, rtol=1e-12)
+    m = Lasso(alpha=0.05).fit(X, y)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(m)).predict(X), m.predict(X))
+    scores = cross_val_score(make_pipeline(StandardScaler(), Ridge()), X, y, cv=3, n_jobs=2)
+    assert scores.mean() > 0.3
+    with pytest.raises(InvalidParameterError):
+        Ridge(alpha=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="l1_ratio"):
+        LogisticRegression(l1_ratio=0.5).fit(X, (y > 140).astype(int))
+    with pytest.raises(ValueError, match="2 classes"):
+        LogisticRegression().fit(X, np.zeros(len(y)))
+    with pytest.warns(ConvergenceWarning):
+        Lasso(alpha=0.001, max_iter=3, tol=1e-12).fit(X, y)

@@ -1,0 +1,69 @@
+"""scikit-learn's estimator checks over every fastnn estimator (check_estimator, via parametrize_with_checks).
+
+Small max_iter keeps the suite fast; ConvergenceWarnings from those short fits
+are expected and silenced. EXPECTED_FAILURES lists any check a configuration is
+known to fail, with the reason (scikit-learn reports them as xfail).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fastnn.estimators import (
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    MLPClassifier,
+    MLPRegressor,
+    Ridge,
+    SoftmaxRegression,
+)
+
+ESTIMATORS = [
+    MLPClassifier(max_iter=30),
+    MLPClassifier(solver="lbfgs", max_iter=30),
+    MLPClassifier(solver="sgd", max_iter=60),
+    MLPClassifier(solver="adamw", activation="gelu", dropout=0.1, max_iter=30),
+    MLPClassifier(dtype=np.float32, max_iter=30),
+    MLPRegressor(max_iter=30),
+    MLPRegressor(solver="lbfgs", max_iter=30),
+    MLPRegressor(solver="rmsprop", activation="elu", max_iter=30),
+    LinearRegression(),
+    LinearRegression(solver="gd"),
+    Ridge(),
+    Lasso(),
+    LogisticRegression(),
+    LogisticRegression(solver="gd"),
+    SoftmaxRegression(),
+]
+
+_SW_DROPOUT = ("dropout masks are drawn per batch position, so repeating a row (instead of weighting it) "
+               "changes which units are dropped: the fits differ by design")
+_SW_FLOAT32 = ("the check compares the two fits at rtol=1e-7, below float32 resolution (it trains in "
+               "float32 by request; the difference found is ~3e-7)")
+
+#: estimator configuration (repr) -> {check name: reason}; scikit-learn reports these as xfail
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {
+    repr(ESTIMATORS[3]): {
+        "check_sample_weight_equivalence_on_dense_data": _SW_DROPOUT,
+        "check_sample_weight_equivalence_on_sparse_data": _SW_DROPOUT,
+    },
+    repr(ESTIMATORS[4]): {
+        "check_sample_weight_equivalence_on_dense_data": _SW_FLOAT32,
+        "check_sample_weight_equivalence_on_sparse_data": _SW_FLOAT32,
+    },
+}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILURES.get(repr(estimator), {})
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
