@@ -101,8 +101,8 @@ def test_logistic_binary_matches_sklearn(C):
     # weak regularisation (C=100) leaves a flat optimum: both L-BFGS runs stop on ftol ~1e-5 apart
     tol = 1e-6 if C <= 1 else 1e-4
     assert _rel(f.coef_, s.coef_) < tol and _rel(f.intercept_, s.intercept_) < tol
-    np.testing.assert_allclose(f.predict_proba(X), s.predict_proba(X), atol=1e-6)
-    np.testing.assert_allclose(f.decision_function(X), s.decision_function(X), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(f.predict_proba(X), s.predict_proba(X), atol=10 * tol)
+    np.testing.assert_allclose(f.decision_function(X), s.decision_function(X), rtol=10 * tol, atol=1e-7)
     # default tolerance: the same L-BFGS-B options give the very same iterates
     f0, s0 = LogisticRegression(C=C).fit(X, y), skl.LogisticRegression(C=C).fit(X, y)
     with warnings.catch_warnings():
