@@ -164,13 +164,9 @@ def _hand_epoch(params, grads, state, X, y, perm, *, sizes, lr, step, bs, alpha,
         for l in range(L - 1, -1, -1):
             if l < L - 1:
                 g = K.dropout_backward(g, p_drop, seed=seed, step=t * 1024 + l, backend="numpy")
-            if l < L - 1:
-                dx, _, _ = K.dense_backward(g, inputs[l], Ws[l], "relu", y=outs[l], need_dx=l > 0, dw=gWs[l],
-                                            db=gBs[l], backend="numpy")
-            else:  # the linear output layer, spelled out (dz = dout)
-                K.gemm(inputs[l], g, trans_a=True, out=gWs[l], backend="numpy")
-                gBs[l][...] = g.sum(axis=0)
-                dx = K.gemm(g, Ws[l], trans_b=True, backend="numpy")
+            act = "relu" if l < L - 1 else "identity"
+            dx, _, _ = K.dense_backward(g, inputs[l], Ws[l], act, y=outs[l], need_dx=l > 0, dw=gWs[l], db=gBs[l],
+                                        backend="numpy")
             g = dx
         grads[:nw] += (alpha / rows) * params[:nw]  # scikit-learn's L2 term of dW
         K.adam_update(params[:nw], grads[:nw], state[0, :nw], state[1, :nw], lr=lr, step=t, l1=l1,
