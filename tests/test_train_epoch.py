@@ -336,3 +336,19 @@ def test_params_must_be_writeable_array():
     args[0].flags.writeable = False
     with pytest.raises(ValueError, match="params must be writeable"):
         K.train_epoch(*args, **kw)
+
+
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
+@pytest.mark.parametrize("loss, sizes", [("softmax_xent", [6, 4]), ("sigmoid_bce", [6, 1]), ("mse", [6, 2])])
+def test_native_epoch_linear_model(backend, loss, sizes):
+    """No hidden layer (the linear models' case): dropout has nothing to act on."""
+    _same_run(backend, np.float64, "sgd", loss, sizes=sizes, alpha=0.1, l1=1e-2, dropout=0.5)
+    _same_run(backend, np.float32, "adagrad", loss, sizes=sizes, weight_decay=0.1)
+
+
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
+def test_native_epoch_batch_larger_than_perm_and_single_row(backend):
+    _same_run(backend, np.float64, "rmsprop", "mse", perm_len=5)  # one short batch (5 < 8)
+    _same_run(backend, np.float64, "nesterov", "softmax_xent", perm_len=1, dropout=0.5)
