@@ -5,7 +5,7 @@ forward (matrix products through ``np.dot``, i.e. BLAS, then fused bias +
 activation loops), inverted dropout with the counter-based hash every backend
 shares, loss and gradient, backward, fused optimizer updates of the weights
 (with penalties) and the biases (without). Self-contained njit loops, so it
-depends on no other Numba module. Compiled with ``cache=True``,
+depends on no other Numba module. Compiled with ``cache=True``, ``nogil=True``,
 ``error_model='numpy'`` and no fastmath, once per dtype.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ from ._train_reference import (
 
 NAME = "numba"
 
-_jit = numba.njit(cache=True, error_model="numpy")
+_jit = numba.njit(cache=True, error_model="numpy", nogil=True)  # nogil: other threads run meanwhile
 
 _U_GOLDEN = np.uint64(GOLDEN)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
