@@ -593,12 +593,19 @@ __all__.append("train_epoch")  # here, not in the list above, so this section st
 
 
 def _train_module(backend: Optional[str]):
-    name = backends.resolve(backend).NAME
+    """The epoch module of `backend` (or of the current default backend)."""
+    name = backends.current() if backend is None else backend
+    if not isinstance(name, str) or name not in _TRAIN_MODULES:
+        raise ValueError(f"backend must be one of {list(backends.ORDER)}, got {name!r}")
     mod = _train_loaded.get(name)
     if mod is None:
         import importlib
 
-        mod = _train_loaded[name] = importlib.import_module(_TRAIN_MODULES[name])
+        try:
+            mod = importlib.import_module(_TRAIN_MODULES[name])
+        except Exception as exc:  # an unbuilt extension, a missing numba...
+            raise ValueError(f"backend {name!r} is not available here: {type(exc).__name__}: {exc}") from exc
+        _train_loaded[name] = mod
     return mod
 
 
