@@ -7,8 +7,7 @@ is also scikit-learn's ``_pack`` order, so L-BFGS sees the very same vector.
 Two epoch engines give the same weights:
 
 * ``kernels.train_epoch`` (native, one call per epoch) when it exists and the
-  run needs nothing it lacks (sample weights, the Poisson loss, and
-  multi-output squared error with alpha > 0 whose loss scaling it cannot split);
+  run needs nothing it lacks (sample weights and the Poisson loss);
 * ``python_epoch``: the per-batch loop composed of ``fastnn.kernels`` calls,
   which also serves L-BFGS (``loss_grad``) and defines the semantics exactly as
   scikit-learn's ``_backprop`` does (loss clipping, sample weights, L2 scaling).
@@ -353,21 +352,41 @@ def native_available() -> bool:
 
 def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndarray, y_native: np.ndarray,
                  perm: np.ndarray, batch_size: int, alpha: float, dropout: float = 0.0, seed: int = 0) -> float:
-    """One epoch in one ``kernels.train_epoch`` call; the loss converted to scikit-learn's definition.
+    """One epoch on ``kernels.train_epoch``; the loss converted to scikit-learn's definition.
 
-    The native mse is sum / (2 rows); scikit-learn's squared loss is that divided by the
-    number of outputs, with the L2 term NOT divided: exact when outputs == 1 or alpha == 0
-    (the caller falls back to the per-batch loop otherwise).
+    The native mse is sum / (2 rows); scikit-learn's squared loss is that divided by
+    the number of outputs k, with the L2 term NOT divided. With k > 1 and alpha > 0
+    the two terms must be split per batch, so the epoch runs as one native call per
+    batch with the penalty 0.5 alpha ||W||^2 / rows computed before each (the same
+    weights, a little more call overhead); otherwise one call does the whole epoch.
     """
     grads = np.empty_like(flat)
     name = h.native_name()
     state = opt.state[:0] if name == "sgd" else opt.state  # plain sgd keeps no state
-    loss = K.train_epoch(flat, grads, state, X, y_native, perm, sizes=list(net.sizes), activation=net.kact,
-                         loss=NATIVE_LOSS[net.out_activation], optimizer=name, lr=opt.learning_rate,
-                         step=opt.step, batch_size=batch_size, momentum=h.momentum, beta1=h.beta1, beta2=h.beta2,
-                         eps=h.eps, rho=RMSPROP_RHO, alpha=alpha, weight_decay=h.weight_decay, dropout=dropout,
-                         seed=seed, param=net.param, backend=net.backend)
-    opt.step += -(-len(perm) // batch_size)
-    if net.out_activation == "identity" and net.sizes[-1] > 1:
-        loss /= net.sizes[-1]  # only reached with alpha == 0
+    k = net.sizes[-1]
+    rescale = net.out_activation == "identity" and k > 1
+
+    def run(rows, step):
+        return K.train_epoch(flat, grads, state, X, y_native, rows, sizes=list(net.sizes), activation=net.kact,
+                             loss=NATIVE_LOSS[net.out_activation], optimizer=name, lr=opt.learning_rate,
+                             step=step, batch_size=batch_size, momentum=h.momentum, beta1=h.beta1,
+                             beta2=h.beta2, eps=h.eps, rho=RMSPROP_RHO, alpha=alpha,
+                             weight_decay=h.weight_decay, dropout=dropout, seed=seed, param=net.param,
+                             backend=net.backend)
+
+    n_batches = -(-len(perm) // batch_size)
+    if rescale and alpha > 0:
+        w = flat[:net.layout.n_weights]
+        total = 0.0
+        for b in range(n_batches):
+            rows = perm[b * batch_size:(b + 1) * batch_size]
+            pen = 0.5 * alpha * float(np.dot(w, w)) / len(rows)
+            loss_b = run(rows, opt.step + b)
+            total += ((loss_b - pen) / k + pen) * len(rows)
+        loss = total / len(perm)
+    else:
+        loss = run(perm, opt.step)
+        if rescale:
+            loss /= k
+    opt.step += n_batches
     return float(loss)

@@ -264,15 +264,15 @@ class _BaseMLP(BaseEstimator):
             return False
         if core.NATIVE_LOSS[self.out_activation_] is None:
             return False
-        # the native mse cannot split the L2 term from the data term to rescale the latter
-        return not (self.out_activation_ == "identity" and self.n_outputs_ > 1 and self.alpha > 0)
+        return True
 
     def _fit_stochastic(self, X, Y, sample_weight, incremental):
         flat = self._sync_flat(X.dtype)
         net = self._net()
         hyper = self._hyper()
         opt = getattr(self, "_optimizer", None)
-        if not incremental or opt is None or opt.state.shape[1] != flat.size or opt.state.dtype != flat.dtype:
+        if (not incremental or opt is None or opt.solver != self.solver or opt.state.shape[1] != flat.size
+                or opt.state.dtype != flat.dtype):
             opt = core.OptState.new(self.solver, flat.size, flat.dtype, self.learning_rate_init)
             self._optimizer = opt
         if self.early_stopping and incremental:
