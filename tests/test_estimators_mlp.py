@@ -320,6 +320,18 @@ def test_errors_and_warnings_match_sklearn():
         MLPClassifier(max_iter=2).partial_fit(X, y)  # classes= is required on the first call
 
 
+def test_shuffle_shortcut_draws_like_sklearn_shuffle():
+    from sklearn.utils import shuffle
+
+    from fastnn.estimators.mlp import _shuffled
+
+    a, b = np.random.RandomState(7), np.random.RandomState(7)
+    idx_a = idx_b = np.arange(97)
+    for _ in range(5):
+        idx_a, idx_b = _shuffled(idx_a, a), shuffle(idx_b, random_state=b)
+        np.testing.assert_array_equal(idx_a, idx_b)
+
+
 def test_constructor_signature_extends_sklearn():
     import inspect
 
