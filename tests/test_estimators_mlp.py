@@ -216,6 +216,24 @@ def test_native_epoch_and_python_loop_agree(monkeypatch):
     np.testing.assert_allclose(native.loss_curve_, loop.loss_curve_, rtol=1e-10)
 
 
+def test_backend_and_n_threads_parameters():
+    import fastnn
+
+    X, y = _digits()
+    params = dict(hidden_layer_sizes=(16,), max_iter=4, random_state=0)
+    before = fastnn.get_num_threads()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = skn.MLPClassifier(**params).fit(X, y)
+        np_fit = MLPClassifier(backend="numpy", **params).fit(X, y)
+        one = MLPClassifier(n_threads=1, **params).fit(X, y)
+    assert fastnn.get_num_threads() == before  # the knob is restored after fit
+    assert _rel(np_fit.coefs_, ref.coefs_) < PARITY_RTOL
+    assert _rel(one.coefs_, ref.coefs_) < PARITY_RTOL
+    with pytest.raises(InvalidParameterError):
+        MLPClassifier(backend="cuda").fit(X, y)
+
+
 def test_sparse_input_matches_dense():
     X, y = _digits()
     Xs = sp.csr_matrix(X)
