@@ -399,9 +399,18 @@ class Lasso(_LinearRegressorBase):
         backend = self.backend
         ynorm2 = float(np.sum(Yc * Yc)) if swn is None else float(swn @ np.sum(Yc * Yc, axis=1))
 
-        def fg(x):
-            loss, dW, _ = _linear_grad(Xc, x.reshape(n_f, n_t), b, Yc, swn, backend)
-            return loss, dW.ravel()
+        if n_f <= n:
+            # Gram form (scikit-learn's precompute): the gradient G W - C costs p^2 per step, not n p
+            Xw = Xc * ((1.0 / n) if swn is None else (swn / n)[:, None])
+            G = K.gemm(Xc, np.ascontiguousarray(Xw), trans_a=True, backend=backend)
+            C = K.gemm(Xw, Yc, trans_a=True, backend=backend)
+
+            def fg(x):
+                return None, (K.gemm(G, x.reshape(n_f, n_t), backend=backend) - C).ravel()
+        else:
+            def fg(x):
+                loss, dW, _ = _linear_grad(Xc, x.reshape(n_f, n_t), b, Yc, swn, backend)
+                return loss, dW.ravel()
 
         def gap(x):
             W = x.reshape(n_f, n_t)
