@@ -41,6 +41,37 @@ static inline __attribute__((always_inline)) T fnn_rdot_##SFX(const T *x, const 
     for (int l = 0; l < FNN_RED_W; l++) r += s[l];                                      \
     for (; j < n; j++) r += x[j] * y[j];                                                \
     return r;                                                                           \
+}                                                                                       \
+/* sums accumulated in double (the loss and penalty values), of x, |x| and x^2 */   \
+static inline __attribute__((always_inline)) double fnn_dsum_##SFX(const T *x, int64_t n) { \
+    double s[FNN_RED_W] = {0};                                                          \
+    int64_t j = 0;                                                                      \
+    for (; j + FNN_RED_W <= n; j += FNN_RED_W)                                          \
+        for (int l = 0; l < FNN_RED_W; l++) s[l] += (double)x[j + l];                   \
+    double r = 0;                                                                       \
+    for (int l = 0; l < FNN_RED_W; l++) r += s[l];                                      \
+    for (; j < n; j++) r += (double)x[j];                                               \
+    return r;                                                                           \
+}                                                                                       \
+static inline __attribute__((always_inline)) double fnn_dsumabs_##SFX(const T *x, int64_t n) { \
+    double s[FNN_RED_W] = {0};                                                          \
+    int64_t j = 0;                                                                      \
+    for (; j + FNN_RED_W <= n; j += FNN_RED_W)                                          \
+        for (int l = 0; l < FNN_RED_W; l++) s[l] += (double)fabs((double)x[j + l]);     \
+    double r = 0;                                                                       \
+    for (int l = 0; l < FNN_RED_W; l++) r += s[l];                                      \
+    for (; j < n; j++) r += fabs((double)x[j]);                                         \
+    return r;                                                                           \
+}                                                                                       \
+static inline __attribute__((always_inline)) double fnn_dsumsq_##SFX(const T *x, int64_t n) { \
+    double s[FNN_RED_W] = {0};                                                          \
+    int64_t j = 0;                                                                      \
+    for (; j + FNN_RED_W <= n; j += FNN_RED_W)                                          \
+        for (int l = 0; l < FNN_RED_W; l++) { double v = (double)x[j + l]; s[l] += v * v; } \
+    double r = 0;                                                                       \
+    for (int l = 0; l < FNN_RED_W; l++) r += s[l];                                      \
+    for (; j < n; j++) { double v = (double)x[j]; r += v * v; }                         \
+    return r;                                                                           \
 }
 
 FNN_DEFINE_REDUCE(float, f32)

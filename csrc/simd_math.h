@@ -49,6 +49,9 @@ FNN_VINLINE double fnn_sel_f64(int c, double a, double b) {
     uint64_t m = -(uint64_t)(c != 0);
     return fnn_from_bits_f64((fnn_bits_f64(a) & m) | (fnn_bits_f64(b) & ~m));
 }
+FNN_VINLINE float fnn_fabs_f32(float x) { return fabsf(x); }
+FNN_VINLINE double fnn_fabs_f64(double x) { return fabs(x); }
+
 /* clamp; NaN passes through (both comparisons are false) */
 FNN_VINLINE float fnn_clamp_f32(float x, float lo, float hi) {
     return fnn_sel_f32(x > hi, hi, fnn_sel_f32(x < lo, lo, x));
