@@ -69,15 +69,27 @@ static ATTR void bwd_##SFX##_##ISA(T *dx, const T *dy, const T *y, const T *x,  
     default: if (dx != dy) memcpy(dx, dy, (size_t)n * sizeof(T)); break;               \
     }                                                                                   \
 }                                                                                       \
-/* softmax over rows [r0, r1): y = exp(x - max) / sum, in blocks of rows */            \
+/* softmax over rows [r0, r1): y = exp(x - max) / sum. Long rows: one fused     \
+ * exp pass per row. Short rows (< 64): subtract the row maxima over a block of    \
+ * rows, then one flat exp pass over the block, which vectorises fully. */         \
 static ATTR void softmax_fwd_##SFX##_##ISA(T *y, const T *x, int64_t r0, int64_t r1,    \
                                             int64_t cols) {                             \
-    int64_t rb = cols >= SOFTMAX_BLOCK ? 1 : SOFTMAX_BLOCK / cols;                      \
+    if (cols >= 64) {                                                                   \
+        for (int64_t r = r0; r < r1; r++) {                                             \
+            const T *xr = x + r * cols; T *yr = y + r * cols;                           \
+            T mx = fnn_rmax_##SFX##_##ISA(xr, cols);                                            \
+            EACH(cols) yr[i] = fnn_vexp_##SFX(xr[i] - mx);                              \
+            T inv = (T)1 / fnn_rsum_##SFX(yr, cols);                                    \
+            EACH(cols) yr[i] *= inv;                                                    \
+        }                                                                               \
+        return;                                                                         \
+    }                                                                                   \
+    int64_t rb = SOFTMAX_BLOCK / cols;                                                  \
     for (int64_t b0 = r0; b0 < r1; b0 += rb) {                                          \
         int64_t b1 = b0 + rb < r1 ? b0 + rb : r1;                                       \
         for (int64_t r = b0; r < b1; r++) {                                             \
             const T *xr = x + r * cols; T *yr = y + r * cols;                           \
-            T mx = fnn_rmax_##SFX(xr, cols);                                            \
+            T mx = fnn_rmax_##SFX##_##ISA(xr, cols);                                            \
             EACH(cols) yr[i] = xr[i] - mx;                                              \
         }                                                                               \
         T *yb = y + b0 * cols;                                                          \

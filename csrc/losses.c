@@ -31,7 +31,7 @@ static ATTR double xent_##SFX##_##ISA(T *dl, const T *z, const int32_t *lab, int
         T *db = dl ? dl + b0 * cols : scratch;                                          \
         for (int64_t r = b0; r < b1; r++) {                                             \
             const T *zr = z + r * cols; T *dr = db + (r - b0) * cols;                   \
-            T m = fnn_rmax_##SFX(zr, cols);                                             \
+            T m = fnn_rmax_##SFX##_##ISA(zr, cols);                                             \
             mx[r - b0] = m;                                                             \
             EACH(cols) dr[i] = zr[i] - m;                                               \
         }                                                                               \

@@ -217,7 +217,8 @@ def test_float32_math_within_few_ulp(isa, name):
     with isa_and_threads(isa), np.errstate(all="ignore"):
         got = run_forward(c_backend, x, name)
     err = ulps(got, want, np.float32)
-    assert err.max() <= 4, f"{name}: {err.max()} ulp at x={x[0, err.argmax()]!r}"
+    limit = 6 if name == "tanh" else 4  # tanh: a rational approximation (csrc/simd_math.h)
+    assert err.max() <= limit, f"{name}: {err.max()} ulp at x={x[0, err.argmax()]!r}"
 
 
 @pytest.mark.parametrize("isa", ISAS)
