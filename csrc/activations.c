@@ -35,9 +35,10 @@ static ATTR void fwd_##SFX##_##ISA(T *y, const T *x, int64_t n, int act, T p) { 
         y[i] = (T)0.5 * v * ((T)1 + fnn_verf_##SFX(v * (T)FNN_INV_SQRT_2));             \
     } break;                                                                            \
     case FNN_ACT_GELU_TANH: EACH(n) {                                                   \
+        /* 0.5 (1 + tanh(u)) = sigmoid(2u): no cancellation where tanh(u) ~ -1 */       \
         T v = x[i];                                                                     \
         T u = (T)FNN_SQRT_2_OVER_PI * (v + (T)FNN_GELU_C * v * v * v);                  \
-        y[i] = (T)0.5 * v * ((T)1 + fnn_vtanh_##SFX(u));                                \
+        y[i] = v * fnn_vsigmoid_##SFX((T)2 * u);                                        \
     } break;                                                                            \
     case FNN_ACT_ELU: EACH(n) {                                                         \
         T v = x[i];                                                                     \
@@ -60,10 +61,14 @@ static ATTR void bwd_##SFX##_##ISA(T *dx, const T *dy, const T *y, const T *x,  
         dx[i] = dy[i] * (cdf + v * (T)FNN_INV_SQRT_2PI * fnn_vexp_##SFX((T)-0.5 * v * v)); \
     } break;                                                                            \
     case FNN_ACT_GELU_TANH: EACH(n) {                                                   \
+        /* with s = sigmoid(2u): 0.5 (1 + t) = s and 0.5 (1 - t^2) = 2 s (1 - s),       \
+         * s (1 - s) = e / (1 + e)^2 with e = exp(-2|u|), exact on both sides */        \
         T v = x[i];                                                                     \
-        T t = fnn_vtanh_##SFX((T)FNN_SQRT_2_OVER_PI * (v + (T)FNN_GELU_C * v * v * v));  \
+        T u2 = (T)(2 * FNN_SQRT_2_OVER_PI) * (v + (T)FNN_GELU_C * v * v * v);           \
         T du = (T)FNN_SQRT_2_OVER_PI * ((T)1 + (T)(3 * FNN_GELU_C) * v * v);            \
-        dx[i] = dy[i] * ((T)0.5 * ((T)1 + t) + (T)0.5 * v * ((T)1 - t * t) * du);       \
+        T e = fnn_vexp_##SFX(-fnn_fabs_##SFX(u2)), inv = (T)1 / ((T)1 + e);            \
+        T sg = fnn_sel_##SFX(u2 >= 0, (T)1, e) * inv;                                   \
+        dx[i] = dy[i] * (sg + (T)2 * v * du * (e * inv * inv));                         \
     } break;                                                                            \
     case FNN_ACT_ELU: EACH(n) { T v = y[i]; dx[i] = dy[i] * fnn_sel_##SFX(v > 0, (T)1, v + p); } break; \
     default: if (dx != dy) memcpy(dx, dy, (size_t)n * sizeof(T)); break;               \
