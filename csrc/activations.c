@@ -21,6 +21,7 @@
 /* rows of a softmax handled together: the exp pass runs flat over the block, so
  * short rows (10 classes) vectorise as well as long ones */
 #define SOFTMAX_BLOCK 2048
+#define GELU_BLOCK 256
 
 #define DEFINE_ACT_PASSES(T, SFX, ISA, ATTR)                                            \
 static ATTR void fwd_##SFX##_##ISA(T *y, const T *x, int64_t n, int act, T p) {         \
@@ -55,10 +56,19 @@ static ATTR void bwd_##SFX##_##ISA(T *dx, const T *dy, const T *y, const T *x,  
     case FNN_ACT_SIGMOID: EACH(n) { T v = y[i]; dx[i] = dy[i] * (v * ((T)1 - v)); } break; \
     case FNN_ACT_TANH: EACH(n) { T v = y[i]; dx[i] = dy[i] * ((T)1 - v * v); } break;   \
     case FNN_ACT_SOFTPLUS: EACH(n) dx[i] = dy[i] * -fnn_vexpm1_##SFX(-y[i]); break;     \
-    case FNN_ACT_GELU: EACH(n) {                                                        \
-        T v = x[i];                                                                     \
-        T cdf = (T)0.5 * ((T)1 + fnn_verf_##SFX(v * (T)FNN_INV_SQRT_2));                \
-        dx[i] = dy[i] * (cdf + v * (T)FNN_INV_SQRT_2PI * fnn_vexp_##SFX((T)-0.5 * v * v)); \
+    case FNN_ACT_GELU: {                                                                \
+        /* erf in its own loop over a block (float64 erf is libm's, a call that would  \
+         * keep the exp loop scalar too); the rest vectorises */                        \
+        T erfs[GELU_BLOCK];                                                             \
+        for (int64_t b = 0; b < n; b += GELU_BLOCK) {                                   \
+            int64_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;                        \
+            const T *xb = x + b, *gb = dy + b; T *db = dx + b;                          \
+            for (int64_t i = 0; i < m; i++) erfs[i] = fnn_verf_##SFX(xb[i] * (T)FNN_INV_SQRT_2); \
+            EACH(m) {                                                                   \
+                T v = xb[i], cdf = (T)0.5 * ((T)1 + erfs[i]);                           \
+                db[i] = gb[i] * (cdf + v * (T)FNN_INV_SQRT_2PI * fnn_vexp_##SFX((T)-0.5 * v * v)); \
+            }                                                                           \
+        }                                                                               \
     } break;                                                                            \
     case FNN_ACT_GELU_TANH: EACH(n) {                                                   \
         /* with s = sigmoid(2u): 0.5 (1 + t) = s and 0.5 (1 - t^2) = 2 s (1 - s),       \
