@@ -66,7 +66,7 @@ static ATTR void bwd_##SFX##_##ISA(T *dx, const T *dy, const T *y, const T *x,  
             for (int64_t i = 0; i < m; i++) erfs[i] = fnn_verf_##SFX(xb[i] * (T)FNN_INV_SQRT_2); \
             EACH(m) {                                                                   \
                 T v = xb[i], cdf = (T)0.5 * ((T)1 + erfs[i]);                           \
-                db[i] = gb[i] * (cdf + v * (T)FNN_INV_SQRT_2PI * fnn_vexp_##SFX((T)-0.5 * v * v)); \
+                db[i] = gb[i] * (cdf + v * (T)FNN_INV_SQRT_2PI * fnn_vexp_neg_##SFX((T)-0.5 * v * v)); \
             }                                                                           \
         }                                                                               \
     } break;                                                                            \
@@ -76,7 +76,7 @@ static ATTR void bwd_##SFX##_##ISA(T *dx, const T *dy, const T *y, const T *x,  
         T v = x[i];                                                                     \
         T u2 = (T)(2 * FNN_SQRT_2_OVER_PI) * (v + (T)FNN_GELU_C * v * v * v);           \
         T du = (T)FNN_SQRT_2_OVER_PI * ((T)1 + (T)(3 * FNN_GELU_C) * v * v);            \
-        T e = fnn_vexp_##SFX(-fnn_fabs_##SFX(u2)), inv = (T)1 / ((T)1 + e);            \
+        T e = fnn_vexp_neg_##SFX(-fnn_fabs_##SFX(u2)), inv = (T)1 / ((T)1 + e);            \
         T sg = fnn_sel_##SFX(u2 >= 0, (T)1, e) * inv;                                   \
         dx[i] = dy[i] * (sg + (T)2 * v * du * (e * inv * inv));                         \
     } break;                                                                            \
@@ -93,7 +93,7 @@ static ATTR void softmax_fwd_##SFX##_##ISA(T *y, const T *x, int64_t r0, int64_t
         for (int64_t r = r0; r < r1; r++) {                                             \
             const T *xr = x + r * cols; T *yr = y + r * cols;                           \
             T mx = fnn_rmax_##SFX##_##ISA(xr, cols);                                            \
-            EACH(cols) yr[i] = fnn_vexp_##SFX(xr[i] - mx);                              \
+            EACH(cols) yr[i] = fnn_vexp_neg_##SFX(xr[i] - mx);                              \
             T inv = (T)1 / fnn_rsum_##SFX(yr, cols);                                    \
             EACH(cols) yr[i] *= inv;                                                    \
         }                                                                               \
@@ -108,7 +108,7 @@ static ATTR void softmax_fwd_##SFX##_##ISA(T *y, const T *x, int64_t r0, int64_t
             EACH(cols) yr[i] = xr[i] - mx;                                              \
         }                                                                               \
         T *yb = y + b0 * cols;                                                          \
-        EACH((b1 - b0) * cols) yb[i] = fnn_vexp_##SFX(yb[i]);                           \
+        EACH((b1 - b0) * cols) yb[i] = fnn_vexp_neg_##SFX(yb[i]);                           \
         for (int64_t r = b0; r < b1; r++) {                                             \
             T *yr = y + r * cols;                                                       \
             T inv = (T)1 / fnn_rsum_##SFX(yr, cols);                                    \

@@ -35,7 +35,7 @@ static ATTR double xent_##SFX##_##ISA(T *dl, const T *z, const int32_t *lab, int
             mx[r - b0] = m;                                                             \
             EACH(cols) dr[i] = zr[i] - m;                                               \
         }                                                                               \
-        EACH((b1 - b0) * cols) db[i] = fnn_vexp_##SFX(db[i]);                           \
+        EACH((b1 - b0) * cols) db[i] = fnn_vexp_neg_##SFX(db[i]);                           \
         for (int64_t r = b0; r < b1; r++) {                                             \
             const T *zr = z + r * cols; T *dr = db + (r - b0) * cols;                   \
             T s = fnn_rsum_##SFX(dr, cols);                                             \
@@ -61,14 +61,14 @@ static ATTR double bce_##SFX##_##ISA(T *dl, const T *z, const T *t, int64_t n, T
         if (dl) {                                                                       \
             T *db = dl + b;                                                             \
             EACH(m) {                                                                   \
-                T v = zb[i], e = fnn_vexp_##SFX(-fnn_fabs_##SFX(v));                              \
+                T v = zb[i], e = fnn_vexp_neg_##SFX(-fnn_fabs_##SFX(v));                              \
                 term[i] = fnn_sel_##SFX(v > 0, v, (T)0) - v * tb[i] + fnn_vlog1p_unit_##SFX(e); \
                 T sig = fnn_sel_##SFX(v >= 0, (T)1, e) / ((T)1 + e);                    \
                 db[i] = (sig - tb[i]) * inv_n;                                          \
             }                                                                           \
         } else {                                                                        \
             EACH(m) {                                                                   \
-                T v = zb[i], e = fnn_vexp_##SFX(-fnn_fabs_##SFX(v));                              \
+                T v = zb[i], e = fnn_vexp_neg_##SFX(-fnn_fabs_##SFX(v));                              \
                 term[i] = fnn_sel_##SFX(v > 0, v, (T)0) - v * tb[i] + fnn_vlog1p_unit_##SFX(e); \
             }                                                                           \
         }                                                                               \

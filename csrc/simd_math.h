@@ -103,6 +103,15 @@ FNN_VINLINE float fnn_vexp_f32(float x) {
     return ((1.0f + q) * s1) * s2;
 }
 
+/* exp(x) for x <= 0 (or NaN) only: the overflow clamp is not needed */
+FNN_VINLINE float fnn_vexp_neg_f32(float x) {
+    x = fnn_sel_f32(x < -104.0f, -104.0f, x);             /* beyond: 0 and +inf */
+    float n, s2;
+    float q = fnn_exp_reduce_f32(x, &n);
+    float s1 = fnn_pow2_halves_f32(n, &s2);
+    return ((1.0f + q) * s1) * s2;
+}
+
 FNN_VINLINE float fnn_vexpm1_f32(float x) {
     x = fnn_clamp_f32(x, -104.0f, 89.0f);
     float n, s2;
@@ -130,11 +139,11 @@ FNN_VINLINE float fnn_vlog1p_unit_f32(float e) {
 
 /* log(1 + e^x) = max(x, 0) + log1p(e^-|x|) */
 FNN_VINLINE float fnn_vsoftplus_f32(float x) {
-    return fnn_sel_f32(x > 0.0f, x, 0.0f) + fnn_vlog1p_unit_f32(fnn_vexp_f32(-fabsf(x)));
+    return fnn_sel_f32(x > 0.0f, x, 0.0f) + fnn_vlog1p_unit_f32(fnn_vexp_neg_f32(-fabsf(x)));
 }
 
 FNN_VINLINE float fnn_vsigmoid_f32(float x) {
-    float e = fnn_vexp_f32(-fabsf(x));
+    float e = fnn_vexp_neg_f32(-fabsf(x));
     return fnn_sel_f32(x >= 0.0f, 1.0f, e) / (1.0f + e);
 }
 
@@ -188,7 +197,7 @@ FNN_VINLINE float fnn_verf_f32(float x) {
     q = q * t + 4.987014830e-02f;
     q = q * t + 5.579383373e-01f;
     q = q * t + 3.356043017e-04f;
-    float large = 1.0f - fnn_vexp_f32(-z) * q;
+    float large = 1.0f - fnn_vexp_neg_f32(-z) * q;
     large = fnn_sel_f32(large > 1.0f, 1.0f, large);
     return copysignf(fnn_sel_f32(a <= 1.0f, small, large), x);
 }
@@ -238,6 +247,15 @@ FNN_VINLINE double fnn_vexp_f64(double x) {
     return ((1.0 + q) * s1) * s2;
 }
 
+/* exp(x) for x <= 0 (or NaN) only: the overflow clamp is not needed */
+FNN_VINLINE double fnn_vexp_neg_f64(double x) {
+    x = fnn_sel_f64(x < -746.0, -746.0, x);
+    double n, s2;
+    double q = fnn_exp_reduce_f64(x, &n);
+    double s1 = fnn_pow2_halves_f64(n, &s2);
+    return ((1.0 + q) * s1) * s2;
+}
+
 FNN_VINLINE double fnn_vexpm1_f64(double x) {
     x = fnn_clamp_f64(x, -746.0, 710.0);
     double n, s2;
@@ -268,11 +286,11 @@ FNN_VINLINE double fnn_vlog1p_unit_f64(double e) {
 }
 
 FNN_VINLINE double fnn_vsoftplus_f64(double x) {
-    return fnn_sel_f64(x > 0.0, x, 0.0) + fnn_vlog1p_unit_f64(fnn_vexp_f64(-fabs(x)));
+    return fnn_sel_f64(x > 0.0, x, 0.0) + fnn_vlog1p_unit_f64(fnn_vexp_neg_f64(-fabs(x)));
 }
 
 FNN_VINLINE double fnn_vsigmoid_f64(double x) {
-    double e = fnn_vexp_f64(-fabs(x));
+    double e = fnn_vexp_neg_f64(-fabs(x));
     return fnn_sel_f64(x >= 0.0, 1.0, e) / (1.0 + e);
 }
 
