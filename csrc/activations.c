@@ -21,7 +21,7 @@
 /* rows of a softmax handled together: the exp pass runs flat over the block, so
  * short rows (10 classes) vectorise as well as long ones */
 #define SOFTMAX_BLOCK 2048
-#define GELU_BLOCK 256
+#define GELU_BLOCK 256  /* elements per block of the two-loop activations */
 
 #define DEFINE_ACT_PASSES(T, SFX, ISA, ATTR)                                            \
 static ATTR void fwd_##SFX##_##ISA(T *y, const T *x, int64_t n, int act, T p) {         \
@@ -30,7 +30,18 @@ static ATTR void fwd_##SFX##_##ISA(T *y, const T *x, int64_t n, int act, T p) { 
     case FNN_ACT_LEAKY_RELU: EACH(n) { T v = x[i]; y[i] = fnn_sel_##SFX(v > 0, v, p * v); } break;   \
     case FNN_ACT_SIGMOID: EACH(n) y[i] = fnn_vsigmoid_##SFX(x[i]); break;               \
     case FNN_ACT_TANH: EACH(n) y[i] = fnn_vtanh_##SFX(x[i]); break;                     \
-    case FNN_ACT_SOFTPLUS: EACH(n) y[i] = fnn_vsoftplus_##SFX(x[i]); break;             \
+    case FNN_ACT_SOFTPLUS: {                                                            \
+        /* exp and log1p in separate loops over a block: fused, their constants do not \
+         * fit the 16 vector registers and the spills cost more than the extra pass */ \
+        T e[GELU_BLOCK];                                                                \
+        for (int64_t b = 0; b < n; b += GELU_BLOCK) {                                   \
+            int64_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;                        \
+            const T *xb = x + b; T *yb = y + b;                                         \
+            EACH(m) e[i] = fnn_vexp_neg_##SFX(-fnn_fabs_##SFX(xb[i]));                  \
+            EACH(m) { T v = xb[i];                                                      \
+                yb[i] = fnn_sel_##SFX(v > 0, v, (T)0) + fnn_vlog1p_unit_##SFX(e[i]); }  \
+        }                                                                               \
+    } break;                                                                            \
     case FNN_ACT_GELU: EACH(n) {                                                        \
         T v = x[i];                                                                     \
         y[i] = (T)0.5 * v * ((T)1 + fnn_verf_##SFX(v * (T)FNN_INV_SQRT_2));             \

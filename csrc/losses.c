@@ -58,18 +58,20 @@ static ATTR double bce_##SFX##_##ISA(T *dl, const T *z, const T *t, int64_t n, T
     for (int64_t b = 0; b < n; b += TERM_BLOCK) {                                       \
         int64_t m = n - b < TERM_BLOCK ? n - b : TERM_BLOCK;                            \
         const T *zb = z + b, *tb = t + b;                                               \
+        T e[TERM_BLOCK];                                                                \
+        /* exp, then log1p and the gradient: separate loops keep the constants in   \
+         * registers (one fused loop spills) */                                        \
+        EACH(m) e[i] = fnn_vexp_neg_##SFX(-fnn_fabs_##SFX(zb[i]));                      \
+        EACH(m) {                                                                       \
+            T v = zb[i];                                                                \
+            term[i] = fnn_sel_##SFX(v > 0, v, (T)0) - v * tb[i] + fnn_vlog1p_unit_##SFX(e[i]); \
+        }                                                                               \
         if (dl) {                                                                       \
             T *db = dl + b;                                                             \
             EACH(m) {                                                                   \
-                T v = zb[i], e = fnn_vexp_neg_##SFX(-fnn_fabs_##SFX(v));                              \
-                term[i] = fnn_sel_##SFX(v > 0, v, (T)0) - v * tb[i] + fnn_vlog1p_unit_##SFX(e); \
-                T sig = fnn_sel_##SFX(v >= 0, (T)1, e) / ((T)1 + e);                    \
+                T v = zb[i], ei = e[i];                                                 \
+                T sig = fnn_sel_##SFX(v >= 0, (T)1, ei) / ((T)1 + ei);                  \
                 db[i] = (sig - tb[i]) * inv_n;                                          \
-            }                                                                           \
-        } else {                                                                        \
-            EACH(m) {                                                                   \
-                T v = zb[i], e = fnn_vexp_neg_##SFX(-fnn_fabs_##SFX(v));                              \
-                term[i] = fnn_sel_##SFX(v > 0, v, (T)0) - v * tb[i] + fnn_vlog1p_unit_##SFX(e); \
             }                                                                           \
         }                                                                               \
         total += fnn_dsum_##SFX(term, m);                                               \
