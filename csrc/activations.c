@@ -28,8 +28,8 @@ static ATTR void fwd_##SFX##_##ISA(T *y, const T *x, int64_t n, int act, T p) { 
     switch (act) {                                                                      \
     case FNN_ACT_RELU: EACH(n) { T v = x[i]; y[i] = fnn_sel_##SFX(v < 0, (T)0, v); } break;          \
     case FNN_ACT_LEAKY_RELU: EACH(n) { T v = x[i]; y[i] = fnn_sel_##SFX(v > 0, v, p * v); } break;   \
-    case FNN_ACT_SIGMOID: EACH(n) y[i] = fnn_vsigmoid_##SFX(x[i]); break;               \
-    case FNN_ACT_TANH: EACH(n) y[i] = fnn_vtanh_##SFX(x[i]); break;                     \
+    case FNN_ACT_SIGMOID: EACH(n) y[i] = fnn_vsigmoid_##SFX##_##ISA(x[i]); break;               \
+    case FNN_ACT_TANH: EACH(n) y[i] = fnn_vtanh_##SFX##_##ISA(x[i]); break;                     \
     case FNN_ACT_SOFTPLUS: {                                                            \
         /* exp and log1p in separate loops over a block: fused, their constants do not \
          * fit the 16 vector registers and the spills cost more than the extra pass */ \
@@ -37,24 +37,24 @@ static ATTR void fwd_##SFX##_##ISA(T *y, const T *x, int64_t n, int act, T p) { 
         for (int64_t b = 0; b < n; b += GELU_BLOCK) {                                   \
             int64_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;                        \
             const T *xb = x + b; T *yb = y + b;                                         \
-            EACH(m) e[i] = fnn_vexp_neg_##SFX(-fnn_fabs_##SFX(xb[i]));                  \
+            EACH(m) e[i] = fnn_vexp_neg_##SFX##_##ISA(-fnn_fabs_##SFX(xb[i]));                  \
             EACH(m) { T v = xb[i];                                                      \
-                yb[i] = fnn_sel_##SFX(v > 0, v, (T)0) + fnn_vlog1p_unit_##SFX(e[i]); }  \
+                yb[i] = fnn_sel_##SFX(v > 0, v, (T)0) + fnn_vlog1p_unit_##SFX##_##ISA(e[i]); }  \
         }                                                                               \
     } break;                                                                            \
     case FNN_ACT_GELU: EACH(n) {                                                        \
         T v = x[i];                                                                     \
-        y[i] = (T)0.5 * v * ((T)1 + fnn_verf_##SFX(v * (T)FNN_INV_SQRT_2));             \
+        y[i] = (T)0.5 * v * ((T)1 + fnn_verf_##SFX##_##ISA(v * (T)FNN_INV_SQRT_2));             \
     } break;                                                                            \
     case FNN_ACT_GELU_TANH: EACH(n) {                                                   \
         /* 0.5 (1 + tanh(u)) = sigmoid(2u): no cancellation where tanh(u) ~ -1 */       \
         T v = x[i];                                                                     \
         T u = (T)FNN_SQRT_2_OVER_PI * (v + (T)FNN_GELU_C * v * v * v);                  \
-        y[i] = v * fnn_vsigmoid_##SFX((T)2 * u);                                        \
+        y[i] = v * fnn_vsigmoid_##SFX##_##ISA((T)2 * u);                                        \
     } break;                                                                            \
     case FNN_ACT_ELU: EACH(n) {                                                         \
         T v = x[i];                                                                     \
-        y[i] = fnn_sel_##SFX(v > 0, v, p * fnn_vexpm1_##SFX(v));                                     \
+        y[i] = fnn_sel_##SFX(v > 0, v, p * fnn_vexpm1_##SFX##_##ISA(v));                                     \
     } break;                                                                            \
     default: if (y != x) memcpy(y, x, (size_t)n * sizeof(T)); break; /* identity */     \
     }                                                                                   \
@@ -66,7 +66,7 @@ static ATTR void bwd_##SFX##_##ISA(T *dx, const T *dy, const T *y, const T *x,  
     case FNN_ACT_LEAKY_RELU: EACH(n) dx[i] = dy[i] * fnn_sel_##SFX(y[i] > 0, (T)1, p); break;      \
     case FNN_ACT_SIGMOID: EACH(n) { T v = y[i]; dx[i] = dy[i] * (v * ((T)1 - v)); } break; \
     case FNN_ACT_TANH: EACH(n) { T v = y[i]; dx[i] = dy[i] * ((T)1 - v * v); } break;   \
-    case FNN_ACT_SOFTPLUS: EACH(n) dx[i] = dy[i] * -fnn_vexpm1_##SFX(-y[i]); break;     \
+    case FNN_ACT_SOFTPLUS: EACH(n) dx[i] = dy[i] * -fnn_vexpm1_##SFX##_##ISA(-y[i]); break;     \
     case FNN_ACT_GELU: {                                                                \
         /* erf in its own loop over a block (float64 erf is libm's, a call that would  \
          * keep the exp loop scalar too); the rest vectorises */                        \
@@ -74,10 +74,10 @@ static ATTR void bwd_##SFX##_##ISA(T *dx, const T *dy, const T *y, const T *x,  
         for (int64_t b = 0; b < n; b += GELU_BLOCK) {                                   \
             int64_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;                        \
             const T *xb = x + b, *gb = dy + b; T *db = dx + b;                          \
-            for (int64_t i = 0; i < m; i++) erfs[i] = fnn_verf_##SFX(xb[i] * (T)FNN_INV_SQRT_2); \
+            for (int64_t i = 0; i < m; i++) erfs[i] = fnn_verf_##SFX##_##ISA(xb[i] * (T)FNN_INV_SQRT_2); \
             EACH(m) {                                                                   \
                 T v = xb[i], cdf = (T)0.5 * ((T)1 + erfs[i]);                           \
-                db[i] = gb[i] * (cdf + v * (T)FNN_INV_SQRT_2PI * fnn_vexp_neg_##SFX((T)-0.5 * v * v)); \
+                db[i] = gb[i] * (cdf + v * (T)FNN_INV_SQRT_2PI * fnn_vexp_neg_##SFX##_##ISA((T)-0.5 * v * v)); \
             }                                                                           \
         }                                                                               \
     } break;                                                                            \
@@ -87,7 +87,7 @@ static ATTR void bwd_##SFX##_##ISA(T *dx, const T *dy, const T *y, const T *x,  
         T v = x[i];                                                                     \
         T u2 = (T)(2 * FNN_SQRT_2_OVER_PI) * (v + (T)FNN_GELU_C * v * v * v);           \
         T du = (T)FNN_SQRT_2_OVER_PI * ((T)1 + (T)(3 * FNN_GELU_C) * v * v);            \
-        T e = fnn_vexp_neg_##SFX(-fnn_fabs_##SFX(u2)), inv = (T)1 / ((T)1 + e);            \
+        T e = fnn_vexp_neg_##SFX##_##ISA(-fnn_fabs_##SFX(u2)), inv = (T)1 / ((T)1 + e);            \
         T sg = fnn_sel_##SFX(u2 >= 0, (T)1, e) * inv;                                   \
         dx[i] = dy[i] * (sg + (T)2 * v * du * (e * inv * inv));                         \
     } break;                                                                            \
@@ -104,7 +104,7 @@ static ATTR void softmax_fwd_##SFX##_##ISA(T *y, const T *x, int64_t r0, int64_t
         for (int64_t r = r0; r < r1; r++) {                                             \
             const T *xr = x + r * cols; T *yr = y + r * cols;                           \
             T mx = fnn_rmax_##SFX##_##ISA(xr, cols);                                            \
-            EACH(cols) yr[i] = fnn_vexp_neg_##SFX(xr[i] - mx);                              \
+            EACH(cols) yr[i] = fnn_vexp_neg_##SFX##_##ISA(xr[i] - mx);                              \
             T inv = (T)1 / fnn_rsum_##SFX(yr, cols);                                    \
             EACH(cols) yr[i] *= inv;                                                    \
         }                                                                               \
@@ -119,7 +119,7 @@ static ATTR void softmax_fwd_##SFX##_##ISA(T *y, const T *x, int64_t r0, int64_t
             EACH(cols) yr[i] = xr[i] - mx;                                              \
         }                                                                               \
         T *yb = y + b0 * cols;                                                          \
-        EACH((b1 - b0) * cols) yb[i] = fnn_vexp_neg_##SFX(yb[i]);                           \
+        EACH((b1 - b0) * cols) yb[i] = fnn_vexp_neg_##SFX##_##ISA(yb[i]);                           \
         for (int64_t r = b0; r < b1; r++) {                                             \
             T *yr = y + r * cols;                                                       \
             T inv = (T)1 / fnn_rsum_##SFX(yr, cols);                                    \

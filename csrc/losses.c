@@ -35,7 +35,7 @@ static ATTR double xent_##SFX##_##ISA(T *dl, const T *z, const int32_t *lab, int
             mx[r - b0] = m;                                                             \
             EACH(cols) dr[i] = zr[i] - m;                                               \
         }                                                                               \
-        EACH((b1 - b0) * cols) db[i] = fnn_vexp_neg_##SFX(db[i]);                           \
+        EACH((b1 - b0) * cols) db[i] = fnn_vexp_neg_##SFX##_##ISA(db[i]);                           \
         for (int64_t r = b0; r < b1; r++) {                                             \
             const T *zr = z + r * cols; T *dr = db + (r - b0) * cols;                   \
             T s = fnn_rsum_##SFX(dr, cols);                                             \
@@ -61,10 +61,10 @@ static ATTR double bce_##SFX##_##ISA(T *dl, const T *z, const T *t, int64_t n, T
         T e[TERM_BLOCK];                                                                \
         /* exp, then log1p and the gradient: separate loops keep the constants in   \
          * registers (one fused loop spills) */                                        \
-        EACH(m) e[i] = fnn_vexp_neg_##SFX(-fnn_fabs_##SFX(zb[i]));                      \
+        EACH(m) e[i] = fnn_vexp_neg_##SFX##_##ISA(-fnn_fabs_##SFX(zb[i]));                      \
         EACH(m) {                                                                       \
             T v = zb[i];                                                                \
-            term[i] = fnn_sel_##SFX(v > 0, v, (T)0) - v * tb[i] + fnn_vlog1p_unit_##SFX(e[i]); \
+            term[i] = fnn_sel_##SFX(v > 0, v, (T)0) - v * tb[i] + fnn_vlog1p_unit_##SFX##_##ISA(e[i]); \
         }                                                                               \
         if (dl) {                                                                       \
             T *db = dl + b;                                                             \

@@ -310,4 +310,32 @@ FNN_VINLINE double fnn_vtanh_f64(double x) {
 /* no vector erf in float64: libm's (the loop that calls it stays scalar) */
 FNN_VINLINE double fnn_verf_f64(double x) { return erf(x); }
 
+/* ---------------------------------------------- per-ISA names used by kernels
+ * Kernels call fnn_<f>_<dtype>_<isa>(...). On the AVX2 path and for float32
+ * everywhere these are the vector functions above. For float64 on the generic
+ * path they are libm's: with SSE2 only (two lanes, 64-bit integer work emulated)
+ * the vector exp measured 2x slower than glibc's scalar exp, whereas the vector
+ * tanh stays ahead of libm's and is kept. */
+#define FNN_SAME_ON_BOTH(F, T, SFX)                                                     \
+    FNN_VINLINE T F##_##SFX##_generic(T x) { return F##_##SFX(x); }                    \
+    FNN_VINLINE T F##_##SFX##_avx2(T x) { return F##_##SFX(x); }
+FNN_SAME_ON_BOTH(fnn_vexp, float, f32)
+FNN_SAME_ON_BOTH(fnn_vexp_neg, float, f32)
+FNN_SAME_ON_BOTH(fnn_vexpm1, float, f32)
+FNN_SAME_ON_BOTH(fnn_vlog1p_unit, float, f32)
+FNN_SAME_ON_BOTH(fnn_vsigmoid, float, f32)
+FNN_SAME_ON_BOTH(fnn_vtanh, float, f32)
+FNN_SAME_ON_BOTH(fnn_verf, float, f32)
+FNN_SAME_ON_BOTH(fnn_vtanh, double, f64)
+FNN_SAME_ON_BOTH(fnn_verf, double, f64)
+#define FNN_VECTOR_ON_AVX2(F, T, SFX, SCALAR)                                           \
+    FNN_VINLINE T F##_##SFX##_generic(T x) { return SCALAR; }                          \
+    FNN_VINLINE T F##_##SFX##_avx2(T x) { return F##_##SFX(x); }
+FNN_VECTOR_ON_AVX2(fnn_vexp, double, f64, exp(x))
+FNN_VECTOR_ON_AVX2(fnn_vexp_neg, double, f64, exp(x))
+FNN_VECTOR_ON_AVX2(fnn_vexpm1, double, f64, expm1(x))
+FNN_VECTOR_ON_AVX2(fnn_vlog1p_unit, double, f64, log1p(x))
+FNN_VECTOR_ON_AVX2(fnn_vsigmoid, double, f64,
+                   (x >= 0.0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x))))
+
 #endif
