@@ -429,3 +429,36 @@ def test_dropout_keys_and_mix64():
     c_backend.dropout(y1, x, dropout_key(1, 0), dropout_threshold(0.5), 2.0)
     c_backend.dropout(y2, x, dropout_key(1, 1), dropout_threshold(0.5), 2.0)
     assert 0.45 < np.mean(y1 == 0) < 0.55 and not np.array_equal(y1, y2)
+
+
+# ------------------------------------------------- single-threaded block helpers
+
+
+def test_block_helpers_match_the_threaded_entry_points():
+    """fnn_act_{forward,backward}_block_* (internal.h, for dense.c's epilogues) are
+    not in the cffi ABI; reach them through ctypes and compare with the API."""
+    import ctypes
+
+    import fastnn._cfastnn as ext
+
+    so = ctypes.CDLL(ext.__file__)
+    for dtype, sfx in ((np.float32, "f32"), (np.float64, "f64")):
+        fwd = getattr(so, f"fnn_act_forward_block_{sfx}")
+        bwd = getattr(so, f"fnn_act_backward_block_{sfx}")
+        for f in (fwd, bwd):
+            f.restype = None
+        x = data((37, 53), dtype)
+        dy = data((37, 53), dtype, 1.0, "dy")
+        ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+        for name in ELEMWISE + ["softmax"]:
+            code, param = ACTIVATIONS[name], ctypes.c_double(PARAM.get(name, 0.0))
+            for isa in ISAS:
+                with isa_and_threads(isa):
+                    y = np.empty_like(x)
+                    fwd.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int64] * 2 + [ctypes.c_int, ctypes.c_double]
+                    fwd(ptr(y), ptr(x), 37, 53, code, param)
+                    np.testing.assert_array_equal(y, run_forward(c_backend, x, name))
+                    dx = np.empty_like(x)
+                    bwd.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 2 + [ctypes.c_int, ctypes.c_double]
+                    bwd(ptr(dx), ptr(dy), ptr(y), ptr(x), 37, 53, code, param)
+                    np.testing.assert_array_equal(dx, run_backward(c_backend, dy, y, x, name))
