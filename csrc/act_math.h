@@ -2,7 +2,11 @@
  * math shared by activations.c and dense.c (the NumPy reference,
  * fastnn/backends/reference.py, states the same formulas).
  * Derivatives take the forward output y where that suffices and the input x only
- * for gelu / gelu_tanh, matching fnn_act_backward_*. */
+ * for gelu / gelu_tanh, matching fnn_act_backward_*.
+ * These are the plain scalar forms (libm calls: a loop over them stays scalar).
+ * activations.c and losses.c use the branch-free, vectorisable versions in
+ * simd_math.h instead; a hot loop elsewhere should call fnn_act_forward_block_* /
+ * fnn_act_backward_block_* (internal.h) rather than these per element. */
 #ifndef FASTNN_ACT_MATH_H
 #define FASTNN_ACT_MATH_H
 

@@ -77,7 +77,9 @@ void fnn_dense_backward_f64(double *dx, double *dw, double *db, double *dz_scrat
 
 /* ---- activations (activations.c), over [rows, cols] ----
  * backward: dx = dy * act'(.), from y (the forward output) or, for gelu/gelu_tanh,
- * from x (the forward input); the unused one may be NULL. dx may alias dy. */
+ * from x (the forward input); the unused one may be NULL. y may alias x and dx may
+ * alias dy (exactly; never a partial overlap). Reentrant: callable from any thread;
+ * large arrays are split over fnn_get_num_threads() OpenMP threads. */
 void fnn_act_forward_f32(float *y, const float *x, int64_t rows, int64_t cols,
                          int act, double param);
 void fnn_act_forward_f64(double *y, const double *x, int64_t rows, int64_t cols,

@@ -34,4 +34,17 @@ static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) 
 /* Elementwise kernels below this many elements run on one thread. */
 #define FNN_ELEMWISE_PAR_MIN 32768.0
 
+/* ---- single-threaded activation passes (activations.c) ----
+ * The same math as fnn_act_forward_* / fnn_act_backward_* (ISA chosen on
+ * fnn_isa_level) but never opening an OpenMP region: for callers that are
+ * already inside one, e.g. a dense layer's epilogue on its own row block. */
+void fnn_act_forward_block_f32(float *y, const float *x, int64_t rows, int64_t cols,
+                               int act, double param);
+void fnn_act_forward_block_f64(double *y, const double *x, int64_t rows, int64_t cols,
+                               int act, double param);
+void fnn_act_backward_block_f32(float *dx, const float *dy, const float *y, const float *x,
+                                int64_t rows, int64_t cols, int act, double param);
+void fnn_act_backward_block_f64(double *dx, const double *dy, const double *y, const double *x,
+                                int64_t rows, int64_t cols, int act, double param);
+
 #endif

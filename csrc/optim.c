@@ -1,78 +1,139 @@
 /* optim.c -- fused optimizer updates over flat parameter buffers.
- * The order of operations per element is documented in fastnn.h; every kernel
- * here is one pass over memory, with the arithmetic in the buffer's dtype. */
-#include "internal.h"
+ *
+ * The order of operations per element is documented in fastnn.h; each kernel is
+ * one pass over memory (read p, g and the state, write p and the state), with the
+ * arithmetic in the buffer's dtype. The proximal-L1 branch is hoisted out of the
+ * loop (two loops per kernel) and the L1 shrink is a mask blend, so every loop
+ * vectorises. Compiled for the baseline ISA and for AVX2+FMA, chosen on
+ * fnn_isa_level; large buffers are split over threads in contiguous chunks.
+ */
 #include <math.h>
+#include "internal.h"
+#include "simd_math.h"
 
-#define PAR_FOR _Pragma("omp parallel for schedule(static) num_threads(fnn_threads_for((double)size, FNN_ELEMWISE_PAR_MIN))")
+#define IVDEP _Pragma("GCC ivdep")
 
-/* decoupled decay, the optimizer's step, proximal L1: shared tail of every update */
-#define PROX_L1(T, FABS, x, thr) \
-    ((x) > (thr) ? (x) - (thr) : ((x) < -(thr) ? (x) + (thr) : (T)0))
+/* sign(w) * max(|w| - thr, 0) */
+#define PROX(SFX, w, thr) fnn_sel_##SFX((w) > (thr), (w) - (thr), \
+                                        fnn_sel_##SFX((w) < -(thr), (w) + (thr), 0))
 
-#define DEFINE_OPTIM(T, SFX, SQRT, FABS)                                                \
+/* the loop over [0, n) twice: with the proximal L1 step and without. BODY computes
+ * the new parameter value `w` from p[i], g[i] and the state. */
+#define UPDATE_LOOPS(SFX, n, BODY)                                                      \
+    if (use_l1) { IVDEP for (int64_t i = 0; i < (n); i++) { BODY; p[i] = PROX(SFX, w, thr); } } \
+    else { IVDEP for (int64_t i = 0; i < (n); i++) { BODY; p[i] = w; } }
+
+/* hyper-parameters already rounded to the buffer's dtype */
+#define DEFINE_OPTIM_PASSES(T, SFX, ISA, ATTR, SQRT)                                    \
+static ATTR void sgd_##SFX##_##ISA(T *p, const T *g, int64_t n, T lr, T l2, T thr,       \
+                                   T dec, int use_l1) {                                 \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                            \
+                 T w = (w0 - dec * w0) - lr * gi)                                       \
+}                                                                                       \
+static ATTR void momentum_##SFX##_##ISA(T *p, T *v, const T *g, int64_t n, T lr, T mu,   \
+                                        int nesterov, T l2, T thr, T dec, int use_l1) { \
+    if (nesterov) {                                                                     \
+        UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                        \
+                     T vi = mu * v[i] - lr * gi; v[i] = vi;                             \
+                     T w = (w0 - dec * w0) + (mu * vi - lr * gi))                       \
+    } else {                                                                            \
+        UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                        \
+                     T vi = mu * v[i] - lr * gi; v[i] = vi;                             \
+                     T w = (w0 - dec * w0) + vi)                                        \
+    }                                                                                   \
+}                                                                                       \
+static ATTR void adagrad_##SFX##_##ISA(T *p, T *acc, const T *g, int64_t n, T lr, T eps, \
+                                       T l2, T thr, T dec, int use_l1) {                \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                            \
+                 T a = acc[i] + gi * gi; acc[i] = a;                                    \
+                 T w = (w0 - dec * w0) - lr * gi / (SQRT(a) + eps))                     \
+}                                                                                       \
+static ATTR void rmsprop_##SFX##_##ISA(T *p, T *sq, const T *g, int64_t n, T lr, T rho,  \
+                                       T one_m_rho, T eps, T l2, T thr, T dec, int use_l1) { \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                            \
+                 T s = rho * sq[i] + one_m_rho * gi * gi; sq[i] = s;                    \
+                 T w = (w0 - dec * w0) - lr * gi / (SQRT(s) + eps))                     \
+}                                                                                       \
+static ATTR void adam_##SFX##_##ISA(T *p, T *m, T *v, const T *g, int64_t n, T lr_t,     \
+                                    T b1, T one_m_b1, T b2, T one_m_b2, T eps, T l2,   \
+                                    T thr, T dec, int use_l1) {                         \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                            \
+                 T mi = b1 * m[i] + one_m_b1 * gi; m[i] = mi;                           \
+                 T vi = b2 * v[i] + one_m_b2 * gi * gi; v[i] = vi;                      \
+                 T w = (w0 - dec * w0) - lr_t * mi / (SQRT(vi) + eps))                  \
+}
+
+DEFINE_OPTIM_PASSES(float, f32, generic, , sqrtf)
+DEFINE_OPTIM_PASSES(double, f64, generic, , sqrt)
+DEFINE_OPTIM_PASSES(float, f32, avx2, FNN_TARGET_AVX2, sqrtf)
+DEFINE_OPTIM_PASSES(double, f64, avx2, FNN_TARGET_AVX2, sqrt)
+
+/* [lo, hi) of part t of n elements in nt contiguous parts, multiples of 64 */
+static inline void split(int64_t n, int nt, int t, int64_t *lo, int64_t *hi) {
+    int64_t per = ((n + nt - 1) / nt + 63) & ~(int64_t)63;
+    *lo = per * t < n ? per * t : n;
+    *hi = per * (t + 1) < n ? per * (t + 1) : n;
+}
+
+/* run KERNEL(off, len, args...) over [0, size) on as many threads as the size
+ * warrants, on the ISA selected now. Optimizer passes are memory-bound: a second
+ * thread pays off only on larger buffers, hence the weight 1/2. */
+#define RUN(SFX, KERNEL, size, ...)                                                     \
+    do {                                                                                \
+        int avx2_ = fnn_isa_level == FNN_ISA_AVX2;                                      \
+        int nt_ = fnn_threads_for(0.5 * (double)(size), FNN_ELEMWISE_PAR_MIN);          \
+        if (nt_ <= 1) {                                                                 \
+            int64_t lo = 0, len = (size);                                               \
+            if (avx2_) KERNEL##_##SFX##_avx2(__VA_ARGS__);                              \
+            else KERNEL##_##SFX##_generic(__VA_ARGS__);                                 \
+        } else {                                                                        \
+            _Pragma("omp parallel for schedule(static) num_threads(nt_)")               \
+            for (int t_ = 0; t_ < nt_; t_++) {                                          \
+                int64_t lo, hi_; split((size), nt_, t_, &lo, &hi_);                     \
+                int64_t len = hi_ - lo;                                                 \
+                if (avx2_) KERNEL##_##SFX##_avx2(__VA_ARGS__);                          \
+                else KERNEL##_##SFX##_generic(__VA_ARGS__);                             \
+            }                                                                           \
+        }                                                                               \
+    } while (0)
+
+/* the shared penalties, rounded to T: coupled l2, L1 threshold lr*l1, decay lr*wd */
+#define PENALTIES(T)                                                                    \
+    T l2 = (T)l2_, thr = (T)(lr_ * l1_), dec = (T)(lr_ * wd_);                          \
+    int use_l1 = l1_ != 0
+
+#define DEFINE_OPTIM_API(T, SFX)                                                        \
 void fnn_sgd_##SFX(T *p, const T *g, int64_t size,                                      \
                    double lr_, double l2_, double l1_, double wd_) {                    \
-    T lr = (T)lr_, l2 = (T)l2_, thr = (T)(lr_ * l1_), dec = (T)(lr_ * wd_);             \
-    int use_l1 = l1_ != 0;                                                              \
-    PAR_FOR for (int64_t i = 0; i < size; i++) {                                        \
-        T w = p[i], gi = g[i] + l2 * w;                                                 \
-        w = w - dec * w - lr * gi;                                                      \
-        p[i] = use_l1 ? PROX_L1(T, FABS, w, thr) : w;                                   \
-    }                                                                                   \
+    PENALTIES(T);                                                                       \
+    RUN(SFX, sgd, size, p + lo, g + lo, len, (T)lr_, l2, thr, dec, use_l1);             \
 }                                                                                       \
 void fnn_momentum_##SFX(T *p, T *v, const T *g, int64_t size, double lr_, double mu_,  \
                         int nesterov, double l2_, double l1_, double wd_) {             \
-    T lr = (T)lr_, mu = (T)mu_, l2 = (T)l2_, thr = (T)(lr_ * l1_), dec = (T)(lr_ * wd_); \
-    int use_l1 = l1_ != 0;                                                              \
-    PAR_FOR for (int64_t i = 0; i < size; i++) {                                        \
-        T w = p[i], gi = g[i] + l2 * w;                                                 \
-        T vi = mu * v[i] - lr * gi;                                                     \
-        v[i] = vi;                                                                      \
-        w = w - dec * w + (nesterov ? mu * vi - lr * gi : vi);                          \
-        p[i] = use_l1 ? PROX_L1(T, FABS, w, thr) : w;                                   \
-    }                                                                                   \
+    PENALTIES(T);                                                                       \
+    RUN(SFX, momentum, size, p + lo, v + lo, g + lo, len, (T)lr_, (T)mu_, nesterov,     \
+        l2, thr, dec, use_l1);                                                          \
 }                                                                                       \
 void fnn_adagrad_##SFX(T *p, T *acc, const T *g, int64_t size, double lr_, double eps_, \
                        double l2_, double l1_, double wd_) {                            \
-    T lr = (T)lr_, eps = (T)eps_, l2 = (T)l2_, thr = (T)(lr_ * l1_), dec = (T)(lr_ * wd_); \
-    int use_l1 = l1_ != 0;                                                              \
-    PAR_FOR for (int64_t i = 0; i < size; i++) {                                        \
-        T w = p[i], gi = g[i] + l2 * w;                                                 \
-        T a = acc[i] + gi * gi;                                                         \
-        acc[i] = a;                                                                     \
-        w = w - dec * w - lr * gi / (SQRT(a) + eps);                                    \
-        p[i] = use_l1 ? PROX_L1(T, FABS, w, thr) : w;                                   \
-    }                                                                                   \
+    PENALTIES(T);                                                                       \
+    RUN(SFX, adagrad, size, p + lo, acc + lo, g + lo, len, (T)lr_, (T)eps_, l2, thr,    \
+        dec, use_l1);                                                                   \
 }                                                                                       \
 void fnn_rmsprop_##SFX(T *p, T *sq, const T *g, int64_t size, double lr_, double rho_,  \
                        double eps_, double l2_, double l1_, double wd_) {               \
-    T lr = (T)lr_, rho = (T)rho_, eps = (T)eps_, l2 = (T)l2_;                           \
-    T thr = (T)(lr_ * l1_), dec = (T)(lr_ * wd_);                                       \
-    int use_l1 = l1_ != 0;                                                              \
-    PAR_FOR for (int64_t i = 0; i < size; i++) {                                        \
-        T w = p[i], gi = g[i] + l2 * w;                                                 \
-        T s = rho * sq[i] + ((T)1 - rho) * gi * gi;                                     \
-        sq[i] = s;                                                                      \
-        w = w - dec * w - lr * gi / (SQRT(s) + eps);                                    \
-        p[i] = use_l1 ? PROX_L1(T, FABS, w, thr) : w;                                   \
-    }                                                                                   \
+    PENALTIES(T);                                                                       \
+    RUN(SFX, rmsprop, size, p + lo, sq + lo, g + lo, len, (T)lr_, (T)rho_,             \
+        (T)(1.0 - rho_), (T)eps_, l2, thr, dec, use_l1);                                                              \
 }                                                                                       \
 void fnn_adam_##SFX(T *p, T *m, T *v, const T *g, int64_t size, double lr_, double b1_, \
                     double b2_, double eps_, int64_t t, double l2_, double l1_, double wd_) { \
-    double lr_t_ = lr_ * sqrt(1.0 - pow(b2_, (double)t)) / (1.0 - pow(b1_, (double)t)); \
-    T lr_t = (T)lr_t_, b1 = (T)b1_, b2 = (T)b2_, eps = (T)eps_, l2 = (T)l2_;            \
-    T thr = (T)(lr_ * l1_), dec = (T)(lr_ * wd_);                                       \
-    int use_l1 = l1_ != 0;                                                              \
-    PAR_FOR for (int64_t i = 0; i < size; i++) {                                        \
-        T w = p[i], gi = g[i] + l2 * w;                                                 \
-        T mi = b1 * m[i] + ((T)1 - b1) * gi;                                            \
-        T vi = b2 * v[i] + ((T)1 - b2) * gi * gi;                                       \
-        m[i] = mi; v[i] = vi;                                                           \
-        w = w - dec * w - lr_t * mi / (SQRT(vi) + eps);                                 \
-        p[i] = use_l1 ? PROX_L1(T, FABS, w, thr) : w;                                   \
-    }                                                                                   \
+    PENALTIES(T);                                                                       \
+    /* bias corrections folded into the step size, in double as the reference */       \
+    T lr_t = (T)(lr_ * sqrt(1.0 - pow(b2_, (double)t)) / (1.0 - pow(b1_, (double)t)));  \
+    RUN(SFX, adam, size, p + lo, m + lo, v + lo, g + lo, len, lr_t, (T)b1_,           \
+        (T)(1.0 - b1_), (T)b2_, (T)(1.0 - b2_), (T)eps_, l2, thr, dec, use_l1);                                                 \
 }
 
-DEFINE_OPTIM(float, f32, sqrtf, fabsf)
-DEFINE_OPTIM(double, f64, sqrt, fabs)
+DEFINE_OPTIM_API(float, f32)
+DEFINE_OPTIM_API(double, f64)

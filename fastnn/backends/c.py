@@ -8,26 +8,35 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 
 from fastnn._cfastnn import ffi, lib
 
 NAME = "c"
 
-_CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
-_SUFFIX = {np.dtype(np.float32): "_f32", np.dtype(np.float64): "_f64"}
 _NULL = ffi.NULL
+_from_buffer = ffi.from_buffer
+
+# Per-call overhead matters (a small MLP step makes dozens of tiny calls), so the
+# wrappers avoid everything but the call itself: the C function and the cffi
+# array type are looked up once per kernel in a dict keyed by itemsize (4 for
+# float32, 8 for float64: kernels.py admits no other float dtype), not built from
+# strings per call, and pointers come from ffi.from_buffer with a pre-parsed type
+# (about 5x cheaper than ffi.cast of arr.ctypes.data, measured).
+_ARRAY_TYPE = {4: ffi.typeof("float[]"), 8: ffi.typeof("double[]")}
+_INT32 = ffi.typeof("int32_t[]")
 
 
-def _p(arr):
+def _table(name: str) -> dict:
+    """{itemsize: (lib.fnn_<name>_f32/_f64, cffi array type)} for one kernel."""
+    return {4: (getattr(lib, f"fnn_{name}_f32"), _ARRAY_TYPE[4]),
+            8: (getattr(lib, f"fnn_{name}_f64"), _ARRAY_TYPE[8])}
+
+
+def _p(arr, ctype=None):
     """Pointer to a C-contiguous float array (NULL for None)."""
     if arr is None:
         return _NULL
-    return ffi.from_buffer(_CTYPE[arr.dtype], arr)
-
-
-def _fn(name, dtype):
-    return getattr(lib, "fnn_" + name + _SUFFIX[dtype])
+    return _from_buffer(ctype or _ARRAY_TYPE[arr.itemsize], arr)
 
 
 # ------------------------------------------------------------------ runtime knobs
@@ -61,78 +70,113 @@ if os.environ.get("FASTNN_ISA", "").lower() == "generic":
 
 # ------------------------------------------------------------------------ kernels
 
+_GEMM = _table("gemm")
+_DENSE_FWD = _table("dense_forward")
+_DENSE_BWD = _table("dense_backward")
+_ACT_FWD = _table("act_forward")
+_ACT_BWD = _table("act_backward")
+_XENT = _table("softmax_xent")
+_BCE = _table("sigmoid_bce")
+_MSE = _table("mse")
+_L1 = _table("l1")
+_L2 = _table("l2")
+_SGD = _table("sgd")
+_MOMENTUM = _table("momentum")
+_ADAGRAD = _table("adagrad")
+_RMSPROP = _table("rmsprop")
+_ADAM = _table("adam")
+_DROPOUT = _table("dropout")
+
 
 def gemm(c, a, b, trans_a, trans_b, alpha, beta):
+    fn, t = _GEMM[c.itemsize]
     m, n = c.shape
     k = a.shape[0] if trans_a else a.shape[1]
-    _fn("gemm", c.dtype)(_p(c), _p(a), _p(b), m, n, k, int(trans_a), int(trans_b), alpha, beta)
+    fn(_from_buffer(t, c), _from_buffer(t, a), _from_buffer(t, b), m, n, k, int(trans_a), int(trans_b),
+       alpha, beta)
 
 
 def dense_forward(out, z_out, x, w, b, act, param):
+    fn, t = _DENSE_FWD[x.itemsize]
     n, i = x.shape
-    _fn("dense_forward", x.dtype)(_p(out), _p(z_out), _p(x), _p(w), _p(b), n, i, w.shape[1], act, param)
+    fn(_from_buffer(t, out), _p(z_out, t), _from_buffer(t, x), _from_buffer(t, w), _from_buffer(t, b),
+       n, i, w.shape[1], act, param)
 
 
 def dense_backward(dx, dw, db, dz, dout, x, w, y, z, act, param):
+    fn, t = _DENSE_BWD[x.itemsize]
     n, i = x.shape
-    _fn("dense_backward", x.dtype)(
-        _p(dx), _p(dw), _p(db), _p(dz), _p(dout), _p(x), _p(w), _p(y), _p(z), n, i, w.shape[1], act, param
-    )
+    fn(_p(dx, t), _from_buffer(t, dw), _from_buffer(t, db), _from_buffer(t, dz), _from_buffer(t, dout),
+       _from_buffer(t, x), _from_buffer(t, w), _p(y, t), _p(z, t), n, i, w.shape[1], act, param)
 
 
 def act_forward(y, x, act, param):
+    fn, t = _ACT_FWD[x.itemsize]
     rows, cols = x.shape
-    _fn("act_forward", x.dtype)(_p(y), _p(x), rows, cols, act, param)
+    fn(_from_buffer(t, y), _from_buffer(t, x), rows, cols, act, param)
 
 
 def act_backward(dx, dy, y, x, act, param):
+    fn, t = _ACT_BWD[dy.itemsize]
     rows, cols = dy.shape
-    _fn("act_backward", dy.dtype)(_p(dx), _p(dy), _p(y), _p(x), rows, cols, act, param)
+    fn(_from_buffer(t, dx), _from_buffer(t, dy), _p(y, t), _p(x, t), rows, cols, act, param)
 
 
 def softmax_xent(dlogits, logits, labels):
+    fn, t = _XENT[logits.itemsize]
     n, k = logits.shape
-    lab = ffi.from_buffer("int32_t[]", labels)
-    return _fn("softmax_xent", logits.dtype)(_p(dlogits), _p(logits), lab, n, k)
+    return fn(_p(dlogits, t), _from_buffer(t, logits), _from_buffer(_INT32, labels), n, k)
 
 
 def sigmoid_bce(dlogits, logits, targets):
+    fn, t = _BCE[logits.itemsize]
     n, k = logits.shape
-    return _fn("sigmoid_bce", logits.dtype)(_p(dlogits), _p(logits), _p(targets), n, k)
+    return fn(_p(dlogits, t), _from_buffer(t, logits), _from_buffer(t, targets), n, k)
 
 
 def mse(dpred, pred, target):
+    fn, t = _MSE[pred.itemsize]
     n, k = pred.shape
-    return _fn("mse", pred.dtype)(_p(dpred), _p(pred), _p(target), n, k)
+    return fn(_p(dpred, t), _from_buffer(t, pred), _from_buffer(t, target), n, k)
 
 
 def l1(w):
-    return _fn("l1", w.dtype)(_p(w), w.size)
+    fn, t = _L1[w.itemsize]
+    return fn(_from_buffer(t, w), w.size)
 
 
 def l2(w):
-    return _fn("l2", w.dtype)(_p(w), w.size)
+    fn, t = _L2[w.itemsize]
+    return fn(_from_buffer(t, w), w.size)
 
 
 def sgd(p, g, lr, l2, l1, wd):
-    _fn("sgd", p.dtype)(_p(p), _p(g), p.size, lr, l2, l1, wd)
+    fn, t = _SGD[p.itemsize]
+    fn(_from_buffer(t, p), _from_buffer(t, g), p.size, lr, l2, l1, wd)
 
 
 def momentum(p, v, g, lr, mu, nesterov, l2, l1, wd):
-    _fn("momentum", p.dtype)(_p(p), _p(v), _p(g), p.size, lr, mu, int(nesterov), l2, l1, wd)
+    fn, t = _MOMENTUM[p.itemsize]
+    fn(_from_buffer(t, p), _from_buffer(t, v), _from_buffer(t, g), p.size, lr, mu, 1 if nesterov else 0,
+       l2, l1, wd)
 
 
 def adagrad(p, acc, g, lr, eps, l2, l1, wd):
-    _fn("adagrad", p.dtype)(_p(p), _p(acc), _p(g), p.size, lr, eps, l2, l1, wd)
+    fn, t = _ADAGRAD[p.itemsize]
+    fn(_from_buffer(t, p), _from_buffer(t, acc), _from_buffer(t, g), p.size, lr, eps, l2, l1, wd)
 
 
 def rmsprop(p, sq, g, lr, rho, eps, l2, l1, wd):
-    _fn("rmsprop", p.dtype)(_p(p), _p(sq), _p(g), p.size, lr, rho, eps, l2, l1, wd)
+    fn, t = _RMSPROP[p.itemsize]
+    fn(_from_buffer(t, p), _from_buffer(t, sq), _from_buffer(t, g), p.size, lr, rho, eps, l2, l1, wd)
 
 
-def adam(p, m, v, g, lr, b1, b2, eps, t, l2, l1, wd):
-    _fn("adam", p.dtype)(_p(p), _p(m), _p(v), _p(g), p.size, lr, b1, b2, eps, int(t), l2, l1, wd)
+def adam(p, m, v, g, lr, b1, b2, eps, t_step, l2, l1, wd):
+    fn, t = _ADAM[p.itemsize]
+    fn(_from_buffer(t, p), _from_buffer(t, m), _from_buffer(t, v), _from_buffer(t, g), p.size,
+       lr, b1, b2, eps, t_step, l2, l1, wd)
 
 
 def dropout(y, x, key, threshold, scale):
-    _fn("dropout", x.dtype)(_p(y), _p(x), x.size, key, threshold, scale)
+    fn, t = _DROPOUT[x.itemsize]
+    fn(_from_buffer(t, y), _from_buffer(t, x), x.size, key, threshold, scale)
