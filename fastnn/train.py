@@ -63,12 +63,15 @@ class TrainState:
         self.samples_seen = 0
         self.history: Dict[str, List[float]] = {k: [] for k in HISTORY_KEYS}
         self.stopped_by = ""
+        self.seed = 0           # dropout seed of the fit
+        self.no_improve = 0     # tolerance-stopping counter, carried over on resume
 
     def get_state(self) -> Dict[str, Any]:
         """JSON-able counters (the optimizer's arrays are saved apart)."""
         return {"epoch": self.epoch, "samples_seen": self.samples_seen, "step": self.optimizer.step,
                 "rng": self.rng.bit_generator.state, "schedule": self.schedule.get_state(),
-                "history": self.history, "stopped_by": self.stopped_by}
+                "history": self.history, "stopped_by": self.stopped_by, "seed": self.seed,
+                "no_improve": self.no_improve}
 
     def set_state(self, st: Dict[str, Any]) -> None:
         self.epoch, self.samples_seen = int(st["epoch"]), int(st["samples_seen"])
@@ -77,6 +80,8 @@ class TrainState:
         self.schedule.set_state(st["schedule"])
         self.history = {k: [float(v) for v in st["history"].get(k, [])] for k in HISTORY_KEYS}
         self.stopped_by = st.get("stopped_by", "")
+        self.seed = int(st.get("seed", 0))
+        self.no_improve = int(st.get("no_improve", 0))
 
 
 # ------------------------------------------------------------------ one epoch
@@ -235,7 +240,7 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
     best_loss = min(hist["loss"], default=math.inf)
     best_score = -math.inf
     best_params = None
-    no_improve = 0
+    no_improve = state.no_improve if not early_stopping else 0
     snap_params = np.empty_like(net.params)
     snap_state = np.empty_like(opt.state)
 
@@ -303,6 +308,7 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                 for cb in callbacks:
                     if cb(logs):
                         stop, state.stopped_by = True, "callback"
+                state.no_improve = no_improve
                 if stop:
                     break
     finally:

@@ -387,5 +387,20 @@ class MLP:
         self._check_fitted()
         return self._raw_score(self.decision_function(X, backend=backend), self._encode(y))
 
+    # ------------------------------------------------------------ persistence
+
+    def save(self, path, *, optimizer_state: bool = True) -> None:
+        """Write the model (and its training state) to `path`; see ``fastnn.io.save``."""
+        from ..io import save
+
+        save(self, path, optimizer_state=optimizer_state)
+
+    @classmethod
+    def load(cls, path) -> "MLP":
+        """Read a model written by ``save``; see ``fastnn.io.load``."""
+        from ..io import load
+
+        return load(path)
+
     def __repr__(self) -> str:
         return f"MLP({self.sizes}, activation={self.activation!r}, dtype={self.dtype.name})"
