@@ -57,7 +57,7 @@ def write_file(path: "os.PathLike[str] | str", meta: Dict[str, Any], arrays: Dic
             raise TypeError(f"array {name!r} has an object dtype; model files store plain arrays only")
     header = {"format": FORMAT, "version": VERSION}
     header.update(meta)
-    members = {_META: json.dumps(header, indent=1, sort_keys=True, allow_nan=True).encode()}
+    members = {_META: json.dumps(header, indent=1, sort_keys=True).encode()}
     for name, arr in arrays.items():
         members[name + ".npy"] = _npy_bytes(arr)
     sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in members.items())

@@ -70,7 +70,8 @@ class TrainState:
         """JSON-able counters (the optimizer's arrays are saved apart)."""
         return {"epoch": self.epoch, "samples_seen": self.samples_seen, "step": self.optimizer.step,
                 "rng": self.rng.bit_generator.state, "schedule": self.schedule.get_state(),
-                "history": self.history, "stopped_by": self.stopped_by, "seed": self.seed,
+                "history": {k: [None if v != v else v for v in vals] for k, vals in self.history.items()},
+                "stopped_by": self.stopped_by, "seed": self.seed,
                 "no_improve": self.no_improve}
 
     def set_state(self, st: Dict[str, Any]) -> None:
@@ -78,7 +79,8 @@ class TrainState:
         self.optimizer.step = int(st["step"])
         self.rng.bit_generator.state = st["rng"]
         self.schedule.set_state(st["schedule"])
-        self.history = {k: [float(v) for v in st["history"].get(k, [])] for k in HISTORY_KEYS}
+        self.history = {k: [math.nan if v is None else float(v) for v in st["history"].get(k, [])]
+                        for k in HISTORY_KEYS}
         self.stopped_by = st.get("stopped_by", "")
         self.seed = int(st.get("seed", 0))
         self.no_improve = int(st.get("no_improve", 0))
@@ -98,11 +100,8 @@ def fused_spec(net: Sequential, loss: Loss) -> Optional[Dict[str, Any]]:
         return None
     dense, drops, acts, params = 0, [], set(), set()
     layers = net.layers
-    expect_dense = True
     for i, layer in enumerate(layers):
         if type(layer) is Dense:
-            if not expect_dense and not isinstance(layers[i - 1], Dropout):
-                return None
             last = layer is net.dense[-1]
             if last:
                 if layer.activation != "identity":
@@ -111,7 +110,6 @@ def fused_spec(net: Sequential, loss: Loss) -> Optional[Dict[str, Any]]:
                 acts.add(layer.activation)
                 params.add(layer.param)
             dense += 1
-            expect_dense = last
         elif type(layer) is Dropout:
             if i == 0 or type(layers[i - 1]) is not Dense or layers[i - 1] is net.dense[-1]:
                 return None
