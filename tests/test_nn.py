@@ -283,3 +283,21 @@ def test_mlp_exposes_views_of_flat_params():
     net = MLP([4, 5, 3], seed=0)
     assert [w.shape for w in net.coefs_] == [(4, 5), (5, 3)]
     assert np.shares_memory(net.coefs_[0], net.params) and np.shares_memory(net.intercepts_[1], net.params)
+
+
+@pytest.mark.parametrize("name", ["sgd", "nesterov", "adagrad", "rmsprop", "adam"])
+def test_unpenalised_update_over_the_whole_buffer_equals_two_slices(name):
+    """Without penalties the optimizer makes one call over params; the math is elementwise, so equal."""
+    a, b = get_optimizer(name, 0.1), get_optimizer(name, 0.1)
+    lay, pa, ga = _setup(a)
+    _, pb, gb = _setup(b)
+    nw = lay.n_weights
+    for _ in range(3):
+        a.update(0.1, backend="numpy")
+        b.step += 1  # the two-slice form, by hand
+        (w, gw, sw), (bi, gbi, sbi) = b._views
+        b._apply(w, gw, sw, 0.1, 0.0, 0.0, 0.0, "numpy")
+        b._apply(bi, gbi, sbi, 0.1, 0.0, 0.0, 0.0, "numpy")
+    np.testing.assert_array_equal(pa, pb)
+    np.testing.assert_array_equal(a.state, b.state)
+    assert nw < lay.size

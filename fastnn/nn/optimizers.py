@@ -52,6 +52,7 @@ class Optimizer:
             (params[:nw], grads[:nw], tuple(st[k, :nw] for k in range(self.n_state))),
             (params[nw:], grads[nw:], tuple(st[k, nw:] for k in range(self.n_state))),
         )
+        self._whole = (params, grads, tuple(st[k] for k in range(self.n_state)))
 
     def reset(self) -> None:
         """Forget the state and the update count."""
@@ -63,8 +64,13 @@ class Optimizer:
         """One update of params from grads (``setup`` first). ``l2`` is the coupled
         coefficient for this batch (scikit-learn's alpha / rows)."""
         self.step += 1
+        l1, wd = self.l1, self.weight_decay
+        if not (l2 or l1 or wd):  # no penalty anywhere: one call over both slices, same elementwise math
+            p, g, s = self._whole
+            self._apply(p, g, s, lr, 0.0, 0.0, 0.0, backend)
+            return
         (pw, gw, sw), (pb, gb, sb) = self._views
-        self._apply(pw, gw, sw, lr, l2, self.l1, self.weight_decay, backend)
+        self._apply(pw, gw, sw, lr, l2, l1, wd, backend)
         if pb.size:
             self._apply(pb, gb, sb, lr, 0.0, 0.0, 0.0, backend)
 
