@@ -45,7 +45,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--l2", type=float, default=0.0, help="L2 penalty (scikit-learn's alpha)")
-    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--weight-decay", type=float, default=None, help="decoupled weight decay (default: adamw 0.01, else 0)")
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--early-stopping", action="store_true")
     t.add_argument("--seed", type=int, default=0)

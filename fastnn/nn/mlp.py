@@ -235,7 +235,7 @@ class MLP:
     def fit(self, X, y, *, optimizer: Any = "adam", lr: float = 1e-3, epochs: int = 20,
             batch_size: Union[int, str, None] = 32, loss: Optional[str] = None,
             validation_fraction: Optional[float] = None, early_stopping: bool = False, tol: Optional[float] = 1e-4,
-            n_iter_no_change: int = 10, weight_decay: float = 0.0, l1: float = 0.0, l2: float = 0.0,
+            n_iter_no_change: int = 10, weight_decay: Optional[float] = None, l1: float = 0.0, l2: float = 0.0,
             alpha: Optional[float] = None, dropout: float = 0.0, schedule: Any = None,
             schedule_kwargs: Optional[Dict[str, Any]] = None, momentum: Optional[float] = None,
             betas: Optional[Sequence[float]] = None, eps: Optional[float] = None, rho: Optional[float] = None,
@@ -255,7 +255,7 @@ class MLP:
         rule on the training loss stops training (tol=None: never).
         l2 (alias alpha): scikit-learn's L2 (alpha W / rows added to the
         gradient); l1: proximal L1; weight_decay: decoupled decay (weights
-        only). dropout: inverted dropout on every hidden layer. schedule: None
+        only; None = the optimizer's default: 0.01 for adamw, else 0). dropout: inverted dropout on every hidden layer. schedule: None
         (constant), "invscaling", "step", "cosine", "adaptive" or a Schedule,
         options in schedule_kwargs. callbacks: callables receiving each epoch's
         logs dict (epoch, loss, val_loss, val_score, lr, time, model); a true
@@ -265,6 +265,9 @@ class MLP:
         model): optimizer state and step, schedule, shuffling RNG and epoch
         counter carry on, and optimizer / lr / schedule arguments are ignored;
         ``epochs`` more epochs run.
+
+        Training starts from the current weights (the constructor's
+        initialisation, or what an earlier fit left) with a fresh optimizer.
 
         Raises fastnn.train.TrainingDivergedError (a FloatingPointError) if the
         loss becomes NaN/inf; the weights of the last finite epoch are kept.
@@ -292,7 +295,7 @@ class MLP:
             raise ValueError(f"batch_size must be an int >= 1, None or 'full', got {batch_size!r}")
         if alpha is not None:
             l2 = alpha
-        for name, v in (("l2", l2), ("l1", l1), ("weight_decay", weight_decay)):
+        for name, v in (("l2", l2), ("l1", l1), ("weight_decay", 0.0 if weight_decay is None else weight_decay)):
             if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if not 0.0 <= float(dropout) < 1.0:
@@ -320,7 +323,7 @@ class MLP:
                 okw["eps"] = eps
             if rho is not None:
                 okw["rho"] = rho
-            if weight_decay or (isinstance(optimizer, str) and optimizer != "adamw"):
+            if weight_decay is not None:
                 okw["weight_decay"] = weight_decay
             okw["l1"] = l1
             opt = get_optimizer(optimizer, lr, **okw) if isinstance(optimizer, str) else get_optimizer(optimizer, lr)
