@@ -53,6 +53,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--backend", choices=("c", "numba", "numpy"), default=None, help="kernel backend (default: best)")
     r.add_argument("--threads", type=int, default=None, help="threads for the kernels (default: all / OMP_NUM_THREADS)")
     r.add_argument("--no-fused", action="store_true", help="use the Python-composed loop, not the native epoch")
+    r.add_argument("--no-warmup", action="store_true",
+                   help="time the very first fit too (by default a tiny fit first loads libraries and JIT code)")
     r.add_argument("-o", "--output", default=None, help="save the trained model to this path")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -62,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
     from .nn.mlp import MLP
 
     if args.threads is not None:
+        if args.threads < 1:
+            print("fastnn train: --threads must be >= 1")
+            return 2
         fastnn.set_num_threads(args.threads)
+        import threadpoolctl  # the NumPy backend's BLAS follows the same knob
+
+        threadpoolctl.threadpool_limits(args.threads)
     dtype = np.dtype(args.dtype)
     if args.data in EMBEDDED:
         X, y = load_embedded(args.data, dtype)
@@ -87,10 +95,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"{name}: {len(X_tr)} train / {len(X_te)} test rows, MLP {'-'.join(map(str, sizes))} {args.activation}, "
           f"{args.optimizer} lr={args.lr:g}, batch {args.batch_size}, {args.epochs} epochs, {dtype.name}, "
           f"backend {backend}, {fastnn.get_num_threads()} thread(s)")
+    fit_kw = dict(optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, l2=args.l2,
+                  weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed, backend=args.backend,
+                  fused=False if args.no_fused else None)
+    if not args.no_warmup:  # load the backend and compile JIT code outside the timed fit
+        rows = min(len(X_tr), 4 * args.batch_size)
+        try:
+            MLP(sizes, args.activation, dtype=dtype, seed=args.seed, loss=net.loss).fit(
+                X_tr[:rows], y_tr[:rows], epochs=1, **fit_kw)
+        except ValueError:  # e.g. the first rows miss a class; the real fit reports real problems
+            pass
     t0 = time.perf_counter()
-    net.fit(X_tr, y_tr, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
-            l2=args.l2, weight_decay=args.weight_decay, dropout=args.dropout, early_stopping=args.early_stopping,
-            seed=args.seed, verbose=not args.quiet, backend=args.backend, fused=False if args.no_fused else None)
+    net.fit(X_tr, y_tr, epochs=args.epochs, early_stopping=args.early_stopping, verbose=not args.quiet, **fit_kw)
     elapsed = time.perf_counter() - t0
     epochs = max(net.n_iter_, 1)
     score = net.score(X_te, y_te)
