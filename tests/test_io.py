@@ -167,3 +167,14 @@ def test_meta_is_plain_json(tmp_path, fitted):
     with zipfile.ZipFile(path) as zf:
         meta = json.loads(zf.read("meta.json"))
     assert meta["version"] == io.VERSION and meta["config"]["sizes"] == [64, 16, 10]
+
+
+def test_resume_keeps_the_label_map(data):
+    X, y = data
+    names = np.array(list("abcdefghij"))[y]
+    net = MLP([64, 8, 10], seed=0).fit(X, names, epochs=1)
+    keep = names != "a"
+    net.fit(X[keep], names[keep], epochs=1, resume=True)  # 'a' absent: the units must not shift
+    assert list(net.classes_) == list("abcdefghij") and net.n_iter_ == 2
+    with pytest.raises(ValueError, match="not seen"):
+        net.fit(X, np.where(keep, names, "z"), epochs=1, resume=True)

@@ -213,14 +213,21 @@ class MLP:
         y = np.asarray(y)
         loss = self.loss_name_
         if loss == "softmax_xent":
+            if y.ndim != 1:
+                raise ValueError(f"y must be 1-D labels, got shape {y.shape}")
             idx = np.searchsorted(self.classes_, y)
             idx = np.clip(idx, 0, len(self.classes_) - 1)
             if not np.all(self.classes_[idx] == y):
                 raise ValueError("y holds labels not seen in fit")
             return idx.astype(np.int32)
         if loss == "sigmoid_bce" and self.classes_ is not None:
+            if y.ndim != 1 or not np.isin(y, self.classes_).all():
+                raise ValueError(f"y must be 1-D labels among {list(self.classes_)}")
             return (y == self.classes_[1]).astype(self.dtype).reshape(-1, 1)
-        return np.ascontiguousarray(y.reshape(len(y), -1), dtype=self.dtype)
+        t = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self.dtype)
+        if t.shape[1] != self.sizes[-1]:
+            raise ValueError(f"y must have {self.sizes[-1]} column(s), got shape {y.shape}")
+        return t
 
     def _raw_score(self, out: np.ndarray, t: np.ndarray) -> float:
         """Accuracy (classification) or R^2 (regression) from raw outputs and encoded targets."""
@@ -286,7 +293,10 @@ class MLP:
             if loss is not None and loss not in LOSSES:
                 raise ValueError(f"loss must be None or one of {sorted(LOSSES)}, got {loss!r}")
             loss_name = loss or self._infer_loss(y_arr)
-        t, classes = self._encode_fit(y_arr, loss_name)
+        if resume:  # the label <-> unit map of the first fit
+            t, classes = self._encode(y_arr), self.classes_
+        else:
+            t, classes = self._encode_fit(y_arr, loss_name)
         if int(epochs) < 0:
             raise ValueError(f"epochs must be >= 0, got {epochs!r}")
         if batch_size is None or batch_size == "full":
