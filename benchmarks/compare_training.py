@@ -102,10 +102,10 @@ class NumpyMLP:
 # ---------------------------------------------------------------- contestants
 
 
-def fit_fastnn(data, fused=None):
+def fit_fastnn(data, fused=None, backend=None):
     X_tr, X_te, y_tr, y_te = data
     net = MLP(SIZES, activation="relu", dtype=np.float32, seed=0)
-    net.fit(X_tr, y_tr, optimizer="adam", lr=LR, epochs=EPOCHS, batch_size=BATCH, fused=fused)
+    net.fit(X_tr, y_tr, optimizer="adam", lr=LR, epochs=EPOCHS, batch_size=BATCH, fused=fused, backend=backend)
     return net.score(X_te, y_te)
 
 
@@ -270,6 +270,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-fit", action="store_true", help="skip the digits fit comparison")
     ap.add_argument("--step", action="store_true", help="also time a 784-256-128-10 training step at batch 128")
     ap.add_argument("--step-iters", type=int, default=50)
+    ap.add_argument("--backends", nargs="+", default=None,
+                    help="fastnn backends to time (default: the current default backend only)")
     args = ap.parse_args(argv)
 
     have_torch = False
@@ -282,12 +284,16 @@ def main(argv=None) -> int:
             print("(PyTorch not importable: skipped)")
     X, y = load_embedded("digits", np.float32)
     data = train_test(X, y, test_size=0.25, seed=0)
-    fits: Dict[str, Callable] = {
-        "fastnn": fit_fastnn,
+    default = fastnn.get_backend()
+    fits: Dict[str, Callable] = {"fastnn": fit_fastnn}
+    for be in args.backends or []:
+        if be != default:
+            fits[f"fastnn ({be} backend)"] = lambda d, be=be: fit_fastnn(d, backend=be)
+    fits.update({
         "fastnn (composed loop)": lambda d: fit_fastnn(d, fused=False),
         "numpy (straightforward)": fit_numpy,
         "scikit-learn MLPClassifier": fit_sklearn,
-    }
+    })
     if have_torch:
         fits["PyTorch eager"] = fit_torch
     print(f"fastnn {fastnn.__version__}, backend {fastnn.get_backend()}, numpy {np.__version__}; "
