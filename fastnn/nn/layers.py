@@ -8,7 +8,7 @@ is the kernel calls and nothing else. Everything goes through ``fastnn.kernels``
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import numpy as np
 

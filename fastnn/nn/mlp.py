@@ -21,7 +21,7 @@ import numpy as np
 from .init import INITS, init_params, make_rng
 from .flat import FlatLayout
 from .losses import LOSSES, get_loss
-from .network import Sequential, build_mlp
+from .network import build_mlp
 from .optimizers import get_optimizer
 from .schedules import get_schedule
 from ..backends._common import ACTIVATIONS
