@@ -5,7 +5,7 @@ forward (matrix products through ``np.dot``, i.e. BLAS, then fused bias +
 activation loops), inverted dropout with the counter-based hash every backend
 shares, loss and gradient, backward, fused optimizer updates of the weights
 (with penalties) and the biases (without). Self-contained njit loops, so it
-depends on no other Numba module. Compiled with ``cache=True``,
+depends on no other Numba module. Compiled with ``cache=True``, ``nogil=True``,
 ``error_model='numpy'`` and no fastmath, once per dtype.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ from ._train_reference import (
 
 NAME = "numba"
 
-_jit = numba.njit(cache=True, error_model="numpy")
+_jit = numba.njit(cache=True, error_model="numpy", nogil=True)  # nogil: other threads run meanwhile
 
 _U_GOLDEN = np.uint64(GOLDEN)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -136,48 +136,59 @@ def _dropout(y, x, key, threshold, scale):
 
 
 @_jit
-def _prox(w, thr):
-    if w > thr:
-        return w - thr
-    if w < -thr:
-        return w + thr
-    return 0.0 * w
-
-
-@_jit
 def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
-    """One fused update of a flat slice (same per-element order as csrc/optim.c)."""
+    """One fused update of a flat slice (same per-element order as csrc/optim.c).
+
+    One loop per optimizer (not a branch per element) so that LLVM vectorises it;
+    the proximal L1 step, when asked for, is a second pass over p."""
     dt = p.dtype.type
     lr_c, mu_c, b1_c, b2_c, eps_c, rho_c, l2_c = dt(lr), dt(mu), dt(b1), dt(b2), dt(eps), dt(rho), dt(l2)
-    thr, dec = dt(lr * l1), dt(lr * wd)
-    use_l1 = l1 != 0.0
-    lr_t = dt(lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t))
+    dec = dt(lr * wd)
     one = dt(1.0)
-    for i in range(p.shape[0]):
-        w = p[i]
-        gi = g[i] + l2_c * w
-        if opt == OPT_SGD:
-            step = -lr_c * gi
-        elif opt == OPT_MOMENTUM or opt == OPT_NESTEROV:
+    n = p.shape[0]
+    if opt == OPT_SGD:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + l2_c * w
+            p[i] = w - dec * w - lr_c * gi
+    elif opt == OPT_MOMENTUM or opt == OPT_NESTEROV:
+        nest = opt == OPT_NESTEROV
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + l2_c * w
             vi = mu_c * s0[i] - lr_c * gi
             s0[i] = vi
-            step = mu_c * vi - lr_c * gi if opt == OPT_NESTEROV else vi
-        elif opt == OPT_ADAGRAD:
+            p[i] = w - dec * w + (mu_c * vi - lr_c * gi if nest else vi)
+    elif opt == OPT_ADAGRAD:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + l2_c * w
             a = s0[i] + gi * gi
             s0[i] = a
-            step = -lr_c * gi / (math.sqrt(a) + eps_c)
-        elif opt == OPT_RMSPROP:
-            s = rho_c * s0[i] + (one - rho_c) * gi * gi
-            s0[i] = s
-            step = -lr_c * gi / (math.sqrt(s) + eps_c)
-        else:  # adam, adamw
+            p[i] = w - dec * w - lr_c * gi / (np.sqrt(a) + eps_c)
+    elif opt == OPT_RMSPROP:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + l2_c * w
+            sq = rho_c * s0[i] + (one - rho_c) * gi * gi
+            s0[i] = sq
+            p[i] = w - dec * w - lr_c * gi / (np.sqrt(sq) + eps_c)
+    else:  # adam, adamw
+        lr_t = dt(lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t))
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + l2_c * w
             mi = b1_c * s0[i] + (one - b1_c) * gi
             vi = b2_c * s1[i] + (one - b2_c) * gi * gi
             s0[i] = mi
             s1[i] = vi
-            step = -lr_t * mi / (math.sqrt(vi) + eps_c)
-        w = w - dec * w + step
-        p[i] = _prox(w, thr) if use_l1 else w
+            p[i] = w - dec * w - lr_t * mi / (np.sqrt(vi) + eps_c)
+    if l1 != 0.0:
+        thr = dt(lr * l1)
+        zero = dt(0.0)
+        for i in range(n):
+            w = p[i]
+            p[i] = w - thr if w > thr else (w + thr if w < -thr else zero)
 
 
 # -------------------------------------------------------------------------- losses
@@ -293,6 +304,15 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
                         zz = h[r, j] + bias[j]
                         z[r, j] = zz
                         h[r, j] = _act(code, zz, param)
+            elif code == ACT_IDENTITY:
+                for r in range(rows):
+                    for j in range(o):
+                        h[r, j] += bias[j]
+            elif code == ACT_RELU:  # the common case gets a branch-free loop LLVM vectorises
+                zero = dt(0.0)
+                for r in range(rows):
+                    for j in range(o):
+                        h[r, j] = max(h[r, j] + bias[j], zero)
             else:
                 for r in range(rows):
                     for j in range(o):
@@ -325,6 +345,11 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
                     for r in range(rows):
                         for j in range(o):
                             g[r, j] *= _act_grad(act, 0.0, z[r, j], param)
+                elif act == ACT_RELU:
+                    zero = dt(0.0)
+                    for r in range(rows):
+                        for j in range(o):
+                            g[r, j] = g[r, j] if h[r, j] > zero else zero
                 elif act != ACT_IDENTITY:
                     for r in range(rows):
                         for j in range(o):

@@ -139,7 +139,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
                 R.dropout(g, g, dropout_key(seed, t * DROPOUT_STRIDE + l), threshold, scale)
             dx = d[l][:rows] if l > 0 else None
             code = act if hidden else ACT_IDENTITY
-            yl = h[l][:rows]  # identity ignores it (passing it keeps act_grad's shape)
+            yl = h[l][:rows]  # the linear output layer ignores it
             zl = z[l][:rows] if hidden and z[l] is not None else None
             R.dense_backward(dx, gW[l], gB[l], g, g, ins[l], W[l], yl, zl, code, param)
             g = dx
