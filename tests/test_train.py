@@ -213,3 +213,25 @@ def test_cross_validate_reuses_sklearn_splitters(digits):
     res = cross_validate(lambda: MLP([64, 32, 10], seed=0), X_tr, y_tr, cv=KFold(2), fit_params={"epochs": 1},
                          return_models=True)
     assert len(res["models"]) == 2 and res["fit_time"].shape == (2,)
+
+
+def test_fit_network_trains_any_sequential_through_the_composed_loop(digits):
+    from fastnn.nn import Activation, Dense, Dropout, Sequential, get_schedule
+    from fastnn.train import TrainState, fit_network
+
+    X_tr, X_te, y_tr, y_te = digits
+    net = Sequential([Dense(64, 32), Activation("tanh"), Dropout(0.1), Dense(32, 10)], seed=0)
+    state = TrainState(get_optimizer("adam", 1e-2), get_schedule(None), np.random.default_rng(0))
+    fit_network(net, get_loss("softmax_xent"), X_tr, y_tr.astype(np.int32), state, epochs=4, batch_size=32)
+    h = state.history["loss"]
+    assert len(h) == 4 and h[-1] < 0.5 * h[0]
+    assert np.mean(net.predict(X_te).argmax(1) == y_te) > 0.9
+    with pytest.raises(ValueError, match="fused=True"):
+        fit_network(net, get_loss("softmax_xent"), X_tr, y_tr.astype(np.int32), state, epochs=1, batch_size=32,
+                    fused=True)
+
+
+def test_explicit_validation_data(digits):
+    X_tr, X_te, y_tr, y_te = digits
+    net = MLP([64, 16, 10], seed=0).fit(X_tr, y_tr, epochs=2, validation_data=(X_te, y_te))
+    assert net.history_["val_score"][-1] == pytest.approx(net.score(X_te, y_te))

@@ -248,7 +248,7 @@ class MLP:
             betas: Optional[Sequence[float]] = None, eps: Optional[float] = None, rho: Optional[float] = None,
             shuffle: bool = True, seed: Any = None, callbacks: Sequence[Callable[[Dict[str, Any]], Any]] = (),
             verbose: bool = False, backend: Optional[str] = None, fused: Optional[bool] = None,
-            resume: bool = False) -> "MLP":
+            resume: bool = False, validation_data: Optional[Sequence[Any]] = None) -> "MLP":
         """Train on (X, y); returns self.
 
         optimizer: "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
@@ -256,7 +256,8 @@ class MLP:
         its hyperparameters (defaults: the optimizer's). batch_size: int, or
         None / "full" for full-batch gradient descent (1 = plain SGD).
         validation_fraction: held-out share (stratified for classifiers) scored
-        every epoch; None means 0.1 with early_stopping, else 0. early_stopping:
+        every epoch; None means 0.1 with early_stopping, else 0.
+        validation_data: an explicit (X_val, y_val) instead of a held-out share. early_stopping:
         stop when the validation score has not improved by tol for more than
         n_iter_no_change epochs and restore the best weights; otherwise the same
         rule on the training loss stops training (tol=None: never).
@@ -311,7 +312,7 @@ class MLP:
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if validation_fraction is None:
-            validation_fraction = 0.1 if early_stopping else 0.0
+            validation_fraction = 0.1 if early_stopping and validation_data is None else 0.0
         if not 0.0 <= float(validation_fraction) < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
 
@@ -346,7 +347,19 @@ class MLP:
 
         X_val = t_val = None
         X_tr, t_tr = X, t
-        if validation_fraction > 0:
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_val, y_val)")
+            if validation_fraction:
+                raise ValueError("pass validation_data or validation_fraction, not both")
+            self.loss_name_, self.classes_, old = loss_name, classes, (self.loss_name_, self.classes_)
+            try:
+                X_val, t_val = self._X(validation_data[0], "X_val"), self._encode(validation_data[1])
+            finally:
+                self.loss_name_, self.classes_ = old
+            if len(X_val) != len(t_val):
+                raise ValueError(f"X_val and y_val have different lengths: {len(X_val)} and {len(t_val)}")
+        elif validation_fraction > 0:
             from sklearn.model_selection import train_test_split
 
             strat = t if loss_name == "softmax_xent" else (t.ravel() if classes is not None else None)
