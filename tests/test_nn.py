@@ -301,3 +301,21 @@ def test_unpenalised_update_over_the_whole_buffer_equals_two_slices(name):
     np.testing.assert_array_equal(pa, pb)
     np.testing.assert_array_equal(a.state, b.state)
     assert nw < lay.size
+
+
+def test_flat_layout_views_tile_the_buffer_exactly():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.integers(1, 9), min_size=2, max_size=6))
+    def check(sizes):
+        lay = FlatLayout(sizes)
+        buf = np.zeros(lay.size)
+        for v in lay.weights(buf) + lay.biases(buf):
+            v += 1  # every element belongs to exactly one view
+        assert np.all(buf == 1)
+        assert lay.n_weights == sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        assert np.all(lay.weights_slice(buf) == 1) and lay.biases_slice(buf).size == sum(sizes[1:])
+
+    check()
