@@ -352,11 +352,7 @@ class MLP:
                 raise ValueError("validation_data must be a pair (X_val, y_val)")
             if validation_fraction:
                 raise ValueError("pass validation_data or validation_fraction, not both")
-            self.loss_name_, self.classes_, old = loss_name, classes, (self.loss_name_, self.classes_)
-            try:
-                X_val, t_val = self._X(validation_data[0], "X_val"), self._encode(validation_data[1])
-            finally:
-                self.loss_name_, self.classes_ = old
+            X_val, t_val = self._X(validation_data[0], "X_val"), self._encode(validation_data[1])
             if len(X_val) != len(t_val):
                 raise ValueError(f"X_val and y_val have different lengths: {len(X_val)} and {len(t_val)}")
         elif validation_fraction > 0:
