@@ -50,6 +50,8 @@ class Layer:
     def __init__(self) -> None:
         self._views: Dict[int, tuple] = {}
         self._x: Optional[np.ndarray] = None
+        self._full: tuple = ()
+        self._full_rows = -1
 
     # width-preserving layers learn their width from the layer before them
     def set_width(self, width: int) -> None:
@@ -58,8 +60,11 @@ class Layer:
     def allocate(self, rows: int, dtype) -> None:
         """(Re)allocate training buffers for batches of up to `rows` rows."""
         self._views = {}
+        self._full_rows = rows
 
     def _buffers(self, rows: int) -> tuple:
+        if rows == self._full_rows:  # every batch but maybe the last
+            return self._full
         v = self._views.get(rows)
         if v is None:
             v = self._views[rows] = tuple(None if b is None else b[:rows] for b in self._full)
