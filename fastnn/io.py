@@ -1,0 +1,202 @@
+"""Model files: versioned, atomic, checksummed.
+
+A model file is a zip archive (an ``.npz`` that ``numpy.load`` can also open)
+holding
+
+* ``meta.json``: ``{"format": "fastnn-model", "version": 1, "kind": ..., ...}``;
+* one ``<name>.npy`` member per array (written without pickle, read with
+  ``allow_pickle=False``);
+* ``SHA256SUMS``: ``<sha256>  <member>`` for every other member.
+
+``write_file`` writes to a temporary file in the target directory, fsyncs it and
+``os.replace``-s it over the target, so a crash never leaves a half-written
+model. ``read_file`` verifies the format tag, the version and every checksum and
+raises :class:`ModelFileError` (a ValueError) with the reason otherwise.
+
+``save(model, path)`` / ``load(path)`` do this for ``fastnn.MLP``, including the
+optimizer state, schedule, shuffling RNG and counters, so that
+``load(path).fit(X, y, resume=True, epochs=k)`` continues training exactly.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any, Dict, Tuple
+
+import numpy as np
+
+__all__ = ["FORMAT", "VERSION", "ModelFileError", "write_file", "read_file", "save", "load"]
+
+FORMAT = "fastnn-model"
+VERSION = 1
+_META = "meta.json"
+_SUMS = "SHA256SUMS"
+
+
+class ModelFileError(ValueError):
+    """The file is not a fastnn model file, is of an unsupported version, or is corrupt."""
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def write_file(path: "os.PathLike[str] | str", meta: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+    """Atomically write `meta` (JSON-able) and `arrays` (no object dtypes) to `path`."""
+    path = os.fspath(path)
+    for name, arr in arrays.items():
+        if not name or "/" in name or name in (_META, _SUMS):
+            raise ValueError(f"bad array name {name!r}")
+        if np.asarray(arr).dtype.hasobject:
+            raise TypeError(f"array {name!r} has an object dtype; model files store plain arrays only")
+    header = {"format": FORMAT, "version": VERSION}
+    header.update(meta)
+    members = {_META: json.dumps(header, indent=1, sort_keys=True).encode()}
+    for name, arr in arrays.items():
+        members[name + ".npy"] = _npy_bytes(arr)
+    sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in members.items())
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+                zf.writestr(_SUMS, sums)
+                for name, data in members.items():
+                    zf.writestr(name, data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_file(path: "os.PathLike[str] | str", kind: str | None = None) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+    """(meta, arrays) of a model file, every checksum verified; ModelFileError otherwise."""
+    path = os.fspath(path)
+    try:
+        zf = zipfile.ZipFile(path, "r")
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelFileError(f"{path}: not a fastnn model file (not a zip archive: {exc})") from None
+    with zf:
+        names = set(zf.namelist())
+        if _META not in names or _SUMS not in names:
+            raise ModelFileError(f"{path}: not a fastnn model file (no {_META} / {_SUMS})")
+        try:
+            data = {name: zf.read(name) for name in names}
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:  # CRC mismatch, truncation
+            raise ModelFileError(f"{path}: corrupt model file ({exc})") from None
+    sums: Dict[str, str] = {}
+    for line in data[_SUMS].decode("utf-8", "replace").splitlines():
+        digest, _, name = line.partition("  ")
+        sums[name] = digest
+    if set(sums) != names - {_SUMS}:
+        raise ModelFileError(f"{path}: corrupt model file (members and checksums disagree)")
+    for name, digest in sums.items():
+        if hashlib.sha256(data[name]).hexdigest() != digest:
+            raise ModelFileError(f"{path}: corrupt model file (checksum mismatch in {name})")
+    try:
+        meta = json.loads(data[_META].decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: corrupt metadata ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a fastnn model file (format tag {meta.get('format')!r})"
+                             if isinstance(meta, dict) else f"{path}: not a fastnn model file")
+    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+        raise ModelFileError(f"{path}: model file version {meta.get('version')!r} is newer than this fastnn "
+                             f"reads ({VERSION}); upgrade fastnn")
+    if kind is not None and meta.get("kind") != kind:
+        raise ModelFileError(f"{path}: holds a {meta.get('kind')!r}, expected a {kind!r}")
+    arrays = {}
+    for name in names - {_META, _SUMS}:
+        if not name.endswith(".npy"):
+            raise ModelFileError(f"{path}: unexpected member {name!r}")
+        try:
+            arrays[name[:-4]] = np.lib.format.read_array(io.BytesIO(data[name]), allow_pickle=False)
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: corrupt array {name!r} ({exc})") from None
+    return meta, arrays
+
+
+# ----------------------------------------------------------------------- MLP
+
+
+def save(model, path: "os.PathLike[str] | str", *, optimizer_state: bool = True) -> None:
+    """Save a ``fastnn.MLP`` (weights, config, labels and, by default, the training state)."""
+    from .nn.mlp import MLP
+
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a fastnn.MLP, got {type(model).__name__}")
+    seed = model.seed if isinstance(model.seed, (int, np.integer)) else None
+    meta: Dict[str, Any] = {
+        "kind": "MLP",
+        "config": {"sizes": model.sizes, "activation": model.activation, "dtype": model.dtype.name,
+                   "seed": None if seed is None else int(seed), "loss": model.loss, "init": model.init,
+                   "param": model.param, "backend": model.backend},
+        "fitted": {"loss_name": model.loss_name_, "y_1d": model._y_1d},
+    }
+    from . import __version__
+
+    meta["fastnn_version"] = __version__
+    arrays: Dict[str, np.ndarray] = {"params": model.params}
+    if model.classes_ is not None:
+        classes = np.asarray(model.classes_)
+        if classes.dtype.hasobject:
+            classes = classes.astype(str)
+        arrays["classes"] = classes
+    st = model.train_state_
+    if st is not None and optimizer_state:
+        opt, sched = st.optimizer, st.schedule
+        meta["train_state"] = {"optimizer": opt.name, "optimizer_config": opt.get_config(),
+                               "schedule": sched.name, "schedule_config": sched.get_config(),
+                               "state": st.get_state()}
+        if opt.state is not None:
+            arrays["optimizer_state"] = opt.state
+    write_file(path, meta, arrays)
+
+
+def load(path: "os.PathLike[str] | str"):
+    """Load an MLP saved by :func:`save`; ModelFileError if the file is corrupt or foreign."""
+    from .nn.mlp import MLP
+    from .nn.optimizers import get_optimizer
+    from .nn.schedules import SCHEDULES
+    from .train import TrainState
+
+    meta, arrays = read_file(path, kind="MLP")
+    try:
+        cfg = meta["config"]
+        model = MLP(cfg["sizes"], cfg["activation"], dtype=np.dtype(cfg["dtype"]), seed=cfg["seed"],
+                    loss=cfg["loss"], init=cfg["init"], param=cfg["param"], backend=cfg["backend"])
+        params = arrays["params"]
+        if params.shape != model.params.shape or params.dtype != model.params.dtype:
+            raise ModelFileError(f"{path}: params have shape {params.shape} {params.dtype}, expected "
+                                 f"{model.params.shape} {model.params.dtype}")
+        model.params[...] = params
+        model.classes_ = arrays.get("classes")
+        model.loss_name_ = meta["fitted"]["loss_name"]
+        model._y_1d = bool(meta["fitted"]["y_1d"])
+        ts = meta.get("train_state")
+        if ts is not None:
+            opt = get_optimizer(ts["optimizer"], **ts["optimizer_config"])
+            sched = SCHEDULES[ts["schedule"]](**ts["schedule_config"])
+            state = TrainState(opt, sched, np.random.default_rng())
+            state.set_state(ts["state"])
+            if "optimizer_state" in arrays:
+                opt.state = np.ascontiguousarray(arrays["optimizer_state"])
+            model.train_state_ = state
+        elif model.loss_name_ is not None:
+            model.train_state_ = TrainState(get_optimizer("adam"), SCHEDULES["constant"](), np.random.default_rng())
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path}: incomplete or inconsistent model metadata ({exc!r})") from None
+    return model

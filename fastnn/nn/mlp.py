@@ -1,0 +1,428 @@
+"""``MLP``: the high-level model.
+
+>>> net = fastnn.MLP([64, 128, 64, 10], activation="relu", dtype=np.float32, seed=0)
+>>> net.fit(X, y, optimizer="adam", lr=1e-3, epochs=20, batch_size=32)
+>>> net.predict(X); net.predict_proba(X); net.score(X, y)
+
+The task follows the output width and the targets unless ``loss`` says otherwise:
+
+* last size > 1 and 1-D labels: multi-class classification (``softmax_xent``);
+* last size 1 and two label values (e.g. 0/1): binary classification
+  (``sigmoid_bce``); 2-D 0/1 targets with ``loss="sigmoid_bce"``: multi-label;
+* ``loss="mse"``: regression (y [n] or [n, outputs]).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, Optional, Sequence, Union
+
+import numpy as np
+
+from .init import INITS, init_params, make_rng
+from .flat import FlatLayout
+from .losses import LOSSES, get_loss
+from .network import build_mlp
+from .optimizers import get_optimizer
+from .schedules import get_schedule
+from ..backends._common import ACTIVATIONS
+
+__all__ = ["MLP"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The model has not been fitted yet (same bases as scikit-learn's)."""
+
+
+def _r2(pred: np.ndarray, target: np.ndarray) -> float:
+    """R^2 averaged over outputs (scikit-learn's uniform average)."""
+    pred = pred.reshape(len(pred), -1).astype(np.float64)
+    target = target.reshape(len(target), -1).astype(np.float64)
+    ss_res = ((target - pred) ** 2).sum(axis=0)
+    ss_tot = ((target - target.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.where(ss_res > 0, 0.0, 1.0))
+    return float(r2.mean())
+
+
+class MLP:
+    """A multilayer perceptron: Dense + activation per hidden layer, a linear output layer.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        [inputs, hidden..., outputs].
+    activation : str
+        Hidden activation (a name from ``fastnn.kernels.ACTIVATIONS`` except softmax).
+    dtype : float32 or float64
+    seed : int, Generator, RandomState or None
+        Seeds the initial weights and, unless ``fit(seed=...)`` says otherwise,
+        shuffling, the validation split and dropout.
+    loss : None, "softmax_xent", "sigmoid_bce" or "mse"
+        None: inferred from the output width and the targets (see module docstring).
+    init : "auto" (He for ReLU-family, scikit-learn's Glorot otherwise), "glorot" or "he".
+    param : optional activation parameter (leaky_relu slope, elu alpha).
+    backend : default kernel backend for this model (None: fastnn's current default).
+
+    Attributes (after fit): ``classes_``, ``loss_`` (last epoch's training loss),
+    ``history_`` (per-epoch "loss", "val_loss", "val_score", "lr", "time"),
+    ``n_iter_`` (epochs run in total), ``optimizer_``, ``stopped_by_``;
+    always: ``params`` (flat buffer), ``coefs_`` / ``intercepts_`` (views).
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str = "relu", *, dtype=np.float32, seed: Any = None,
+                 loss: Optional[str] = None, init: str = "auto", param: Optional[float] = None,
+                 backend: Optional[str] = None):
+        self.layout = FlatLayout(sizes)
+        self.sizes = list(self.layout.sizes)
+        if activation not in ACTIVATIONS or activation == "softmax":
+            raise ValueError(f"activation must be one of {sorted(set(ACTIVATIONS) - {'softmax'})}, got {activation!r}")
+        self.activation = activation
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in _FLOATS:
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        if loss is not None and loss not in LOSSES:
+            raise ValueError(f"loss must be None or one of {sorted(LOSSES)}, got {loss!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        self.loss, self.init, self.param, self.backend = loss, init, param, backend
+        self.seed = seed
+        self.params = init_params(self.layout, activation, init=init, seed=make_rng(seed), dtype=self.dtype)
+        self.network = build_mlp(self.sizes, activation, dtype=self.dtype, param=param, params=self.params)
+        self.train_state_ = None
+        self.classes_: Optional[np.ndarray] = None
+        self.loss_name_: Optional[str] = loss
+        self._y_1d = True
+
+    # ------------------------------------------------------------- parameters
+
+    @property
+    def coefs_(self):
+        """Per-layer weight views [in, out] (scikit-learn's coefs_)."""
+        return self.layout.weights(self.params)
+
+    @property
+    def intercepts_(self):
+        """Per-layer bias views (scikit-learn's intercepts_)."""
+        return self.layout.biases(self.params)
+
+    @property
+    def n_iter_(self) -> int:
+        return 0 if self.train_state_ is None else self.train_state_.epoch
+
+    @property
+    def history_(self) -> Dict[str, list]:
+        self._check_fitted()
+        return self.train_state_.history
+
+    @property
+    def loss_(self) -> float:
+        h = self.history_["loss"]
+        return h[-1] if h else math.nan
+
+    @property
+    def optimizer_(self):
+        self._check_fitted()
+        return self.train_state_.optimizer
+
+    @property
+    def stopped_by_(self) -> str:
+        self._check_fitted()
+        return self.train_state_.stopped_by
+
+    def _check_fitted(self):
+        if self.train_state_ is None or self.loss_name_ is None:
+            raise NotFittedError("this MLP is not fitted yet; call fit(X, y) first")
+
+    # ------------------------------------------------------------------- data
+
+    def _X(self, X, name="X") -> np.ndarray:
+        X = np.asarray(X)
+        if X.dtype.kind not in "fiub":
+            raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
+        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+            raise ValueError(f"{name} must have shape (n, {self.sizes[0]}), got {X.shape}")
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        if not np.isfinite(X).all():
+            raise ValueError(f"{name} contains NaN or infinity")
+        return X
+
+    def _infer_loss(self, y: np.ndarray) -> str:
+        if self.loss is not None:
+            return self.loss
+        if self.sizes[-1] > 1:
+            if y.ndim != 1:
+                raise ValueError("2-D targets need loss='mse' (regression) or loss='sigmoid_bce' (multi-label)")
+            return "softmax_xent"
+        if y.ndim == 1 and len(np.unique(y)) <= 2:
+            return "sigmoid_bce"
+        raise ValueError("the output has one unit and y has more than two values: pass loss='mse' for regression")
+
+    def _encode_fit(self, y, loss: str):
+        """(encoded targets, classes_) for a fit."""
+        y = np.asarray(y)
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
+        k = self.sizes[-1]
+        if loss == "softmax_xent":
+            if y.ndim != 1:
+                raise ValueError(f"softmax_xent takes 1-D labels, got shape {y.shape}")
+            classes = np.unique(y)
+            if len(classes) > k:
+                raise ValueError(f"y has {len(classes)} classes but the output layer has {k} units")
+            if len(classes) < k:
+                # a subset of 0..k-1 (e.g. a fold missing a digit): keep the class <-> unit map
+                if classes.dtype.kind in "iuf" and np.all(np.mod(classes, 1) == 0) and classes.min() >= 0 \
+                        and classes.max() < k:
+                    classes = np.arange(k, dtype=classes.dtype)
+                else:
+                    raise ValueError(f"y has {len(classes)} classes but the output layer has {k} units")
+            return np.searchsorted(classes, y).astype(np.int32), classes
+        if loss == "sigmoid_bce":
+            if y.ndim == 2:  # multi-label 0/1 matrix
+                if y.shape[1] != k:
+                    raise ValueError(f"y must have {k} columns, got shape {y.shape}")
+                if not np.isin(y, (0, 1)).all():
+                    raise ValueError("multi-label targets must be 0 or 1")
+                return np.ascontiguousarray(y, dtype=self.dtype), None
+            if k != 1:
+                raise ValueError("binary sigmoid_bce with 1-D labels needs an output layer of size 1")
+            classes = np.unique(y)
+            if len(classes) > 2:
+                raise ValueError(f"sigmoid_bce needs two classes, y has {len(classes)}")
+            if len(classes) < 2:
+                if not np.isin(classes, (0, 1)).all():
+                    raise ValueError("y has a single class that is not 0 or 1; the positive class is ambiguous")
+                classes = np.array([0, 1], dtype=classes.dtype)
+            t = (y == classes[1]).astype(self.dtype).reshape(-1, 1)
+            return t, classes
+        # mse
+        if y.dtype.kind not in "fiub":
+            raise TypeError(f"regression targets must be numeric, got dtype {y.dtype}")
+        t = y.reshape(len(y), -1)
+        if t.shape[1] != k:
+            raise ValueError(f"y must have {k} output column(s), got shape {y.shape}")
+        t = np.ascontiguousarray(t, dtype=self.dtype)
+        if not np.isfinite(t).all():
+            raise ValueError("y contains NaN or infinity")
+        return t, None
+
+    def _encode(self, y) -> np.ndarray:
+        """Targets encoded like the fit's (for scoring)."""
+        y = np.asarray(y)
+        loss = self.loss_name_
+        if loss == "softmax_xent":
+            if y.ndim != 1:
+                raise ValueError(f"y must be 1-D labels, got shape {y.shape}")
+            idx = np.searchsorted(self.classes_, y)
+            idx = np.clip(idx, 0, len(self.classes_) - 1)
+            if not np.all(self.classes_[idx] == y):
+                raise ValueError("y holds labels not seen in fit")
+            return idx.astype(np.int32)
+        if loss == "sigmoid_bce" and self.classes_ is not None:
+            if y.ndim != 1 or not np.isin(y, self.classes_).all():
+                raise ValueError(f"y must be 1-D labels among {list(self.classes_)}")
+            return (y == self.classes_[1]).astype(self.dtype).reshape(-1, 1)
+        t = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self.dtype)
+        if t.shape[1] != self.sizes[-1]:
+            raise ValueError(f"y must have {self.sizes[-1]} column(s), got shape {y.shape}")
+        return t
+
+    def _raw_score(self, out: np.ndarray, t: np.ndarray) -> float:
+        """Accuracy (classification) or R^2 (regression) from raw outputs and encoded targets."""
+        if self.loss_name_ == "softmax_xent":
+            return float(np.mean(out.argmax(axis=1) == t))
+        if self.loss_name_ == "sigmoid_bce":
+            return float(np.mean(np.all((out > 0) == (t > 0.5), axis=1)))
+        return _r2(out, t)
+
+    # -------------------------------------------------------------------- fit
+
+    def fit(self, X, y, *, optimizer: Any = "adam", lr: float = 1e-3, epochs: int = 20,
+            batch_size: Union[int, str, None] = 32, loss: Optional[str] = None,
+            validation_fraction: Optional[float] = None, early_stopping: bool = False, tol: Optional[float] = 1e-4,
+            n_iter_no_change: int = 10, weight_decay: Optional[float] = None, l1: float = 0.0, l2: float = 0.0,
+            alpha: Optional[float] = None, dropout: float = 0.0, schedule: Any = None,
+            schedule_kwargs: Optional[Dict[str, Any]] = None, momentum: Optional[float] = None,
+            betas: Optional[Sequence[float]] = None, eps: Optional[float] = None, rho: Optional[float] = None,
+            shuffle: bool = True, seed: Any = None, callbacks: Sequence[Callable[[Dict[str, Any]], Any]] = (),
+            verbose: bool = False, backend: Optional[str] = None, fused: Optional[bool] = None,
+            resume: bool = False, validation_data: Optional[Sequence[Any]] = None) -> "MLP":
+        """Train on (X, y); returns self.
+
+        optimizer: "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
+        "adamw" or an Optimizer; lr, momentum, betas=(beta1, beta2), eps, rho:
+        its hyperparameters (defaults: the optimizer's). batch_size: int, or
+        None / "full" for full-batch gradient descent (1 = plain SGD).
+        validation_fraction: held-out share (stratified for classifiers) scored
+        every epoch; None means 0.1 with early_stopping, else 0.
+        validation_data: an explicit (X_val, y_val) instead of a held-out share. early_stopping:
+        stop when the validation score has not improved by tol for more than
+        n_iter_no_change epochs and restore the best weights; otherwise the same
+        rule on the training loss stops training (tol=None: never).
+        l2 (alias alpha): scikit-learn's L2 (alpha W / rows added to the
+        gradient); l1: proximal L1; weight_decay: decoupled decay (weights
+        only; None = the optimizer's default: 0.01 for adamw, else 0). dropout: inverted dropout on every hidden layer. schedule: None
+        (constant), "invscaling", "step", "cosine", "adaptive" or a Schedule,
+        options in schedule_kwargs. callbacks: callables receiving each epoch's
+        logs dict (epoch, loss, val_loss, val_score, lr, time, model); a true
+        return value stops training. verbose: tqdm progress bar. fused: None uses
+        the native epoch (``fastnn.kernels.train_epoch``) when available, False
+        the Python-composed loop. resume: continue the previous fit (or a loaded
+        model): optimizer state and step, schedule, shuffling RNG and epoch
+        counter carry on, and optimizer / lr / schedule arguments are ignored;
+        ``epochs`` more epochs run.
+
+        Training starts from the current weights (the constructor's
+        initialisation, or what an earlier fit left) with a fresh optimizer.
+
+        Raises fastnn.train.TrainingDivergedError (a FloatingPointError) if the
+        loss becomes NaN/inf; the weights of the last finite epoch are kept.
+        """
+        from ..train import TrainState, fit_network
+
+        X = self._X(X)
+        y_arr = np.asarray(y)
+        if len(y_arr) != len(X):
+            raise ValueError(f"X and y have different lengths: {len(X)} and {len(y_arr)}")
+        if resume and self.train_state_ is None:
+            raise ValueError("resume=True needs a model that was fitted (or loaded) before")
+        if resume:
+            loss_name = self.loss_name_
+        else:
+            if loss is not None and loss not in LOSSES:
+                raise ValueError(f"loss must be None or one of {sorted(LOSSES)}, got {loss!r}")
+            loss_name = loss or self._infer_loss(y_arr)
+        if resume:  # the label <-> unit map of the first fit
+            t, classes = self._encode(y_arr), self.classes_
+        else:
+            t, classes = self._encode_fit(y_arr, loss_name)
+        if int(epochs) < 0:
+            raise ValueError(f"epochs must be >= 0, got {epochs!r}")
+        if batch_size is None or batch_size == "full":
+            batch_size = len(X)
+        elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, None or 'full', got {batch_size!r}")
+        if alpha is not None:
+            l2 = alpha
+        for name, v in (("l2", l2), ("l1", l1), ("weight_decay", 0.0 if weight_decay is None else weight_decay)):
+            if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if validation_fraction is None:
+            validation_fraction = 0.1 if early_stopping and validation_data is None else 0.0
+        if not 0.0 <= float(validation_fraction) < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+
+        if resume:
+            state = self.train_state_
+            fit_seed = state.seed
+        else:
+            if seed is None:
+                seed = self.seed if isinstance(self.seed, (int, np.integer)) else None
+            if seed is None:
+                seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+            fit_seed = int(seed)
+            okw: Dict[str, Any] = {}
+            if momentum is not None:
+                okw["momentum"] = momentum
+            if betas is not None:
+                okw["beta1"], okw["beta2"] = betas
+            if eps is not None:
+                okw["eps"] = eps
+            if rho is not None:
+                okw["rho"] = rho
+            if weight_decay is not None:
+                okw["weight_decay"] = weight_decay
+            okw["l1"] = l1
+            opt = get_optimizer(optimizer, lr, **okw) if isinstance(optimizer, str) else get_optimizer(optimizer, lr)
+            sched = get_schedule(schedule, **(schedule_kwargs or {}))
+            state = TrainState(opt, sched, np.random.default_rng(fit_seed))
+            state.seed = fit_seed
+            self.loss_name_ = loss_name
+            self.classes_ = classes
+            self._y_1d = y_arr.ndim == 1
+
+        X_val = t_val = None
+        X_tr, t_tr = X, t
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_val, y_val)")
+            if validation_fraction:
+                raise ValueError("pass validation_data or validation_fraction, not both")
+            X_val, t_val = self._X(validation_data[0], "X_val"), self._encode(validation_data[1])
+            if len(X_val) != len(t_val):
+                raise ValueError(f"X_val and y_val have different lengths: {len(X_val)} and {len(t_val)}")
+        elif validation_fraction > 0:
+            from sklearn.model_selection import train_test_split
+
+            strat = t if loss_name == "softmax_xent" else (t.ravel() if classes is not None else None)
+            X_tr, X_val, t_tr, t_val = train_test_split(X, t, test_size=float(validation_fraction),
+                                                        random_state=fit_seed, stratify=strat)
+            X_tr, X_val = np.ascontiguousarray(X_tr), np.ascontiguousarray(X_val)
+            t_tr, t_val = np.ascontiguousarray(t_tr), np.ascontiguousarray(t_val)
+
+        self.network = build_mlp(self.sizes, self.activation, dropout=float(dropout), dtype=self.dtype,
+                                 param=self.param, params=self.params)
+        self.train_state_ = state
+        fit_network(self.network, get_loss(loss_name), X_tr, t_tr, state, epochs=int(epochs),
+                    batch_size=int(batch_size), alpha=float(l2), shuffle=shuffle, seed=fit_seed, X_val=X_val,
+                    y_val=t_val, score=self._raw_score, early_stopping=early_stopping, tol=tol,
+                    n_iter_no_change=int(n_iter_no_change), callbacks=callbacks, verbose=verbose,
+                    backend=backend if backend is not None else self.backend, fused=fused, owner=self)
+        return self
+
+    # -------------------------------------------------------------- inference
+
+    def decision_function(self, X, *, backend: Optional[str] = None) -> np.ndarray:
+        """Raw outputs of the last (linear) layer, [n, outputs]."""
+        X = self._X(X)
+        return self.network.predict(X, backend if backend is not None else self.backend)
+
+    def predict_proba(self, X, *, backend: Optional[str] = None) -> np.ndarray:
+        """Class probabilities [n, classes] (binary: [1 - p, p]; multi-label: [n, labels])."""
+        self._check_fitted()
+        if self.loss_name_ == "mse":
+            raise AttributeError("predict_proba is for classifiers; this MLP was fitted with loss='mse'")
+        out = self.decision_function(X, backend=backend)
+        p = get_loss(self.loss_name_).link(out)
+        if self.loss_name_ == "sigmoid_bce" and self.classes_ is not None:
+            p = np.hstack([1.0 - p, p])
+        return p
+
+    def predict(self, X, *, backend: Optional[str] = None) -> np.ndarray:
+        """Labels for classifiers, values for regression (1-D when fitted on 1-D y)."""
+        self._check_fitted()
+        out = self.decision_function(X, backend=backend)
+        if self.loss_name_ == "softmax_xent":
+            return self.classes_[out.argmax(axis=1)]
+        if self.loss_name_ == "sigmoid_bce":
+            if self.classes_ is None:
+                return (out > 0).astype(np.int64)
+            return self.classes_[(out[:, 0] > 0).astype(np.intp)]
+        return out.ravel() if self._y_1d and out.shape[1] == 1 else out
+
+    def score(self, X, y, *, backend: Optional[str] = None) -> float:
+        """Accuracy for classifiers (subset accuracy for multi-label), R^2 for regression."""
+        self._check_fitted()
+        return self._raw_score(self.decision_function(X, backend=backend), self._encode(y))
+
+    # ------------------------------------------------------------ persistence
+
+    def save(self, path, *, optimizer_state: bool = True) -> None:
+        """Write the model (and its training state) to `path`; see ``fastnn.io.save``."""
+        from ..io import save
+
+        save(self, path, optimizer_state=optimizer_state)
+
+    @classmethod
+    def load(cls, path) -> "MLP":
+        """Read a model written by ``save``; see ``fastnn.io.load``."""
+        from ..io import load
+
+        return load(path)
+
+    def __repr__(self) -> str:
+        return f"MLP({self.sizes}, activation={self.activation!r}, dtype={self.dtype.name})"

@@ -1,0 +1,149 @@
+"""Sequential: a chain of layers whose parameters live in one flat buffer.
+
+``params`` holds every weight then every bias (``FlatLayout``), ``grads`` the
+same layout; each Dense layer works on views of both, so one fused optimizer
+call per slice updates the whole network.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .flat import FlatLayout
+from .init import Seed, init_params
+from .layers import Context, Dense, Dropout, Layer
+
+__all__ = ["Sequential", "build_mlp"]
+
+
+class Sequential:
+    """Layers applied in order; parameters and gradients in two flat buffers.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Dense layers must chain (each n_in equals the previous Dense's n_out);
+        Activation and Dropout layers keep the width.
+    dtype : float32 or float64
+    seed, init : passed to ``fastnn.nn.init.init_params`` (init "auto": He for
+        ReLU-family networks, scikit-learn's Glorot otherwise).
+    params : optional flat buffer to adopt (not copied) instead of initialising.
+    """
+
+    def __init__(self, layers: Sequence[Layer], *, dtype=np.float32, seed: Seed = None, init: str = "auto",
+                 params: Optional[np.ndarray] = None):
+        self.layers: List[Layer] = list(layers)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        dense = [l for l in self.layers if isinstance(l, Dense)]
+        if not dense:
+            raise ValueError("a Sequential needs at least one Dense layer")
+        width = dense[0].n_in
+        sizes = [width]
+        hidden = -1
+        for layer in self.layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers must be fastnn.nn.layers.Layer instances, got {type(layer).__name__}")
+            if isinstance(layer, Dense):
+                if layer.n_in != width:
+                    raise ValueError(f"{layer!r} takes {layer.n_in} inputs but the previous layer gives {width}")
+                width = layer.n_out
+                sizes.append(width)
+                hidden += 1
+            else:
+                layer.set_width(width)
+                if isinstance(layer, Dropout):
+                    layer.index = hidden
+        self.layout = FlatLayout(sizes)
+        self.dense: List[Dense] = dense
+        if params is None:
+            params = init_params(self.layout, self._init_activation(), init=init, seed=seed, dtype=self.dtype)
+        elif params.dtype != self.dtype or params.shape != (self.layout.size,) or not params.flags.c_contiguous:
+            raise ValueError(f"params must be a C-contiguous {self.dtype} array of shape ({self.layout.size},)")
+        self.params = params
+        self.grads = self.layout.empty(self.dtype)
+        self._bind()
+        self._rows = 0
+
+    def _init_activation(self) -> str:
+        for layer in self.layers:
+            act = getattr(layer, "activation", "identity")
+            if act != "identity":
+                return act
+        return "identity"
+
+    def _bind(self) -> None:
+        lay = self.layout
+        for d, W, b, dW, db in zip(self.dense, lay.weights(self.params), lay.biases(self.params),
+                                   lay.weights(self.grads), lay.biases(self.grads)):
+            d.bind(W, b, dW, db)
+
+    def set_params(self, params: np.ndarray) -> None:
+        """Copy `params` (flat, same layout) into the parameter buffer."""
+        params = np.asarray(params)
+        if params.shape != self.params.shape:
+            raise ValueError(f"params must have shape {self.params.shape}, got {params.shape}")
+        np.copyto(self.params, params, casting="same_kind")
+
+    @property
+    def sizes(self):
+        return list(self.layout.sizes)
+
+    # ------------------------------------------------------------------ training
+
+    def allocate(self, rows: int) -> None:
+        """Allocate every training buffer for batches of up to `rows` rows (once per fit)."""
+        rows = int(rows)
+        if rows < 1:
+            raise ValueError(f"rows must be >= 1, got {rows}")
+        if rows != self._rows:
+            for layer in self.layers:
+                layer.allocate(rows, self.dtype)
+            self._rows = rows
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        """Training forward of one batch (x: [rows <= allocated, d0]); returns the output view."""
+        for layer in self.layers:
+            x = layer.forward(x, ctx)
+        return x
+
+    def backward(self, dout: np.ndarray, ctx: Context) -> None:
+        """Backward of the last forward; fills ``grads``. `dout` is overwritten."""
+        layers = self.layers
+        for i in range(len(layers) - 1, 0, -1):
+            dout = layers[i].backward(dout, ctx, True)
+        layers[0].backward(dout, ctx, False)
+
+    # ----------------------------------------------------------------- inference
+
+    def predict(self, x: np.ndarray, backend: Optional[str] = None) -> np.ndarray:
+        """The network's output for x (dropout off); allocates."""
+        for layer in self.layers:
+            x = layer.predict(x, backend)
+        return x
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(l) for l in self.layers)
+        return f"Sequential([{inner}], dtype={self.dtype.name})"
+
+
+def build_mlp(sizes: Sequence[int], activation: str = "relu", *, dropout: float = 0.0, dtype=np.float32,
+              seed: Seed = None, init: str = "auto", param: Optional[float] = None,
+              params: Optional[np.ndarray] = None) -> Sequential:
+    """The standard MLP: Dense+act (+Dropout) for every hidden layer, a linear output layer."""
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must have at least two entries, got {sizes}")
+    layers: List[Layer] = []
+    for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = l == len(sizes) - 2
+        layers.append(Dense(i, o, "identity" if last else activation, param=param))
+        if not last and dropout > 0.0:
+            layers.append(Dropout(dropout))
+    if params is None:  # the init scheme follows the hidden activation, even for a 1-layer net
+        params = init_params(FlatLayout(sizes), activation, init=init, seed=seed, dtype=dtype)
+    return Sequential(layers, dtype=dtype, params=params)
+
+

@@ -1,0 +1,142 @@
+"""Learning-rate schedules, evaluated once per epoch (as scikit-learn does).
+
+The loop calls ``start(lr0)`` once, ``lr_at(epoch, samples_seen)`` before every
+epoch (0-based), and ``on_plateau()`` when the tolerance check sees no
+improvement for ``n_iter_no_change`` epochs: a schedule that returns True has
+handled the plateau (training goes on), False lets the loop stop.
+
+* ``constant``: lr0.
+* ``invscaling``: ``lr0 / (samples_seen + 1) ** power_t`` (scikit-learn's, where
+  time is counted in samples seen).
+* ``step``: ``lr0 * gamma ** (epoch // step_size)``.
+* ``cosine``: ``min_lr + (lr0 - min_lr) (1 + cos(pi epoch / t_max)) / 2``, held at
+  min_lr after t_max.
+* ``adaptive`` (reduce on plateau, scikit-learn's): on a plateau divide lr by
+  ``factor`` (5) unless it is already <= min_lr (1e-6), in which case stop.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional
+
+__all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine", "ReduceOnPlateau", "SCHEDULES",
+           "get_schedule"]
+
+
+class Schedule:
+    name = ""
+
+    def __init__(self) -> None:
+        self.lr0 = self.lr = float("nan")
+
+    def start(self, lr0: float) -> None:
+        self.lr0 = self.lr = float(lr0)
+
+    def lr_at(self, epoch: int, samples_seen: int) -> float:
+        return self.lr
+
+    def on_plateau(self) -> bool:
+        return False
+
+    def get_config(self) -> Dict[str, Any]:
+        return {}
+
+    def get_state(self) -> Dict[str, Any]:
+        return {"lr0": self.lr0, "lr": self.lr}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        self.lr0, self.lr = float(state["lr0"]), float(state["lr"])
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Constant(Schedule):
+    name = "constant"
+
+
+class InverseScaling(Schedule):
+    name = "invscaling"
+
+    def __init__(self, power_t: float = 0.5):
+        super().__init__()
+        self.power_t = float(power_t)
+
+    def lr_at(self, epoch, samples_seen):
+        self.lr = self.lr0 / (samples_seen + 1) ** self.power_t
+        return self.lr
+
+    def get_config(self):
+        return {"power_t": self.power_t}
+
+
+class StepDecay(Schedule):
+    name = "step"
+
+    def __init__(self, step_size: int = 10, gamma: float = 0.1):
+        super().__init__()
+        if int(step_size) < 1:
+            raise ValueError(f"step_size must be >= 1, got {step_size!r}")
+        if not 0.0 < gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+        self.step_size, self.gamma = int(step_size), float(gamma)
+
+    def lr_at(self, epoch, samples_seen):
+        self.lr = self.lr0 * self.gamma ** (epoch // self.step_size)
+        return self.lr
+
+    def get_config(self):
+        return {"step_size": self.step_size, "gamma": self.gamma}
+
+
+class Cosine(Schedule):
+    name = "cosine"
+
+    def __init__(self, t_max: int = 100, min_lr: float = 0.0):
+        super().__init__()
+        if int(t_max) < 1:
+            raise ValueError(f"t_max must be >= 1, got {t_max!r}")
+        self.t_max, self.min_lr = int(t_max), float(min_lr)
+
+    def lr_at(self, epoch, samples_seen):
+        e = min(epoch, self.t_max)
+        self.lr = self.min_lr + 0.5 * (self.lr0 - self.min_lr) * (1.0 + math.cos(math.pi * e / self.t_max))
+        return self.lr
+
+    def get_config(self):
+        return {"t_max": self.t_max, "min_lr": self.min_lr}
+
+
+class ReduceOnPlateau(Schedule):
+    name = "adaptive"
+
+    def __init__(self, factor: float = 5.0, min_lr: float = 1e-6):
+        super().__init__()
+        if not factor > 1.0:
+            raise ValueError(f"factor (the divisor) must be > 1, got {factor!r}")
+        self.factor, self.min_lr = float(factor), float(min_lr)
+
+    def on_plateau(self):
+        if self.lr <= self.min_lr:
+            return False
+        self.lr /= self.factor
+        return True
+
+    def get_config(self):
+        return {"factor": self.factor, "min_lr": self.min_lr}
+
+
+SCHEDULES = {c.name: c for c in (Constant, InverseScaling, StepDecay, Cosine, ReduceOnPlateau)}
+SCHEDULES["reduce_on_plateau"] = ReduceOnPlateau
+
+
+def get_schedule(schedule: Optional[Any], **kwargs) -> Schedule:
+    """A Schedule from None (constant), a name (with its options) or an instance."""
+    if schedule is None:
+        return Constant()
+    if isinstance(schedule, Schedule):
+        return schedule
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)} or a Schedule, got {schedule!r}")
+    return SCHEDULES[schedule](**kwargs)

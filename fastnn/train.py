@@ -1,0 +1,363 @@
+"""The training loop: batching, shuffling, holdout, early stopping, schedules,
+callbacks, history, progress bar, divergence checks, and K-fold CV.
+
+One epoch runs either
+
+* **fused**: one ``fastnn.kernels.train_epoch`` call (the native epoch: every
+  mini-batch in C or Numba, given the permutation chosen here), or
+* **composed**: the same math composed from ``fastnn.kernels`` calls in Python,
+  with every buffer allocated once per fit (the profiler uses this path to time
+  kernels one by one, and it runs any ``Sequential``).
+
+Both consume the same permutation, the same update counter (Adam's t, dropout
+masks) and the same learning rate per epoch, so they give the same weights.
+
+A loss that turns NaN or infinite raises :class:`TrainingDivergedError` (a
+``FloatingPointError``) after putting back the weights and optimizer state of the
+last finished epoch.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import kernels
+from .nn.layers import Context, Dense, Dropout
+from .nn.losses import MSE, Loss, SigmoidBCE, SoftmaxCrossEntropy
+from .nn.network import Sequential
+from .nn.optimizers import Optimizer
+from .nn.schedules import Schedule
+
+__all__ = ["TrainingDivergedError", "TrainState", "fit_network", "epoch_composed", "fused_spec",
+           "cross_validate", "HISTORY_KEYS"]
+
+HISTORY_KEYS = ("loss", "val_loss", "val_score", "lr", "time")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite.
+
+    The network holds the weights (and the optimizer its state) from the end of
+    the last epoch whose loss was finite. Attributes: ``epoch`` (0-based, the
+    epoch that diverged) and ``loss``.
+    """
+
+    def __init__(self, epoch: int, loss: float):
+        self.epoch, self.loss = epoch, loss
+        super().__init__(
+            f"training diverged in epoch {epoch + 1} (loss = {loss}); the weights from the end of the last "
+            f"finite epoch were kept. Lower the learning rate, scale the inputs or add regularisation.")
+
+
+class TrainState:
+    """Everything a resumed fit needs to continue exactly where the last one stopped."""
+
+    def __init__(self, optimizer: Optimizer, schedule: Schedule, rng: np.random.Generator):
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.rng = rng
+        self.epoch = 0          # epochs done
+        self.samples_seen = 0
+        self.history: Dict[str, List[float]] = {k: [] for k in HISTORY_KEYS}
+        self.stopped_by = ""
+        self.seed = 0           # dropout seed of the fit
+        self.no_improve = 0     # tolerance-stopping counter, carried over on resume
+
+    def get_state(self) -> Dict[str, Any]:
+        """JSON-able counters (the optimizer's arrays are saved apart)."""
+        return {"epoch": self.epoch, "samples_seen": self.samples_seen, "step": self.optimizer.step,
+                "rng": self.rng.bit_generator.state, "schedule": self.schedule.get_state(),
+                "history": {k: [None if v != v else v for v in vals] for k, vals in self.history.items()},
+                "stopped_by": self.stopped_by, "seed": self.seed,
+                "no_improve": self.no_improve}
+
+    def set_state(self, st: Dict[str, Any]) -> None:
+        self.epoch, self.samples_seen = int(st["epoch"]), int(st["samples_seen"])
+        self.optimizer.step = int(st["step"])
+        self.rng.bit_generator.state = st["rng"]
+        self.schedule.set_state(st["schedule"])
+        self.history = {k: [math.nan if v is None else float(v) for v in st["history"].get(k, [])]
+                        for k in HISTORY_KEYS}
+        self.stopped_by = st.get("stopped_by", "")
+        self.seed = int(st.get("seed", 0))
+        self.no_improve = int(st.get("no_improve", 0))
+
+
+# ------------------------------------------------------------------ one epoch
+
+
+def fused_spec(net: Sequential, loss: Loss) -> Optional[Dict[str, Any]]:
+    """train_epoch's model arguments when `net` is a plain MLP it can run, else None.
+
+    Plain: Dense(hidden act) [Dropout(p)] ... Dense(identity), one hidden
+    activation and parameter, one dropout p on every hidden layer (or none), and
+    one of the three built-in losses.
+    """
+    if type(loss) not in (SoftmaxCrossEntropy, SigmoidBCE, MSE):
+        return None
+    dense, drops, acts, params = 0, [], set(), set()
+    layers = net.layers
+    for i, layer in enumerate(layers):
+        if type(layer) is Dense:
+            last = layer is net.dense[-1]
+            if last:
+                if layer.activation != "identity":
+                    return None
+            else:
+                acts.add(layer.activation)
+                params.add(layer.param)
+            dense += 1
+        elif type(layer) is Dropout:
+            if i == 0 or type(layers[i - 1]) is not Dense or layers[i - 1] is net.dense[-1]:
+                return None
+            drops.append(layer.p)
+        else:
+            return None
+    hidden = dense - 1
+    if len(acts) > 1 or len(params) > 1 or "softmax" in acts:
+        return None
+    if drops and (len(drops) != hidden or len(set(drops)) != 1):
+        return None
+    return {"sizes": list(net.layout.sizes), "activation": acts.pop() if acts else "identity",
+            "param": params.pop() if params else None, "dropout": drops[0] if drops else 0.0, "loss": loss.name}
+
+
+class _Composed:
+    """The Python-composed epoch with its buffers, allocated once per fit."""
+
+    def __init__(self, net: Sequential, loss: Loss, optimizer: Optimizer, batch_size: int, n_out: int,
+                 seed: int, backend: Optional[str]):
+        net.allocate(batch_size)
+        self.net, self.loss, self.opt, self.bs = net, loss, optimizer, batch_size
+        self.ctx = Context(seed=seed, backend=backend)
+        self.backend = backend
+        self.grad = np.empty((batch_size, n_out), net.dtype)
+        self.weights = net.params[: net.layout.n_weights]
+
+    def run(self, X: np.ndarray, y: np.ndarray, m: int, lr: float, alpha: float,
+            batch_losses: Optional[np.ndarray] = None) -> float:
+        net, loss, opt, ctx, backend, bs = self.net, self.loss, self.opt, self.ctx, self.backend, self.bs
+        forward, backward, update = net.forward, net.backward, opt.update
+        grad_full = self.grad
+        total = 0.0
+        for k, s in enumerate(range(0, m, bs)):
+            e = s + bs if s + bs <= m else m
+            rows = e - s
+            ctx.t = opt.step + 1
+            out = forward(X[s:e], ctx)
+            g = grad_full if rows == bs else grad_full[:rows]
+            bl = loss(out, y[s:e], grad=g, backend=backend)[0]
+            if alpha:
+                bl += alpha * kernels.l2_penalty(self.weights, backend=backend) / rows
+            if batch_losses is not None:
+                batch_losses[k] = bl
+            if not math.isfinite(bl):
+                return bl  # stop at once: the caller restores the epoch's starting point
+            backward(g, ctx)
+            update(lr, alpha / rows, backend)
+            total += bl * rows
+        return total / m
+
+
+def epoch_composed(net: Sequential, loss: Loss, optimizer: Optimizer, X: np.ndarray, y: np.ndarray,
+                   perm: np.ndarray, *, lr: float, batch_size: int, alpha: float = 0.0, seed: int = 0,
+                   backend: Optional[str] = None, batch_losses: Optional[np.ndarray] = None) -> float:
+    """One composed epoch over rows ``perm`` of (X, y); returns scikit-learn's epoch loss.
+
+    A convenience for tests and the profiler (``fit_network`` keeps its buffers
+    across epochs). The optimizer must be ``setup`` on the network's buffers.
+    """
+    n_out = net.layout.sizes[-1]
+    runner = _Composed(net, loss, optimizer, min(batch_size, len(perm)), n_out, seed, backend)
+    return runner.run(np.ascontiguousarray(X[perm]), np.ascontiguousarray(y[perm]), len(perm), lr, alpha,
+                      batch_losses)
+
+
+# ------------------------------------------------------------------- the loop
+
+
+def _log_progress(bar, logs):
+    post = {"loss": f"{logs['loss']:.4g}"}
+    if logs["val_score"] == logs["val_score"]:
+        post["val"] = f"{logs['val_score']:.4f}"
+    bar.set_postfix(post, refresh=False)
+    bar.update(1)
+
+
+def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state: TrainState, *, epochs: int,
+                batch_size: int, alpha: float = 0.0, shuffle: bool = True, seed: int = 0,
+                X_val: Optional[np.ndarray] = None, y_val: Any = None,
+                score: Optional[Callable[[np.ndarray, Any], float]] = None, early_stopping: bool = False,
+                tol: Optional[float] = 1e-4, n_iter_no_change: int = 10,
+                callbacks: Sequence[Callable[[Dict[str, Any]], Any]] = (), verbose: bool = False,
+                backend: Optional[str] = None, fused: Optional[bool] = None, owner: Any = None) -> TrainState:
+    """Train `net` on prepared data for up to `epochs` more epochs; returns `state`.
+
+    X: C-contiguous [n, d0] in the network's dtype; y: int32 labels [n] for
+    softmax_xent, [n, dL] floats otherwise (``X_val``/``y_val`` alike). ``score``
+    maps (raw outputs, y_val) to a score, higher is better. ``state`` carries the
+    optimizer, schedule, shuffling RNG, counters and history (resume = pass the
+    same state again). ``fused``: None uses ``kernels.train_epoch`` when it
+    exists and the network is a plain MLP, True requires it, False never.
+    Stopping (scikit-learn's rules): with early_stopping, when the validation
+    score has not improved by ``tol`` for more than ``n_iter_no_change`` epochs
+    (the best weights are restored); otherwise the same on the training loss;
+    ``tol=None`` disables both. A schedule's ``on_plateau`` may veto the stop.
+    """
+    opt, schedule, rng = state.optimizer, state.schedule, state.rng
+    n = X.shape[0]
+    if n == 0:
+        raise ValueError("X has no rows")
+    bs = max(1, min(int(batch_size), n))
+    opt.setup(net.layout, net.params, net.grads)
+    hist = state.history
+    has_val = X_val is not None and len(X_val) > 0
+    if early_stopping and not has_val:
+        raise ValueError("early_stopping needs validation data (validation_fraction > 0)")
+
+    spec = fused_spec(net, loss) if fused is not False else None
+    train_epoch = getattr(kernels, "train_epoch", None)
+    if fused and (spec is None or train_epoch is None):
+        why = "fastnn.kernels has no train_epoch" if train_epoch is None else "the network is not a plain MLP"
+        raise ValueError(f"fused=True but {why}")
+    use_fused = spec is not None and train_epoch is not None
+    if use_fused:
+        ekw = dict(sizes=spec["sizes"], activation=spec["activation"], loss=spec["loss"], batch_size=bs,
+                   alpha=float(alpha), dropout=spec["dropout"], seed=int(seed), param=spec["param"],
+                   backend=backend, **opt.epoch_kwargs())
+    else:
+        runner = _Composed(net, loss, opt, bs, net.layout.sizes[-1], seed, backend)
+        Xp = np.empty_like(X)
+        yp = np.empty_like(y)
+
+    if state.epoch == 0 and not hist["loss"]:
+        schedule.start(opt.lr)
+    best_loss = min(hist["loss"], default=math.inf)
+    best_score = -math.inf
+    best_params = None
+    no_improve = state.no_improve if not early_stopping else 0
+    snap_params = np.empty_like(net.params)
+    snap_state = np.empty_like(opt.state)
+
+    bar = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, unit="epoch", desc="fastnn", leave=True)
+    state.stopped_by = "max_epochs"
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for _ in range(int(epochs)):
+                epoch = state.epoch
+                t0 = time.perf_counter()
+                lr = schedule.lr_at(epoch, state.samples_seen)
+                perm = rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+                np.copyto(snap_params, net.params)
+                np.copyto(snap_state, opt.state)
+                step0 = opt.step
+                if use_fused:
+                    ep_loss = float(train_epoch(net.params, net.grads, opt.state, X, y, perm, lr=lr, step=opt.step,
+                                                **ekw))
+                    opt.step += -(-n // bs)
+                else:
+                    np.take(X, perm, axis=0, out=Xp)
+                    np.take(y, perm, axis=0, out=yp)
+                    ep_loss = runner.run(Xp, yp, n, lr, alpha)
+                if not math.isfinite(ep_loss):
+                    np.copyto(net.params, snap_params)
+                    np.copyto(opt.state, snap_state)
+                    opt.step = step0
+                    state.stopped_by = "diverged"
+                    raise TrainingDivergedError(epoch, ep_loss)
+                state.epoch += 1
+                state.samples_seen += n
+
+                val_loss = val_score = math.nan
+                if has_val:
+                    out = net.predict(X_val, backend)
+                    val_loss = float(loss(out, y_val, need_grad=False, backend=backend)[0])
+                    if score is not None:
+                        val_score = float(score(out, y_val))
+                logs = {"epoch": epoch, "loss": ep_loss, "val_loss": val_loss, "val_score": val_score, "lr": lr,
+                        "time": time.perf_counter() - t0, "model": owner}
+                for k in HISTORY_KEYS:
+                    hist[k].append(logs[k])
+                if bar is not None:
+                    _log_progress(bar, logs)
+
+                stop = False
+                if early_stopping:
+                    if val_score > best_score:
+                        best_params = net.params.copy()
+                    if tol is not None:
+                        no_improve = no_improve + 1 if val_score < best_score + tol else 0
+                    best_score = max(best_score, val_score)
+                elif tol is not None:
+                    no_improve = no_improve + 1 if ep_loss > best_loss - tol else 0
+                best_loss = min(best_loss, ep_loss)
+                if tol is not None and no_improve > n_iter_no_change:
+                    if schedule.on_plateau():
+                        no_improve = 0
+                    else:
+                        stop, state.stopped_by = True, ("early_stopping" if early_stopping else "tol")
+                for cb in callbacks:
+                    if cb(logs):
+                        stop, state.stopped_by = True, "callback"
+                state.no_improve = no_improve
+                if stop:
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+        if best_params is not None:
+            np.copyto(net.params, best_params)
+    return state
+
+
+# -------------------------------------------------------------- cross-validation
+
+
+def _looks_like_labels(y) -> bool:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        return False
+    if y.dtype.kind in "iubOU":
+        return True
+    return y.dtype.kind == "f" and bool(np.all(np.mod(y, 1) == 0)) and len(np.unique(y)) <= max(2, len(y) // 2)
+
+
+def cross_validate(make_model: Callable[[], Any], X, y, *, cv: Any = 5, fit_params: Optional[Dict[str, Any]] = None,
+                   groups=None, classifier: Optional[bool] = None, return_models: bool = False) -> Dict[str, Any]:
+    """K-fold cross-validation with scikit-learn's splitters.
+
+    make_model: a function returning a fresh, unfitted model with ``fit`` and
+    ``score`` (e.g. ``lambda: fastnn.MLP([64, 32, 10], seed=0)``). cv: an int
+    (K folds: stratified for labels), any scikit-learn splitter or an iterable of
+    (train, test) index pairs, as ``sklearn.model_selection.check_cv`` accepts.
+    Returns ``{"test_score": array[K], "fit_time": array[K], "models": [...]}``
+    (models only when return_models).
+    """
+    from sklearn.model_selection import check_cv
+
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if classifier is None:
+        classifier = _looks_like_labels(y)
+    splitter = check_cv(cv, y, classifier=classifier)
+    fit_params = dict(fit_params or {})
+    scores, times, models = [], [], []
+    for train_idx, test_idx in splitter.split(X, y, groups):
+        model = make_model()
+        t0 = time.perf_counter()
+        model.fit(X[train_idx], y[train_idx], **fit_params)
+        times.append(time.perf_counter() - t0)
+        scores.append(float(model.score(X[test_idx], y[test_idx])))
+        if return_models:
+            models.append(model)
+    result: Dict[str, Any] = {"test_score": np.array(scores), "fit_time": np.array(times)}
+    if return_models:
+        result["models"] = models
+    return result

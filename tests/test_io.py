@@ -1,0 +1,180 @@
+"""Model files: exact round trip, atomic writes, corrupt / foreign / newer files
+rejected with ModelFileError, and resuming equals uninterrupted training."""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from fastnn import io
+from fastnn.datasets import load_embedded
+from fastnn.nn import MLP
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = load_embedded("digits", np.float32)
+    return X[:300], y[:300]
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    return MLP([64, 16, 10], seed=0).fit(X, y, epochs=2, optimizer="rmsprop", lr=1e-3)
+
+
+def test_round_trip_is_exact(tmp_path, fitted, data):
+    X, _ = data
+    path = tmp_path / "m.npz"
+    fitted.save(path)
+    back = io.load(path)
+    np.testing.assert_array_equal(back.params, fitted.params)
+    assert back.params.dtype == np.float32 and back.sizes == fitted.sizes
+    np.testing.assert_array_equal(back.classes_, fitted.classes_)
+    np.testing.assert_array_equal(back.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(back.optimizer_.state, fitted.optimizer_.state)
+    assert back.optimizer_.name == "rmsprop" and back.optimizer_.step == fitted.optimizer_.step
+    np.testing.assert_equal(back.history_, fitted.history_)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")], "the temporary file was left behind"
+    with np.load(path) as z:  # an ordinary npz too
+        np.testing.assert_array_equal(z["params"], fitted.params)
+
+
+def test_regression_float64_and_string_labels_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    reg = MLP([3, 4, 1], dtype=np.float64, loss="mse", seed=1).fit(X, X.sum(1), epochs=2)
+    reg.save(tmp_path / "r")
+    back = io.load(tmp_path / "r")
+    assert back.params.dtype == np.float64
+    np.testing.assert_array_equal(back.predict(X), reg.predict(X))
+    lab = np.array(["cat", "dog", "emu"])[rng.integers(0, 3, 40)]
+    clf = MLP([3, 4, 3], seed=1).fit(X, lab, epochs=1)
+    clf.save(tmp_path / "c")
+    assert list(io.load(tmp_path / "c").predict(X)) == list(clf.predict(X))
+
+
+def test_unfitted_model_round_trip(tmp_path):
+    net = MLP([4, 3, 2], activation="tanh", seed=5)
+    io.save(net, tmp_path / "u")
+    back = io.load(tmp_path / "u")
+    np.testing.assert_array_equal(back.params, net.params)
+    assert back.activation == "tanh" and back.train_state_ is None
+
+
+def test_overwrite_is_atomic_replace(tmp_path, fitted):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"old contents")
+    fitted.save(path)
+    assert io.load(path).sizes == fitted.sizes
+
+
+def _corrupt_member(path, member):
+    """Flip one byte inside `member` without touching the zip's CRC bookkeeping order."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+        offset = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+        size = info.compress_size
+    raw = bytearray(path.read_bytes())
+    raw[offset + size // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("member", ["params.npy", "meta.json", "SHA256SUMS"])
+def test_corrupt_file_is_rejected(tmp_path, fitted, member):
+    path = tmp_path / "m.npz"
+    fitted.save(path)
+    _corrupt_member(path, member)
+    with pytest.raises(io.ModelFileError, match="corrupt"):
+        io.load(path)
+
+
+def test_tampered_checksummed_content_is_rejected(tmp_path, fitted):
+    """Rewriting a member with a valid zip CRC still fails the SHA-256 check."""
+    path = tmp_path / "m.npz"
+    fitted.save(path)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    p = io._npy_bytes(np.zeros_like(fitted.params))
+    members["params.npy"] = p
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+    with pytest.raises(io.ModelFileError, match="checksum mismatch in params.npy"):
+        io.load(path)
+
+
+def test_truncated_and_foreign_files_are_rejected(tmp_path, fitted):
+    path = tmp_path / "m.npz"
+    fitted.save(path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(io.ModelFileError):
+        io.load(path)
+    other = tmp_path / "plain.npz"
+    np.savez(other, a=np.arange(3))
+    with pytest.raises(io.ModelFileError, match="not a fastnn model file"):
+        io.load(other)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(io.ModelFileError, match="not a zip"):
+        io.load(text)
+    with pytest.raises(FileNotFoundError):
+        io.load(tmp_path / "missing.npz")
+
+
+def test_newer_version_and_wrong_kind_are_rejected(tmp_path):
+    path = tmp_path / "f.npz"
+    io.write_file(path, {"kind": "MLP", "version": io.VERSION + 1}, {"params": np.zeros(2)})
+    with pytest.raises(io.ModelFileError, match="newer"):
+        io.load(path)
+    io.write_file(path, {"kind": "Ridge"}, {"coef": np.zeros(2)})
+    with pytest.raises(io.ModelFileError, match="expected a 'MLP'"):
+        io.load(path)
+    meta, arrays = io.read_file(path)
+    assert meta["kind"] == "Ridge" and meta["format"] == io.FORMAT and list(arrays) == ["coef"]
+    with pytest.raises(TypeError, match="object"):
+        io.write_file(path, {}, {"x": np.array([object()])})
+
+
+@pytest.mark.parametrize("optimizer,extra", [("adam", {"dropout": 0.2}), ("nesterov", {"l2": 1e-3}),
+                                             ("sgd", {"schedule": "invscaling"})])
+@pytest.mark.parametrize("fused", [None, False])
+def test_resume_from_file_equals_uninterrupted_training(tmp_path, data, optimizer, extra, fused):
+    X, y = data
+    kw = dict(optimizer=optimizer, lr=1e-2, batch_size=32, fused=fused, **extra)
+    whole = MLP([64, 16, 10], seed=3).fit(X, y, epochs=4, **kw)
+    half = MLP([64, 16, 10], seed=3).fit(X, y, epochs=2, **kw)
+    half.save(tmp_path / "half.npz")
+    resumed = io.load(tmp_path / "half.npz").fit(X, y, epochs=2, resume=True, **kw)
+    np.testing.assert_array_equal(resumed.params, whole.params)
+    np.testing.assert_array_equal(resumed.optimizer_.state, whole.optimizer_.state)
+    assert resumed.history_["loss"] == whole.history_["loss"] and resumed.n_iter_ == 4
+
+
+def test_resume_needs_a_fitted_model(data):
+    X, y = data
+    with pytest.raises(ValueError, match="resume"):
+        MLP([64, 4, 10]).fit(X, y, resume=True)
+
+
+def test_meta_is_plain_json(tmp_path, fitted):
+    path = tmp_path / "m.npz"
+    fitted.save(path)
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("meta.json"))
+    assert meta["version"] == io.VERSION and meta["config"]["sizes"] == [64, 16, 10]
+
+
+def test_resume_keeps_the_label_map(data):
+    X, y = data
+    names = np.array(list("abcdefghij"))[y]
+    net = MLP([64, 8, 10], seed=0).fit(X, names, epochs=1)
+    keep = names != "a"
+    net.fit(X[keep], names[keep], epochs=1, resume=True)  # 'a' absent: the units must not shift
+    assert list(net.classes_) == list("abcdefghij") and net.n_iter_ == 2
+    with pytest.raises(ValueError, match="not seen"):
+        net.fit(X, np.where(keep, names, "z"), epochs=1, resume=True)

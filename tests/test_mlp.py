@@ -1,0 +1,140 @@
+"""fastnn.MLP: task inference, predictions, scores, options, errors, the CLI."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastnn.cli import main as cli_main
+from fastnn.datasets import load_embedded, load_file
+from fastnn.nn import MLP, NotFittedError
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((3, 4)) * 4
+    y = rng.integers(0, 3, 300)
+    X = centers[y] + rng.standard_normal((300, 4))
+    return X, y
+
+
+def test_multiclass_predictions_probabilities_and_score(blobs):
+    X, y = blobs
+    net = MLP([4, 16, 3], seed=0).fit(X, y, epochs=10, lr=1e-2)
+    P = net.predict_proba(X)
+    assert P.shape == (300, 3) and P.dtype == np.float32
+    np.testing.assert_allclose(P.sum(1), 1, rtol=1e-5)
+    assert np.array_equal(net.predict(X), net.classes_[P.argmax(1)])
+    assert net.score(X, y) == np.mean(net.predict(X) == y) > 0.9
+    assert net.loss_ == net.history_["loss"][-1] and net.n_iter_ == 10
+
+
+def test_string_labels_and_binary_sigmoid(blobs):
+    X, y = blobs
+    names = np.array(["a", "b", "c"])[y]
+    net = MLP([4, 8, 3], seed=0).fit(X, names, epochs=5, lr=1e-2)
+    assert set(net.predict(X)) <= {"a", "b", "c"} and net.score(X, names) > 0.8
+    yb = np.where(y == 0, "pos", "neg")
+    bnet = MLP([4, 8, 1], seed=0).fit(X, yb, epochs=10, lr=1e-2)
+    assert bnet.loss_name_ == "sigmoid_bce" and list(bnet.classes_) == ["neg", "pos"]
+    P = bnet.predict_proba(X)
+    assert P.shape == (300, 2) and np.allclose(P.sum(1), 1)
+    assert bnet.score(X, yb) > 0.9
+
+
+def test_multilabel_with_sigmoid_bce(blobs):
+    X, y = blobs
+    Y = np.stack([y == 0, y == 1], axis=1).astype(int)
+    net = MLP([4, 8, 2], seed=0, loss="sigmoid_bce").fit(X, Y, epochs=10, lr=1e-2)
+    assert net.predict(X).shape == (300, 2) and net.predict_proba(X).shape == (300, 2)
+    assert net.score(X, Y) > 0.8
+
+
+def test_regression_mse(blobs):
+    X, _ = blobs
+    t = X @ np.array([0.5, -1.0, 0.2, 0.0]) / 4
+    net = MLP([4, 16, 1], seed=0, loss="mse", dtype=np.float64).fit(X, t, epochs=30, lr=1e-2)
+    pred = net.predict(X)
+    assert pred.shape == (300,) and net.score(X, t) > 0.9
+    with pytest.raises(AttributeError, match="classifiers"):
+        net.predict_proba(X)
+    multi = MLP([4, 8, 2], seed=0, loss="mse").fit(X, np.stack([t, -t], 1), epochs=3)
+    assert multi.predict(X).shape == (300, 2)
+
+
+def test_labels_subset_of_outputs_keep_the_unit_map(blobs):
+    X, y = blobs
+    keep = y != 1
+    net = MLP([4, 8, 3], seed=0).fit(X[keep], y[keep], epochs=2)
+    assert list(net.classes_) == [0, 1, 2]
+
+
+def test_regularisation_options_run(blobs):
+    X, y = blobs
+    for kw in ({"l2": 1e-2}, {"alpha": 1e-2}, {"l1": 1e-3}, {"weight_decay": 1e-2, "optimizer": "adamw"},
+               {"dropout": 0.3}, {"optimizer": "momentum", "momentum": 0.5, "lr": 0.05},
+               {"optimizer": "adam", "betas": (0.8, 0.99), "eps": 1e-7}, {"optimizer": "rmsprop", "rho": 0.8},
+               {"schedule": "cosine", "schedule_kwargs": {"t_max": 3}}, {"shuffle": False}):
+        net = MLP([4, 8, 3], seed=0).fit(X, y, epochs=3, **kw)
+        assert np.isfinite(net.params).all() and net.score(X, y) > 0.3, kw
+    big_l1 = MLP([4, 8, 3], seed=0).fit(X, y, epochs=2, l1=10.0, optimizer="sgd", lr=0.1)
+    assert np.all(big_l1.params[: big_l1.layout.n_weights] == 0)
+
+
+def test_same_seed_same_model(blobs):
+    X, y = blobs
+    a = MLP([4, 8, 3], seed=7).fit(X, y, epochs=2, dropout=0.1)
+    b = MLP([4, 8, 3], seed=7).fit(X, y, epochs=2, dropout=0.1)
+    np.testing.assert_array_equal(a.params, b.params)
+    c = MLP([4, 8, 3], seed=7).fit(X, y, epochs=2, dropout=0.1, seed=8)
+    assert not np.array_equal(a.params, c.params)
+
+
+def test_input_errors(blobs):
+    X, y = blobs
+    net = MLP([4, 8, 3], seed=0)
+    with pytest.raises(NotFittedError):
+        net.predict(X)
+    with pytest.raises(ValueError, match=r"shape \(n, 4\)"):
+        net.fit(X[:, :3], y)
+    with pytest.raises(ValueError, match="different lengths"):
+        net.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="NaN"):
+        net.fit(np.where(X > 3, np.nan, X), y)
+    with pytest.raises(ValueError, match="classes"):
+        MLP([4, 8, 2]).fit(X, y)
+    with pytest.raises(ValueError, match="loss='mse'"):
+        MLP([4, 8, 1]).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="batch_size"):
+        net.fit(X, y, batch_size=0)
+    with pytest.raises(ValueError, match="dropout"):
+        net.fit(X, y, dropout=1.0)
+    with pytest.raises(ValueError, match="optimizer"):
+        net.fit(X, y, optimizer="newton")
+    with pytest.raises(ValueError, match="activation"):
+        MLP([4, 3], activation="softmax")
+    with pytest.raises(TypeError, match="dtype"):
+        MLP([4, 3], dtype=np.float16)
+    net.fit(X, y, epochs=1)
+    with pytest.raises(ValueError, match="not seen"):
+        net.score(X, y + 5)
+
+
+def test_cli_train_digits_default_and_file(tmp_path, capsys):
+    assert cli_main(["train", "--epochs", "2", "-q", "--hidden", "16", "-o", str(tmp_path / "m.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "MLP 64-16-10" in out and "test accuracy" in out and "samples/s" in out and "ms/epoch" in out
+    assert (tmp_path / "m.npz").exists()
+    X, y = load_embedded("iris", np.float64)
+    csv = tmp_path / "iris.csv"
+    np.savetxt(csv, np.column_stack([y, X]), delimiter=",", header="label,a,b,c,d", comments="")
+    assert cli_main(["train", "--data", str(csv), "--target", "label", "--epochs", "3", "-q", "--lr", "0.01",
+                     "--backend", "numpy", "--threads", "1", "--dtype", "float64"]) == 0
+    assert "MLP 4-128-64-3" in capsys.readouterr().out
+    np.save(tmp_path / "d.npy", np.column_stack([X, y]))
+    Xl, yl = load_file(tmp_path / "d.npy")
+    np.testing.assert_allclose(Xl, X, rtol=1e-6) and np.testing.assert_array_equal(yl, y)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    Xz, yz = load_file(tmp_path / "d.npz", dtype=np.float64)
+    np.testing.assert_array_equal(Xz, X)
+    assert cli_main(["train", "--data", str(tmp_path / "nope.csv")]) == 2

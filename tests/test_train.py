@@ -1,0 +1,237 @@
+"""The training loop: composed loop == native epoch, stopping rules, early
+stopping restores the best weights, divergence, schedules, CV, digits accuracy."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import kernels as K
+from fastnn.datasets import load_embedded, train_test
+from fastnn.nn import MLP, build_mlp, get_loss, get_optimizer
+from fastnn.train import TrainingDivergedError, cross_validate, epoch_composed, fused_spec
+
+HAS_EPOCH = hasattr(K, "train_epoch")
+needs_epoch = pytest.mark.skipif(not HAS_EPOCH, reason="fastnn.kernels.train_epoch is not built")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_embedded("digits", np.float32)
+    return train_test(X, y, test_size=0.25, seed=0)
+
+
+def _problem(loss_name, dtype, n=53, sizes=(6, 7, 5, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    if loss_name == "softmax_xent":
+        y = rng.integers(0, sizes[-1], n).astype(np.int32)
+    elif loss_name == "sigmoid_bce":
+        y = rng.integers(0, 2, (n, sizes[-1])).astype(dtype)
+    else:
+        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
+    return X, y
+
+
+def _composed_vs_epoch(loss_name, optimizer, activation, dtype, *, dropout=0.0, alpha=0.0, l1=0.0, wd=0.0,
+                       batch_size=8, backend="numpy", epochs=2):
+    sizes = (6, 7, 5, 3)
+    X, y = _problem(loss_name, dtype, sizes=sizes)
+    results = []
+    for fused in (False, True):
+        net = build_mlp(sizes, activation, dropout=dropout, dtype=dtype, seed=4)
+        opt = get_optimizer(optimizer, 0.05, l1=l1, weight_decay=wd)
+        opt.setup(net.layout, net.params, net.grads)
+        perm_rng = np.random.default_rng(9)
+        losses = []
+        for _ in range(epochs):
+            perm = perm_rng.permutation(len(X))[:-3]  # m < n, a short last batch
+            nb = -(-len(perm) // batch_size)
+            bl = np.empty(nb)
+            if fused:
+                spec = fused_spec(net, get_loss(loss_name))
+                ep = K.train_epoch(net.params, net.grads, opt.state, X, y, perm, sizes=spec["sizes"],
+                                   activation=activation, loss=loss_name, lr=0.05, step=opt.step,
+                                   batch_size=batch_size, alpha=alpha, dropout=dropout, seed=21,
+                                   batch_losses=bl, backend=backend, **opt.epoch_kwargs())
+                opt.step += nb
+            else:
+                ep = epoch_composed(net, get_loss(loss_name), opt, X, y, perm, lr=0.05, batch_size=batch_size,
+                                    alpha=alpha, seed=21, backend="numpy", batch_losses=bl)
+            losses.append((ep, bl))
+        results.append((net.params.copy(), opt.state.copy(), losses))
+    return results
+
+
+@needs_epoch
+@pytest.mark.parametrize("loss_name", ["softmax_xent", "sigmoid_bce", "mse"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"])
+def test_composed_loop_equals_train_epoch_on_numpy(loss_name, optimizer):
+    (p0, s0, l0), (p1, s1, l1) = _composed_vs_epoch(loss_name, optimizer, "tanh", np.float64, alpha=0.01,
+                                                    l1=1e-3, wd=1e-2)
+    np.testing.assert_allclose(p1, p0, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(s1, s0, rtol=1e-12, atol=1e-14)
+    for (e0, b0), (e1, b1) in zip(l0, l1):
+        assert e1 == pytest.approx(e0, rel=1e-12)
+        np.testing.assert_allclose(b1, b0, rtol=1e-12)
+
+
+@needs_epoch
+@pytest.mark.parametrize("activation", ["relu", "gelu", "sigmoid"])
+def test_composed_loop_equals_train_epoch_with_dropout(activation):
+    (p0, s0, _), (p1, s1, _) = _composed_vs_epoch("softmax_xent", "adam", activation, np.float64, dropout=0.3)
+    np.testing.assert_allclose(p1, p0, rtol=1e-12, atol=1e-14)
+
+
+@needs_epoch
+@pytest.mark.parametrize("backend", [b for b in ("c", "numba") if b in fastnn.available_backends()])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_epoch_backends_match_composed_loop(backend, dtype):
+    (p0, _, l0), (p1, _, l1) = _composed_vs_epoch("softmax_xent", "adam", "relu", dtype, dropout=0.2, alpha=1e-3,
+                                                  backend=backend)
+    tol = 2e-4 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(p1, p0, rtol=tol, atol=tol)
+    assert l1[-1][0] == pytest.approx(l0[-1][0], rel=tol)
+
+
+def test_fit_fused_and_composed_agree(digits):
+    X_tr, X_te, y_tr, y_te = digits
+    kw = dict(optimizer="adam", lr=1e-3, epochs=2, batch_size=64, backend="numpy", dropout=0.1)
+    a = MLP([64, 32, 10], seed=0, dtype=np.float64).fit(X_tr, y_tr, fused=False, **kw)
+    if HAS_EPOCH:
+        b = MLP([64, 32, 10], seed=0, dtype=np.float64).fit(X_tr, y_tr, fused=True, **kw)
+        np.testing.assert_allclose(b.params, a.params, rtol=1e-12, atol=1e-14)
+        assert b.history_["loss"] == pytest.approx(a.history_["loss"], rel=1e-12)
+    else:
+        with pytest.raises(ValueError, match="train_epoch"):
+            MLP([64, 32, 10], seed=0).fit(X_tr, y_tr, fused=True, **kw)
+
+
+def test_fused_spec_accepts_plain_mlps_only():
+    loss = get_loss("softmax_xent")
+    assert fused_spec(build_mlp([4, 5, 3], "relu", dropout=0.2), loss) == {
+        "sizes": [4, 5, 3], "activation": "relu", "param": None, "dropout": 0.2, "loss": "softmax_xent"}
+    from fastnn.nn import Activation, Dense, Sequential
+
+    assert fused_spec(Sequential([Dense(4, 5), Activation("relu"), Dense(5, 3)]), loss) is None
+    assert fused_spec(Sequential([Dense(4, 5, "relu"), Dense(5, 3, "relu")]), loss) is None
+    assert fused_spec(Sequential([Dense(4, 5, "relu"), Dense(5, 5, "tanh"), Dense(5, 3)]), loss) is None
+
+
+def test_digits_accuracy_short_run(digits):
+    X_tr, X_te, y_tr, y_te = digits
+    net = MLP([64, 128, 64, 10], activation="relu", dtype=np.float32, seed=0)
+    net.fit(X_tr, y_tr, optimizer="adam", lr=1e-3, epochs=8, batch_size=32)
+    assert net.score(X_te, y_te) > 0.95
+    assert len(net.history_["loss"]) == 8 and net.history_["loss"][-1] < net.history_["loss"][0]
+
+
+@pytest.mark.parametrize("batch_size", [1, None])
+def test_sgd_batch_one_and_full_batch_gd(batch_size):
+    X, y = _problem("mse", np.float64, n=40, sizes=(3, 1))
+    y = X @ np.array([[1.0], [-2.0], [0.5]]) + 0.3
+    net = MLP([3, 1], dtype=np.float64, seed=0, loss="mse")
+    lr = 0.02 if batch_size == 1 else 0.3
+    net.fit(X, y, optimizer="sgd", lr=lr, epochs=60, batch_size=batch_size, tol=None)
+    assert net.optimizer_.step == 60 * (40 if batch_size == 1 else 1)
+    np.testing.assert_allclose(net.coefs_[0].ravel(), [1.0, -2.0, 0.5], atol=2e-2)
+    assert net.score(X, y) > 0.999
+
+
+def test_early_stopping_restores_best_weights(digits):
+    X_tr, _, y_tr, _ = digits
+    seen = []
+
+    def record(logs):
+        seen.append((logs["val_score"], logs["model"].params.copy()))
+
+    net = MLP([64, 16, 10], seed=1)
+    net.fit(X_tr, y_tr, lr=0.05, epochs=40, early_stopping=True, validation_fraction=0.2, n_iter_no_change=2,
+            tol=0.0, callbacks=[record])
+    assert net.stopped_by_ == "early_stopping"
+    scores = [s for s, _ in seen]
+    assert len(seen) < 40 and scores == net.history_["val_score"]
+    best = int(np.argmax(scores))  # the first epoch that reached the best score
+    assert best < len(seen) - 1, "the best epoch should not be the last one"
+    np.testing.assert_array_equal(net.params, seen[best][1])
+    assert not np.array_equal(net.params, seen[-1][1])
+
+
+def test_tol_stopping_and_adaptive_schedule():
+    X, y = _problem("mse", np.float64, n=30, sizes=(3, 1))
+    net = MLP([3, 1], dtype=np.float64, seed=0, loss="mse")
+    net.fit(X, y, optimizer="sgd", lr=1e-9, epochs=100, n_iter_no_change=3)
+    assert net.stopped_by_ == "tol" and net.n_iter_ == 5  # no improvement > 3 times in a row
+    net = MLP([3, 1], dtype=np.float64, seed=0, loss="mse")
+    net.fit(X, y, optimizer="sgd", lr=1e-5, epochs=40, n_iter_no_change=2, tol=1.0, schedule="adaptive")
+    lrs = net.history_["lr"]
+    assert lrs[0] == 1e-5 and lrs[4] == pytest.approx(2e-6) and lrs[8] == pytest.approx(4e-7)
+    assert net.stopped_by_ == "tol" and min(lrs) <= 1e-6 * 5
+
+
+def test_divergence_raises_and_keeps_last_finite_weights():
+    X, y = _problem("mse", np.float32, n=64, sizes=(5, 1))
+    y = 1e3 * y
+    snaps = []
+    net = MLP([5, 8, 1], dtype=np.float32, seed=0, loss="mse")
+    with pytest.raises(TrainingDivergedError, match="diverged") as info:
+        net.fit(X, y, optimizer="sgd", lr=0.5, epochs=200, batch_size=8, tol=None,
+                callbacks=[lambda logs: snaps.append(logs["model"].params.copy())])
+    assert isinstance(info.value, FloatingPointError) and not math.isfinite(info.value.loss)
+    assert info.value.epoch == len(snaps)
+    assert np.isfinite(net.params).all()
+    np.testing.assert_array_equal(net.params, snaps[-1] if snaps else net.params)
+    assert net.stopped_by_ == "diverged"
+
+
+def test_history_callbacks_and_validation_metrics(digits):
+    X_tr, _, y_tr, _ = digits
+    calls = []
+    net = MLP([64, 16, 10], seed=0)
+    net.fit(X_tr, y_tr, epochs=5, validation_fraction=0.1, callbacks=[lambda logs: calls.append(logs) or
+                                                                       logs["epoch"] == 2])
+    assert net.stopped_by_ == "callback" and net.n_iter_ == 3 and len(calls) == 3
+    h = net.history_
+    assert set(h) == {"loss", "val_loss", "val_score", "lr", "time"} and all(len(v) == 3 for v in h.values())
+    assert all(0 <= s <= 1 for s in h["val_score"]) and all(v > 0 for v in h["val_loss"])
+
+
+def test_verbose_progress_bar(digits, capsys):
+    X_tr, _, y_tr, _ = digits
+    MLP([64, 8, 10], seed=0).fit(X_tr[:200], y_tr[:200], epochs=2, verbose=True)
+    assert "2/2" in capsys.readouterr().err
+
+
+def test_cross_validate_reuses_sklearn_splitters(digits):
+    from sklearn.model_selection import KFold
+
+    X_tr, _, y_tr, _ = digits
+    res = cross_validate(lambda: MLP([64, 32, 10], seed=0), X_tr, y_tr, cv=3, fit_params={"epochs": 3, "lr": 1e-2})
+    assert res["test_score"].shape == (3,) and np.all(res["test_score"] > 0.8)
+    res = cross_validate(lambda: MLP([64, 32, 10], seed=0), X_tr, y_tr, cv=KFold(2), fit_params={"epochs": 1},
+                         return_models=True)
+    assert len(res["models"]) == 2 and res["fit_time"].shape == (2,)
+
+
+def test_fit_network_trains_any_sequential_through_the_composed_loop(digits):
+    from fastnn.nn import Activation, Dense, Dropout, Sequential, get_schedule
+    from fastnn.train import TrainState, fit_network
+
+    X_tr, X_te, y_tr, y_te = digits
+    net = Sequential([Dense(64, 32), Activation("tanh"), Dropout(0.1), Dense(32, 10)], seed=0)
+    state = TrainState(get_optimizer("adam", 1e-2), get_schedule(None), np.random.default_rng(0))
+    fit_network(net, get_loss("softmax_xent"), X_tr, y_tr.astype(np.int32), state, epochs=4, batch_size=32)
+    h = state.history["loss"]
+    assert len(h) == 4 and h[-1] < 0.5 * h[0]
+    assert np.mean(net.predict(X_te).argmax(1) == y_te) > 0.9
+    with pytest.raises(ValueError, match="fused=True"):
+        fit_network(net, get_loss("softmax_xent"), X_tr, y_tr.astype(np.int32), state, epochs=1, batch_size=32,
+                    fused=True)
+
+
+def test_explicit_validation_data(digits):
+    X_tr, X_te, y_tr, y_te = digits
+    net = MLP([64, 16, 10], seed=0).fit(X_tr, y_tr, epochs=2, validation_data=(X_te, y_te))
+    assert net.history_["val_score"][-1] == pytest.approx(net.score(X_te, y_te))
