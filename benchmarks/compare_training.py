@@ -30,7 +30,8 @@ sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])  # the checkout's fast
 import fastnn  # noqa: E402
 from fastnn import kernels  # noqa: E402
 from fastnn.datasets import load_embedded, train_test  # noqa: E402
-from fastnn.nn import MLP, FlatLayout, init_params  # noqa: E402
+from fastnn import MLP
+from fastnn.nn import FlatLayout, init_params  # noqa: E402
 
 SIZES = [64, 128, 64, 10]
 EPOCHS, BATCH, LR = 20, 32, 1e-3

@@ -2,24 +2,51 @@
 
 Kernels (``fastnn.kernels``) run on a C backend (cffi + OpenMP, AVX2/FMA chosen
 at run time), a Numba backend, or the NumPy reference that states their math.
+``fastnn.MLP`` and ``fastnn.train`` build models on them; ``fastnn.estimators``
+(imported on first use) holds the scikit-learn drop-ins.
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import kernels
+from . import datasets, io, kernels, nn, train
 from .backends import available as available_backends
 from .backends import current as get_backend
 from .backends import set_backend, use_backend
+from .io import ModelFileError, load, save
+from .mlp import MLP
+from .nn import Sequential
 from .threads import get_num_threads, set_num_threads
+from .train import TrainingDivergedError, cross_validate
 
 __all__ = [
     "__version__",
-    "kernels",
+    "MLP",
+    "Sequential",
+    "TrainingDivergedError",
+    "ModelFileError",
     "available_backends",
+    "cross_validate",
+    "datasets",
+    "estimators",
     "get_backend",
-    "set_backend",
-    "use_backend",
     "get_num_threads",
+    "io",
+    "kernels",
+    "load",
+    "nn",
+    "save",
+    "set_backend",
     "set_num_threads",
+    "train",
+    "use_backend",
 ]
+
+
+def __getattr__(name: str):
+    # scikit-learn is imported only when the estimators are first used
+    if name == "estimators":
+        import importlib
+
+        return importlib.import_module(".estimators", __name__)
+    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")

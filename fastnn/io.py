@@ -134,7 +134,7 @@ def read_file(path: "os.PathLike[str] | str", kind: str | None = None) -> Tuple[
 
 def save(model, path: "os.PathLike[str] | str", *, optimizer_state: bool = True) -> None:
     """Save a ``fastnn.MLP`` (weights, config, labels and, by default, the training state)."""
-    from .nn.mlp import MLP
+    from .mlp import MLP
 
     if not isinstance(model, MLP):
         raise TypeError(f"model must be a fastnn.MLP, got {type(model).__name__}")
@@ -168,7 +168,7 @@ def save(model, path: "os.PathLike[str] | str", *, optimizer_state: bool = True)
 
 def load(path: "os.PathLike[str] | str"):
     """Load an MLP saved by :func:`save`; ModelFileError if the file is corrupt or foreign."""
-    from .nn.mlp import MLP
+    from .mlp import MLP
     from .nn.optimizers import get_optimizer
     from .nn.schedules import SCHEDULES
     from .train import TrainState

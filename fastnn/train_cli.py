@@ -61,7 +61,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import fastnn
-    from .nn.mlp import MLP
+    from .mlp import MLP
 
     if args.threads is not None:
         if args.threads < 1:

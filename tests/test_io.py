@@ -11,7 +11,7 @@ import pytest
 
 from fastnn import io
 from fastnn.datasets import load_embedded
-from fastnn.nn import MLP
+from fastnn import MLP
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 from fastnn.cli import main as cli_main
 from fastnn.datasets import load_embedded, load_file
-from fastnn.nn import MLP, NotFittedError
+from fastnn.mlp import MLP, NotFittedError
 
 
 @pytest.fixture(scope="module")

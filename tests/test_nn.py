@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from fastnn import kernels as K
-from fastnn.nn import (MLP, Activation, AdaGrad, Adam, AdamW, Dense, Dropout, FlatLayout, Momentum, Nesterov,
+from fastnn import MLP
+from fastnn.nn import (Activation, AdaGrad, Adam, AdamW, Dense, Dropout, FlatLayout, Momentum, Nesterov,
                        RMSprop, SGD, Sequential, build_mlp, get_loss, get_optimizer, get_schedule, init_params)
 from fastnn.nn.layers import Context
 from fastnn.nn.schedules import Constant, Cosine, InverseScaling, ReduceOnPlateau, StepDecay

@@ -10,7 +10,8 @@ import pytest
 import fastnn
 from fastnn import kernels as K
 from fastnn.datasets import load_embedded, train_test
-from fastnn.nn import MLP, build_mlp, get_loss, get_optimizer
+from fastnn import MLP
+from fastnn.nn import build_mlp, get_loss, get_optimizer
 from fastnn.train import TrainingDivergedError, cross_validate, epoch_composed, fused_spec
 
 HAS_EPOCH = hasattr(K, "train_epoch")

@@ -18,13 +18,14 @@ from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from .init import INITS, init_params, make_rng
-from .flat import FlatLayout
-from .losses import LOSSES, get_loss
-from .network import build_mlp
-from .optimizers import get_optimizer
-from .schedules import get_schedule
-from ..backends._common import ACTIVATIONS
+from .backends._common import ACTIVATIONS
+from .nn.flat import FlatLayout
+from .nn.init import INITS, init_params, make_rng
+from .nn.losses import LOSSES, get_loss
+from .nn.network import build_mlp
+from .nn.optimizers import get_optimizer
+from .nn.schedules import get_schedule
+from .train import TrainState, fit_network
 
 __all__ = ["MLP"]
 
@@ -280,7 +281,6 @@ class MLP:
         Raises fastnn.train.TrainingDivergedError (a FloatingPointError) if the
         loss becomes NaN/inf; the weights of the last finite epoch are kept.
         """
-        from ..train import TrainState, fit_network
 
         X = self._X(X)
         y_arr = np.asarray(y)
@@ -413,14 +413,14 @@ class MLP:
 
     def save(self, path, *, optimizer_state: bool = True) -> None:
         """Write the model (and its training state) to `path`; see ``fastnn.io.save``."""
-        from ..io import save
+        from .io import save
 
         save(self, path, optimizer_state=optimizer_state)
 
     @classmethod
     def load(cls, path) -> "MLP":
         """Read a model written by ``save``; see ``fastnn.io.load``."""
-        from ..io import load
+        from .io import load
 
         return load(path)
 
