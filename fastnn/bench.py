@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from .profile import KernelMLP, _write_json, format_table, load_data
+from .profile import KernelMLP, _write_json, find_mlp, format_table, load_data
 
 SUITES = ("peak", "gemm", "kernels", "step", "epoch")
 clock = time.perf_counter
@@ -399,7 +399,8 @@ def gemm_shapes(quick: bool = False) -> List[Tuple[str, str, int, int, int, bool
 
 
 def _gemm_case(m: int, k: int, n: int, ta: bool, tb: bool, dtype: np.dtype, contenders: List[str],
-               api: bool, torch: Any) -> Dict[str, Callable[[], Any]]:
+               api: bool, torch: Any) -> Tuple[Dict[str, Callable[[], Any]], Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(contender -> call writing op(a) @ op(b) into c, (op(a), op(b), c))."""
     from . import backends, kernels
 
     rng = np.random.default_rng(m * 31 + k * 7 + n)
@@ -418,7 +419,7 @@ def _gemm_case(m: int, k: int, n: int, ta: bool, tb: bool, dtype: np.dtype, cont
         tA, tB, tC = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
         tA, tB = (tA.T if ta else tA), (tB.T if tb else tB)
         funcs["torch"] = lambda: torch.matmul(tA, tB, out=tC)
-    return funcs
+    return funcs, (oa, ob, c)
 
 
 def _dense_case(bsz: int, fan_in: int, fan_out: int, dtype: np.dtype, contenders: List[str], api: bool,
@@ -455,7 +456,7 @@ def suite_gemm(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
         if group == "dense":
             funcs = _dense_case(m, k, n, dt, contenders, opts.api, torch)
         else:
-            funcs = _gemm_case(m, k, n, ta, tb, dt, contenders, opts.api, torch)
+            funcs, _ = _gemm_case(m, k, n, ta, tb, dt, contenders, opts.api, torch)
         t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time)
         flops = 2.0 * m * n * k
         gf = {c: flops / t[c].best / 1e9 for c in cols}
@@ -680,7 +681,7 @@ def suite_epoch(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
     rows = []
     notes = [f"fastnn backend {b}: {why}" for b, why in missing.items()]
     has_epoch = hasattr(kernels, "train_epoch")
-    mlp_cls = getattr(fastnn, "MLP", None)
+    mlp_cls = find_mlp()
     if not has_epoch:
         notes.append("fastnn.kernels.train_epoch: not available in this build (rows skipped)")
     if mlp_cls is None:
@@ -700,11 +701,13 @@ def suite_epoch(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
                 net = KernelMLP(sizes, batch_size=bs, dtype=dt, backend=be, lr=lr)
                 funcs[f"train_epoch[{be}]"] = _native_epoch(kernels, net, X, y, perm, sizes, lr, bs, be)
         if mlp_cls is not None:
-            fn = _mlp_epoch(mlp_cls, X, y, hidden, bs, lr, dt)
-            if fn is None:
-                notes.append("fastnn.MLP: its constructor did not accept (hidden, epochs, batch_size, lr, dtype)")
-            else:
-                funcs["fastnn.MLP.fit"] = fn
+            for fused, label in ((None, "MLP.fit"), (False, "MLP.fit(fused=False)")):
+                fn = _mlp_epoch(mlp_cls, X, y, sizes, bs, lr, dt, fused)
+                if fn is None:
+                    notes.append(f"fastnn.MLP: {label} did not accept (optimizer, lr, epochs, batch_size, tol, "
+                                 "shuffle, fused); row skipped")
+                else:
+                    funcs[label] = fn
         if torch is not None:
             _, tstep = _torch_trainer(torch, sizes, dt, lr)
             tX, ty = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
@@ -753,13 +756,16 @@ def _native_epoch(kernels: Any, net: KernelMLP, X: np.ndarray, y: np.ndarray, pe
     return call
 
 
-def _mlp_epoch(mlp_cls: Any, X: np.ndarray, y: np.ndarray, hidden: List[int], bs: int, lr: float,
-               dt: np.dtype) -> Optional[Callable[[], Any]]:
+def _mlp_epoch(mlp_cls: Any, X: np.ndarray, y: np.ndarray, sizes: List[int], bs: int, lr: float,
+               dt: np.dtype, fused: Optional[bool]) -> Optional[Callable[[], Any]]:
+    """One-epoch ``fastnn.MLP.fit`` (input checks included), or None if its signature does not fit."""
     try:
-        model = mlp_cls(hidden=tuple(hidden), epochs=1, batch_size=bs, lr=lr, dtype=dt.name)
+        model = mlp_cls(sizes, "relu", dtype=dt, seed=0)
+        kw = dict(optimizer="adam", lr=lr, epochs=1, batch_size=bs, tol=None, shuffle=False, fused=fused)
+        model.fit(X, y, **kw)
     except TypeError:
         return None
-    return lambda: model.fit(X, y)
+    return lambda: model.fit(X, y, **kw)
 
 
 # ======================================================================== the CLI
@@ -868,7 +874,7 @@ def _row_label(row: Dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     import fastnn
 
-    threads = args.threads if args.threads else fastnn.get_num_threads()
+    threads = args.threads if args.threads is not None else fastnn.get_num_threads()
     if threads < 1:
         print(f"fastnn bench: --threads must be >= 1, got {threads}", file=sys.stderr)
         return 2

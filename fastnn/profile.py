@@ -396,7 +396,7 @@ def load_data(spec: str = "digits", dtype: Any = np.float32) -> Tuple[np.ndarray
         except ImportError as exc:  # pragma: no cover - scikit-learn is a dependency
             raise RuntimeError("the digits data needs scikit-learn") from exc
         d = load_digits()
-        X, y, desc = d.data / 16.0, d.target, "digits (1797 x 64, 10 classes)"
+        X, y, desc = d.data / 16.0, d.target, "digits (1797 x 64)"
     elif spec.endswith(".npz"):
         with np.load(spec) as f:
             if "X" not in f or "y" not in f:
@@ -435,24 +435,51 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write the table as JSON")
     parser.add_argument("--no-peak", action="store_true", help="skip measuring the machine's peak (no %% peak)")
     parser.add_argument("--runner", default="auto", choices=["auto", "mlp", "kernels"],
-                        help="train with fastnn.MLP(fused=False) (auto: when it exists) or the kernel loop here")
+                        help="train with fastnn.MLP(...).fit(fused=False) (auto: when this build has it) or "
+                             "with the kernel loop in fastnn.profile")
+
+
+def find_mlp() -> Any:
+    """The ``fastnn.MLP`` class when this build has it, else None."""
+    import fastnn
+
+    cls = getattr(fastnn, "MLP", None)
+    if cls is None:
+        try:
+            from fastnn.nn import MLP as cls  # type: ignore[no-redef]
+        except ImportError:
+            return None
+    return cls
 
 
 def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[int], prof: Profiler) -> str:
     """Run the training; returns a description of what ran."""
-    import fastnn
-
-    mlp_cls = getattr(fastnn, "MLP", None)
+    sizes = [X.shape[1], *hidden, int(y.max()) + 1]
+    arch = "-".join(map(str, sizes))
+    mlp_cls = find_mlp() if args.runner in ("auto", "mlp") else None
     if args.runner == "mlp" and mlp_cls is None:
         raise RuntimeError("--runner mlp: fastnn.MLP is not available in this build")
-    if mlp_cls is not None and args.runner in ("auto", "mlp"):
-        model = _make_mlp(mlp_cls, args, X, y, hidden)
-        if model is not None:
-            model.fit(X, y, fused=False)
-            return f"fastnn.MLP.fit(fused=False), {args.epochs} epochs"
-        if args.runner == "mlp":
-            raise RuntimeError("--runner mlp: could not build fastnn.MLP with these options")
-    sizes = [X.shape[1], *hidden, int(y.max()) + 1]
+    if mlp_cls is not None:
+        last = [prof.clock()]
+
+        def epoch_span(logs: Dict[str, Any]) -> None:  # one trace slice per epoch
+            now = prof.clock()
+            prof.spans.append((f"epoch {logs.get('epoch', '?')}", last[0], now - last[0], prof._tid()))
+            last[0] = now
+
+        try:
+            model = mlp_cls(sizes, args.activation, dtype=args.dtype, seed=args.seed, backend=args.backend)
+            model.fit(X, y, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                      tol=None, seed=args.seed, fused=False, callbacks=[epoch_span])
+        except TypeError as exc:  # an MLP whose signature differs: say so, use the kernel loop
+            if args.runner == "mlp":
+                raise RuntimeError(f"--runner mlp: fastnn.MLP did not accept these options: {exc}") from exc
+            prof.events.clear()
+            prof.spans.clear()
+        else:
+            acc = float((model.predict(X) == y).mean())
+            return (f"fastnn.MLP {arch}.fit(fused=False), {args.optimizer}, {args.epochs} epochs, "
+                    f"final loss {model.loss_:.4f}, train accuracy {acc:.3f}")
     net = KernelMLP(sizes, activation=args.activation, optimizer=args.optimizer, lr=args.lr,
                     batch_size=args.batch_size, dtype=X.dtype, seed=args.seed, backend=args.backend)
     rng = np.random.default_rng(args.seed)
@@ -461,20 +488,8 @@ def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[
         with prof.span(f"epoch {e + 1}"):
             loss = net.epoch(X, y, rng.permutation(len(X)))
     acc = float((net.predict(X) == y).mean())
-    return (f"kernel loop {'-'.join(map(str, sizes))}, {args.optimizer}, {args.epochs} epochs, "
+    return (f"kernel loop {arch}, {args.optimizer}, {args.epochs} epochs, "
             f"final loss {loss:.4f}, train accuracy {acc:.3f}")
-
-
-def _make_mlp(mlp_cls: Any, args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[int]) -> Any:
-    """fastnn.MLP built from the CLI options, or None when its signature does not fit them."""
-    kw = dict(hidden=tuple(hidden), activation=args.activation, optimizer=args.optimizer, lr=args.lr,
-              epochs=args.epochs, batch_size=args.batch_size, dtype=args.dtype, seed=args.seed)
-    if args.backend:
-        kw["backend"] = args.backend
-    try:
-        return mlp_cls(**kw)
-    except TypeError:
-        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -497,7 +512,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"fastnn profile: {exc}", file=sys.stderr)
         return 2
-    threads = args.threads if args.threads else fastnn.get_num_threads()
+    threads = args.threads if args.threads is not None else fastnn.get_num_threads()
     backend = args.backend or fastnn.get_backend()
     with bench.thread_limit(threads):
         peak = None if args.no_peak else bench.measure_peak(threads)
