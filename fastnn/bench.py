@@ -361,7 +361,7 @@ def _progress(items: Sequence[Any], desc: str, enabled: bool) -> Any:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         return items
-    return tqdm(items, desc=desc, leave=False, file=sys.stderr)
+    return tqdm(items, desc=desc, leave=False, file=sys.stderr, disable=None)  # None: off when not a terminal
 
 
 # ------------------------------------------------------------------------ peak
