@@ -778,8 +778,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="threads for fastnn, NumPy's BLAS and PyTorch (default: fastnn.get_num_threads())")
     parser.add_argument("--dtype", dest="dtypes", action="append", choices=["float32", "float64"],
                         help="repeat to add; default both")
-    parser.add_argument("--repeat", type=int, default=5, help="round-robin repetitions (best is reported)")
-    parser.add_argument("--min-time", type=float, default=0.02, help="seconds per timed batch of calls")
+    parser.add_argument("--repeat", type=int, default=7, help="round-robin repetitions (best is reported)")
+    parser.add_argument("--min-time", type=float, default=0.01, help="seconds per timed batch of calls")
     parser.add_argument("--quick", action="store_true", help="fewer shapes and repetitions (a smoke run)")
     parser.add_argument("--api", action="store_true",
                         help="gemm: time fastnn.kernels.gemm (with its checks) instead of the backend kernel")
