@@ -4,7 +4,9 @@ Every benchmark is parametrised by backend with "numpy" (the reference backend,
 fastnn.backends.reference) first as the baseline, and by dtype (float32,
 float64). Backends this build lacks are skipped: ``require`` raises
 NotImplementedError in ``setup``, which asv records as "n/a" rather than a failure.
-Inputs are built in ``setup``, never inside the timed function.
+Inputs are built in ``setup``, never inside the timed function, and ``setup`` calls
+the kernel once: asv runs each benchmark in a fresh (forked) process, so the first
+call would otherwise time Numba's JIT/cache load and thread-pool start-up.
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ class Update:
         self.state = [np.zeros(N_PARAMS, dtype) for _ in range(n_state)]
         self.opt = optimizer
         self.kw = dict(PENALTIES[self.penalties], lr=1e-9, backend=backend)
+        self._call()  # warm-up outside the timing
 
     def _call(self):
         opt, kw = self.opt, self.kw
