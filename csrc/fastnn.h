@@ -159,6 +159,45 @@ void fnn_dropout_f32(float *y, const float *x, int64_t size,
 void fnn_dropout_f64(double *y, const double *x, int64_t size,
                      uint64_t key, uint32_t threshold, double scale);
 
+/* ---- a whole epoch of mini-batch MLP training (train.c) ----
+ * The network: sizes[0..n_layers], dense layer l maps sizes[l] -> sizes[l+1]; hidden
+ * layers use `act` (any FNN_ACT_* but softmax), the output layer is linear and the loss
+ * applies softmax / sigmoid itself. Flat layout of params, grads and each state row
+ * (state is [n_state, size], n_state = 0 sgd, 1 momentum/nesterov/adagrad/rmsprop,
+ * 2 adam/adamw): all W_l [sizes[l], sizes[l+1]] (C order), then all b_l.
+ * Batch b (b = 0.. ceil(m / batch_size) - 1) holds rows perm[b*bs .. min(m, (b+1)*bs));
+ * with t = step + b + 1 and rows its length:
+ *   gather rows; forward; hidden outputs through dropout(key = fnn_mix64(seed * GOLDEN
+ *   + t * 1024 + l), threshold = floor(dropout * 2^24)) when dropout > 0; loss and
+ *   gradient (batch loss += alpha * sum(W^2) / (2 rows)); backward; update the weights
+ *   with l2 = alpha / rows, l1, wd and the biases with no penalty (fastnn.h's
+ *   optimizer kernels; adam's t as above; adamw = adam).
+ * fastnn/backends/_train_reference.py is the spec. Workspace is allocated once per
+ * call. Returns 0, or FNN_ENOMEM (nothing changed) when the workspace cannot be had.
+ * loss_out receives sum(batch_loss * rows) / m; batch_losses (nullable) each batch's. */
+enum { FNN_LOSS_SOFTMAX_XENT = 0, FNN_LOSS_SIGMOID_BCE = 1, FNN_LOSS_MSE = 2 };
+enum { FNN_OPT_SGD = 0, FNN_OPT_MOMENTUM = 1, FNN_OPT_NESTEROV = 2, FNN_OPT_ADAGRAD = 3,
+       FNN_OPT_RMSPROP = 4, FNN_OPT_ADAM = 5, FNN_OPT_ADAMW = 6 };
+enum { FNN_OK = 0, FNN_ENOMEM = 1 };
+int fnn_train_epoch_f32(double *loss_out, double *batch_losses, float *params, float *grads,
+                        float *state,
+                        const float *x,            /* [n, sizes[0]] */
+                        const int32_t *labels,     /* [n] for softmax_xent, else NULL */
+                        const float *targets,      /* [n, sizes[n_layers]] for bce/mse, else NULL */
+                        const int64_t *perm,       /* [m] rows of x */
+                        const int64_t *sizes,      /* [n_layers + 1] */
+                        int64_t n_layers, int64_t m, int64_t batch_size, int64_t step,
+                        int act, int loss, int optimizer, uint64_t seed,
+                        double act_param, double lr, double momentum, double beta1, double beta2,
+                        double eps, double rho, double alpha, double l1, double wd, double dropout);
+int fnn_train_epoch_f64(double *loss_out, double *batch_losses, double *params, double *grads,
+                        double *state, const double *x, const int32_t *labels,
+                        const double *targets, const int64_t *perm, const int64_t *sizes,
+                        int64_t n_layers, int64_t m, int64_t batch_size, int64_t step,
+                        int act, int loss, int optimizer, uint64_t seed,
+                        double act_param, double lr, double momentum, double beta1, double beta2,
+                        double eps, double rho, double alpha, double l1, double wd, double dropout);
+
 /* CDEF-END */
 
 #endif /* FASTNN_H */

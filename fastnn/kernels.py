@@ -576,3 +576,182 @@ def dropout_mask(shape, p: float, *, seed: int, step: int) -> Array:
     from .backends.reference import dropout_keep
 
     return dropout_keep(int(np.prod(shape)), key, threshold).reshape(shape)
+
+
+# ------------------------------------------------------------------- train_epoch
+# A whole epoch of mini-batch MLP training in one backend call (the interface is
+# agreed in TRAIN_EPOCH.md). The epoch lives in its own modules beside each
+# backend; the table maps a backend's name to the module with its train_epoch.
+
+_TRAIN_MODULES = {
+    "numpy": "fastnn.backends._train_reference",
+    "numba": "fastnn.backends._train_numba",
+    "c": "fastnn.backends._train_c",
+}
+_train_loaded: dict = {}
+__all__.append("train_epoch")  # here, not in the list above, so this section stays self-contained
+
+
+def _train_module(backend: Optional[str]):
+    """The epoch module of `backend` (or of the current default backend)."""
+    name = backends.current() if backend is None else backend
+    if not isinstance(name, str) or name not in _TRAIN_MODULES:
+        raise ValueError(f"backend must be one of {list(backends.ORDER)}, got {name!r}")
+    mod = _train_loaded.get(name)
+    if mod is None:
+        import importlib
+
+        try:
+            mod = importlib.import_module(_TRAIN_MODULES[name])
+        except Exception as exc:  # an unbuilt extension, a missing numba...
+            raise ValueError(f"backend {name!r} is not available here: {type(exc).__name__}: {exc}") from exc
+        _train_loaded[name] = mod
+    return mod
+
+
+def _nonneg_int(name: str, value, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def _inplace(name: str, buf, shape: tuple, dtype: np.dtype, others: tuple) -> Array:
+    """A caller-owned buffer updated in place: exact shape/dtype, C order, writeable, no overlap."""
+    if not isinstance(buf, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray (it is updated in place), got {type(buf).__name__}")
+    return _output(name, buf, shape, dtype, others)
+
+
+def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes, activation: str, loss: str,
+                optimizer: str, lr: float, step: int, batch_size: int, momentum: float = 0.9,
+                beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, rho: float = 0.9,
+                alpha: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0, dropout: float = 0.0,
+                seed: int = 0, param: Optional[float] = None, batch_losses: Optional[Array] = None,
+                backend: Optional[str] = None) -> float:
+    """Train an MLP for one epoch of mini-batches, in place; return the epoch's mean loss.
+
+    The network has ``len(sizes) - 1`` dense layers; hidden layers use
+    ``activation``, the output layer is linear and ``loss`` applies softmax
+    ("softmax_xent"), sigmoid ("sigmoid_bce") or nothing ("mse").
+
+    params, grads: 1-D float arrays in the flat layout (all weights W_l [d_l, d_{l+1}]
+    in C order, then all biases); params is updated in place, grads is workspace.
+    state: [n_state, params.size] optimizer state in params' dtype, updated in place;
+    n_state is 0 for sgd, 1 for momentum/nesterov/adagrad/rmsprop, 2 for adam/adamw.
+    X: [n, sizes[0]] in params' dtype. y: int labels [n] in [0, sizes[-1]) for
+    softmax_xent, float targets [n, sizes[-1]] (or [n] when sizes[-1] == 1) for
+    sigmoid_bce and mse. perm: [m] integer row indices in [0, n), m >= 1; batch b
+    is ``perm[b*batch_size:(b+1)*batch_size]`` (the last one may be short).
+
+    Per batch: forward (inverted dropout on hidden outputs, mask of hidden layer
+    l at update t = step + b + 1 from seed and step t * 1024 + l as in
+    dropout_forward), loss, backward, then the optimizer update of the weights
+    (coupled L2 ``alpha / rows``, i.e. scikit-learn's ``alpha W / rows`` added
+    to dW; proximal ``l1``; decoupled ``weight_decay``) and of the biases (no
+    penalty); Adam's t is step + b + 1. "adamw" is adam (give it weight_decay).
+    A batch's loss includes ``0.5 alpha sum(W^2) / rows``; batch_losses
+    (optional float64 [n_batches]) receives each one. Returns
+    ``sum(batch_loss * rows) / m`` (scikit-learn's ``loss_``). The caller
+    advances its step counter by ``ceil(m / batch_size)``.
+    """
+    from .backends import _train_reference as spec
+
+    mod = _train_module(backend)
+    # ---- architecture and names
+    try:
+        sizes_t = tuple(sizes)
+    except TypeError:
+        raise TypeError(f"sizes must be a sequence of ints, got {sizes!r}") from None
+    if len(sizes_t) < 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
+                               for s in sizes_t):
+        raise ValueError(f"sizes must list at least 2 layer widths, each an int >= 1, got {sizes!r}")
+    sizes_t = tuple(int(s) for s in sizes_t)
+    code, param = _activation(activation, param)
+    if code == ACT_SOFTMAX:
+        raise ValueError("activation 'softmax' is not a hidden activation; use loss='softmax_xent'")
+    if loss not in spec.LOSSES:
+        raise ValueError(f"loss must be one of {sorted(spec.LOSSES)}, got {loss!r}")
+    loss_code = spec.LOSSES[loss]
+    if optimizer not in spec.OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(spec.OPTIMIZERS)}, got {optimizer!r}")
+    opt = spec.OPTIMIZERS[optimizer]
+    _, _, _, size = spec.layout(sizes_t)
+    d0, dl = sizes_t[0], sizes_t[-1]
+    # ---- the in-place buffers
+    if not isinstance(params, np.ndarray):
+        raise TypeError(f"params must be a numpy.ndarray (it is updated in place), got {type(params).__name__}")
+    if params.dtype not in FLOATS:
+        raise TypeError(f"params must be float32 or float64, got dtype {params.dtype}")
+    dt = params.dtype
+    params = _inplace("params", params, (size,), dt, ())
+    grads = _inplace("grads", grads, (size,), dt, (("params", params),))
+    n_state = spec.N_STATE[opt]
+    state = _inplace("state", state, (n_state, size), dt, (("params", params), ("grads", grads)))
+    # ---- data
+    X = _input("X", X, 2, dt)
+    n = X.shape[0]
+    if X.shape[1] != d0:
+        raise ValueError(f"X must have sizes[0] = {d0} columns, got shape {X.shape}")
+    y_arr = np.asarray(y)
+    if loss_code == spec.LOSS_SOFTMAX_XENT:
+        if y_arr.dtype.kind not in "iu":
+            raise TypeError(f"y must hold integer class labels for loss='softmax_xent', got dtype {y_arr.dtype}")
+        if y_arr.shape != (n,):
+            raise ValueError(f"y must have shape ({n},) (one label per row of X), got {y_arr.shape}")
+        if n and (y_arr.min() < 0 or y_arr.max() >= dl):
+            raise ValueError(f"y labels must lie in [0, {dl}), got values in [{y_arr.min()}, {y_arr.max()}]")
+        y_arr = np.ascontiguousarray(y_arr, dtype=np.int32)
+    else:
+        if y_arr.dtype != dt:
+            raise TypeError(f"y must be float targets of params' dtype {dt} for loss={loss!r}, got dtype {y_arr.dtype}")
+        if y_arr.shape == (n,) and dl == 1:
+            y_arr = y_arr.reshape(n, 1)
+        if y_arr.shape != (n, dl):
+            raise ValueError(f"y must have shape ({n}, {dl}) for loss={loss!r}, got {y_arr.shape}")
+        y_arr = np.ascontiguousarray(y_arr)
+    perm_arr = np.asarray(perm)
+    if perm_arr.dtype.kind not in "iu":
+        raise TypeError(f"perm must hold integer row indices, got dtype {perm_arr.dtype}")
+    if perm_arr.ndim != 1 or perm_arr.shape[0] == 0:
+        raise ValueError(f"perm must be 1-D with at least one index, got shape {perm_arr.shape}")
+    if perm_arr.min() < 0 or perm_arr.max() >= n:
+        raise ValueError(f"perm indices must lie in [0, {n}) (rows of X), got values in "
+                         f"[{perm_arr.min()}, {perm_arr.max()}]")
+    perm_arr = np.ascontiguousarray(perm_arr, dtype=np.int64)
+    for name, arr in (("X", X), ("y", y_arr), ("perm", perm_arr)):
+        for buf_name, buf in (("params", params), ("grads", grads), ("state", state)):
+            if arr.size and buf.size and np.may_share_memory(arr, buf):
+                raise ValueError(f"{buf_name} overlaps {name}; pass a separate buffer")
+    # ---- scalars
+    lr = _scalar("lr", lr, low=0.0)
+    step = _nonneg_int("step", step)
+    batch_size = _nonneg_int("batch_size", batch_size, 1)
+    momentum = _scalar("momentum", momentum, low=0.0, high=1.0)
+    beta1 = _scalar("beta1", beta1, low=0.0, high=1.0)
+    beta2 = _scalar("beta2", beta2, low=0.0, high=1.0)
+    if beta1 >= 1.0 or beta2 >= 1.0:
+        raise ValueError(f"beta1 and beta2 must be < 1, got {beta1}, {beta2}")
+    eps = _scalar("eps", eps, low=0.0, low_open=True)
+    rho = _scalar("rho", rho, low=0.0, high=1.0)
+    alpha = _scalar("alpha", alpha, low=0.0)
+    l1 = _scalar("l1", l1, low=0.0)
+    weight_decay = _scalar("weight_decay", weight_decay, low=0.0)
+    dropout = _scalar("dropout", dropout, low=0.0)
+    if dropout >= 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if dropout > 0 and len(sizes_t) - 2 > spec.DROPOUT_STRIDE:
+        raise ValueError(f"dropout supports at most {spec.DROPOUT_STRIDE} hidden layers")
+    seed = _nonneg_int("seed", seed)
+    if seed >= 1 << 64:
+        raise ValueError(f"seed must be < 2**64, got {seed}")
+    m = perm_arr.shape[0]
+    nb = spec.n_batches(m, batch_size)
+    if (step + nb) * spec.DROPOUT_STRIDE >= 1 << 63:
+        raise ValueError(f"step is too large ({step})")
+    if batch_losses is not None:
+        batch_losses = _inplace("batch_losses", batch_losses, (nb,), np.dtype(np.float64),
+                                (("params", params), ("grads", grads), ("state", state)))
+    args = (params, grads, state, X, y_arr, perm_arr, sizes_t, code, param, loss_code, opt, lr, step, batch_size,
+            momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses)
+    flops = 6.0 * m * (size - sum(sizes_t[1:]))
+    return float(_run("train_epoch", mod, "train_epoch", args, flops, 0.0))

@@ -1,0 +1,54 @@
+"""The C epoch: a cffi wrapper over fnn_train_epoch_f32/_f64 (csrc/train.c).
+
+Same contract as ``_train_reference.train_epoch``; ``fastnn.kernels.train_epoch``
+has validated every argument, so this only hands pointers over.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn._cfastnn import ffi, lib
+
+from ._train_reference import LOSS_SOFTMAX_XENT
+
+NAME = "c"
+
+_CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
+_FN = {np.dtype(np.float32): lib.fnn_train_epoch_f32, np.dtype(np.float64): lib.fnn_train_epoch_f64}
+_NULL = ffi.NULL
+_sizes_cache: dict = {}
+
+
+def _sizes_array(sizes: tuple):
+    """The int64 sizes array for C, kept alive and reused across epochs."""
+    arr = _sizes_cache.get(sizes)
+    if arr is None:
+        if len(_sizes_cache) > 64:
+            _sizes_cache.clear()
+        arr = _sizes_cache[sizes] = np.array(sizes, dtype=np.int64)
+    return arr
+
+
+def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
+                momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses):
+    """Run one epoch in C; return sum(batch_loss * rows) / len(perm)."""
+    ct = _CTYPE[params.dtype]
+    sz = _sizes_array(sizes)
+    out = ffi.new("double *")
+    if loss == LOSS_SOFTMAX_XENT:
+        labels, targets = ffi.from_buffer("int32_t[]", y), _NULL
+    else:
+        labels, targets = _NULL, ffi.from_buffer(ct, y)
+    status = _FN[params.dtype](
+        out,
+        _NULL if batch_losses is None else ffi.from_buffer("double[]", batch_losses),
+        ffi.from_buffer(ct, params), ffi.from_buffer(ct, grads),
+        ffi.from_buffer(ct, state) if state.size else _NULL,
+        ffi.from_buffer(ct, X), labels, targets,
+        ffi.from_buffer("int64_t[]", perm), ffi.from_buffer("int64_t[]", sz),
+        len(sizes) - 1, perm.shape[0], batch_size, step, act, loss, opt, seed,
+        param, lr, momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout,
+    )
+    if status == lib.FNN_ENOMEM:
+        raise MemoryError("fnn_train_epoch: could not allocate the epoch's workspace")
+    return out[0]

@@ -1,0 +1,405 @@
+"""The Numba epoch: one compiled function runs every mini-batch of an epoch.
+
+Same contract and math as ``_train_reference.train_epoch`` (the spec): gather,
+forward (matrix products through ``np.dot``, i.e. BLAS, then fused bias +
+activation loops), inverted dropout with the counter-based hash every backend
+shares, loss and gradient, backward, fused optimizer updates of the weights
+(with penalties) and the biases (without). Self-contained njit loops, so it
+depends on no other Numba module. Compiled with ``cache=True``, ``nogil=True``,
+``error_model='numpy'`` and no fastmath, once per dtype.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ._common import (
+    ACT_ELU,
+    ACT_GELU,
+    ACT_GELU_TANH,
+    ACT_IDENTITY,
+    ACT_LEAKY_RELU,
+    ACT_RELU,
+    ACT_SIGMOID,
+    ACT_SOFTPLUS,
+    ACT_TANH,
+    GOLDEN,
+    dropout_threshold,
+)
+from ._train_reference import (
+    DROPOUT_STRIDE,
+    LOSS_SIGMOID_BCE,
+    LOSS_SOFTMAX_XENT,
+    OPT_ADAGRAD,
+    OPT_MOMENTUM,
+    OPT_NESTEROV,
+    OPT_RMSPROP,
+    OPT_SGD,
+)
+
+NAME = "numba"
+
+_jit = numba.njit(cache=True, error_model="numpy", nogil=True)  # nogil: other threads run meanwhile
+
+_U_GOLDEN = np.uint64(GOLDEN)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(40)
+_SQRT_2_OVER_PI = 0.7978845608028654
+_INV_SQRT_2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+_GELU_C = 0.044715
+
+
+# ------------------------------------------------------------------ activations
+
+
+@_jit
+def _sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@_jit
+def _act(code, x, p):
+    if code == ACT_RELU:
+        return x if x > 0 else 0.0
+    if code == ACT_LEAKY_RELU:
+        return x if x > 0 else p * x
+    if code == ACT_SIGMOID:
+        return _sigmoid(x)
+    if code == ACT_TANH:
+        return math.tanh(x)
+    if code == ACT_SOFTPLUS:
+        return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    if code == ACT_GELU:
+        return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT_2))
+    if code == ACT_GELU_TANH:
+        return 0.5 * x * (1.0 + math.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x)))
+    if code == ACT_ELU:
+        return x if x > 0 else p * math.expm1(x)
+    return x
+
+
+@_jit
+def _act_grad(code, y, x, p):
+    """act'(.) from the output y, or from the input x for the gelus."""
+    if code == ACT_RELU:
+        return 1.0 if y > 0 else 0.0
+    if code == ACT_LEAKY_RELU:
+        return 1.0 if y > 0 else p
+    if code == ACT_SIGMOID:
+        return y * (1.0 - y)
+    if code == ACT_TANH:
+        return 1.0 - y * y
+    if code == ACT_SOFTPLUS:
+        return -math.expm1(-y)
+    if code == ACT_GELU:
+        return 0.5 * (1.0 + math.erf(x * _INV_SQRT_2)) + x * _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+    if code == ACT_GELU_TANH:
+        t = math.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x))
+        du = _SQRT_2_OVER_PI * (1.0 + 3 * _GELU_C * x * x)
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+    if code == ACT_ELU:
+        return 1.0 if y > 0 else y + p
+    return 1.0
+
+
+# ------------------------------------------------------------------------ dropout
+
+
+@_jit
+def _mix64(z):
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@_jit
+def _dropout_key(seed, t, layer):
+    return _mix64(seed * _U_GOLDEN + np.uint64(t) * np.uint64(DROPOUT_STRIDE) + np.uint64(layer))
+
+
+@_jit
+def _dropout(y, x, key, threshold, scale):
+    """y = x * keep * scale over flat 1-D views (y may be x)."""
+    for i in range(x.shape[0]):
+        h = _mix64(key + np.uint64(i + 1) * _U_GOLDEN)
+        y[i] = x[i] * scale if (h >> _S40) >= threshold else 0.0
+
+
+# ---------------------------------------------------------------------- optimizers
+
+
+@_jit
+def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
+    """One fused update of a flat slice (same per-element order as csrc/optim.c).
+
+    One loop per optimizer (not a branch per element) so that LLVM vectorises it;
+    the proximal L1 step, when asked for, is a second pass over p."""
+    dt = p.dtype.type
+    lr_c, mu_c, b1_c, b2_c, eps_c, rho_c, l2_c = dt(lr), dt(mu), dt(b1), dt(b2), dt(eps), dt(rho), dt(l2)
+    dec = dt(lr * wd)
+    one = dt(1.0)
+    n = p.shape[0]
+    if opt == OPT_SGD:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + l2_c * w
+            p[i] = w - dec * w - lr_c * gi
+    elif opt == OPT_MOMENTUM or opt == OPT_NESTEROV:
+        nest = opt == OPT_NESTEROV
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + l2_c * w
+            vi = mu_c * s0[i] - lr_c * gi
+            s0[i] = vi
+            p[i] = w - dec * w + (mu_c * vi - lr_c * gi if nest else vi)
+    elif opt == OPT_ADAGRAD:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + l2_c * w
+            a = s0[i] + gi * gi
+            s0[i] = a
+            p[i] = w - dec * w - lr_c * gi / (np.sqrt(a) + eps_c)
+    elif opt == OPT_RMSPROP:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + l2_c * w
+            sq = rho_c * s0[i] + (one - rho_c) * gi * gi
+            s0[i] = sq
+            p[i] = w - dec * w - lr_c * gi / (np.sqrt(sq) + eps_c)
+    else:  # adam, adamw
+        lr_t = dt(lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t))
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + l2_c * w
+            mi = b1_c * s0[i] + (one - b1_c) * gi
+            vi = b2_c * s1[i] + (one - b2_c) * gi * gi
+            s0[i] = mi
+            s1[i] = vi
+            p[i] = w - dec * w - lr_t * mi / (np.sqrt(vi) + eps_c)
+    if l1 != 0.0:
+        thr = dt(lr * l1)
+        zero = dt(0.0)
+        for i in range(n):
+            w = p[i]
+            p[i] = w - thr if w > thr else (w + thr if w < -thr else zero)
+
+
+# -------------------------------------------------------------------------- losses
+
+
+@_jit
+def _loss(code, dlog, out, labels, targets, idx):
+    """The batch's loss; dlog = its gradient w.r.t. the output. Targets are gathered by idx."""
+    n, k = out.shape
+    inv_n = 1.0 / n
+    total = 0.0
+    if code == LOSS_SOFTMAX_XENT:
+        for r in range(n):
+            mx = out[r, 0]
+            for j in range(1, k):
+                mx = max(mx, out[r, j])
+            s = 0.0
+            for j in range(k):
+                e = math.exp(out[r, j] - mx)
+                dlog[r, j] = e
+                s += e
+            lab = labels[idx[r]]
+            total += mx + math.log(s) - out[r, lab]
+            inv = inv_n / s
+            for j in range(k):
+                dlog[r, j] *= inv
+            dlog[r, lab] -= inv_n
+    elif code == LOSS_SIGMOID_BCE:
+        for r in range(n):
+            tr = targets[idx[r]]
+            for j in range(k):
+                z = out[r, j]
+                total += max(z, 0.0) - z * tr[j] + math.log1p(math.exp(-abs(z)))
+                dlog[r, j] = (_sigmoid(z) - tr[j]) * inv_n
+    else:
+        for r in range(n):
+            tr = targets[idx[r]]
+            for j in range(k):
+                d = out[r, j] - tr[j]
+                total += 0.5 * d * d
+                dlog[r, j] = d * inv_n
+    return total * inv_n
+
+
+# -------------------------------------------------------------------------- epoch
+
+
+@_jit
+def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, loss, opt, lr, step, batch_size,
+           mu, b1, b2, eps, rho, alpha, l1, wd, dropout, seed, batch_losses, threshold):
+    dt = params.dtype.type
+    L = sizes.shape[0] - 1
+    m = perm.shape[0]
+    bs = min(batch_size, m)
+    w_off = np.empty(L, np.int64)
+    b_off = np.empty(L, np.int64)
+    a_off = np.empty(L, np.int64)  # offsets of each layer's output inside the per-layer buffers (x bs)
+    off = 0
+    for l in range(L):
+        w_off[l] = off
+        off += sizes[l] * sizes[l + 1]
+    nw = off
+    acc = 0
+    for l in range(L):
+        b_off[l] = off
+        off += sizes[l + 1]
+        a_off[l] = acc
+        acc += sizes[l + 1]
+    size = off
+    widest = 1
+    for l in range(1, L):
+        widest = max(widest, sizes[l])
+    keep_z = act == ACT_GELU or act == ACT_GELU_TANH
+    use_drop = dropout > 0.0
+    scale = dt(1.0 / (1.0 - dropout))
+    d0 = sizes[0]
+    # workspace, once per call
+    xb_buf = np.empty(bs * d0, params.dtype)
+    h_buf = np.empty(bs * acc, params.dtype)
+    z_buf = np.empty(bs * acc if keep_z else 0, params.dtype)
+    a_buf = np.empty(bs * acc if use_drop else 0, params.dtype)
+    g_buf = np.empty(2 * bs * widest, params.dtype)
+    dlog_buf = np.empty(bs * sizes[L], params.dtype)
+    idx_buf = np.empty(bs, np.int64)
+    s0 = state[0] if state.shape[0] > 0 else params[:0]
+    s1 = state[1] if state.shape[0] > 1 else params[:0]
+    total = 0.0
+    nb = (m + batch_size - 1) // batch_size
+    for b in range(nb):
+        start = b * batch_size
+        rows = min(batch_size, m - start)
+        t = step + b + 1
+        idx = idx_buf[:rows]
+        for r in range(rows):
+            idx[r] = perm[start + r]
+        xb = xb_buf[:rows * d0].reshape(rows, d0)
+        for r in range(rows):
+            xb[r] = X[idx[r]]
+        # forward; x_in = the input of layer l (xb, h_{l-1} or its dropped-out copy)
+        x_in = xb
+        for l in range(L):
+            i, o = sizes[l], sizes[l + 1]
+            W = params[w_off[l]:w_off[l] + i * o].reshape(i, o)
+            bias = params[b_off[l]:b_off[l] + o]
+            h = h_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
+            np.dot(x_in, W, h)
+            hidden = l < L - 1
+            code = act if hidden else ACT_IDENTITY
+            if hidden and keep_z:
+                z = z_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
+                for r in range(rows):
+                    for j in range(o):
+                        zz = h[r, j] + bias[j]
+                        z[r, j] = zz
+                        h[r, j] = _act(code, zz, param)
+            elif code == ACT_IDENTITY:
+                for r in range(rows):
+                    for j in range(o):
+                        h[r, j] += bias[j]
+            elif code == ACT_RELU:  # the common case gets a branch-free loop LLVM vectorises
+                zero = dt(0.0)
+                for r in range(rows):
+                    for j in range(o):
+                        h[r, j] = max(h[r, j] + bias[j], zero)
+            else:
+                for r in range(rows):
+                    for j in range(o):
+                        h[r, j] = _act(code, h[r, j] + bias[j], param)
+            x_in = h
+            if hidden and use_drop:
+                a = a_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
+                _dropout(a.reshape(-1), h.reshape(-1), _dropout_key(seed, t, l), threshold, scale)
+                x_in = a
+        out = h_buf[a_off[L - 1] * bs:a_off[L - 1] * bs + rows * sizes[L]].reshape(rows, sizes[L])
+        dlog = dlog_buf[:rows * sizes[L]].reshape(rows, sizes[L])
+        batch_loss = _loss(loss, dlog, out, labels, targets, idx)
+        if alpha > 0.0:
+            sq = 0.0
+            for k in range(nw):
+                sq += float(params[k]) * float(params[k])
+            batch_loss += alpha * 0.5 * sq / rows
+        # backward; g = dL/d(output of layer l), overwritten in place by dz
+        g = dlog
+        which = 0
+        for l in range(L - 1, -1, -1):
+            i, o = sizes[l], sizes[l + 1]
+            hidden = l < L - 1
+            if hidden:
+                h = h_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
+                if use_drop:
+                    _dropout(g.reshape(-1), g.reshape(-1), _dropout_key(seed, t, l), threshold, scale)
+                if keep_z:
+                    z = z_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
+                    for r in range(rows):
+                        for j in range(o):
+                            g[r, j] *= _act_grad(act, 0.0, z[r, j], param)
+                elif act == ACT_RELU:
+                    zero = dt(0.0)
+                    for r in range(rows):
+                        for j in range(o):
+                            g[r, j] = g[r, j] if h[r, j] > zero else zero
+                elif act != ACT_IDENTITY:
+                    for r in range(rows):
+                        for j in range(o):
+                            g[r, j] *= _act_grad(act, h[r, j], 0.0, param)
+            if l == 0:
+                x_in = xb
+            else:
+                po = a_off[l - 1] * bs
+                x_in = (a_buf if use_drop else h_buf)[po:po + rows * i].reshape(rows, i)
+            W = params[w_off[l]:w_off[l] + i * o].reshape(i, o)
+            gW = grads[w_off[l]:w_off[l] + i * o].reshape(i, o)
+            gb = grads[b_off[l]:b_off[l] + o]
+            np.dot(x_in.T, g, gW)
+            for j in range(o):
+                gb[j] = 0.0
+            for r in range(rows):
+                for j in range(o):
+                    gb[j] += g[r, j]
+            if l > 0:
+                dx = g_buf[which * bs * widest:which * bs * widest + rows * i].reshape(rows, i)
+                which = 1 - which
+                np.dot(g, W.T, dx)
+                g = dx
+        _update(opt, params[:nw], s0[:nw] if s0.shape[0] else s0, s1[:nw] if s1.shape[0] else s1, grads[:nw],
+                lr, t, mu, b1, b2, eps, rho, alpha / rows, l1, wd)
+        _update(opt, params[nw:], s0[nw:] if s0.shape[0] else s0, s1[nw:] if s1.shape[0] else s1, grads[nw:],
+                lr, t, mu, b1, b2, eps, rho, 0.0, 0.0, 0.0)
+        if batch_losses.shape[0]:
+            batch_losses[b] = batch_loss
+        total += batch_loss * rows
+    return total / m
+
+
+_EMPTY_LABELS = np.empty(0, np.int32)
+_EMPTY_LOSSES = np.empty(0, np.float64)
+_sizes_cache: dict = {}
+
+
+def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
+                momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses):
+    """Run one epoch in compiled code; return sum(batch_loss * rows) / len(perm)."""
+    sz = _sizes_cache.get(sizes)
+    if sz is None:
+        sz = _sizes_cache[sizes] = np.array(sizes, dtype=np.int64)
+    if loss == LOSS_SOFTMAX_XENT:
+        labels, targets = y, np.empty((0, sizes[-1]), params.dtype)
+    else:
+        labels, targets = _EMPTY_LABELS, y
+    return float(_epoch(params, grads, state, X, labels, targets, perm, sz, act, param, loss, opt, lr, step,
+                        batch_size, momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout,
+                        np.uint64(seed), _EMPTY_LOSSES if batch_losses is None else batch_losses,
+                        np.uint64(dropout_threshold(dropout))))
+

@@ -1,0 +1,154 @@
+"""One epoch of mini-batch MLP training composed from the NumPy reference kernels.
+
+This is the executable spec of ``fastnn.kernels.train_epoch`` (see
+/work/wt/TRAIN_EPOCH.md, "The native epoch"): the C epoch (``_train_c``) and the
+Numba epoch (``_train_numba``) must give the same parameters. Like every backend
+it trusts its inputs: ``fastnn.kernels.train_epoch`` validated them.
+
+Per batch b (t = step + b + 1, rows = len(batch)):
+
+1. gather the rows ``perm[b*bs : (b+1)*bs]`` of X and y;
+2. forward: ``h_l = act(a_l @ W_l + b_l)`` (the output layer is linear); on every
+   hidden layer with dropout p > 0, ``a_{l+1} = dropout(h_l)`` with the key
+   ``dropout_key(seed, t * 1024 + l)``, else ``a_{l+1} = h_l``;
+3. loss and dlogits of the output; batch loss += ``alpha * l2(weights) / rows``
+   (= 0.5 alpha sum W^2 / rows, scikit-learn's L2 term);
+4. backward through every layer (dropout's mask again on the way down, act' from
+   the pre-dropout h_l);
+5. update: the weights slice with coupled L2 ``alpha / rows`` (the same as adding
+   ``alpha W / rows`` to dW), l1 and weight_decay; the biases slice without them.
+
+``grads`` is a workspace: afterwards it holds the last batch's data gradient
+(without the L2 term, which the update fuses in).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import reference as R
+from ._common import ACT_IDENTITY, NEEDS_INPUT_FOR_GRAD, dropout_key, dropout_threshold
+
+NAME = "numpy"
+
+#: loss codes, matching FNN_LOSS_* in csrc/fastnn.h
+LOSSES: dict[str, int] = {"softmax_xent": 0, "sigmoid_bce": 1, "mse": 2}
+LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE = 0, 1, 2
+
+#: optimizer codes, matching FNN_OPT_* in csrc/fastnn.h
+OPTIMIZERS: dict[str, int] = {"sgd": 0, "momentum": 1, "nesterov": 2, "adagrad": 3, "rmsprop": 4,
+                              "adam": 5, "adamw": 6}
+OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, OPT_ADAMW = range(7)
+
+#: rows of optimizer state each optimizer keeps (state has shape [n_state, params.size])
+N_STATE: dict[int, int] = {OPT_SGD: 0, OPT_MOMENTUM: 1, OPT_NESTEROV: 1, OPT_ADAGRAD: 1, OPT_RMSPROP: 1,
+                           OPT_ADAM: 2, OPT_ADAMW: 2}
+
+#: the dropout step of hidden layer l at update t is t * DROPOUT_STRIDE + l
+DROPOUT_STRIDE = 1024
+
+
+def layout(sizes):
+    """(weight offsets, bias offsets, n_weights, size) of the flat parameter layout."""
+    w_off, off = [], 0
+    for i, o in zip(sizes[:-1], sizes[1:]):
+        w_off.append(off)
+        off += i * o
+    n_weights = off
+    b_off = []
+    for o in sizes[1:]:
+        b_off.append(off)
+        off += o
+    return w_off, b_off, n_weights, off
+
+
+def n_batches(m: int, batch_size: int) -> int:
+    """Number of mini-batches of an epoch over m rows."""
+    return -(-m // batch_size)
+
+
+def _update(opt, p, g, st, lr, t, momentum, beta1, beta2, eps, rho, l2, l1, wd):
+    """One fused optimizer update of the flat slice p (state rows st[k] are slices too)."""
+    if opt == OPT_SGD:
+        R.sgd(p, g, lr, l2, l1, wd)
+    elif opt in (OPT_MOMENTUM, OPT_NESTEROV):
+        R.momentum(p, st[0], g, lr, momentum, opt == OPT_NESTEROV, l2, l1, wd)
+    elif opt == OPT_ADAGRAD:
+        R.adagrad(p, st[0], g, lr, eps, l2, l1, wd)
+    elif opt == OPT_RMSPROP:
+        R.rmsprop(p, st[0], g, lr, rho, eps, l2, l1, wd)
+    else:  # adam, adamw
+        R.adam(p, st[0], st[1], g, lr, beta1, beta2, eps, t, l2, l1, wd)
+
+
+def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
+                momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses):
+    """Run every mini-batch of one epoch in place; return sum(batch_loss * rows) / len(perm)."""
+    sizes = tuple(int(s) for s in sizes)
+    L = len(sizes) - 1
+    w_off, b_off, nw, _ = layout(sizes)
+    W = [params[w_off[l]:w_off[l] + sizes[l] * sizes[l + 1]].reshape(sizes[l], sizes[l + 1]) for l in range(L)]
+    B = [params[b_off[l]:b_off[l] + sizes[l + 1]] for l in range(L)]
+    gW = [grads[w_off[l]:w_off[l] + sizes[l] * sizes[l + 1]].reshape(sizes[l], sizes[l + 1]) for l in range(L)]
+    gB = [grads[b_off[l]:b_off[l] + sizes[l + 1]] for l in range(L)]
+    dt = params.dtype
+    bs = min(batch_size, perm.shape[0])
+    keep_z = act in NEEDS_INPUT_FOR_GRAD
+    # workspace, once per call: h = act outputs, z = pre-activations (gelus only),
+    # a = dropped-out hidden outputs, d = gradients w.r.t. each layer's input
+    h = [np.empty((bs, o), dt) for o in sizes[1:]]
+    z = [np.empty((bs, o), dt) if keep_z and l < L - 1 else None for l, o in enumerate(sizes[1:])]
+    a = [np.empty((bs, o), dt) if dropout > 0 else None for o in sizes[1:-1]]
+    d = [None] + [np.empty((bs, i), dt) for i in sizes[1:-1]]
+    dlog = np.empty((bs, sizes[-1]), dt)
+    xbuf = np.empty((bs, sizes[0]), dt)
+    ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
+    threshold, scale = dropout_threshold(dropout), 1.0 / (1.0 - dropout)
+    m = perm.shape[0]
+    total = 0.0
+    for b in range(n_batches(m, batch_size)):
+        idx = perm[b * batch_size:(b + 1) * batch_size]
+        rows = idx.shape[0]
+        t = step + b + 1
+        xb, yb = xbuf[:rows], ybuf[:rows]
+        np.take(X, idx, axis=0, out=xb)
+        np.take(y, idx, axis=0, out=yb)
+        inp = xb  # the input of layer l
+        ins = []
+        for l in range(L):
+            hidden = l < L - 1
+            code = act if hidden else ACT_IDENTITY
+            zl = z[l][:rows] if hidden and z[l] is not None else None
+            R.dense_forward(h[l][:rows], zl, inp, W[l], B[l], code, param)
+            ins.append(inp)
+            inp = h[l][:rows]
+            if hidden and dropout > 0:
+                R.dropout(a[l][:rows], inp, dropout_key(seed, t * DROPOUT_STRIDE + l), threshold, scale)
+                inp = a[l][:rows]
+        out, g = h[L - 1][:rows], dlog[:rows]
+        if loss == LOSS_SOFTMAX_XENT:
+            batch_loss = R.softmax_xent(g, out, yb)
+        elif loss == LOSS_SIGMOID_BCE:
+            batch_loss = R.sigmoid_bce(g, out, yb)
+        else:
+            batch_loss = R.mse(g, out, yb)
+        if alpha > 0:
+            batch_loss += alpha * R.l2(params[:nw]) / rows
+        for l in range(L - 1, -1, -1):
+            hidden = l < L - 1
+            if hidden and dropout > 0:  # g is d(a_{l+1}); back through the same mask
+                R.dropout(g, g, dropout_key(seed, t * DROPOUT_STRIDE + l), threshold, scale)
+            dx = d[l][:rows] if l > 0 else None
+            code = act if hidden else ACT_IDENTITY
+            yl = h[l][:rows]  # the linear output layer ignores it
+            zl = z[l][:rows] if hidden and z[l] is not None else None
+            R.dense_backward(dx, gW[l], gB[l], g, g, ins[l], W[l], yl, zl, code, param)
+            g = dx
+        st_w = [s[:nw] for s in state]
+        st_b = [s[nw:] for s in state]
+        _update(opt, params[:nw], grads[:nw], st_w, lr, t, momentum, beta1, beta2, eps, rho,
+                alpha / rows, l1, weight_decay)
+        _update(opt, params[nw:], grads[nw:], st_b, lr, t, momentum, beta1, beta2, eps, rho, 0.0, 0.0, 0.0)
+        if batch_losses is not None:
+            batch_losses[b] = batch_loss
+        total += batch_loss * rows
+    return total / m

@@ -1,0 +1,354 @@
+"""fastnn.kernels.train_epoch: the C and Numba epochs against the reference epoch,
+the reference epoch against a hand-written composition of fastnn.kernels calls,
+the step counter across epochs, and input validation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import kernels as K
+from fastnn.backends._train_reference import N_STATE, OPTIMIZERS, layout
+
+OPTS = list(OPTIMIZERS)
+LOSSES = ["softmax_xent", "sigmoid_bce", "mse"]
+SIZES = [7, 9, 5, 3]
+N, BS = 23, 8  # 3 batches: 8, 8 and a short last one of 7
+HIDDEN_ACTS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "gelu_tanh", "elu"]
+
+
+def _native_backends():
+    found = []
+    for name in ("c", "numba"):
+        try:
+            K._train_module(name)
+        except ValueError:
+            continue
+        found.append(name)
+    return found
+
+
+NATIVE = _native_backends()
+# float64 agrees to rounding; float32 to ~1e-5 of the parameters' scale (Adam divides by
+# sqrt(v), which amplifies rounding differences of near-zero gradients)
+TOL = {np.float64: dict(rtol=1e-10, atol_scale=1e-10), np.float32: dict(rtol=1e-5, atol_scale=2e-5)}
+
+
+def _problem(dtype, loss, sizes=SIZES, n=N, seed=0):
+    rng = np.random.default_rng(seed)
+    size = layout(sizes)[3]
+    params = (rng.standard_normal(size) * 0.4).astype(dtype)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    if loss == "softmax_xent":
+        y = rng.integers(0, sizes[-1], n).astype(np.int32)
+    elif loss == "sigmoid_bce":
+        y = (rng.random((n, sizes[-1])) > 0.5).astype(dtype)
+    else:
+        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
+    return params, X, y
+
+
+def _train(backend, dtype, optimizer, loss, *, epochs=2, activation="relu", sizes=SIZES, n=N, perm_len=None,
+           lr=0.01, **kw):
+    """Run `epochs` epochs from the same start; return (params, state, epoch losses, batch losses)."""
+    params, X, y = _problem(dtype, loss, sizes, n)
+    grads = np.zeros_like(params)
+    state = np.zeros((N_STATE[OPTIMIZERS[optimizer]], params.size), dtype)
+    rng = np.random.default_rng(42)
+    m = n if perm_len is None else perm_len
+    nb = -(-m // BS)
+    losses, batch = [], []
+    for e in range(epochs):
+        perm = rng.permutation(n)[:m]
+        bl = np.full(nb, np.nan)
+        losses.append(K.train_epoch(params, grads, state, X, y, perm, sizes=sizes, activation=activation, loss=loss,
+                                    optimizer=optimizer, lr=lr, step=e * nb, batch_size=BS, batch_losses=bl,
+                                    backend=backend, **kw))
+        batch.append(bl)
+    return params, state, np.array(losses), np.array(batch)
+
+
+def _close(actual, expected, dtype, what):
+    tol = TOL[dtype]
+    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+    np.testing.assert_allclose(actual, expected, rtol=tol["rtol"], atol=tol["atol_scale"] * scale, err_msg=what)
+
+
+def _same_run(backend, dtype, optimizer, loss, **kw):
+    ref = _train("numpy", dtype, optimizer, loss, **kw)
+    got = _train(backend, dtype, optimizer, loss, **kw)
+    for name, a, b in zip(("params", "state", "epoch losses", "batch losses"), got, ref):
+        _close(a, b, dtype, f"{backend} {np.dtype(dtype).name} {optimizer} {loss}: {name}")
+
+
+EXTRAS = {
+    "plain": {},
+    "penalised+dropout": dict(dropout=0.3, alpha=1e-2, l1=1e-2, weight_decay=1e-2, seed=7),
+}
+
+
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", OPTS)
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("extras", list(EXTRAS))
+def test_native_epoch_matches_reference(backend, dtype, optimizer, loss, extras):
+    _same_run(backend, dtype, optimizer, loss, **EXTRAS[extras])
+
+
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", HIDDEN_ACTS)
+def test_native_epoch_every_activation(backend, dtype, activation):
+    _same_run(backend, dtype, "momentum", "mse", activation=activation, dropout=0.25, alpha=1e-3, seed=3)
+
+
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
+def test_native_epoch_subset_perm_and_params(backend):
+    # perm shorter than X (m < n), two hidden layers of other widths, leaky_relu's slope
+    _same_run(backend, np.float64, "adam", "softmax_xent", sizes=[5, 11, 4], n=30, perm_len=17,
+              activation="leaky_relu", param=0.2, dropout=0.1)
+
+
+@pytest.mark.skipif("c" not in NATIVE, reason="C epoch not built")
+def test_c_epoch_generic_isa_and_threads():
+    """The portable kernels and a problem big enough for the threaded elementwise paths."""
+    from fastnn.backends import c as cb
+
+    sizes = [200, 180, 10]  # 38k parameters: optimizer updates cross the one-thread threshold
+    before_isa, before_threads = cb.isa_name(), fastnn.get_num_threads()
+    ref = _train("numpy", np.float64, "adam", "softmax_xent", sizes=sizes, n=40, epochs=1, dropout=0.2)
+    try:
+        cb.set_isa("generic")
+        fastnn.set_num_threads(2)
+        got = _train("c", np.float64, "adam", "softmax_xent", sizes=sizes, n=40, epochs=1, dropout=0.2)
+    finally:
+        cb.set_isa("avx2" if before_isa != "generic" else "generic")
+        fastnn.set_num_threads(before_threads)
+    _close(got[0], ref[0], np.float64, "generic ISA, 2 threads")
+
+
+# ------------------------------------------------------------- the reference itself
+
+
+def _hand_epoch(params, grads, state, X, y, perm, *, sizes, lr, step, bs, alpha, l1, wd, p_drop, seed):
+    """One adam + softmax_xent + relu epoch written with public fastnn.kernels calls only."""
+    _, _, nw, _ = layout(sizes)
+    L = len(sizes) - 1
+    Ws, Bs, gWs, gBs, off = [], [], [], [], 0
+    for i, o in zip(sizes[:-1], sizes[1:]):
+        Ws.append(params[off:off + i * o].reshape(i, o))
+        gWs.append(grads[off:off + i * o].reshape(i, o))
+        off += i * o
+    for o in sizes[1:]:
+        Bs.append(params[off:off + o])
+        gBs.append(grads[off:off + o])
+        off += o
+    total, batch_losses = 0.0, []
+    for b, start in enumerate(range(0, len(perm), bs)):
+        idx = perm[start:start + bs]
+        rows, t = len(idx), step + b + 1
+        inputs, outs = [], []
+        a = X[idx]
+        for l in range(L):
+            inputs.append(a)
+            act = "relu" if l < L - 1 else "identity"
+            h = K.dense_forward(a, Ws[l], Bs[l], act, backend="numpy")
+            outs.append(h)
+            a = K.dropout_forward(h, p_drop, seed=seed, step=t * 1024 + l, backend="numpy") if l < L - 1 else h
+        loss, g = K.softmax_xent(a, y[idx], backend="numpy")
+        loss += 0.5 * alpha * float(np.sum(params[:nw].astype(np.float64) ** 2)) / rows
+        for l in range(L - 1, -1, -1):
+            if l < L - 1:
+                g = K.dropout_backward(g, p_drop, seed=seed, step=t * 1024 + l, backend="numpy")
+            act = "relu" if l < L - 1 else "identity"
+            dx, _, _ = K.dense_backward(g, inputs[l], Ws[l], act, y=outs[l], need_dx=l > 0, dw=gWs[l], db=gBs[l],
+                                        backend="numpy")
+            g = dx
+        grads[:nw] += (alpha / rows) * params[:nw]  # scikit-learn's L2 term of dW
+        K.adam_update(params[:nw], grads[:nw], state[0, :nw], state[1, :nw], lr=lr, step=t, l1=l1,
+                      weight_decay=wd, backend="numpy")
+        K.adam_update(params[nw:], grads[nw:], state[0, nw:], state[1, nw:], lr=lr, step=t, backend="numpy")
+        batch_losses.append(loss)
+        total += loss * rows
+    return total / len(perm), np.array(batch_losses)
+
+
+def test_reference_epoch_equals_kernel_composition():
+    sizes, dtype = [6, 8, 7, 4], np.float64
+    params, X, y = _problem(dtype, "softmax_xent", sizes, 21, seed=5)
+    perm = np.random.default_rng(9).permutation(21)
+    kw = dict(lr=0.02, alpha=0.05, l1=1e-3, wd=1e-2, p_drop=0.3, seed=11)
+    p_hand, s_hand = params.copy(), np.zeros((2, params.size))
+    loss_hand, bl_hand = _hand_epoch(p_hand, np.zeros_like(params), s_hand, X, y, perm, sizes=sizes, step=4, bs=BS,
+                                     **kw)
+    p_ref, s_ref, bl_ref = params.copy(), np.zeros((2, params.size)), np.empty(3)
+    loss_ref = K.train_epoch(p_ref, np.zeros_like(params), s_ref, X, y, perm, sizes=sizes, activation="relu",
+                             loss="softmax_xent", optimizer="adam", lr=kw["lr"], step=4, batch_size=BS,
+                             alpha=kw["alpha"], l1=kw["l1"], weight_decay=kw["wd"], dropout=kw["p_drop"],
+                             seed=kw["seed"], batch_losses=bl_ref, backend="numpy")
+    np.testing.assert_allclose(p_ref, p_hand, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(s_ref, s_hand, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(bl_ref, bl_hand, rtol=1e-12)
+    assert loss_ref == pytest.approx(loss_hand, rel=1e-12)
+    assert loss_ref == pytest.approx(float(np.sum(bl_ref * np.array([8, 8, 5]))) / 21, rel=1e-12)
+    assert not np.allclose(p_ref, params)  # it trained
+
+
+@pytest.mark.parametrize("backend", ["numpy"] + NATIVE)
+def test_epochs_in_a_row_equal_one_long_epoch(backend):
+    """Epochs with step advanced by n_batches == one call over the concatenated permutations
+    (Adam's t and the dropout keys continue), which pins down the step semantics."""
+    sizes, n = SIZES, 24  # 3 full batches per epoch
+    params, X, y = _problem(np.float64, "softmax_xent", sizes, n)
+    rng = np.random.default_rng(1)
+    perms = [rng.permutation(n) for _ in range(3)]
+    kw = dict(sizes=sizes, activation="tanh", loss="softmax_xent", optimizer="adam", lr=0.01, batch_size=BS,
+              dropout=0.3, seed=2, alpha=1e-3, backend=backend)
+    p1, g1, s1 = params.copy(), np.zeros_like(params), np.zeros((2, params.size))
+    losses = [K.train_epoch(p1, g1, s1, X, y, perm, step=3 * e, **kw) for e, perm in enumerate(perms)]
+    p2, g2, s2 = params.copy(), np.zeros_like(params), np.zeros((2, params.size))
+    long_loss = K.train_epoch(p2, g2, s2, X, y, np.concatenate(perms), step=0, **kw)
+    np.testing.assert_allclose(p1, p2, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(s1, s2, rtol=1e-12, atol=1e-14)
+    assert long_loss == pytest.approx(np.mean(losses), rel=1e-12)
+    # restarting the counter instead gives different weights (the test can fail)
+    p3, s3 = params.copy(), np.zeros((2, params.size))
+    for perm in perms:
+        K.train_epoch(p3, np.zeros_like(params), s3, X, y, perm, step=0, **kw)
+    assert not np.allclose(p3, p1)
+
+
+def test_dropout_changes_training_and_seed_matters():
+    base = _train("numpy", np.float64, "sgd", "mse", epochs=1)[0]
+    d1 = _train("numpy", np.float64, "sgd", "mse", epochs=1, dropout=0.5, seed=1)[0]
+    d2 = _train("numpy", np.float64, "sgd", "mse", epochs=1, dropout=0.5, seed=2)[0]
+    assert not np.allclose(base, d1) and not np.allclose(d1, d2)
+
+
+@pytest.mark.parametrize("backend", ["numpy"] + NATIVE)
+def test_training_lowers_the_loss(backend):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 10)).astype(np.float32)
+    y = (X[:, :3].argmax(axis=1)).astype(np.int32)
+    sizes = [10, 32, 3]
+    params = (rng.standard_normal(layout(sizes)[3]) * 0.3).astype(np.float32)
+    grads, state = np.empty_like(params), np.zeros((2, params.size), np.float32)
+    losses = [K.train_epoch(params, grads, state, X, y, rng.permutation(200), sizes=sizes, activation="relu",
+                            loss="softmax_xent", optimizer="adam", lr=1e-2, step=7 * e, batch_size=32,
+                            backend=backend) for e in range(10)]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_one_output_mse_accepts_1d_targets():
+    sizes = [4, 5, 1]
+    params, X, y = _problem(np.float64, "mse", sizes, 10)
+    a, b = params.copy(), params.copy()
+    kw = dict(sizes=sizes, activation="relu", loss="mse", optimizer="sgd", lr=0.1, step=0, batch_size=4,
+              backend="numpy")
+    K.train_epoch(a, np.empty_like(a), np.zeros((0, a.size)), X, y, np.arange(10), **kw)
+    K.train_epoch(b, np.empty_like(b), np.zeros((0, b.size)), X, y.ravel(), np.arange(10), **kw)
+    np.testing.assert_array_equal(a, b)
+
+
+# -------------------------------------------------------------------- validation
+
+
+def _args(loss="softmax_xent", optimizer="adam", dtype=np.float64):
+    params, X, y = _problem(dtype, loss)
+    state = np.zeros((N_STATE[OPTIMIZERS[optimizer]], params.size), dtype)
+    kw = dict(sizes=SIZES, activation="relu", loss=loss, optimizer=optimizer, lr=0.01, step=0, batch_size=BS,
+              backend="numpy")
+    return [params, np.zeros_like(params), state, X, y, np.arange(N)], kw
+
+
+@pytest.mark.parametrize("backend", ["numpy"] + NATIVE)
+def test_valid_call_runs(backend):
+    args, kw = _args()
+    kw["backend"] = backend
+    assert np.isfinite(K.train_epoch(*args, **kw))
+
+
+def _bad(exc, match, change):
+    args, kw = _args(**change.pop("_setup", {}))
+    for key, value in change.items():
+        if isinstance(key, int):
+            args[key] = value(args) if callable(value) else value
+        else:
+            kw[key] = value
+    with pytest.raises(exc, match=match):
+        K.train_epoch(*args, **kw)
+
+
+@pytest.mark.parametrize("exc, match, change", [
+    (TypeError, "integer class labels", {4: lambda a: a[4].astype(np.float64)}),
+    (TypeError, "float targets", {"_setup": dict(loss="mse"), 4: lambda a: a[4].astype(np.int32)}),
+    (TypeError, "float targets", {"_setup": dict(loss="sigmoid_bce"), 4: lambda a: a[4].astype(np.float32)}),
+    (ValueError, "labels must lie in", {4: lambda a: a[4] + 3}),
+    (ValueError, "y must have shape", {4: lambda a: a[4][:-1]}),
+    (ValueError, r"perm indices must lie in \[0, 23\)", {5: lambda a: np.array([0, 1, 23])}),
+    (ValueError, "perm indices", {5: lambda a: np.array([0, -1])}),
+    (TypeError, "perm must hold integer", {5: lambda a: a[5].astype(np.float64)}),
+    (ValueError, "perm must be 1-D with at least one", {5: lambda a: np.array([], np.int64)}),
+    (ValueError, r"params must have shape \(140,\)", {0: lambda a: np.zeros(139)}),
+    (ValueError, "grads must have shape", {1: lambda a: np.zeros(141)}),
+    (TypeError, "grads must have dtype", {1: lambda a: a[1].astype(np.float32)}),
+    (ValueError, r"state must have shape \(2, 140\)", {2: lambda a: np.zeros((1, 140))}),
+    (ValueError, r"state must have shape \(0, 140\)", {"_setup": dict(optimizer="sgd"), 2: np.zeros((1, 140))}),
+    (ValueError, r"state must have shape \(1, 140\)", {"_setup": dict(optimizer="rmsprop"),
+                                                       2: np.zeros((2, 140))}),
+    (TypeError, "state must be a numpy.ndarray", {2: [[0.0]]}),
+    (ValueError, "X must have sizes", {3: lambda a: a[3][:, :-1]}),
+    (TypeError, "X has dtype float32", {3: lambda a: a[3].astype(np.float32)}),
+    (ValueError, "overlaps params", {1: lambda a: a[0]}),
+    (ValueError, "optimizer must be one of", {"optimizer": "lbfgs"}),
+    (ValueError, "loss must be one of", {"loss": "hinge"}),
+    (ValueError, "activation must be one of", {"activation": "swish"}),
+    (ValueError, "not a hidden activation", {"activation": "softmax"}),
+    (ValueError, "sizes must list", {"sizes": [7]}),
+    (ValueError, "sizes must list", {"sizes": [7, 0, 3]}),
+    (ValueError, "batch_size must be an int >= 1", {"batch_size": 0}),
+    (ValueError, "step must be an int >= 0", {"step": -1}),
+    (ValueError, "step must be an int >= 0", {"step": 1.0}),
+    (ValueError, r"dropout must be in \[0, 1\)", {"dropout": 1.0}),
+    (ValueError, "lr must be", {"lr": -0.1}),
+    (ValueError, "lr must be", {"lr": float("nan")}),
+    (ValueError, "eps must be", {"eps": 0.0}),
+    (ValueError, "beta1 and beta2 must be < 1", {"beta2": 1.0}),
+    (ValueError, "seed must be", {"seed": -3}),
+    (ValueError, r"batch_losses must have shape \(3,\)", {"batch_losses": np.zeros(2)}),
+    (TypeError, "batch_losses must have dtype float64", {"batch_losses": np.zeros(3, np.float32)}),
+    (ValueError, "backend must be one of", {"backend": "cuda"}),
+])
+def test_invalid_input(exc, match, change):
+    _bad(exc, match, change)
+
+
+def test_params_must_be_writeable_array():
+    args, kw = _args()
+    args[0] = list(args[0])
+    with pytest.raises(TypeError, match="params must be a numpy.ndarray"):
+        K.train_epoch(*args, **kw)
+    args, kw = _args()
+    args[0].flags.writeable = False
+    with pytest.raises(ValueError, match="params must be writeable"):
+        K.train_epoch(*args, **kw)
+
+
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
+@pytest.mark.parametrize("loss, sizes", [("softmax_xent", [6, 4]), ("sigmoid_bce", [6, 1]), ("mse", [6, 2])])
+def test_native_epoch_linear_model(backend, loss, sizes):
+    """No hidden layer (the linear models' case): dropout has nothing to act on."""
+    _same_run(backend, np.float64, "sgd", loss, sizes=sizes, alpha=0.1, l1=1e-2, dropout=0.5)
+    _same_run(backend, np.float32, "adagrad", loss, sizes=sizes, weight_decay=0.1)
+
+
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
+def test_native_epoch_batch_larger_than_perm_and_single_row(backend):
+    _same_run(backend, np.float64, "rmsprop", "mse", perm_len=5)  # one short batch (5 < 8)
+    _same_run(backend, np.float64, "nesterov", "softmax_xent", perm_len=1, dropout=0.5)
