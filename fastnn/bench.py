@@ -466,12 +466,13 @@ def suite_gemm(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
             funcs, _ = _gemm_case(m, k, n, ta, tb, dt, contenders, opts.api, torch)
         t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time, cooldown=opts.cooldown)
         flops = 2.0 * m * n * k
+        nbytes = dt.itemsize * (m * k + k * n + m * n)  # compulsory traffic: each operand once
         gf = {c: flops / t[c].best / 1e9 for c in cols}
         pk = peak["fma_gflops"][dt.name]
         rows.append({"group": group, "form": form, "m": m, "k": k, "n": n, "dtype": dt.name,
-                     "threads": opts.threads, "flops": flops,
+                     "threads": opts.threads, "flops": flops, "bytes": nbytes,
                      "seconds": {c: t[c].best for c in cols}, "median_seconds": {c: t[c].median for c in cols},
-                     "gflops": gf, "baseline": "numpy",
+                     "gflops": gf, "gbs": {c: nbytes / t[c].best / 1e9 for c in cols}, "baseline": "numpy",
                      "ratio": {c: gf[c] / gf["numpy"] for c in cols if c != "numpy"},
                      "peak_share": {c: gf[c] / pk for c in cols}})
     headers = ["group", "form", "m", "k", "n", "dtype"] + [f"{c} GF/s" for c in cols] + \

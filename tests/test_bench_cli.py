@@ -78,6 +78,7 @@ def test_gemm_json_has_numpy_baseline_and_ratios(tiny, tmp_path, capsys):
             assert ratio == pytest.approx(r["gflops"][name] / r["gflops"]["numpy"])
             assert r["peak_share"][name] == pytest.approx(r["gflops"][name] / 100.0)
         assert r["flops"] == 2.0 * r["m"] * r["n"] * r["k"]
+        assert r["gbs"]["numpy"] == pytest.approx(r["bytes"] / r["seconds"]["numpy"] / 1e9)
     assert {r["suite"] for r in data["rows"]} == {"gemm"}
 
 
