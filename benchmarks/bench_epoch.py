@@ -1,0 +1,74 @@
+"""One epoch on the digits data (1797 x 64 -> 100 -> 10, batch 200, Adam).
+
+Three ways: the kernels composed in Python, the native epoch
+(fastnn.kernels.train_epoch) and fastnn.MLP.fit; the latter two are skipped in a
+build that does not have them yet.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import fastnn.kernels as K
+from fastnn.profile import KernelMLP, find_mlp, load_data
+
+from . import BACKENDS, DTYPES, require
+
+HIDDEN, BATCH, LR = 100, 200, 1e-3
+
+
+class _Digits:
+    params = (BACKENDS, DTYPES)
+    param_names = ["backend", "dtype"]
+
+    def setup(self, backend, dtype):
+        require(backend)
+        self.X, self.y, _ = load_data("digits", dtype)
+        self.sizes = [self.X.shape[1], HIDDEN, int(self.y.max()) + 1]
+        self.perm = np.arange(len(self.X), dtype=np.int64)
+        self.net = KernelMLP(self.sizes, batch_size=BATCH, dtype=dtype, backend=backend, lr=LR)
+        self.backend = backend
+
+
+class ComposedEpoch(_Digits):
+    def setup(self, backend, dtype):
+        super().setup(backend, dtype)
+        self.time_epoch(backend, dtype)  # warm-up outside the timing
+
+    def time_epoch(self, backend, dtype):
+        self.net.epoch(self.X, self.y, self.perm)
+
+
+class NativeEpoch(_Digits):
+    def setup(self, backend, dtype):
+        if not hasattr(K, "train_epoch"):
+            raise NotImplementedError("fastnn.kernels.train_epoch is not in this build")
+        super().setup(backend, dtype)
+        self.time_epoch(backend, dtype)  # warm-up outside the timing
+
+    def time_epoch(self, backend, dtype):
+        net = self.net
+        K.train_epoch(net.params, net.grads, net.state, self.X, self.y, self.perm, sizes=self.sizes,
+                      activation="relu", loss="softmax_xent", optimizer="adam", lr=LR, step=net.t,
+                      batch_size=BATCH, backend=self.backend)
+        net.t += -(-len(self.perm) // BATCH)
+
+
+class MLPFit(_Digits):
+    """fastnn.MLP(...).fit for one epoch, native (fused) and Python-composed; includes input checks."""
+
+    params = (BACKENDS, DTYPES, [True, False])
+    param_names = ["backend", "dtype", "fused"]
+
+    def setup(self, backend, dtype, fused):
+        mlp = find_mlp()
+        if mlp is None:
+            raise NotImplementedError("fastnn.MLP is not in this build")
+        if fused and not hasattr(K, "train_epoch"):
+            raise NotImplementedError("fastnn.kernels.train_epoch is not in this build")
+        super().setup(backend, dtype)
+        self.model = mlp(self.sizes, "relu", dtype=dtype, seed=0, backend=backend)
+        self.kw = dict(optimizer="adam", lr=LR, epochs=1, batch_size=BATCH, tol=None, shuffle=False, fused=fused)
+        self.time_fit_one_epoch(backend, dtype, fused)  # warm-up outside the timing
+
+    def time_fit_one_epoch(self, backend, dtype, fused):
+        self.model.fit(self.X, self.y, **self.kw)

@@ -1,0 +1,536 @@
+"""Per-kernel profiling: ``with fastnn.profile() as p:`` and ``fastnn profile``.
+
+``fastnn.kernels`` calls ``_profiler.record(name, backend, seconds, flops, nbytes)``
+around every kernel while a profiler is installed; while none is (the default),
+the only cost is one attribute test per kernel call. A ``Profiler`` collects one
+event per call and turns them into a table (calls, total ms, share of the run,
+GFLOP/s, GB/s, share of the machine's measured peak) and a Chrome trace (the
+JSON "trace event" format, which https://ui.perfetto.dev and chrome://tracing load).
+
+``fastnn profile`` trains a small MLP (the digits data by default, or the user's
+data) with the unfused kernels, so every dense layer, loss and optimizer update
+shows up as its own row, and prints that table.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["Profiler", "KernelStat", "profile", "KernelMLP", "load_data", "configure_parser", "run"]
+
+# (name, backend, start seconds, duration seconds, flops, bytes, thread index)
+Event = Tuple[str, str, float, float, float, float, int]
+
+
+@dataclass
+class KernelStat:
+    """Aggregated timings of one kernel on one backend."""
+
+    name: str
+    backend: str
+    calls: int = 0
+    seconds: float = 0.0
+    flops: float = 0.0
+    nbytes: float = 0.0
+    min_seconds: float = math.inf
+    max_seconds: float = 0.0
+
+    @property
+    def gflops(self) -> float:
+        """Achieved GFLOP/s over all calls (0 for kernels that count no flops)."""
+        return self.flops / self.seconds / 1e9 if self.seconds > 0 else 0.0
+
+    @property
+    def gbs(self) -> float:
+        """Achieved GB/s of compulsory traffic (each operand read or written once)."""
+        return self.nbytes / self.seconds / 1e9 if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"kernel": self.name, "backend": self.backend, "calls": self.calls, "seconds": self.seconds,
+                "flops": self.flops, "bytes": self.nbytes, "gflops": self.gflops, "gbs": self.gbs,
+                "min_seconds": self.min_seconds, "max_seconds": self.max_seconds}
+
+
+class Profiler:
+    """Collects one event per fastnn kernel call while it is active.
+
+    Use it as a context manager (``with Profiler() as p:``) or with ``start()`` /
+    ``stop()``. Profilers nest: an inner one forwards its events to the outer one.
+    ``span(name)`` marks a region (an epoch, a batch) that appears in the trace.
+    """
+
+    def __init__(self, *, dtype: Any = "float32", threads: Optional[int] = None) -> None:
+        self.clock = time.perf_counter  # read by fastnn.kernels around each call
+        self.events: List[Event] = []
+        self.spans: List[Tuple[str, float, float, int]] = []
+        self.dtype = np.dtype(dtype)
+        self.threads = threads
+        self.t_start: Optional[float] = None
+        self.t_stop: Optional[float] = None
+        self._previous: Any = None
+        self._tids: Dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    # -- the hook fastnn.kernels calls -------------------------------------------------
+    def record(self, name: str, backend: str, seconds: float, flops: float, nbytes: float) -> None:
+        """One kernel call of `seconds` that ended just now."""
+        end = self.clock()
+        self.events.append((name, backend, end - seconds, seconds, float(flops), float(nbytes), self._tid()))
+        if self._previous is not None:
+            self._previous.record(name, backend, seconds, flops, nbytes)
+
+    def _tid(self) -> int:
+        ident = threading.get_ident()
+        tid = self._tids.get(ident)
+        if tid is None:
+            with self._lock:
+                tid = self._tids.setdefault(ident, len(self._tids) + 1)
+        return tid
+
+    # -- activation ----------------------------------------------------------------------
+    def start(self) -> "Profiler":
+        from . import kernels
+
+        if self.t_start is not None and self.t_stop is None:
+            raise RuntimeError("this profiler is already running")
+        self._previous = kernels._profiler
+        kernels._profiler = self
+        self.t_start = self.clock()
+        self.t_stop = None
+        return self
+
+    def stop(self) -> "Profiler":
+        from . import kernels
+
+        if self.t_start is None or self.t_stop is not None:
+            return self
+        self.t_stop = self.clock()
+        kernels._profiler = self._previous
+        self._previous = None
+        return self
+
+    def __enter__(self) -> "Profiler":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @contextlib.contextmanager
+    def span(self, name: str) -> Iterator[None]:
+        """Mark a region (e.g. ``"epoch 3"``); it shows as its own slice in the trace."""
+        t0 = self.clock()
+        try:
+            yield
+        finally:
+            self.spans.append((name, t0, self.clock() - t0, self._tid()))
+
+    # -- results -------------------------------------------------------------------------
+    @property
+    def wall_seconds(self) -> float:
+        """Wall time of the profiled region (so far, while it runs)."""
+        if self.t_start is None:
+            return 0.0
+        end = self.t_stop if self.t_stop is not None else self.clock()
+        return end - self.t_start
+
+    @property
+    def kernel_seconds(self) -> float:
+        return sum(e[3] for e in self.events)
+
+    def stats(self) -> List[KernelStat]:
+        """Per (kernel, backend) totals, the most expensive first."""
+        table: Dict[Tuple[str, str], KernelStat] = {}
+        for name, backend, _, sec, flops, nbytes, _ in self.events:
+            s = table.get((name, backend))
+            if s is None:
+                s = table[(name, backend)] = KernelStat(name, backend)
+            s.calls += 1
+            s.seconds += sec
+            s.flops += flops
+            s.nbytes += nbytes
+            s.min_seconds = min(s.min_seconds, sec)
+            s.max_seconds = max(s.max_seconds, sec)
+        return sorted(table.values(), key=lambda s: -s.seconds)
+
+    def table(self, peak: Optional[Dict[str, Any]] = None) -> str:
+        """The per-kernel table as text; `peak` (from ``fastnn.bench.measure_peak``) adds shares of peak."""
+        wall = self.wall_seconds
+        fma = bw = None
+        if peak:
+            fma = peak["fma_gflops"].get(self.dtype.name)
+            bw = peak.get("bandwidth_gbs")
+        headers = ["kernel", "backend", "calls", "total ms", "% run", "us/call", "GFLOP/s", "GB/s", "% FMA peak",
+                   "% BW peak"]
+        rows = []
+        for s in self.stats():
+            rows.append([s.name, s.backend, str(s.calls), f"{s.seconds * 1e3:.2f}",
+                         _pct(s.seconds, wall), f"{s.seconds / s.calls * 1e6:.1f}",
+                         f"{s.gflops:.2f}" if s.flops else "-", f"{s.gbs:.2f}" if s.nbytes else "-",
+                         _pct(s.gflops, fma) if (s.flops and fma) else "-",
+                         _pct(s.gbs, bw) if (s.nbytes and bw) else "-"])
+        outside = wall - self.kernel_seconds
+        rows.append(["(outside kernels)", "python", "-", f"{outside * 1e3:.2f}", _pct(outside, wall),
+                     "-", "-", "-", "-", "-"])
+        rows.append(["total (wall)", "", str(len(self.events)), f"{wall * 1e3:.2f}", _pct(wall, wall),
+                     "-", "-", "-", "-", "-"])
+        return format_table(headers, rows)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def as_dict(self, peak: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        return {"wall_seconds": self.wall_seconds, "kernel_seconds": self.kernel_seconds, "dtype": self.dtype.name,
+                "threads": self.threads, "peak": peak, "kernels": [s.as_dict() for s in self.stats()]}
+
+    def trace(self) -> Dict[str, Any]:
+        """The run as Chrome trace events: one complete ("X") event per kernel call.
+
+        Times are microseconds from the profiler's start; ``cat`` is the backend.
+        """
+        t0 = self.t_start if self.t_start is not None else 0.0
+        pid = os.getpid()
+        events: List[Dict[str, Any]] = [
+            {"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": "fastnn"}}]
+        for ident, tid in sorted(self._tids.items(), key=lambda kv: kv[1]):
+            events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid,
+                           "args": {"name": "main" if ident == threading.main_thread().ident else f"thread {tid}"}})
+        for name, start, dur, tid in self.spans:
+            events.append({"name": name, "cat": "span", "ph": "X", "ts": (start - t0) * 1e6, "dur": dur * 1e6,
+                           "pid": pid, "tid": tid})
+        for name, backend, start, dur, flops, nbytes, tid in self.events:
+            args: Dict[str, Any] = {"backend": backend, "flops": flops, "bytes": nbytes}
+            if dur > 0:
+                args["gflops"] = flops / dur / 1e9
+                args["gbs"] = nbytes / dur / 1e9
+            events.append({"name": name, "cat": backend, "ph": "X", "ts": (start - t0) * 1e6, "dur": dur * 1e6,
+                           "pid": pid, "tid": tid, "args": args})
+        return {"traceEvents": events, "displayTimeUnit": "ms",
+                "otherData": {"tool": "fastnn profile", "dtype": self.dtype.name, "threads": self.threads}}
+
+    def write_trace(self, path: str) -> None:
+        """Write ``trace()`` as JSON to `path` (open it in https://ui.perfetto.dev)."""
+        _write_json(path, self.trace())
+
+
+def profile(*, dtype: Any = "float32", threads: Optional[int] = None) -> Profiler:
+    """A profiler of fastnn kernel calls, for ``with fastnn.profile() as p: ...``.
+
+    After the block, ``print(p.table())`` shows the per-kernel table,
+    ``p.stats()`` returns it as objects and ``p.write_trace("t.json")`` writes a
+    trace for Perfetto. `dtype` and `threads` only label the run (and pick the
+    peak that shares are measured against).
+    """
+    return Profiler(dtype=dtype, threads=threads)
+
+
+def _pct(x: Optional[float], whole: Optional[float]) -> str:
+    if not whole or x is None:
+        return "-"
+    return f"{100.0 * x / whole:.1f}%"
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain-text table: first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h))
+              for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[Any]) -> str:
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _write_json(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, default=_json_default)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# ------------------------------------------------------------------ a kernel-level MLP
+
+
+class KernelMLP:
+    """A softmax-classifier MLP trained by composing ``fastnn.kernels`` calls.
+
+    Parameters live in one flat buffer laid out as in TRAIN_EPOCH.md (all weights,
+    then all biases; W_l is [d_l, d_l+1]); optimizer state is [n_state, size].
+    Every activation buffer is allocated once for `batch_size` rows, so a step
+    allocates nothing. This is what ``fastnn profile`` trains when ``fastnn.MLP``
+    is not there, and what ``fastnn bench step|epoch`` times.
+    """
+
+    N_STATE = {"sgd": 0, "momentum": 1, "adam": 2}
+
+    def __init__(self, sizes: Sequence[int], *, activation: str = "relu", optimizer: str = "adam",
+                 lr: float = 1e-3, batch_size: int = 200, dtype: Any = np.float32, seed: int = 0,
+                 backend: Optional[str] = None) -> None:
+        from . import kernels
+
+        if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+            raise ValueError(f"sizes must list at least two positive layer widths, got {list(sizes)}")
+        if optimizer not in self.N_STATE:
+            raise ValueError(f"optimizer must be one of {sorted(self.N_STATE)}, got {optimizer!r}")
+        if activation not in kernels.ACTIVATIONS or activation == "softmax":
+            raise ValueError(f"activation must be a hidden-layer activation, got {activation!r}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.k = kernels
+        self.sizes = [int(s) for s in sizes]
+        self.activation, self.optimizer, self.lr = activation, optimizer, float(lr)
+        self.batch_size, self.backend = int(batch_size), backend
+        self.dtype = np.dtype(dtype)
+        self.t = 0  # updates done
+        L = len(self.sizes) - 1
+        shapes = [(self.sizes[i], self.sizes[i + 1]) for i in range(L)]
+        self.n_weights = sum(a * b for a, b in shapes)
+        self.size = self.n_weights + sum(self.sizes[1:])
+        self.params = np.zeros(self.size, self.dtype)
+        self.grads = np.zeros(self.size, self.dtype)
+        self.state = np.zeros((self.N_STATE[optimizer], self.size), self.dtype)
+        self.W, self.b = self._views(self.params, shapes)
+        self.gW, self.gb = self._views(self.grads, shapes)
+        rng = np.random.default_rng(seed)
+        for (fan_in, fan_out), w in zip(shapes, self.W):  # Glorot uniform, as scikit-learn
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            w[...] = rng.uniform(-bound, bound, size=w.shape)
+        for bias in self.b:
+            bias[...] = rng.uniform(-0.01, 0.01, size=bias.shape)
+        bs = self.batch_size
+        self.outs = [np.empty((bs, d), self.dtype) for d in self.sizes[1:]]
+        self.need_z = kernels.ACTIVATIONS[activation] in _needs_input()
+        self.zs = [np.empty((bs, d), self.dtype) if self.need_z else None for d in self.sizes[1:-1]] + [None]
+        self.dxs = [np.empty((bs, d), self.dtype) for d in self.sizes[1:-1]]
+        self.dlogits = np.empty((bs, self.sizes[-1]), self.dtype)
+        self.acts = [activation] * (L - 1) + ["identity"]
+
+    def _views(self, buf: np.ndarray, shapes: List[Tuple[int, int]]) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+        ws, bs, o = [], [], 0
+        for a, b in shapes:
+            ws.append(buf[o:o + a * b].reshape(a, b))
+            o += a * b
+        for _, b in shapes:
+            bs.append(buf[o:o + b])
+            o += b
+        return ws, bs
+
+    def step(self, xb: np.ndarray, yb: np.ndarray) -> float:
+        """One update on a batch (forward, softmax cross-entropy, backward, optimizer); returns the loss."""
+        k, be, r = self.k, self.backend, xb.shape[0]
+        a = xb
+        for l, act in enumerate(self.acts):
+            z = None if self.zs[l] is None else self.zs[l][:r]
+            a = k.dense_forward(a, self.W[l], self.b[l], act, out=self.outs[l][:r], preact=z, backend=be)
+        loss, dout = k.softmax_xent(a, yb, out=self.dlogits[:r], backend=be)
+        for l in range(len(self.acts) - 1, -1, -1):
+            x = xb if l == 0 else self.outs[l - 1][:r]
+            z = None if self.zs[l] is None else self.zs[l][:r]
+            dx = self.dxs[l - 1][:r] if l > 0 else None
+            _, _, _ = k.dense_backward(dout, x, self.W[l], self.acts[l], y=self.outs[l][:r], z=z, need_dx=l > 0,
+                                       dx=dx, dw=self.gW[l], db=self.gb[l], dz=dout, backend=be)
+            dout = dx
+        self.t += 1
+        self._update()
+        return loss
+
+    def _update(self) -> None:
+        k, be, nw = self.k, self.backend, self.n_weights
+        for sl in (slice(0, nw), slice(nw, self.size)):  # weights, then biases (penalties would go on weights)
+            p, g = self.params[sl], self.grads[sl]
+            if self.optimizer == "adam":
+                k.adam_update(p, g, self.state[0, sl], self.state[1, sl], lr=self.lr, step=self.t, backend=be)
+            elif self.optimizer == "momentum":
+                k.momentum_update(p, g, self.state[0, sl], lr=self.lr, backend=be)
+            else:
+                k.sgd_update(p, g, lr=self.lr, backend=be)
+
+    def epoch(self, X: np.ndarray, y: np.ndarray, perm: np.ndarray) -> float:
+        """One pass over ``X[perm]`` in mini-batches; returns the row-weighted mean loss."""
+        total, n, bs = 0.0, len(perm), self.batch_size
+        for s in range(0, n, bs):
+            idx = perm[s:s + bs]
+            total += self.step(X[idx], y[idx]) * len(idx)
+        return total / max(n, 1)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        a = np.ascontiguousarray(X, self.dtype)
+        for l, act in enumerate(self.acts):
+            a = self.k.dense_forward(a, self.W[l], self.b[l], act, backend=self.backend)
+        return a.argmax(axis=1)
+
+
+def _needs_input() -> frozenset:
+    from .backends._common import NEEDS_INPUT_FOR_GRAD
+
+    return NEEDS_INPUT_FOR_GRAD
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def load_data(spec: str = "digits", dtype: Any = np.float32) -> Tuple[np.ndarray, np.ndarray, str]:
+    """(X, y as int32 labels 0..C-1, description) for "digits" or a .npz (X, y) / .csv (label last) file."""
+    dtype = np.dtype(dtype)
+    if spec == "digits":
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError as exc:  # pragma: no cover - scikit-learn is a dependency
+            raise RuntimeError("the digits data needs scikit-learn") from exc
+        d = load_digits()
+        X, y, desc = d.data / 16.0, d.target, "digits (1797 x 64)"
+    elif spec.endswith(".npz"):
+        with np.load(spec) as f:
+            if "X" not in f or "y" not in f:
+                raise ValueError(f"{spec}: expected arrays named 'X' and 'y', found {sorted(f.files)}")
+            X, y = f["X"], f["y"]
+        desc = spec
+    elif spec.endswith(".csv"):
+        raw = np.loadtxt(spec, delimiter=",", ndmin=2)
+        X, y, desc = raw[:, :-1], raw[:, -1], spec
+    else:
+        raise ValueError(f"data must be 'digits', a .npz file (X, y) or a .csv file (label last), got {spec!r}")
+    X = np.asarray(X)
+    if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"{spec}: X must be 2-D with one label per row, got X {X.shape}, y {np.shape(y)}")
+    classes, labels = np.unique(np.asarray(y), return_inverse=True)
+    return np.ascontiguousarray(X, dtype), labels.astype(np.int32), f"{desc}, {len(classes)} classes"
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="digits",
+                        help="'digits' (default), a .npz file with arrays X and y, or a .csv file (label last)")
+    parser.add_argument("--hidden", default="100", help="hidden layer widths, comma-separated (default 100)")
+    parser.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    parser.add_argument("--optimizer", default="adam", choices=sorted(KernelMLP.N_STATE))
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--backend", default=None, help="kernel backend (default: fastnn's current one)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for fastnn and NumPy's BLAS")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trace", metavar="PATH", help="write a Chrome trace (open in https://ui.perfetto.dev)")
+    parser.add_argument("--json", metavar="PATH", help="write the table as JSON")
+    parser.add_argument("--no-peak", action="store_true", help="skip measuring the machine's peak (no %% peak)")
+    parser.add_argument("--runner", default="auto", choices=["auto", "mlp", "kernels"],
+                        help="train with fastnn.MLP(...).fit(fused=False) (auto: when this build has it) or "
+                             "with the kernel loop in fastnn.profile")
+
+
+def find_mlp() -> Any:
+    """The ``fastnn.MLP`` class when this build has it, else None."""
+    import fastnn
+
+    cls = getattr(fastnn, "MLP", None)
+    if cls is None:
+        try:
+            from fastnn.nn import MLP as cls  # type: ignore[no-redef]
+        except ImportError:
+            return None
+    return cls
+
+
+def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[int], prof: Profiler) -> str:
+    """Run the training; returns a description of what ran."""
+    sizes = [X.shape[1], *hidden, int(y.max()) + 1]
+    arch = "-".join(map(str, sizes))
+    mlp_cls = find_mlp() if args.runner in ("auto", "mlp") else None
+    if args.runner == "mlp" and mlp_cls is None:
+        raise RuntimeError("--runner mlp: fastnn.MLP is not available in this build")
+    if mlp_cls is not None:
+        last = [prof.clock()]
+
+        def epoch_span(logs: Dict[str, Any]) -> None:  # one trace slice per epoch
+            now = prof.clock()
+            prof.spans.append((f"epoch {logs.get('epoch', '?')}", last[0], now - last[0], prof._tid()))
+            last[0] = now
+
+        try:
+            model = mlp_cls(sizes, args.activation, dtype=args.dtype, seed=args.seed, backend=args.backend)
+            model.fit(X, y, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                      tol=None, seed=args.seed, fused=False, callbacks=[epoch_span])
+        except TypeError as exc:  # an MLP whose signature differs: say so, use the kernel loop
+            if args.runner == "mlp":
+                raise RuntimeError(f"--runner mlp: fastnn.MLP did not accept these options: {exc}") from exc
+            prof.events.clear()
+            prof.spans.clear()
+        else:
+            acc = float((model.predict(X) == y).mean())
+            return (f"fastnn.MLP {arch}.fit(fused=False), {args.optimizer}, {args.epochs} epochs, "
+                    f"final loss {model.loss_:.4f}, train accuracy {acc:.3f}")
+    net = KernelMLP(sizes, activation=args.activation, optimizer=args.optimizer, lr=args.lr,
+                    batch_size=args.batch_size, dtype=X.dtype, seed=args.seed, backend=args.backend)
+    rng = np.random.default_rng(args.seed)
+    loss = float("nan")
+    for e in range(args.epochs):
+        with prof.span(f"epoch {e + 1}"):
+            loss = net.epoch(X, y, rng.permutation(len(X)))
+    acc = float((net.predict(X) == y).mean())
+    return (f"kernel loop {arch}, {args.optimizer}, {args.epochs} epochs, "
+            f"final loss {loss:.4f}, train accuracy {acc:.3f}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import fastnn
+
+    from . import bench
+
+    try:
+        hidden = [int(h) for h in str(args.hidden).split(",") if h.strip()]
+        if any(h < 1 for h in hidden):
+            raise ValueError
+    except ValueError:
+        print(f"fastnn profile: --hidden must be comma-separated positive ints, got {args.hidden!r}", file=sys.stderr)
+        return 2
+    if args.epochs < 1 or args.batch_size < 1:
+        print("fastnn profile: --epochs and --batch-size must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        X, y, desc = load_data(args.data, args.dtype)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"fastnn profile: {exc}", file=sys.stderr)
+        return 2
+    threads = args.threads if args.threads is not None else fastnn.get_num_threads()
+    backend = args.backend or fastnn.get_backend()
+    with bench.thread_limit(threads):
+        peak = None if args.no_peak else bench.measure_peak(threads)
+        warm = KernelMLP([X.shape[1], *hidden, int(y.max()) + 1], activation=args.activation,
+                         optimizer=args.optimizer, batch_size=args.batch_size, dtype=X.dtype, backend=args.backend)
+        warm.step(X[:args.batch_size], y[:args.batch_size])  # JIT and thread-pool start-up stay out of the profile
+        prof = Profiler(dtype=args.dtype, threads=threads)
+        with prof:
+            what = _train(args, X, y, hidden, prof)
+    print(f"fastnn profile: {desc}; {what}")
+    print(f"backend {backend}, {args.dtype}, {threads} thread(s)" +
+          (f"; peak {peak['fma_gflops'][args.dtype]:.1f} GFLOP/s FMA, {peak['bandwidth_gbs']:.1f} GB/s triad"
+           if peak else ""))
+    print(prof.table(peak))
+    if args.trace:
+        prof.write_trace(args.trace)
+        print(f"trace: {args.trace} ({len(prof.events)} kernel events; open in https://ui.perfetto.dev)")
+    if args.json:
+        _write_json(args.json, {"data": desc, "run": what, "backend": backend, **prof.as_dict(peak)})
+        print(f"json: {args.json}")
+    return 0

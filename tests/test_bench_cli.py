@@ -1,0 +1,150 @@
+"""`fastnn bench`: the timing harness, the machine peak, and each suite's table and JSON (on tiny shapes)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import bench
+from fastnn.cli import main
+
+FAKE_PEAK = {"threads": 1, "fma_gflops": {"float32": 100.0, "float64": 50.0},
+             "fma_gflops_per_thread": {"float32": 100.0, "float64": 50.0}, "bandwidth_gbs": 10.0, "method": "fake"}
+FAST = ["--threads", "1", "--repeat", "1", "--min-time", "0.0005", "--no-progress", "--dtype", "float32"]
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """Tiny gemm shapes and a fixed peak so each suite runs in well under a second."""
+    monkeypatch.setattr(bench, "gemm_shapes", lambda quick=False: [
+        ("square", "A@B", 8, 8, 8, False, False), ("mlp", "X^T@dY", 9, 5, 7, True, False),
+        ("out10", "dY@W^T", 6, 10, 4, False, True)])
+    monkeypatch.setattr(bench, "measure_peak", lambda threads, quick=False: dict(FAKE_PEAK, threads=threads))
+
+
+def test_round_robin_times_every_contender():
+    calls = {"a": 0, "b": 0}
+
+    def f(name):
+        calls[name] += 1
+
+    t = bench.time_round_robin({"a": lambda: f("a"), "b": lambda: f("b")}, repeat=3, min_time=1e-4)
+    assert set(t) == {"a", "b"}
+    for name, tm in t.items():
+        assert tm.number >= 1 and tm.repeat == 3
+        assert 0 < tm.best <= tm.median
+        assert calls[name] >= 3 * tm.number  # warm-up and calibration come on top
+
+
+def test_peak_measures_fma_and_bandwidth():
+    gf32 = bench.fma_peak(1, "float32", seconds=0.001, repeat=2)
+    gf64 = bench.fma_peak(1, "float64", seconds=0.001, repeat=2)
+    bw = bench.triad_bandwidth(1, n=1 << 16, repeat=2)
+    assert all(math.isfinite(v) and v > 0 for v in (gf32, gf64, bw))
+    # the FMA chain computes a known value: 12 lanes-wide accumulators converge to 1 for a in (0, 1)
+    fn = bench._fma_fn("float64")
+    assert fn(200_000, 0.9) == pytest.approx(12 * 4 * 1.0, rel=1e-6)
+    a, b, c = np.zeros(10), np.ones(10), np.full(10, 2.0)
+    bench._triad()(a, b, c, 3.0, 2, 8)
+    np.testing.assert_array_equal(a, [0, 0, 7, 7, 7, 7, 7, 7, 0, 0])
+
+
+def test_thread_limit_applies_and_restores():
+    from threadpoolctl import threadpool_info
+
+    before = fastnn.get_num_threads()
+    with bench.thread_limit(1):
+        assert fastnn.get_num_threads() == 1
+        assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
+    assert fastnn.get_num_threads() == before
+
+
+def test_gemm_json_has_numpy_baseline_and_ratios(tiny, tmp_path, capsys):
+    out = tmp_path / "g.json"
+    assert main(["bench", "gemm", *FAST, "--no-peers", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "1 thread(s)" in text and "numpy GF/s" in text and "geomean" in text
+    data = json.loads(out.read_text())
+    assert data["threads"] == 1 and data["peak"]["fma_gflops"]["float32"] == 100.0
+    rows = data["suites"]["gemm"]["rows"]
+    assert [r["group"] for r in rows] == ["square", "mlp", "out10", "dense"]
+    for r in rows:
+        assert r["baseline"] == "numpy" and "numpy" in r["gflops"]
+        assert set(r["ratio"]) == set(r["gflops"]) - {"numpy"}
+        for name, ratio in r["ratio"].items():
+            assert ratio == pytest.approx(r["gflops"][name] / r["gflops"]["numpy"])
+            assert r["peak_share"][name] == pytest.approx(r["gflops"][name] / 100.0)
+        assert r["flops"] == 2.0 * r["m"] * r["n"] * r["k"]
+        assert r["gbs"]["numpy"] == pytest.approx(r["bytes"] / r["seconds"]["numpy"] / 1e9)
+    assert {r["suite"] for r in data["rows"]} == {"gemm"}
+
+
+@pytest.mark.parametrize("api", [False, True])
+def test_gemm_contenders_compute_the_product(api):
+    """What is timed is the real product, for every contender (fastnn backends, numpy, torch if present)."""
+    torch = bench._torch()
+    for ta, tb in ((False, False), (True, False), (False, True)):
+        funcs, (oa, ob, c) = bench._gemm_case(9, 5, 7, ta, tb, np.dtype(np.float64), bench.fastnn_backends()[0],
+                                              api, torch)
+        want = oa @ ob
+        for name, f in funcs.items():
+            c[...] = 0
+            f()
+            np.testing.assert_allclose(c, want, rtol=1e-12, err_msg=name)
+
+
+def test_kernels_step_epoch_suites(tiny, tmp_path, capsys):
+    out = tmp_path / "all.json"
+    for suite in ("kernels", "step", "epoch"):
+        assert main(["bench", suite, *FAST, "--no-peers", "--json", str(out)]) == 0
+        data = json.loads(out.read_text())
+        rows = data["suites"][suite]["rows"]
+        assert rows
+        if suite == "kernels":
+            assert {"dense_forward relu", "softmax_xent", "adam_update"} <= {r["kernel"] for r in rows}
+            for r in rows:
+                assert "numpy" in r["seconds"] and set(r["ratio"]) == set(r["seconds"]) - {"numpy"}
+        else:
+            impls = {r["impl"] for r in rows}
+            assert "kernels[numpy]" in impls and all(r["baseline"] == "kernels[numpy]" for r in rows)
+            base = next(r for r in rows if r["impl"] == "kernels[numpy]")
+            assert base["ratio"] == pytest.approx(1.0)
+    text = capsys.readouterr().out
+    assert "ms/step" in text and "ms/epoch" in text
+
+
+def test_epoch_suite_says_what_is_missing(tiny, monkeypatch, capsys):
+    from fastnn import kernels
+
+    monkeypatch.delattr(kernels, "train_epoch", raising=False)
+    monkeypatch.setattr(bench, "find_mlp", lambda: None)
+    assert main(["bench", "epoch", *FAST, "--no-peers"]) == 0
+    text = capsys.readouterr().out
+    assert "train_epoch: not available" in text and "fastnn.MLP: not available" in text
+
+
+def test_peers_columns_when_installed(tiny, capsys):
+    pytest.importorskip("torch")
+    assert main(["bench", "gemm", *FAST]) == 0
+    text = capsys.readouterr().out
+    assert "torch GF/s" in text and "JAX" in text
+
+
+def test_peak_suite_and_plot(tiny, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "p.png"
+    assert main(["bench", "peak", *FAST]) == 0
+    assert "FMA float32" in capsys.readouterr().out
+    assert main(["bench", "gemm", *FAST, "--no-peers", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_options(capsys):
+    assert main(["bench", "peak", "--threads", "0"]) == 2
+    assert main(["bench", "peak", "--repeat", "0"]) == 2
+    with pytest.raises(SystemExit):
+        main(["bench", "nonsense"])
+    capsys.readouterr()

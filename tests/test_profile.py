@@ -1,0 +1,226 @@
+"""fastnn.profile: the per-kernel profiler, its Chrome trace, the kernel-composed MLP and `fastnn profile`."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import kernels as K
+from fastnn.cli import main
+from fastnn.profile import KernelMLP, Profiler, load_data, profile
+
+BACKENDS = fastnn.available_backends()
+
+
+def _kernel_events(trace):
+    return [e for e in trace["traceEvents"] if e["ph"] == "X" and e.get("cat") != "span"]
+
+
+def test_profiler_records_each_call_with_flops_and_bytes():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((7, 5)), rng.standard_normal((5, 3))
+    assert K._profiler is None
+    with profile(dtype="float64") as p:
+        assert K._profiler is p
+        for _ in range(3):
+            K.gemm(a, b, backend="numpy")
+        K.activation_forward(a, "relu", backend="numpy")
+    assert K._profiler is None  # removed on exit: timers cost nothing when off
+    K.gemm(a, b, backend="numpy")  # not recorded
+    stats = {s.name: s for s in p.stats()}
+    assert set(stats) == {"gemm", "activation_forward"}
+    g = stats["gemm"]
+    assert (g.calls, g.backend) == (3, "numpy")
+    assert g.flops == 3 * 2.0 * 7 * 3 * 5
+    assert g.nbytes == 3 * 8 * (7 * 5 + 5 * 3 + 7 * 3)
+    assert 0 < g.min_seconds <= g.max_seconds <= g.seconds
+    assert stats["activation_forward"].flops == 0
+    assert p.kernel_seconds <= p.wall_seconds
+    assert len(p.events) == 4
+
+
+def test_profiler_restores_on_error_and_nests():
+    a = np.ones((4, 4))
+    outer = Profiler()
+    with outer:
+        with pytest.raises(ZeroDivisionError):
+            with Profiler() as inner:
+                K.gemm(a, a, backend="numpy")
+                1 / 0
+        assert K._profiler is outer
+        K.gemm(a, a, backend="numpy")
+    assert K._profiler is None
+    assert len(inner.events) == 1
+    assert len(outer.events) == 2  # the inner profiler forwarded its event
+
+
+def test_trace_is_valid_chrome_trace_json(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((16, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 4)).astype(np.float32)
+    b = np.zeros(4, np.float32)
+    with Profiler(dtype=np.float32, threads=1) as p:
+        with p.span("block"):
+            for _ in range(5):
+                K.dense_forward(x, w, b, "relu", backend="numpy")
+    path = tmp_path / "t.json"
+    p.write_trace(str(path))
+    trace = json.loads(path.read_text())
+    assert isinstance(trace["traceEvents"], list)
+    assert trace["displayTimeUnit"] in ("ms", "ns")
+    kev = _kernel_events(trace)
+    assert len(kev) == 5 == len(p.events)  # one complete event per kernel call
+    for e in trace["traceEvents"]:
+        assert e["ph"] in ("X", "M")
+        assert isinstance(e["name"], str) and isinstance(e["pid"], int) and isinstance(e["tid"], int)
+        if e["ph"] == "X":
+            assert isinstance(e["ts"], (int, float)) and isinstance(e["dur"], (int, float))
+            assert e["ts"] >= 0 and e["dur"] >= 0
+    for e in kev:
+        assert e["name"] == "dense_forward" and e["cat"] == "numpy"
+        assert e["args"]["flops"] == 2.0 * 16 * 8 * 4
+    ts = [e["ts"] for e in kev]
+    assert ts == sorted(ts)
+    for a, b_ in zip(kev, kev[1:]):  # calls on one thread do not overlap
+        assert a["ts"] + a["dur"] <= b_["ts"] + 1e-3
+    (span,) = [e for e in trace["traceEvents"] if e.get("cat") == "span"]
+    assert span["name"] == "block"
+    assert span["ts"] <= kev[0]["ts"] and kev[-1]["ts"] + kev[-1]["dur"] <= span["ts"] + span["dur"] + 1e-3
+    assert any(e["ph"] == "M" and e["name"] == "process_name" for e in trace["traceEvents"])
+
+
+def test_table_lists_kernels_and_shares():
+    a = np.ones((8, 8), np.float32)
+    with Profiler() as p:
+        K.gemm(a, a, backend="numpy")
+    peak = {"fma_gflops": {"float32": 100.0, "float64": 50.0}, "bandwidth_gbs": 10.0}
+    text = p.table(peak)
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["kernel", "backend", "calls"]
+    assert any(line.startswith("gemm") and "%" in line for line in lines)
+    assert "(outside kernels)" in text and "total (wall)" in text
+    d = p.as_dict(peak)
+    assert d["kernels"][0]["kernel"] == "gemm" and d["kernels"][0]["calls"] == 1
+    json.dumps(d)
+
+
+def _plain_step(sizes, params_w, params_b, m, v, x, y, lr, t):
+    """One Adam step of a ReLU MLP with softmax cross-entropy in plain float64 NumPy."""
+    acts = [x]
+    for l, (w, b) in enumerate(zip(params_w, params_b)):
+        z = acts[-1] @ w + b
+        acts.append(np.maximum(z, 0) if l < len(params_w) - 1 else z)
+    logits = acts[-1]
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    prob = e / e.sum(axis=1, keepdims=True)
+    loss = -np.log(prob[np.arange(len(y)), y]).mean()
+    d = prob
+    d[np.arange(len(y)), y] -= 1
+    d /= len(y)
+    gw, gb = [None] * len(params_w), [None] * len(params_w)
+    for l in range(len(params_w) - 1, -1, -1):
+        gw[l], gb[l] = acts[l].T @ d, d.sum(axis=0)
+        if l:
+            d = (d @ params_w[l].T) * (acts[l] > 0)
+    g = np.concatenate([a.ravel() for a in gw] + gb)
+    p = np.concatenate([a.ravel() for a in params_w] + list(params_b))
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    m[:] = b1 * m + (1 - b1) * g
+    v[:] = b2 * v + (1 - b2) * g * g
+    lr_t = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    return loss, p - lr_t * m / (np.sqrt(v) + eps)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kernel_mlp_step_matches_plain_numpy(backend):
+    sizes = [6, 5, 4, 3]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((9, 6))
+    y = rng.integers(0, 3, 9).astype(np.int32)
+    net = KernelMLP(sizes, batch_size=9, dtype=np.float64, backend=backend, lr=0.01, seed=2)
+    m, v = np.zeros(net.size), np.zeros(net.size)
+    for t in (1, 2):
+        ws = [w.copy() for w in net.W]
+        bs = [b.copy() for b in net.b]
+        want_loss, want = _plain_step(sizes, ws, bs, m, v, x, y, 0.01, t)
+        loss = net.step(x, y)
+        assert loss == pytest.approx(want_loss, rel=1e-10)
+        np.testing.assert_allclose(net.params, want, rtol=1e-9, atol=1e-12)
+    assert net.t == 2
+    assert net.state.shape == (2, net.size)
+
+
+def test_kernel_mlp_learns_and_handles_short_batches():
+    X, y, _ = load_data("digits", np.float32)
+    X, y = X[:300], y[:300]
+    net = KernelMLP([64, 32, 10], batch_size=64, dtype=np.float32, lr=1e-2, backend="numpy")
+    perm = np.arange(300)  # 300 = 4 x 64 + 44: the last batch is short
+    first = net.epoch(X, y, perm)
+    for _ in range(4):
+        last = net.epoch(X, y, perm)
+    assert net.t == 25
+    assert last < first * 0.5
+    assert (net.predict(X) == y).mean() > 0.8
+
+
+def test_kernel_mlp_rejects_bad_options():
+    with pytest.raises(ValueError, match="sizes"):
+        KernelMLP([4])
+    with pytest.raises(ValueError, match="optimizer"):
+        KernelMLP([4, 2], optimizer="lbfgs")
+    with pytest.raises(ValueError, match="activation"):
+        KernelMLP([4, 2], activation="softmax")
+
+
+def test_load_data_files(tmp_path):
+    X = np.arange(12.0).reshape(4, 3)
+    y = np.array([5, 7, 5, 9])
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    Xl, yl, desc = load_data(str(tmp_path / "d.npz"), np.float64)
+    np.testing.assert_array_equal(Xl, X)
+    np.testing.assert_array_equal(yl, [0, 1, 0, 2])  # labels mapped to 0..C-1
+    assert yl.dtype == np.int32 and "3 classes" in desc
+    np.savetxt(tmp_path / "d.csv", np.column_stack([X, y]), delimiter=",")
+    Xc, yc, _ = load_data(str(tmp_path / "d.csv"), np.float32)
+    assert Xc.dtype == np.float32 and Xc.shape == (4, 3)
+    np.testing.assert_array_equal(yc, yl)
+    with pytest.raises(ValueError, match="digits"):
+        load_data("nope.parquet")
+    np.savez(tmp_path / "bad.npz", A=X)
+    with pytest.raises(ValueError, match="'X' and 'y'"):
+        load_data(str(tmp_path / "bad.npz"))
+
+
+def test_profile_cli_prints_table_and_writes_trace(tmp_path, capsys):
+    trace, out = tmp_path / "t.json", tmp_path / "p.json"
+    rc = main(["profile", "--epochs", "1", "--hidden", "16", "--batch-size", "256", "--no-peak",
+               "--runner", "kernels", "--backend", "numpy", "--threads", "1", "--trace", str(trace),
+               "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    for name in ("dense_forward", "dense_backward", "softmax_xent", "adam_update", "total (wall)"):
+        assert name in text
+    data = json.loads(out.read_text())
+    calls = {k["kernel"]: k["calls"] for k in data["kernels"]}
+    n_batches = -(-1797 // 256)
+    assert calls["softmax_xent"] == n_batches
+    assert calls["dense_forward"] >= 2 * n_batches  # two layers per batch (+ the accuracy pass)
+    assert calls["adam_update"] == 2 * n_batches  # weights, then biases
+    events = _kernel_events(json.loads(trace.read_text()))
+    assert len(events) == sum(calls.values())
+
+
+def test_profile_cli_rejects_bad_options(capsys):
+    assert main(["profile", "--hidden", "a,b", "--no-peak"]) == 2
+    assert main(["profile", "--data", "missing.npz", "--no-peak"]) == 2
+    assert "fastnn profile" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(fastnn, "profile") or not callable(getattr(fastnn, "profile", None)),
+                    reason="fastnn.profile() is not exported from fastnn/__init__.py in this build")
+def test_exported_context_manager():
+    with fastnn.profile() as p:
+        K.gemm(np.ones((2, 2)), np.ones((2, 2)), backend="numpy")
+    assert [s.name for s in p.stats()] == ["gemm"]
