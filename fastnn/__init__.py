@@ -16,6 +16,7 @@ from .backends import set_backend, use_backend
 from .io import ModelFileError, load, save
 from .mlp import MLP
 from .nn import Sequential
+from .profile import profile  # the context manager: ``with fastnn.profile() as p:``
 from .threads import get_num_threads, set_num_threads
 from .train import TrainingDivergedError, cross_validate
 
@@ -35,6 +36,7 @@ __all__ = [
     "kernels",
     "load",
     "nn",
+    "profile",
     "save",
     "set_backend",
     "set_num_threads",
