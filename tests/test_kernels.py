@@ -11,7 +11,7 @@ import pytest
 
 import fastnn
 from fastnn import kernels as K
-from fastnn.backends._common import ACTIVATIONS, NEEDS_INPUT_FOR_GRAD
+from fastnn.backends._common import ACTIVATIONS
 
 from conftest import assert_close
 

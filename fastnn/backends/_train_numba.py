@@ -257,7 +257,6 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
         off += sizes[l + 1]
         a_off[l] = acc
         acc += sizes[l + 1]
-    size = off
     widest = 1
     for l in range(1, L):
         widest = max(widest, sizes[l])

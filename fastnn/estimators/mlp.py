@@ -68,19 +68,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from . import _mlp_core as core
 
-try:  # scipy-version shim scikit-learn uses for L-BFGS-B's iprint / disp
-    from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-except ImportError:  # pragma: no cover
-    def _get_additional_lbfgs_options_dict(key, value):
-        return {key: value}
-
-try:
-    from sklearn.utils.optimize import _check_optimize_result
-except ImportError:  # pragma: no cover
-    def _check_optimize_result(solver, result, max_iter=None, extra_warning_msg=None):
-        if result.status != 0:
-            warnings.warn(f"{solver} failed to converge: {result.message}", ConvergenceWarning, stacklevel=2)
-        return min(result.nit, max_iter) if max_iter is not None else result.nit
+from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 

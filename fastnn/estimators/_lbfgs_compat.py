@@ -1,0 +1,24 @@
+"""scikit-learn's private L-BFGS helpers, with fallbacks for versions that lack them.
+
+The MLP and the linear models run scipy's L-BFGS-B exactly as scikit-learn does;
+these two helpers are where scikit-learn keeps the version-dependent details.
+"""
+from __future__ import annotations
+
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
+
+try:  # scipy-version shim scikit-learn uses for L-BFGS-B's iprint / disp
+    from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+except ImportError:  # pragma: no cover
+    def _get_additional_lbfgs_options_dict(key, value):
+        return {key: value}
+
+try:
+    from sklearn.utils.optimize import _check_optimize_result
+except ImportError:  # pragma: no cover
+    def _check_optimize_result(solver, result, max_iter=None, extra_warning_msg=None):
+        if result.status != 0:
+            warnings.warn(f"{solver} failed to converge: {result.message}", ConvergenceWarning, stacklevel=2)
+        return min(result.nit, max_iter) if max_iter is not None else result.nit
