@@ -514,7 +514,7 @@ def _kernel_cases(dtype: np.dtype) -> List[Tuple[str, str, float, float, Callabl
     it = dtype.itemsize
     cases = []
     B, I, O = 128, 784, 256
-    x, w, b, out, _z = f(B, I), f(I, O), f(O), np.empty((B, O), dtype), np.empty((B, O), dtype)
+    x, w, b, out = f(B, I), f(I, O), f(O), np.empty((B, O), dtype)
     cases.append(("dense_forward relu", f"{B}x{I}->{O}", 2.0 * B * I * O, it * (B * I + I * O + B * O),
                   lambda m: (lambda: m.dense_forward(out, None, x, w, b, 1, 0.0))))
     y = np.maximum(f(B, O), 0)
@@ -630,7 +630,6 @@ def _sklearn_mlp(hidden: Sequence[int], batch_size: int, lr: float) -> Any:
 
 
 def suite_step(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
-
     contenders, missing = fastnn_backends()
     torch = _torch() if opts.peers else None
     B, sizes = 128, STEP_SIZES
@@ -679,7 +678,6 @@ def suite_step(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
 
 
 def suite_epoch(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
-
     from . import kernels
 
     contenders, missing = fastnn_backends()
