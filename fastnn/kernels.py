@@ -80,14 +80,15 @@ def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: 
 
 def _input(name: str, a, ndim: Optional[int] = None, dtype: Optional[np.dtype] = None) -> Array:
     """A C-contiguous float array from `a` (copied only when it is not one already)."""
-    arr = np.asarray(a)
-    if arr.dtype not in FLOATS:
+    # fast path first: kernels are called per mini-batch, so validation must be cheap
+    arr = a if type(a) is np.ndarray and a.flags.c_contiguous else np.ascontiguousarray(a)
+    if arr.dtype.char not in "fd":
         raise TypeError(f"{name} must be float32 or float64, got dtype {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{name} has dtype {arr.dtype} but the other operands are {dtype}; cast explicitly")
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
-    return np.ascontiguousarray(arr)
+    return arr
 
 
 def _output(name: str, out, shape: tuple, dtype: np.dtype, inputs: tuple = ()) -> Array:
@@ -96,7 +97,7 @@ def _output(name: str, out, shape: tuple, dtype: np.dtype, inputs: tuple = ()) -
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != dtype:
+    if out.dtype is not dtype and out.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
     if out.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
@@ -426,7 +427,7 @@ def _params(params, grads, states: tuple):
     if not isinstance(params, np.ndarray):
         raise TypeError(f"params must be a numpy.ndarray (it is updated in place), got {type(params).__name__}")
     _output("params", params, params.shape, params.dtype)
-    if params.dtype not in FLOATS:
+    if params.dtype.char not in "fd":
         raise TypeError(f"params must be float32 or float64, got dtype {params.dtype}")
     grads = _input("grads", grads, None, params.dtype)
     if grads.shape != params.shape:

@@ -105,8 +105,6 @@ def act_forward(y, x, act, param):
 
 def act_grad(y, x, act, param):
     """act'(.) as an array, from the output y (or the input x for the gelus)."""
-    if act == ACT_IDENTITY:
-        return np.ones_like(y)
     if act == ACT_RELU:
         return (y > 0).astype(y.dtype)
     if act == ACT_LEAKY_RELU:
@@ -130,7 +128,9 @@ def act_grad(y, x, act, param):
 
 def act_backward(dx, dy, y, x, act, param):
     """dx = dy * act'(.); softmax: dx = y * (dy - sum(dy * y, row))."""
-    if act == ACT_SOFTMAX:
+    if act == ACT_IDENTITY:
+        np.copyto(dx, dy)
+    elif act == ACT_SOFTMAX:
         dot = np.sum(dy * y, axis=1, keepdims=True)
         np.multiply(y, dy - dot, out=dx)
     else:

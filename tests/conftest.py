@@ -1,0 +1,81 @@
+"""Shared fixtures: the backends under test and per-dtype tolerances.
+
+Every non-reference backend is compared with the NumPy reference. The C backend
+runs twice, once on its AVX2+FMA path and once forced onto the portable C path
+("c-generic"), so both ISA paths are tested on this machine.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import backends
+
+#: relative tolerance of one elementwise operation, per dtype
+RTOL = {np.float32: 2e-5, np.float64: 1e-12}
+DTYPES = [np.float32, np.float64]
+
+
+def _backend_params():
+    params = []
+    for name in backends.available():
+        if name == "numpy":
+            continue
+        params.append(name)
+        if name == "c" and backends.get("c").cpu_has_avx2_fma():
+            params.append("c-generic")
+    return params
+
+
+BACKENDS = _backend_params()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Name of a backend to compare with the reference (C on both ISA paths)."""
+    name = request.param
+    if name == "c-generic":
+        c = backends.get("c")
+        before = c.isa_name()
+        c.set_isa("generic")
+        assert c.isa_name() == "generic"
+        yield "c"
+        c.set_isa(before)
+    else:
+        if name == "c":
+            assert backends.get("c").isa_name() in ("avx2-fma", "generic")
+        yield name
+
+
+@pytest.fixture(params=DTYPES, ids=["f32", "f64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def assert_close(actual, expected, dtype, *, scale=1.0, what=""):
+    """|actual - expected| <= RTOL[dtype] * scale * (1 + |expected|), elementwise."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    tol = RTOL[dtype] * scale * (1.0 + np.abs(expected))
+    err = np.abs(actual - expected)
+    bad = ~(err <= tol)
+    if bad.any():
+        i = np.unravel_index(np.argmax(np.where(bad, err / tol, 0)), err.shape)
+        raise AssertionError(
+            f"{what}: {bad.sum()} of {bad.size} elements off; worst at {i}: "
+            f"got {actual[i]!r}, expected {expected[i]!r} (tol {tol[i]:.3g})"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    n = fastnn.get_num_threads()
+    yield
+    fastnn.set_num_threads(n)

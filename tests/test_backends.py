@@ -1,0 +1,127 @@
+"""Backend selection, ISA dispatch and the thread knob."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import backends
+from fastnn import kernels as K
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_py(code: str, **env) -> str:
+    full_env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **env)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip() + done.stderr.strip()
+
+
+def test_available_lists_known_backends_best_first():
+    names = backends.available()
+    assert names[-1] == "numpy" and set(names) <= {"c", "numba", "numpy"}
+    assert names == [n for n in backends.ORDER if n in names]
+
+
+def test_c_backend_is_built_on_this_machine():
+    # the whole point of the project: a clean install must have compiled the extension
+    assert "c" in backends.available(), backends.unavailable()
+    assert fastnn.get_backend() in ("c", os.environ.get("FASTNN_BACKEND", "c"))
+
+
+def test_set_backend_and_use_backend():
+    before = fastnn.get_backend()
+    try:
+        fastnn.set_backend("numpy")
+        assert fastnn.get_backend() == "numpy"
+        with fastnn.use_backend("c"):
+            assert fastnn.get_backend() == "c"
+        assert fastnn.get_backend() == "numpy"
+        with pytest.raises(ValueError, match="backend must be one of"):
+            fastnn.set_backend("fortran")
+    finally:
+        fastnn.set_backend(before)
+
+
+def test_backend_keyword_reaches_the_backend(monkeypatch):
+    calls = []
+    ref = backends.get("numpy")
+    monkeypatch.setattr(ref, "act_forward", lambda *a: calls.append(a) or ref.np.copyto(a[0], a[1]))
+    K.activation_forward(np.ones((2, 2)), "identity", backend="numpy")
+    assert calls
+    calls.clear()
+    K.activation_forward(np.ones((2, 2)), "identity", backend="c")
+    assert not calls
+
+
+def test_fastnn_backend_environment_variable():
+    assert run_py("import fastnn; print(fastnn.get_backend())", FASTNN_BACKEND="numpy") == "numpy"
+
+
+def test_fallback_warns_once_when_c_is_missing():
+    code = (
+        "import sys, warnings; sys.modules['fastnn._cfastnn'] = None\n"
+        "warnings.simplefilter('always')\n"
+        "import fastnn\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    name = fastnn.get_backend()\n"
+        "print(name, len(w), 'c' in fastnn.available_backends())\n"
+        "print(w[0].message)\n"
+    )
+    out = run_py(code).splitlines()
+    name, n_warn, has_c = out[0].split()
+    assert name in ("numba", "numpy") and n_warn == "1" and has_c == "False"
+    assert "backend 'c' unavailable" in out[1]
+
+
+def test_fastnn_isa_generic_forces_the_portable_path():
+    code = "from fastnn.backends import c; print(c.isa_name())"
+    assert run_py(code, FASTNN_ISA="generic") == "generic"
+    if backends.get("c").cpu_has_avx2_fma():
+        assert run_py(code) == "avx2-fma"
+
+
+def test_isa_paths_agree(rng):
+    c = backends.get("c")
+    a, b = rng.standard_normal((70, 45)).astype(np.float32), rng.standard_normal((45, 33)).astype(np.float32)
+    before = c.isa_name()
+    try:
+        c.set_isa("generic")
+        generic = K.gemm(a, b, backend="c")
+        c.set_isa("avx2")
+        fast = K.gemm(a, b, backend="c")
+    finally:
+        c.set_isa(before)
+    np.testing.assert_allclose(fast, generic, rtol=1e-5, atol=1e-5)
+
+
+def test_num_threads_knob():
+    before = fastnn.get_num_threads()
+    fastnn.set_num_threads(1)
+    assert fastnn.get_num_threads() == 1
+    from fastnn._cfastnn import lib
+
+    assert lib.fnn_get_num_threads() == 1  # the C side follows the knob
+    fastnn.set_num_threads(before)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        fastnn.set_num_threads(0)
+    with pytest.raises(TypeError, match="n must be an int"):
+        fastnn.set_num_threads(1.5)
+
+
+def test_omp_num_threads_is_honoured():
+    assert run_py("import fastnn; print(fastnn.get_num_threads())", OMP_NUM_THREADS="1") == "1"
+
+
+def test_info_reports_everything():
+    out = json.loads(run_py("from fastnn.cli import main; main(['info', '--json'])"))
+    for key in ("fastnn", "backends", "default_backend", "threads", "c_isa", "runtimes", "openmp"):
+        assert key in out, key
+    assert any(rt["internal_api"] == "openmp" for rt in out["runtimes"])

@@ -1,0 +1,103 @@
+"""Bad input gets a clear exception naming the argument; nothing reaches C unchecked."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastnn import kernels as K
+
+f32, f64 = np.float32, np.float64
+
+
+def z(*shape, dtype=f64):
+    return np.zeros(shape, dtype)
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: K.gemm(z(2, 3), z(4, 5)), ValueError, "inner dimensions"),
+    (lambda: K.gemm(z(2, 3), z(3, 5, dtype=f32)), TypeError, "b has dtype float32"),
+    (lambda: K.gemm(np.zeros((2, 3), int), z(3, 5)), TypeError, "a must be float32 or float64"),
+    (lambda: K.gemm(z(2, 3).astype(complex), z(3, 5)), TypeError, "a must be float32"),
+    (lambda: K.gemm(z(3), z(3, 5)), ValueError, "a must be 2-D"),
+    (lambda: K.gemm(z(2, 3), z(3, 5), beta=1.0), ValueError, "beta != 0 needs out"),
+    (lambda: K.gemm(z(2, 3), z(3, 5), out=z(2, 4)), ValueError, "out must have shape"),
+    (lambda: K.gemm(z(2, 3), z(3, 5), out=z(2, 5, dtype=f32)), TypeError, "out must have dtype"),
+    (lambda: K.gemm(z(2, 3), z(3, 5), out=z(5, 2).T), ValueError, "C-contiguous"),
+    (lambda: K.gemm(z(2, 3), z(3, 5), out=[[0.0] * 5] * 2), TypeError, "out must be a numpy.ndarray"),
+    (lambda: K.gemm(z(2, 3), z(3, 5), alpha=float("nan")), ValueError, "alpha must be finite"),
+    (lambda: K.gemm(z(2, 3), z(3, 5), backend="cuda"), ValueError, "backend must be one of"),
+    (lambda: K.dense_forward(z(2, 3), z(4, 5), z(5), "relu"), ValueError, "w must have 3 rows"),
+    (lambda: K.dense_forward(z(2, 3), z(3, 5), z(4), "relu"), ValueError, "b must have 5 elements"),
+    (lambda: K.dense_forward(z(2, 3), z(3, 5), z(5), "swish"), ValueError, "activation must be one of"),
+    (lambda: K.dense_backward(z(2, 5), z(2, 3), z(3, 5), "relu"), ValueError, "y .the forward output. is required"),
+    (lambda: K.dense_backward(z(2, 5), z(2, 3), z(3, 5), "gelu"), ValueError, "z .the pre-activation. is required"),
+    (lambda: K.dense_backward(z(2, 5), z(3, 3), z(3, 5), "identity"), ValueError, "x must have 2 rows"),
+    (lambda: K.activation_backward(z(2, 2), "tanh", y=z(3, 2)), ValueError, "y must have shape"),
+    (lambda: K.softmax_xent(z(3, 4), [0, 1, 4]), ValueError, r"labels must lie in \[0, 4\)"),
+    (lambda: K.softmax_xent(z(3, 4), [0, 1, -1]), ValueError, "labels must lie"),
+    (lambda: K.softmax_xent(z(3, 4), [0.0, 1.0, 2.0]), TypeError, "labels must be integers"),
+    (lambda: K.softmax_xent(z(3, 4), [0, 1]), ValueError, r"labels must have shape \(3,\)"),
+    (lambda: K.softmax_xent(z(0, 4), []), ValueError, "at least one row"),
+    (lambda: K.mse(z(3, 2), z(3, 3)), ValueError, "target must have the shape"),
+    (lambda: K.sigmoid_bce(z(3), z(3, dtype=f32)), TypeError, "targets has dtype"),
+    (lambda: K.sgd_update(z(4), z(5), lr=0.1), ValueError, "grads must have the shape"),
+    (lambda: K.sgd_update(z(4), z(4), lr=-0.1), ValueError, "lr must be >= 0"),
+    (lambda: K.sgd_update([0.0] * 4, z(4), lr=0.1), TypeError, "params must be a numpy.ndarray"),
+    (lambda: K.momentum_update(z(4), z(4), z(4, dtype=f32), lr=0.1), TypeError, "velocity must have dtype"),
+    (lambda: K.momentum_update(z(4), z(4), z(4), lr=0.1, momentum=1.5), ValueError, "momentum must be"),
+    (lambda: K.adam_update(z(4), z(4), z(4), z(4), lr=0.1, step=0), ValueError, "step must be an int >= 1"),
+    (lambda: K.adam_update(z(4), z(4), z(4), z(4), lr=0.1, step=1, beta1=1.0), ValueError, "beta1 and beta2"),
+    (lambda: K.adagrad_update(z(4), z(4), z(4), lr=0.1, eps=0.0), ValueError, "eps must be > 0"),
+    (lambda: K.dropout_forward(z(4), 1.0, seed=0, step=0), ValueError, r"p must be in \[0, 1\)"),
+    (lambda: K.dropout_forward(z(4), 0.5, seed=-1, step=0), ValueError, "seed must be a non-negative int"),
+])
+def test_bad_input_raises_clear_error(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_aliased_outputs_are_rejected():
+    a = np.ones((4, 4))
+    with pytest.raises(ValueError, match="out overlaps a"):
+        K.gemm(a, a, out=a)
+    p = np.ones(8)
+    with pytest.raises(ValueError, match="grads overlaps params"):
+        K.sgd_update(p, p, lr=0.1)
+    m = np.zeros(8)
+    with pytest.raises(ValueError, match="v overlaps m"):
+        K.adam_update(p, np.ones(8), m, m, lr=0.1, step=1)
+    x, w, b = np.ones((3, 2)), np.ones((2, 2)), np.ones(2)
+    with pytest.raises(ValueError, match="out overlaps x"):
+        K.dense_forward(x, w, b, "relu", out=x.reshape(3, 2)[:, :].view())
+
+
+def test_documented_in_place_aliases_work():
+    x = np.linspace(-2, 2, 12).reshape(3, 4)
+    want = np.tanh(x)
+    assert K.activation_forward(x, "tanh", out=x) is x
+    np.testing.assert_allclose(x, want)
+    y = np.ones(10)
+    assert K.dropout_forward(y, 0.5, seed=1, step=0, out=y) is y
+
+
+def test_non_contiguous_inputs_are_copied_not_rejected():
+    rng = np.random.default_rng(0)
+    big = rng.standard_normal((10, 12))
+    a = big[::2, ::3]  # strided view
+    b = rng.standard_normal((4, 5))
+    np.testing.assert_allclose(K.gemm(a, b), a @ b, rtol=1e-12)
+    before = big.copy()
+    K.activation_forward(a, "relu")
+    np.testing.assert_array_equal(big, before)  # the user's array is untouched
+
+
+def test_array_likes_and_integer_labels_are_accepted():
+    loss, g = K.softmax_xent([[1.0, 2.0], [0.5, 0.1]], np.array([1, 0], dtype=np.int64))
+    assert np.isfinite(loss) and g.shape == (2, 2) and g.dtype == np.float64
+
+
+def test_empty_arrays_are_fine():
+    assert K.gemm(z(0, 3), z(3, 4)).shape == (0, 4)
+    assert K.activation_forward(z(0, 5), "relu").shape == (0, 5)
+    dx, dw, db = K.dense_backward(z(0, 3), z(0, 2), z(2, 3), "identity")
+    assert (dw == 0).all() and (db == 0).all() and dx.shape == (0, 2)
