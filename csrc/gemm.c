@@ -2,7 +2,6 @@
  * MC/KC/NC blocking and threads (the loops are in gemm_engine.h, written once for
  * both dtypes); the microkernels live in gemm_ukernel_*.c and are chosen per call
  * from fnn_isa_level. C = alpha op(A) op(B) + beta C (see fastnn.h). */
-#include <stdio.h>
 #include <stdlib.h>
 #include "gemm.h"
 
@@ -31,11 +30,6 @@ static void gemm_decide_packing(int64_t m, int64_t n, int64_t k, int64_t csb, in
     double b_bytes = (double)k * (double)n * (double)elem;
     *packb = csb != 1 || (m > 256 && b_bytes > 512.0 * 1024);
     *packa = a_bytes > 1024.0 * 1024 && n > 256;
-    const char *force = getenv("FNN_GEMM_PACK"); /* development knob: "ab" "a" "b" "-" */
-    if (force) {
-        *packa = force[0] == 'a' || force[1] == 'a';
-        *packb = csb != 1 || force[0] == 'b' || (force[0] && force[1] == 'b');
-    }
 }
 
 #define T float
@@ -55,8 +49,6 @@ static void pick_cfg_f32(gemm_cfg_f32 *g) {
         g->mr = FNN_AVX2_MR_F32; g->nr = FNN_AVX2_NR_F32;
         g->kc = 256; g->mc = 144; g->nc = 3072;
         g->ukr = fnn_ukr_avx2_f32;
-        const char *e = getenv("FNN_BLK"); /* dev knob: "kc,mc,nc" */
-        if (e) { long x, y, z; if (sscanf(e, "%ld,%ld,%ld", &x, &y, &z) == 3) { g->kc = x; g->mc = y; g->nc = z; } }
     } else {
         g->mr = FNN_GEN_MR_F32; g->nr = FNN_GEN_NR_F32;
         g->kc = 256; g->mc = 96; g->nc = 2048;

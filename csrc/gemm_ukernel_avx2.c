@@ -26,6 +26,21 @@ FNN_TARGET_AVX2 static inline __m256i lanes64(int n) {
 }
 
 
+
+/* Store the first cnt lanes of v (cnt < 8 / < 4) in pieces: AMD cores execute
+ * vmaskmov stores slowly, and an edge tile should not pay for that. */
+FNN_TARGET_AVX2 static inline void store_tail_ps(float *p, __m256 v, int cnt) {
+    __m128 x = _mm256_castps256_ps128(v);
+    if (cnt >= 4) { _mm_storeu_ps(p, x); x = _mm256_extractf128_ps(v, 1); p += 4; cnt -= 4; }
+    if (cnt >= 2) { _mm_storel_pi((__m64 *)p, x); x = _mm_movehl_ps(x, x); p += 2; cnt -= 2; }
+    if (cnt >= 1) _mm_store_ss(p, x);
+}
+FNN_TARGET_AVX2 static inline void store_tail_pd(double *p, __m256d v, int cnt) {
+    __m128d x = _mm256_castpd256_pd128(v);
+    if (cnt >= 2) { _mm_storeu_pd(p, x); x = _mm256_extractf128_pd(v, 1); p += 2; cnt -= 2; }
+    if (cnt >= 1) _mm_store_sd(p, x);
+}
+
 /* The k loops are inline assembly: GCC's register allocator spills and shuffles
  * twelve ymm accumulators in this loop (measured ~25% slower); here the compiler
  * still picks the registers, but cannot reorder or spill inside the loop.
@@ -148,8 +163,10 @@ FNN_TARGET_AVX2 void fnn_ukr_avx2_f32(int64_t k, const float *a, int64_t rsa, in
                 v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, m0), v0);               \
                 v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8, m1), v1);           \
             }                                                                           \
-            _mm256_maskstore_ps(cr, m0, act_ps(v0, act, slope));                        \
-            _mm256_maskstore_ps(cr + 8, m1, act_ps(v1, act, slope));                    \
+            v0 = act_ps(v0, act, slope);                                                \
+            v1 = act_ps(v1, act, slope);                                                \
+            if (nr >= 8) { _mm256_storeu_ps(cr, v0); store_tail_ps(cr + 8, v1, nr - 8); } \
+            else store_tail_ps(cr, v0, nr);                                             \
         }                                                                               \
     }
         F32_STORE(0) F32_STORE(1) F32_STORE(2) F32_STORE(3) F32_STORE(4) F32_STORE(5)
@@ -245,8 +262,10 @@ FNN_TARGET_AVX2 void fnn_ukr_avx2_f64(int64_t k, const double *a, int64_t rsa, i
                 v0 = _mm256_fmadd_pd(vb, _mm256_maskload_pd(cr, m0), v0);               \
                 v1 = _mm256_fmadd_pd(vb, _mm256_maskload_pd(cr + 4, m1), v1);           \
             }                                                                           \
-            _mm256_maskstore_pd(cr, m0, act_pd(v0, act, slope));                        \
-            _mm256_maskstore_pd(cr + 4, m1, act_pd(v1, act, slope));                    \
+            v0 = act_pd(v0, act, slope);                                                \
+            v1 = act_pd(v1, act, slope);                                                \
+            if (nr >= 4) { _mm256_storeu_pd(cr, v0); store_tail_pd(cr + 4, v1, nr - 4); } \
+            else store_tail_pd(cr, v0, nr);                                             \
         }                                                                               \
     }
         F64_STORE(0) F64_STORE(1) F64_STORE(2) F64_STORE(3) F64_STORE(4) F64_STORE(5)
