@@ -192,7 +192,7 @@ void GE_CAT(fnn_gemm_ex_, SFX)(T *c, int64_t ldc, const T *a, int64_t rsa, int64
     if (nt > units) nt = (int)units;
     if (nt <= 1) {
         int packa, packb;
-        gemm_decide_packing(m, n, k, csb, g.mr, g.nr, sizeof(T), &packa, &packb);
+        gemm_decide_packing(m, n, k, rsa, csb, g.mr, g.nr, sizeof(T), &packa, &packb);
         GE_FN(gemm_serial)(&g, c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, epi,
                            packa, packb);
         return;
@@ -210,7 +210,7 @@ void GE_CAT(fnn_gemm_ex_, SFX)(T *c, int64_t ldc, const T *a, int64_t rsa, int64
         if (hi > lo) {
             int64_t sm = split_n ? m : hi - lo, sn = split_n ? hi - lo : n;
             int packa, packb;
-            gemm_decide_packing(sm, sn, k, csb, g.mr, g.nr, sizeof(T), &packa, &packb);
+            gemm_decide_packing(sm, sn, k, rsa, csb, g.mr, g.nr, sizeof(T), &packa, &packb);
             if (split_n) {
                 GE_EPI es;
                 const GE_EPI *ep = epi;
