@@ -111,12 +111,20 @@ static void GE_FN(gemm_serial)(const GE_CFG *g, T *c, int64_t rsc, int64_t csc,
             for (int64_t ic = 0; ic < m; ic += MC) {
                 int64_t mc = m - ic < MC ? m - ic : MC;
                 if (packa) GE_FN(pack_a)(bufa, a + ic * rsa + pc * csa, rsa, csa, mc, kc, MR);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    int nr = nc - jr < NR ? (int)(nc - jr) : NR;
+                /* unpacked B: a narrower first strip puts every later strip on a
+                 * 64-byte boundary, so no B row load splits a cache line (NumPy
+                 * buffers are often only 16-byte aligned) */
+                int64_t first = NR;
+                if (!packb && (rsb * (int64_t)sizeof(T)) % 64 == 0) {
+                    int64_t mis = (int64_t)(((uintptr_t)(b + pc * rsb + jc)) % 64) / (int64_t)sizeof(T);
+                    if (mis && (64 / (int64_t)sizeof(T)) == NR) first = NR - mis;
+                }
+                for (int64_t jr = 0, step = first; jr < nc; jr += step, step = NR) {
+                    int nr = nc - jr < step ? (int)(nc - jr) : (int)step;
                     const T *bp;
                     int64_t rsbp;
                     int bmask;
-                    if (packb) { bp = bufb + (jr / NR) * NR * kc; rsbp = NR; bmask = 0; }
+                    if (packb) { bp = bufb + (jr / NR) * NR * kc; rsbp = NR; bmask = 0; }  /* first == NR */
                     else { bp = b + pc * rsb + jc + jr; rsbp = rsb; bmask = nr < NR; }
                     const GE_EPI *et = NULL;
                     if (e) {
