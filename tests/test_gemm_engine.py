@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import kernels
+from fastnn import backends, kernels
 
 c_backend = pytest.importorskip("fastnn.backends.c")
 lib = c_backend.lib
@@ -43,8 +43,10 @@ def isa(request):
 
 @pytest.fixture(params=[1, 2], ids=lambda n: f"{n}thr")
 def threads(request):
+    backends.get("c")  # registered, so the thread knob reaches the C library
     before = fastnn.get_num_threads()
     fastnn.set_num_threads(request.param)
+    assert lib.fnn_get_num_threads() == request.param
     yield request.param
     fastnn.set_num_threads(before)
 
@@ -97,6 +99,7 @@ def test_gemm_mlp_forms(batch, fan_in, fan_out, dtype, isa):
 
 def test_gemm_threads_agree(isa):
     """1 and 2 threads give the same product up to summation order."""
+    backends.get("c")
     rng = np.random.default_rng(3)
     a = rng.standard_normal((301, 517)).astype(np.float32)
     b = rng.standard_normal((517, 263)).astype(np.float32)
@@ -105,6 +108,7 @@ def test_gemm_threads_agree(isa):
         outs = []
         for t in (1, 2):
             fastnn.set_num_threads(t)
+            assert lib.fnn_get_num_threads() == t
             outs.append(kernels.gemm(a, b, backend="c"))
     finally:
         fastnn.set_num_threads(before)
