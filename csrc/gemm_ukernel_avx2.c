@@ -25,8 +25,6 @@ FNN_TARGET_AVX2 static inline __m256i lanes64(int n) {
     return _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(fnn_lane_mask_src + 8 - n)));
 }
 
-
-
 /* Store the first cnt lanes of v (cnt < 8 / < 4) in pieces: AMD cores execute
  * vmaskmov stores slowly, and an edge tile should not pay for that. */
 FNN_TARGET_AVX2 static inline void store_tail_ps(float *p, __m256 v, int cnt) {
