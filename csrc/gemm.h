@@ -70,7 +70,8 @@ void fnn_gemm_ex_f64(double *c, int64_t ldc, const double *a, int64_t rsa, int64
                      const double *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
                      double alpha, double beta, const fnn_epi_f64 *epi, int max_threads);
 
-/* Flops below which a product stays on one thread (fork/join costs a few us). */
-#define FNN_GEMM_PAR_MIN_FLOPS 3.0e6
+/* Flops each thread must get before a product is split (about 10 us of work: a
+ * fork/join with warm OpenMP threads costs ~1-3 us). */
+#define FNN_GEMM_PAR_MIN_FLOPS 1.0e6
 
 #endif
