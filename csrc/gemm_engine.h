@@ -47,12 +47,13 @@ static void GE_FN(pack_a)(T *dst, const T *a, int64_t rsa, int64_t csa, int64_t 
     else GE_FN(pack_a_impl)(dst, a, rsa, csa, mc, kc, MR);
 }
 
-/* Pack B(0:kc, 0:nc) into panels of NR columns; panel q holds (p, j) at [p*NR + j],
- * columns past nc zero-filled. */
+/* Pack B(0:kc, 0:nc) into panels of NR columns (the first one only `first` wide, see
+ * gemm_serial); panel q holds (p, j) at [p*NR + j], missing columns zero-filled. */
 static inline __attribute__((always_inline)) void GE_FN(pack_b_impl)(
-    T *dst, const T *b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc, const int NR) {
-    for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
-        int nr = nc - j0 < NR ? (int)(nc - j0) : NR;
+    T *dst, const T *b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc, const int NR,
+    int64_t first) {
+    for (int64_t j0 = 0, w = first; j0 < nc; j0 += w, w = NR, dst += NR * kc) {
+        int nr = nc - j0 < w ? (int)(nc - j0) : (int)w;
         const T *src = b + j0 * csb;
         if (csb == 1 && nr == NR) {
             for (int64_t p = 0; p < kc; p++)
@@ -72,11 +73,19 @@ static inline __attribute__((always_inline)) void GE_FN(pack_b_impl)(
     }
 }
 static void GE_FN(pack_b)(T *dst, const T *b, int64_t rsb, int64_t csb, int64_t kc,
-                          int64_t nc, int NR) {
-    if (NR == 16) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 16);
-    else if (NR == 8) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 8);
-    else if (NR == 4) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 4);
-    else GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, NR);
+                          int64_t nc, int NR, int64_t first) {
+    if (NR == 16) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 16, first);
+    else if (NR == 8) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 8, first);
+    else if (NR == 4) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 4, first);
+    else GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, NR, first);
+}
+
+/* Width of the first NR strip such that every later strip starts on a 64-byte
+ * boundary of `p` (rows `rs` elements apart must all share that alignment). */
+static int64_t GE_FN(first_strip)(const T *p, int64_t rs, int NR) {
+    if ((rs * (int64_t)sizeof(T)) % 64 != 0 || NR * (int64_t)sizeof(T) != 64) return NR;
+    int64_t mis = (int64_t)(((uintptr_t)p) % 64) / (int64_t)sizeof(T);
+    return mis ? NR - mis : NR;
 }
 
 /* One thread's product over a sub-block: C (rsc, csc) = epi(alpha A B + beta C). */
@@ -97,7 +106,7 @@ static void GE_FN(gemm_serial)(const GE_CFG *g, T *c, int64_t rsc, int64_t csc,
     }
     if (packb) {
         int64_t nn = NC < n ? NC : n;
-        int64_t cols = (nn + NR - 1) / NR * NR;
+        int64_t cols = ((nn + NR - 1) / NR + 1) * NR; /* +1: a narrow first panel */
         bufb = (T *)gemm_scratch(1, (size_t)cols * (size_t)(KC < k ? KC : k) * sizeof(T));
     }
     GE_EPI e_tile = {0};
@@ -107,24 +116,26 @@ static void GE_FN(gemm_serial)(const GE_CFG *g, T *c, int64_t rsc, int64_t csc,
             int64_t kc = k - pc < KCu ? k - pc : KCu;
             T beta_p = pc == 0 ? beta : (T)1;
             const GE_EPI *e = (pc + kc >= k) ? epi : NULL;
-            if (packb) GE_FN(pack_b)(bufb, b + pc * rsb + jc * csb, rsb, csb, kc, nc, NR);
+            /* Strips are shifted by a narrower first strip so that the operand
+             * touched most often is 64-byte aligned (NumPy buffers are often only
+             * 16-byte aligned; a split line costs ~15% at 2048^3): unpacked B rows
+             * (read every k step) or else the C tile rows (read and written once
+             * per k block). */
+            int64_t first = !packb ? GE_FN(first_strip)(b + pc * rsb + jc, rsb, NR)
+                            : csc == 1 ? GE_FN(first_strip)(c + jc, rsc, NR) : NR;
+            if (packb) GE_FN(pack_b)(bufb, b + pc * rsb + jc * csb, rsb, csb, kc, nc, NR, first);
             for (int64_t ic = 0; ic < m; ic += MC) {
                 int64_t mc = m - ic < MC ? m - ic : MC;
                 if (packa) GE_FN(pack_a)(bufa, a + ic * rsa + pc * csa, rsa, csa, mc, kc, MR);
-                /* unpacked B: a narrower first strip puts every later strip on a
-                 * 64-byte boundary, so no B row load splits a cache line (NumPy
-                 * buffers are often only 16-byte aligned) */
-                int64_t first = NR;
-                if (!packb && (rsb * (int64_t)sizeof(T)) % 64 == 0) {
-                    int64_t mis = (int64_t)(((uintptr_t)(b + pc * rsb + jc)) % 64) / (int64_t)sizeof(T);
-                    if (mis && (64 / (int64_t)sizeof(T)) == NR) first = NR - mis;
-                }
                 for (int64_t jr = 0, step = first; jr < nc; jr += step, step = NR) {
                     int nr = nc - jr < step ? (int)(nc - jr) : (int)step;
                     const T *bp;
                     int64_t rsbp;
                     int bmask;
-                    if (packb) { bp = bufb + (jr / NR) * NR * kc; rsbp = NR; bmask = 0; }  /* first == NR */
+                    if (packb) {
+                        int64_t q = jr == 0 ? 0 : (jr - first) / NR + 1;
+                        bp = bufb + q * NR * kc; rsbp = NR; bmask = 0;
+                    }
                     else { bp = b + pc * rsb + jc + jr; rsbp = rsb; bmask = nr < NR; }
                     const GE_EPI *et = NULL;
                     if (e) {
