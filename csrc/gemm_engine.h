@@ -120,9 +120,13 @@ static void GE_FN(gemm_serial)(const GE_CFG *g, T *c, int64_t rsc, int64_t csc,
              * touched most often is 64-byte aligned (NumPy buffers are often only
              * 16-byte aligned; a split line costs ~15% at 2048^3): unpacked B rows
              * (read every k step) or else the C tile rows (read and written once
-             * per k block). */
-            int64_t first = !packb ? GE_FN(first_strip)(b + pc * rsb + jc, rsb, NR)
-                            : csc == 1 ? GE_FN(first_strip)(c + jc, rsc, NR) : NR;
+             * per k block, so only when there are several). The extra strip costs
+             * up to one strip of work: only for wide blocks. */
+            int64_t first = NR;
+            if (nc >= 8 * NR) {
+                if (!packb) first = GE_FN(first_strip)(b + pc * rsb + jc, rsb, NR);
+                else if (csc == 1 && k > KC) first = GE_FN(first_strip)(c + jc, rsc, NR);
+            }
             if (packb) GE_FN(pack_b)(bufb, b + pc * rsb + jc * csb, rsb, csb, kc, nc, NR, first);
             for (int64_t ic = 0; ic < m; ic += MC) {
                 int64_t mc = m - ic < MC ? m - ic : MC;
