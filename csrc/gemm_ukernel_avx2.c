@@ -78,6 +78,16 @@ FNN_TARGET_AVX2 static inline void store_tail_pd(double *p, __m256d v, int cnt) 
                      UK_ROW2(BC, FMA, 0) UK_ROW2(BC, FMA, 1) UK_ROW2(BC, FMA, 2)   \
                      UK_ROW2(BC, FMA, 3) UK_ROW2(BC, FMA, 4) UK_ROW2(BC, FMA, 5)   \
                      UK_TAIL : UK_OUT12 : UK_IN : "cc", "memory")
+/* bottom edge tiles: fewer rows, fewer FMAs (unused accumulators stay zero) */
+#define UK_LOOP_FULL_R4(BC, FMA, LD)                                            \
+    __asm__ volatile(UK_ZERO12 UK_HEAD LD " (%[b]), %[b0]\n\t" LD " 32(%[b]), %[b1]\n\t"    \
+                     UK_ROW2(BC, FMA, 0) UK_ROW2(BC, FMA, 1) UK_ROW2(BC, FMA, 2)   \
+                     UK_ROW2(BC, FMA, 3)                                           \
+                     UK_TAIL : UK_OUT12 : UK_IN : "cc", "memory")
+#define UK_LOOP_FULL_R2(BC, FMA, LD)                                            \
+    __asm__ volatile(UK_ZERO12 UK_HEAD LD " (%[b]), %[b0]\n\t" LD " 32(%[b]), %[b1]\n\t"    \
+                     UK_ROW2(BC, FMA, 0) UK_ROW2(BC, FMA, 1)                       \
+                     UK_TAIL : UK_OUT12 : UK_IN : "cc", "memory")
 /* right edge wider than one vector: second B vector masked (16 ymm in use) */
 #define UK_LOOP_HI(BC, FMA, LD, MLD)                                            \
     __asm__ volatile(UK_ZERO12 UK_HEAD LD " (%[b]), %[b0]\n\t"                              \
@@ -117,7 +127,9 @@ FNN_TARGET_AVX2 void fnn_ukr_avx2_f32(int64_t k, const float *a, int64_t rsa, in
     const float *bp = b;
     __m256 b0, b1, t;
     if (!bmask || nr == 16) {
-        UK_LOOP_FULL("vbroadcastss", "vfmadd231ps", "vmovups");
+        if (mr > 4) UK_LOOP_FULL("vbroadcastss", "vfmadd231ps", "vmovups");
+        else if (mr > 2) UK_LOOP_FULL_R4("vbroadcastss", "vfmadd231ps", "vmovups");
+        else UK_LOOP_FULL_R2("vbroadcastss", "vfmadd231ps", "vmovups");
     } else if (nr > 8) {
         __m256i m1 = lanes32(nr - 8);
         UK_LOOP_HI("vbroadcastss", "vfmadd231ps", "vmovups", "vmaskmovps");
@@ -216,7 +228,9 @@ FNN_TARGET_AVX2 void fnn_ukr_avx2_f64(int64_t k, const double *a, int64_t rsa, i
     const double *bp = b;
     __m256d b0, b1, t;
     if (!bmask || nr == 8) {
-        UK_LOOP_FULL("vbroadcastsd", "vfmadd231pd", "vmovupd");
+        if (mr > 4) UK_LOOP_FULL("vbroadcastsd", "vfmadd231pd", "vmovupd");
+        else if (mr > 2) UK_LOOP_FULL_R4("vbroadcastsd", "vfmadd231pd", "vmovupd");
+        else UK_LOOP_FULL_R2("vbroadcastsd", "vfmadd231pd", "vmovupd");
     } else if (nr > 4) {
         __m256i m1 = lanes64(nr - 4);
         UK_LOOP_HI("vbroadcastsd", "vfmadd231pd", "vmovupd", "vmaskmovpd");
