@@ -33,7 +33,7 @@ static void gemm_decide_packing(int64_t m, int64_t n, int64_t k, int64_t rsa, in
     (void)mr;
     double a_bytes = (double)m * (double)k * (double)elem;
     double b_bytes = (double)k * (double)n * (double)elem;
-    *packb = csb != 1 || (m >= 192 && b_bytes >= 64.0 * 1024);
+    *packb = csb != 1 || (m >= 96 && b_bytes >= 64.0 * 1024);
     *packa = (rsa == 1 && n >= 4 * nr) || (a_bytes > 4.0 * 1024 * 1024 && n > 256);
 }
 
