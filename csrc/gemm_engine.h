@@ -1,0 +1,261 @@
+/* gemm_engine.h -- the blocked GEMM framework, written once for both dtypes.
+ * gemm.c includes it twice, with T (float/double) and SFX (f32/f64) defined.
+ *
+ * Loop nest (BLIS): jc over NC columns -> pc over KC of k -> [pack B block] ->
+ * ic over MC rows -> [pack A block] -> jr over NR -> ir over MR -> microkernel.
+ * Packing is a choice per operand: small and skinny operands are read in place by
+ * the microkernel (it broadcasts A from any strides and reads B rows directly),
+ * because for MLP-sized products one packing pass costs more than it saves.
+ */
+#define GE_CAT_(x, y) x##y
+#define GE_CAT(x, y) GE_CAT_(x, y)
+#define GE_FN(name) GE_CAT(name, GE_CAT(_, SFX))
+#define GE_EPI GE_CAT(fnn_epi_, SFX)
+#define GE_UKR GE_CAT(fnn_ukr_, SFX)
+#define GE_CFG GE_CAT(gemm_cfg_, SFX)
+
+typedef struct {
+    int mr, nr;             /* register tile */
+    int64_t kc, mc, nc;     /* cache blocks: B micro-panel kc x nr in L1, A block mc x kc
+                               in L2, B block kc x nc in L3 */
+    GE_UKR ukr;
+} GE_CFG;
+
+/* Pack A(0:mc, 0:kc) into panels of MR rows; panel q holds (r, p) at [p*MR + r],
+ * rows past mc zero-filled. MR is a constant after inlining. */
+static inline __attribute__((always_inline)) void GE_FN(pack_a_impl)(
+    T *dst, const T *a, int64_t rsa, int64_t csa, int64_t mc, int64_t kc, const int MR) {
+    for (int64_t i = 0; i < mc; i += MR, dst += MR * kc) {
+        int mr = mc - i < MR ? (int)(mc - i) : MR;
+        const T *src = a + i * rsa;
+        if (rsa == 1 && mr == MR) {
+            for (int64_t p = 0; p < kc; p++)
+                for (int r = 0; r < MR; r++) dst[p * MR + r] = src[p * csa + r];
+        } else {
+            for (int r = 0; r < mr; r++) {
+                const T *row = src + r * rsa;
+                for (int64_t p = 0; p < kc; p++) dst[p * MR + r] = row[p * csa];
+            }
+            for (int r = mr; r < MR; r++)
+                for (int64_t p = 0; p < kc; p++) dst[p * MR + r] = 0;
+        }
+    }
+}
+static void GE_FN(pack_a)(T *dst, const T *a, int64_t rsa, int64_t csa, int64_t mc,
+                          int64_t kc, int MR) {
+    if (MR == 6) GE_FN(pack_a_impl)(dst, a, rsa, csa, mc, kc, 6);
+    else GE_FN(pack_a_impl)(dst, a, rsa, csa, mc, kc, MR);
+}
+
+/* Pack B(0:kc, 0:nc) into panels of NR columns (the first one only `first` wide, see
+ * gemm_serial); panel q holds (p, j) at [p*NR + j], missing columns zero-filled. */
+static inline __attribute__((always_inline)) void GE_FN(pack_b_impl)(
+    T *dst, const T *b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc, const int NR,
+    int64_t first) {
+    for (int64_t j0 = 0, w = first; j0 < nc; j0 += w, w = NR, dst += NR * kc) {
+        int nr = nc - j0 < w ? (int)(nc - j0) : (int)w;
+        const T *src = b + j0 * csb;
+        if (csb == 1 && nr == NR) {
+            for (int64_t p = 0; p < kc; p++)
+                for (int j = 0; j < NR; j++) dst[p * NR + j] = src[p * rsb + j];
+        } else if (csb == 1) {
+            for (int64_t p = 0; p < kc; p++)
+                for (int j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * rsb + j] : 0;
+        } else {
+            /* transposed B: each column of op(B) is contiguous in memory */
+            for (int j = 0; j < nr; j++) {
+                const T *col = src + j * csb;
+                for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = col[p * rsb];
+            }
+            for (int j = nr; j < NR; j++)
+                for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = 0;
+        }
+    }
+}
+static void GE_FN(pack_b)(T *dst, const T *b, int64_t rsb, int64_t csb, int64_t kc,
+                          int64_t nc, int NR, int64_t first) {
+    if (NR == 16) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 16, first);
+    else if (NR == 8) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 8, first);
+    else if (NR == 4) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 4, first);
+    else GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, NR, first);
+}
+
+/* Width of the first NR strip such that every later strip starts on a 64-byte
+ * boundary of `p` (rows `rs` elements apart must all share that alignment). */
+static int64_t GE_FN(first_strip)(const T *p, int64_t rs, int NR) {
+    if ((rs * (int64_t)sizeof(T)) % 64 != 0 || NR * (int64_t)sizeof(T) != 64) return NR;
+    int64_t mis = (int64_t)(((uintptr_t)p) % 64) / (int64_t)sizeof(T);
+    return mis ? NR - mis : NR;
+}
+
+/* One thread's product over a sub-block: C (rsc, csc) = epi(alpha A B + beta C). */
+static void GE_FN(gemm_serial)(const GE_CFG *g, T *c, int64_t rsc, int64_t csc,
+                               const T *a, int64_t rsa, int64_t csa,
+                               const T *b, int64_t rsb, int64_t csb,
+                               int64_t m, int64_t n, int64_t k, T alpha, T beta,
+                               const GE_EPI *epi, int packa, int packb) {
+    const int MR = g->mr, NR = g->nr;
+    const int64_t KC = g->kc, MC = g->mc;
+    /* unpacked operands: keep k whole when it fits, so C is loaded/stored once */
+    const int64_t KCu = (!packa && !packb && k <= 2 * KC) ? k : KC;
+    const int64_t NC = packb ? g->nc : n;
+    T *bufa = NULL, *bufb = NULL;
+    if (packa) {
+        int64_t rows = ((MC < m ? MC : m) + MR - 1) / MR * MR;
+        bufa = (T *)gemm_scratch(0, (size_t)rows * (size_t)(KC < k ? KC : k) * sizeof(T));
+    }
+    if (packb) {
+        int64_t nn = NC < n ? NC : n;
+        int64_t cols = ((nn + NR - 1) / NR + 1) * NR; /* +1: a narrow first panel */
+        bufb = (T *)gemm_scratch(1, (size_t)cols * (size_t)(KC < k ? KC : k) * sizeof(T));
+    }
+    GE_EPI e_tile = {0};
+    for (int64_t jc = 0; jc < n; jc += NC) {
+        int64_t nc = n - jc < NC ? n - jc : NC;
+        for (int64_t pc = 0; pc < k; pc += KCu) {
+            int64_t kc = k - pc < KCu ? k - pc : KCu;
+            T beta_p = pc == 0 ? beta : (T)1;
+            const GE_EPI *e = (pc + kc >= k) ? epi : NULL;
+            /* Strips are shifted by a narrower first strip so that the operand
+             * touched most often is 64-byte aligned (NumPy buffers are often only
+             * 16-byte aligned; a split line costs ~15% at 2048^3): unpacked B rows
+             * (read every k step) or else the C tile rows (read and written once
+             * per k block, so only when there are several). The extra strip costs
+             * up to one strip of work: only for wide blocks. */
+            int64_t first = NR;
+            if (nc >= 8 * NR) {
+                if (!packb) first = GE_FN(first_strip)(b + pc * rsb + jc, rsb, NR);
+                else if (csc == 1 && k > KC) first = GE_FN(first_strip)(c + jc, rsc, NR);
+            }
+            if (packb) GE_FN(pack_b)(bufb, b + pc * rsb + jc * csb, rsb, csb, kc, nc, NR, first);
+            for (int64_t ic = 0; ic < m; ic += MC) {
+                int64_t mc = m - ic < MC ? m - ic : MC;
+                if (packa) GE_FN(pack_a)(bufa, a + ic * rsa + pc * csa, rsa, csa, mc, kc, MR);
+                for (int64_t jr = 0, step = first; jr < nc; jr += step, step = NR) {
+                    int nr = nc - jr < step ? (int)(nc - jr) : (int)step;
+                    const T *bp;
+                    int64_t rsbp;
+                    int bmask;
+                    if (packb) {
+                        int64_t q = jr == 0 ? 0 : (jr - first) / NR + 1;
+                        bp = bufb + q * NR * kc; rsbp = NR; bmask = 0;
+                    }
+                    else { bp = b + pc * rsb + jc + jr; rsbp = rsb; bmask = nr < NR; }
+                    const GE_EPI *et = NULL;
+                    if (e) {
+                        e_tile = *e;
+                        if (e_tile.bias) e_tile.bias += jc + jr;
+                        et = &e_tile;
+                    }
+                    T *cj = c + (jc + jr) * csc;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        int mr = mc - ir < MR ? (int)(mc - ir) : MR;
+                        const T *ap;
+                        int64_t rsap, csap;
+                        if (packa) { ap = bufa + (ir / MR) * MR * kc; rsap = 1; csap = MR; }
+                        else { ap = a + (ic + ir) * rsa + pc * csa; rsap = rsa; csap = csa; }
+                        g->ukr(kc, ap, rsap, csap, bp, rsbp, bmask, cj + (ic + ir) * rsc, rsc,
+                               csc, mr, nr, alpha, beta_p, et);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* k == 0: only the beta term (and the epilogue) survive. */
+static void GE_FN(gemm_k0)(T *c, int64_t ldc, int64_t m, int64_t n, T beta, const GE_EPI *epi) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            T v = beta != 0 ? beta * c[i * ldc + j] : (T)0;
+            if (epi) {
+                if (epi->bias) v += epi->bias[j];
+                if (epi->act == FNN_ACT_RELU) v = (v > 0 || v != v) ? v : (T)0;
+                else if (epi->act == FNN_ACT_LEAKY_RELU) v = v > 0 ? v : epi->param * v;
+            }
+            c[i * ldc + j] = v;
+        }
+}
+
+static void GE_FN(pick_cfg)(GE_CFG *g);
+
+void GE_CAT(fnn_gemm_ex_, SFX)(T *c, int64_t ldc, const T *a, int64_t rsa, int64_t csa,
+                               const T *b, int64_t rsb, int64_t csb, int64_t m, int64_t n,
+                               int64_t k, T alpha, T beta, const GE_EPI *epi, int max_threads) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        GE_FN(gemm_k0)(c, ldc, m, n, beta, epi);
+        return;
+    }
+    GE_CFG g;
+    GE_FN(pick_cfg)(&g);
+    int64_t rsc = ldc, csc = 1;
+    /* The microkernel wants B with unit column stride. A transposed B is packed, or
+     * the whole product is transposed (C^T = op(B)^T op(A)^T) when that is cheaper:
+     * then op(A)^T plays B (unit stride when A is stored transposed, else packed)
+     * and C is written through a strided store. */
+    /* Also transposed: a narrow C (the 10 logits of X^T dY) when A is stored
+     * transposed, so the n rows fill register rows instead of 10 of 16 lanes (or
+     * 8 + 2 of 8 + 8), when k is long enough to repay the strided stores.
+     * Measured for n = 10: +40% float32, +25-55% float64 at k >= 128. */
+    int narrow = n <= 12 && n % g.nr != 0 && m >= 2 * g.nr && k >= 64 && rsa == 1 && csb == 1;
+    if ((csb != 1 || narrow) && !epi) {
+        double pack_b_cost = (double)n * (double)k;
+        double swap_cost = (rsa == 1 ? 0.0 : (double)m * (double)k) + 2.0 * (double)m * (double)n;
+        if (narrow || swap_cost < pack_b_cost) {
+            const T *t = a; a = b; b = t;
+            int64_t r = rsa, s = csa;
+            rsa = csb; csa = rsb;   /* A' = op(B)^T */
+            rsb = s; csb = r;       /* B' = op(A)^T */
+            int64_t mm = m; m = n; n = mm;
+            rsc = 1; csc = ldc;
+        }
+    }
+    int nt = fnn_threads_for(2.0 * (double)m * (double)n * (double)k, FNN_GEMM_PAR_MIN_FLOPS);
+    if (nt > max_threads) nt = max_threads;
+    /* split the dimension whose operand is larger, so each thread streams only its
+     * part of it (split n: every thread reads all of A and 1/nt of B) */
+    int split_n = n >= m;
+    int64_t units = split_n ? (n + g.nr - 1) / g.nr : (m + g.mr - 1) / g.mr;
+    if (nt > units) nt = (int)units;
+    if (nt <= 1) {
+        int packa, packb;
+        gemm_decide_packing(m, n, k, rsa, csb, g.mr, g.nr, sizeof(T), &packa, &packb);
+        GE_FN(gemm_serial)(&g, c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, epi,
+                           packa, packb);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        int t = omp_get_thread_num(), tn = omp_get_num_threads();
+#else
+        int t = 0, tn = 1;
+#endif
+        int64_t u0 = units * t / tn, u1 = units * (t + 1) / tn;
+        int64_t unit = split_n ? g.nr : g.mr, lim = split_n ? n : m;
+        int64_t lo = u0 * unit, hi = u1 * unit < lim ? u1 * unit : lim;
+        if (hi > lo) {
+            int64_t sm = split_n ? m : hi - lo, sn = split_n ? hi - lo : n;
+            int packa, packb;
+            gemm_decide_packing(sm, sn, k, rsa, csb, g.mr, g.nr, sizeof(T), &packa, &packb);
+            if (split_n) {
+                GE_EPI es;
+                const GE_EPI *ep = epi;
+                if (epi) { es = *epi; if (es.bias) es.bias += lo; ep = &es; }
+                GE_FN(gemm_serial)(&g, c + lo * csc, rsc, csc, a, rsa, csa, b + lo * csb, rsb,
+                                   csb, sm, sn, k, alpha, beta, ep, packa, packb);
+            } else {
+                GE_FN(gemm_serial)(&g, c + lo * rsc, rsc, csc, a + lo * rsa, rsa, csa, b, rsb,
+                                   csb, sm, sn, k, alpha, beta, epi, packa, packb);
+            }
+        }
+    }
+}
+
+#undef GE_CAT_
+#undef GE_CAT
+#undef GE_FN
+#undef GE_EPI
+#undef GE_UKR
+#undef GE_CFG

@@ -1,0 +1,192 @@
+"""The C matmul engine (csrc/gemm*.c) and the dense layers built on it.
+
+Every shape class the engine treats differently: k = 1, m = 1, n = 1, primes (edge
+tiles in both directions), sizes that are not multiples of the 6x16 / 6x8 register
+tiles, one larger than L2 (packed, cache-blocked path) and the MLP shapes (unpacked
+path); every transpose combination; alpha/beta (beta = 0 must ignore NaN in out);
+float32 and float64; on the AVX2+FMA and the portable ISA path; on 1 and 2 threads.
+Products are checked against float64 NumPy with an error bound scaled by
+|A| |B| (summation order differs between paths); dense layers against the NumPy
+reference backend.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import backends, kernels
+
+c_backend = pytest.importorskip("fastnn.backends.c")
+lib = c_backend.lib
+
+ISAS = [0] + ([1] if lib.fnn_cpu_has_avx2_fma() else [])
+#: bound on |C - C_ref| / (|A| |B| + |beta C| + 1): a few ulps of the accumulation
+TOL = {np.float32: 3e-6, np.float64: 1e-14}
+
+SHAPES = [  # (m, n, k)
+    (1, 1, 1), (1, 97, 13), (97, 1, 13), (7, 13, 1), (13, 7, 37), (37, 97, 7),
+    (6, 16, 8), (12, 32, 300), (5, 17, 513), (33, 10, 256), (64, 129, 65),
+    (128, 10, 256), (600, 700, 300),
+]
+
+
+@pytest.fixture(params=ISAS, ids=lambda i: ["generic", "avx2"][i])
+def isa(request):
+    before = lib.fnn_get_isa()
+    assert lib.fnn_set_isa(request.param) == request.param
+    yield request.param
+    lib.fnn_set_isa(before)
+
+
+@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}thr")
+def threads(request):
+    backends.get("c")  # registered, so the thread knob reaches the C library
+    before = fastnn.get_num_threads()
+    fastnn.set_num_threads(request.param)
+    assert lib.fnn_get_num_threads() == request.param
+    yield request.param
+    fastnn.set_num_threads(before)
+
+
+def _check_gemm(m, n, k, ta, tb, alpha, beta, dtype, rng):
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    out = c0.copy() if beta != 0 else np.full((m, n), np.nan, dtype)
+    res = kernels.gemm(a, b, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, out=out, backend="c")
+    assert res is out
+    A = a.astype(np.float64).T if ta else a.astype(np.float64)
+    B = b.astype(np.float64).T if tb else b.astype(np.float64)
+    ref = alpha * (A @ B) + beta * c0.astype(np.float64)
+    bound = abs(alpha) * (np.abs(A) @ np.abs(B)) + abs(beta) * np.abs(c0) + 1.0
+    err = np.abs(out - ref) / bound
+    worst = np.unravel_index(np.argmax(err), err.shape)
+    assert np.all(np.isfinite(out)), "NaN/inf leaked into the result"
+    assert err.max() < TOL[dtype], f"{m}x{n}x{k} ta={ta} tb={tb}: max rel err {err.max():.3g} at {worst}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("m,n,k", SHAPES, ids=lambda s: str(s))
+def test_gemm_shapes_transposes(m, n, k, dtype, isa, threads):
+    rng = np.random.default_rng(m * 10007 + n * 101 + k)
+    for ta, tb in itertools.product((False, True), repeat=2):
+        _check_gemm(m, n, k, ta, tb, 1.0, 0.0, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("m,n,k,alpha,beta", [
+    (7, 13, 37, 0.5, 1.0), (37, 97, 7, -1.5, 0.25), (13, 50, 300, 2.0, -1.0), (37, 5, 7, 0.0, 0.5),
+    (600, 700, 300, -1.5, 0.25)], ids=str)
+def test_gemm_alpha_beta(m, n, k, alpha, beta, dtype, isa, threads):
+    rng = np.random.default_rng(7)
+    for ta, tb in itertools.product((False, True), repeat=2):
+        _check_gemm(m, n, k, ta, tb, alpha, beta, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("batch", [32, 128])
+@pytest.mark.parametrize("fan_in,fan_out", [(64, 128), (784, 512), (256, 10)])
+def test_gemm_mlp_forms(batch, fan_in, fan_out, dtype, isa):
+    """The three products of a dense layer: X@W, X^T@dY, dY@W^T."""
+    rng = np.random.default_rng(batch + fan_in)
+    _check_gemm(batch, fan_out, fan_in, False, False, 1.0, 0.0, dtype, rng)
+    _check_gemm(fan_in, fan_out, batch, True, False, 1.0, 0.0, dtype, rng)
+    _check_gemm(batch, fan_in, fan_out, False, True, 1.0, 0.0, dtype, rng)
+
+
+def test_gemm_threads_agree(isa):
+    """1 and 2 threads give the same product up to summation order."""
+    backends.get("c")
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((301, 517)).astype(np.float32)
+    b = rng.standard_normal((517, 263)).astype(np.float32)
+    before = fastnn.get_num_threads()
+    try:
+        outs = []
+        for t in (1, 2):
+            fastnn.set_num_threads(t)
+            assert lib.fnn_get_num_threads() == t
+            outs.append(kernels.gemm(a, b, backend="c"))
+    finally:
+        fastnn.set_num_threads(before)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-4)
+
+
+# ---------------------------------------------------------------------- dense layers
+
+ACTS = sorted(kernels.ACTIVATIONS)
+DENSE_SHAPES = [(1, 1, 1), (7, 13, 5), (32, 64, 128), (37, 97, 10), (200, 70, 300)]
+
+
+def _dense_inputs(n, i, o, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, i)).astype(dtype)
+    w = (rng.standard_normal((i, o)) / np.sqrt(i)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    dout = rng.standard_normal((n, o)).astype(dtype)
+    return x, w, b, dout
+
+
+def _tol(dtype, k):
+    return (2e-5 * max(1.0, np.sqrt(k)), 2e-5 * max(1.0, np.sqrt(k))) if dtype == np.float32 else (1e-11, 1e-11)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", DENSE_SHAPES, ids=str)
+@pytest.mark.parametrize("act", ACTS)
+def test_dense_forward_backward(act, shape, dtype, isa, threads):
+    n, i, o = shape
+    x, w, b, dout = _dense_inputs(n, i, o, dtype, seed=n + 31 * i + 7 * o)
+    rtol, atol = _tol(dtype, i)
+    z_ref = np.empty((n, o), dtype)
+    y_ref = kernels.dense_forward(x, w, b, act, preact=z_ref, backend="numpy")
+    # without and with the pre-activation buffer (different C paths)
+    y = kernels.dense_forward(x, w, b, act, backend="c")
+    np.testing.assert_allclose(y, y_ref, rtol=rtol, atol=atol, err_msg=f"forward {act}")
+    z = np.full((n, o), np.nan, dtype)
+    y2 = kernels.dense_forward(x, w, b, act, preact=z, backend="c")
+    np.testing.assert_allclose(y2, y_ref, rtol=rtol, atol=atol, err_msg=f"forward+preact {act}")
+    np.testing.assert_allclose(z, z_ref, rtol=rtol, atol=atol, err_msg=f"preact {act}")
+
+    rtol_b, atol_b = _tol(dtype, max(n, o))
+    ref = kernels.dense_backward(dout, x, w, act, y=y_ref, z=z_ref, backend="numpy")
+    got = kernels.dense_backward(dout.copy(), x, w, act, y=y_ref, z=z_ref, backend="c")
+    for name, g, r in zip(("dx", "dw", "db"), got, ref):
+        np.testing.assert_allclose(g, r, rtol=rtol_b, atol=atol_b, err_msg=f"backward {act} {name}")
+    # dz may alias dout (overwritten), and dx may be skipped
+    d2 = dout.copy()
+    dx, dw, db = kernels.dense_backward(d2, x, w, act, y=y_ref, z=z_ref, dz=d2, need_dx=False, backend="c")
+    assert dx is None
+    np.testing.assert_allclose(dw, ref[1], rtol=rtol_b, atol=atol_b, err_msg=f"aliased dz {act} dw")
+    np.testing.assert_allclose(db, ref[2], rtol=rtol_b, atol=atol_b, err_msg=f"aliased dz {act} db")
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "sigmoid", "softmax", "gelu"])
+def test_dense_large_row_blocks(act, isa):
+    """Batches spanning several row blocks (activation applied block by block)."""
+    x, w, b, dout = _dense_inputs(517, 200, 300, np.float32, seed=5)
+    before = fastnn.get_num_threads()
+    try:
+        for t in (1, 2):
+            fastnn.set_num_threads(t)
+            y_ref = kernels.dense_forward(x, w, b, act, backend="numpy")
+            y = kernels.dense_forward(x, w, b, act, backend="c")
+            np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+            ref = kernels.dense_backward(dout, x, w, act, y=y_ref, z=x @ w + b, backend="numpy")
+            got = kernels.dense_backward(dout, x, w, act, y=y_ref, z=x @ w + b, backend="c")
+            for g, r in zip(got, ref):
+                np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-3)
+    finally:
+        fastnn.set_num_threads(before)
+
+
+def test_dense_relu_propagates_nan(isa):
+    """The fused ReLU keeps NaN like np.maximum (a diverging net must show it)."""
+    x = np.ones((6, 3), np.float32)
+    x[2, 1] = np.nan
+    w = np.ones((3, 16), np.float32)
+    y = kernels.dense_forward(x, w, np.zeros(16, np.float32), "relu", backend="c")
+    assert np.isnan(y[2]).all() and np.isfinite(np.delete(y, 2, axis=0)).all()
