@@ -46,7 +46,7 @@ void DN_CAT(fnn_dense_forward_, SFX)(T *out, T *z_out, const T *x, const T *w, c
         int64_t r0 = blk * rb, rows = n - r0 < rb ? n - r0 : rb;
         DN_CAT(fnn_gemm_ex_, SFX)(z + r0 * o, o, x + r0 * in, in, 1, w, o, 1, rows, o, in, 1, 0,
                                   &epi, 1);
-        DN_CAT(fnn_act_forward_, SFX)(out + r0 * o, z + r0 * o, rows, o, act, param);
+        DN_CAT(fnn_act_forward_block_, SFX)(out + r0 * o, z + r0 * o, rows, o, act, param);
     }
 }
 
@@ -105,8 +105,8 @@ static void DN_FN(dz_rows)(T *dz, T *db_part, const T *dout, const T *y, const T
     for (int64_t b0 = r0; b0 < r1; b0 += rb) {
         int64_t rows = r1 - b0 < rb ? r1 - b0 : rb;
         if (!cheap)
-            DN_CAT(fnn_act_backward_, SFX)(dz + b0 * o, dout + b0 * o, y ? y + b0 * o : NULL,
-                                           z ? z + b0 * o : NULL, rows, o, act, param);
+            DN_CAT(fnn_act_backward_block_, SFX)(dz + b0 * o, dout + b0 * o, y ? y + b0 * o : NULL,
+                                                 z ? z + b0 * o : NULL, rows, o, act, param);
         for (int64_t r = b0; r < b0 + rows; r++) {
             const T *yr = y ? y + r * o : NULL;
             if (avx2) DN_FN(dz_row_avx2)(dz + r * o, db_part, dout + r * o, yr, o, act, p);

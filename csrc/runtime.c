@@ -60,4 +60,8 @@ __attribute__((constructor)) static void fnn_runtime_init(void) {
     const char *want = getenv("FASTNN_ISA");
     if (want && strcmp(want, "generic") == 0) fnn_set_isa(FNN_ISA_GENERIC);
     else fnn_set_isa(FNN_ISA_AVX2);
+#ifdef _OPENMP
+    /* honour OMP_NUM_THREADS even for callers that use the library without fastnn's Python layer */
+    fnn_num_threads = omp_get_max_threads();
+#endif
 }

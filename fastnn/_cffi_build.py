@@ -38,6 +38,8 @@ ffibuilder.set_source(
     # relative paths: setuptools wants sources relative to setup.py
     sources=sorted(os.path.relpath(p, os.path.dirname(CSRC)) for p in glob.glob(os.path.join(CSRC, "*.c"))),
     include_dirs=[os.path.relpath(CSRC, os.path.dirname(CSRC))],
+    # headers hold templates (gemm_engine.h, simd_math.h...): a change must rebuild
+    depends=sorted(os.path.relpath(p, os.path.dirname(CSRC)) for p in glob.glob(os.path.join(CSRC, "*.h"))),
     extra_compile_args=COMPILE_ARGS,
     extra_link_args=LINK_ARGS,
     libraries=["m"],
