@@ -16,8 +16,8 @@ from numba import prange
 
 from ._common import ACT_SOFTMAX
 from ._numba_elementwise import (
-    act_backward_range,
-    act_forward_range,
+    act_backward_loop,
+    act_forward_loop,
     chunk_bounds,
     softmax_backward_row,
     softmax_row,
@@ -62,19 +62,17 @@ def dot_scaled(c, a, b, alpha, beta):
 
 def _bias_act_drive(out, z, b, act, param, nchunks):
     """z += b (row-wise); out = act(z). out and z may be the same array."""
-    n, o = z.shape
-    zf = z.reshape(z.size)
-    of = out.reshape(out.size)
+    n = z.shape[0]
     for c in prange(nchunks):
         lo, hi = chunk_bounds(c, nchunks, n)
         for i in range(lo, hi):
-            base = i * o
-            for j in range(o):
-                zf[base + j] = zf[base + j] + b[j]
+            zi = z[i]
+            for j in range(zi.size):
+                zi[j] = zi[j] + b[j]
             if act == ACT_SOFTMAX:
-                softmax_row(out, z, i)
+                softmax_row(out[i], zi)
             else:
-                act_forward_range(of, zf, act, param, base, base + o)
+                act_forward_loop(out[i], zi, act, param)
 
 
 bias_act_serial, bias_act_parallel = jit_pair(_bias_act_drive)
@@ -88,30 +86,28 @@ def _dz_db_drive(dz, db, dout, y, x, act, param, nchunks):
     and reduces db afterwards; both keep the row order of the sum.
     """
     n, o = dout.shape
-    dzf = dz.reshape(dz.size)
-    df = dout.reshape(dout.size)
-    yf = y.reshape(y.size)
-    xf = x.reshape(x.size)
     if act == ACT_SOFTMAX:
         for c in prange(nchunks):
             lo, hi = chunk_bounds(c, nchunks, n)
             for i in range(lo, hi):
-                softmax_backward_row(dz, dout, y, i)
+                softmax_backward_row(dz[i], dout[i], y[i])
         for j in range(o):
             db[j] = dz[0, j]
         for i in range(1, n):
+            dzi = dz[i]
             for j in range(o):
-                db[j] += dz[i, j]
+                db[j] += dzi[j]
         return
     for c in prange(nchunks):
         jlo, jhi = chunk_bounds(c, nchunks, o)
-        for j in range(jlo, jhi):
-            db[j] = 0.0
+        dbc = db[jlo:jhi]
+        for j in range(dbc.size):
+            dbc[j] = 0.0
         for i in range(n):
-            base = i * o
-            act_backward_range(dzf, df, yf, xf, act, param, base + jlo, base + jhi)
-            for j in range(jlo, jhi):
-                db[j] += dzf[base + j]
+            dzi = dz[i, jlo:jhi]
+            act_backward_loop(dzi, dout[i, jlo:jhi], y[i, jlo:jhi], x[i, jlo:jhi], act, param)
+            for j in range(dzi.size):
+                dbc[j] += dzi[j]
 
 
 dz_db_serial, dz_db_parallel = jit_pair(_dz_db_drive)

@@ -28,6 +28,13 @@ def jit(fn: Callable) -> Callable:
     return njit(**OPTIONS)(fn)
 
 
+def jit_inline(fn: Callable) -> Callable:
+    """Like ``jit`` but inlined into callers at Numba-IR level: for the scalar
+    helpers called inside vectorised loops (LLVM leaves some of them as calls,
+    and a call in a loop stops vectorisation)."""
+    return njit(inline="always", **OPTIONS)(fn)
+
+
 def _renamed(fn: Callable, suffix: str) -> Callable:
     copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
     copy.__qualname__ = fn.__qualname__ + suffix

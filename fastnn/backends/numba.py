@@ -83,6 +83,36 @@ def _parallel(work: float) -> int:
     return t
 
 
+# np.dot inside @njit calls SciPy's BLAS (scipy.linalg.cython_blas), which in
+# the wheels is its own OpenBLAS with its own thread pool: NumPy's thread limits
+# do not reach it. Give it this backend's thread count once it is loaded (after
+# the first product) and whenever the count changes.
+_blas_threads_set: int | None = None
+
+
+def _sync_blas_threads() -> None:
+    global _blas_threads_set
+    _blas_threads_set = _threads
+    try:
+        import os
+
+        import scipy
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return
+    scipy_dir = os.path.dirname(scipy.__file__)
+    dirs = (scipy_dir + os.sep, scipy_dir + ".libs" + os.sep)  # the package and its wheel's bundled libs
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.user_api == "blas" and lib.filepath and lib.filepath.startswith(dirs):
+            lib.set_num_threads(_threads)
+
+
+def _dot(c, a, b):
+    _dense.dot_into(c, a, b)
+    if _blas_threads_set != _threads:
+        _sync_blas_threads()
+
+
 def _flat(a):
     return a.reshape(-1)
 
@@ -95,9 +125,11 @@ def gemm(c, a, b, trans_a, trans_b, alpha, beta):
     oa = a.T if trans_a else a
     ob = b.T if trans_b else b
     if beta == 0.0 and alpha == 1.0:
-        _dense.dot_into(c, oa, ob)
+        _dot(c, oa, ob)
     else:
         _dense.dot_scaled(c, oa, ob, float(alpha), float(beta))
+        if _blas_threads_set != _threads:
+            _sync_blas_threads()
 
 
 # --------------------------------------------------------------- activations
@@ -120,10 +152,12 @@ def act_forward(y, x, act, param):
         return
     yf, xf = _flat(y), _flat(x)
     t = _parallel(x.size * _act_cost(act))
-    if t:
+    if act == ACT_TANH and t < 2:
+        np.tanh(x, out=y)  # NumPy's SIMD tanh (see "tanh" in the module docstring)
+    elif t:
         _ew.act_forward_parallel(yf, xf, act, param, t)
     else:
-        _ew.act_forward_range(yf, xf, act, param, 0, xf.size)
+        _ew.act_forward_loop(yf, xf, act, param)
 
 
 def act_backward(dx, dy, y, x, act, param):
@@ -144,7 +178,7 @@ def act_backward(dx, dy, y, x, act, param):
     if t:
         _ew.act_backward_parallel(dxf, dyf, yf, xf, act, param, t)
     else:
-        _ew.act_backward_range(dxf, dyf, yf, xf, act, param, 0, dyf.size)
+        _ew.act_backward_loop(dxf, dyf, yf, xf, act, param)
 
 
 # -------------------------------------------------------------------- dense
@@ -153,10 +187,13 @@ def act_backward(dx, dy, y, x, act, param):
 def dense_forward(out, z_out, x, w, b, act, param):
     """z = x @ w + b; out = act(z); z_out (optional) receives z."""
     z = out if z_out is None else z_out
-    _dense.dot_into(z, x, w)
+    _dot(z, x, w)
     cost = TRANSCENDENTAL_COST if act == ACT_SOFTMAX else _act_cost(act)
     t = _parallel(z.size * cost)
-    if t:
+    if act == ACT_TANH and t < 2:
+        _dense.bias_act_serial(z, z, b, ACT_IDENTITY, 0.0, 1)
+        np.tanh(z, out=out)
+    elif t:
         _dense.bias_act_parallel(out, z, b, act, float(param), min(t, z.shape[0]))
     else:
         _dense.bias_act_serial(out, z, b, act, float(param), 1)
@@ -174,9 +211,9 @@ def dense_backward(dx, dw, db, dz, dout, x, w, y, z, act, param):
         _dense.dz_db_parallel(dz, db, dout, yy, zz, act, float(param), t)
     else:
         _dense.dz_db_serial(dz, db, dout, yy, zz, act, float(param), 1)
-    _dense.dot_into(dw, x.T, dz)
+    _dot(dw, x.T, dz)
     if dx is not None:
-        _dense.dot_into(dx, dz, w.T)
+        _dot(dx, dz, w.T)
 
 
 # -------------------------------------------------------------------- losses
@@ -192,9 +229,9 @@ def softmax_xent(dlogits, logits, labels):
     rowloss = np.empty(n)
     t = _parallel(logits.size * TRANSCENDENTAL_COST)
     if t:
-        total = _ew.softmax_xent_parallel(dlogits, logits, labels, rowloss, min(t, n))
+        total = _ew.softmax_xent_parallel(dlogits, logits, labels, rowloss, 1.0 / n, min(t, n))
     else:
-        total = _ew.softmax_xent_serial(dlogits, logits, labels, rowloss, 1)
+        total = _ew.softmax_xent_serial(dlogits, logits, labels, rowloss, 1.0 / n, 1)
     return float(total) / n
 
 
@@ -253,7 +290,7 @@ def sgd(p, g, lr, l2, l1, wd):
     if t:
         _opt.sgd_parallel(*args, t)
     else:
-        _opt.sgd_range(*args, 0, p.size)
+        _opt.sgd_loop(*args)
 
 
 def momentum(p, v, g, lr, mu, nesterov, l2, l1, wd):
@@ -263,7 +300,7 @@ def momentum(p, v, g, lr, mu, nesterov, l2, l1, wd):
     if t:
         _opt.momentum_parallel(*args, t)
     else:
-        _opt.momentum_range(*args, 0, p.size)
+        _opt.momentum_loop(*args)
 
 
 def adagrad(p, acc, g, lr, eps, l2, l1, wd):
@@ -273,7 +310,7 @@ def adagrad(p, acc, g, lr, eps, l2, l1, wd):
     if t:
         _opt.adagrad_parallel(*args, t)
     else:
-        _opt.adagrad_range(*args, 0, p.size)
+        _opt.adagrad_loop(*args)
 
 
 def rmsprop(p, sq, g, lr, rho, eps, l2, l1, wd):
@@ -283,7 +320,7 @@ def rmsprop(p, sq, g, lr, rho, eps, l2, l1, wd):
     if t:
         _opt.rmsprop_parallel(*args, t)
     else:
-        _opt.rmsprop_range(*args, 0, p.size)
+        _opt.rmsprop_loop(*args)
 
 
 def adam(p, m, v, g, lr, b1, b2, eps, t, l2, l1, wd):
@@ -295,7 +332,7 @@ def adam(p, m, v, g, lr, b1, b2, eps, t, l2, l1, wd):
     if nt:
         _opt.adam_parallel(*args, nt)
     else:
-        _opt.adam_range(*args, 0, p.size)
+        _opt.adam_loop(*args)
 
 
 # ------------------------------------------------------------------- dropout
@@ -309,4 +346,4 @@ def dropout(y, x, key, threshold, scale):
     if t:
         _ew.dropout_parallel(*args, t)
     else:
-        _ew.dropout_range(*args, 0, xf.size)
+        _ew.dropout_loop(*args, 0)
