@@ -237,8 +237,18 @@ def act_backward_loop(dx, dy, y, x, act, param):
         for i in range(n):
             dx[i] = dy[i] * -vexpm1(-y[i])
     elif act == ACT_GELU:
-        for i in range(n):
-            dx[i] = dy[i] * gelu_grad_s(x[i])
+        # erf is a libm call (scalar); keeping it in its own loop over a block lets
+        # the rest (exp and the products) vectorise. dx may be dy: erf goes to a buffer.
+        buf = np.empty(min(n, 256), dy.dtype)
+        half, k, mhalf = T(0.5), T(INV_SQRT_2PI), T(-0.5)
+        for b0 in range(0, n, 256):
+            m = min(256, n - b0)
+            xb, dyb, dxb = x[b0 : b0 + m], dy[b0 : b0 + m], dx[b0 : b0 + m]
+            for j in range(m):
+                buf[j] = math.erf(xb[j] * T(INV_SQRT_2))
+            for j in range(m):
+                v = xb[j]
+                dxb[j] = dyb[j] * (half * (one + buf[j]) + v * k * vexp(mhalf * v * v))
     elif act == ACT_GELU_TANH:
         for i in range(n):
             dx[i] = dy[i] * gelu_tanh_grad_s(x[i])
