@@ -23,29 +23,31 @@ per calling thread, so it is set before every parallel call.
 
 Choosing the gemm
 -----------------
-Measured side by side in one process, one thread, on this machine (AMD EPYC
-Zen 4, 2 cores, heavily shared, so single numbers scatter by +-30%): square
-256-1024 and the MLP shapes (batch 32/128/512 x 64->128, 784->512, 512->256,
-256->10, in the forms X@W, X^T@dY, dY@W^T), float32 and float64.
+Measured side by side in one process on one thread (AMD EPYC Zen 4, 2 cores
+shared with other jobs: best of 15 interleaved rounds): square 256-1024 and
+the MLP shapes (batch 32/128/512 x 64->128, 784->512, 512->256, 256->10, in
+the forms X@W, X^T@dY, dY@W^T), float32 and float64.
 
-* ``np.dot`` inside ``@njit`` calls SciPy's OpenBLAS (0.3.30, SkylakeX kernels)
-  through ``scipy.linalg.cython_blas``: the same engine as NumPy's OpenBLAS
-  (0.3.31); its time was within noise of ``numpy.matmul`` on every shape
-  (ratios 0.7-1.5 either way, no shape consistently apart), transposes are
-  passed to BLAS as flags (no copies).
+* ``np.dot`` inside ``@njit`` calls SciPy's OpenBLAS (0.3.30, SkylakeX
+  kernels) through ``scipy.linalg.cython_blas``; ``numpy.matmul`` calls NumPy's
+  OpenBLAS (0.3.31). Same engine: 0.96-1.13x of numpy.matmul on every shape
+  (about 100 GFLOP/s float32 and 50 float64 on the large ones; the small and
+  10-wide ones gain a few percent from the lower call overhead). Transposed
+  operands are passed to BLAS as flags, never copied.
 * A cache-blocked Numba kernel (4 rows of C against a column block of B, the
   inner loop vectorised by LLVM; rank-1 updates for X^T@dY; B transposed once
-  for dY@W^T) reached 4-50 GFLOP/s: 0.1-0.8x of BLAS on nearly every shape, at
-  best even on one (784x128x512 X^T@dY). Without register tiling (Numba has
-  no stack arrays, and without fastmath LLVM does not contract or reassociate)
-  a Numba kernel keeps its accumulators in L1, not in registers.
+  for dY@W^T) reached 4-50 GFLOP/s: 0.1-0.8x of BLAS on nearly every shape and
+  about equal on one (784x128x512 X^T@dY). Numba has no register tiles (no
+  stack arrays; without fastmath LLVM neither contracts to FMA nor
+  reassociates), so the accumulators stay in L1 instead of registers.
 
-So every product here is BLAS through ``np.dot`` in ``@njit`` (``dot_into``),
-for all shapes; the Numba code around it fuses what BLAS cannot: the bias and
+So every product is BLAS through ``np.dot`` in ``@njit`` (``_numba_dense``), on
+every shape; the Numba code around it fuses what BLAS cannot: the bias and
 activation epilogue of dense_forward, and dz = dout * act' with the bias
 gradient reduced in the same pass in dense_backward. SciPy's OpenBLAS has its
-own thread pool, which NumPy's limits do not reach: this backend sets it to its
-own thread count after the first product and whenever the count changes.
+own thread pool, which NumPy's limits do not reach (left at its default it
+oversubscribed the 2 cores badly in these measurements): this backend sets it to
+its own thread count after the first product and whenever the count changes.
 
 tanh
 ----
