@@ -13,8 +13,9 @@ versions compute in float32 with shorter polynomials.
 * ``vexp``: Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, Taylor polynomial
   (degree 13 / 7), times 2^k built from exponent bits in two halves so that
   results in the subnormal range and overflow to inf come out right;
-* ``vexpm1``: the Taylor series directly when |x| < ln2 (float64; ln2/2 for
-  float32), else ``vexp(x) - 1``;
+* ``vexpm1``: the same reduction, ``2^k expm1(r) + (2^k - 1)`` with expm1(r)
+  from a Taylor polynomial: for k = 0 (|x| <= ln2/2) it is expm1(r) itself, so
+  there is no cancellation near 0, and there is only one polynomial;
 * ``vtanh``: float64 ``sign(x) t / (t + 2)`` with ``t = expm1(2|x|)``; float32
   ``1 - 2 / (e^2|x| + 1)`` above 0.4 and an odd Taylor polynomial below (|x|
   clamped where tanh is 1 to the last bit);
@@ -156,39 +157,53 @@ def vexpm1(x):
 
 
 def _expm1_64(x):
-    # Taylor series on |x| < ln2 (degree 17: truncation < 1e-17 relative); above,
-    # e^x - 1 >= 1 so the subtraction costs at most a factor 2 in ulps
-    p = 1.0 / 355687428096000.0
-    p = p * x + 1.0 / 20922789888000.0
-    p = p * x + 1.0 / 1307674368000.0
-    p = p * x + 1.0 / 87178291200.0
-    p = p * x + 1.0 / 6227020800.0
-    p = p * x + 1.0 / 479001600.0
-    p = p * x + 1.0 / 39916800.0
-    p = p * x + 1.0 / 3628800.0
-    p = p * x + 1.0 / 362880.0
-    p = p * x + 1.0 / 40320.0
-    p = p * x + 1.0 / 5040.0
-    p = p * x + 1.0 / 720.0
-    p = p * x + 1.0 / 120.0
-    p = p * x + 1.0 / 24.0
-    p = p * x + 1.0 / 6.0
-    p = p * x + 0.5
-    small = x + (x * x) * p
-    big = vexp(x) - 1.0
-    return select(abs(x) < 0.6931471805599453, small, big)
+    # x = k ln2 + r, |r| <= ln2/2: e^x - 1 = 2^k expm1(r) + (2^k - 1), with
+    # expm1(r) from its Taylor series (degree 14: truncation < 1e-17 relative).
+    # For k = 0 this is expm1(r) itself: no cancellation near 0. One polynomial.
+    c = select(x < 709.8, x, 709.8)
+    c = select(c > -60.0, c, -60.0)  # below, e^x - 1 rounds to -1
+    k = (c * _LOG2E + _SHIFT_64) - _SHIFT_64
+    r = (c - k * _LN2_HI_64) - k * _LN2_LO_64
+    p = 1.0 / 87178291200.0
+    p = p * r + 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    em1 = r + (r * r) * p
+    ki = int(k)
+    k1 = ki >> 1
+    s = _pow2_bits((k1 + 1023) << 52, 1.0) * _pow2_bits((ki - k1 + 1023) << 52, 1.0)
+    y = s * em1 + (s - 1.0)
+    return select(x == x, y, x)
 
 
 def _expm1_32(x):
-    p = f32(1.0 / 5040.0)
-    p = p * x + f32(1.0 / 720.0)
-    p = p * x + f32(1.0 / 120.0)
-    p = p * x + f32(1.0 / 24.0)
-    p = p * x + f32(1.0 / 6.0)
-    p = p * x + f32(0.5)
-    small = x + (x * x) * p
-    big = vexp(x) - f32(1.0)
-    return select(abs(x) < f32(0.34657359), small, big)
+    c = select(x < f32(88.8), x, f32(88.8))
+    c = select(c > f32(-20.0), c, f32(-20.0))  # below, e^x - 1 rounds to -1
+    k = (c * f32(_LOG2E) + f32(_SHIFT_32)) - f32(_SHIFT_32)
+    r = (c - k * f32(_LN2_HI_32)) - k * f32(_LN2_LO_32)
+    p = f32(1.0 / 40320.0)
+    p = p * r + f32(1.0 / 5040.0)
+    p = p * r + f32(1.0 / 720.0)
+    p = p * r + f32(1.0 / 120.0)
+    p = p * r + f32(1.0 / 24.0)
+    p = p * r + f32(1.0 / 6.0)
+    p = p * r + f32(0.5)
+    em1 = r + (r * r) * p
+    ki = int(k)
+    k1 = ki >> 1
+    one = f32(1.0)
+    s = _pow2_bits((k1 + 127) << 23, one) * _pow2_bits((ki - k1 + 127) << 23, one)
+    y = s * em1 + (s - one)
+    return select(x == x, y, x)
 
 
 @overload(vexpm1, jit_options={"error_model": "numpy", "fastmath": False}, inline="always")
