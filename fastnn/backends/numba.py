@@ -79,6 +79,7 @@ TRANSCENDENTAL_COST = 8
 _CHEAP_ACTS = (ACT_IDENTITY, ACT_RELU, ACT_LEAKY_RELU)
 _CHEAP_GRADS = (ACT_IDENTITY, ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH, ACT_ELU)
 
+
 def set_num_threads(n: int) -> None:
     """Let parallel kernels use up to `n` threads (clamped to [1, NUMBA_NUM_THREADS])."""
     global _threads
