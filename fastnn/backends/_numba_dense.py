@@ -4,10 +4,11 @@ The matrix products use ``np.dot`` inside ``@njit`` (Numba calls the BLAS gemm
 of SciPy's OpenBLAS through ``scipy.linalg.cython_blas``); the choice against a
 tiled Numba kernel is measured and explained in ``fastnn.backends.numba``.
 
-Epilogues run over row chunks (``prange`` drivers compiled serially and in
-parallel): dense_forward adds the bias and applies the activation in one pass
-over each row while it is in L1; dense_backward forms dz = dout * act'(.) and
-reduces db = sum over rows of dz in the same pass.
+Epilogues (compiled serially; written as chunked ``prange`` drivers so a
+parallel build is one ``jit_pair`` away): dense_forward adds the bias and
+applies the activation in one pass over each row while it is in L1;
+dense_backward forms dz = dout * act'(.) and reduces db = sum over rows of dz
+in the same pass.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ._numba_elementwise import (
     softmax_backward_row,
     softmax_row,
 )
-from ._numba_jit import jit, jit_pair
+from ._numba_jit import jit
 
 # ---------------------------------------------------------------------- products
 
@@ -75,7 +76,7 @@ def _bias_act_drive(out, z, b, act, param, nchunks):
                 act_forward_loop(out[i], zi, act, param)
 
 
-bias_act_serial, bias_act_parallel = jit_pair(_bias_act_drive)
+bias_act_serial = jit(_bias_act_drive)  # one thread: see fastnn.backends.numba.dense_forward
 
 
 def _dz_db_drive(dz, db, dout, y, x, act, param, nchunks):
@@ -110,4 +111,4 @@ def _dz_db_drive(dz, db, dout, y, x, act, param, nchunks):
                 dbc[j] += dzi[j]
 
 
-dz_db_serial, dz_db_parallel = jit_pair(_dz_db_drive)
+dz_db_serial = jit(_dz_db_drive)

@@ -216,13 +216,12 @@ def dense_forward(out, z_out, x, w, b, act, param):
     """z = x @ w + b; out = act(z); z_out (optional) receives z."""
     z = out if z_out is None else z_out
     _dot(z, x, w)
-    cost = TRANSCENDENTAL_COST if act == ACT_SOFTMAX else _act_cost(act)
-    t = _parallel(z.size * cost)
-    if act == ACT_TANH and t < 2:
+    # The epilogue stays on one thread: it costs a few percent of the product, and
+    # Numba's OpenMP workers spinning after a parallel region take the core the
+    # BLAS threads of the next product need (measured: 2-thread dense 3-10x slower).
+    if act == ACT_TANH:
         _dense.bias_act_serial(z, z, b, ACT_IDENTITY, 0.0, 1)
         np.tanh(z, out=out)
-    elif t:
-        _dense.bias_act_parallel(out, z, b, act, float(param), min(t, z.shape[0]))
     else:
         _dense.bias_act_serial(out, z, b, act, float(param), 1)
 
@@ -231,14 +230,7 @@ def dense_backward(dx, dw, db, dz, dout, x, w, y, z, act, param):
     """dz = dout * act'; dw = x^T dz; db = sum_rows dz; dx = dz w^T (when dx is given)."""
     yy = dout if y is None else y
     zz = dout if z is None else z
-    cost = 1 if act == ACT_SOFTMAX else _act_cost(act, grad=True)
-    t = _parallel(dout.size * cost)
-    # softmax splits rows; the others split columns (blocks of >= 16, each summing db)
-    t = min(t, dout.shape[0] if act == ACT_SOFTMAX else dout.shape[1] // 16)
-    if t >= 2:
-        _dense.dz_db_parallel(dz, db, dout, yy, zz, act, float(param), t)
-    else:
-        _dense.dz_db_serial(dz, db, dout, yy, zz, act, float(param), 1)
+    _dense.dz_db_serial(dz, db, dout, yy, zz, act, float(param), 1)  # one thread: see dense_forward
     _dot(dw, x.T, dz)
     if dx is not None:
         _dot(dx, dz, w.T)
