@@ -19,7 +19,8 @@ bounds the parallel variants; a kernel goes parallel only when every thread
 gets at least ``PAR_MIN_WORK`` units of work (an element of a cheap loop is one
 unit, an element needing exp/tanh/erf counts ``TRANSCENDENTAL_COST``), so small
 problems stay on one thread and skip waking the pool. Numba's thread count is
-per calling thread, so it is set before every parallel call.
+per calling thread, so it is set before every parallel call. The dense
+epilogues stay on one thread (see dense_forward).
 
 Choosing the gemm
 -----------------
@@ -52,10 +53,16 @@ its own thread count after the first product and whenever the count changes.
 tanh
 ----
 NumPy's tanh ufunc is hand-vectorised (AVX-512) and about 2x faster than the
-best Numba loop without FMA contraction, so on one thread the tanh forward
-(alone and in dense_forward) calls ``np.tanh``; the parallel path uses the
-Numba loop (``_numba_math.vtanh``). Every other activation, loss and update
-is a Numba loop and is faster than NumPy's chain of ufuncs.
+best Numba loop without FMA contraction (``_numba_math.vtanh``), so the tanh
+forward calls ``np.tanh`` on one thread and in dense_forward; the parallel
+path of act_forward uses the Numba loop. Every other activation, loss,
+penalty and update is a Numba loop, faster than NumPy's chain of ufuncs.
+
+Measured (one thread, best of 11 interleaved rounds, float32 / float64):
+every kernel >= 1.0x the reference at 128x512, 512x512 and 1e6 elements
+except the BLAS-bound ones (gemm, dense: 0.94-1.10x, the same OpenBLAS) and
+the tanh forward (0.97-1.0x, the same np.tanh); optimizers 2-27x, activations
+1-70x, losses 2-7x.
 """
 from __future__ import annotations
 
