@@ -1,0 +1,525 @@
+"""Numba kernels for activations, losses, penalties and dropout (not gemm, not optimizers).
+
+Each kernel is a plain loop over whole flat, C-contiguous arrays (``*_loop``)
+plus a driver that cuts the arrays into chunks with ``prange`` and runs the loop
+on each slice; ``jit_pair`` compiles the driver serially and in parallel and
+``fastnn.backends.numba`` picks one by size. Loops run over ``range(n)`` of
+slices rather than ``range(lo, hi)`` of whole arrays: with a start that might be
+negative Numba's index wrap-around hides the access pattern of an in-place
+update from LLVM, which then does not vectorise it.
+
+Scalars are cast once to the array dtype (``T = x.dtype.type``) so float32
+arithmetic stays float32, as in the reference. exp/expm1/tanh/log1p come from
+``_numba_math`` (vectorisable; libm calls would keep the loops scalar); erf stays
+``math.erf`` (SciPy's, in the reference, is scalar too).
+
+Sums without fastmath do not vectorise (a sequential chain), so reductions keep
+independent partial sums: 256 float64 lanes for losses and penalties (a vector
+loop over columns of a [n/256, 256] view), 8 chains for the row sums of
+softmax. Loss sums are float64 per fixed-size chunk, so they do not depend on
+the number of threads.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._common import (
+    ACT_ELU,
+    ACT_GELU,
+    ACT_GELU_TANH,
+    ACT_LEAKY_RELU,
+    ACT_RELU,
+    ACT_SIGMOID,
+    ACT_SOFTPLUS,
+    ACT_TANH,
+    GOLDEN,
+)
+from ._numba_jit import jit, jit_inline, jit_pair
+from ._numba_math import select, vexp, vexpm1, vlog1p_unit, vtanh
+
+SQRT_2_OVER_PI = 0.7978845608028654
+INV_SQRT_2 = 0.7071067811865476
+INV_SQRT_2PI = 0.3989422804014327
+GELU_C = 0.044715
+GELU_3C = 3 * 0.044715  # as the reference computes it: a float64 product, then cast
+
+#: lanes of the float64 partial sums of losses and penalties
+LANES = 256
+#: elements per chunk of a reduction (fixed, so sums do not depend on threads)
+RED_CHUNK = 1 << 14
+
+
+@jit
+def chunk_bounds(c, nchunks, n):
+    """[lo, hi) of chunk c when n items are split into nchunks nearly equal parts."""
+    step = (n + nchunks - 1) // nchunks
+    lo = min(n, c * step)
+    return lo, min(n, lo + step)
+
+
+# ---------------------------------------------------------------- scalar math
+
+
+@jit_inline
+def sigmoid_s(v):
+    """1 / (1 + e^-v), stable on both sides: exp of a non-positive number never overflows."""
+    T = type(v)
+    one = T(1.0)
+    e = vexp(-abs(v))
+    return select(v >= T(0.0), one, e) / (one + e)
+
+
+@jit_inline
+def softplus_s(v):
+    """log(1 + e^v) = max(v, 0) + log1p(e^-|v|)."""
+    T = type(v)
+    return select(v > T(0.0), v, T(0.0)) + vlog1p_unit(vexp(-abs(v)))
+
+
+@jit_inline
+def gelu_s(v):
+    T = type(v)
+    return T(0.5) * v * (T(1.0) + math.erf(v * T(INV_SQRT_2)))
+
+
+@jit_inline
+def gelu_tanh_s(v):
+    T = type(v)
+    u = T(SQRT_2_OVER_PI) * (v + T(GELU_C) * v * v * v)
+    return T(0.5) * v * (T(1.0) + vtanh(u))
+
+
+@jit_inline
+def gelu_grad_s(x):
+    T = type(x)
+    cdf = T(0.5) * (T(1.0) + math.erf(x * T(INV_SQRT_2)))
+    return cdf + x * T(INV_SQRT_2PI) * vexp(T(-0.5) * x * x)
+
+
+@jit_inline
+def gelu_tanh_grad_s(x):
+    T = type(x)
+    one = T(1.0)
+    t = vtanh(T(SQRT_2_OVER_PI) * (x + T(GELU_C) * x * x * x))
+    du = T(SQRT_2_OVER_PI) * (one + T(GELU_3C) * x * x)
+    return T(0.5) * (one + t) + T(0.5) * x * (one - t * t) * du
+
+
+@jit
+def sum8(v):
+    """Sum of a 1-D array in its dtype with 8 independent chains (no fastmath needed)."""
+    n = v.size
+    nb = n // 8
+    vb = v[: nb * 8].reshape((nb, 8))
+    T = v.dtype.type
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = T(0.0)
+    for j in range(nb):
+        a0 += vb[j, 0]
+        a1 += vb[j, 1]
+        a2 += vb[j, 2]
+        a3 += vb[j, 3]
+        a4 += vb[j, 4]
+        a5 += vb[j, 5]
+        a6 += vb[j, 6]
+        a7 += vb[j, 7]
+    for j in range(nb * 8, n):
+        a0 += v[j]
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+@jit
+def max8(v):
+    """Maximum of a non-empty 1-D array, 8 independent chains."""
+    n = v.size
+    nb = n // 8
+    vb = v[: nb * 8].reshape((nb, 8))
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = v[0]
+    for j in range(nb):
+        m0 = vb[j, 0] if vb[j, 0] > m0 else m0
+        m1 = vb[j, 1] if vb[j, 1] > m1 else m1
+        m2 = vb[j, 2] if vb[j, 2] > m2 else m2
+        m3 = vb[j, 3] if vb[j, 3] > m3 else m3
+        m4 = vb[j, 4] if vb[j, 4] > m4 else m4
+        m5 = vb[j, 5] if vb[j, 5] > m5 else m5
+        m6 = vb[j, 6] if vb[j, 6] > m6 else m6
+        m7 = vb[j, 7] if vb[j, 7] > m7 else m7
+    for j in range(nb * 8, n):
+        m0 = v[j] if v[j] > m0 else m0
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    m4 = m5 if m5 > m4 else m4
+    m6 = m7 if m7 > m6 else m6
+    m0 = m2 if m2 > m0 else m0
+    m4 = m6 if m6 > m4 else m4
+    return m4 if m4 > m0 else m0
+
+
+# ---------------------------------------------------------- elementwise activations
+# One loop per activation (the branch is outside the loop) so that each vectorises
+# (gelu calls math.erf and stays scalar).
+
+
+@jit
+def act_forward_loop(y, x, act, param):
+    """y = act(x) for an elementwise activation code (flat arrays of one size)."""
+    T = x.dtype.type
+    p = T(param)
+    zero = T(0.0)
+    n = x.size
+    if act == ACT_RELU:
+        for i in range(n):
+            v = x[i]
+            y[i] = v if v > zero else zero
+    elif act == ACT_LEAKY_RELU:
+        for i in range(n):
+            v = x[i]
+            y[i] = v if v > zero else v * p
+    elif act == ACT_SIGMOID:
+        for i in range(n):
+            y[i] = sigmoid_s(x[i])
+    elif act == ACT_TANH:
+        for i in range(n):
+            y[i] = vtanh(x[i])
+    elif act == ACT_SOFTPLUS:
+        for i in range(n):
+            y[i] = softplus_s(x[i])
+    elif act == ACT_GELU:
+        for i in range(n):
+            y[i] = gelu_s(x[i])
+    elif act == ACT_GELU_TANH:
+        for i in range(n):
+            y[i] = gelu_tanh_s(x[i])
+    elif act == ACT_ELU:
+        for i in range(n):
+            v = x[i]
+            # expm1 of min(v, 0): the unused branch must not overflow
+            y[i] = v if v > zero else p * vexpm1(v if v < zero else zero)
+    else:  # identity
+        for i in range(n):
+            y[i] = x[i]
+
+
+def _act_forward_drive(y, x, act, param, nchunks):
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(c, nchunks, x.size)
+        act_forward_loop(y[lo:hi], x[lo:hi], act, param)
+
+
+act_forward_serial, act_forward_parallel = jit_pair(_act_forward_drive)
+
+
+@jit
+def act_backward_loop(dx, dy, y, x, act, param):
+    """dx = dy * act'(.); y and x are always arrays (a stand-in for the one not read)."""
+    T = dy.dtype.type
+    p = T(param)
+    one = T(1.0)
+    zero = T(0.0)
+    n = dy.size
+    if act == ACT_RELU:
+        for i in range(n):
+            dx[i] = dy[i] * (one if y[i] > zero else zero)
+    elif act == ACT_LEAKY_RELU:
+        for i in range(n):
+            dx[i] = dy[i] * (one if y[i] > zero else p)
+    elif act == ACT_SIGMOID:
+        for i in range(n):
+            v = y[i]
+            dx[i] = dy[i] * (v * (one - v))
+    elif act == ACT_TANH:
+        for i in range(n):
+            v = y[i]
+            dx[i] = dy[i] * (one - v * v)
+    elif act == ACT_SOFTPLUS:
+        for i in range(n):
+            dx[i] = dy[i] * -vexpm1(-y[i])
+    elif act == ACT_GELU:
+        # erf is a libm call (scalar); keeping it in its own loop over a block lets
+        # the rest (exp and the products) vectorise. dx may be dy: erf goes to a buffer.
+        buf = np.empty(min(n, 256), dy.dtype)
+        half, k, mhalf = T(0.5), T(INV_SQRT_2PI), T(-0.5)
+        for b0 in range(0, n, 256):
+            m = min(256, n - b0)
+            xb, dyb, dxb = x[b0 : b0 + m], dy[b0 : b0 + m], dx[b0 : b0 + m]
+            for j in range(m):
+                buf[j] = math.erf(xb[j] * T(INV_SQRT_2))
+            for j in range(m):
+                v = xb[j]
+                dxb[j] = dyb[j] * (half * (one + buf[j]) + v * k * vexp(mhalf * v * v))
+    elif act == ACT_GELU_TANH:
+        for i in range(n):
+            dx[i] = dy[i] * gelu_tanh_grad_s(x[i])
+    elif act == ACT_ELU:
+        for i in range(n):
+            v = y[i]
+            dx[i] = dy[i] * (one if v > zero else v + p)
+    else:  # identity
+        for i in range(n):
+            dx[i] = dy[i]
+
+
+def _act_backward_drive(dx, dy, y, x, act, param, nchunks):
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(c, nchunks, dy.size)
+        act_backward_loop(dx[lo:hi], dy[lo:hi], y[lo:hi], x[lo:hi], act, param)
+
+
+act_backward_serial, act_backward_parallel = jit_pair(_act_backward_drive)
+
+
+# ------------------------------------------------------------------ row softmax
+
+
+@jit
+def softmax_row(y, x):
+    """y = softmax(x) for one row (1-D): max-subtracted exp, then divided by the sum."""
+    mx = max8(x)
+    for j in range(x.size):
+        y[j] = vexp(x[j] - mx)
+    s = sum8(y)
+    for j in range(x.size):
+        y[j] = y[j] / s
+
+
+def _softmax_forward_drive(y, x, nchunks):
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(c, nchunks, x.shape[0])
+        for i in range(lo, hi):
+            softmax_row(y[i], x[i])
+
+
+softmax_forward_serial, softmax_forward_parallel = jit_pair(_softmax_forward_drive)
+
+
+@jit
+def softmax_backward_row(dx, dy, y):
+    """dx = y * (dy - sum(dy * y)) for one row; dx may be dy."""
+    k = y.size
+    nb = k // 8
+    T = y.dtype.type
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = T(0.0)
+    for j in range(nb):
+        b = j * 8
+        a0 += dy[b] * y[b]
+        a1 += dy[b + 1] * y[b + 1]
+        a2 += dy[b + 2] * y[b + 2]
+        a3 += dy[b + 3] * y[b + 3]
+        a4 += dy[b + 4] * y[b + 4]
+        a5 += dy[b + 5] * y[b + 5]
+        a6 += dy[b + 6] * y[b + 6]
+        a7 += dy[b + 7] * y[b + 7]
+    for j in range(nb * 8, k):
+        a0 += dy[j] * y[j]
+    dot = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    for j in range(k):
+        dx[j] = y[j] * (dy[j] - dot)
+
+
+def _softmax_backward_drive(dx, dy, y, nchunks):
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(c, nchunks, y.shape[0])
+        for i in range(lo, hi):
+            softmax_backward_row(dx[i], dy[i], y[i])
+
+
+softmax_backward_serial, softmax_backward_parallel = jit_pair(_softmax_backward_drive)
+
+
+# ----------------------------------------------------------------------- losses
+
+
+def _xent_drive(dl, logits, labels, rowloss, inv_n, nchunks):
+    """Sum over rows of logsumexp - logit[label]; dl = (softmax - onehot) / n if given."""
+    n, k = logits.shape
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(c, nchunks, n)
+        T = logits.dtype.type
+        g = T(inv_n)
+        one = T(1.0)
+        buf = np.empty(k, logits.dtype)
+        for i in range(lo, hi):
+            row = logits[i]
+            mx = max8(row)
+            if dl is None:
+                e = buf
+            else:
+                e = dl[i]
+            for j in range(k):
+                e[j] = vexp(row[j] - mx)
+            s = sum8(e)
+            lab = labels[i]
+            if dl is not None:
+                e_lab = e[lab]
+                for j in range(k):
+                    e[j] = (e[j] / s) * g
+                e[lab] = (e_lab / s - one) * g
+            rowloss[i] = np.float64(math.log(s) - (row[lab] - mx))
+    total = 0.0
+    for i in range(n):
+        total += rowloss[i]
+    return total
+
+
+softmax_xent_serial, softmax_xent_parallel = jit_pair(_xent_drive)
+
+
+@jit
+def _bce_loop(dl, x, t, inv_n, acc, lo, hi):
+    """acc[lane] += per-element BCE over x[lo:hi]; dl = (sigmoid - t) / n there if given.
+
+    One exp per element serves both the loss (log1p(e^-|x|)) and the sigmoid.
+    """
+    T = x.dtype.type
+    zero = T(0.0)
+    one = T(1.0)
+    g = T(inv_n)
+    m = (hi - lo) // LANES * LANES
+    xb = x[lo : lo + m].reshape((-1, LANES))
+    tb = t[lo : lo + m].reshape((-1, LANES))
+    if dl is not None:
+        db = dl[lo : lo + m].reshape((-1, LANES))
+    for r in range(xb.shape[0]):
+        for u in range(LANES):
+            v = xb[r, u]
+            e = vexp(-abs(v))
+            acc[u] += np.float64((v if v > zero else zero) - v * tb[r, u] + vlog1p_unit(e))
+            if dl is not None:
+                db[r, u] = ((one if v >= zero else e) / (one + e) - tb[r, u]) * g
+    for i in range(lo + m, hi):
+        v = x[i]
+        e = vexp(-abs(v))
+        acc[0] += np.float64((v if v > zero else zero) - v * t[i] + vlog1p_unit(e))
+        if dl is not None:
+            dl[i] = ((one if v >= zero else e) / (one + e) - t[i]) * g
+
+
+def _bce_drive(dl, x, t, partial, inv_n):
+    nchunks = partial.size
+    for c in prange(nchunks):
+        lo = c * RED_CHUNK
+        hi = min(x.size, lo + RED_CHUNK)
+        acc = np.zeros(LANES)
+        _bce_loop(dl, x, t, inv_n, acc, lo, hi)
+        partial[c] = acc.sum()
+    total = 0.0
+    for c in range(nchunks):
+        total += partial[c]
+    return total
+
+
+sigmoid_bce_serial, sigmoid_bce_parallel = jit_pair(_bce_drive)
+
+
+@jit
+def _mse_loop(dl, pred, target, inv_n, acc, lo, hi):
+    """acc[lane] += (pred - target)^2 in float64 over [lo, hi); dl = diff / n there if given."""
+    g = pred.dtype.type(inv_n)
+    m = (hi - lo) // LANES * LANES
+    pb = pred[lo : lo + m].reshape((-1, LANES))
+    tb = target[lo : lo + m].reshape((-1, LANES))
+    if dl is not None:
+        db = dl[lo : lo + m].reshape((-1, LANES))
+    for r in range(pb.shape[0]):
+        for u in range(LANES):
+            d = pb[r, u] - tb[r, u]
+            acc[u] += np.float64(d) * np.float64(d)
+            if dl is not None:
+                db[r, u] = d * g
+    for i in range(lo + m, hi):
+        d = pred[i] - target[i]
+        acc[0] += np.float64(d) * np.float64(d)
+        if dl is not None:
+            dl[i] = d * g
+
+
+def _mse_drive(dl, pred, target, partial, inv_n):
+    nchunks = partial.size
+    for c in prange(nchunks):
+        lo = c * RED_CHUNK
+        hi = min(pred.size, lo + RED_CHUNK)
+        acc = np.zeros(LANES)
+        _mse_loop(dl, pred, target, inv_n, acc, lo, hi)
+        partial[c] = acc.sum()
+    total = 0.0
+    for c in range(nchunks):
+        total += partial[c]
+    return total
+
+
+mse_serial, mse_parallel = jit_pair(_mse_drive)
+
+
+@jit
+def _norm_loop(w, squared, acc, lo, hi):
+    """acc[lane] += |w| (or w^2) in float64 over [lo, hi)."""
+    m = (hi - lo) // LANES * LANES
+    wb = w[lo : lo + m].reshape((-1, LANES))
+    if squared:
+        for r in range(wb.shape[0]):
+            for u in range(LANES):
+                v = np.float64(wb[r, u])
+                acc[u] += v * v
+        for i in range(lo + m, hi):
+            v = np.float64(w[i])
+            acc[0] += v * v
+    else:
+        for r in range(wb.shape[0]):
+            for u in range(LANES):
+                acc[u] += abs(np.float64(wb[r, u]))
+        for i in range(lo + m, hi):
+            acc[0] += abs(np.float64(w[i]))
+
+
+def _norm_drive(w, partial, squared):
+    nchunks = partial.size
+    for c in prange(nchunks):
+        lo = c * RED_CHUNK
+        hi = min(w.size, lo + RED_CHUNK)
+        acc = np.zeros(LANES)
+        _norm_loop(w, squared, acc, lo, hi)
+        partial[c] = acc.sum()
+    total = 0.0
+    for c in range(nchunks):
+        total += partial[c]
+    return total
+
+
+norm_serial, norm_parallel = jit_pair(_norm_drive)
+
+
+# ----------------------------------------------------------------------- dropout
+
+_GOLDEN = np.uint64(GOLDEN)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(40)
+
+
+@jit
+def dropout_loop(y, x, key, threshold, scale, start):
+    """y = x * (keep ? scale : 0), keep = (mix64(key + (start+i+1) GOLDEN) >> 40) >= threshold.
+
+    `start` is the flat index of x[0] in the whole array, so chunks draw the same mask.
+    """
+    T = x.dtype.type
+    s = T(scale)
+    zero = T(0.0)
+    base = key + np.uint64(start + 1) * _GOLDEN
+    for i in range(x.size):
+        z = base + np.uint64(i) * _GOLDEN
+        z = (z ^ (z >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+        z = z ^ (z >> _S31)
+        y[i] = x[i] * (s if (z >> _S40) >= threshold else zero)
+
+
+def _dropout_drive(y, x, key, threshold, scale, nchunks):
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(c, nchunks, x.size)
+        dropout_loop(y[lo:hi], x[lo:hi], key, threshold, scale, lo)
+
+
+dropout_serial, dropout_parallel = jit_pair(_dropout_drive)

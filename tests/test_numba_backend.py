@@ -1,0 +1,408 @@
+"""The Numba backend against the NumPy reference, function by function.
+
+Every kernel x dtype x a few shapes (1, primes, sizes that are not multiples of
+the 8/256-lane blocks), run twice: on the serial variants, and with the
+parallel threshold lowered so that the same small inputs take the ``prange``
+variants. Tolerances: float32 rtol 1e-5 (1e-4 where a gemm sums over k),
+float64 1e-12 (1e-10 after a gemm), relative to the largest magnitude of the
+expected array (so cancellation near zero does not count as an error).
+Optimizer updates are bit-identical to the reference (same operations in the
+same dtype, no FMA contraction), as are dropout masks.
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+
+from fastnn.backends import _numba_elementwise as ew  # noqa: E402
+from fastnn.backends import _numba_math as nm  # noqa: E402
+from fastnn.backends import numba as nb  # noqa: E402
+from fastnn.backends import reference as ref  # noqa: E402
+from fastnn.backends._common import ACTIVATIONS, dropout_key, dropout_threshold  # noqa: E402
+
+DTYPES = (np.float32, np.float64)
+RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+RTOL_GEMM = {np.float32: 1e-4, np.float64: 1e-10}
+ACT_CODES = sorted(ACTIVATIONS.values())
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def mode(request, monkeypatch):
+    """Run a test on the serial variants, then with every size taking the parallel ones."""
+    if request.param == "parallel":
+        monkeypatch.setattr(nb, "PAR_MIN_WORK", 1)
+        nb.set_num_threads(max(2, numba.config.NUMBA_NUM_THREADS))
+    else:
+        nb.set_num_threads(1)
+    yield request.param
+    nb.set_num_threads(1)
+
+
+def rng_for(*key):
+    return np.random.default_rng(abs(hash(key)) % (2**32))
+
+
+def close(actual, expected, rtol, what=""):
+    """assert |actual - expected| <= rtol * max|expected| elementwise (and same NaN/inf)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = float(np.max(np.abs(expected), initial=0.0)) or 1.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+# --------------------------------------------------------------------------- gemm
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (5, 7, 3), (33, 65, 17), (1, 40, 9)])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.5, 0.0), (2.0, 0.5), (-1.0, 1.0)])
+def test_gemm(dtype, m, k, n, trans_a, trans_b, alpha, beta):
+    rng = rng_for("gemm", m, k, n)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    want, got = c0.copy(), c0.copy()
+    ref.gemm(want, a, b, trans_a, trans_b, alpha, beta)
+    nb.gemm(got, a, b, trans_a, trans_b, alpha, beta)
+    close(got, want, RTOL_GEMM[dtype])
+
+
+# -------------------------------------------------------------------- activations
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (64, 301)])
+@pytest.mark.parametrize("act", ACT_CODES)
+def test_activation_forward_backward(mode, dtype, shape, act):
+    rng = rng_for("act", shape, act)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    x.flat[:4] = [0.0, -0.0, 40.0, -40.0][: x.size]  # zeros and saturation
+    dy = rng.standard_normal(shape).astype(dtype)
+    param = 0.1 if act in (ACTIVATIONS["leaky_relu"], ACTIVATIONS["elu"]) else 0.0
+    want, got = np.empty_like(x), np.empty_like(x)
+    ref.act_forward(want, x, act, param)
+    nb.act_forward(got, x, act, param)
+    close(got, want, RTOL[dtype], "forward")
+    dwant, dgot = np.empty_like(x), np.empty_like(x)
+    ref.act_backward(dwant, dy, want, x, act, param)
+    nb.act_backward(dgot, dy, want, x, act, param)
+    close(dgot, dwant, RTOL[dtype], "backward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_backward_without_unused_saved_array(dtype):
+    """The kernel API passes None for the saved array an activation does not read."""
+    x = rng_for("none").standard_normal((9, 11)).astype(dtype)
+    y, dy = np.tanh(x), np.ones_like(x)
+    for act, yy, xx in ((ACTIVATIONS["tanh"], y, None), (ACTIVATIONS["gelu"], None, x)):
+        want, got = np.empty_like(x), np.empty_like(x)
+        ref.act_backward(want, dy, yy, xx, act, 0.0)
+        nb.act_backward(got, dy, yy, xx, act, 0.0)
+        close(got, want, RTOL[dtype])
+    got = np.empty_like(x)  # identity reads neither (the reference needs y for its ones_like)
+    nb.act_backward(got, dy, None, None, ACTIVATIONS["identity"], 0.0)
+    np.testing.assert_array_equal(got, dy)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_in_place(dtype):
+    x = rng_for("inplace").standard_normal((5, 17)).astype(dtype)
+    want = np.empty_like(x)
+    ref.act_forward(want, x, ACTIVATIONS["sigmoid"], 0.0)
+    nb.act_forward(x, x, ACTIVATIONS["sigmoid"], 0.0)
+    close(x, want, RTOL[dtype])
+
+
+# ------------------------------------------------------------------------- dense
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,i,o", [(1, 1, 1), (13, 7, 10), (64, 33, 50)])
+@pytest.mark.parametrize("act", ACT_CODES)
+def test_dense_forward_backward(mode, dtype, n, i, o, act):
+    rng = rng_for("dense", n, i, o, act)
+    x = rng.standard_normal((n, i)).astype(dtype)
+    w = (rng.standard_normal((i, o)) / math.sqrt(i)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    param = 0.2 if act in (ACTIVATIONS["leaky_relu"], ACTIVATIONS["elu"]) else 0.0
+    out_r, z_r = np.empty((n, o), dtype), np.empty((n, o), dtype)
+    ref.dense_forward(out_r, z_r, x, w, b, act, param)
+    out_n, z_n = np.empty((n, o), dtype), np.empty((n, o), dtype)
+    nb.dense_forward(out_n, z_n, x, w, b, act, param)
+    close(z_n, z_r, RTOL_GEMM[dtype], "z")
+    close(out_n, out_r, RTOL_GEMM[dtype], "out")
+    out_only = np.empty((n, o), dtype)
+    nb.dense_forward(out_only, None, x, w, b, act, param)
+    close(out_only, out_r, RTOL_GEMM[dtype], "out without preact")
+
+    dout = rng.standard_normal((n, o)).astype(dtype)
+    grads = {}
+    for name, mod in (("ref", ref), ("nb", nb)):
+        dx, dw = np.empty((n, i), dtype), np.empty((i, o), dtype)
+        db, dz = np.empty(o, dtype), np.empty((n, o), dtype)
+        mod.dense_backward(dx, dw, db, dz, dout, x, w, out_r, z_r, act, param)
+        grads[name] = (dx, dw, db, dz)
+    for label, got, want in zip(("dx", "dw", "db", "dz"), grads["nb"], grads["ref"]):
+        close(got, want, RTOL_GEMM[dtype], label)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_backward_without_dx_and_dz_aliasing_dout(dtype):
+    rng = rng_for("dense-alias")
+    x, w = rng.standard_normal((6, 4)).astype(dtype), rng.standard_normal((4, 5)).astype(dtype)
+    y = np.maximum(x @ w, 0)
+    dout = rng.standard_normal((6, 5)).astype(dtype)
+    dw_r, db_r, dz_r = np.empty((4, 5), dtype), np.empty(5, dtype), np.empty((6, 5), dtype)
+    ref.dense_backward(None, dw_r, db_r, dz_r, dout.copy(), x, w, y, None, ACTIVATIONS["relu"], 0.0)
+    dw, db, d = np.empty((4, 5), dtype), np.empty(5, dtype), dout.copy()
+    nb.dense_backward(None, dw, db, d, d, x, w, y, None, ACTIVATIONS["relu"], 0.0)
+    close(dw, dw_r, RTOL_GEMM[dtype])
+    close(db, db_r, RTOL_GEMM[dtype])
+    close(d, dz_r, RTOL_GEMM[dtype])
+
+
+# ------------------------------------------------------------------------ losses
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,k", [(1, 1), (1, 7), (37, 10), (300, 3)])
+@pytest.mark.parametrize("grad", [True, False])
+def test_softmax_xent(mode, dtype, n, k, grad):
+    rng = rng_for("xent", n, k)
+    logits = (rng.standard_normal((n, k)) * 4).astype(dtype)
+    labels = rng.integers(0, k, n).astype(np.int32)
+    g_r = np.empty_like(logits)
+    loss_r = ref.softmax_xent(g_r, logits, labels)
+    g_n = np.empty_like(logits) if grad else None
+    loss_n = nb.softmax_xent(g_n, logits, labels)
+    assert isinstance(loss_n, float)
+    assert loss_n == pytest.approx(loss_r, rel=RTOL[dtype] * 10, abs=RTOL[dtype])
+    if grad:
+        close(g_n, g_r, RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 1), (33, 5), (257, 129)])
+@pytest.mark.parametrize("fn", ["sigmoid_bce", "mse"])
+@pytest.mark.parametrize("grad", [True, False])
+def test_pair_losses(mode, dtype, shape, fn, grad):
+    rng = rng_for(fn, shape)
+    pred = (rng.standard_normal(shape) * 5).astype(dtype)
+    target = rng.random(shape).astype(dtype)
+    g_r = np.empty_like(pred)
+    loss_r = getattr(ref, fn)(g_r, pred, target)
+    g_n = np.empty_like(pred) if grad else None
+    loss_n = getattr(nb, fn)(g_n, pred, target)
+    assert isinstance(loss_n, float)
+    assert loss_n == pytest.approx(loss_r, rel=RTOL[dtype], abs=0.0)
+    if grad:
+        close(g_n, g_r, RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [1, 7, 255, 256, 40_001])
+def test_penalties(mode, dtype, size):
+    w = rng_for("pen", size).standard_normal(size).astype(dtype)
+    for fn in ("l1", "l2"):
+        got = getattr(nb, fn)(w)
+        assert isinstance(got, float)
+        assert got == pytest.approx(getattr(ref, fn)(w), rel=1e-13)  # float64 sums of the same values
+
+
+def test_loss_sums_do_not_depend_on_threads(monkeypatch):
+    """Reductions are split in fixed chunks, so 1 and n threads give the same float."""
+    x = rng_for("det").standard_normal(100_003)
+    t = rng_for("det2").random(100_003)
+    nb.set_num_threads(1)
+    serial = (nb.l2(x), nb.mse(None, x, t), nb.sigmoid_bce(None, x, t))
+    monkeypatch.setattr(nb, "PAR_MIN_WORK", 1)
+    nb.set_num_threads(max(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        parallel = (nb.l2(x), nb.mse(None, x, t), nb.sigmoid_bce(None, x, t))
+    finally:
+        nb.set_num_threads(1)
+    assert serial == parallel
+
+
+# -------------------------------------------------------------------- optimizers
+
+OPTIMIZERS = {
+    "sgd": (0, (0.05,)),
+    "momentum": (1, (0.05, 0.9, False)),
+    "nesterov": (1, (0.05, 0.9, True)),
+    "adagrad": (1, (0.05, 1e-8)),
+    "rmsprop": (1, (0.05, 0.9, 1e-8)),
+    "adam": (2, (0.01, 0.9, 0.999, 1e-8, 3)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("penalties", [(0.0, 0.0, 0.0), (1e-2, 1e-3, 1e-2)])
+@pytest.mark.parametrize("size", [1, 37, 1000])
+def test_optimizers(mode, dtype, name, penalties, size):
+    nstate, args = OPTIMIZERS[name]
+    fn = "momentum" if name == "nesterov" else name
+    rng = rng_for("opt", name, size)
+    p = rng.standard_normal(size).astype(dtype)
+    g = rng.standard_normal(size).astype(dtype)
+    states = [np.abs(rng.standard_normal(size)).astype(dtype) for _ in range(nstate)]
+    p_n, states_n = p.copy(), [s.copy() for s in states]
+    for _ in range(3):  # a short trajectory: the state feeds back
+        getattr(ref, fn)(p, *states, g, *args, *penalties)
+        getattr(nb, fn)(p_n, *states_n, g, *args, *penalties)
+    if name == "adam" and dtype == np.float32:
+        # the reference's lr_t is an np.float64, so its float32 step is computed in
+        # float64 (NEP 50); the backend keeps the step in float32: ~1 ulp apart
+        close(p_n, p, 1e-6)
+        for s_n, s in zip(states_n, states):
+            np.testing.assert_array_equal(s_n, s)
+    else:
+        np.testing.assert_array_equal(p_n, p)
+        for s_n, s in zip(states_n, states):
+            np.testing.assert_array_equal(s_n, s)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_l1_proximal_gives_exact_zeros(dtype):
+    p = np.array([1e-4, -1e-4, 0.5, -0.5, 0.0], dtype)
+    nb.sgd(p, np.zeros_like(p), 0.1, 0.0, 1e-2, 0.0)
+    assert p[0] == 0 and p[1] == 0 and p[4] == 0 and p[2] > 0 and p[3] < 0
+
+
+# ----------------------------------------------------------------------- dropout
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [1, 9, 1001, 70_001])
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
+def test_dropout_bit_identical(mode, dtype, size, p):
+    x = rng_for("drop", size).standard_normal(size).astype(dtype)
+    x[::7] = -0.0  # the sign of zeros must survive as in the reference
+    key, thr, scale = dropout_key(1234, 56), dropout_threshold(p), 1.0 / (1.0 - p)
+    want, got = np.empty_like(x), np.empty_like(x)
+    ref.dropout(want, x, key, thr, scale)
+    nb.dropout(got, x, key, thr, scale)
+    assert want.tobytes() == got.tobytes()
+
+
+def test_dropout_extreme_keys():
+    x = np.ones(1000)
+    for key in (0, 1, 2**63, 2**64 - 1):
+        want, got = np.empty_like(x), np.empty_like(x)
+        ref.dropout(want, x, key, dropout_threshold(0.5), 2.0)
+        nb.dropout(got, x, key, dropout_threshold(0.5), 2.0)
+        assert want.tobytes() == got.tobytes()
+
+
+# ------------------------------------------------- vectorisable transcendental math
+
+
+def _apply(f):
+    @numba.njit(error_model="numpy")
+    def run(y, x):
+        for i in range(x.size):
+            y[i] = f(x[i])
+
+    return run
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,fn,numpy_fn,lo,hi", [
+    ("exp", nm.vexp, np.exp, -80.0, 80.0),
+    ("expm1", nm.vexpm1, np.expm1, -30.0, 30.0),
+    ("tanh", nm.vtanh, np.tanh, -12.0, 12.0),
+    ("log1p_unit", nm.vlog1p_unit, np.log1p, 0.0, 1.0),
+])
+def test_vector_math_accuracy(dtype, name, fn, numpy_fn, lo, hi):
+    """Within a few ulp of the correctly rounded float64 result, everywhere sampled."""
+    rng = rng_for("math", name)
+    x = np.concatenate([rng.uniform(lo, hi, 20_000), rng.uniform(-1e-3, 1e-3, 1000) * (lo < 0),
+                        [lo, hi, 0.0, 1e-30]]).astype(dtype)
+    y = np.empty_like(x)
+    _apply(fn)(y, x)
+    exact = numpy_fn(x.astype(np.float64))
+    ulps = np.abs(y - exact) / (np.spacing(np.abs(exact).astype(dtype)).astype(np.float64))
+    assert ulps.max() < 4, f"{name} {np.dtype(dtype).name}: {ulps.max():.1f} ulp at x={x[np.argmax(ulps)]}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vector_math_special_values(dtype):
+    x = np.array([np.nan, np.inf, -np.inf, -1000.0, 1000.0], dtype)
+    for fn, numpy_fn in ((nm.vexp, np.exp), (nm.vexpm1, np.expm1), (nm.vtanh, np.tanh)):
+        y = np.empty_like(x)
+        _apply(fn)(y, x)
+        with np.errstate(over="ignore"):
+            np.testing.assert_array_equal(y, numpy_fn(x))
+
+
+def test_exp_subnormal_range():
+    x = np.array([-700.0, -740.0, -745.0, -746.0])
+    y = np.empty_like(x)
+    _apply(nm.vexp)(y, x)
+    np.testing.assert_allclose(y, np.exp(x), rtol=1e-3, atol=0)  # subnormals keep few bits
+
+
+# ---------------------------------------------------------------- threads, cache
+
+
+def test_set_num_threads_clamps():
+    nb.set_num_threads(10_000)
+    assert nb.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    nb.set_num_threads(0)
+    assert nb.get_num_threads() == 1
+
+
+def test_parallel_drivers_with_more_chunks_than_items():
+    x = np.arange(3.0)
+    y = np.empty_like(x)
+    ew.act_forward_parallel(y, x, ACTIVATIONS["relu"], 0.0, 8)
+    np.testing.assert_array_equal(y, x)
+
+
+_CACHE_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from fastnn.backends import numba as nb, _numba_optim as opt, _numba_elementwise as ew
+    p = np.ones(100, np.float32); g = np.ones(100, np.float32)
+    nb.sgd(p, g, 0.1, 0.0, 0.0, 0.0)
+    y = np.empty((4, 5)); nb.act_forward(y, np.ones((4, 5)), 3, 0.0)
+    stats = {"sgd": [opt.sgd_loop.stats.cache_hits, opt.sgd_loop.stats.cache_misses],
+             "act": [ew.act_forward_loop.stats.cache_hits, ew.act_forward_loop.stats.cache_misses]}
+    print(json.dumps({k: [sum(v[0].values()), sum(v[1].values())] for k, v in stats.items()}))
+""")
+
+
+def test_second_process_loads_from_cache(tmp_path):
+    """cache=True: a second process finds the compiled kernels on disk and does not recompile."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], env=env, cwd=ROOT, capture_output=True,
+                             text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        runs.append(__import__("json").loads(out.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert first["sgd"] == [0, 1] and first["act"] == [0, 1]  # compiled, then saved
+    assert second["sgd"] == [1, 0] and second["act"] == [1, 0]  # loaded, nothing compiled
+    assert any(name.endswith(".nbi") for _, _, files in os.walk(tmp_path) for name in files)
+
+
+def test_import_compiles_nothing():
+    code = ("import fastnn.backends.numba as nb, fastnn.backends._numba_optim as o;"
+            "print(len(o.sgd_loop.signatures), len(o.adam_serial.signatures))")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "0"]
