@@ -260,7 +260,7 @@ def adam(p, m, v, g, lr, b1, b2, eps, t, l2, l1, wd):
     m += (1.0 - b1) * gc
     v *= b2
     v += (1.0 - b2) * gc * gc
-    lr_t = lr * np.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+    lr_t = float(lr * np.sqrt(1.0 - b2**t) / (1.0 - b1**t))  # a Python float keeps float32 arrays float32
     _finish(p, -lr_t * m / (np.sqrt(v) + eps), lr, l1, wd)
 
 
