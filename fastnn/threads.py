@@ -7,8 +7,10 @@ still runs small problems on one thread (see csrc/internal.h).
 from __future__ import annotations
 
 import os
+import sys
 
 _num_threads: int | None = None
+_BACKEND_MODULES = ("fastnn.backends.c", "fastnn.backends.numba")
 
 
 def _default() -> int:
@@ -38,8 +40,9 @@ def set_num_threads(n: int) -> None:
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     _num_threads = n
-    from .backends import _loaded  # late: backends import this module
-
-    for mod in list(_loaded.values()):  # backends loaded later apply it on load
-        if hasattr(mod, "set_num_threads"):
+    # every backend module already imported follows at once (even one imported
+    # directly, not through the registry); later ones apply it when they load
+    for name in _BACKEND_MODULES:
+        mod = sys.modules.get(name)
+        if mod is not None and hasattr(mod, "set_num_threads"):
             mod.set_num_threads(n)

@@ -125,3 +125,14 @@ def test_info_reports_everything():
     for key in ("fastnn", "backends", "default_backend", "threads", "c_isa", "runtimes", "openmp"):
         assert key in out, key
     assert any(rt["internal_api"] == "openmp" for rt in out["runtimes"])
+
+
+def test_thread_knob_reaches_c_imported_directly():
+    code = (
+        "from fastnn.backends import c\n"
+        "from fastnn._cfastnn import lib\n"
+        "import fastnn\n"
+        "fastnn.set_num_threads(1); a = lib.fnn_get_num_threads()\n"
+        "fastnn.set_num_threads(2); print(a, lib.fnn_get_num_threads())\n"
+    )
+    assert run_py(code) == "1 2"

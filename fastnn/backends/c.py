@@ -68,6 +68,15 @@ if os.environ.get("FASTNN_ISA", "").lower() == "generic":
     set_isa("generic")
 
 
+def _apply_thread_knob() -> None:
+    from fastnn.threads import get_num_threads  # late: fastnn.threads imports no backend
+
+    set_num_threads(get_num_threads())
+
+
+_apply_thread_knob()  # also when this module is imported directly, not through the registry
+
+
 # ------------------------------------------------------------------------ kernels
 
 _GEMM = _table("gemm")
