@@ -310,44 +310,37 @@ def l2(w):
 # Flat views of the (C-contiguous) buffers; the fused loop does the rest.
 
 
+def _update(name, size, args):
+    """Run _opt.<name>_loop, or _opt.<name>_parallel when `size` warrants threads."""
+    t = _parallel(size)
+    if t:
+        getattr(_opt, name + "_parallel")(*args, t)
+    else:
+        getattr(_opt, name + "_loop")(*args)
+
+
 def sgd(p, g, lr, l2, l1, wd):
     """p -= lr g' (with the reference's coupled L2, decoupled decay and proximal L1)."""
     args = (_flat(p), _flat(g), float(lr), float(l2), float(l1), float(wd))
-    t = _parallel(p.size)
-    if t:
-        _opt.sgd_parallel(*args, t)
-    else:
-        _opt.sgd_loop(*args)
+    _update("sgd", p.size, args)
 
 
 def momentum(p, v, g, lr, mu, nesterov, l2, l1, wd):
     """v = mu v - lr g'; p += v (nesterov: p += mu v - lr g'), as scikit-learn."""
     args = (_flat(p), _flat(v), _flat(g), float(lr), float(mu), bool(nesterov), float(l2), float(l1), float(wd))
-    t = _parallel(p.size)
-    if t:
-        _opt.momentum_parallel(*args, t)
-    else:
-        _opt.momentum_loop(*args)
+    _update("momentum", p.size, args)
 
 
 def adagrad(p, acc, g, lr, eps, l2, l1, wd):
     """acc += g'^2; p -= lr g' / (sqrt(acc) + eps)."""
     args = (_flat(p), _flat(acc), _flat(g), float(lr), float(eps), float(l2), float(l1), float(wd))
-    t = _parallel(p.size)
-    if t:
-        _opt.adagrad_parallel(*args, t)
-    else:
-        _opt.adagrad_loop(*args)
+    _update("adagrad", p.size, args)
 
 
 def rmsprop(p, sq, g, lr, rho, eps, l2, l1, wd):
     """sq = rho sq + (1 - rho) g'^2; p -= lr g' / (sqrt(sq) + eps)."""
     args = (_flat(p), _flat(sq), _flat(g), float(lr), float(rho), float(eps), float(l2), float(l1), float(wd))
-    t = _parallel(p.size)
-    if t:
-        _opt.rmsprop_parallel(*args, t)
-    else:
-        _opt.rmsprop_loop(*args)
+    _update("rmsprop", p.size, args)
 
 
 def adam(p, m, v, g, lr, b1, b2, eps, t, l2, l1, wd):
@@ -355,11 +348,7 @@ def adam(p, m, v, g, lr, b1, b2, eps, t, l2, l1, wd):
     lr, b1, b2 = float(lr), float(b1), float(b2)
     lr_t = lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)  # as the reference, in float64
     args = (_flat(p), _flat(m), _flat(v), _flat(g), lr, lr_t, b1, b2, float(eps), float(l2), float(l1), float(wd))
-    nt = _parallel(p.size)
-    if nt:
-        _opt.adam_parallel(*args, nt)
-    else:
-        _opt.adam_loop(*args)
+    _update("adam", p.size, args)
 
 
 # ------------------------------------------------------------------- dropout
