@@ -209,14 +209,18 @@ class Timing:
 
 
 def time_round_robin(funcs: Dict[str, Callable[[], Any]], *, repeat: int = 5, min_time: float = 0.02,
-                     cooldown: float = 0.0) -> Dict[str, Timing]:
+                     settle: float = 0.0) -> Dict[str, Timing]:
     """Time every callable side by side: warm up, calibrate, then `repeat` rounds in rotating order.
 
     Each round times a batch of calls long enough (about `min_time`) for the clock;
     the rotation keeps any contender from always running right after another.
-    `cooldown` seconds of sleep after each batch let the previous contender's idle
-    worker threads stop spinning (OpenBLAS busy-waits for up to ~0.1 s after a call),
-    so with several threads no contender is timed against another's spinning pool.
+    With several threads, `settle` seconds of untimed calls of the same contender
+    precede each timed batch. Two things on a shared 2-vCPU machine make the first
+    milliseconds after a switch unrepresentative: OpenBLAS's idle workers busy-wait
+    (with sched_yield) for ~0.1 s after a call and take whole scheduler ticks from
+    the next runtime's threads, and thread pools woken from sleep can sit on one
+    vCPU for several ticks. Sleeping between batches (tried) makes the second worse;
+    running the contender until it is in its own steady state fixes both.
     """
     names = list(funcs)
     number: Dict[str, int] = {}
@@ -230,8 +234,6 @@ def time_round_robin(funcs: Dict[str, Callable[[], Any]], *, repeat: int = 5, mi
             f()
             dt = clock() - t0
         number[name] = max(1, int(min_time / max(dt, 1e-7)))
-        if cooldown:
-            time.sleep(cooldown)
     samples: Dict[str, List[float]] = {n: [] for n in names}
     gc_was = gc.isenabled()
     gc.disable()
@@ -239,12 +241,14 @@ def time_round_robin(funcs: Dict[str, Callable[[], Any]], *, repeat: int = 5, mi
         for r in range(repeat):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 f, k = funcs[name], number[name]
+                if settle:
+                    t_end = clock() + settle
+                    while clock() < t_end:
+                        f()
                 t0 = clock()
                 for _ in range(k):
                     f()
                 samples[name].append((clock() - t0) / k)
-                if cooldown:
-                    time.sleep(cooldown)
     finally:
         if gc_was:
             gc.enable()
@@ -464,7 +468,7 @@ def suite_gemm(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
             funcs = _dense_case(m, k, n, dt, contenders, opts.api, torch)
         else:
             funcs, _ = _gemm_case(m, k, n, ta, tb, dt, contenders, opts.api, torch)
-        t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time, cooldown=opts.cooldown)
+        t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time, settle=opts.settle)
         flops = 2.0 * m * n * k
         nbytes = dt.itemsize * (m * k + k * n + m * n)  # compulsory traffic: each operand once
         gf = {c: flops / t[c].best / 1e9 for c in cols}
@@ -500,7 +504,7 @@ def suite_gemm(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
                  f"{peak['fma_gflops']['float64']:.1f} float64")
     notes += _peers_note(torch is not None)
     title = (f"== gemm: GFLOP/s, best of {opts.repeat} round-robin repetitions, {opts.threads} thread(s)"
-             + (f", {opts.cooldown:g} s cooldown between batches" if opts.cooldown else "") + " ==")
+             + (f", {opts.settle:g} s settle before each batch" if opts.settle else "") + " ==")
     return Result("gemm", title, format_table(headers, table_rows), rows, summary, notes)
 
 
@@ -564,7 +568,7 @@ def suite_kernels(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
         for c in cols:
             if hasattr(mods[c], _backend_fn(kernel)):
                 funcs[c] = make(mods[c])
-        t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time, cooldown=opts.cooldown)
+        t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time, settle=opts.settle)
         best_be = min((c for c in funcs if c != "numpy"), key=lambda c: t[c].best, default="numpy")
         sec = t[best_be].best
         rows.append({"kernel": kernel, "shape": shape, "dtype": dt.name, "threads": opts.threads, "flops": flops,
@@ -657,7 +661,7 @@ def suite_step(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
                 warnings.simplefilter("ignore")
                 clf.partial_fit(Xs, y, classes=np.arange(sizes[-1]))
             funcs["sklearn"] = lambda clf=clf, Xs=Xs: clf.partial_fit(Xs, y)
-        t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time, cooldown=opts.cooldown)
+        t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time, settle=opts.settle)
         base = t["kernels[numpy]"].best
         for name, tm in t.items():
             rows.append({"impl": name, "dtype": dt.name, "threads": opts.threads, "batch": B,
@@ -730,7 +734,7 @@ def suite_epoch(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
                 warnings.simplefilter("ignore")
                 clf.partial_fit(X, y, classes=np.arange(sizes[-1]))
             funcs["sklearn"] = lambda clf=clf: clf.partial_fit(X, y)
-        t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time, cooldown=opts.cooldown)
+        t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time, settle=opts.settle)
         base = t["kernels[numpy]"].best
         for name, tm in t.items():
             rows.append({"impl": name, "dtype": dt.name, "threads": opts.threads, "data": desc, "sizes": sizes,
@@ -785,9 +789,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="repeat to add; default both")
     parser.add_argument("--repeat", type=int, default=7, help="round-robin repetitions (best is reported)")
     parser.add_argument("--min-time", type=float, default=0.01, help="seconds per timed batch of calls")
-    parser.add_argument("--cooldown", type=float, default=None,
-                        help="seconds to sleep after each timed batch so idle BLAS/OpenMP threads stop spinning "
-                             "(default 0 on one thread, 0.05 on several)")
+    parser.add_argument("--settle", type=float, default=None,
+                        help="seconds of untimed calls of a contender before each of its timed batches, so the "
+                             "previous runtime's spinning threads have gone idle (default 0 on one thread, "
+                             "0.12 on several)")
     parser.add_argument("--quick", action="store_true", help="fewer shapes and repetitions (a smoke run)")
     parser.add_argument("--api", action="store_true",
                         help="gemm: time fastnn.kernels.gemm (with its checks) instead of the backend kernel")
@@ -890,10 +895,10 @@ def run(args: argparse.Namespace) -> int:
         print("fastnn bench: --repeat must be >= 1 and --min-time > 0", file=sys.stderr)
         return 2
     args.threads = threads
-    if args.cooldown is None:
-        args.cooldown = 0.0 if threads == 1 else 0.05
-    if args.cooldown < 0:
-        print("fastnn bench: --cooldown must be >= 0", file=sys.stderr)
+    if args.settle is None:
+        args.settle = 0.0 if threads == 1 else 0.12
+    if args.settle < 0:
+        print("fastnn bench: --settle must be >= 0", file=sys.stderr)
         return 2
     args.dtypes = args.dtypes or ["float32", "float64"]
     if args.quick:
