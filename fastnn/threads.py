@@ -3,6 +3,12 @@
 The default honours OMP_NUM_THREADS, else the number of usable cores. The C
 backend's OpenMP regions and Numba's parallel loops both follow it; each kernel
 still runs small problems on one thread (see csrc/internal.h).
+
+NumPy's OpenBLAS keeps its idle workers busy-waiting for about 0.1 s after each
+multi-threaded call; fastnn regions started in that window on all cores lose
+scheduler ticks to them. Interleaving the two? Give the cores to one pool at a
+time (threadpoolctl's ``threadpool_limits(1, user_api="blas")`` around fastnn,
+or ``set_num_threads(1)`` around NumPy). See the README's threads section.
 """
 from __future__ import annotations
 
