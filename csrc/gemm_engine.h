@@ -61,6 +61,8 @@ static inline __attribute__((always_inline)) void GE_FN(pack_b_impl)(
         } else if (csb == 1) {
             for (int64_t p = 0; p < kc; p++)
                 for (int j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * rsb + j] : 0;
+        } else if (rsb == 1 && nr == NR && NR % 4 == 0) {
+            GE_FN(pack_bt_panel)(dst, src, csb, kc, NR);
         } else {
             /* transposed B: each column of op(B) is contiguous in memory */
             for (int j = 0; j < nr; j++) {
