@@ -3,8 +3,10 @@
  * both dtypes); the microkernels live in gemm_ukernel_*.c and are chosen per call
  * from fnn_isa_level. C = alpha op(A) op(B) + beta C (see fastnn.h). */
 #include <stdlib.h>
-#include <emmintrin.h>
 #include "gemm.h"
+#if FNN_X86
+#include <emmintrin.h>
+#endif
 
 /* Per-thread packing buffers (0: A block, 1: B block), grown on demand and kept:
  * a fresh allocation per call would pay page faults on every product. */
@@ -43,7 +45,9 @@ static void gemm_decide_packing(int64_t m, int64_t n, int64_t k, int64_t rsa, in
  * contiguous along p, and transposed 4x4 (float) / 2x2 (double) in SSE registers,
  * so the stores are whole rows instead of an NR-strided scatter. Measured on the
  * input gradient dY @ W^T at batch 32: the scalar loop cost about as much as the
- * product itself in float64. SSE2 is part of the x86-64 baseline. */
+ * product itself in float64. SSE2 is part of the x86-64 baseline; other targets
+ * get the plain loop. */
+#if FNN_X86
 static void pack_bt_panel_f32(float *dst, const float *src, int64_t csb, int64_t kc, int NR) {
     int64_t p = 0;
     for (; p + 4 <= kc; p += 4)
@@ -74,6 +78,16 @@ static void pack_bt_panel_f64(double *dst, const double *src, int64_t csb, int64
     for (; p < kc; p++)
         for (int j = 0; j < NR; j++) dst[p * NR + j] = src[j * csb + p];
 }
+#else
+static void pack_bt_panel_f32(float *dst, const float *src, int64_t csb, int64_t kc, int NR) {
+    for (int64_t p = 0; p < kc; p++)
+        for (int j = 0; j < NR; j++) dst[p * NR + j] = src[j * csb + p];
+}
+static void pack_bt_panel_f64(double *dst, const double *src, int64_t csb, int64_t kc, int NR) {
+    for (int64_t p = 0; p < kc; p++)
+        for (int j = 0; j < NR; j++) dst[p * NR + j] = src[j * csb + p];
+}
+#endif
 
 #define T float
 #define SFX f32
@@ -88,27 +102,31 @@ static void pack_bt_panel_f64(double *dst, const double *src, int64_t csb, int64
 #undef SFX
 
 static void pick_cfg_f32(gemm_cfg_f32 *g) {
+#if FNN_X86
     if (fnn_isa_level == FNN_ISA_AVX2) {
         g->mr = FNN_AVX2_MR_F32; g->nr = FNN_AVX2_NR_F32;
         g->kc = 256; g->mc = 144; g->nc = 3072;
         g->ukr = fnn_ukr_avx2_f32;
-    } else {
-        g->mr = FNN_GEN_MR_F32; g->nr = FNN_GEN_NR_F32;
-        g->kc = 256; g->mc = 96; g->nc = 2048;
-        g->ukr = fnn_ukr_generic_f32;
+        return;
     }
+#endif
+    g->mr = FNN_GEN_MR_F32; g->nr = FNN_GEN_NR_F32;
+    g->kc = 256; g->mc = 96; g->nc = 2048;
+    g->ukr = fnn_ukr_generic_f32;
 }
 
 static void pick_cfg_f64(gemm_cfg_f64 *g) {
+#if FNN_X86
     if (fnn_isa_level == FNN_ISA_AVX2) {
         g->mr = FNN_AVX2_MR_F64; g->nr = FNN_AVX2_NR_F64;
         g->kc = 256; g->mc = 72; g->nc = 2048;
         g->ukr = fnn_ukr_avx2_f64;
-    } else {
-        g->mr = FNN_GEN_MR_F64; g->nr = FNN_GEN_NR_F64;
-        g->kc = 256; g->mc = 48; g->nc = 1024;
-        g->ukr = fnn_ukr_generic_f64;
+        return;
     }
+#endif
+    g->mr = FNN_GEN_MR_F64; g->nr = FNN_GEN_NR_F64;
+    g->kc = 256; g->mc = 48; g->nc = 1024;
+    g->ukr = fnn_ukr_generic_f64;
 }
 
 /* op(A) is A [m,k] (rsa = k, csa = 1) or A^T with A stored [k,m] (rsa = 1, csa = m);

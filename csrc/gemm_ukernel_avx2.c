@@ -8,8 +8,9 @@
  * Compiled per function for AVX2+FMA; gemm.c calls these only when fnn_isa_level
  * says the CPU has them.
  */
-#include <immintrin.h>
 #include "gemm.h"
+#if FNN_X86
+#include <immintrin.h>
 
 static const int32_t fnn_lane_mask_src[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
                                               0, 0, 0, 0, 0, 0, 0, 0};
@@ -303,3 +304,8 @@ FNN_TARGET_AVX2 void fnn_ukr_avx2_f64(int64_t k, const double *a, int64_t rsa, i
         }
     }
 }
+
+#else
+/* not x86-64: nothing to compile (ISO C wants a declaration in every file) */
+typedef int fnn_no_avx2_ukernels;
+#endif

@@ -16,9 +16,17 @@ extern int fnn_isa_level;
 #define FNN_ISA_GENERIC 0
 #define FNN_ISA_AVX2 1
 
-/* Compile one function for AVX2+FMA without raising the baseline of the whole
- * extension (which must still load on CPUs without AVX2). */
+/* x86 SIMD code (SSE2, the x86-64 baseline; AVX2+FMA compiled per function so the
+ * extension still loads on CPUs without AVX2) exists only on x86-64. Elsewhere, or
+ * built with -DFNN_PORTABLE_ONLY (FASTNN_PORTABLE_BUILD=1), FNN_X86 is 0: the *_avx2
+ * twins compile as plain C and are never selected (fnn_cpu_has_avx2_fma() is 0). */
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(FNN_PORTABLE_ONLY)
+#define FNN_X86 1
 #define FNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define FNN_X86 0
+#define FNN_TARGET_AVX2
+#endif
 
 /* Threads fastnn may use (fnn_set_num_threads); every parallel region asks for
  * fnn_threads_for(work) threads so that small problems stay on one thread. */

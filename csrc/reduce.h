@@ -6,8 +6,10 @@
 #define FASTNN_REDUCE_H
 
 #include <stdint.h>
-#include <immintrin.h>
 #include "internal.h"
+#if FNN_X86
+#include <immintrin.h>
+#endif
 #include "simd_math.h"
 
 #define FNN_RED_W 16
@@ -88,6 +90,7 @@ FNN_DEFINE_REDUCE(double, f64)
     for (; j < n; j++) r = x[j] > r ? x[j] : r;                                         \
     return r;
 
+#if FNN_X86
 static inline __attribute__((always_inline)) float fnn_rmax_f32_generic(const float *x, int64_t n) {
     FNN_VMAX_BODY(float, __m128, 4, _mm_loadu_ps, _mm_max_ps, _mm_set1_ps, _mm_storeu_ps)
 }
@@ -100,5 +103,17 @@ static inline __attribute__((always_inline)) FNN_TARGET_AVX2 float fnn_rmax_f32_
 static inline __attribute__((always_inline)) FNN_TARGET_AVX2 double fnn_rmax_f64_avx2(const double *x, int64_t n) {
     FNN_VMAX_BODY(double, __m256d, 4, _mm256_loadu_pd, _mm256_max_pd, _mm256_set1_pd, _mm256_storeu_pd)
 }
+
+#else
+/* portable builds: the same `a > b ? a : b` per element */
+#define FNN_SMAX_BODY(T)                                                                \
+    T r = x[0];                                                                         \
+    for (int64_t j = 1; j < n; j++) r = x[j] > r ? x[j] : r;                           \
+    return r;
+static inline float fnn_rmax_f32_generic(const float *x, int64_t n) { FNN_SMAX_BODY(float) }
+static inline double fnn_rmax_f64_generic(const double *x, int64_t n) { FNN_SMAX_BODY(double) }
+static inline float fnn_rmax_f32_avx2(const float *x, int64_t n) { FNN_SMAX_BODY(float) }
+static inline double fnn_rmax_f64_avx2(const double *x, int64_t n) { FNN_SMAX_BODY(double) }
+#endif
 
 #endif

@@ -1,12 +1,15 @@
 /* runtime.c -- CPU feature detection, ISA selection and the thread knob. */
 #include <stdlib.h>
 #include <string.h>
-#include <cpuid.h>
 #include "internal.h"
+#if FNN_X86
+#include <cpuid.h>
+#endif
 
 int fnn_isa_level = FNN_ISA_GENERIC;
 int fnn_num_threads = 1;
 
+#if FNN_X86
 static int os_saves_ymm(void) {
     /* XGETBV(0): bits 1 (SSE) and 2 (AVX) must both be enabled by the OS */
     unsigned int eax, edx;
@@ -23,6 +26,9 @@ int fnn_cpu_has_avx2_fma(void) {
     __cpuid_count(7, 0, a, b, c, d);
     return (b >> 5) & 1; /* AVX2 */
 }
+#else
+int fnn_cpu_has_avx2_fma(void) { return 0; }
+#endif
 
 int fnn_get_isa(void) { return fnn_isa_level; }
 
