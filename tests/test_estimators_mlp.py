@@ -248,6 +248,41 @@ def test_sparse_input_matches_dense():
     assert lb.score(Xs, y) > 0.5
 
 
+@pytest.mark.parametrize("params", [
+    dict(solver="adam"),
+    dict(solver="sgd", early_stopping=True),
+    dict(solver="lbfgs"),
+], ids=["adam", "sgd-early-stopping", "lbfgs"])
+def test_large_sparse_input_trains_sparse_like_scikit_learn(monkeypatch, params):
+    """Above SPARSE_DENSIFY_MAX_BYTES the matrix is never densified, and the fit is
+    still scikit-learn's (it multiplies the sparse matrix too)."""
+    from fastnn.estimators import mlp as fmlp
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+
+    X, y = _digits()
+    Xs = sp.csr_matrix(X)
+    monkeypatch.setattr(fmlp, "SPARSE_DENSIFY_MAX_BYTES", 0)
+
+    def no_densify(self, *a, **k):
+        raise AssertionError("the sparse input was densified")
+
+    common = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SkMLPClassifier(**common).fit(Xs, y)
+        ref_r = SkMLPRegressor(**common).fit(Xs, X[:, 10])
+        monkeypatch.setattr(sp.csr_matrix, "toarray", no_densify)
+        clf = MLPClassifier(**common).fit(Xs, y)
+        reg = MLPRegressor(**common).fit(Xs, X[:, 10])
+        f32 = MLPClassifier(dtype=np.float32, dropout=0.1, **common).fit(Xs, y)
+    assert _rel(clf.coefs_, ref.coefs_) < PARITY_RTOL
+    assert _rel(reg.coefs_, ref_r.coefs_) < PARITY_RTOL
+    assert clf.n_iter_ == ref.n_iter_ and reg.n_iter_ == ref_r.n_iter_
+    np.testing.assert_allclose(clf.predict_proba(Xs), ref.predict_proba(Xs), rtol=1e-8, atol=1e-12)
+    assert f32.coefs_[0].dtype == np.float32 and np.all(np.isfinite(f32.coefs_[0]))
+
+
 @pytest.mark.parametrize("activation", ["gelu", "elu", "softplus", "leaky_relu"])
 def test_extra_activations_learn(activation):
     X, y = _digits()

@@ -155,7 +155,7 @@ def _first_layer(X, w, b, act, net: Net, out=None, preact=None):
         z += b
         if preact is not None:
             preact[...] = z
-        return K.activation_forward(z, act, param=net.param, out=z, backend=net.backend)
+        return K.activation_forward(z, act, param=net.param, out=z if out is None else out, backend=net.backend)
     return K.dense_forward(X, w, b, act, out=out, preact=preact, param=net.param, backend=net.backend)
 
 

@@ -43,8 +43,11 @@ adagrad (they use ``learning_rate`` schedules like sgd, adamw like adam);
 weights only; None means 0.01 for adamw and 0 otherwise); ``dtype`` (train in
 float32 on float64 input); ``backend`` and ``n_threads`` for the kernels.
 
-Sparse input is densified once per fit (the native epoch needs dense rows);
-predictions multiply sparse input directly.
+Sparse input is densified once per fit when the dense copy is at most
+``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB; the native epoch needs dense rows). Larger
+sparse input stays sparse and trains batch by batch, the first layer's products
+on the sparse matrix (slower, but never a silent multi-gigabyte copy).
+Predictions multiply sparse input directly.
 """
 from __future__ import annotations
 
@@ -73,6 +76,12 @@ from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+#: sparse X whose dense copy would be larger than this trains sparse (see the module doc)
+SPARSE_DENSIFY_MAX_BYTES = 1 << 30
+
+
+def _dense_bytes(X, dtype) -> int:
+    return int(X.shape[0]) * int(X.shape[1]) * np.dtype(dtype).itemsize
 
 
 @contextlib.contextmanager
@@ -210,9 +219,9 @@ class _BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = self._train_dtype(X.dtype) if first_pass else np.dtype(self.coefs_[0].dtype)
-        if sp.issparse(X):
+        if sp.issparse(X) and _dense_bytes(X, dtype) <= SPARSE_DENSIFY_MAX_BYTES:
             X = X.toarray()  # densified once: the fused epoch works on dense rows
-        X = np.ascontiguousarray(X, dtype=dtype)
+        X = X.astype(dtype).tocsr() if sp.issparse(X) else np.ascontiguousarray(X, dtype=dtype)
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
@@ -266,8 +275,8 @@ class _BaseMLP(BaseEstimator):
             return np.ascontiguousarray(Y.argmax(axis=1), dtype=np.int32)
         return Y
 
-    def _use_native(self, sample_weight):
-        if not core.native_available() or sample_weight is not None:
+    def _use_native(self, X, sample_weight):
+        if not core.native_available() or sample_weight is not None or sp.issparse(X):
             return False
         if core.NATIVE_LOSS[self.out_activation_] is None:
             return False
@@ -313,7 +322,7 @@ class _BaseMLP(BaseEstimator):
             if self.batch_size > n_samples:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        native = self._use_native(sample_weight)
+        native = self._use_native(X, sample_weight)
         y_native = self._native_target(Y) if native else None
         dropout = float(self.dropout)
         seed = int(self._random_state.randint(np.iinfo(np.int32).max)) if dropout > 0 else 0
