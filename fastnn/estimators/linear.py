@@ -25,7 +25,9 @@ C=100 (a flat optimum) 1e-5. The objectives: LinearRegression ``||y - Xw - b||^2
 ``||y - Xw - b||^2 + alpha ||w||^2``; Lasso ``||y - Xw - b||^2 / (2 n) + alpha
 ||w||_1``; logistic ``sum(sw_i loss_i) / sum(sw) + ||W||^2 / (2 C sum(sw))``
 (intercepts unpenalised). Sample weights are supported everywhere. Sparse input
-is densified (these models are meant for dense data).
+is densified (these models are meant for dense data); one whose dense copy would
+exceed ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB) is refused with a ValueError that
+points to scikit-learn's sparse solvers, rather than allocated.
 
 The gradient-based solvers evaluate the model and its gradient with
 ``kernels.dense_forward`` / ``kernels.dense_backward`` (and ``sgd_update`` for the
@@ -60,8 +62,20 @@ __all__ = ["LinearRegression", "Ridge", "Lasso", "LogisticRegression", "SoftmaxR
 # ------------------------------------------------------------------ helpers
 
 
+#: largest dense copy of a sparse X these models make (see the module doc)
+SPARSE_DENSIFY_MAX_BYTES = 1 << 30
+
+
 def _dense(X, dtype=np.float64):
     if sp.issparse(X):
+        need = int(X.shape[0]) * int(X.shape[1]) * np.dtype(dtype).itemsize
+        if need > SPARSE_DENSIFY_MAX_BYTES:
+            raise ValueError(
+                f"X is sparse {X.shape[0]}x{X.shape[1]} (nnz={X.nnz}); its dense copy would take "
+                f"{need / 2**30:.1f} GiB (limit fastnn.estimators.linear.SPARSE_DENSIFY_MAX_BYTES = "
+                f"{SPARSE_DENSIFY_MAX_BYTES / 2**30:.1f} GiB). These models train on dense data: use "
+                "scikit-learn's sparse solvers (e.g. Ridge(solver='sparse_cg'), LogisticRegression"
+                "(solver='saga')), or raise the limit if the memory is there.")
         X = X.toarray()
     return np.ascontiguousarray(X, dtype=dtype)
 
