@@ -8,9 +8,9 @@ first importable of c > numba > numpy (with a one-line warning on fallback).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 import os
-import threading
 import warnings
 from types import ModuleType
 from typing import Iterator
@@ -20,7 +20,7 @@ _MODULES = {"c": "fastnn.backends.c", "numba": "fastnn.backends.numba", "numpy":
 
 _loaded: dict[str, ModuleType] = {}
 _errors: dict[str, str] = {}
-_state = threading.local()
+_override: contextvars.ContextVar = contextvars.ContextVar("fastnn_backend_override", default=None)
 _global_default: str | None = None
 
 
@@ -86,7 +86,7 @@ def _automatic() -> str:
 
 def current() -> str:
     """Name of the backend kernels use when no ``backend=`` is given."""
-    name = getattr(_state, "override", None)
+    name = _override.get()
     if name is not None:
         return name
     global _global_default
@@ -97,6 +97,13 @@ def current() -> str:
 
 def resolve(backend: str | None) -> ModuleType:
     """The module for an explicit `backend`, or the current default."""
+    # every kernel call starts here: look up loaded modules directly (only valid
+    # names are ever keys of _loaded) and take the slow, checking path otherwise
+    name = backend if backend is not None else (_override.get() or _global_default)
+    if type(name) is str:
+        mod = _loaded.get(name)
+        if mod is not None:
+            return mod
     return get(current() if backend is None else backend)
 
 
@@ -109,11 +116,10 @@ def set_backend(name: str) -> None:
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[None]:
-    """Within the block (and this thread), kernels default to backend `name`."""
+    """Within the block (this thread or asyncio task only), kernels default to backend `name`."""
     get(name)
-    previous = getattr(_state, "override", None)
-    _state.override = name
+    token = _override.set(name)
     try:
         yield
     finally:
-        _state.override = previous
+        _override.reset(token)
