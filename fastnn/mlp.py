@@ -139,6 +139,10 @@ class MLP:
     # ------------------------------------------------------------------- data
 
     def _X(self, X, name="X") -> np.ndarray:
+        if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # scipy.sparse, without importing scipy
+            raise TypeError(f"{name} is a scipy.sparse matrix; fastnn.MLP trains on dense arrays: pass "
+                            f"{name}.toarray(), or use fastnn.estimators.MLPClassifier / MLPRegressor, "
+                            "which also train on sparse input")
         X = np.asarray(X)
         if X.dtype.kind not in "fiub":
             raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 import pytest
 
 from fastnn.cli import main as cli_main
@@ -101,6 +102,8 @@ def test_input_errors(blobs):
         net.fit(X, y[:-1])
     with pytest.raises(ValueError, match="NaN"):
         net.fit(np.where(X > 3, np.nan, X), y)
+    with pytest.raises(TypeError, match="scipy.sparse"):
+        net.fit(scipy.sparse.csr_matrix(X), y)
     with pytest.raises(ValueError, match="classes"):
         MLP([4, 8, 2]).fit(X, y)
     with pytest.raises(ValueError, match="loss='mse'"):
