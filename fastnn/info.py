@@ -33,7 +33,8 @@ def collect() -> Dict[str, Any]:
         c = backends.get("c")
         info["c_isa"] = c.isa_name()
         info["cpu_avx2_fma"] = c.cpu_has_avx2_fma()
-        info["openmp"] = c.openmp_version()
+        omp = c.openmp_version()
+        info["openmp"] = omp if omp else "none (this build of the C backend is single-threaded)"
     if "numba" in info["backends"]:
         import numba
 
