@@ -38,8 +38,9 @@ int fnn_cpu_has_avx2_fma(void);     /* 1 if CPUID and the OS allow AVX2+FMA */
 int fnn_get_isa(void);              /* 0 = generic C, 1 = AVX2+FMA */
 int fnn_set_isa(int isa);           /* returns the ISA actually selected (never one the CPU lacks) */
 const char *fnn_isa_name(void);
-void fnn_set_num_threads(int n);
+void fnn_set_num_threads(int n);   /* 1 in a child forked from this process (see runtime.c) */
 int fnn_get_num_threads(void);
+int fnn_in_forked_child(void);      /* 1 after fork(): kernels stay on one thread */
 int fnn_openmp_version(void);       /* _OPENMP macro value, 0 without OpenMP */
 
 /* ---- gemm (gemm.c): C[m,n] = alpha * op(A) @ op(B) + beta * C ----

@@ -1,6 +1,7 @@
 /* runtime.c -- CPU feature detection, ISA selection and the thread knob. */
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include "internal.h"
 #if FNN_X86
 #include <cpuid.h>
@@ -42,10 +43,23 @@ const char *fnn_isa_name(void) {
     return fnn_isa_level == FNN_ISA_AVX2 ? "avx2-fma" : "generic";
 }
 
+/* GNU OpenMP cannot start threads in a child forked from a process whose thread
+ * pool exists: the child's first parallel region waits forever for workers that
+ * were not copied (multiprocessing's default "fork" on Linux). A forked child
+ * therefore runs every kernel on its caller's thread; fastnn/threads.py warns
+ * if it asks for more. */
+static int fnn_forked_child = 0;
+static void fnn_after_fork_in_child(void) {
+    fnn_forked_child = 1;
+    fnn_num_threads = 1;
+}
+
+int fnn_in_forked_child(void) { return fnn_forked_child; }
+
 void fnn_set_num_threads(int n) {
-    fnn_num_threads = n < 1 ? 1 : n;
+    fnn_num_threads = n < 1 || fnn_forked_child ? 1 : n;
 #ifdef _OPENMP
-    omp_set_num_threads(fnn_num_threads);
+    if (!fnn_forked_child) omp_set_num_threads(fnn_num_threads);
 #endif
 }
 
@@ -70,4 +84,5 @@ __attribute__((constructor)) static void fnn_runtime_init(void) {
     /* honour OMP_NUM_THREADS even for callers that use the library without fastnn's Python layer */
     fnn_num_threads = omp_get_max_threads();
 #endif
+    pthread_atfork(NULL, NULL, fnn_after_fork_in_child);
 }

@@ -14,9 +14,25 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 _num_threads: int | None = None
+_forked_child = False
 _BACKEND_MODULES = ("fastnn.backends.c", "fastnn.backends.numba")
+
+
+def _after_fork_in_child() -> None:
+    """A forked child runs single-threaded (csrc/runtime.c does the same for C)."""
+    global _num_threads, _forked_child
+    _forked_child = True
+    _num_threads = 1
+    for name in _BACKEND_MODULES:
+        mod = sys.modules.get(name)
+        if mod is not None and hasattr(mod, "set_num_threads"):
+            mod.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _default() -> int:
@@ -38,13 +54,26 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Let fastnn kernels use up to `n` threads (n >= 1)."""
+    """Let fastnn kernels use up to `n` threads (n >= 1).
+
+    In a process forked from one that used fastnn (multiprocessing's default
+    start method on Linux) kernels stay on one thread and asking for more warns:
+    OpenMP cannot start threads there. Use the "spawn" or "forkserver" start
+    method (or joblib's default loky backend) for multi-threaded workers.
+    """
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
     n = int(n)
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    if _forked_child and n > 1:
+        warnings.warn(
+            f"fastnn: this process was forked after fastnn was imported; its kernels stay on 1 thread "
+            f"(asked for {n}), because OpenMP cannot start threads in a forked child. Use the 'spawn' or "
+            "'forkserver' multiprocessing start method for multi-threaded workers.",
+            RuntimeWarning, stacklevel=2)
+        n = 1
     _num_threads = n
     # every backend module already imported follows at once (even one imported
     # directly, not through the registry); later ones apply it when they load
