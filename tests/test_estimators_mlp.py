@@ -7,6 +7,7 @@ scores) exactly or to the same tolerance.
 """
 from __future__ import annotations
 
+import os
 import pickle
 import warnings
 
@@ -227,11 +228,31 @@ def test_backend_and_n_threads_parameters():
         ref = skn.MLPClassifier(**params).fit(X, y)
         np_fit = MLPClassifier(backend="numpy", **params).fit(X, y)
         one = MLPClassifier(n_threads=1, **params).fit(X, y)
+        seen = []
+        every_core = MLPClassifier(n_threads=-1, **params)
+        real_epoch = core.native_epoch
+
+        def spy(*a, **k):
+            seen.append(fastnn.get_num_threads())
+            return real_epoch(*a, **k)
+
+        core.native_epoch = spy
+        fastnn.set_num_threads(1)  # so that -1 visibly raises it for the fit
+        try:
+            every_core.fit(X, y)
+            assert fastnn.get_num_threads() == 1  # and restores it after
+        finally:
+            core.native_epoch = real_epoch
+            fastnn.set_num_threads(before)
     assert fastnn.get_num_threads() == before  # the knob is restored after fit
+    assert seen and set(seen) == {len(os.sched_getaffinity(0))}  # -1: every usable core, as n_jobs
     assert _rel(np_fit.coefs_, ref.coefs_) < PARITY_RTOL
     assert _rel(one.coefs_, ref.coefs_) < PARITY_RTOL
+    assert _rel(every_core.coefs_, ref.coefs_) < PARITY_RTOL
     with pytest.raises(InvalidParameterError):
         MLPClassifier(backend="cuda").fit(X, y)
+    with pytest.raises(InvalidParameterError):
+        MLPClassifier(n_threads=-2).fit(X, y)
 
 
 def test_sparse_input_matches_dense():

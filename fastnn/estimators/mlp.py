@@ -41,7 +41,8 @@ gelu / elu / softplus / leaky_relu; ``solver`` also adamw / rmsprop (rho 0.9) /
 adagrad (they use ``learning_rate`` schedules like sgd, adamw like adam);
 ``dropout`` (inverted, on every hidden layer); ``weight_decay`` (decoupled,
 weights only; None means 0.01 for adamw and 0 otherwise); ``dtype`` (train in
-float32 on float64 input); ``backend`` and ``n_threads`` for the kernels.
+float32 on float64 input); ``backend`` and ``n_threads`` for the kernels
+(None: fastnn's current setting; -1: every usable core, as scikit-learn's n_jobs).
 
 Sparse input is densified once per fit when the dense copy is at most
 ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB; the native epoch needs dense rows). Larger
@@ -52,6 +53,7 @@ Predictions multiply sparse input directly.
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -84,6 +86,13 @@ def _dense_bytes(X, dtype) -> int:
     return int(X.shape[0]) * int(X.shape[1]) * np.dtype(dtype).itemsize
 
 
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @contextlib.contextmanager
 def _threads(n):
     """Run the kernels on ``n`` threads for the duration (None: leave the knob alone)."""
@@ -93,7 +102,7 @@ def _threads(n):
     from ..threads import get_num_threads, set_num_threads
 
     old = get_num_threads()
-    set_num_threads(int(n))
+    set_num_threads(_usable_cores() if n == -1 else int(n))
     try:
         yield
     finally:
@@ -143,7 +152,7 @@ class _BaseMLP(BaseEstimator):
         "weight_decay": [None, Interval(Real, 0, None, closed="left")],
         "dtype": "no_validation",  # checked in fit: None, float32 or float64
         "backend": [None, StrOptions({"c", "numba", "numpy"})],
-        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
     }
 
     # ------------------------------------------------------------ helpers
