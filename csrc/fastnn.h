@@ -40,7 +40,8 @@ int fnn_set_isa(int isa);           /* returns the ISA actually selected (never 
 const char *fnn_isa_name(void);
 void fnn_set_num_threads(int n);   /* 1 in a child forked from this process (see runtime.c) */
 int fnn_get_num_threads(void);
-int fnn_in_forked_child(void);      /* 1 after fork(): kernels stay on one thread */
+int fnn_in_forked_child(void);      /* 1 in a child forked after OpenMP threads ran: one thread */
+void fnn_enter_single_threaded_child(void); /* what fork() does when this library's pool ran */
 int fnn_openmp_version(void);       /* _OPENMP macro value, 0 without OpenMP */
 
 /* ---- gemm (gemm.c): C[m,n] = alpha * op(A) @ op(B) + beta * C ----

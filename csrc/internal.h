@@ -31,11 +31,13 @@ extern int fnn_isa_level;
 /* Threads fastnn may use (fnn_set_num_threads); every parallel region asks for
  * fnn_threads_for(work) threads so that small problems stay on one thread. */
 extern int fnn_num_threads;
+extern int fnn_omp_pool_used; /* a region with > 1 thread has run: see runtime.c, fork */
 static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) {
     int t = fnn_num_threads;
     if (t <= 1) return 1;
     int useful = (int)(flops_or_elems / per_thread_min);
-    if (useful < 1) useful = 1;
+    if (useful < 2) return 1;
+    fnn_omp_pool_used = 1;
     return useful < t ? useful : t;
 }
 

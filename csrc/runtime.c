@@ -45,13 +45,21 @@ const char *fnn_isa_name(void) {
 
 /* GNU OpenMP cannot start threads in a child forked from a process whose thread
  * pool exists: the child's first parallel region waits forever for workers that
- * were not copied (multiprocessing's default "fork" on Linux). A forked child
- * therefore runs every kernel on its caller's thread; fastnn/threads.py warns
- * if it asks for more. */
+ * were not copied (multiprocessing's default "fork" on Linux). Such a child runs
+ * every kernel on its caller's thread; fastnn/threads.py warns if it asks for
+ * more, and also calls fnn_enter_single_threaded_child() when the pool was
+ * started by another user of the same libgomp (Numba's omp layer). A child of a
+ * process that never ran a multi-threaded region keeps its threads. */
+int fnn_omp_pool_used = 0;
 static int fnn_forked_child = 0;
-static void fnn_after_fork_in_child(void) {
+
+void fnn_enter_single_threaded_child(void) {
     fnn_forked_child = 1;
     fnn_num_threads = 1;
+}
+
+static void fnn_after_fork_in_child(void) {
+    if (fnn_omp_pool_used) fnn_enter_single_threaded_child();
 }
 
 int fnn_in_forked_child(void) { return fnn_forked_child; }

@@ -21,11 +21,25 @@ _forked_child = False
 _BACKEND_MODULES = ("fastnn.backends.c", "fastnn.backends.numba")
 
 
+def _openmp_pool_in_parent() -> bool:
+    """Did the process just forked run OpenMP threads (fastnn's C, or Numba's omp layer)?"""
+    c = sys.modules.get("fastnn.backends.c")
+    if c is not None and c.lib.fnn_in_forked_child():  # csrc/runtime.c's own fork handler decided
+        return True
+    numba_parallel = sys.modules.get("numba.np.ufunc.parallel")
+    return bool(getattr(numba_parallel, "_is_initialized", False))
+
+
 def _after_fork_in_child() -> None:
-    """A forked child runs single-threaded (csrc/runtime.c does the same for C)."""
+    """A child forked after OpenMP threads ran stays on one thread (they cannot restart)."""
     global _num_threads, _forked_child
+    if not _openmp_pool_in_parent():
+        return
     _forked_child = True
     _num_threads = 1
+    c = sys.modules.get("fastnn.backends.c")
+    if c is not None:
+        c.lib.fnn_enter_single_threaded_child()  # the pool may be Numba's, in the same libgomp
     for name in _BACKEND_MODULES:
         mod = sys.modules.get(name)
         if mod is not None and hasattr(mod, "set_num_threads"):
@@ -56,9 +70,9 @@ def get_num_threads() -> int:
 def set_num_threads(n: int) -> None:
     """Let fastnn kernels use up to `n` threads (n >= 1).
 
-    In a process forked from one that used fastnn (multiprocessing's default
-    start method on Linux) kernels stay on one thread and asking for more warns:
-    OpenMP cannot start threads there. Use the "spawn" or "forkserver" start
+    In a process forked from one that had run multi-threaded kernels
+    (multiprocessing's default start method on Linux) kernels stay on one thread
+    and asking for more warns: OpenMP cannot start threads there. Use the "spawn" or "forkserver" start
     method (or joblib's default loky backend) for multi-threaded workers.
     """
     global _num_threads
@@ -69,7 +83,7 @@ def set_num_threads(n: int) -> None:
         raise ValueError(f"n must be >= 1, got {n}")
     if _forked_child and n > 1:
         warnings.warn(
-            f"fastnn: this process was forked after fastnn was imported; its kernels stay on 1 thread "
+            f"fastnn: this process was forked after OpenMP threads ran; its kernels stay on 1 thread "
             f"(asked for {n}), because OpenMP cannot start threads in a forked child. Use the 'spawn' or "
             "'forkserver' multiprocessing start method for multi-threaded workers.",
             RuntimeWarning, stacklevel=2)

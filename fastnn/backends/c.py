@@ -69,9 +69,11 @@ if os.environ.get("FASTNN_ISA", "").lower() == "generic":
 
 
 def _apply_thread_knob() -> None:
-    from fastnn.threads import get_num_threads  # late: fastnn.threads imports no backend
+    from fastnn import threads  # late: fastnn.threads imports no backend
 
-    set_num_threads(get_num_threads())
+    if threads._forked_child:  # first imported in a child forked after OpenMP threads ran
+        lib.fnn_enter_single_threaded_child()
+    set_num_threads(threads.get_num_threads())
 
 
 _apply_thread_knob()  # also when this module is imported directly, not through the registry
