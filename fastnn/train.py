@@ -3,8 +3,10 @@ callbacks, history, progress bar, divergence checks, and K-fold CV.
 
 One epoch runs either
 
-* **fused**: one ``fastnn.kernels.train_epoch`` call (the native epoch: every
-  mini-batch in C or Numba, given the permutation chosen here), or
+* **fused**: ``fastnn.kernels.train_epoch`` (the native epoch: every mini-batch
+  in C or Numba, given the permutation chosen here), one call per epoch, or a
+  few on large data (``fused_epoch``: whole batches, about a quarter second of
+  work per call, so Ctrl-C is honoured promptly), or
 * **composed**: the same math composed from ``fastnn.kernels`` calls in Python,
   with every buffer allocated once per fit (the profiler uses this path to time
   kernels one by one, and it runs any ``Sequential``).
@@ -31,7 +33,7 @@ from .nn.network import Sequential
 from .nn.optimizers import Optimizer
 from .nn.schedules import Schedule
 
-__all__ = ["TrainingDivergedError", "TrainState", "fit_network", "epoch_composed", "fused_spec",
+__all__ = ["TrainingDivergedError", "TrainState", "fit_network", "epoch_composed", "fused_spec", "fused_epoch",
            "cross_validate", "HISTORY_KEYS"]
 
 HISTORY_KEYS = ("loss", "val_loss", "val_score", "lr", "time")
@@ -162,6 +164,40 @@ class _Composed:
         return total / m
 
 
+#: work per native call in ``fused_epoch``: a KeyboardInterrupt is only seen between calls
+CHUNK_SECONDS = 0.25
+_ASSUMED_FLOPS_PER_SECOND = 5e10  # a conservative single-core rate, for sizing chunks only
+
+
+def fused_epoch(run: Callable[[np.ndarray, int, Optional[np.ndarray]], float], perm: np.ndarray, *,
+                batch_size: int, step: int, sizes: Sequence[int]) -> float:
+    """One native epoch over ``perm``, as one ``train_epoch`` call or a few of whole batches.
+
+    ``run(rows, step, batch_losses)`` calls ``kernels.train_epoch`` on the rows
+    ``rows`` starting at update ``step`` (batch_losses: None or a float64 array
+    to fill). Splitting at batch boundaries changes nothing: batch b is the same
+    rows at the same update count (Adam's t, dropout masks) either way, and the
+    epoch loss is summed here in the native loop's order, sum(loss_b * rows_b) /
+    len(perm), so it is the same to the last bit.
+    """
+    n = len(perm)
+    flops_per_batch = 6.0 * batch_size * sum(a * b for a, b in zip(sizes, sizes[1:]))
+    batches_per_call = max(1, int(CHUNK_SECONDS * _ASSUMED_FLOPS_PER_SECOND / max(flops_per_batch, 1.0)))
+    rows_per_call = batches_per_call * batch_size
+    if rows_per_call >= n:
+        return float(run(perm, step, None))
+    n_batches = -(-n // batch_size)
+    losses = np.empty(n_batches)
+    for start in range(0, n, rows_per_call):
+        b0 = start // batch_size
+        rows = perm[start:start + rows_per_call]
+        run(rows, step + b0, losses[b0:b0 + -(-len(rows) // batch_size)])
+    total = 0.0
+    for b in range(n_batches):
+        total += float(losses[b]) * float(min(batch_size, n - b * batch_size))
+    return total / n
+
+
 def epoch_composed(net: Sequential, loss: Loss, optimizer: Optimizer, X: np.ndarray, y: np.ndarray,
                    perm: np.ndarray, *, lr: float, batch_size: int, alpha: float = 0.0, seed: int = 0,
                    backend: Optional[str] = None, batch_losses: Optional[np.ndarray] = None) -> float:
@@ -259,8 +295,12 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                 np.copyto(snap_state, opt.state)
                 step0 = opt.step
                 if use_fused:
-                    ep_loss = float(train_epoch(net.params, net.grads, opt.state, X, y, perm, lr=lr, step=opt.step,
-                                                **ekw))
+                    def run(rows, step, batch_losses, lr=lr):
+                        return train_epoch(net.params, net.grads, opt.state, X, y, rows, lr=lr, step=step,
+                                           batch_losses=batch_losses, **ekw)
+
+                    ep_loss = fused_epoch(run, np.ascontiguousarray(perm, dtype=np.int64), batch_size=bs,
+                                          step=opt.step, sizes=spec["sizes"])
                     opt.step += -(-n // bs)
                 else:
                     np.take(X, perm, axis=0, out=Xp)

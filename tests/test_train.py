@@ -110,6 +110,40 @@ def test_fit_fused_and_composed_agree(digits):
             MLP([64, 32, 10], seed=0).fit(X_tr, y_tr, fused=True, **kw)
 
 
+@needs_epoch
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+def test_fused_epoch_in_chunks_is_bit_identical_to_one_call(digits, monkeypatch, backend):
+    """Large data runs the native epoch as several calls of whole batches (so Ctrl-C is
+    seen between them); weights, optimizer state and losses must not change at all."""
+    import fastnn.train as T
+    from fastnn.estimators import MLPClassifier
+
+    X_tr, _, y_tr, _ = digits
+    kw = dict(optimizer="adam", lr=1e-3, epochs=2, batch_size=32, backend=backend, dropout=0.1, fused=True)
+    one = MLP([64, 32, 10], seed=0, dtype=np.float64).fit(X_tr, y_tr, **kw)
+    est_kw = dict(hidden_layer_sizes=(32,), batch_size=32, max_iter=3, random_state=0, backend=backend,
+                  dropout=0.1, solver="adamw")
+    est_one = MLPClassifier(**est_kw).fit(X_tr, y_tr)
+    calls = []
+    real = K.train_epoch
+
+    def counting(*a, **k):
+        calls.append(len(a[5]))
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "CHUNK_SECONDS", 1e-9)  # one batch per call
+    monkeypatch.setattr(K, "train_epoch", counting)
+    many = MLP([64, 32, 10], seed=0, dtype=np.float64).fit(X_tr, y_tr, **kw)
+    est_many = MLPClassifier(**est_kw).fit(X_tr, y_tr)
+    assert len(calls) > 4 * kw["epochs"] and max(calls) == 32  # really split, at batch boundaries
+    np.testing.assert_array_equal(many.params, one.params)
+    assert many.history_["loss"] == one.history_["loss"]
+    for a, b in zip(est_many.coefs_ + est_many.intercepts_, est_one.coefs_ + est_one.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert est_many.loss_curve_ == est_one.loss_curve_
+
+
 def test_fused_spec_accepts_plain_mlps_only():
     loss = get_loss("softmax_xent")
     assert fused_spec(build_mlp([4, 5, 3], "relu", dropout=0.2), loss) == {

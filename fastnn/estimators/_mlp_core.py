@@ -6,7 +6,8 @@ is also scikit-learn's ``_pack`` order, so L-BFGS sees the very same vector.
 
 Two epoch engines give the same weights:
 
-* ``kernels.train_epoch`` (native, one call per epoch) when it exists and the
+* ``kernels.train_epoch`` (native: one call per epoch, a few on large data, see
+  ``fastnn.train.fused_epoch``) when it exists and the
   run needs nothing it lacks (sample weights and the Poisson loss);
 * ``python_epoch``: the per-batch loop composed of ``fastnn.kernels`` calls,
   which also serves L-BFGS (``loss_grad``) and defines the semantics exactly as
@@ -22,6 +23,7 @@ import scipy.sparse as sp
 from scipy.special import expit, xlogy
 
 from .. import kernels as K
+from ..train import fused_epoch
 
 #: scikit-learn's hidden activation names -> fastnn kernel names (extras map to themselves)
 HIDDEN_ACTIVATIONS = {
@@ -366,13 +368,13 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
     k = net.sizes[-1]
     rescale = net.out_activation == "identity" and k > 1
 
-    def run(rows, step):
+    def run(rows, step, batch_losses=None):
         return K.train_epoch(flat, grads, state, X, y_native, rows, sizes=list(net.sizes), activation=net.kact,
                              loss=NATIVE_LOSS[net.out_activation], optimizer=name, lr=opt.learning_rate,
                              step=step, batch_size=batch_size, momentum=h.momentum, beta1=h.beta1,
                              beta2=h.beta2, eps=h.eps, rho=RMSPROP_RHO, alpha=alpha,
                              weight_decay=h.weight_decay, dropout=dropout, seed=seed, param=net.param,
-                             backend=net.backend)
+                             batch_losses=batch_losses, backend=net.backend)
 
     n_batches = -(-len(perm) // batch_size)
     if rescale and alpha > 0:
@@ -385,7 +387,7 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
             total += ((loss_b - pen) / k + pen) * len(rows)
         loss = total / len(perm)
     else:
-        loss = run(perm, opt.step)
+        loss = fused_epoch(run, perm, batch_size=batch_size, step=opt.step, sizes=net.sizes)
         if rescale:
             loss /= k
     opt.step += n_batches
