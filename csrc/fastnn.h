@@ -38,7 +38,7 @@ int fnn_cpu_has_avx2_fma(void);     /* 1 if CPUID and the OS allow AVX2+FMA */
 int fnn_get_isa(void);              /* 0 = generic C, 1 = AVX2+FMA */
 int fnn_set_isa(int isa);           /* returns the ISA actually selected (never one the CPU lacks) */
 const char *fnn_isa_name(void);
-void fnn_set_num_threads(int n);   /* 1 in a child forked from this process (see runtime.c) */
+void fnn_set_num_threads(int n);   /* stays 1 in a child forked after OpenMP threads ran */
 int fnn_get_num_threads(void);
 int fnn_in_forked_child(void);      /* 1 in a child forked after OpenMP threads ran: one thread */
 void fnn_enter_single_threaded_child(void); /* what fork() does when this library's pool ran */

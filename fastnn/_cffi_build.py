@@ -85,7 +85,7 @@ ffibuilder.set_source(
     depends=sorted(os.path.relpath(p, os.path.dirname(CSRC)) for p in glob.glob(os.path.join(CSRC, "*.h"))),
     extra_compile_args=COMPILE_ARGS,
     extra_link_args=LINK_ARGS,
-    libraries=["m"],
+    libraries=["m", "pthread"],  # pthread_atfork (runtime.c); part of libc on recent glibc
 )
 
 if __name__ == "__main__":
