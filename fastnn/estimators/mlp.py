@@ -53,7 +53,6 @@ Predictions multiply sparse input directly.
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from numbers import Integral, Real
 
@@ -86,23 +85,16 @@ def _dense_bytes(X, dtype) -> int:
     return int(X.shape[0]) * int(X.shape[1]) * np.dtype(dtype).itemsize
 
 
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 @contextlib.contextmanager
 def _threads(n):
     """Run the kernels on ``n`` threads for the duration (None: leave the knob alone)."""
     if n is None:
         yield
         return
-    from ..threads import get_num_threads, set_num_threads
+    from ..threads import get_num_threads, set_num_threads, usable_cores
 
     old = get_num_threads()
-    set_num_threads(_usable_cores() if n == -1 else int(n))
+    set_num_threads(usable_cores() if n == -1 else int(n))
     try:
         yield
     finally:
