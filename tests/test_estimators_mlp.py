@@ -417,3 +417,31 @@ def test_constructor_signature_extends_sklearn():
         extras = [n for n in mine if n not in ref]
         assert extras == ["dropout", "weight_decay", "dtype", "backend", "n_threads"]
         assert all(mine[n].default in (None, 0.0) for n in extras)
+
+
+def test_lbfgs_runs_scipy_with_one_blas_thread_and_restores_it(monkeypatch):
+    """L-BFGS-B's vector work runs on one BLAS thread (a woken multi-threaded pool
+    stalls fastnn's OpenMP kernels between iterations); the user's setting is back after."""
+    import scipy.optimize
+    from threadpoolctl import threadpool_info
+
+    from fastnn.estimators import mlp as fmlp
+
+    def blas_threads():
+        return sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+
+    seen = []
+    real = scipy.optimize.minimize
+
+    def spy(*a, **k):
+        seen.append(blas_threads())
+        return real(*a, **k)
+
+    monkeypatch.setattr(fmlp.scipy.optimize, "minimize", spy)
+    before = blas_threads()
+    X, y = _digits()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier(solver="lbfgs", hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X, y)
+    assert seen == [[1]]
+    assert blas_threads() == before

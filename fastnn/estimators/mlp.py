@@ -69,6 +69,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from . import _mlp_core as core
 
@@ -261,11 +262,16 @@ class _BaseMLP(BaseEstimator):
             return loss, grads.astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
-        res = scipy.optimize.minimize(
-            fun, flat.astype(np.float64), method="L-BFGS-B", jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
-                     **_get_additional_lbfgs_options_dict("iprint", iprint)},
-        )
+        # L-BFGS-B's own work is level-1/2 BLAS on one parameter vector: on one
+        # thread. A multi-threaded BLAS pool woken at every iteration keeps spinning
+        # into the next loss_grad and stalls fastnn's OpenMP kernels (measured,
+        # digits (100,): 377 ms -> 81 ms). fastnn's kernels do not use BLAS.
+        with threadpool_limits(limits=1, user_api="blas"):
+            res = scipy.optimize.minimize(
+                fun, flat.astype(np.float64), method="L-BFGS-B", jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
+                         **_get_additional_lbfgs_options_dict("iprint", iprint)},
+            )
         self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
         self.loss_ = res.fun
         flat[...] = res.x
