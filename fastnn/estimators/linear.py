@@ -51,9 +51,9 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
 from .. import kernels as K
+from ..threads import one_blas_thread
 
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
 
@@ -415,7 +415,7 @@ class Lasso(_LinearRegressorBase):
             # instead of the SVD of the n x p data (142 of 212 ms at 20000 x 200); on
             # one BLAS thread, so no OpenBLAS pool is left spinning against fastnn's
             # OpenMP threads (measured: the next large gemm ran at a third of its speed)
-            with threadpool_limits(limits=1, user_api="blas"):
+            with one_blas_thread():
                 L = float(scipy.linalg.eigvalsh(G, subset_by_index=[n_f - 1, n_f - 1])[0]) if n_f else 0.0
 
             def residual_terms(W):
@@ -531,7 +531,7 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
             self.n_iter_ = np.array([self.n_iter_])
         else:
             iprint = [-1, 50, 1, 100, 101][np.searchsorted(np.array([0, 1, 2, 3]), self.verbose)]
-            with threadpool_limits(limits=1, user_api="blas"):  # why: see MLP._fit_lbfgs
+            with one_blas_thread():  # why: see MLP._fit_lbfgs
                 res = scipy.optimize.minimize(
                     self._loss_grad, x0, method="L-BFGS-B", jac=True, args=args,
                     options={"maxiter": self.max_iter, "maxls": 50, "gtol": self.tol,

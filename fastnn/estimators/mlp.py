@@ -69,10 +69,9 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
+from ..threads import one_blas_thread
 from . import _mlp_core as core
-
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -266,7 +265,7 @@ class _BaseMLP(BaseEstimator):
         # thread. A multi-threaded BLAS pool woken at every iteration keeps spinning
         # into the next loss_grad and stalls fastnn's OpenMP kernels (measured,
         # digits (100,): 377 ms -> 81 ms). fastnn's kernels do not use BLAS.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             res = scipy.optimize.minimize(
                 fun, flat.astype(np.float64), method="L-BFGS-B", jac=True,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
