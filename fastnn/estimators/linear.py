@@ -413,8 +413,8 @@ class Lasso(_LinearRegressorBase):
 
             # the smoothness constant is G's largest eigenvalue: a p x p problem,
             # instead of the SVD of the n x p data (142 of 212 ms at 20000 x 200); on
-            # one BLAS thread, so no OpenBLAS pool is left spinning against fastnn's
-            # OpenMP threads (measured: the next large gemm ran at a third of its speed)
+            # one BLAS thread, so no woken OpenBLAS pool is left spinning against
+            # fastnn's OpenMP threads (see threads.one_blas_thread)
             with one_blas_thread():
                 L = float(scipy.linalg.eigvalsh(G, subset_by_index=[n_f - 1, n_f - 1])[0]) if n_f else 0.0
 
