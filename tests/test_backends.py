@@ -136,3 +136,21 @@ def test_thread_knob_reaches_c_imported_directly():
         "fastnn.set_num_threads(2); print(a, lib.fnn_get_num_threads())\n"
     )
     assert run_py(code) == "1 2"
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, "300000"),                              # libgomp's documented default, set explicitly
+    ({"GOMP_SPINCOUNT": "5"}, "5"),              # the user's spin count wins
+    ({"OMP_WAIT_POLICY": "passive"}, None),      # and so does a wait policy
+])
+def test_c_backend_sets_a_spin_count_only_when_the_user_did_not(env, expected):
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    code = "import os, fastnn.backends.c; print(os.environ.get('GOMP_SPINCOUNT'))"
+    run = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(expected)

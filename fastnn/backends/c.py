@@ -13,9 +13,10 @@ import os
 # "throttled" ~100 rounds before a worker sleeps, so every OpenMP region of a
 # training step paid a futex wake-up of the other core: 2-thread epochs ran up to
 # 2.3x slower than 1-thread ones (digits 64-100-10, batch 200; with it set, 2
-# threads are as fast or faster). 300000 is libgomp's documented default; a value
-# the user set wins.
-os.environ.setdefault("GOMP_SPINCOUNT", "300000")
+# threads are as fast or faster). 300000 is libgomp's documented default; a spin
+# count or wait policy the user set wins.
+if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "300000"
 
 from fastnn._cfastnn import ffi, lib  # noqa: E402  (after the environment is set)
 
