@@ -7,8 +7,10 @@ still runs small problems on one thread (see csrc/internal.h).
 NumPy's OpenBLAS keeps its idle workers busy-waiting for about 0.1 s after each
 multi-threaded call; fastnn regions started in that window on all cores lose
 scheduler ticks to them. Interleaving the two? Give the cores to one pool at a
-time (threadpoolctl's ``threadpool_limits(1, user_api="blas")`` around fastnn,
-or ``set_num_threads(1)`` around NumPy). See the README's threads section.
+time: threadpoolctl's ``threadpool_limits(1, user_api="blas")`` around the NumPy
+part (so its pool never wakes), or ``set_num_threads(1)`` around fastnn's. See
+the README's threads section; ``one_blas_thread`` below is what fastnn's own fits
+use around SciPy's optimizers.
 """
 from __future__ import annotations
 
