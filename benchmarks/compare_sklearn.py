@@ -33,6 +33,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, mak
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
@@ -67,7 +68,13 @@ def _rel(a, b):
                for x, y in zip(pa, pb))
 
 
+def _balanced(y):
+    """fit()'s keyword arguments for class-balanced sample weights."""
+    return {"sample_weight": compute_sample_weight("balanced", y)}
+
+
 def _cases(epochs):
+    """(data, label, scikit-learn class, fastnn class, parameters[, fit kwargs from y])."""
     mlp = dict(max_iter=epochs, tol=0.0, n_iter_no_change=10**6, random_state=0)
     return [
         ("digits", "MLPClassifier (128,64) adam b32", skn.MLPClassifier, fe.MLPClassifier,
@@ -76,6 +83,8 @@ def _cases(epochs):
          dict(hidden_layer_sizes=(100,), solver="sgd", learning_rate_init=0.05, **mlp)),
         ("breast_cancer", "MLPClassifier (64,) adam b32", skn.MLPClassifier, fe.MLPClassifier,
          dict(hidden_layer_sizes=(64,), batch_size=32, **mlp)),
+        ("breast_cancer", "MLPClassifier (64,) b32 balanced sw", skn.MLPClassifier, fe.MLPClassifier,
+         dict(hidden_layer_sizes=(64,), batch_size=32, **mlp), _balanced),
         ("diabetes", "MLPRegressor (64,32) adam b32", skn.MLPRegressor, fe.MLPRegressor,
          dict(hidden_layer_sizes=(64, 32), batch_size=32, learning_rate_init=0.003, **mlp)),
         ("regression5k", "MLPRegressor (128,64) adam b64", skn.MLPRegressor, fe.MLPRegressor,
@@ -109,12 +118,13 @@ def main(argv=None):
     print("-" * len(head))
     cache = {}
     with threadpool_limits(args.threads):
-        for data, label, sk_cls, fn_cls, params in _cases(args.epochs):
+        for data, label, sk_cls, fn_cls, params, *fit_kw in _cases(args.epochs):
             if args.only and args.only not in label:
                 continue
             if data not in cache:
                 cache[data] = _data(data)
             Xtr, Xte, ytr, yte = cache[data]
+            kw = fit_kw[0](ytr) if fit_kw else {}
             is_mlp = "MLP" in label
             makers = {
                 "sk": lambda: sk_cls(**params),
@@ -129,10 +139,10 @@ def main(argv=None):
                         # an untimed fit of the same contender first: the previous one's
                         # BLAS/OpenMP workers keep spinning for ~0.1 s and would take
                         # ticks from this one's threads (fastnn's README, threads section)
-                        makers[key]().fit(Xtr, ytr)
+                        makers[key]().fit(Xtr, ytr, **kw)
                     est = makers[key]()
                     t0 = clock()
-                    est.fit(Xtr, ytr)
+                    est.fit(Xtr, ytr, **kw)
                     best[key] = min(best[key], clock() - t0)
                     fitted[key] = est
             score = {k: fitted[k].score(Xte, yte) for k in fitted}

@@ -173,9 +173,12 @@ void fnn_dropout_f64(double *y, const double *x, int64_t size,
  * with t = step + b + 1 and rows its length:
  *   gather rows; forward; hidden outputs through dropout(key = fnn_mix64(seed * GOLDEN
  *   + t * 1024 + l), threshold = floor(dropout * 2^24)) when dropout > 0; loss and
- *   gradient (batch loss += alpha * sum(W^2) / (2 rows)); backward; update the weights
- *   with l2 = alpha / rows, l1, wd and the biases with no penalty (fastnn.h's
+ *   gradient (batch loss += alpha * sum(W^2) / (2 s)); backward; update the weights
+ *   with l2 = alpha / s, l1, wd and the biases with no penalty (fastnn.h's
  *   optimizer kernels; adam's t as above; adamw = adam).
+ * s is the batch's row count, or with sample_weight (nullable, [n], every batch's sum
+ * nonzero) the sum of its rows' weights w_r: the batch loss is then sum(w_r loss_r) / s
+ * and the gradient of row r's logits w_r / s times its unscaled one (scikit-learn's).
  * fastnn/backends/_train_reference.py is the spec. Workspace is allocated once per
  * call. Returns 0, or FNN_ENOMEM (nothing changed) when the workspace cannot be had.
  * loss_out receives sum(batch_loss * rows) / m; batch_losses (nullable) each batch's. */
@@ -188,6 +191,7 @@ int fnn_train_epoch_f32(double *loss_out, double *batch_losses, float *params, f
                         const float *x,            /* [n, sizes[0]] */
                         const int32_t *labels,     /* [n] for softmax_xent, else NULL */
                         const float *targets,      /* [n, sizes[n_layers]] for bce/mse, else NULL */
+                        const double *sample_weight, /* [n] row weights, or NULL */
                         const int64_t *perm,       /* [m] rows of x */
                         const int64_t *sizes,      /* [n_layers + 1] */
                         int64_t n_layers, int64_t m, int64_t batch_size, int64_t step,
@@ -196,7 +200,8 @@ int fnn_train_epoch_f32(double *loss_out, double *batch_losses, float *params, f
                         double eps, double rho, double alpha, double l1, double wd, double dropout);
 int fnn_train_epoch_f64(double *loss_out, double *batch_losses, double *params, double *grads,
                         double *state, const double *x, const int32_t *labels,
-                        const double *targets, const int64_t *perm, const int64_t *sizes,
+                        const double *targets, const double *sample_weight,
+                        const int64_t *perm, const int64_t *sizes,
                         int64_t n_layers, int64_t m, int64_t batch_size, int64_t step,
                         int act, int loss, int optimizer, uint64_t seed,
                         double act_param, double lr, double momentum, double beta1, double beta2,

@@ -81,6 +81,14 @@ static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int6
     return FNN_OK;                                                                        \
 }                                                                                         \
                                                                                           \
+/* the mean loss of `rows` rows and its gradient (labels or targets, per `loss`) */      \
+static double loss_rows_##SFX(int loss, T *dlog, const T *out, const int32_t *lb,          \
+                              const T *yb, int64_t rows, int64_t d_out) {                 \
+    if (loss == FNN_LOSS_SOFTMAX_XENT) return fnn_softmax_xent_##SFX(dlog, out, lb, rows, d_out); \
+    if (loss == FNN_LOSS_SIGMOID_BCE) return fnn_sigmoid_bce_##SFX(dlog, out, yb, rows, d_out); \
+    return fnn_mse_##SFX(dlog, out, yb, rows, d_out);                                     \
+}                                                                                         \
+                                                                                          \
 /* one fused update of a flat slice; st0/st1 are the state rows at the same offset */     \
 static void update_##SFX(int opt, T *p, T *st0, T *st1, const T *g, int64_t size,         \
                          double lr, int64_t t, double mu, double b1, double b2,           \
@@ -99,6 +107,7 @@ static void update_##SFX(int opt, T *p, T *st0, T *st1, const T *g, int64_t size
                                                                                           \
 int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *grads,   \
                           T *state, const T *x, const int32_t *labels, const T *targets,  \
+                          const double *sample_weight,                                    \
                           const int64_t *perm, const int64_t *sizes, int64_t L, int64_t m, \
                           int64_t batch_size, int64_t step, int act, int loss, int opt,   \
                           uint64_t seed, double act_param, double lr, double mu,          \
@@ -142,14 +151,24 @@ int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *
                 in = w.a[l];                                                              \
             }                                                                             \
         }                                                                                 \
-        /* loss and its gradient w.r.t. the logits */                                     \
-        double bl;                                                                        \
-        if (loss == FNN_LOSS_SOFTMAX_XENT)                                                \
-            bl = fnn_softmax_xent_##SFX(w.dlog, w.h[L - 1], w.lb, rows, d_out);           \
-        else if (loss == FNN_LOSS_SIGMOID_BCE)                                            \
-            bl = fnn_sigmoid_bce_##SFX(w.dlog, w.h[L - 1], w.yb, rows, d_out);            \
-        else bl = fnn_mse_##SFX(w.dlog, w.h[L - 1], w.yb, rows, d_out);                   \
-        if (alpha > 0) bl += alpha * fnn_l2_##SFX(params, nw) / (double)rows;             \
+        /* loss and its gradient w.r.t. the logits; s = what the mean divides by */      \
+        double bl, s = (double)rows;                                                      \
+        if (sample_weight) {                                                              \
+            s = 0;                                                                        \
+            for (int64_t r = 0; r < rows; r++) s += sample_weight[idx[r]];                \
+            bl = 0;                                                                       \
+            for (int64_t r = 0; r < rows; r++) {                                          \
+                double wr = sample_weight[idx[r]];                                        \
+                bl += wr * loss_rows_##SFX(loss, w.dlog + r * d_out, w.h[L - 1] + r * d_out, \
+                                           labels ? w.lb + r : NULL,                       \
+                                           labels ? NULL : w.yb + r * d_out, 1, d_out);    \
+                T c = (T)(wr / s);                                                        \
+                for (int64_t j = 0; j < d_out; j++) w.dlog[r * d_out + j] *= c;           \
+            }                                                                             \
+            bl /= s;                                                                      \
+        } else                                                                            \
+            bl = loss_rows_##SFX(loss, w.dlog, w.h[L - 1], w.lb, w.yb, rows, d_out);      \
+        if (alpha > 0) bl += alpha * fnn_l2_##SFX(params, nw) / s;                        \
         /* backward: g is dL/d(output of layer l); dz overwrites it in place */           \
         T *g = w.dlog;                                                                    \
         for (int64_t l = L - 1; l >= 0; l--) {                                            \
@@ -167,7 +186,7 @@ int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *
         }                                                                                 \
         /* updates: weights with the penalties, biases without */                         \
         update_##SFX(opt, params, st0, st1, grads, nw, lr, (int64_t)t, mu, b1, b2, eps,   \
-                     rho, alpha / (double)rows, l1, wd);                                  \
+                     rho, alpha / s, l1, wd);                                             \
         update_##SFX(opt, params + nw, st0 ? st0 + nw : NULL, st1 ? st1 + nw : NULL,      \
                      grads + nw, size - nw, lr, (int64_t)t, mu, b1, b2, eps, rho,         \
                      0.0, 0.0, 0.0);                                                      \

@@ -622,12 +622,30 @@ def _inplace(name: str, buf, shape: tuple, dtype: np.dtype, others: tuple) -> Ar
     return _output(name, buf, shape, dtype, others)
 
 
+def _row_weights(sample_weight, n: int, perm: np.ndarray, batch_size: int) -> np.ndarray:
+    """train_epoch's sample_weight as float64 [n]; every batch's weights must not sum to 0."""
+    sw = np.asarray(sample_weight)
+    if sw.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
+    if sw.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},) (one weight per row of X), got {sw.shape}")
+    sw = np.ascontiguousarray(sw, dtype=np.float64)
+    if not np.isfinite(sw).all():
+        raise ValueError("sample_weight must be finite (it holds NaN or inf)")
+    sums = np.add.reduceat(sw[perm], np.arange(0, perm.shape[0], batch_size))
+    zero = np.flatnonzero(sums == 0)
+    if zero.size:
+        raise ValueError(f"sample_weight sums to 0 over the rows of batch {int(zero[0])} (of {sums.size}); "
+                         "a batch's loss is divided by its weight sum")
+    return sw
+
+
 def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes, activation: str, loss: str,
                 optimizer: str, lr: float, step: int, batch_size: int, momentum: float = 0.9,
                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, rho: float = 0.9,
                 alpha: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0, dropout: float = 0.0,
                 seed: int = 0, param: Optional[float] = None, batch_losses: Optional[Array] = None,
-                backend: Optional[str] = None) -> float:
+                sample_weight=None, backend: Optional[str] = None) -> float:
     """Train an MLP for one epoch of mini-batches, in place; return the epoch's mean loss.
 
     The network has ``len(sizes) - 1`` dense layers; hidden layers use
@@ -653,6 +671,12 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     (optional float64 [n_batches]) receives each one. Returns
     ``sum(batch_loss * rows) / m`` (scikit-learn's ``loss_``). The caller
     advances its step counter by ``ceil(m / batch_size)``.
+
+    sample_weight: optional finite weights, one per row of X (used as float64).
+    A batch's loss is then ``sum(w_r loss_r) / s`` with s the sum of its rows'
+    weights (which must not be 0), each row's gradient is weighted by
+    ``w_r / s``, and ``rows`` above becomes s in the L2 term and its coupling:
+    scikit-learn's sample weighting.
     """
     from .backends import _train_reference as spec
 
@@ -718,14 +742,17 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
         raise ValueError(f"perm indices must lie in [0, {n}) (rows of X), got values in "
                          f"[{perm_arr.min()}, {perm_arr.max()}]")
     perm_arr = np.ascontiguousarray(perm_arr, dtype=np.int64)
-    for name, arr in (("X", X), ("y", y_arr), ("perm", perm_arr)):
+    batch_size = _nonneg_int("batch_size", batch_size, 1)
+    sw = None if sample_weight is None else _row_weights(sample_weight, n, perm_arr, batch_size)
+    for name, arr in (("X", X), ("y", y_arr), ("perm", perm_arr), ("sample_weight", sw)):
+        if arr is None:
+            continue
         for buf_name, buf in (("params", params), ("grads", grads), ("state", state)):
             if arr.size and buf.size and np.may_share_memory(arr, buf):
                 raise ValueError(f"{buf_name} overlaps {name}; pass a separate buffer")
     # ---- scalars
     lr = _scalar("lr", lr, low=0.0)
     step = _nonneg_int("step", step)
-    batch_size = _nonneg_int("batch_size", batch_size, 1)
     momentum = _scalar("momentum", momentum, low=0.0, high=1.0)
     beta1 = _scalar("beta1", beta1, low=0.0, high=1.0)
     beta2 = _scalar("beta2", beta2, low=0.0, high=1.0)
@@ -752,6 +779,6 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
         batch_losses = _inplace("batch_losses", batch_losses, (nb,), np.dtype(np.float64),
                                 (("params", params), ("grads", grads), ("state", state)))
     args = (params, grads, state, X, y_arr, perm_arr, sizes_t, code, param, loss_code, opt, lr, step, batch_size,
-            momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses)
+            momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses, sw)
     flops = 6.0 * m * (size - sum(sizes_t[1:]))
     return float(_run("train_epoch", mod, "train_epoch", args, flops, 0.0))

@@ -154,12 +154,42 @@ def test_regressor_parity_poisson():
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
-def test_sample_weight_parity(solver):
+@pytest.mark.parametrize("native", [True, False])
+def test_sample_weight_parity(solver, native, monkeypatch):
     X, y = _digits(200)
     sw = np.random.RandomState(0).rand(len(y)) + 0.5
+    sw[::9] = 0.0  # zero weights drop rows from their batch's mean
+    if not native:  # the composed epoch (what large sparse input runs)
+        monkeypatch.setattr(core, "native_available", lambda: False)
     f, s = _both(MLPClassifier, skn.MLPClassifier, X, y, fit_kw={"sample_weight": sw}, hidden_layer_sizes=(16,),
-                 max_iter=6, random_state=0, solver=solver)
+                 max_iter=6, random_state=0, solver=solver, alpha=1e-3)
     _assert_same_fit(f, s)
+
+
+@pytest.mark.parametrize("params", [dict(solver="adam", alpha=0.01, batch_size=16),
+                                    dict(solver="sgd", early_stopping=True, alpha=0.0)])
+def test_sample_weight_parity_multioutput_regressor(params):
+    # two outputs with alpha > 0 run the native epoch a batch at a time (the L2 term over the weight sum)
+    rng = np.random.RandomState(1)
+    X = rng.rand(150, 6)
+    Y = np.c_[X @ rng.rand(6), X[:, :2].sum(axis=1)]
+    sw = rng.rand(150) * 3 + 0.1
+    f, s = _both(MLPRegressor, skn.MLPRegressor, X, Y, fit_kw={"sample_weight": sw}, hidden_layer_sizes=(12,),
+                 max_iter=8, random_state=0, **params)
+    _assert_same_fit(f, s)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_sample_weight_zero_over_a_batch_is_an_error(native, monkeypatch):
+    # scikit-learn divides by the batch's weight sum and returns NaN weights; fastnn says why
+    X, y = _digits(100)
+    sw = np.ones(len(y))
+    sw[10:20] = 0.0
+    est = MLPClassifier(hidden_layer_sizes=(8,), batch_size=10, shuffle=False, max_iter=2, random_state=0)
+    if not native:
+        monkeypatch.setattr(core, "native_available", lambda: False)
+    with pytest.raises(ValueError, match=r"sample_weight sums to 0 over the rows of batch 1 \(of 10\)"):
+        est.fit(X, y, sample_weight=sw)
 
 
 def test_partial_fit_and_warm_start_parity():

@@ -84,6 +84,8 @@ def _same_run(backend, dtype, optimizer, loss, **kw):
 EXTRAS = {
     "plain": {},
     "penalised+dropout": dict(dropout=0.3, alpha=1e-2, l1=1e-2, weight_decay=1e-2, seed=7),
+    # weights in [0, 2]: some zero, none summing to 0 over a batch
+    "weighted+penalised": dict(sample_weight=np.r_[0.0, np.random.default_rng(3).random(N - 1) * 2], alpha=1e-2),
 }
 
 
@@ -222,6 +224,30 @@ def test_epochs_in_a_row_equal_one_long_epoch(backend):
     assert not np.allclose(p3, p1)
 
 
+@pytest.mark.parametrize("backend", ["numpy"] + NATIVE)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_integer_weights_equal_repeated_rows(backend, loss):
+    """One batch holding every row: weight w_r is row r repeated w_r times (in loss,
+    gradient and the L2 term's divisor), which states sample_weight's meaning
+    without the implementation's formula."""
+    sizes, n = [4, 6, 3], 9
+    params, X, y = _problem(np.float64, loss, sizes, n, seed=2)
+    w = np.array([1, 0, 3, 2, 1, 1, 4, 0, 2])
+    rep = np.repeat(np.arange(n), w)
+    kw = dict(sizes=sizes, activation="tanh", loss=loss, optimizer="adam", lr=0.05, step=0, alpha=0.3,
+              backend=backend)
+    p1, s1 = params.copy(), np.zeros((2, params.size))
+    l1 = K.train_epoch(p1, np.empty_like(p1), s1, X, y, np.arange(n), batch_size=n, sample_weight=w, **kw)
+    p2, s2 = params.copy(), np.zeros((2, params.size))
+    l2 = K.train_epoch(p2, np.empty_like(p2), s2, X[rep], y[rep], np.arange(rep.size), batch_size=rep.size, **kw)
+    np.testing.assert_allclose(p1, p2, rtol=1e-12, atol=1e-14)
+    assert l1 == pytest.approx(l2, rel=1e-12)
+    # and the weights matter (the test can fail)
+    p3 = params.copy()
+    K.train_epoch(p3, np.empty_like(p3), np.zeros((2, params.size)), X, y, np.arange(n), batch_size=n, **kw)
+    assert not np.allclose(p3, p1)
+
+
 def test_dropout_changes_training_and_seed_matters():
     base = _train("numpy", np.float64, "sgd", "mse", epochs=1)[0]
     d1 = _train("numpy", np.float64, "sgd", "mse", epochs=1, dropout=0.5, seed=1)[0]
@@ -322,6 +348,11 @@ def _bad(exc, match, change):
     (ValueError, r"batch_losses must have shape \(3,\)", {"batch_losses": np.zeros(2)}),
     (TypeError, "batch_losses must have dtype float64", {"batch_losses": np.zeros(3, np.float32)}),
     (ValueError, "backend must be one of", {"backend": "cuda"}),
+    (ValueError, r"sample_weight must have shape \(23,\)", {"sample_weight": np.ones(22)}),
+    (TypeError, "sample_weight must hold real numbers", {"sample_weight": np.array(["a"] * 23)}),
+    (ValueError, "sample_weight must be finite", {"sample_weight": np.r_[np.ones(22), np.nan]}),
+    (ValueError, r"sample_weight sums to 0 over the rows of batch 1 \(of 3\)",
+     {"sample_weight": np.r_[np.ones(8), np.zeros(8), np.ones(7)]}),
 ])
 def test_invalid_input(exc, match, change):
     _bad(exc, match, change)

@@ -30,7 +30,8 @@ def _sizes_array(sizes: tuple):
 
 
 def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
-                momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses):
+                momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses,
+                sample_weight=None):
     """Run one epoch in C; return sum(batch_loss * rows) / len(perm)."""
     ct = _CTYPE[params.dtype]
     sz = _sizes_array(sizes)
@@ -45,6 +46,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
         ffi.from_buffer(ct, params), ffi.from_buffer(ct, grads),
         ffi.from_buffer(ct, state) if state.size else _NULL,
         ffi.from_buffer(ct, X), labels, targets,
+        _NULL if sample_weight is None else ffi.from_buffer("double[]", sample_weight),
         ffi.from_buffer("int64_t[]", perm), ffi.from_buffer("int64_t[]", sz),
         len(sizes) - 1, perm.shape[0], batch_size, step, act, loss, opt, seed,
         param, lr, momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout,

@@ -195,42 +195,56 @@ def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
 
 
 @_jit
-def _loss(code, dlog, out, labels, targets, idx):
-    """The batch's loss; dlog = its gradient w.r.t. the output. Targets are gathered by idx."""
+def _loss(code, dlog, out, labels, targets, idx, sw):
+    """(the batch's loss, its divisor s); dlog = the loss's gradient w.r.t. the output.
+
+    s is the row count, or with weights (sw non-empty) the sum of the rows'
+    weights: row r then counts w_r / s in the loss and its gradient. Targets and
+    weights are gathered by idx."""
     n, k = out.shape
-    inv_n = 1.0 / n
-    total = 0.0
-    if code == LOSS_SOFTMAX_XENT:
+    weighted = sw.shape[0] > 0
+    s = 0.0
+    if weighted:
         for r in range(n):
+            s += sw[idx[r]]
+    else:
+        s = float(n)
+    total = 0.0
+    for r in range(n):
+        wr = sw[idx[r]] if weighted else 1.0
+        f = wr / s  # row r's share of the gradient
+        if code == LOSS_SOFTMAX_XENT:
             mx = out[r, 0]
             for j in range(1, k):
                 mx = max(mx, out[r, j])
-            s = 0.0
+            se = 0.0
             for j in range(k):
                 e = math.exp(out[r, j] - mx)
                 dlog[r, j] = e
-                s += e
+                se += e
             lab = labels[idx[r]]
-            total += mx + math.log(s) - out[r, lab]
-            inv = inv_n / s
+            total += wr * (mx + math.log(se) - out[r, lab])
+            inv = f / se
             for j in range(k):
                 dlog[r, j] *= inv
-            dlog[r, lab] -= inv_n
-    elif code == LOSS_SIGMOID_BCE:
-        for r in range(n):
+            dlog[r, lab] -= f
+        elif code == LOSS_SIGMOID_BCE:
             tr = targets[idx[r]]
+            row = 0.0
             for j in range(k):
                 z = out[r, j]
-                total += max(z, 0.0) - z * tr[j] + math.log1p(math.exp(-abs(z)))
-                dlog[r, j] = (_sigmoid(z) - tr[j]) * inv_n
-    else:
-        for r in range(n):
+                row += max(z, 0.0) - z * tr[j] + math.log1p(math.exp(-abs(z)))
+                dlog[r, j] = (_sigmoid(z) - tr[j]) * f
+            total += wr * row
+        else:
             tr = targets[idx[r]]
+            row = 0.0
             for j in range(k):
                 d = out[r, j] - tr[j]
-                total += 0.5 * d * d
-                dlog[r, j] = d * inv_n
-    return total * inv_n
+                row += 0.5 * d * d
+                dlog[r, j] = d * f
+            total += wr * row
+    return total / s, s
 
 
 # -------------------------------------------------------------------------- epoch
@@ -238,7 +252,7 @@ def _loss(code, dlog, out, labels, targets, idx):
 
 @_jit
 def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, loss, opt, lr, step, batch_size,
-           mu, b1, b2, eps, rho, alpha, l1, wd, dropout, seed, batch_losses, threshold):
+           mu, b1, b2, eps, rho, alpha, l1, wd, dropout, seed, batch_losses, threshold, sw):
     dt = params.dtype.type
     L = sizes.shape[0] - 1
     m = perm.shape[0]
@@ -323,12 +337,12 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
                 x_in = a
         out = h_buf[a_off[L - 1] * bs:a_off[L - 1] * bs + rows * sizes[L]].reshape(rows, sizes[L])
         dlog = dlog_buf[:rows * sizes[L]].reshape(rows, sizes[L])
-        batch_loss = _loss(loss, dlog, out, labels, targets, idx)
+        batch_loss, s = _loss(loss, dlog, out, labels, targets, idx, sw)
         if alpha > 0.0:
             sq = 0.0
             for k in range(nw):
                 sq += float(params[k]) * float(params[k])
-            batch_loss += alpha * 0.5 * sq / rows
+            batch_loss += alpha * 0.5 * sq / s
         # backward; g = dL/d(output of layer l), overwritten in place by dz
         g = dlog
         which = 0
@@ -373,7 +387,7 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
                 np.dot(g, W.T, dx)
                 g = dx
         _update(opt, params[:nw], s0[:nw] if s0.shape[0] else s0, s1[:nw] if s1.shape[0] else s1, grads[:nw],
-                lr, t, mu, b1, b2, eps, rho, alpha / rows, l1, wd)
+                lr, t, mu, b1, b2, eps, rho, alpha / s, l1, wd)
         _update(opt, params[nw:], s0[nw:] if s0.shape[0] else s0, s1[nw:] if s1.shape[0] else s1, grads[nw:],
                 lr, t, mu, b1, b2, eps, rho, 0.0, 0.0, 0.0)
         if batch_losses.shape[0]:
@@ -384,11 +398,13 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
 
 _EMPTY_LABELS = np.empty(0, np.int32)
 _EMPTY_LOSSES = np.empty(0, np.float64)
+_EMPTY_WEIGHTS = np.empty(0, np.float64)
 _sizes_cache: dict = {}
 
 
 def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
-                momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses):
+                momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses,
+                sample_weight=None):
     """Run one epoch in compiled code; return sum(batch_loss * rows) / len(perm)."""
     sz = _sizes_cache.get(sizes)
     if sz is None:
@@ -400,5 +416,6 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
     return float(_epoch(params, grads, state, X, labels, targets, perm, sz, act, param, loss, opt, lr, step,
                         batch_size, momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout,
                         np.uint64(seed), _EMPTY_LOSSES if batch_losses is None else batch_losses,
-                        np.uint64(dropout_threshold(dropout))))
+                        np.uint64(dropout_threshold(dropout)),
+                        _EMPTY_WEIGHTS if sample_weight is None else sample_weight))
 

@@ -11,12 +11,15 @@ Per batch b (t = step + b + 1, rows = len(batch)):
 2. forward: ``h_l = act(a_l @ W_l + b_l)`` (the output layer is linear); on every
    hidden layer with dropout p > 0, ``a_{l+1} = dropout(h_l)`` with the key
    ``dropout_key(seed, t * 1024 + l)``, else ``a_{l+1} = h_l``;
-3. loss and dlogits of the output; batch loss += ``alpha * l2(weights) / rows``
-   (= 0.5 alpha sum W^2 / rows, scikit-learn's L2 term);
+3. loss and dlogits of the output; batch loss += ``alpha * l2(weights) / s``
+   (= 0.5 alpha sum W^2 / s, scikit-learn's L2 term), where s = rows, or with
+   ``sample_weight`` the sum of the batch's weights w_r: the loss is then
+   ``sum(w_r * loss_r) / s`` and row r's dlogits its unscaled gradient times
+   ``w_r / s`` (scikit-learn's weighting);
 4. backward through every layer (dropout's mask again on the way down, act' from
    the pre-dropout h_l);
-5. update: the weights slice with coupled L2 ``alpha / rows`` (the same as adding
-   ``alpha W / rows`` to dW), l1 and weight_decay; the biases slice without them.
+5. update: the weights slice with coupled L2 ``alpha / s`` (the same as adding
+   ``alpha W / s`` to dW), l1 and weight_decay; the biases slice without them.
 
 ``grads`` is a workspace: afterwards it holds the last batch's data gradient
 (without the L2 term, which the update fuses in).
@@ -80,8 +83,18 @@ def _update(opt, p, g, st, lr, t, momentum, beta1, beta2, eps, rho, l2, l1, wd):
         R.adam(p, st[0], st[1], g, lr, beta1, beta2, eps, t, l2, l1, wd)
 
 
+def _loss(loss, g, out, yb):
+    """The mean loss of the rows of `out`; g = its gradient w.r.t. them."""
+    if loss == LOSS_SOFTMAX_XENT:
+        return R.softmax_xent(g, out, yb)
+    if loss == LOSS_SIGMOID_BCE:
+        return R.sigmoid_bce(g, out, yb)
+    return R.mse(g, out, yb)
+
+
 def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
-                momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses):
+                momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses,
+                sample_weight=None):
     """Run every mini-batch of one epoch in place; return sum(batch_loss * rows) / len(perm)."""
     sizes = tuple(int(s) for s in sizes)
     L = len(sizes) - 1
@@ -125,14 +138,21 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
                 R.dropout(a[l][:rows], inp, dropout_key(seed, t * DROPOUT_STRIDE + l), threshold, scale)
                 inp = a[l][:rows]
         out, g = h[L - 1][:rows], dlog[:rows]
-        if loss == LOSS_SOFTMAX_XENT:
-            batch_loss = R.softmax_xent(g, out, yb)
-        elif loss == LOSS_SIGMOID_BCE:
-            batch_loss = R.sigmoid_bce(g, out, yb)
-        else:
-            batch_loss = R.mse(g, out, yb)
+        if sample_weight is None:
+            s = float(rows)
+            batch_loss = _loss(loss, g, out, yb)
+        else:  # row by row, each loss and gradient unscaled, then weighted
+            wb = sample_weight[idx]
+            s = 0.0
+            for r in range(rows):
+                s += float(wb[r])
+            batch_loss = 0.0
+            for r in range(rows):
+                batch_loss += float(wb[r]) * _loss(loss, g[r:r + 1], out[r:r + 1], yb[r:r + 1])
+                g[r] *= dt.type(float(wb[r]) / s)
+            batch_loss /= s
         if alpha > 0:
-            batch_loss += alpha * R.l2(params[:nw]) / rows
+            batch_loss += alpha * R.l2(params[:nw]) / s
         for l in range(L - 1, -1, -1):
             hidden = l < L - 1
             if hidden and dropout > 0:  # g is d(a_{l+1}); back through the same mask
@@ -146,7 +166,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
         st_w = [s[:nw] for s in state]
         st_b = [s[nw:] for s in state]
         _update(opt, params[:nw], grads[:nw], st_w, lr, t, momentum, beta1, beta2, eps, rho,
-                alpha / rows, l1, weight_decay)
+                alpha / s, l1, weight_decay)
         _update(opt, params[nw:], grads[nw:], st_b, lr, t, momentum, beta1, beta2, eps, rho, 0.0, 0.0, 0.0)
         if batch_losses is not None:
             batch_losses[b] = batch_loss

@@ -345,6 +345,9 @@ def python_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X, Y: np.n
         idx = rows[start:start + batch_size]
         xb = X[idx]
         sw = None if sample_weight is None else sample_weight[idx]
+        if sw is not None and sw.sum() == 0:  # as kernels.train_epoch says it
+            raise ValueError(f"sample_weight sums to 0 over the rows of batch {start // batch_size} "
+                             f"(of {-(-len(rows) // batch_size)}); a batch's loss is divided by its weight sum")
         loss = loss_grad(net, flat, grads, xb, Y[idx], alpha, sw, ws, dropout, seed, opt.step + 1)
         total += loss * len(idx)
         apply_update(h, opt, flat, grads, n_weights, net.backend)
@@ -356,7 +359,8 @@ def native_available() -> bool:
 
 
 def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndarray, y_native: np.ndarray,
-                 perm: np.ndarray, batch_size: int, alpha: float, dropout: float = 0.0, seed: int = 0) -> float:
+                 perm: np.ndarray, batch_size: int, alpha: float, dropout: float = 0.0, seed: int = 0,
+                 sample_weight: Optional[np.ndarray] = None) -> float:
     """One epoch on ``kernels.train_epoch``; the loss converted to scikit-learn's definition.
 
     The native mse is sum / (2 rows); scikit-learn's squared loss is that divided by
@@ -364,6 +368,7 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
     the two terms must be split per batch, so the epoch runs as one native call per
     batch with the penalty 0.5 alpha ||W||^2 / rows computed before each (the same
     weights, a little more call overhead); otherwise one call does the whole epoch.
+    With sample_weight, "rows" is the sum of the batch's weights (scikit-learn's).
     """
     grads = np.empty_like(flat)
     name = h.native_name()
@@ -377,7 +382,7 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
                              step=step, batch_size=batch_size, momentum=h.momentum, beta1=h.beta1,
                              beta2=h.beta2, eps=h.eps, rho=RMSPROP_RHO, alpha=alpha,
                              weight_decay=h.weight_decay, dropout=dropout, seed=seed, param=net.param,
-                             batch_losses=batch_losses, backend=net.backend)
+                             batch_losses=batch_losses, sample_weight=sample_weight, backend=net.backend)
 
     n_batches = -(-len(perm) // batch_size)
     if rescale and alpha > 0:
@@ -385,7 +390,8 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
         total = 0.0
         for b in range(n_batches):
             rows = perm[b * batch_size:(b + 1) * batch_size]
-            pen = alpha * K.l2_penalty(w, backend=net.backend) / len(rows)
+            s = len(rows) if sample_weight is None else float(np.sum(sample_weight[rows]))
+            pen = alpha * K.l2_penalty(w, backend=net.backend) / s
             loss_b = run(rows, opt.step + b)
             total += ((loss_b - pen) / k + pen) * len(rows)
         loss = total / len(perm)

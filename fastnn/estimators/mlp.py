@@ -281,8 +281,8 @@ class _BaseMLP(BaseEstimator):
             return np.ascontiguousarray(Y.argmax(axis=1), dtype=np.int32)
         return Y
 
-    def _use_native(self, X, sample_weight):
-        if not core.native_available() or sample_weight is not None or sp.issparse(X):
+    def _use_native(self, X):
+        if not core.native_available() or sp.issparse(X):
             return False
         if core.NATIVE_LOSS[self.out_activation_] is None:
             return False
@@ -328,7 +328,7 @@ class _BaseMLP(BaseEstimator):
             if self.batch_size > n_samples:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        native = self._use_native(X, sample_weight)
+        native = self._use_native(X)
         y_native = self._native_target(Y) if native else None
         dropout = float(self.dropout)
         seed = int(self._random_state.randint(np.iinfo(np.int32).max)) if dropout > 0 else 0
@@ -342,7 +342,7 @@ class _BaseMLP(BaseEstimator):
                 if native:
                     loss = core.native_epoch(net, hyper, opt, flat, X, y_native,
                                              np.ascontiguousarray(rows, dtype=np.int64), batch_size,
-                                             float(self.alpha), dropout, seed)
+                                             float(self.alpha), dropout, seed, sample_weight)
                 else:
                     loss = core.python_epoch(net, hyper, opt, flat, X, Y, rows, batch_size, float(self.alpha),
                                              sample_weight, dropout, seed)
