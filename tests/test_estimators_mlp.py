@@ -211,6 +211,105 @@ def test_partial_fit_and_warm_start_parity():
     _assert_same_fit(f, s)
 
 
+def _label_cases():
+    X, y = _digits(240)
+    return {
+        "multiclass": (X, y),
+        "binary": (X, (y > 4).astype(np.int64)),
+        "binary-strings": (X, np.where(y > 4, "big", "small")),  # not the fast path
+        "multilabel": (X, np.c_[y > 4, y % 2 == 0].astype(int)),  # not the fast path
+    }
+
+
+@pytest.mark.parametrize("case", ["multiclass", "binary", "binary-strings", "multilabel"])
+def test_partial_fit_batches_parity(case):
+    """Many small partial_fit batches: the already-validated fast path (ndarray X and
+    known integer labels) trains exactly as scikit-learn."""
+    X, y = _label_cases()[case]
+    classes = np.arange(2) if case == "multilabel" else np.unique(y)
+    params = dict(hidden_layer_sizes=(12,), random_state=0, batch_size=8)
+    f, s = MLPClassifier(**params), skn.MLPClassifier(**params)
+    for lo in range(0, 240, 20):
+        f.partial_fit(X[lo:lo + 20], y[lo:lo + 20], classes=classes)
+        s.partial_fit(X[lo:lo + 20], y[lo:lo + 20], classes=classes)
+    _assert_same_fit(f, s)
+    np.testing.assert_array_equal(f.predict(X), s.predict(X))
+    np.testing.assert_allclose(f.predict_proba(X), s.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+def test_regressor_partial_fit_batches_parity():
+    rng = np.random.RandomState(0)
+    X = rng.rand(120, 5)
+    for Y in (X @ rng.rand(5), np.c_[X.sum(axis=1), X[:, 0]], (X[:, 0] > 0.5).astype(int)):
+        f, s = MLPRegressor(hidden_layer_sizes=(9,), random_state=0), skn.MLPRegressor(hidden_layer_sizes=(9,),
+                                                                                        random_state=0)
+        for lo in range(0, 120, 30):
+            f.partial_fit(X[lo:lo + 30], Y[lo:lo + 30])
+            s.partial_fit(X[lo:lo + 30], Y[lo:lo + 30])
+        _assert_same_fit(f, s)
+
+
+def test_fast_paths_keep_scikit_learns_errors_and_warnings():
+    X, y = _digits(100)
+    f = MLPClassifier(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y, classes=np.unique(y))
+    s = skn.MLPClassifier(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y, classes=np.unique(y))
+    bad = X[:5].copy()
+    bad[2, 3] = np.nan
+    for est in (f, s):  # the same exception and message from both
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            est.predict(bad)
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            est.partial_fit(bad, y[:5])
+        with pytest.raises(ValueError, match="X has 63 features, but"):
+            est.predict_proba(X[:5, :-1])
+        with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
+            est.partial_fit(X[:5], np.array([0, 1, 2, 3, 11]))
+    # fitted on a DataFrame: an ndarray at predict time still gets scikit-learn's warning
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=[f"p{i}" for i in range(X.shape[1])])
+    g = MLPClassifier(hidden_layer_sizes=(8,), random_state=0, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        g.fit(df, y)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        g.predict(X[:3])
+
+
+def test_validated_input_skips_scikit_learns_checks(monkeypatch):
+    from fastnn.estimators import mlp as fmlp
+
+    X, y = _digits(100)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y, classes=np.unique(y))
+    reg = MLPRegressor(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y.astype(float))
+    calls = []
+    real = fmlp.validate_data
+    monkeypatch.setattr(fmlp, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k))
+    clf.partial_fit(X[:10], y[:10])
+    clf.predict_proba(X[:10])
+    reg.partial_fit(X[:10], y[:10].astype(float))
+    reg.predict(X[:10].astype(np.float32))
+    assert calls == []
+    clf.predict(X[:10].tolist())  # a list is checked (and converted) by scikit-learn
+    clf.partial_fit(X[:10], y[:10].astype(float))  # float labels too
+    assert len(calls) == 2
+
+
+def test_int_seed_reseeds_only_an_rng_the_estimator_owns():
+    """partial_fit reseeds per call (as scikit-learn) by reseeding its own RandomState;
+    a RandomState the user passed is used as is, never reseeded."""
+    X, y = _digits(100)
+    user_rng = np.random.RandomState(7)
+    est = MLPClassifier(hidden_layer_sizes=(8,), random_state=user_rng, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        after_fit = user_rng.get_state()[1].copy()
+        est.set_params(random_state=3).fit(X, y)  # now an int: fastnn's own generator
+        np.testing.assert_array_equal(user_rng.get_state()[1], after_fit)  # untouched
+        fresh = MLPClassifier(hidden_layer_sizes=(8,), random_state=3, max_iter=2).fit(X, y)
+    _assert_same_fit(est, fresh, rtol=0)
+
+
 def test_float32_input_trains_in_float32_like_sklearn():
     X, y = _digits()
     X32 = X.astype(np.float32)

@@ -163,7 +163,11 @@ def _first_layer(X, w, b, act, net: Net, out=None, preact=None):
 
 def forward(net: Net, flat: np.ndarray, X) -> np.ndarray:
     """Network output after the output activation (predict_proba / predict)."""
-    ws, bs = net.layout.weights(flat), net.layout.biases(flat)
+    return forward_layers(net, net.layout.weights(flat), net.layout.biases(flat), X)
+
+
+def forward_layers(net: Net, ws: Sequence[np.ndarray], bs: Sequence[np.ndarray], X) -> np.ndarray:
+    """forward() with the weights and biases given per layer (C-contiguous, X's dtype)."""
     h = X
     last = len(ws) - 1
     for i, (w, b) in enumerate(zip(ws, bs)):
