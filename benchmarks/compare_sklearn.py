@@ -14,6 +14,10 @@ time; ``--clock wall`` for wall time (use it with several threads). With several
 threads each timed fit follows an untimed fit of the same contender, so no
 contender is timed against the previous one's still-spinning thread pool.
 
+A second table times small calls (streaming training and online prediction),
+where fixed per-call costs dominate: ``partial_fit`` on 32-row batches and
+``predict_proba`` on 32 rows and on one row, median microseconds per call.
+
 The issue's bar is the first row: digits, hidden_layer_sizes=(128, 64),
 batch_size=32, 30 epochs (tol=0 with a large n_iter_no_change so every epoch
 runs): fit >= 10x faster than scikit-learn in float64, >= 15x in float32.
@@ -151,6 +155,43 @@ def main(argv=None):
             print(f"{data:14s} {label:34s} {best['sk']:10.4f} {best['f64']:8.4f} {best['sk'] / best['f64']:5.1f}x "
                   f"{f32_t} {score['sk']:9.4f} {score['f64']:7.4f} {f32_s} {_rel(fitted['f64'], fitted['sk']):9.1e}",
                   flush=True)
+        if not args.only:
+            small_calls(args.threads)
+
+
+def _per_call_us(fn, calls):
+    """Median over 5 rounds of the mean microseconds per call of fn(i), i = 0..calls-1."""
+    rounds = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for i in range(calls):
+            fn(i)
+        rounds.append((time.perf_counter() - t0) / calls * 1e6)
+    return float(np.median(rounds))
+
+
+def small_calls(threads):
+    """Per-call latency of partial_fit and predict_proba on digits, (128, 64)."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    classes = np.unique(y)
+    n_batches = len(y) // 32
+    print(f"\nsmall calls, digits (128,64), threads={threads}: median us per call (wall)")
+    head = f"{'call':34s} {'sklearn':>9s} {'fastnn':>9s} {'x':>6s}"
+    print(head)
+    print("-" * len(head))
+    models = {}
+    for key, cls in (("sk", skn.MLPClassifier), ("fn", fe.MLPClassifier)):
+        models[key] = cls(hidden_layer_sizes=(128, 64), random_state=0).partial_fit(X[:32], y[:32], classes=classes)
+    rows = [
+        ("partial_fit, 32-row batch", lambda m: lambda i: m.partial_fit(X[32 * (i % n_batches):][:32],
+                                                                        y[32 * (i % n_batches):][:32])),
+        ("predict_proba, 32 rows", lambda m: lambda i: m.predict_proba(X[:32])),
+        ("predict_proba, 1 row", lambda m: lambda i: m.predict_proba(X[:1])),
+    ]
+    for label, make in rows:
+        t = {key: _per_call_us(make(m), 50) for key, m in models.items()}
+        print(f"{label:34s} {t['sk']:9.0f} {t['fn']:9.0f} {t['sk'] / t['fn']:5.1f}x", flush=True)
 
 
 if __name__ == "__main__":

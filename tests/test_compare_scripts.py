@@ -1,0 +1,23 @@
+"""The side-by-side scripts in benchmarks/ run and print what they promise (smoke tests:
+no timing is asserted; the figures are for people, from a quiet machine)."""
+from __future__ import annotations
+
+import re
+
+from benchmarks import compare_sklearn
+
+
+def test_compare_sklearn_prints_a_row_with_parity(capsys):
+    compare_sklearn.main(["--repeat", "1", "--epochs", "2", "--only", "b32 balanced sw"])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "balanced sw" in line)
+    parity = float(row.split()[-1])
+    assert parity < 1e-9  # float64 fastnn and scikit-learn trained the same weights
+    assert "small calls" not in out  # --only runs just the chosen rows
+
+
+def test_compare_sklearn_small_calls_table(capsys):
+    compare_sklearn.small_calls(1)
+    out = capsys.readouterr().out
+    for call in ("partial_fit, 32-row batch", "predict_proba, 32 rows", "predict_proba, 1 row"):
+        assert re.search(re.escape(call) + r"\s+\d+\s+\d+\s+[\d.]+x", out), out
