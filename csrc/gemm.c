@@ -4,6 +4,7 @@
  * from fnn_isa_level. C = alpha op(A) op(B) + beta C (see fastnn.h). */
 #include <stdlib.h>
 #include "gemm.h"
+#include "reduce.h"
 #if FNN_X86
 #include <emmintrin.h>
 #endif

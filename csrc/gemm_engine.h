@@ -166,18 +166,154 @@ static void GE_FN(gemm_serial)(const GE_CFG *g, T *c, int64_t rsc, int64_t csc,
     }
 }
 
+/* The epilogue on one element of column j (the microkernels' rule, scalar). */
+static inline T GE_FN(epi_one)(T v, const GE_EPI *epi, int64_t j) {
+    if (epi) {
+        if (epi->bias) v += epi->bias[j];
+        if (epi->act == FNN_ACT_RELU) v = (v > 0 || v != v) ? v : (T)0;
+        else if (epi->act == FNN_ACT_LEAKY_RELU) v = v > 0 ? v : epi->param * v;
+    }
+    return v;
+}
+
 /* k == 0: only the beta term (and the epilogue) survive. */
 static void GE_FN(gemm_k0)(T *c, int64_t ldc, int64_t m, int64_t n, T beta, const GE_EPI *epi) {
     for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            T v = beta != 0 ? beta * c[i * ldc + j] : (T)0;
-            if (epi) {
-                if (epi->bias) v += epi->bias[j];
-                if (epi->act == FNN_ACT_RELU) v = (v > 0 || v != v) ? v : (T)0;
-                else if (epi->act == FNN_ACT_LEAKY_RELU) v = v > 0 ? v : epi->param * v;
-            }
-            c[i * ldc + j] = v;
+        for (int64_t j = 0; j < n; j++)
+            c[i * ldc + j] = GE_FN(epi_one)(beta != 0 ? beta * c[i * ldc + j] : (T)0, epi, j);
+}
+
+/* n == 1: a matrix-vector product, C[m] = epi(alpha op(A) x + beta C), x[p] at
+ * x[p*incx]. Every element of A is used once, so these are memory-bound: they
+ * stream A once at full vector width, where the register tiles would use one
+ * column of sixteen (50000 x 100 float64, one thread: X @ w 4.9 -> 1.3 ms,
+ * X^T d 5.8 -> 1.5; NumPy 3.4 and 3.1). Two forms:
+ * dot: A stored [m, k] (rows contiguous): C[i] = dot(A[i, :], x), rows [r0, r1);
+ * axpy: A stored [k, m] (op(A) = A^T, rsa = 1): acc[i] += x[p] A[p, i] for p in
+ * [p0, p1) in order, so that each thread streams its own rows of A. */
+#define GE_GEMV(ISA, ATTR)                                                                \
+static ATTR void GE_CAT(GE_FN(gemv_dot), ISA)(T *c, int64_t rsc, const T *a, int64_t rsa, \
+                                               const T *x, int64_t r0, int64_t r1,        \
+                                               int64_t k, T alpha, T beta,                \
+                                               const GE_EPI *epi) {                       \
+    for (int64_t i = r0; i < r1; i++) {                                                   \
+        T v = alpha * GE_CAT(fnn_rdot_, SFX)(a + i * rsa, x, k);                          \
+        if (beta != 0) v += beta * c[i * rsc];                                            \
+        c[i * rsc] = GE_FN(epi_one)(v, epi, 0);                                           \
+    }                                                                                     \
+}                                                                                         \
+static ATTR void GE_CAT(GE_FN(gemv_axpy), ISA)(T *acc, const T *a, int64_t lda,           \
+                                                const T *x, int64_t incx, int64_t m,      \
+                                                int64_t p0, int64_t p1) {                 \
+    for (int64_t i = 0; i < m; i++) acc[i] = 0;                                           \
+    for (int64_t p = p0; p < p1; p++) {                                                   \
+        const T *row = a + p * lda;                                                       \
+        T xp = x[p * incx];                                                               \
+        for (int64_t i = 0; i < m; i++) acc[i] += xp * row[i];                            \
+    }                                                                                     \
+}
+GE_GEMV(_generic, )
+#if FNN_X86
+GE_GEMV(_avx2, FNN_TARGET_AVX2)
+#endif
+#undef GE_GEMV
+
+/* Columns per axpy block: the accumulators stay in L1 while A streams by. */
+#define GE_GEMV_BLOCK 512
+
+/* The axpy form's sums over p in [p0, p1) into acc[0..m), block by block. */
+static void GE_FN(gemv_axpy_range)(T *acc, const T *a, int64_t lda, const T *x, int64_t incx,
+                                   int64_t m, int64_t p0, int64_t p1) {
+    for (int64_t b0 = 0; b0 < m; b0 += GE_GEMV_BLOCK) {
+        int64_t w = m - b0 < GE_GEMV_BLOCK ? m - b0 : GE_GEMV_BLOCK;
+#if FNN_X86
+        if (fnn_isa_level == FNN_ISA_AVX2) {
+            GE_CAT(GE_FN(gemv_axpy), _avx2)(acc + b0, a + b0, lda, x, incx, w, p0, p1);
+            continue;
         }
+#endif
+        GE_CAT(GE_FN(gemv_axpy), _generic)(acc + b0, a + b0, lda, x, incx, w, p0, p1);
+    }
+}
+
+/* Rows [r0, r1) of the dot form (contiguous x), or of any other layout summed
+ * plainly in p order (a strided x: rare, since n == 1 makes x a column of B [k, 1]
+ * or a row of B^T stored [1, k], both contiguous). */
+static void GE_FN(gemv_dot_rows)(T *c, int64_t rsc, const T *a, int64_t rsa, int64_t csa,
+                                 const T *x, int64_t incx, int64_t r0, int64_t r1, int64_t k,
+                                 T alpha, T beta, const GE_EPI *epi) {
+    if (csa == 1 && incx == 1) {
+#if FNN_X86
+        if (fnn_isa_level == FNN_ISA_AVX2) {
+            GE_CAT(GE_FN(gemv_dot), _avx2)(c, rsc, a, rsa, x, r0, r1, k, alpha, beta, epi);
+            return;
+        }
+#endif
+        GE_CAT(GE_FN(gemv_dot), _generic)(c, rsc, a, rsa, x, r0, r1, k, alpha, beta, epi);
+        return;
+    }
+    for (int64_t i = r0; i < r1; i++) {
+        T s = 0;
+        for (int64_t p = 0; p < k; p++) s += a[i * rsa + p * csa] * x[p * incx];
+        T v = alpha * s;
+        if (beta != 0) v += beta * c[i * rsc];
+        c[i * rsc] = GE_FN(epi_one)(v, epi, 0);
+    }
+}
+
+/* C[m, 1] = epi(alpha op(A) x + beta C). Threads take rows of C in the dot form
+ * (blocks of 16: whole cache lines) and contiguous slices of A's k rows in the
+ * axpy form, whose partial sums are then added in thread order: a result depends
+ * on the thread count only, never on timing. */
+static void GE_FN(gemv)(T *c, int64_t rsc, const T *a, int64_t rsa, int64_t csa, const T *x,
+                        int64_t incx, int64_t m, int64_t k, T alpha, T beta,
+                        const GE_EPI *epi, int max_threads) {
+    int axpy = rsa == 1 && !(csa == 1 && incx == 1);
+    int64_t units = axpy ? k : (m + 15) / 16;
+    int nt = fnn_threads_for(2.0 * (double)m * (double)k, FNN_GEMM_PAR_MIN_FLOPS);
+    if (nt > max_threads) nt = max_threads;
+    if (nt > units) nt = (int)units;
+    if (!axpy) {
+        if (nt <= 1) {
+            GE_FN(gemv_dot_rows)(c, rsc, a, rsa, csa, x, incx, 0, m, k, alpha, beta, epi);
+            return;
+        }
+#pragma omp parallel num_threads(nt)
+        {
+#ifdef _OPENMP
+            int t = omp_get_thread_num(), tn = omp_get_num_threads();
+#else
+            int t = 0, tn = 1;
+#endif
+            int64_t lo = units * t / tn * 16, hi = units * (t + 1) / tn * 16;
+            if (hi > m) hi = m;
+            if (hi > lo) GE_FN(gemv_dot_rows)(c, rsc, a, rsa, csa, x, incx, lo, hi, k, alpha, beta, epi);
+        }
+        return;
+    }
+    if (nt < 1) nt = 1;
+    T *acc = (T *)gemm_scratch(1, (size_t)nt * (size_t)m * sizeof(T));
+    int parts = 1; /* the team OpenMP actually gave (at most nt) */
+    if (nt == 1) GE_FN(gemv_axpy_range)(acc, a, csa, x, incx, m, 0, k);
+    else {
+#pragma omp parallel num_threads(nt)
+        {
+#ifdef _OPENMP
+            int t = omp_get_thread_num(), tn = omp_get_num_threads();
+#else
+            int t = 0, tn = 1;
+#endif
+            if (t == 0) parts = tn;
+            GE_FN(gemv_axpy_range)(acc + (int64_t)t * m, a, csa, x, incx, m, k * t / tn, k * (t + 1) / tn);
+        }
+    }
+    for (int64_t i = 0; i < m; i++) {
+        T s = acc[i];
+        for (int t = 1; t < parts; t++) s += acc[(int64_t)t * m + i];
+        T v = alpha * s;
+        if (beta != 0) v += beta * c[i * rsc];
+        c[i * rsc] = GE_FN(epi_one)(v, epi, 0);
+    }
 }
 
 static void GE_FN(pick_cfg)(GE_CFG *g);
@@ -188,6 +324,10 @@ void GE_CAT(fnn_gemm_ex_, SFX)(T *c, int64_t ldc, const T *a, int64_t rsa, int64
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         GE_FN(gemm_k0)(c, ldc, m, n, beta, epi);
+        return;
+    }
+    if (n == 1) {
+        GE_FN(gemv)(c, ldc, a, rsa, csa, b, rsb, m, k, alpha, beta, epi, max_threads);
         return;
     }
     GE_CFG g;

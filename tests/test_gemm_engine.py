@@ -30,6 +30,9 @@ SHAPES = [  # (m, n, k)
     (1, 1, 1), (1, 97, 13), (97, 1, 13), (7, 13, 1), (13, 7, 37), (37, 97, 7),
     (6, 16, 8), (12, 32, 300), (5, 17, 513), (33, 10, 256), (64, 129, 65),
     (128, 10, 256), (600, 700, 300),
+    # n = 1 (matrix-vector): big enough to split between threads; m > 512 runs the
+    # transposed form's column blocks
+    (3001, 1, 517), (700, 1, 1900),
 ]
 
 
@@ -79,7 +82,7 @@ def test_gemm_shapes_transposes(m, n, k, dtype, isa, threads):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("m,n,k,alpha,beta", [
     (7, 13, 37, 0.5, 1.0), (37, 97, 7, -1.5, 0.25), (13, 50, 300, 2.0, -1.0), (37, 5, 7, 0.0, 0.5),
-    (600, 700, 300, -1.5, 0.25)], ids=str)
+    (600, 700, 300, -1.5, 0.25), (1500, 1, 900, -1.5, 0.25)], ids=str)
 def test_gemm_alpha_beta(m, n, k, alpha, beta, dtype, isa, threads):
     rng = np.random.default_rng(7)
     for ta, tb in itertools.product((False, True), repeat=2):
@@ -118,7 +121,7 @@ def test_gemm_threads_agree(isa):
 # ---------------------------------------------------------------------- dense layers
 
 ACTS = sorted(kernels.ACTIVATIONS)
-DENSE_SHAPES = [(1, 1, 1), (7, 13, 5), (32, 64, 128), (37, 97, 10), (200, 70, 300)]
+DENSE_SHAPES = [(1, 1, 1), (7, 13, 5), (32, 64, 128), (37, 97, 10), (200, 70, 300), (4000, 300, 1)]
 
 
 def _dense_inputs(n, i, o, dtype, seed):
