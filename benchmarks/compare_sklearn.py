@@ -33,7 +33,8 @@ import warnings
 import numpy as np
 from sklearn import linear_model as skl
 from sklearn import neural_network as skn
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_regression
+from sklearn.datasets import (load_breast_cancer, load_diabetes, load_digits, make_classification,
+                              make_regression)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -54,10 +55,15 @@ def _data(name):
     elif name == "diabetes":
         X, y = load_diabetes(return_X_y=True)
         y = (y - y.mean()) / y.std()
+    elif name == "regression20k":  # a tall regression set for the linear models (no download)
+        X, y = make_regression(n_samples=20000, n_features=200, n_informative=50, noise=1.0, random_state=0)
+    elif name == "classes50k":  # a tall 10-class set for the linear classifiers
+        X, y = make_classification(n_samples=50000, n_features=100, n_informative=30, n_classes=10,
+                                   random_state=0)
     else:  # a larger synthetic regression set (no download)
         X, y = make_regression(n_samples=5000, n_features=40, n_informative=20, noise=5.0, random_state=0)
         y = y / y.std()
-    stratify = y if name in ("digits", "breast_cancer") else None
+    stratify = y if name in ("digits", "breast_cancer", "classes50k") else None
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=stratify)
     if name != "digits":
         sc = StandardScaler().fit(Xtr)
@@ -98,6 +104,8 @@ def _cases(epochs):
         ("breast_cancer", "LogisticRegression lbfgs", skl.LogisticRegression, fe.LogisticRegression, {}),
         ("regression5k", "Ridge", skl.Ridge, fe.Ridge, dict(alpha=1.0)),
         ("diabetes", "Lasso alpha=0.01", skl.Lasso, fe.Lasso, dict(alpha=0.01)),
+        ("regression20k", "Lasso alpha=0.1", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
+        ("classes50k", "LogisticRegression 10 classes", skl.LogisticRegression, fe.LogisticRegression, {}),
     ]
 
 

@@ -207,6 +207,24 @@ int fnn_train_epoch_f64(double *loss_out, double *batch_losses, double *params, 
                         double act_param, double lr, double momentum, double beta1, double beta2,
                         double eps, double rho, double alpha, double l1, double wd, double dropout);
 
+/* ---- elastic-net coordinate descent (enet.c): Lasso / ElasticNet's solver ----
+ * Minimises 1/2 ||y - X w||^2 + alpha ||w||_1 + beta/2 ||w||^2 over w (in place, the
+ * start point), as scikit-learn's enet_coordinate_descent: coordinates in order (or,
+ * random != 0, drawn by its xorshift from seed), w_j >= 0 if positive, gap-safe
+ * screening if screening, stop when the duality gap <= tol * y.y (checked when the
+ * largest update of a sweep is <= tol * the largest |w_j|, and after the last
+ * sweep). xt is X transposed, [n_features, n_samples]. Outputs: the final gap, the
+ * scaled tol, the sweeps run (max_iter >= 1) and whether the gap met tol. Returns
+ * FNN_OK, or FNN_ENOMEM (w unchanged) when the O(n + p) workspace cannot be had. */
+int fnn_enet_cd_f32(float *w, double *gap_out, double *tol_out, int64_t *n_iter_out,
+                    int *converged, const float *xt, const float *y, int64_t n_samples,
+                    int64_t n_features, double alpha, double beta, int64_t max_iter,
+                    double tol, uint32_t seed, int random, int positive, int screening);
+int fnn_enet_cd_f64(double *w, double *gap_out, double *tol_out, int64_t *n_iter_out,
+                    int *converged, const double *xt, const double *y, int64_t n_samples,
+                    int64_t n_features, double alpha, double beta, int64_t max_iter,
+                    double tol, uint32_t seed, int random, int positive, int screening);
+
 /* CDEF-END */
 
 #endif /* FASTNN_H */

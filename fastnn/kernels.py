@@ -588,25 +588,30 @@ _TRAIN_MODULES = {
     "numba": "fastnn.backends._train_numba",
     "c": "fastnn.backends._train_c",
 }
-_train_loaded: dict = {}
+_solver_loaded: dict = {}
 __all__.append("train_epoch")  # here, not in the list above, so this section stays self-contained
 
 
-def _train_module(backend: Optional[str]):
-    """The epoch module of `backend` (or of the current default backend)."""
+def _solver_module(table: dict, backend: Optional[str]):
+    """The module of `backend` (or of the current default backend) in a solver's table."""
     name = backends.current() if backend is None else backend
-    if not isinstance(name, str) or name not in _TRAIN_MODULES:
+    if not isinstance(name, str) or name not in table:
         raise ValueError(f"backend must be one of {list(backends.ORDER)}, got {name!r}")
-    mod = _train_loaded.get(name)
+    mod = _solver_loaded.get(table[name])
     if mod is None:
         import importlib
 
         try:
-            mod = importlib.import_module(_TRAIN_MODULES[name])
+            mod = importlib.import_module(table[name])
         except Exception as exc:  # an unbuilt extension, a missing numba...
             raise ValueError(f"backend {name!r} is not available here: {type(exc).__name__}: {exc}") from exc
-        _train_loaded[name] = mod
+        _solver_loaded[table[name]] = mod
     return mod
+
+
+def _train_module(backend: Optional[str]):
+    """The epoch module of `backend` (or of the current default backend)."""
+    return _solver_module(_TRAIN_MODULES, backend)
 
 
 def _nonneg_int(name: str, value, low: int = 0) -> int:
@@ -782,3 +787,65 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
             momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses, sw)
     flops = 6.0 * m * (size - sum(sizes_t[1:]))
     return float(_run("train_epoch", mod, "train_epoch", args, flops, 0.0))
+
+
+# ------------------------------------------------------------------- enet_cd
+# Lasso / ElasticNet's coordinate descent: a whole solve in one backend call,
+# its modules beside each backend as train_epoch's are.
+
+_ENET_MODULES = {
+    "numpy": "fastnn.backends._enet_reference",
+    "numba": "fastnn.backends._enet_numba",
+    "c": "fastnn.backends._enet_c",
+}
+__all__.append("enet_cd")
+
+
+def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int = 1000, tol: float = 1e-4,
+            positive: bool = False, selection: str = "cyclic", seed: int = 0, screening: bool = True,
+            backend: Optional[str] = None) -> Tuple[float, float, int, bool]:
+    """Elastic-net coordinate descent, in place on ``w``: scikit-learn's solver.
+
+    Minimises ``1/2 ||y - X w||^2 + alpha ||w||_1 + beta/2 ||w||^2`` from the start
+    point ``w`` [n_features] (float32/float64, updated in place). ``xt`` is X
+    transposed, [n_features, n_samples] in w's dtype (each column of X a
+    contiguous row: the solver reads one per coordinate), ``y`` [n_samples].
+    Coordinates are visited in order (selection="cyclic") or drawn with
+    scikit-learn's xorshift from ``seed`` ("random"); ``positive`` keeps w >= 0;
+    ``screening`` drops features that gap-safe rules prove zero. Stops when the
+    duality gap is <= tol * y.y (checked once a sweep's largest change is <= tol
+    times the largest |w_j|), or after ``max_iter`` sweeps.
+
+    Returns ``(gap, tol * y.y, sweeps, converged)`` -- scikit-learn's
+    enet_coordinate_descent's results plus whether the gap met the tolerance.
+    """
+    mod = _solver_module(_ENET_MODULES, backend)
+    if not isinstance(w, np.ndarray):
+        raise TypeError(f"w must be a numpy.ndarray (it is updated in place), got {type(w).__name__}")
+    if w.dtype not in FLOATS:
+        raise TypeError(f"w must be float32 or float64, got dtype {w.dtype}")
+    if w.ndim != 1 or w.shape[0] == 0:
+        raise ValueError(f"w must be 1-D with at least one coefficient, got shape {w.shape}")
+    w = _output("w", w, w.shape, w.dtype)
+    xt = _input("xt", xt, 2, w.dtype)
+    if xt.shape[0] != w.shape[0] or xt.shape[1] == 0:
+        raise ValueError(f"xt must have shape ({w.shape[0]}, n_samples >= 1) (X transposed, one row per "
+                         f"coefficient of w), got {xt.shape}")
+    y = _input("y", y, 1, w.dtype)
+    if y.shape[0] != xt.shape[1]:
+        raise ValueError(f"y must have shape ({xt.shape[1]},) (one target per column of xt), got {y.shape}")
+    for name, arr in (("xt", xt), ("y", y)):
+        if np.may_share_memory(arr, w):
+            raise ValueError(f"w overlaps {name}; pass a separate buffer")
+    alpha = _scalar("alpha", alpha, low=0.0)
+    beta = _scalar("beta", beta, low=0.0)
+    tol = _scalar("tol", tol, low=0.0)
+    max_iter = _nonneg_int("max_iter", max_iter, 1)
+    seed = _nonneg_int("seed", seed)
+    if seed >= 1 << 32:
+        raise ValueError(f"seed must be < 2**32, got {seed}")
+    if selection not in ("cyclic", "random"):
+        raise ValueError(f"selection must be 'cyclic' or 'random', got {selection!r}")
+    args = (w, xt, y, alpha, beta, max_iter, tol, seed, selection == "random", bool(positive), bool(screening))
+    gap, tol_s, n_iter, ok = _run("enet_cd", mod, "enet_cd", args)
+    return float(gap), float(tol_s), int(n_iter), bool(ok)

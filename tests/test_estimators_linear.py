@@ -73,22 +73,55 @@ def test_ridge_per_target_alpha():
     assert _rel(f.coef_, s.coef_) < 1e-10
 
 
+def _same_lasso(f, s, rel=1e-10):
+    """The same solver run: coefficients, zeros, intercept, sweeps and duality gap."""
+    assert _rel(f.coef_, s.coef_) < rel
+    np.testing.assert_array_equal(f.coef_ == 0, s.coef_ == 0)
+    np.testing.assert_allclose(f.intercept_, s.intercept_, rtol=rel, atol=1e-12)
+    assert f.n_iter_ == s.n_iter_
+    # the gap is primal - dual: a difference of large terms, so only its leading digits agree
+    np.testing.assert_allclose(f.dual_gap_, s.dual_gap_, rtol=1e-4, atol=1e-10)
+
+
 @pytest.mark.parametrize("alpha", [0.01, 0.1, 1.0])
-def test_lasso_matches_sklearn_optimum(diabetes, weights, alpha):
+@pytest.mark.parametrize("tol", [1e-4, 1e-10])
+def test_lasso_matches_sklearn(diabetes, weights, alpha, tol):
     X, y = diabetes
     for kw in ({}, {"sample_weight": weights}):
-        f = Lasso(alpha=alpha, tol=1e-10, max_iter=200000).fit(X, y, **kw)
-        s = skl.Lasso(alpha=alpha, tol=1e-10, max_iter=200000).fit(X, y, **kw)
-        assert _rel(f.coef_, s.coef_) < 1e-6, kw
-        # the L1 prox gives exact zeros where scikit-learn's coordinate descent does
-        np.testing.assert_array_equal(f.coef_ == 0, s.coef_ == 0)
-        assert abs(f.intercept_ - s.intercept_) < 1e-6 * abs(s.intercept_)
+        f = Lasso(alpha=alpha, tol=tol, max_iter=200000).fit(X, y, **kw)
+        s = skl.Lasso(alpha=alpha, tol=tol, max_iter=200000).fit(X, y, **kw)
+        _same_lasso(f, s)
 
 
-def test_lasso_default_tolerance_is_close(diabetes):
-    X, y = diabetes
-    f, s = Lasso(alpha=0.1).fit(X, y), skl.Lasso(alpha=0.1).fit(X, y)
-    assert _rel(f.coef_, s.coef_) < 1e-2  # both stop at duality gap <= tol * ||y||^2 / n
+@pytest.mark.parametrize("backend", ["numpy", "numba", "c"])
+@pytest.mark.parametrize("params", [
+    dict(alpha=0.5, positive=True),
+    dict(alpha=0.2, selection="random", random_state=3),
+    dict(alpha=0.05, fit_intercept=False, max_iter=5),  # stops on max_iter: the warning and the gap
+])
+def test_lasso_options_match_sklearn(backend, params):
+    X, y = make_regression(150, 30, n_informative=8, noise=5.0, random_state=2)
+    X[:, 4] = 0.0  # an all-zero column: screened out at the start
+    with warnings.catch_warnings(record=True) as fw:
+        warnings.simplefilter("always", ConvergenceWarning)
+        f = Lasso(backend=backend, tol=1e-8, **params).fit(X, y)
+    with warnings.catch_warnings(record=True) as sw:
+        warnings.simplefilter("always", ConvergenceWarning)
+        s = skl.Lasso(tol=1e-8, **params).fit(X, y)
+    assert [str(w.message)[:40] for w in fw] == [str(w.message)[:40] for w in sw]
+    _same_lasso(f, s, rel=1e-9)
+
+
+def test_lasso_multi_output_and_warm_start():
+    X, Y = make_regression(100, 12, n_targets=3, noise=1.0, random_state=0)
+    f, s = Lasso(alpha=0.3).fit(X, Y), skl.Lasso(alpha=0.3).fit(X, Y)
+    assert f.coef_.shape == (3, 12)
+    _same_lasso(f, s)
+    f.set_params(alpha=0.1, warm_start=True).fit(X, Y)
+    s.set_params(alpha=0.1, warm_start=True).fit(X, Y)
+    _same_lasso(f, s)
+    with pytest.raises(ValueError, match="positive=True is not allowed for multi-output"):
+        Lasso(positive=True).fit(X, Y)
 
 
 @pytest.mark.parametrize("C", [0.1, 1.0, 100.0])

@@ -1,0 +1,141 @@
+"""fastnn.kernels.enet_cd: the C and Numba solvers against the reference (the spec),
+the reference against scikit-learn's own enet_coordinate_descent, on both ISA
+paths, and input validation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastnn import kernels as K
+
+CASES = {  # n, p, alpha, beta, positive, selection
+    "lasso": (60, 20, 0.5, 0.0, False, "cyclic"),
+    "enet-positive": (80, 30, 2.0, 0.3, True, "cyclic"),
+    "random": (50, 40, 1.0, 0.0, False, "random"),
+    "ridge-only": (40, 10, 0.0, 0.5, False, "cyclic"),
+    "wide": (20, 70, 0.3, 0.0, False, "cyclic"),
+}
+TOL = {np.float64: 1e-12, np.float32: 2e-5}
+
+
+def _problem(case, dtype, seed=0):
+    n, p, alpha, beta, positive, selection = CASES[case]
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    X[:, 3] = 0.0  # an all-zero column is skipped (and screened out)
+    y = X[:, :5].sum(axis=1) + rng.standard_normal(n)
+    kw = dict(alpha=alpha, beta=beta, positive=positive, selection=selection, seed=12345, tol=1e-6, max_iter=500)
+    return np.ascontiguousarray(X.T, dtype=dtype), y.astype(dtype), kw
+
+
+def _solve(backend, case, dtype, **extra):
+    xt, y, kw = _problem(case, dtype)
+    kw.update(extra)
+    w = np.zeros(xt.shape[0], dtype)
+    out = K.enet_cd(w, xt, y, backend=backend, **kw)
+    return w, out
+
+
+def _backends():
+    found = ["numpy"]
+    for name in ("numba", "c"):
+        try:
+            K._solver_module(K._ENET_MODULES, name)
+        except ValueError:
+            continue
+        found.append(name)
+    return found
+
+
+@pytest.mark.parametrize("backend", _backends()[1:])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_native_solvers_match_reference(backend, dtype, case):
+    w_ref, (gap_ref, tol_ref, it_ref, ok_ref) = _solve("numpy", case, dtype)
+    w, (gap, tol_s, it, ok) = _solve(backend, case, dtype)
+    scale = max(1.0, float(np.abs(w_ref).max()))
+    np.testing.assert_allclose(w, w_ref, rtol=0, atol=TOL[dtype] * scale)
+    assert (it, ok) == (it_ref, ok_ref)
+    assert tol_s == pytest.approx(tol_ref, rel=1e-5)
+    assert ok and gap <= tol_s
+
+
+@pytest.mark.skipif("c" not in _backends(), reason="C extension not built")
+@pytest.mark.parametrize("case", list(CASES))
+def test_c_solver_on_both_isas(case):
+    from fastnn.backends.c import lib
+
+    before = lib.fnn_get_isa()
+    try:
+        results = []
+        for isa in [0] + ([1] if lib.fnn_cpu_has_avx2_fma() else []):
+            assert lib.fnn_set_isa(isa) == isa
+            results.append(_solve("c", case, np.float64))
+    finally:
+        lib.fnn_set_isa(before)
+    w_ref, out_ref = _solve("numpy", case, np.float64)
+    for w, out in results:
+        np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-12 * max(1.0, float(np.abs(w_ref).max())))
+        assert out[2:] == out_ref[2:]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_reference_is_scikit_learns_solver(case):
+    cd_fast = pytest.importorskip("sklearn.linear_model._cd_fast")
+    xt, y, kw = _problem(case, np.float64)
+    # scikit-learn's solver draws its xorshift seed as rng.randint(0, RAND_R_MAX)
+    kw["seed"] = int(np.random.RandomState(0).randint(0, 2147483647))
+    w = np.zeros(xt.shape[0])
+    gap, tol_s, n_iter, ok = K.enet_cd(w, xt, y, backend="numpy", **kw)
+    w_sk = np.zeros(xt.shape[0])
+    _, gap_sk, tol_sk, n_iter_sk = cd_fast.enet_coordinate_descent(
+        w_sk, kw["alpha"], kw["beta"], np.asfortranarray(xt.T), y, kw["max_iter"], kw["tol"],
+        np.random.RandomState(0), kw["selection"] == "random", kw["positive"], True)
+    np.testing.assert_allclose(w, w_sk, rtol=0, atol=1e-12 * max(1.0, float(np.abs(w_sk).max())))
+    assert n_iter == n_iter_sk and ok
+    assert tol_s == pytest.approx(tol_sk, rel=1e-12)
+    assert gap == pytest.approx(gap_sk, rel=1e-4, abs=1e-10)
+
+
+def test_warm_start_and_max_iter():
+    xt, y, kw = _problem("lasso", np.float64)
+    w = np.zeros(xt.shape[0])
+    kw["max_iter"] = 2
+    gap, tol_s, it, ok = K.enet_cd(w, xt, y, backend="c", **{**kw, "tol": 1e-14})
+    assert (it, ok) == (2, False) and gap > tol_s
+    # continuing from there converges, and to the cold start's optimum
+    kw["max_iter"] = 1000
+    K.enet_cd(w, xt, y, backend="c", **kw)
+    cold = np.zeros_like(w)
+    K.enet_cd(cold, xt, y, backend="c", **kw)
+    np.testing.assert_allclose(w, cold, atol=1e-3 * np.abs(cold).max())
+    # a start at the optimum stops before the first sweep
+    assert K.enet_cd(cold, xt, y, backend="c", **{**kw, "tol": 1e-2})[2] == 0
+
+
+@pytest.mark.parametrize("exc, match, change", [
+    (TypeError, "w must be a numpy.ndarray", {"w": [0.0] * 20}),
+    (TypeError, "w must be float32 or float64", {"w": np.zeros(20, np.int64)}),
+    (ValueError, "w must be 1-D", {"w": np.zeros((20, 1))}),
+    (ValueError, r"xt must have shape \(20, n_samples >= 1\)", {"xt": np.zeros((19, 60))}),
+    (TypeError, "xt has dtype float32", {"xt": np.zeros((20, 60), np.float32)}),
+    (ValueError, r"y must have shape \(60,\)", {"y": np.zeros(59)}),
+    (ValueError, "alpha must be >= 0", {"alpha": -1.0}),
+    (ValueError, "beta must be >= 0", {"beta": float("nan")}),
+    (ValueError, "max_iter must be an int >= 1", {"max_iter": 0}),
+    (ValueError, "seed must be < 2", {"seed": 2**32}),
+    (ValueError, "selection must be", {"selection": "greedy"}),
+    (ValueError, "w overlaps y", {"_overlap": True}),
+])
+def test_invalid_input(exc, match, change):
+    xt, y, kw = _problem("lasso", np.float64)
+    args = {"w": np.zeros(20), "xt": xt, "y": y}
+    if change.pop("_overlap", False):
+        buf = np.zeros(80)
+        args["w"], args["y"] = buf[:20], buf[10:70]
+    for key in ("w", "xt", "y"):
+        if key in change:
+            args[key] = change.pop(key)
+    kw.update(change)
+    with pytest.raises(exc, match=match):
+        K.enet_cd(args["w"], args["xt"], args["y"], backend="numpy", **kw)
