@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
-from fastnn.estimators import Lasso, LinearRegression, LogisticRegression, Ridge, SoftmaxRegression
+from fastnn.estimators import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge, SoftmaxRegression
 
 
 def _rel(a, b):
@@ -110,6 +110,18 @@ def test_lasso_options_match_sklearn(backend, params):
         s = skl.Lasso(tol=1e-8, **params).fit(X, y)
     assert [str(w.message)[:40] for w in fw] == [str(w.message)[:40] for w in sw]
     _same_lasso(f, s, rel=1e-9)
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.2, 0.7, 1.0])
+def test_elastic_net_matches_sklearn(diabetes, weights, l1_ratio):
+    X, y = diabetes
+    for kw in ({}, {"sample_weight": weights}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # l1_ratio=0 at the default tol
+            f = ElasticNet(alpha=0.01, l1_ratio=l1_ratio).fit(X, y, **kw)
+            s = skl.ElasticNet(alpha=0.01, l1_ratio=l1_ratio).fit(X, y, **kw)
+        _same_lasso(f, s)
+    assert "l1_ratio" not in Lasso().get_params() and Lasso().l1_ratio == 1.0
 
 
 def test_lasso_multi_output_and_warm_start():

@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastnn.estimators import (
+    ElasticNet,
     Lasso,
     LinearRegression,
     LogisticRegression,
@@ -35,6 +36,7 @@ ESTIMATORS = [
     LinearRegression(solver="gd"),
     Ridge(),
     Lasso(),
+    ElasticNet(l1_ratio=0.3),
     LogisticRegression(),
     LogisticRegression(solver="gd"),
     SoftmaxRegression(),

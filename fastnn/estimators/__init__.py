@@ -4,7 +4,7 @@
 ``sklearn.neural_network``'s (same parameters, attributes and, in float64, the
 same fitted weights); the linear models mirror ``sklearn.linear_model``.
 """
-from .linear import Lasso, LinearRegression, LogisticRegression, Ridge, SoftmaxRegression
+from .linear import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge, SoftmaxRegression
 from .mlp import MLPClassifier, MLPRegressor
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "LinearRegression",
     "Ridge",
     "Lasso",
+    "ElasticNet",
     "LogisticRegression",
     "SoftmaxRegression",
 ]

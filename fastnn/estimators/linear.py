@@ -7,7 +7,7 @@ LinearRegression       linear_model.LinearRegression   "lstsq" (scipy.linalg.lst
                                                         nnls for positive=True), "gd"
 Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal equations),
                                                         "svd", "gd"
-Lasso                  linear_model.Lasso              coordinate descent (kernels.enet_cd:
+Lasso, ElasticNet      linear_model.Lasso, ElasticNet  coordinate descent (kernels.enet_cd:
                                                         scikit-learn's solver, step for step)
 LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, sklearn's options),
                                                         "gd"; binary = sigmoid, multiclass = softmax
@@ -59,7 +59,7 @@ from ..threads import one_blas_thread
 
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
 
-__all__ = ["LinearRegression", "Ridge", "Lasso", "LogisticRegression", "SoftmaxRegression"]
+__all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "LogisticRegression", "SoftmaxRegression"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -361,22 +361,23 @@ class Ridge(_LinearRegressorBase):
 # ------------------------------------------------------------------- Lasso
 
 
-class Lasso(_LinearRegressorBase):
-    """L1-regularised least squares (``sklearn.linear_model.Lasso``) by coordinate descent.
+class ElasticNet(_LinearRegressorBase):
+    """L1 + L2 regularised least squares (``sklearn.linear_model.ElasticNet``) by coordinate descent.
 
-    Minimises ``||y - Xw - b||^2 / (2 n) + alpha ||w||_1`` with scikit-learn's
-    solver step for step (``fastnn.kernels.enet_cd``: the same coordinate order,
-    screening and duality-gap stop), so a fit takes the same ``n_iter_`` sweeps
-    to the same ``coef_`` and ``dual_gap_`` (to rounding). Sample weights, the
-    intercept, ``positive``, ``selection="random"`` (scikit-learn's generator
-    and seed draw) and warm starts as scikit-learn. Differences: the solve runs
-    in float64 also for float32 input (``coef_`` is returned in X's dtype), and
-    ``precompute`` is accepted but the Gram form is never used (the same optimum
-    to within ``tol``).
+    Minimises ``||y - Xw - b||^2 / (2 n) + alpha l1_ratio ||w||_1 + alpha (1 -
+    l1_ratio) ||w||^2 / 2`` with scikit-learn's solver step for step
+    (``fastnn.kernels.enet_cd``: the same coordinate order, screening and
+    duality-gap stop), so a fit takes the same ``n_iter_`` sweeps to the same
+    ``coef_`` and ``dual_gap_`` (to rounding). Sample weights, the intercept,
+    ``positive``, ``selection="random"`` (scikit-learn's generator and seed draw)
+    and warm starts as scikit-learn. Differences: the solve runs in float64 also
+    for float32 input (``coef_`` is returned in X's dtype), and ``precompute`` is
+    accepted but the Gram form is never used (the same optimum to within ``tol``).
     """
 
     _parameter_constraints: dict = {
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
         "precompute": ["boolean", "array-like"],
         "copy_X": ["boolean"],
@@ -389,9 +390,11 @@ class Lasso(_LinearRegressorBase):
         "backend": [None, StrOptions({"c", "numba", "numpy"})],
     }
 
-    def __init__(self, alpha=1.0, *, fit_intercept=True, precompute=False, copy_X=True, max_iter=1000, tol=1e-4,
-                 warm_start=False, positive=False, random_state=None, selection="cyclic", backend=None):
+    def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, precompute=False, copy_X=True,
+                 max_iter=1000, tol=1e-4, warm_start=False, positive=False, random_state=None, selection="cyclic",
+                 backend=None):
         self.alpha = alpha
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.precompute = precompute
         self.copy_X = copy_X
@@ -406,6 +409,7 @@ class Lasso(_LinearRegressorBase):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, check_input=True):
         """Fit by coordinate descent (scikit-learn's, see the class docstring)."""
+        l1_ratio = float(self.l1_ratio)
         if self.alpha == 0:
             warnings.warn("With alpha=0, this algorithm does not converge well. You are advised to use the "
                           "LinearRegression estimator", stacklevel=2)
@@ -428,14 +432,15 @@ class Lasso(_LinearRegressorBase):
             # scikit-learn draws the solver's seed from a fresh check_random_state per target
             seed = int(check_random_state(self.random_state).randint(0, 2147483647))
             w = np.ascontiguousarray(W[:, k])
-            gap, tol_s, n_iter, ok = K.enet_cd(w, xt, np.ascontiguousarray(Yc[:, k]), alpha=self.alpha * n,
+            gap, tol_s, n_iter, ok = K.enet_cd(w, xt, np.ascontiguousarray(Yc[:, k]),
+                                               alpha=self.alpha * l1_ratio * n, beta=self.alpha * (1 - l1_ratio) * n,
                                                max_iter=self.max_iter, tol=self.tol, positive=self.positive,
                                                selection=self.selection, seed=seed, backend=self.backend)
             if not ok:
                 msg = ("Objective did not converge. You might want to increase the number of iterations, check "
                        "the scale of the features or consider increasing regularisation. "
                        f"Duality gap: {gap:.6e}, tolerance: {tol_s:.3e}")
-                if self.alpha * n < np.finfo(np.float64).eps:
+                if self.alpha * l1_ratio * n < np.finfo(np.float64).eps:
                     msg += ("\nLinear regression models with a zero l1 penalization strength are more "
                             "efficiently fitted using one of the solvers implemented in "
                             "sklearn.linear_model.Ridge/RidgeCV instead.")
@@ -446,6 +451,23 @@ class Lasso(_LinearRegressorBase):
         self.n_iter_ = iters[0] if self._y_1d else iters
         self.dual_gap_ = float(gaps[0]) if self._y_1d else gaps
         return self._finish(W, x_mean, y_mean)
+
+
+class Lasso(ElasticNet):
+    """L1-regularised least squares (``sklearn.linear_model.Lasso``): ElasticNet with l1_ratio=1.
+
+    Minimises ``||y - Xw - b||^2 / (2 n) + alpha ||w||_1`` with scikit-learn's
+    coordinate descent step for step; see ElasticNet for what is the same and
+    what differs.
+    """
+
+    _parameter_constraints: dict = {k: v for k, v in ElasticNet._parameter_constraints.items() if k != "l1_ratio"}
+
+    def __init__(self, alpha=1.0, *, fit_intercept=True, precompute=False, copy_X=True, max_iter=1000, tol=1e-4,
+                 warm_start=False, positive=False, random_state=None, selection="cyclic", backend=None):
+        super().__init__(alpha=alpha, l1_ratio=1.0, fit_intercept=fit_intercept, precompute=precompute,
+                         copy_X=copy_X, max_iter=max_iter, tol=tol, warm_start=warm_start, positive=positive,
+                         random_state=random_state, selection=selection, backend=backend)
 
 
 # ---------------------------------------------------------------- logistic
