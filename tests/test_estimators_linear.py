@@ -45,6 +45,35 @@ def test_linear_regression_matches_sklearn(diabetes, weights, fit_intercept, wei
     np.testing.assert_allclose(f.predict(X), s.predict(X), rtol=1e-10)
 
 
+@pytest.mark.parametrize("case", ["tall", "ill-conditioned", "rank-deficient", "wide"])
+def test_linear_regression_solver_paths_match_lstsq(case, monkeypatch):
+    """Tall well-conditioned X runs the normal equations, the rest scipy's lstsq:
+    either way coef_, rank_ and singular_ are scikit-learn's."""
+    from fastnn.estimators import linear as lin
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal({"wide": (30, 60)}.get(case, (400, 25)))
+    if case == "ill-conditioned":
+        X[:, 1] = X[:, 0] + 1e-6 * X[:, 1]  # cond(X^T X) ~ 1e13
+    if case == "rank-deficient":
+        X[:, 2] = X[:, 0] - X[:, 1]
+    y = X @ rng.standard_normal(X.shape[1]) + rng.standard_normal(X.shape[0])
+    used, real = [], lin._lstsq_normal_equations
+
+    def spy(*args):
+        result = real(*args)
+        used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(lin, "_lstsq_normal_equations", spy)
+    f, s = LinearRegression().fit(X, y), skl.LinearRegression().fit(X, y)
+    assert used == [case == "tall"]
+    assert f.rank_ == s.rank_
+    np.testing.assert_allclose(f.singular_, s.singular_, rtol=1e-10, atol=1e-12 * s.singular_.max())
+    assert _rel(f.coef_, s.coef_) < (1e-12 if case != "ill-conditioned" else 1e-6)
+    np.testing.assert_allclose(f.predict(X), s.predict(X), rtol=1e-9, atol=1e-9)
+
+
 def test_linear_regression_multi_output_positive_and_gd():
     X, Y = make_regression(120, 6, n_targets=3, noise=1.0, random_state=0)
     f, s = LinearRegression().fit(X, Y), skl.LinearRegression().fit(X, Y)
