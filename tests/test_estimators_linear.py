@@ -239,3 +239,31 @@ def test_sparse_pickle_pipeline_and_errors(diabetes):
         LogisticRegression().fit(X, np.zeros(len(y)))
     with pytest.warns(ConvergenceWarning):
         Lasso(alpha=0.001, max_iter=3, tol=1e-12).fit(X, y)
+
+
+@pytest.mark.parametrize("make", [lambda: (Ridge(), skl.Ridge()), lambda: (Lasso(alpha=0.1), skl.Lasso(alpha=0.1)),
+                                  lambda: (LogisticRegression(), skl.LogisticRegression())])
+def test_predict_fast_path_keeps_scikit_learns_errors(diabetes, make, monkeypatch):
+    """Already-valid input skips validate_data; anything else gets scikit-learn's own checks."""
+    from fastnn.estimators import linear as lin
+
+    X, y = diabetes
+    f, s = make()
+    if isinstance(f, LogisticRegression):
+        y = (y > 140).astype(int)
+    f.fit(X, y)
+    s.fit(X, y)
+    bad = X[:4].copy()
+    bad[1, 2] = np.inf
+    for est in (f, s):
+        with pytest.raises(ValueError, match="Input X contains infinity"):
+            est.predict(bad)
+        with pytest.raises(ValueError, match="X has 9 features"):
+            est.predict(X[:4, :-1])
+    calls = []
+    real = lin.validate_data
+    monkeypatch.setattr(lin, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k))
+    np.testing.assert_allclose(f.predict(X[:5]), s.predict(X[:5]), rtol=1e-6)
+    assert calls == []
+    f.predict(X[:5].tolist())
+    assert calls == [1]

@@ -56,8 +56,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .. import kernels as K
 from ..threads import one_blas_thread
-
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
+from ._validation import validated_rows
 
 __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "LogisticRegression", "SoftmaxRegression"]
 
@@ -214,7 +214,9 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
     def predict(self, X):
         """Linear predictions ``X @ coef_.T + intercept_``."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False, dtype=[np.float64, np.float32])
+        if validated_rows(self, X) is None:
+            X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False,
+                              dtype=[np.float64, np.float32])
         X = _dense(X, np.float64)
         W = np.ascontiguousarray(np.atleast_2d(self.coef_).T, dtype=np.float64)
         b = np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (W.shape[1],)).copy()
@@ -605,7 +607,9 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
 
     def _scores(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False, dtype=[np.float64, np.float32])
+        if validated_rows(self, X) is None:
+            X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False,
+                              dtype=[np.float64, np.float32])
         X = _dense(X)
         W = np.ascontiguousarray(self.coef_.T, dtype=np.float64)
         Z = K.dense_forward(X, W, np.asarray(self.intercept_, dtype=np.float64), "identity", backend=self.backend)

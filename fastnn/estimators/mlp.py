@@ -82,6 +82,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ..threads import one_blas_thread
 from . import _mlp_core as core
+from ._validation import validated_rows
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -109,26 +110,6 @@ def _threads(n):
         yield
     finally:
         set_num_threads(old)
-
-
-def _validated_rows(est, X):
-    """X when it is already what ``validate_data(est, X, reset=False)`` returns, else None.
-
-    That is a finite 2-D float32/float64 ndarray with the fitted number of columns,
-    and an estimator fitted without feature names (a DataFrame's names are
-    compared by scikit-learn's check). scikit-learn's checks cost ~60 us a call,
-    more than predicting or training on a small batch; any other input goes
-    through them, so errors and warnings stay scikit-learn's own.
-    """
-    if (type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in _FLOAT_DTYPES or X.shape[0] == 0
-            or X.shape[1] != getattr(est, "n_features_in_", None) or hasattr(est, "feature_names_in_")):
-        return None
-    # one sum instead of an isfinite pass: NaN and inf propagate into it (an
-    # overflowing sum of finite values only sends X the slow way)
-    return X if np.isfinite(X.sum()) else None
-
-
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _shuffled(idx: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
@@ -491,7 +472,7 @@ class _BaseMLP(BaseEstimator):
     # ---------------------------------------------------------- predicting
 
     def _forward_pass_fast(self, X, check_input=True):
-        if check_input and _validated_rows(self, X) is None:
+        if check_input and validated_rows(self, X) is None:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                               dtype=(np.float64, np.float32))
         dtype = self.coefs_[0].dtype
@@ -628,8 +609,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validated_batch(self, X, y):
         """partial_fit's (X, label indicators) for a batch of integer labels the model
-        knows, without scikit-learn's checks (see _validated_rows); None otherwise."""
-        if _validated_rows(self, X) is None or type(y) is not np.ndarray or y.shape != (X.shape[0],):
+        knows, without scikit-learn's checks (see _validation.validated_rows); None otherwise."""
+        if validated_rows(self, X) is None or type(y) is not np.ndarray or y.shape != (X.shape[0],):
             return None
         classes = self.classes_
         if (y.dtype.kind not in "iu" or classes.dtype.kind not in "iu" or len(classes) < 2
@@ -792,8 +773,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _validated_batch(self, X, y):
         """(X, y) when a partial_fit batch needs none of scikit-learn's checks (see
-        _validated_rows): finite numeric targets of the fitted shape; None otherwise."""
-        if _validated_rows(self, X) is None or type(y) is not np.ndarray or y.dtype.kind not in "iuf":
+        _validation.validated_rows): finite numeric targets of the fitted shape; None otherwise."""
+        if validated_rows(self, X) is None or type(y) is not np.ndarray or y.dtype.kind not in "iuf":
             return None
         n, k = X.shape[0], self.n_outputs_
         if y.shape != ((n,) if k == 1 else (n, k)):

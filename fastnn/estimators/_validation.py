@@ -1,0 +1,25 @@
+"""Input checks shared by the estimators."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def validated_rows(est, X) -> Optional[np.ndarray]:
+    """X when it is already what ``validate_data(est, X, reset=False)`` returns, else None.
+
+    That is a finite 2-D float32/float64 ndarray with the fitted number of columns,
+    and an estimator fitted without feature names (a DataFrame's names are
+    compared by scikit-learn's check). scikit-learn's checks cost ~60 us a call,
+    more than predicting or training on a small batch; any other input goes
+    through them, so errors and warnings stay scikit-learn's own.
+    """
+    if (type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in _FLOAT_DTYPES or X.shape[0] == 0
+            or X.shape[1] != getattr(est, "n_features_in_", None) or hasattr(est, "feature_names_in_")):
+        return None
+    # one sum instead of an isfinite pass: NaN and inf propagate into it (an
+    # overflowing sum of finite values only sends X the slow way)
+    return X if np.isfinite(X.sum()) else None
