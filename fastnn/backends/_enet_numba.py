@@ -21,10 +21,25 @@ _U32 = 0xFFFFFFFF
 
 @_jit
 def _dot(a, b):
-    s = a.dtype.type(0.0)
-    for i in range(a.shape[0]):
-        s += a[i] * b[i]
-    return s
+    """a . b with eight running sums (combined pairwise at the end): independent
+    chains LLVM can keep in vector registers, where one running sum is a serial
+    dependency without fastmath."""
+    z = a.dtype.type(0.0)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = z
+    n = a.shape[0]
+    m = n - n % 8
+    for i in range(0, m, 8):
+        s0 += a[i] * b[i]
+        s1 += a[i + 1] * b[i + 1]
+        s2 += a[i + 2] * b[i + 2]
+        s3 += a[i + 3] * b[i + 3]
+        s4 += a[i + 4] * b[i + 4]
+        s5 += a[i + 5] * b[i + 5]
+        s6 += a[i + 6] * b[i + 6]
+        s7 += a[i + 7] * b[i + 7]
+    for i in range(m, n):
+        s0 += a[i] * b[i]
+    return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
 
 
 @_jit
