@@ -55,7 +55,10 @@ def test_native_solvers_match_reference(backend, dtype, case):
     w, (gap, tol_s, it, ok) = _solve(backend, case, dtype)
     scale = max(1.0, float(np.abs(w_ref).max()))
     np.testing.assert_allclose(w, w_ref, rtol=0, atol=TOL[dtype] * scale)
-    assert (it, ok) == (it_ref, ok_ref)
+    if dtype == np.float64:
+        assert (it, ok) == (it_ref, ok_ref)
+    else:  # float32 rounding (the dots' summation order) can move the stop by a sweep or two
+        assert ok == ok_ref and abs(it - it_ref) <= max(2, it_ref // 50)
     assert tol_s == pytest.approx(tol_ref, rel=1e-5)
     assert ok and gap <= tol_s
 
