@@ -394,7 +394,8 @@ def suite_peak(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
 # ------------------------------------------------------------------------ gemm
 
 # (group, label, m, k, n, trans_a, trans_b); the MLP forms of a layer in->out at batch B:
-# forward X@W is B x in x out; weight gradient X^T@dY is in x B x out; input gradient dY@W^T is B x out x in
+# forward X@W is B x in x out; weight gradient X^T@dY is in x B x out; input gradient dY@W^T is B x out x in;
+# and the matrix-vector products of a linear model
 def gemm_shapes(quick: bool = False) -> List[Tuple[str, str, int, int, int, bool, bool]]:
     squares = (256, 512) if quick else (256, 512, 1024, 2048)
     batches = (128,) if quick else (32, 128, 512)
@@ -406,6 +407,10 @@ def gemm_shapes(quick: bool = False) -> List[Tuple[str, str, int, int, int, bool
                 shapes.append((group, "X@W", bsz, fan_in, fan_out, False, False))
                 shapes.append((group, "X^T@dY", fan_in, bsz, fan_out, True, False))
                 shapes.append((group, "dY@W^T", bsz, fan_out, fan_in, False, True))
+    # one output column (binary logistic regression on 50000 x 100): X@w and X^T@d
+    rows = 20000 if quick else 50000
+    shapes.append(("gemv", "X@w", rows, 100, 1, False, False))
+    shapes.append(("gemv", "X^T@d", 100, rows, 1, True, False))
     return shapes
 
 
