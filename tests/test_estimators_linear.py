@@ -153,6 +153,15 @@ def test_elastic_net_matches_sklearn(diabetes, weights, l1_ratio):
     assert "l1_ratio" not in Lasso().get_params() and Lasso().l1_ratio == 1.0
 
 
+def test_lasso_float32_is_solved_in_float32_like_sklearn():
+    X, y = make_regression(300, 20, n_informative=6, noise=2.0, random_state=4)
+    X, y = X.astype(np.float32), y.astype(np.float32)
+    f, s = Lasso(alpha=0.5).fit(X, y), skl.Lasso(alpha=0.5).fit(X, y)
+    assert f.coef_.dtype == s.coef_.dtype == np.float32
+    assert _rel(f.coef_, s.coef_) < 1e-5  # float32 rounding: the dots' summation order differs
+    assert abs(f.n_iter_ - s.n_iter_) <= 1
+
+
 def test_lasso_multi_output_and_warm_start():
     X, Y = make_regression(100, 12, n_targets=3, noise=1.0, random_state=0)
     f, s = Lasso(alpha=0.3).fit(X, Y), skl.Lasso(alpha=0.3).fit(X, Y)
