@@ -95,6 +95,17 @@ def test_ridge_matches_sklearn(diabetes, weights, solver):
         assert abs(f.intercept_ - s.intercept_) < 1e-6 * abs(s.intercept_)
 
 
+@pytest.mark.parametrize("solver", ["auto", "svd"])
+def test_ridge_float32_like_sklearn(diabetes, weights, solver):
+    X, y = diabetes
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    for kw in ({}, {"sample_weight": weights}):
+        f = Ridge(alpha=0.3, solver=solver).fit(X32, y32, **kw)
+        s = skl.Ridge(alpha=0.3, solver="cholesky" if solver == "auto" else solver).fit(X32, y32, **kw)
+        assert f.coef_.dtype == s.coef_.dtype == np.float32
+        assert _rel(f.coef_, s.coef_) < 1e-4, kw  # both solved in float32
+
+
 def test_ridge_per_target_alpha():
     X, Y = make_regression(80, 5, n_targets=2, random_state=1)
     f = Ridge(alpha=np.array([0.1, 10.0])).fit(X, Y)

@@ -363,7 +363,11 @@ class Ridge(_LinearRegressorBase):
         """Fit ridge regression."""
         if self.positive:
             raise ValueError("positive=True is not supported by fastnn's Ridge; use scikit-learn's solver='lbfgs'")
-        X, Y, sw = self._prepare(X, y, sample_weight)
+        # the direct solvers work in X's dtype, as scikit-learn's (float32: half the work); "gd" in float64
+        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=self.solver != "gd")
+        dt = X.dtype
+        Y = Y.astype(dt, copy=False)
+        sw = None if sw is None else sw.astype(dt)
         alpha = np.broadcast_to(np.asarray(self.alpha, dtype=np.float64).ravel(), (Y.shape[1],)) \
             if np.size(self.alpha) in (1, Y.shape[1]) else None
         if alpha is None:
@@ -386,7 +390,7 @@ class Ridge(_LinearRegressorBase):
         else:
             G = Xs.T @ Xs
             XtY = Xs.T @ Ys
-            W = np.empty((X.shape[1], Y.shape[1]))
+            W = np.empty((X.shape[1], Y.shape[1]), dtype=dt)
             for j, a in enumerate(alpha):
                 Gj = G.copy()
                 Gj.flat[:: G.shape[0] + 1] += a
