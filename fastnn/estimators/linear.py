@@ -24,7 +24,9 @@ iterates); multinomial 1e-6 at tol=1e-10 (unscaled iris, ill-conditioned);
 C=100 (a flat optimum) 1e-5. The objectives: LinearRegression ``||y - Xw - b||^2``; Ridge
 ``||y - Xw - b||^2 + alpha ||w||^2``; Lasso ``||y - Xw - b||^2 / (2 n) + alpha
 ||w||_1``; logistic ``sum(sw_i loss_i) / sum(sw) + ||W||^2 / (2 C sum(sw))``
-(intercepts unpenalised). Sample weights are supported everywhere. Sparse input
+(intercepts unpenalised). Sample weights are supported everywhere. Ridge's direct
+solvers, Lasso and ElasticNet work in X's float dtype (float32 in float32, as
+scikit-learn); the other solvers in float64, with ``coef_`` in X's dtype. Sparse input
 is densified (these models are meant for dense data); one whose dense copy would
 exceed ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB) is refused with a ValueError that
 points to scikit-learn's sparse solvers, rather than allocated.
