@@ -105,6 +105,7 @@ def _cases(epochs):
         ("regression5k", "Ridge", skl.Ridge, fe.Ridge, dict(alpha=1.0)),
         ("diabetes", "Lasso alpha=0.01", skl.Lasso, fe.Lasso, dict(alpha=0.01)),
         ("regression20k", "Lasso alpha=0.1", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
+        ("regression20k", "LinearRegression", skl.LinearRegression, fe.LinearRegression, {}),
         ("classes50k", "LogisticRegression 10 classes", skl.LogisticRegression, fe.LogisticRegression, {}),
     ]
 
