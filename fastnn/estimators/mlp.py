@@ -82,8 +82,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ..threads import one_blas_thread
 from . import _mlp_core as core
-from ._validation import validated_rows
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
+from ._validation import validated_rows
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
