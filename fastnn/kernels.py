@@ -824,8 +824,9 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
         raise TypeError(f"w must be a numpy.ndarray (it is updated in place), got {type(w).__name__}")
     if w.dtype not in FLOATS:
         raise TypeError(f"w must be float32 or float64, got dtype {w.dtype}")
-    if w.ndim != 1 or w.shape[0] == 0:
-        raise ValueError(f"w must be 1-D with at least one coefficient, got shape {w.shape}")
+    if w.ndim != 1 or w.shape[0] == 0 or w.shape[0] >= 1 << 31:
+        raise ValueError(f"w must be 1-D with 1 to 2**31 - 1 coefficients (the active set is 32-bit), "
+                         f"got shape {w.shape}")
     w = _output("w", w, w.shape, w.dtype)
     xt = _input("xt", xt, 2, w.dtype)
     if xt.shape[0] != w.shape[0] or xt.shape[1] == 0:
