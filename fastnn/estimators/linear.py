@@ -537,21 +537,24 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
         Z = K.dense_forward(X, W, b, "identity", backend=self.backend)
         if sw is None:
             # the fused loss kernels: mean loss and (p - onehot) / n in one pass, where
-            # NumPy's logsumexp and friends took ~90% of a multinomial fit's time
+            # SciPy's logsumexp and friends took ~90% of a multinomial fit's time
             if k == 1:
                 loss, D = K.sigmoid_bce(Z, T.reshape(-1, 1), backend=self.backend)
             else:
                 loss, D = K.softmax_xent(Z, labels, backend=self.backend)
-        else:
+        else:  # per-row losses for the weights, in as few NumPy passes as the math allows
             if k == 1:
                 z = Z[:, 0]
-                per = -(T * log_expit(z) + (1 - T) * log_expit(-z))
+                per = np.logaddexp(0.0, z) - T * z  # -(T log s(z) + (1 - T) log s(-z))
                 D = (expit(z) - T)[:, None]
             else:
-                lse = logsumexp(Z, axis=1)
-                per = lse - Z[np.arange(Z.shape[0]), labels]
-                D = np.exp(Z - lse[:, None])
-                D[np.arange(Z.shape[0]), labels] -= 1.0
+                rows = np.arange(Z.shape[0])
+                top = Z.max(axis=1, keepdims=True)
+                D = np.exp(Z - top)
+                total = D.sum(axis=1, keepdims=True)
+                per = (top[:, 0] + np.log(total[:, 0])) - Z[rows, labels]
+                D /= total
+                D[rows, labels] -= 1.0
             loss = float(sw @ per) / sw_sum
             D *= (sw / sw_sum)[:, None]
         _, dW, db = K.dense_backward(np.ascontiguousarray(D), X, W, "identity", need_dx=False, backend=self.backend)
