@@ -33,6 +33,9 @@ SHAPES = [  # (m, n, k)
     # n = 1 (matrix-vector): big enough to split between threads; m > 512 runs the
     # transposed form's column blocks
     (3001, 1, 517), (700, 1, 1900),
+    # a tall operand above GE_STREAM_BYTES (8 MB in float64; float32 stays below):
+    # read unpacked, streamed into cache block by block
+    (12000, 10, 100), (100, 10, 12000),
 ]
 
 
