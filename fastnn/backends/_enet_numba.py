@@ -2,7 +2,8 @@
 
 The same steps as ``_enet_reference.enet_cd`` (the spec; scikit-learn's
 enet_coordinate_descent), as one @njit function: dots and axpys are plain loops
-over the contiguous rows of ``xt`` (X transposed). All arithmetic in the arrays'
+over the contiguous rows of ``xt`` (X transposed), the dots with
+``_numba_math.dot8``'s eight running sums. All arithmetic in the arrays'
 dtype; no fastmath, so the dots keep their order.
 """
 from __future__ import annotations
@@ -12,34 +13,13 @@ import math
 import numba
 import numpy as np
 
+from ._numba_math import dot8
+
 NAME = "numba"
 
 _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
 _RAND_R_MAX = 2147483647
 _U32 = 0xFFFFFFFF
-
-
-@_jit
-def _dot(a, b):
-    """a . b with eight running sums (combined pairwise at the end): independent
-    chains LLVM can keep in vector registers, where one running sum is a serial
-    dependency without fastmath."""
-    z = a.dtype.type(0.0)
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = z
-    n = a.shape[0]
-    m = n - n % 8
-    for i in range(0, m, 8):
-        s0 += a[i] * b[i]
-        s1 += a[i + 1] * b[i + 1]
-        s2 += a[i + 2] * b[i + 2]
-        s3 += a[i + 3] * b[i + 3]
-        s4 += a[i + 4] * b[i + 4]
-        s5 += a[i + 5] * b[i + 5]
-        s6 += a[i + 6] * b[i + 6]
-        s7 += a[i + 7] * b[i + 7]
-    for i in range(m, n):
-        s0 += a[i] * b[i]
-    return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
 
 
 @_jit
@@ -52,18 +32,18 @@ def _axpy(r, a, x):
 def _gap(w, alpha, beta, xt, y, R, xta, positive):
     dt = w.dtype.type
     p = w.shape[0]
-    w_l2 = _dot(w, w) if beta > 0 else dt(0.0)
-    r_norm2 = _dot(R, R)
-    ry = dt(0.0) if (alpha == 0 and beta == 0) else _dot(R, y)
+    w_l2 = dot8(w, w) if beta > 0 else dt(0.0)
+    r_norm2 = dot8(R, R)
+    ry = dt(0.0) if (alpha == 0 and beta == 0) else dot8(R, y)
     if alpha == 0:
         for j in range(p):
-            xta[j] = _dot(xt[j], R)
-        dn = _dot(xta, xta)
+            xta[j] = dot8(xt[j], R)
+        dn = dot8(xta, xta)
         if beta == 0:
             return dn, dn
         return r_norm2 + dt(0.5) * beta * w_l2 - ry + dt(1.0) / (dt(2.0) * beta) * dn, dn
     for j in range(p):
-        xta[j] = _dot(xt[j], R) - beta * w[j]
+        xta[j] = dot8(xt[j], R) - beta * w[j]
     dn = xta[0] if positive else abs(xta[0])
     for j in range(1, p):
         v = xta[j] if positive else abs(xta[j])
@@ -111,7 +91,7 @@ def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening)
     alpha, beta, tol = dt(alpha), dt(beta), dt(tol)
     norm2 = np.empty(p, w.dtype)
     for j in range(p):
-        norm2[j] = _dot(xt[j], xt[j])
+        norm2[j] = dot8(xt[j], xt[j])
     d_w_tol = tol
     if alpha == 0:
         screening = False
@@ -119,7 +99,7 @@ def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening)
     for j in range(p):
         if w[j] != 0:
             _axpy(R, -w[j], xt[j])
-    tol = tol * _dot(y, y)
+    tol = tol * dot8(y, y)
     xta = np.empty(p, w.dtype)
     g, dn = _gap(w, alpha, beta, xt, y, R, xta, positive)
     if g <= tol:
@@ -146,7 +126,7 @@ def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening)
             if norm2[j] == 0:
                 continue
             w_j = w[j]
-            tmp = _dot(xt[j], R) + w_j * norm2[j]
+            tmp = dot8(xt[j], R) + w_j * norm2[j]
             if positive and tmp < 0:
                 w[j] = 0.0
             else:

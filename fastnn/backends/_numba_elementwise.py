@@ -38,7 +38,7 @@ from ._common import (
     GOLDEN,
 )
 from ._numba_jit import jit, jit_inline, jit_pair
-from ._numba_math import select, vexp, vexpm1, vlog1p_unit, vtanh
+from ._numba_math import dot8, select, vexp, vexpm1, vlog1p_unit, vtanh
 
 SQRT_2_OVER_PI = 0.7978845608028654
 INV_SQRT_2 = 0.7071067811865476
@@ -298,22 +298,7 @@ softmax_forward_serial, softmax_forward_parallel = jit_pair(_softmax_forward_dri
 def softmax_backward_row(dx, dy, y):
     """dx = y * (dy - sum(dy * y)) for one row; dx may be dy."""
     k = y.size
-    nb = k // 8
-    T = y.dtype.type
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = T(0.0)
-    for j in range(nb):
-        b = j * 8
-        a0 += dy[b] * y[b]
-        a1 += dy[b + 1] * y[b + 1]
-        a2 += dy[b + 2] * y[b + 2]
-        a3 += dy[b + 3] * y[b + 3]
-        a4 += dy[b + 4] * y[b + 4]
-        a5 += dy[b + 5] * y[b + 5]
-        a6 += dy[b + 6] * y[b + 6]
-        a7 += dy[b + 7] * y[b + 7]
-    for j in range(nb * 8, k):
-        a0 += dy[j] * y[j]
-    dot = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    dot = dot8(dy, y)
     for j in range(k):
         dx[j] = y[j] * (dy[j] - dot)
 

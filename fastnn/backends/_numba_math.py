@@ -33,7 +33,10 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba.core import types
+from numba import njit
 from numba.extending import intrinsic, overload
+
+from ._numba_jit import OPTIONS
 
 _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
@@ -309,3 +312,26 @@ def _vlog1p_unit_overload(u):
         return _log1p_unit32
     return None
 
+
+
+@njit(inline="always", **OPTIONS)
+def dot8(a, b):
+    """a . b with eight running sums (combined pairwise at the end): independent
+    chains LLVM keeps in vector registers, where one running sum is a serial
+    dependency without fastmath. The order of additions is fixed by the code."""
+    z = a.dtype.type(0.0)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = z
+    n = a.shape[0]
+    m = n - n % 8
+    for i in range(0, m, 8):
+        s0 += a[i] * b[i]
+        s1 += a[i + 1] * b[i + 1]
+        s2 += a[i + 2] * b[i + 2]
+        s3 += a[i + 3] * b[i + 3]
+        s4 += a[i + 4] * b[i + 4]
+        s5 += a[i + 5] * b[i + 5]
+        s6 += a[i + 6] * b[i + 6]
+        s7 += a[i + 7] * b[i + 7]
+    for i in range(m, n):
+        s0 += a[i] * b[i]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
