@@ -36,6 +36,9 @@ SHAPES = [  # (m, n, k)
     # a tall operand above GE_STREAM_BYTES (8 MB in float64; float32 stays below):
     # read unpacked, streamed into cache block by block
     (12000, 10, 100), (100, 10, 12000),
+    # 2-row tiles take k steps in pairs: k = 2 (no peeled step), an even k beside a
+    # 4-wide right strip
+    (14, 3, 2), (8, 20, 64),
 ]
 
 
