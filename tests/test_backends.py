@@ -154,3 +154,25 @@ def test_c_backend_sets_a_spin_count_only_when_the_user_did_not(env, expected):
                          timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == str(expected)
+
+
+@pytest.mark.parametrize("solver", ["train_epoch", "enet_cd"])
+def test_thread_knob_reaches_c_solvers_used_first(solver):
+    """A native solver as the first C code a process runs still follows set_num_threads:
+    its module loads the library through fastnn.backends.c (which applies the knob)."""
+    call = {
+        "train_epoch": "kernels.train_epoch(np.zeros(23), np.zeros(23), np.zeros((2, 23)), np.ones((5, 4)), "
+                       "np.zeros(5, np.int32), np.arange(5), sizes=[4, 3, 2], activation='relu', "
+                       "loss='softmax_xent', optimizer='adam', lr=1e-3, step=0, batch_size=2, backend='c')",
+        "enet_cd": "kernels.enet_cd(np.zeros(3), np.ones((3, 5)), np.ones(5), alpha=0.1, max_iter=5, "
+                   "backend='c')",
+    }[solver]
+    code = (
+        "import sys, numpy as np, fastnn\n"
+        "from fastnn import kernels\n"
+        "fastnn.set_num_threads(1)\n"
+        f"{call}\n"
+        "from fastnn._cfastnn import lib\n"
+        "print(lib.fnn_get_num_threads())\n"
+    )
+    assert run_py(code, OMP_NUM_THREADS="2") == "1"

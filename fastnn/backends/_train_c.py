@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn._cfastnn import ffi, lib
+# through fastnn.backends.c, never fastnn._cfastnn directly: its import sets up the
+# library (GOMP_SPINCOUNT before libgomp loads, fastnn's thread count, FASTNN_ISA);
+# imported alone, the epoch ran on every core whatever set_num_threads said
+from fastnn.backends.c import ffi, lib
 
 from ._train_reference import LOSS_SOFTMAX_XENT
 
