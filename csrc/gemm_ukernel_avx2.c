@@ -79,36 +79,19 @@ FNN_TARGET_AVX2 static inline void store_tail_pd(double *p, __m256d v, int cnt) 
                      UK_ROW2(BC, FMA, 0) UK_ROW2(BC, FMA, 1) UK_ROW2(BC, FMA, 2)   \
                      UK_ROW2(BC, FMA, 3) UK_ROW2(BC, FMA, 4) UK_ROW2(BC, FMA, 5)   \
                      UK_TAIL : UK_OUT12 : UK_IN : "cc", "memory")
-/* bottom edge tiles: fewer rows, fewer FMAs (unused accumulators stay zero) */
+/* bottom edge tiles: fewer rows, fewer FMAs (unused accumulators stay zero). Every
+ * tile sums k in the same order, so a row's result never depends on which tile it
+ * falls in (its position in the batch): splitting a 2-row tile's k steps over spare
+ * accumulators ran it ~30% faster but broke that, by an ulp. */
 #define UK_LOOP_FULL_R4(BC, FMA, LD)                                            \
     __asm__ volatile(UK_ZERO12 UK_HEAD LD " (%[b]), %[b0]\n\t" LD " 32(%[b]), %[b1]\n\t"    \
                      UK_ROW2(BC, FMA, 0) UK_ROW2(BC, FMA, 1) UK_ROW2(BC, FMA, 2)   \
                      UK_ROW2(BC, FMA, 3)                                           \
                      UK_TAIL : UK_OUT12 : UK_IN : "cc", "memory")
-/* A 2-row tile has four accumulators: it would wait on the FMA latency (4 cycles)
- * rather than its throughput. It takes two k steps per iteration, the odd ones into
- * the accumulators of rows 2-3 (added up after the loop; an odd first step is
- * peeled). Measured on Zen 4, k = 64: 3.75 -> 2.6 cycles per k step. (The 1-vector
- * right edge, UK_LOOP_LO, is bound by its seven loads per step instead: pairing its
- * steps did not help.) */
-#define UK_STEP "add %[rsb], %[b]\n\t" "add %[csa], %[off]\n\t"
-#define UK_HEAD_PAIR(FIRST)                                                     \
-    "test %[k], %[k]\n\t" "jle 2f\n\t" "test $1, %[k]\n\t" "jz 1f\n\t"          \
-    FIRST UK_STEP "dec %[k]\n\t" "jz 2f\n\t" ".p2align 5\n" "1:\n\t"
-#define UK_TAIL_PAIR "sub $2, %[k]\n\t" "jnz 1b\n" "2:\n"
-/* rows 0-1, two vectors: odd k steps into the accumulators of rows 2-3 */
-#define UK_ROW2X(BC, FMA, R, S)                                                 \
-    BC " (%[a" #R "],%[off]), %[t]\n\t"                                           \
-    FMA " %[b0], %[t], %[c" #S "0]\n\t"                                           \
-    FMA " %[b1], %[t], %[c" #S "1]\n\t"
-#define UK_R2_STEP(BC, FMA, LD, S0, S1)                                         \
-    LD " (%[b]), %[b0]\n\t" LD " 32(%[b]), %[b1]\n\t"                              \
-    UK_ROW2X(BC, FMA, 0, S0) UK_ROW2X(BC, FMA, 1, S1)
 #define UK_LOOP_FULL_R2(BC, FMA, LD)                                            \
-    __asm__ volatile(UK_ZERO12 UK_HEAD_PAIR(UK_R2_STEP(BC, FMA, LD, 0, 1))     \
-                     UK_R2_STEP(BC, FMA, LD, 0, 1) UK_STEP                      \
-                     UK_R2_STEP(BC, FMA, LD, 2, 3) UK_STEP                      \
-                     UK_TAIL_PAIR : UK_OUT12 : UK_IN : "cc", "memory")
+    __asm__ volatile(UK_ZERO12 UK_HEAD LD " (%[b]), %[b0]\n\t" LD " 32(%[b]), %[b1]\n\t"    \
+                     UK_ROW2(BC, FMA, 0) UK_ROW2(BC, FMA, 1)                       \
+                     UK_TAIL : UK_OUT12 : UK_IN : "cc", "memory")
 /* right edge wider than one vector: second B vector masked (16 ymm in use) */
 #define UK_LOOP_HI(BC, FMA, LD, MLD)                                            \
     __asm__ volatile(UK_ZERO12 UK_HEAD LD " (%[b]), %[b0]\n\t"                              \
@@ -150,11 +133,7 @@ FNN_TARGET_AVX2 void fnn_ukr_avx2_f32(int64_t k, const float *a, int64_t rsa, in
     if (!bmask || nr == 16) {
         if (mr > 4) UK_LOOP_FULL("vbroadcastss", "vfmadd231ps", "vmovups");
         else if (mr > 2) UK_LOOP_FULL_R4("vbroadcastss", "vfmadd231ps", "vmovups");
-        else {
-            UK_LOOP_FULL_R2("vbroadcastss", "vfmadd231ps", "vmovups");
-            c00 = _mm256_add_ps(c00, c20); c01 = _mm256_add_ps(c01, c21);
-            c10 = _mm256_add_ps(c10, c30); c11 = _mm256_add_ps(c11, c31);
-        }
+        else UK_LOOP_FULL_R2("vbroadcastss", "vfmadd231ps", "vmovups");
     } else if (nr > 8) {
         __m256i m1 = lanes32(nr - 8);
         UK_LOOP_HI("vbroadcastss", "vfmadd231ps", "vmovups", "vmaskmovps");
@@ -255,11 +234,7 @@ FNN_TARGET_AVX2 void fnn_ukr_avx2_f64(int64_t k, const double *a, int64_t rsa, i
     if (!bmask || nr == 8) {
         if (mr > 4) UK_LOOP_FULL("vbroadcastsd", "vfmadd231pd", "vmovupd");
         else if (mr > 2) UK_LOOP_FULL_R4("vbroadcastsd", "vfmadd231pd", "vmovupd");
-        else {
-            UK_LOOP_FULL_R2("vbroadcastsd", "vfmadd231pd", "vmovupd");
-            c00 = _mm256_add_pd(c00, c20); c01 = _mm256_add_pd(c01, c21);
-            c10 = _mm256_add_pd(c10, c30); c11 = _mm256_add_pd(c11, c31);
-        }
+        else UK_LOOP_FULL_R2("vbroadcastsd", "vfmadd231pd", "vmovupd");
     } else if (nr > 4) {
         __m256i m1 = lanes64(nr - 4);
         UK_LOOP_HI("vbroadcastsd", "vfmadd231pd", "vmovupd", "vmaskmovpd");

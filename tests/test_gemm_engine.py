@@ -36,8 +36,7 @@ SHAPES = [  # (m, n, k)
     # a tall operand above GE_STREAM_BYTES (8 MB in float64; float32 stays below):
     # read unpacked, streamed into cache block by block
     (12000, 10, 100), (100, 10, 12000),
-    # 2-row tiles take k steps in pairs: k = 2 (no peeled step), an even k beside a
-    # 4-wide right strip
+    # 2-row bottom tiles beside a narrow right strip, k = 2 and an even k
     (14, 3, 2), (8, 20, 64),
 ]
 
@@ -104,6 +103,26 @@ def test_gemm_mlp_forms(batch, fan_in, fan_out, dtype, isa):
     _check_gemm(batch, fan_out, fan_in, False, False, 1.0, 0.0, dtype, rng)
     _check_gemm(fan_in, fan_out, batch, True, False, 1.0, 0.0, dtype, rng)
     _check_gemm(batch, fan_in, fan_out, False, True, 1.0, 0.0, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("m,k,n,ta", [(32, 64, 128, False), (38, 37, 10, False), (33, 64, 20, True),
+                                      (200, 300, 70, False)])
+def test_gemm_rows_do_not_depend_on_their_position(m, k, n, ta, dtype, isa, threads):
+    """Each row of op(A) @ B is bitwise the same wherever it sits (a full register
+    tile, an edge tile, another thread's block): predictions must not depend on the
+    order of the samples (scikit-learn's check_methods_sample_order_invariance)."""
+    rng = np.random.default_rng(m + k + n)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    perm = rng.permutation(m)
+
+    def product(rows):
+        stored = np.ascontiguousarray(rows.T) if ta else rows  # ta: op(A) = A^T, A stored [k, m]
+        return kernels.gemm(stored, b, trans_a=ta, backend="c")
+
+    np.testing.assert_array_equal(product(a)[perm], product(a[perm]))
+    np.testing.assert_array_equal(product(a)[1:], product(a[1:]))  # every row moves to another tile slot
 
 
 def test_gemm_threads_agree(isa):
