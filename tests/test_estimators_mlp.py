@@ -211,6 +211,30 @@ def test_partial_fit_and_warm_start_parity():
     _assert_same_fit(f, s)
 
 
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_warm_start_keeps_the_fitted_network(solver):
+    """Changing hidden_layer_sizes between warm-started fits: training continues on
+    the fitted network, as scikit-learn's stochastic solvers do (same numbers), with a
+    warning that names both sizes. (scikit-learn's own lbfgs path corrupts memory here:
+    its gradient no longer matches the parameter vector, so it is not run.)"""
+    X, y = _digits()
+    params = dict(hidden_layer_sizes=(16,), random_state=0, solver=solver, max_iter=3, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        f, s = MLPClassifier(**params).fit(X, y), skn.MLPClassifier(**params).fit(X, y)
+        f.set_params(hidden_layer_sizes=(8,))
+        with pytest.warns(UserWarning, match=r"hidden_layer_sizes=\(8,\) differs from the fitted network's \(16,\)"):
+            f.fit(X, y)
+        assert [w.shape for w in f.coefs_] == [(64, 16), (16, 10)]
+        if solver != "lbfgs":
+            s.set_params(hidden_layer_sizes=(8,))
+            s.fit(X, y)
+            _assert_same_fit(f, s)
+        r = MLPRegressor(**params).fit(X, y.astype(float))
+        with pytest.raises(ValueError, match="y has 2 output.* fitted network has 1"):
+            r.fit(X, np.c_[y, y].astype(float))
+
 def _label_cases():
     X, y = _digits(240)
     return {

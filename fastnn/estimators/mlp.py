@@ -257,7 +257,22 @@ class _BaseMLP(BaseEstimator):
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
-        layer_units = [n_features] + hidden + [self.n_outputs_]
+        if first_pass:
+            layer_units = [n_features] + hidden + [self.n_outputs_]
+        else:
+            # warm start / partial_fit: training continues on the fitted network, as in
+            # scikit-learn (whose passes follow coefs_), even if hidden_layer_sizes changed
+            layer_units = [self.coefs_[0].shape[0]] + [w.shape[1] for w in self.coefs_]
+            if layer_units[1:-1] != hidden:
+                warnings.warn(
+                    f"hidden_layer_sizes={tuple(hidden)} differs from the fitted network's "
+                    f"{tuple(layer_units[1:-1])}: training continues on the fitted network "
+                    "(warm_start / partial_fit); refit with warm_start=False to change it",
+                    UserWarning, stacklevel=3)
+            if layer_units[-1] != self.n_outputs_:
+                raise ValueError(
+                    f"y has {self.n_outputs_} output(s) but the fitted network has {layer_units[-1]}; "
+                    "refit with warm_start=False to change the outputs")
         self._random_state = self._rng()
         if first_pass:
             self._initialize(y, layer_units, dtype)
