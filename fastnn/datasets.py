@@ -70,10 +70,15 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
               delimiter: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     """(X, y) from a CSV, NPY or NPZ file.
 
-    * CSV: numeric columns; an optional header row names them (then ``target``
-      may be a column name). ``target``: column index (default the last) or name.
+    * CSV: numeric feature columns; an optional header row names them (then
+      ``target`` may be a column name). The target column may hold numbers or
+      class names (text labels). ``target``: column index (default the last) or
+      name. A cell that is not a number (a missing value, text in a feature
+      column) is a ValueError naming its line and column.
     * NPY: a 2-D array; ``target`` is a column index.
     * NPZ: arrays ``X`` and ``y`` (``target`` ignored), or one 2-D array split as NPY.
+
+    Integral numeric targets come back as int64 (class labels), others as float64.
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
@@ -89,18 +94,19 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
         data = np.load(path, allow_pickle=False)
         header = None
     else:
-        data, header = _read_csv(path, delimiter)
+        return _load_csv(path, target, dtype, delimiter)
     if data.ndim != 2 or data.shape[1] < 2:
         raise ValueError(f"{path}: expected a 2-D table with at least 2 columns, got shape {data.shape}")
     col = _target_column(target, header, data.shape[1], path)
-    y = data[:, col]
     X = np.delete(data, col, axis=1)
-    if np.all(np.mod(y, 1) == 0):
-        y = y.astype(np.int64)
-    return np.ascontiguousarray(X, dtype=dtype), y
+    return np.ascontiguousarray(X, dtype=dtype), _labels_if_integral(data[:, col])
 
 
-def _read_csv(path, delimiter):
+def _labels_if_integral(y: np.ndarray) -> np.ndarray:
+    return y.astype(np.int64) if np.all(np.mod(y, 1) == 0) else y
+
+
+def _load_csv(path, target, dtype, delimiter):
     with open(path) as f:
         first = f.readline()
     if delimiter is None:
@@ -111,8 +117,53 @@ def _read_csv(path, delimiter):
         header = None
     except ValueError:
         header = cells
-    data = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
-    return data, header
+    try:  # the fast path: an all-numeric table
+        data = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
+    except ValueError:
+        return _load_csv_rows(path, target, dtype, delimiter, header)
+    if data.shape[1] < 2:
+        raise ValueError(f"{path}: expected a table with at least 2 columns, got shape {data.shape}")
+    col = _target_column(target, header, data.shape[1], path)
+    X = np.delete(data, col, axis=1)
+    return np.ascontiguousarray(X, dtype=dtype), _labels_if_integral(data[:, col])
+
+
+def _load_csv_rows(path, target, dtype, delimiter, header):
+    """The CSV cell by cell: text labels in the target column, precise errors elsewhere."""
+    import csv
+
+    with open(path, newline="") as f:
+        lines = [(i, [c.strip() for c in row]) for i, row in enumerate(
+            csv.reader(f, delimiter=delimiter) if delimiter else (line.split() for line in f), start=1)]
+    lines = [(i, row) for i, row in lines[1 if header else 0:] if any(row)]  # skip blank lines
+    if not lines:
+        raise ValueError(f"{path}: no data rows")
+    ncols = len(header) if header else len(lines[0][1])
+    if ncols < 2:
+        raise ValueError(f"{path}: expected a table with at least 2 columns, got {ncols}")
+    col = _target_column(target, header, ncols, path)
+    X = np.empty((len(lines), ncols - 1), dtype=np.float64)
+    y = []
+    for r, (line, row) in enumerate(lines):
+        if len(row) != ncols:
+            raise ValueError(f"{path}: line {line} has {len(row)} columns, expected {ncols}")
+        y.append(row[col])
+        for j, cell in enumerate(row[:col] + row[col + 1:]):
+            try:
+                X[r, j] = float(cell)
+            except ValueError:
+                jj = j if j < col else j + 1
+                name = repr(header[jj]) if header else str(jj)
+                what = "is empty (missing values are not supported)" if not cell else "is not a number"
+                raise ValueError(f"{path}: line {line}, column {name}: {cell!r} {what}") from None
+    try:
+        y_arr = _labels_if_integral(np.array([float(v) for v in y]))
+    except ValueError:
+        if any(not v for v in y):
+            line = lines[[not v for v in y].index(True)][0]
+            raise ValueError(f"{path}: line {line}: the target is empty (missing values are not supported)") from None
+        y_arr = np.array(y)  # class names
+    return np.ascontiguousarray(X, dtype=dtype), y_arr
 
 
 def _target_column(target, header, ncols, path) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -25,12 +26,26 @@ def _int_list(text: str):
     return vals
 
 
+def _number(kind, low, high=None, low_open=False):
+    """An argparse type: a `kind` (int or float) >= low (> low if low_open), < high if given."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an int' if kind is int else 'a number'}, got {text!r}") from None
+        if (v <= low if low_open else v < low) or (high is not None and v >= high):
+            span = f"{'(' if low_open else '['}{low:g}, {'inf' if high is None else format(high, 'g')})"
+            raise argparse.ArgumentTypeError(f"expected a value in {span}, got {text}")
+        return v
+    return parse
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     d = parser.add_argument_group("data")
     d.add_argument("--data", default="digits",
                    help=f"an embedded set ({', '.join(sorted(EMBEDDED))}) or a CSV / NPY / NPZ file (default digits)")
-    d.add_argument("--target", default="-1", help="target column of a CSV/NPY file: index or header name (default last)")
-    d.add_argument("--test-size", type=float, default=0.25, help="held-out test share (default 0.25)")
+    d.add_argument("--target", default=None, help="target column of a CSV/NPY file: index or header name (default last)")
+    d.add_argument("--test-size", type=_number(float, 0, 1, low_open=True), default=0.25, help="held-out test share (default 0.25)")
     d.add_argument("--regression", action="store_true", help="treat the target as continuous (loss mse)")
     m = parser.add_argument_group("model")
     m.add_argument("--sizes", type=_int_list, default=None,
@@ -41,17 +56,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     t = parser.add_argument_group("training")
     t.add_argument("--optimizer", default="adam",
                    choices=("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"))
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--l2", type=float, default=0.0, help="L2 penalty (scikit-learn's alpha)")
-    t.add_argument("--weight-decay", type=float, default=None, help="decoupled weight decay (default: adamw 0.01, else 0)")
-    t.add_argument("--dropout", type=float, default=0.0)
+    t.add_argument("--lr", type=_number(float, 0, low_open=True), default=1e-3)
+    t.add_argument("--epochs", type=_number(int, 1), default=20)
+    t.add_argument("--batch-size", type=_number(int, 1), default=32)
+    t.add_argument("--l2", type=_number(float, 0), default=0.0, help="L2 penalty (scikit-learn's alpha)")
+    t.add_argument("--weight-decay", type=_number(float, 0), default=None, help="decoupled weight decay (default: adamw 0.01, else 0)")
+    t.add_argument("--dropout", type=_number(float, 0, 1), default=0.0,
+                   help="inverted dropout on every hidden layer, in [0, 1)")
     t.add_argument("--early-stopping", action="store_true")
     t.add_argument("--seed", type=int, default=0)
     r = parser.add_argument_group("runtime")
     r.add_argument("--backend", choices=("c", "numba", "numpy"), default=None, help="kernel backend (default: best)")
-    r.add_argument("--threads", type=int, default=None, help="threads for the kernels (default: all / OMP_NUM_THREADS)")
+    r.add_argument("--threads", type=_number(int, 1), default=None, help="threads for the kernels (default: all / OMP_NUM_THREADS)")
     r.add_argument("--no-fused", action="store_true", help="use the Python-composed loop, not the native epoch")
     r.add_argument("--no-warmup", action="store_true",
                    help="time the very first fit too (by default a tiny fit first loads libraries and JIT code)")
@@ -60,28 +76,37 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ValueError as exc:  # bad data or settings: one line, no traceback
+        print(f"fastnn train: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     import fastnn
     from .mlp import MLP
 
     if args.threads is not None:
-        if args.threads < 1:
-            print("fastnn train: --threads must be >= 1")
-            return 2
         fastnn.set_num_threads(args.threads)
         import threadpoolctl  # the NumPy backend's BLAS follows the same knob
 
         threadpoolctl.threadpool_limits(args.threads)
     dtype = np.dtype(args.dtype)
     if args.data in EMBEDDED:
+        if args.target is not None:
+            raise ValueError(f"--target applies to CSV / NPY files; {args.data!r} is an embedded set")
         X, y = load_embedded(args.data, dtype)
         name = args.data
         regression = args.regression or EMBEDDED[args.data][1] == "regression"
     else:
         if not os.path.exists(args.data):
-            print(f"fastnn train: no such file or embedded data set: {args.data}")
+            print(f"fastnn train: no such file or embedded data set: {args.data}", file=sys.stderr)
             return 2
         X, y = load_file(args.data, target=args.target, dtype=dtype)
         name = os.path.basename(args.data)
+        if args.regression and y.dtype.kind not in "iuf":
+            raise ValueError(f"--regression needs a numeric target; {name}'s target holds text labels")
         regression = args.regression or y.dtype.kind == "f"
     X_tr, X_te, y_tr, y_te = train_test(X, y, test_size=args.test_size, seed=args.seed, stratify=not regression)
     if args.sizes is not None:

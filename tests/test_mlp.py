@@ -141,3 +141,49 @@ def test_cli_train_digits_default_and_file(tmp_path, capsys):
     Xz, yz = load_file(tmp_path / "d.npz", dtype=np.float64)
     np.testing.assert_array_equal(Xz, X)
     assert cli_main(["train", "--data", str(tmp_path / "nope.csv")]) == 2
+
+
+def test_load_csv_text_labels_and_precise_errors(tmp_path):
+    """A CSV's target may hold class names; a bad cell is reported by line and column."""
+    good = tmp_path / "g.csv"
+    good.write_text("a,b,kind\n1,2,cat\n3,4,dog\n\n5,6.5,cat\n")
+    X, y = load_file(good, dtype=np.float64)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6.5]])
+    assert y.tolist() == ["cat", "dog", "cat"]
+    with pytest.raises(ValueError, match=r"line 2, column 'kind': 'cat' is not a number"):
+        load_file(good, target="a")  # text is allowed in the target column only
+    cases = {
+        "a,b,y\n1,,0\n": r"line 2, column 'b': '' is empty \(missing values are not supported\)",
+        "a,b,y\n1,2\n3,4,1\n": r"line 2 has 2 columns, expected 3",
+        "1,2,0\n1,x,1\n": r"line 2, column 1: 'x' is not a number",
+        "a,b,y\n1,2,\n3,4,cat\n": r"line 2: the target is empty",
+    }
+    for i, (text, msg) in enumerate(cases.items()):
+        bad = tmp_path / f"bad{i}.csv"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=msg):
+            load_file(bad)
+
+
+def test_cli_train_reports_bad_input_without_traceback(tmp_path, capsys):
+    csv = tmp_path / "pets.csv"
+    rng = np.random.default_rng(0)
+    rows = ["x1,x2,kind"] + [f"{a:.3f},{b:.3f},{'cat' if a > b else 'dog'}" for a, b in rng.random((60, 2))]
+    csv.write_text("\n".join(rows) + "\n")
+    assert cli_main(["train", "--data", str(csv), "--epochs", "2", "-q", "--hidden", "8"]) == 0
+    assert "MLP 2-8-1" in capsys.readouterr().out  # two class names: one logistic output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,y\n1,,0\n2,3,1\n")
+    for argv, msg in [
+        (["--data", str(bad)], "line 2, column 'b'"),
+        (["--data", str(csv), "--regression"], "--regression needs a numeric target"),
+        (["--data", "iris", "--target", "0"], "--target applies to CSV / NPY files"),
+    ]:
+        assert cli_main(["train", "-q", *argv]) == 2
+        assert msg in capsys.readouterr().err
+    for flag, value in [("--epochs", "0"), ("--dropout", "1"), ("--lr", "0"), ("--test-size", "1"),
+                        ("--batch-size", "x"), ("--threads", "0")]:
+        with pytest.raises(SystemExit) as exc:
+            cli_main(["train", flag, value])
+        assert exc.value.code == 2
+        assert f"argument {flag}: expected" in capsys.readouterr().err
