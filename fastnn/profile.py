@@ -388,27 +388,22 @@ def _needs_input() -> frozenset:
 
 
 def load_data(spec: str = "digits", dtype: Any = np.float32) -> Tuple[np.ndarray, np.ndarray, str]:
-    """(X, y as int32 labels 0..C-1, description) for "digits" or a .npz (X, y) / .csv (label last) file."""
+    """(X, y as int32 labels 0..C-1, description) for "digits" or a data file.
+
+    Files are read by ``fastnn.datasets.load_file``: a .npz with arrays X and y, a
+    .npy table or a .csv (label last; a header row and class names are allowed).
+    """
+    from .datasets import load_embedded, load_file
+
     dtype = np.dtype(dtype)
     if spec == "digits":
-        try:
-            from sklearn.datasets import load_digits
-        except ImportError as exc:  # pragma: no cover - scikit-learn is a dependency
-            raise RuntimeError("the digits data needs scikit-learn") from exc
-        d = load_digits()
-        X, y, desc = d.data / 16.0, d.target, "digits (1797 x 64)"
-    elif spec.endswith(".npz"):
-        with np.load(spec) as f:
-            if "X" not in f or "y" not in f:
-                raise ValueError(f"{spec}: expected arrays named 'X' and 'y', found {sorted(f.files)}")
-            X, y = f["X"], f["y"]
+        X, y = load_embedded("digits", dtype)
+        desc = "digits (1797 x 64)"
+    elif spec.endswith((".npz", ".npy", ".csv")):
+        X, y = load_file(spec, dtype=dtype)
         desc = spec
-    elif spec.endswith(".csv"):
-        raw = np.loadtxt(spec, delimiter=",", ndmin=2)
-        X, y, desc = raw[:, :-1], raw[:, -1], spec
     else:
-        raise ValueError(f"data must be 'digits', a .npz file (X, y) or a .csv file (label last), got {spec!r}")
-    X = np.asarray(X)
+        raise ValueError(f"data must be 'digits' or a .npz / .npy / .csv file (label last), got {spec!r}")
     if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
         raise ValueError(f"{spec}: X must be 2-D with one label per row, got X {X.shape}, y {np.shape(y)}")
     classes, labels = np.unique(np.asarray(y), return_inverse=True)
@@ -420,7 +415,7 @@ def load_data(spec: str = "digits", dtype: Any = np.float32) -> Tuple[np.ndarray
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="digits",
-                        help="'digits' (default), a .npz file with arrays X and y, or a .csv file (label last)")
+                        help="'digits' (default), a .npz file with arrays X and y, or a .npy / .csv table (label last)")
     parser.add_argument("--hidden", default="100", help="hidden layer widths, comma-separated (default 100)")
     parser.add_argument("--activation", default="relu", help="hidden activation (default relu)")
     parser.add_argument("--optimizer", default="adam", choices=sorted(KernelMLP.N_STATE))

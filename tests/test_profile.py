@@ -186,9 +186,12 @@ def test_load_data_files(tmp_path):
     Xc, yc, _ = load_data(str(tmp_path / "d.csv"), np.float32)
     assert Xc.dtype == np.float32 and Xc.shape == (4, 3)
     np.testing.assert_array_equal(yc, yl)
+    (tmp_path / "named.csv").write_text("a,b,kind\n0,1,cat\n2,3,dog\n4,5,cat\n")  # fastnn.datasets' reader
+    Xn, yn, desc = load_data(str(tmp_path / "named.csv"), np.float64)
+    np.testing.assert_array_equal(yn, [0, 1, 0]) and np.testing.assert_array_equal(Xn, [[0, 1], [2, 3], [4, 5]])
     with pytest.raises(ValueError, match="digits"):
         load_data("nope.parquet")
-    np.savez(tmp_path / "bad.npz", A=X)
+    np.savez(tmp_path / "bad.npz", A=X, B=y)
     with pytest.raises(ValueError, match="'X' and 'y'"):
         load_data(str(tmp_path / "bad.npz"))
 
