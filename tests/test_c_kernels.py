@@ -400,10 +400,13 @@ def test_optimizer(isa, dtype, kind, size, pen):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size", [1, 7, 64, 1001, BIG_SHAPE[0] * BIG_SHAPE[1]])
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
-def test_dropout_bit_identical(isa, dtype, size, p):
+@pytest.mark.parametrize("key", [None, 2**64 - 3], ids=["key", "wrapping"])  # the counter wraps mod 2^64
+def test_dropout_bit_identical(isa, dtype, size, p, key):
     x = data((size,), dtype, 1.0, "x")
     x[::7] = -0.0  # signs of zero survive as NumPy gives them
-    key, thr, scale = dropout_key(12345, 678), dropout_threshold(p), 1.0 / (1.0 - p)
+    x[5::11] = np.nan
+    key = dropout_key(12345, 678) if key is None else key
+    thr, scale = dropout_threshold(p), 1.0 / (1.0 - p)
     with isa_and_threads(isa, 2 if size > 10**5 else 1):
         y_r, y_c = np.empty_like(x), np.empty_like(x)
         ref.dropout(y_r, x, key, thr, scale)
