@@ -20,13 +20,14 @@ static inline __attribute__((always_inline)) uint64_t mix64(uint64_t z) {
 
 uint64_t fnn_mix64(uint64_t z) { return mix64(z); }
 
-/* elements [lo, hi): the counter is the global index, so chunks are independent */
+/* y[i] for i in [0, n), element first + i of the whole array: the counter is the
+ * global index, so chunks are independent */
 #define DEFINE_DROPOUT_PASS(T, SFX, ISA, ATTR)                                          \
-static ATTR void dropout_##SFX##_##ISA(T *y, const T *x, int64_t lo, int64_t hi,        \
+static ATTR void dropout_##SFX##_##ISA(T *y, const T *x, int64_t n, int64_t first,      \
                                         uint64_t key, uint32_t threshold, T scale) {    \
     _Pragma("GCC ivdep")                                                                \
-    for (int64_t i = lo; i < hi; i++) {                                                 \
-        uint64_t h = mix64(key + (uint64_t)(i + 1) * GOLDEN);                           \
+    for (int64_t i = 0; i < n; i++) {                                                   \
+        uint64_t h = mix64(key + (uint64_t)(first + i + 1) * GOLDEN);                   \
         y[i] = x[i] * fnn_sel_##SFX((uint32_t)(h >> 40) >= threshold, scale, (T)0);     \
     }                                                                                   \
 }
@@ -69,43 +70,43 @@ FNN_TARGET_AVX2 static inline __m256i dropped4(__m256i z, const drop_consts *k) 
     return _mm256_cmpgt_epi64(k->thr, _mm256_srli_epi64(z, 40)); /* both < 2^32: signed is exact */
 }
 
-FNN_TARGET_AVX2 static void dropout_f32_avx2(float *y, const float *x, int64_t lo, int64_t hi,
+FNN_TARGET_AVX2 static void dropout_f32_avx2(float *y, const float *x, int64_t n, int64_t first,
                                              uint64_t key, uint32_t threshold, float scale) {
     drop_consts k = drop_consts_for(threshold);
     const __m256 vscale = _mm256_set1_ps(scale);
     /* eight elements per step: even ones in the lanes of `ev`, odd ones in `od`, so the
      * two 64-bit masks interleave into element order as 32-bit lanes */
-    uint64_t c = key + (uint64_t)(lo + 1) * GOLDEN;
+    uint64_t c = key + (uint64_t)(first + 1) * GOLDEN;
     const uint64_t g = GOLDEN;
     __m256i ev = _mm256_setr_epi64x((int64_t)c, (int64_t)(c + 2 * g), (int64_t)(c + 4 * g), (int64_t)(c + 6 * g));
     __m256i od = _mm256_add_epi64(ev, _mm256_set1_epi64x((int64_t)g));
     const __m256i step = _mm256_set1_epi64x((int64_t)(8 * g));
-    int64_t i = lo;
-    for (; i + 8 <= hi; i += 8) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
         __m256i d = _mm256_blend_epi32(dropped4(ev, &k), _mm256_slli_epi64(dropped4(od, &k), 32), 0xAA);
         __m256 factor = _mm256_andnot_ps(_mm256_castsi256_ps(d), vscale);
         _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), factor));
         ev = _mm256_add_epi64(ev, step);
         od = _mm256_add_epi64(od, step);
     }
-    dropout_f32_generic(y, x, i, hi, key, threshold, scale);
+    dropout_f32_generic(y + i, x + i, n - i, first + i, key, threshold, scale);
 }
 
-FNN_TARGET_AVX2 static void dropout_f64_avx2(double *y, const double *x, int64_t lo, int64_t hi,
+FNN_TARGET_AVX2 static void dropout_f64_avx2(double *y, const double *x, int64_t n, int64_t first,
                                              uint64_t key, uint32_t threshold, double scale) {
     drop_consts k = drop_consts_for(threshold);
     const __m256d vscale = _mm256_set1_pd(scale);
-    uint64_t c = key + (uint64_t)(lo + 1) * GOLDEN;
+    uint64_t c = key + (uint64_t)(first + 1) * GOLDEN;
     const uint64_t g = GOLDEN;
     __m256i z = _mm256_setr_epi64x((int64_t)c, (int64_t)(c + g), (int64_t)(c + 2 * g), (int64_t)(c + 3 * g));
     const __m256i step = _mm256_set1_epi64x((int64_t)(4 * g));
-    int64_t i = lo;
-    for (; i + 4 <= hi; i += 4) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
         __m256d factor = _mm256_andnot_pd(_mm256_castsi256_pd(dropped4(z, &k)), vscale);
         _mm256_storeu_pd(y + i, _mm256_mul_pd(_mm256_loadu_pd(x + i), factor));
         z = _mm256_add_epi64(z, step);
     }
-    dropout_f64_generic(y, x, i, hi, key, threshold, scale);
+    dropout_f64_generic(y + i, x + i, n - i, first + i, key, threshold, scale);
 }
 #else
 /* not x86-64: fnn_isa_level is never AVX2 there */
@@ -115,14 +116,17 @@ FNN_TARGET_AVX2 static void dropout_f64_avx2(double *y, const double *x, int64_t
 
 /* the hash is ~15 integer operations per element: a second thread pays off early */
 #define DEFINE_DROPOUT(T, SFX)                                                          \
-void fnn_dropout_##SFX(T *y, const T *x, int64_t size, uint64_t key,                   \
-                       uint32_t threshold, double scale_) {                             \
+void fnn_dropout_from_##SFX(T *y, const T *x, int64_t n, int64_t first, uint64_t key,  \
+                            uint32_t threshold, double scale_) {                        \
     T scale = (T)scale_;                                                                \
-    int avx2 = fnn_isa_level == FNN_ISA_AVX2;                                           \
+    if (fnn_isa_level == FNN_ISA_AVX2) dropout_##SFX##_avx2(y, x, n, first, key, threshold, scale); \
+    else dropout_##SFX##_generic(y, x, n, first, key, threshold, scale);                \
+}                                                                                       \
+void fnn_dropout_##SFX(T *y, const T *x, int64_t size, uint64_t key,                   \
+                       uint32_t threshold, double scale) {                              \
     int nt = fnn_threads_for(2.0 * (double)size, FNN_ELEMWISE_PAR_MIN);                 \
     if (nt <= 1) {                                                                      \
-        if (avx2) dropout_##SFX##_avx2(y, x, 0, size, key, threshold, scale);           \
-        else dropout_##SFX##_generic(y, x, 0, size, key, threshold, scale);             \
+        fnn_dropout_from_##SFX(y, x, size, 0, key, threshold, scale);                   \
         return;                                                                         \
     }                                                                                   \
     _Pragma("omp parallel for schedule(static) num_threads(nt)")                        \
@@ -130,8 +134,7 @@ void fnn_dropout_##SFX(T *y, const T *x, int64_t size, uint64_t key,            
         int64_t per = ((size + nt - 1) / nt + 63) & ~(int64_t)63;                       \
         int64_t lo = per * t < size ? per * t : size;                                   \
         int64_t hi = per * (t + 1) < size ? per * (t + 1) : size;                       \
-        if (avx2) dropout_##SFX##_avx2(y, x, lo, hi, key, threshold, scale);            \
-        else dropout_##SFX##_generic(y, x, lo, hi, key, threshold, scale);              \
+        fnn_dropout_from_##SFX(y + lo, x + lo, hi - lo, lo, key, threshold, scale);      \
     }                                                                                   \
 }
 

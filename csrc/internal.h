@@ -35,6 +35,9 @@ extern int fnn_omp_pool_used; /* a region with > 1 thread has run: see runtime.c
 static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) {
     int t = fnn_num_threads;
     if (t <= 1) return 1;
+#ifdef _OPENMP
+    if (omp_in_parallel()) return 1; /* called by a member of a team (train.c's data-parallel epoch) */
+#endif
     int useful = (int)(flops_or_elems / per_thread_min);
     if (useful < 2) return 1;
     fnn_omp_pool_used = 1;
@@ -43,6 +46,13 @@ static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) 
 
 /* Elementwise kernels below this many elements run on one thread. */
 #define FNN_ELEMWISE_PAR_MIN 32768.0
+
+/* Dropout of elements [first, first + n) of a larger array whose element 0 is at
+ * y - first: the same masks as fnn_dropout_* over the whole array (dropout.c). */
+void fnn_dropout_from_f32(float *y, const float *x, int64_t n, int64_t first, uint64_t key,
+                          uint32_t threshold, double scale);
+void fnn_dropout_from_f64(double *y, const double *x, int64_t n, int64_t first, uint64_t key,
+                          uint32_t threshold, double scale);
 
 /* ---- single-threaded activation passes (activations.c) ----
  * The same math as fnn_act_forward_* / fnn_act_backward_* (ISA chosen on

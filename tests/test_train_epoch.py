@@ -49,20 +49,20 @@ def _problem(dtype, loss, sizes=SIZES, n=N, seed=0):
 
 
 def _train(backend, dtype, optimizer, loss, *, epochs=2, activation="relu", sizes=SIZES, n=N, perm_len=None,
-           lr=0.01, **kw):
+           lr=0.01, bs=BS, **kw):
     """Run `epochs` epochs from the same start; return (params, state, epoch losses, batch losses)."""
     params, X, y = _problem(dtype, loss, sizes, n)
     grads = np.zeros_like(params)
     state = np.zeros((N_STATE[OPTIMIZERS[optimizer]], params.size), dtype)
     rng = np.random.default_rng(42)
     m = n if perm_len is None else perm_len
-    nb = -(-m // BS)
+    nb = -(-m // bs)
     losses, batch = [], []
     for e in range(epochs):
         perm = rng.permutation(n)[:m]
         bl = np.full(nb, np.nan)
         losses.append(K.train_epoch(params, grads, state, X, y, perm, sizes=sizes, activation=activation, loss=loss,
-                                    optimizer=optimizer, lr=lr, step=e * nb, batch_size=BS, batch_losses=bl,
+                                    optimizer=optimizer, lr=lr, step=e * nb, batch_size=bs, batch_losses=bl,
                                     backend=backend, **kw))
         batch.append(bl)
     return params, state, np.array(losses), np.array(batch)
@@ -177,6 +177,44 @@ def _hand_epoch(params, grads, state, X, y, perm, *, sizes, lr, step, bs, alpha,
         batch_losses.append(loss)
         total += loss * rows
     return total / len(perm), np.array(batch_losses)
+
+
+# Batches big enough for the C epoch to split them over 2 threads by rows (csrc/train.c:
+# 150 rows, 4.8 MFLOP); the last batch has one row, so one thread has none.
+ROW_SPLIT = dict(sizes=[32, 64, 48, 5], n=451, bs=150)
+
+
+@pytest.mark.skipif("c" not in NATIVE, reason="C epoch not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer,loss,extras", [
+    ("adam", "softmax_xent", "plain"),
+    ("momentum", "mse", "penalised+dropout"),
+    ("rmsprop", "sigmoid_bce", "weighted+penalised"),
+    ("sgd", "softmax_xent", "penalised+dropout"),
+])
+def test_c_epoch_split_over_threads_by_rows(dtype, optimizer, loss, extras):
+    """The data-parallel epoch (each thread a share of every batch's rows, gradients
+    added in thread order) against the reference, and against itself on 1 thread."""
+    kw = dict(EXTRAS[extras], **ROW_SPLIT)
+    if "sample_weight" in kw:
+        kw["sample_weight"] = np.r_[0.0, np.random.default_rng(3).random(ROW_SPLIT["n"] - 1) * 2]
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(2)
+        two = _train("c", dtype, optimizer, loss, **kw)
+        again = _train("c", dtype, optimizer, loss, **kw)
+        fastnn.set_num_threads(1)
+        one = _train("c", dtype, optimizer, loss, **kw)
+    finally:
+        fastnn.set_num_threads(before)
+    ref = _train("numpy", dtype, optimizer, loss, **kw)
+    for name, a, b, c in zip(("params", "state", "epoch losses", "batch losses"), two, ref, one):
+        _close(a, b, dtype, f"2 threads vs reference: {name}")
+        _close(a, c, dtype, f"2 threads vs 1 thread: {name}")
+    for a, b in zip(two, again):
+        np.testing.assert_array_equal(a, b)  # a thread count always gives the same numbers
+    # the weight gradients were summed in another order: the rows were really split
+    assert not np.array_equal(two[0], one[0])
 
 
 def test_reference_epoch_equals_kernel_composition():
