@@ -278,8 +278,8 @@ static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *ba
                                                                                           \
 static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *batch_losses, \
                                 int nt) {                                                 \
+    /* workspaces for whole batches: OpenMP may give fewer threads than asked */         \
     int64_t bs = E->batch_size < E->m ? E->batch_size : E->m;                             \
-    int64_t rows_max = (bs + nt - 1) / nt;                                                \
     size_t gstride = aligned_bytes((size_t)E->size * sizeof(T)) / sizeof(T);              \
     work_##SFX *w = (work_##SFX *)calloc((size_t)nt, sizeof(work_##SFX));                 \
     T *gpart = (T *)aligned_alloc(ALIGN, (size_t)nt * gstride * sizeof(T));               \
@@ -287,7 +287,7 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
     int64_t *part_rows = (int64_t *)calloc((size_t)nt, sizeof(int64_t));                  \
     int status = (w && gpart && parts && part_rows) ? FNN_OK : FNN_ENOMEM;                \
     for (int u = 0; u < nt && status == FNN_OK; u++)                                      \
-        status = work_alloc_##SFX(&w[u], E->sizes, E->L, rows_max, E->keep_z,             \
+        status = work_alloc_##SFX(&w[u], E->sizes, E->L, bs, E->keep_z,                   \
                                   E->use_dropout, E->labels != NULL);                     \
     double total = 0, l2 = 0;                                                             \
     int64_t nb = (E->m + E->batch_size - 1) / E->batch_size;                              \
