@@ -579,8 +579,8 @@ def dropout_mask(shape, p: float, *, seed: int, step: int) -> Array:
 
 
 # ------------------------------------------------------------------- train_epoch
-# A whole epoch of mini-batch MLP training in one backend call (the interface is
-# agreed in TRAIN_EPOCH.md). The epoch lives in its own modules beside each
+# A whole epoch of mini-batch MLP training in one backend call (the contract is
+# fnn_train_epoch_* in csrc/fastnn.h). The epoch lives in its own modules beside each
 # backend; the table maps a backend's name to the module with its train_epoch.
 
 _TRAIN_MODULES = {

@@ -272,7 +272,7 @@ def _json_default(o: Any) -> Any:
 class KernelMLP:
     """A softmax-classifier MLP trained by composing ``fastnn.kernels`` calls.
 
-    Parameters live in one flat buffer laid out as in TRAIN_EPOCH.md (all weights,
+    Parameters live in one flat buffer laid out as in fastnn/nn/flat.py (all weights,
     then all biases; W_l is [d_l, d_l+1]); optimizer state is [n_state, size].
     Every activation buffer is allocated once for `batch_size` rows, so a step
     allocates nothing. This is what ``fastnn profile`` trains when ``fastnn.MLP``

@@ -1,7 +1,7 @@
 """One epoch of mini-batch MLP training composed from the NumPy reference kernels.
 
-This is the executable spec of ``fastnn.kernels.train_epoch`` (see
-/work/wt/TRAIN_EPOCH.md, "The native epoch"): the C epoch (``_train_c``) and the
+This is the executable spec of ``fastnn.kernels.train_epoch`` (the C ABI is
+fnn_train_epoch_* in csrc/fastnn.h): the C epoch (``_train_c``) and the
 Numba epoch (``_train_numba``) must give the same parameters. Like every backend
 it trusts its inputs: ``fastnn.kernels.train_epoch`` validated them.
 

@@ -1,7 +1,7 @@
 """The numeric core behind fastnn's MLP estimators: flat parameters and one epoch.
 
 Everything here works on ONE flat parameter vector laid out as in
-TRAIN_EPOCH.md (all weights ``[in, out]`` in layer order, then all biases), which
+fastnn/nn/flat.py (all weights ``[in, out]`` in layer order, then all biases), which
 is also scikit-learn's ``_pack`` order, so L-BFGS sees the very same vector.
 
 Two epoch engines give the same weights:
@@ -284,7 +284,7 @@ class OptState:
     """Optimizer state that survives partial_fit calls (pickled with the estimator)."""
 
     solver: str
-    state: np.ndarray          # [n_state, size], TRAIN_EPOCH.md layout
+    state: np.ndarray          # [n_state, size], fastnn/nn/flat.py layout
     step: int = 0              # updates done (Adam's t)
     learning_rate: float = 0.0
 

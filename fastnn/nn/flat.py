@@ -7,8 +7,8 @@ For an MLP with sizes [d0, d1, ..., dL] (L dense layers) one flat buffer holds
 with W_l of shape [d_l, d_{l+1}] (x @ W) in C order and b_l of shape [d_{l+1}].
 All weights come first so that penalties (L2, L1, weight decay) apply to the
 single slice ``buf[:n_weights]`` and an optimizer step is two fused kernel calls.
-Gradients and every optimizer state row use the same layout (see
-/work/wt/TRAIN_EPOCH.md, "Flat parameter layout").
+Gradients and every optimizer state row use the same layout (the native epoch's
+contract: csrc/fastnn.h, fnn_train_epoch_*).
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from ..backends._common import ACTIVATIONS, NEEDS_INPUT_FOR_GRAD
 __all__ = ["Context", "Layer", "Dense", "Activation", "Dropout", "ReLU", "Sigmoid", "Tanh", "Identity",
            "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "DROPOUT_LAYER_STRIDE"]
 
-#: dropout step of hidden layer l at update t is t * DROPOUT_LAYER_STRIDE + l (TRAIN_EPOCH.md)
+#: dropout step of hidden layer l at update t is t * DROPOUT_LAYER_STRIDE + l (csrc/fastnn.h, fnn_train_epoch_*)
 DROPOUT_LAYER_STRIDE = 1024
 
 

@@ -1,6 +1,6 @@
 """Optimizers over the flat parameter layout.
 
-State is one C-contiguous array [n_state, params.size] (TRAIN_EPOCH.md): sgd 0
+State is one C-contiguous array [n_state, params.size] (csrc/fastnn.h): sgd 0
 rows, momentum / nesterov / adagrad / rmsprop 1, adam / adamw 2. An update is
 two fused kernel calls: the weights slice with the penalties (coupled L2 as
 ``l2``, proximal ``l1``, decoupled ``weight_decay``) and the biases slice
