@@ -180,7 +180,9 @@ void fnn_dropout_f64(double *y, const double *x, int64_t size,
  * nonzero) the sum of its rows' weights w_r: the batch loss is then sum(w_r loss_r) / s
  * and the gradient of row r's logits w_r / s times its unscaled one (scikit-learn's).
  * fastnn/backends/_train_reference.py is the spec. Workspace is allocated once per
- * call. Returns 0, or FNN_ENOMEM (nothing changed) when the workspace cannot be had.
+ * call. On several threads (fnn_set_num_threads) a batch may be split by rows (see
+ * train.c): the same numbers for a given thread count, up to the summation order of
+ * the weight gradients between counts. Returns 0, or FNN_ENOMEM (nothing changed) when the workspace cannot be had.
  * loss_out receives sum(batch_loss * rows) / m; batch_losses (nullable) each batch's. */
 enum { FNN_LOSS_SOFTMAX_XENT = 0, FNN_LOSS_SIGMOID_BCE = 1, FNN_LOSS_MSE = 2 };
 enum { FNN_OPT_SGD = 0, FNN_OPT_MOMENTUM = 1, FNN_OPT_NESTEROV = 2, FNN_OPT_ADAGRAD = 3,
