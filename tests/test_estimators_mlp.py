@@ -104,6 +104,30 @@ def test_classifier_parity_multiclass(name):
     np.testing.assert_array_equal(f.predict(X), s.predict(X))
 
 
+@pytest.mark.parametrize("params", [
+    dict(solver="adam"),
+    dict(solver="sgd", early_stopping=True, learning_rate_init=0.05),
+    dict(solver="adam", sample_weight=True),
+])
+def test_parity_with_batches_split_over_threads(params):
+    """Full digits at scikit-learn's default batch (200) with (100,) hidden units: on
+    2 threads the C epoch splits every batch's rows over them (csrc/train.c); the fit
+    still matches scikit-learn's."""
+    import fastnn
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    params = dict(params, hidden_layer_sizes=(100,), max_iter=6, random_state=0)
+    kw = {"sample_weight": 1.0 + (np.arange(len(y)) % 3)} if params.pop("sample_weight", False) else {}
+    before = fastnn.get_num_threads()
+    fastnn.set_num_threads(2)
+    try:
+        f, s = _both(MLPClassifier, skn.MLPClassifier, X, y, fit_kw=kw, **params)
+    finally:
+        fastnn.set_num_threads(before)
+    _assert_same_fit(f, s)
+
+
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_classifier_parity_binary(solver):
     X, y = _digits()
