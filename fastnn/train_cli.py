@@ -27,13 +27,13 @@ def _int_list(text: str):
 
 
 def _number(kind, low, high=None, low_open=False):
-    """An argparse type: a `kind` (int or float) >= low (> low if low_open), < high if given."""
+    """An argparse type: a finite `kind` (int or float) >= low (> low if low_open), < high if given."""
     def parse(text: str):
         try:
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an int' if kind is int else 'a number'}, got {text!r}") from None
-        if (v <= low if low_open else v < low) or (high is not None and v >= high):
+        if v != v or abs(v) == float("inf") or (v <= low if low_open else v < low) or (high is not None and v >= high):
             span = f"{'(' if low_open else '['}{low:g}, {'inf' if high is None else format(high, 'g')})"
             raise argparse.ArgumentTypeError(f"expected a value in {span}, got {text}")
         return v

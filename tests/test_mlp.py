@@ -181,7 +181,7 @@ def test_cli_train_reports_bad_input_without_traceback(tmp_path, capsys):
     ]:
         assert cli_main(["train", "-q", *argv]) == 2
         assert msg in capsys.readouterr().err
-    for flag, value in [("--epochs", "0"), ("--dropout", "1"), ("--lr", "0"), ("--test-size", "1"),
+    for flag, value in [("--epochs", "0"), ("--dropout", "1"), ("--lr", "0"), ("--lr", "nan"), ("--test-size", "1"),
                         ("--batch-size", "x"), ("--threads", "0")]:
         with pytest.raises(SystemExit) as exc:
             cli_main(["train", flag, value])
