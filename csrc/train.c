@@ -311,12 +311,16 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
                 part_rows[u] = r1 - r0;                                                   \
                 if (u == 0 && E->alpha > 0) l2 = fnn_l2_##SFX(E->params, E->nw);          \
                 _Pragma("omp barrier")                                                    \
-                /* the gradient: the threads' buffers added in thread order */           \
-                for (int64_t p = p0; p < p1; p++) {                                       \
-                    T acc = 0;                                                            \
-                    for (int v = 0; v < un; v++)                                          \
-                        if (part_rows[v]) acc += gpart[(size_t)v * gstride + p];          \
-                    E->grads[p] = acc;                                                    \
+                /* the gradient: the threads' buffers added in thread order (a thread     \
+                 * without rows this batch holds an older gradient: skipped) */           \
+                T *gs = E->grads;                                                         \
+                int first = 1;                                                            \
+                for (int v = 0; v < un; v++) {                                            \
+                    if (!part_rows[v]) continue;                                          \
+                    const T *gv = gpart + (size_t)v * gstride;                            \
+                    if (first) memcpy(gs + p0, gv + p0, (size_t)(p1 - p0) * sizeof(T));   \
+                    else for (int64_t p = p0; p < p1; p++) gs[p] += gv[p];                \
+                    first = 0;                                                            \
                 }                                                                         \
                 update_range_##SFX(E, E->grads, p0, p1, t, s);                            \
                 if (u == 0) {                                                             \
