@@ -47,6 +47,21 @@ def _r2(pred: np.ndarray, target: np.ndarray) -> float:
     return float(r2.mean())
 
 
+
+def _check_weights(sample_weight, n: int) -> np.ndarray:
+    """sample_weight as float64 [n]: real, finite, >= 0, not all zero."""
+    sw = np.asarray(sample_weight)
+    if sw.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
+    if sw.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},) (one weight per row of X), got {sw.shape}")
+    sw = np.ascontiguousarray(sw, dtype=np.float64)
+    if not np.isfinite(sw).all() or (sw < 0).any():
+        raise ValueError("sample_weight must be finite and >= 0")
+    if not sw.any():
+        raise ValueError("sample_weight is all zero")
+    return sw
+
 class MLP:
     """A multilayer perceptron: Dense + activation per hidden layer, a linear output layer.
 
@@ -253,7 +268,8 @@ class MLP:
             betas: Optional[Sequence[float]] = None, eps: Optional[float] = None, rho: Optional[float] = None,
             shuffle: bool = True, seed: Any = None, callbacks: Sequence[Callable[[Dict[str, Any]], Any]] = (),
             verbose: bool = False, backend: Optional[str] = None, fused: Optional[bool] = None,
-            resume: bool = False, validation_data: Optional[Sequence[Any]] = None) -> "MLP":
+            resume: bool = False, validation_data: Optional[Sequence[Any]] = None,
+            sample_weight: Any = None) -> "MLP":
         """Train on (X, y); returns self.
 
         optimizer: "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
@@ -277,7 +293,10 @@ class MLP:
         the Python-composed loop. resume: continue the previous fit (or a loaded
         model): optimizer state and step, schedule, shuffling RNG and epoch
         counter carry on, and optimizer / lr / schedule arguments are ignored;
-        ``epochs`` more epochs run.
+        ``epochs`` more epochs run. sample_weight: one finite weight >= 0 per row
+        (scikit-learn's weighting: a batch's loss, gradient and L2 term are divided
+        by its weight sum, which must not be 0); a held-out validation share keeps
+        its rows' weights out of training and is scored unweighted.
 
         Training starts from the current weights (the constructor's
         initialisation, or what an earlier fit left) with a fresh optimizer.
@@ -290,6 +309,7 @@ class MLP:
         y_arr = np.asarray(y)
         if len(y_arr) != len(X):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y_arr)}")
+        sw = None if sample_weight is None else _check_weights(sample_weight, len(X))
         if resume and self.train_state_ is None:
             raise ValueError("resume=True needs a model that was fitted (or loaded) before")
         if resume:
@@ -363,8 +383,11 @@ class MLP:
             from sklearn.model_selection import train_test_split
 
             strat = t if loss_name == "softmax_xent" else (t.ravel() if classes is not None else None)
-            X_tr, X_val, t_tr, t_val = train_test_split(X, t, test_size=float(validation_fraction),
-                                                        random_state=fit_seed, stratify=strat)
+            parts = train_test_split(X, t, *(() if sw is None else (sw,)), test_size=float(validation_fraction),
+                                     random_state=fit_seed, stratify=strat)
+            X_tr, X_val, t_tr, t_val = parts[:4]
+            if sw is not None:
+                sw = np.ascontiguousarray(parts[4])
             X_tr, X_val = np.ascontiguousarray(X_tr), np.ascontiguousarray(X_val)
             t_tr, t_val = np.ascontiguousarray(t_tr), np.ascontiguousarray(t_val)
 
@@ -375,7 +398,8 @@ class MLP:
                     batch_size=int(batch_size), alpha=float(l2), shuffle=shuffle, seed=fit_seed, X_val=X_val,
                     y_val=t_val, score=self._raw_score, early_stopping=early_stopping, tol=tol,
                     n_iter_no_change=int(n_iter_no_change), callbacks=callbacks, verbose=verbose,
-                    backend=backend if backend is not None else self.backend, fused=fused, owner=self)
+                    backend=backend if backend is not None else self.backend, fused=fused, owner=self,
+                    sample_weight=sw)
         return self
 
     # -------------------------------------------------------------- inference

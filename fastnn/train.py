@@ -140,7 +140,7 @@ class _Composed:
         self.weights = net.params[: net.layout.n_weights]
 
     def run(self, X: np.ndarray, y: np.ndarray, m: int, lr: float, alpha: float,
-            batch_losses: Optional[np.ndarray] = None) -> float:
+            batch_losses: Optional[np.ndarray] = None, weights: Optional[np.ndarray] = None) -> float:
         net, loss, opt, ctx, backend, bs = self.net, self.loss, self.opt, self.ctx, self.backend, self.bs
         forward, backward, update = net.forward, net.backward, opt.update
         grad_full = self.grad
@@ -151,17 +151,38 @@ class _Composed:
             ctx.t = opt.step + 1
             out = forward(X[s:e], ctx)
             g = grad_full if rows == bs else grad_full[:rows]
-            bl = loss(out, y[s:e], grad=g, backend=backend)[0]
+            if weights is None:
+                norm = float(rows)
+                bl = loss(out, y[s:e], grad=g, backend=backend)[0]
+            else:
+                norm, bl = _weighted_loss(loss, out, y[s:e], g, weights[s:e], k, backend)
             if alpha:
-                bl += alpha * kernels.l2_penalty(self.weights, backend=backend) / rows
+                bl += alpha * kernels.l2_penalty(self.weights, backend=backend) / norm
             if batch_losses is not None:
                 batch_losses[k] = bl
             if not math.isfinite(bl):
                 return bl  # stop at once: the caller restores the epoch's starting point
             backward(g, ctx)
-            update(lr, alpha / rows, backend)
+            update(lr, alpha / norm, backend)
             total += bl * rows
         return total / m
+
+
+def _weighted_loss(loss: Loss, out: np.ndarray, y: np.ndarray, g: np.ndarray, w: np.ndarray, batch: int,
+                   backend: Optional[str]):
+    """(weight sum s, sum(w_r loss_r) / s) of a batch, g[r] = w_r / s times row r's gradient,
+    row by row as the native epoch's spec does it (backends/_train_reference.py)."""
+    s = 0.0
+    for v in w:
+        s += float(v)
+    if s == 0:
+        raise ValueError(f"sample_weight sums to 0 over the rows of batch {batch}; "
+                         "a batch's loss is divided by its weight sum")
+    total = 0.0
+    for r in range(out.shape[0]):
+        total += float(w[r]) * loss(out[r:r + 1], y[r:r + 1], grad=g[r:r + 1], backend=backend)[0]
+        g[r] *= g.dtype.type(float(w[r]) / s)
+    return s, total / s
 
 
 #: work per native call in ``fused_epoch``: a KeyboardInterrupt is only seen between calls
@@ -229,7 +250,8 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                 score: Optional[Callable[[np.ndarray, Any], float]] = None, early_stopping: bool = False,
                 tol: Optional[float] = 1e-4, n_iter_no_change: int = 10,
                 callbacks: Sequence[Callable[[Dict[str, Any]], Any]] = (), verbose: bool = False,
-                backend: Optional[str] = None, fused: Optional[bool] = None, owner: Any = None) -> TrainState:
+                backend: Optional[str] = None, fused: Optional[bool] = None, owner: Any = None,
+                sample_weight: Optional[np.ndarray] = None) -> TrainState:
     """Train `net` on prepared data for up to `epochs` more epochs; returns `state`.
 
     X: C-contiguous [n, d0] in the network's dtype; y: int32 labels [n] for
@@ -242,6 +264,8 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
     score has not improved by ``tol`` for more than ``n_iter_no_change`` epochs
     (the best weights are restored); otherwise the same on the training loss;
     ``tol=None`` disables both. A schedule's ``on_plateau`` may veto the stop.
+    ``sample_weight``: float64 [n] row weights for the training loss (scikit-learn's
+    weighting, as ``kernels.train_epoch``), or None.
     """
     opt, schedule, rng = state.optimizer, state.schedule, state.rng
     n = X.shape[0]
@@ -268,6 +292,7 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
         runner = _Composed(net, loss, opt, bs, net.layout.sizes[-1], seed, backend)
         Xp = np.empty_like(X)
         yp = np.empty_like(y)
+        wp = None if sample_weight is None else np.empty_like(sample_weight)
 
     if state.epoch == 0 and not hist["loss"]:
         schedule.start(opt.lr)
@@ -297,7 +322,7 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                 if use_fused:
                     def run(rows, step, batch_losses, lr=lr):
                         return train_epoch(net.params, net.grads, opt.state, X, y, rows, lr=lr, step=step,
-                                           batch_losses=batch_losses, **ekw)
+                                           batch_losses=batch_losses, sample_weight=sample_weight, **ekw)
 
                     ep_loss = fused_epoch(run, np.ascontiguousarray(perm, dtype=np.int64), batch_size=bs,
                                           step=opt.step, sizes=spec["sizes"])
@@ -305,7 +330,9 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                 else:
                     np.take(X, perm, axis=0, out=Xp)
                     np.take(y, perm, axis=0, out=yp)
-                    ep_loss = runner.run(Xp, yp, n, lr, alpha)
+                    if wp is not None:
+                        np.take(sample_weight, perm, out=wp)
+                    ep_loss = runner.run(Xp, yp, n, lr, alpha, weights=wp)
                 if not math.isfinite(ep_loss):
                     np.copyto(net.params, snap_params)
                     np.copyto(opt.state, snap_state)
@@ -377,6 +404,7 @@ def cross_validate(make_model: Callable[[], Any], X, y, *, cv: Any = 5, fit_para
     ``score`` (e.g. ``lambda: fastnn.MLP([64, 32, 10], seed=0)``). cv: an int
     (K folds: stratified for labels), any scikit-learn splitter or an iterable of
     (train, test) index pairs, as ``sklearn.model_selection.check_cv`` accepts.
+    A ``sample_weight`` in fit_params (one per row of X) is subset to each fold's rows.
     Returns ``{"test_score": array[K], "fit_time": array[K], "models": [...]}``
     (models only when return_models).
     """
@@ -391,8 +419,11 @@ def cross_validate(make_model: Callable[[], Any], X, y, *, cv: Any = 5, fit_para
     scores, times, models = [], [], []
     for train_idx, test_idx in splitter.split(X, y, groups):
         model = make_model()
+        fold_params = dict(fit_params)
+        if fold_params.get("sample_weight") is not None:  # one weight per row of X: this fold's rows
+            fold_params["sample_weight"] = np.asarray(fold_params["sample_weight"])[train_idx]
         t0 = time.perf_counter()
-        model.fit(X[train_idx], y[train_idx], **fit_params)
+        model.fit(X[train_idx], y[train_idx], **fold_params)
         times.append(time.perf_counter() - t0)
         scores.append(float(model.score(X[test_idx], y[test_idx])))
         if return_models:

@@ -5,6 +5,7 @@ import numpy as np
 import scipy.sparse
 import pytest
 
+import fastnn
 from fastnn.cli import main as cli_main
 from fastnn.datasets import load_embedded, load_file
 from fastnn.mlp import MLP, NotFittedError
@@ -187,3 +188,42 @@ def test_cli_train_reports_bad_input_without_traceback(tmp_path, capsys):
             cli_main(["train", flag, value])
         assert exc.value.code == 2
         assert f"argument {flag}: expected" in capsys.readouterr().err
+
+
+def test_fit_sample_weight_fused_composed_and_repeated_rows():
+    """fastnn.MLP.fit(sample_weight=...): the native and the composed epoch agree, and
+    integer weights train as the rows repeated (one full batch, no shuffling)."""
+    X, y = load_embedded("iris", np.float64)
+    w = np.arange(len(y)) % 3  # 0, 1, 2: zero weights included
+    kw = dict(epochs=4, lr=0.05, l2=1e-2, seed=0)
+    nets = [MLP([4, 8, 3], seed=1, dtype=np.float64).fit(X, y, sample_weight=w, fused=f, **kw) for f in (True, False)]
+    np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(nets[0].history_["loss"], nets[1].history_["loss"], rtol=1e-10)
+    rep = np.repeat(np.arange(len(y)), w)
+    full = dict(kw, batch_size="full", shuffle=False)
+    a = MLP([4, 8, 3], seed=1, dtype=np.float64).fit(X, y, sample_weight=w, **full)
+    b = MLP([4, 8, 3], seed=1, dtype=np.float64).fit(X[rep], y[rep], **full)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-10, atol=1e-12)
+    c = MLP([4, 8, 3], seed=1, dtype=np.float64).fit(X, y, **full)
+    assert not np.allclose(a.params, c.params)  # the weights matter
+    # with a held-out share (its weights leave with its rows) and in cross-validation
+    MLP([4, 8, 3], seed=1).fit(X, y, sample_weight=w, early_stopping=True, epochs=3)
+    res = fastnn.cross_validate(lambda: MLP([4, 8, 3], seed=0), X, y, cv=3,
+                                fit_params=dict(epochs=2, sample_weight=w + 1.0))
+    assert res["test_score"].shape == (3,)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_fit_sample_weight_errors(fused):
+    X, y = load_embedded("iris", np.float64)
+    net = MLP([4, 8, 3], seed=0)
+    for bad, exc, match in [(np.ones(len(y) - 1), ValueError, r"shape \(150,\)"),
+                            (-np.ones(len(y)), ValueError, "finite and >= 0"),
+                            (np.r_[np.nan, np.ones(len(y) - 1)], ValueError, "finite and >= 0"),
+                            (np.zeros(len(y)), ValueError, "all zero"),
+                            (np.array(["a"] * len(y)), TypeError, "real numbers")]:
+        with pytest.raises(exc, match=match):
+            net.fit(X, y, sample_weight=bad, fused=fused)
+    w = np.r_[np.zeros(32), np.ones(len(y) - 32)]  # the first batch (no shuffling) weighs nothing
+    with pytest.raises(ValueError, match="sums to 0 over the rows of batch 0"):
+        net.fit(X, y, sample_weight=w, batch_size=32, shuffle=False, fused=fused)
