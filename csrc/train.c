@@ -170,11 +170,12 @@ static double batch_norm_##SFX(const epoch_##SFX *E, const int64_t *idx, int64_t
                                                                                           \
 /* Forward, loss and backward of rows [r0, r0 + rows) of a batch of `brows` rows       \
  * (idx: the batch's rows of x; s: batch_norm), the weight and bias gradients into g.   \
- * Returns the rows' part of the batch loss: their mean loss when they are the whole    \
- * unweighted batch (as the loss kernel gives it), else sum(w_r loss_r) (w_r = 1       \
- * unweighted) for the caller to divide by s. */                                         \
+ * Returns the rows' part of the batch loss, sum(w_r loss_r) (w_r = 1 unweighted), for  \
+ * the caller to divide by s; with `whole` (the rows are the whole batch) and no        \
+ * weights, their mean loss as the loss kernel gives it (see batch_loss). */            \
 static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const int64_t *idx, \
-                              int64_t r0, int64_t rows, int64_t brows, double s, uint64_t t) { \
+                              int64_t r0, int64_t rows, int64_t brows, double s, uint64_t t, \
+                              int whole) {                                                \
     const int64_t *sizes = E->sizes;                                                      \
     int64_t L = E->L, d_in = sizes[0], d_out = sizes[L];                                  \
     idx += r0;                                                                            \
@@ -216,8 +217,8 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
         if (rows != brows) { /* the kernel divided by `rows`: the batch divides by brows */ \
             T c = (T)((double)rows / (double)brows);                                      \
             for (int64_t i = 0; i < rows * d_out; i++) w->dlog[i] *= c;                   \
-            part *= (double)rows;                                                         \
         }                                                                                 \
+        if (!whole) part *= (double)rows;                                                 \
     }                                                                                     \
     /* backward: gr is dL/d(output of layer l); dz overwrites it in place */              \
     T *gr = w->dlog;                                                                      \
@@ -237,11 +238,12 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
     return part;                                                                          \
 }                                                                                         \
                                                                                           \
-/* the whole batch's loss from its parts (see rows_grad), plus the L2 term */             \
+/* the whole batch's loss from its parts (see rows_grad; whole: one part, the whole      \
+ * batch, as rows_grad returned it with `whole`), plus the L2 term */                     \
 static double batch_loss_##SFX(const epoch_##SFX *E, const double *parts, int n_parts,    \
-                               double s, double l2) {                                     \
+                               double s, double l2, int whole) {                          \
     double bl;                                                                            \
-    if (n_parts == 1 && !E->sample_weight) bl = parts[0];                                 \
+    if (whole && !E->sample_weight) bl = parts[0];                                        \
     else {                                                                                \
         bl = 0;                                                                           \
         for (int u = 0; u < n_parts; u++) bl += parts[u];                                 \
@@ -264,9 +266,9 @@ static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *ba
                                                                  : E->batch_size;         \
         uint64_t t = (uint64_t)E->step + (uint64_t)b + 1;                                 \
         double s = batch_norm_##SFX(E, idx, rows);                                        \
-        double part = rows_grad_##SFX(E, &w, E->grads, idx, 0, rows, rows, s, t);         \
+        double part = rows_grad_##SFX(E, &w, E->grads, idx, 0, rows, rows, s, t, 1);      \
         double l2 = E->alpha > 0 ? fnn_l2_##SFX(E->params, E->nw) : 0.0;                  \
-        double bl = batch_loss_##SFX(E, &part, 1, s, l2);                                 \
+        double bl = batch_loss_##SFX(E, &part, 1, s, l2, 1);                              \
         update_range_##SFX(E, E->grads, 0, E->size, t, s);                                \
         if (batch_losses) batch_losses[b] = bl;                                           \
         total += bl * (double)rows;                                                       \
@@ -307,7 +309,7 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
                 uint64_t t = (uint64_t)E->step + (uint64_t)b + 1;                         \
                 double s = batch_norm_##SFX(E, idx, rows); /* same value on every thread */ \
                 int64_t r0 = rows * u / un, r1 = rows * (u + 1) / un;                     \
-                parts[u] = r1 > r0 ? rows_grad_##SFX(E, &w[u], g, idx, r0, r1 - r0, rows, s, t) : 0.0; \
+                parts[u] = r1 > r0 ? rows_grad_##SFX(E, &w[u], g, idx, r0, r1 - r0, rows, s, t, 0) : 0.0; \
                 part_rows[u] = r1 - r0;                                                   \
                 if (u == 0 && E->alpha > 0) l2 = fnn_l2_##SFX(E->params, E->nw);          \
                 _Pragma("omp barrier")                                                    \
@@ -324,7 +326,7 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
                 }                                                                         \
                 update_range_##SFX(E, E->grads, p0, p1, t, s);                            \
                 if (u == 0) {                                                             \
-                    double bl = batch_loss_##SFX(E, parts, un, s, l2);                    \
+                    double bl = batch_loss_##SFX(E, parts, un, s, l2, 0);                 \
                     if (batch_losses) batch_losses[b] = bl;                               \
                     total += bl * (double)rows;                                           \
                 }                                                                         \
