@@ -627,8 +627,9 @@ def _inplace(name: str, buf, shape: tuple, dtype: np.dtype, others: tuple) -> Ar
     return _output(name, buf, shape, dtype, others)
 
 
-def _row_weights(sample_weight, n: int, perm: np.ndarray, batch_size: int) -> np.ndarray:
-    """train_epoch's sample_weight as float64 [n]; every batch's weights must not sum to 0."""
+def row_weights_array(sample_weight, n: int) -> np.ndarray:
+    """sample_weight as a C-contiguous float64 [n] of finite real numbers (else a
+    TypeError / ValueError naming it); shared by train_epoch and fastnn.MLP.fit."""
     sw = np.asarray(sample_weight)
     if sw.dtype.kind not in "biuf":
         raise TypeError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
@@ -637,6 +638,12 @@ def _row_weights(sample_weight, n: int, perm: np.ndarray, batch_size: int) -> np
     sw = np.ascontiguousarray(sw, dtype=np.float64)
     if not np.isfinite(sw).all():
         raise ValueError("sample_weight must be finite (it holds NaN or inf)")
+    return sw
+
+
+def _row_weights(sample_weight, n: int, perm: np.ndarray, batch_size: int) -> np.ndarray:
+    """train_epoch's sample_weight as float64 [n]; every batch's weights must not sum to 0."""
+    sw = row_weights_array(sample_weight, n)
     sums = np.add.reduceat(sw[perm], np.arange(0, perm.shape[0], batch_size))
     zero = np.flatnonzero(sums == 0)
     if zero.size:

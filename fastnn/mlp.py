@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
+from . import kernels
 from .backends._common import ACTIVATIONS
 from .nn.flat import FlatLayout
 from .nn.init import INITS, init_params, make_rng
@@ -50,14 +51,9 @@ def _r2(pred: np.ndarray, target: np.ndarray) -> float:
 
 def _check_weights(sample_weight, n: int) -> np.ndarray:
     """sample_weight as float64 [n]: real, finite, >= 0, not all zero."""
-    sw = np.asarray(sample_weight)
-    if sw.dtype.kind not in "biuf":
-        raise TypeError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
-    if sw.shape != (n,):
-        raise ValueError(f"sample_weight must have shape ({n},) (one weight per row of X), got {sw.shape}")
-    sw = np.ascontiguousarray(sw, dtype=np.float64)
-    if not np.isfinite(sw).all() or (sw < 0).any():
-        raise ValueError("sample_weight must be finite and >= 0")
+    sw = kernels.row_weights_array(sample_weight, n)
+    if (sw < 0).any():
+        raise ValueError("sample_weight must be >= 0")
     if not sw.any():
         raise ValueError("sample_weight is all zero")
     return sw
