@@ -21,3 +21,13 @@ def test_compare_sklearn_small_calls_table(capsys):
     out = capsys.readouterr().out
     for call in ("partial_fit, 32-row batch", "predict_proba, 32 rows", "predict_proba, 1 row"):
         assert re.search(re.escape(call) + r"\s+\d+\s+\d+\s+[\d.]+x", out), out
+
+
+def test_epoch_threads_prints_every_case(capsys):
+    from benchmarks import epoch_threads
+
+    epoch_threads.main(["--repeat", "1"])
+    out = capsys.readouterr().out
+    for hidden, bs in epoch_threads.CASES:
+        net = "-".join(map(str, [64, *hidden, 10]))
+        assert re.search(rf"{net}\s+{bs} \|(\s+[\d.]+){{2}} \|(\s+[\d.]+){{2}} \|\s+[\d.]+x", out), out
