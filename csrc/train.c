@@ -27,7 +27,8 @@
  * each thread needs 64 rows at least (with 16, a 64-128-64-10 epoch at batch 32 ran
  * 12% slower than on one thread: the weight gradients have a k of 16 rows, and every
  * thread writes and adds up a whole gradient) and 2 MFLOP of forward + backward per
- * batch. Networks whose layer products reach 16 MFLOP per batch keep the kernels'
+ * batch in float64, 4 in float32 (the same ~35 us of work: 64-64-10 at batch 200 in
+ * float32, 2.9 MFLOP per thread, ran 7% slower split). Networks whose layer products reach 16 MFLOP per batch keep the kernels'
  * own threads instead, which scale there (64-512-256-10 at batch 128: 24 ms per
  * epoch, against 30 split by rows); the split is for the small products they do
  * not repay: 64-100-10 at batch 200, 1.49 ms on one thread, 1.72 with threaded
@@ -373,7 +374,7 @@ int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *
         flops += 3.0 * f;                                                                 \
         if (f > largest) largest = f;                                                     \
     }                                                                                     \
-    int nt = largest < KERNEL_THREADS_FLOPS ? fnn_threads_for(flops, EPOCH_PAR_MIN_FLOPS) : 1;\
+    int nt = largest < KERNEL_THREADS_FLOPS ? fnn_threads_for(flops, EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1;\
     if (nt > bs / MIN_ROWS_PER_THREAD) nt = (int)(bs / MIN_ROWS_PER_THREAD);              \
     int status = nt > 1 ? epoch_parallel_##SFX(&E, loss_out, batch_losses, nt)            \
                         : epoch_serial_##SFX(&E, loss_out, batch_losses);                 \
