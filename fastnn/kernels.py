@@ -173,7 +173,10 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1
     out = _output("out", out, (m, n), a.dtype, (("a", a), ("b", b)))
     if m and n:
         if k == 0:  # empty sum: only the beta term survives
-            out *= beta if beta != 0.0 else 0.0
+            if beta == 0.0:
+                out.fill(0.0)  # write-only, as for k > 0: a NaN already in out must not survive
+            else:
+                out *= beta
         else:
             _run("gemm", mod, "gemm", (out, a, b, bool(trans_a), bool(trans_b), alpha, beta),
                  2.0 * m * n * k, a.itemsize * (m * k + k * n + m * n))

@@ -62,6 +62,10 @@ def test_gemm_empty_inner_dimension(backend, dtype):
     out = np.ones((3, 4), dtype)
     K.gemm(a, b, beta=0.5, out=out, backend=backend)
     assert (out == 0.5).all()
+    # beta == 0 makes out write-only for every k: old NaNs are not multiplied by 0
+    out[...] = np.nan
+    K.gemm(a, b, out=out, backend=backend)
+    assert (out == 0).all()
 
 
 # --------------------------------------------------------------- activations
