@@ -235,6 +235,26 @@ def test_partial_fit_and_warm_start_parity():
     _assert_same_fit(f, s)
 
 
+@pytest.mark.parametrize("first_max_iter", [5, 30])
+def test_warm_start_after_early_stopping_parity(first_max_iter):
+    # scikit-learn's coefs_ are its best-weights arrays after an early-stopping fit,
+    # so the next warm fit trains them in place: when that fit never beats the old
+    # best validation score it ends on its last weights, not on the old best ones
+    # (found by a random parity search; fastnn restored the old best weights).
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((100, 5)), rng.integers(0, 3, 100)
+    params = dict(hidden_layer_sizes=(10,), solver="adam", max_iter=first_max_iter, random_state=0,
+                  early_stopping=True, n_iter_no_change=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        f, s = MLPClassifier(**params).fit(X, y), skn.MLPClassifier(**params).fit(X, y)
+        for est in (f, s):
+            est.set_params(warm_start=True, max_iter=3)
+            est.fit(X, y)
+            est.fit(X, y)
+    _assert_same_fit(f, s)
+
+
 
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_warm_start_keeps_the_fitted_network(solver):

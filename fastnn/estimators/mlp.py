@@ -332,7 +332,16 @@ class _BaseMLP(BaseEstimator):
         return True
 
     def _fit_stochastic(self, X, Y, sample_weight, incremental):
+        # After an early-stopping fit, scikit-learn's coefs_ ARE its _best_coefs (the
+        # same arrays), so a later warm-start fit or partial_fit trains the "best"
+        # weights in place, and an early-stopping fit that never beats the old best
+        # score ends on its last weights, not on the old best ones. Same numbers here:
+        # the best weights keep following the training buffer until a better score
+        # snapshots them.
+        tracks_training = self.__dict__.get("_best_coefs") is self.coefs_
         flat = self._sync_flat(X.dtype)
+        if tracks_training:
+            self._best_coefs, self._best_intercepts = self.coefs_, self.intercepts_
         net = self._net()
         hyper = self._hyper()
         opt = getattr(self, "_optimizer", None)
