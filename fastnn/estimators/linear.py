@@ -86,9 +86,9 @@ def _dense(X, dtype=np.float64):
 
 
 def _means(X, Y, sw, fit_intercept):
-    """Weighted column means of X and Y (zeros without an intercept)."""
-    if not fit_intercept:
-        return np.zeros(X.shape[1]), np.zeros(Y.shape[1])
+    """Weighted column means of X and Y (zeros without an intercept), in their dtypes."""
+    if not fit_intercept:  # zeros of X's dtype: float32 data must not be promoted by "centring"
+        return np.zeros(X.shape[1], X.dtype), np.zeros(Y.shape[1], Y.dtype)
     if sw is None:
         return X.mean(axis=0), Y.mean(axis=0)
     w = sw / sw.sum()
@@ -188,7 +188,8 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
         intercept = y_mean - x_mean @ W if self.fit_intercept else np.zeros(W.shape[1])
         if self._y_1d:
             self.coef_ = coef.ravel().astype(self._dtype, copy=False)
-            self.intercept_ = float(intercept[0]) if self.fit_intercept else 0.0
+            # a NumPy scalar of X's dtype, as scikit-learn's (a plain 0.0 without an intercept)
+            self.intercept_ = self._dtype.type(intercept[0]) if self.fit_intercept else 0.0
         else:
             self.coef_ = coef.astype(self._dtype, copy=False)
             self.intercept_ = intercept.astype(self._dtype, copy=False) if self.fit_intercept else 0.0
@@ -462,8 +463,6 @@ class ElasticNet(_LinearRegressorBase):
         dt = X.dtype
         n, n_f = X.shape
         n_t = Y.shape[1]
-        if self.positive and not self._y_1d:
-            raise ValueError("positive=True is not allowed for multi-output (y.ndim != 1)")
         if sw is not None:
             sw = sw * (n / sw.sum())  # scikit-learn's: the weights sum to n, so alpha keeps its scale
         Y = Y.astype(dt, copy=False)
