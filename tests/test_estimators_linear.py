@@ -113,6 +113,20 @@ def test_ridge_per_target_alpha():
     assert _rel(f.coef_, s.coef_) < 1e-10
 
 
+def test_ridge_svd_unregularised_on_rank_deficient_x():
+    # A repeated column leaves a singular value at rounding level; with alpha = 0 its
+    # 1/s made coefficients of 1e17 (residual 43 against 0.75) until it was cut off
+    # below 1e-15 as scikit-learn and scipy's pinv do (small-scale X: that one is
+    # ~1e-18 here; the cut-off is absolute, as theirs).
+    X, y = make_regression(85, 6, noise=1.0, random_state=0)
+    X[:, 1] = X[:, 0]
+    X *= 0.01
+    f = Ridge(alpha=0.0, solver="svd", fit_intercept=False).fit(X, y)
+    s = skl.Ridge(alpha=0.0, solver="svd", fit_intercept=False).fit(X, y)
+    assert _rel(f.coef_, s.coef_) < 1e-8
+    assert f.coef_[0] == pytest.approx(f.coef_[1])  # the minimum-norm split of the repeated column
+
+
 def _same_lasso(f, s, rel=1e-10):
     """The same solver run: coefficients, zeros, intercept, sweeps and duality gap."""
     assert _rel(f.coef_, s.coef_) < rel

@@ -383,7 +383,12 @@ class Ridge(_LinearRegressorBase):
         if self.solver == "svd":
             U, s, Vt = scipy.linalg.svd(Xs, full_matrices=False)
             UtY = U.T @ Ys
-            W = np.column_stack([Vt.T @ (s / (s * s + a) * UtY[:, j]) for j, a in enumerate(alpha)])
+            # singular values at rounding level are zeros (scikit-learn's and scipy's pinv
+            # cut-off, 1e-15): with alpha = 0 their 1/s would blow up to ~1e15
+            nz = s > 1e-15
+            s_safe = np.where(nz, s, 1)
+            W = np.column_stack([Vt.T @ (np.where(nz, s_safe / (s_safe * s_safe + a), 0) * UtY[:, j])
+                                 for j, a in enumerate(alpha)])
         elif self.solver == "gd":
             # ||r||^2 + a||w||^2 = 2 sum(sw) * (half-mse + 0.5 (a / sum(sw)) ||w||^2): same minimiser
             s = float(Xs.shape[0] if sw is None else sw.sum())
