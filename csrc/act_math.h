@@ -29,7 +29,7 @@ static inline T fnn_softplus_##SFX(T x) {                                       
 }                                                                                    \
 static inline T fnn_act_##SFX(int act, T x, T p) {                                   \
     switch (act) {                                                                   \
-    case FNN_ACT_RELU: return x > 0 ? x : (T)0;                                      \
+    case FNN_ACT_RELU: return x <= 0 ? (T)0 : x; /* NaN passes, as np.maximum */      \
     case FNN_ACT_LEAKY_RELU: return x > 0 ? x : p * x;                               \
     case FNN_ACT_SIGMOID: return fnn_sigmoid_##SFX(x);                               \
     case FNN_ACT_TANH: return TANH(x);                                               \

@@ -58,7 +58,8 @@ void DN_CAT(fnn_dense_forward_, SFX)(T *out, T *z_out, const T *x, const T *w, c
         for (int64_t j = 0; j < o; j++) db[j] += g[j];                                  \
         break;                                                                          \
     case FNN_ACT_RELU:                                                                  \
-        for (int64_t j = 0; j < o; j++) { T d = y[j] > 0 ? g[j] : (T)0; dz[j] = d; db[j] += d; } \
+        /* a product, as the spec's dout * (y > 0): a NaN or inf in dout is not dropped */ \
+        for (int64_t j = 0; j < o; j++) { T d = g[j] * (y[j] > 0 ? (T)1 : (T)0); dz[j] = d; db[j] += d; } \
         break;                                                                          \
     case FNN_ACT_LEAKY_RELU:                                                            \
         for (int64_t j = 0; j < o; j++) { T d = y[j] > 0 ? g[j] : p * g[j]; dz[j] = d; db[j] += d; } \

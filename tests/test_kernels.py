@@ -107,6 +107,25 @@ def test_activation_extremes_stay_finite(backend, dtype, act):
     assert_close(y, want, dtype, scale=4, what=f"{act} extremes")
 
 
+@pytest.mark.parametrize("act", [a for a in ACTS if a != "softmax"])
+def test_activation_nan_propagates_like_the_spec(backend, dtype, act):
+    # A NaN must reach the loss (and the divergence check), never turn into a 0:
+    # Numba's relu and elu did that (v if v > 0 else 0). Elementwise activations
+    # give NaN for NaN; the backward gives NaN wherever dy or the saved value is NaN
+    # except where the spec's derivative mask is 0 (relu: 0 * dy, a NaN dy stays NaN).
+    x = np.array([[np.nan, -1.0, 0.0, 2.0, np.nan, -np.inf, np.inf, 0.5, np.nan]], dtype=dtype)
+    dy = np.array([[1.0, np.nan, 1.0, 1.0, 1.0, 1.0, 1.0, np.nan, 1.0]], dtype=dtype)
+    with np.errstate(invalid="ignore"):  # the spec's gelus compute inf * 0 for +-inf
+        want = K.activation_forward(x, act, backend="numpy")
+        got = K.activation_forward(x, act, backend=backend)
+        kw = {"x": x} if act in ("gelu", "gelu_tanh") else {"y": want}
+        bwant = K.activation_backward(dy, act, backend="numpy", **kw)
+        bgot = K.activation_backward(dy, act, backend=backend, **kw)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got[0, 0])
+    np.testing.assert_array_equal(np.isnan(bgot), np.isnan(bwant))
+
+
 def test_activation_parameters(backend, dtype, rng):
     x = _x(rng, (5, 9), dtype)
     for act, p in (("leaky_relu", 0.2), ("elu", 0.7)):
@@ -167,6 +186,22 @@ def test_dense_backward_dz_may_alias_dout(backend, dtype, rng):
     for g, g2, e in zip(got, got2, want):
         assert_close(g, e, dtype, scale=20, what="dz alias")
         assert_close(g2, e, dtype, scale=20, what="dz alias")
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "tanh", "elu", "gelu"])
+def test_dense_backward_keeps_nan_like_the_spec(backend, dtype, rng, act):
+    # C's relu dz was a select (y > 0 ? dout : 0): a NaN dout of a dead unit became 0
+    # and the layer's weight gradient stayed finite while the spec's went NaN
+    x, w, b = _x(rng, (5, 4), dtype), _x(rng, (4, 3), dtype), _x(rng, (3,), dtype)
+    z = np.empty((5, 3), dtype)
+    y = K.dense_forward(x, w, b, act, preact=z, backend="numpy")
+    y[0, :] = -1.0 if act != "tanh" else y[0, :]  # a dead relu row (y <= 0) ...
+    dout = _x(rng, (5, 3), dtype)
+    dout[0, 1] = np.nan  # ... whose upstream gradient is NaN
+    want = K.dense_backward(dout, x, w, act, y=y, z=z, backend="numpy")
+    got = K.dense_backward(dout.copy(), x, w, act, y=y, z=z, backend=backend)
+    for g, e in zip(got, want):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(e))
 
 
 # -------------------------------------------------------------------- losses

@@ -287,6 +287,28 @@ def test_integer_weights_equal_repeated_rows(backend, loss):
     assert not np.allclose(p3, p1)
 
 
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "elu"])
+def test_nan_in_x_spreads_like_the_reference(backend, dtype, activation):
+    # A NaN feature makes the whole step NaN in the spec (relu and elu of NaN are NaN,
+    # and a dead unit's gradient is NaN * 0). Numba's relu/elu mapped it to 0 and C's
+    # relu backward selected 0, so part of the weights stayed finite after a NaN loss.
+    params, X, y = _problem(dtype, "softmax_xent")
+    X[3, 2] = np.nan
+    perm = np.arange(N)
+    out = {}
+    for be in ("numpy", backend):
+        p, g = params.copy(), np.zeros_like(params)
+        state = np.zeros((2, p.size), dtype)
+        loss = K.train_epoch(p, g, state, X, y, perm, sizes=SIZES, activation=activation, loss="softmax_xent",
+                             optimizer="adam", lr=0.01, step=0, batch_size=BS, backend=be)
+        out[be] = (np.isnan(loss), np.isnan(p))
+    assert out[backend][0] and out["numpy"][0]
+    np.testing.assert_array_equal(out[backend][1], out["numpy"][1])
+
+
 def test_dropout_changes_training_and_seed_matters():
     base = _train("numpy", np.float64, "sgd", "mse", epochs=1)[0]
     d1 = _train("numpy", np.float64, "sgd", "mse", epochs=1, dropout=0.5, seed=1)[0]

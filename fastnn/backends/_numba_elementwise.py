@@ -169,10 +169,11 @@ def act_forward_loop(y, x, act, param):
     p = T(param)
     zero = T(0.0)
     n = x.size
+    # "not (v <= 0)" rather than "v > 0": a NaN passes through, as np.maximum(x, 0)
     if act == ACT_RELU:
         for i in range(n):
             v = x[i]
-            y[i] = v if v > zero else zero
+            y[i] = v if not (v <= zero) else zero
     elif act == ACT_LEAKY_RELU:
         for i in range(n):
             v = x[i]
@@ -195,8 +196,8 @@ def act_forward_loop(y, x, act, param):
     elif act == ACT_ELU:
         for i in range(n):
             v = x[i]
-            # expm1 of min(v, 0): the unused branch must not overflow
-            y[i] = v if v > zero else p * vexpm1(v if v < zero else zero)
+            # expm1 of min(v, 0) (a NaN kept): the unused branch must not overflow
+            y[i] = v if v > zero else p * vexpm1(v if not (v >= zero) else zero)
     else:  # identity
         for i in range(n):
             y[i] = x[i]

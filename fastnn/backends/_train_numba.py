@@ -67,7 +67,7 @@ def _sigmoid(x):
 @_jit
 def _act(code, x, p):
     if code == ACT_RELU:
-        return x if x > 0 else 0.0
+        return x if not (x <= 0) else 0.0  # a NaN passes, as np.maximum(x, 0)
     if code == ACT_LEAKY_RELU:
         return x if x > 0 else p * x
     if code == ACT_SIGMOID:
@@ -359,10 +359,10 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
                         for j in range(o):
                             g[r, j] *= _act_grad(act, 0.0, z[r, j], param)
                 elif act == ACT_RELU:
-                    zero = dt(0.0)
+                    zero, one = dt(0.0), dt(1.0)
                     for r in range(rows):
                         for j in range(o):
-                            g[r, j] = g[r, j] if h[r, j] > zero else zero
+                            g[r, j] = g[r, j] * (one if h[r, j] > zero else zero)  # NaN * 0 stays NaN
                 elif act != ACT_IDENTITY:
                     for r in range(rows):
                         for j in range(o):
