@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from .io import check_output_path
 from .profile import KernelMLP, _write_json, find_mlp, format_table, load_data
 
 SUITES = ("peak", "gemm", "kernels", "step", "epoch")
@@ -905,6 +906,13 @@ def run(args: argparse.Namespace) -> int:
     if args.settle < 0:
         print("fastnn bench: --settle must be >= 0", file=sys.stderr)
         return 2
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path:
+            try:
+                check_output_path(path, option)
+            except ValueError as exc:
+                print(f"fastnn bench: {exc}", file=sys.stderr)
+                return 2
     args.dtypes = args.dtypes or ["float32", "float64"]
     if args.quick:
         args.repeat = min(args.repeat, 3)

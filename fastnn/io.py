@@ -29,7 +29,7 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-__all__ = ["FORMAT", "VERSION", "ModelFileError", "write_file", "read_file", "save", "load"]
+__all__ = ["FORMAT", "VERSION", "ModelFileError", "write_file", "read_file", "save", "load", "check_output_path"]
 
 FORMAT = "fastnn-model"
 VERSION = 1
@@ -39,6 +39,23 @@ _SUMS = "SHA256SUMS"
 
 class ModelFileError(ValueError):
     """The file is not a fastnn model file, is of an unsupported version, or is corrupt."""
+
+
+def check_output_path(path: "os.PathLike[str] | str", option: str) -> None:
+    """Raise ValueError, naming `option`, if `path` cannot be written.
+
+    The command-line tools call this before the work whose result goes there, so a
+    typo in an output directory fails at once rather than after a long training
+    run or benchmark, whose result would then be lost.
+    """
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{option}: {path} is a directory; give a file name")
+    if not os.path.isdir(parent):
+        raise ValueError(f"{option}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}: directory {parent} is not writable")
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:

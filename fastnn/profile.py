@@ -26,6 +26,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .io import check_output_path
+
 __all__ = ["Profiler", "KernelStat", "profile", "KernelMLP", "load_data", "configure_parser", "run"]
 
 # (name, backend, start seconds, duration seconds, flops, bytes, thread index)
@@ -503,6 +505,9 @@ def run(args: argparse.Namespace) -> int:
         print("fastnn profile: --epochs and --batch-size must be >= 1", file=sys.stderr)
         return 2
     try:
+        for option, path in (("--trace", args.trace), ("--json", args.json)):
+            if path:
+                check_output_path(path, option)
         X, y, desc = load_data(args.data, args.dtype)
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"fastnn profile: {exc}", file=sys.stderr)

@@ -85,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import fastnn
+    from .io import check_output_path
     from .mlp import MLP
+
+    if args.output:
+        check_output_path(args.output, "--output")
 
     if args.threads is not None:
         fastnn.set_num_threads(args.threads)

@@ -145,6 +145,9 @@ def test_peak_suite_and_plot(tiny, tmp_path, capsys):
 def test_bad_options(capsys):
     assert main(["bench", "peak", "--threads", "0"]) == 2
     assert main(["bench", "peak", "--repeat", "0"]) == 2
+    # an unwritable --json / --plot fails before the benchmark, not after it
+    assert main(["bench", "peak", "--json", "/no-such-dir/x.json"]) == 2
+    assert "--json: directory /no-such-dir does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", "nonsense"])
     capsys.readouterr()

@@ -179,6 +179,9 @@ def test_cli_train_reports_bad_input_without_traceback(tmp_path, capsys):
         (["--data", str(bad)], "line 2, column 'b'"),
         (["--data", str(csv), "--regression"], "--regression needs a numeric target"),
         (["--data", "iris", "--target", "0"], "--target applies to CSV / NPY files"),
+        # checked before training, not after it (the trained model was lost to a traceback)
+        (["-o", str(tmp_path / "no-such-dir" / "m.fnn")], "--output: directory"),
+        (["-o", str(tmp_path)], "is a directory"),
     ]:
         assert cli_main(["train", "-q", *argv]) == 2
         assert msg in capsys.readouterr().err

@@ -227,3 +227,9 @@ def test_exported_context_manager():
     with fastnn.profile() as p:
         K.gemm(np.ones((2, 2)), np.ones((2, 2)), backend="numpy")
     assert [s.name for s in p.stats()] == ["gemm"]
+
+
+def test_profile_cli_refuses_an_unwritable_trace_before_running(tmp_path, capsys):
+    rc = main(["profile", "--epochs", "1", "--no-peak", "--trace", str(tmp_path / "missing" / "t.json")])
+    assert rc == 2
+    assert "--trace: directory" in capsys.readouterr().err
