@@ -13,13 +13,20 @@
 
 #define IVDEP _Pragma("GCC ivdep")
 
-/* sign(w) * max(|w| - thr, 0) */
-#define PROX(SFX, w, thr) fnn_sel_##SFX((w) > (thr), (w) - (thr), \
+/* sign(w) * max(|w| - thr, 0); a NaN passes (!(w <= thr)), as in the spec */
+#define PROX(SFX, w, thr) fnn_sel_##SFX(!((w) <= (thr)), (w) - (thr), \
                                         fnn_sel_##SFX((w) < -(thr), (w) + (thr), 0))
+
+/* The coupled L2 term and the decay, only when their coefficient is not 0 (a
+ * loop-invariant test, unswitched by the compiler): the spec skips them, and an
+ * infinite parameter times a zero coefficient would make a NaN where it keeps inf. */
+#define COUPLED(gv, w0) (use_l2 ? (gv) + l2 * (w0) : (gv))
+#define DECAYED(w0) (use_dec ? (w0) - dec * (w0) : (w0))
 
 /* the loop over [0, n) twice: with the proximal L1 step and without. BODY computes
  * the new parameter value `w` from p[i], g[i] and the state. */
 #define UPDATE_LOOPS(SFX, n, BODY)                                                      \
+    const int use_l2 = l2 != 0, use_dec = dec != 0;                                     \
     if (use_l1) { IVDEP for (int64_t i = 0; i < (n); i++) { BODY; p[i] = PROX(SFX, w, thr); } } \
     else { IVDEP for (int64_t i = 0; i < (n); i++) { BODY; p[i] = w; } }
 
@@ -27,40 +34,40 @@
 #define DEFINE_OPTIM_PASSES(T, SFX, ISA, ATTR, SQRT)                                    \
 static ATTR void sgd_##SFX##_##ISA(T *p, const T *g, int64_t n, T lr, T l2, T thr,       \
                                    T dec, int use_l1) {                                 \
-    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                            \
-                 T w = (w0 - dec * w0) - lr * gi)                                       \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                            \
+                 T w = DECAYED(w0) - lr * gi)                                       \
 }                                                                                       \
 static ATTR void momentum_##SFX##_##ISA(T *p, T *v, const T *g, int64_t n, T lr, T mu,   \
                                         int nesterov, T l2, T thr, T dec, int use_l1) { \
     if (nesterov) {                                                                     \
-        UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                        \
+        UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                        \
                      T vi = mu * v[i] - lr * gi; v[i] = vi;                             \
-                     T w = (w0 - dec * w0) + (mu * vi - lr * gi))                       \
+                     T w = DECAYED(w0) + (mu * vi - lr * gi))                       \
     } else {                                                                            \
-        UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                        \
+        UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                        \
                      T vi = mu * v[i] - lr * gi; v[i] = vi;                             \
-                     T w = (w0 - dec * w0) + vi)                                        \
+                     T w = DECAYED(w0) + vi)                                        \
     }                                                                                   \
 }                                                                                       \
 static ATTR void adagrad_##SFX##_##ISA(T *p, T *acc, const T *g, int64_t n, T lr, T eps, \
                                        T l2, T thr, T dec, int use_l1) {                \
-    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                            \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                            \
                  T a = acc[i] + gi * gi; acc[i] = a;                                    \
-                 T w = (w0 - dec * w0) - lr * gi / (SQRT(a) + eps))                     \
+                 T w = DECAYED(w0) - lr * gi / (SQRT(a) + eps))                     \
 }                                                                                       \
 static ATTR void rmsprop_##SFX##_##ISA(T *p, T *sq, const T *g, int64_t n, T lr, T rho,  \
                                        T one_m_rho, T eps, T l2, T thr, T dec, int use_l1) { \
-    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                            \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                            \
                  T s = rho * sq[i] + one_m_rho * gi * gi; sq[i] = s;                    \
-                 T w = (w0 - dec * w0) - lr * gi / (SQRT(s) + eps))                     \
+                 T w = DECAYED(w0) - lr * gi / (SQRT(s) + eps))                     \
 }                                                                                       \
 static ATTR void adam_##SFX##_##ISA(T *p, T *m, T *v, const T *g, int64_t n, T lr_t,     \
                                     T b1, T one_m_b1, T b2, T one_m_b2, T eps, T l2,   \
                                     T thr, T dec, int use_l1) {                         \
-    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = g[i] + l2 * w0;                            \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                            \
                  T mi = b1 * m[i] + one_m_b1 * gi; m[i] = mi;                           \
                  T vi = b2 * v[i] + one_m_b2 * gi * gi; v[i] = vi;                      \
-                 T w = (w0 - dec * w0) - lr_t * mi / (SQRT(vi) + eps))                  \
+                 T w = DECAYED(w0) - lr_t * mi / (SQRT(vi) + eps))                  \
 }
 
 DEFINE_OPTIM_PASSES(float, f32, generic, , sqrtf)
