@@ -271,7 +271,8 @@ class MLP:
         optimizer: "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
         "adamw" or an Optimizer; lr, momentum, betas=(beta1, beta2), eps, rho:
         its hyperparameters (defaults: the optimizer's). batch_size: int, or
-        None / "full" for full-batch gradient descent (1 = plain SGD).
+        None / "full" for full-batch gradient descent (1 = plain SGD), or "auto"
+        for scikit-learn's min(200, rows).
         validation_fraction: held-out share (stratified for classifiers) scored
         every epoch; None means 0.1 with early_stopping, else 0.
         validation_data: an explicit (X_val, y_val) instead of a held-out share. early_stopping:
@@ -322,8 +323,10 @@ class MLP:
             raise ValueError(f"epochs must be >= 0, got {epochs!r}")
         if batch_size is None or batch_size == "full":
             batch_size = len(X)
+        elif batch_size == "auto":
+            batch_size = min(200, len(X))
         elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, None or 'full', got {batch_size!r}")
+            raise ValueError(f"batch_size must be an int >= 1, None, 'full' or 'auto', got {batch_size!r}")
         if alpha is not None:
             l2 = alpha
         for name, v in (("l2", l2), ("l1", l1), ("weight_decay", 0.0 if weight_decay is None else weight_decay)):

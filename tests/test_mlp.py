@@ -111,6 +111,8 @@ def test_input_errors(blobs):
         MLP([4, 8, 1]).fit(X, X[:, 0])
     with pytest.raises(ValueError, match="batch_size"):
         net.fit(X, y, batch_size=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        net.fit(X, y, batch_size="half")
     with pytest.raises(ValueError, match="dropout"):
         net.fit(X, y, dropout=1.0)
     with pytest.raises(ValueError, match="optimizer"):
@@ -164,6 +166,16 @@ def test_load_csv_text_labels_and_precise_errors(tmp_path):
         bad.write_text(text)
         with pytest.raises(ValueError, match=msg):
             load_file(bad)
+
+
+def test_batch_size_auto_is_scikit_learns_min_200_rows():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((450, 4)), rng.integers(0, 3, 450)
+    runs = {}
+    for bs in ("auto", 200):
+        net = MLP([4, 8, 3], dtype=np.float64, seed=0)
+        runs[bs] = net.fit(X, y, batch_size=bs, epochs=2, shuffle=False, tol=None).params
+    np.testing.assert_array_equal(runs["auto"], runs[200])
 
 
 def test_cli_train_reports_bad_input_without_traceback(tmp_path, capsys):
