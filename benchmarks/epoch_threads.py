@@ -28,8 +28,9 @@ from fastnn.datasets import load_embedded  # noqa: E402
 CASES = [((100,), 200), ((64,), 200), ((512, 256), 128), ((128, 64), 32)]
 
 
-def time_case(X, y, hidden, batch_size, threads, repeat, epochs_per_rep=5):
+def measure_case(X, y, hidden, batch_size, threads, repeat, epochs_per_rep=5):
     """{thread count: [ms per epoch of each repetition]} for 1 and `threads` threads."""
+    # (not named time_*: asv would collect it from benchmarks/ as a benchmark)
     sizes = [X.shape[1], *hidden, 10]
     size = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
     rng = np.random.default_rng(0)
@@ -74,7 +75,7 @@ def main(argv=None):
     try:
         with threadpool_limits(1):
             for hidden, bs in CASES:
-                ms = time_case(X, y, hidden, bs, args.threads, args.repeat)
+                ms = measure_case(X, y, hidden, bs, args.threads, args.repeat)
                 one, many = np.array(ms[1]), np.array(ms[args.threads])
                 net = "-".join(map(str, [X.shape[1], *hidden, 10]))
                 print(f"{net:>16s} {bs:5d} | {one.min():12.3f} {np.median(one):7.3f} | "

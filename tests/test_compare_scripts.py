@@ -31,3 +31,20 @@ def test_epoch_threads_prints_every_case(capsys):
     for hidden, bs in epoch_threads.CASES:
         net = "-".join(map(str, [64, *hidden, 10]))
         assert re.search(rf"{net}\s+{bs} \|(\s+[\d.]+){{2}} \|(\s+[\d.]+){{2}} \|\s+[\d.]+x", out), out
+
+
+def test_scripts_have_no_names_asv_would_collect():
+    # asv collects every time_* / track_* / mem_* / peakmem_* function of every module
+    # under benchmarks/: a helper so named in a script ran as a failing benchmark
+    import importlib
+    import pkgutil
+
+    import benchmarks
+
+    prefixes = ("time_", "timeraw_", "track_", "mem_", "peakmem_")
+    for info in pkgutil.iter_modules(benchmarks.__path__):
+        if info.name.startswith("bench_"):
+            continue  # the asv suite itself
+        module = importlib.import_module(f"benchmarks.{info.name}")
+        collected = [name for name in vars(module) if name.startswith(prefixes) and callable(getattr(module, name))]
+        assert not collected, f"benchmarks/{info.name}.py: asv would run {collected}"
