@@ -74,6 +74,21 @@ def test_linear_regression_solver_paths_match_lstsq(case, monkeypatch):
     np.testing.assert_allclose(f.predict(X), s.predict(X), rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("solver", ["lstsq", "gd"])
+def test_linear_regression_refuses_negative_sample_weight(diabetes, solver):
+    # scikit-learn's LinearRegression refuses negative weights; fastnn took the square
+    # root of them (RuntimeWarning) and failed later on NaNs with another message
+    X, y = diabetes
+    sw = np.ones(len(y))
+    sw[0] = -1.0
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        skl.LinearRegression().fit(X, y, sample_weight=sw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+            LinearRegression(solver=solver).fit(X, y, sample_weight=sw)
+
+
 def test_linear_regression_multi_output_positive_and_gd():
     X, Y = make_regression(120, 6, n_targets=3, noise=1.0, random_state=0)
     f, s = LinearRegression().fit(X, Y), skl.LinearRegression().fit(X, Y)
@@ -104,6 +119,15 @@ def test_ridge_float32_like_sklearn(diabetes, weights, solver):
         s = skl.Ridge(alpha=0.3, solver="cholesky" if solver == "auto" else solver).fit(X32, y32, **kw)
         assert f.coef_.dtype == s.coef_.dtype == np.float32
         assert _rel(f.coef_, s.coef_) < 1e-4, kw  # both solved in float32
+
+
+@pytest.mark.parametrize("solver", ["auto", "cholesky", "svd"])
+def test_ridge_fitted_solver_like_sklearn(diabetes, solver):
+    # scikit-learn sets solver_, the solver used; fastnn had none
+    X, y = diabetes
+    f, s = Ridge(solver=solver).fit(X, y), skl.Ridge(solver=solver).fit(X, y)
+    assert f.solver_ == s.solver_
+    assert Ridge(solver="gd").fit(X, y).solver_ == "gd"
 
 
 def test_ridge_per_target_alpha():
@@ -217,6 +241,57 @@ def test_float32_data_with_float64_targets(name, fit_intercept):
     assert _rel(f.coef_, s.coef_) < 1e-5
 
 
+@pytest.mark.parametrize("name", ["LinearRegression", "Ridge", "Lasso", "ElasticNet"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_column_target_shapes_like_sklearn(name, fit_intercept):
+    # y of shape (n, 1) (e.g. df[["target"]]): scikit-learn's Ridge / Lasso / ElasticNet
+    # return a 1-D coef_ and 1-D predictions (intercept_ (1,)); LinearRegression keeps
+    # coef_ (1, n_features). fastnn gave all of them (1, n_features) and (n, 1) predictions.
+    X, y = make_regression(60, 5, noise=1.0, random_state=0)
+    Y = y.reshape(-1, 1)
+    ours = {"LinearRegression": LinearRegression, "Ridge": Ridge, "Lasso": Lasso, "ElasticNet": ElasticNet}
+    f = ours[name](fit_intercept=fit_intercept).fit(X, Y)
+    s = getattr(skl, name)(fit_intercept=fit_intercept).fit(X, Y)
+    assert f.coef_.shape == s.coef_.shape
+    assert np.shape(f.intercept_) == np.shape(s.intercept_)
+    assert f.predict(X).shape == s.predict(X).shape
+    assert _rel(f.coef_, s.coef_) < 1e-6
+    if name in ("Lasso", "ElasticNet"):
+        assert np.ndim(f.n_iter_) == np.ndim(s.n_iter_) == 0 and np.ndim(f.dual_gap_) == np.ndim(s.dual_gap_) == 0
+
+
+@pytest.mark.parametrize("name", ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "LogisticRegression"])
+def test_prediction_dtypes_like_sklearn(name):
+    # float32 X: scikit-learn fits in float32 and predicts float32 (float64 for float64 X);
+    # fastnn returned float64 predictions / probabilities whatever the input
+    X, y = make_regression(60, 5, noise=1.0, random_state=0)
+    if name == "LogisticRegression":
+        y = (y > 0).astype(int)
+    ours = {"LinearRegression": LinearRegression, "Ridge": Ridge, "Lasso": Lasso, "ElasticNet": ElasticNet,
+            "LogisticRegression": LogisticRegression}
+    methods = ["predict"] + (["predict_proba", "predict_log_proba", "decision_function"]
+                             if name == "LogisticRegression" else [])
+    for fit_dtype in (np.float32, np.float64):
+        f = ours[name]().fit(X.astype(fit_dtype), y)
+        s = getattr(skl, name)().fit(X.astype(fit_dtype), y)
+        for pred_dtype in (np.float32, np.float64):
+            for m in methods:
+                a, b = getattr(f, m)(X.astype(pred_dtype)), getattr(s, m)(X.astype(pred_dtype))
+                assert a.dtype == b.dtype, (m, fit_dtype, pred_dtype)
+
+
+@pytest.mark.parametrize("name", ["LinearRegression", "Ridge", "Lasso", "ElasticNet"])
+def test_sparse_target_error_like_sklearn(name):
+    # a sparse y: scikit-learn raises "TypeError: Sparse data was passed, but dense data is
+    # required"; fastnn failed in np.asarray with "ValueError: setting an array element ..."
+    X, y = make_regression(30, 4, random_state=0)
+    Y = sp.csr_matrix(y.reshape(-1, 1))
+    ours = {"LinearRegression": LinearRegression, "Ridge": Ridge, "Lasso": Lasso, "ElasticNet": ElasticNet}
+    for make in (ours[name], getattr(skl, name)):
+        with pytest.raises(TypeError, match="Sparse data was passed, but dense data is required"):
+            make().fit(X, Y)
+
+
 @pytest.mark.parametrize("C", [0.1, 1.0, 100.0])
 def test_logistic_binary_matches_sklearn(C):
     X, y = load_breast_cancer(return_X_y=True)
@@ -250,10 +325,60 @@ def test_logistic_multinomial_weights_and_class_weight():
     assert _rel(soft.coef_, skl.LogisticRegression(tol=1e-10, max_iter=10000).fit(X, y).coef_) < 1e-5
 
 
+@pytest.mark.parametrize("make", [LogisticRegression, SoftmaxRegression])
+def test_logistic_balanced_class_weight_with_sample_weight(make):
+    # class_weight="balanced" with sample_weight: scikit-learn counts the classes by
+    # their weights (compute_class_weight(..., sample_weight=sw)); fastnn counted rows
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    sw = np.random.RandomState(1).rand(len(y)) * 2 + 0.1
+    f = make(class_weight="balanced", tol=1e-10, max_iter=10000).fit(X, y, sample_weight=sw)
+    s = skl.LogisticRegression(class_weight="balanced", tol=1e-10, max_iter=10000).fit(X, y, sample_weight=sw)
+    assert _rel(f.coef_, s.coef_) < 1e-5
+    np.testing.assert_allclose(f.predict_proba(X), s.predict_proba(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("params", [{"penalty": "l2"}, {"penalty": None}, {"penalty": None, "C": 2.0},
+                                    {"l1_ratio": None}, {"penalty": "l2", "l1_ratio": None}, {"n_jobs": 2}, {}])
+def test_logistic_deprecation_warnings_like_sklearn(params):
+    # scikit-learn 1.8 deprecated penalty, l1_ratio=None and n_jobs with FutureWarnings
+    # at fit; the drop-in fitted silently
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:, :4]
+
+    def caught(est):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            est.fit(X, y)
+        return sorted((type(m.message).__name__, str(m.message)) for m in w
+                      if not issubclass(m.category, ConvergenceWarning))
+
+    assert caught(LogisticRegression(**params)) == caught(skl.LogisticRegression(**params))
+
+
+@pytest.mark.parametrize("second", ["more_classes", "fewer_features", "fewer_classes"])
+def test_logistic_warm_start_shape_change_raises_like_sklearn(second):
+    # warm_start from a fit with other classes or features: scikit-learn raises; fastnn
+    # silently restarted from zeros
+    X, y = load_iris(return_X_y=True)
+    y2 = (y > 0).astype(int)
+    first, then = {"more_classes": ((X, y2), (X, y)), "fewer_features": ((X, y2), (X[:, :3], y2)),
+                   "fewer_classes": ((X, y), (X, y2))}[second]
+    msgs = []
+    for make in (LogisticRegression, skl.LogisticRegression):
+        est = make(warm_start=True, max_iter=1000).fit(*first)
+        with pytest.raises(ValueError, match="Initialization coef is of shape") as err:
+            est.fit(*then)
+        msgs.append(str(err.value))
+    assert msgs[0] == msgs[1]
+
+
 def test_logistic_no_penalty_and_gd_solver():
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)[:, :5]
-    f = LogisticRegression(penalty=None, tol=1e-10, max_iter=10000).fit(X, y)
+    with pytest.warns(FutureWarning, match="'penalty' was deprecated"):  # as scikit-learn 1.8+
+        f = LogisticRegression(penalty=None, tol=1e-10, max_iter=10000).fit(X, y)
+    assert _rel(f.coef_, LogisticRegression(C=np.inf, tol=1e-10, max_iter=10000).fit(X, y).coef_) < 1e-12
     s = skl.LogisticRegression(C=np.inf, tol=1e-10, max_iter=10000).fit(X, y)
     assert _rel(f.coef_, s.coef_) < 1e-5
     gd = LogisticRegression(solver="gd", tol=1e-12, max_iter=100000).fit(X, y)

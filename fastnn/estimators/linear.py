@@ -54,7 +54,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted, validate_data
 
 from .. import kernels as K
 from ..threads import one_blas_thread
@@ -170,16 +170,25 @@ def _fista(grad_fn, x0, lipschitz, max_iter, tol, backend=None):
 class _LinearRegressorBase(RegressorMixin, BaseEstimator):
     """Shared fit/predict plumbing for the regressors (coef_ [n_targets, n_features] or [n_features])."""
 
-    def _prepare(self, X, y, sample_weight, keep_dtype=False):
-        """(dense X in float64 -- or in its own float dtype with keep_dtype --, 2-D float64 Y, weights)."""
+    #: a single-column 2-D y gets a 1-D coef_ (see _finish)
+    _ravel_one_target = False
+
+    def _prepare(self, X, y, sample_weight, keep_dtype=False, non_negative=False):
+        """(dense X in float64 -- or in its own float dtype with keep_dtype --, 2-D float64 Y, weights).
+
+        non_negative: refuse negative sample weights with scikit-learn's error (its
+        LinearRegression does; a negative weight has no square root to scale rows by)."""
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], multi_output=True, y_numeric=True,
                              dtype=[np.float64, np.float32])
         self._dtype = X.dtype
         X = _dense(X, X.dtype if keep_dtype else np.float64)
+        if sp.issparse(y):  # scikit-learn's TypeError; np.asarray below failed with an obscure ValueError
+            check_array(y, accept_sparse=False, ensure_2d=False)
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                                     ensure_non_negative=non_negative)
         return X, Y, sw
 
     def _finish(self, W, x_mean, y_mean):
@@ -193,6 +202,11 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
         else:
             self.coef_ = coef.astype(self._dtype, copy=False)
             self.intercept_ = intercept.astype(self._dtype, copy=False) if self.fit_intercept else 0.0
+            if self._ravel_one_target and coef.shape[0] == 1:
+                # scikit-learn's Ridge / Lasso / ElasticNet give a column y (n, 1) a 1-D coef_
+                # (and so 1-D predictions), intercept_ keeping its shape (1,);
+                # LinearRegression keeps coef_ (1, n_features)
+                self.coef_ = self.coef_.ravel()
         return self
 
     def _gd(self, X, Y, sw, l2, max_iter, tol):
@@ -221,10 +235,12 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
         if validated_rows(self, X) is None:
             X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False,
                               dtype=[np.float64, np.float32])
+        # returned in scikit-learn's dtype (float32 for float32 X and a float32 fit), computed in float64
+        out_dtype = np.result_type(X.dtype, self.coef_.dtype)
         X = _dense(X, np.float64)
         W = np.ascontiguousarray(np.atleast_2d(self.coef_).T, dtype=np.float64)
         b = np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (W.shape[1],)).copy()
-        out = K.dense_forward(X, W, b, "identity", backend=getattr(self, "backend", None))
+        out = K.dense_forward(X, W, b, "identity", backend=getattr(self, "backend", None)).astype(out_dtype, copy=False)
         return out.ravel() if np.ndim(self.coef_) == 1 else out
 
     def __sklearn_tags__(self):
@@ -303,7 +319,7 @@ class LinearRegression(_LinearRegressorBase):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the least-squares solution."""
-        X, Y, sw = self._prepare(X, y, sample_weight)
+        X, Y, sw = self._prepare(X, y, sample_weight, non_negative=True)
         Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept)
         if sw is not None:  # weighted least squares = unweighted on rows scaled by sqrt(sw)
             r = np.sqrt(sw)[:, None]
@@ -349,6 +365,8 @@ class Ridge(_LinearRegressorBase):
         "backend": [None, StrOptions({"c", "numba", "numpy"})],
     }
 
+    _ravel_one_target = True
+
     def __init__(self, alpha=1.0, *, fit_intercept=True, copy_X=True, max_iter=None, tol=1e-4, solver="auto",
                  positive=False, random_state=None, backend=None):
         self.alpha = alpha
@@ -379,6 +397,10 @@ class Ridge(_LinearRegressorBase):
         Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept)
         r = None if sw is None else np.sqrt(sw)[:, None]
         Xs, Ys = (Xc, Yc) if r is None else (Xc * r, Yc * r)
+        # the solver used, as scikit-learn's solver_ ("auto" is "cholesky" on dense data)
+        self.solver_ = "cholesky" if self.solver == "auto" else self.solver
+        # scikit-learn's n_iter_ is None here, but its estimator checks want n_iter_ >= 1
+        # from any estimator that has one (they exempt only sklearn's own Ridge)
         self.n_iter_ = 1  # direct solvers: one solve
         if self.solver == "svd":
             U, s, Vt = scipy.linalg.svd(Xs, full_matrices=False)
@@ -441,6 +463,8 @@ class ElasticNet(_LinearRegressorBase):
         "backend": [None, StrOptions({"c", "numba", "numpy"})],
     }
 
+    _ravel_one_target = True
+
     def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, precompute=False, copy_X=True,
                  max_iter=1000, tol=1e-4, warm_start=False, positive=False, random_state=None, selection="cyclic",
                  backend=None):
@@ -501,8 +525,8 @@ class ElasticNet(_LinearRegressorBase):
             W[:, k] = w
             gaps[k] = gap / n
             iters.append(n_iter)
-        self.n_iter_ = iters[0] if self._y_1d else iters
-        self.dual_gap_ = float(gaps[0]) if self._y_1d else gaps
+        self.n_iter_ = iters[0] if n_t == 1 else iters  # a column y too, as scikit-learn
+        self.dual_gap_ = float(gaps[0]) if n_t == 1 else gaps
         return self._finish(W, x_mean, y_mean)
 
 
@@ -584,7 +608,9 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
         labels = enc.transform(y).astype(np.int64)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
         if self.class_weight is not None:
-            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+            # "balanced" counts each class by its sample weights, as scikit-learn's fit does
+            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
+                                      sample_weight=None if sample_weight is None else sw)
             sw = sw * cw[labels]
         multinomial = self._multinomial_always or len(self.classes_) > 2
         k = len(self.classes_) if multinomial else 1
@@ -595,7 +621,14 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
         l2 = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
         size = n_f * k + (k if self.fit_intercept else 0)
         x0 = np.zeros(size)
-        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (k, n_f):
+        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape != (k, n_f):
+            # other features or classes than the fit to start from: scikit-learn's error
+            # (fastnn used to restart from zeros without a word)
+            width = n_f + int(self.fit_intercept)
+            raise ValueError(
+                f"Initialization coef is of shape {(self.coef_.shape[0], self.coef_.shape[1] + int(self.fit_intercept))}"
+                f", expected shape {f'({width},) or (1, {width})' if k == 1 else (k, width)}")
+        if self.warm_start and hasattr(self, "coef_"):
             x0[: n_f * k] = self.coef_.T.ravel()
             if self.fit_intercept:
                 x0[n_f * k:] = self.intercept_
@@ -628,9 +661,12 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
         if validated_rows(self, X) is None:
             X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False,
                               dtype=[np.float64, np.float32])
+        # scores (and so probabilities) in scikit-learn's dtype: float32 for float32 X and a float32 fit
+        out_dtype = np.result_type(X.dtype, self.coef_.dtype)
         X = _dense(X)
         W = np.ascontiguousarray(self.coef_.T, dtype=np.float64)
         Z = K.dense_forward(X, W, np.asarray(self.intercept_, dtype=np.float64), "identity", backend=self.backend)
+        Z = Z.astype(out_dtype, copy=False)
         return Z[:, 0] if Z.shape[1] == 1 else Z
 
     def decision_function(self, X):
@@ -715,6 +751,25 @@ class LogisticRegression(_LogisticBase):
         self.backend = backend
 
     def _penalty_C(self) -> float:
+        # scikit-learn 1.8's deprecations, warned as its fit does (same texts and categories)
+        if self.penalty == "deprecated":
+            if self.l1_ratio is None:
+                warnings.warn("'l1_ratio=None' was deprecated in version 1.8 and will trigger an error in 1.10. "
+                              "Use 0<=l1_ratio<=1 instead.", FutureWarning)
+        else:
+            warnings.warn(
+                "'penalty' was deprecated in version 1.8 and will be removed in 1.10. To avoid this warning, leave "
+                "'penalty' set to its default value and use 'l1_ratio' or 'C' instead. Use l1_ratio=0 instead of "
+                "penalty='l2', l1_ratio=1 instead of penalty='l1', l1_ratio set to a float between 0 and 1 instead "
+                "of penalty='elasticnet', and C=np.inf instead of penalty=None.", FutureWarning)
+            if self.penalty == "l2" and self.l1_ratio != 0:
+                warnings.warn(f"Inconsistent values: penalty={self.penalty} with l1_ratio={self.l1_ratio}. "
+                              "penalty is deprecated. Please use l1_ratio only.")
+        if self.penalty is None and self.C != 1.0:
+            warnings.warn("Setting penalty=None will ignore the C and l1_ratio parameters")
+        if self.n_jobs is not None:
+            warnings.warn("'n_jobs' has no effect since 1.8 and will be removed in 1.10. "
+                          f"You provided 'n_jobs={self.n_jobs}', please leave it unspecified.", FutureWarning)
         if self.l1_ratio not in (None, 0, 0.0):
             raise ValueError(f"only the L2 penalty is supported (l1_ratio=0), got l1_ratio={self.l1_ratio!r}")
         if self.dual:
