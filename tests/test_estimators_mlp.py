@@ -452,6 +452,76 @@ def test_backend_and_n_threads_parameters():
         MLPClassifier(n_threads=-2).fit(X, y)
 
 
+@pytest.mark.parametrize("dtype", ["foo", [1, 2], np.int32, "float16"])
+def test_bad_dtype_parameter_is_named(dtype):
+    # dtype="foo" raised NumPy's "TypeError: data type 'foo' not understood", which
+    # does not say which argument was wrong
+    X, y = _digits()
+    with pytest.raises(ValueError, match="dtype must be None, float32 or float64"):
+        MLPClassifier(dtype=dtype, max_iter=1).fit(X, y)
+
+
+@pytest.mark.parametrize("make", [MLPClassifier, MLPRegressor])
+def test_float32_fit_predicts_float64_input_in_float64(make):
+    # scikit-learn fitted on float32 X predicts float64 X in float64; fastnn cast X to
+    # float32 first (float32 outputs, and NaN for values beyond float32's range)
+    X, y = _digits()
+    sk = skn.MLPClassifier if make is MLPClassifier else skn.MLPRegressor
+    params = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        f = make(**params).fit(X.astype(np.float32), y)
+        s = sk(**params).fit(X.astype(np.float32), y)
+    out = "predict_proba" if make is MLPClassifier else "predict"
+    big = X[:3].copy()
+    big[0, 0] = 1e39  # finite in float64, inf in float32
+    for data in (X, big):
+        a, b = getattr(f, out)(data), getattr(s, out)(data)
+        assert a.dtype == b.dtype == np.float64
+        assert np.isfinite(a).all()
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert getattr(f, out)(X.astype(np.float32)).dtype == np.float32
+
+
+def test_n_threads_knob_restored_after_overlapping_fits():
+    # Two fits with n_threads overlapping in threads (joblib's threading backend):
+    # A enters, B enters, A leaves, B leaves. Each used to restore the value it saw
+    # on entry, so B put back A's n_threads and the process kept it for good.
+    import threading
+
+    import fastnn
+    from fastnn.estimators import mlp as mlp_mod
+
+    before = fastnn.get_num_threads()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    inside_b = []
+
+    def fit_a():
+        with mlp_mod._threads(2):
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def fit_b():
+        a_in.wait(10)
+        with mlp_mod._threads(2):
+            b_in.set()
+            a_out.wait(10)
+            inside_b.append(fastnn.get_num_threads())  # A's exit must not take B's threads
+
+    fastnn.set_num_threads(1)
+    try:
+        ts = [threading.Thread(target=fit_a), threading.Thread(target=fit_b)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert inside_b == [2]
+        assert fastnn.get_num_threads() == 1
+    finally:
+        fastnn.set_num_threads(before)
+
+
 def test_sparse_input_matches_dense():
     X, y = _digits()
     Xs = sp.csr_matrix(X)

@@ -63,6 +63,7 @@ other input takes them, so errors and warnings are scikit-learn's.
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from numbers import Integral, Real
 
@@ -96,20 +97,37 @@ def _dense_bytes(X, dtype) -> int:
     return int(X.shape[0]) * int(X.shape[1]) * np.dtype(dtype).itemsize
 
 
+# The thread knob is process-wide: fits overlapping in threads (joblib's threading
+# backend, GridSearchCV(n_jobs=2) under it) each saved and restored it, so one fit
+# could restore the value another had set and leave it changed after both. The knob
+# is saved when the first such fit starts and restored when the last one ends (while
+# fits overlap it holds the latest one's n_threads: one knob for the process).
+_threads_lock = threading.Lock()
+_threads_active = 0
+_threads_saved = None
+
+
 @contextlib.contextmanager
 def _threads(n):
     """Run the kernels on ``n`` threads for the duration (None: leave the knob alone)."""
+    global _threads_active, _threads_saved
     if n is None:
         yield
         return
     from ..threads import get_num_threads, set_num_threads, usable_cores
 
-    old = get_num_threads()
-    set_num_threads(usable_cores() if n == -1 else int(n))
+    with _threads_lock:
+        if _threads_active == 0:
+            _threads_saved = get_num_threads()
+        _threads_active += 1
+        set_num_threads(usable_cores() if n == -1 else int(n))
     try:
         yield
     finally:
-        set_num_threads(old)
+        with _threads_lock:
+            _threads_active -= 1
+            if _threads_active == 0:
+                set_num_threads(_threads_saved)
 
 
 def _shuffled(idx: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
@@ -163,7 +181,10 @@ class _BaseMLP(BaseEstimator):
     def _train_dtype(self, X_dtype):
         if self.dtype is None:
             return np.dtype(X_dtype)
-        dt = np.dtype(self.dtype)
+        try:
+            dt = np.dtype(self.dtype)
+        except (TypeError, ValueError):  # e.g. "foo": NumPy's message would not name the parameter
+            dt = np.dtype(object)
         if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dtype must be None, float32 or float64, got {self.dtype!r}")
         return dt
@@ -500,6 +521,11 @@ class _BaseMLP(BaseEstimator):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                               dtype=(np.float64, np.float32))
         dtype = self.coefs_[0].dtype
+        if self.dtype is None:
+            # as scikit-learn: float64 X through a network trained on float32 X is computed
+            # (and returned) in float64, not rounded to float32 first (with dtype=float32,
+            # the extra, the network runs in the dtype it was asked to train in)
+            dtype = np.result_type(dtype, X.dtype)
         if sp.issparse(X):
             X = X.astype(dtype)
         else:
