@@ -24,6 +24,8 @@ import numpy as np
 from . import backends
 from .backends._common import (
     ACTIVATIONS,
+    ACT_ELU,
+    ACT_LEAKY_RELU,
     ACT_SOFTMAX,
     DEFAULT_PARAM,
     NEEDS_INPUT_FOR_GRAD,
@@ -84,6 +86,8 @@ def _input(name: str, a, ndim: Optional[int] = None, dtype: Optional[np.dtype] =
     arr = a if type(a) is np.ndarray and a.flags.c_contiguous else np.ascontiguousarray(a)
     if arr.dtype.char not in "fd":
         raise TypeError(f"{name} must be float32 or float64, got dtype {arr.dtype}")
+    if not arr.dtype.isnative:  # e.g. '>f4' on x86: C would read every value byte-swapped
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{name} has dtype {arr.dtype} but the other operands are {dtype}; cast explicitly")
     if ndim is not None and arr.ndim != ndim:
@@ -135,6 +139,11 @@ def _activation(activation, param) -> Tuple[int, float]:
     param = float(param)
     if not math.isfinite(param):
         raise ValueError(f"param must be finite, got {param}")
+    if param < 0 and code in (ACT_LEAKY_RELU, ACT_ELU):
+        # every backward takes act' from the output's sign (y > 0 <=> x > 0), which a
+        # negative slope / alpha breaks: the gradients would be silently wrong
+        raise ValueError(f"param (the {activation} {'slope' if code == ACT_LEAKY_RELU else 'alpha'}) must be "
+                         f">= 0, got {param}")
     return code, param
 
 
@@ -258,9 +267,10 @@ def dense_backward(dout, x, w, activation: str, *, y: Optional[Array] = None, z:
     dw = _output("dw", dw, (i, o), dout.dtype, ins)
     db = _output("db", db, (o,), dout.dtype, ins + (("dw", dw),))
     dx = _output("dx", dx, (n, i), dout.dtype, ins + (("dw", dw), ("db", db))) if need_dx else None
-    if dz is not dout:
-        dz = _output("dz", dz, (n, o), dout.dtype, tuple(p for p in ins if p[0] != "dout")
-                     + (("dw", dw), ("db", db), ("dx", dx)))
+    # dz may be dout itself (then overwritten): it is still a destination, so it must be
+    # writeable and must not overlap the arrays read after it is written (x, w, y, z)
+    dz = _output("dz", dz, (n, o), dout.dtype, tuple(p for p in ins if p[0] != "dout" or dz is not dout)
+                 + (("dw", dw), ("db", db), ("dx", dx)))
     if n == 0 or o == 0:
         dw[...] = 0
         db[...] = 0
@@ -300,8 +310,8 @@ def activation_forward(x, activation: str, *, param: Optional[float] = None, out
     mod = backends.resolve(backend)
     code, param = _activation(activation, param)
     x = _input("x", x)
-    if out is not x:
-        out = _output("out", out, x.shape, x.dtype, (("x", x),))
+    # out may be x itself (in place), but it is still a destination: writeable, checked
+    out = _output("out", out, x.shape, x.dtype, () if out is x else (("x", x),))
     if x.size:
         _run("activation_forward", mod, "act_forward", (_rows2d("out", out), _rows2d("x", x), code, param),
              0.0, 2.0 * x.nbytes)
@@ -319,8 +329,10 @@ def activation_backward(dy, activation: str, *, y: Optional[Array] = None, x: Op
     code, param = _activation(activation, param)
     dy = _input("dy", dy)
     y, x = _act_saved(code, y, x, dy.shape, dy.dtype, "y", "x")
-    if out is not dy:
-        out = _output("out", out, dy.shape, dy.dtype, (("dy", dy), ("y", y), ("x", x)))
+    # out may be dy itself (in place): still writeable, and never overlapping y or x, which
+    # the kernels read after writing out (a partial overlap would corrupt them silently)
+    out = _output("out", out, dy.shape, dy.dtype, (("y", y), ("x", x)) if out is dy else
+                  (("dy", dy), ("y", y), ("x", x)))
     if dy.size:
         y2 = None if y is None else _rows2d("y", y)
         x2 = None if x is None else _rows2d("x", x)
@@ -368,7 +380,9 @@ def softmax_xent(logits, labels, *, out: Optional[Array] = None, grad: bool = Tr
     if n == 0 or k == 0:
         raise ValueError(f"logits must have at least one row and one column, got shape {logits.shape}")
     lab = _labels(labels, n, k)
-    out = _grad_out(grad, out, logits.shape, logits.dtype, (("logits", logits),))
+    # labels too: int32 labels are not copied, and a gradient written over them would make
+    # the kernel index out of bounds with whatever the float bits say
+    out = _grad_out(grad, out, logits.shape, logits.dtype, (("logits", logits), ("labels", lab)))
     loss = _run("softmax_xent", mod, "softmax_xent", (out, logits, lab), 0.0, 2.0 * logits.nbytes)
     return float(loss), out
 
@@ -438,8 +452,8 @@ def _params(params, grads, states: tuple):
     if not isinstance(params, np.ndarray):
         raise TypeError(f"params must be a numpy.ndarray (it is updated in place), got {type(params).__name__}")
     _output("params", params, params.shape, params.dtype)
-    if params.dtype.char not in "fd":
-        raise TypeError(f"params must be float32 or float64, got dtype {params.dtype}")
+    if params.dtype not in FLOATS:  # also a byte-swapped '>f8': updated in place, it cannot be converted
+        raise TypeError(f"params must be float32 or float64 in native byte order, got dtype {params.dtype}")
     grads = _input("grads", grads, None, params.dtype)
     if grads.shape != params.shape:
         raise ValueError(f"grads must have the shape of params {params.shape}, got {grads.shape}")
@@ -558,8 +572,7 @@ def _dropout(name, x, p, seed, step, out, backend):
     mod = backends.resolve(backend)
     key, threshold, scale = _dropout_args(p, seed, step)
     x = _input(name, x)
-    if out is not x:
-        out = _output("out", out, x.shape, x.dtype, ((name, x),))
+    out = _output("out", out, x.shape, x.dtype, () if out is x else ((name, x),))  # in place: still writeable
     if x.size:
         _run("dropout", mod, "dropout", (out.reshape(-1), x.reshape(-1), key, threshold, scale), 0.0, 2.0 * x.nbytes)
     return out
@@ -799,8 +812,11 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     if (step + nb) * spec.DROPOUT_STRIDE >= 1 << 63:
         raise ValueError(f"step is too large ({step})")
     if batch_losses is not None:
+        # and not over the data: a loss written over perm (or X, y, sample_weight) is read
+        # back by a later batch as row indices or values
         batch_losses = _inplace("batch_losses", batch_losses, (nb,), np.dtype(np.float64),
-                                (("params", params), ("grads", grads), ("state", state)))
+                                (("params", params), ("grads", grads), ("state", state), ("X", X), ("y", y_arr),
+                                 ("perm", perm_arr), ("sample_weight", sw)))
     args = (params, grads, state, X, y_arr, perm_arr, sizes_t, code, param, loss_code, opt, lr, step, batch_size,
             momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses, sw)
     flops = 6.0 * m * (size - sum(sizes_t[1:]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn import kernels as K
 
 f32, f64 = np.float32, np.float64
@@ -29,6 +30,8 @@ def z(*shape, dtype=f64):
     (lambda: K.dense_forward(z(2, 3), z(4, 5), z(5), "relu"), ValueError, "w must have 3 rows"),
     (lambda: K.dense_forward(z(2, 3), z(3, 5), z(4), "relu"), ValueError, "b must have 5 elements"),
     (lambda: K.dense_forward(z(2, 3), z(3, 5), z(5), "swish"), ValueError, "activation must be one of"),
+    (lambda: K.dense_forward(z(2, 3), z(3, 5), z(5), "leaky_relu", param=-0.5), ValueError, "param .the leaky_relu"),
+    (lambda: K.activation_backward(z(2, 2), "elu", y=z(2, 2), param=-1.0), ValueError, "param .the elu alpha"),
     (lambda: K.dense_backward(z(2, 5), z(2, 3), z(3, 5), "relu"), ValueError, "y .the forward output. is required"),
     (lambda: K.dense_backward(z(2, 5), z(2, 3), z(3, 5), "gelu"), ValueError, "z .the pre-activation. is required"),
     (lambda: K.dense_backward(z(2, 5), z(3, 3), z(3, 5), "identity"), ValueError, "x must have 2 rows"),
@@ -71,6 +74,20 @@ def test_aliased_outputs_are_rejected():
         K.dense_forward(x, w, b, "relu", out=x.reshape(3, 2)[:, :].view())
 
 
+def test_outputs_overlapping_labels_or_epoch_data_are_rejected():
+    # both crashed the process: the kernel read the written floats back as indices
+    n, k = 64, 4
+    buf = np.zeros(n * k, np.float32)
+    with pytest.raises(ValueError, match="out overlaps labels"):
+        K.softmax_xent(np.ones((n, k), np.float32), buf[-n:].view(np.int32), out=buf.reshape(n, k))
+    sizes, size = [3, 4, 2], 3 * 4 + 4 * 2 + 4 + 2
+    idx = np.zeros(201, np.int64)
+    with pytest.raises(ValueError, match="batch_losses overlaps perm"):
+        K.train_epoch(np.zeros(size), np.zeros(size), np.zeros((0, size)), np.ones((10, 3)), np.arange(10) % 2,
+                      idx[:200], sizes=sizes, activation="relu", loss="softmax_xent", optimizer="sgd", lr=0.1,
+                      step=0, batch_size=1, batch_losses=idx[1:].view(np.float64))
+
+
 def test_documented_in_place_aliases_work():
     x = np.linspace(-2, 2, 12).reshape(3, 4)
     want = np.tanh(x)
@@ -78,6 +95,32 @@ def test_documented_in_place_aliases_work():
     np.testing.assert_allclose(x, want)
     y = np.ones(10)
     assert K.dropout_forward(y, 0.5, seed=1, step=0, out=y) is y
+
+
+@pytest.mark.parametrize("backend", fastnn.backends.available())
+def test_in_place_buffers_are_still_checked_as_outputs(backend):
+    # out=x / out=dy / dz=dout skip the overlap test with that one input, not the others:
+    # a read-only array (here over an immutable bytes object) was written by C, and a
+    # read-only mmap crashed the process
+    data = np.full(8, -1.0).tobytes()
+    ro = np.frombuffer(data, dtype=np.float64).reshape(2, 4)
+    for call in (lambda: K.activation_forward(ro, "relu", out=ro, backend=backend),
+                 lambda: K.activation_backward(ro, "relu", y=np.zeros((2, 4)), out=ro, backend=backend),
+                 lambda: K.dropout_forward(ro, 0.5, seed=0, step=0, out=ro, backend=backend),
+                 lambda: K.dense_backward(ro, np.ones((2, 3)), np.ones((3, 4)), "relu", y=np.zeros((2, 4)), dz=ro,
+                                          backend=backend)):
+        with pytest.raises(ValueError, match="must be writeable"):
+            call()
+    assert data == np.full(8, -1.0).tobytes()
+    # partial overlaps with the arrays read after the in-place write are rejected
+    buf = np.linspace(-1, 1, 65)
+    dy = buf[1:].reshape(8, 8)
+    with pytest.raises(ValueError, match="out overlaps y"):
+        K.activation_backward(dy, "sigmoid", y=buf[:64].reshape(8, 8), out=dy, backend=backend)
+    buf = np.linspace(-1, 1, 16 * 8 + 3)
+    dout, x = buf[:128].reshape(16, 8), buf[3:131].reshape(16, 8)
+    with pytest.raises(ValueError, match="dz overlaps x"):
+        K.dense_backward(dout, x, np.ones((8, 8)), "identity", dz=dout, backend=backend)
 
 
 def test_non_contiguous_inputs_are_copied_not_rejected():
@@ -94,6 +137,25 @@ def test_non_contiguous_inputs_are_copied_not_rejected():
 def test_array_likes_and_integer_labels_are_accepted():
     loss, g = K.softmax_xent([[1.0, 2.0], [0.5, 0.1]], np.array([1, 0], dtype=np.int64))
     assert np.isfinite(loss) and g.shape == (2, 2) and g.dtype == np.float64
+
+
+@pytest.mark.parametrize("backend", fastnn.backends.available())
+def test_byte_swapped_inputs_are_converted_and_in_place_buffers_rejected(backend):
+    # '>f4' has dtype.char 'f' like float32: C must not read its bytes as native floats
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal(2)
+    sw = lambda a: a.astype(">f8")  # noqa: E731
+    np.testing.assert_allclose(K.gemm(sw(x), sw(w), backend=backend), x @ w, rtol=1e-12)
+    np.testing.assert_allclose(K.dense_forward(sw(x), sw(w), sw(b), "identity", backend=backend), x @ w + b,
+                               rtol=1e-12)
+    np.testing.assert_allclose(K.activation_forward(sw(x), "relu", backend=backend), np.maximum(x, 0))
+    assert K.l1_penalty(sw(x), backend=backend) == pytest.approx(np.abs(x).sum(), rel=1e-12)
+    assert K.mse(sw(x), x, backend=backend)[0] == pytest.approx(0.0)
+    p, g = np.ones(5), np.ones(5)
+    with pytest.raises(TypeError, match="params must be float32 or float64"):
+        K.sgd_update(sw(p), g, lr=0.1, backend=backend)
+    K.sgd_update(p, sw(g), lr=0.1, backend=backend)  # a byte-swapped input is fine
+    np.testing.assert_allclose(p, 0.9)
 
 
 def test_empty_arrays_are_fine():
