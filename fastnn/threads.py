@@ -108,6 +108,8 @@ def set_num_threads(n: int) -> None:
     n = int(n)
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    if n >= 1 << 31:  # C takes an int: checked before the knob changes, or every later backend
+        raise ValueError(f"n must be < 2**31, got {n}")  # load failed (and 'c' fell back to numba)
     if _forked_child and n > 1:
         warnings.warn(
             f"fastnn: this process was forked after OpenMP threads ran; its kernels stay on 1 thread "

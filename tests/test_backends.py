@@ -114,6 +114,18 @@ def test_num_threads_knob():
         fastnn.set_num_threads(0)
     with pytest.raises(TypeError, match="n must be an int"):
         fastnn.set_num_threads(1.5)
+    with pytest.raises(ValueError, match="n must be < 2..31"):
+        fastnn.set_num_threads(2**40)
+    assert fastnn.get_num_threads() == before
+
+
+def test_a_huge_thread_count_does_not_disable_the_c_backend():
+    # accepted before any backend loaded, it made the C backend fail to import (OverflowError)
+    # and fastnn fell back to numba for the rest of the process
+    code = ("import fastnn\n"
+            "try:\n    fastnn.set_num_threads(2**40)\nexcept ValueError:\n    pass\n"
+            "from fastnn import backends\nprint('c' in backends.available())")
+    assert run_py(code) == "True"
 
 
 def test_omp_num_threads_is_honoured():
