@@ -78,9 +78,18 @@ def write_file(path: "os.PathLike[str] | str", meta: Dict[str, Any], arrays: Dic
     for name, arr in arrays.items():
         members[name + ".npy"] = _npy_bytes(arr)
     sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in members.items())
-    directory = os.path.dirname(os.path.abspath(path))
+    # replace the file a symlink points to, not the link itself (as open(path, "w") would)
+    path = os.path.realpath(path)
+    try:  # keep an existing file's permissions ...
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:  # ... or give a new one what open() would: 0o666 minus the umask
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)  # mkstemp creates 0o600, which os.replace would carry over
         with os.fdopen(fd, "wb") as f:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
                 zf.writestr(_SUMS, sums)
@@ -130,7 +139,10 @@ def read_file(path: "os.PathLike[str] | str", kind: str | None = None) -> Tuple[
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a fastnn model file (format tag {meta.get('format')!r})"
                              if isinstance(meta, dict) else f"{path}: not a fastnn model file")
-    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+    version = meta.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version < 1:
+        raise ModelFileError(f"{path}: model file version {version!r} is not one fastnn writes (1 to {VERSION})")
+    if not isinstance(version, int) or isinstance(version, bool) or version > VERSION:
         raise ModelFileError(f"{path}: model file version {meta.get('version')!r} is newer than this fastnn "
                              f"reads ({VERSION}); upgrade fastnn")
     if kind is not None and meta.get("kind") != kind:
@@ -170,10 +182,15 @@ def save(model, path: "os.PathLike[str] | str", *, optimizer_state: bool = True)
     if model.classes_ is not None:
         classes = np.asarray(model.classes_)
         if classes.dtype.hasobject:
-            classes = classes.astype(str)
+            # labels held as Python objects (e.g. ints from an object column): store them as a
+            # plain array of their own type and restore the object dtype on load; astype(str)
+            # alone turned 7 into '7', so predictions changed and score(X, y) failed after load
+            plain = np.array(classes.tolist())
+            classes = plain if plain.shape == classes.shape and not plain.dtype.hasobject else classes.astype(str)
+            meta["fitted"]["classes_object"] = True
         arrays["classes"] = classes
     st = model.train_state_
-    if st is not None and optimizer_state:
+    if st is not None and optimizer_state and st.resumable:  # never save load's placeholder as real state
         opt, sched = st.optimizer, st.schedule
         meta["train_state"] = {"optimizer": opt.name, "optimizer_config": opt.get_config(),
                                "schedule": sched.name, "schedule_config": sched.get_config(),
@@ -201,6 +218,8 @@ def load(path: "os.PathLike[str] | str"):
                                  f"{model.params.shape} {model.params.dtype}")
         model.params[...] = params
         model.classes_ = arrays.get("classes")
+        if model.classes_ is not None and meta["fitted"].get("classes_object"):
+            model.classes_ = model.classes_.astype(object)
         model.loss_name_ = meta["fitted"]["loss_name"]
         model._y_1d = bool(meta["fitted"]["y_1d"])
         ts = meta.get("train_state")
@@ -210,10 +229,19 @@ def load(path: "os.PathLike[str] | str"):
             state = TrainState(opt, sched, np.random.default_rng())
             state.set_state(ts["state"])
             if "optimizer_state" in arrays:
-                opt.state = np.ascontiguousarray(arrays["optimizer_state"])
+                st = arrays["optimizer_state"]
+                want = (opt.n_state, model.layout.size)
+                if st.shape != want or st.dtype != model.params.dtype:
+                    # Optimizer.setup would silently replace it by zeros and restart the step count
+                    raise ModelFileError(f"{path}: optimizer_state has shape {st.shape} {st.dtype}, expected "
+                                         f"{want} {model.params.dtype}")
+                opt.state = np.ascontiguousarray(st)
             model.train_state_ = state
         elif model.loss_name_ is not None:
             model.train_state_ = TrainState(get_optimizer("adam"), SCHEDULES["constant"](), np.random.default_rng())
-    except (KeyError, TypeError) as exc:
+            model.train_state_.resumable = False  # fit(resume=True) would train with this made-up Adam
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # e.g. sizes [4, 0], a history not a dict
         raise ModelFileError(f"{path}: incomplete or inconsistent model metadata ({exc!r})") from None
     return model

@@ -24,9 +24,9 @@ from .nn.flat import FlatLayout
 from .nn.init import INITS, init_params, make_rng
 from .nn.losses import LOSSES, get_loss
 from .nn.network import build_mlp
-from .nn.optimizers import get_optimizer
+from .nn.optimizers import Optimizer, get_optimizer
 from .nn.schedules import get_schedule
-from .train import TrainState, fit_network
+from .train import TrainingDivergedError, TrainState, fit_network
 
 __all__ = ["MLP"]
 
@@ -181,6 +181,10 @@ class MLP:
         if y.ndim not in (1, 2):
             raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
         k = self.sizes[-1]
+        if loss != "mse" and y.dtype.kind == "f" and np.isnan(y).any():
+            # np.unique makes NaN a class of its own, which y == NaN never matches: sigmoid_bce
+            # trained on all-zero targets and predict returned NaN labels
+            raise ValueError("y contains NaN; class labels must not be NaN")
         if loss == "softmax_xent":
             if y.ndim != 1:
                 raise ValueError(f"softmax_xent takes 1-D labels, got shape {y.shape}")
@@ -243,6 +247,12 @@ class MLP:
         t = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self.dtype)
         if t.shape[1] != self.sizes[-1]:
             raise ValueError(f"y must have {self.sizes[-1]} column(s), got shape {y.shape}")
+        # the checks _encode_fit makes: resume=True and validation_data come through here, and
+        # NaN targets surfaced as a "diverged" error (or NaN val_loss), 2s in a multi-label y trained
+        if not np.isfinite(t).all():
+            raise ValueError("y contains NaN or infinity")
+        if loss == "sigmoid_bce" and not np.isin(t, (0, 1)).all():
+            raise ValueError("multi-label targets must be 0 or 1")
         return t
 
     def _raw_score(self, out: np.ndarray, t: np.ndarray) -> float:
@@ -255,7 +265,7 @@ class MLP:
 
     # -------------------------------------------------------------------- fit
 
-    def fit(self, X, y, *, optimizer: Any = "adam", lr: float = 1e-3, epochs: int = 20,
+    def fit(self, X, y, *, optimizer: Any = "adam", lr: Optional[float] = None, epochs: int = 20,
             batch_size: Union[int, str, None] = 32, loss: Optional[str] = None,
             validation_fraction: Optional[float] = None, early_stopping: bool = False, tol: Optional[float] = 1e-4,
             n_iter_no_change: int = 10, weight_decay: Optional[float] = None, l1: float = 0.0, l2: float = 0.0,
@@ -270,7 +280,10 @@ class MLP:
 
         optimizer: "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
         "adamw" or an Optimizer; lr, momentum, betas=(beta1, beta2), eps, rho:
-        its hyperparameters (defaults: the optimizer's). batch_size: int, or
+        its hyperparameters (defaults: the optimizer's; lr 1e-3 for a name). An
+        Optimizer instance keeps its own lr unless lr is given, and its own
+        hyperparameters, l1 and weight_decay (passing those too raises ValueError).
+        batch_size: int, or
         None / "full" for full-batch gradient descent (1 = plain SGD), or "auto"
         for scikit-learn's min(200, rows).
         validation_fraction: held-out share (stratified for classifiers) scored
@@ -309,6 +322,10 @@ class MLP:
         sw = None if sample_weight is None else _check_weights(sample_weight, len(X))
         if resume and self.train_state_ is None:
             raise ValueError("resume=True needs a model that was fitted (or loaded) before")
+        if resume and not self.train_state_.resumable:
+            # resume ignores optimizer / lr / schedule, and there is no saved state to use instead
+            raise ValueError("this model was saved without its training state (optimizer_state=False), so "
+                             "resume=True has nothing to continue; fit without resume starts from its weights")
         if resume:
             loss_name = self.loss_name_
         else:
@@ -339,66 +356,87 @@ class MLP:
         if not 0.0 <= float(validation_fraction) < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
 
-        if resume:
-            state = self.train_state_
-            fit_seed = state.seed
-        else:
-            if seed is None:
-                seed = self.seed if isinstance(self.seed, (int, np.integer)) else None
-            if seed is None:
-                seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
-            fit_seed = int(seed)
-            okw: Dict[str, Any] = {}
-            if momentum is not None:
-                okw["momentum"] = momentum
-            if betas is not None:
-                okw["beta1"], okw["beta2"] = betas
-            if eps is not None:
-                okw["eps"] = eps
-            if rho is not None:
-                okw["rho"] = rho
-            if weight_decay is not None:
-                okw["weight_decay"] = weight_decay
-            okw["l1"] = l1
-            opt = get_optimizer(optimizer, lr, **okw) if isinstance(optimizer, str) else get_optimizer(optimizer, lr)
-            sched = get_schedule(schedule, **(schedule_kwargs or {}))
-            state = TrainState(opt, sched, np.random.default_rng(fit_seed))
-            state.seed = fit_seed
-            self.loss_name_ = loss_name
-            self.classes_ = classes
-            self._y_1d = y_arr.ndim == 1
+        # a fit that fails before finishing an epoch (bad validation_data, early_stopping
+        # without validation data, Ctrl-C...) must leave a fitted model as it was, not
+        # half-switched to the new targets: its label map, loss and training state
+        prev = (self.loss_name_, self.classes_, self._y_1d, self.train_state_, self.network)
+        epoch0 = self.train_state_.epoch if resume else 0
+        state = None
+        try:
+            if resume:
+                state = self.train_state_
+                fit_seed = state.seed
+            else:
+                if seed is None:
+                    seed = self.seed if isinstance(self.seed, (int, np.integer)) else None
+                if seed is None:
+                    seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+                fit_seed = int(seed)
+                okw: Dict[str, Any] = {}
+                if momentum is not None:
+                    okw["momentum"] = momentum
+                if betas is not None:
+                    okw["beta1"], okw["beta2"] = betas
+                if eps is not None:
+                    okw["eps"] = eps
+                if rho is not None:
+                    okw["rho"] = rho
+                if weight_decay is not None:
+                    okw["weight_decay"] = weight_decay
+                okw["l1"] = l1
+                if isinstance(optimizer, str):
+                    opt = get_optimizer(optimizer, 1e-3 if lr is None else lr, **okw)
+                else:
+                    # an instance was configured by its constructor: fit's defaults must not overwrite
+                    # its lr, and hyperparameters given here would otherwise be dropped silently
+                    given = sorted(k for k in okw if k != "l1") + (["l1"] if l1 else [])
+                    if given and isinstance(optimizer, Optimizer):
+                        raise ValueError(f"{', '.join(given)} given with an Optimizer instance, which takes them from "
+                                         f"its constructor; set them there")
+                    opt = get_optimizer(optimizer, lr)
+                sched = get_schedule(schedule, **(schedule_kwargs or {}))
+                state = TrainState(opt, sched, np.random.default_rng(fit_seed))
+                state.seed = fit_seed
+                self.loss_name_ = loss_name
+                self.classes_ = classes
+                self._y_1d = y_arr.ndim == 1
 
-        X_val = t_val = None
-        X_tr, t_tr = X, t
-        if validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (X_val, y_val)")
-            if validation_fraction:
-                raise ValueError("pass validation_data or validation_fraction, not both")
-            X_val, t_val = self._X(validation_data[0], "X_val"), self._encode(validation_data[1])
-            if len(X_val) != len(t_val):
-                raise ValueError(f"X_val and y_val have different lengths: {len(X_val)} and {len(t_val)}")
-        elif validation_fraction > 0:
-            from sklearn.model_selection import train_test_split
+            X_val = t_val = None
+            X_tr, t_tr = X, t
+            if validation_data is not None:
+                if len(validation_data) != 2:
+                    raise ValueError("validation_data must be a pair (X_val, y_val)")
+                if validation_fraction:
+                    raise ValueError("pass validation_data or validation_fraction, not both")
+                X_val, t_val = self._X(validation_data[0], "X_val"), self._encode(validation_data[1])
+                if len(X_val) != len(t_val):
+                    raise ValueError(f"X_val and y_val have different lengths: {len(X_val)} and {len(t_val)}")
+            elif validation_fraction > 0:
+                from sklearn.model_selection import train_test_split
 
-            strat = t if loss_name == "softmax_xent" else (t.ravel() if classes is not None else None)
-            parts = train_test_split(X, t, *(() if sw is None else (sw,)), test_size=float(validation_fraction),
-                                     random_state=fit_seed, stratify=strat)
-            X_tr, X_val, t_tr, t_val = parts[:4]
-            if sw is not None:
-                sw = np.ascontiguousarray(parts[4])
-            X_tr, X_val = np.ascontiguousarray(X_tr), np.ascontiguousarray(X_val)
-            t_tr, t_val = np.ascontiguousarray(t_tr), np.ascontiguousarray(t_val)
+                strat = t if loss_name == "softmax_xent" else (t.ravel() if classes is not None else None)
+                parts = train_test_split(X, t, *(() if sw is None else (sw,)), test_size=float(validation_fraction),
+                                         random_state=fit_seed, stratify=strat)
+                X_tr, X_val, t_tr, t_val = parts[:4]
+                if sw is not None:
+                    sw = np.ascontiguousarray(parts[4])
+                X_tr, X_val = np.ascontiguousarray(X_tr), np.ascontiguousarray(X_val)
+                t_tr, t_val = np.ascontiguousarray(t_tr), np.ascontiguousarray(t_val)
 
-        self.network = build_mlp(self.sizes, self.activation, dropout=float(dropout), dtype=self.dtype,
-                                 param=self.param, params=self.params)
-        self.train_state_ = state
-        fit_network(self.network, get_loss(loss_name), X_tr, t_tr, state, epochs=int(epochs),
-                    batch_size=int(batch_size), alpha=float(l2), shuffle=shuffle, seed=fit_seed, X_val=X_val,
-                    y_val=t_val, score=self._raw_score, early_stopping=early_stopping, tol=tol,
-                    n_iter_no_change=int(n_iter_no_change), callbacks=callbacks, verbose=verbose,
-                    backend=backend if backend is not None else self.backend, fused=fused, owner=self,
-                    sample_weight=sw)
+            self.network = build_mlp(self.sizes, self.activation, dropout=float(dropout), dtype=self.dtype,
+                                     param=self.param, params=self.params)
+            self.train_state_ = state
+            fit_network(self.network, get_loss(loss_name), X_tr, t_tr, state, epochs=int(epochs),
+                        batch_size=int(batch_size), alpha=float(l2), shuffle=shuffle, seed=fit_seed, X_val=X_val,
+                        y_val=t_val, score=self._raw_score, early_stopping=early_stopping, tol=tol,
+                        n_iter_no_change=int(n_iter_no_change), callbacks=callbacks, verbose=verbose,
+                        backend=backend if backend is not None else self.backend, fused=fused, owner=self,
+                        sample_weight=sw)
+        except BaseException as exc:
+            # (divergence is an outcome: it keeps the fit's state, stopped_by_ "diverged")
+            if (state is None or state.epoch == epoch0) and not isinstance(exc, TrainingDivergedError):
+                self.loss_name_, self.classes_, self._y_1d, self.train_state_, self.network = prev
+            raise
         return self
 
     # -------------------------------------------------------------- inference

@@ -67,6 +67,7 @@ class TrainState:
         self.stopped_by = ""
         self.seed = 0           # dropout seed of the fit
         self.no_improve = 0     # tolerance-stopping counter, carried over on resume
+        self.resumable = True   # False: a placeholder (a model file saved without its training state)
 
     def get_state(self) -> Dict[str, Any]:
         """JSON-able counters (the optimizer's arrays are saved apart)."""
@@ -319,20 +320,29 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                 np.copyto(snap_params, net.params)
                 np.copyto(snap_state, opt.state)
                 step0 = opt.step
-                if use_fused:
-                    def run(rows, step, batch_losses, lr=lr):
-                        return train_epoch(net.params, net.grads, opt.state, X, y, rows, lr=lr, step=step,
-                                           batch_losses=batch_losses, sample_weight=sample_weight, **ekw)
+                try:
+                    if use_fused:
+                        def run(rows, step, batch_losses, lr=lr):
+                            return train_epoch(net.params, net.grads, opt.state, X, y, rows, lr=lr, step=step,
+                                               batch_losses=batch_losses, sample_weight=sample_weight, **ekw)
 
-                    ep_loss = fused_epoch(run, np.ascontiguousarray(perm, dtype=np.int64), batch_size=bs,
-                                          step=opt.step, sizes=spec["sizes"])
-                    opt.step += -(-n // bs)
-                else:
-                    np.take(X, perm, axis=0, out=Xp)
-                    np.take(y, perm, axis=0, out=yp)
-                    if wp is not None:
-                        np.take(sample_weight, perm, out=wp)
-                    ep_loss = runner.run(Xp, yp, n, lr, alpha, weights=wp)
+                        ep_loss = fused_epoch(run, np.ascontiguousarray(perm, dtype=np.int64), batch_size=bs,
+                                              step=opt.step, sizes=spec["sizes"])
+                        opt.step += -(-n // bs)
+                    else:
+                        np.take(X, perm, axis=0, out=Xp)
+                        np.take(y, perm, axis=0, out=yp)
+                        if wp is not None:
+                            np.take(sample_weight, perm, out=wp)
+                        ep_loss = runner.run(Xp, yp, n, lr, alpha, weights=wp)
+                except BaseException:
+                    # Ctrl-C between native calls, or an error in a later batch: some batches
+                    # were applied but the epoch is not counted, so put back its starting point
+                    # (as for divergence); resume=True then continues exactly
+                    np.copyto(net.params, snap_params)
+                    np.copyto(opt.state, snap_state)
+                    opt.step = step0
+                    raise
                 if not math.isfinite(ep_loss):
                     np.copyto(net.params, snap_params)
                     np.copyto(opt.state, snap_state)
@@ -416,6 +426,12 @@ def cross_validate(make_model: Callable[[], Any], X, y, *, cv: Any = 5, fit_para
         classifier = _looks_like_labels(y)
     splitter = check_cv(cv, y, classifier=classifier)
     fit_params = dict(fit_params or {})
+    if fit_params.get("sample_weight") is not None:
+        # checked here: indexing by each fold's rows would accept a longer array (misaligned
+        # weights, silently) and fail with an IndexError on a shorter one
+        sw_shape = np.shape(fit_params["sample_weight"])
+        if sw_shape != (len(X),):
+            raise ValueError(f"sample_weight must have shape ({len(X)},) (one weight per row of X), got {sw_shape}")
     scores, times, models = [], [], []
     for train_idx, test_idx in splitter.split(X, y, groups):
         model = make_model()

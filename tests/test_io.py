@@ -57,6 +57,19 @@ def test_regression_float64_and_string_labels_round_trip(tmp_path):
     assert list(io.load(tmp_path / "c").predict(X)) == list(clf.predict(X))
 
 
+@pytest.mark.parametrize("labels", [[3, 7], [True, False], [1.5, 2.5], ["a", "b"]])
+def test_object_dtype_labels_round_trip(tmp_path, labels):
+    # object labels were saved as strings: 7 came back as '7', and score(X, y) raised TypeError
+    X = np.random.default_rng(0).standard_normal((40, 4))
+    y = np.array(labels * 20, dtype=object)
+    model = MLP([4, 8, 2], seed=0).fit(X, y, epochs=1)
+    model.save(tmp_path / "m.fnn")
+    loaded = io.load(tmp_path / "m.fnn")
+    assert loaded.classes_.dtype == object and list(loaded.classes_) == list(model.classes_)
+    assert [type(c) for c in loaded.predict(X)] == [type(c) for c in model.predict(X)]
+    assert loaded.score(X, y) == model.score(X, y)
+
+
 def test_unfitted_model_round_trip(tmp_path):
     net = MLP([4, 3, 2], activation="tanh", seed=5)
     io.save(net, tmp_path / "u")
@@ -70,6 +83,28 @@ def test_overwrite_is_atomic_replace(tmp_path, fitted):
     path.write_bytes(b"old contents")
     fitted.save(path)
     assert io.load(path).sizes == fitted.sizes
+
+
+def test_save_keeps_permissions_and_symlinks(tmp_path, fitted):
+    # the temporary file's 0o600 used to replace the model file's mode, and a symlink was
+    # replaced by a regular file while its target kept the old model
+    old = os.umask(0o022)
+    try:
+        fitted.save(tmp_path / "new.fnn")
+        assert os.stat(tmp_path / "new.fnn").st_mode & 0o777 == 0o644
+        path = tmp_path / "shared.fnn"
+        path.write_bytes(b"old contents")
+        os.chmod(path, 0o664)
+        fitted.save(path)
+        assert os.stat(path).st_mode & 0o777 == 0o664
+        link = tmp_path / "link.fnn"
+        link.symlink_to(path)
+        os.chmod(path, 0o640)
+        fitted.save(link)
+        assert link.is_symlink() and os.stat(path).st_mode & 0o777 == 0o640
+        assert io.load(path).sizes == fitted.sizes
+    finally:
+        os.umask(old)
 
 
 def _corrupt_member(path, member):
@@ -140,6 +175,30 @@ def test_newer_version_and_wrong_kind_are_rejected(tmp_path):
         io.write_file(path, {}, {"x": np.array([object()])})
 
 
+def _rewrite(src, dst, edit):
+    """Copy model file src to dst (checksums recomputed) after edit(meta, arrays)."""
+    meta, arrays = io.read_file(src)
+    edit(meta, arrays)
+    io.write_file(dst, meta, arrays)
+
+
+@pytest.mark.parametrize("edit,match", [
+    # an optimizer state that does not fit was replaced by zeros on resume, the step reset
+    (lambda m, a: a.update(optimizer_state=a["optimizer_state"][:, :5]), "optimizer_state has shape"),
+    (lambda m, a: a.update(optimizer_state=a["optimizer_state"].astype(np.float64)), "optimizer_state has shape"),
+    (lambda m, a: m.update(version=0), "version 0"),
+    (lambda m, a: m.update(version=True), "version True"),
+    (lambda m, a: m["config"].update(sizes=[64, 0, 10]), "inconsistent model metadata"),
+    (lambda m, a: m["train_state"]["state"].update(history=[1.0]), "inconsistent model metadata"),
+    (lambda m, a: m["train_state"]["state"].update(epoch="x"), "inconsistent model metadata"),
+])
+def test_checksummed_but_inconsistent_files_are_rejected(tmp_path, fitted, edit, match):
+    fitted.save(tmp_path / "m.fnn")
+    _rewrite(tmp_path / "m.fnn", tmp_path / "bad.fnn", edit)
+    with pytest.raises(io.ModelFileError, match=match):
+        io.load(tmp_path / "bad.fnn")
+
+
 @pytest.mark.parametrize("optimizer,extra", [("adam", {"dropout": 0.2}), ("nesterov", {"l2": 1e-3}),
                                              ("sgd", {"schedule": "invscaling"})])
 @pytest.mark.parametrize("fused", [None, False])
@@ -178,3 +237,18 @@ def test_resume_keeps_the_label_map(data):
     assert list(net.classes_) == list("abcdefghij") and net.n_iter_ == 2
     with pytest.raises(ValueError, match="not seen"):
         net.fit(X, np.where(keep, names, "z"), epochs=1, resume=True)
+
+
+def test_resume_of_a_model_saved_without_training_state_is_refused(tmp_path, data):
+    # the loaded placeholder Adam(1e-3) trained silently, ignoring optimizer= and lr=
+    X, y = data
+    MLP([64, 16, 10], seed=0).fit(X, y, epochs=1, optimizer="sgd", lr=0.1).save(tmp_path / "m.fnn",
+                                                                                 optimizer_state=False)
+    model = io.load(tmp_path / "m.fnn")
+    with pytest.raises(ValueError, match="saved without its training state"):
+        model.fit(X, y, resume=True, optimizer="sgd", lr=0.1, epochs=1)
+    model.save(tmp_path / "again.fnn")  # nor does saving it again make the placeholder real
+    with pytest.raises(ValueError, match="saved without its training state"):
+        io.load(tmp_path / "again.fnn").fit(X, y, resume=True, epochs=1)
+    model.fit(X, y, optimizer="sgd", lr=0.1, epochs=1)  # a new fit from the loaded weights
+    assert model.optimizer_.name == "sgd" and model.history_["lr"] == [0.1]

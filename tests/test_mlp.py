@@ -242,3 +242,55 @@ def test_fit_sample_weight_errors(fused):
     w = np.r_[np.zeros(32), np.ones(len(y) - 32)]  # the first batch (no shuffling) weighs nothing
     with pytest.raises(ValueError, match="sums to 0 over the rows of batch 0"):
         net.fit(X, y, sample_weight=w, batch_size=32, shuffle=False, fused=fused)
+
+
+def test_fit_with_an_optimizer_instance_keeps_its_settings():
+    # fit's lr default used to overwrite the instance's lr, and fit's l1 / weight_decay /
+    # momentum... were dropped silently for an instance
+    from fastnn.nn import SGD, Adam
+
+    X, y = np.random.default_rng(0).standard_normal((40, 4)), np.arange(40) % 2
+    opt = Adam(lr=0.05)
+    fastnn.MLP([X.shape[1], 8, 2], seed=0).fit(X, y, optimizer=opt, epochs=1)
+    assert opt.lr == 0.05
+    fastnn.MLP([X.shape[1], 8, 2], seed=0).fit(X, y, optimizer=opt, lr=0.01, epochs=1)
+    assert opt.lr == 0.01  # an explicit lr still applies
+    for kw in ({"l1": 0.1}, {"weight_decay": 0.1}, {"momentum": 0.5}, {"betas": (0.8, 0.9)}):
+        with pytest.raises(ValueError, match="given with an Optimizer instance"):
+            fastnn.MLP([X.shape[1], 8, 2], seed=0).fit(X, y, optimizer=SGD(0.1), epochs=1, **kw)
+@pytest.mark.parametrize("sizes", [[4, 8, 1], [4, 8, 3]])
+def test_nan_class_labels_are_rejected(sizes):
+    # binary: {0, NaN} made NaN the positive class, never matched, so every target was 0
+    X = np.random.default_rng(0).standard_normal((30, 4))
+    y = np.where(np.arange(30) % 3 == 0, np.nan, 0.0 if sizes[-1] == 1 else np.arange(30) % 2)
+    with pytest.raises(ValueError, match="y contains NaN"):
+        fastnn.MLP(sizes, seed=0).fit(X, y, epochs=1)
+@pytest.mark.parametrize("bad", [dict(validation_data=(np.zeros((5, 3)), np.zeros(5))),
+                                 dict(early_stopping=True, validation_fraction=0.0)])
+def test_a_refit_that_fails_before_training_leaves_the_model_as_it_was(bad):
+    # the new label map was installed before these errors: predict then mapped the old
+    # weights' outputs to the new labels (0/1 instead of 'a'/'b')
+    X = np.random.default_rng(0).standard_normal((40, 4))
+    y = np.where(X[:, 0] > 0, "a", "b")
+    model = MLP([4, 8, 2], seed=0).fit(X, y, epochs=2)
+    before = model.predict(X), model.n_iter_, model.train_state_
+    with pytest.raises(ValueError):
+        model.fit(X, (X[:, 0] > 0).astype(int), epochs=2, **bad)
+    np.testing.assert_array_equal(model.predict(X), before[0])
+    assert model.n_iter_ == before[1] and model.train_state_ is before[2]
+def test_resume_and_validation_targets_are_checked_like_fit_targets():
+    # resume=True and validation_data skipped fit's target checks: NaN regression targets
+    # became a TrainingDivergedError or a NaN val_loss, 2s trained a multi-label model
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    y = X @ np.ones(4)
+    bad = y.copy()
+    bad[3] = np.nan
+    reg = MLP([4, 8, 1], seed=0, loss="mse").fit(X, y, epochs=1)
+    with pytest.raises(ValueError, match="y contains NaN"):
+        reg.fit(X, bad, epochs=1, resume=True)
+    with pytest.raises(ValueError, match="y contains NaN"):
+        MLP([4, 8, 1], seed=0, loss="mse").fit(X, y, epochs=1, validation_data=(X, bad))
+    multi = MLP([4, 8, 3], seed=0, loss="sigmoid_bce").fit(X, (rng.random((40, 3)) < 0.5).astype(int), epochs=1)
+    with pytest.raises(ValueError, match="must be 0 or 1"):
+        multi.fit(X, np.full((40, 3), 2), epochs=1, resume=True)

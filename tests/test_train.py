@@ -270,3 +270,43 @@ def test_explicit_validation_data(digits):
     X_tr, X_te, y_tr, y_te = digits
     net = MLP([64, 16, 10], seed=0).fit(X_tr, y_tr, epochs=2, validation_data=(X_te, y_te))
     assert net.history_["val_score"][-1] == pytest.approx(net.score(X_te, y_te))
+
+
+@pytest.mark.parametrize("n_weights", [50, 70])
+def test_cross_validate_checks_the_sample_weight_length(n_weights):
+    # a longer array was silently accepted (weights misaligned with the rows), a shorter
+    # one failed with an IndexError in some fold
+    X = np.random.default_rng(0).standard_normal((60, 4))
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(60,\)"):
+        cross_validate(lambda: MLP([4, 8, 2], seed=0), X, np.arange(60) % 2, cv=3,
+                       fit_params={"epochs": 1, "sample_weight": np.ones(n_weights)})
+@pytest.mark.parametrize("fused", [None, False])
+def test_an_interrupted_epoch_is_rolled_back(monkeypatch, fused):
+    # Ctrl-C between the native calls of a chunked epoch (or an error in a later batch of the
+    # composed loop) left the batches before it applied, uncounted: resume did not continue exactly
+    import fastnn.train as T
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 4)), np.arange(60) % 2
+    kw = dict(epochs=1, batch_size=1, tol=None, fused=fused)
+    m = MLP([4, 8, 2], seed=0, dtype=np.float64).fit(X, y, **kw)
+    before = (m.params.copy(), m.optimizer_.state.copy(), m.optimizer_.step)
+    monkeypatch.setattr(T, "CHUNK_SECONDS", 1e-12)  # one batch per native call
+    calls = [0]
+    target = K if fused is None else m.optimizer_
+    name = "train_epoch" if fused is None else "update"
+    orig = getattr(target, name)
+
+    def flaky(*a, **k):
+        calls[0] += 1
+        if calls[0] == 5:
+            raise KeyboardInterrupt
+        return orig(*a, **k)
+
+    monkeypatch.setattr(target, name, flaky)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(X, y, resume=True, **kw)
+    monkeypatch.setattr(target, name, orig)
+    np.testing.assert_array_equal(m.params, before[0])
+    np.testing.assert_array_equal(m.optimizer_.state, before[1])
+    assert m.optimizer_.step == before[2] and m.n_iter_ == 1
