@@ -49,6 +49,14 @@ def _r2(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 
+def _whole(name: str, v: Any, low: int, high: Optional[int] = None) -> int:
+    """`v` as an int in [low, high]: 2.7 epochs or a seed of 1.7 are refused, not truncated."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low or (high is not None and v > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an int {bound}, got {v!r}")
+    return int(v)
+
+
 def _check_weights(sample_weight, n: int) -> np.ndarray:
     """sample_weight as float64 [n]: real, finite, >= 0, not all zero."""
     sw = kernels.row_weights_array(sample_weight, n)
@@ -336,8 +344,10 @@ class MLP:
             t, classes = self._encode(y_arr), self.classes_
         else:
             t, classes = self._encode_fit(y_arr, loss_name)
-        if int(epochs) < 0:
-            raise ValueError(f"epochs must be >= 0, got {epochs!r}")
+        epochs = _whole("epochs", epochs, 0)
+        n_iter_no_change = _whole("n_iter_no_change", n_iter_no_change, 1)
+        if seed is not None:
+            seed = _whole("seed", seed, 0, 2**32 - 1)  # it seeds train_test_split's RandomState too
         if batch_size is None or batch_size == "full":
             batch_size = len(X)
         elif batch_size == "auto":
@@ -371,7 +381,7 @@ class MLP:
                     seed = self.seed if isinstance(self.seed, (int, np.integer)) else None
                 if seed is None:
                     seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
-                fit_seed = int(seed)
+                fit_seed = seed
                 okw: Dict[str, Any] = {}
                 if momentum is not None:
                     okw["momentum"] = momentum
@@ -426,10 +436,10 @@ class MLP:
             self.network = build_mlp(self.sizes, self.activation, dropout=float(dropout), dtype=self.dtype,
                                      param=self.param, params=self.params)
             self.train_state_ = state
-            fit_network(self.network, get_loss(loss_name), X_tr, t_tr, state, epochs=int(epochs),
+            fit_network(self.network, get_loss(loss_name), X_tr, t_tr, state, epochs=epochs,
                         batch_size=int(batch_size), alpha=float(l2), shuffle=shuffle, seed=fit_seed, X_val=X_val,
                         y_val=t_val, score=self._raw_score, early_stopping=early_stopping, tol=tol,
-                        n_iter_no_change=int(n_iter_no_change), callbacks=callbacks, verbose=verbose,
+                        n_iter_no_change=n_iter_no_change, callbacks=callbacks, verbose=verbose,
                         backend=backend if backend is not None else self.backend, fused=fused, owner=self,
                         sample_weight=sw)
         except BaseException as exc:

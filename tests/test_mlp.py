@@ -294,3 +294,21 @@ def test_resume_and_validation_targets_are_checked_like_fit_targets():
     multi = MLP([4, 8, 3], seed=0, loss="sigmoid_bce").fit(X, (rng.random((40, 3)) < 0.5).astype(int), epochs=1)
     with pytest.raises(ValueError, match="must be 0 or 1"):
         multi.fit(X, np.full((40, 3), 2), epochs=1, resume=True)
+
+
+@pytest.mark.parametrize("kwargs, name", [({"epochs": 2.7}, "epochs"), ({"epochs": True}, "epochs"),
+                                          ({"seed": 1.7}, "seed"), ({"seed": -1}, "seed"), ({"seed": 2**32}, "seed"),
+                                          ({"n_iter_no_change": 0}, "n_iter_no_change"),
+                                          ({"n_iter_no_change": 2.5}, "n_iter_no_change")])
+def test_fit_counts_are_not_truncated(kwargs, name):
+    # int() used to truncate them silently: 2.7 epochs ran 2, seed 1.7 was seed 1
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ValueError, match=f"{name} must be an int"):
+        MLP([3, 4, 2], seed=0).fit(X, y, **{"epochs": 1, **kwargs})
+
+
+@pytest.mark.parametrize("sizes", [[4.7, 8, 2], [4, True, 2], [4, 8.0, 2]])
+def test_layer_widths_must_be_ints(sizes):
+    with pytest.raises(ValueError, match="sizes must be ints"):
+        MLP(sizes)

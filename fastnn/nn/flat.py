@@ -29,6 +29,9 @@ class FlatLayout:
     """
 
     def __init__(self, sizes: Sequence[int]):
+        if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in sizes):
+            # int() would truncate a width of 4.7 to 4 (and make True a width of 1)
+            raise ValueError(f"sizes must be ints, got {list(sizes)}")
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least an input and an output width, got {sizes}")
