@@ -317,7 +317,10 @@ def _torch() -> Any:
     return torch
 
 
-def _peers_note(torch_used: bool, sklearn_used: bool = False, sklearn_applicable: bool = False) -> List[str]:
+def _peers_note(torch_used: bool, sklearn_used: bool = False, sklearn_applicable: bool = False,
+                peers: bool = True) -> List[str]:
+    if not peers:  # --no-peers: they were not looked for, so do not call them missing
+        return ["PyTorch, JAX" + (", scikit-learn" if sklearn_applicable else "") + ": skipped (--no-peers)"]
     notes = []
     if not torch_used:
         notes.append("PyTorch: not installed (column skipped)")
@@ -508,7 +511,7 @@ def suite_gemm(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
     notes.append("numpy = numpy.matmul (dense row: np.maximum(x @ w + b, 0)); %pk = share of the measured "
                  f"FMA peak at {opts.threads} thread(s): {peak['fma_gflops']['float32']:.1f} GFLOP/s float32, "
                  f"{peak['fma_gflops']['float64']:.1f} float64")
-    notes += _peers_note(torch is not None)
+    notes += _peers_note(torch is not None, peers=opts.peers)
     title = (f"== gemm: GFLOP/s, best of {opts.repeat} round-robin repetitions, {opts.threads} thread(s)"
              + (f", {opts.settle:g} s settle before each batch" if opts.settle else "") + " ==")
     return Result("gemm", title, format_table(headers, table_rows), rows, summary, notes)
@@ -682,7 +685,7 @@ def suite_step(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
     if clf is not None:
         notes.append("sklearn = MLPClassifier.partial_fit on the one batch (includes its input validation; float64 "
                      "math unless given float32)")
-    notes += _peers_note(torch is not None, clf is not None, True)
+    notes += _peers_note(torch is not None, clf is not None, True, peers=opts.peers)
     return Result("step", f"== step: one training step, best of {opts.repeat}, {opts.threads} thread(s) ==",
                   format_table(headers, trows), rows, notes=notes)
 
@@ -752,7 +755,7 @@ def suite_epoch(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
               f"{r['gflops']:.1f}", f"{100 * r['peak_share']:.0f}%"] for r in rows]
     notes.append(f"epoch = one pass over digits (1797 x 64) with an MLP {'-'.join(map(str, [64, *hidden, 10]))}, "
                  f"batch {bs}, Adam lr {lr}, no shuffling; kernels[b] = fastnn.kernels composed in Python")
-    notes += _peers_note(torch is not None, clf is not None, True)
+    notes += _peers_note(torch is not None, clf is not None, True, peers=opts.peers)
     return Result("epoch", f"== epoch: digits, best of {opts.repeat}, {opts.threads} thread(s) ==",
                   format_table(headers, trows), rows, notes=notes)
 
@@ -897,14 +900,18 @@ def run(args: argparse.Namespace) -> int:
     if threads < 1:
         print(f"fastnn bench: --threads must be >= 1, got {threads}", file=sys.stderr)
         return 2
-    if args.repeat < 1 or args.min_time <= 0:
-        print("fastnn bench: --repeat must be >= 1 and --min-time > 0", file=sys.stderr)
+    if args.repeat < 1:
+        print(f"fastnn bench: --repeat must be >= 1, got {args.repeat}", file=sys.stderr)
+        return 2
+    # not (x > 0): NaN fails too; an infinite --min-time or --settle would never finish a timed batch
+    if not (0 < args.min_time < math.inf):
+        print(f"fastnn bench: --min-time must be a finite number > 0, got {args.min_time}", file=sys.stderr)
         return 2
     args.threads = threads
     if args.settle is None:
         args.settle = 0.0 if threads == 1 else 0.12
-    if args.settle < 0:
-        print("fastnn bench: --settle must be >= 0", file=sys.stderr)
+    if not (0 <= args.settle < math.inf):
+        print(f"fastnn bench: --settle must be a finite number >= 0, got {args.settle}", file=sys.stderr)
         return 2
     for option, path in (("--json", args.json), ("--plot", args.plot)):
         if path:
@@ -913,13 +920,26 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 print(f"fastnn bench: {exc}", file=sys.stderr)
                 return 2
+    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    if args.plot:  # known before the benchmark, so say it before, not after minutes of measuring
+        import importlib.util
+
+        if suites == ["peak"]:
+            print("fastnn bench: --plot: the peak suite has no ratios to plot", file=sys.stderr)
+            return 2
+        if importlib.util.find_spec("matplotlib") is None:
+            print("fastnn bench: --plot needs matplotlib (pip install 'fastnn[bench]')", file=sys.stderr)
+            return 2
+    if args.json and args.plot and os.path.abspath(args.json) == os.path.abspath(args.plot):
+        print(f"fastnn bench: --json and --plot both name {args.json}; the plot would replace the JSON",
+              file=sys.stderr)
+        return 2
     args.dtypes = args.dtypes or ["float32", "float64"]
     if args.quick:
         args.repeat = min(args.repeat, 3)
         args.min_time = min(args.min_time, 0.005)
     if args.peers:
         _torch()  # import before limiting threads, so its runtime obeys the limit too
-    suites = list(SUITES) if args.suite == "all" else [args.suite]
     results: List[Result] = []
     with thread_limit(threads):
         info = machine_info(threads)

@@ -489,6 +489,24 @@ def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[
             f"final loss {loss:.4f}, train accuracy {acc:.3f}")
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """ValueError naming the option for settings the run would only reject later, in a traceback."""
+    from . import backends, kernels
+
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise ValueError(f"--lr must be a finite number > 0, got {args.lr}")
+    if args.activation not in kernels.ACTIVATIONS or args.activation == "softmax":
+        hidden = sorted(a for a in kernels.ACTIVATIONS if a != "softmax")
+        raise ValueError(f"--activation must be one of {hidden}, got {args.activation!r}")
+    if args.backend is not None:
+        try:
+            backends.get(args.backend)
+        except ValueError as exc:
+            raise ValueError(f"--backend: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     import fastnn
 
@@ -505,9 +523,12 @@ def run(args: argparse.Namespace) -> int:
         print("fastnn profile: --epochs and --batch-size must be >= 1", file=sys.stderr)
         return 2
     try:
+        _check_options(args)
         for option, path in (("--trace", args.trace), ("--json", args.json)):
             if path:
                 check_output_path(path, option)
+        if args.trace and args.json and os.path.abspath(args.trace) == os.path.abspath(args.json):
+            raise ValueError(f"--trace and --json both name {args.json}; the table would replace the trace")
         X, y, desc = load_data(args.data, args.dtype)
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"fastnn profile: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -124,6 +125,8 @@ def test_epoch_suite_says_what_is_missing(tiny, monkeypatch, capsys):
     assert main(["bench", "epoch", *FAST, "--no-peers"]) == 0
     text = capsys.readouterr().out
     assert "train_epoch: not available" in text and "fastnn.MLP: not available" in text
+    # --no-peers skips the peers; it does not make them "not installed" (scikit-learn is a dependency)
+    assert "skipped (--no-peers)" in text and "not installed" not in text
 
 
 def test_peers_columns_when_installed(tiny, capsys):
@@ -145,9 +148,28 @@ def test_peak_suite_and_plot(tiny, tmp_path, capsys):
 def test_bad_options(capsys):
     assert main(["bench", "peak", "--threads", "0"]) == 2
     assert main(["bench", "peak", "--repeat", "0"]) == 2
+    # NaN passed the checks (then a traceback or a silent NaN settle); inf never finished a timed batch
+    for flag, value in [("--min-time", "nan"), ("--min-time", "inf"), ("--settle", "nan"), ("--settle", "inf")]:
+        assert main(["bench", "epoch", *FAST, flag, value]) == 2
+        assert f"{flag} must be a finite number" in capsys.readouterr().err
     # an unwritable --json / --plot fails before the benchmark, not after it
     assert main(["bench", "peak", "--json", "/no-such-dir/x.json"]) == 2
     assert "--json: directory /no-such-dir does not exist" in capsys.readouterr().err
+    assert main(["bench", "epoch", *FAST, "--json", "same.out", "--plot", "same.out"]) == 2  # was: JSON overwritten
+    assert "--json and --plot both name same.out" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", "nonsense"])
     capsys.readouterr()
+
+
+def test_plot_problems_are_reported_before_the_benchmark(tmp_path, capsys, monkeypatch):
+    """--plot of the peak suite alone, or without matplotlib, fails at once (was: exit 1 after the run)."""
+    png = tmp_path / "p.png"
+    assert main(["bench", "peak", *FAST, "--plot", str(png)]) == 2
+    captured = capsys.readouterr()
+    assert "--plot: the peak suite has no ratios" in captured.err and "FMA float32" not in captured.out
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    assert main(["bench", "epoch", *FAST, "--no-peers", "--plot", str(png)]) == 2
+    captured = capsys.readouterr()
+    assert "--plot needs matplotlib" in captured.err and "epoch" not in captured.out
+    assert not png.exists()

@@ -219,6 +219,11 @@ def test_profile_cli_rejects_bad_options(capsys):
     assert main(["profile", "--hidden", "a,b", "--no-peak"]) == 2
     assert main(["profile", "--data", "missing.npz", "--no-peak"]) == 2
     assert "fastnn profile" in capsys.readouterr().err
+    # these were tracebacks (from set_num_threads, KernelMLP, the backend registry), after the peak measurement
+    for flag, value in [("--threads", "0"), ("--lr", "-1"), ("--lr", "nan"), ("--activation", "bogus"),
+                        ("--activation", "softmax"), ("--backend", "bogus")]:
+        assert main(["profile", "--no-peak", flag, value]) == 2
+        assert f"fastnn profile: {flag}" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not hasattr(fastnn, "profile") or not callable(getattr(fastnn, "profile", None)),
@@ -227,6 +232,13 @@ def test_exported_context_manager():
     with fastnn.profile() as p:
         K.gemm(np.ones((2, 2)), np.ones((2, 2)), backend="numpy")
     assert [s.name for s in p.stats()] == ["gemm"]
+
+
+def test_profile_cli_refuses_one_path_for_trace_and_json(tmp_path, capsys):
+    same = str(tmp_path / "run.json")
+    assert main(["profile", "--epochs", "1", "--no-peak", "--trace", same, "--json", same]) == 2  # was: trace lost
+    assert "--trace and --json both name" in capsys.readouterr().err
+    assert not (tmp_path / "run.json").exists()
 
 
 def test_profile_cli_refuses_an_unwritable_trace_before_running(tmp_path, capsys):
