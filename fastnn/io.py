@@ -19,11 +19,12 @@ optimizer state, schedule, shuffling RNG and counters, so that
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from typing import Any, Dict, Tuple
 
@@ -80,16 +81,10 @@ def write_file(path: "os.PathLike[str] | str", meta: Dict[str, Any], arrays: Dic
     sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in members.items())
     # replace the file a symlink points to, not the link itself (as open(path, "w") would)
     path = os.path.realpath(path)
-    try:  # keep an existing file's permissions ...
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:  # ... or give a new one what open() would: 0o666 minus the umask
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    fd, tmp = _temp_file(os.path.dirname(path), "." + os.path.basename(path) + ".")
     try:
-        os.fchmod(fd, mode)  # mkstemp creates 0o600, which os.replace would carry over
+        with contextlib.suppress(FileNotFoundError):  # a replaced model keeps its permissions
+            os.fchmod(fd, os.stat(path).st_mode & 0o7777)
         with os.fdopen(fd, "wb") as f:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
                 zf.writestr(_SUMS, sums)
@@ -104,6 +99,22 @@ def write_file(path: "os.PathLike[str] | str", meta: Dict[str, Any], arrays: Dic
         except OSError:
             pass
         raise
+
+
+def _temp_file(directory: str, prefix: str) -> Tuple[int, str]:
+    """(fd, path) of a new file in `directory`, created as open() creates files: 0666 less the umask.
+
+    Not tempfile.mkstemp: its 0600 would become the model file's mode, unreadable to the group or
+    a service account the umask would have let read it (and reading the umask means setting it,
+    process-wide, which races with other threads).
+    """
+    for _ in range(100):
+        tmp = os.path.join(directory, f"{prefix}{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {directory}")
 
 
 def read_file(path: "os.PathLike[str] | str", kind: str | None = None) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
