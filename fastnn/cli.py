@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -43,7 +44,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if getattr(args, "_missing", None):
         print(args._missing, file=sys.stderr)
         return 2
-    return int(importlib.import_module(args._module).run(args) or 0)
+    env_backend = os.environ.get("FASTNN_BACKEND")
+    if env_backend:  # a bad value would surface mid-run as a traceback (in `fastnn info` at once)
+        from . import backends
+
+        try:
+            backends.get(env_backend)
+        except ValueError as exc:
+            print(f"fastnn: FASTNN_BACKEND={env_backend}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except BrokenPipeError:  # `fastnn ... | head`: the reader has gone; stop quietly, as other tools do
+        # and point stdout at /dev/null, or Python's own flush at exit reports the broken pipe again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

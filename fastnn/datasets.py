@@ -5,7 +5,9 @@ shipped in the wheel): nothing is downloaded.
 """
 from __future__ import annotations
 
+import csv
 import os
+import warnings
 from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
@@ -85,7 +87,7 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
     if ext == ".npz":
         with np.load(path, allow_pickle=False) as z:
             if "X" in z.files and "y" in z.files:
-                return np.ascontiguousarray(z["X"], dtype=dtype), z["y"]
+                return _features(z["X"], dtype, path), z["y"]
             if len(z.files) != 1:
                 raise ValueError(f"{path}: an .npz needs arrays 'X' and 'y' (or a single 2-D array), has {z.files}")
             data = z[z.files[0]]
@@ -94,45 +96,74 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
         data = np.load(path, allow_pickle=False)
         header = None
     else:
-        return _load_csv(path, target, dtype, delimiter)
+        try:
+            return _load_csv(path, target, dtype, delimiter)
+        except UnicodeDecodeError as exc:  # a Latin-1 export, a .gz: name the file, not just the codec
+            raise ValueError(f"{path}: not UTF-8 text (it holds byte {exc.object[exc.start]:#04x}); "
+                             "save it as a UTF-8 CSV") from None
     if data.ndim != 2 or data.shape[1] < 2:
         raise ValueError(f"{path}: expected a 2-D table with at least 2 columns, got shape {data.shape}")
     col = _target_column(target, header, data.shape[1], path)
     X = np.delete(data, col, axis=1)
-    return np.ascontiguousarray(X, dtype=dtype), _labels_if_integral(data[:, col])
+    return _features(X, dtype, path), _labels_if_integral(data[:, col])
+
+
+def _features(X: np.ndarray, dtype, path) -> np.ndarray:
+    """X in `dtype`; a ValueError if finite values do not fit it (1e300 in float32 became inf, and the
+    fit then said "X contains NaN or infinity" of a file that has none)."""
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(X, dtype=dtype)
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        big = np.isfinite(X) & ~np.isfinite(out)
+        if big.any():
+            r, c = np.argwhere(big)[0]
+            raise ValueError(f"{path}: {X[r, c]:g} (data row {r + 1}, feature {c + 1}) is beyond {out.dtype.name}'s "
+                             f"range ({np.finfo(out.dtype).max:.3g}); scale the features or use float64")
+    return out
 
 
 def _labels_if_integral(y: np.ndarray) -> np.ndarray:
     return y.astype(np.int64) if np.all(np.mod(y, 1) == 0) else y
 
 
+# "utf-8-sig" reads UTF-8 and drops a byte-order mark (Excel's "CSV UTF-8" starts with one), which
+# would otherwise glue itself to the first cell: a numeric first row then looked like a header and was
+# silently dropped, and the first header name could not be given to --target.
+_ENCODING = "utf-8-sig"
+
+
 def _load_csv(path, target, dtype, delimiter):
-    with open(path) as f:
+    with open(path, encoding=_ENCODING) as f:
         first = f.readline()
     if delimiter is None:
         delimiter = ";" if first.count(";") > first.count(",") else ("," if "," in first else None)
-    cells = [c.strip() for c in (first.split(delimiter) if delimiter else first.split())]
+    # the header by the csv module's quoting rules, as the rows are read: a quoted header ("x1","y", as
+    # pandas with QUOTE_ALL or spreadsheets write it) names its columns x1 and y, not '"x1"' and '"y"'
+    cells = [c.strip() for c in (next(csv.reader([first], delimiter=delimiter), []) if delimiter else first.split())]
     try:
         [float(c) for c in cells]
         header = None
     except ValueError:
         header = cells
     try:  # the fast path: an all-numeric table
-        data = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():  # an empty table is reported below, as the error it is
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data")
+            data = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2,
+                              encoding=_ENCODING)
     except ValueError:
         return _load_csv_rows(path, target, dtype, delimiter, header)
+    if data.shape[0] == 0:  # header only, or an empty file: not "at least 2 columns, got shape (0, 1)"
+        raise ValueError(f"{path}: no data rows")
     if data.shape[1] < 2:
         raise ValueError(f"{path}: expected a table with at least 2 columns, got shape {data.shape}")
     col = _target_column(target, header, data.shape[1], path)
     X = np.delete(data, col, axis=1)
-    return np.ascontiguousarray(X, dtype=dtype), _labels_if_integral(data[:, col])
+    return _features(X, dtype, path), _labels_if_integral(data[:, col])
 
 
 def _load_csv_rows(path, target, dtype, delimiter, header):
     """The CSV cell by cell: text labels in the target column, precise errors elsewhere."""
-    import csv
-
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding=_ENCODING) as f:
         lines = [(i, [c.strip() for c in row]) for i, row in enumerate(
             csv.reader(f, delimiter=delimiter) if delimiter else (line.split() for line in f), start=1)]
     lines = [(i, row) for i, row in lines[1 if header else 0:] if any(row)]  # skip blank lines
@@ -163,7 +194,7 @@ def _load_csv_rows(path, target, dtype, delimiter, header):
             line = lines[[not v for v in y].index(True)][0]
             raise ValueError(f"{path}: line {line}: the target is empty (missing values are not supported)") from None
         y_arr = np.array(y)  # class names
-    return np.ascontiguousarray(X, dtype=dtype), y_arr
+    return _features(X, dtype, path), y_arr
 
 
 def _target_column(target, header, ncols, path) -> int:
@@ -183,5 +214,6 @@ def train_test(X: np.ndarray, y: np.ndarray, test_size: float = 0.25, seed: int 
     """scikit-learn's train_test_split (stratified for labels): X_train, X_test, y_train, y_test."""
     from sklearn.model_selection import train_test_split
 
-    strat = y if stratify and np.asarray(y).dtype.kind in "iub" else None
+    # class names (a CSV's text labels: kinds U, S, O) are labels too; float targets are not stratified
+    strat = y if stratify and np.asarray(y).dtype.kind in "iubUSO" else None
     return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=strat)

@@ -425,8 +425,13 @@ class MLP:
                 from sklearn.model_selection import train_test_split
 
                 strat = t if loss_name == "softmax_xent" else (t.ravel() if classes is not None else None)
-                parts = train_test_split(X, t, *(() if sw is None else (sw,)), test_size=float(validation_fraction),
-                                         random_state=fit_seed, stratify=strat)
+                try:
+                    parts = train_test_split(X, t, *(() if sw is None else (sw,)),
+                                             test_size=float(validation_fraction), random_state=fit_seed,
+                                             stratify=strat)
+                except ValueError as exc:  # its "test_size" is our validation split (early_stopping's): say so
+                    raise ValueError(f"the validation split (validation_fraction={float(validation_fraction):g} "
+                                     f"of {len(X)} rows) failed: {exc}") from None
                 X_tr, X_val, t_tr, t_val = parts[:4]
                 if sw is not None:
                     sw = np.ascontiguousarray(parts[4])

@@ -17,8 +17,11 @@ from .datasets import EMBEDDED, load_embedded, load_file, train_test
 
 
 def _int_list(text: str):
+    tokens = text.replace("-", ",").split(",")
+    if not all(t.strip() for t in tokens):  # "-5" would read as 5, "64,,10" as 64,10: say so instead
+        raise argparse.ArgumentTypeError(f"expected positive ints separated by ',' or '-', got {text!r}")
     try:
-        vals = [int(t) for t in text.replace("-", ",").split(",") if t.strip()]
+        vals = [int(t) for t in tokens]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
     if not vals or any(v < 1 for v in vals):
@@ -64,7 +67,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--dropout", type=_number(float, 0, 1), default=0.0,
                    help="inverted dropout on every hidden layer, in [0, 1)")
     t.add_argument("--early-stopping", action="store_true")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_number(int, 0, 2**32), default=0,
+                   help="split, initialisation and shuffling seed, in [0, 2**32) (scikit-learn's random_state)")
     r = parser.add_argument_group("runtime")
     r.add_argument("--backend", choices=("c", "numba", "numpy"), default=None, help="kernel backend (default: best)")
     r.add_argument("--threads", type=_number(int, 1), default=None, help="threads for the kernels (default: all / OMP_NUM_THREADS)")
@@ -72,13 +76,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--no-warmup", action="store_true",
                    help="time the very first fit too (by default a tiny fit first loads libraries and JIT code)")
     r.add_argument("-o", "--output", default=None, help="save the trained model to this path")
-    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except ValueError as exc:  # bad data or settings: one line, no traceback
+    except (ValueError, OSError) as exc:  # bad data or settings, unreadable files: one line, no traceback
         print(f"fastnn train: {exc}", file=sys.stderr)
         return 2
 
@@ -90,6 +94,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.output:
         check_output_path(args.output, "--output")
+        # the model would replace the training data (a slip of the shell history), lost without a word
+        if (args.data not in EMBEDDED and os.path.isfile(args.data) and os.path.exists(args.output)
+                and os.path.samefile(args.output, args.data)):
+            raise ValueError(f"--output: {args.output} is the --data file; saving the model there would overwrite it")
 
     if args.threads is not None:
         fastnn.set_num_threads(args.threads)
@@ -107,14 +115,24 @@ def _run(args: argparse.Namespace) -> int:
         if not os.path.exists(args.data):
             print(f"fastnn train: no such file or embedded data set: {args.data}", file=sys.stderr)
             return 2
+        if os.path.isdir(args.data):
+            raise ValueError(f"--data: {args.data} is a directory; give a CSV / NPY / NPZ file")
         X, y = load_file(args.data, target=args.target, dtype=dtype)
         name = os.path.basename(args.data)
         if args.regression and y.dtype.kind not in "iuf":
             raise ValueError(f"--regression needs a numeric target; {name}'s target holds text labels")
         regression = args.regression or y.dtype.kind == "f"
+    if not regression and len(y) > 1:  # a stratified split needs two rows per class; scikit-learn lists them all
+        classes, counts = np.unique(y, return_counts=True)
+        if counts.min() < 2:
+            hint = " (pass --regression if the target is a quantity)" if y.dtype.kind in "iu" else ""
+            raise ValueError(f"{name}: {np.sum(counts < 2)} of the target's {len(classes)} classes have a single row, "
+                             f"e.g. {classes.tolist()[counts.argmin()]!r}; a stratified split needs two per class{hint}")
     X_tr, X_te, y_tr, y_te = train_test(X, y, test_size=args.test_size, seed=args.seed, stratify=not regression)
     if args.sizes is not None:
         sizes = args.sizes
+        if sizes[0] != X.shape[1]:  # said now, by option, not as the fit's "X must have shape (n, 3)"
+            raise ValueError(f"--sizes: the first size is the input width, {X.shape[1]} for {name}; got {sizes[0]}")
     else:
         n_out = 1 if regression else len(np.unique(y))
         n_out = 1 if n_out == 2 else n_out
@@ -135,15 +153,18 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError:  # e.g. the first rows miss a class; the real fit reports real problems
             pass
     t0 = time.perf_counter()
-    net.fit(X_tr, y_tr, epochs=args.epochs, early_stopping=args.early_stopping, verbose=not args.quiet, **fit_kw)
+    # the bar only on a terminal, as `fastnn bench`'s: piped into a log it is a line of \r-separated frames
+    verbose = not args.quiet and sys.stderr.isatty()
+    net.fit(X_tr, y_tr, epochs=args.epochs, early_stopping=args.early_stopping, verbose=verbose, **fit_kw)
     elapsed = time.perf_counter() - t0
     epochs = max(net.n_iter_, 1)
     score = net.score(X_te, y_te)
+    if args.output:  # before the report: a closed stdout (`| head`) must not cost the trained model
+        net.save(args.output)
     what = "R^2" if regression else "accuracy"
     print(f"test {what}: {score:.4f}")
     print(f"fit: {elapsed:.3f} s, {1e3 * elapsed / epochs:.2f} ms/epoch, "
           f"{len(X_tr) * epochs / elapsed:,.0f} samples/s ({net.stopped_by_}, final loss {net.loss_:.4g})")
     if args.output:
-        net.save(args.output)
         print(f"saved to {args.output}")
     return 0

@@ -139,6 +139,18 @@ def test_info_reports_everything():
     assert any(rt["internal_api"] == "openmp" for rt in out["runtimes"])
 
 
+def test_bad_fastnn_backend_variable_is_named(monkeypatch, capsys):
+    """FASTNN_BACKEND=bogus: one line naming the variable (was a traceback from `fastnn info`)."""
+    from fastnn.cli import main
+
+    monkeypatch.setenv("FASTNN_BACKEND", "bogus")
+    for argv in (["info"], ["train", "--epochs", "1", "-q"]):
+        assert main(argv) == 2
+        assert "FASTNN_BACKEND=bogus: backend must be one of" in capsys.readouterr().err
+    code = "import fastnn\ntry:\n    fastnn.get_backend()\nexcept ValueError as e:\n    print(e)"
+    assert run_py(code, FASTNN_BACKEND="bogus").startswith("FASTNN_BACKEND=bogus: backend must be one of")
+
+
 def test_thread_knob_reaches_c_imported_directly():
     code = (
         "from fastnn.backends import c\n"

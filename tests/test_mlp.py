@@ -7,7 +7,7 @@ import pytest
 
 import fastnn
 from fastnn.cli import main as cli_main
-from fastnn.datasets import load_embedded, load_file
+from fastnn.datasets import load_embedded, load_file, train_test
 from fastnn.mlp import MLP, NotFittedError
 
 
@@ -139,7 +139,8 @@ def test_cli_train_digits_default_and_file(tmp_path, capsys):
     assert "MLP 4-128-64-3" in capsys.readouterr().out
     np.save(tmp_path / "d.npy", np.column_stack([X, y]))
     Xl, yl = load_file(tmp_path / "d.npy")
-    np.testing.assert_allclose(Xl, X, rtol=1e-6) and np.testing.assert_array_equal(yl, y)
+    np.testing.assert_allclose(Xl, X, rtol=1e-6)  # (joined by `and`, the label check never ran: None is falsy)
+    np.testing.assert_array_equal(yl, y)
     np.savez(tmp_path / "d.npz", X=X, y=y)
     Xz, yz = load_file(tmp_path / "d.npz", dtype=np.float64)
     np.testing.assert_array_equal(Xz, X)
@@ -160,12 +161,102 @@ def test_load_csv_text_labels_and_precise_errors(tmp_path):
         "a,b,y\n1,2\n3,4,1\n": r"line 2 has 2 columns, expected 3",
         "1,2,0\n1,x,1\n": r"line 2, column 1: 'x' is not a number",
         "a,b,y\n1,2,\n3,4,cat\n": r"line 2: the target is empty",
+        "a,b,y\n": r"no data rows",  # was: expected a table with at least 2 columns, got shape \(0, 1\)
+        "": r"no data rows",
     }
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("a,b,y\n1,2,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.csv: not UTF-8 text \(it holds byte 0xe9\)"):
+        load_file(latin1)  # was: 'utf-8' codec can't decode byte 0xe9 ... (no file name)
     for i, (text, msg) in enumerate(cases.items()):
         bad = tmp_path / f"bad{i}.csv"
         bad.write_text(text)
         with pytest.raises(ValueError, match=msg):
             load_file(bad)
+
+
+def test_cli_train_piped_into_head_saves_the_model(tmp_path):
+    """`fastnn train -o m.fnn | head -1`: no BrokenPipeError traceback, and the model is still saved."""
+    import os
+    import subprocess
+    import sys
+
+    model = tmp_path / "m.fnn"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [
+        os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__))), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, "-m", "fastnn", "train", "--epochs", "3", "-q", "--hidden", "16",
+                             "-o", str(model)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout.readline().startswith(b"digits:")
+    proc.stdout.close()  # the reader goes away before the report is printed
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err
+    assert fastnn.load(model).sizes == [64, 16, 10]
+
+
+def test_load_csv_byte_order_mark(tmp_path):
+    """A UTF-8 BOM (Excel's "CSV UTF-8") is not part of the first cell: no row is taken for a header."""
+    plain = tmp_path / "plain.csv"
+    plain.write_text("1,2,0\n3,4,1\n5,6,0\n")
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    X, y = load_file(bom, dtype=np.float64)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])  # was [[3, 4], [5, 6]]: row 1 silently lost
+    assert y.tolist() == [0, 1, 0]
+    named = tmp_path / "named.csv"
+    named.write_bytes(b"\xef\xbb\xbfkind,a,b\ncat,1,2\ndog,3,4\n")
+    X, y = load_file(named, target="kind", dtype=np.float64)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert y.tolist() == ["cat", "dog"]
+
+
+def test_load_file_values_beyond_float32(tmp_path):
+    """Finite values that overflow the requested dtype are named, not left as infinities."""
+    big = tmp_path / "big.csv"
+    big.write_text("a,b,y\n1,2,0\n3,4e300,1\n")
+    with pytest.raises(ValueError, match=r"4e\+300 \(data row 2, feature 2\) is beyond float32's range"):
+        load_file(big, dtype=np.float32)
+    X, _ = load_file(big, dtype=np.float64)
+    assert X[1, 1] == 4e300
+
+
+def test_load_csv_quoted_header_names(tmp_path):
+    """Header names are unquoted as the rows' cells are, so --target takes the name as written."""
+    quoted = tmp_path / "q.csv"
+    quoted.write_text('"x1","x2","kind"\n1,2,"cat"\n3,4,"dog"\n')
+    X, y = load_file(quoted, target="kind", dtype=np.float64)  # was: no column named 'kind' (header: ['"x1"', ...])
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert y.tolist() == ["cat", "dog"]
+    numeric = tmp_path / "n.csv"
+    numeric.write_text('"a","b","y"\n1,2,0\n3,4,1\n')
+    X, y = load_file(numeric, target="a", dtype=np.float64)
+    np.testing.assert_array_equal(X, [[2, 0], [4, 1]])
+    assert y.tolist() == [1, 3]
+
+
+def test_train_test_stratifies_class_names_as_labels():
+    """Text labels are split as their integer codes are: stratified, so a rare class reaches the training set."""
+    X = np.arange(40.0)[:, None]
+    codes = np.array([0] * 38 + [1] * 2)
+    names = np.array(["a", "b"])[codes]
+    for seed in range(10):  # seed 8 put both "b" rows in the test set, and the fit saw one class
+        _, _, y_codes, _ = train_test(X, codes, seed=seed)
+        _, _, y_names, _ = train_test(X, names, seed=seed)
+        assert y_names.tolist() == np.array(["a", "b"])[y_codes].tolist()
+
+
+def test_cli_train_no_progress_bar_when_not_a_terminal(capsys):
+    """Without -q, the bar is drawn on a terminal only (captured stderr is not one), as in `fastnn bench`."""
+    assert cli_main(["train", "--epochs", "2", "--hidden", "8", "--no-warmup"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "epoch/s" not in err
+
+
+def test_early_stopping_split_error_names_the_validation_split():
+    """scikit-learn's "test_size = 1 should be ..." is about the validation split, not fastnn train's --test-size."""
+    X, y = np.arange(12.0).reshape(6, 2), np.array([0, 1] * 3)
+    with pytest.raises(ValueError, match=r"validation split \(validation_fraction=0.1 of 6 rows\) failed: The test_size"):
+        MLP([2, 4, 1], seed=0).fit(X, y, early_stopping=True, epochs=1)
 
 
 def test_batch_size_auto_is_scikit_learns_min_200_rows():
@@ -187,6 +278,8 @@ def test_cli_train_reports_bad_input_without_traceback(tmp_path, capsys):
     assert "MLP 2-8-1" in capsys.readouterr().out  # two class names: one logistic output
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b,y\n1,,0\n2,3,1\n")
+    counts = tmp_path / "counts.csv"  # an integral quantity reads as class labels
+    counts.write_text("a,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate([3, 3, 5, 5, 7, 9, 9])))
     for argv, msg in [
         (["--data", str(bad)], "line 2, column 'b'"),
         (["--data", str(csv), "--regression"], "--regression needs a numeric target"),
@@ -194,11 +287,18 @@ def test_cli_train_reports_bad_input_without_traceback(tmp_path, capsys):
         # checked before training, not after it (the trained model was lost to a traceback)
         (["-o", str(tmp_path / "no-such-dir" / "m.fnn")], "--output: directory"),
         (["-o", str(tmp_path)], "is a directory"),
+        (["--data", str(tmp_path)], "--data: " + str(tmp_path) + " is a directory"),  # was an IsADirectoryError
+        (["--data", str(csv), "-o", str(csv)], "--output: " + str(csv) + " is the --data file"),  # was overwritten
+        (["--data", str(counts)], "classes have a single row, e.g. 7; a stratified split needs two per class "
+                                  "(pass --regression if the target is a quantity)"),  # was scikit-learn's list
+        (["--sizes", "10,8,10"], "--sizes: the first size is the input width, 64 for digits; got 10"),
     ]:
         assert cli_main(["train", "-q", *argv]) == 2
         assert msg in capsys.readouterr().err
+    assert csv.read_text().startswith("x1,x2,kind\n")
     for flag, value in [("--epochs", "0"), ("--dropout", "1"), ("--lr", "0"), ("--lr", "nan"), ("--test-size", "1"),
-                        ("--batch-size", "x"), ("--threads", "0")]:
+                        ("--batch-size", "x"), ("--threads", "0"), ("--hidden", "-5"), ("--sizes", "64,,10"),
+                        ("--seed", "-3")]:
         with pytest.raises(SystemExit) as exc:
             cli_main(["train", flag, value])
         assert exc.value.code == 2
@@ -229,6 +329,8 @@ def test_fit_sample_weight_fused_composed_and_repeated_rows():
 
 
 @pytest.mark.parametrize("fused", [True, False])
+
+
 def test_fit_sample_weight_errors(fused):
     X, y = load_embedded("iris", np.float64)
     net = MLP([4, 8, 3], seed=0)

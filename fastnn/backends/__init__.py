@@ -70,7 +70,10 @@ def get(name: str) -> ModuleType:
 def _automatic() -> str:
     env = os.environ.get("FASTNN_BACKEND")
     if env:
-        get(env)
+        try:
+            get(env)
+        except ValueError as exc:  # name the variable: the caller never wrote this name in code
+            raise ValueError(f"FASTNN_BACKEND={env}: {exc}") from None
         return env
     for i, name in enumerate(ORDER):
         if _load(name) is not None:
