@@ -21,8 +21,10 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
+    # the docstring's first line, without its reStructuredText ``literal`` marks (noise in a terminal)
+    parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.splitlines()[0].replace("``", ""))
+    # required: a bare `fastnn` is a usage error (usage and one line on stderr, exit 2), as argparse reports others
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}", required=True)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
@@ -38,9 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 2
     if getattr(args, "_missing", None):
         print(args._missing, file=sys.stderr)
         return 2

@@ -6,8 +6,10 @@ shipped in the wheel): nothing is downloaded.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import warnings
+import zipfile
 from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
@@ -75,8 +77,8 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
     * CSV: numeric feature columns; an optional header row names them (then
       ``target`` may be a column name). The target column may hold numbers or
       class names (text labels). ``target``: column index (default the last) or
-      name. A cell that is not a number (a missing value, text in a feature
-      column) is a ValueError naming its line and column.
+      name. A cell that is not a finite number (a missing value: empty, NA or
+      nan; inf; text in a feature column) is a ValueError naming its line and column.
     * NPY: a 2-D array; ``target`` is a column index.
     * NPZ: arrays ``X`` and ``y`` (``target`` ignored), or one 2-D array split as NPY.
 
@@ -85,7 +87,7 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
-        with np.load(path, allow_pickle=False) as z:
+        with _np_load(path, ext) as z:
             if "X" in z.files and "y" in z.files:
                 return _features(z["X"], dtype, path), z["y"]
             if len(z.files) != 1:
@@ -93,7 +95,7 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
             data = z[z.files[0]]
         header = None
     elif ext == ".npy":
-        data = np.load(path, allow_pickle=False)
+        data = _np_load(path, ext)
         header = None
     else:
         try:
@@ -106,6 +108,22 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
     col = _target_column(target, header, data.shape[1], path)
     X = np.delete(data, col, axis=1)
     return _features(X, dtype, path), _labels_if_integral(data[:, col])
+
+
+# np.load picks the format by content, not by name: a text file named .npy read as a pickle, and the
+# error was numpy's allow_pickle advice, of no use on the command line and naming no file
+_MAGIC = {".npy": ((b"\x93NUMPY",), "np.save"), ".npz": ((b"PK\x03\x04", b"PK\x05\x06"), "np.savez")}
+
+
+def _np_load(path, ext):
+    magics, writer = _MAGIC[ext]
+    with open(path, "rb") as f:
+        if not f.read(6).startswith(magics):
+            raise ValueError(f"{path}: not an {ext} file (expected NumPy's {writer} format)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, zipfile.BadZipFile) as exc:  # truncated, or an object array
+        raise ValueError(f"{path}: unreadable {ext} file: {exc}") from None
 
 
 def _features(X: np.ndarray, dtype, path) -> np.ndarray:
@@ -152,6 +170,8 @@ def _load_csv(path, target, dtype, delimiter):
                               encoding=_ENCODING)
     except ValueError:
         return _load_csv_rows(path, target, dtype, delimiter, header)
+    if not np.isfinite(data).all():  # loadtxt reads 'nan' / 'inf' cells as numbers; the row path names them
+        return _load_csv_rows(path, target, dtype, delimiter, header)
     if data.shape[0] == 0:  # header only, or an empty file: not "at least 2 columns, got shape (0, 1)"
         raise ValueError(f"{path}: no data rows")
     if data.shape[1] < 2:
@@ -181,20 +201,51 @@ def _load_csv_rows(path, target, dtype, delimiter, header):
         y.append(row[col])
         for j, cell in enumerate(row[:col] + row[col + 1:]):
             try:
-                X[r, j] = float(cell)
+                X[r, j] = v = float(cell)
+                # a 'nan' cell is a missing value (as np.savetxt writes one); an 'inf' one fails the fit unplaced
+                what = None if math.isfinite(v) else _not_finite(v)
             except ValueError:
+                what = "is empty (missing values are not supported)" if not cell else "is not a number"
+            if what:
                 jj = j if j < col else j + 1
                 name = repr(header[jj]) if header else str(jj)
-                what = "is empty (missing values are not supported)" if not cell else "is not a number"
-                raise ValueError(f"{path}: line {line}, column {name}: {cell!r} {what}") from None
+                raise ValueError(f"{path}: line {line}, column {name}: {cell!r} {what}")
     try:
         y_arr = _labels_if_integral(np.array([float(v) for v in y]))
     except ValueError:
         if any(not v for v in y):
             line = lines[[not v for v in y].index(True)][0]
             raise ValueError(f"{path}: line {line}: the target is empty (missing values are not supported)") from None
+        # numbers with a few 'NA's are a numeric target with missing values, not class names: "0", "1"
+        # and "NA" would silently become three text classes
+        missing = [r for r, v in enumerate(y) if v in _MISSING]
+        if missing and all(_is_number(v) for v in y if v not in _MISSING):
+            r = missing[0]
+            raise ValueError(f"{path}: line {lines[r][0]}: the target {y[r]!r} is a missing value in a numeric "
+                             "column (missing values are not supported)") from None
         y_arr = np.array(y)  # class names
+    else:
+        if not np.isfinite(y_arr).all():  # a numeric target: 'nan' / 'inf' as in the feature columns
+            r = int(np.argmin(np.isfinite(y_arr)))
+            raise ValueError(f"{path}: line {lines[r][0]}: the target {y[r]!r} {_not_finite(y_arr[r])}")
     return _features(X, dtype, path), y_arr
+
+
+# the text pandas.read_csv reads as missing (its default na_values), less the empty cell handled apart
+_MISSING = frozenset({"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+                      "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _not_finite(v: float) -> str:
+    return "is NaN (missing values are not supported)" if v != v else "is not a finite number"
 
 
 def _target_column(target, header, ncols, path) -> int:

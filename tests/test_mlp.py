@@ -175,6 +175,65 @@ def test_load_csv_text_labels_and_precise_errors(tmp_path):
             load_file(bad)
 
 
+def test_load_csv_nan_and_inf_cells_are_placed(tmp_path, capsys):
+    """'nan' / 'inf' cells are named by line and column as 'NA' or an empty cell is; the numeric fast path read
+    them as numbers, and the fit then said "X contains NaN or infinity" of no place in the file."""
+    cases = {
+        "a,b,y\n1,2,0\n3,nan,1\n": r"line 3, column 'b': 'nan' is NaN \(missing values are not supported\)",
+        "1 2 0\n3 -inf 1\n": r"line 2, column 1: '-inf' is not a finite number",
+        "a;b;y\n1;2;0\n3;4;NaN\n": r"line 3: the target 'NaN' is NaN \(missing values are not supported\)",
+        "a,b,kind\n1,inf,cat\n3,4,dog\n": r"line 2, column 'b': 'inf' is not a finite number",  # the row path
+    }
+    for i, (text, msg) in enumerate(cases.items()):
+        bad = tmp_path / f"bad{i}.csv"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=rf"bad{i}.csv: {msg}"):
+            load_file(bad)
+    assert cli_main(["train", "-q", "--data", str(tmp_path / "bad0.csv")]) == 2
+    assert "bad0.csv: line 3, column 'b'" in capsys.readouterr().err
+
+
+def test_load_file_npy_npz_that_are_not_name_the_file(tmp_path, capsys):
+    """A text file or a pickle named .npy (or .npz): the file and the expected format, not numpy's allow_pickle advice."""
+    import pickle
+
+    (tmp_path / "text.npy").write_text("a,b,y\n1,2,0\n")
+    (tmp_path / "pickle.npy").write_bytes(pickle.dumps([[1, 2, 0]]))
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "text.npz").write_text("a,b,y\n1,2,0\n")
+    np.save(tmp_path / "array.npy", np.zeros((4, 3)))
+    (tmp_path / "array.npy").rename(tmp_path / "array.npz")  # an .npy named .npz: was a TypeError traceback
+    for name, fmt in [("text.npy", "np.save"), ("pickle.npy", "np.save"), ("empty.npy", "np.save"),
+                      ("text.npz", "np.savez"), ("array.npz", "np.savez")]:
+        with pytest.raises(ValueError, match=rf"{name}: not an \.np[yz] file \(expected NumPy's {fmt} format\)$"):
+            load_file(tmp_path / name)
+    assert cli_main(["train", "-q", "--data", str(tmp_path / "text.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "text.npy: not an .npy file" in err and "allow_pickle" not in err
+
+
+def test_cli_without_a_subcommand_is_a_usage_error(capsys):
+    """A bare `fastnn`: usage and one error line on stderr, exit 2 (it printed the whole help to stdout, exit 2)."""
+    with pytest.raises(SystemExit) as exc:
+        cli_main([])
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: fastnn") and "fastnn: error: the following arguments are required" in err
+
+
+def test_cli_help_is_plain_text(capsys):
+    """`-h` descriptions come from docstrings; their reStructuredText ``literals`` are not shown as such."""
+    for argv in ([], ["info"], ["train"], ["bench"], ["profile"]):
+        with pytest.raises(SystemExit) as exc:
+            cli_main([*argv, "-h"])
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        assert "usage: fastnn" in out and "``" not in out
+        if not argv:
+            assert "The fastnn command: fastnn info | train | bench | profile." in out
+
+
 def test_cli_train_piped_into_head_saves_the_model(tmp_path):
     """`fastnn train -o m.fnn | head -1`: no BrokenPipeError traceback, and the model is still saved."""
     import os
@@ -414,3 +473,14 @@ def test_fit_counts_are_not_truncated(kwargs, name):
 def test_layer_widths_must_be_ints(sizes):
     with pytest.raises(ValueError, match="sizes must be ints"):
         MLP(sizes)
+
+
+@pytest.mark.parametrize("marker", ["NA", "null", "N/A", "None"])
+def test_load_csv_numeric_target_with_missing_marker_is_refused(tmp_path, marker):
+    # "0", "1" and "NA" used to become three text classes without a word
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n1,2,0\n3,4,1\n5,6," + marker + "\n7,8,1\n")
+    with pytest.raises(ValueError, match=f"line 4: the target '{marker}' is a missing value"):
+        load_file(path)
+    path.write_text("a,b,y\n1,2,cat\n3,4,dog\n5,6," + marker + "\n")  # text classes: the marker may be a name
+    assert sorted(load_file(path)[1].tolist()) == sorted(["cat", "dog", marker])
