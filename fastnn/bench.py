@@ -796,8 +796,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="threads for fastnn, NumPy's BLAS and PyTorch (default: fastnn.get_num_threads())")
     parser.add_argument("--dtype", dest="dtypes", action="append", choices=["float32", "float64"],
                         help="repeat to add; default both")
-    parser.add_argument("--repeat", type=int, default=7, help="round-robin repetitions (best is reported)")
-    parser.add_argument("--min-time", type=float, default=0.01, help="seconds per timed batch of calls")
+    # default None: --quick lowers the defaults, never a value the user gave (see run)
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="round-robin repetitions (best is reported; default 7, 3 with --quick)")
+    parser.add_argument("--min-time", type=float, default=None,
+                        help="seconds per timed batch of calls (default 0.01, 0.005 with --quick)")
     parser.add_argument("--settle", type=float, default=None,
                         help="seconds of untimed calls of a contender before each of its timed batches, so the "
                              "previous runtime's spinning threads have gone idle (default 0 on one thread, "
@@ -900,6 +903,10 @@ def run(args: argparse.Namespace) -> int:
     if threads < 1:
         print(f"fastnn bench: --threads must be >= 1, got {threads}", file=sys.stderr)
         return 2
+    if args.repeat is None:
+        args.repeat = 3 if args.quick else 7
+    if args.min_time is None:
+        args.min_time = 0.005 if args.quick else 0.01
     if args.repeat < 1:
         print(f"fastnn bench: --repeat must be >= 1, got {args.repeat}", file=sys.stderr)
         return 2
@@ -935,9 +942,6 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     args.dtypes = args.dtypes or ["float32", "float64"]
-    if args.quick:
-        args.repeat = min(args.repeat, 3)
-        args.min_time = min(args.min_time, 0.005)
     if args.peers:
         _torch()  # import before limiting threads, so its runtime obeys the limit too
     results: List[Result] = []

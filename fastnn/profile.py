@@ -457,11 +457,13 @@ def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[
     if args.runner == "mlp" and mlp_cls is None:
         raise RuntimeError("--runner mlp: fastnn.MLP is not available in this build")
     if mlp_cls is not None:
-        last = [prof.clock()]
+        last = [prof.clock(), 0]  # end of the previous epoch, epochs done
 
         def epoch_span(logs: Dict[str, Any]) -> None:  # one trace slice per epoch
+            # counted here, from 1 as the kernel loop's spans are: the logs' 'epoch' counts from 0
             now = prof.clock()
-            prof.spans.append((f"epoch {logs.get('epoch', '?')}", last[0], now - last[0], prof._tid()))
+            last[1] += 1
+            prof.spans.append((f"epoch {last[1]}", last[0], now - last[0], prof._tid()))
             last[0] = now
 
         try:

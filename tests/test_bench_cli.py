@@ -162,6 +162,24 @@ def test_bad_options(capsys):
     capsys.readouterr()
 
 
+def test_quick_lowers_only_the_defaults(tiny, monkeypatch, capsys):
+    """--quick's repeat 3 / min-time 0.005 are defaults: an explicit --repeat / --min-time wins (it was capped)."""
+    seen = []
+    real = bench.time_round_robin
+
+    def spy(funcs, *, repeat, min_time, **kw):
+        seen.append((repeat, min_time))
+        return real(funcs, repeat=1, min_time=1e-4, **kw)  # what was asked for is recorded; the run stays short
+
+    monkeypatch.setattr(bench, "time_round_robin", spy)
+    base = ["bench", "gemm", "--threads", "1", "--dtype", "float32", "--no-progress", "--no-peers", "--quick"]
+    for extra, want in [([], (3, 0.005)), (["--repeat", "10", "--min-time", "0.02"], (10, 0.02))]:
+        seen.clear()
+        assert main([*base, *extra]) == 0
+        assert seen and set(seen) == {want}
+        assert f"best of {want[0]} round-robin" in capsys.readouterr().out
+
+
 def test_plot_problems_are_reported_before_the_benchmark(tmp_path, capsys, monkeypatch):
     """--plot of the peak suite alone, or without matplotlib, fails at once (was: exit 1 after the run)."""
     png = tmp_path / "p.png"

@@ -215,6 +215,16 @@ def test_profile_cli_prints_table_and_writes_trace(tmp_path, capsys):
     assert len(events) == sum(calls.values())
 
 
+@pytest.mark.parametrize("runner", ["mlp", "kernels"])
+def test_profile_epoch_spans_count_from_one_with_either_runner(runner, tmp_path, capsys):
+    """The trace's epoch slices are "epoch 1", "epoch 2" whichever loop trained (fastnn.MLP's were "epoch 0", ...)."""
+    trace = tmp_path / "t.json"
+    assert main(["profile", "--epochs", "2", "--hidden", "16", "--batch-size", "512", "--no-peak", "--runner", runner,
+                 "--backend", "numpy", "--threads", "1", "--trace", str(trace)]) == 0
+    spans = [e["name"] for e in json.loads(trace.read_text())["traceEvents"] if e.get("cat") == "span"]
+    assert spans == ["epoch 1", "epoch 2"]
+
+
 def test_profile_cli_rejects_bad_options(capsys):
     assert main(["profile", "--hidden", "a,b", "--no-peak"]) == 2
     assert main(["profile", "--data", "missing.npz", "--no-peak"]) == 2
