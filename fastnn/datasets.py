@@ -137,6 +137,10 @@ def _features(X: np.ndarray, dtype, path) -> np.ndarray:
             r, c = np.argwhere(big)[0]
             raise ValueError(f"{path}: {X[r, c]:g} (data row {r + 1}, feature {c + 1}) is beyond {out.dtype.name}'s "
                              f"range ({np.finfo(out.dtype).max:.3g}); scale the features or use float64")
+        if out.ndim == 2:  # NaN / inf stored in an .npy / .npz: placed, as a CSV cell's would be
+            r, c = np.argwhere(~np.isfinite(out))[0]
+            raise ValueError(f"{path}: data row {r + 1}, feature {c + 1} is {out[r, c]} "
+                             "(missing or infinite values are not supported)")
     return out
 
 

@@ -484,3 +484,11 @@ def test_load_csv_numeric_target_with_missing_marker_is_refused(tmp_path, marker
         load_file(path)
     path.write_text("a,b,y\n1,2,cat\n3,4,dog\n5,6," + marker + "\n")  # text classes: the marker may be a name
     assert sorted(load_file(path)[1].tolist()) == sorted(["cat", "dog", marker])
+
+
+def test_load_npy_non_finite_value_is_placed(tmp_path):
+    data = np.arange(12.0).reshape(4, 3)
+    data[2, 1] = np.nan
+    np.save(tmp_path / "d.npy", data)
+    with pytest.raises(ValueError, match=r"d.npy: data row 3, feature 2 is nan"):
+        load_file(tmp_path / "d.npy")
