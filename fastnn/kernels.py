@@ -80,10 +80,22 @@ def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: 
 # -------------------------------------------------------------------- validation
 
 
+def refuse_masked(name: str, a) -> None:
+    """TypeError if `a` is a masked array with masked values: converting it to an array keeps
+    the values under the mask and drops the mask, so they would be used as if valid."""
+    if isinstance(a, np.ma.MaskedArray) and np.ma.is_masked(a):
+        raise TypeError(f"{name} is a masked array with masked values, which fastnn cannot honour: fill them "
+                        f"({name}.filled(value)) or drop them first")
+
+
 def _input(name: str, a, ndim: Optional[int] = None, dtype: Optional[np.dtype] = None) -> Array:
     """A C-contiguous float array from `a` (copied only when it is not one already)."""
     # fast path first: kernels are called per mini-batch, so validation must be cheap
-    arr = a if type(a) is np.ndarray and a.flags.c_contiguous else np.ascontiguousarray(a)
+    if type(a) is np.ndarray and a.flags.c_contiguous:
+        arr = a
+    else:
+        refuse_masked(name, a)
+        arr = np.ascontiguousarray(a)
     if arr.dtype.char not in "fd":
         raise TypeError(f"{name} must be float32 or float64, got dtype {arr.dtype}")
     if not arr.dtype.isnative:  # e.g. '>f4' on x86: C would read every value byte-swapped
@@ -147,16 +159,38 @@ def _activation(activation, param) -> Tuple[int, float]:
     return code, param
 
 
-def _scalar(name: str, value, *, low: float = -math.inf, low_open: bool = False, high: float = math.inf) -> float:
+def _scalar(name: str, value, bounds: Optional[tuple] = None, *, low: float = -math.inf, low_open: bool = False,
+            high: float = math.inf, high_open: bool = False) -> float:
+    if bounds is not None:  # a HYPERPARAMETERS entry
+        low, low_open, high, high_open = bounds
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(v) or v < low or (low_open and v == low) or v > high:
+    if not math.isfinite(v) or v < low or (low_open and v == low) or v > high or (high_open and v == high):
         bound = f"{'>' if low_open else '>='} {low}" if low > -math.inf else "finite"
-        extra = f" and <= {high}" if high < math.inf else ""
+        extra = f" and {'<' if high_open else '<='} {high}" if high < math.inf else ""
         raise ValueError(f"{name} must be {bound}{extra}, got {value!r}")
     return v
+
+
+#: the optimizer hyperparameters' ranges, (low, low excluded, high, high excluded): one table
+#: for the update kernels, train_epoch and the ``fastnn.nn.optimizers`` constructors, so that a
+#: value a constructor accepts is one the first update accepts too. (Tuples, not _scalar's
+#: keywords: unpacking a dict of keywords cost the per-batch update kernels 0.1 us a value.)
+HYPERPARAMETERS = {
+    "lr": (0.0, False, math.inf, False), "l2": (0.0, False, math.inf, False),
+    "l1": (0.0, False, math.inf, False), "weight_decay": (0.0, False, math.inf, False),
+    "momentum": (0.0, False, 1.0, False), "rho": (0.0, False, 1.0, False),
+    "beta1": (0.0, False, 1.0, True), "beta2": (0.0, False, 1.0, True), "eps": (0.0, True, math.inf, False),
+}
+_HP = HYPERPARAMETERS  # short, for the update kernels' checks
+
+
+def hyperparameter(name: str, value) -> float:
+    """`value` as a float in the range of optimizer hyperparameter `name` (``HYPERPARAMETERS``);
+    otherwise a ValueError (TypeError if it is not a real number) naming it."""
+    return _scalar(name, value, HYPERPARAMETERS[name])
 
 
 def _rows2d(name: str, arr: Array) -> Array:
@@ -313,8 +347,8 @@ def activation_forward(x, activation: str, *, param: Optional[float] = None, out
     # out may be x itself (in place), but it is still a destination: writeable, checked
     out = _output("out", out, x.shape, x.dtype, () if out is x else (("x", x),))
     if x.size:
-        _run("activation_forward", mod, "act_forward", (_rows2d("out", out), _rows2d("x", x), code, param),
-             0.0, 2.0 * x.nbytes)
+        x2 = _rows2d("x", x)  # before out's view: a 0-d x is the caller's error, out only copies its shape
+        _run("activation_forward", mod, "act_forward", (_rows2d("out", out), x2, code, param), 0.0, 2.0 * x.nbytes)
     return out
 
 
@@ -334,12 +368,13 @@ def activation_backward(dy, activation: str, *, y: Optional[Array] = None, x: Op
     out = _output("out", out, dy.shape, dy.dtype, (("y", y), ("x", x)) if out is dy else
                   (("dy", dy), ("y", y), ("x", x)))
     if dy.size:
+        dy2 = _rows2d("dy", dy)  # first: a 0-d dy is the error, y and out only copy its shape
         y2 = None if y is None else _rows2d("y", y)
         x2 = None if x is None else _rows2d("x", x)
         if code == 0:
             np.copyto(out, dy)
         else:
-            _run("activation_backward", mod, "act_backward", (_rows2d("out", out), _rows2d("dy", dy), y2, x2,
+            _run("activation_backward", mod, "act_backward", (_rows2d("out", out), dy2, y2, x2,
                                                                code, param), 0.0, 3.0 * dy.nbytes)
     return out
 
@@ -470,8 +505,8 @@ def _params(params, grads, states: tuple):
 
 
 def _penalties(lr, l2, l1, weight_decay):
-    return (_scalar("lr", lr, low=0.0), _scalar("l2", l2, low=0.0), _scalar("l1", l1, low=0.0),
-            _scalar("weight_decay", weight_decay, low=0.0))
+    return (_scalar("lr", lr, _HP["lr"]), _scalar("l2", l2, _HP["l2"]), _scalar("l1", l1, _HP["l1"]),
+            _scalar("weight_decay", weight_decay, _HP["weight_decay"]))
 
 
 def _update(name, backend, fn, params, args, nbuf):
@@ -494,7 +529,7 @@ def momentum_update(params: Array, grads, velocity: Array, *, lr: float, momentu
     """In place, as scikit-learn: ``v = momentum v - lr g'``; ``p += v`` (nesterov: ``p += momentum v - lr g'``)."""
     grads, (velocity,) = _params(params, grads, (("velocity", velocity),))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
-    mu = _scalar("momentum", momentum, low=0.0, high=1.0)
+    mu = _scalar("momentum", momentum, _HP["momentum"])
     return _update("momentum_update", backend, "momentum", params,
                    (params, velocity, grads, lr, mu, bool(nesterov), l2, l1, wd), 5)
 
@@ -511,7 +546,7 @@ def adagrad_update(params: Array, grads, accum: Array, *, lr: float, eps: float 
     """In place: ``accum += g'^2``; ``p -= lr g' / (sqrt(accum) + eps)`` (Duchi et al.)."""
     grads, (accum,) = _params(params, grads, (("accum", accum),))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
-    eps = _scalar("eps", eps, low=0.0, low_open=True)
+    eps = _scalar("eps", eps, _HP["eps"])
     return _update("adagrad_update", backend, "adagrad", params, (params, accum, grads, lr, eps, l2, l1, wd), 5)
 
 
@@ -521,8 +556,8 @@ def rmsprop_update(params: Array, grads, sq: Array, *, lr: float, rho: float = 0
     """In place: ``sq = rho sq + (1 - rho) g'^2``; ``p -= lr g' / (sqrt(sq) + eps)`` (Hinton)."""
     grads, (sq,) = _params(params, grads, (("sq", sq),))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
-    rho = _scalar("rho", rho, low=0.0, high=1.0)
-    eps = _scalar("eps", eps, low=0.0, low_open=True)
+    rho = _scalar("rho", rho, _HP["rho"])
+    eps = _scalar("eps", eps, _HP["eps"])
     return _update("rmsprop_update", backend, "rmsprop", params, (params, sq, grads, lr, rho, eps, l2, l1, wd), 5)
 
 
@@ -536,11 +571,9 @@ def adam_update(params: Array, grads, m: Array, v: Array, *, lr: float, step: in
     """
     grads, (m, v) = _params(params, grads, (("m", m), ("v", v)))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
-    b1 = _scalar("beta1", beta1, low=0.0, high=1.0)
-    b2 = _scalar("beta2", beta2, low=0.0, high=1.0)
-    if b1 >= 1.0 or b2 >= 1.0:
-        raise ValueError(f"beta1 and beta2 must be < 1, got {beta1}, {beta2}")
-    eps = _scalar("eps", eps, low=0.0, low_open=True)
+    b1 = _scalar("beta1", beta1, _HP["beta1"])
+    b2 = _scalar("beta2", beta2, _HP["beta2"])
+    eps = _scalar("eps", eps, _HP["eps"])
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"step must be an int >= 1 (the update count), got {step!r}")
     return _update("adam_update", backend, "adam", params,
@@ -596,6 +629,10 @@ def dropout_backward(dy, p: float, *, seed: int, step: int, out: Optional[Array]
 
 def dropout_mask(shape, p: float, *, seed: int, step: int) -> Array:
     """The boolean keep-mask dropout_forward uses for this shape, p, seed and step."""
+    dims = tuple(shape) if np.iterable(shape) else (shape,)
+    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in dims):
+        # np.prod((-2, 3)) is -6: an empty mask came back for a shape no array has
+        raise ValueError(f"shape must be an int or a tuple of ints >= 0, got {shape!r}")
     key, threshold, _ = _dropout_args(p, seed, step)
     from .backends.reference import dropout_keep
 
@@ -654,6 +691,7 @@ def _inplace(name: str, buf, shape: tuple, dtype: np.dtype, others: tuple) -> Ar
 def row_weights_array(sample_weight, n: int) -> np.ndarray:
     """sample_weight as a C-contiguous float64 [n] of finite real numbers (else a
     TypeError / ValueError naming it); shared by train_epoch and fastnn.MLP.fit."""
+    refuse_masked("sample_weight", sample_weight)
     sw = np.asarray(sample_weight)
     if sw.dtype.kind not in "biuf":
         raise TypeError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
@@ -787,18 +825,16 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
             if arr.size and buf.size and _may_share_memory(arr, buf):
                 raise ValueError(f"{buf_name} overlaps {name}; pass a separate buffer")
     # ---- scalars
-    lr = _scalar("lr", lr, low=0.0)
+    lr = hyperparameter("lr", lr)
     step = _nonneg_int("step", step)
-    momentum = _scalar("momentum", momentum, low=0.0, high=1.0)
-    beta1 = _scalar("beta1", beta1, low=0.0, high=1.0)
-    beta2 = _scalar("beta2", beta2, low=0.0, high=1.0)
-    if beta1 >= 1.0 or beta2 >= 1.0:
-        raise ValueError(f"beta1 and beta2 must be < 1, got {beta1}, {beta2}")
-    eps = _scalar("eps", eps, low=0.0, low_open=True)
-    rho = _scalar("rho", rho, low=0.0, high=1.0)
+    momentum = hyperparameter("momentum", momentum)
+    beta1 = hyperparameter("beta1", beta1)
+    beta2 = hyperparameter("beta2", beta2)
+    eps = hyperparameter("eps", eps)
+    rho = hyperparameter("rho", rho)
     alpha = _scalar("alpha", alpha, low=0.0)
-    l1 = _scalar("l1", l1, low=0.0)
-    weight_decay = _scalar("weight_decay", weight_decay, low=0.0)
+    l1 = hyperparameter("l1", l1)
+    weight_decay = hyperparameter("weight_decay", weight_decay)
     dropout = _scalar("dropout", dropout, low=0.0)
     if dropout >= 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")

@@ -176,6 +176,34 @@ def test_sequential_validates_chain_and_adopts_params():
         build_mlp([3, 4, 2], params=np.ones(lay.size, np.float64))
 
 
+def test_forward_before_allocate_says_to_allocate():
+    # it failed inside a layer with "not enough values to unpack"
+    net = build_mlp([3, 4, 2], seed=0)
+    x = np.zeros((5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"call allocate\(batch_size\)"):
+        net.forward(x, Context())
+    net.allocate(4)
+    with pytest.raises(ValueError, match="x has 5 rows but the training buffers hold 4"):
+        net.forward(x, Context())
+    net.allocate(5)
+    assert net.forward(x, Context()).shape == (5, 2)
+
+
+def test_set_params_refuses_values_that_overflow_the_dtype():
+    # 1e300 became inf in a float32 network (with only a RuntimeWarning)
+    net = build_mlp([3, 4, 2], seed=0)
+    before = net.params.copy()
+    big = before.astype(np.float64)
+    big[7] = 1e300
+    with pytest.raises(ValueError, match=r"params holds 1 finite value\(s\) too large .*float32.*index 7"):
+        net.set_params(big)
+    np.testing.assert_array_equal(net.params, before)  # untouched
+    given = big.copy()
+    given[7] = np.inf  # a non-finite value given as such is the caller's to keep
+    net.set_params(given)
+    assert net.params[7] == np.inf
+
+
 def test_predict_ignores_dropout_and_matches_forward_without_it():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((10, 4)).astype(np.float32)
@@ -253,7 +281,51 @@ def test_get_optimizer_names_and_errors():
         SGD(0.0)
 
 
+_OPT_CASES = [(SGD, "lr", float("inf")), (SGD, "l1", float("nan")), (SGD, "weight_decay", float("inf")),
+              (SGD, "l1", -1.0), (Momentum, "momentum", 1.5), (Nesterov, "momentum", float("nan")),
+              (AdaGrad, "eps", -1.0), (AdaGrad, "eps", 0.0), (RMSprop, "rho", 1.5), (RMSprop, "eps", float("nan")),
+              (Adam, "beta1", 1.0), (Adam, "beta2", -0.1), (AdamW, "eps", float("inf"))]
+_KERNEL = {SGD: "sgd", Momentum: "momentum", Nesterov: "nesterov", AdaGrad: "adagrad", RMSprop: "rmsprop",
+           Adam: "adam", AdamW: "adamw"}
+
+
+@pytest.mark.parametrize("cls, name, value", _OPT_CASES)
+def test_optimizer_constructors_check_the_kernels_ranges(cls, name, value):
+    # they were accepted, and the first update of a fit refused them
+    kw = {"lr": 0.1, name: value}
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        cls(**kw)
+    z = np.zeros(4)
+    n_state = 2 if cls in (Adam, AdamW) else (1 if cls is not SGD else 0)
+    states = [np.zeros(4) for _ in range(n_state)]
+    with pytest.raises(ValueError, match=f"^{name} must be"):  # the same range as the update kernel's
+        getattr(K, _KERNEL[cls] + "_update")(z.copy(), z, *states, **kw, **({"step": 1} if n_state == 2 else {}))
+
+
+def test_optimizer_constructors_accept_the_kernels_edge_values():
+    Momentum(0.1, momentum=1.0), RMSprop(0.1, rho=0.0), RMSprop(0.1, rho=1.0), Adam(0.1, beta1=0.0, beta2=0.0)
+    opt = SGD(0.1)
+    with pytest.raises(ValueError, match="lr must be"):
+        get_optimizer(opt, float("nan"))  # an instance's lr set by fit(lr=...) is checked too
+    assert opt.lr == 0.1
+
+
 # ------------------------------------------------------------------- schedules
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Cosine(min_lr=-1e-3), "min_lr must be a finite number >= 0"),
+    (lambda: Cosine(t_max=2.5), "t_max must be an int >= 1"),
+    (lambda: StepDecay(step_size=2.7), "step_size must be an int >= 1"),
+    (lambda: InverseScaling(power_t=float("nan")), "power_t must be a finite number >= 0"),
+    (lambda: ReduceOnPlateau(min_lr=-1.0), "min_lr must be a finite number >= 0"),
+    (lambda: ReduceOnPlateau(factor=float("inf")), "factor must be a finite number"),
+])
+def test_schedule_parameters_are_checked_when_made(make, match):
+    # Cosine(min_lr<0) gave a negative lr, refused by the kernels only epochs into a fit;
+    # step_size / t_max were truncated
+    with pytest.raises(ValueError, match=match):
+        make()
 
 
 def test_schedule_values():

@@ -404,7 +404,7 @@ def _bad(exc, match, change):
     (ValueError, "lr must be", {"lr": -0.1}),
     (ValueError, "lr must be", {"lr": float("nan")}),
     (ValueError, "eps must be", {"eps": 0.0}),
-    (ValueError, "beta1 and beta2 must be < 1", {"beta2": 1.0}),
+    (ValueError, r"beta2 must be >= 0.0 and < 1.0", {"beta2": 1.0}),
     (ValueError, "seed must be", {"seed": -3}),
     (ValueError, r"batch_losses must have shape \(3,\)", {"batch_losses": np.zeros(2)}),
     (TypeError, "batch_losses must have dtype float64", {"batch_losses": np.zeros(3, np.float32)}),

@@ -49,14 +49,30 @@ def z(*shape, dtype=f64):
     (lambda: K.momentum_update(z(4), z(4), z(4, dtype=f32), lr=0.1), TypeError, "velocity must have dtype"),
     (lambda: K.momentum_update(z(4), z(4), z(4), lr=0.1, momentum=1.5), ValueError, "momentum must be"),
     (lambda: K.adam_update(z(4), z(4), z(4), z(4), lr=0.1, step=0), ValueError, "step must be an int >= 1"),
-    (lambda: K.adam_update(z(4), z(4), z(4), z(4), lr=0.1, step=1, beta1=1.0), ValueError, "beta1 and beta2"),
+    (lambda: K.adam_update(z(4), z(4), z(4), z(4), lr=0.1, step=1, beta1=1.0), ValueError, r"beta1 must be >= 0.0 and < 1.0"),
     (lambda: K.adagrad_update(z(4), z(4), z(4), lr=0.1, eps=0.0), ValueError, "eps must be > 0"),
     (lambda: K.dropout_forward(z(4), 1.0, seed=0, step=0), ValueError, r"p must be in \[0, 1\)"),
     (lambda: K.dropout_forward(z(4), 0.5, seed=-1, step=0), ValueError, "seed must be a non-negative int"),
+    # a 0-d x / dy: the error named out (or y), which only take their shape from it
+    (lambda: K.activation_forward(z(), "relu"), ValueError, "^x must have at least one dimension"),
+    (lambda: K.activation_backward(z(), "relu", y=z()), ValueError, "^dy must have at least one dimension"),
+    # np.prod((-2, 3)) > 0 would not catch (-2, -3); (-2, 3) returned an empty mask
+    (lambda: K.dropout_mask((-2, 3), 0.5, seed=0, step=0), ValueError, "shape must be"),
+    (lambda: K.dropout_mask((-2, -3), 0.5, seed=0, step=0), ValueError, "shape must be"),
+    # np.asarray keeps the values under the mask and drops the mask
+    (lambda: K.activation_forward(np.ma.masked_less(np.arange(4.0), 1.0), "relu"), TypeError,
+     "x is a masked array with masked values"),
+    (lambda: K.sgd_update(z(4), np.ma.masked_less(np.arange(4.0), 1.0), lr=0.1), TypeError,
+     "grads is a masked array"),
 ])
 def test_bad_input_raises_clear_error(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_masked_arrays_without_masked_values_are_plain_input():
+    x = np.ma.masked_array(np.arange(-2.0, 2.0))
+    np.testing.assert_array_equal(K.activation_forward(x, "relu"), [0, 0, 0, 1])
 
 
 def test_aliased_outputs_are_rejected():

@@ -81,11 +81,20 @@ class Sequential:
             d.bind(W, b, dW, db)
 
     def set_params(self, params: np.ndarray) -> None:
-        """Copy `params` (flat, same layout) into the parameter buffer."""
+        """Copy `params` (flat, same layout) into the parameter buffer.
+
+        Values are cast to the network's dtype; one that is finite but overflows it
+        (1e300 into float32) is refused rather than stored as inf."""
         params = np.asarray(params)
         if params.shape != self.params.shape:
             raise ValueError(f"params must have shape {self.params.shape}, got {params.shape}")
-        np.copyto(self.params, params, casting="same_kind")
+        with np.errstate(over="ignore"):
+            cast = params.astype(self.dtype, casting="same_kind")
+        overflow = np.isfinite(params) & ~np.isfinite(cast)
+        if overflow.any():
+            raise ValueError(f"params holds {int(overflow.sum())} finite value(s) too large for the network's "
+                             f"{self.dtype} (e.g. {params[overflow][0]} at index {int(np.flatnonzero(overflow)[0])})")
+        np.copyto(self.params, cast)
 
     @property
     def sizes(self):
@@ -105,6 +114,11 @@ class Sequential:
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         """Training forward of one batch (x: [rows <= allocated, d0]); returns the output view."""
+        # the layers write into the buffers allocate() made: without them (or with too few rows)
+        # they would fail deep inside with an error that does not say what to do
+        if len(x) > self._rows or not self._rows:
+            raise ValueError(f"x has {len(x)} rows but the training buffers hold {self._rows}: call "
+                             f"allocate(batch_size) with the largest batch size before forward")
         for layer in self.layers:
             x = layer.forward(x, ctx)
         return x

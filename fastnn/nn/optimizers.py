@@ -19,21 +19,30 @@ __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Ad
            "get_optimizer"]
 
 
+def _lr(lr) -> float:
+    """A learning rate: the kernels' range (they take lr = 0, which would train nothing) but > 0."""
+    v = kernels.hyperparameter("lr", lr)
+    if v == 0.0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    return v
+
+
 class Optimizer:
-    """Base class: hyperparameters, state buffer and update counter."""
+    """Base class: hyperparameters, state buffer and update counter.
+
+    Hyperparameters are checked here, against the ranges the update kernels check
+    (``fastnn.kernels.HYPERPARAMETERS``), so a bad one fails when it is given rather
+    than at the first update of a fit.
+    """
 
     name = ""
     n_state = 0
     _hyper: tuple = ()
 
     def __init__(self, lr: float = 1e-3, *, l1: float = 0.0, weight_decay: float = 0.0):
-        self.lr = float(lr)
-        if not self.lr > 0.0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
-        self.l1 = float(l1)
-        self.weight_decay = float(weight_decay)
-        if self.l1 < 0 or self.weight_decay < 0:
-            raise ValueError(f"l1 and weight_decay must be >= 0, got {l1!r}, {weight_decay!r}")
+        self.lr = _lr(lr)
+        self.l1 = kernels.hyperparameter("l1", l1)
+        self.weight_decay = kernels.hyperparameter("weight_decay", weight_decay)
         self.state: Optional[np.ndarray] = None
         self.step = 0
         self._views = None
@@ -117,9 +126,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr: float = 1e-3, *, momentum: float = 0.9, l1: float = 0.0, weight_decay: float = 0.0):
         super().__init__(lr, l1=l1, weight_decay=weight_decay)
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-        self.momentum = float(momentum)
+        self.momentum = kernels.hyperparameter("momentum", momentum)
 
     def _apply(self, p, g, s, lr, l2, l1, wd, backend):
         kernels.momentum_update(p, g, s[0], lr=lr, momentum=self.momentum, nesterov=self._nesterov, l2=l2, l1=l1,
@@ -142,7 +149,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr: float = 1e-2, *, eps: float = 1e-10, l1: float = 0.0, weight_decay: float = 0.0):
         super().__init__(lr, l1=l1, weight_decay=weight_decay)
-        self.eps = float(eps)
+        self.eps = kernels.hyperparameter("eps", eps)
 
     def _apply(self, p, g, s, lr, l2, l1, wd, backend):
         kernels.adagrad_update(p, g, s[0], lr=lr, eps=self.eps, l2=l2, l1=l1, weight_decay=wd, backend=backend)
@@ -158,7 +165,7 @@ class RMSprop(Optimizer):
     def __init__(self, lr: float = 1e-3, *, rho: float = 0.9, eps: float = 1e-8, l1: float = 0.0,
                  weight_decay: float = 0.0):
         super().__init__(lr, l1=l1, weight_decay=weight_decay)
-        self.rho, self.eps = float(rho), float(eps)
+        self.rho, self.eps = kernels.hyperparameter("rho", rho), kernels.hyperparameter("eps", eps)
 
     def _apply(self, p, g, s, lr, l2, l1, wd, backend):
         kernels.rmsprop_update(p, g, s[0], lr=lr, rho=self.rho, eps=self.eps, l2=l2, l1=l1, weight_decay=wd,
@@ -175,9 +182,8 @@ class Adam(Optimizer):
     def __init__(self, lr: float = 1e-3, *, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  l1: float = 0.0, weight_decay: float = 0.0):
         super().__init__(lr, l1=l1, weight_decay=weight_decay)
-        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
-            raise ValueError(f"beta1 and beta2 must be in [0, 1), got {beta1!r}, {beta2!r}")
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1, self.beta2 = kernels.hyperparameter("beta1", beta1), kernels.hyperparameter("beta2", beta2)
+        self.eps = kernels.hyperparameter("eps", eps)
 
     def _apply(self, p, g, s, lr, l2, l1, wd, backend):
         kernels.adam_update(p, g, s[0], s[1], lr=lr, step=self.step, beta1=self.beta1, beta2=self.beta2,
@@ -201,7 +207,7 @@ def get_optimizer(optimizer, lr: Optional[float] = None, **kwargs) -> Optimizer:
     """An Optimizer from a name (with lr and hyperparameters) or an instance (returned as is)."""
     if isinstance(optimizer, Optimizer):
         if lr is not None:
-            optimizer.lr = float(lr)
+            optimizer.lr = _lr(lr)
         return optimizer
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or an Optimizer, got {optimizer!r}")

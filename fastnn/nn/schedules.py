@@ -19,8 +19,29 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Optional
 
+import numpy as np
+
 __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine", "ReduceOnPlateau", "SCHEDULES",
            "get_schedule"]
+
+
+def _whole(name: str, v: Any) -> int:
+    """An int >= 1: 2.7 epochs are refused, not truncated."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    return int(v)
+
+
+def _real(name: str, v: Any) -> float:
+    """A finite float >= 0. Checked when the schedule is made: a bad value would otherwise
+    surface only epochs later, as a learning rate the update kernels refuse (or a NaN loss)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {v!r}") from None
+    if not (math.isfinite(f) and f >= 0.0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    return f
 
 
 class Schedule:
@@ -61,7 +82,7 @@ class InverseScaling(Schedule):
 
     def __init__(self, power_t: float = 0.5):
         super().__init__()
-        self.power_t = float(power_t)
+        self.power_t = _real("power_t", power_t)
 
     def lr_at(self, epoch, samples_seen):
         self.lr = self.lr0 / (samples_seen + 1) ** self.power_t
@@ -76,11 +97,10 @@ class StepDecay(Schedule):
 
     def __init__(self, step_size: int = 10, gamma: float = 0.1):
         super().__init__()
-        if int(step_size) < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size!r}")
+        self.step_size = _whole("step_size", step_size)
         if not 0.0 < gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.gamma = float(gamma)
 
     def lr_at(self, epoch, samples_seen):
         self.lr = self.lr0 * self.gamma ** (epoch // self.step_size)
@@ -95,9 +115,7 @@ class Cosine(Schedule):
 
     def __init__(self, t_max: int = 100, min_lr: float = 0.0):
         super().__init__()
-        if int(t_max) < 1:
-            raise ValueError(f"t_max must be >= 1, got {t_max!r}")
-        self.t_max, self.min_lr = int(t_max), float(min_lr)
+        self.t_max, self.min_lr = _whole("t_max", t_max), _real("min_lr", min_lr)
 
     def lr_at(self, epoch, samples_seen):
         e = min(epoch, self.t_max)
@@ -113,9 +131,9 @@ class ReduceOnPlateau(Schedule):
 
     def __init__(self, factor: float = 5.0, min_lr: float = 1e-6):
         super().__init__()
-        if not factor > 1.0:
+        self.factor, self.min_lr = _real("factor", factor), _real("min_lr", min_lr)
+        if not self.factor > 1.0:
             raise ValueError(f"factor (the divisor) must be > 1, got {factor!r}")
-        self.factor, self.min_lr = float(factor), float(min_lr)
 
     def on_plateau(self):
         if self.lr <= self.min_lr:
