@@ -68,6 +68,8 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
 def write_file(path: "os.PathLike[str] | str", meta: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
     """Atomically write `meta` (JSON-able) and `arrays` (no object dtypes) to `path`."""
     path = os.fspath(path)
+    # before the temporary file: failing there would name the temporary file, not `path`
+    check_output_path(path, "path")
     for name, arr in arrays.items():
         if not name or "/" in name or name in (_META, _SUMS):
             raise ValueError(f"bad array name {name!r}")

@@ -87,8 +87,10 @@ class MLP:
 
     Attributes (after fit): ``classes_``, ``loss_`` (last epoch's training loss),
     ``history_`` (per-epoch "loss", "val_loss", "val_score", "lr", "time"),
-    ``n_iter_`` (epochs run in total), ``optimizer_``, ``stopped_by_``;
-    always: ``params`` (flat buffer), ``coefs_`` / ``intercepts_`` (views).
+    ``n_iter_`` (epochs run in total), ``optimizer_``, ``stopped_by_`` (why the last fit
+    ended: "max_epochs", "tol", "early_stopping", "callback" (one returned true),
+    "diverged", or "interrupted" when an exception such as a callback's error or
+    Ctrl-C ended it); always: ``params`` (flat buffer), ``coefs_`` / ``intercepts_`` (views).
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", *, dtype=np.float32, seed: Any = None,
@@ -162,6 +164,7 @@ class MLP:
             raise TypeError(f"{name} is a scipy.sparse matrix; fastnn.MLP trains on dense arrays: pass "
                             f"{name}.toarray(), or use fastnn.estimators.MLPClassifier / MLPRegressor, "
                             "which also train on sparse input")
+        kernels.refuse_masked(name, X)
         X = np.asarray(X)
         if X.dtype.kind not in "fiub":
             raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
@@ -238,6 +241,7 @@ class MLP:
 
     def _encode(self, y) -> np.ndarray:
         """Targets encoded like the fit's (for scoring)."""
+        kernels.refuse_masked("y", y)
         y = np.asarray(y)
         loss = self.loss_name_
         if loss == "softmax_xent":
@@ -317,13 +321,19 @@ class MLP:
         its rows' weights out of training and is scored unweighted.
 
         Training starts from the current weights (the constructor's
-        initialisation, or what an earlier fit left) with a fresh optimizer.
+        initialisation, or what an earlier fit left) with a fresh optimizer: an
+        Optimizer instance is reset (its state and step start from zero, as a
+        named optimizer's do), even if an earlier fit used it; only resume=True
+        continues them.
 
         Raises fastnn.train.TrainingDivergedError (a FloatingPointError) if the
         loss becomes NaN/inf; the weights of the last finite epoch are kept.
         """
 
         X = self._X(X)
+        if len(X) == 0:  # checked first: the target encoding would fail on it with NumPy's own error
+            raise ValueError(f"X has no rows; fit needs at least one, got shape {X.shape}")
+        kernels.refuse_masked("y", y)
         y_arr = np.asarray(y)
         if len(y_arr) != len(X):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y_arr)}")
@@ -438,6 +448,10 @@ class MLP:
                 X_tr, X_val = np.ascontiguousarray(X_tr), np.ascontiguousarray(X_val)
                 t_tr, t_val = np.ascontiguousarray(t_tr), np.ascontiguousarray(t_val)
 
+            if not resume:
+                # an instance may come from an earlier fit, whose moments and step would carry over;
+                # reset here, after the checks above, so a fit refused for bad input leaves it as it was
+                state.optimizer.reset()
             self.network = build_mlp(self.sizes, self.activation, dropout=float(dropout), dtype=self.dtype,
                                      param=self.param, params=self.params)
             self.train_state_ = state

@@ -64,7 +64,7 @@ class TrainState:
         self.epoch = 0          # epochs done
         self.samples_seen = 0
         self.history: Dict[str, List[float]] = {k: [] for k in HISTORY_KEYS}
-        self.stopped_by = ""
+        self.stopped_by = ""    # why the last run ended (values: fastnn.MLP's stopped_by_)
         self.seed = 0           # dropout seed of the fit
         self.no_improve = 0     # tolerance-stopping counter, carried over on resume
         self.resumable = True   # False: a placeholder (a model file saved without its training state)
@@ -386,6 +386,12 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                 state.no_improve = no_improve
                 if stop:
                     break
+    except BaseException as exc:
+        # an exception (a callback's, Ctrl-C...) ended the run, not the epoch budget
+        # ("diverged" is set where divergence is detected)
+        if not isinstance(exc, TrainingDivergedError):
+            state.stopped_by = "interrupted"
+        raise
     finally:
         if bar is not None:
             bar.close()

@@ -161,6 +161,15 @@ def test_truncated_and_foreign_files_are_rejected(tmp_path, fitted):
         io.load(tmp_path / "missing.npz")
 
 
+def test_save_to_a_directory_or_a_missing_one_names_the_path(tmp_path, fitted):
+    # the directory case was an IsADirectoryError naming the temporary file
+    with pytest.raises(ValueError, match=f"path: {tmp_path} is a directory; give a file name"):
+        io.save(fitted, tmp_path)
+    with pytest.raises(ValueError, match="path: directory .*no-such-dir does not exist"):
+        fitted.save(tmp_path / "no-such-dir" / "m.npz")
+    assert os.listdir(tmp_path) == []  # no temporary file left behind
+
+
 def test_newer_version_and_wrong_kind_are_rejected(tmp_path):
     path = tmp_path / "f.npz"
     io.write_file(path, {"kind": "MLP", "version": io.VERSION + 1}, {"params": np.zeros(2)})

@@ -469,6 +469,49 @@ def test_fit_counts_are_not_truncated(kwargs, name):
         MLP([3, 4, 2], seed=0).fit(X, y, **{"epochs": 1, **kwargs})
 
 
+@pytest.mark.parametrize("sizes, loss", [([3, 4, 2], None), ([3, 4, 1], None), ([3, 4, 1], "mse")])
+def test_fit_on_no_rows_names_X(sizes, loss):
+    # NumPy's "zero-size array to reduction operation minimum" (or a reshape error) came out
+    with pytest.raises(ValueError, match=r"X has no rows"):
+        MLP(sizes, seed=0, loss=loss).fit(np.zeros((0, 3)), np.zeros(0, int))
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_a_reused_optimizer_instance_starts_fresh(optimizer):
+    # a second fit (not resume) continued the instance's moments and step from the first
+    from fastnn.nn import get_optimizer
+
+    X, y = np.random.default_rng(0).standard_normal((40, 4)), np.arange(40) % 2
+    opt = get_optimizer(optimizer, 0.05)
+    MLP([4, 8, 2], seed=0).fit(X, y, optimizer=opt, epochs=2, batch_size=8)
+    assert opt.step == 10
+    again = MLP([4, 8, 2], seed=0).fit(X, y, optimizer=opt, epochs=2, batch_size=8)
+    fresh = MLP([4, 8, 2], seed=0).fit(X, y, optimizer=get_optimizer(optimizer, 0.05), epochs=2, batch_size=8)
+    assert opt.step == 10
+    np.testing.assert_array_equal(again.params, fresh.params)
+    np.testing.assert_array_equal(again.optimizer_.state, fresh.optimizer_.state)
+    again.fit(X, y, epochs=1, batch_size=8, resume=True)  # resume still continues them
+    assert opt.step == 15
+
+
+def test_masked_values_are_refused_not_silently_used():
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    y = np.arange(20) % 2
+    Xm = np.ma.masked_greater(X, 1.5)
+    net = MLP([3, 4, 2], seed=0)
+    with pytest.raises(TypeError, match="X is a masked array with masked values"):
+        net.fit(Xm, y, epochs=1)
+    with pytest.raises(TypeError, match="y is a masked array"):
+        net.fit(X, np.ma.masked_equal(y, 1), epochs=1)
+    with pytest.raises(TypeError, match="sample_weight is a masked array"):
+        net.fit(X, y, epochs=1, sample_weight=np.ma.masked_equal(np.ones(20), 1))
+    net.fit(np.ma.masked_array(X), y, epochs=1)  # nothing masked: plain data
+    with pytest.raises(TypeError, match="X is a masked array"):
+        net.predict(Xm)
+    with pytest.raises(TypeError, match="y is a masked array"):
+        net.score(X, np.ma.masked_equal(y, 1))
+
+
 @pytest.mark.parametrize("sizes", [[4.7, 8, 2], [4, True, 2], [4, 8.0, 2]])
 def test_layer_widths_must_be_ints(sizes):
     with pytest.raises(ValueError, match="sizes must be ints"):

@@ -221,6 +221,24 @@ def test_divergence_raises_and_keeps_last_finite_weights():
     assert net.stopped_by_ == "diverged"
 
 
+@pytest.mark.parametrize("fused", [None, False])
+def test_a_callback_error_is_not_reported_as_max_epochs(fused):
+    # stopped_by_ was left at "max_epochs" although the run ended by the exception
+    X = np.random.default_rng(0).standard_normal((30, 4))
+    y = np.arange(30) % 2
+
+    def fail_in_epoch_2(logs):
+        if logs["epoch"] == 1:
+            raise RuntimeError("boom")
+
+    net = MLP([4, 8, 2], seed=0)
+    with pytest.raises(RuntimeError, match="boom"):
+        net.fit(X, y, epochs=5, callbacks=[fail_in_epoch_2], fused=fused)
+    assert net.stopped_by_ == "interrupted" and net.n_iter_ == 2
+    net.fit(X, y, epochs=1, resume=True)
+    assert net.stopped_by_ == "max_epochs"
+
+
 def test_history_callbacks_and_validation_metrics(digits):
     X_tr, _, y_tr, _ = digits
     calls = []
