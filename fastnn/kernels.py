@@ -95,7 +95,9 @@ def _input(name: str, a, ndim: Optional[int] = None, dtype: Optional[np.dtype] =
         arr = a
     else:
         refuse_masked(name, a)
-        arr = np.ascontiguousarray(a)
+        arr = np.asarray(a)  # not ascontiguousarray alone: it turns a scalar into shape (1,)
+        if not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
     if arr.dtype.char not in "fd":
         raise TypeError(f"{name} must be float32 or float64, got dtype {arr.dtype}")
     if not arr.dtype.isnative:  # e.g. '>f4' on x86: C would read every value byte-swapped

@@ -56,6 +56,9 @@ def z(*shape, dtype=f64):
     # a 0-d x / dy: the error named out (or y), which only take their shape from it
     (lambda: K.activation_forward(z(), "relu"), ValueError, "^x must have at least one dimension"),
     (lambda: K.activation_backward(z(), "relu", y=z()), ValueError, "^dy must have at least one dimension"),
+    # a Python or NumPy scalar: np.ascontiguousarray made it shape (1,), returned as such
+    (lambda: K.activation_forward(2.0, "relu"), ValueError, "^x must have at least one dimension"),
+    (lambda: K.activation_forward(np.float64(2.0), "relu"), ValueError, "^x must have at least one dimension"),
     # np.prod((-2, 3)) > 0 would not catch (-2, -3); (-2, 3) returned an empty mask
     (lambda: K.dropout_mask((-2, 3), 0.5, seed=0, step=0), ValueError, "shape must be"),
     (lambda: K.dropout_mask((-2, -3), 0.5, seed=0, step=0), ValueError, "shape must be"),
