@@ -385,6 +385,7 @@ def activation_backward(dy, activation: str, *, y: Optional[Array] = None, x: Op
 
 
 def _labels(labels, n: int, classes: int) -> Array:
+    refuse_masked("labels", labels)
     lab = np.asarray(labels)
     if lab.dtype.kind not in "iu":
         raise TypeError(f"labels must be integers, got dtype {lab.dtype}")
@@ -792,6 +793,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     n = X.shape[0]
     if X.shape[1] != d0:
         raise ValueError(f"X must have sizes[0] = {d0} columns, got shape {X.shape}")
+    refuse_masked("y", y)
     y_arr = np.asarray(y)
     if loss_code == spec.LOSS_SOFTMAX_XENT:
         if y_arr.dtype.kind not in "iu":

@@ -67,6 +67,7 @@ def z(*shape, dtype=f64):
      "x is a masked array with masked values"),
     (lambda: K.sgd_update(z(4), np.ma.masked_less(np.arange(4.0), 1.0), lr=0.1), TypeError,
      "grads is a masked array"),
+    (lambda: K.softmax_xent(z(3, 2), np.ma.masked_equal([0, 1, 1], 0)), TypeError, "labels is a masked array"),
 ])
 def test_bad_input_raises_clear_error(call, exc, match):
     with pytest.raises(exc, match=match):
