@@ -645,8 +645,10 @@ def _sklearn_mlp(hidden: Sequence[int], batch_size: int, lr: float) -> Any:
 def suite_step(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
     contenders, missing = fastnn_backends()
     torch = _torch() if opts.peers else None
+    from . import kernels
+
     B, sizes = 128, STEP_SIZES
-    flops = sum(6.0 * B * a * b for a, b in zip(sizes, sizes[1:])) - 2.0 * B * sizes[0] * sizes[1]  # no dx of layer 0
+    flops = kernels.training_flops(sizes, B)
     rows = []
     notes = [f"fastnn backend {b}: {why}" for b, why in missing.items()]
     for dt in _progress([np.dtype(d) for d in opts.dtypes], "step", opts.progress):
@@ -709,7 +711,7 @@ def suite_epoch(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
         sizes = [X.shape[1], *hidden, int(y.max()) + 1]
         n = len(X)
         perm = np.arange(n, dtype=np.int64)
-        flops = sum(6.0 * n * a * b for a, b in zip(sizes, sizes[1:])) - 2.0 * n * sizes[0] * sizes[1]
+        flops = kernels.training_flops(sizes, n)
         funcs: Dict[str, Callable[[], Any]] = {}
         for be in ["numpy", *contenders]:
             net = KernelMLP(sizes, batch_size=bs, dtype=dt, backend=be, lr=lr)

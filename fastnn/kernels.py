@@ -17,7 +17,7 @@ Nothing reaches a backend (and so C) unchecked. Weights are [in, out] (x @ w).
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -313,8 +313,10 @@ def dense_backward(dout, x, w, activation: str, *, y: Optional[Array] = None, z:
         if dx is not None:
             dx[...] = 0
     else:
+        # traffic: dout and y/z read, x read, dw written; w read and dx written only when need_dx
         _run("dense_backward", mod, "dense_backward", (dx, dw, db, dz, dout, x, w, y, z, code, param),
-             (4.0 if need_dx else 2.0) * n * i * o, dout.itemsize * (2 * n * o + n * i + 2 * i * o))
+             (4.0 if need_dx else 2.0) * n * i * o,
+             dout.itemsize * (2 * n * o + n * i + i * o + ((i * o + n * i) if need_dx else 0)))
     return dx, dw, db
 
 
@@ -717,6 +719,15 @@ def _row_weights(sample_weight, n: int, perm: np.ndarray, batch_size: int) -> np
     return sw
 
 
+def training_flops(sizes: Sequence[int], rows: int) -> float:
+    """Floating-point operations of one training pass of an MLP of layer widths `sizes` over
+    `rows` rows: 2 per weight and row forward, 4 backward (dx and dW), less the first layer's
+    dx, which no backend computes (what the pass's dense_forward / dense_backward calls count
+    when run one by one). Bias, activation and loss work is not counted."""
+    macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    return 6.0 * rows * macs - 2.0 * rows * sizes[0] * sizes[1]
+
+
 def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes, activation: str, loss: str,
                 optimizer: str, lr: float, step: int, batch_size: int, momentum: float = 0.9,
                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, rho: float = 0.9,
@@ -859,7 +870,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
                                  ("perm", perm_arr), ("sample_weight", sw)))
     args = (params, grads, state, X, y_arr, perm_arr, sizes_t, code, param, loss_code, opt, lr, step, batch_size,
             momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses, sw)
-    flops = 6.0 * m * (size - sum(sizes_t[1:]))
+    flops = training_flops(sizes_t, m)
     return float(_run("train_epoch", mod, "train_epoch", args, flops, 0.0))
 
 

@@ -33,6 +33,9 @@ __all__ = ["Profiler", "KernelStat", "profile", "KernelMLP", "load_data", "confi
 # (name, backend, start seconds, duration seconds, flops, bytes, thread index)
 Event = Tuple[str, str, float, float, float, float, int]
 
+# serialises installing and removing profilers in fastnn.kernels._profiler (threads may do both)
+_INSTALL_LOCK = threading.Lock()
+
 
 @dataclass
 class KernelStat:
@@ -79,6 +82,8 @@ class Profiler:
         self.threads = threads
         self.t_start: Optional[float] = None
         self.t_stop: Optional[float] = None
+        self._origin: Optional[float] = None  # the first start: time 0 of the trace
+        self._wall_before = 0.0  # wall time of earlier start()/stop() sessions
         self._previous: Any = None
         self._tids: Dict[int, int] = {}
         self._lock = threading.Lock()
@@ -105,9 +110,14 @@ class Profiler:
 
         if self.t_start is not None and self.t_stop is None:
             raise RuntimeError("this profiler is already running")
-        self._previous = kernels._profiler
-        kernels._profiler = self
+        with _INSTALL_LOCK:
+            self._previous = kernels._profiler
+            kernels._profiler = self
+        if self.t_start is not None:  # restarted: keep the earlier sessions' events and wall time
+            self._wall_before += self.t_stop - self.t_start
         self.t_start = self.clock()
+        if self._origin is None:
+            self._origin = self.t_start
         self.t_stop = None
         return self
 
@@ -117,7 +127,18 @@ class Profiler:
         if self.t_start is None or self.t_stop is not None:
             return self
         self.t_stop = self.clock()
-        kernels._profiler = self._previous
+        with _INSTALL_LOCK:
+            if kernels._profiler is self:
+                kernels._profiler = self._previous
+            else:
+                # stopped before a profiler started after it (another thread's, or an inner one
+                # stopped later): unlink it from the chain, else that one's stop() would
+                # reinstall it and it would record every kernel call from then on
+                p = kernels._profiler
+                while p is not None and getattr(p, "_previous", None) is not self:
+                    p = getattr(p, "_previous", None)
+                if p is not None:
+                    p._previous = self._previous
         self._previous = None
         return self
 
@@ -143,7 +164,7 @@ class Profiler:
         if self.t_start is None:
             return 0.0
         end = self.t_stop if self.t_stop is not None else self.clock()
-        return end - self.t_start
+        return self._wall_before + end - self.t_start
 
     @property
     def kernel_seconds(self) -> float:
@@ -197,9 +218,9 @@ class Profiler:
     def trace(self) -> Dict[str, Any]:
         """The run as Chrome trace events: one complete ("X") event per kernel call.
 
-        Times are microseconds from the profiler's start; ``cat`` is the backend.
+        Times are microseconds from the profiler's (first) start; ``cat`` is the backend.
         """
-        t0 = self.t_start if self.t_start is not None else 0.0
+        t0 = self._origin if self._origin is not None else 0.0
         pid = os.getpid()
         events: List[Dict[str, Any]] = [
             {"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": "fastnn"}}]

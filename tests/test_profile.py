@@ -255,3 +255,81 @@ def test_profile_cli_refuses_an_unwritable_trace_before_running(tmp_path, capsys
     rc = main(["profile", "--epochs", "1", "--no-peak", "--trace", str(tmp_path / "missing" / "t.json")])
     assert rc == 2
     assert "--trace: directory" in capsys.readouterr().err
+
+
+def test_profilers_stopped_out_of_order_leave_none_installed():
+    # two threads' profilers (or an outer one stopped first) were stopped out of order: the later
+    # stop reinstalled the earlier, stopped profiler, which then recorded every kernel call for good
+    import threading
+
+    a = np.ones((4, 4))
+    first, second = Profiler().start(), Profiler().start()
+    first.stop()
+    K.gemm(a, a, backend="numpy")
+    second.stop()
+    assert K._profiler is None
+    assert (len(first.events), len(second.events)) == (0, 1)
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def run_first():  # starts first, stops first
+        with Profiler():
+            first_in.set()
+            second_in.wait()
+        first_out.set()
+
+    def run_second():
+        first_in.wait()
+        with Profiler():
+            second_in.set()
+            first_out.wait()
+
+    threads = [threading.Thread(target=run_first), threading.Thread(target=run_second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert K._profiler is None
+
+
+def test_a_restarted_profiler_keeps_its_trace_times_and_wall_time_consistent():
+    # start() after stop() moved time 0 of the trace: the first session's events got negative
+    # timestamps and the wall time covered only the last session (kernel time could exceed it)
+    import time
+
+    a = np.ones((64, 64))
+    p = Profiler()
+    with p:
+        K.gemm(a, a, backend="numpy")
+    time.sleep(0.02)
+    with p:
+        K.gemm(a, a, backend="numpy")
+    ts = [e["ts"] for e in _kernel_events(p.trace())]
+    assert len(ts) == 2 and min(ts) >= 0
+    assert p.kernel_seconds <= p.wall_seconds < 0.02
+
+
+def test_fused_and_unfused_epochs_count_the_same_flops():
+    # train_epoch counted the first layer's dx products, which no backend computes: the fused
+    # epoch reported ~40% more GFLOP/s than the same work kernel by kernel
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((120, 20)), rng.integers(0, 3, 120)
+    flops = {}
+    for fused in (None, False):
+        with profile() as p:
+            fastnn.MLP([20, 16, 3], dtype=np.float64, seed=0).fit(X, y, epochs=2, batch_size=40, tol=None,
+                                                                  fused=fused)
+        flops[fused] = sum(s.flops for s in p.stats())
+    assert flops[None] == flops[False] == 2 * 120 * (2 * (20 * 16 + 16 * 3) + 2 * 20 * 16 + 4 * 16 * 3)
+
+
+def test_dense_backward_bytes_count_dx_only_when_computed():
+    # need_dx halved nothing in the byte count and dx's own write was never counted
+    n, i, o = 7, 4, 5
+    dout, x, w, y = np.ones((n, o)), np.ones((n, i)), np.ones((i, o)), np.ones((n, o))
+    with profile() as p:
+        K.dense_backward(dout, x, w, "relu", y=y, backend="numpy")
+        K.dense_backward(dout, x, w, "relu", y=y, need_dx=False, backend="numpy")
+    with_dx, without_dx = (e[5] for e in p.events)
+    assert with_dx == 8 * (2 * n * o + 2 * n * i + 2 * i * o)  # dout, y; x, dx; w, dw
+    assert without_dx == 8 * (2 * n * o + n * i + i * o)  # dout, y; x; dw
