@@ -418,29 +418,45 @@ def cross_validate(make_model: Callable[[], Any], X, y, *, cv: Any = 5, fit_para
 
     make_model: a function returning a fresh, unfitted model with ``fit`` and
     ``score`` (e.g. ``lambda: fastnn.MLP([64, 32, 10], seed=0)``). cv: an int
-    (K folds: stratified for labels), any scikit-learn splitter or an iterable of
-    (train, test) index pairs, as ``sklearn.model_selection.check_cv`` accepts.
+    (K folds: stratified for a classifier -- a scikit-learn estimator's own type, else
+    y that looks like labels -- or set ``classifier``), any scikit-learn splitter or an
+    iterable of (train, test) index pairs, as ``sklearn.model_selection.check_cv`` accepts.
     A ``sample_weight`` in fit_params (one per row of X) is subset to each fold's rows.
     Returns ``{"test_score": array[K], "fit_time": array[K], "models": [...]}``
     (models only when return_models).
     """
+    import scipy.sparse as sp
+    from sklearn.base import BaseEstimator, is_classifier
     from sklearn.model_selection import check_cv
 
-    X = np.asarray(X)
+    if not callable(make_model) or isinstance(make_model, BaseEstimator):
+        raise TypeError(f"make_model must be a function returning a fresh model (e.g. lambda: "
+                        f"sklearn.base.clone(estimator)), got {type(make_model).__name__}")
+    # the estimators take sparse X; np.asarray would wrap it in a 0-d object array
+    X = X.tocsr() if sp.issparse(X) else np.asarray(X)
     y = np.asarray(y)
+    model = make_model()  # the first fold's: a scikit-learn estimator says what it is
     if classifier is None:
-        classifier = _looks_like_labels(y)
+        # by the model when it is a scikit-learn estimator: integer targets of a regressor
+        # are not labels (stratifying on them fails when every value is unique)
+        classifier = is_classifier(model) if isinstance(model, BaseEstimator) else _looks_like_labels(y)
     splitter = check_cv(cv, y, classifier=classifier)
     fit_params = dict(fit_params or {})
     if fit_params.get("sample_weight") is not None:
         # checked here: indexing by each fold's rows would accept a longer array (misaligned
         # weights, silently) and fail with an IndexError on a shorter one
         sw_shape = np.shape(fit_params["sample_weight"])
-        if sw_shape != (len(X),):
-            raise ValueError(f"sample_weight must have shape ({len(X)},) (one weight per row of X), got {sw_shape}")
+        if sw_shape != (X.shape[0],):
+            raise ValueError(f"sample_weight must have shape ({X.shape[0]},) (one weight per row of X), got {sw_shape}")
     scores, times, models = [], [], []
-    for train_idx, test_idx in splitter.split(X, y, groups):
-        model = make_model()
+    previous = None
+    for fold, (train_idx, test_idx) in enumerate(splitter.split(X, y, groups)):
+        if fold:
+            model = make_model()
+        if model is previous:  # e.g. `lambda: est`: a warm-started model would carry one fold into the next
+            raise ValueError("make_model returned the same model object for two folds; it must build a fresh "
+                             "one on each call (e.g. lambda: sklearn.base.clone(estimator))")
+        previous = model
         fold_params = dict(fit_params)
         if fold_params.get("sample_weight") is not None:  # one weight per row of X: this fold's rows
             fold_params["sample_weight"] = np.asarray(fold_params["sample_weight"])[train_idx]

@@ -328,3 +328,45 @@ def test_an_interrupted_epoch_is_rolled_back(monkeypatch, fused):
     np.testing.assert_array_equal(m.params, before[0])
     np.testing.assert_array_equal(m.optimizer_.state, before[1])
     assert m.optimizer_.step == before[2] and m.n_iter_ == 1
+
+
+def test_cross_validate_asks_a_scikit_learn_model_whether_it_classifies():
+    # integer targets were taken for labels whatever the model: a regressor's folds were
+    # stratified on them, and all-distinct values failed ("n_splits=5 cannot be greater ...")
+    from fastnn.estimators import LogisticRegression, Ridge
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 5))
+    y = rng.permutation(1000)[:100]
+    res = cross_validate(lambda: Ridge(), X, y, cv=5)
+    assert res["test_score"].shape == (5,)
+    labels = (X[:, 0] > 0).astype(np.float64)  # float labels of a classifier: stratified all the same
+    assert cross_validate(lambda: LogisticRegression(), X, labels, cv=3)["test_score"].shape == (3,)
+
+
+def test_cross_validate_takes_sparse_x():
+    # np.asarray wrapped a sparse matrix in a 0-d object array, which no fold could index
+    import scipy.sparse as sp
+    from fastnn.estimators import Ridge
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    y = X @ np.arange(1.0, 5.0)
+    dense = cross_validate(lambda: Ridge(), X, y, cv=3, fit_params={"sample_weight": np.ones(60)})
+    for fmt in (sp.csr_matrix, sp.coo_matrix):
+        res = cross_validate(lambda: Ridge(), fmt(X), y, cv=3, fit_params={"sample_weight": np.ones(60)})
+        np.testing.assert_allclose(res["test_score"], dense["test_score"])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_cross_validate_needs_a_fresh_model_per_fold():
+    # an estimator passed as make_model failed with "'Ridge' object is not callable"; a factory
+    # returning one object for every fold would let a warm-started model carry folds over
+    from fastnn.estimators import MLPRegressor, Ridge
+
+    X = np.random.default_rng(0).standard_normal((60, 4))
+    with pytest.raises(TypeError, match="make_model must be a function"):
+        cross_validate(Ridge(), X, X[:, 0], cv=3)
+    model = MLPRegressor(warm_start=True, max_iter=5)
+    with pytest.raises(ValueError, match="make_model returned the same model object"):
+        cross_validate(lambda: model, X, X[:, 0], cv=3)
