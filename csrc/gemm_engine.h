@@ -118,18 +118,24 @@ static void GE_FN(gemm_serial)(const GE_CFG *g, T *c, int64_t rsc, int64_t csc,
                                const GE_EPI *epi, int packa, int packb) {
     const int MR = g->mr, NR = g->nr;
     const int64_t KC = g->kc, MC = g->mc;
-    /* unpacked operands: keep k whole when it fits, so C is loaded/stored once */
-    const int64_t KCu = (!packa && !packb && k <= 2 * KC) ? k : KC;
+    /* k blocks: k whole when it fits in two KC (C is then loaded/stored once), else KC.
+     * Each block's sum is added to C, so the blocking sets the summation order of every
+     * element of C: it depends on k alone, never on the packing choices, which depend on
+     * m (a thread's or a dense row block's share of the rows). Keeping k whole for
+     * unpacked operands only made a row's result depend on the size of the block it fell
+     * in, i.e. on its position in the batch (a 190-row product on 2 threads: rows 0-95
+     * packed B, 96-189 not). Packed panels of up to 2 KC ran as fast (Zen 4). */
+    const int64_t KCu = k <= 2 * KC ? k : KC;
     const int64_t NC = packb ? g->nc : n;
     T *bufa = NULL, *bufb = NULL;
     if (packa) {
         int64_t rows = ((MC < m ? MC : m) + MR - 1) / MR * MR;
-        bufa = (T *)gemm_scratch(0, (size_t)rows * (size_t)(KC < k ? KC : k) * sizeof(T));
+        bufa = (T *)gemm_scratch(0, (size_t)rows * (size_t)(KCu < k ? KCu : k) * sizeof(T));
     }
     if (packb) {
         int64_t nn = NC < n ? NC : n;
         int64_t cols = ((nn + NR - 1) / NR + 1) * NR; /* +1: a narrow first panel */
-        bufb = (T *)gemm_scratch(1, (size_t)cols * (size_t)(KC < k ? KC : k) * sizeof(T));
+        bufb = (T *)gemm_scratch(1, (size_t)cols * (size_t)(KCu < k ? KCu : k) * sizeof(T));
     }
     GE_EPI e_tile = {0};
     /* unpacked operands too big for the caches: each block is streamed in first */
@@ -151,7 +157,7 @@ static void GE_FN(gemm_serial)(const GE_CFG *g, T *c, int64_t rsc, int64_t csc,
             int64_t first = NR;
             if (nc >= 16 * NR) {
                 if (!packb) first = GE_FN(first_strip)(b + pc * rsb + jc, rsb, NR);
-                else if (csc == 1 && k > KC) first = GE_FN(first_strip)(c + jc, rsc, NR);
+                else if (csc == 1 && k > KCu) first = GE_FN(first_strip)(c + jc, rsc, NR);
             }
             if (packb) GE_FN(pack_b)(bufb, b + pc * rsb + jc * csb, rsb, csb, kc, nc, NR, first);
             if (touch_b) GE_FN(touch_rows)(b + pc * rsb + jc, kc, rsb, nc);

@@ -107,7 +107,10 @@ def test_gemm_mlp_forms(batch, fan_in, fan_out, dtype, isa):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("m,k,n,ta", [(32, 64, 128, False), (38, 37, 10, False), (33, 64, 20, True),
-                                      (200, 300, 70, False)])
+                                      (200, 300, 70, False),
+                                      # 2 threads split the rows 96 + 94: B is packed (k blocked
+                                      # at 256) for one half only unless k's blocking ignores it
+                                      (190, 300, 100, False), (190, 300, 100, True)])
 def test_gemm_rows_do_not_depend_on_their_position(m, k, n, ta, dtype, isa, threads):
     """Each row of op(A) @ B is bitwise the same wherever it sits (a full register
     tile, an edge tile, another thread's block): predictions must not depend on the
@@ -209,6 +212,24 @@ def test_dense_large_row_blocks(act, isa):
                 np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-3)
     finally:
         fastnn.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("act", ACTS)
+def test_dense_rows_do_not_depend_on_their_position(act, dtype, isa, threads):
+    """A row of dense_forward is bitwise the same wherever it sits in the batch, and
+    computed alone. 420 rows of 100 outputs are two row blocks (408 + 12) for the
+    activations applied block by block; 190 rows are split 96 + 94 over 2 threads.
+    With k = 300 the engine kept k whole for unpacked blocks but cut it at 256 for
+    packed ones (>= 96 rows), so the rows of the short block or half summed in
+    another order than the others."""
+    for n in (420, 190):
+        x, w, b, _ = _dense_inputs(n, 300, 100, dtype, seed=n)
+        perm = np.random.default_rng(n).permutation(n)
+        y = kernels.dense_forward(x, w, b, act, backend="c")
+        np.testing.assert_array_equal(y[perm], kernels.dense_forward(x[perm], w, b, act, backend="c"))
+        for r in (0, n // 2, n - 1):
+            np.testing.assert_array_equal(y[r:r + 1], kernels.dense_forward(x[r:r + 1], w, b, act, backend="c"))
 
 
 def test_dense_relu_propagates_nan(isa):
