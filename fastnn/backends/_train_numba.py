@@ -224,10 +224,16 @@ def _loss(code, dlog, out, labels, targets, idx, sw):
                 se += e
             lab = labels[idx[r]]
             total += wr * (mx + math.log(se) - out[r, lab])
-            inv = f / se
+            # (softmax - onehot) in the array's dtype, then scaled, as the reference:
+            # subtracting f from the stored (rounded) p * f left that rounding behind,
+            # about f * 2^-24 in float32 where p is 1, and Adam or RMSprop turned that
+            # residue into whole steps (a confidently right class kept moving)
+            inv = 1.0 / se
             for j in range(k):
                 dlog[r, j] *= inv
-            dlog[r, lab] -= f
+            dlog[r, lab] -= 1.0
+            for j in range(k):
+                dlog[r, j] *= f
         elif code == LOSS_SIGMOID_BCE:
             tr = targets[idx[r]]
             row = 0.0
