@@ -680,9 +680,13 @@ def _train_module(backend: Optional[str]):
     return _solver_module(_TRAIN_MODULES, backend)
 
 
-def _nonneg_int(name: str, value, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+def check_int(name: str, value, low: int = 0, high: Optional[int] = None) -> int:
+    """`value` as an int in [low, high], else a ValueError naming it: a count or seed of 2.7
+    (or True) is refused, never truncated. Shared by the kernels, fastnn.MLP and fastnn.nn."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
+            high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
     return int(value)
 
 
@@ -831,7 +835,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
         raise ValueError(f"perm indices must lie in [0, {n}) (rows of X), got values in "
                          f"[{perm_arr.min()}, {perm_arr.max()}]")
     perm_arr = np.ascontiguousarray(perm_arr, dtype=np.int64)
-    batch_size = _nonneg_int("batch_size", batch_size, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     sw = None if sample_weight is None else _row_weights(sample_weight, n, perm_arr, batch_size)
     for name, arr in (("X", X), ("y", y_arr), ("perm", perm_arr), ("sample_weight", sw)):
         if arr is None:
@@ -841,7 +845,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
                 raise ValueError(f"{buf_name} overlaps {name}; pass a separate buffer")
     # ---- scalars
     lr = hyperparameter("lr", lr)
-    step = _nonneg_int("step", step)
+    step = check_int("step", step)
     momentum = hyperparameter("momentum", momentum)
     beta1 = hyperparameter("beta1", beta1)
     beta2 = hyperparameter("beta2", beta2)
@@ -855,7 +859,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if dropout > 0 and len(sizes_t) - 2 > spec.DROPOUT_STRIDE:
         raise ValueError(f"dropout supports at most {spec.DROPOUT_STRIDE} hidden layers")
-    seed = _nonneg_int("seed", seed)
+    seed = check_int("seed", seed)
     if seed >= 1 << 64:
         raise ValueError(f"seed must be < 2**64, got {seed}")
     m = perm_arr.shape[0]
@@ -926,8 +930,8 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
     alpha = _scalar("alpha", alpha, low=0.0)
     beta = _scalar("beta", beta, low=0.0)
     tol = _scalar("tol", tol, low=0.0)
-    max_iter = _nonneg_int("max_iter", max_iter, 1)
-    seed = _nonneg_int("seed", seed)
+    max_iter = check_int("max_iter", max_iter, 1)
+    seed = check_int("seed", seed)
     if seed >= 1 << 32:
         raise ValueError(f"seed must be < 2**32, got {seed}")
     if selection not in ("cyclic", "random"):

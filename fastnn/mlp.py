@@ -49,14 +49,6 @@ def _r2(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 
-def _whole(name: str, v: Any, low: int, high: Optional[int] = None) -> int:
-    """`v` as an int in [low, high]: 2.7 epochs or a seed of 1.7 are refused, not truncated."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low or (high is not None and v > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an int {bound}, got {v!r}")
-    return int(v)
-
-
 def _check_weights(sample_weight, n: int) -> np.ndarray:
     """sample_weight as float64 [n]: real, finite, >= 0, not all zero."""
     sw = kernels.row_weights_array(sample_weight, n)
@@ -354,10 +346,10 @@ class MLP:
             t, classes = self._encode(y_arr), self.classes_
         else:
             t, classes = self._encode_fit(y_arr, loss_name)
-        epochs = _whole("epochs", epochs, 0)
-        n_iter_no_change = _whole("n_iter_no_change", n_iter_no_change, 1)
+        epochs = kernels.check_int("epochs", epochs, 0)
+        n_iter_no_change = kernels.check_int("n_iter_no_change", n_iter_no_change, 1)
         if seed is not None:
-            seed = _whole("seed", seed, 0, 2**32 - 1)  # it seeds train_test_split's RandomState too
+            seed = kernels.check_int("seed", seed, 0, 2**32 - 1)  # it seeds train_test_split's RandomState too
         if batch_size is None or batch_size == "full":
             batch_size = len(X)
         elif batch_size == "auto":

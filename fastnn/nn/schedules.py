@@ -19,17 +19,10 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Optional
 
-import numpy as np
+from .. import kernels
 
 __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine", "ReduceOnPlateau", "SCHEDULES",
            "get_schedule"]
-
-
-def _whole(name: str, v: Any) -> int:
-    """An int >= 1: 2.7 epochs are refused, not truncated."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-    return int(v)
 
 
 def _real(name: str, v: Any) -> float:
@@ -97,7 +90,7 @@ class StepDecay(Schedule):
 
     def __init__(self, step_size: int = 10, gamma: float = 0.1):
         super().__init__()
-        self.step_size = _whole("step_size", step_size)
+        self.step_size = kernels.check_int("step_size", step_size, 1)
         if not 0.0 < gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
         self.gamma = float(gamma)
@@ -115,7 +108,7 @@ class Cosine(Schedule):
 
     def __init__(self, t_max: int = 100, min_lr: float = 0.0):
         super().__init__()
-        self.t_max, self.min_lr = _whole("t_max", t_max), _real("min_lr", min_lr)
+        self.t_max, self.min_lr = kernels.check_int("t_max", t_max, 1), _real("min_lr", min_lr)
 
     def lr_at(self, epoch, samples_seen):
         e = min(epoch, self.t_max)
