@@ -88,7 +88,6 @@ def _default() -> int:
 
 def get_num_threads() -> int:
     """Threads fastnn kernels may use."""
-    global _num_threads
     if _num_threads is None:
         set_num_threads(_default())
     return _num_threads  # type: ignore[return-value]
