@@ -108,30 +108,33 @@ def _fma_fn(dtype: str) -> Callable[[int, float], float]:
     return _fma_fns[dtype]
 
 
-def _concurrent(threads: int, work: Callable[[int], Any]) -> List[float]:
-    """Seconds each of `threads` Python threads took to run work(i), all started together.
+def _concurrent(threads: int, work: Callable[[int], Any]) -> float:
+    """Seconds from the common start of `threads` Python threads running work(i) to the last one's end.
 
-    Each thread times itself, so a thread the OS delayed does not spoil the others' rate.
+    The aggregate rate is the total work over this window. Summing each thread's own
+    rate instead would count threads the OS ran one after another (fewer free cores
+    than threads) as if they had run at once: N times the one-core rate.
     """
     if threads == 1:
         t0 = clock()
         work(0)
-        return [clock() - t0]
+        return clock() - t0
     barrier = threading.Barrier(threads)
-    took = [0.0] * threads
+    starts = [0.0] * threads
+    ends = [0.0] * threads
 
     def body(i: int) -> None:
         barrier.wait()
-        t0 = clock()
+        starts[i] = clock()
         work(i)
-        took[i] = clock() - t0
+        ends[i] = clock()
 
     pool = [threading.Thread(target=body, args=(i,)) for i in range(threads)]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    return took
+    return max(ends) - min(starts)
 
 
 def fma_peak(threads: int = 1, dtype: str = "float32", seconds: float = 0.003, repeat: int = 20) -> float:
@@ -152,7 +155,7 @@ def fma_peak(threads: int = 1, dtype: str = "float32", seconds: float = 0.003, r
             break
         n *= 4
     n = max(1000, int(n * seconds / max(dt, 1e-9)))
-    best = max(sum(n / t for t in _concurrent(threads, lambda i: fn(n, 0.999))) for _ in range(repeat))
+    best = max(threads * n / _concurrent(threads, lambda i: fn(n, 0.999)) for _ in range(repeat))
     return best * flops_per_iter / 1e9
 
 
@@ -176,10 +179,7 @@ def triad_bandwidth(threads: int = 1, n: int = 1 << 23, repeat: int = 10) -> flo
     a, b, c = np.zeros(n), np.ones(n), np.full(n, 2.0)
     fn(a, b, c, 3.0, 0, n)  # compile and fault the pages in
     bounds = np.linspace(0, n, threads + 1).astype(np.int64)
-    sizes = np.diff(bounds)
-    best = max(sum(int(k) / t for k, t in zip(sizes, _concurrent(threads, lambda i: fn(a, b, c, 3.0, bounds[i],
-                                                                                      bounds[i + 1]))))
-               for _ in range(repeat))
+    best = max(n / _concurrent(threads, lambda i: fn(a, b, c, 3.0, bounds[i], bounds[i + 1])) for _ in range(repeat))
     return 3 * 8 * best / 1e9
 
 
@@ -193,7 +193,8 @@ def measure_peak(threads: int = 1, *, quick: bool = False) -> Dict[str, Any]:
             "fma_gflops": {dt: fma_peak(threads, dt, secs, rep) for dt in ("float32", "float64")},
             "fma_gflops_per_thread": {dt: fma_peak(1, dt, secs, rep) for dt in ("float32", "float64")},
             "bandwidth_gbs": triad_bandwidth(threads, n, rep),
-            "method": "best of repeated 256-bit FMA chains (12 accumulators) per thread; STREAM triad, 24 B/element",
+            "method": "best of repeated 256-bit FMA chains (12 accumulators) per thread, all threads' work over their "
+                      "common wall-clock window; STREAM triad, 24 B/element",
         }
     return _peak_cache[key]
 
@@ -460,7 +461,8 @@ def _dense_case(bsz: int, fan_in: int, fan_out: int, dtype: np.dtype, contenders
             funcs[be] = lambda fn=fn: fn(out, None, x, w, b, 1, 0.0)
     if torch is not None:
         tx, tw, tb_ = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-        funcs["torch"] = lambda: torch.relu(torch.addmm(tb_, tx, tw))
+        tout = torch.from_numpy(np.empty((bsz, fan_out), dtype))  # preallocated, as fastnn's out
+        funcs["torch"] = lambda: torch.relu_(torch.addmm(tb_, tx, tw, out=tout))
     return funcs
 
 
@@ -533,8 +535,8 @@ def _kernel_cases(dtype: np.dtype) -> List[Tuple[str, str, float, float, Callabl
     y = np.maximum(f(B, O), 0)
     dout, dz, dw, db, dx = f(B, O), np.empty((B, O), dtype), np.empty((I, O), dtype), np.empty(O, dtype), \
         np.empty((B, I), dtype)
-    cases.append(("dense_backward relu", f"{B}x{I}->{O} +dx", 4.0 * B * I * O,
-                  it * (2 * B * O + B * I + 2 * I * O),
+    cases.append(("dense_backward relu", f"{B}x{I}->{O} +dx", 4.0 * B * I * O,  # dout, y, x, w read; dw, dx written
+                  it * (2 * B * O + 2 * B * I + 2 * I * O),
                   lambda m: (lambda: m.dense_backward(dx, dw, db, dz, dout, x, w, y, None, 1, 0.0))))
     R, C = 512, 512
     ax, ay, ad = f(R, C), np.empty((R, C), dtype), np.empty((R, C), dtype)

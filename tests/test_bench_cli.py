@@ -191,3 +191,48 @@ def test_plot_problems_are_reported_before_the_benchmark(tmp_path, capsys, monke
     captured = capsys.readouterr()
     assert "--plot needs matplotlib" in captured.err and "epoch" not in captured.out
     assert not png.exists()
+
+
+def test_concurrent_rate_counts_the_whole_window(monkeypatch):
+    # threads the OS runs one after another (here: serialised by a lock) must not add up as if
+    # they ran at once; summing each thread's own rate reported ~1.5-2x the one-thread peak
+    import threading
+    import time
+
+    lock = threading.Lock()
+
+    def serial(n, a):
+        with lock:
+            time.sleep(n * 1e-7)
+        return 0.0
+
+    monkeypatch.setitem(bench._fma_fns, "float32", serial)
+    one = bench.fma_peak(1, "float32", seconds=0.01, repeat=3)
+    two = bench.fma_peak(2, "float32", seconds=0.01, repeat=3)
+    assert two < 1.3 * one
+    assert bench._concurrent(2, lambda i: serial(100_000, 0.0)) >= 0.019  # two 10 ms runs, one after the other
+
+
+def test_kernel_case_bytes_match_what_kernels_hand_the_profiler():
+    from fastnn import kernels as K
+    from fastnn.profile import Profiler
+
+    dt = np.dtype(np.float32)
+    cases = {name: (flops, nbytes) for name, _, flops, nbytes, _ in bench._kernel_cases(dt)}
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.standard_normal(s).astype(dt) for s in ((128, 784), (784, 256), (256,)))
+    with Profiler() as p:
+        y = K.dense_forward(x, w, b, "relu", backend="numpy")
+        K.dense_backward(rng.standard_normal((128, 256)).astype(dt), x, w, "relu", y=y, backend="numpy")
+    got = {s.name: (s.flops, s.nbytes) for s in p.stats()}
+    assert got["dense_forward"] == cases["dense_forward relu"]
+    assert got["dense_backward"] == cases["dense_backward relu"]  # dx written counts too
+
+
+def test_dense_case_torch_writes_a_preallocated_output():
+    torch = pytest.importorskip("torch")
+    funcs = bench._dense_case(16, 12, 8, np.dtype(np.float32), [], False, torch)
+    want = funcs["numpy"]()
+    first, second = funcs["torch"](), funcs["torch"]()
+    assert first.data_ptr() == second.data_ptr()  # one output buffer, as fastnn's columns
+    np.testing.assert_allclose(second.numpy(), want, rtol=1e-5, atol=1e-5)
