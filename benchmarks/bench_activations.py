@@ -8,7 +8,7 @@ import numpy as np
 
 import fastnn.kernels as K
 
-from . import BACKENDS, DTYPES, rand, require
+from . import BACKENDS, DTYPES, best_rate, rand, require
 
 ACTS = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "gelu_tanh", "elu", "softmax"]
 SHAPE = (512, 1024)
@@ -27,6 +27,11 @@ class ActivationForward:
 
     def time_forward(self, backend, dtype, activation):
         K.activation_forward(self.x, self.act, out=self.out, backend=self.backend)
+
+    def track_gbs(self, backend, dtype, activation):
+        return best_rate(lambda: self.time_forward(backend, dtype, activation), 2.0 * self.x.nbytes) / 1e9
+
+    track_gbs.unit = "GB/s"
 
 
 class ActivationBackward:

@@ -67,6 +67,11 @@ class DenseBackward:
     def time_dense_backward(self, backend, dtype, layer, activation):
         self._call()
 
+    def track_gflops(self, backend, dtype, layer, activation):
+        return best_rate(self._call, self.flops) / 1e9
+
+    track_gflops.unit = "GFLOP/s"
+
 
 class DenseBackwardFirstLayer(DenseBackward):
     """need_dx=False: no input gradient for the network's input layer."""

@@ -8,7 +8,7 @@ import numpy as np
 
 import fastnn.kernels as K
 
-from . import BACKENDS, DTYPES, rand, require
+from . import BACKENDS, DTYPES, best_rate, rand, require
 
 N_PARAMS = 784 * 256 + 256 * 128 + 128 * 10 + 256 + 128 + 10
 # optimizer -> (number of state buffers, buffers read or written per element)
@@ -49,6 +49,11 @@ class Update:
 
     def time_update(self, backend, dtype, optimizer):
         self._call()
+
+    def track_gbs(self, backend, dtype, optimizer):
+        return best_rate(self._call, self.touched * self.p.nbytes) / 1e9
+
+    track_gbs.unit = "GB/s"
 
 
 class UpdateWithPenalties(Update):

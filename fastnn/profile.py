@@ -497,6 +497,7 @@ def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[
             prof.events.clear()
             prof.spans.clear()
         else:
+            prof.stop()  # the accuracy pass is not part of the training run
             acc = float((model.predict(X) == y).mean())
             return (f"fastnn.MLP {arch}.fit(fused=False), {args.optimizer}, {args.epochs} epochs, "
                     f"final loss {model.loss_:.4f}, train accuracy {acc:.3f}")
@@ -507,6 +508,7 @@ def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[
     for e in range(args.epochs):
         with prof.span(f"epoch {e + 1}"):
             loss = net.epoch(X, y, rng.permutation(len(X)))
+    prof.stop()  # the accuracy pass is not part of the training run
     acc = float((net.predict(X) == y).mean())
     return (f"kernel loop {arch}, {args.optimizer}, {args.epochs} epochs, "
             f"final loss {loss:.4f}, train accuracy {acc:.3f}")

@@ -3,9 +3,11 @@
 CI runs them as smoke tests, once each (``--benchmark-disable``, or the short
 default budget below). Developers time them:
 
-    python -m pytest tests/test_benchmarks.py --benchmark-only --benchmark-group-by=group
-    FASTNN_BENCH_MAX_TIME=1 python -m pytest tests/test_benchmarks.py --benchmark-only \
+    python -m pytest tests/test_benchmarks.py --benchmark-enable --benchmark-only --benchmark-group-by=group
+    FASTNN_BENCH_MAX_TIME=1 python -m pytest tests/test_benchmarks.py --benchmark-enable --benchmark-only \
         --benchmark-save=mine        # then --benchmark-compare to compare runs
+
+(``--benchmark-enable`` overrides the ``--benchmark-disable`` in pyproject.toml's addopts.)
 
 Shapes are those of an MLP 784-256-128-10 at batch 128 (the `fastnn bench step` network).
 """
