@@ -14,8 +14,8 @@ One epoch runs either
 Both consume the same permutation, the same update counter (Adam's t, dropout
 masks) and the same learning rate per epoch, so they give the same weights.
 
-A loss that turns NaN or infinite raises :class:`TrainingDivergedError` (a
-``FloatingPointError``) after putting back the weights and optimizer state of the
+A loss (or, after an epoch, a weight) that turns NaN or infinite raises
+:class:`TrainingDivergedError` (a ``FloatingPointError``) after putting back the weights and optimizer state of the
 last finished epoch.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ HISTORY_KEYS = ("loss", "val_loss", "val_score", "lr", "time")
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite.
+    """The training loss, or the weights after an epoch's updates, became NaN or infinite.
 
     The network holds the weights (and the optimizer its state) from the end of
     the last epoch whose loss was finite. Attributes: ``epoch`` (0-based, the
@@ -252,7 +252,7 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                 tol: Optional[float] = 1e-4, n_iter_no_change: int = 10,
                 callbacks: Sequence[Callable[[Dict[str, Any]], Any]] = (), verbose: bool = False,
                 backend: Optional[str] = None, fused: Optional[bool] = None, owner: Any = None,
-                sample_weight: Optional[np.ndarray] = None) -> TrainState:
+                sample_weight: Optional[np.ndarray] = None, rows: Optional[np.ndarray] = None) -> TrainState:
     """Train `net` on prepared data for up to `epochs` more epochs; returns `state`.
 
     X: C-contiguous [n, d0] in the network's dtype; y: int32 labels [n] for
@@ -266,10 +266,12 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
     (the best weights are restored); otherwise the same on the training loss;
     ``tol=None`` disables both. A schedule's ``on_plateau`` may veto the stop.
     ``sample_weight``: float64 [n] row weights for the training loss (scikit-learn's
-    weighting, as ``kernels.train_epoch``), or None.
+    weighting, as ``kernels.train_epoch``), or None. ``rows``: int64 indices of the
+    training rows of X (and of y and sample_weight), or None for all of them: a
+    held-out share then stays in X without a training copy of the rest.
     """
     opt, schedule, rng = state.optimizer, state.schedule, state.rng
-    n = X.shape[0]
+    n = X.shape[0] if rows is None else len(rows)
     if n == 0:
         raise ValueError("X has no rows")
     bs = max(1, min(int(batch_size), n))
@@ -291,9 +293,9 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                    backend=backend, **opt.epoch_kwargs())
     else:
         runner = _Composed(net, loss, opt, bs, net.layout.sizes[-1], seed, backend)
-        Xp = np.empty_like(X)
-        yp = np.empty_like(y)
-        wp = None if sample_weight is None else np.empty_like(sample_weight)
+        Xp = np.empty((n,) + X.shape[1:], X.dtype)
+        yp = np.empty((n,) + y.shape[1:], y.dtype)
+        wp = None if sample_weight is None else np.empty(n, sample_weight.dtype)
 
     if state.epoch == 0 and not hist["loss"]:
         schedule.start(opt.lr)
@@ -316,7 +318,10 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                 epoch = state.epoch
                 t0 = time.perf_counter()
                 lr = schedule.lr_at(epoch, state.samples_seen)
+                rng0 = rng.bit_generator.state  # the epoch's shuffle is drawn again if it is rolled back
                 perm = rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+                if rows is not None:
+                    perm = rows[perm]
                 np.copyto(snap_params, net.params)
                 np.copyto(snap_state, opt.state)
                 step0 = opt.step
@@ -330,10 +335,12 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                                               step=opt.step, sizes=spec["sizes"])
                         opt.step += -(-n // bs)
                     else:
-                        np.take(X, perm, axis=0, out=Xp)
-                        np.take(y, perm, axis=0, out=yp)
+                        # mode="clip" (perm holds valid row indices): the default "raise"
+                        # buffers `out`, a second full copy of X at every epoch
+                        np.take(X, perm, axis=0, out=Xp, mode="clip")
+                        np.take(y, perm, axis=0, out=yp, mode="clip")
                         if wp is not None:
-                            np.take(sample_weight, perm, out=wp)
+                            np.take(sample_weight, perm, out=wp, mode="clip")
                         ep_loss = runner.run(Xp, yp, n, lr, alpha, weights=wp)
                 except BaseException:
                     # Ctrl-C between native calls, or an error in a later batch: some batches
@@ -342,11 +349,15 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                     np.copyto(net.params, snap_params)
                     np.copyto(opt.state, snap_state)
                     opt.step = step0
+                    rng.bit_generator.state = rng0
                     raise
-                if not math.isfinite(ep_loss):
+                # the loss is computed before each update, so the epoch's last update can overflow
+                # the weights while the loss stays finite: check both
+                if not math.isfinite(ep_loss) or not np.isfinite(net.params).all():
                     np.copyto(net.params, snap_params)
                     np.copyto(opt.state, snap_state)
                     opt.step = step0
+                    rng.bit_generator.state = rng0
                     state.stopped_by = "diverged"
                     raise TrainingDivergedError(epoch, ep_loss)
                 state.epoch += 1

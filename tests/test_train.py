@@ -328,6 +328,11 @@ def test_an_interrupted_epoch_is_rolled_back(monkeypatch, fused):
     np.testing.assert_array_equal(m.params, before[0])
     np.testing.assert_array_equal(m.optimizer_.state, before[1])
     assert m.optimizer_.step == before[2] and m.n_iter_ == 1
+    # and the shuffle: the epoch rolled back draws its permutation again (the RNG had moved
+    # on, so resume=True trained on another order than an uninterrupted fit)
+    m.fit(X, y, resume=True, **kw)
+    ref = MLP([4, 8, 2], seed=0, dtype=np.float64).fit(X, y, **dict(kw, epochs=2))
+    np.testing.assert_array_equal(m.params, ref.params)
 
 
 def test_cross_validate_asks_a_scikit_learn_model_whether_it_classifies():
@@ -370,3 +375,63 @@ def test_cross_validate_needs_a_fresh_model_per_fold():
     model = MLPRegressor(warm_start=True, max_iter=5)
     with pytest.raises(ValueError, match="make_model returned the same model object"):
         cross_validate(lambda: model, X, X[:, 0], cv=3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fused", [None, False])
+def test_divergence_of_the_weights_in_the_last_update_is_caught(dtype, fused):
+    # the loss is computed before each update: one full batch whose update overflows the
+    # weights gave a finite epoch loss, so fit returned normally with inf/NaN weights (and a
+    # later divergence "kept" those non-finite weights as the last finite epoch's)
+    X, y = _problem("mse", dtype, n=64, sizes=(5, 1))
+    net = MLP([5, 8, 1], dtype=dtype, seed=0, loss="mse")
+    start = net.params.copy()
+    lr = 1e305 if dtype == np.float64 else 1e35
+    with pytest.raises(TrainingDivergedError, match="diverged") as info:
+        net.fit(X, 1e6 * y, optimizer="sgd", lr=lr, epochs=1, batch_size=None, fused=fused)
+    assert info.value.epoch == 0
+    np.testing.assert_array_equal(net.params, start)
+    assert net.stopped_by_ == "diverged"
+
+
+def test_composed_epoch_shuffles_without_a_second_copy_of_X():
+    # np.take(..., out=) with its default mode="raise" buffers the output: the composed
+    # (fused=False) loop held two full copies of X per epoch, not one
+    import tracemalloc
+
+    X = np.random.default_rng(0).standard_normal((20000, 50))
+    y = (X[:, 0] > 0).astype(int)
+    net = MLP([50, 4, 2], dtype=np.float64, seed=0)
+    net.fit(X[:100], y[:100], epochs=1, fused=False)  # warm up (imports, JIT) outside the trace
+    tracemalloc.start()
+    try:
+        net.fit(X, y, epochs=1, batch_size=200, fused=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * X.nbytes  # the shuffled copy, the finiteness check and small buffers
+
+
+def test_invscaling_decaying_past_the_float_range_gives_lr_zero():
+    # (samples_seen + 1) ** power_t overflowed: fit raised a bare OverflowError
+    # "(34, 'Numerical result out of range')" instead of training on with lr 0
+    X, y = _problem("mse", np.float64, n=40, sizes=(3, 1))
+    net = MLP([3, 4, 1], dtype=np.float64, seed=0, loss="mse")
+    net.fit(X, y, optimizer="sgd", lr=0.1, epochs=3, schedule="invscaling",
+            schedule_kwargs={"power_t": 400.0}, tol=None)
+    assert net.history_["lr"] == [0.1, 0.0, 0.0] and np.isfinite(net.params).all()
+
+
+@pytest.mark.parametrize("optimizer, kw", [("adam", {"betas": (0.9, 1 - 1e-12)}), ("rmsprop", {"rho": 1 - 1e-12})])
+def test_numba_epoch_float32_one_minus_beta_as_the_other_backends(optimizer, kw):
+    # the Numba epoch formed 1 - beta2 (1 - rho) in float32, where beta2 = 1 - 1e-12 rounds to
+    # 1: the second moment never grew and it trained on steps of lr m / eps (C, the NumPy
+    # reference and the composed loop form it in float64)
+    pytest.importorskip("numba")
+    X, y = _problem("mse", np.float32, n=64, sizes=(5, 1))
+    fits = {}
+    for backend in ("c", "numba"):
+        net = MLP([5, 8, 1], dtype=np.float32, seed=0, loss="mse")
+        net.fit(X, y, optimizer=optimizer, lr=1e-3, epochs=3, backend=backend, fused=True, tol=None, **kw)
+        fits[backend] = net.params.copy()
+    np.testing.assert_allclose(fits["numba"], fits["c"], rtol=1e-4, atol=1e-6)

@@ -145,6 +145,9 @@ def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
     lr_c, mu_c, b1_c, b2_c, eps_c, rho_c, l2_c = dt(lr), dt(mu), dt(b1), dt(b2), dt(eps), dt(rho), dt(l2)
     dec = dt(lr * wd)
     one = dt(1.0)
+    # 1 - beta / 1 - rho in float64, then rounded, as csrc/optim.c: in float32, beta2 = 1 - 1e-12
+    # rounds to 1 and dt(1) - dt(beta2) was 0 (v never grew: steps of lr m / eps)
+    one_b1, one_b2, one_rho = dt(1.0 - b1), dt(1.0 - b2), dt(1.0 - rho)
     n = p.shape[0]
     if opt == OPT_SGD:
         for i in range(n):
@@ -170,7 +173,7 @@ def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
         for i in range(n):
             w = p[i]
             gi = g[i] + l2_c * w
-            sq = rho_c * s0[i] + (one - rho_c) * gi * gi
+            sq = rho_c * s0[i] + one_rho * gi * gi
             s0[i] = sq
             p[i] = w - dec * w - lr_c * gi / (np.sqrt(sq) + eps_c)
     else:  # adam, adamw
@@ -178,8 +181,8 @@ def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
         for i in range(n):
             w = p[i]
             gi = g[i] + l2_c * w
-            mi = b1_c * s0[i] + (one - b1_c) * gi
-            vi = b2_c * s1[i] + (one - b2_c) * gi * gi
+            mi = b1_c * s0[i] + one_b1 * gi
+            vi = b2_c * s1[i] + one_b2 * gi * gi
             s0[i] = mi
             s1[i] = vi
             p[i] = w - dec * w - lr_t * mi / (np.sqrt(vi) + eps_c)

@@ -78,7 +78,10 @@ class InverseScaling(Schedule):
         self.power_t = _real("power_t", power_t)
 
     def lr_at(self, epoch, samples_seen):
-        self.lr = self.lr0 / (samples_seen + 1) ** self.power_t
+        try:
+            self.lr = self.lr0 / (samples_seen + 1) ** self.power_t
+        except OverflowError:  # the divisor is past the float range: the rate has decayed to 0
+            self.lr = 0.0
         return self.lr
 
     def get_config(self):
