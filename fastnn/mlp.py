@@ -163,7 +163,10 @@ class MLP:
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(f"{name} must have shape (n, {self.sizes[0]}), got {X.shape}")
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        if not np.isfinite(X).all():
+        # a finite sum means every entry is finite: one pass without an n x d boolean temporary
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = X.sum()
+        if not np.isfinite(total) and not np.isfinite(X).all():
             raise ValueError(f"{name} contains NaN or infinity")
         return X
 
@@ -413,7 +416,7 @@ class MLP:
                 self.classes_ = classes
                 self._y_1d = y_arr.ndim == 1
 
-            X_val = t_val = None
+            X_val = t_val = train_rows = None
             X_tr, t_tr = X, t
             if validation_data is not None:
                 if len(validation_data) != 2:
@@ -428,17 +431,15 @@ class MLP:
 
                 strat = t if loss_name == "softmax_xent" else (t.ravel() if classes is not None else None)
                 try:
-                    parts = train_test_split(X, t, *(() if sw is None else (sw,)),
-                                             test_size=float(validation_fraction), random_state=fit_seed,
-                                             stratify=strat)
+                    # the split depends only on the row count and strat: split indices, and
+                    # train on X's rows in place rather than on a copy of all but the held-out share
+                    tr_idx, val_idx = train_test_split(np.arange(len(X)), test_size=float(validation_fraction),
+                                                       random_state=fit_seed, stratify=strat)
                 except ValueError as exc:  # its "test_size" is our validation split (early_stopping's): say so
                     raise ValueError(f"the validation split (validation_fraction={float(validation_fraction):g} "
                                      f"of {len(X)} rows) failed: {exc}") from None
-                X_tr, X_val, t_tr, t_val = parts[:4]
-                if sw is not None:
-                    sw = np.ascontiguousarray(parts[4])
-                X_tr, X_val = np.ascontiguousarray(X_tr), np.ascontiguousarray(X_val)
-                t_tr, t_val = np.ascontiguousarray(t_tr), np.ascontiguousarray(t_val)
+                train_rows = np.ascontiguousarray(tr_idx, dtype=np.int64)
+                X_val, t_val = X[val_idx], t[val_idx]
 
             if not resume:
                 # an instance may come from an earlier fit, whose moments and step would carry over;
@@ -452,7 +453,7 @@ class MLP:
                         y_val=t_val, score=self._raw_score, early_stopping=early_stopping, tol=tol,
                         n_iter_no_change=n_iter_no_change, callbacks=callbacks, verbose=verbose,
                         backend=backend if backend is not None else self.backend, fused=fused, owner=self,
-                        sample_weight=sw)
+                        sample_weight=sw, rows=train_rows)
         except BaseException as exc:
             # (divergence is an outcome: it keeps the fit's state, stopped_by_ "diverged")
             if (state is None or state.epoch == epoch0) and not isinstance(exc, TrainingDivergedError):

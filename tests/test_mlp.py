@@ -1,6 +1,8 @@
 """fastnn.MLP: task inference, predictions, scores, options, errors, the CLI."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse
 import pytest
@@ -535,3 +537,57 @@ def test_load_npy_non_finite_value_is_placed(tmp_path):
     np.save(tmp_path / "d.npy", data)
     with pytest.raises(ValueError, match=r"d.npy: data row 3, feature 2 is nan"):
         load_file(tmp_path / "d.npy")
+
+
+def test_fit_checks_X_finite_without_an_n_by_d_temporary():
+    # np.isfinite(X).all() allocated a boolean copy of X (1/8 of float64 X) at every fit
+    import tracemalloc
+
+    X = np.random.default_rng(0).standard_normal((40000, 50))
+    y = (X[:, 0] > 0).astype(int)
+    net = MLP([50, 4, 2], dtype=np.float64, seed=0)
+    net.fit(X[:100], y[:100], epochs=1)  # warm up (imports, JIT) outside the trace
+    tracemalloc.start()
+    try:
+        net.fit(X, y, epochs=1, batch_size=200)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.06 * X.nbytes
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        net.fit(np.where(X > 3, np.inf, X), y, epochs=1)
+    X_big = np.full((4, 50), 1e308)  # finite, but its sum overflows: the elementwise check decides
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert net._X(X_big) is X_big
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_validation_split_trains_without_a_copy_of_the_training_rows(fused):
+    # train_test_split(X, ...) copied the 90% training share of X (and then the composed
+    # loop its shuffled copy on top); the split is of row indices now, with the same weights
+    import tracemalloc
+
+    X = np.random.default_rng(0).standard_normal((40000, 50))
+    y = (X[:, 0] > 0).astype(int)
+    sw = np.random.default_rng(1).random(len(X))
+    net = MLP([50, 4, 2], dtype=np.float64, seed=0)
+    net.fit(X[:100], y[:100], epochs=1, fused=fused, validation_fraction=0.2)  # warm up outside the trace
+    tracemalloc.start()
+    try:
+        net.fit(X, y, epochs=2, batch_size=200, fused=fused, validation_fraction=0.1, sample_weight=sw, seed=5)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the held-out 10% (+ the composed loop's shuffled 90%) and small buffers
+    assert peak < (0.25 if fused is None else 1.15) * X.nbytes
+    # the same training as on the copied rows
+    from sklearn.model_selection import train_test_split
+
+    X_tr, X_val, y_tr, y_val, sw_tr = train_test_split(X, y, sw, test_size=0.1, random_state=5, stratify=y)[:5]
+    ref = MLP([50, 4, 2], dtype=np.float64, seed=0)
+    ref.fit(X[:100], y[:100], epochs=1, fused=fused, validation_fraction=0.2)  # as net (fit starts from its weights)
+    ref.fit(X_tr, y_tr, epochs=2, batch_size=200, fused=fused, validation_data=(X_val, y_val), sample_weight=sw_tr,
+            seed=5)
+    np.testing.assert_array_equal(net.params, ref.params)
+    assert net.history_["val_score"] == ref.history_["val_score"]
