@@ -183,7 +183,11 @@ void fnn_dropout_f64(double *y, const double *x, int64_t size,
  * call. On several threads (fnn_set_num_threads) a batch may be split by rows (see
  * train.c): the same numbers for a given thread count, up to the summation order of
  * the weight gradients between counts. Returns 0, or FNN_ENOMEM (nothing changed) when the workspace cannot be had.
- * loss_out receives sum(batch_loss * rows) / m; batch_losses (nullable) each batch's. */
+ * loss_out receives sum(batch_loss * rows) / m; batch_losses (nullable) each batch's.
+ * loss_clip: 0, or eps in (0, 0.5) to clamp each row's softmax cross-entropy and each
+ * element's BCE term to [-log(1 - eps), -log(eps)] in the loss values (not the
+ * gradient): for 0/1 targets, scikit-learn's log loss with probabilities clipped to
+ * [eps, 1 - eps]. mse ignores it. */
 enum { FNN_LOSS_SOFTMAX_XENT = 0, FNN_LOSS_SIGMOID_BCE = 1, FNN_LOSS_MSE = 2 };
 enum { FNN_OPT_SGD = 0, FNN_OPT_MOMENTUM = 1, FNN_OPT_NESTEROV = 2, FNN_OPT_ADAGRAD = 3,
        FNN_OPT_RMSPROP = 4, FNN_OPT_ADAM = 5, FNN_OPT_ADAMW = 6 };
@@ -199,7 +203,8 @@ int fnn_train_epoch_f32(double *loss_out, double *batch_losses, float *params, f
                         int64_t n_layers, int64_t m, int64_t batch_size, int64_t step,
                         int act, int loss, int optimizer, uint64_t seed,
                         double act_param, double lr, double momentum, double beta1, double beta2,
-                        double eps, double rho, double alpha, double l1, double wd, double dropout);
+                        double eps, double rho, double alpha, double l1, double wd, double dropout,
+                        double loss_clip);
 int fnn_train_epoch_f64(double *loss_out, double *batch_losses, double *params, double *grads,
                         double *state, const double *x, const int32_t *labels,
                         const double *targets, const double *sample_weight,
@@ -207,7 +212,8 @@ int fnn_train_epoch_f64(double *loss_out, double *batch_losses, double *params, 
                         int64_t n_layers, int64_t m, int64_t batch_size, int64_t step,
                         int act, int loss, int optimizer, uint64_t seed,
                         double act_param, double lr, double momentum, double beta1, double beta2,
-                        double eps, double rho, double alpha, double l1, double wd, double dropout);
+                        double eps, double rho, double alpha, double l1, double wd, double dropout,
+                        double loss_clip);
 
 /* ---- elastic-net coordinate descent (enet.c): Lasso / ElasticNet's solver ----
  * Minimises 1/2 ||y - X w||^2 + alpha ||w||_1 + beta/2 ||w||^2 over w (in place, the

@@ -16,6 +16,7 @@
  * gives the same results on every run; different counts differ in the summation
  * order of the weight gradients.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -65,6 +66,7 @@ typedef struct {                                                                
     uint64_t seed;                                                                        \
     uint32_t threshold;                                                                   \
     double act_param, lr, mu, b1, b2, eps, rho, alpha, l1, wd, scale;                     \
+    double term_lo, term_hi; /* each loss term clamped to these (loss_clip) */            \
     int64_t *w_off, *b_off;                                                               \
 } epoch_##SFX;                                                                            \
                                                                                           \
@@ -121,10 +123,12 @@ static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int6
 }                                                                                         \
                                                                                           \
 /* the mean loss of `rows` rows and its gradient (labels or targets, per `loss`) */      \
-static double loss_rows_##SFX(int loss, T *dlog, const T *out, const int32_t *lb,          \
+static double loss_rows_##SFX(const epoch_##SFX *E, T *dlog, const T *out, const int32_t *lb, \
                               const T *yb, int64_t rows, int64_t d_out) {                 \
-    if (loss == FNN_LOSS_SOFTMAX_XENT) return fnn_softmax_xent_##SFX(dlog, out, lb, rows, d_out); \
-    if (loss == FNN_LOSS_SIGMOID_BCE) return fnn_sigmoid_bce_##SFX(dlog, out, yb, rows, d_out); \
+    if (E->loss == FNN_LOSS_SOFTMAX_XENT)                                                 \
+        return fnn_softmax_xent_clamped_##SFX(dlog, out, lb, rows, d_out, E->term_lo, E->term_hi); \
+    if (E->loss == FNN_LOSS_SIGMOID_BCE)                                                  \
+        return fnn_sigmoid_bce_clamped_##SFX(dlog, out, yb, rows, d_out, E->term_lo, E->term_hi); \
     return fnn_mse_##SFX(dlog, out, yb, rows, d_out);                                     \
 }                                                                                         \
                                                                                           \
@@ -207,14 +211,14 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
         part = 0;                                                                         \
         for (int64_t r = 0; r < rows; r++) {                                              \
             double wr = E->sample_weight[idx[r]];                                         \
-            part += wr * loss_rows_##SFX(E->loss, w->dlog + r * d_out, out + r * d_out,   \
+            part += wr * loss_rows_##SFX(E, w->dlog + r * d_out, out + r * d_out,   \
                                          w->lb ? w->lb + r : NULL,                         \
                                          w->yb ? w->yb + r * d_out : NULL, 1, d_out);      \
             T c = (T)(wr / s);                                                            \
             for (int64_t j = 0; j < d_out; j++) w->dlog[r * d_out + j] *= c;              \
         }                                                                                 \
     } else {                                                                              \
-        part = loss_rows_##SFX(E->loss, w->dlog, out, w->lb, w->yb, rows, d_out);         \
+        part = loss_rows_##SFX(E, w->dlog, out, w->lb, w->yb, rows, d_out);         \
         if (rows != brows) { /* the kernel divided by `rows`: the batch divides by brows */ \
             T c = (T)((double)rows / (double)brows);                                      \
             for (int64_t i = 0; i < rows * d_out; i++) w->dlog[i] *= c;                   \
@@ -348,7 +352,7 @@ int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *
                           int64_t batch_size, int64_t step, int act, int loss, int opt,   \
                           uint64_t seed, double act_param, double lr, double mu,          \
                           double b1, double b2, double eps, double rho, double alpha,     \
-                          double l1, double wd, double dropout) {                         \
+                          double l1, double wd, double dropout, double loss_clip) {       \
     epoch_##SFX E = {                                                                     \
         .params = params, .grads = grads, .state = state, .x = x, .targets = targets,     \
         .labels = labels, .sample_weight = sample_weight, .perm = perm, .sizes = sizes,   \
@@ -357,7 +361,9 @@ int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *
         .keep_z = act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH, .seed = seed,          \
         .threshold = (uint32_t)(dropout * (double)(1 << 24)), .act_param = act_param,     \
         .lr = lr, .mu = mu, .b1 = b1, .b2 = b2, .eps = eps, .rho = rho, .alpha = alpha,   \
-        .l1 = l1, .wd = wd, .scale = 1.0 / (1.0 - dropout)};                              \
+        .l1 = l1, .wd = wd, .scale = 1.0 / (1.0 - dropout),                               \
+        .term_lo = loss_clip > 0 ? -log1p(-loss_clip) : -INFINITY,                        \
+        .term_hi = loss_clip > 0 ? -log(loss_clip) : INFINITY};                           \
     int64_t *offs = (int64_t *)malloc(2 * (size_t)L * sizeof(int64_t));                  \
     if (!offs) return FNN_ENOMEM;                                                         \
     E.w_off = offs; E.b_off = offs + L;                                                   \

@@ -737,7 +737,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, rho: float = 0.9,
                 alpha: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0, dropout: float = 0.0,
                 seed: int = 0, param: Optional[float] = None, batch_losses: Optional[Array] = None,
-                sample_weight=None, backend: Optional[str] = None) -> float:
+                sample_weight=None, loss_clip: float = 0.0, backend: Optional[str] = None) -> float:
     """Train an MLP for one epoch of mini-batches, in place; return the epoch's mean loss.
 
     The network has ``len(sizes) - 1`` dense layers; hidden layers use
@@ -769,6 +769,12 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     weights (which must not be 0), each row's gradient is weighted by
     ``w_r / s``, and ``rows`` above becomes s in the L2 term and its coupling:
     scikit-learn's sample weighting.
+
+    loss_clip: 0 (the exact loss), or eps in (0, 0.5): the reported losses (not
+    the gradients) clamp each row's softmax cross-entropy and each element's
+    sigmoid BCE term to ``[-log(1 - eps), -log(eps)]``, i.e. probabilities
+    clipped to ``[eps, 1 - eps]`` as scikit-learn's log loss does for 0/1
+    targets; mse ignores it.
     """
     from .backends import _train_reference as spec
 
@@ -859,6 +865,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if dropout > 0 and len(sizes_t) - 2 > spec.DROPOUT_STRIDE:
         raise ValueError(f"dropout supports at most {spec.DROPOUT_STRIDE} hidden layers")
+    loss_clip = _scalar("loss_clip", loss_clip, low=0.0, high=0.5, high_open=True)
     seed = check_int("seed", seed)
     if seed >= 1 << 64:
         raise ValueError(f"seed must be < 2**64, got {seed}")
@@ -873,7 +880,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
                                 (("params", params), ("grads", grads), ("state", state), ("X", X), ("y", y_arr),
                                  ("perm", perm_arr), ("sample_weight", sw)))
     args = (params, grads, state, X, y_arr, perm_arr, sizes_t, code, param, loss_code, opt, lr, step, batch_size,
-            momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses, sw)
+            momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses, sw, loss_clip)
     flops = training_flops(sizes_t, m)
     return float(_run("train_epoch", mod, "train_epoch", args, flops, 0.0))
 

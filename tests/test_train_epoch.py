@@ -164,6 +164,67 @@ def test_c_epoch_generic_isa_and_threads():
     _close(got[0], ref[0], np.float64, "generic ISA, 2 threads")
 
 
+def _sklearn_log_loss(params, X, y, sizes, loss, eps):
+    """scikit-learn's log loss of the network's forward pass, written out in NumPy:
+    probabilities clipped to [eps, 1 - eps] (ReLU hidden layers)."""
+    from scipy.special import expit, softmax, xlogy
+
+    w_off, b_off, _, _ = layout(sizes)
+    h = X.astype(np.float64)
+    p64 = params.astype(np.float64)
+    for i in range(len(sizes) - 1):
+        W = p64[w_off[i]:w_off[i] + sizes[i] * sizes[i + 1]].reshape(sizes[i], sizes[i + 1])
+        h = h @ W + p64[b_off[i]:b_off[i] + sizes[i + 1]]
+        if i < len(sizes) - 2:
+            h = np.maximum(h, 0)
+    if loss == "softmax_xent":
+        p = np.clip(softmax(h, axis=1)[np.arange(len(y)), y], eps, 1 - eps)
+        return float(-np.log(p).mean())
+    p = np.clip(expit(h), eps, 1 - eps)
+    return float(-(xlogy(y, p) + xlogy(1 - y, 1 - p)).sum() / len(y))
+
+
+@pytest.mark.parametrize("backend", ["numpy"] + NATIVE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", ["softmax_xent", "sigmoid_bce"])
+def test_loss_clip_is_sklearns_probability_clipping(backend, dtype, loss):
+    """Saturated logits (some true-class probabilities far below eps, some at 1):
+    with loss_clip = eps the epoch's loss is scikit-learn's clipped log loss; the
+    gradient, hence the trained parameters, is the same with and without it."""
+    params, X, y = _problem(dtype, loss)
+    params *= 40  # logits in the hundreds
+    eps = float(np.finfo(dtype).eps)
+    kw = dict(sizes=SIZES, activation="relu", loss=loss, optimizer="adam", step=0, batch_size=N, backend=backend)
+
+    def epoch(lr, clip):
+        p = params.copy()
+        state = np.zeros((2, p.size), dtype)
+        value = K.train_epoch(p, np.empty_like(p), state, X, y, np.arange(N), lr=lr, loss_clip=clip, **kw)
+        return value, p
+
+    expected = _sklearn_log_loss(params, X, y, SIZES, loss, eps)
+    unclipped, _ = epoch(0.0, 0.0)
+    assert unclipped > 1.5 * expected  # the clipping matters here
+    clipped, _ = epoch(0.0, eps)
+    np.testing.assert_allclose(clipped, expected, rtol=1e-9 if dtype == np.float64 else 2e-6)
+    _, trained = epoch(0.01, eps)
+    _, trained_unclipped = epoch(0.01, 0.0)
+    np.testing.assert_array_equal(trained, trained_unclipped)
+
+
+@pytest.mark.skipif("c" not in NATIVE, reason="C epoch not built")
+def test_loss_clip_on_the_portable_c_path():
+    from fastnn.backends import c as cb
+
+    before = cb.isa_name()
+    try:
+        cb.set_isa("generic")
+        test_loss_clip_is_sklearns_probability_clipping("c", np.float64, "softmax_xent")
+        test_loss_clip_is_sklearns_probability_clipping("c", np.float32, "sigmoid_bce")
+    finally:
+        cb.set_isa("avx2" if before != "generic" else "generic")
+
+
 # ------------------------------------------------------------- the reference itself
 
 
@@ -440,6 +501,9 @@ def _bad(exc, match, change):
     (ValueError, r"batch_losses must have shape \(3,\)", {"batch_losses": np.zeros(2)}),
     (TypeError, "batch_losses must have dtype float64", {"batch_losses": np.zeros(3, np.float32)}),
     (ValueError, "backend must be one of", {"backend": "cuda"}),
+    (ValueError, r"loss_clip must be >= 0.0 and < 0.5", {"loss_clip": 0.5}),
+    (ValueError, r"loss_clip must be >= 0.0", {"loss_clip": -1e-7}),
+    (ValueError, r"loss_clip must be", {"loss_clip": float("nan")}),
     (ValueError, r"sample_weight must have shape \(23,\)", {"sample_weight": np.ones(22)}),
     (TypeError, "sample_weight must hold real numbers", {"sample_weight": np.array(["a"] * 23)}),
     (ValueError, "sample_weight must be finite", {"sample_weight": np.r_[np.ones(22), np.nan]}),

@@ -27,6 +27,7 @@ from ._common import (
     ACT_TANH,
     GOLDEN,
     dropout_threshold,
+    loss_term_range,
 )
 from ._train_reference import (
     DROPOUT_STRIDE,
@@ -198,12 +199,22 @@ def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
 
 
 @_jit
-def _loss(code, dlog, out, labels, targets, idx, sw):
+def _clamp(v, lo, hi):
+    """v clamped to [lo, hi]; NaN passes through."""
+    if v < lo:
+        return lo
+    if v > hi:
+        return hi
+    return v
+
+
+@_jit
+def _loss(code, dlog, out, labels, targets, idx, sw, lo, hi):
     """(the batch's loss, its divisor s); dlog = the loss's gradient w.r.t. the output.
 
     s is the row count, or with weights (sw non-empty) the sum of the rows'
     weights: row r then counts w_r / s in the loss and its gradient. Targets and
-    weights are gathered by idx."""
+    weights are gathered by idx. Each cross-entropy term is clamped to [lo, hi]."""
     n, k = out.shape
     weighted = sw.shape[0] > 0
     s = 0.0
@@ -226,7 +237,7 @@ def _loss(code, dlog, out, labels, targets, idx, sw):
                 dlog[r, j] = e
                 se += e
             lab = labels[idx[r]]
-            total += wr * (mx + math.log(se) - out[r, lab])
+            total += wr * _clamp(mx + math.log(se) - out[r, lab], lo, hi)
             # (softmax - onehot) in the array's dtype, then scaled, as the reference:
             # subtracting f from the stored (rounded) p * f left that rounding behind,
             # about f * 2^-24 in float32 where p is 1, and Adam or RMSprop turned that
@@ -242,7 +253,7 @@ def _loss(code, dlog, out, labels, targets, idx, sw):
             row = 0.0
             for j in range(k):
                 z = out[r, j]
-                row += max(z, 0.0) - z * tr[j] + math.log1p(math.exp(-abs(z)))
+                row += _clamp(max(z, 0.0) - z * tr[j] + math.log1p(math.exp(-abs(z))), lo, hi)
                 dlog[r, j] = (_sigmoid(z) - tr[j]) * f
             total += wr * row
         else:
@@ -261,7 +272,7 @@ def _loss(code, dlog, out, labels, targets, idx, sw):
 
 @_jit
 def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, loss, opt, lr, step, batch_size,
-           mu, b1, b2, eps, rho, alpha, l1, wd, dropout, seed, batch_losses, threshold, sw):
+           mu, b1, b2, eps, rho, alpha, l1, wd, dropout, seed, batch_losses, threshold, sw, term_lo, term_hi):
     dt = params.dtype.type
     L = sizes.shape[0] - 1
     m = perm.shape[0]
@@ -346,7 +357,7 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
                 x_in = a
         out = h_buf[a_off[L - 1] * bs:a_off[L - 1] * bs + rows * sizes[L]].reshape(rows, sizes[L])
         dlog = dlog_buf[:rows * sizes[L]].reshape(rows, sizes[L])
-        batch_loss, s = _loss(loss, dlog, out, labels, targets, idx, sw)
+        batch_loss, s = _loss(loss, dlog, out, labels, targets, idx, sw, term_lo, term_hi)
         if alpha > 0.0:
             sq = 0.0
             for k in range(nw):
@@ -413,7 +424,7 @@ _sizes_cache: dict = {}
 
 def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
                 momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses,
-                sample_weight=None):
+                sample_weight=None, loss_clip=0.0):
     """Run one epoch in compiled code; return sum(batch_loss * rows) / len(perm)."""
     sz = _sizes_cache.get(sizes)
     if sz is None:
@@ -426,5 +437,6 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
                         batch_size, momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout,
                         np.uint64(seed), _EMPTY_LOSSES if batch_losses is None else batch_losses,
                         np.uint64(dropout_threshold(dropout)),
-                        _EMPTY_WEIGHTS if sample_weight is None else sample_weight))
+                        _EMPTY_WEIGHTS if sample_weight is None else sample_weight,
+                        *loss_term_range(loss_clip)))
 

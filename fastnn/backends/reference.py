@@ -160,13 +160,19 @@ def dense_backward(dx, dw, db, dz, dout, x, w, y, z, act, param):
 # ------------------------------------------------------------------------- losses
 
 
-def softmax_xent(dlogits, logits, labels):
-    """mean(-log softmax(logits)[label]); dlogits = (softmax - onehot) / n."""
+def softmax_xent(dlogits, logits, labels, term_range=None):
+    """mean(-log softmax(logits)[label]); dlogits = (softmax - onehot) / n.
+
+    term_range: optional (lo, hi) each row's cross-entropy is clamped to before the
+    mean (the epoch's loss_clip; the gradient is unchanged)."""
     n = logits.shape[0]
     rows = np.arange(n)
     shifted = logits - logits.max(axis=1, keepdims=True)
     lse = np.log(np.exp(shifted).sum(axis=1))
-    loss = float(np.sum(lse - shifted[rows, labels], dtype=np.float64)) / n
+    terms = lse - shifted[rows, labels]
+    if term_range is not None:
+        terms = np.clip(terms, *term_range)
+    loss = float(np.sum(terms, dtype=np.float64)) / n
     if dlogits is not None:
         _softmax_rows(logits, dlogits)
         dlogits[rows, labels] -= 1.0
@@ -174,10 +180,14 @@ def softmax_xent(dlogits, logits, labels):
     return loss
 
 
-def sigmoid_bce(dlogits, logits, targets):
-    """sum(BCE(sigmoid(logits), targets)) / n; dlogits = (sigmoid - targets) / n."""
+def sigmoid_bce(dlogits, logits, targets, term_range=None):
+    """sum(BCE(sigmoid(logits), targets)) / n; dlogits = (sigmoid - targets) / n.
+
+    term_range: optional (lo, hi) each element's term is clamped to before the sum."""
     n = logits.shape[0]
     per = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    if term_range is not None:
+        per = np.clip(per, *term_range)
     loss = float(np.sum(per, dtype=np.float64)) / n
     if dlogits is not None:
         _sigmoid(logits, dlogits)

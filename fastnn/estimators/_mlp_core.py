@@ -379,6 +379,8 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
     state = opt.state[:0] if name == "sgd" else opt.state  # plain sgd keeps no state
     k = net.sizes[-1]
     rescale = net.out_activation == "identity" and k > 1
+    # scikit-learn clips probabilities at its dtype's eps in the log losses (output_loss)
+    loss_clip = 0.0 if net.out_activation == "identity" else float(np.finfo(flat.dtype).eps)
 
     def run(rows, step, batch_losses=None):
         return K.train_epoch(flat, grads, state, X, y_native, rows, sizes=list(net.sizes), activation=net.kact,
@@ -386,7 +388,8 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
                              step=step, batch_size=batch_size, momentum=h.momentum, beta1=h.beta1,
                              beta2=h.beta2, eps=h.eps, rho=RMSPROP_RHO, alpha=alpha,
                              weight_decay=h.weight_decay, dropout=dropout, seed=seed, param=net.param,
-                             batch_losses=batch_losses, sample_weight=sample_weight, backend=net.backend)
+                             batch_losses=batch_losses, sample_weight=sample_weight, loss_clip=loss_clip,
+                             backend=net.backend)
 
     n_batches = -(-len(perm) // batch_size)
     if rescale and alpha > 0:

@@ -31,15 +31,11 @@ adam: 1e-14). L-BFGS: 1e-14 after 25 iterations and 2e-10 after 50 on digits
 (128, 64), but once the net interpolates the data (loss ~1e-4, 100-200
 iterations) its line searches amplify those last bits to 1e-5 .. 1e-4 (loss equal
 to 4 digits, identical predictions); the NumPy backend drifts the same way, so
-this is the operation order, not the kernels. The native epoch's
-cross-entropy is not clipped at machine epsilon as scikit-learn's ``log_loss``
-is: a sample whose true class gets a probability below eps (2.2e-16 in float64,
-1.2e-7 in float32) adds more than -log(eps) to ``loss_``. The gradient is the
-same, but ``loss_`` drives the tol / n_iter_no_change stop and the adaptive
-schedule, so in that saturated regime (e.g. learning_rate_init=10 on standardized
-data) ``n_iter_`` and the weights differ (measured: 12 iterations against
-scikit-learn's 30, weights 48% apart); at ordinary learning rates no sample gets
-there and the results agree as above.
+this is the operation order, not the kernels. The log losses clip probabilities
+at the training dtype's eps as scikit-learn's do (the native epoch clamps each
+sample's term to -log(eps)), so ``loss_``, the stop and the schedules agree even
+where learning_rate_init=10 drives probabilities below eps (measured on digits:
+1e-10 relative).
 
 Extras (defaults keep scikit-learn's behaviour): ``activation`` also accepts
 gelu / elu / softplus / leaky_relu; ``solver`` also adamw / rmsprop (rho 0.9) /
