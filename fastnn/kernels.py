@@ -161,24 +161,29 @@ def _activation(activation, param) -> Tuple[int, float]:
     return code, param
 
 
-def _scalar(name: str, value, bounds: Optional[tuple] = None, *, low: float = -math.inf, low_open: bool = False,
-            high: float = math.inf, high_open: bool = False) -> float:
+def check_real(name: str, value, bounds: Optional[tuple] = None, *, low: float = -math.inf,
+               low_open: bool = False, high: float = math.inf, high_open: bool = False) -> float:
+    """``value`` as a finite float within [low, high] (an end excluded when its ``*_open``
+    flag is set; ``bounds`` a ``HYPERPARAMETERS`` entry instead); otherwise a ValueError
+    (TypeError if it is not a real number) naming ``name``."""
     if bounds is not None:  # a HYPERPARAMETERS entry
         low, low_open, high, high_open = bounds
     try:
+        if isinstance(value, (str, bytes)):  # float("1e-3") would parse it: a number is expected
+            raise TypeError
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
     if not math.isfinite(v) or v < low or (low_open and v == low) or v > high or (high_open and v == high):
-        bound = f"{'>' if low_open else '>='} {low}" if low > -math.inf else "finite"
+        bound = f" {'>' if low_open else '>='} {low}" if low > -math.inf else ""
         extra = f" and {'<' if high_open else '<='} {high}" if high < math.inf else ""
-        raise ValueError(f"{name} must be {bound}{extra}, got {value!r}")
+        raise ValueError(f"{name} must be a finite number{bound}{extra}, got {value!r}")
     return v
 
 
 #: the optimizer hyperparameters' ranges, (low, low excluded, high, high excluded): one table
 #: for the update kernels, train_epoch and the ``fastnn.nn.optimizers`` constructors, so that a
-#: value a constructor accepts is one the first update accepts too. (Tuples, not _scalar's
+#: value a constructor accepts is one the first update accepts too. (Tuples, not check_real's
 #: keywords: unpacking a dict of keywords cost the per-batch update kernels 0.1 us a value.)
 HYPERPARAMETERS = {
     "lr": (0.0, False, math.inf, False), "l2": (0.0, False, math.inf, False),
@@ -192,7 +197,7 @@ _HP = HYPERPARAMETERS  # short, for the update kernels' checks
 def hyperparameter(name: str, value) -> float:
     """`value` as a float in the range of optimizer hyperparameter `name` (``HYPERPARAMETERS``);
     otherwise a ValueError (TypeError if it is not a real number) naming it."""
-    return _scalar(name, value, HYPERPARAMETERS[name])
+    return check_real(name, value, HYPERPARAMETERS[name])
 
 
 def _rows2d(name: str, arr: Array) -> Array:
@@ -219,8 +224,8 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1
     kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
     if k != kb:
         raise ValueError(f"inner dimensions differ: op(a) is {m}x{k}, op(b) is {kb}x{n}")
-    alpha = _scalar("alpha", alpha)
-    beta = _scalar("beta", beta)
+    alpha = check_real("alpha", alpha)
+    beta = check_real("beta", beta)
     if beta != 0.0 and out is None:
         raise ValueError("beta != 0 needs out= (the matrix to accumulate into)")
     out = _output("out", out, (m, n), a.dtype, (("a", a), ("b", b)))
@@ -510,8 +515,8 @@ def _params(params, grads, states: tuple):
 
 
 def _penalties(lr, l2, l1, weight_decay):
-    return (_scalar("lr", lr, _HP["lr"]), _scalar("l2", l2, _HP["l2"]), _scalar("l1", l1, _HP["l1"]),
-            _scalar("weight_decay", weight_decay, _HP["weight_decay"]))
+    return (check_real("lr", lr, _HP["lr"]), check_real("l2", l2, _HP["l2"]), check_real("l1", l1, _HP["l1"]),
+            check_real("weight_decay", weight_decay, _HP["weight_decay"]))
 
 
 def _update(name, backend, fn, params, args, nbuf):
@@ -534,7 +539,7 @@ def momentum_update(params: Array, grads, velocity: Array, *, lr: float, momentu
     """In place, as scikit-learn: ``v = momentum v - lr g'``; ``p += v`` (nesterov: ``p += momentum v - lr g'``)."""
     grads, (velocity,) = _params(params, grads, (("velocity", velocity),))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
-    mu = _scalar("momentum", momentum, _HP["momentum"])
+    mu = check_real("momentum", momentum, _HP["momentum"])
     return _update("momentum_update", backend, "momentum", params,
                    (params, velocity, grads, lr, mu, bool(nesterov), l2, l1, wd), 5)
 
@@ -551,7 +556,7 @@ def adagrad_update(params: Array, grads, accum: Array, *, lr: float, eps: float 
     """In place: ``accum += g'^2``; ``p -= lr g' / (sqrt(accum) + eps)`` (Duchi et al.)."""
     grads, (accum,) = _params(params, grads, (("accum", accum),))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
-    eps = _scalar("eps", eps, _HP["eps"])
+    eps = check_real("eps", eps, _HP["eps"])
     return _update("adagrad_update", backend, "adagrad", params, (params, accum, grads, lr, eps, l2, l1, wd), 5)
 
 
@@ -561,8 +566,8 @@ def rmsprop_update(params: Array, grads, sq: Array, *, lr: float, rho: float = 0
     """In place: ``sq = rho sq + (1 - rho) g'^2``; ``p -= lr g' / (sqrt(sq) + eps)`` (Hinton)."""
     grads, (sq,) = _params(params, grads, (("sq", sq),))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
-    rho = _scalar("rho", rho, _HP["rho"])
-    eps = _scalar("eps", eps, _HP["eps"])
+    rho = check_real("rho", rho, _HP["rho"])
+    eps = check_real("eps", eps, _HP["eps"])
     return _update("rmsprop_update", backend, "rmsprop", params, (params, sq, grads, lr, rho, eps, l2, l1, wd), 5)
 
 
@@ -576,9 +581,9 @@ def adam_update(params: Array, grads, m: Array, v: Array, *, lr: float, step: in
     """
     grads, (m, v) = _params(params, grads, (("m", m), ("v", v)))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
-    b1 = _scalar("beta1", beta1, _HP["beta1"])
-    b2 = _scalar("beta2", beta2, _HP["beta2"])
-    eps = _scalar("eps", eps, _HP["eps"])
+    b1 = check_real("beta1", beta1, _HP["beta1"])
+    b2 = check_real("beta2", beta2, _HP["beta2"])
+    eps = check_real("eps", eps, _HP["eps"])
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"step must be an int >= 1 (the update count), got {step!r}")
     return _update("adam_update", backend, "adam", params,
@@ -597,7 +602,7 @@ def adamw_update(params: Array, grads, m: Array, v: Array, *, lr: float, step: i
 
 
 def _dropout_args(p, seed, step):
-    p = _scalar("p", p, low=0.0)
+    p = check_real("p", p, low=0.0)
     if p >= 1.0:
         raise ValueError(f"p must be in [0, 1), got {p}")
     for name, value in (("seed", seed), ("step", step)):
@@ -857,15 +862,15 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     beta2 = hyperparameter("beta2", beta2)
     eps = hyperparameter("eps", eps)
     rho = hyperparameter("rho", rho)
-    alpha = _scalar("alpha", alpha, low=0.0)
+    alpha = check_real("alpha", alpha, low=0.0)
     l1 = hyperparameter("l1", l1)
     weight_decay = hyperparameter("weight_decay", weight_decay)
-    dropout = _scalar("dropout", dropout, low=0.0)
+    dropout = check_real("dropout", dropout, low=0.0)
     if dropout >= 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if dropout > 0 and len(sizes_t) - 2 > spec.DROPOUT_STRIDE:
         raise ValueError(f"dropout supports at most {spec.DROPOUT_STRIDE} hidden layers")
-    loss_clip = _scalar("loss_clip", loss_clip, low=0.0, high=0.5, high_open=True)
+    loss_clip = check_real("loss_clip", loss_clip, low=0.0, high=0.5, high_open=True)
     seed = check_int("seed", seed)
     if seed >= 1 << 64:
         raise ValueError(f"seed must be < 2**64, got {seed}")
@@ -934,9 +939,9 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
     for name, arr in (("xt", xt), ("y", y)):
         if _may_share_memory(arr, w):
             raise ValueError(f"w overlaps {name}; pass a separate buffer")
-    alpha = _scalar("alpha", alpha, low=0.0)
-    beta = _scalar("beta", beta, low=0.0)
-    tol = _scalar("tol", tol, low=0.0)
+    alpha = check_real("alpha", alpha, low=0.0)
+    beta = check_real("beta", beta, low=0.0)
+    tol = check_real("tol", tol, low=0.0)
     max_iter = check_int("max_iter", max_iter, 1)
     seed = check_int("seed", seed)
     if seed >= 1 << 32:

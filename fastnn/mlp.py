@@ -362,8 +362,7 @@ class MLP:
         if alpha is not None:
             l2 = alpha
         for name, v in (("l2", l2), ("l1", l1), ("weight_decay", 0.0 if weight_decay is None else weight_decay)):
-            if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+            kernels.hyperparameter(name, v)
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if validation_fraction is None:

@@ -28,13 +28,7 @@ __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine", "Red
 def _real(name: str, v: Any) -> float:
     """A finite float >= 0. Checked when the schedule is made: a bad value would otherwise
     surface only epochs later, as a learning rate the update kernels refuse (or a NaN loss)."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {v!r}") from None
-    if not (math.isfinite(f) and f >= 0.0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-    return f
+    return kernels.check_real(name, v, low=0.0)
 
 
 class Schedule:
