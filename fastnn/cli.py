@@ -43,14 +43,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if getattr(args, "_missing", None):
         print(args._missing, file=sys.stderr)
         return 2
-    env_backend = os.environ.get("FASTNN_BACKEND")
-    if env_backend:  # a bad value would surface mid-run as a traceback (in `fastnn info` at once)
+    if os.environ.get("FASTNN_BACKEND"):  # a bad value would surface mid-run as a traceback
         from . import backends
 
         try:
-            backends.get(env_backend)
-        except ValueError as exc:
-            print(f"fastnn: FASTNN_BACKEND={env_backend}: {exc}", file=sys.stderr)
+            backends.current()
+        except ValueError as exc:  # it names the variable
+            print(f"fastnn: {exc}", file=sys.stderr)
             return 2
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
