@@ -45,6 +45,7 @@ def z(*shape, dtype=f64):
     (lambda: K.sigmoid_bce(z(3), z(3, dtype=f32)), TypeError, "targets has dtype"),
     (lambda: K.sgd_update(z(4), z(5), lr=0.1), ValueError, "grads must have the shape"),
     (lambda: K.sgd_update(z(4), z(4), lr=-0.1), ValueError, "lr must be a finite number >= 0"),
+    (lambda: K.sgd_update(z(4), z(4), lr="0.1"), TypeError, "lr must be a real number, got '0.1'"),
     (lambda: K.sgd_update([0.0] * 4, z(4), lr=0.1), TypeError, "params must be a numpy.ndarray"),
     (lambda: K.momentum_update(z(4), z(4), z(4, dtype=f32), lr=0.1), TypeError, "velocity must have dtype"),
     (lambda: K.momentum_update(z(4), z(4), z(4), lr=0.1, momentum=1.5), ValueError, "momentum must be"),
