@@ -49,7 +49,10 @@ Sparse input is densified once per fit when the dense copy is at most
 ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB; the native epoch needs dense rows). Larger
 sparse input stays sparse and trains batch by batch, the first layer's products
 on the sparse matrix (slower, but never a silent multi-gigabyte copy).
-Predictions multiply sparse input directly.
+Predictions multiply sparse input directly. Dense X is trained on in C order and
+the training dtype: a Fortran-ordered array (what ``np.asarray`` of a pandas
+DataFrame usually gives) or another dtype is copied once per fit, which
+scikit-learn avoids by gathering every mini-batch from the strided array.
 
 ``sample_weight`` runs in the native epoch (scikit-learn's weighting: each
 batch's loss, gradient and L2 term over the batch's weight sum); a batch whose
