@@ -47,7 +47,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from . import backends
 
         try:
-            backends.current()
+            backends.from_environment()
         except ValueError as exc:  # it names the variable
             print(f"fastnn: {exc}", file=sys.stderr)
             return 2

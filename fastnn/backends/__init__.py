@@ -13,7 +13,7 @@ import importlib
 import os
 import warnings
 from types import ModuleType
-from typing import Iterator
+from typing import Iterator, Optional
 
 ORDER = ("c", "numba", "numpy")
 _MODULES = {"c": "fastnn.backends.c", "numba": "fastnn.backends.numba", "numpy": "fastnn.backends.reference"}
@@ -67,13 +67,20 @@ def get(name: str) -> ModuleType:
     return mod
 
 
-def _automatic() -> str:
+def from_environment() -> Optional[str]:
+    """The backend FASTNN_BACKEND names (checked: a ValueError naming the variable), or None."""
     env = os.environ.get("FASTNN_BACKEND")
     if env:
         try:
             get(env)
         except ValueError as exc:  # name the variable: the caller never wrote this name in code
             raise ValueError(f"FASTNN_BACKEND={env}: {exc}") from None
+    return env or None
+
+
+def _automatic() -> str:
+    env = from_environment()
+    if env:
         return env
     for i, name in enumerate(ORDER):
         if _load(name) is not None:
