@@ -392,3 +392,50 @@ def test_flat_layout_views_tile_the_buffer_exactly():
         assert np.all(lay.weights_slice(buf) == 1) and lay.biases_slice(buf).size == sum(sizes[1:])
 
     check()
+
+
+# ------------------------------------------------------- arguments (audit of the public API)
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    # int() truncated these: Dense(2.5, 3) was a 2-input layer, build_mlp([2.5, 3]) a 2-input net
+    (lambda: Dense(2.5, 3), ValueError, "n_in must be an int >= 1, got 2.5"),
+    (lambda: Dense(2, "a"), ValueError, "n_out must be an int >= 1"),
+    (lambda: build_mlp([2.5, 3]), ValueError, "sizes must be ints"),
+    # a bad param failed only at the first forward, with float()'s message
+    (lambda: Dense(2, 3, "elu", param="x"), TypeError, "param must be a real number"),
+    (lambda: Activation("leaky_relu", param=-1.0), ValueError, "param .* must be >= 0"),
+    # with no hidden layer the activation was never checked
+    (lambda: build_mlp([2, 3], "foo"), ValueError, "activation must be one of"),
+    (lambda: Dropout("x"), TypeError, "p must be a real number"),
+    (lambda: FlatLayout(5), TypeError, "sizes must be a sequence of ints"),
+    (lambda: StepDecay(gamma="x"), TypeError, "gamma must be a real number"),
+    (lambda: Sequential([Dense(2, 3)], params=[0.0] * 9), TypeError, "params must be a numpy.ndarray"),
+    # an int buffer held the uniform draws truncated
+    (lambda: init_params(FlatLayout([2, 3]), "relu", dtype=int), TypeError, "dtype must be float32 or float64"),
+])
+def test_bad_arguments_name_the_argument(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_sequential_predict_names_x():
+    """A float64 or wrong-width x was reported as the first layer's 'w has dtype ...'."""
+    net = build_mlp([2, 3, 1], seed=0)
+    with pytest.raises(TypeError, match="^x has dtype float64 but the network is float32"):
+        net.predict(np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"^x must have shape \(n, 2\)"):
+        net.predict(np.ones((4, 3), np.float32))
+
+
+def test_named_activation_layers_pickle_and_name_themselves():
+    """The classes were created as 'Relu', 'LeakyRelu'...: pickling failed (no such attribute of the
+    module) and a positional param named '_named.<locals>.__init__'."""
+    import pickle
+
+    from fastnn.nn import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
+
+    for cls in (ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh):
+        assert type(pickle.loads(pickle.dumps(cls()))) is cls
+    with pytest.raises(TypeError, match=r"^LeakyReLU\.__init__\(\)"):
+        LeakyReLU(0.2)

@@ -29,6 +29,8 @@ class FlatLayout:
     """
 
     def __init__(self, sizes: Sequence[int]):
+        if isinstance(sizes, (str, bytes)) or not np.iterable(sizes):  # "64,10" iterates as characters
+            raise TypeError(f"sizes must be a sequence of ints (layer widths), got {sizes!r}")
         if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in sizes):
             # int() would truncate a width of 4.7 to 4 (and make True a width of 1)
             raise ValueError(f"sizes must be ints, got {list(sizes)}")

@@ -53,6 +53,8 @@ def init_params(layout: FlatLayout, activation: str, *, init: str = "auto", seed
     scheme = resolve_init(init, activation)
     rng = make_rng(seed)
     if out is None:
+        if np.dtype(dtype).char not in "fd":  # an int buffer would hold the draws truncated to 0 / +-1
+            raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
         out = layout.empty(dtype)
     ws, bs = layout.weights(out), layout.biases(out)
     factor = 2.0 if activation == "sigmoid" else 6.0

@@ -34,9 +34,10 @@ class Context:
         self.training = training
 
 
-def _check_activation(activation: str) -> str:
-    if not isinstance(activation, str) or activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+def _check_activation(activation: str, param: Optional[float]) -> str:
+    """`activation`, checked with its `param` as the kernels check them: a bad param fails here,
+    not at the first forward of a fit."""
+    kernels._activation(activation, param)
     return activation
 
 
@@ -88,10 +89,9 @@ class Dense(Layer):
 
     def __init__(self, n_in: int, n_out: int, activation: str = "identity", *, param: Optional[float] = None):
         super().__init__()
-        if int(n_in) < 1 or int(n_out) < 1:
-            raise ValueError(f"n_in and n_out must be >= 1, got {n_in}, {n_out}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
-        self.activation = _check_activation(activation)
+        # check_int, not int(): a width of 2.5 would become 2 (and True 1) without a word
+        self.n_in, self.n_out = kernels.check_int("n_in", n_in, 1), kernels.check_int("n_out", n_out, 1)
+        self.activation = _check_activation(activation, param)
         self.param = param
         self._needs_z = ACTIVATIONS[activation] in NEEDS_INPUT_FOR_GRAD
         self.W = self.b = self.dW = self.db = None
@@ -132,7 +132,7 @@ class Activation(Layer):
 
     def __init__(self, activation: str, *, param: Optional[float] = None):
         super().__init__()
-        self.activation = _check_activation(activation)
+        self.activation = _check_activation(activation, param)
         self.param = param
 
     def allocate(self, rows, dtype):
@@ -156,22 +156,24 @@ class Activation(Layer):
         return f"Activation({self.activation!r})"
 
 
-def _named(activation: str, doc: str):
+def _named(name: str, activation: str, doc: str):
     def __init__(self, *, param: Optional[float] = None):
         Activation.__init__(self, activation, param=param)
 
-    return type(activation.title().replace("_", ""), (Activation,), {"__init__": __init__, "__doc__": doc})
+    # errors (e.g. LeakyReLU(0.2): param is keyword-only) then name the class, not "_named.<locals>"
+    __init__.__qualname__ = f"{name}.__init__"
+    return type(name, (Activation,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
 
 
-Identity = _named("identity", "y = x.")
-ReLU = _named("relu", "y = max(x, 0).")
-LeakyReLU = _named("leaky_relu", "y = x if x > 0 else param * x (param defaults to 0.01).")
-Sigmoid = _named("sigmoid", "y = 1 / (1 + exp(-x)).")
-Tanh = _named("tanh", "y = tanh(x).")
-Softplus = _named("softplus", "y = log(1 + exp(x)).")
-GELU = _named("gelu", "y = x Phi(x) (erf form).")
-ELU = _named("elu", "y = x if x > 0 else param (exp(x) - 1).")
-Softmax = _named("softmax", "Row-wise softmax.")
+Identity = _named("Identity", "identity", "y = x.")
+ReLU = _named("ReLU", "relu", "y = max(x, 0).")
+LeakyReLU = _named("LeakyReLU", "leaky_relu", "y = x if x > 0 else param * x (param defaults to 0.01).")
+Sigmoid = _named("Sigmoid", "sigmoid", "y = 1 / (1 + exp(-x)).")
+Tanh = _named("Tanh", "tanh", "y = tanh(x).")
+Softplus = _named("Softplus", "softplus", "y = log(1 + exp(x)).")
+GELU = _named("GELU", "gelu", "y = x Phi(x) (erf form).")
+ELU = _named("ELU", "elu", "y = x if x > 0 else param (exp(x) - 1).")
+Softmax = _named("Softmax", "softmax", "Row-wise softmax.")
 
 
 class Dropout(Layer):
@@ -184,7 +186,7 @@ class Dropout(Layer):
 
     def __init__(self, p: float):
         super().__init__()
-        p = float(p)
+        p = kernels.check_real("p", p)  # a TypeError naming p for a string or None, not float()'s
         if not 0.0 <= p < 1.0:
             raise ValueError(f"p must be in [0, 1), got {p}")
         self.p = p

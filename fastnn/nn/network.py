@@ -10,9 +10,10 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from .. import kernels
 from .flat import FlatLayout
 from .init import Seed, init_params
-from .layers import Context, Dense, Dropout, Layer
+from .layers import Context, Dense, Dropout, Layer, _check_activation
 
 __all__ = ["Sequential", "build_mlp"]
 
@@ -60,6 +61,8 @@ class Sequential:
         self.dense: List[Dense] = dense
         if params is None:
             params = init_params(self.layout, self._init_activation(), init=init, seed=seed, dtype=self.dtype)
+        elif not isinstance(params, np.ndarray):  # adopted, not copied: it must be an array already
+            raise TypeError(f"params must be a numpy.ndarray, got {type(params).__name__}")
         elif params.dtype != self.dtype or params.shape != (self.layout.size,) or not params.flags.c_contiguous:
             raise ValueError(f"params must be a C-contiguous {self.dtype} array of shape ({self.layout.size},)")
         self.params = params
@@ -133,7 +136,13 @@ class Sequential:
     # ----------------------------------------------------------------- inference
 
     def predict(self, x: np.ndarray, backend: Optional[str] = None) -> np.ndarray:
-        """The network's output for x (dropout off); allocates."""
+        """The network's output for x [n, inputs] in the network's dtype (dropout off); allocates."""
+        # checked here: the first layer's kernel would name its own operands ("w has dtype float32...")
+        x = kernels._input("x", x, 2)
+        if x.dtype != self.dtype:
+            raise TypeError(f"x has dtype {x.dtype} but the network is {self.dtype}; cast it (x.astype(np.{self.dtype}))")
+        if x.shape[1] != self.layout.sizes[0]:
+            raise ValueError(f"x must have shape (n, {self.layout.sizes[0]}), got {x.shape}")
         for layer in self.layers:
             x = layer.predict(x, backend)
         return x
@@ -147,9 +156,8 @@ def build_mlp(sizes: Sequence[int], activation: str = "relu", *, dropout: float 
               seed: Seed = None, init: str = "auto", param: Optional[float] = None,
               params: Optional[np.ndarray] = None) -> Sequential:
     """The standard MLP: Dense+act (+Dropout) for every hidden layer, a linear output layer."""
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must have at least two entries, got {sizes}")
+    sizes = list(FlatLayout(sizes).sizes)  # its checks: int() would truncate a width of 2.5 to 2
+    _check_activation(activation, param)  # also when there is no hidden layer to pass it to
     layers: List[Layer] = []
     for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
         last = l == len(sizes) - 2

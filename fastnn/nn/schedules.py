@@ -88,9 +88,9 @@ class StepDecay(Schedule):
     def __init__(self, step_size: int = 10, gamma: float = 0.1):
         super().__init__()
         self.step_size = kernels.check_int("step_size", step_size, 1)
-        if not 0.0 < gamma <= 1.0:
+        self.gamma = _real("gamma", gamma)
+        if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-        self.gamma = float(gamma)
 
     def lr_at(self, epoch, samples_seen):
         self.lr = self.lr0 * self.gamma ** (epoch // self.step_size)
