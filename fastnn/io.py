@@ -26,9 +26,12 @@ import json
 import os
 import secrets
 import zipfile
-from typing import Any, Dict, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Tuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .mlp import MLP
 
 __all__ = ["FORMAT", "VERSION", "ModelFileError", "write_file", "read_file", "save", "load", "check_output_path"]
 
@@ -174,7 +177,7 @@ def read_file(path: "os.PathLike[str] | str", kind: str | None = None) -> Tuple[
 # ----------------------------------------------------------------------- MLP
 
 
-def save(model, path: "os.PathLike[str] | str", *, optimizer_state: bool = True) -> None:
+def save(model: "MLP", path: "os.PathLike[str] | str", *, optimizer_state: bool = True) -> None:
     """Save a ``fastnn.MLP`` (weights, config, labels and, by default, the training state)."""
     from .mlp import MLP
 
@@ -213,7 +216,7 @@ def save(model, path: "os.PathLike[str] | str", *, optimizer_state: bool = True)
     write_file(path, meta, arrays)
 
 
-def load(path: "os.PathLike[str] | str"):
+def load(path: "os.PathLike[str] | str") -> "MLP":
     """Load an MLP saved by :func:`save`; ModelFileError if the file is corrupt or foreign."""
     from .mlp import MLP
     from .nn.optimizers import get_optimizer

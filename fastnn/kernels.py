@@ -148,11 +148,7 @@ def _activation(activation, param) -> Tuple[int, float]:
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     code = ACTIVATIONS[activation]
-    if param is None:
-        param = DEFAULT_PARAM.get(code, 0.0)
-    param = float(param)
-    if not math.isfinite(param):
-        raise ValueError(f"param must be finite, got {param}")
+    param = check_real("param", DEFAULT_PARAM.get(code, 0.0) if param is None else param)
     if param < 0 and code in (ACT_LEAKY_RELU, ACT_ELU):
         # every backward takes act' from the output's sign (y > 0 <=> x > 0), which a
         # negative slope / alpha breaks: the gradients would be silently wrong
@@ -504,7 +500,7 @@ def _params(params, grads, states: tuple):
         raise ValueError(f"grads must have the shape of params {params.shape}, got {grads.shape}")
     if _may_share_memory(grads, params):
         raise ValueError("grads overlaps params; pass a separate buffer")
-    checked = []
+    checked: list = []
     for name, buf in states:
         buf = _state(name, buf, params)
         for other_name, other in (("params", params), ("grads", grads)) + tuple(zip([n for n, _ in states], checked)):
@@ -606,8 +602,9 @@ def _dropout_args(p, seed, step):
     if p >= 1.0:
         raise ValueError(f"p must be in [0, 1), got {p}")
     for name, value in (("seed", seed), ("step", step)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        # the mask key is 64-bit: a seed of 2**64 + 5 would silently give seed 5's masks
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 1 << 64:
+            raise ValueError(f"{name} must be a non-negative int below 2**64, got {value!r}")
     return dropout_key(int(seed), int(step)), dropout_threshold(p), 1.0 / (1.0 - p)
 
 

@@ -93,18 +93,22 @@ class MLP:
         if activation not in ACTIVATIONS or activation == "softmax":
             raise ValueError(f"activation must be one of {sorted(set(ACTIVATIONS) - {'softmax'})}, got {activation!r}")
         self.activation = activation
-        self.dtype = np.dtype(dtype)
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:  # NumPy's "data type 'float17' not understood" would not name the argument
+            raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
         if self.dtype not in _FLOATS:
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         if loss is not None and loss not in LOSSES:
             raise ValueError(f"loss must be None or one of {sorted(LOSSES)}, got {loss!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        kernels._activation(activation, param)  # a bad param fails here, not in the first fit
         self.loss, self.init, self.param, self.backend = loss, init, param, backend
         self.seed = seed
         self.params = init_params(self.layout, activation, init=init, seed=make_rng(seed), dtype=self.dtype)
         self.network = build_mlp(self.sizes, activation, dtype=self.dtype, param=param, params=self.params)
-        self.train_state_ = None
+        self.train_state_: Optional[TrainState] = None
         self.classes_: Optional[np.ndarray] = None
         self.loss_name_: Optional[str] = loss
         self._y_1d = True
@@ -127,8 +131,7 @@ class MLP:
 
     @property
     def history_(self) -> Dict[str, list]:
-        self._check_fitted()
-        return self.train_state_.history
+        return self._check_fitted().history
 
     @property
     def loss_(self) -> float:
@@ -136,18 +139,18 @@ class MLP:
         return h[-1] if h else math.nan
 
     @property
-    def optimizer_(self):
-        self._check_fitted()
-        return self.train_state_.optimizer
+    def optimizer_(self) -> Optimizer:
+        return self._check_fitted().optimizer
 
     @property
     def stopped_by_(self) -> str:
-        self._check_fitted()
-        return self.train_state_.stopped_by
+        return self._check_fitted().stopped_by
 
-    def _check_fitted(self):
+    def _check_fitted(self) -> TrainState:
+        """The training state; NotFittedError before the first fit."""
         if self.train_state_ is None or self.loss_name_ is None:
             raise NotFittedError("this MLP is not fitted yet; call fit(X, y) first")
+        return self.train_state_
 
     # ------------------------------------------------------------------- data
 
@@ -279,7 +282,7 @@ class MLP:
             alpha: Optional[float] = None, dropout: float = 0.0, schedule: Any = None,
             schedule_kwargs: Optional[Dict[str, Any]] = None, momentum: Optional[float] = None,
             betas: Optional[Sequence[float]] = None, eps: Optional[float] = None, rho: Optional[float] = None,
-            shuffle: bool = True, seed: Any = None, callbacks: Sequence[Callable[[Dict[str, Any]], Any]] = (),
+            shuffle: bool = True, seed: Optional[int] = None, callbacks: Sequence[Callable[[Dict[str, Any]], Any]] = (),
             verbose: bool = False, backend: Optional[str] = None, fused: Optional[bool] = None,
             resume: bool = False, validation_data: Optional[Sequence[Any]] = None,
             sample_weight: Any = None) -> "MLP":
@@ -298,7 +301,12 @@ class MLP:
         validation_data: an explicit (X_val, y_val) instead of a held-out share. early_stopping:
         stop when the validation score has not improved by tol for more than
         n_iter_no_change epochs and restore the best weights; otherwise the same
-        rule on the training loss stops training (tol=None: never).
+        rule on the training loss stops training (tol: None (never) or a number >= 0).
+        loss: as the constructor's (None: the constructor's, else inferred).
+        shuffle: reshuffle the rows every epoch. seed: an int in [0, 2**32) for
+        shuffling, the validation split and dropout (None: the constructor's seed
+        when it is an int, else fresh entropy). backend: the kernels' backend for
+        this fit (None: the model's).
         l2 (alias alpha): scikit-learn's L2 (alpha W / rows added to the
         gradient); l1: proximal L1; weight_decay: decoupled decay (weights
         only; None = the optimizer's default: 0.01 for adamw, else 0). dropout: inverted dropout on every hidden layer. schedule: None
@@ -330,6 +338,8 @@ class MLP:
             raise ValueError(f"X has no rows; fit needs at least one, got shape {X.shape}")
         kernels.refuse_masked("y", y)
         y_arr = np.asarray(y)
+        if y_arr.ndim == 0:  # e.g. y=None: len() would fail with "len() of unsized object"
+            raise ValueError(f"y must be 1-D or 2-D targets, one row per row of X, got {y!r}")
         if len(y_arr) != len(X):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y_arr)}")
         sw = None if sample_weight is None else _check_weights(sample_weight, len(X))
@@ -363,12 +373,21 @@ class MLP:
             l2 = alpha
         for name, v in (("l2", l2), ("l1", l1), ("weight_decay", 0.0 if weight_decay is None else weight_decay)):
             kernels.hyperparameter(name, v)
-        if not 0.0 <= float(dropout) < 1.0:
+        if not 0.0 <= kernels.check_real("dropout", dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if validation_fraction is None:
             validation_fraction = 0.1 if early_stopping and validation_data is None else 0.0
-        if not 0.0 <= float(validation_fraction) < 1.0:
+        if not 0.0 <= kernels.check_real("validation_fraction", validation_fraction) < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+        if tol is not None:  # else a string failed after the first epoch, and NaN never stopped training
+            tol = kernels.check_real("tol", tol, low=0.0)
+        if betas is not None and (isinstance(betas, (str, bytes)) or not np.iterable(betas) or len(betas) != 2):
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        # checked now: a bad one would fail only after the first epoch had trained (listed first:
+        # a generator checked here would reach the loop empty)
+        cb_list = list(callbacks) if np.iterable(callbacks) else None
+        if cb_list is None or not all(callable(cb) for cb in cb_list):
+            raise TypeError(f"callbacks must be a sequence of callables, got {callbacks!r}")
 
         # a fit that fails before finishing an epoch (bad validation_data, early_stopping
         # without validation data, Ctrl-C...) must leave a fitted model as it was, not
@@ -450,7 +469,7 @@ class MLP:
             fit_network(self.network, get_loss(loss_name), X_tr, t_tr, state, epochs=epochs,
                         batch_size=int(batch_size), alpha=float(l2), shuffle=shuffle, seed=fit_seed, X_val=X_val,
                         y_val=t_val, score=self._raw_score, early_stopping=early_stopping, tol=tol,
-                        n_iter_no_change=n_iter_no_change, callbacks=callbacks, verbose=verbose,
+                        n_iter_no_change=n_iter_no_change, callbacks=cb_list, verbose=verbose,
                         backend=backend if backend is not None else self.backend, fused=fused, owner=self,
                         sample_weight=sw, rows=train_rows)
         except BaseException as exc:
@@ -493,7 +512,10 @@ class MLP:
     def score(self, X, y, *, backend: Optional[str] = None) -> float:
         """Accuracy for classifiers (subset accuracy for multi-label), R^2 for regression."""
         self._check_fitted()
-        return self._raw_score(self.decision_function(X, backend=backend), self._encode(y))
+        out, t = self.decision_function(X, backend=backend), self._encode(y)
+        if len(t) != len(out):  # NumPy's "operands could not be broadcast" would name neither
+            raise ValueError(f"X and y have different lengths: {len(out)} and {len(t)}")
+        return self._raw_score(out, t)
 
     # ------------------------------------------------------------ persistence
 

@@ -461,13 +461,7 @@ def find_mlp() -> Any:
     """The ``fastnn.MLP`` class when this build has it, else None."""
     import fastnn
 
-    cls = getattr(fastnn, "MLP", None)
-    if cls is None:
-        try:
-            from fastnn.nn import MLP as cls  # type: ignore[no-redef]
-        except ImportError:
-            return None
-    return cls
+    return getattr(fastnn, "MLP", None)  # fastnn.nn has no MLP to fall back on
 
 
 def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[int], prof: Profiler) -> str:

@@ -591,3 +591,42 @@ def test_validation_split_trains_without_a_copy_of_the_training_rows(fused):
             seed=5)
     np.testing.assert_array_equal(net.params, ref.params)
     assert net.history_["val_score"] == ref.history_["val_score"]
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    # float() / NumPy messages that named no argument, or errors only after an epoch had trained
+    (dict(dropout="x"), TypeError, "dropout must be a real number"),
+    (dict(validation_fraction=None, early_stopping=False, dropout=None), TypeError, "dropout must be a real number"),
+    (dict(validation_fraction="x"), TypeError, "validation_fraction must be a real number"),
+    (dict(tol="x"), TypeError, "tol must be a real number"),
+    (dict(tol=float("nan")), ValueError, "tol must be"),  # never stopped
+    (dict(betas=(0.9, 0.99, 0.9)), ValueError, r"betas must be a pair"),
+    (dict(callbacks=[3]), TypeError, "callbacks must be a sequence of callables"),
+    (dict(callbacks=print), TypeError, "callbacks must be a sequence of callables"),
+])
+def test_fit_bad_options_name_the_option_before_training(blobs, kwargs, exc, match):
+    X, y = blobs
+    net = MLP([4, 8, 3], seed=0)
+    with pytest.raises(exc, match=match):
+        net.fit(X, y, epochs=2, **kwargs)
+    assert net.train_state_ is None  # refused up front: not one epoch trained
+
+
+def test_mlp_bad_data_and_constructor_arguments_name_them(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="^y must be 1-D or 2-D"):
+        MLP([4, 3]).fit(X, None)  # was "len() of unsized object"
+    with pytest.raises(TypeError, match="param must be a real number"):
+        MLP([4, 8, 3], "elu", param="x")  # was accepted, and failed in fit with float()'s message
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got 'float17'"):
+        MLP([4, 3], dtype="float17")
+    net = MLP([4, 8, 3], seed=0).fit(X, y, epochs=1)
+    with pytest.raises(ValueError, match="X and y have different lengths: 300 and 299"):
+        net.score(X, y[:-1])  # was NumPy's "operands could not be broadcast"
+
+
+def test_fit_callbacks_may_be_a_generator(blobs):
+    X, y = blobs
+    seen = []
+    MLP([4, 8, 3], seed=0).fit(X, y, epochs=2, callbacks=(cb for cb in [lambda logs: seen.append(logs["epoch"])]))
+    assert seen == [0, 1]

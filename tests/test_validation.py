@@ -54,6 +54,12 @@ def z(*shape, dtype=f64):
     (lambda: K.adagrad_update(z(4), z(4), z(4), lr=0.1, eps=0.0), ValueError, "eps must be a finite number > 0"),
     (lambda: K.dropout_forward(z(4), 1.0, seed=0, step=0), ValueError, r"p must be in \[0, 1\)"),
     (lambda: K.dropout_forward(z(4), 0.5, seed=-1, step=0), ValueError, "seed must be a non-negative int"),
+    # the mask key is 64-bit: 2**64 + 5 gave seed 5's mask without a word
+    (lambda: K.dropout_forward(z(4), 0.5, seed=2**64 + 5, step=0), ValueError, "seed must be .* below 2\\*\\*64"),
+    (lambda: K.dropout_mask(4, 0.5, seed=0, step=2**64), ValueError, "step must be .* below 2\\*\\*64"),
+    # float() errors that named nothing ("could not convert string to float: 'x'")
+    (lambda: K.dense_forward(z(2, 3), z(3, 4), z(4), "elu", param="x"), TypeError, "param must be a real number"),
+    (lambda: K.activation_forward(z(3), "leaky_relu", param=[0.1]), TypeError, "param must be a real number"),
     # a 0-d x / dy: the error named out (or y), which only take their shape from it
     (lambda: K.activation_forward(z(), "relu"), ValueError, "^x must have at least one dimension"),
     (lambda: K.activation_backward(z(), "relu", y=z()), ValueError, "^dy must have at least one dimension"),
