@@ -216,6 +216,7 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1
     mod = backends.resolve(backend)
     a = _input("a", a, 2)
     b = _input("b", b, 2, a.dtype)
+    trans_a, trans_b = check_bool("trans_a", trans_a), check_bool("trans_b", trans_b)
     m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
     kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
     if k != kb:
@@ -232,7 +233,7 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1
             else:
                 out *= beta
         else:
-            _run("gemm", mod, "gemm", (out, a, b, bool(trans_a), bool(trans_b), alpha, beta),
+            _run("gemm", mod, "gemm", (out, a, b, trans_a, trans_b, alpha, beta),
                  2.0 * m * n * k, a.itemsize * (m * k + k * n + m * n))
     return out
 
@@ -300,6 +301,7 @@ def dense_backward(dout, x, w, activation: str, *, y: Optional[Array] = None, z:
     if w.shape != (i, o):
         raise ValueError(f"w must have shape {(i, o)} (x is {x.shape}, dout is {dout.shape}), got {w.shape}")
     y, z = _act_saved(code, y, z, (n, o), dout.dtype, "y", "z")
+    need_dx = check_bool("need_dx", need_dx)
     ins = (("dout", dout), ("x", x), ("w", w), ("y", y), ("z", z))
     dw = _output("dw", dw, (i, o), dout.dtype, ins)
     db = _output("db", db, (o,), dout.dtype, ins + (("dw", dw),))
@@ -400,7 +402,7 @@ def _labels(labels, n: int, classes: int) -> Array:
 
 
 def _grad_out(grad: bool, out, shape, dtype, ins):
-    if not grad:
+    if not check_bool("grad", grad):
         if out is not None:
             raise ValueError("out= was given but grad=False")
         return None
@@ -662,9 +664,7 @@ __all__.append("train_epoch")  # here, not in the list above, so this section st
 
 def _solver_module(table: dict, backend: Optional[str]):
     """The module of `backend` (or of the current default backend) in a solver's table."""
-    name = backends.current() if backend is None else backend
-    if not isinstance(name, str) or name not in table:
-        raise ValueError(f"backend must be one of {list(backends.ORDER)}, got {name!r}")
+    name = backends.current() if backend is None else backends.check_name(backend)
     mod = _solver_loaded.get(table[name])
     if mod is None:
         import importlib
@@ -690,6 +690,14 @@ def check_int(name: str, value, low: int = 0, high: Optional[int] = None) -> int
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{name} must be an int {bound}, got {value!r}")
     return int(value)
+
+
+def check_bool(name: str, value) -> bool:
+    """`value` as a bool (True/False, NumPy's bools, or the ints 0 / 1), else a TypeError
+    naming it: a truthy string such as "no" must not switch an option on."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def _inplace(name: str, buf, shape: tuple, dtype: np.dtype, others: tuple) -> Array:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from . import kernels
+from . import backends, kernels
 from .backends._common import ACTIVATIONS
 from .nn.flat import FlatLayout
 from .nn.init import INITS, init_params, make_rng
@@ -104,6 +104,9 @@ class MLP:
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         kernels._activation(activation, param)  # a bad param fails here, not in the first fit
+        if backend is not None:  # the name; availability is checked on use (a model file may name a backend
+            # this machine lacks, and still loads)
+            backends.check_name(backend)
         self.loss, self.init, self.param, self.backend = loss, init, param, backend
         self.seed = seed
         self.params = init_params(self.layout, activation, init=init, seed=make_rng(seed), dtype=self.dtype)
@@ -343,6 +346,11 @@ class MLP:
         if len(y_arr) != len(X):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y_arr)}")
         sw = None if sample_weight is None else _check_weights(sample_weight, len(X))
+        for name, flag in (("early_stopping", early_stopping), ("shuffle", shuffle), ("verbose", verbose),
+                           ("resume", resume)):
+            kernels.check_bool(name, flag)
+        if fused is not None:
+            kernels.check_bool("fused", fused)
         if resume and self.train_state_ is None:
             raise ValueError("resume=True needs a model that was fitted (or loaded) before")
         if resume and not self.train_state_.resumable:

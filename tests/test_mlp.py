@@ -603,6 +603,9 @@ def test_validation_split_trains_without_a_copy_of_the_training_rows(fused):
     (dict(betas=(0.9, 0.99, 0.9)), ValueError, r"betas must be a pair"),
     (dict(callbacks=[3]), TypeError, "callbacks must be a sequence of callables"),
     (dict(callbacks=print), TypeError, "callbacks must be a sequence of callables"),
+    (dict(shuffle="no"), TypeError, "shuffle must be True or False, got 'no'"),  # was truthy: shuffled
+    (dict(early_stopping="no"), TypeError, "early_stopping must be True or False"),
+    (dict(fused="no"), TypeError, "fused must be True or False"),
 ])
 def test_fit_bad_options_name_the_option_before_training(blobs, kwargs, exc, match):
     X, y = blobs
@@ -620,6 +623,8 @@ def test_mlp_bad_data_and_constructor_arguments_name_them(blobs):
         MLP([4, 8, 3], "elu", param="x")  # was accepted, and failed in fit with float()'s message
     with pytest.raises(TypeError, match="dtype must be float32 or float64, got 'float17'"):
         MLP([4, 3], dtype="float17")
+    with pytest.raises(ValueError, match="backend must be one of .* got 'cuda'"):
+        MLP([4, 3], backend="cuda")  # was accepted, and failed in fit
     net = MLP([4, 8, 3], seed=0).fit(X, y, epochs=1)
     with pytest.raises(ValueError, match="X and y have different lengths: 300 and 299"):
         net.score(X, y[:-1])  # was NumPy's "operands could not be broadcast"

@@ -42,7 +42,8 @@ def _load(name: str) -> ModuleType | None:
     return mod
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
+    """`name` if it names a backend (available here or not), else a ValueError."""
     if not isinstance(name, str) or name not in _MODULES:
         raise ValueError(f"backend must be one of {list(ORDER)}, got {name!r}")
     return name
@@ -61,7 +62,7 @@ def unavailable() -> dict[str, str]:
 
 def get(name: str) -> ModuleType:
     """The backend module called `name`; ValueError if it is unknown or unusable."""
-    mod = _load(_check_name(name))
+    mod = _load(check_name(name))
     if mod is None:
         raise ValueError(f"backend {name!r} is not available here: {_errors[name]}")
     return mod
