@@ -675,6 +675,9 @@ def test_errors_and_warnings_match_sklearn():
         MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(X, y)
     with pytest.raises(ValueError, match="classes"):
         MLPClassifier(max_iter=2).partial_fit(X, y)  # classes= is required on the first call
+    # scikit-learn fails on string targets deep inside (a ufunc error); fastnn parsed them as floats
+    with pytest.raises(ValueError, match="y must hold numbers for a regressor, got dtype <U"):
+        MLPRegressor(max_iter=2).fit(X, y.astype(str))
 
 
 def test_shuffle_shortcut_draws_like_sklearn_shuffle():

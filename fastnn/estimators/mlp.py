@@ -821,6 +821,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             return X, y
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
                              dtype=(np.float64, np.float32), reset=reset)
+        if y.dtype.kind in "SUV":  # float() would parse "1.5": regression targets must be numbers
+            raise ValueError(f"y must hold numbers for a regressor, got dtype {y.dtype}")
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
