@@ -45,6 +45,14 @@ class ModelFileError(ValueError):
     """The file is not a fastnn model file, is of an unsupported version, or is corrupt."""
 
 
+def _fspath(path: Any) -> str:
+    """`path` as a str, or a TypeError naming it (os.fspath's message names nothing)."""
+    try:
+        return os.fsdecode(path)
+    except TypeError:
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
+
+
 def check_output_path(path: "os.PathLike[str] | str", option: str) -> None:
     """Raise ValueError, naming `option`, if `path` cannot be written.
 
@@ -52,7 +60,7 @@ def check_output_path(path: "os.PathLike[str] | str", option: str) -> None:
     typo in an output directory fails at once rather than after a long training
     run or benchmark, whose result would then be lost.
     """
-    path = os.fspath(path)
+    path = _fspath(path)
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise ValueError(f"{option}: {path} is a directory; give a file name")
@@ -70,7 +78,7 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
 
 def write_file(path: "os.PathLike[str] | str", meta: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
     """Atomically write `meta` (JSON-able) and `arrays` (no object dtypes) to `path`."""
-    path = os.fspath(path)
+    path = _fspath(path)
     # before the temporary file: failing there would name the temporary file, not `path`
     check_output_path(path, "path")
     for name, arr in arrays.items():
@@ -124,7 +132,7 @@ def _temp_file(directory: str, prefix: str) -> Tuple[int, str]:
 
 def read_file(path: "os.PathLike[str] | str", kind: str | None = None) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     """(meta, arrays) of a model file, every checksum verified; ModelFileError otherwise."""
-    path = os.fspath(path)
+    path = _fspath(path)
     try:
         zf = zipfile.ZipFile(path, "r")
     except FileNotFoundError:

@@ -170,6 +170,14 @@ def test_save_to_a_directory_or_a_missing_one_names_the_path(tmp_path, fitted):
     assert os.listdir(tmp_path) == []  # no temporary file left behind
 
 
+def test_a_path_of_the_wrong_type_is_named(tmp_path, fitted):
+    for call in (lambda: io.save(fitted, 3), lambda: io.load(None), lambda: io.read_file(2.5)):
+        with pytest.raises(TypeError, match="path must be a str or os.PathLike, got"):
+            call()  # was os.fspath's "expected str, bytes or os.PathLike object, not int"
+    io.save(fitted, os.fsencode(tmp_path / "m.npz"))  # bytes paths work, as in os
+    assert io.load(str(tmp_path / "m.npz")).sizes == fitted.sizes
+
+
 def test_newer_version_and_wrong_kind_are_rejected(tmp_path):
     path = tmp_path / "f.npz"
     io.write_file(path, {"kind": "MLP", "version": io.VERSION + 1}, {"params": np.zeros(2)})
