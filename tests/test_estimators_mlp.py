@@ -220,12 +220,18 @@ def test_sample_weight_parity_multioutput_regressor(params):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_sample_weight_zero_over_a_batch_is_an_error(native, monkeypatch):
+@pytest.mark.parametrize("target", ["classes", "multi-output"])
+def test_sample_weight_zero_over_a_batch_is_an_error(native, target, monkeypatch):
     # scikit-learn divides by the batch's weight sum and returns NaN weights; fastnn says why
+    # (multi-output regression with alpha > 0 runs its native epoch batch by batch: it raised
+    # a bare ZeroDivisionError, found by the differential fuzzer)
     X, y = _digits(100)
     sw = np.ones(len(y))
     sw[10:20] = 0.0
-    est = MLPClassifier(hidden_layer_sizes=(8,), batch_size=10, shuffle=False, max_iter=2, random_state=0)
+    make = MLPClassifier if target == "classes" else MLPRegressor
+    if target == "multi-output":
+        y = np.c_[y, -y].astype(float)
+    est = make(hidden_layer_sizes=(8,), batch_size=10, shuffle=False, max_iter=2, random_state=0)
     if not native:
         monkeypatch.setattr(core, "native_available", lambda: False)
     with pytest.raises(ValueError, match=r"sample_weight sums to 0 over the rows of batch 1 \(of 10\)"):
@@ -333,6 +339,37 @@ def test_regressor_partial_fit_batches_parity():
         _assert_same_fit(f, s)
 
 
+@pytest.mark.parametrize("first, changes", [
+    (dict(solver="sgd", momentum=0.9, learning_rate="invscaling"), dict(momentum=0.0, nesterovs_momentum=False,
+                                                                       learning_rate="constant", power_t=0.1)),
+    (dict(solver="adam"), dict(beta_1=0.5, beta_2=0.9, epsilon=1e-3, learning_rate_init=0.1)),
+    (dict(solver="sgd"), dict(solver="adam")),
+])
+def test_partial_fit_keeps_the_optimizer_it_started_with(first, changes):
+    # scikit-learn's optimizer object is created by fit or the first partial_fit and
+    # keeps its solver and hyper-parameters: set_params between partial_fit calls does
+    # not reach it (alpha, batch_size and shuffle are read at every call). fastnn kept
+    # the learning rate but read momentum, betas, the schedule and the solver anew
+    # (found by the differential fuzzer).
+    X, y = _digits(120)
+    classes = np.unique(y)
+    params = dict(hidden_layer_sizes=(8,), random_state=0, batch_size=16, learning_rate_init=0.01, **first)
+    f, s = MLPClassifier(**params), skn.MLPClassifier(**params)
+    for est in (f, s):
+        est.partial_fit(X[:60], y[:60], classes=classes)
+        est.set_params(alpha=0.01, **changes)
+        est.partial_fit(X[60:], y[60:])
+        est.partial_fit(X[:60], y[:60])
+    _assert_same_fit(f, s)
+    for est in (f, s):  # a new fit starts a new optimizer from the current parameters
+        est.set_params(max_iter=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        est.partial_fit(X[:60], y[:60])
+    _assert_same_fit(f, s)
+
+
 def test_fast_paths_keep_scikit_learns_errors_and_warnings():
     X, y = _digits(100)
     f = MLPClassifier(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y, classes=np.unique(y))
@@ -400,6 +437,28 @@ def test_float32_input_trains_in_float32_like_sklearn():
     f, s = _both(MLPClassifier, skn.MLPClassifier, X32, y, hidden_layer_sizes=(16,), max_iter=5, random_state=0)
     assert f.coefs_[0].dtype == np.float32 == s.coefs_[0].dtype
     assert _rel(f.coefs_, s.coefs_) < 1e-3  # float32 rounding, summed in different orders
+
+
+@pytest.mark.parametrize("make", [MLPClassifier, MLPRegressor])
+def test_lbfgs_on_float32_input_ends_in_float64_like_sklearn(make):
+    # scipy's L-BFGS-B evaluates the loss in x0's dtype (float32) but iterates in
+    # float64, and scikit-learn's coefs_ are that float64 iterate: its predictions on
+    # float32 X are float64 (found by the differential fuzzer; fastnn rounded to float32)
+    X, y = _digits(120)
+    X32 = X.astype(np.float32)
+    sk_make = skn.MLPClassifier if make is MLPClassifier else skn.MLPRegressor
+    f, s = _both(make, sk_make, X32, y, hidden_layer_sizes=(8,), solver="lbfgs", max_iter=5, random_state=0)
+    assert [c.dtype for c in f.coefs_ + f.intercepts_] == [c.dtype for c in s.coefs_ + s.intercepts_]
+    assert s.coefs_[0].dtype == np.float64
+    assert _rel(f.coefs_, s.coefs_) < 1e-4  # the evaluations are float32, summed in different orders
+    out = f.predict_proba(X32) if make is MLPClassifier else f.predict(X32)
+    ref = s.predict_proba(X32) if make is MLPClassifier else s.predict(X32)
+    assert out.dtype == ref.dtype == np.float64
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
+    g = make(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=5, random_state=0, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert g.fit(X, y).coefs_[0].dtype == np.float32  # the dtype extra keeps what it asked for
 
 
 def test_dtype_float32_on_float64_input():

@@ -281,21 +281,25 @@ def loss_grad(net: Net, flat: np.ndarray, grads: np.ndarray, X, Y: np.ndarray, a
 
 @dataclass
 class OptState:
-    """Optimizer state that survives partial_fit calls (pickled with the estimator)."""
+    """Optimizer state that survives partial_fit calls (pickled with the estimator).
 
-    solver: str
+    Like scikit-learn's optimizer object it keeps the hyper-parameters it was created
+    with: partial_fit continues with them whatever set_params changed since.
+    """
+
+    hyper: Hyper
     state: np.ndarray          # [n_state, size], fastnn/nn/flat.py layout
     step: int = 0              # updates done (Adam's t)
     learning_rate: float = 0.0
 
     @classmethod
-    def new(cls, solver: str, size: int, dtype, lr: float) -> "OptState":
-        return cls(solver, np.zeros((SOLVER_STATE[solver], size), dtype=dtype), 0, float(lr))
+    def new(cls, h: Hyper, size: int, dtype) -> "OptState":
+        return cls(h, np.zeros((SOLVER_STATE[h.solver], size), dtype=dtype), 0, float(h.lr_init))
 
 
 @dataclass
 class Hyper:
-    """Optimizer hyper-parameters of one fit."""
+    """Optimizer hyper-parameters, fixed when the optimizer is created."""
 
     solver: str
     momentum: float = 0.9
@@ -304,6 +308,9 @@ class Hyper:
     beta2: float = 0.999
     eps: float = 1e-8
     weight_decay: float = 0.0
+    schedule: str = "constant"  # learning_rate: constant | invscaling | adaptive
+    lr_init: float = 0.001
+    power_t: float = 0.5
 
     def native_name(self) -> str:
         if self.solver == "sgd":
@@ -393,6 +400,10 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
 
     n_batches = -(-len(perm) // batch_size)
     if rescale and alpha > 0:
+        if sample_weight is not None:
+            # the penalty below divides by each batch's weight sum: the kernels' zero-sum
+            # error first, its batch numbered over the epoch as in the one-call path
+            K._row_weights(sample_weight, X.shape[0], perm, batch_size)
         w = flat[:net.layout.n_weights]
         total = 0.0
         for b in range(n_batches):

@@ -18,8 +18,11 @@ schedule and target type), because every random draw and formula is the same:
 * SGD (velocity form, Nesterov as scikit-learn), Adam (efficient form),
   constant / invscaling (per epoch: ``lr_init / (t_ + 1) ** power_t``) /
   adaptive (divide by 5 after ``n_iter_no_change`` epochs without tol progress);
+  partial_fit continues with the optimizer fit or the first partial_fit created,
+  its solver and hyper-parameters included (set_params between calls does not reach it);
 * L-BFGS: ``scipy.optimize.minimize(method="L-BFGS-B")`` with maxiter, maxfun,
-  gtol and iprint as scikit-learn, on the flat vector in ``_pack`` order.
+  gtol and iprint as scikit-learn, on the flat vector in ``_pack`` order (on float32
+  X the loss is evaluated in float32 and coefs_ are scipy's float64 iterate).
 
 Where results can differ (by rounding only): matrix products are summed in a
 different order than NumPy's BLAS and the 1/rows scaling is applied to the
@@ -201,7 +204,8 @@ class _BaseMLP(BaseEstimator):
         if wd is None:
             wd = 0.01 if self.solver == "adamw" else 0.0
         return core.Hyper(self.solver, float(self.momentum), bool(self.nesterovs_momentum), float(self.beta_1),
-                          float(self.beta_2), float(self.epsilon), float(wd))
+                          float(self.beta_2), float(self.epsilon), float(wd), self.learning_rate,
+                          float(self.learning_rate_init), float(self.power_t))
 
     def _sync_flat(self, dtype):
         """The flat parameter vector from coefs_/intercepts_ (which then become views into it)."""
@@ -335,13 +339,19 @@ class _BaseMLP(BaseEstimator):
         # digits (100,): 377 ms -> 81 ms). fastnn's kernels do not use BLAS.
         with one_blas_thread():
             res = scipy.optimize.minimize(
-                fun, flat.astype(np.float64), method="L-BFGS-B", jac=True,
+                fun, flat.copy(), method="L-BFGS-B", jac=True,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
                          **_get_additional_lbfgs_options_dict("iprint", iprint)},
             )
         self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
         self.loss_ = res.fun
-        flat[...] = res.x
+        # scipy evaluates fun in x0's dtype but iterates in float64: on float32 X,
+        # scikit-learn's coefs_ are that float64 iterate (so are its predictions); the
+        # dtype extra keeps the dtype it asked for
+        if self.dtype is None:
+            flat = res.x
+        else:
+            flat[...] = res.x
         self._set_params_from(flat)
 
     def _native_target(self, Y):
@@ -368,12 +378,13 @@ class _BaseMLP(BaseEstimator):
         if tracks_training:
             self._best_coefs, self._best_intercepts = self.coefs_, self.intercepts_
         net = self._net()
-        hyper = self._hyper()
         opt = getattr(self, "_optimizer", None)
-        if (not incremental or opt is None or opt.solver != self.solver or opt.state.shape[1] != flat.size
-                or opt.state.dtype != flat.dtype):
-            opt = core.OptState.new(self.solver, flat.size, flat.dtype, self.learning_rate_init)
+        if not incremental or opt is None or opt.state.shape[1] != flat.size or opt.state.dtype != flat.dtype:
+            opt = core.OptState.new(self._hyper(), flat.size, flat.dtype)
             self._optimizer = opt
+        # partial_fit continues with the optimizer's solver and hyper-parameters, as
+        # scikit-learn's (its optimizer object is created by fit or the first partial_fit)
+        hyper = opt.hyper
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
@@ -409,7 +420,7 @@ class _BaseMLP(BaseEstimator):
         y_native = self._native_target(Y) if native else None
         dropout = float(self.dropout)
         seed = int(self._random_state.randint(np.iinfo(np.int32).max)) if dropout > 0 else 0
-        adaptive_ok = self.solver not in core.ADAM_LIKE
+        adaptive_ok = hyper.solver not in core.ADAM_LIKE  # scikit-learn's Adam has no schedule
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -430,8 +441,8 @@ class _BaseMLP(BaseEstimator):
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
                 self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
-                if adaptive_ok and self.learning_rate == "invscaling":
-                    opt.learning_rate = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                if adaptive_ok and hyper.schedule == "invscaling":
+                    opt.learning_rate = hyper.lr_init / (self.t_ + 1) ** hyper.power_t
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
                         msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
@@ -439,7 +450,7 @@ class _BaseMLP(BaseEstimator):
                     else:
                         msg = ("Training loss did not improve more than tol=%f for %d consecutive epochs."
                                % (self.tol, self.n_iter_no_change))
-                    if self._trigger_stopping(opt, msg, adaptive_ok):
+                    if self._trigger_stopping(opt, msg, adaptive_ok and hyper.schedule == "adaptive"):
                         break
                     self._no_improvement_count = 0
                 if incremental:
@@ -458,8 +469,8 @@ class _BaseMLP(BaseEstimator):
         else:
             self._set_params_from(flat)
 
-    def _trigger_stopping(self, opt, msg, adaptive_ok) -> bool:
-        if not (adaptive_ok and self.learning_rate == "adaptive"):
+    def _trigger_stopping(self, opt, msg, adaptive) -> bool:
+        if not adaptive:
             if self.verbose:
                 print(msg + " Stopping.")
             return True
