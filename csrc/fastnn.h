@@ -184,10 +184,9 @@ void fnn_dropout_f64(double *y, const double *x, int64_t size,
  * train.c): the same numbers for a given thread count, up to the summation order of
  * the weight gradients between counts. Returns 0, or FNN_ENOMEM (nothing changed) when the workspace cannot be had.
  * loss_out receives sum(batch_loss * rows) / m; batch_losses (nullable) each batch's.
- * loss_clip: 0, or eps in (0, 0.5) to clamp each row's softmax cross-entropy and each
- * element's BCE term to [-log(1 - eps), -log(eps)] in the loss values (not the
- * gradient): for 0/1 targets, scikit-learn's log loss with probabilities clipped to
- * [eps, 1 - eps]. mse ignores it. */
+ * loss_clip: 0 (the exact loss from the logits), or eps in (0, 0.5): the loss values
+ * (not the gradients) are then scikit-learn's log loss, -log of the probabilities
+ * (softmax, or sigmoid and 1 - sigmoid) clipped to [eps, 1 - eps]. mse ignores it. */
 enum { FNN_LOSS_SOFTMAX_XENT = 0, FNN_LOSS_SIGMOID_BCE = 1, FNN_LOSS_MSE = 2 };
 enum { FNN_OPT_SGD = 0, FNN_OPT_MOMENTUM = 1, FNN_OPT_NESTEROV = 2, FNN_OPT_ADAGRAD = 3,
        FNN_OPT_RMSPROP = 4, FNN_OPT_ADAM = 5, FNN_OPT_ADAMW = 6 };

@@ -54,18 +54,18 @@ void fnn_dropout_from_f32(float *y, const float *x, int64_t n, int64_t first, ui
 void fnn_dropout_from_f64(double *y, const double *x, int64_t n, int64_t first, uint64_t key,
                           uint32_t threshold, double scale);
 
-/* fnn_softmax_xent / fnn_sigmoid_bce with each row's cross-entropy (softmax) or each
- * element's term (BCE) clamped to [term_lo, term_hi] before the sum (losses.c); the
- * gradient is unchanged. The public kernels are these with [-inf, inf]; the epoch
- * clamps to scikit-learn's probability clipping (see fnn_train_epoch's loss_clip). */
-double fnn_softmax_xent_clamped_f32(float *dlogits, const float *logits, const int32_t *labels,
-                                    int64_t n, int64_t classes, double term_lo, double term_hi);
-double fnn_softmax_xent_clamped_f64(double *dlogits, const double *logits, const int32_t *labels,
-                                    int64_t n, int64_t classes, double term_lo, double term_hi);
-double fnn_sigmoid_bce_clamped_f32(float *dlogits, const float *logits, const float *targets,
-                                   int64_t n, int64_t cols, double term_lo, double term_hi);
-double fnn_sigmoid_bce_clamped_f64(double *dlogits, const double *logits, const double *targets,
-                                   int64_t n, int64_t cols, double term_lo, double term_hi);
+/* fnn_softmax_xent / fnn_sigmoid_bce whose loss value, with clip > 0, is scikit-learn's
+ * log loss: -log of the probabilities (softmax / sigmoid of the logits) clipped to
+ * [clip, 1 - clip] (losses.c); the gradient is unchanged. The public kernels are these
+ * with clip = 0 (the exact loss from the logits); the epoch passes its loss_clip. */
+double fnn_softmax_xent_clipped_f32(float *dlogits, const float *logits, const int32_t *labels,
+                                    int64_t n, int64_t classes, double clip);
+double fnn_softmax_xent_clipped_f64(double *dlogits, const double *logits, const int32_t *labels,
+                                    int64_t n, int64_t classes, double clip);
+double fnn_sigmoid_bce_clipped_f32(float *dlogits, const float *logits, const float *targets,
+                                   int64_t n, int64_t cols, double clip);
+double fnn_sigmoid_bce_clipped_f64(double *dlogits, const double *logits, const double *targets,
+                                   int64_t n, int64_t cols, double clip);
 
 /* ---- single-threaded activation passes (activations.c) ----
  * The same math as fnn_act_forward_* / fnn_act_backward_* (ISA chosen on

@@ -20,14 +20,13 @@
 
 #define DEFINE_LOSS_PASSES(T, SFX, ISA, ATTR, LOG)                                      \
 /* rows [r0, r1) of softmax cross-entropy; d = dlogits (nullable), scratch holds one  \
- * block when d is NULL. Returns the sum over the rows of lse - z[label], each clamped \
- * to [lo, hi] (see fnn_softmax_xent_clamped). */                                      \
+ * block when d is NULL. Returns the sum over the rows of lse - z[label], or with clip \
+ * > 0 of -log(p[label]), p clipped to [clip, 1 - clip] (see fnn_softmax_xent_clipped). */ \
 static ATTR double xent_##SFX##_##ISA(T *dl, const T *z, const int32_t *lab, int64_t r0, \
                                        int64_t r1, int64_t cols, T inv_n, T *scratch,    \
-                                       T lo, T hi) {                                     \
+                                       T clip) {                                         \
     int64_t rb = cols >= XENT_BLOCK ? 1 : XENT_BLOCK / cols;                            \
     T mx[XENT_BLOCK];                                                                   \
-    int clamp = lo > -INFINITY || hi < INFINITY;                                        \
     double total = 0;                                                                   \
     for (int64_t b0 = r0; b0 < r1; b0 += rb) {                                          \
         int64_t b1 = b0 + rb < r1 ? b0 + rb : r1;                                       \
@@ -43,8 +42,10 @@ static ATTR double xent_##SFX##_##ISA(T *dl, const T *z, const int32_t *lab, int
             const T *zr = z + r * cols; T *dr = db + (r - b0) * cols;                   \
             T s = fnn_rsum_##SFX(dr, cols);                                             \
             int32_t k = lab[r];                                                         \
-            T term = LOG(s) - (zr[k] - mx[r - b0]);                                     \
-            total += (double)(clamp ? fnn_clamp_##SFX(term, lo, hi) : term);            \
+            if (__builtin_expect(clip > 0, 0)) /* estimators only: keep it off the hot path */ \
+                total -= (double)LOG(fnn_clamp_##SFX(dr[k] / s, clip, (T)1 - clip));    \
+            else                                                                        \
+                total += (double)(LOG(s) - (zr[k] - mx[r - b0]));                       \
             if (dl) {                                                                   \
                 T inv_s = (T)1 / s;                                                     \
                 T pk = dr[k] * inv_s;                                                   \
@@ -55,11 +56,11 @@ static ATTR double xent_##SFX##_##ISA(T *dl, const T *z, const int32_t *lab, int
     }                                                                                   \
     return total;                                                                       \
 }                                                                                       \
-/* elements [0, n) of sigmoid BCE: sum of max(z,0) - z t + log1p(e^-|z|), each term   \
- * clamped to [lo, hi] */                                                               \
+/* elements [0, n) of sigmoid BCE: sum of max(z,0) - z t + log1p(e^-|z|), or with     \
+ * clip > 0 of -(t log p + (1 - t) log(1 - p)), p = sigmoid(z) clipped to [clip, 1 - clip] \
+ * (scalar logs: this is the estimators' sklearn-compatible path, not a hot one) */   \
 static ATTR double bce_##SFX##_##ISA(T *dl, const T *z, const T *t, int64_t n, T inv_n, \
-                                      T lo, T hi) {                                     \
-    int clamp = lo > -INFINITY || hi < INFINITY;                                        \
+                                      T clip) {                                         \
     T term[TERM_BLOCK];                                                                 \
     double total = 0;                                                                   \
     for (int64_t b = 0; b < n; b += TERM_BLOCK) {                                       \
@@ -69,11 +70,16 @@ static ATTR double bce_##SFX##_##ISA(T *dl, const T *z, const T *t, int64_t n, T
         /* exp, then log1p and the gradient: separate loops keep the constants in   \
          * registers (one fused loop spills) */                                        \
         EACH(m) e[i] = fnn_vexp_neg_##SFX##_##ISA(-fnn_fabs_##SFX(zb[i]));                      \
-        EACH(m) {                                                                       \
+        if (clip > 0)                                                                   \
+            for (int64_t i = 0; i < m; i++) {                                           \
+                T p = fnn_sel_##SFX(zb[i] >= 0, (T)1, e[i]) / ((T)1 + e[i]);            \
+                p = fnn_clamp_##SFX(p, clip, (T)1 - clip);                              \
+                term[i] = -(tb[i] * LOG(p) + ((T)1 - tb[i]) * LOG((T)1 - p));           \
+            }                                                                           \
+        else EACH(m) {                                                                  \
             T v = zb[i];                                                                \
             term[i] = fnn_sel_##SFX(v > 0, v, (T)0) - v * tb[i] + fnn_vlog1p_unit_##SFX##_##ISA(e[i]); \
         }                                                                               \
-        if (clamp) EACH(m) term[i] = fnn_clamp_##SFX(term[i], lo, hi);                 \
         if (dl) {                                                                       \
             T *db = dl + b;                                                             \
             EACH(m) {                                                                   \
@@ -139,7 +145,7 @@ static double sum_parts(const double *part, int nt) {
 
 #define DEFINE_LOSS_API(T, SFX)                                                         \
 static double xent_part_##SFX(T *dl, const T *z, const int32_t *lab, int64_t r0,        \
-                              int64_t r1, int64_t cols, T inv_n, T lo, T hi) {          \
+                              int64_t r1, int64_t cols, T inv_n, T clip) {              \
     T stack[XENT_BLOCK], *scratch = stack, *heap = NULL;                                \
     if (!dl && cols > XENT_BLOCK) {                                                     \
         heap = (T *)malloc((size_t)cols * sizeof(T));                                   \
@@ -147,44 +153,44 @@ static double xent_part_##SFX(T *dl, const T *z, const int32_t *lab, int64_t r0,
         scratch = heap;                                                                 \
     }                                                                                   \
     double s = fnn_isa_level == FNN_ISA_AVX2                                            \
-                   ? xent_##SFX##_avx2(dl, z, lab, r0, r1, cols, inv_n, scratch, lo, hi) \
-                   : xent_##SFX##_generic(dl, z, lab, r0, r1, cols, inv_n, scratch, lo, hi); \
+                   ? xent_##SFX##_avx2(dl, z, lab, r0, r1, cols, inv_n, scratch, clip)  \
+                   : xent_##SFX##_generic(dl, z, lab, r0, r1, cols, inv_n, scratch, clip); \
     free(heap);                                                                         \
     return s;                                                                           \
 }                                                                                       \
-double fnn_softmax_xent_clamped_##SFX(T *dlogits, const T *logits, const int32_t *labels, \
-                                      int64_t n, int64_t classes, double term_lo, double term_hi) { \
-    T inv_n = (T)(1.0 / (double)n), tlo = (T)term_lo, thi = (T)term_hi;                           \
+double fnn_softmax_xent_clipped_##SFX(T *dlogits, const T *logits, const int32_t *labels, \
+                                      int64_t n, int64_t classes, double clip) {        \
+    T inv_n = (T)(1.0 / (double)n), tclip = (T)clip;                                    \
     int nt = parts_for(4.0 * (double)n * (double)classes);                              \
     double part[MAX_PARTS];                                                             \
     if (nt > n) nt = (int)n;                                                            \
     if (nt <= 1) {                                                                      \
-        part[0] = xent_part_##SFX(dlogits, logits, labels, 0, n, classes, inv_n, tlo, thi); \
+        part[0] = xent_part_##SFX(dlogits, logits, labels, 0, n, classes, inv_n, tclip); \
         nt = 1;                                                                         \
     } else {                                                                            \
         _Pragma("omp parallel for schedule(static) num_threads(nt)")                    \
         for (int t = 0; t < nt; t++)                                                    \
             part[t] = xent_part_##SFX(dlogits, logits, labels, n * t / nt,              \
-                                      n * (t + 1) / nt, classes, inv_n, tlo, thi);      \
+                                      n * (t + 1) / nt, classes, inv_n, tclip);         \
     }                                                                                   \
     return sum_parts(part, nt) / (double)n;                                             \
 }                                                                                       \
 double fnn_softmax_xent_##SFX(T *dlogits, const T *logits, const int32_t *labels,      \
                               int64_t n, int64_t classes) {                             \
-    return fnn_softmax_xent_clamped_##SFX(dlogits, logits, labels, n, classes, -INFINITY, INFINITY); \
+    return fnn_softmax_xent_clipped_##SFX(dlogits, logits, labels, n, classes, 0.0);    \
 }                                                                                       \
-double fnn_sigmoid_bce_clamped_##SFX(T *dlogits, const T *logits, const T *targets,    \
-                                     int64_t n, int64_t cols, double term_lo, double term_hi) { \
-    int64_t size = n * cols; T inv_n = (T)(1.0 / (double)n), tlo = (T)term_lo, thi = (T)term_hi;  \
+double fnn_sigmoid_bce_clipped_##SFX(T *dlogits, const T *logits, const T *targets,    \
+                                     int64_t n, int64_t cols, double clip) {            \
+    int64_t size = n * cols; T inv_n = (T)(1.0 / (double)n), tclip = (T)clip;           \
     int avx2 = fnn_isa_level == FNN_ISA_AVX2;                                           \
     int nt = parts_for(4.0 * (double)size);                                             \
     ELEMWISE_SUM(nt, size, (avx2 ? bce_##SFX##_avx2 : bce_##SFX##_generic)(             \
-        dlogits ? dlogits + lo : NULL, logits + lo, targets + lo, hi - lo, inv_n, tlo, thi)) \
+        dlogits ? dlogits + lo : NULL, logits + lo, targets + lo, hi - lo, inv_n, tclip)) \
     return sum_parts(part, nt) / (double)n;                                             \
 }                                                                                       \
 double fnn_sigmoid_bce_##SFX(T *dlogits, const T *logits, const T *targets,            \
                              int64_t n, int64_t cols) {                                 \
-    return fnn_sigmoid_bce_clamped_##SFX(dlogits, logits, targets, n, cols, -INFINITY, INFINITY); \
+    return fnn_sigmoid_bce_clipped_##SFX(dlogits, logits, targets, n, cols, 0.0);       \
 }                                                                                       \
 double fnn_mse_##SFX(T *dpred, const T *pred, const T *target, int64_t n, int64_t cols) { \
     int64_t size = n * cols; T inv_n = (T)(1.0 / (double)n);                            \

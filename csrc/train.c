@@ -16,7 +16,6 @@
  * gives the same results on every run; different counts differ in the summation
  * order of the weight gradients.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -66,7 +65,7 @@ typedef struct {                                                                
     uint64_t seed;                                                                        \
     uint32_t threshold;                                                                   \
     double act_param, lr, mu, b1, b2, eps, rho, alpha, l1, wd, scale;                     \
-    double term_lo, term_hi; /* each loss term clamped to these (loss_clip) */            \
+    double loss_clip;                                                                     \
     int64_t *w_off, *b_off;                                                               \
 } epoch_##SFX;                                                                            \
                                                                                           \
@@ -126,9 +125,9 @@ static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int6
 static double loss_rows_##SFX(const epoch_##SFX *E, T *dlog, const T *out, const int32_t *lb, \
                               const T *yb, int64_t rows, int64_t d_out) {                 \
     if (E->loss == FNN_LOSS_SOFTMAX_XENT)                                                 \
-        return fnn_softmax_xent_clamped_##SFX(dlog, out, lb, rows, d_out, E->term_lo, E->term_hi); \
+        return fnn_softmax_xent_clipped_##SFX(dlog, out, lb, rows, d_out, E->loss_clip);  \
     if (E->loss == FNN_LOSS_SIGMOID_BCE)                                                  \
-        return fnn_sigmoid_bce_clamped_##SFX(dlog, out, yb, rows, d_out, E->term_lo, E->term_hi); \
+        return fnn_sigmoid_bce_clipped_##SFX(dlog, out, yb, rows, d_out, E->loss_clip);   \
     return fnn_mse_##SFX(dlog, out, yb, rows, d_out);                                     \
 }                                                                                         \
                                                                                           \
@@ -361,9 +360,7 @@ int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *
         .keep_z = act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH, .seed = seed,          \
         .threshold = (uint32_t)(dropout * (double)(1 << 24)), .act_param = act_param,     \
         .lr = lr, .mu = mu, .b1 = b1, .b2 = b2, .eps = eps, .rho = rho, .alpha = alpha,   \
-        .l1 = l1, .wd = wd, .scale = 1.0 / (1.0 - dropout),                               \
-        .term_lo = loss_clip > 0 ? -log1p(-loss_clip) : -INFINITY,                        \
-        .term_hi = loss_clip > 0 ? -log(loss_clip) : INFINITY};                           \
+        .l1 = l1, .wd = wd, .scale = 1.0 / (1.0 - dropout), .loss_clip = loss_clip};      \
     int64_t *offs = (int64_t *)malloc(2 * (size_t)L * sizeof(int64_t));                  \
     if (!offs) return FNN_ENOMEM;                                                         \
     E.w_off = offs; E.b_off = offs + L;                                                   \

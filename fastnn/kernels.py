@@ -780,11 +780,10 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     ``w_r / s``, and ``rows`` above becomes s in the L2 term and its coupling:
     scikit-learn's sample weighting.
 
-    loss_clip: 0 (the exact loss), or eps in (0, 0.5): the reported losses (not
-    the gradients) clamp each row's softmax cross-entropy and each element's
-    sigmoid BCE term to ``[-log(1 - eps), -log(eps)]``, i.e. probabilities
-    clipped to ``[eps, 1 - eps]`` as scikit-learn's log loss does for 0/1
-    targets; mse ignores it.
+    loss_clip: 0 (the exact loss, from the logits), or eps in (0, 0.5): the
+    reported losses (not the gradients) are then scikit-learn's log loss, -log
+    of the probabilities (softmax, or sigmoid and 1 - sigmoid, rounded to the
+    dtype) clipped to ``[eps, 1 - eps]``; mse ignores it.
     """
     from .backends import _train_reference as spec
 

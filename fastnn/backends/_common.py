@@ -1,10 +1,8 @@
-"""Facts every backend shares: activation codes, the dropout hash constants, loss clipping.
+"""Facts every backend shares: activation codes and the dropout hash constants.
 
 The activation codes match the ``FNN_ACT_*`` enum in csrc/fastnn.h.
 """
 from __future__ import annotations
-
-import math
 
 ACTIVATIONS: dict[str, int] = {
     "identity": 0,
@@ -48,13 +46,3 @@ def dropout_threshold(p: float) -> int:
     """An element is kept when the top 24 bits of its hash are >= floor(p * 2^24)."""
     return int(p * (1 << 24))
 
-
-def loss_term_range(loss_clip: float) -> tuple[float, float]:
-    """The [lo, hi] each loss term is clamped to in an epoch with ``loss_clip`` = eps.
-
-    -log(p) for p clipped to [eps, 1 - eps]: scikit-learn's log loss clipping, for
-    0/1 targets (fnn_train_epoch computes the same in C). 0: no clamping.
-    """
-    if loss_clip > 0:
-        return -math.log1p(-loss_clip), -math.log(loss_clip)
-    return -math.inf, math.inf

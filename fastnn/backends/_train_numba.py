@@ -27,7 +27,6 @@ from ._common import (
     ACT_TANH,
     GOLDEN,
     dropout_threshold,
-    loss_term_range,
 )
 from ._train_reference import (
     DROPOUT_STRIDE,
@@ -199,23 +198,25 @@ def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
 
 
 @_jit
-def _clamp(v, lo, hi):
-    """v clamped to [lo, hi]; NaN passes through."""
-    if v < lo:
-        return lo
-    if v > hi:
-        return hi
-    return v
+def _clip(p, eps):
+    """p clipped to [eps, 1 - eps]; NaN passes through."""
+    if p < eps:
+        return eps
+    if p > 1.0 - eps:
+        return 1.0 - eps
+    return p
 
 
 @_jit
-def _loss(code, dlog, out, labels, targets, idx, sw, lo, hi):
+def _loss(code, dlog, out, labels, targets, idx, sw, clip):
     """(the batch's loss, its divisor s); dlog = the loss's gradient w.r.t. the output.
 
     s is the row count, or with weights (sw non-empty) the sum of the rows'
     weights: row r then counts w_r / s in the loss and its gradient. Targets and
-    weights are gathered by idx. Each cross-entropy term is clamped to [lo, hi]."""
+    weights are gathered by idx. clip > 0: the loss is scikit-learn's log loss, the
+    probabilities clipped to [clip, 1 - clip]."""
     n, k = out.shape
+    dt = out.dtype.type  # the clipped probabilities are rounded to it, as scikit-learn's are
     weighted = sw.shape[0] > 0
     s = 0.0
     if weighted:
@@ -237,7 +238,10 @@ def _loss(code, dlog, out, labels, targets, idx, sw, lo, hi):
                 dlog[r, j] = e
                 se += e
             lab = labels[idx[r]]
-            total += wr * _clamp(mx + math.log(se) - out[r, lab], lo, hi)
+            if clip > 0.0:
+                total += wr * -math.log(_clip(dt(dlog[r, lab] / se), clip))
+            else:
+                total += wr * (mx + math.log(se) - out[r, lab])
             # (softmax - onehot) in the array's dtype, then scaled, as the reference:
             # subtracting f from the stored (rounded) p * f left that rounding behind,
             # about f * 2^-24 in float32 where p is 1, and Adam or RMSprop turned that
@@ -253,7 +257,12 @@ def _loss(code, dlog, out, labels, targets, idx, sw, lo, hi):
             row = 0.0
             for j in range(k):
                 z = out[r, j]
-                row += _clamp(max(z, 0.0) - z * tr[j] + math.log1p(math.exp(-abs(z))), lo, hi)
+                if clip > 0.0:
+                    e = dt(math.exp(-abs(z)))  # the sigmoid in the array's dtype, as C and the reference
+                    p = _clip((dt(1.0) if z >= 0 else e) / (dt(1.0) + e), clip)
+                    row -= tr[j] * math.log(p) + (1.0 - tr[j]) * math.log(1.0 - p)
+                else:
+                    row += max(z, 0.0) - z * tr[j] + math.log1p(math.exp(-abs(z)))
                 dlog[r, j] = (_sigmoid(z) - tr[j]) * f
             total += wr * row
         else:
@@ -272,7 +281,7 @@ def _loss(code, dlog, out, labels, targets, idx, sw, lo, hi):
 
 @_jit
 def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, loss, opt, lr, step, batch_size,
-           mu, b1, b2, eps, rho, alpha, l1, wd, dropout, seed, batch_losses, threshold, sw, term_lo, term_hi):
+           mu, b1, b2, eps, rho, alpha, l1, wd, dropout, seed, batch_losses, threshold, sw, loss_clip):
     dt = params.dtype.type
     L = sizes.shape[0] - 1
     m = perm.shape[0]
@@ -357,7 +366,7 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
                 x_in = a
         out = h_buf[a_off[L - 1] * bs:a_off[L - 1] * bs + rows * sizes[L]].reshape(rows, sizes[L])
         dlog = dlog_buf[:rows * sizes[L]].reshape(rows, sizes[L])
-        batch_loss, s = _loss(loss, dlog, out, labels, targets, idx, sw, term_lo, term_hi)
+        batch_loss, s = _loss(loss, dlog, out, labels, targets, idx, sw, loss_clip)
         if alpha > 0.0:
             sq = 0.0
             for k in range(nw):
@@ -438,5 +447,5 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
                         np.uint64(seed), _EMPTY_LOSSES if batch_losses is None else batch_losses,
                         np.uint64(dropout_threshold(dropout)),
                         _EMPTY_WEIGHTS if sample_weight is None else sample_weight,
-                        *loss_term_range(loss_clip)))
+                        loss_clip))
 

@@ -11,9 +11,9 @@ Per batch b (t = step + b + 1, rows = len(batch)):
 2. forward: ``h_l = act(a_l @ W_l + b_l)`` (the output layer is linear); on every
    hidden layer with dropout p > 0, ``a_{l+1} = dropout(h_l)`` with the key
    ``dropout_key(seed, t * 1024 + l)``, else ``a_{l+1} = h_l``;
-3. loss and dlogits of the output (with ``loss_clip`` > 0, each cross-entropy
-   term clamped to ``_common.loss_term_range(loss_clip)``: scikit-learn's
-   probability clipping); batch loss += ``alpha * l2(weights) / s``
+3. loss and dlogits of the output (with ``loss_clip`` > 0 the loss value is
+   scikit-learn's log loss, probabilities clipped to [loss_clip, 1 - loss_clip]);
+   batch loss += ``alpha * l2(weights) / s``
    (= 0.5 alpha sum W^2 / s, scikit-learn's L2 term), where s = rows, or with
    ``sample_weight`` the sum of the batch's weights w_r: the loss is then
    ``sum(w_r * loss_r) / s`` and row r's dlogits its unscaled gradient times
@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import reference as R
-from ._common import ACT_IDENTITY, NEEDS_INPUT_FOR_GRAD, dropout_key, dropout_threshold, loss_term_range
+from ._common import ACT_IDENTITY, NEEDS_INPUT_FOR_GRAD, dropout_key, dropout_threshold
 
 NAME = "numpy"
 
@@ -85,12 +85,12 @@ def _update(opt, p, g, st, lr, t, momentum, beta1, beta2, eps, rho, l2, l1, wd):
         R.adam(p, st[0], st[1], g, lr, beta1, beta2, eps, t, l2, l1, wd)
 
 
-def _loss(loss, g, out, yb, term_range):
+def _loss(loss, g, out, yb, clip):
     """The mean loss of the rows of `out`; g = its gradient w.r.t. them."""
     if loss == LOSS_SOFTMAX_XENT:
-        return R.softmax_xent(g, out, yb, term_range)
+        return R.softmax_xent(g, out, yb, clip)
     if loss == LOSS_SIGMOID_BCE:
-        return R.sigmoid_bce(g, out, yb, term_range)
+        return R.sigmoid_bce(g, out, yb, clip)
     return R.mse(g, out, yb)
 
 
@@ -101,7 +101,6 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
     sizes = tuple(int(s) for s in sizes)
     L = len(sizes) - 1
     w_off, b_off, nw, _ = layout(sizes)
-    term_range = loss_term_range(loss_clip) if loss_clip > 0 else None
     W = [params[w_off[l]:w_off[l] + sizes[l] * sizes[l + 1]].reshape(sizes[l], sizes[l + 1]) for l in range(L)]
     B = [params[b_off[l]:b_off[l] + sizes[l + 1]] for l in range(L)]
     gW = [grads[w_off[l]:w_off[l] + sizes[l] * sizes[l + 1]].reshape(sizes[l], sizes[l + 1]) for l in range(L)]
@@ -143,7 +142,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
         out, g = h[L - 1][:rows], dlog[:rows]
         if sample_weight is None:
             s = float(rows)
-            batch_loss = _loss(loss, g, out, yb, term_range)
+            batch_loss = _loss(loss, g, out, yb, loss_clip)
         else:  # row by row, each loss and gradient unscaled, then weighted
             wb = sample_weight[idx]
             s = 0.0
@@ -151,7 +150,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
                 s += float(wb[r])
             batch_loss = 0.0
             for r in range(rows):
-                batch_loss += float(wb[r]) * _loss(loss, g[r:r + 1], out[r:r + 1], yb[r:r + 1], term_range)
+                batch_loss += float(wb[r]) * _loss(loss, g[r:r + 1], out[r:r + 1], yb[r:r + 1], loss_clip)
                 g[r] *= dt.type(float(wb[r]) / s)
             batch_loss /= s
         if alpha > 0:

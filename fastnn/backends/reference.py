@@ -160,18 +160,19 @@ def dense_backward(dx, dw, db, dz, dout, x, w, y, z, act, param):
 # ------------------------------------------------------------------------- losses
 
 
-def softmax_xent(dlogits, logits, labels, term_range=None):
+def softmax_xent(dlogits, logits, labels, clip=0.0):
     """mean(-log softmax(logits)[label]); dlogits = (softmax - onehot) / n.
 
-    term_range: optional (lo, hi) each row's cross-entropy is clamped to before the
-    mean (the epoch's loss_clip; the gradient is unchanged)."""
+    clip > 0: the loss is scikit-learn's, -log of the probability clipped to
+    [clip, 1 - clip] (the epoch's loss_clip; the gradient is unchanged)."""
     n = logits.shape[0]
     rows = np.arange(n)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(shifted).sum(axis=1))
-    terms = lse - shifted[rows, labels]
-    if term_range is not None:
-        terms = np.clip(terms, *term_range)
+    if clip > 0:
+        p = _softmax_rows(logits, np.empty_like(logits))[rows, labels]
+        terms = -np.log(np.clip(p, clip, 1 - clip))
+    else:
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        terms = np.log(np.exp(shifted).sum(axis=1)) - shifted[rows, labels]
     loss = float(np.sum(terms, dtype=np.float64)) / n
     if dlogits is not None:
         _softmax_rows(logits, dlogits)
@@ -180,14 +181,17 @@ def softmax_xent(dlogits, logits, labels, term_range=None):
     return loss
 
 
-def sigmoid_bce(dlogits, logits, targets, term_range=None):
+def sigmoid_bce(dlogits, logits, targets, clip=0.0):
     """sum(BCE(sigmoid(logits), targets)) / n; dlogits = (sigmoid - targets) / n.
 
-    term_range: optional (lo, hi) each element's term is clamped to before the sum."""
+    clip > 0: the loss is scikit-learn's, from the probabilities clipped to
+    [clip, 1 - clip]."""
     n = logits.shape[0]
-    per = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
-    if term_range is not None:
-        per = np.clip(per, *term_range)
+    if clip > 0:
+        p = np.clip(_sigmoid(logits, np.empty_like(logits)), clip, 1 - clip)
+        per = -(targets * np.log(p) + (1 - targets) * np.log(1 - p))
+    else:
+        per = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
     loss = float(np.sum(per, dtype=np.float64)) / n
     if dlogits is not None:
         _sigmoid(logits, dlogits)

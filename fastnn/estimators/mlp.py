@@ -34,11 +34,12 @@ adam: 1e-14). L-BFGS: 1e-14 after 25 iterations and 2e-10 after 50 on digits
 (128, 64), but once the net interpolates the data (loss ~1e-4, 100-200
 iterations) its line searches amplify those last bits to 1e-5 .. 1e-4 (loss equal
 to 4 digits, identical predictions); the NumPy backend drifts the same way, so
-this is the operation order, not the kernels. The log losses clip probabilities
-at the training dtype's eps as scikit-learn's do (the native epoch clamps each
-sample's term to -log(eps)), so ``loss_``, the stop and the schedules agree even
-where learning_rate_init=10 drives probabilities below eps (measured on digits:
-1e-10 relative).
+this is the operation order, not the kernels. The log losses are computed as
+scikit-learn's: from the probabilities, clipped at the training dtype's eps (the
+native epoch too, where fastnn's own loss works from the logits), so ``loss_``,
+the stop and the schedules agree even where probabilities saturate
+(learning_rate_init=10 on digits: 1e-10 relative; unscaled inputs with
+1 - p ~ 1e-15: 1e-15).
 
 Extras (defaults keep scikit-learn's behaviour): ``activation`` also accepts
 gelu / elu / softplus / leaky_relu; ``solver`` also adamw / rmsprop (rho 0.9) /
