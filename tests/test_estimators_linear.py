@@ -89,6 +89,31 @@ def test_linear_regression_refuses_negative_sample_weight(diabetes, solver):
             LinearRegression(solver=solver).fit(X, y, sample_weight=sw)
 
 
+@pytest.mark.parametrize("make", [Ridge, Lasso, ElasticNet])
+def test_negative_sample_weight_refused(diabetes, make):
+    # weighted least squares scales rows by sqrt(sw): a negative weight made NaNs, and
+    # Lasso / ElasticNet returned coef_ = NaN without an error (scikit-learn raises
+    # "non-finite parameter values" there, or fits on NaNs); Ridge failed in LAPACK
+    X, y = diabetes
+    sw = np.ones(len(y))
+    sw[0] = -1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+            make(alpha=0.1).fit(X[:, :1], y, sample_weight=sw)
+
+
+def test_enet_ignores_a_scalar_sample_weight_like_sklearn(diabetes):
+    # scikit-learn's ElasticNet ignores a number for sample_weight (any constant weight
+    # is rescaled to ones); fastnn raised on 0 ("at least one non-zero number")
+    X, y = diabetes
+    ref = Lasso(alpha=0.1).fit(X, y)
+    for w in (0, 2.5):
+        f, s = Lasso(alpha=0.1).fit(X, y, sample_weight=w), skl.Lasso(alpha=0.1).fit(X, y, sample_weight=w)
+        np.testing.assert_array_equal(f.coef_, ref.coef_)
+        assert _rel(f.coef_, s.coef_) < 1e-12
+
+
 def test_linear_regression_multi_output_positive_and_gd():
     X, Y = make_regression(120, 6, n_targets=3, noise=1.0, random_state=0)
     f, s = LinearRegression().fit(X, Y), skl.LinearRegression().fit(X, Y)
@@ -121,6 +146,17 @@ def test_ridge_float32_like_sklearn(diabetes, weights, solver):
         assert _rel(f.coef_, s.coef_) < 1e-4, kw  # both solved in float32
 
 
+def test_ridge_svd_float32_with_unequal_scales_like_sklearn():
+    # columns scaled 1e-3 .. 1e3: a float32 SVD has singular values accurate only to
+    # eps32 * s_max, and its coef_ was 4e-3 off; scikit-learn's NumPy SVD computes in float64
+    rng = np.random.default_rng(2)
+    X = (rng.standard_normal((40, 8)) * np.logspace(-3, 3, 8)).astype(np.float32)
+    y = rng.standard_normal(40)
+    f, s = Ridge(solver="svd").fit(X, y), skl.Ridge(solver="svd").fit(X, y)
+    assert f.coef_.dtype == s.coef_.dtype == np.float32
+    assert _rel(f.coef_, s.coef_) < 1e-5
+
+
 @pytest.mark.parametrize("solver", ["auto", "cholesky", "svd"])
 def test_ridge_fitted_solver_like_sklearn(diabetes, solver):
     # scikit-learn sets solver_, the solver used; fastnn had none
@@ -149,6 +185,41 @@ def test_ridge_svd_unregularised_on_rank_deficient_x():
     s = skl.Ridge(alpha=0.0, solver="svd", fit_intercept=False).fit(X, y)
     assert _rel(f.coef_, s.coef_) < 1e-8
     assert f.coef_[0] == pytest.approx(f.coef_[1])  # the minimum-norm split of the repeated column
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_ridge_cholesky_on_wide_x_solves_the_dual_like_sklearn(fit_intercept):
+    # more features than samples: X^T X + alpha I (40 x 40, rank 5) has condition
+    # number ~1/alpha, and solving it lost 4 digits at alpha=1e-10 (rel 2e-4);
+    # scikit-learn solves the 5 x 5 kernel system X X^T + alpha I instead
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((5, 40)), rng.standard_normal((5, 2))
+    sw = rng.uniform(0.5, 2.0, 5)
+    for alpha in (1e-10, np.array([1e-8, 1.0])):
+        f = Ridge(alpha=alpha, fit_intercept=fit_intercept).fit(X, Y, sample_weight=sw)
+        s = skl.Ridge(alpha=alpha, fit_intercept=fit_intercept).fit(X, Y, sample_weight=sw)
+        assert _rel(f.coef_, s.coef_) < 1e-10
+        assert f.solver_ == s.solver_ == "cholesky"
+
+
+def test_ridge_singular_cholesky_falls_back_like_sklearn():
+    # alpha=0 and a singular system: scikit-learn warns and takes the least-squares
+    # solution of the dual (wide X), or solves by SVD (solver_ "svd"); fastnn took a
+    # least-squares solution of the normal equations without a word
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((4, 8)), rng.standard_normal(4)
+    X[3] = 0.0  # an exactly singular X X^T
+    with pytest.warns(UserWarning, match="Singular matrix in solving dual problem"):
+        f = Ridge(alpha=0.0, fit_intercept=False).fit(X, y)
+    with pytest.warns(UserWarning, match="Singular matrix in solving dual problem"):
+        s = skl.Ridge(alpha=0.0, fit_intercept=False).fit(X, y)
+    assert _rel(f.coef_, s.coef_) < 1e-12
+    X = rng.standard_normal((20, 3))
+    X[:, 2] = 0.0  # exactly singular normal equations
+    y = X @ [1.0, 2.0, 0.0]
+    f, s = Ridge(alpha=0.0).fit(X, y), skl.Ridge(alpha=0.0).fit(X, y)
+    assert f.solver_ == s.solver_ == "svd"
+    assert _rel(f.coef_, s.coef_) < 1e-12
 
 
 def _same_lasso(f, s, rel=1e-10):
@@ -224,6 +295,42 @@ def test_lasso_multi_output_and_warm_start():
     f, s = Lasso(alpha=0.3, positive=True).fit(X, Y), skl.Lasso(alpha=0.3, positive=True).fit(X, Y)
     assert (f.coef_ >= 0).all()
     _same_lasso(f, s)
+
+
+def test_lasso_warm_start_shape_change_raises():
+    # other features or targets than the fit to start from: fastnn restarted from zeros
+    # without a word (or, with as many coefficients in another shape, from a scrambled
+    # coef_); scikit-learn fails there too, on the features with a broadcasting error
+    X, Y = make_regression(30, 4, n_targets=2, random_state=0)
+    with pytest.raises(ValueError):
+        skl.Lasso(warm_start=True).fit(X, Y[:, 0]).fit(X[:, :3], Y[:, 0])
+    y = Y[:, 0]
+    for first, then in (((X, y), (X[:, :3], y)), ((X, y), (X, Y)),
+                        ((X, Y), (X[:, :2], np.c_[Y, Y])),  # 8 coefficients both times
+                        ):
+        with pytest.raises(ValueError, match="warm_start"):
+            Lasso(warm_start=True).fit(*first).fit(*then)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fitted_attribute_types_like_sklearn(diabetes, dtype):
+    # dual_gap_ was a Python float (a float64 array for several targets) where
+    # scikit-learn's is in X's dtype; LogisticRegression's n_iter_ int64, not int32
+    X, y = diabetes[0].astype(dtype), diabetes[1]
+    for Y in (y, np.c_[y, y]):
+        f, s = Lasso(alpha=0.1).fit(X, Y), skl.Lasso(alpha=0.1).fit(X, Y)
+        assert type(f.dual_gap_) is type(s.dual_gap_) and f.dual_gap_.dtype == s.dual_gap_.dtype
+    yc = (y > np.median(y)).astype(int)
+    for Yc in (yc, yc + (y > 200)):
+        f, s = LogisticRegression().fit(X[:, :3], Yc), skl.LogisticRegression().fit(X[:, :3], Yc)
+        assert f.n_iter_.dtype == s.n_iter_.dtype and f.n_iter_.shape == s.n_iter_.shape
+
+
+def test_ridge_alpha_array_like_like_sklearn():
+    # scikit-learn takes any array-like per-target alpha; fastnn refused a list
+    X, Y = make_regression(40, 5, n_targets=2, random_state=1)
+    f, s = Ridge(alpha=[0.1, 10.0]).fit(X, Y), skl.Ridge(alpha=[0.1, 10.0]).fit(X, Y)
+    assert _rel(f.coef_, s.coef_) < 1e-10
 
 
 @pytest.mark.parametrize("name", ["LinearRegression", "Ridge", "Lasso", "ElasticNet"])
@@ -384,6 +491,17 @@ def test_logistic_no_penalty_and_gd_solver():
     gd = LogisticRegression(solver="gd", tol=1e-12, max_iter=100000).fit(X, y)
     ref = skl.LogisticRegression(tol=1e-10, max_iter=10000).fit(X, y)
     assert _rel(gd.coef_, ref.coef_) < 1e-5
+
+
+@pytest.mark.parametrize("make", [LogisticRegression, SoftmaxRegression])
+def test_logistic_gd_refuses_negative_sample_weight(make):
+    # its step size comes from the norm of X scaled by sqrt(sw): a negative weight made
+    # NaNs, and the fit failed with "LinAlgError: SVD did not converge"
+    X, y = load_iris(return_X_y=True)
+    sw = np.ones(len(y))
+    sw[0] = -1.0
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        make(solver="gd").fit(X, y, sample_weight=sw)
 
 
 def test_softmax_regression_binary_is_two_columns():

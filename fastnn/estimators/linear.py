@@ -5,8 +5,8 @@ fastnn                 scikit-learn counterpart        solvers
 =====================  ==============================  ===========================================
 LinearRegression       linear_model.LinearRegression   "lstsq" (scipy.linalg.lstsq, as sklearn;
                                                         nnls for positive=True), "gd"
-Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal equations),
-                                                        "svd", "gd"
+Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal equations, or
+                                                        the kernel form for wide X), "svd", "gd"
 Lasso, ElasticNet      linear_model.Lasso, ElasticNet  coordinate descent (kernels.enet_cd:
                                                         scikit-learn's solver, step for step)
 LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, sklearn's options),
@@ -24,9 +24,10 @@ iterates); multinomial 1e-6 at tol=1e-10 (unscaled iris, ill-conditioned);
 C=100 (a flat optimum) 1e-5. The objectives: LinearRegression ``||y - Xw - b||^2``; Ridge
 ``||y - Xw - b||^2 + alpha ||w||^2``; Lasso ``||y - Xw - b||^2 / (2 n) + alpha
 ||w||_1``; logistic ``sum(sw_i loss_i) / sum(sw) + ||W||^2 / (2 C sum(sw))``
-(intercepts unpenalised). Sample weights are supported everywhere. Ridge's direct
-solvers, Lasso and ElasticNet work in X's float dtype (float32 in float32, as
-scikit-learn); the other solvers in float64, with ``coef_`` in X's dtype. Sparse input
+(intercepts unpenalised). Sample weights are supported everywhere (non-negative ones
+in the least-squares models and solver="gd", which scale rows by their square roots).
+Ridge's direct solvers, Lasso and ElasticNet work in X's float dtype (float32 in
+float32, as scikit-learn); the other solvers in float64, with ``coef_`` in X's dtype. Sparse input
 is densified (these models are meant for dense data); one whose dense copy would
 exceed ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB) is refused with a ValueError that
 points to scikit-learn's sparse solvers, rather than allocated.
@@ -177,7 +178,8 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
         """(dense X in float64 -- or in its own float dtype with keep_dtype --, 2-D float64 Y, weights).
 
         non_negative: refuse negative sample weights with scikit-learn's error (its
-        LinearRegression does; a negative weight has no square root to scale rows by)."""
+        LinearRegression does; a negative weight has no square root to scale rows by:
+        the other models made NaNs of it)."""
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], multi_output=True, y_numeric=True,
                              dtype=[np.float64, np.float32])
         self._dtype = X.dtype
@@ -345,16 +347,62 @@ class LinearRegression(_LinearRegressorBase):
 # ------------------------------------------------------------------- Ridge
 
 
+def _ridge_svd(Xs, Ys, alpha):
+    """Ridge solution [n_features, n_targets] from the SVD of Xs, one alpha per target."""
+    # NumPy's SVD, as scikit-learn's: it computes in float64 even for float32 X, where
+    # scipy's float32 SVD lost up to 3 digits of coef_ on columns of unequal scales
+    U, s, Vt = np.linalg.svd(Xs, full_matrices=False)
+    UtY = U.T @ Ys
+    # singular values at rounding level are zeros (scikit-learn's and scipy's pinv
+    # cut-off, 1e-15): with alpha = 0 their 1/s would blow up to ~1e15
+    nz = s > 1e-15
+    s_safe = np.where(nz, s, 1)
+    return np.column_stack([Vt.T @ (np.where(nz, s_safe / (s_safe * s_safe + a), 0) * UtY[:, j])
+                            for j, a in enumerate(alpha)])
+
+
+def _ridge_cholesky(Xs, Ys, alpha):
+    """scikit-learn's "cholesky" Ridge solution [n_features, n_targets], or None where it
+    falls back to the SVD (a singular system).
+
+    Normal equations ``(X^T X + a I) w = X^T y``, or for wide X (more features than
+    samples) the kernel form ``w = X^T (X X^T + a I)^-1 y``: the smaller system, and
+    one whose condition number is not ~1/a (X^T X has n_features - n_samples zero
+    eigenvalues: the primal form lost 4 digits at a = 1e-10). A singular kernel
+    system with one alpha for all targets gets scikit-learn's warning and
+    least-squares solution.
+    """
+    wide = Xs.shape[1] > Xs.shape[0]
+    A, B = (Xs @ Xs.T, Ys) if wide else (Xs.T @ Xs, Xs.T @ Ys)
+    one_alpha = np.ptp(alpha) == 0
+    # scikit-learn solves all targets at once when they share alpha (one warning)
+    groups = [(alpha[0], slice(None))] if one_alpha else [(a, slice(j, j + 1)) for j, a in enumerate(alpha)]
+    sol = np.empty(B.shape, dtype=B.dtype)
+    for a, cols in groups:
+        Aa = A.copy()
+        Aa.flat[:: A.shape[0] + 1] += a
+        try:
+            sol[:, cols] = scipy.linalg.solve(Aa, B[:, cols], assume_a="pos")
+        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+            if not (wide and one_alpha):
+                return None
+            warnings.warn("Singular matrix in solving dual problem. Using least-squares solution instead.")
+            sol[:, cols] = scipy.linalg.lstsq(Aa, B[:, cols])[0]
+    return Xs.T @ sol if wide else sol
+
+
 class Ridge(_LinearRegressorBase):
     """L2-regularised least squares (``sklearn.linear_model.Ridge``): ``||y - Xw||^2 + alpha ||w||^2``.
 
-    solver "auto"/"cholesky": normal equations ``(X^T X + alpha I) w = X^T y`` through
-    ``scipy.linalg.solve(assume_a="pos")``; "svd": the SVD of X; "gd": accelerated
-    gradient descent on the kernels. ``alpha`` may be one value per target.
+    solver "auto"/"cholesky": the normal equations ``(X^T X + alpha I) w = X^T y`` or, for X
+    with more features than samples, the kernel form ``w = X^T (X X^T + alpha I)^-1 y``,
+    through ``scipy.linalg.solve(assume_a="pos")``; a singular system falls back to the
+    SVD (``solver_`` then "svd"), as scikit-learn's. "svd": the SVD of X; "gd":
+    accelerated gradient descent on the kernels. ``alpha`` may be one value per target.
     """
 
     _parameter_constraints: dict = {
-        "alpha": [Interval(Real, 0, None, closed="left"), np.ndarray],
+        "alpha": [Interval(Real, 0, None, closed="left"), "array-like"],
         "fit_intercept": ["boolean"],
         "copy_X": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
@@ -385,7 +433,7 @@ class Ridge(_LinearRegressorBase):
         if self.positive:
             raise ValueError("positive=True is not supported by fastnn's Ridge; use scikit-learn's solver='lbfgs'")
         # the direct solvers work in X's dtype, as scikit-learn's (float32: half the work); "gd" in float64
-        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=self.solver != "gd")
+        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=self.solver != "gd", non_negative=True)
         dt = X.dtype
         Y = Y.astype(dt, copy=False)
         sw = None if sw is None else sw.astype(dt)
@@ -402,32 +450,17 @@ class Ridge(_LinearRegressorBase):
         # scikit-learn's n_iter_ is None here, but its estimator checks want n_iter_ >= 1
         # from any estimator that has one (they exempt only sklearn's own Ridge)
         self.n_iter_ = 1  # direct solvers: one solve
-        if self.solver == "svd":
-            U, s, Vt = scipy.linalg.svd(Xs, full_matrices=False)
-            UtY = U.T @ Ys
-            # singular values at rounding level are zeros (scikit-learn's and scipy's pinv
-            # cut-off, 1e-15): with alpha = 0 their 1/s would blow up to ~1e15
-            nz = s > 1e-15
-            s_safe = np.where(nz, s, 1)
-            W = np.column_stack([Vt.T @ (np.where(nz, s_safe / (s_safe * s_safe + a), 0) * UtY[:, j])
-                                 for j, a in enumerate(alpha)])
-        elif self.solver == "gd":
+        if self.solver == "gd":
             # ||r||^2 + a||w||^2 = 2 sum(sw) * (half-mse + 0.5 (a / sum(sw)) ||w||^2): same minimiser
             s = float(Xs.shape[0] if sw is None else sw.sum())
             if np.ptp(alpha) != 0:
                 raise ValueError("solver='gd' needs one alpha for all targets")
             W = self._gd(Xc, Yc, sw, float(alpha[0]) / s, self.max_iter or 10000, self.tol * 1e-2)
         else:
-            G = Xs.T @ Xs
-            XtY = Xs.T @ Ys
-            W = np.empty((X.shape[1], Y.shape[1]), dtype=dt)
-            for j, a in enumerate(alpha):
-                Gj = G.copy()
-                Gj.flat[:: G.shape[0] + 1] += a
-                try:
-                    W[:, j] = scipy.linalg.solve(Gj, XtY[:, j], assume_a="pos")
-                except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # singular: least-squares
-                    W[:, j] = scipy.linalg.lstsq(Gj, XtY[:, j])[0]
+            W = _ridge_cholesky(Xs, Ys, alpha) if self.solver_ == "cholesky" else None
+            if W is None:  # svd, or a singular system: scikit-learn then solves by SVD too
+                self.solver_ = "svd"
+                W = _ridge_svd(Xs, Ys, alpha)
         return self._finish(W, x_mean, y_mean)
 
 
@@ -488,7 +521,9 @@ class ElasticNet(_LinearRegressorBase):
         if self.alpha == 0:
             warnings.warn("With alpha=0, this algorithm does not converge well. You are advised to use the "
                           "LinearRegression estimator", stacklevel=2)
-        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=True)  # solved in X's dtype, as scikit-learn
+        if isinstance(sample_weight, Real):  # scikit-learn ignores a number (rescaled to sum n, it is all ones)
+            sample_weight = None
+        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=True, non_negative=True)  # in X's dtype
         dt = X.dtype
         n, n_f = X.shape
         n_t = Y.shape[1]
@@ -502,9 +537,13 @@ class ElasticNet(_LinearRegressorBase):
         Yc = Y - y_mean if root is None else (Y - y_mean) * root[:, None]
         xt = _centered_columns(X, x_mean, root)  # each column of X contiguous: one per coordinate update
         W = np.zeros((n_f, n_t), dtype=dt)
-        if self.warm_start and hasattr(self, "coef_") and np.size(self.coef_) == n_f * n_t:
+        if self.warm_start and hasattr(self, "coef_"):
+            shape = (n_f,) if n_t == 1 else (n_t, n_f)  # coef_'s, see _finish
+            if np.shape(self.coef_) != shape:  # fastnn used to restart from zeros without a word
+                raise ValueError(f"warm_start=True starts from coef_, of shape {np.shape(self.coef_)}, but this "
+                                 f"fit needs shape {shape}: set warm_start=False to fit other features or targets")
             W = np.atleast_2d(np.asarray(self.coef_, dtype=dt)).reshape(n_t, n_f).T.copy()
-        gaps, iters = np.zeros(n_t), []
+        gaps, iters = np.zeros(n_t, dtype=dt), []  # in X's dtype, as scikit-learn's dual_gap_
         for k in range(n_t):
             # scikit-learn draws the solver's seed from a fresh check_random_state per target
             seed = int(check_random_state(self.random_state).randint(0, 2147483647))
@@ -526,7 +565,7 @@ class ElasticNet(_LinearRegressorBase):
             gaps[k] = gap / n
             iters.append(n_iter)
         self.n_iter_ = iters[0] if n_t == 1 else iters  # a column y too, as scikit-learn
-        self.dual_gap_ = float(gaps[0]) if n_t == 1 else gaps
+        self.dual_gap_ = gaps[0] if n_t == 1 else gaps
         return self._finish(W, x_mean, y_mean)
 
 
@@ -606,7 +645,8 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
                 f"class: {self.classes_[0]!r}"
             )
         labels = enc.transform(y).astype(np.int64)
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        # "gd" bounds its step by the norm of X scaled by sqrt(sw): a negative weight failed in an SVD
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=self.solver == "gd")
         if self.class_weight is not None:
             # "balanced" counts each class by its sample weights, as scikit-learn's fit does
             cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
@@ -641,7 +681,7 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
                                          backend=self.backend)
             if not ok:
                 warnings.warn(f"gd did not converge in max_iter={self.max_iter} iterations.", ConvergenceWarning)
-            self.n_iter_ = np.array([self.n_iter_])
+            self.n_iter_ = np.array([self.n_iter_], dtype=np.int32)
         else:
             iprint = [-1, 50, 1, 100, 101][np.searchsorted(np.array([0, 1, 2, 3]), self.verbose)]
             with one_blas_thread():  # why: see MLP._fit_lbfgs
@@ -650,7 +690,8 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
                     options={"maxiter": self.max_iter, "maxls": 50, "gtol": self.tol,
                              "ftol": 64 * np.finfo(float).eps, **_get_additional_lbfgs_options_dict("iprint", iprint)},
                 )
-            self.n_iter_ = np.array([_check_optimize_result("lbfgs", res, self.max_iter)])
+            # int32, as scikit-learn's
+            self.n_iter_ = np.array([_check_optimize_result("lbfgs", res, self.max_iter)], dtype=np.int32)
             x = res.x
         self.coef_ = x[: n_f * k].reshape(n_f, k).T.copy().astype(self._dtype, copy=False)
         self.intercept_ = (x[n_f * k:].copy() if self.fit_intercept else np.zeros(k)).astype(self._dtype, copy=False)
