@@ -210,14 +210,14 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
         part = 0;                                                                         \
         for (int64_t r = 0; r < rows; r++) {                                              \
             double wr = E->sample_weight[idx[r]];                                         \
-            part += wr * loss_rows_##SFX(E, w->dlog + r * d_out, out + r * d_out,   \
+            part += wr * loss_rows_##SFX(E, w->dlog + r * d_out, out + r * d_out,         \
                                          w->lb ? w->lb + r : NULL,                         \
                                          w->yb ? w->yb + r * d_out : NULL, 1, d_out);      \
             T c = (T)(wr / s);                                                            \
             for (int64_t j = 0; j < d_out; j++) w->dlog[r * d_out + j] *= c;              \
         }                                                                                 \
     } else {                                                                              \
-        part = loss_rows_##SFX(E, w->dlog, out, w->lb, w->yb, rows, d_out);         \
+        part = loss_rows_##SFX(E, w->dlog, out, w->lb, w->yb, rows, d_out);               \
         if (rows != brows) { /* the kernel divided by `rows`: the batch divides by brows */ \
             T c = (T)((double)rows / (double)brows);                                      \
             for (int64_t i = 0; i < rows * d_out; i++) w->dlog[i] *= c;                   \

@@ -45,4 +45,3 @@ def dropout_key(seed: int, step: int) -> int:
 def dropout_threshold(p: float) -> int:
     """An element is kept when the top 24 bits of its hash are >= floor(p * 2^24)."""
     return int(p * (1 << 24))
-
