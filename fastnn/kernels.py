@@ -539,7 +539,7 @@ def momentum_update(params: Array, grads, velocity: Array, *, lr: float, momentu
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
     mu = check_real("momentum", momentum, _HP["momentum"])
     return _update("momentum_update", backend, "momentum", params,
-                   (params, velocity, grads, lr, mu, bool(nesterov), l2, l1, wd), 5)
+                   (params, velocity, grads, lr, mu, check_bool("nesterov", nesterov), l2, l1, wd), 5)
 
 
 def nesterov_update(params: Array, grads, velocity: Array, *, lr: float, momentum: float = 0.9, l2: float = 0.0,
@@ -952,6 +952,7 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
         raise ValueError(f"seed must be < 2**32, got {seed}")
     if selection not in ("cyclic", "random"):
         raise ValueError(f"selection must be 'cyclic' or 'random', got {selection!r}")
-    args = (w, xt, y, alpha, beta, max_iter, tol, seed, selection == "random", bool(positive), bool(screening))
+    args = (w, xt, y, alpha, beta, max_iter, tol, seed, selection == "random", check_bool("positive", positive),
+            check_bool("screening", screening))
     gap, tol_s, n_iter, ok = _run("enet_cd", mod, "enet_cd", args)
     return float(gap), float(tol_s), int(n_iter), bool(ok)

@@ -49,6 +49,7 @@ def z(*shape, dtype=f64):
     (lambda: K.gemm(z(2, 3), z(2, 5), trans_a="no"), TypeError, "trans_a must be True or False, got 'no'"),
     (lambda: K.softmax_xent(z(2, 3), np.zeros(2, np.int32), grad="no"), TypeError, "grad must be True or False"),
     (lambda: K.dense_backward(z(2, 5), z(2, 3), z(3, 5), "identity", need_dx=2), TypeError, "need_dx must be True"),
+    (lambda: K.momentum_update(z(4), z(4), z(4), lr=0.1, nesterov="no"), TypeError, "nesterov must be True or False"),
     (lambda: K.sgd_update([0.0] * 4, z(4), lr=0.1), TypeError, "params must be a numpy.ndarray"),
     (lambda: K.momentum_update(z(4), z(4), z(4, dtype=f32), lr=0.1), TypeError, "velocity must have dtype"),
     (lambda: K.momentum_update(z(4), z(4), z(4), lr=0.1, momentum=1.5), ValueError, "momentum must be"),
