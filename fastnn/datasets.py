@@ -75,10 +75,12 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
     """(X, y) from a CSV, NPY or NPZ file.
 
     * CSV: numeric feature columns; an optional header row names them (then
-      ``target`` may be a column name). The target column may hold numbers or
-      class names (text labels). ``target``: column index (default the last) or
-      name. A cell that is not a finite number (a missing value: empty, NA or
-      nan; inf; text in a feature column) is a ValueError naming its line and column.
+      ``target`` may be a column name): a first row with text (not numbers or
+      missing values) is one, unless that text recurs below it, as class names
+      do. The target column may hold numbers or class names (text labels).
+      ``target``: column index (default the last) or name. A cell that is not a
+      finite number (a missing value: empty, NA or nan; inf; text in a feature
+      column) is a ValueError naming its line and column.
     * NPY: a 2-D array; ``target`` is a column index.
     * NPZ: arrays ``X`` and ``y`` (``target`` ignored), or one 2-D array split as NPY.
 
@@ -157,25 +159,30 @@ _ENCODING = "utf-8-sig"
 def _load_csv(path, target, dtype, delimiter):
     with open(path, encoding=_ENCODING) as f:
         first = f.readline()
+        second = next((line for line in f if line.strip()), "")
     if delimiter is None:
         delimiter = ";" if first.count(";") > first.count(",") else ("," if "," in first else None)
-    # the header by the csv module's quoting rules, as the rows are read: a quoted header ("x1","y", as
-    # pandas with QUOTE_ALL or spreadsheets write it) names its columns x1 and y, not '"x1"' and '"y"'
-    cells = [c.strip() for c in (next(csv.reader([first], delimiter=delimiter), []) if delimiter else first.split())]
-    try:
-        [float(c) for c in cells]
-        header = None
-    except ValueError:
-        header = cells
+
+    def cells(line):
+        # by the csv module's quoting rules, as the rows are read: a quoted header ("x1","y", as
+        # pandas with QUOTE_ALL or spreadsheets write it) names its columns x1 and y, not '"x1"' and '"y"'
+        return [c.strip() for c in next(_reader([line], delimiter), [])]
+
+    # a first row with a word (not a number, not a missing value) is a header; settled when a word
+    # stands above a number, else (words above text labels) when the rows are read
+    head, below = cells(first), cells(second)
+    words = _words(head)
+    header = head if words else None
+    settled = not below or any(j < len(below) and _is_number(below[j]) for j in words)
     try:  # the fast path: an all-numeric table
         with warnings.catch_warnings():  # an empty table is reported below, as the error it is
             warnings.filterwarnings("ignore", "loadtxt: input contained no data")
             data = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2,
                               encoding=_ENCODING)
     except ValueError:
-        return _load_csv_rows(path, target, dtype, delimiter, header)
+        return _load_csv_rows(path, target, dtype, delimiter, header, settled)
     if not np.isfinite(data).all():  # loadtxt reads 'nan' / 'inf' cells as numbers; the row path names them
-        return _load_csv_rows(path, target, dtype, delimiter, header)
+        return _load_csv_rows(path, target, dtype, delimiter, header, settled)
     if data.shape[0] == 0:  # header only, or an empty file: not "at least 2 columns, got shape (0, 1)"
         raise ValueError(f"{path}: no data rows")
     if data.shape[1] < 2:
@@ -185,11 +192,29 @@ def _load_csv(path, target, dtype, delimiter):
     return _features(X, dtype, path), _labels_if_integral(data[:, col])
 
 
-def _load_csv_rows(path, target, dtype, delimiter, header):
+def _reader(lines, delimiter):
+    """csv.reader over `lines`; delimiter None: runs of spaces or tabs, with the csv module's
+    quoting too (str.split kept the quotes of a tab-separated "x1"\t"label" header)."""
+    if delimiter:
+        return csv.reader(lines, delimiter=delimiter)
+    return csv.reader((line.strip().replace("\t", " ") for line in lines), delimiter=" ", skipinitialspace=True)
+
+
+def _words(cells):
+    """Indices of the cells that are text: neither numbers nor missing values."""
+    return [j for j, c in enumerate(cells) if c and c not in _MISSING and not _is_number(c)]
+
+
+def _load_csv_rows(path, target, dtype, delimiter, header, settled=True):
     """The CSV cell by cell: text labels in the target column, precise errors elsewhere."""
     with open(path, newline="", encoding=_ENCODING) as f:
         lines = [(i, [c.strip() for c in row]) for i, row in enumerate(
-            csv.reader(f, delimiter=delimiter) if delimiter else (line.split() for line in f), start=1)]
+            _reader(f, delimiter), start=1)]
+    if header and not settled and any(j < len(row) and row[j] == header[j]
+                                       for _, row in lines[1:] for j in _words(header)):
+        # its words recur below, as class names do: the first row of a headerless file with text
+        # labels (e.g. UCI's iris.data), which was silently dropped as a header
+        header = None
     lines = [(i, row) for i, row in lines[1 if header else 0:] if any(row)]  # skip blank lines
     if not lines:
         raise ValueError(f"{path}: no data rows")

@@ -128,11 +128,18 @@ def _run(args: argparse.Namespace) -> int:
             hint = " (pass --regression if the target is a quantity)" if y.dtype.kind in "iu" else ""
             raise ValueError(f"{name}: {np.sum(counts < 2)} of the target's {len(classes)} classes have a single row, "
                              f"e.g. {classes.tolist()[counts.argmin()]!r}; a stratified split needs two per class{hint}")
-    X_tr, X_te, y_tr, y_te = train_test(X, y, test_size=args.test_size, seed=args.seed, stratify=not regression)
+    try:
+        X_tr, X_te, y_tr, y_te = train_test(X, y, test_size=args.test_size, seed=args.seed, stratify=not regression)
+    except ValueError as exc:  # scikit-learn's "The test_size = 2 should be greater or equal to ..." names no option
+        raise ValueError(f"--test-size {args.test_size:g} of the {len(y)} rows of {name}: {exc}") from None
     if args.sizes is not None:
         sizes = args.sizes
         if sizes[0] != X.shape[1]:  # said now, by option, not as the fit's "X must have shape (n, 3)"
             raise ValueError(f"--sizes: the first size is the input width, {X.shape[1]} for {name}; got {sizes[0]}")
+        n_classes = 0 if regression else len(np.unique(y))
+        if sizes[-1] == 1 and n_classes > 2:  # not the fit's advice "pass loss='mse'", which the CLI has not
+            raise ValueError(f"--sizes: one output unit for the {n_classes} classes of {name}; end --sizes with "
+                             f"{n_classes}, or pass --regression if the target is a quantity")
     else:
         n_out = 1 if regression else len(np.unique(y))
         n_out = 1 if n_out == 2 else n_out
