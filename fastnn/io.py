@@ -137,7 +137,7 @@ def read_file(path: "os.PathLike[str] | str", kind: str | None = None) -> Tuple[
         zf = zipfile.ZipFile(path, "r")
     except FileNotFoundError:
         raise
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:  # (a damaged "version needed")
         raise ModelFileError(f"{path}: not a fastnn model file (not a zip archive: {exc})") from None
     with zf:
         names = set(zf.namelist())
@@ -145,7 +145,9 @@ def read_file(path: "os.PathLike[str] | str", kind: str | None = None) -> Tuple[
             raise ModelFileError(f"{path}: not a fastnn model file (no {_META} / {_SUMS})")
         try:
             data = {name: zf.read(name) for name in names}
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:  # CRC mismatch, truncation
+        # CRC mismatch, truncation; a damaged header naming a compression method zipfile lacks
+        # (NotImplementedError) or encryption (RuntimeError: "password required")
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
             raise ModelFileError(f"{path}: corrupt model file ({exc})") from None
     sums: Dict[str, str] = {}
     for line in data[_SUMS].decode("utf-8", "replace").splitlines():
@@ -224,6 +226,24 @@ def save(model: "MLP", path: "os.PathLike[str] | str", *, optimizer_state: bool 
     write_file(path, meta, arrays)
 
 
+def _check_labels(loss_name, classes, n_out: int) -> None:
+    """A ValueError unless (loss_name, classes) can be what a fit of an MLP with n_out outputs
+    leaves: a file written by other code could make predict fail with an IndexError or label wrongly."""
+    from .nn.losses import LOSSES
+
+    if loss_name is not None and loss_name not in LOSSES:
+        raise ValueError(f"loss_name {loss_name!r}")
+    # softmax_xent: one label per unit; sigmoid_bce: two (binary, one unit) or none (multi-label)
+    n = {"softmax_xent": (n_out,), "sigmoid_bce": (2, None) if n_out == 1 else (None,)}.get(loss_name, (None,))
+    if classes is None:
+        if None not in n:
+            raise ValueError(f"no classes for loss {loss_name!r}")
+    elif classes.ndim != 1 or len(classes) not in n or len(np.unique(classes)) != len(classes):
+        # (not required sorted: labels saved as text, e.g. Decimals, keep the fit's numeric order)
+        raise ValueError(f"classes of shape {classes.shape} for loss {loss_name!r} and {n_out} output(s), "
+                         "or not unique")
+
+
 def load(path: "os.PathLike[str] | str") -> "MLP":
     """Load an MLP saved by :func:`save`; ModelFileError if the file is corrupt or foreign."""
     from .mlp import MLP
@@ -241,10 +261,11 @@ def load(path: "os.PathLike[str] | str") -> "MLP":
             raise ModelFileError(f"{path}: params have shape {params.shape} {params.dtype}, expected "
                                  f"{model.params.shape} {model.params.dtype}")
         model.params[...] = params
+        model.loss_name_ = meta["fitted"]["loss_name"]
+        _check_labels(model.loss_name_, arrays.get("classes"), model.sizes[-1])
         model.classes_ = arrays.get("classes")
         if model.classes_ is not None and meta["fitted"].get("classes_object"):
             model.classes_ = model.classes_.astype(object)
-        model.loss_name_ = meta["fitted"]["loss_name"]
         model._y_1d = bool(meta["fitted"]["y_1d"])
         ts = meta.get("train_state")
         if ts is not None:

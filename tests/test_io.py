@@ -127,6 +127,20 @@ def test_corrupt_file_is_rejected(tmp_path, fitted, member):
         io.load(path)
 
 
+
+# offsets in a central directory entry ("PK\x01\x02"): version needed, flags, compression method
+@pytest.mark.parametrize("offset, value", [(6, 0xFF), (8, 0x01), (10, 99)])
+def test_damaged_zip_headers_are_model_file_errors(tmp_path, fitted, offset, value):
+    # zipfile's NotImplementedError ("zip file version 25.5", "compression method is not
+    # supported") and RuntimeError ("encrypted, password required") escaped load
+    path = tmp_path / "m.npz"
+    fitted.save(path)
+    raw = bytearray(path.read_bytes())
+    raw[raw.index(b"PK\x01\x02") + offset] = value
+    path.write_bytes(bytes(raw))
+    with pytest.raises(io.ModelFileError):
+        io.load(path)
+
 def test_tampered_checksummed_content_is_rejected(tmp_path, fitted):
     """Rewriting a member with a valid zip CRC still fails the SHA-256 check."""
     path = tmp_path / "m.npz"
@@ -208,6 +222,15 @@ def _rewrite(src, dst, edit):
     (lambda m, a: m["config"].update(sizes=[64, 0, 10]), "inconsistent model metadata"),
     (lambda m, a: m["train_state"]["state"].update(history=[1.0]), "inconsistent model metadata"),
     (lambda m, a: m["train_state"]["state"].update(epoch="x"), "inconsistent model metadata"),
+    # these loaded, and predict / score / resume failed later (IndexError, TypeError) or mislabelled
+    (lambda m, a: a.pop("classes"), "no classes for loss 'softmax_xent'"),
+    (lambda m, a: a.update(classes=a["classes"][:3]), r"classes of shape \(3,\)"),
+    (lambda m, a: a.update(classes=np.zeros(10)), "not unique"),
+    (lambda m, a: m["fitted"].update(loss_name="mse"), "classes of shape .* for loss 'mse'"),
+    (lambda m, a: m["fitted"].update(loss_name="xent"), "loss_name 'xent'"),
+    (lambda m, a: m["train_state"]["state"].update(step=-3), "step must be an int >= 0"),
+    (lambda m, a: m["train_state"]["state"].update(seed=2**40), "seed must be an int in"),
+    (lambda m, a: m["train_state"]["state"]["history"].update(loss=[0.5]), "history lengths"),
 ])
 def test_checksummed_but_inconsistent_files_are_rejected(tmp_path, fitted, edit, match):
     fitted.save(tmp_path / "m.fnn")
@@ -269,3 +292,14 @@ def test_resume_of_a_model_saved_without_training_state_is_refused(tmp_path, dat
         io.load(tmp_path / "again.fnn").fit(X, y, resume=True, epochs=1)
     model.fit(X, y, optimizer="sgd", lr=0.1, epochs=1)  # a new fit from the loaded weights
     assert model.optimizer_.name == "sgd" and model.history_["lr"] == [0.1]
+
+
+def test_a_numpy_int_seed_saves(tmp_path):
+    # the fit's seed was kept as np.int64 in the training state: save failed with json's
+    # "Object of type int64 is not JSON serializable"
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    net = MLP([3, 4, 2], seed=np.int64(7)).fit(X, np.arange(20) % 2, epochs=1)
+    net.save(tmp_path / "m")
+    back = io.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.params, MLP([3, 4, 2], seed=7).fit(X, np.arange(20) % 2, epochs=1).params)
+    assert back.seed == 7
