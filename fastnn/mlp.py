@@ -68,7 +68,7 @@ class MLP:
     activation : str
         Hidden activation (a name from ``fastnn.kernels.ACTIVATIONS`` except softmax).
     dtype : float32 or float64
-    seed : int, Generator, RandomState or None
+    seed : int in [0, 2**32), Generator, RandomState or None
         Seeds the initial weights and, unless ``fit(seed=...)`` says otherwise,
         shuffling, the validation split and dropout.
     loss : None, "softmax_xent", "sigmoid_bce" or "mse"
@@ -94,6 +94,8 @@ class MLP:
             raise ValueError(f"activation must be one of {sorted(set(ACTIVATIONS) - {'softmax'})}, got {activation!r}")
         self.activation = activation
         try:
+            if dtype is None:  # np.dtype(None) is float64, where the default here is float32
+                raise TypeError
             self.dtype = np.dtype(dtype)
         except TypeError:  # NumPy's "data type 'float17' not understood" would not name the argument
             raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
@@ -108,6 +110,10 @@ class MLP:
             # this machine lacks, and still loads)
             backends.check_name(backend)
         self.loss, self.init, self.param, self.backend = loss, init, param, backend
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            # an int is also every fit's default seed, so fit(seed=...)'s range; a Python int, as a
+            # NumPy one reached the model file's JSON (save failed) and 2**32 or more failed in fit
+            seed = kernels.check_int("seed", seed, 0, 2**32 - 1)
         self.seed = seed
         self.params = init_params(self.layout, activation, init=init, seed=make_rng(seed), dtype=self.dtype)
         self.network = build_mlp(self.sizes, activation, dtype=self.dtype, param=param, params=self.params)
@@ -190,8 +196,6 @@ class MLP:
     def _encode_fit(self, y, loss: str):
         """(encoded targets, classes_) for a fit."""
         y = np.asarray(y)
-        if y.ndim not in (1, 2):
-            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
         k = self.sizes[-1]
         if loss != "mse" and y.dtype.kind == "f" and np.isnan(y).any():
             # np.unique makes NaN a class of its own, which y == NaN never matches: sigmoid_bce
@@ -244,6 +248,8 @@ class MLP:
         """Targets encoded like the fit's (for scoring)."""
         kernels.refuse_masked("y", y)
         y = np.asarray(y)
+        if y.ndim not in (1, 2):  # the reshape below would flatten [n, k, 1] into regression targets
+            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
         loss = self.loss_name_
         if loss == "softmax_xent":
             if y.ndim != 1:
@@ -257,7 +263,10 @@ class MLP:
             if y.ndim != 1 or not np.isin(y, self.classes_).all():
                 raise ValueError(f"y must be 1-D labels among {list(self.classes_)}")
             return (y == self.classes_[1]).astype(self.dtype).reshape(-1, 1)
-        t = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self.dtype)
+        if y.dtype.kind not in "fiub":  # as fit: text was parsed ("1.5" trained) or failed in NumPy
+            raise TypeError(f"y must be numeric targets, got dtype {y.dtype}")
+        # not y.reshape(len(y), -1): no rows (an empty validation_data or score) made that NumPy's error
+        t = np.ascontiguousarray(y[:, None] if y.ndim == 1 else y, dtype=self.dtype)
         if t.shape[1] != self.sizes[-1]:
             raise ValueError(f"y must have {self.sizes[-1]} column(s), got shape {y.shape}")
         # the checks _encode_fit makes: resume=True and validation_data come through here, and
@@ -343,14 +352,18 @@ class MLP:
         y_arr = np.asarray(y)
         if y_arr.ndim == 0:  # e.g. y=None: len() would fail with "len() of unsized object"
             raise ValueError(f"y must be 1-D or 2-D targets, one row per row of X, got {y!r}")
+        if y_arr.ndim > 2:  # before the loss is inferred from y, whose errors would not say this
+            raise ValueError(f"y must be 1-D or 2-D, got shape {y_arr.shape}")
         if len(y_arr) != len(X):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y_arr)}")
         sw = None if sample_weight is None else _check_weights(sample_weight, len(X))
         for name, flag in (("early_stopping", early_stopping), ("shuffle", shuffle), ("verbose", verbose),
                            ("resume", resume)):
             kernels.check_bool(name, flag)
-        if fused is not None:
-            kernels.check_bool("fused", fused)
+        if fused is not None:  # as a bool: the loop tests `fused is not False`, which 0 or np.False_ passed
+            fused = kernels.check_bool("fused", fused)
+        if backend is not None:  # else a bad name failed inside the first epoch
+            backends.check_name(backend)
         if resume and self.train_state_ is None:
             raise ValueError("resume=True needs a model that was fitted (or loaded) before")
         if resume and not self.train_state_.resumable:
@@ -401,6 +414,8 @@ class MLP:
         # without validation data, Ctrl-C...) must leave a fitted model as it was, not
         # half-switched to the new targets: its label map, loss and training state
         prev = (self.loss_name_, self.classes_, self._y_1d, self.train_state_, self.network)
+        # resume trains the same TrainState, whose stopped_by the loop sets on entry
+        prev_stopped_by = self.train_state_.stopped_by if resume else None
         epoch0 = self.train_state_.epoch if resume else 0
         state = None
         try:
@@ -452,6 +467,8 @@ class MLP:
                 X_val, t_val = self._X(validation_data[0], "X_val"), self._encode(validation_data[1])
                 if len(X_val) != len(t_val):
                     raise ValueError(f"X_val and y_val have different lengths: {len(X_val)} and {len(t_val)}")
+                if len(X_val) == 0:  # else silently no validation (NaN val_loss), or early_stopping's error
+                    raise ValueError(f"validation_data has no rows, got X_val of shape {X_val.shape}")
             elif validation_fraction > 0:
                 from sklearn.model_selection import train_test_split
 
@@ -484,6 +501,8 @@ class MLP:
             # (divergence is an outcome: it keeps the fit's state, stopped_by_ "diverged")
             if (state is None or state.epoch == epoch0) and not isinstance(exc, TrainingDivergedError):
                 self.loss_name_, self.classes_, self._y_1d, self.train_state_, self.network = prev
+                if resume:
+                    self.train_state_.stopped_by = prev_stopped_by
             raise
         return self
 
@@ -523,6 +542,8 @@ class MLP:
         out, t = self.decision_function(X, backend=backend), self._encode(y)
         if len(t) != len(out):  # NumPy's "operands could not be broadcast" would name neither
             raise ValueError(f"X and y have different lengths: {len(out)} and {len(t)}")
+        if len(t) == 0:  # a mean over no rows (NaN and a RuntimeWarning); scikit-learn's scores refuse it too
+            raise ValueError(f"X has no rows; score needs at least one, got shape {np.shape(X)}")
         return self._raw_score(out, t)
 
     # ------------------------------------------------------------ persistence

@@ -78,15 +78,22 @@ class TrainState:
                 "no_improve": self.no_improve}
 
     def set_state(self, st: Dict[str, Any]) -> None:
-        self.epoch, self.samples_seen = int(st["epoch"]), int(st["samples_seen"])
-        self.optimizer.step = int(st["step"])
+        """The counters of ``get_state``; a ValueError or TypeError if they cannot be a fit's
+        (a model file is checksummed, but may have been written by other code)."""
+        check = kernels.check_int
+        self.epoch, self.samples_seen = check("epoch", st["epoch"]), check("samples_seen", st["samples_seen"])
+        self.optimizer.step = check("step", st["step"])
         self.rng.bit_generator.state = st["rng"]
         self.schedule.set_state(st["schedule"])
         self.history = {k: [math.nan if v is None else float(v) for v in st["history"].get(k, [])]
                         for k in HISTORY_KEYS}
+        if any(len(self.history[k]) != self.epoch for k in st["history"] if k in self.history):  # one per epoch
+            raise ValueError(f"history lengths {[len(v) for v in self.history.values()]} for {self.epoch} epochs")
         self.stopped_by = st.get("stopped_by", "")
-        self.seed = int(st.get("seed", 0))
-        self.no_improve = int(st.get("no_improve", 0))
+        if not isinstance(self.stopped_by, str):
+            raise TypeError(f"stopped_by must be a str, got {self.stopped_by!r}")
+        self.seed = check("seed", st.get("seed", 0), 0, 2**32 - 1)  # fit(seed=...)'s range
+        self.no_improve = check("no_improve", st.get("no_improve", 0))
 
 
 # ------------------------------------------------------------------ one epoch

@@ -353,6 +353,8 @@ def test_cli_train_reports_bad_input_without_traceback(tmp_path, capsys):
         (["--data", str(counts)], "classes have a single row, e.g. 7; a stratified split needs two per class "
                                   "(pass --regression if the target is a quantity)"),  # was scikit-learn's list
         (["--sizes", "10,8,10"], "--sizes: the first size is the input width, 64 for digits; got 10"),
+        (["--sizes", "64,8,1"], "--sizes: one output unit for the 10 classes of digits; end --sizes with 10, or pass "
+                                "--regression"),  # was the fit's "pass loss='mse' for regression"
     ]:
         assert cli_main(["train", "-q", *argv]) == 2
         assert msg in capsys.readouterr().err
@@ -623,6 +625,8 @@ def test_mlp_bad_data_and_constructor_arguments_name_them(blobs):
         MLP([4, 8, 3], "elu", param="x")  # was accepted, and failed in fit with float()'s message
     with pytest.raises(TypeError, match="dtype must be float32 or float64, got 'float17'"):
         MLP([4, 3], dtype="float17")
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got None"):
+        MLP([4, 3], dtype=None)  # was float64 (NumPy's np.dtype(None)), not the float32 default
     with pytest.raises(ValueError, match="backend must be one of .* got 'cuda'"):
         MLP([4, 3], backend="cuda")  # was accepted, and failed in fit
     net = MLP([4, 8, 3], seed=0).fit(X, y, epochs=1)
@@ -635,3 +639,127 @@ def test_fit_callbacks_may_be_a_generator(blobs):
     seen = []
     MLP([4, 8, 3], seed=0).fit(X, y, epochs=2, callbacks=(cb for cb in [lambda logs: seen.append(logs["epoch"])]))
     assert seen == [0, 1]
+
+
+@pytest.mark.parametrize("fused", [0, np.False_])
+def test_fused_false_as_0_or_numpy_bool_runs_the_composed_loop(blobs, monkeypatch, fused):
+    # check_bool accepted them as False, but the loop tested `fused is not False`: the native epoch ran
+    X, y = blobs
+    monkeypatch.setattr(fastnn.kernels, "train_epoch", lambda *a, **k: pytest.fail("the native epoch ran"))
+    net = MLP([4, 8, 3], seed=0, dtype=np.float64).fit(X, y, epochs=2, fused=fused)
+    ref = MLP([4, 8, 3], seed=0, dtype=np.float64).fit(X, y, epochs=2, fused=False)
+    np.testing.assert_array_equal(net.params, ref.params)
+
+
+def test_fit_checks_the_backend_name_before_training(blobs, monkeypatch):
+    # a bad name failed inside the first epoch (and, on resume, marked the model "interrupted")
+    X, y = blobs
+    net = MLP([4, 8, 3], seed=0).fit(X, y, epochs=1)
+    monkeypatch.setattr(fastnn.mlp, "fit_network", lambda *a, **k: pytest.fail("training started"))
+    for resume in (False, True):
+        with pytest.raises(ValueError, match="backend must be one of .* got 'cuda'"):
+            net.fit(X, y, epochs=1, backend="cuda", resume=resume)
+    assert net.stopped_by_ == "max_epochs" and net.n_iter_ == 1
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_a_resume_that_fails_in_its_first_epoch_keeps_stopped_by(fused):
+    # the failed resume set the shared training state's stopped_by_ to "interrupted", although
+    # the model was otherwise left as it was (no epoch counted, the weights put back)
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    y = np.arange(20) % 2
+    net = MLP([3, 4, 2], seed=0).fit(X, y, epochs=5, callbacks=[lambda logs: True], fused=fused)
+    before = net.params.copy()
+    sw = np.r_[np.ones(10), np.zeros(10)]  # the second batch of 10 rows weighs 0
+    with pytest.raises(ValueError, match="sample_weight sums to 0"):
+        net.fit(X, y, epochs=1, batch_size=10, shuffle=False, sample_weight=sw, resume=True, fused=fused)
+    assert net.stopped_by_ == "callback" and net.n_iter_ == 1
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_targets_with_more_than_two_dimensions_are_refused():
+    # fit named no shape ("2-D targets need loss='mse'..."); resume=True and score flattened
+    # [n, 1, 1] regression targets silently
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    y = X[:, :1]
+    with pytest.raises(ValueError, match=r"y must be 1-D or 2-D, got shape \(20, 2, 1\)"):
+        MLP([3, 4, 2], seed=0).fit(X, np.zeros((20, 2, 1)), epochs=1)
+    net = MLP([3, 4, 1], seed=0, loss="mse").fit(X, y, epochs=1)
+    with pytest.raises(ValueError, match=r"y must be 1-D or 2-D, got shape \(20, 1, 1\)"):
+        net.fit(X, y[:, :, None], epochs=1, resume=True)
+    with pytest.raises(ValueError, match=r"y must be 1-D or 2-D, got shape \(20, 1, 1\)"):
+        net.score(X, y[:, :, None])
+
+
+@pytest.mark.parametrize("sizes, loss", [([3, 4, 1], "mse"), ([3, 4, 2], None)])
+def test_no_rows_in_validation_data_or_score_are_named(sizes, loss):
+    # regression: NumPy's "cannot reshape array of size 0"; classification: validation silently
+    # skipped (NaN val_loss) and score NaN with a "Mean of empty slice" warning
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    y = (X[:, 0] > 0).astype(int)
+    net = MLP(sizes, seed=0, loss=loss).fit(X, y, epochs=1)
+    with pytest.raises(ValueError, match="validation_data has no rows"):
+        net.fit(X, y, epochs=1, validation_data=(X[:0], y[:0]))
+    with pytest.raises(ValueError, match="X has no rows; score needs at least one"):
+        net.score(X[:0], y[:0])
+    assert net.n_iter_ == 1
+
+
+@pytest.mark.parametrize("seed", [2**32, 2**70, -1])
+def test_constructor_int_seed_is_in_the_fit_seed_range(seed):
+    # it is every fit's default seed: 2**32 and more failed only in fit (the validation split's
+    # RandomState, or train_epoch's "seed must be < 2**64" inside the first epoch)
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 4294967295\]"):
+        MLP([3, 4, 2], seed=seed)
+
+
+@pytest.mark.parametrize("sizes, loss", [([3, 4, 1], "mse"), ([3, 4, 2], "sigmoid_bce")])
+def test_text_targets_are_refused_by_resume_validation_data_and_score(sizes, loss):
+    # fit refuses them; resume=True and score parsed numeric text ("0.5" trained), other text
+    # failed with NumPy's "could not convert string to float"
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    y = (rng.random((20, sizes[-1])) < 0.5).astype(float)
+    net = MLP(sizes, seed=0, loss=loss).fit(X, y, epochs=1)
+    for call in (lambda: net.fit(X, y.astype(str), epochs=1, resume=True),
+                 lambda: net.fit(X, y, epochs=1, validation_data=(X, np.full(y.shape, "a"))),
+                 lambda: net.score(X, y.astype(str))):
+        with pytest.raises(TypeError, match="y must be numeric targets, got dtype <U"):
+            call()
+    assert net.n_iter_ == 1
+
+
+def test_load_csv_headerless_with_text_labels_keeps_its_first_row(tmp_path):
+    # any text in the first row made it a header: a headerless file's class name did, and its
+    # first row was silently dropped (a missing value there went unreported with it)
+    p = tmp_path / "d.csv"
+    p.write_text("-0.5,cat\n0.2,dog\n0.3,cat\n")
+    X, y = load_file(p)
+    assert X.ravel().tolist() == pytest.approx([-0.5, 0.2, 0.3]) and y.tolist() == ["cat", "dog", "cat"]
+    p.write_text(",cat\n0.2,dog\n0.3,cat\n")
+    with pytest.raises(ValueError, match=r"line 1, column 0: '' is empty"):
+        load_file(p)
+    p.write_text(",x,label\n0,0.2,dog\n1,0.3,cat\n")  # pandas' to_csv with its index: still a header
+    X, y = load_file(p, target="label")
+    assert X.tolist() == [[0, pytest.approx(0.2)], [1, pytest.approx(0.3)]] and y.tolist() == ["dog", "cat"]
+    p.write_text("0,label\n0.2,dog\n0.3,cat\n")  # numbered columns: 'label' is no class name below it
+    X, y = load_file(p)
+    assert X.ravel().tolist() == pytest.approx([0.2, 0.3]) and y.tolist() == ["dog", "cat"]
+
+
+def test_cli_train_a_test_share_smaller_than_the_classes_names_test_size(tmp_path, capsys):
+    # was scikit-learn's bare "The test_size = 2 should be greater or equal to the number of classes = 3"
+    p = tmp_path / "d.csv"
+    p.write_text("".join(f"{i},{i % 3}\n" for i in range(6)))
+    assert cli_main(["train", "-q", "--no-warmup", "--data", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn train: --test-size 0.25 of the 6 rows of d.csv: ") and err.count("\n") == 1
+
+
+def test_load_tab_separated_with_quoted_header_and_labels(tmp_path):
+    # whitespace-separated files were split with str.split: a quoted header kept its quotes
+    # ("no column named 'label'") and so did quoted class names
+    p = tmp_path / "d.tsv"
+    p.write_text('"x1"\t"label"\n0.5\t"cat"\n0.25  \t"dog"\n')
+    X, y = load_file(p, target="label")
+    assert X.ravel().tolist() == [0.5, 0.25] and y.tolist() == ["cat", "dog"]
