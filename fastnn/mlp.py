@@ -329,7 +329,8 @@ class MLP:
         the native epoch (``fastnn.kernels.train_epoch``) when available, False
         the Python-composed loop. resume: continue the previous fit (or a loaded
         model): optimizer state and step, schedule, shuffling RNG and epoch
-        counter carry on, and optimizer / lr / schedule arguments are ignored;
+        counter carry on, and the optimizer / lr / schedule / loss / l1 /
+        weight_decay arguments are ignored (the first fit's are kept);
         ``epochs`` more epochs run. sample_weight: one finite weight >= 0 per row
         (scikit-learn's weighting: a batch's loss, gradient and L2 term are divided
         by its weight sum, which must not be 0); a held-out validation share keeps
@@ -342,7 +343,8 @@ class MLP:
         continues them.
 
         Raises fastnn.train.TrainingDivergedError (a FloatingPointError) if the
-        loss becomes NaN/inf; the weights of the last finite epoch are kept.
+        loss becomes NaN/inf; the weights of the last finite epoch are kept (with
+        early_stopping, the best epoch's, as at every end of such a fit).
         """
 
         X = self._X(X)

@@ -43,8 +43,9 @@ class TrainingDivergedError(FloatingPointError):
     """The training loss, or the weights after an epoch's updates, became NaN or infinite.
 
     The network holds the weights (and the optimizer its state) from the end of
-    the last epoch whose loss was finite. Attributes: ``epoch`` (0-based, the
-    epoch that diverged) and ``loss``.
+    the last epoch whose loss was finite; with early stopping the weights are the
+    best epoch's, as at every end of such a fit. Attributes: ``epoch`` (0-based,
+    the epoch that diverged) and ``loss``.
     """
 
     def __init__(self, epoch: int, loss: float):
