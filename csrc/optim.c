@@ -17,54 +17,57 @@
 #define PROX(SFX, w, thr) fnn_sel_##SFX(!((w) <= (thr)), (w) - (thr), \
                                         fnn_sel_##SFX((w) < -(thr), (w) + (thr), 0))
 
-/* The coupled L2 term and the decay, only when their coefficient is not 0 (a
+/* The coupled L2 term and the decay, only when the caller's l2 / wd is not 0 (a
  * loop-invariant test, unswitched by the compiler): the spec skips them, and an
- * infinite parameter times a zero coefficient would make a NaN where it keeps inf. */
+ * infinite parameter times a zero coefficient would make a NaN where it keeps inf.
+ * The flags come from l2 and wd themselves, as the spec's tests: lr * wd may be 0
+ * (lr = 0) with wd != 0, and the spec then computes the 0 * p. */
 #define COUPLED(gv, w0) (use_l2 ? (gv) + l2 * (w0) : (gv))
 #define DECAYED(w0) (use_dec ? (w0) - dec * (w0) : (w0))
 
 /* the loop over [0, n) twice: with the proximal L1 step and without. BODY computes
  * the new parameter value `w` from p[i], g[i] and the state. */
 #define UPDATE_LOOPS(SFX, n, BODY)                                                      \
-    const int use_l2 = l2 != 0, use_dec = dec != 0;                                     \
     if (use_l1) { IVDEP for (int64_t i = 0; i < (n); i++) { BODY; p[i] = PROX(SFX, w, thr); } } \
     else { IVDEP for (int64_t i = 0; i < (n); i++) { BODY; p[i] = w; } }
 
-/* hyper-parameters already rounded to the buffer's dtype */
+#define USE_FLAGS int use_l1, int use_l2, int use_dec
+
+/* hyper-parameters already rounded to the buffer's dtype; use_* say which penalties apply */
 #define DEFINE_OPTIM_PASSES(T, SFX, ISA, ATTR, SQRT)                                    \
-static ATTR void sgd_##SFX##_##ISA(T *p, const T *g, int64_t n, T lr, T l2, T thr,       \
-                                   T dec, int use_l1) {                                 \
-    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                            \
+static ATTR void sgd_##SFX##_##ISA(T *p, const T *g, int64_t n, T lr, T l2, T thr,      \
+                                   T dec, USE_FLAGS) {                                 \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                         \
                  T w = DECAYED(w0) - lr * gi)                                       \
 }                                                                                       \
-static ATTR void momentum_##SFX##_##ISA(T *p, T *v, const T *g, int64_t n, T lr, T mu,   \
-                                        int nesterov, T l2, T thr, T dec, int use_l1) { \
+static ATTR void momentum_##SFX##_##ISA(T *p, T *v, const T *g, int64_t n, T lr, T mu,  \
+                                        int nesterov, T l2, T thr, T dec, USE_FLAGS) { \
     if (nesterov) {                                                                     \
-        UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                        \
+        UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                     \
                      T vi = mu * v[i] - lr * gi; v[i] = vi;                             \
                      T w = DECAYED(w0) + (mu * vi - lr * gi))                       \
     } else {                                                                            \
-        UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                        \
+        UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                     \
                      T vi = mu * v[i] - lr * gi; v[i] = vi;                             \
                      T w = DECAYED(w0) + vi)                                        \
     }                                                                                   \
 }                                                                                       \
 static ATTR void adagrad_##SFX##_##ISA(T *p, T *acc, const T *g, int64_t n, T lr, T eps, \
-                                       T l2, T thr, T dec, int use_l1) {                \
-    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                            \
+                                       T l2, T thr, T dec, USE_FLAGS) {                \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                         \
                  T a = acc[i] + gi * gi; acc[i] = a;                                    \
                  T w = DECAYED(w0) - lr * gi / (SQRT(a) + eps))                     \
 }                                                                                       \
-static ATTR void rmsprop_##SFX##_##ISA(T *p, T *sq, const T *g, int64_t n, T lr, T rho,  \
-                                       T one_m_rho, T eps, T l2, T thr, T dec, int use_l1) { \
-    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                            \
+static ATTR void rmsprop_##SFX##_##ISA(T *p, T *sq, const T *g, int64_t n, T lr, T rho, \
+                                       T one_m_rho, T eps, T l2, T thr, T dec, USE_FLAGS) { \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                         \
                  T s = rho * sq[i] + one_m_rho * gi * gi; sq[i] = s;                    \
                  T w = DECAYED(w0) - lr * gi / (SQRT(s) + eps))                     \
 }                                                                                       \
-static ATTR void adam_##SFX##_##ISA(T *p, T *m, T *v, const T *g, int64_t n, T lr_t,     \
+static ATTR void adam_##SFX##_##ISA(T *p, T *m, T *v, const T *g, int64_t n, T lr_t,    \
                                     T b1, T one_m_b1, T b2, T one_m_b2, T eps, T l2,   \
-                                    T thr, T dec, int use_l1) {                         \
-    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                            \
+                                    T thr, T dec, USE_FLAGS) {                         \
+    UPDATE_LOOPS(SFX, n, T w0 = p[i]; T gi = COUPLED(g[i], w0);                         \
                  T mi = b1 * m[i] + one_m_b1 * gi; m[i] = mi;                           \
                  T vi = b2 * v[i] + one_m_b2 * gi * gi; v[i] = vi;                      \
                  T w = DECAYED(w0) - lr_t * mi / (SQRT(vi) + eps))                  \
@@ -107,31 +110,32 @@ static inline void split(int64_t n, int nt, int t, int64_t *lo, int64_t *hi) {
 /* the shared penalties, rounded to T: coupled l2, L1 threshold lr*l1, decay lr*wd */
 #define PENALTIES(T)                                                                    \
     T l2 = (T)l2_, thr = (T)(lr_ * l1_), dec = (T)(lr_ * wd_);                          \
-    int use_l1 = l1_ != 0
+    int use_l1 = l1_ != 0, use_l2 = l2_ != 0, use_dec = wd_ != 0
 
 #define DEFINE_OPTIM_API(T, SFX)                                                        \
 void fnn_sgd_##SFX(T *p, const T *g, int64_t size,                                      \
                    double lr_, double l2_, double l1_, double wd_) {                    \
     PENALTIES(T);                                                                       \
-    RUN(SFX, sgd, size, p + lo, g + lo, len, (T)lr_, l2, thr, dec, use_l1);             \
+    RUN(SFX, sgd, size, p + lo, g + lo, len, (T)lr_, l2, thr, dec, use_l1, use_l2,      \
+        use_dec);                                                                       \
 }                                                                                       \
 void fnn_momentum_##SFX(T *p, T *v, const T *g, int64_t size, double lr_, double mu_,  \
                         int nesterov, double l2_, double l1_, double wd_) {             \
     PENALTIES(T);                                                                       \
     RUN(SFX, momentum, size, p + lo, v + lo, g + lo, len, (T)lr_, (T)mu_, nesterov,     \
-        l2, thr, dec, use_l1);                                                          \
+        l2, thr, dec, use_l1, use_l2, use_dec);                                         \
 }                                                                                       \
 void fnn_adagrad_##SFX(T *p, T *acc, const T *g, int64_t size, double lr_, double eps_, \
                        double l2_, double l1_, double wd_) {                            \
     PENALTIES(T);                                                                       \
     RUN(SFX, adagrad, size, p + lo, acc + lo, g + lo, len, (T)lr_, (T)eps_, l2, thr,    \
-        dec, use_l1);                                                                   \
+        dec, use_l1, use_l2, use_dec);                                                  \
 }                                                                                       \
 void fnn_rmsprop_##SFX(T *p, T *sq, const T *g, int64_t size, double lr_, double rho_,  \
                        double eps_, double l2_, double l1_, double wd_) {               \
     PENALTIES(T);                                                                       \
     RUN(SFX, rmsprop, size, p + lo, sq + lo, g + lo, len, (T)lr_, (T)rho_,             \
-        (T)(1.0 - rho_), (T)eps_, l2, thr, dec, use_l1);                                                              \
+        (T)(1.0 - rho_), (T)eps_, l2, thr, dec, use_l1, use_l2, use_dec);               \
 }                                                                                       \
 void fnn_adam_##SFX(T *p, T *m, T *v, const T *g, int64_t size, double lr_, double b1_, \
                     double b2_, double eps_, int64_t t, double l2_, double l1_, double wd_) { \
@@ -139,7 +143,8 @@ void fnn_adam_##SFX(T *p, T *m, T *v, const T *g, int64_t size, double lr_, doub
     /* bias corrections folded into the step size, in double as the reference */       \
     T lr_t = (T)(lr_ * sqrt(1.0 - pow(b2_, (double)t)) / (1.0 - pow(b1_, (double)t)));  \
     RUN(SFX, adam, size, p + lo, m + lo, v + lo, g + lo, len, lr_t, (T)b1_,           \
-        (T)(1.0 - b1_), (T)b2_, (T)(1.0 - b2_), (T)eps_, l2, thr, dec, use_l1);                                                 \
+        (T)(1.0 - b1_), (T)b2_, (T)(1.0 - b2_), (T)eps_, l2, thr, dec, use_l1, use_l2,  \
+        use_dec);                                                                       \
 }
 
 DEFINE_OPTIM_API(float, f32)
