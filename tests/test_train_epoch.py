@@ -401,6 +401,46 @@ def test_nan_in_x_spreads_like_the_reference(backend, dtype, activation):
     np.testing.assert_array_equal(out[backend][1], out["numpy"][1])
 
 
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
+def test_l1_step_keeps_nan_weights_like_the_reference(backend):
+    # The Numba epoch's proximal L1 step mapped a NaN weight to 0 (w > thr and w < -thr
+    # are both false for NaN), silently "repairing" a diverged network.
+    params, X, y = _problem(np.float64, "mse")
+    params[:5] = np.nan
+    out = {}
+    for be in ("numpy", backend):
+        p = params.copy()
+        K.train_epoch(p, np.zeros_like(p), np.zeros((0, p.size)), X, y, np.arange(N), sizes=SIZES,
+                      activation="relu", loss="mse", optimizer="sgd", lr=0.01, step=0, batch_size=BS, l1=1e-3,
+                      backend=be)
+        out[be] = np.isnan(p)
+    assert out["numpy"][:5].all()
+    np.testing.assert_array_equal(out[backend], out["numpy"])
+
+
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
+def test_dropped_nan_units_stay_nan_like_the_reference(backend):
+    # Hidden unit 0 is inf * 0 = NaN. The spec's dropout multiplies by the 0/1 mask, so a
+    # dropped NaN stays NaN; the Numba epoch wrote 0 and, with this seed, reported a finite
+    # loss from a NaN network.
+    sizes = [1, 4, 1]
+    size = layout(sizes)[3]
+    out = {}
+    for be in ("numpy", backend):
+        p = np.full(size, 0.5)
+        p[0] = 0.0
+        with np.errstate(invalid="ignore"):  # the spec's matmul computes the inf * 0
+            loss = K.train_epoch(p, np.zeros_like(p), np.zeros((0, size)), np.array([[np.inf]]), np.zeros((1, 1)),
+                                 [0], sizes=sizes, activation="tanh", loss="mse", optimizer="sgd", lr=0.1, step=0,
+                                 batch_size=1, dropout=0.5, seed=2, backend=be)
+        out[be] = (np.isnan(loss), np.isnan(p))
+    assert out["numpy"][0]
+    assert out[backend][0]
+    np.testing.assert_array_equal(out[backend][1], out["numpy"][1])
+
+
 def test_dropout_changes_training_and_seed_matters():
     base = _train("numpy", np.float64, "sgd", "mse", epochs=1)[0]
     d1 = _train("numpy", np.float64, "sgd", "mse", epochs=1, dropout=0.5, seed=1)[0]

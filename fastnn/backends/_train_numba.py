@@ -129,7 +129,8 @@ def _dropout(y, x, key, threshold, scale):
     """y = x * keep * scale over flat 1-D views (y may be x)."""
     for i in range(x.shape[0]):
         h = _mix64(key + np.uint64(i + 1) * _U_GOLDEN)
-        y[i] = x[i] * scale if (h >> _S40) >= threshold else 0.0
+        # x * 0, not 0, when dropped: a NaN (inf * 0 of a dead unit) spreads as in the spec
+        y[i] = x[i] * scale if (h >> _S40) >= threshold else x[i] * 0.0
 
 
 # ---------------------------------------------------------------------- optimizers
@@ -191,7 +192,8 @@ def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
         zero = dt(0.0)
         for i in range(n):
             w = p[i]
-            p[i] = w - thr if w > thr else (w + thr if w < -thr else zero)
+            # w * 0, not 0: a NaN weight stays NaN as in the spec (the divergence check sees it)
+            p[i] = w - thr if w > thr else (w + thr if w < -thr else w * zero)
 
 
 # -------------------------------------------------------------------------- losses
