@@ -291,6 +291,7 @@ def dense_backward(dout, x, w, activation: str, *, y: Optional[Array] = None, z:
     """
     mod = backends.resolve(backend)
     code, param = _activation(activation, param)
+    dz_is_dout = dz is dout  # before _input, which views a memmap as a new ndarray
     dout = _input("dout", dout, 2)
     x = _input("x", x, 2, dout.dtype)
     w = _input("w", w, 2, dout.dtype)
@@ -308,7 +309,7 @@ def dense_backward(dout, x, w, activation: str, *, y: Optional[Array] = None, z:
     dx = _output("dx", dx, (n, i), dout.dtype, ins + (("dw", dw), ("db", db))) if need_dx else None
     # dz may be dout itself (then overwritten): it is still a destination, so it must be
     # writeable and must not overlap the arrays read after it is written (x, w, y, z)
-    dz = _output("dz", dz, (n, o), dout.dtype, tuple(p for p in ins if p[0] != "dout" or dz is not dout)
+    dz = _output("dz", dz, (n, o), dout.dtype, tuple(p for p in ins if p[0] != "dout" or not dz_is_dout)
                  + (("dw", dw), ("db", db), ("dx", dx)))
     if n == 0 or o == 0:
         dw[...] = 0
@@ -350,9 +351,10 @@ def activation_forward(x, activation: str, *, param: Optional[float] = None, out
     """Return ``act(x)`` elementwise (softmax: over the last axis). ``out`` may be ``x``."""
     mod = backends.resolve(backend)
     code, param = _activation(activation, param)
+    in_place = out is x  # before _input, which views a memmap as a new ndarray
     x = _input("x", x)
     # out may be x itself (in place), but it is still a destination: writeable, checked
-    out = _output("out", out, x.shape, x.dtype, () if out is x else (("x", x),))
+    out = _output("out", out, x.shape, x.dtype, () if in_place else (("x", x),))
     if x.size:
         x2 = _rows2d("x", x)  # before out's view: a 0-d x is the caller's error, out only copies its shape
         _run("activation_forward", mod, "act_forward", (_rows2d("out", out), x2, code, param), 0.0, 2.0 * x.nbytes)
@@ -368,11 +370,12 @@ def activation_backward(dy, activation: str, *, y: Optional[Array] = None, x: Op
     """
     mod = backends.resolve(backend)
     code, param = _activation(activation, param)
+    in_place = out is dy  # before _input, which views a memmap as a new ndarray
     dy = _input("dy", dy)
     y, x = _act_saved(code, y, x, dy.shape, dy.dtype, "y", "x")
     # out may be dy itself (in place): still writeable, and never overlapping y or x, which
     # the kernels read after writing out (a partial overlap would corrupt them silently)
-    out = _output("out", out, dy.shape, dy.dtype, (("y", y), ("x", x)) if out is dy else
+    out = _output("out", out, dy.shape, dy.dtype, (("y", y), ("x", x)) if in_place else
                   (("dy", dy), ("y", y), ("x", x)))
     if dy.size:
         dy2 = _rows2d("dy", dy)  # first: a 0-d dy is the error, y and out only copy its shape
@@ -613,8 +616,9 @@ def _dropout_args(p, seed, step):
 def _dropout(name, x, p, seed, step, out, backend):
     mod = backends.resolve(backend)
     key, threshold, scale = _dropout_args(p, seed, step)
+    in_place = out is x  # before _input, which views a memmap as a new ndarray
     x = _input(name, x)
-    out = _output("out", out, x.shape, x.dtype, () if out is x else ((name, x),))  # in place: still writeable
+    out = _output("out", out, x.shape, x.dtype, () if in_place else ((name, x),))  # in place: still writeable
     if x.size:
         _run("dropout", mod, "dropout", (out.reshape(-1), x.reshape(-1), key, threshold, scale), 0.0, 2.0 * x.nbytes)
     return out
@@ -914,7 +918,8 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
     Minimises ``1/2 ||y - X w||^2 + alpha ||w||_1 + beta/2 ||w||^2`` from the start
     point ``w`` [n_features] (float32/float64, updated in place). ``xt`` is X
     transposed, [n_features, n_samples] in w's dtype (each column of X a
-    contiguous row: the solver reads one per coordinate), ``y`` [n_samples].
+    contiguous row: the solver reads one per coordinate), ``y`` [n_samples]; all
+    three finite (NaN or inf raise ValueError).
     Coordinates are visited in order (selection="cyclic") or drawn with
     scikit-learn's xorshift from ``seed`` ("random"); ``positive`` keeps w >= 0;
     ``screening`` drops features that gap-safe rules prove zero. Stops when the
@@ -943,6 +948,10 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
     for name, arr in (("xt", xt), ("y", y)):
         if _may_share_memory(arr, w):
             raise ValueError(f"w overlaps {name}; pass a separate buffer")
+    for name, arr in (("w", w), ("xt", xt), ("y", y)):
+        # the solver's maxima and screening tests would skip a NaN, differently per backend
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} must be finite (it holds NaN or inf)")
     alpha = check_real("alpha", alpha, low=0.0)
     beta = check_real("beta", beta, low=0.0)
     tol = check_real("tol", tol, low=0.0)

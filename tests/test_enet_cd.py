@@ -129,6 +129,11 @@ def test_warm_start_and_max_iter():
     (ValueError, "seed must be < 2", {"seed": 2**32}),
     (ValueError, "selection must be", {"selection": "greedy"}),
     (ValueError, "w overlaps y", {"_overlap": True}),
+    # NaN/inf data: the reference reported "converged, gap 0" (its max of the dual norm was
+    # NaN), C and Numba skipped the NaN in that max and ran: three different silent answers
+    (ValueError, "xt must be finite", {"xt": np.full((20, 60), np.nan)}),
+    (ValueError, "y must be finite", {"y": np.r_[np.inf, np.zeros(59)]}),
+    (ValueError, "w must be finite", {"w": np.r_[np.nan, np.zeros(19)]}),
 ])
 def test_invalid_input(exc, match, change):
     xt, y, kw = _problem("lasso", np.float64)

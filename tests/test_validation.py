@@ -128,6 +128,26 @@ def test_documented_in_place_aliases_work():
     assert K.dropout_forward(y, 0.5, seed=1, step=0, out=y) is y
 
 
+def test_documented_in_place_aliases_work_on_memmaps(tmp_path):
+    # the alias was recognised after the input was converted, and np.asarray turns a
+    # memmap (any ndarray subclass) into a new object: "out overlaps x" was raised
+    def mm(name):
+        a = np.memmap(tmp_path / name, dtype=np.float64, mode="w+", shape=(3, 4))
+        a[...] = np.linspace(-2, 2, 12).reshape(3, 4)
+        return a
+
+    x = mm("x")
+    assert K.activation_forward(x, "relu", out=x) is x
+    np.testing.assert_array_equal(x, np.maximum(np.linspace(-2, 2, 12).reshape(3, 4), 0))
+    dy = mm("dy")
+    assert K.activation_backward(dy, "relu", y=np.ones((3, 4)), out=dy) is dy
+    d = mm("d")
+    assert K.dropout_forward(d, 0.5, seed=1, step=0, out=d) is d
+    dout = mm("dout")
+    _, dw, _ = K.dense_backward(dout, np.ones((3, 2)), np.ones((2, 4)), "relu", y=np.ones((3, 4)), dz=dout)
+    np.testing.assert_allclose(dw, np.ones((2, 3)) @ np.linspace(-2, 2, 12).reshape(3, 4))
+
+
 @pytest.mark.parametrize("backend", fastnn.backends.available())
 def test_in_place_buffers_are_still_checked_as_outputs(backend):
     # out=x / out=dy / dz=dout skip the overlap test with that one input, not the others:
