@@ -398,6 +398,8 @@ class MLP:
             kernels.hyperparameter(name, v)
         if not 0.0 <= kernels.check_real("dropout", dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if dropout and len(self.sizes) < 3:  # it would silently do nothing
+            raise ValueError(f"dropout={dropout!r} applies to hidden layers, and sizes {list(self.sizes)} has none")
         if validation_fraction is None:
             validation_fraction = 0.1 if early_stopping and validation_data is None else 0.0
         if not 0.0 <= kernels.check_real("validation_fraction", validation_fraction) < 1.0:

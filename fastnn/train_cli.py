@@ -162,7 +162,15 @@ def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     # the bar only on a terminal, as `fastnn bench`'s: piped into a log it is a line of \r-separated frames
     verbose = not args.quiet and sys.stderr.isatty()
-    net.fit(X_tr, y_tr, epochs=args.epochs, early_stopping=args.early_stopping, verbose=verbose, **fit_kw)
+    try:
+        net.fit(X_tr, y_tr, epochs=args.epochs, early_stopping=args.early_stopping, verbose=verbose, **fit_kw)
+    except ValueError as exc:
+        if args.early_stopping and str(exc).startswith("the validation split"):
+            # its message names fit's validation_fraction, which this command line has not
+            reason = str(exc).split("failed: ", 1)[-1]
+            raise ValueError(f"--early-stopping holds out 10% of the {len(y_tr)} training rows for validation, "
+                             f"which failed: {reason}") from None
+        raise
     elapsed = time.perf_counter() - t0
     epochs = max(net.n_iter_, 1)
     score = net.score(X_te, y_te)

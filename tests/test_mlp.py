@@ -608,10 +608,12 @@ def test_validation_split_trains_without_a_copy_of_the_training_rows(fused):
     (dict(shuffle="no"), TypeError, "shuffle must be True or False, got 'no'"),  # was truthy: shuffled
     (dict(early_stopping="no"), TypeError, "early_stopping must be True or False"),
     (dict(fused="no"), TypeError, "fused must be True or False"),
+    (dict(dropout=0.5, _sizes=[4, 3]), ValueError, r"dropout=0.5 applies to hidden layers, and sizes \[4, 3\] has none"),
 ])
 def test_fit_bad_options_name_the_option_before_training(blobs, kwargs, exc, match):
     X, y = blobs
-    net = MLP([4, 8, 3], seed=0)
+    kwargs = dict(kwargs)  # (the parametrize dict is shared)
+    net = MLP(kwargs.pop("_sizes", [4, 8, 3]), seed=0)
     with pytest.raises(exc, match=match):
         net.fit(X, y, epochs=2, **kwargs)
     assert net.train_state_ is None  # refused up front: not one epoch trained
@@ -754,6 +756,16 @@ def test_cli_train_a_test_share_smaller_than_the_classes_names_test_size(tmp_pat
     assert cli_main(["train", "-q", "--no-warmup", "--data", str(p)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fastnn train: --test-size 0.25 of the 6 rows of d.csv: ") and err.count("\n") == 1
+
+
+def test_cli_train_early_stopping_split_failure_names_the_option(tmp_path, capsys):
+    # was "the validation split (validation_fraction=0.1 of 3 rows) failed": an option the CLI has not
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,label\n" + "".join(f"{i},{i % 4},{'xy'[i % 2]}\n" for i in range(6)))
+    assert cli_main(["train", "-q", "--no-warmup", "--data", str(p), "--early-stopping", "--test-size", "0.34"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn train: --early-stopping holds out 10% of the 3 training rows for validation, "
+                          "which failed: ") and "validation_fraction" not in err and err.count("\n") == 1
 
 
 def test_load_tab_separated_with_quoted_header_and_labels(tmp_path):
