@@ -1,5 +1,5 @@
 /* reduce.h -- row reductions (max, sum, dot) that gcc vectorises without
- * -ffast-math: the loop keeps FNN_RED_W independent partial results (the order
+ * unsafe-math options: the loop keeps FNN_RED_W independent partial results (the order
  * of additions is written out, so no reassociation is needed), combined at the end.
  * Used inside generic and FNN_TARGET_AVX2 functions alike (always inlined). */
 #ifndef FASTNN_REDUCE_H

@@ -1,6 +1,6 @@
 /* simd_math.h -- exp, expm1, log1p, tanh, erf written so that gcc -O3 vectorises
  * the loops that call them (no libm calls, no branches: every case is computed
- * and selected), without -ffast-math.
+ * and selected), without unsafe-math options.
  *
  * The same inline code is compiled twice by the kernels that use it: once for the
  * baseline ISA (SSE2: 4 floats / 2 doubles per instruction) and once inside

@@ -4,8 +4,9 @@ setup.py points ``cffi_modules`` here. The cdef is read from the block between
 ``CDEF-BEGIN`` and ``CDEF-END`` in csrc/fastnn.h, so the ABI is declared once.
 
 Flags: -O3 -fopenmp and -fno-math-errno (lets sqrt compile to one instruction and
-vectorise; results are unchanged). Never -ffast-math, -Ofast or -march=native:
-ISA-specific code is compiled per function and chosen at run time (csrc/runtime.c).
+vectorise; results are unchanged). Never the unsafe-math, O-fast or native-CPU options
+(tests/test_portable_build.py checks): ISA-specific code is compiled per function and
+chosen at run time (csrc/runtime.c).
 
 Portability: x86 SIMD code is compiled only on x86-64 (csrc/internal.h, FNN_X86);
 a compiler without OpenMP (Apple's clang) builds a single-threaded extension with a
