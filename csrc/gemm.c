@@ -41,52 +41,64 @@ static void gemm_decide_packing(int64_t m, int64_t n, int64_t k, int64_t rsa, in
     *packa = (rsa == 1 && n >= 4 * nr) || (a_bytes > 4.0 * 1024 * 1024 && n > 256);
 }
 
-/* One full panel of a transposed B (B(p, j) = src[p + j*csb], i.e. op(B) = W^T with
- * W stored row-major): dst[p*NR + j] for p < kc, j < NR. Read as NR columns, each
- * contiguous along p, and transposed 4x4 (float) / 2x2 (double) in SSE registers,
- * so the stores are whole rows instead of an NR-strided scatter. Measured on the
- * input gradient dY @ W^T at batch 32: the scalar loop cost about as much as the
- * product itself in float64. SSE2 is part of the x86-64 baseline; other targets
- * get the plain loop. */
+/* One full panel of W vectors that are each contiguous along k: dst[p*W + j] =
+ * src[j*ld + p] for p < kc, j < W. Both packings need it: a transposed B (W = NR
+ * columns of op(B), i.e. rows of W^T's storage) and a row-major A (W = MR rows).
+ * Transposed 4x4 (float; a last pair of rows 2x4) / 2x2 (double) in SSE registers,
+ * so the stores are whole rows instead of a W-strided scatter. Measured: the
+ * scalar loop cost about as much as the product in float64 dY @ W^T at batch 32,
+ * and 2% of float64 1024^3 (A packing). SSE2 is part of the x86-64 baseline; other
+ * targets get the plain loop. W must be even. */
 #if FNN_X86
-static void pack_bt_panel_f32(float *dst, const float *src, int64_t csb, int64_t kc, int NR) {
+static void pack_panel_t_f32(float *dst, const float *src, int64_t ld, int64_t kc, int W) {
     int64_t p = 0;
-    for (; p + 4 <= kc; p += 4)
-        for (int j = 0; j < NR; j += 4) {
-            __m128 r0 = _mm_loadu_ps(src + (j + 0) * csb + p);
-            __m128 r1 = _mm_loadu_ps(src + (j + 1) * csb + p);
-            __m128 r2 = _mm_loadu_ps(src + (j + 2) * csb + p);
-            __m128 r3 = _mm_loadu_ps(src + (j + 3) * csb + p);
+    for (; p + 4 <= kc; p += 4) {
+        int j = 0;
+        for (; j + 4 <= W; j += 4) {
+            __m128 r0 = _mm_loadu_ps(src + (j + 0) * ld + p);
+            __m128 r1 = _mm_loadu_ps(src + (j + 1) * ld + p);
+            __m128 r2 = _mm_loadu_ps(src + (j + 2) * ld + p);
+            __m128 r3 = _mm_loadu_ps(src + (j + 3) * ld + p);
             _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-            _mm_storeu_ps(dst + (p + 0) * NR + j, r0);
-            _mm_storeu_ps(dst + (p + 1) * NR + j, r1);
-            _mm_storeu_ps(dst + (p + 2) * NR + j, r2);
-            _mm_storeu_ps(dst + (p + 3) * NR + j, r3);
+            _mm_storeu_ps(dst + (p + 0) * W + j, r0);
+            _mm_storeu_ps(dst + (p + 1) * W + j, r1);
+            _mm_storeu_ps(dst + (p + 2) * W + j, r2);
+            _mm_storeu_ps(dst + (p + 3) * W + j, r3);
         }
+        if (j < W) { /* W % 4 == 2 (the 6-row A panel): interleave the last two */
+            __m128 r0 = _mm_loadu_ps(src + (j + 0) * ld + p);
+            __m128 r1 = _mm_loadu_ps(src + (j + 1) * ld + p);
+            __m128 lo = _mm_unpacklo_ps(r0, r1), hi = _mm_unpackhi_ps(r0, r1);
+            _mm_storel_pi((__m64 *)(dst + (p + 0) * W + j), lo);
+            _mm_storeh_pi((__m64 *)(dst + (p + 1) * W + j), lo);
+            _mm_storel_pi((__m64 *)(dst + (p + 2) * W + j), hi);
+            _mm_storeh_pi((__m64 *)(dst + (p + 3) * W + j), hi);
+        }
+    }
     for (; p < kc; p++)
-        for (int j = 0; j < NR; j++) dst[p * NR + j] = src[j * csb + p];
+        for (int j = 0; j < W; j++) dst[p * W + j] = src[j * ld + p];
 }
 
-static void pack_bt_panel_f64(double *dst, const double *src, int64_t csb, int64_t kc, int NR) {
+static void pack_panel_t_f64(double *dst, const double *src, int64_t ld, int64_t kc, int W) {
     int64_t p = 0;
     for (; p + 2 <= kc; p += 2)
-        for (int j = 0; j < NR; j += 2) {
-            __m128d r0 = _mm_loadu_pd(src + (j + 0) * csb + p);
-            __m128d r1 = _mm_loadu_pd(src + (j + 1) * csb + p);
-            _mm_storeu_pd(dst + (p + 0) * NR + j, _mm_unpacklo_pd(r0, r1));
-            _mm_storeu_pd(dst + (p + 1) * NR + j, _mm_unpackhi_pd(r0, r1));
+        for (int j = 0; j < W; j += 2) {
+            __m128d r0 = _mm_loadu_pd(src + (j + 0) * ld + p);
+            __m128d r1 = _mm_loadu_pd(src + (j + 1) * ld + p);
+            _mm_storeu_pd(dst + (p + 0) * W + j, _mm_unpacklo_pd(r0, r1));
+            _mm_storeu_pd(dst + (p + 1) * W + j, _mm_unpackhi_pd(r0, r1));
         }
     for (; p < kc; p++)
-        for (int j = 0; j < NR; j++) dst[p * NR + j] = src[j * csb + p];
+        for (int j = 0; j < W; j++) dst[p * W + j] = src[j * ld + p];
 }
 #else
-static void pack_bt_panel_f32(float *dst, const float *src, int64_t csb, int64_t kc, int NR) {
+static void pack_panel_t_f32(float *dst, const float *src, int64_t ld, int64_t kc, int W) {
     for (int64_t p = 0; p < kc; p++)
-        for (int j = 0; j < NR; j++) dst[p * NR + j] = src[j * csb + p];
+        for (int j = 0; j < W; j++) dst[p * W + j] = src[j * ld + p];
 }
-static void pack_bt_panel_f64(double *dst, const double *src, int64_t csb, int64_t kc, int NR) {
+static void pack_panel_t_f64(double *dst, const double *src, int64_t ld, int64_t kc, int W) {
     for (int64_t p = 0; p < kc; p++)
-        for (int j = 0; j < NR; j++) dst[p * NR + j] = src[j * csb + p];
+        for (int j = 0; j < W; j++) dst[p * W + j] = src[j * ld + p];
 }
 #endif
 

@@ -31,6 +31,8 @@ static inline __attribute__((always_inline)) void GE_FN(pack_a_impl)(
         if (rsa == 1 && mr == MR) {
             for (int64_t p = 0; p < kc; p++)
                 for (int r = 0; r < MR; r++) dst[p * MR + r] = src[p * csa + r];
+        } else if (csa == 1 && mr == MR && MR % 2 == 0) {
+            GE_FN(pack_panel_t)(dst, src, rsa, kc, MR);
         } else {
             for (int r = 0; r < mr; r++) {
                 const T *row = src + r * rsa;
@@ -61,8 +63,8 @@ static inline __attribute__((always_inline)) void GE_FN(pack_b_impl)(
         } else if (csb == 1) {
             for (int64_t p = 0; p < kc; p++)
                 for (int j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * rsb + j] : 0;
-        } else if (rsb == 1 && nr == NR && NR % 4 == 0) {
-            GE_FN(pack_bt_panel)(dst, src, csb, kc, NR);
+        } else if (rsb == 1 && nr == NR && NR % 2 == 0) {
+            GE_FN(pack_panel_t)(dst, src, csb, kc, NR);
         } else {
             /* transposed B: each column of op(B) is contiguous in memory */
             for (int j = 0; j < nr; j++) {

@@ -36,6 +36,8 @@ SHAPES = [  # (m, n, k)
     # a tall operand above GE_STREAM_BYTES (8 MB in float64; float32 stays below):
     # read unpacked, streamed into cache block by block
     (12000, 10, 100), (100, 10, 12000),
+    # a row-major A above 4 MB with n > 256: packed by SIMD transposes (odd k tail)
+    (1100, 300, 1001),
     # 2-row bottom tiles beside a narrow right strip, k = 2 and an even k
     (14, 3, 2), (8, 20, 64),
 ]

@@ -33,7 +33,7 @@ CHECK = textwrap.dedent("""
     rng = np.random.default_rng(0)
     p = lambda t, a: ffi.from_buffer(t + "[]", a)
     for dt, t, tol in ((np.float32, "float", 1e-4), (np.float64, "double", 1e-12)):
-        for (m, n, k) in ((1, 1, 1), (37, 97, 13), (64, 129, 300)):
+        for (m, n, k) in ((1, 1, 1), (37, 97, 13), (64, 129, 300), (1100, 300, 1001)):  # last: packed A and B^T
             for ta in (0, 1):
                 for tb in (0, 1):
                     a = rng.standard_normal((k, m) if ta else (m, k)).astype(dt)
