@@ -102,6 +102,54 @@ static void pack_panel_t_f64(double *dst, const double *src, int64_t ld, int64_t
 }
 #endif
 
+/* dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols: B^T for the dot kernels.
+ * 4x4 (float) / 2x2 (double) blocks in SSE registers, scalar edges. */
+static void transpose_f32(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                          int64_t cols) {
+    int64_t i = 0;
+#if FNN_X86
+    for (; i + 4 <= rows; i += 4) {
+        int64_t j = 0;
+        for (; j + 4 <= cols; j += 4) {
+            __m128 r0 = _mm_loadu_ps(src + (i + 0) * lds + j);
+            __m128 r1 = _mm_loadu_ps(src + (i + 1) * lds + j);
+            __m128 r2 = _mm_loadu_ps(src + (i + 2) * lds + j);
+            __m128 r3 = _mm_loadu_ps(src + (i + 3) * lds + j);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(dst + (j + 0) * ldd + i, r0);
+            _mm_storeu_ps(dst + (j + 1) * ldd + i, r1);
+            _mm_storeu_ps(dst + (j + 2) * ldd + i, r2);
+            _mm_storeu_ps(dst + (j + 3) * ldd + i, r3);
+        }
+        for (; j < cols; j++)
+            for (int64_t q = i; q < i + 4; q++) dst[j * ldd + q] = src[q * lds + j];
+    }
+#endif
+    for (; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
+}
+
+static void transpose_f64(double *dst, int64_t ldd, const double *src, int64_t lds, int64_t rows,
+                          int64_t cols) {
+    int64_t i = 0;
+#if FNN_X86
+    for (; i + 2 <= rows; i += 2) {
+        int64_t j = 0;
+        for (; j + 2 <= cols; j += 2) {
+            __m128d r0 = _mm_loadu_pd(src + i * lds + j), r1 = _mm_loadu_pd(src + (i + 1) * lds + j);
+            _mm_storeu_pd(dst + j * ldd + i, _mm_unpacklo_pd(r0, r1));
+            _mm_storeu_pd(dst + (j + 1) * ldd + i, _mm_unpackhi_pd(r0, r1));
+        }
+        for (; j < cols; j++) {
+            dst[j * ldd + i] = src[i * lds + j];
+            dst[j * ldd + i + 1] = src[(i + 1) * lds + j];
+        }
+    }
+#endif
+    for (; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
+}
+
 #define T float
 #define SFX f32
 #include "gemm_engine.h"

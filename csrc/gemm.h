@@ -45,6 +45,17 @@ void fnn_ukr_avx2_f64(int64_t k, const double *a, int64_t rsa, int64_t csa,
                       int64_t csc, int mr, int nr, double alpha, double beta,
                       const fnn_epi_f64 *epi);
 
+/* AVX2+FMA dot kernels for a narrow C (n <= 12): C[m, n] (row stride rsc) =
+ * epi(alpha * A Bt^T + beta * C) with A rows and Bt rows (the columns of op(B))
+ * contiguous along k. */
+#define FNN_DOT_MAX_N 12
+void fnn_dot_avx2_f32(int64_t k, const float *a, int64_t rsa, int64_t m, const float *bt,
+                      int64_t ldbt, int64_t n, float *c, int64_t rsc, float alpha, float beta,
+                      const fnn_epi_f32 *epi);
+void fnn_dot_avx2_f64(int64_t k, const double *a, int64_t rsa, int64_t m, const double *bt,
+                      int64_t ldbt, int64_t n, double *c, int64_t rsc, double alpha,
+                      double beta, const fnn_epi_f64 *epi);
+
 /* Portable microkernels (gemm_ukernel_generic.c): 6x8 float32, 6x4 float64, two
  * 128-bit vectors per row (GCC/Clang vector extensions, scalar where unsupported). */
 #define FNN_GEN_MR_F32 6

@@ -308,6 +308,125 @@ FNN_TARGET_AVX2 void fnn_ukr_avx2_f64(int64_t k, const double *a, int64_t rsa, i
     }
 }
 
+/* ------------------------------------------------------- narrow-output dot kernels */
+
+/* C(r, j) = epi(alpha * sum_p A(r, p) Bt(j, p) + beta * C(r, j)) for r < m, j < n <= 12,
+ * A(r, p) at a[r*rsa + p], Bt(j, p) at bt[j*ldbt + p]: both contiguous along k, so the
+ * vectors run along k and every lane is used, where a register tile would fill 10 of
+ * its 16 columns. One accumulator per element of a tile of 2 rows x n <= 6 or 1 row x
+ * n <= 12; each sum is reduced by the same tree whatever tile it is in, so a row's
+ * result does not depend on its position in the batch. k tail: masked loads. */
+#define DOT_J_MAX 12
+
+/* Reduce accumulators v[0..J) (J <= 12) of one row and store them with the epilogue,
+ * by the register tiles' rule: act(alpha * sum + bias + beta * C). The reduction
+ * transposes while it adds (hadd), so every sum takes the same tree,
+ * ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)) (float64: (v0+v1)+(v2+v3)). */
+FNN_TARGET_AVX2 static inline __attribute__((always_inline)) void dot_row_f32(
+    float *c, const __m256 *v, int J, float alpha, float beta, const fnn_epi_f32 *epi, int64_t j0) {
+    __m256 z = _mm256_setzero_ps();
+    for (int g = 0; g < J; g += 8, c += 8, j0 += 8) {
+        int w = J - g < 8 ? J - g : 8;
+        __m256 h01 = _mm256_hadd_ps(v[g], w > 1 ? v[g + 1] : z);
+        __m256 h23 = _mm256_hadd_ps(w > 2 ? v[g + 2] : z, w > 3 ? v[g + 3] : z);
+        __m256 h45 = _mm256_hadd_ps(w > 4 ? v[g + 4] : z, w > 5 ? v[g + 5] : z);
+        __m256 h67 = _mm256_hadd_ps(w > 6 ? v[g + 6] : z, w > 7 ? v[g + 7] : z);
+        __m256 q0 = _mm256_hadd_ps(h01, h23), q1 = _mm256_hadd_ps(h45, h67);
+        /* q0 = [sums 0-3 over lanes 0-3 | over lanes 4-7], q1 likewise for 4-7 */
+        __m256 s = _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+        __m256i m = lanes32(w);
+        __m256 bias = (epi && epi->bias) ? _mm256_maskload_ps(epi->bias + j0, m) : z;
+        s = _mm256_fmadd_ps(_mm256_set1_ps(alpha), s, bias);
+        if (beta != 0.0f) s = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(c, m), s);
+        if (epi) s = act_ps(s, epi->act, _mm256_set1_ps(epi->param));
+        if (w == 8) _mm256_storeu_ps(c, s);
+        else store_tail_ps(c, s, w);
+    }
+}
+FNN_TARGET_AVX2 static inline __attribute__((always_inline)) void dot_row_f64(
+    double *c, const __m256d *v, int J, double alpha, double beta, const fnn_epi_f64 *epi, int64_t j0) {
+    __m256d z = _mm256_setzero_pd();
+    for (int g = 0; g < J; g += 4, c += 4, j0 += 4) {
+        int w = J - g < 4 ? J - g : 4;
+        __m256d h01 = _mm256_hadd_pd(v[g], w > 1 ? v[g + 1] : z);
+        __m256d h23 = _mm256_hadd_pd(w > 2 ? v[g + 2] : z, w > 3 ? v[g + 3] : z);
+        __m256d s = _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20), _mm256_permute2f128_pd(h01, h23, 0x31));
+        __m256i m = lanes64(w);
+        __m256d bias = (epi && epi->bias) ? _mm256_maskload_pd(epi->bias + j0, m) : z;
+        s = _mm256_fmadd_pd(_mm256_set1_pd(alpha), s, bias);
+        if (beta != 0.0) s = _mm256_fmadd_pd(_mm256_set1_pd(beta), _mm256_maskload_pd(c, m), s);
+        if (epi) s = act_pd(s, epi->act, _mm256_set1_pd(epi->param));
+        if (w == 4) _mm256_storeu_pd(c, s);
+        else store_tail_pd(c, s, w);
+    }
+}
+
+/* One tile: R rows x J columns (constants after inlining). */
+#define DOT_TILE(SFX, T, V, W, LOAD, MLOAD, FMA, ZERO, LANES)                           \
+FNN_TARGET_AVX2 static inline __attribute__((always_inline)) void dot_tile_##SFX(      \
+    int64_t k, const T *a, int64_t rsa, const T *bt, int64_t ldbt, T *c, int64_t rsc,   \
+    T alpha, T beta, const fnn_epi_##SFX *epi, const int R, const int J) {              \
+    V acc[2][DOT_J_MAX];                                                                \
+    for (int r = 0; r < R; r++)                                                         \
+        for (int j = 0; j < J; j++) acc[r][j] = ZERO();                                 \
+    int64_t p = 0;                                                                      \
+    for (; p + W <= k; p += W) {                                                        \
+        V x0 = LOAD(a + p), x1 = R > 1 ? LOAD(a + rsa + p) : x0;                        \
+        for (int j = 0; j < J; j++) {                                                   \
+            V w = LOAD(bt + j * ldbt + p);                                              \
+            acc[0][j] = FMA(x0, w, acc[0][j]);                                          \
+            if (R > 1) acc[1][j] = FMA(x1, w, acc[1][j]);                               \
+        }                                                                               \
+    }                                                                                   \
+    if (p < k) {                                                                        \
+        __m256i msk = LANES((int)(k - p));                                              \
+        V x0 = MLOAD(a + p, msk), x1 = R > 1 ? MLOAD(a + rsa + p, msk) : x0;            \
+        for (int j = 0; j < J; j++) {                                                   \
+            V w = MLOAD(bt + j * ldbt + p, msk);                                        \
+            acc[0][j] = FMA(x0, w, acc[0][j]);                                          \
+            if (R > 1) acc[1][j] = FMA(x1, w, acc[1][j]);                               \
+        }                                                                               \
+    }                                                                                   \
+    for (int r = 0; r < R; r++)                                                         \
+        dot_row_##SFX(c + r * rsc, acc[r], J, alpha, beta, epi, 0);                     \
+}
+DOT_TILE(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_maskload_ps, _mm256_fmadd_ps,
+         _mm256_setzero_ps, lanes32)
+DOT_TILE(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_maskload_pd, _mm256_fmadd_pd,
+         _mm256_setzero_pd, lanes64)
+
+/* All m rows: pairs of rows when n <= 6 (12 accumulators at most), else single rows
+ * with all n columns (A is then read once, and 7-12 independent sums hide the FMA
+ * latency). */
+#define DOT_CASES(SFX, R, ...)                                                          \
+    switch (n) {                                                                        \
+    case 1: dot_tile_##SFX(__VA_ARGS__, R, 1); break;                                   \
+    case 2: dot_tile_##SFX(__VA_ARGS__, R, 2); break;                                   \
+    case 3: dot_tile_##SFX(__VA_ARGS__, R, 3); break;                                   \
+    case 4: dot_tile_##SFX(__VA_ARGS__, R, 4); break;                                   \
+    case 5: dot_tile_##SFX(__VA_ARGS__, R, 5); break;                                   \
+    case 6: dot_tile_##SFX(__VA_ARGS__, R, 6); break;                                   \
+    case 7: dot_tile_##SFX(__VA_ARGS__, 1, 7); break;                                   \
+    case 8: dot_tile_##SFX(__VA_ARGS__, 1, 8); break;                                   \
+    case 9: dot_tile_##SFX(__VA_ARGS__, 1, 9); break;                                   \
+    case 10: dot_tile_##SFX(__VA_ARGS__, 1, 10); break;                                 \
+    case 11: dot_tile_##SFX(__VA_ARGS__, 1, 11); break;                                 \
+    default: dot_tile_##SFX(__VA_ARGS__, 1, 12); break;                                 \
+    }
+#define DOT_DRIVER(SFX, T)                                                              \
+FNN_TARGET_AVX2 void fnn_dot_avx2_##SFX(int64_t k, const T *a, int64_t rsa, int64_t m,  \
+                                         const T *bt, int64_t ldbt, int64_t n, T *c,    \
+                                         int64_t rsc, T alpha, T beta,                  \
+                                         const fnn_epi_##SFX *epi) {                    \
+    int64_t step = n <= 6 ? 2 : 1, r = 0;                                               \
+    for (; r + step <= m; r += step)                                                    \
+        DOT_CASES(SFX, 2, k, a + r * rsa, rsa, bt, ldbt, c + r * rsc, rsc, alpha, beta, epi) \
+    if (r < m)                                                                          \
+        DOT_CASES(SFX, 1, k, a + r * rsa, rsa, bt, ldbt, c + r * rsc, rsc, alpha, beta, epi) \
+}
+DOT_DRIVER(f32, float)
+DOT_DRIVER(f64, double)
+
 #else
 /* not x86-64: nothing to compile (ISO C wants a declaration in every file) */
 typedef int fnn_no_avx2_ukernels;

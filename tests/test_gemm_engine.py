@@ -97,6 +97,17 @@ def test_gemm_alpha_beta(m, n, k, alpha, beta, dtype, isa, threads):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_gemm_narrow_outputs(dtype, isa, threads):
+    """n = 2..12 columns (AVX2: the dot kernels for most of them, register tiles for the
+    rest), single rows and pairs, k tails, B row-major (transposed into scratch) and
+    stored transposed (read in place), alpha/beta."""
+    rng = np.random.default_rng(11)
+    for n, m, k, tb, (alpha, beta) in itertools.product(range(2, 13), (1, 2, 7), (32, 45, 67), (False, True),
+                                                        ((1.0, 0.0), (-0.5, 0.75))):
+        _check_gemm(m, n, k, False, tb, alpha, beta, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("batch", [32, 128])
 @pytest.mark.parametrize("fan_in,fan_out", [(64, 128), (784, 512), (256, 10)])
 def test_gemm_mlp_forms(batch, fan_in, fan_out, dtype, isa):
@@ -108,7 +119,8 @@ def test_gemm_mlp_forms(batch, fan_in, fan_out, dtype, isa):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("m,k,n,ta", [(32, 64, 128, False), (38, 37, 10, False), (33, 64, 20, True),
+@pytest.mark.parametrize("m,k,n,ta", [(32, 64, 128, False), (38, 37, 10, False), (39, 45, 5, False),
+                                      (33, 64, 20, True),
                                       (200, 300, 70, False),
                                       # 2 threads split the rows 96 + 94: B is packed (k blocked
                                       # at 256) for one half only unless k's blocking ignores it
@@ -151,7 +163,7 @@ def test_gemm_threads_agree(isa):
 # ---------------------------------------------------------------------- dense layers
 
 ACTS = sorted(kernels.ACTIVATIONS)
-DENSE_SHAPES = [(1, 1, 1), (7, 13, 5), (32, 64, 128), (37, 97, 10), (200, 70, 300), (4000, 300, 1)]
+DENSE_SHAPES = [(1, 1, 1), (7, 13, 5), (9, 40, 5), (32, 64, 128), (37, 97, 10), (200, 70, 300), (4000, 300, 1)]
 
 
 def _dense_inputs(n, i, o, dtype, seed):
