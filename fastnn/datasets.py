@@ -70,19 +70,21 @@ def load_embedded(name: str, dtype=np.float32) -> Tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(X, dtype=dtype), y
 
 
-def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None] = -1, dtype=np.float32,
+def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None] = None, dtype=np.float32,
               delimiter: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     """(X, y) from a CSV, NPY or NPZ file.
 
-    * CSV: numeric feature columns; an optional header row names them (then
+    * CSV (comma, semicolon, tab or space separated): numeric feature columns,
+      decimals with a point; an optional header row names them (then
       ``target`` may be a column name): a first row with text (not numbers or
       missing values) is one, unless that text recurs below it, as class names
-      do. The target column may hold numbers or class names (text labels).
-      ``target``: column index (default the last) or name. A cell that is not a
-      finite number (a missing value: empty, NA or nan; inf; text in a feature
-      column) is a ValueError naming its line and column.
+      do; so is ``0,1,...,n-1`` (pandas' names for an unnamed array's columns).
+      The target column may hold numbers or class names (text labels).
+      ``target``: column index or name (None: the last column). A cell that is
+      not a finite number (a missing value: empty, NA or nan; inf; text in a
+      feature column) is a ValueError naming its line and column.
     * NPY: a 2-D array; ``target`` is a column index.
-    * NPZ: arrays ``X`` and ``y`` (``target`` ignored), or one 2-D array split as NPY.
+    * NPZ: arrays ``X`` and ``y`` (then ``target`` must be None), or one 2-D array split as NPY.
 
     Integral numeric targets come back as int64 (class labels), others as float64.
     """
@@ -91,6 +93,9 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
     if ext == ".npz":
         with _np_load(path, ext) as z:
             if "X" in z.files and "y" in z.files:
+                if target is not None:  # it would be ignored: y is the target
+                    raise ValueError(f"{path}: holds arrays 'X' and 'y' (y is the target), so a target column "
+                                     f"({target!r}) does not apply")
                 return _features(z["X"], dtype, path), z["y"]
             if len(z.files) != 1:
                 raise ValueError(f"{path}: an .npz needs arrays 'X' and 'y' (or a single 2-D array), has {z.files}")
@@ -161,7 +166,10 @@ def _load_csv(path, target, dtype, delimiter):
         first = f.readline()
         second = next((line for line in f if line.strip()), "")
     if delimiter is None:
-        delimiter = ";" if first.count(";") > first.count(",") else ("," if "," in first else None)
+        # a tab is a TSV's delimiter: split on whitespace, its names and labels with spaces
+        # ("sepal length", "Iris setosa") became extra columns
+        delimiter = ";" if first.count(";") > first.count(",") else (
+            "," if "," in first else "\t" if "\t" in first else None)
 
     def cells(line):
         # by the csv module's quoting rules, as the rows are read: a quoted header ("x1","y", as
@@ -174,6 +182,11 @@ def _load_csv(path, target, dtype, delimiter):
     words = _words(head)
     header = head if words else None
     settled = not below or any(j < len(below) and _is_number(below[j]) for j in words)
+    if len(head) >= 3 and head == [str(j) for j in range(len(head))]:
+        # 0,1,...,n-1: the header pandas writes for an unnamed array (DataFrame(a).to_csv(index=False)),
+        # which was read as a data row, an extra sample whose target was the column count (two
+        # columns "0,1" are as likely a data row)
+        header, settled = head, True
     try:  # the fast path: an all-numeric table
         with warnings.catch_warnings():  # an empty table is reported below, as the error it is
             warnings.filterwarnings("ignore", "loadtxt: input contained no data")
@@ -234,7 +247,7 @@ def _load_csv_rows(path, target, dtype, delimiter, header, settled=True):
                 # a 'nan' cell is a missing value (as np.savetxt writes one); an 'inf' one fails the fit unplaced
                 what = None if math.isfinite(v) else _not_finite(v)
             except ValueError:
-                what = "is empty (missing values are not supported)" if not cell else "is not a number"
+                what = _not_a_number(cell, repr(header[col]) if header else str(col))
             if what:
                 jj = j if j < col else j + 1
                 name = repr(header[jj]) if header else str(jj)
@@ -271,6 +284,18 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _not_a_number(cell: str, target: str) -> str:
+    """What is wrong with a feature cell that float() refused; `target` names the target column."""
+    if not cell:
+        return "is empty (missing values are not supported)"
+    if cell in _MISSING:
+        return "is a missing value (missing values are not supported)"
+    if _is_number(cell.replace(",", ".", 1)):
+        return "is not a number (decimals are read with a point, not a comma)"
+    # e.g. class names in the first column while the target is the last one: say which that is
+    return f"is not a number (only the target column, {target}, may hold text)"
 
 
 def _not_finite(v: float) -> str:

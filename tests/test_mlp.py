@@ -149,6 +149,29 @@ def test_cli_train_digits_default_and_file(tmp_path, capsys):
     assert cli_main(["train", "--data", str(tmp_path / "nope.csv")]) == 2
 
 
+def test_target_given_for_an_npz_with_X_and_y_is_refused(tmp_path, capsys):
+    # y is the target there: `fastnn train --data d.npz --target 3` trained on y without a word about --target
+    X, y = load_embedded("iris", np.float64)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    with pytest.raises(ValueError, match=r"d.npz: holds arrays 'X' and 'y' \(y is the target\), so a target column"):
+        load_file(tmp_path / "d.npz", target=0)
+    assert cli_main(["train", "-q", "--no-warmup", "--data", str(tmp_path / "d.npz"), "--target", "3"]) == 2
+    assert "target column ('3') does not apply" in capsys.readouterr().err
+    assert load_file(tmp_path / "d.npz")[1].tolist() == y.tolist()  # no target: y, as before
+
+
+def test_load_csv_pandas_range_header_is_a_header(tmp_path):
+    # pd.DataFrame(array).to_csv(index=False) names the columns 0..n-1: that row was read as data,
+    # an extra sample [0, 1, ..., n-2] with target n-1
+    p = tmp_path / "d.csv"
+    p.write_text("0,1,2\n0.5,1.5,7\n2.5,3.5,8\n")
+    X, y = load_file(p, dtype=np.float64)
+    np.testing.assert_array_equal(X, [[0.5, 1.5], [2.5, 3.5]])
+    assert y.tolist() == [7, 8] and load_file(p, target="0")[1].tolist() == [0.5, 2.5]
+    p.write_text("0,1\n1,0\n")  # two columns: as likely a data row, kept as one
+    assert load_file(p)[1].tolist() == [1, 0]
+
+
 def test_load_csv_text_labels_and_precise_errors(tmp_path):
     """A CSV's target may hold class names; a bad cell is reported by line and column."""
     good = tmp_path / "g.csv"
@@ -161,7 +184,10 @@ def test_load_csv_text_labels_and_precise_errors(tmp_path):
     cases = {
         "a,b,y\n1,,0\n": r"line 2, column 'b': '' is empty \(missing values are not supported\)",
         "a,b,y\n1,2\n3,4,1\n": r"line 2 has 2 columns, expected 3",
-        "1,2,0\n1,x,1\n": r"line 2, column 1: 'x' is not a number",
+        "1,2,0\n1,x,1\n": r"line 2, column 1: 'x' is not a number \(only the target column, 2, may hold text\)",
+        "kind,a,b\ncat,1,2\ndog,3,4\n": r"line 2, column 'kind': 'cat' is not a number \(only the target column, 'b',",
+        "a,b,y\n1,2,0\nNA,4,1\n": r"line 3, column 'a': 'NA' is a missing value \(missing values are not supported\)",
+        "a;b;y\n1;2,5;0\n": r"line 2, column 'b': '2,5' is not a number \(decimals are read with a point, not a comma\)",
         "a,b,y\n1,2,\n3,4,cat\n": r"line 2: the target is empty",
         "a,b,y\n": r"no data rows",  # was: expected a table with at least 2 columns, got shape \(0, 1\)
         "": r"no data rows",
@@ -775,3 +801,6 @@ def test_load_tab_separated_with_quoted_header_and_labels(tmp_path):
     p.write_text('"x1"\t"label"\n0.5\t"cat"\n0.25  \t"dog"\n')
     X, y = load_file(p, target="label")
     assert X.ravel().tolist() == [0.5, 0.25] and y.tolist() == ["cat", "dog"]
+    p.write_text("sepal length\tkind\n0.5\tIris setosa\n0.25\tIris virginica\n")  # spaces inside cells
+    X, y = load_file(p, target="kind")  # was: "no column named 'kind'" (the header read as 3 columns)
+    assert X.ravel().tolist() == [0.5, 0.25] and y.tolist() == ["Iris setosa", "Iris virginica"]
