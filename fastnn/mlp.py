@@ -322,7 +322,8 @@ class MLP:
         l2 (alias alpha): scikit-learn's L2 (alpha W / rows added to the
         gradient); l1: proximal L1; weight_decay: decoupled decay (weights
         only; None = the optimizer's default: 0.01 for adamw, else 0). dropout: inverted dropout on every hidden layer. schedule: None
-        (constant), "invscaling", "step", "cosine", "adaptive" or a Schedule,
+        (constant), "invscaling", "step", "cosine" (annealed over ``epochs``
+        unless schedule_kwargs sets t_max), "adaptive" or a Schedule,
         options in schedule_kwargs. callbacks: callables receiving each epoch's
         logs dict (epoch, loss, val_loss, val_score, lr, time, model); a true
         return value stops training. verbose: tqdm progress bar. fused: None uses
@@ -454,7 +455,10 @@ class MLP:
                         raise ValueError(f"{', '.join(given)} given with an Optimizer instance, which takes them from "
                                          f"its constructor; set them there")
                     opt = get_optimizer(optimizer, lr)
-                sched = get_schedule(schedule, **(schedule_kwargs or {}))
+                skw = dict(schedule_kwargs or {})
+                if schedule == "cosine":  # anneal over this fit, not over Cosine's standalone default of 100 epochs
+                    skw.setdefault("t_max", max(epochs, 1))
+                sched = get_schedule(schedule, **skw)
                 state = TrainState(opt, sched, np.random.default_rng(fit_seed))
                 state.seed = fit_seed
                 self.loss_name_ = loss_name

@@ -206,6 +206,15 @@ def test_tol_stopping_and_adaptive_schedule():
     assert net.stopped_by_ == "tol" and min(lrs) <= 1e-6 * 5
 
 
+def test_cosine_schedule_anneals_over_the_fits_epochs():
+    # schedule="cosine" used Cosine's t_max=100 whatever `epochs` was: 20 epochs ended at 0.91 lr0
+    X, y = _problem("mse", np.float64, n=30, sizes=(3, 1))
+    net = MLP([3, 1], dtype=np.float64, seed=0, loss="mse").fit(X, y, lr=0.1, epochs=4, tol=None, schedule="cosine")
+    np.testing.assert_allclose(net.history_["lr"], 0.1 * (1 + np.cos(np.pi * np.arange(4) / 4)) / 2)
+    net.fit(X, y, lr=0.1, epochs=4, tol=None, schedule="cosine", schedule_kwargs={"t_max": 8})  # given: kept
+    np.testing.assert_allclose(net.history_["lr"], 0.1 * (1 + np.cos(np.pi * np.arange(4) / 8)) / 2)
+
+
 def test_divergence_raises_and_keeps_last_finite_weights():
     X, y = _problem("mse", np.float32, n=64, sizes=(5, 1))
     y = 1e3 * y
