@@ -441,19 +441,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="'digits' (default), a .npz file with arrays X and y, or a .npy / .csv table (label last)")
     parser.add_argument("--hidden", default="100", help="hidden layer widths, comma-separated (default 100)")
     parser.add_argument("--activation", default="relu", help="hidden activation (default relu)")
-    parser.add_argument("--optimizer", default="adam", choices=sorted(KernelMLP.N_STATE))
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=200)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--optimizer", default="adam", choices=sorted(KernelMLP.N_STATE),
+                        help="(default %(default)s)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default %(default)g)")
+    parser.add_argument("--epochs", type=int, default=10, help="(default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=200, help="(default %(default)s)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="(default %(default)s)")
     parser.add_argument("--backend", default=None, help="kernel backend (default: fastnn's current one)")
     parser.add_argument("--threads", type=int, default=None, help="threads for fastnn and NumPy's BLAS")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="in [0, 2**32) (default %(default)s)")
     parser.add_argument("--trace", metavar="PATH", help="write a Chrome trace (open in https://ui.perfetto.dev)")
     parser.add_argument("--json", metavar="PATH", help="write the table as JSON")
     parser.add_argument("--no-peak", action="store_true", help="skip measuring the machine's peak (no %% peak)")
     parser.add_argument("--runner", default="auto", choices=["auto", "mlp", "kernels"],
-                        help="train with fastnn.MLP(...).fit(fused=False) (auto: when this build has it) or "
+                        help="train with fastnn.MLP(...).fit(fused=False) (default auto: when this build has it) or "
                              "with the kernel loop in fastnn.profile")
 
 
@@ -514,6 +515,8 @@ def _check_options(args: argparse.Namespace) -> None:
 
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if not 0 <= args.seed < 2**32:  # it seeds fastnn.MLP and NumPy's generators, which refuse others mid-run
+        raise ValueError(f"--seed must be an int in [0, 2**32), got {args.seed}")
     if not (args.lr > 0 and math.isfinite(args.lr)):
         raise ValueError(f"--lr must be a finite number > 0, got {args.lr}")
     if args.activation not in kernels.ACTIVATIONS or args.activation == "softmax":

@@ -53,22 +53,28 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     m = parser.add_argument_group("model")
     m.add_argument("--sizes", type=_int_list, default=None,
                    help="all layer sizes, e.g. 64,128,64,10 (default: inputs,128,64,classes)")
-    m.add_argument("--hidden", type=_int_list, default=[128, 64], help="hidden sizes when --sizes is not given")
+    hidden = [128, 64]
+    m.add_argument("--hidden", type=_int_list, default=hidden,
+                   help=f"hidden sizes when --sizes is not given (default {','.join(map(str, hidden))})")
     m.add_argument("--activation", default="relu", help="hidden activation (default relu)")
-    m.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    m.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default %(default)s)")
     t = parser.add_argument_group("training")
     t.add_argument("--optimizer", default="adam",
-                   choices=("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"))
-    t.add_argument("--lr", type=_number(float, 0, low_open=True), default=1e-3)
-    t.add_argument("--epochs", type=_number(int, 1), default=20)
-    t.add_argument("--batch-size", type=_number(int, 1), default=32)
-    t.add_argument("--l2", type=_number(float, 0), default=0.0, help="L2 penalty (scikit-learn's alpha)")
+                   choices=("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"),
+                   help="(default %(default)s)")
+    t.add_argument("--lr", type=_number(float, 0, low_open=True), default=1e-3,
+                   help="learning rate (default %(default)g)")
+    t.add_argument("--epochs", type=_number(int, 1), default=20, help="(default %(default)s)")
+    t.add_argument("--batch-size", type=_number(int, 1), default=32, help="(default %(default)s)")
+    t.add_argument("--l2", type=_number(float, 0), default=0.0,
+                   help="L2 penalty (scikit-learn's alpha; default %(default)g)")
     t.add_argument("--weight-decay", type=_number(float, 0), default=None, help="decoupled weight decay (default: adamw 0.01, else 0)")
     t.add_argument("--dropout", type=_number(float, 0, 1), default=0.0,
-                   help="inverted dropout on every hidden layer, in [0, 1)")
+                   help="inverted dropout on every hidden layer, in [0, 1) (default %(default)g)")
     t.add_argument("--early-stopping", action="store_true")
     t.add_argument("--seed", type=_number(int, 0, 2**32), default=0,
-                   help="split, initialisation and shuffling seed, in [0, 2**32) (scikit-learn's random_state)")
+                   help="split, initialisation and shuffling seed, in [0, 2**32) "
+                        "(scikit-learn's random_state; default %(default)s)")
     r = parser.add_argument_group("runtime")
     r.add_argument("--backend", choices=("c", "numba", "numpy"), default=None, help="kernel backend (default: best)")
     r.add_argument("--threads", type=_number(int, 1), default=None, help="threads for the kernels (default: all / OMP_NUM_THREADS)")

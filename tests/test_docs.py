@@ -56,7 +56,7 @@ def test_readme_python_example_runs(digits, tmp_path, monkeypatch):
     (code,) = [b for b in _blocks(_read("README.md"), "python") if "fastnn.MLP(" in b]
     monkeypatch.chdir(tmp_path)
     X, y = digits
-    ns = {"X": X, "y": y}
+    ns = {}  # as pasted into a fresh interpreter: it defines its own X, y (it was a NameError)
     exec(compile(code, "README.md", "exec"), ns)
     net = ns["net"]  # the loaded model
     assert isinstance(net, fastnn.MLP) and (tmp_path / "digits.fnn").exists()
@@ -153,3 +153,34 @@ def test_readme_estimators_and_their_extra_parameters_exist():
         assert act in names and est.MLPClassifier(activation=act, max_iter=1)._validate_params() is None
     for solver in ("adamw", "rmsprop", "adagrad"):
         assert solver in names and est.MLPClassifier(solver=solver)._validate_params() is None
+
+
+@pytest.mark.parametrize("name", ["train", "profile"])
+def test_help_states_every_default(name):
+    """`fastnn train -h` is where the README sends users for the options: each one with a default
+    says it (--lr, --epochs, --batch-size, --optimizer, --dtype, --seed... did not)."""
+    silent = [a.option_strings[-1] for a in _subparser(name)._actions
+              if a.option_strings and not any(a.default is d for d in (None, False, argparse.SUPPRESS))
+              and "default" not in (a.help or "")]
+    assert not silent, f"fastnn {name} -h gives no default for {silent}"
+
+
+def test_dotted_names_in_the_prose_resolve():
+    """`fastnn.a.b` in the READMEs' prose works as written, by attribute access after importing
+    the submodules (`fastnn.profile` is the context manager, so `fastnn.profile.KernelMLP` did not)."""
+    import importlib
+
+    names = {m for doc in ("README.md", "benchmarks/README.md") for span in _ticked(_read(doc))
+             for m in re.findall(r"\bfastnn(?:\.\w+)+", span)}
+    assert len(names) >= 10
+    for name in names:
+        parts = name.split(".")
+        for i in range(2, len(parts) + 1):  # as `import fastnn.bench` would, where the name is a module
+            try:
+                importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                break
+        obj = fastnn
+        for part in parts[1:]:
+            assert hasattr(obj, part), f"{name}: {obj!r} has no attribute {part!r}"
+            obj = getattr(obj, part)

@@ -234,7 +234,8 @@ def test_profile_cli_rejects_bad_options(capsys):
     assert "fastnn profile" in capsys.readouterr().err
     # these were tracebacks (from set_num_threads, KernelMLP, the backend registry), after the peak measurement
     for flag, value in [("--threads", "0"), ("--lr", "-1"), ("--lr", "nan"), ("--activation", "bogus"),
-                        ("--activation", "softmax"), ("--backend", "bogus")]:
+                        ("--activation", "softmax"), ("--backend", "bogus"), ("--seed", "-1"),
+                        ("--seed", str(2**32))]:
         assert main(["profile", "--no-peak", flag, value]) == 2
         assert f"fastnn profile: {flag}" in capsys.readouterr().err
 
