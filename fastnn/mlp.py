@@ -30,6 +30,9 @@ from .train import TrainingDivergedError, TrainState, fit_network
 
 __all__ = ["MLP"]
 
+#: activations a hidden layer may use (softmax normalises a whole row: an output's)
+HIDDEN_ACTIVATIONS = tuple(sorted(set(ACTIVATIONS) - {"softmax"}))
+
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -90,8 +93,8 @@ class MLP:
                  backend: Optional[str] = None):
         self.layout = FlatLayout(sizes)
         self.sizes = list(self.layout.sizes)
-        if activation not in ACTIVATIONS or activation == "softmax":
-            raise ValueError(f"activation must be one of {sorted(set(ACTIVATIONS) - {'softmax'})}, got {activation!r}")
+        if activation not in HIDDEN_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(HIDDEN_ACTIVATIONS)}, got {activation!r}")
         self.activation = activation
         try:
             if dtype is None:  # np.dtype(None) is float64, where the default here is float32

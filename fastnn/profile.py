@@ -308,13 +308,14 @@ class KernelMLP:
                  lr: float = 1e-3, batch_size: int = 200, dtype: Any = np.float32, seed: int = 0,
                  backend: Optional[str] = None) -> None:
         from . import kernels
+        from .mlp import HIDDEN_ACTIVATIONS
 
         if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ValueError(f"sizes must list at least two positive layer widths, got {list(sizes)}")
         if optimizer not in self.N_STATE:
             raise ValueError(f"optimizer must be one of {sorted(self.N_STATE)}, got {optimizer!r}")
-        if activation not in kernels.ACTIVATIONS or activation == "softmax":
-            raise ValueError(f"activation must be a hidden-layer activation, got {activation!r}")
+        if activation not in HIDDEN_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(HIDDEN_ACTIVATIONS)}, got {activation!r}")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.k = kernels
@@ -511,7 +512,8 @@ def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[
 
 def _check_options(args: argparse.Namespace) -> None:
     """ValueError naming the option for settings the run would only reject later, in a traceback."""
-    from . import backends, kernels
+    from . import backends
+    from .mlp import HIDDEN_ACTIVATIONS
 
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
@@ -519,9 +521,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--seed must be an int in [0, 2**32), got {args.seed}")
     if not (args.lr > 0 and math.isfinite(args.lr)):
         raise ValueError(f"--lr must be a finite number > 0, got {args.lr}")
-    if args.activation not in kernels.ACTIVATIONS or args.activation == "softmax":
-        hidden = sorted(a for a in kernels.ACTIVATIONS if a != "softmax")
-        raise ValueError(f"--activation must be one of {hidden}, got {args.activation!r}")
+    if args.activation not in HIDDEN_ACTIVATIONS:
+        raise ValueError(f"--activation must be one of {list(HIDDEN_ACTIVATIONS)}, got {args.activation!r}")
     if args.backend is not None:
         try:
             backends.get(args.backend)

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from .datasets import EMBEDDED, load_embedded, load_file, train_test
+from .mlp import HIDDEN_ACTIVATIONS
 
 
 def _int_list(text: str):
@@ -56,7 +57,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     hidden = [128, 64]
     m.add_argument("--hidden", type=_int_list, default=hidden,
                    help=f"hidden sizes when --sizes is not given (default {','.join(map(str, hidden))})")
-    m.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    m.add_argument("--activation", default="relu", choices=HIDDEN_ACTIVATIONS, metavar="NAME",
+                   help=f"hidden activation: {', '.join(HIDDEN_ACTIVATIONS)} (default %(default)s)")
     m.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default %(default)s)")
     t = parser.add_argument_group("training")
     t.add_argument("--optimizer", default="adam",

@@ -392,6 +392,9 @@ def test_cli_train_reports_bad_input_without_traceback(tmp_path, capsys):
             cli_main(["train", flag, value])
         assert exc.value.code == 2
         assert f"argument {flag}: expected" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # named the fit's `activation`, not the option
+        cli_main(["train", "--activation", "softmax"])
+    assert exc.value.code == 2 and "argument --activation: invalid choice: 'softmax'" in capsys.readouterr().err
 
 
 def test_fit_sample_weight_fused_composed_and_repeated_rows():
