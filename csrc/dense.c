@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include "gemm.h"
 #include "act_math.h"
+#include "simd_math.h"
 
 #define T float
 #define SFX f32

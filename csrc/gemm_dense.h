@@ -13,6 +13,7 @@
 #define DN_CAT(x, y) DN_CAT_(x, y)
 #define DN_FN(name) DN_CAT(name, DN_CAT(_, SFX))
 #define DN_EPI DN_CAT(fnn_epi_, SFX)
+#define DN_SEL DN_CAT(fnn_sel_, SFX)
 
 /* Rows per block such that a block of the output (rows x o) stays in L2. */
 static int64_t DN_FN(rows_per_block)(int64_t o) {
@@ -51,7 +52,9 @@ void DN_CAT(fnn_dense_forward_, SFX)(T *out, T *z_out, const T *x, const T *w, c
 }
 
 /* dz = dout * act'(y) for the activations whose derivative is cheap, and db += dz,
- * in one vectorisable pass over a row. Identity writes no dz (dout is used). */
+ * in one vectorisable pass over a row. Identity writes no dz (dout is used). The
+ * sign tests select through bit masks (DN_SEL, simd_math.h): written as `?:` on a
+ * float comparison the loops kept control flow and ran scalar. */
 #define DN_DZ_ROW_BODY                                                                  \
     switch (act) {                                                                      \
     case FNN_ACT_IDENTITY:                                                              \
@@ -59,10 +62,10 @@ void DN_CAT(fnn_dense_forward_, SFX)(T *out, T *z_out, const T *x, const T *w, c
         break;                                                                          \
     case FNN_ACT_RELU:                                                                  \
         /* a product, as the spec's dout * (y > 0): a NaN or inf in dout is not dropped */ \
-        for (int64_t j = 0; j < o; j++) { T d = g[j] * (y[j] > 0 ? (T)1 : (T)0); dz[j] = d; db[j] += d; } \
+        for (int64_t j = 0; j < o; j++) { T d = g[j] * DN_SEL(y[j] > 0, (T)1, (T)0); dz[j] = d; db[j] += d; } \
         break;                                                                          \
     case FNN_ACT_LEAKY_RELU:                                                            \
-        for (int64_t j = 0; j < o; j++) { T d = y[j] > 0 ? g[j] : p * g[j]; dz[j] = d; db[j] += d; } \
+        for (int64_t j = 0; j < o; j++) { T d = DN_SEL(y[j] > 0, g[j], p * g[j]); dz[j] = d; db[j] += d; } \
         break;                                                                          \
     case FNN_ACT_SIGMOID:                                                               \
         for (int64_t j = 0; j < o; j++) { T d = g[j] * (y[j] * ((T)1 - y[j])); dz[j] = d; db[j] += d; } \
@@ -71,7 +74,7 @@ void DN_CAT(fnn_dense_forward_, SFX)(T *out, T *z_out, const T *x, const T *w, c
         for (int64_t j = 0; j < o; j++) { T d = g[j] * ((T)1 - y[j] * y[j]); dz[j] = d; db[j] += d; } \
         break;                                                                          \
     case FNN_ACT_ELU:                                                                   \
-        for (int64_t j = 0; j < o; j++) { T d = g[j] * (y[j] > 0 ? (T)1 : y[j] + p); dz[j] = d; db[j] += d; } \
+        for (int64_t j = 0; j < o; j++) { T d = g[j] * DN_SEL(y[j] > 0, (T)1, y[j] + p); dz[j] = d; db[j] += d; } \
         break;                                                                          \
     case FNN_ACT_SOFTMAX: {                                                             \
         T dot = 0;                                                                      \
@@ -163,3 +166,4 @@ void DN_CAT(fnn_dense_backward_, SFX)(T *dx, T *dw, T *db, T *dz, const T *dout,
 #undef DN_CAT
 #undef DN_FN
 #undef DN_EPI
+#undef DN_SEL
