@@ -160,6 +160,18 @@ def test_gemm_threads_agree(isa):
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("ta,tb", [(True, False), (np.True_, np.False_), (1, 0), (False, True), (np.False_, 1)])
+def test_backend_gemm_takes_its_flags_as_bools_or_0_1(ta, tb):
+    # the C wrapper hands the flags to cffi as they are (no int() per call): a NumPy bool or
+    # 0 / 1 must transpose exactly as True / False do
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    out = np.full((3, 3), np.nan)
+    c_backend.gemm(out, a, b, ta, tb, 1.0, 0.0)
+    want = (a.T if ta else a) @ (b.T if tb else b)
+    np.testing.assert_allclose(out, want, rtol=1e-13)
+
+
 # ---------------------------------------------------------------------- dense layers
 
 ACTS = sorted(kernels.ACTIVATIONS)

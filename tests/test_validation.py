@@ -214,3 +214,116 @@ def test_empty_arrays_are_fine():
     assert K.activation_forward(z(0, 5), "relu").shape == (0, 5)
     dx, dw, db = K.dense_backward(z(0, 3), z(0, 2), z(2, 3), "identity")
     assert (dw == 0).all() and (db == 0).all() and dx.shape == (0, 2)
+
+
+# ---- the per-call fast paths (exact floats and bools, plain native float arrays) take the
+# common case early; every other value must still meet the general checks
+
+
+def test_scalar_fast_paths_keep_every_check():
+    class Half(float):  # a float subclass: converted to a plain float, as before
+        pass
+
+    v = K.check_real("alpha", Half(0.5))
+    assert v == 0.5 and type(v) is float
+    for value in (np.float32(0.5), np.float64(0.5), np.int64(2), 3, True):
+        assert type(K.check_real("alpha", value)) is float
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError, match=f"^alpha must be a finite number, got {bad!r}$"):
+            K.check_real("alpha", bad)
+        with pytest.raises(ValueError, match="^lr must be a finite number >= 0.0"):
+            K.sgd_update(z(4), z(4), lr=bad)
+    # the ranges apply to exact floats as to any other number
+    with pytest.raises(ValueError, match="^lr must be a finite number >= 0.0, got -1e-300$"):
+        K.sgd_update(z(4), z(4), lr=-1e-300)
+    with pytest.raises(ValueError, match="^eps must be a finite number > 0.0, got 0.0$"):
+        K.adagrad_update(z(4), z(4), z(4), lr=0.1, eps=0.0)
+    with pytest.raises(ValueError, match=r"^beta2 must be a finite number >= 0.0 and < 1.0, got 1.0$"):
+        K.adam_update(z(4), z(4), z(4), z(4), lr=0.1, step=1, beta2=1.0)
+    with pytest.raises(ValueError, match="^param must be a finite number, got nan$"):
+        K.dense_forward(z(2, 3), z(3, 4), z(4), "leaky_relu", param=float("nan"))
+    for value, want in ((True, True), (False, False), (np.True_, True), (np.False_, False), (1, True),
+                        (np.int8(0), False)):
+        got = K.check_bool("flag", value)
+        assert got is want
+    for bad in (2, 1.0, "yes", None):
+        with pytest.raises(TypeError, match="^flag must be True or False"):
+            K.check_bool("flag", bad)
+
+
+def test_default_activation_params_are_the_documented_ones():
+    # param=None skips check_real for the (valid) defaults: leaky_relu slope 0.01, elu alpha 1
+    x = np.array([[-2.0, 3.0]])
+    np.testing.assert_allclose(K.activation_forward(x, "leaky_relu"), [[-0.02, 3.0]])
+    np.testing.assert_allclose(K.activation_forward(x, "elu"), [[np.expm1(-2.0), 3.0]])
+    np.testing.assert_allclose(K.activation_forward(x, "leaky_relu", param=np.float32(0.5)), [[-1.0, 3.0]])
+
+
+def test_input_fast_path_edge_cases():
+    a = np.ones((2, 3), f32)
+    assert K._input("a", a, 2) is a  # a plain native float array is used as it is
+    meta = np.ones(3, np.dtype(np.float64, metadata={"unit": "m"}))
+    assert K._input("a", meta) is meta
+    swapped = np.arange(6.0).reshape(2, 3).astype(">f8")
+    got = K._input("a", swapped, 2)
+    assert got.dtype == np.dtype("=f8") and got.dtype.isnative
+    np.testing.assert_array_equal(got, np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match="^a has dtype float64 but the other operands are float32"):
+        K._input("a", swapped, 2, np.dtype(f32))
+    for bad in (np.ones(3, np.float16), np.ones(3, np.longdouble), np.ones(3, ">i4"), np.ones(3, "V8")):
+        with pytest.raises(TypeError, match="^a must be float32 or float64, got dtype"):
+            K._input("a", bad)
+    with pytest.raises(TypeError, match="^b has dtype float32 but the other operands are float64"):
+        K._input("b", a, 2, np.dtype(f64))
+    with pytest.raises(ValueError, match=r"^a must be 1-D, got shape \(2, 3\)$"):
+        K._input("a", a, 1)
+
+
+def test_output_checks_edge_cases():
+    a, b = np.ones((3, 3)), np.ones((3, 3))
+    ro = np.zeros((3, 3))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="^out must be writeable$"):
+        K.gemm(a, b, out=ro)
+    buf = np.zeros(10)
+    with pytest.raises(ValueError, match="^out overlaps a; pass a separate buffer$"):
+        K.gemm(buf[:9].reshape(3, 3), b, out=buf[1:].reshape(3, 3))
+    with pytest.raises(ValueError, match="^out overlaps b; pass a separate buffer$"):
+        K.gemm(a, b, out=b)
+    # an empty array overlaps nothing: neither as the output nor as an input inside it
+    e = np.zeros((0, 3))
+    assert K.gemm(e, b, out=e) is e
+    out = np.zeros(12)
+    x = out[:0].reshape(3, 0)  # no element of out's memory, though its pointer lies in it
+    got = K.dense_forward(x, np.zeros((0, 4)), np.arange(4.0), "identity", out=out.reshape(3, 4))
+    np.testing.assert_array_equal(got, np.tile(np.arange(4.0), (3, 1)))
+
+
+def test_optimizer_state_overlaps_are_named():
+    p, g = np.zeros(8), np.ones(8)
+    with pytest.raises(ValueError, match="^velocity overlaps params; pass a separate buffer$"):
+        K.momentum_update(p, g, p, lr=0.1)
+    with pytest.raises(ValueError, match="^m overlaps grads; pass a separate buffer$"):
+        K.adam_update(p, g, g, np.zeros(8), lr=0.1, step=1)
+    buf = np.zeros(9)
+    with pytest.raises(ValueError, match="^v overlaps m; pass a separate buffer$"):
+        K.adam_update(p, g, buf[:8], buf[1:], lr=0.1, step=1)
+    ro = np.zeros(8)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="^accum must be writeable$"):
+        K.adagrad_update(p, g, ro, lr=0.1)
+    with pytest.raises(TypeError, match=r"^sq must be a numpy.ndarray \(it is updated in place\), got list$"):
+        K.rmsprop_update(p, g, [0.0] * 8, lr=0.1)
+    with pytest.raises(ValueError, match=r"^v must have shape \(8,\), got \(9,\)$"):
+        K.adam_update(p, g, np.zeros(8), np.zeros(9), lr=0.1, step=1)
+    empty = np.zeros(0)  # empty buffers overlap nothing, even the very same array
+    assert K.adam_update(np.zeros(0), np.zeros(0), empty, empty, lr=0.1, step=1).shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int64, ">i4"])
+def test_label_range_is_checked_for_every_integer_dtype(dtype):
+    logits = np.zeros((3, 200), f32)
+    K.softmax_xent(logits, np.array([0, 5, 127], dtype))
+    bad = np.array([0, 5, 255 if np.dtype(dtype).kind == "u" else -100], dtype)
+    with pytest.raises(ValueError, match=r"^labels must lie in \[0, 200\)"):
+        K.softmax_xent(logits, bad)

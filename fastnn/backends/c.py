@@ -112,8 +112,8 @@ def gemm(c, a, b, trans_a, trans_b, alpha, beta):
     fn, t = _GEMM[c.itemsize]
     m, n = c.shape
     k = a.shape[0] if trans_a else a.shape[1]
-    fn(_from_buffer(t, c), _from_buffer(t, a), _from_buffer(t, b), m, n, k, int(trans_a), int(trans_b),
-       alpha, beta)
+    # the flags go to C ints as they are: cffi converts a bool (or 0 / 1) itself
+    fn(_from_buffer(t, c), _from_buffer(t, a), _from_buffer(t, b), m, n, k, trans_a, trans_b, alpha, beta)
 
 
 def dense_forward(out, z_out, x, w, b, act, param):
