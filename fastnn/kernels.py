@@ -65,7 +65,7 @@ Array = np.ndarray
 
 # --------------------------------------------------------------------- profiling
 # fastnn.profile installs an object with a ``record(name, backend, seconds, flops,
-# nbytes)`` method here; while it is None the only cost is one attribute test.
+# nbytes, dtype)`` method here; while it is None the only cost is one attribute test.
 _profiler: Any = None
 
 
@@ -76,7 +76,10 @@ def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: 
         return fn(*args)
     t0 = prof.clock()
     result = fn(*args)
-    prof.record(name, mod.NAME, prof.clock() - t0, flops, nbytes)
+    seconds = prof.clock() - t0
+    # the call's float dtype (its first float array's): the peak its GFLOP/s are a share of
+    dtype = next((a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"), None)
+    prof.record(name, mod.NAME, seconds, flops, nbytes, dtype)
     return result
 
 

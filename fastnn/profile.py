@@ -1,6 +1,6 @@
 """Per-kernel profiling: ``with fastnn.profile() as p:`` and ``fastnn profile``.
 
-``fastnn.kernels`` calls ``_profiler.record(name, backend, seconds, flops, nbytes)``
+``fastnn.kernels`` calls ``_profiler.record(name, backend, seconds, flops, nbytes, dtype)``
 around every kernel while a profiler is installed; while none is (the default),
 the only cost is one attribute test per kernel call. A ``Profiler`` collects one
 event per call and turns them into a table (calls, total ms, share of the run,
@@ -74,11 +74,12 @@ class Profiler:
     ``span(name)`` marks a region (an epoch, a batch) that appears in the trace.
     """
 
-    def __init__(self, *, dtype: Any = "float32", threads: Optional[int] = None) -> None:
+    def __init__(self, *, dtype: Any = None, threads: Optional[int] = None) -> None:
         self.clock = time.perf_counter  # read by fastnn.kernels around each call
         self.events: List[Event] = []
         self.spans: List[Tuple[str, float, float, int]] = []
-        self.dtype = np.dtype(dtype)
+        # None: the dtype of the first kernel call recorded (float32 if there is none)
+        self._dtype = None if dtype is None else np.dtype(dtype)
         self.threads = threads
         self.t_start: Optional[float] = None
         self.t_stop: Optional[float] = None
@@ -89,12 +90,20 @@ class Profiler:
         self._lock = threading.Lock()
 
     # -- the hook fastnn.kernels calls -------------------------------------------------
-    def record(self, name: str, backend: str, seconds: float, flops: float, nbytes: float) -> None:
-        """One kernel call of `seconds` that ended just now."""
+    def record(self, name: str, backend: str, seconds: float, flops: float, nbytes: float,
+               dtype: Optional[np.dtype] = None) -> None:
+        """One kernel call of `seconds` that ended just now, on arrays of `dtype`."""
         end = self.clock()
         self.events.append((name, backend, end - seconds, seconds, float(flops), float(nbytes), self._tid()))
+        if self._dtype is None and dtype is not None:
+            self._dtype = np.dtype(dtype)
         if self._previous is not None:
-            self._previous.record(name, backend, seconds, flops, nbytes)
+            self._previous.record(name, backend, seconds, flops, nbytes, dtype)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The run's dtype: the one given, else the first recorded call's, else float32."""
+        return self._dtype if self._dtype is not None else np.dtype(np.float32)
 
     def _tid(self) -> int:
         ident = threading.get_ident()
@@ -245,13 +254,14 @@ class Profiler:
         _write_json(path, self.trace())
 
 
-def profile(*, dtype: Any = "float32", threads: Optional[int] = None) -> Profiler:
+def profile(*, dtype: Any = None, threads: Optional[int] = None) -> Profiler:
     """A profiler of fastnn kernel calls, for ``with fastnn.profile() as p: ...``.
 
     After the block, ``print(p.table())`` shows the per-kernel table,
     ``p.stats()`` returns it as objects and ``p.write_trace("t.json")`` writes a
-    trace for Perfetto. `dtype` and `threads` only label the run (and pick the
-    peak that shares are measured against).
+    trace for Perfetto. `dtype` and `threads` label the run, and the dtype picks
+    the peak that shares are measured against; dtype None takes the dtype of the
+    first kernel call recorded.
     """
     return Profiler(dtype=dtype, threads=threads)
 

@@ -41,6 +41,19 @@ def test_profiler_records_each_call_with_flops_and_bytes():
     assert len(p.events) == 4
 
 
+def test_profiler_takes_the_dtype_of_the_calls_for_shares_of_peak():
+    # fastnn.profile() around a float64 fit labelled it float32 and measured its GFLOP/s against
+    # the float32 FMA peak: half the true share
+    a = np.ones((64, 64))
+    with profile() as p, Profiler() as inner:
+        K.gemm(a, a, backend="numpy")
+    assert p.dtype == inner.dtype == np.float64 and p.as_dict()["dtype"] == "float64"
+    peak = {"fma_gflops": {"float32": 1e-300, "float64": 1e9}, "bandwidth_gbs": 1e9}
+    row = [line for line in p.table(peak).splitlines() if line.startswith("gemm")][0]
+    assert row.split()[-2] == "0.0%"  # against the float64 peak (the float32 one would give a huge share)
+    assert profile(dtype="float32").dtype == np.float32 and profile().dtype == np.float32  # given / nothing recorded
+
+
 def test_profiler_restores_on_error_and_nests():
     a = np.ones((4, 4))
     outer = Profiler()
