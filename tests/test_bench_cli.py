@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -191,6 +192,26 @@ def test_plot_problems_are_reported_before_the_benchmark(tmp_path, capsys, monke
     captured = capsys.readouterr()
     assert "--plot needs matplotlib" in captured.err and "epoch" not in captured.out
     assert not png.exists()
+
+
+def test_fma_peaks_interleave_the_dtypes_rounds(monkeypatch):
+    # measured one dtype after the other, a slow phase of the machine (NumPy's BLAS workers still
+    # spinning) could take every round of one dtype: a 2-thread float32 peak came out at one core's
+    order = []
+
+    def fake(dtype):
+        def run(n, a):
+            order.append(dtype)
+            time.sleep(1e-4)
+            return 0.0
+        return run
+
+    for dt in ("float32", "float64"):
+        monkeypatch.setitem(bench._fma_fns, dt, fake(dt))
+    peaks = bench.fma_peaks(1, ("float32", "float64"), seconds=1e-6, repeat=3)
+    assert set(peaks) == {"float32", "float64"} and all(v > 0 for v in peaks.values())
+    timed = order[-6:]  # after each dtype's calibration calls
+    assert timed == ["float32", "float64"] * 3
 
 
 def test_concurrent_rate_counts_the_whole_window(monkeypatch):
