@@ -102,12 +102,13 @@ static void pack_panel_t_f64(double *dst, const double *src, int64_t ld, int64_t
 }
 #endif
 
-/* dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols: B^T for the dot kernels.
- * 4x4 (float) / 2x2 (double) blocks in SSE registers, scalar edges. */
+#if FNN_X86
+/* dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols: B^T for the dot kernels
+ * (AVX2 only, so x86 only). 4x4 (float) / 2x2 (double) blocks in SSE registers,
+ * scalar edges. */
 static void transpose_f32(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
                           int64_t cols) {
     int64_t i = 0;
-#if FNN_X86
     for (; i + 4 <= rows; i += 4) {
         int64_t j = 0;
         for (; j + 4 <= cols; j += 4) {
@@ -124,7 +125,6 @@ static void transpose_f32(float *dst, int64_t ldd, const float *src, int64_t lds
         for (; j < cols; j++)
             for (int64_t q = i; q < i + 4; q++) dst[j * ldd + q] = src[q * lds + j];
     }
-#endif
     for (; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
 }
@@ -132,7 +132,6 @@ static void transpose_f32(float *dst, int64_t ldd, const float *src, int64_t lds
 static void transpose_f64(double *dst, int64_t ldd, const double *src, int64_t lds, int64_t rows,
                           int64_t cols) {
     int64_t i = 0;
-#if FNN_X86
     for (; i + 2 <= rows; i += 2) {
         int64_t j = 0;
         for (; j + 2 <= cols; j += 2) {
@@ -145,10 +144,10 @@ static void transpose_f64(double *dst, int64_t ldd, const double *src, int64_t l
             dst[j * ldd + i + 1] = src[(i + 1) * lds + j];
         }
     }
-#endif
     for (; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
 }
+#endif
 
 #define T float
 #define SFX f32
