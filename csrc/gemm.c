@@ -41,77 +41,22 @@ static void gemm_decide_packing(int64_t m, int64_t n, int64_t k, int64_t rsa, in
     *packa = (rsa == 1 && n >= 4 * nr) || (a_bytes > 4.0 * 1024 * 1024 && n > 256);
 }
 
-/* One full panel of W vectors that are each contiguous along k: dst[p*W + j] =
- * src[j*ld + p] for p < kc, j < W. Both packings need it: a transposed B (W = NR
- * columns of op(B), i.e. rows of W^T's storage) and a row-major A (W = MR rows).
- * Transposed 4x4 (float; a last pair of rows 2x4) / 2x2 (double) in SSE registers,
- * so the stores are whole rows instead of a W-strided scatter. Measured: the
- * scalar loop cost about as much as the product in float64 dY @ W^T at batch 32,
+/* dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols. The packings need it for
+ * operands whose vectors run along k: a transposed B (its panel's NR columns are rows
+ * of W^T's storage) and a row-major A (MR rows), and the dot kernels for a row-major
+ * B. Transposed 4x4 (float; a last pair of rows 2x4) / 2x2 (double) in SSE
+ * registers, so the stores are whole rows instead of a strided scatter; measured:
+ * the scalar loop cost about as much as the product in float64 dY @ W^T at batch 32,
  * and 2% of float64 1024^3 (A packing). SSE2 is part of the x86-64 baseline; other
- * targets get the plain loop. W must be even. */
-#if FNN_X86
-static void pack_panel_t_f32(float *dst, const float *src, int64_t ld, int64_t kc, int W) {
-    int64_t p = 0;
-    for (; p + 4 <= kc; p += 4) {
-        int j = 0;
-        for (; j + 4 <= W; j += 4) {
-            __m128 r0 = _mm_loadu_ps(src + (j + 0) * ld + p);
-            __m128 r1 = _mm_loadu_ps(src + (j + 1) * ld + p);
-            __m128 r2 = _mm_loadu_ps(src + (j + 2) * ld + p);
-            __m128 r3 = _mm_loadu_ps(src + (j + 3) * ld + p);
-            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-            _mm_storeu_ps(dst + (p + 0) * W + j, r0);
-            _mm_storeu_ps(dst + (p + 1) * W + j, r1);
-            _mm_storeu_ps(dst + (p + 2) * W + j, r2);
-            _mm_storeu_ps(dst + (p + 3) * W + j, r3);
-        }
-        if (j < W) { /* W % 4 == 2 (the 6-row A panel): interleave the last two */
-            __m128 r0 = _mm_loadu_ps(src + (j + 0) * ld + p);
-            __m128 r1 = _mm_loadu_ps(src + (j + 1) * ld + p);
-            __m128 lo = _mm_unpacklo_ps(r0, r1), hi = _mm_unpackhi_ps(r0, r1);
-            _mm_storel_pi((__m64 *)(dst + (p + 0) * W + j), lo);
-            _mm_storeh_pi((__m64 *)(dst + (p + 1) * W + j), lo);
-            _mm_storel_pi((__m64 *)(dst + (p + 2) * W + j), hi);
-            _mm_storeh_pi((__m64 *)(dst + (p + 3) * W + j), hi);
-        }
-    }
-    for (; p < kc; p++)
-        for (int j = 0; j < W; j++) dst[p * W + j] = src[j * ld + p];
-}
-
-static void pack_panel_t_f64(double *dst, const double *src, int64_t ld, int64_t kc, int W) {
-    int64_t p = 0;
-    for (; p + 2 <= kc; p += 2)
-        for (int j = 0; j < W; j += 2) {
-            __m128d r0 = _mm_loadu_pd(src + (j + 0) * ld + p);
-            __m128d r1 = _mm_loadu_pd(src + (j + 1) * ld + p);
-            _mm_storeu_pd(dst + (p + 0) * W + j, _mm_unpacklo_pd(r0, r1));
-            _mm_storeu_pd(dst + (p + 1) * W + j, _mm_unpackhi_pd(r0, r1));
-        }
-    for (; p < kc; p++)
-        for (int j = 0; j < W; j++) dst[p * W + j] = src[j * ld + p];
-}
-#else
-static void pack_panel_t_f32(float *dst, const float *src, int64_t ld, int64_t kc, int W) {
-    for (int64_t p = 0; p < kc; p++)
-        for (int j = 0; j < W; j++) dst[p * W + j] = src[j * ld + p];
-}
-static void pack_panel_t_f64(double *dst, const double *src, int64_t ld, int64_t kc, int W) {
-    for (int64_t p = 0; p < kc; p++)
-        for (int j = 0; j < W; j++) dst[p * W + j] = src[j * ld + p];
-}
-#endif
-
-#if FNN_X86
-/* dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols: B^T for the dot kernels
- * (AVX2 only, so x86 only). 4x4 (float) / 2x2 (double) blocks in SSE registers,
- * scalar edges. */
+ * targets get the plain loop. */
 static void transpose_f32(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
                           int64_t cols) {
-    int64_t i = 0;
-    for (; i + 4 <= rows; i += 4) {
-        int64_t j = 0;
-        for (; j + 4 <= cols; j += 4) {
+    int64_t j = 0;
+#if FNN_X86
+    /* columns outer: each group of four fills whole runs of dst rows before the next */
+    for (; j + 4 <= cols; j += 4) {
+        int64_t i = 0;
+        for (; i + 4 <= rows; i += 4) {
             __m128 r0 = _mm_loadu_ps(src + (i + 0) * lds + j);
             __m128 r1 = _mm_loadu_ps(src + (i + 1) * lds + j);
             __m128 r2 = _mm_loadu_ps(src + (i + 2) * lds + j);
@@ -122,32 +67,43 @@ static void transpose_f32(float *dst, int64_t ldd, const float *src, int64_t lds
             _mm_storeu_ps(dst + (j + 2) * ldd + i, r2);
             _mm_storeu_ps(dst + (j + 3) * ldd + i, r3);
         }
-        for (; j < cols; j++)
-            for (int64_t q = i; q < i + 4; q++) dst[j * ldd + q] = src[q * lds + j];
+        if (i + 2 <= rows) { /* e.g. rows 4-5 of a 6-row A panel: interleave the pair */
+            __m128 r0 = _mm_loadu_ps(src + i * lds + j), r1 = _mm_loadu_ps(src + (i + 1) * lds + j);
+            __m128 lo = _mm_unpacklo_ps(r0, r1), hi = _mm_unpackhi_ps(r0, r1);
+            _mm_storel_pi((__m64 *)(dst + (j + 0) * ldd + i), lo);
+            _mm_storeh_pi((__m64 *)(dst + (j + 1) * ldd + i), lo);
+            _mm_storel_pi((__m64 *)(dst + (j + 2) * ldd + i), hi);
+            _mm_storeh_pi((__m64 *)(dst + (j + 3) * ldd + i), hi);
+            i += 2;
+        }
+        for (; i < rows; i++)
+            for (int64_t q = j; q < j + 4; q++) dst[q * ldd + i] = src[i * lds + q];
     }
-    for (; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
+#endif
+    for (; j < cols; j++)
+        for (int64_t i = 0; i < rows; i++) dst[j * ldd + i] = src[i * lds + j];
 }
 
 static void transpose_f64(double *dst, int64_t ldd, const double *src, int64_t lds, int64_t rows,
                           int64_t cols) {
-    int64_t i = 0;
-    for (; i + 2 <= rows; i += 2) {
-        int64_t j = 0;
-        for (; j + 2 <= cols; j += 2) {
+    int64_t j = 0;
+#if FNN_X86
+    for (; j + 2 <= cols; j += 2) {
+        int64_t i = 0;
+        for (; i + 2 <= rows; i += 2) {
             __m128d r0 = _mm_loadu_pd(src + i * lds + j), r1 = _mm_loadu_pd(src + (i + 1) * lds + j);
             _mm_storeu_pd(dst + j * ldd + i, _mm_unpacklo_pd(r0, r1));
             _mm_storeu_pd(dst + (j + 1) * ldd + i, _mm_unpackhi_pd(r0, r1));
         }
-        for (; j < cols; j++) {
+        for (; i < rows; i++) {
             dst[j * ldd + i] = src[i * lds + j];
-            dst[j * ldd + i + 1] = src[(i + 1) * lds + j];
+            dst[(j + 1) * ldd + i] = src[i * lds + j + 1];
         }
     }
-    for (; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
-}
 #endif
+    for (; j < cols; j++)
+        for (int64_t i = 0; i < rows; i++) dst[j * ldd + i] = src[i * lds + j];
+}
 
 #define T float
 #define SFX f32

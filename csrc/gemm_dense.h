@@ -136,11 +136,7 @@ void DN_CAT(fnn_dense_backward_, SFX)(T *dx, T *dw, T *db, T *dz, const T *dout,
         if (!part) abort();
 #pragma omp parallel num_threads(nt)
         {
-#ifdef _OPENMP
-            int t = omp_get_thread_num(), tn = omp_get_num_threads();
-#else
-            int t = 0, tn = 1;
-#endif
+            int t = FNN_THREAD_NUM(), tn = FNN_NUM_THREADS();
             T *mine = part + (int64_t)t * o;
             for (int64_t j = 0; j < o; j++) mine[j] = 0;
             DN_FN(dz_rows)(dz, mine, dout, y, z, n * t / tn, n * (t + 1) / tn, o, act, p, param);

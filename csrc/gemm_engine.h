@@ -31,8 +31,8 @@ static inline __attribute__((always_inline)) void GE_FN(pack_a_impl)(
         if (rsa == 1 && mr == MR) {
             for (int64_t p = 0; p < kc; p++)
                 for (int r = 0; r < MR; r++) dst[p * MR + r] = src[p * csa + r];
-        } else if (csa == 1 && mr == MR && MR % 2 == 0) {
-            GE_FN(pack_panel_t)(dst, src, rsa, kc, MR);
+        } else if (csa == 1 && mr == MR) { /* rows contiguous along k */
+            GE_FN(transpose)(dst, MR, src, rsa, MR, kc);
         } else {
             for (int r = 0; r < mr; r++) {
                 const T *row = src + r * rsa;
@@ -63,8 +63,8 @@ static inline __attribute__((always_inline)) void GE_FN(pack_b_impl)(
         } else if (csb == 1) {
             for (int64_t p = 0; p < kc; p++)
                 for (int j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * rsb + j] : 0;
-        } else if (rsb == 1 && nr == NR && NR % 2 == 0) {
-            GE_FN(pack_panel_t)(dst, src, csb, kc, NR);
+        } else if (rsb == 1 && nr == NR) { /* columns contiguous along k */
+            GE_FN(transpose)(dst, NR, src, csb, NR, kc);
         } else {
             /* transposed B: each column of op(B) is contiguous in memory */
             for (int j = 0; j < nr; j++) {
@@ -313,11 +313,7 @@ static void GE_FN(gemv)(T *c, int64_t rsc, const T *a, int64_t rsa, int64_t csa,
         }
 #pragma omp parallel num_threads(nt)
         {
-#ifdef _OPENMP
-            int t = omp_get_thread_num(), tn = omp_get_num_threads();
-#else
-            int t = 0, tn = 1;
-#endif
+            int t = FNN_THREAD_NUM(), tn = FNN_NUM_THREADS();
             int64_t lo = units * t / tn * 16, hi = units * (t + 1) / tn * 16;
             if (hi > m) hi = m;
             if (hi > lo) GE_FN(gemv_dot_rows)(c, rsc, a, rsa, csa, x, incx, lo, hi, k, alpha, beta, epi);
@@ -331,11 +327,7 @@ static void GE_FN(gemv)(T *c, int64_t rsc, const T *a, int64_t rsa, int64_t csa,
     else {
 #pragma omp parallel num_threads(nt)
         {
-#ifdef _OPENMP
-            int t = omp_get_thread_num(), tn = omp_get_num_threads();
-#else
-            int t = 0, tn = 1;
-#endif
+            int t = FNN_THREAD_NUM(), tn = FNN_NUM_THREADS();
             if (t == 0) parts = tn;
             GE_FN(gemv_axpy_range)(acc + (int64_t)t * m, a, csa, x, incx, m, k * t / tn, k * (t + 1) / tn);
         }
@@ -391,11 +383,7 @@ static void GE_FN(gemm_dot)(T *c, int64_t ldc, const T *a, int64_t rsa, const T 
     }
 #pragma omp parallel num_threads(nt)
     {
-#ifdef _OPENMP
-        int t = omp_get_thread_num(), tn = omp_get_num_threads();
-#else
-        int t = 0, tn = 1;
-#endif
+        int t = FNN_THREAD_NUM(), tn = FNN_NUM_THREADS();
         int64_t lo = pairs * t / tn * 2, hi = pairs * (t + 1) / tn * 2;
         if (hi > m) hi = m;
         if (hi > lo)
@@ -465,11 +453,7 @@ void GE_CAT(fnn_gemm_ex_, SFX)(T *c, int64_t ldc, const T *a, int64_t rsa, int64
     }
 #pragma omp parallel num_threads(nt)
     {
-#ifdef _OPENMP
-        int t = omp_get_thread_num(), tn = omp_get_num_threads();
-#else
-        int t = 0, tn = 1;
-#endif
+        int t = FNN_THREAD_NUM(), tn = FNN_NUM_THREADS();
         int64_t u0 = units * t / tn, u1 = units * (t + 1) / tn;
         int64_t unit = split_n ? g.nr : g.mr, lim = split_n ? n : m;
         int64_t lo = u0 * unit, hi = u1 * unit < lim ? u1 * unit : lim;

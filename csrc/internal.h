@@ -8,6 +8,12 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+/* this thread's number in its team, and the team's size (0 and 1 without OpenMP) */
+#define FNN_THREAD_NUM() omp_get_thread_num()
+#define FNN_NUM_THREADS() omp_get_num_threads()
+#else
+#define FNN_THREAD_NUM() 0
+#define FNN_NUM_THREADS() 1
 #endif
 
 /* ISA currently selected: 0 = generic C, 1 = AVX2+FMA (runtime.c). Kernels read it

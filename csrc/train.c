@@ -40,14 +40,6 @@
 /* round a byte count up to the cache-line alignment of every workspace buffer */
 static size_t aligned_bytes(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
-#ifdef _OPENMP
-#define THREAD_NUM() omp_get_thread_num()
-#define NUM_THREADS() omp_get_num_threads()
-#else
-#define THREAD_NUM() 0
-#define NUM_THREADS() 1
-#endif
-
 static uint64_t dropout_key(uint64_t seed, uint64_t t, uint64_t l) {
     return fnn_mix64(seed * GOLDEN + t * DROPOUT_STRIDE + l); /* wraps mod 2^64, as in Python */
 }
@@ -300,7 +292,7 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
     if (status == FNN_OK) {                                                               \
         _Pragma("omp parallel num_threads(nt)")                                           \
         {                                                                                 \
-            int u = THREAD_NUM(), un = NUM_THREADS();                                     \
+            int u = FNN_THREAD_NUM(), un = FNN_NUM_THREADS();                             \
             T *g = gpart + (size_t)u * gstride;                                           \
             /* this thread's slice of the parameters, whole cache lines */               \
             int64_t per = ((E->size + un - 1) / un + 63) & ~(int64_t)63;                  \
