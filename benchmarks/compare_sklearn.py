@@ -115,10 +115,14 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--only", default=None, help="run only cases whose label contains this text")
+    ap.add_argument("--only", default=None, help="run only cases whose data set or model contains this text")
     ap.add_argument("--clock", choices=("cpu", "wall"), default=None,
                     help="process CPU time (default with 1 thread) or wall time (default otherwise)")
     args = ap.parse_args(argv)
+    cases = [c for c in _cases(args.epochs) if not args.only or args.only in f"{c[0]} {c[1]}"]
+    if not cases:
+        ap.error(f"--only {args.only!r} matches no case (data sets: "
+                 f"{', '.join(sorted({c[0] for c in _cases(args.epochs)}))})")
     clock_name = args.clock or ("cpu" if args.threads == 1 else "wall")
     clock = time.process_time if clock_name == "cpu" else time.perf_counter
     fastnn.set_num_threads(args.threads)
@@ -131,9 +135,7 @@ def main(argv=None):
     print("-" * len(head))
     cache = {}
     with threadpool_limits(args.threads):
-        for data, label, sk_cls, fn_cls, params, *fit_kw in _cases(args.epochs):
-            if args.only and args.only not in label:
-                continue
+        for data, label, sk_cls, fn_cls, params, *fit_kw in cases:
             if data not in cache:
                 cache[data] = _data(data)
             Xtr, Xte, ytr, yte = cache[data]

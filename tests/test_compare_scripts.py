@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from benchmarks import compare_sklearn
 
 
@@ -14,6 +16,17 @@ def test_compare_sklearn_prints_a_row_with_parity(capsys):
     parity = float(row.split()[-1])
     assert parity < 1e-9  # float64 fastnn and scikit-learn trained the same weights
     assert "small calls" not in out  # --only runs just the chosen rows
+
+
+def test_compare_sklearn_only_matches_the_data_set_name(capsys):
+    """`--only diabetes` (a data set, not in any model label) runs the diabetes rows;
+    a filter matching nothing is an error, not an empty table."""
+    compare_sklearn.main(["--repeat", "1", "--epochs", "1", "--only", "diabetes"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("diabetes")]
+    assert len(rows) == 2  # the MLPRegressor and the Lasso
+    with pytest.raises(SystemExit):
+        compare_sklearn.main(["--only", "no such case"])
+    assert "matches no case" in capsys.readouterr().err
 
 
 def test_compare_sklearn_small_calls_table(capsys):
