@@ -68,8 +68,9 @@ static ATTR void bwd_##SFX##_##ISA(T *dx, const T *dy, const T *y, const T *x,  
     case FNN_ACT_TANH: EACH(n) { T v = y[i]; dx[i] = dy[i] * ((T)1 - v * v); } break;   \
     case FNN_ACT_SOFTPLUS: EACH(n) dx[i] = dy[i] * -fnn_vexpm1_##SFX##_##ISA(-y[i]); break;     \
     case FNN_ACT_GELU: {                                                                \
-        /* erf in its own loop over a block (float64 erf is libm's, a call that would  \
-         * keep the exp loop scalar too); the rest vectorises */                        \
+        /* erf in its own loop over a block: on the generic path float64 erf is libm's, \
+         * a call that would keep the exp loop scalar too; where both vectorise the     \
+         * split measured 2-4% faster than one fused loop (fewer live constants) */     \
         T erfs[GELU_BLOCK];                                                             \
         for (int64_t b = 0; b < n; b += GELU_BLOCK) {                                   \
             int64_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;                        \
