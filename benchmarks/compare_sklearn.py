@@ -182,7 +182,7 @@ def _per_call_us(fn, calls):
 
 
 def small_calls(threads):
-    """Per-call latency of partial_fit and predict_proba on digits, (128, 64)."""
+    """Per-call latency of partial_fit, predict_proba and predict on digits, (128, 64)."""
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     classes = np.unique(y)
@@ -199,6 +199,7 @@ def small_calls(threads):
                                                                         y[32 * (i % n_batches):][:32])),
         ("predict_proba, 32 rows", lambda m: lambda i: m.predict_proba(X[:32])),
         ("predict_proba, 1 row", lambda m: lambda i: m.predict_proba(X[:1])),
+        ("predict, 1 row", lambda m: lambda i: m.predict(X[:1])),
     ]
     for label, make in rows:
         t = {key: _per_call_us(make(m), 50) for key, m in models.items()}

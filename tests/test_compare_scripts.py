@@ -32,7 +32,7 @@ def test_compare_sklearn_only_matches_the_data_set_name(capsys):
 def test_compare_sklearn_small_calls_table(capsys):
     compare_sklearn.small_calls(1)
     out = capsys.readouterr().out
-    for call in ("partial_fit, 32-row batch", "predict_proba, 32 rows", "predict_proba, 1 row"):
+    for call in ("partial_fit, 32-row batch", "predict_proba, 32 rows", "predict_proba, 1 row", "predict, 1 row"):
         assert re.search(re.escape(call) + r"\s+\d+\s+\d+\s+[\d.]+x", out), out
 
 

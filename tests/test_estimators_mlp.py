@@ -804,3 +804,40 @@ def test_lbfgs_runs_scipy_with_one_blas_thread_and_restores_it(monkeypatch):
         MLPClassifier(solver="lbfgs", hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X, y)
     assert seen == [[1]]
     assert blas_threads() == before
+
+
+def test_predict_takes_the_label_binarizers_classes():
+    """predict's multiclass shortcut (the class of the largest output) returns what the
+    label binarizer's inverse_transform does: string labels, ties to the first class,
+    NaN outputs, and a sparse-label fit (inverse_transform then returns a sparse matrix)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    y = np.array(["b", "a", "c"])[rng.integers(0, 3, 60)]
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    lb = clf._label_binarizer
+    np.testing.assert_array_equal(clf.predict(X), lb.inverse_transform(clf.predict_proba(X)))
+    clf.coefs_[-1][...] = 0.0  # every class equally likely: the first wins
+    clf.intercepts_[-1][...] = 0.0
+    np.testing.assert_array_equal(clf.predict(X), np.full(60, "a"))
+    np.testing.assert_array_equal(clf.predict(X), lb.inverse_transform(clf.predict_proba(X)))
+    clf.intercepts_[-1][...] = np.nan
+    np.testing.assert_array_equal(clf.predict(X[:3]), lb.inverse_transform(clf.predict_proba(X[:3])))
+    Y = sp.csr_matrix(np.eye(3, dtype=int)[rng.integers(0, 3, 60)])
+    multi = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, Y)
+    assert sp.issparse(multi.predict(X))  # multilabel (sparse) targets keep the binarizer's path
+
+
+def test_predict_with_edited_coefs_checks_their_shapes():
+    """predict's direct backend calls are only for weights whose shapes chain: a
+    replaced layer of the wrong shape is kernels.dense_forward's ValueError, not a
+    read past the end of the array in C."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 4)), rng.integers(0, 3, 40)
+    clf = MLPClassifier(hidden_layer_sizes=(6,), max_iter=2, random_state=0).fit(X, y)
+    clf.coefs_[1] = np.zeros((2, 3))  # the hidden layer has 6 outputs
+    with pytest.raises(ValueError, match="w must have 6 rows"):
+        clf.predict(X)
+    clf.coefs_[1] = np.zeros((6, 3))
+    clf.intercepts_[1] = np.zeros(2)
+    with pytest.raises(ValueError, match="b must have 3 elements"):
+        clf.predict_proba(X)

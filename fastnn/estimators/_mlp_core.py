@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, xlogy
 
+from .. import backends
 from .. import kernels as K
 from ..train import fused_epoch
 
@@ -166,8 +167,35 @@ def forward(net: Net, flat: np.ndarray, X) -> np.ndarray:
     return forward_layers(net, net.layout.weights(flat), net.layout.biases(flat), X)
 
 
+def _prechecked(X, ws, bs) -> bool:
+    """X, ws and bs are C-contiguous ndarrays of X's float dtype whose shapes chain
+    (X [n, i] with n, i >= 1, w [i, o], b [o], ...): what kernels.dense_forward checks."""
+    if type(X) is not np.ndarray or X.ndim != 2 or not X.size or X.dtype not in K.FLOATS:
+        return False
+    width = X.shape[1]
+    for w, b in zip(ws, bs):
+        if type(w) is not np.ndarray or type(b) is not np.ndarray or w.ndim != 2 or w.shape[0] != width:
+            return False
+        width = w.shape[1]
+        if b.shape != (width,) or not width:
+            return False
+    return all(a.dtype == X.dtype and a.flags.c_contiguous for a in (X, *ws, *bs))
+
+
 def forward_layers(net: Net, ws: Sequence[np.ndarray], bs: Sequence[np.ndarray], X) -> np.ndarray:
     """forward() with the weights and biases given per layer (C-contiguous, X's dtype)."""
+    if _prechecked(X, ws, bs):
+        # one backend call a layer, without kernels.dense_forward's checks (which these
+        # operands pass): predicting a row costs ~3 us a layer less
+        mod = backends.resolve(net.backend)
+        hidden, param = K._activation(net.kact, net.param)
+        h = X
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            out = np.empty((h.shape[0], w.shape[1]), h.dtype)
+            act = K.ACTIVATIONS["identity"] if i == len(ws) - 1 else hidden
+            K.dense_forward_checked(mod, out, None, h, w, b, act, param)
+            h = out
+        return output_activation(h, net.out_activation)
     h = X
     last = len(ws) - 1
     for i, (w, b) in enumerate(zip(ws, bs)):
