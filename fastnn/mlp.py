@@ -290,6 +290,33 @@ class MLP:
 
     # -------------------------------------------------------------------- fit
 
+    def _refuse_ignored_on_resume(self, **given) -> None:
+        """ValueError naming the arguments a resumed fit would ignore: those given (not
+        left at their defaults) that differ from what the first fit set up."""
+        state = self.train_state_
+        opt, sched = state.optimizer, state.schedule
+        config = sched.get_config()
+
+        def kept(attr):  # the value the resumed fit uses, or None if the optimizer has no such setting
+            return lambda v: v == getattr(opt, attr, None)
+
+        same = {
+            "optimizer": lambda v: v is opt or (isinstance(v, str) and v in ("adam", opt.name)),
+            "lr": kept("lr"), "l1": lambda v: v == 0.0 or v == opt.l1, "weight_decay": kept("weight_decay"),
+            "momentum": kept("momentum"), "eps": kept("eps"), "rho": kept("rho"),
+            "betas": lambda v: np.iterable(v) and tuple(v) == (getattr(opt, "beta1", None), getattr(opt, "beta2", None)),
+            "schedule": lambda v: v is sched or v == sched.name,
+            "schedule_kwargs": lambda v: all(k in config and config[k] == x for k, x in dict(v).items()),
+            "loss": lambda v: v == self.loss_name_,
+            "seed": lambda v: v == state.seed,
+        }
+        ignored = [name for name, v in given.items() if v is not None and not same[name](v)]
+        if ignored:
+            raise ValueError(
+                f"resume=True continues the first fit's optimizer, schedule, loss and seed, so "
+                f"{', '.join(ignored)} would be ignored; fit without resume to start a new optimizer "
+                "from the current weights")
+
     def fit(self, X, y, *, optimizer: Any = "adam", lr: Optional[float] = None, epochs: int = 20,
             batch_size: Union[int, str, None] = 32, loss: Optional[str] = None,
             validation_fraction: Optional[float] = None, early_stopping: bool = False, tol: Optional[float] = 1e-4,
@@ -333,12 +360,13 @@ class MLP:
         the native epoch (``fastnn.kernels.train_epoch``) when available, False
         the Python-composed loop. resume: continue the previous fit (or a loaded
         model): optimizer state and step, schedule, shuffling RNG and epoch
-        counter carry on, and the optimizer / lr / schedule / loss / l1 /
-        weight_decay arguments are ignored (the first fit's are kept);
-        ``epochs`` more epochs run. sample_weight: one finite weight >= 0 per row
-        (scikit-learn's weighting: a batch's loss, gradient and L2 term are divided
-        by its weight sum, which must not be 0); a held-out validation share keeps
-        its rows' weights out of training and is scored unweighted.
+        counter carry on, with the first fit's optimizer (and its lr, l1,
+        weight_decay and other hyperparameters), schedule, loss and seed; passing
+        a different one raises ValueError. ``epochs`` more epochs run.
+        sample_weight: one finite weight >= 0 per row (scikit-learn's weighting:
+        a batch's loss, gradient and L2 term are divided by its weight sum, which
+        must not be 0); a held-out validation share keeps its rows' weights out of
+        training and is scored unweighted.
 
         Training starts from the current weights (the constructor's
         initialisation, or what an earlier fit left) with a fresh optimizer: an
@@ -377,6 +405,9 @@ class MLP:
             raise ValueError("this model was saved without its training state (optimizer_state=False), so "
                              "resume=True has nothing to continue; fit without resume starts from its weights")
         if resume:
+            self._refuse_ignored_on_resume(
+                optimizer=optimizer, lr=lr, loss=loss, l1=l1, weight_decay=weight_decay, schedule=schedule,
+                schedule_kwargs=schedule_kwargs, momentum=momentum, betas=betas, eps=eps, rho=rho, seed=seed)
             loss_name = self.loss_name_
         else:
             if loss is not None and loss not in LOSSES:

@@ -807,3 +807,24 @@ def test_load_tab_separated_with_quoted_header_and_labels(tmp_path):
     p.write_text("sepal length\tkind\n0.5\tIris setosa\n0.25\tIris virginica\n")  # spaces inside cells
     X, y = load_file(p, target="kind")  # was: "no column named 'kind'" (the header read as 3 columns)
     assert X.ravel().tolist() == [0.5, 0.25] and y.tolist() == ["Iris setosa", "Iris virginica"]
+
+
+def test_resume_refuses_arguments_it_would_ignore():
+    """resume=True continues the first fit's optimizer, schedule, loss and seed: a
+    different lr, l1, optimizer... was silently dropped; the same values (or the
+    defaults) still resume."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 5)), rng.integers(0, 3, 60)
+    kw = dict(optimizer="sgd", lr=0.05, l1=1e-4, schedule="invscaling", schedule_kwargs={"power_t": 0.25},
+              seed=4, loss="softmax_xent", momentum=None)
+    net = MLP([5, 7, 3], seed=0).fit(X, y, epochs=2, **kw)
+    net.fit(X, y, epochs=1, resume=True, **kw)  # the same arguments: nothing is ignored
+    net.fit(X, y, epochs=1, resume=True)  # the defaults: nothing was given
+    assert net.n_iter_ == 4
+    for bad, name in [(dict(lr=0.1), "lr"), (dict(l1=1e-3), "l1"), (dict(optimizer="adam", lr=0.1), "lr"),
+                      (dict(optimizer="nesterov"), "optimizer"), (dict(weight_decay=0.01), "weight_decay"),
+                      (dict(schedule="cosine"), "schedule"), (dict(schedule_kwargs={"power_t": 0.5}), "schedule_kwargs"),
+                      (dict(loss="mse"), "loss"), (dict(seed=5), "seed"), (dict(momentum=0.5), "momentum")]:
+        with pytest.raises(ValueError, match=f"so {name} would be ignored"):
+            net.fit(X, y, epochs=1, resume=True, **bad)
+    assert net.n_iter_ == 4  # nothing trained
