@@ -32,7 +32,12 @@
  * own threads instead, which scale there (64-512-256-10 at batch 128: 24 ms per
  * epoch, against 30 split by rows); the split is for the small products they do
  * not repay: 64-100-10 at batch 200, 1.49 ms on one thread, 1.72 with threaded
- * kernels, 0.97 split by rows. */
+ * kernels, 0.97 split by rows. Smaller batches stay on one thread: splitting every
+ * layer by output columns instead (no gradient sums, 3L + 1 barriers a batch) ran
+ * 64-128-64-10 at batch 32 only 1.0-1.2x faster on 2 threads, each thread's share
+ * slowed by moving activations, weights and the update's slices between the cores,
+ * and up to 100x slower when the other core was busy (a barrier then waits for the
+ * scheduler). */
 #define MIN_ROWS_PER_THREAD 64
 #define EPOCH_PAR_MIN_FLOPS 2.0e6
 #define KERNEL_THREADS_FLOPS 16.0e6
