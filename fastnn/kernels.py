@@ -13,6 +13,12 @@ Every kernel takes ``backend=None`` (the current default, see
 * bad sizes and values raise ValueError naming the argument.
 
 Nothing reaches a backend (and so C) unchecked. Weights are [in, out] (x @ w).
+
+The checks cost ~2-3 us a call (``gemm`` on 1x1 operands: 3.4 us, numpy.matmul
+0.9 us), as much as a batch-32 product itself: a NumPy model gains most from the
+fused calls, ``dense_forward`` / ``dense_backward`` (product, bias, activation and
+its derivative in one call) and ``train_epoch`` (a whole epoch in one call), not
+from replacing each small ``@`` by ``gemm``.
 """
 from __future__ import annotations
 
