@@ -277,17 +277,18 @@ def dense_forward(x, w, b, activation: str, *, out: Optional[Array] = None, prea
         if i == 0:
             _fill_bias_then_act(out, preact, b, code, param, mod)
         else:
-            dense_forward_checked(mod, out, preact, x, w, b, code, param)
+            _dense_forward_call(mod, out, preact, x, w, b, code, param)
     return out
 
 
-def dense_forward_checked(mod, out: Array, preact: Optional[Array], x: Array, w: Array, b: Array,
+def _dense_forward_call(mod, out: Array, preact: Optional[Array], x: Array, w: Array, b: Array,
                           code: int, param: float) -> None:
-    """dense_forward's backend call, for callers whose operands already are what its
-    checks make them: C-contiguous, one float dtype, shapes [n, i] @ [i, o] + [o] -> out
-    [n, o] (preact the same or None), n, i and o >= 1, no output overlapping an input;
-    code and param from ``_activation``. The estimators' predict uses it: the checks cost
-    ~3 us a layer, as much as a one-row product."""
+    """dense_forward's backend call without its checks (private: C trusts these
+    operands), for fastnn's own callers whose operands already are what the checks make
+    them: C-contiguous, one float dtype, shapes [n, i] @ [i, o] + [o] -> out [n, o]
+    (preact the same or None), n, i and o >= 1, no output overlapping an input; code
+    and param from ``_activation``. The estimators' predict uses it (after
+    _mlp_core._prechecked): the checks cost ~3 us a layer, as much as a one-row product."""
     n, i = x.shape
     o = w.shape[1]
     _run("dense_forward", mod, "dense_forward", (out, preact, x, w, b, code, param),

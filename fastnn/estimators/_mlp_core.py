@@ -193,7 +193,7 @@ def forward_layers(net: Net, ws: Sequence[np.ndarray], bs: Sequence[np.ndarray],
         for i, (w, b) in enumerate(zip(ws, bs)):
             out = np.empty((h.shape[0], w.shape[1]), h.dtype)
             act = K.ACTIVATIONS["identity"] if i == len(ws) - 1 else hidden
-            K.dense_forward_checked(mod, out, None, h, w, b, act, param)
+            K._dense_forward_call(mod, out, None, h, w, b, act, param)
             h = out
         return output_activation(h, net.out_activation)
     h = X
