@@ -434,9 +434,18 @@ void GE_CAT(fnn_gemm_ex_, SFX)(T *c, int64_t ldc, const T *a, int64_t rsa, int64
      * and C is written through a strided store. */
     /* Also transposed: a narrow C (the 10 logits of X^T dY) when A is stored
      * transposed, so the n rows fill register rows instead of 10 of 16 lanes (or
-     * 8 + 2 of 8 + 8), when k is long enough to repay the strided stores.
-     * Measured for n = 10: +40% float32, +25-55% float64 at k >= 128. */
-    int narrow = n <= 12 && n % g.nr != 0 && m >= 2 * g.nr && k >= 64 && rsa == 1 && csb == 1;
+     * 8 + 2 of 8 + 8). The strided stores of C cost as much as a short k, except
+     * where the AVX2 kernels transpose the tile in registers: tiles of 4 or 6 rows,
+     * i.e. n = 4, 6, 8, 10, 12 (the panel plan of n rows). Measured for n = 10:
+     * +40% float32, +25-55% float64 at k >= 128 (scalar stores); with the register
+     * transposes, k = 32 (X^T dY at batch 32) +17-55% float32, +12-43% float64. */
+#if FNN_X86
+    int tstore = fnn_isa_level == FNN_ISA_AVX2 && n % 2 == 0 && n >= 4;
+#else
+    int tstore = 0;
+#endif
+    int narrow = n <= 12 && n % g.nr != 0 && m >= 2 * g.nr && (k >= 64 || tstore) && rsa == 1 &&
+                 csb == 1;
     if ((csb != 1 || narrow) && !epi) {
         double pack_b_cost = (double)n * (double)k;
         double swap_cost = (rsa == 1 ? 0.0 : (double)m * (double)k) + 2.0 * (double)m * (double)n;

@@ -40,6 +40,73 @@ FNN_TARGET_AVX2 static inline void store_tail_pd(double *p, __m256d v, int cnt) 
     if (cnt >= 1) _mm_store_sd(p, x);
 }
 
+/* A tile of a transposed problem (rsc = 1, C strided by csc): row j of the stored C
+ * takes column j of the tile, mr contiguous values. Transposed in registers, so each
+ * row is one or two vector stores instead of mr scalar ones (with the scalar spill,
+ * the stores cost as much as a k = 32 product: float64 X^T dY with ten outputs). Full
+ * column blocks and 4- or 6-row tiles, no epilogue (the engine transposes only
+ * without one); v(r) = alpha * C(r, j) + beta * C_old. */
+FNN_TARGET_AVX2 static inline void store_t4_ps(float *p, __m128 v, __m128 va, __m128 vb, float beta) {
+    v = _mm_mul_ps(va, v);
+    if (beta != 0.0f) v = _mm_fmadd_ps(vb, _mm_loadu_ps(p), v);
+    _mm_storeu_ps(p, v);
+}
+FNN_TARGET_AVX2 static inline void store_t2_ps(float *p, __m128 v, __m128 va, __m128 vb, float beta) {
+    v = _mm_mul_ps(va, v); /* lanes 0-1 */
+    if (beta != 0.0f) v = _mm_fmadd_ps(vb, _mm_castpd_ps(_mm_load_sd((const double *)p)), v);
+    _mm_storel_pi((__m64 *)p, v);
+}
+/* columns 0-7 of rows 0-5 (x0..x5: one vector each) to rows 0-7 of C at p */
+FNN_TARGET_AVX2 static inline void store_t8_ps(float *p, int64_t ld, int mr, __m256 x0, __m256 x1,
+                                               __m256 x2, __m256 x3, __m256 x4, __m256 x5,
+                                               float alpha, float beta) {
+    __m128 va = _mm_set1_ps(alpha), vb = _mm_set1_ps(beta);
+    __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpackhi_ps(x0, x1);
+    __m256 t2 = _mm256_unpacklo_ps(x2, x3), t3 = _mm256_unpackhi_ps(x2, x3);
+    /* q[j % 4]: column j (rows 0-3) in the low half for j < 4, the high half else */
+    __m256 q[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                   _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+    for (int j = 0; j < 4; j++) {
+        store_t4_ps(p + j * ld, _mm256_castps256_ps128(q[j]), va, vb, beta);
+        store_t4_ps(p + (j + 4) * ld, _mm256_extractf128_ps(q[j], 1), va, vb, beta);
+    }
+    if (mr == 6) {
+        /* u0 = rows 4-5 of columns 0, 1 | 4, 5; u1 of columns 2, 3 | 6, 7 */
+        __m256 u0 = _mm256_unpacklo_ps(x4, x5), u1 = _mm256_unpackhi_ps(x4, x5);
+        __m128 h[4] = {_mm256_castps256_ps128(u0), _mm256_castps256_ps128(u1),
+                       _mm256_extractf128_ps(u0, 1), _mm256_extractf128_ps(u1, 1)};
+        for (int g = 0; g < 4; g++) { /* columns 2g' and 2g'+1 of h[g] */
+            int64_t j = (g & 1) * 2 + (g >> 1) * 4;
+            store_t2_ps(p + j * ld + 4, h[g], va, vb, beta);
+            store_t2_ps(p + (j + 1) * ld + 4, _mm_movehl_ps(h[g], h[g]), va, vb, beta);
+        }
+    }
+}
+FNN_TARGET_AVX2 static inline void store_t_pd(double *p, __m256d v4, __m128d v2, int mr,
+                                              __m256d va, __m256d vb, double beta) {
+    v4 = _mm256_mul_pd(va, v4);
+    if (beta != 0.0) v4 = _mm256_fmadd_pd(vb, _mm256_loadu_pd(p), v4);
+    _mm256_storeu_pd(p, v4);
+    if (mr == 6) {
+        v2 = _mm_mul_pd(_mm256_castpd256_pd128(va), v2);
+        if (beta != 0.0) v2 = _mm_fmadd_pd(_mm256_castpd256_pd128(vb), _mm_loadu_pd(p + 4), v2);
+        _mm_storeu_pd(p + 4, v2);
+    }
+}
+/* columns 0-3 of rows 0-5 to rows 0-3 of C at p */
+FNN_TARGET_AVX2 static inline void store_t4_pd(double *p, int64_t ld, int mr, __m256d x0, __m256d x1,
+                                               __m256d x2, __m256d x3, __m256d x4, __m256d x5,
+                                               double alpha, double beta) {
+    __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
+    __m256d t0 = _mm256_unpacklo_pd(x0, x1), t1 = _mm256_unpackhi_pd(x0, x1);
+    __m256d t2 = _mm256_unpacklo_pd(x2, x3), t3 = _mm256_unpackhi_pd(x2, x3);
+    __m256d u0 = _mm256_unpacklo_pd(x4, x5), u1 = _mm256_unpackhi_pd(x4, x5);
+    store_t_pd(p, _mm256_permute2f128_pd(t0, t2, 0x20), _mm256_castpd256_pd128(u0), mr, va, vb, beta);
+    store_t_pd(p + ld, _mm256_permute2f128_pd(t1, t3, 0x20), _mm256_castpd256_pd128(u1), mr, va, vb, beta);
+    store_t_pd(p + 2 * ld, _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_extractf128_pd(u0, 1), mr, va, vb, beta);
+    store_t_pd(p + 3 * ld, _mm256_permute2f128_pd(t1, t3, 0x31), _mm256_extractf128_pd(u1, 1), mr, va, vb, beta);
+}
+
 /* The k loops are inline assembly: GCC's register allocator spills and shuffles
  * twelve ymm accumulators in this loop (measured ~25% slower); here the compiler
  * still picks the registers, but cannot reorder or spill inside the loop.
@@ -185,8 +252,11 @@ FNN_TARGET_AVX2 void fnn_ukr_avx2_f32(int64_t k, const float *a, int64_t rsa, in
     }
         F32_STORE(0) F32_STORE(1) F32_STORE(2) F32_STORE(3) F32_STORE(4) F32_STORE(5)
 #undef F32_STORE
+    } else if (rsc == 1 && !epi && nr == 16 && (mr == 6 || mr == 4)) {
+        store_t8_ps(c, csc, mr, c00, c10, c20, c30, c40, c50, alpha, beta);
+        store_t8_ps(c + 8 * csc, csc, mr, c01, c11, c21, c31, c41, c51, alpha, beta);
     } else {
-        /* strided C (a transposed problem): spill the tile, then scalar stores */
+        /* other strided tiles: spill the tile, then scalar stores */
         float t[6][16];
 #define F32_SPILL(r)                                                                    \
     _mm256_storeu_ps(t[r], _mm256_mul_ps(va, c##r##0));                                 \
@@ -286,6 +356,9 @@ FNN_TARGET_AVX2 void fnn_ukr_avx2_f64(int64_t k, const double *a, int64_t rsa, i
     }
         F64_STORE(0) F64_STORE(1) F64_STORE(2) F64_STORE(3) F64_STORE(4) F64_STORE(5)
 #undef F64_STORE
+    } else if (rsc == 1 && !epi && nr == 8 && (mr == 6 || mr == 4)) {
+        store_t4_pd(c, csc, mr, c00, c10, c20, c30, c40, c50, alpha, beta);
+        store_t4_pd(c + 4 * csc, csc, mr, c01, c11, c21, c31, c41, c51, alpha, beta);
     } else {
         double t[6][8];
 #define F64_SPILL(r)                                                                    \

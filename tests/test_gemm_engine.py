@@ -108,6 +108,17 @@ def test_gemm_narrow_outputs(dtype, isa, threads):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_gemm_narrow_outputs_of_transposed_a(dtype, isa, threads):
+    """X^T @ dY with n = 2..12 columns: the product runs transposed (n rows of register
+    tiles) and, for tiles of 4 or 6 rows, is stored through register transposes; full
+    and edge column strips (m = 64, 33), short and long k, alpha/beta."""
+    rng = np.random.default_rng(13)
+    for n, m, k, (alpha, beta) in itertools.product(range(2, 13), (33, 64), (1, 8, 32, 67),
+                                                    ((1.0, 0.0), (-0.5, 0.75))):
+        _check_gemm(m, n, k, True, False, alpha, beta, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("batch", [32, 128])
 @pytest.mark.parametrize("fan_in,fan_out", [(64, 128), (784, 512), (256, 10)])
 def test_gemm_mlp_forms(batch, fan_in, fan_out, dtype, isa):
@@ -121,6 +132,9 @@ def test_gemm_mlp_forms(batch, fan_in, fan_out, dtype, isa):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("m,k,n,ta", [(32, 64, 128, False), (38, 37, 10, False), (39, 45, 5, False),
                                       (33, 64, 20, True),
+                                      # ten outputs of X^T dY: 32 rows run transposed, 31
+                                      # (float32) as they are
+                                      (32, 32, 10, True), (17, 32, 10, True),
                                       (200, 300, 70, False),
                                       # 2 threads split the rows 96 + 94: B is packed (k blocked
                                       # at 256) for one half only unless k's blocking ignores it
