@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -121,6 +122,17 @@ def test_activation_in_place(dtype):
     ref.act_forward(want, x, ACTIVATIONS["sigmoid"], 0.0)
     nb.act_forward(x, x, ACTIVATIONS["sigmoid"], 0.0)
     close(x, want, RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gelu_backward_in_place(dtype):
+    """dx may be dy: kernels.act_backward allows out=dy (and dense_backward dz=dout)."""
+    x = (rng_for("gelu_inplace").standard_normal((5, 301)) * 3).astype(dtype)
+    dy = np.linspace(-2.0, 2.0, x.size).reshape(x.shape).astype(dtype)
+    want = np.empty_like(x)
+    ref.act_backward(want, dy, None, x, ACTIVATIONS["gelu"], 0.0)
+    nb.act_backward(dy, dy, None, x, ACTIVATIONS["gelu"], 0.0)
+    close(dy, want, RTOL[dtype])
 
 
 # ------------------------------------------------------------------------- dense
@@ -351,6 +363,55 @@ def test_exp_subnormal_range():
     y = np.empty_like(x)
     _apply(nm.vexp)(y, x)
     np.testing.assert_allclose(y, np.exp(x), rtol=1e-3, atol=0)  # subnormals keep few bits
+
+
+_verf = _apply(nm.verf)  # one dispatcher: each dtype compiles once for the tests below
+
+
+def _erf_ulps(dtype):
+    """(x, |verf(x) - erf(x)| in ulps of dtype) over a dense grid of [-7, 7] and tiny x."""
+    fi = np.finfo(dtype)
+    x = np.concatenate([np.linspace(0.0, 7.0, 70001, dtype=dtype),
+                        np.array([fi.smallest_subnormal, 3 * fi.smallest_subnormal, fi.tiny / 3,
+                                  fi.tiny, 1e-30, 1e-8], dtype)])
+    x = np.concatenate([x, -x])
+    got = np.empty_like(x)
+    _verf(got, x)
+    want = np.vectorize(math.erf)(x.astype(np.float64))  # libm: within 1 ulp of erf
+    return x, np.abs(got - want) / np.spacing(np.abs(want).astype(dtype)).astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_verf_accuracy(dtype):
+    # measured: float64 within 1.09 ulp of the exact erf (mpmath, [-7, 7] and
+    # subnormals), 1.0 of math.erf; float32 2.2 ulp of math.erf, near |x| = 0.46
+    x, err = _erf_ulps(dtype)
+    limit = 2 if dtype == np.float64 else 3
+    assert err.max() <= limit, f"{err.max():.2f} ulp at x={x[err.argmax()]!r}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_verf_special_values(dtype):
+    big = np.finfo(dtype).max
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, big, -big, 1e30, -1e30, 6.0, -4.0], dtype)
+    got = np.empty_like(x)
+    _verf(got, x)
+    np.testing.assert_array_equal(got, np.array([math.erf(v) for v in x.tolist()], dtype))
+    assert np.signbit(got[:2]).tolist() == [False, True]
+
+
+def test_verf_coefficients_match_c_header():
+    """verf is the C backend's erf (csrc/simd_math.h): the same fitted coefficients."""
+    with open(os.path.join(ROOT, "csrc", "simd_math.h")) as f:
+        src = f.read()
+    for name, table in (("FNN_ERF_P_F64", nm._ERF_P_64), ("FNN_ERFCX_R_F64", nm._ERFCX_R_64)):
+        body = re.search(name + r"\[\d+\] = \{(.*?)\};", src, re.DOTALL).group(1)
+        assert [float(v) for v in body.split(",") if v.strip()] == list(table), name
+    # float32: literals in the body, "float p = c0f;" then "p = p * z + cif;" (q: in t)
+    body = re.search(r"float fnn_verf_f32\(float x\) \{(.*?)\n\}", src, re.DOTALL).group(1)
+    for var, arg, table in (("p", "z", nm._ERF_P_32), ("q", "t", nm._ERFC_Q_32)):
+        c = re.findall(rf"\b{var} = (?:{var} \* {arg} \+ )?(\S+)f;", body)
+        np.testing.assert_array_equal(np.float32(c), np.float32(table), err_msg=var)
 
 
 # ---------------------------------------------------------------- threads, cache

@@ -9,9 +9,8 @@ negative Numba's index wrap-around hides the access pattern of an in-place
 update from LLVM, which then does not vectorise it.
 
 Scalars are cast once to the array dtype (``T = x.dtype.type``) so float32
-arithmetic stays float32, as in the reference. exp/expm1/tanh/log1p come from
-``_numba_math`` (vectorisable; libm calls would keep the loops scalar); erf stays
-``math.erf`` (SciPy's, in the reference, is scalar too).
+arithmetic stays float32, as in the reference. exp/expm1/tanh/log1p/erf come
+from ``_numba_math`` (vectorisable; libm calls would keep the loops scalar).
 
 Sums without fastmath do not vectorise (a sequential chain), so reductions keep
 independent partial sums: 256 float64 lanes for losses and penalties (a vector
@@ -38,7 +37,7 @@ from ._common import (
     GOLDEN,
 )
 from ._numba_jit import jit, jit_inline, jit_pair
-from ._numba_math import dot8, select, vexp, vexpm1, vlog1p_unit, vtanh
+from ._numba_math import dot8, select, verf, vexp, vexpm1, vlog1p_unit, vtanh
 
 SQRT_2_OVER_PI = 0.7978845608028654
 INV_SQRT_2 = 0.7071067811865476
@@ -82,7 +81,7 @@ def softplus_s(v):
 @jit_inline
 def gelu_s(v):
     T = type(v)
-    return T(0.5) * v * (T(1.0) + math.erf(v * T(INV_SQRT_2)))
+    return T(0.5) * v * (T(1.0) + verf(v * T(INV_SQRT_2)))
 
 
 @jit_inline
@@ -95,7 +94,7 @@ def gelu_tanh_s(v):
 @jit_inline
 def gelu_grad_s(x):
     T = type(x)
-    cdf = T(0.5) * (T(1.0) + math.erf(x * T(INV_SQRT_2)))
+    cdf = T(0.5) * (T(1.0) + verf(x * T(INV_SQRT_2)))
     return cdf + x * T(INV_SQRT_2PI) * vexp(T(-0.5) * x * x)
 
 
@@ -158,8 +157,7 @@ def max8(v):
 
 
 # ---------------------------------------------------------- elementwise activations
-# One loop per activation (the branch is outside the loop) so that each vectorises
-# (gelu calls math.erf and stays scalar).
+# One loop per activation (the branch is outside the loop) so that each vectorises.
 
 
 @jit
@@ -238,18 +236,8 @@ def act_backward_loop(dx, dy, y, x, act, param):
         for i in range(n):
             dx[i] = dy[i] * -vexpm1(-y[i])
     elif act == ACT_GELU:
-        # erf is a libm call (scalar); keeping it in its own loop over a block lets
-        # the rest (exp and the products) vectorise. dx may be dy: erf goes to a buffer.
-        buf = np.empty(min(n, 256), dy.dtype)
-        half, k, mhalf = T(0.5), T(INV_SQRT_2PI), T(-0.5)
-        for b0 in range(0, n, 256):
-            m = min(256, n - b0)
-            xb, dyb, dxb = x[b0 : b0 + m], dy[b0 : b0 + m], dx[b0 : b0 + m]
-            for j in range(m):
-                buf[j] = math.erf(xb[j] * T(INV_SQRT_2))
-            for j in range(m):
-                v = xb[j]
-                dxb[j] = dyb[j] * (half * (one + buf[j]) + v * k * vexp(mhalf * v * v))
+        for i in range(n):
+            dx[i] = dy[i] * gelu_grad_s(x[i])
     elif act == ACT_GELU_TANH:
         for i in range(n):
             dx[i] = dy[i] * gelu_tanh_grad_s(x[i])

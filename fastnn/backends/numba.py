@@ -5,7 +5,7 @@ Same functions, arguments and semantics as ``fastnn/backends/reference.py``
 loops live in ``_numba_elementwise`` (activations, losses, penalties, dropout),
 ``_numba_optim`` (fused optimizer updates), ``_numba_dense`` (matrix products
 and dense-layer epilogues) and ``_numba_math`` (vectorisable exp, expm1, tanh,
-log1p); ``_numba_jit`` holds the compile options. This module only picks, per
+log1p, erf); ``_numba_jit`` holds the compile options. This module only picks, per
 call, the serial or the parallel compiled variant and shapes the arguments.
 
 Compilation is lazy and cached (``cache=True``): importing this module compiles
