@@ -7,6 +7,7 @@ scores) exactly or to the same tolerance.
 """
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import warnings
@@ -718,6 +719,12 @@ def test_pickle_and_joblib_roundtrip(tmp_path):
     a = pickle.loads(pickle.dumps(clf)).partial_fit(X, y)
     b = clf.partial_fit(X, y)
     assert _rel(a.coefs_, b.coefs_) == 0.0
+    # the record of which arrays view the flat vector adds no copy of the weights to a file
+    twin = copy.copy(clf)
+    del twin._flat_views
+    joblib.dump(clf, path)
+    joblib.dump(twin, tmp_path / "twin.joblib")
+    assert os.path.getsize(path) - os.path.getsize(tmp_path / "twin.joblib") < 100
 
 
 def test_pipeline_gridsearch_and_cross_val_score_in_parallel():
@@ -841,3 +848,183 @@ def test_predict_with_edited_coefs_checks_their_shapes():
     clf.intercepts_[1] = np.zeros(2)
     with pytest.raises(ValueError, match="b must have 3 elements"):
         clf.predict_proba(X)
+
+
+# ---------------------------------------------------------------- partial_fit fast paths
+# A partial_fit call on a small batch skips scikit-learn's input checks when the input
+# is already what they return (string labels, multilabel indicators and sample weights
+# included) and trains the flat vector coefs_ already view instead of repacking it.
+
+_NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+
+
+def _sequence_case(case):
+    """(fastnn class, scikit-learn class, X, y, classes) for a run of partial_fit calls."""
+    X, y = _digits(240)
+    w = np.random.RandomState(0).rand(64)
+    return {
+        "strings": (MLPClassifier, skn.MLPClassifier, X, _NAMES[y], np.unique(_NAMES[y])),
+        "binary-strings": (MLPClassifier, skn.MLPClassifier, X, np.where(y > 4, "big", "small"),
+                           np.array(["big", "small"])),
+        "multilabel": (MLPClassifier, skn.MLPClassifier, X, np.c_[y > 4, y % 2 == 0, y == 3].astype(int),
+                       np.arange(3)),
+        "multilabel-bool": (MLPClassifier, skn.MLPClassifier, X, np.c_[y > 4, y % 2 == 0], np.arange(2)),
+        "regressor": (MLPRegressor, skn.MLPRegressor, X, X @ w, None),
+        "regressor-2-outputs": (MLPRegressor, skn.MLPRegressor, X, np.c_[X @ w, X.sum(axis=1)], None),
+    }[case]
+
+
+def _run_sequence(est, X, y, classes, weighted, first_only=None):
+    sw = np.random.RandomState(1).rand(len(X)) + 0.5 if weighted else None
+    for lo in range(0, len(X), 30):
+        kw = {} if sw is None else {"sample_weight": sw[lo:lo + 30]}
+        if lo == 0 and classes is not None:
+            kw["classes"] = classes
+        est.partial_fit(X[lo:lo + 30], y[lo:lo + 30], **kw)
+        if lo == 0 and first_only is not None:
+            first_only()
+    return est
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("case", ["strings", "binary-strings", "multilabel", "multilabel-bool", "regressor",
+                                  "regressor-2-outputs"])
+def test_partial_fit_sequence_fast_path_is_the_checked_path_and_sklearns(case, solver, weighted, monkeypatch):
+    """Eight partial_fit calls: after the first, none reaches scikit-learn's input checks,
+    and every fitted attribute is bitwise what the checked path (scikit-learn's checks,
+    the parameters repacked at every call) gives, and scikit-learn's to PARITY_RTOL."""
+    from fastnn.estimators import mlp as fmlp
+
+    ours, theirs, X, y, classes = _sequence_case(case)
+    params = dict(hidden_layer_sizes=(12,), random_state=0, batch_size=8, solver=solver)
+    checks = []
+    real_validate, real_weights = fmlp.validate_data, fmlp._check_sample_weight
+    monkeypatch.setattr(fmlp, "validate_data", lambda *a, **k: checks.append("X, y") or real_validate(*a, **k))
+    monkeypatch.setattr(fmlp, "_check_sample_weight", lambda *a, **k: checks.append("sw") or real_weights(*a, **k))
+    fast = _run_sequence(ours(**params), X, y, classes, weighted, first_only=checks.clear)
+    assert checks == []
+    with monkeypatch.context() as m:  # every shortcut off: the checked path, as before them
+        m.setattr(ours, "_validated_batch", lambda self, X, y: None)
+        m.setattr(fmlp, "validated_weights", lambda sw, n: None)
+        m.setattr(ours, "_own_flat", lambda self: None)
+        checked = _run_sequence(ours(**params), X, y, classes, weighted)
+    assert len(checks) >= 8
+    for a, b in zip(fast.coefs_ + fast.intercepts_, checked.coefs_ + checked.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert fast.loss_curve_ == checked.loss_curve_ and fast.loss_ == checked.loss_
+    assert (fast.t_, fast.n_iter_, fast.best_loss_, fast._no_improvement_count) == (
+        checked.t_, checked.n_iter_, checked.best_loss_, checked._no_improvement_count)
+    np.testing.assert_array_equal(fast._optimizer.state, checked._optimizer.state)
+    assert (fast._optimizer.step, fast._optimizer.learning_rate) == (
+        checked._optimizer.step, checked._optimizer.learning_rate)
+    _assert_same_fit(fast, _run_sequence(theirs(**params), X, y, classes, weighted))
+    if ours is MLPClassifier:
+        np.testing.assert_array_equal(fast.predict(X), checked.predict(X))
+
+
+def _same_error(f, s, *args, **kw):
+    """scikit-learn's exception, type and message, from fastnn's partial_fit too."""
+    with pytest.raises(Exception) as theirs:
+        s.partial_fit(*args, **kw)
+    with pytest.raises(type(theirs.value)) as ours:
+        f.partial_fit(*args, **kw)
+    assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("case", ["multiclass", "strings", "multilabel", "regressor"])
+def test_partial_fit_errors_on_a_later_call_match_sklearn(case):
+    """Bad batches on a later call fail with scikit-learn's errors (the shortcuts send them
+    through its checks), leave nothing behind, and training then continues as scikit-learn's."""
+    X, y = _digits(120)
+    cls = {"multiclass": (MLPClassifier, skn.MLPClassifier), "regressor": (MLPRegressor, skn.MLPRegressor)}
+    ours, theirs = cls.get(case, (MLPClassifier, skn.MLPClassifier))
+    y = {"multiclass": y, "strings": _NAMES[y], "multilabel": np.c_[y > 4, y % 2 == 0].astype(int),
+         "regressor": X.sum(axis=1)}[case]
+    kw = {} if ours is MLPRegressor else {"classes": np.arange(2) if case == "multilabel" else np.unique(y)}
+    f, s = (c(hidden_layer_sizes=(8,), random_state=0).partial_fit(X[:60], y[:60], **kw) for c in (ours, theirs))
+    nan_X = X[:5].copy()
+    nan_X[1, 2] = np.nan
+    bad = [((X[:5, :-1], y[:5]), {}), ((nan_X, y[:5]), {}), ((X[:5], y[:5]), {"sample_weight": np.zeros(5)}),
+           ((X[:5], y[:5]), {"sample_weight": np.r_[np.nan, np.ones(4)]}),
+           ((X[:5], y[:5]), {"sample_weight": np.ones(4)})]
+    if case == "multiclass":
+        bad.append(((X[:5], np.array([0, 1, 2, 3, 11])), {}))  # an unseen label
+    if case == "strings":
+        bad.append(((X[:5], np.array(["one", "two", "eleven", "one", "two"])), {}))
+        bad.append(((X[:5], np.arange(5)), {}))  # integers into a model of string labels
+    if case == "multilabel":
+        bad.append(((X[:5], np.c_[y[:5], y[:5, :1]]), {}))  # a third label column
+    for args, kwargs in bad:
+        _same_error(f, s, *args, **kwargs)
+    if case == "multilabel":
+        y = y * 2  # 0/2 indicators: scikit-learn reads 2 as 1 (its path, not the shortcut's)
+    for est in (f, s):
+        est.partial_fit(X[60:], y[60:])
+    _assert_same_fit(f, s)
+
+
+def test_partial_fit_after_set_params_hidden_layer_sizes_continues_like_sklearn():
+    """set_params(hidden_layer_sizes=...) between partial_fit calls: training continues on
+    the fitted network with scikit-learn's numbers (fastnn also warns that it does; with
+    more layers than fitted, scikit-learn fails inside its loss, fastnn goes on the same way)."""
+    X, y = _digits(120)
+    f, s = (c(hidden_layer_sizes=(8,), random_state=0).partial_fit(X[:60], y[:60], classes=np.unique(y))
+            for c in (MLPClassifier, skn.MLPClassifier))
+    s.set_params(hidden_layer_sizes=(5,)).partial_fit(X[60:], y[60:])
+    with pytest.warns(UserWarning, match=r"hidden_layer_sizes=\(5,\) differs from the fitted network's \(8,\)"):
+        f.set_params(hidden_layer_sizes=(5,)).partial_fit(X[60:], y[60:])
+    assert [w.shape for w in f.coefs_] == [w.shape for w in s.coefs_] == [(64, 8), (8, 10)]
+    _assert_same_fit(f, s)
+    with pytest.warns(UserWarning, match=r"\(5, 5\) differs"):
+        f.set_params(hidden_layer_sizes=(5, 5)).partial_fit(X[60:], y[60:])
+    assert [w.shape for w in f.coefs_] == [(64, 8), (8, 10)]
+
+
+def test_partial_fit_trains_coefs_in_place_and_honours_replaced_ones_like_sklearn():
+    """partial_fit updates the coefs_ arrays in place (as scikit-learn's optimizer does);
+    arrays the user replaced or edited are trained from as given, not from a stale copy."""
+    X, y = _digits(120)
+    f, s = (c(hidden_layer_sizes=(8,), random_state=0).partial_fit(X[:60], y[:60], classes=np.unique(y))
+            for c in (MLPClassifier, skn.MLPClassifier))
+    for est in (f, s):
+        held, before = est.coefs_[0], est.coefs_[0].copy()
+        est.partial_fit(X[60:], y[60:])
+        assert est.coefs_[0] is held and not np.array_equal(held, before)
+    for est in (f, s):
+        est.coefs_[0] = np.full((64, 8), 0.01)  # a replaced layer
+        est.intercepts_[1][...] = 0.5  # an edit in place
+        est.partial_fit(X[:60], y[:60])
+    _assert_same_fit(f, s)
+    # L-BFGS packs a new vector for scipy, in both: arrays held from before keep their values
+    params = dict(hidden_layer_sizes=(8,), random_state=0, solver="lbfgs", max_iter=3, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for est in (MLPClassifier(**params).fit(X, y), skn.MLPClassifier(**params).fit(X, y)):
+            held, before = est.coefs_[0], est.coefs_[0].copy()
+            est.fit(X, y)
+            assert est.coefs_[0] is not held and np.array_equal(held, before)
+
+
+def test_partial_fit_diverging_raises_sklearns_error():
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 3)
+    y = X.sum(axis=1) * 1e150
+    f, s = (c(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=1.0, random_state=0).partial_fit(X, y)
+            for c in (MLPRegressor, skn.MLPRegressor))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scikit-learn's overflow
+        _same_error(f, s, X, y)
+
+
+def test_validated_weights_are_what_sklearns_check_returns():
+    from sklearn.utils.validation import _check_sample_weight
+
+    from fastnn.estimators._validation import validated_weights
+
+    X = np.zeros((3, 2))
+    for sw in (np.array([0.0, 2.0, 1.0]), np.array([-1.0, 1e308, 1e308]), np.ones(3, dtype=np.float32)):
+        assert validated_weights(sw, 3) is sw and _check_sample_weight(sw, X) is sw
+    for bad in (np.zeros(3), np.array([1.0, np.nan, 1.0]), np.array([np.inf, 1.0, 1.0]), np.ones(4), np.ones((3, 1)),
+                np.ones(3, dtype=int), np.ones(6)[::2], [1.0, 1.0, 1.0]):
+        assert validated_weights(bad, 3) is None  # scikit-learn's check decides (raises or converts)

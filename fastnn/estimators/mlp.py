@@ -64,9 +64,15 @@ weights sum to 0 raises a ValueError where scikit-learn would train NaNs.
 
 Small calls cost little: ``predict`` / ``predict_proba`` on an already-valid
 input (a finite float ndarray of the fitted width, no feature names to compare)
-and ``partial_fit`` on such X with known integer labels or numeric targets skip
-scikit-learn's input checks (~60 us each, more than a small batch's work); any
-other input takes them, so errors and warnings are scikit-learn's.
+and ``partial_fit`` on such X with labels the model knows (integers; strings when
+its classes are strings; a 0/1 integer or bool indicator matrix of its width for
+multilabel) or finite numeric targets, and float sample weights, skip
+scikit-learn's input checks (60-900 us a call, more than a small batch's work);
+any other input takes them, so errors and warnings are scikit-learn's.
+After a fit, ``coefs_`` and ``intercepts_`` are views into the one flat vector the
+kernels train: ``partial_fit`` and warm-start fits update them in place, as
+scikit-learn's optimizer updates its arrays (a layer the user replaced is
+packed into a new vector first).
 """
 from __future__ import annotations
 
@@ -92,7 +98,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ..threads import one_blas_thread
 from . import _mlp_core as core
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
-from ._validation import validated_rows
+from ._validation import validated_rows, validated_weights
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -147,6 +153,20 @@ def _shuffled(idx: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     order = np.arange(idx.shape[0])
     rng.shuffle(order)
     return idx[order]
+
+
+class _FlatViews:
+    """A flat parameter vector and the views of it _set_params_from made coefs_ + intercepts_.
+
+    Pickled and copied empty: unpickled arrays are no longer views, and pickling the
+    views again would store the weights twice under joblib (which does not memoize arrays).
+    """
+
+    def __init__(self, flat=None, views=()):
+        self.flat, self.views = flat, tuple(views)
+
+    def __reduce__(self):
+        return _FlatViews, ()
 
 
 class _BaseMLP(BaseEstimator):
@@ -209,12 +229,24 @@ class _BaseMLP(BaseEstimator):
                           float(self.learning_rate_init), float(self.power_t))
 
     def _sync_flat(self, dtype):
-        """The flat parameter vector from coefs_/intercepts_ (which then become views into it)."""
-        flat = core.pack(self.coefs_, self.intercepts_, dtype)
-        layout = core.Layout(tuple(self._layer_units))
-        self.coefs_ = layout.weights(flat)
-        self.intercepts_ = layout.biases(flat)
+        """The flat parameter vector behind coefs_/intercepts_: the one they view, else
+        one packed from them (they then become views into it). Training updates it in
+        place, as scikit-learn updates its coefs_ arrays."""
+        flat = self._own_flat()
+        if flat is None or flat.dtype != dtype:
+            flat = core.pack(self.coefs_, self.intercepts_, dtype)
+            self._set_params_from(flat)
         return flat
+
+    def _own_flat(self):
+        """The flat vector _set_params_from made coefs_ and intercepts_ views of, while
+        they still are those views; None once the user replaced a layer or the estimator
+        was pickled or copied (which turns views into separate arrays)."""
+        own = self.__dict__.get("_flat_views")
+        params = self.coefs_ + self.intercepts_
+        if own is None or len(params) != len(own.views) or not all(p is v for p, v in zip(params, own.views)):
+            return None
+        return own.flat
 
     def _rng(self) -> np.random.RandomState:
         """check_random_state(random_state), at every fit and partial_fit as scikit-learn.
@@ -237,6 +269,7 @@ class _BaseMLP(BaseEstimator):
         layout = core.Layout(tuple(self._layer_units))
         self.coefs_ = layout.weights(flat)
         self.intercepts_ = layout.biases(flat)
+        self._flat_views = _FlatViews(flat, self.coefs_ + self.intercepts_)
 
     # ------------------------------------------------------------ fitting
 
@@ -283,7 +316,8 @@ class _BaseMLP(BaseEstimator):
         X = X.astype(dtype).tocsr() if sp.issparse(X) else np.ascontiguousarray(X, dtype=dtype)
         n_samples, n_features = X.shape
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sw = validated_weights(sample_weight, n_samples)
+            sample_weight = _check_sample_weight(sample_weight, X) if sw is None else sw
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
@@ -313,7 +347,8 @@ class _BaseMLP(BaseEstimator):
                 self._fit_stochastic(X, Y, sample_weight, incremental)
             else:
                 self._fit_lbfgs(X, Y, sample_weight)
-        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+        flat = self._own_flat()  # one pass over the vector coefs_ view, when they do
+        if not all(np.isfinite(w).all() for w in ([flat] if flat is not None else self.coefs_ + self.intercepts_)):
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
@@ -321,7 +356,10 @@ class _BaseMLP(BaseEstimator):
         return self
 
     def _fit_lbfgs(self, X, Y, sample_weight):
-        flat = self._sync_flat(X.dtype)
+        # a new vector, as scikit-learn's L-BFGS packs one: scipy's trial points are
+        # evaluated in it, never in arrays the user may hold from before the fit
+        flat = core.pack(self.coefs_, self.intercepts_, X.dtype)
+        self._set_params_from(flat)
         net = self._net()
         grads = np.empty_like(flat)
         ws = core.Workspace(net, X.shape[0], flat.dtype)
@@ -416,7 +454,7 @@ class _BaseMLP(BaseEstimator):
         else:
             if self.batch_size > n_samples:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+            batch_size = int(min(max(self.batch_size, 1), n_samples))  # np.clip on scalars costs ~5 us
         native = self._use_native(X)
         y_native = self._native_target(Y) if native else None
         dropout = float(self.dropout)
@@ -467,8 +505,7 @@ class _BaseMLP(BaseEstimator):
         if early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
-        else:
-            self._set_params_from(flat)
+        # else coefs_ and intercepts_ are views of flat (_sync_flat): trained in place
 
     def _trigger_stopping(self, opt, msg, adaptive) -> bool:
         if not adaptive:
@@ -680,16 +717,27 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return X, y
 
     def _validated_batch(self, X, y):
-        """partial_fit's (X, label indicators) for a batch of integer labels the model
-        knows, without scikit-learn's checks (see _validation.validated_rows); None otherwise."""
-        if validated_rows(self, X) is None or type(y) is not np.ndarray or y.shape != (X.shape[0],):
+        """partial_fit's (X, label indicators) without scikit-learn's checks (see
+        _validation.validated_rows) for labels the model knows: integers, or strings
+        when classes_ are strings; for a multilabel model, a 0/1 indicator matrix of
+        its width. None otherwise: scikit-learn's checks then raise its errors."""
+        if validated_rows(self, X) is None or type(y) is not np.ndarray or y.shape[:1] != X.shape[:1]:
             return None
-        classes = self.classes_
-        if (y.dtype.kind not in "iu" or classes.dtype.kind not in "iu" or len(classes) < 2
-                or self._label_binarizer.y_type_ not in ("binary", "multiclass")):
+        classes, lb = self.classes_, self._label_binarizer
+        if lb.y_type_ == "multilabel-indicator":
+            # LabelBinarizer.transform passes a 0/1 indicator through
+            if y.shape != (len(y), len(lb.classes_)) or y.dtype.kind not in "biu" or not np.array_equal(
+                    classes, lb.classes_):
+                return None
+            Y = y.astype(bool)
+            return (X, Y) if np.array_equal(Y, y) else None
+        kinds = y.dtype.kind + classes.dtype.kind  # integers against integers, str against str
+        if (y.ndim != 1 or len(classes) < 2 or lb.y_type_ not in ("binary", "multiclass")
+                or kinds not in ("ii", "iu", "ui", "uu", "UU")):
             return None
         pos = np.searchsorted(classes, y)
-        if (pos >= len(classes)).any() or not np.array_equal(classes[pos], y):
+        # a label past the last class is clipped onto it, which differs from it too
+        if not (classes.take(pos, mode="clip") == y).all():
             return None  # an unknown label: scikit-learn's error
         if len(classes) == 2:  # LabelBinarizer's one column, True for classes_[1]
             return X, (pos == 1).reshape(-1, 1)
