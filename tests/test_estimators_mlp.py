@@ -813,6 +813,7 @@ def test_lbfgs_runs_scipy_with_one_blas_thread_and_restores_it(monkeypatch):
     assert blas_threads() == before
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs on purpose
 def test_predict_takes_the_label_binarizers_classes():
     """predict's multiclass shortcut (the class of the largest output) returns what the
     label binarizer's inverse_transform does: string labels, ties to the first class,
@@ -834,6 +835,7 @@ def test_predict_takes_the_label_binarizers_classes():
     assert sp.issparse(multi.predict(X))  # multilabel (sparse) targets keep the binarizer's path
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs on purpose
 def test_predict_with_edited_coefs_checks_their_shapes():
     """predict's direct backend calls are only for weights whose shapes chain: a
     replaced layer of the wrong shape is kernels.dense_forward's ValueError, not a
