@@ -27,6 +27,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .io import check_output_path
+from .nn.flat import FlatLayout
+from .nn.optimizers import OPTIMIZERS, get_optimizer
 
 __all__ = ["Profiler", "KernelStat", "profile", "KernelMLP", "load_data", "configure_parser", "run"]
 
@@ -306,13 +308,15 @@ class KernelMLP:
     """A softmax-classifier MLP trained by composing ``fastnn.kernels`` calls.
 
     Parameters live in one flat buffer laid out as in fastnn/nn/flat.py (all weights,
-    then all biases; W_l is [d_l, d_l+1]); optimizer state is [n_state, size].
+    then all biases; W_l is [d_l, d_l+1]); the optimizer is fastnn.nn.optimizers' (any
+    of its names, default hyperparameters), its state [n_state, size].
     Every activation buffer is allocated once for `batch_size` rows, so a step
     allocates nothing. This is what ``fastnn profile`` trains when ``fastnn.MLP``
     is not there, and what ``fastnn bench step|epoch`` times.
     """
 
-    N_STATE = {"sgd": 0, "momentum": 1, "adam": 2}
+    #: optimizer names (fastnn.nn.optimizers, with their default hyperparameters, as fastnn.MLP.fit)
+    OPTIMIZERS = tuple(OPTIMIZERS)
 
     def __init__(self, sizes: Sequence[int], *, activation: str = "relu", optimizer: str = "adam",
                  lr: float = 1e-3, batch_size: int = 200, dtype: Any = np.float32, seed: int = 0,
@@ -322,8 +326,8 @@ class KernelMLP:
 
         if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ValueError(f"sizes must list at least two positive layer widths, got {list(sizes)}")
-        if optimizer not in self.N_STATE:
-            raise ValueError(f"optimizer must be one of {sorted(self.N_STATE)}, got {optimizer!r}")
+        if optimizer not in self.OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(self.OPTIMIZERS)}, got {optimizer!r}")
         if activation not in HIDDEN_ACTIVATIONS:
             raise ValueError(f"activation must be one of {list(HIDDEN_ACTIVATIONS)}, got {activation!r}")
         if int(batch_size) < 1:
@@ -333,14 +337,15 @@ class KernelMLP:
         self.activation, self.optimizer, self.lr = activation, optimizer, float(lr)
         self.batch_size, self.backend = int(batch_size), backend
         self.dtype = np.dtype(dtype)
-        self.t = 0  # updates done
         L = len(self.sizes) - 1
         shapes = [(self.sizes[i], self.sizes[i + 1]) for i in range(L)]
-        self.n_weights = sum(a * b for a, b in shapes)
-        self.size = self.n_weights + sum(self.sizes[1:])
+        layout = FlatLayout(self.sizes)
+        self.n_weights, self.size = layout.n_weights, layout.size
         self.params = np.zeros(self.size, self.dtype)
         self.grads = np.zeros(self.size, self.dtype)
-        self.state = np.zeros((self.N_STATE[optimizer], self.size), self.dtype)
+        self.opt = get_optimizer(optimizer, lr=self.lr)
+        self.opt.setup(layout, self.params, self.grads)
+        self.state = self.opt.state  # [n_state, size], zeroed
         self.W, self.b = self._views(self.params, shapes)
         self.gW, self.gb = self._views(self.grads, shapes)
         rng = np.random.default_rng(seed)
@@ -382,20 +387,18 @@ class KernelMLP:
             _, _, _ = k.dense_backward(dout, x, self.W[l], self.acts[l], y=self.outs[l][:r], z=z, need_dx=l > 0,
                                        dx=dx, dw=self.gW[l], db=self.gb[l], dz=dout, backend=be)
             dout = dx
-        self.t += 1
-        self._update()
+        self.opt.update(self.lr, backend=be)
         return loss
 
-    def _update(self) -> None:
-        k, be, nw = self.k, self.backend, self.n_weights
-        for sl in (slice(0, nw), slice(nw, self.size)):  # weights, then biases (penalties would go on weights)
-            p, g = self.params[sl], self.grads[sl]
-            if self.optimizer == "adam":
-                k.adam_update(p, g, self.state[0, sl], self.state[1, sl], lr=self.lr, step=self.t, backend=be)
-            elif self.optimizer == "momentum":
-                k.momentum_update(p, g, self.state[0, sl], lr=self.lr, backend=be)
-            else:
-                k.sgd_update(p, g, lr=self.lr, backend=be)
+    @property
+    def t(self) -> int:
+        """Updates done (Adam's step of the last one); a caller that trains the buffers with
+        ``kernels.train_epoch`` advances it by the batches it ran."""
+        return self.opt.step
+
+    @t.setter
+    def t(self, value: int) -> None:
+        self.opt.step = int(value)
 
     def epoch(self, X: np.ndarray, y: np.ndarray, perm: np.ndarray) -> float:
         """One pass over ``X[perm]`` in mini-batches; returns the row-weighted mean loss."""
@@ -452,7 +455,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="'digits' (default), a .npz file with arrays X and y, or a .npy / .csv table (label last)")
     parser.add_argument("--hidden", default="100", help="hidden layer widths, comma-separated (default 100)")
     parser.add_argument("--activation", default="relu", help="hidden activation (default relu)")
-    parser.add_argument("--optimizer", default="adam", choices=sorted(KernelMLP.N_STATE),
+    parser.add_argument("--optimizer", default="adam", choices=sorted(KernelMLP.OPTIMIZERS),
                         help="(default %(default)s)")
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default %(default)g)")
     parser.add_argument("--epochs", type=int, default=10, help="(default %(default)s)")
