@@ -140,6 +140,16 @@ def test_native_epoch_every_activation(backend, dtype, activation):
 
 @pytest.mark.skipif(not NATIVE, reason="no native epoch built")
 @pytest.mark.parametrize("backend", NATIVE)
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])  # act' from the output / the pre-activation
+def test_native_epoch_widening_layers(backend, activation):
+    # the widest hidden layer is not the first and the output is wider still: the per-batch
+    # buffers (pre-activations, dz, dx) must be sized by the widest layer (no bounds checks)
+    _same_run(backend, np.float64, "adam", "softmax_xent", sizes=[6, 3, 12, 4, 14], activation=activation,
+              dropout=0.2, seed=1)
+
+
+@pytest.mark.skipif(not NATIVE, reason="no native epoch built")
+@pytest.mark.parametrize("backend", NATIVE)
 def test_native_epoch_subset_perm_and_params(backend):
     # perm shorter than X (m < n), two hidden layers of other widths, leaky_relu's slope
     _same_run(backend, np.float64, "adam", "softmax_xent", sizes=[5, 11, 4], n=30, perm_len=17,

@@ -1,12 +1,17 @@
 """The Numba epoch: one compiled function runs every mini-batch of an epoch.
 
 Same contract and math as ``_train_reference.train_epoch`` (the spec): gather,
-forward (matrix products through ``np.dot``, i.e. BLAS, then fused bias +
+forward (matrix products through ``np.dot``, i.e. BLAS, then bias and
 activation loops), inverted dropout with the counter-based hash every backend
 shares, loss and gradient, backward, fused optimizer updates of the weights
-(with penalties) and the biases (without). Self-contained njit loops, so it
-depends on no other Numba module. Compiled with ``cache=True``, ``nogil=True``,
-``error_model='numpy'`` and no fastmath, once per dtype.
+(with penalties) and the biases (without). The activations and their
+derivatives are the Numba backend's loops (``_numba_elementwise``: one loop per
+activation over the vectorisable math of ``_numba_math``), run over a whole
+batch per layer, out of place (see the forward); per-element libm calls kept
+tanh, sigmoid, softplus, elu and the gelus scalar (2-4x the C epoch's time).
+Compiled with ``cache=True``, ``nogil=True``, ``error_model='numpy'`` and no
+fastmath, once per dtype. Numba checks only this file for cache staleness:
+after editing a helper module, delete ``fastnn/backends/__pycache__/*.nb[ic]``.
 """
 from __future__ import annotations
 
@@ -15,19 +20,8 @@ import math
 import numba
 import numpy as np
 
-from ._common import (
-    ACT_ELU,
-    ACT_GELU,
-    ACT_GELU_TANH,
-    ACT_IDENTITY,
-    ACT_LEAKY_RELU,
-    ACT_RELU,
-    ACT_SIGMOID,
-    ACT_SOFTPLUS,
-    ACT_TANH,
-    GOLDEN,
-    dropout_threshold,
-)
+from ._common import GOLDEN, dropout_threshold
+from ._numba_elementwise import act_backward_loop, act_forward_loop
 from ._train_reference import (
     DROPOUT_STRIDE,
     LOSS_SIGMOID_BCE,
@@ -47,10 +41,6 @@ _U_GOLDEN = np.uint64(GOLDEN)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(40)
-_SQRT_2_OVER_PI = 0.7978845608028654
-_INV_SQRT_2 = 0.7071067811865476
-_INV_SQRT_2PI = 0.3989422804014327
-_GELU_C = 0.044715
 
 
 # ------------------------------------------------------------------ activations
@@ -62,51 +52,6 @@ def _sigmoid(x):
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
     return e / (1.0 + e)
-
-
-@_jit
-def _act(code, x, p):
-    if code == ACT_RELU:
-        return x if not (x <= 0) else 0.0  # a NaN passes, as np.maximum(x, 0)
-    if code == ACT_LEAKY_RELU:
-        return x if x > 0 else p * x
-    if code == ACT_SIGMOID:
-        return _sigmoid(x)
-    if code == ACT_TANH:
-        return math.tanh(x)
-    if code == ACT_SOFTPLUS:
-        return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-    if code == ACT_GELU:
-        return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT_2))
-    if code == ACT_GELU_TANH:
-        return 0.5 * x * (1.0 + math.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x)))
-    if code == ACT_ELU:
-        return x if x > 0 else p * math.expm1(x)
-    return x
-
-
-@_jit
-def _act_grad(code, y, x, p):
-    """act'(.) from the output y, or from the input x for the gelus."""
-    if code == ACT_RELU:
-        return 1.0 if y > 0 else 0.0
-    if code == ACT_LEAKY_RELU:
-        return 1.0 if y > 0 else p
-    if code == ACT_SIGMOID:
-        return y * (1.0 - y)
-    if code == ACT_TANH:
-        return 1.0 - y * y
-    if code == ACT_SOFTPLUS:
-        return -math.expm1(-y)
-    if code == ACT_GELU:
-        return 0.5 * (1.0 + math.erf(x * _INV_SQRT_2)) + x * _INV_SQRT_2PI * math.exp(-0.5 * x * x)
-    if code == ACT_GELU_TANH:
-        t = math.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x))
-        du = _SQRT_2_OVER_PI * (1.0 + 3 * _GELU_C * x * x)
-        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
-    if code == ACT_ELU:
-        return 1.0 if y > 0 else y + p
-    return 1.0
 
 
 # ------------------------------------------------------------------------ dropout
@@ -305,16 +250,16 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
     widest = 1
     for l in range(1, L):
         widest = max(widest, sizes[l])
-    keep_z = act == ACT_GELU or act == ACT_GELU_TANH
     use_drop = dropout > 0.0
     scale = dt(1.0 / (1.0 - dropout))
     d0 = sizes[0]
     # workspace, once per call
     xb_buf = np.empty(bs * d0, params.dtype)
     h_buf = np.empty(bs * acc, params.dtype)
-    z_buf = np.empty(bs * acc if keep_z else 0, params.dtype)
+    z_buf = np.empty(bs * acc, params.dtype)
     a_buf = np.empty(bs * acc if use_drop else 0, params.dtype)
-    g_buf = np.empty(2 * bs * widest, params.dtype)
+    g_buf = np.empty(bs * widest, params.dtype)
+    dz_buf = np.empty(bs * widest, params.dtype)
     dlog_buf = np.empty(bs * sizes[L], params.dtype)
     idx_buf = np.empty(bs, np.int64)
     s0 = state[0] if state.shape[0] > 0 else params[:0]
@@ -338,29 +283,16 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
             W = params[w_off[l]:w_off[l] + i * o].reshape(i, o)
             bias = params[b_off[l]:b_off[l] + o]
             h = h_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
-            np.dot(x_in, W, h)
             hidden = l < L - 1
-            code = act if hidden else ACT_IDENTITY
-            if hidden and keep_z:
-                z = z_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
-                for r in range(rows):
-                    for j in range(o):
-                        zz = h[r, j] + bias[j]
-                        z[r, j] = zz
-                        h[r, j] = _act(code, zz, param)
-            elif code == ACT_IDENTITY:
-                for r in range(rows):
-                    for j in range(o):
-                        h[r, j] += bias[j]
-            elif code == ACT_RELU:  # the common case gets a branch-free loop LLVM vectorises
-                zero = dt(0.0)
-                for r in range(rows):
-                    for j in range(o):
-                        h[r, j] = max(h[r, j] + bias[j], zero)
-            else:
-                for r in range(rows):
-                    for j in range(o):
-                        h[r, j] = _act(code, h[r, j] + bias[j], param)
+            z = (z_buf if hidden else h_buf)[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
+            np.dot(x_in, W, z)
+            for r in range(rows):
+                for j in range(o):
+                    z[r, j] += bias[j]
+            if hidden:
+                # h = act(z) into another array: in place, LLVM's runtime alias check fails
+                # and the loop runs scalar (5-10x slower for tanh, gelu, softplus...)
+                act_forward_loop(h.reshape(-1), z.reshape(-1), act, param)
             x_in = h
             if hidden and use_drop:
                 a = a_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
@@ -374,30 +306,20 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
             for k in range(nw):
                 sq += float(params[k]) * float(params[k])
             batch_loss += alpha * 0.5 * sq / s
-        # backward; g = dL/d(output of layer l), overwritten in place by dz
+        # backward; g = dL/d(output of layer l); dz = g * act' into its own buffer (not in place,
+        # as h above), so dx = dz W^T can then overwrite g
         g = dlog
-        which = 0
         for l in range(L - 1, -1, -1):
             i, o = sizes[l], sizes[l + 1]
             hidden = l < L - 1
+            dz = g
             if hidden:
                 h = h_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
+                z = z_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
                 if use_drop:
                     _dropout(g.reshape(-1), g.reshape(-1), _dropout_key(seed, t, l), threshold, scale)
-                if keep_z:
-                    z = z_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
-                    for r in range(rows):
-                        for j in range(o):
-                            g[r, j] *= _act_grad(act, 0.0, z[r, j], param)
-                elif act == ACT_RELU:
-                    zero, one = dt(0.0), dt(1.0)
-                    for r in range(rows):
-                        for j in range(o):
-                            g[r, j] = g[r, j] * (one if h[r, j] > zero else zero)  # NaN * 0 stays NaN
-                elif act != ACT_IDENTITY:
-                    for r in range(rows):
-                        for j in range(o):
-                            g[r, j] *= _act_grad(act, h[r, j], 0.0, param)
+                dz = dz_buf[:rows * o].reshape(rows, o)
+                act_backward_loop(dz.reshape(-1), g.reshape(-1), h.reshape(-1), z.reshape(-1), act, param)
             if l == 0:
                 x_in = xb
             else:
@@ -406,17 +328,15 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
             W = params[w_off[l]:w_off[l] + i * o].reshape(i, o)
             gW = grads[w_off[l]:w_off[l] + i * o].reshape(i, o)
             gb = grads[b_off[l]:b_off[l] + o]
-            np.dot(x_in.T, g, gW)
+            np.dot(x_in.T, dz, gW)
             for j in range(o):
                 gb[j] = 0.0
             for r in range(rows):
                 for j in range(o):
-                    gb[j] += g[r, j]
+                    gb[j] += dz[r, j]
             if l > 0:
-                dx = g_buf[which * bs * widest:which * bs * widest + rows * i].reshape(rows, i)
-                which = 1 - which
-                np.dot(g, W.T, dx)
-                g = dx
+                g = g_buf[:rows * i].reshape(rows, i)
+                np.dot(dz, W.T, g)
         _update(opt, params[:nw], s0[:nw] if s0.shape[0] else s0, s1[:nw] if s1.shape[0] else s1, grads[:nw],
                 lr, t, mu, b1, b2, eps, rho, alpha / s, l1, wd)
         _update(opt, params[nw:], s0[nw:] if s0.shape[0] else s0, s1[nw:] if s1.shape[0] else s1, grads[nw:],
