@@ -27,7 +27,7 @@ from fastnn.backends import _numba_elementwise as ew  # noqa: E402
 from fastnn.backends import _numba_math as nm  # noqa: E402
 from fastnn.backends import numba as nb  # noqa: E402
 from fastnn.backends import reference as ref  # noqa: E402
-from fastnn.backends._common import ACTIVATIONS, dropout_key, dropout_threshold  # noqa: E402
+from fastnn.backends._common import ACTIVATIONS, NEEDS_INPUT_FOR_GRAD, dropout_key, dropout_threshold  # noqa: E402
 
 DTYPES = (np.float32, np.float64)
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -115,24 +115,55 @@ def test_activation_backward_without_unused_saved_array(dtype):
     np.testing.assert_array_equal(got, dy)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_activation_in_place(dtype):
-    x = rng_for("inplace").standard_normal((5, 17)).astype(dtype)
-    want = np.empty_like(x)
-    ref.act_forward(want, x, ACTIVATIONS["sigmoid"], 0.0)
-    nb.act_forward(x, x, ACTIVATIONS["sigmoid"], 0.0)
-    close(x, want, RTOL[dtype])
+def same_bits(actual, expected, what=""):
+    """assert the two arrays hold the same bits (-0.0 is not 0.0)."""
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    uint = np.dtype(f"u{actual.itemsize}")
+    np.testing.assert_array_equal(actual.view(uint), expected.view(uint), err_msg=what)
+
+
+def saved_for(act, y, x):
+    """(y, x) as the kernel API passes them: None for the one the derivative does not read."""
+    if act == ACTIVATIONS["identity"]:
+        return None, None
+    return (None, x) if act in NEEDS_INPUT_FOR_GRAD else (y, None)
+
+
+def test_same_buffer_is_only_exact_aliasing():
+    """Only the very same memory takes the single-array loops; a partial overlap (which
+    the kernel API refuses) keeps the two-array loop and LLVM's overlap check."""
+    a = np.zeros(64)
+    assert ew.same_buffer(a, a) and ew.same_buffer(a[8:], a[8:])
+    assert not ew.same_buffer(a[1:], a[:-1])  # shifted by one element
+    assert not ew.same_buffer(a[:32], a)  # same start, another size
+    assert not ew.same_buffer(a, a.copy())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gelu_backward_in_place(dtype):
-    """dx may be dy: kernels.act_backward allows out=dy (and dense_backward dz=dout)."""
-    x = (rng_for("gelu_inplace").standard_normal((5, 301)) * 3).astype(dtype)
-    dy = np.linspace(-2.0, 2.0, x.size).reshape(x.shape).astype(dtype)
+@pytest.mark.parametrize("act", ACT_CODES)
+def test_activation_in_place(mode, dtype, act):
+    """out=x and out=dy (the kernel API allows both) run a single-array copy of each loop
+    (see "In place" in _numba_elementwise): the same bits as out of place."""
+    rng = rng_for("inplace", act)
+    x = (rng.standard_normal((5, 301)) * 3).astype(dtype)  # 1505: a vector tail in every dtype
+    x.flat[:4] = [0.0, -0.0, 40.0, -40.0]
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    param = 0.1 if act in (ACTIVATIONS["leaky_relu"], ACTIVATIONS["elu"]) else 0.0
     want = np.empty_like(x)
-    ref.act_backward(want, dy, None, x, ACTIVATIONS["gelu"], 0.0)
-    nb.act_backward(dy, dy, None, x, ACTIVATIONS["gelu"], 0.0)
-    close(dy, want, RTOL[dtype])
+    ref.act_forward(want, x, act, param)
+    y = np.empty_like(x)
+    nb.act_forward(y, x, act, param)
+    got = x.copy()
+    nb.act_forward(got, got, act, param)
+    same_bits(got, y, "forward")
+    close(got, want, RTOL[dtype], "forward")
+
+    ys, xs = saved_for(act, y, x)  # the stand-in for the unread one is then dy: dx itself
+    dwant = np.empty_like(x)
+    nb.act_backward(dwant, dy, ys, xs, act, param)
+    dgot = dy.copy()
+    nb.act_backward(dgot, dgot, ys, xs, act, param)
+    same_bits(dgot, dwant, "backward")
 
 
 # ------------------------------------------------------------------------- dense
@@ -154,8 +185,8 @@ def test_dense_forward_backward(mode, dtype, n, i, o, act):
     close(z_n, z_r, RTOL_GEMM[dtype], "z")
     close(out_n, out_r, RTOL_GEMM[dtype], "out")
     out_only = np.empty((n, o), dtype)
-    nb.dense_forward(out_only, None, x, w, b, act, param)
-    close(out_only, out_r, RTOL_GEMM[dtype], "out without preact")
+    nb.dense_forward(out_only, None, x, w, b, act, param)  # the epilogue then runs in place in out
+    same_bits(out_only, out_n, "out without preact")
 
     dout = rng.standard_normal((n, o)).astype(dtype)
     grads = {}
@@ -169,15 +200,25 @@ def test_dense_forward_backward(mode, dtype, n, i, o, act):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_backward_without_dx_and_dz_aliasing_dout(dtype):
-    rng = rng_for("dense-alias")
-    x, w = rng.standard_normal((6, 4)).astype(dtype), rng.standard_normal((4, 5)).astype(dtype)
-    y = np.maximum(x @ w, 0)
-    dout = rng.standard_normal((6, 5)).astype(dtype)
-    dw_r, db_r, dz_r = np.empty((4, 5), dtype), np.empty(5, dtype), np.empty((6, 5), dtype)
-    ref.dense_backward(None, dw_r, db_r, dz_r, dout.copy(), x, w, y, None, ACTIVATIONS["relu"], 0.0)
-    dw, db, d = np.empty((4, 5), dtype), np.empty(5, dtype), dout.copy()
-    nb.dense_backward(None, dw, db, d, d, x, w, y, None, ACTIVATIONS["relu"], 0.0)
+@pytest.mark.parametrize("act", ACT_CODES)
+def test_dense_backward_without_dx_and_dz_aliasing_dout(dtype, act):
+    """dz = dout (what fastnn.nn's Dense passes): the same bits as a separate dz."""
+    rng = rng_for("dense-alias", act)
+    x, w = rng.standard_normal((6, 4)).astype(dtype), rng.standard_normal((4, 37)).astype(dtype)
+    b = rng.standard_normal(37).astype(dtype)
+    param = 0.1 if act in (ACTIVATIONS["leaky_relu"], ACTIVATIONS["elu"]) else 0.0
+    y, z = np.empty((6, 37), dtype), np.empty((6, 37), dtype)
+    ref.dense_forward(y, z, x, w, b, act, param)
+    ys, zs = saved_for(act, y, z)
+    dout = rng.standard_normal((6, 37)).astype(dtype)
+    dw_r, db_r, dz_r = np.empty((4, 37), dtype), np.empty(37, dtype), np.empty((6, 37), dtype)
+    ref.dense_backward(None, dw_r, db_r, dz_r, dout.copy(), x, w, y, z, act, param)
+    want = np.empty((4, 37), dtype), np.empty(37, dtype), np.empty((6, 37), dtype)
+    nb.dense_backward(None, *want, dout, x, w, ys, zs, act, param)
+    dw, db, d = np.empty((4, 37), dtype), np.empty(37, dtype), dout.copy()
+    nb.dense_backward(None, dw, db, d, d, x, w, ys, zs, act, param)
+    for label, got, exp in zip(("dw", "db", "dz"), (dw, db, d), want):
+        same_bits(got, exp, label)
     close(dw, dw_r, RTOL_GEMM[dtype])
     close(db, db_r, RTOL_GEMM[dtype])
     close(d, dz_r, RTOL_GEMM[dtype])
@@ -306,6 +347,8 @@ def test_dropout_bit_identical(mode, dtype, size, p):
     ref.dropout(want, x, key, thr, scale)
     nb.dropout(got, x, key, thr, scale)
     assert want.tobytes() == got.tobytes()
+    nb.dropout(x, x, key, thr, scale)  # in place (the kernel API allows out=x)
+    assert want.tobytes() == x.tobytes()
 
 
 def test_dropout_extreme_keys():

@@ -21,7 +21,9 @@ import numba
 import numpy as np
 
 from ._common import GOLDEN, dropout_threshold
-from ._numba_elementwise import act_backward_loop, act_forward_loop
+# the loops' bodies, not their entry points: the epoch never runs them in place (its
+# buffers are separate), so the entry points' single-array copies would only add compile time
+from ._numba_elementwise import _act_backward_body, _act_forward_body
 from ._train_reference import (
     DROPOUT_STRIDE,
     LOSS_SIGMOID_BCE,
@@ -292,7 +294,7 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
             if hidden:
                 # h = act(z) into another array: in place, LLVM's runtime alias check fails
                 # and the loop runs scalar (5-10x slower for tanh, gelu, softplus...)
-                act_forward_loop(h.reshape(-1), z.reshape(-1), act, param)
+                _act_forward_body(h.reshape(-1), z.reshape(-1), act, param)
             x_in = h
             if hidden and use_drop:
                 a = a_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
@@ -319,7 +321,7 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
                 if use_drop:
                     _dropout(g.reshape(-1), g.reshape(-1), _dropout_key(seed, t, l), threshold, scale)
                 dz = dz_buf[:rows * o].reshape(rows, o)
-                act_backward_loop(dz.reshape(-1), g.reshape(-1), h.reshape(-1), z.reshape(-1), act, param)
+                _act_backward_body(dz.reshape(-1), g.reshape(-1), h.reshape(-1), z.reshape(-1), act, param)
             if l == 0:
                 x_in = xb
             else:
