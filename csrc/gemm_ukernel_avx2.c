@@ -75,7 +75,7 @@ FNN_TARGET_AVX2 static inline void store_t8_ps(float *p, int64_t ld, int mr, __m
         __m256 u0 = _mm256_unpacklo_ps(x4, x5), u1 = _mm256_unpackhi_ps(x4, x5);
         __m128 h[4] = {_mm256_castps256_ps128(u0), _mm256_castps256_ps128(u1),
                        _mm256_extractf128_ps(u0, 1), _mm256_extractf128_ps(u1, 1)};
-        for (int g = 0; g < 4; g++) { /* columns 2g' and 2g'+1 of h[g] */
+        for (int g = 0; g < 4; g++) { /* h[g]: rows 4-5 of columns j and j + 1 */
             int64_t j = (g & 1) * 2 + (g >> 1) * 4;
             store_t2_ps(p + j * ld + 4, h[g], va, vb, beta);
             store_t2_ps(p + (j + 1) * ld + 4, _mm_movehl_ps(h[g], h[g]), va, vb, beta);
