@@ -100,6 +100,25 @@ def refuse_masked(name: str, a) -> None:
                         f"({name}.filled(value)) or drop them first")
 
 
+def refuse_nonfinite(name: str, cast: np.ndarray, given) -> None:
+    """ValueError if `cast` (`given` converted to the training dtype) holds NaN or infinity.
+
+    When the values were finite in `given` (float64 beyond float32's range), the error says
+    so: "contains infinity" would blame data the user gave finite.
+    """
+    # a finite sum means every entry is finite: one pass without a boolean temporary
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = cast.sum()
+    if np.isfinite(total) or np.isfinite(cast).all():
+        return
+    given = np.asarray(given)
+    if cast.dtype != given.dtype and given.dtype.kind == "f" and np.isfinite(given).all():
+        raise ValueError(f"{name} has values beyond {cast.dtype.name}'s range (largest "
+                         f"{np.finfo(cast.dtype).max:.4g}), which would become infinities: train in "
+                         f"float64 or rescale {name}")
+    raise ValueError(f"{name} contains NaN or infinity")
+
+
 def _input(name: str, a, ndim: Optional[int] = None, dtype: Optional[np.dtype] = None) -> Array:
     """A C-contiguous float array from `a` (copied only when it is not one already)."""
     # fast path first: kernels are called per mini-batch, so validation must be cheap

@@ -177,12 +177,9 @@ class MLP:
             raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(f"{name} must have shape (n, {self.sizes[0]}), got {X.shape}")
+        given = X
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        # a finite sum means every entry is finite: one pass without an n x d boolean temporary
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = X.sum()
-        if not np.isfinite(total) and not np.isfinite(X).all():
-            raise ValueError(f"{name} contains NaN or infinity")
+        kernels.refuse_nonfinite(name, X, given)
         return X
 
     def _infer_loss(self, y: np.ndarray) -> str:
@@ -242,9 +239,9 @@ class MLP:
         t = y.reshape(len(y), -1)
         if t.shape[1] != k:
             raise ValueError(f"y must have {k} output column(s), got shape {y.shape}")
+        given = t
         t = np.ascontiguousarray(t, dtype=self.dtype)
-        if not np.isfinite(t).all():
-            raise ValueError("y contains NaN or infinity")
+        kernels.refuse_nonfinite("y", t, given)
         return t, None
 
     def _encode(self, y) -> np.ndarray:
@@ -274,8 +271,7 @@ class MLP:
             raise ValueError(f"y must have {self.sizes[-1]} column(s), got shape {y.shape}")
         # the checks _encode_fit makes: resume=True and validation_data come through here, and
         # NaN targets surfaced as a "diverged" error (or NaN val_loss), 2s in a multi-label y trained
-        if not np.isfinite(t).all():
-            raise ValueError("y contains NaN or infinity")
+        kernels.refuse_nonfinite("y", t, y)
         if loss == "sigmoid_bce" and not np.isin(t, (0, 1)).all():
             raise ValueError("multi-label targets must be 0 or 1")
         return t

@@ -490,6 +490,29 @@ def test_dtype_float32_on_float64_input():
         MLPClassifier(dtype=np.int32).fit(X, y)
 
 
+def test_dtype_float32_refuses_values_beyond_its_range():
+    # float64 values above float32's largest became infinities in the cast, and the fit ended in
+    # "Solver produced non-finite parameter weights" (predict: labels computed from NaN)
+    X, y = _digits()
+    big = X.copy()
+    big[3, 5] = 1e39
+    kw = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for Xb in (big, sp.csr_matrix(big)):
+            with pytest.raises(ValueError, match="X has values beyond float32's range"):
+                MLPClassifier(**kw).fit(Xb, y)
+        with pytest.raises(ValueError, match="y has values beyond float32's range"):
+            MLPRegressor(**kw).fit(X, np.where(y == 3, 1e39, y))
+        clf = MLPClassifier(**kw).fit(X, y)
+        with pytest.raises(ValueError, match="X has values beyond float32's range"):
+            clf.partial_fit(big[:32], y[:32])
+        with pytest.raises(ValueError, match="X has values beyond float32's range"):
+            clf.predict(big[:8])
+        assert MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(big, y).coefs_[0].dtype \
+            == np.float64  # in float64 the same data trains
+
+
 def test_native_epoch_and_python_loop_agree(monkeypatch):
     if not core.native_available():
         pytest.skip("kernels.train_epoch is not available")

@@ -4,6 +4,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+import scipy.sparse as sp
+
+from ..kernels import refuse_nonfinite
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -38,3 +41,11 @@ def validated_weights(sample_weight, n: int) -> Optional[np.ndarray]:
             or not sw.flags.c_contiguous):
         return None
     return sw if np.isfinite(sw).all() and sw.any() else None
+
+
+def refuse_narrowed(name: str, cast, given) -> None:
+    """After converting `given` (validated finite) to the training dtype: a clear ValueError
+    if that turned values beyond float32's range into infinities (dense or sparse)."""
+    if cast.dtype != given.dtype:
+        refuse_nonfinite(name, cast.data if sp.issparse(cast) else cast,
+                         given.data if sp.issparse(given) else given)

@@ -46,7 +46,8 @@ gelu / elu / softplus / leaky_relu; ``solver`` also adamw / rmsprop (rho 0.9) /
 adagrad (they use ``learning_rate`` schedules like sgd, adamw like adam);
 ``dropout`` (inverted, on every hidden layer); ``weight_decay`` (decoupled,
 weights only; None means 0.01 for adamw and 0 otherwise); ``dtype`` (train in
-float32 on float64 input); ``backend`` and ``n_threads`` for the kernels
+float32 on float64 input; values beyond float32's range are refused, not made
+infinite); ``backend`` and ``n_threads`` for the kernels
 (None: fastnn's current setting; -1: every usable core, as scikit-learn's n_jobs).
 
 Sparse input is densified once per fit when the dense copy is at most
@@ -98,7 +99,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ..threads import one_blas_thread
 from . import _mlp_core as core
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
-from ._validation import validated_rows, validated_weights
+from ._validation import refuse_narrowed, validated_rows, validated_weights
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -313,7 +314,9 @@ class _BaseMLP(BaseEstimator):
         dtype = self._train_dtype(X.dtype) if first_pass else np.dtype(self.coefs_[0].dtype)
         if sp.issparse(X) and _dense_bytes(X, dtype) <= SPARSE_DENSIFY_MAX_BYTES:
             X = X.toarray()  # densified once: the fused epoch works on dense rows
+        given = X
         X = X.astype(dtype).tocsr() if sp.issparse(X) else np.ascontiguousarray(X, dtype=dtype)
+        refuse_narrowed("X", X, given)  # the dtype extra: float64 X trained in float32
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sw = validated_weights(sample_weight, n_samples)
@@ -342,6 +345,7 @@ class _BaseMLP(BaseEstimator):
             self._initialize(y, layer_units, dtype)
         self._layer_units = list(layer_units)
         Y = np.ascontiguousarray(y, dtype=dtype)
+        refuse_narrowed("y", Y, y)
         with _threads(self.n_threads):
             if self.solver in STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, Y, sample_weight, incremental)
@@ -585,10 +589,12 @@ class _BaseMLP(BaseEstimator):
             # (and returned) in float64, not rounded to float32 first (with dtype=float32,
             # the extra, the network runs in the dtype it was asked to train in)
             dtype = np.result_type(dtype, X.dtype)
+        given = X
         if sp.issparse(X):
             X = X.astype(dtype)
         else:
             X = np.ascontiguousarray(X, dtype=dtype)
+        refuse_narrowed("X", X, given)  # outputs computed from infinities would be garbage, not an error
         # after a fit, coefs_ and intercepts_ are views into one flat vector: no copies
         ws = [np.ascontiguousarray(c, dtype=dtype) for c in self.coefs_]
         bs = [np.ascontiguousarray(b, dtype=dtype) for b in self.intercepts_]
