@@ -100,18 +100,17 @@ def refuse_masked(name: str, a) -> None:
                         f"({name}.filled(value)) or drop them first")
 
 
-def refuse_nonfinite(name: str, cast: np.ndarray, given) -> None:
-    """ValueError if `cast` (`given` converted to the training dtype) holds NaN or infinity.
-
-    When the values were finite in `given` (float64 beyond float32's range), the error says
-    so: "contains infinity" would blame data the user gave finite.
-    """
+def finite_as(name: str, given, dtype) -> np.ndarray:
+    """`given` (an ndarray) as a C-contiguous `dtype` array, or a ValueError naming `name` if it
+    holds NaN or infinity -- one that says so when the values were finite and the cast to a
+    narrower dtype (float64 beyond float32's range) made them infinities."""
+    with np.errstate(over="ignore"):  # reported below, by name, instead of a RuntimeWarning
+        cast = np.ascontiguousarray(given, dtype=dtype)
     # a finite sum means every entry is finite: one pass without a boolean temporary
     with np.errstate(over="ignore", invalid="ignore"):
         total = cast.sum()
     if np.isfinite(total) or np.isfinite(cast).all():
-        return
-    given = np.asarray(given)
+        return cast
     if cast.dtype != given.dtype and given.dtype.kind == "f" and np.isfinite(given).all():
         raise ValueError(f"{name} has values beyond {cast.dtype.name}'s range (largest "
                          f"{np.finfo(cast.dtype).max:.4g}), which would become infinities: train in "

@@ -177,10 +177,7 @@ class MLP:
             raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(f"{name} must have shape (n, {self.sizes[0]}), got {X.shape}")
-        given = X
-        X = np.ascontiguousarray(X, dtype=self.dtype)
-        kernels.refuse_nonfinite(name, X, given)
-        return X
+        return kernels.finite_as(name, X, self.dtype)
 
     def _infer_loss(self, y: np.ndarray) -> str:
         if self.loss is not None:
@@ -239,10 +236,7 @@ class MLP:
         t = y.reshape(len(y), -1)
         if t.shape[1] != k:
             raise ValueError(f"y must have {k} output column(s), got shape {y.shape}")
-        given = t
-        t = np.ascontiguousarray(t, dtype=self.dtype)
-        kernels.refuse_nonfinite("y", t, given)
-        return t, None
+        return kernels.finite_as("y", t, self.dtype), None
 
     def _encode(self, y) -> np.ndarray:
         """Targets encoded like the fit's (for scoring)."""
@@ -266,12 +260,12 @@ class MLP:
         if y.dtype.kind not in "fiub":  # as fit: text was parsed ("1.5" trained) or failed in NumPy
             raise TypeError(f"y must be numeric targets, got dtype {y.dtype}")
         # not y.reshape(len(y), -1): no rows (an empty validation_data or score) made that NumPy's error
-        t = np.ascontiguousarray(y[:, None] if y.ndim == 1 else y, dtype=self.dtype)
+        t = y[:, None] if y.ndim == 1 else y
         if t.shape[1] != self.sizes[-1]:
             raise ValueError(f"y must have {self.sizes[-1]} column(s), got shape {y.shape}")
         # the checks _encode_fit makes: resume=True and validation_data come through here, and
         # NaN targets surfaced as a "diverged" error (or NaN val_loss), 2s in a multi-label y trained
-        kernels.refuse_nonfinite("y", t, y)
+        t = kernels.finite_as("y", t, self.dtype)
         if loss == "sigmoid_bce" and not np.isin(t, (0, 1)).all():
             raise ValueError("multi-label targets must be 0 or 1")
         return t

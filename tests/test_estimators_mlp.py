@@ -499,6 +499,7 @@ def test_dtype_float32_refuses_values_beyond_its_range():
     kw = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0, dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)  # the error, not NumPy's "overflow in cast" first
         for Xb in (big, sp.csr_matrix(big)):
             with pytest.raises(ValueError, match="X has values beyond float32's range"):
                 MLPClassifier(**kw).fit(Xb, y)

@@ -588,10 +588,12 @@ def test_fit_checks_X_finite_without_an_n_by_d_temporary():
     with pytest.raises(ValueError, match="NaN or infinity"):
         net.fit(np.where(X > 3, np.inf, X), y, epochs=1)
     net32 = MLP([50, 4, 2], dtype=np.float32, seed=0)  # finite float64 beyond float32's range
-    with pytest.raises(ValueError, match="X has values beyond float32's range"):
-        net32.fit(np.where(X[:200] > 3, 1e39, X[:200]), y[:200])
-    with pytest.raises(ValueError, match="y has values beyond float32's range"):
-        MLP([50, 4, 1], dtype=np.float32, loss="mse", seed=0).fit(X[:200], np.where(y[:200] > 0, 1e39, 0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the error, not NumPy's "overflow in cast" first
+        with pytest.raises(ValueError, match="X has values beyond float32's range"):
+            net32.fit(np.where(X[:200] > 3, 1e39, X[:200]), y[:200])
+        with pytest.raises(ValueError, match="y has values beyond float32's range"):
+            MLP([50, 4, 1], dtype=np.float32, loss="mse", seed=0).fit(X[:200], np.where(y[:200] > 0, 1e39, 0.0))
     X_big = np.full((4, 50), 1e308)  # finite, but its sum overflows: the elementwise check decides
     with warnings.catch_warnings():
         warnings.simplefilter("error")

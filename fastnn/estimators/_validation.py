@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
-from ..kernels import refuse_nonfinite
+from ..kernels import finite_as
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -43,9 +43,12 @@ def validated_weights(sample_weight, n: int) -> Optional[np.ndarray]:
     return sw if np.isfinite(sw).all() and sw.any() else None
 
 
-def refuse_narrowed(name: str, cast, given) -> None:
-    """After converting `given` (validated finite) to the training dtype: a clear ValueError
-    if that turned values beyond float32's range into infinities (dense or sparse)."""
-    if cast.dtype != given.dtype:
-        refuse_nonfinite(name, cast.data if sp.issparse(cast) else cast,
-                         given.data if sp.issparse(given) else given)
+def as_training_dtype(name: str, given, dtype):
+    """`given` (validated finite; dense, or a sparse matrix, whose format is kept) in the
+    training dtype, dense in C order. A clear ValueError if the cast turned values beyond
+    float32's range into infinities."""
+    if not sp.issparse(given):
+        return given if given.dtype == dtype and given.flags.c_contiguous else finite_as(name, given, dtype)
+    if given.dtype != dtype:
+        finite_as(name, given.data, dtype)  # the check only: astype below casts the same values
+    return given.astype(dtype)

@@ -99,7 +99,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ..threads import one_blas_thread
 from . import _mlp_core as core
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
-from ._validation import refuse_narrowed, validated_rows, validated_weights
+from ._validation import as_training_dtype, validated_rows, validated_weights
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -314,9 +314,9 @@ class _BaseMLP(BaseEstimator):
         dtype = self._train_dtype(X.dtype) if first_pass else np.dtype(self.coefs_[0].dtype)
         if sp.issparse(X) and _dense_bytes(X, dtype) <= SPARSE_DENSIFY_MAX_BYTES:
             X = X.toarray()  # densified once: the fused epoch works on dense rows
-        given = X
-        X = X.astype(dtype).tocsr() if sp.issparse(X) else np.ascontiguousarray(X, dtype=dtype)
-        refuse_narrowed("X", X, given)  # the dtype extra: float64 X trained in float32
+        X = as_training_dtype("X", X, dtype)  # the dtype extra: float64 X trained in float32
+        if sp.issparse(X):
+            X = X.tocsr()
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sw = validated_weights(sample_weight, n_samples)
@@ -344,8 +344,7 @@ class _BaseMLP(BaseEstimator):
         if first_pass:
             self._initialize(y, layer_units, dtype)
         self._layer_units = list(layer_units)
-        Y = np.ascontiguousarray(y, dtype=dtype)
-        refuse_narrowed("y", Y, y)
+        Y = as_training_dtype("y", y, dtype)
         with _threads(self.n_threads):
             if self.solver in STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, Y, sample_weight, incremental)
@@ -589,12 +588,7 @@ class _BaseMLP(BaseEstimator):
             # (and returned) in float64, not rounded to float32 first (with dtype=float32,
             # the extra, the network runs in the dtype it was asked to train in)
             dtype = np.result_type(dtype, X.dtype)
-        given = X
-        if sp.issparse(X):
-            X = X.astype(dtype)
-        else:
-            X = np.ascontiguousarray(X, dtype=dtype)
-        refuse_narrowed("X", X, given)  # outputs computed from infinities would be garbage, not an error
+        X = as_training_dtype("X", X, dtype)  # outputs computed from infinities would be garbage
         # after a fit, coefs_ and intercepts_ are views into one flat vector: no copies
         ws = [np.ascontiguousarray(c, dtype=dtype) for c in self.coefs_]
         bs = [np.ascontiguousarray(b, dtype=dtype) for b in self.intercepts_]
