@@ -23,7 +23,7 @@ from .backends._common import ACTIVATIONS
 from .nn.flat import FlatLayout
 from .nn.init import INITS, init_params, make_rng
 from .nn.losses import LOSSES, get_loss
-from .nn.network import build_mlp
+from .nn.network import build_mlp, check_dropout
 from .nn.optimizers import Optimizer, get_optimizer
 from .nn.schedules import get_schedule
 from .train import TrainingDivergedError, TrainState, fit_network
@@ -422,10 +422,7 @@ class MLP:
             l2 = alpha
         for name, v in (("l2", l2), ("l1", l1), ("weight_decay", 0.0 if weight_decay is None else weight_decay)):
             kernels.hyperparameter(name, v)
-        if not 0.0 <= kernels.check_real("dropout", dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        if dropout and len(self.sizes) < 3:  # it would silently do nothing
-            raise ValueError(f"dropout={dropout!r} applies to hidden layers, and sizes {list(self.sizes)} has none")
+        dropout = check_dropout(dropout, self.sizes)
         if validation_fraction is None:
             validation_fraction = 0.1 if early_stopping and validation_data is None else 0.0
         if not 0.0 <= kernels.check_real("validation_fraction", validation_fraction) < 1.0:
@@ -521,7 +518,7 @@ class MLP:
                 # an instance may come from an earlier fit, whose moments and step would carry over;
                 # reset here, after the checks above, so a fit refused for bad input leaves it as it was
                 state.optimizer.reset()
-            self.network = build_mlp(self.sizes, self.activation, dropout=float(dropout), dtype=self.dtype,
+            self.network = build_mlp(self.sizes, self.activation, dropout=dropout, dtype=self.dtype,
                                      param=self.param, params=self.params)
             self.train_state_ = state
             fit_network(self.network, get_loss(loss_name), X_tr, t_tr, state, epochs=epochs,

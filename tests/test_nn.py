@@ -413,6 +413,11 @@ def test_flat_layout_views_tile_the_buffer_exactly():
     (lambda: Sequential([Dense(2, 3)], params=[0.0] * 9), TypeError, "params must be a numpy.ndarray"),
     # an int buffer held the uniform draws truncated
     (lambda: init_params(FlatLayout([2, 3]), "relu", dtype=int), TypeError, "dtype must be float32 or float64"),
+    (lambda: init_params(FlatLayout([2, 3]), "relu", out=np.zeros(9, int)), TypeError, "out must be a float32"),
+    # build_mlp skipped a negative dropout, and one with no hidden layer to apply to, without a word
+    (lambda: build_mlp([2, 4, 3], dropout=-0.5), ValueError, r"dropout must be in \[0, 1\), got -0.5"),
+    (lambda: build_mlp([2, 4, 3], dropout="x"), TypeError, "dropout must be a real number"),
+    (lambda: build_mlp([2, 3], dropout=0.5), ValueError, "applies to hidden layers"),
 ])
 def test_bad_arguments_name_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):
@@ -439,3 +444,69 @@ def test_named_activation_layers_pickle_and_name_themselves():
         assert type(pickle.loads(pickle.dumps(cls()))) is cls
     with pytest.raises(TypeError, match=r"^LeakyReLU\.__init__\(\)"):
         LeakyReLU(0.2)
+
+
+def test_a_layer_object_belongs_to_one_network():
+    """Each Sequential binds its layers to its own buffers: a layer list reused for a second
+    network made the first one compute with the second's weights, and a layer placed twice
+    used one set of weights at both places, all without a word."""
+    import copy
+
+    layers = [Dense(3, 4, "relu"), Dense(4, 2)]
+    first = Sequential(layers, dtype=np.float64, seed=0)
+    with pytest.raises(ValueError, match="appears twice in layers"):
+        Sequential([Dense(3, 3)] * 2)
+    second = Sequential(copy.deepcopy(layers), dtype=np.float64, seed=1)  # what the error advises
+    X = np.random.default_rng(0).standard_normal((2, 3))
+    lay = first.layout
+    W0, W1 = lay.weights(first.params)
+    b0, b1 = lay.biases(first.params)
+    np.testing.assert_allclose(first.predict(X), np.maximum(X @ W0 + b0, 0) @ W1 + b1)
+    assert not np.allclose(first.predict(X), second.predict(X))
+    third = Sequential(layers, dtype=np.float64, seed=2)  # takes the layers (re-running a notebook cell)
+    assert third.dense[0] is layers[0]
+    W0, W1 = lay.weights(third.params)
+    b0, b1 = lay.biases(third.params)
+    np.testing.assert_allclose(third.predict(X), np.maximum(X @ W0 + b0, 0) @ W1 + b1)
+    first.allocate(2)
+    for run in (lambda: first.predict(X), lambda: first.forward(X, Context())):
+        with pytest.raises(ValueError, match="taken by another Sequential"):
+            run()
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_copied_network_computes_with_its_own_params(how):
+    """A pickled or deep-copied network got its layers' weight views as arrays of their own:
+    set_params, training or an edit of an MLP's coefs_ changed params while predictions kept
+    the old weights."""
+    import copy
+    import pickle
+
+    copy_of = (lambda o: pickle.loads(pickle.dumps(o))) if how == "pickle" else copy.deepcopy
+    X = np.random.default_rng(0).standard_normal((2, 3))
+    net = build_mlp([3, 4, 2], dtype=np.float64, seed=0)
+    twin = copy_of(net)
+    twin.set_params(np.zeros(net.layout.size))
+    np.testing.assert_array_equal(twin.predict(X), 0.0)
+    assert np.any(net.predict(X) != 0.0)  # the original keeps its weights
+    model = copy_of(MLP([3, 4, 2], dtype=np.float64, seed=0))
+    model.coefs_[1][...] = 0.0
+    model.intercepts_[1][...] = 1.0
+    np.testing.assert_array_equal(model.decision_function(X), 1.0)
+
+
+def test_schedule_and_optimizer_options_are_not_dropped():
+    """Options given with a Schedule or Optimizer instance (or schedule None) were ignored:
+    fit(schedule=Cosine(), schedule_kwargs={"t_max": 3}) annealed over 100 epochs."""
+    with pytest.raises(ValueError, match=r"schedule options \['t_max'\] given with schedule=Cosine.*constructor"):
+        get_schedule(Cosine(), t_max=3)
+    with pytest.raises(ValueError, match=r"schedule=None: the constant schedule takes none"):
+        get_schedule(None, t_max=3)
+    with pytest.raises(TypeError, match=r"^schedule 'constant' does not take \['t_max'\]; it takes \[\]"):
+        get_schedule("constant", t_max=3)  # was Python's "Schedule.__init__() got an unexpected keyword"
+    with pytest.raises(ValueError, match=r"\['beta1'\] given with an Optimizer instance"):
+        get_optimizer(Adam(), beta1=0.5)
+    assert get_schedule("cosine", t_max=3).t_max == 3 and get_schedule(None).name == "constant"
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="schedule options"):
+        MLP([2, 1], seed=0).fit(X, y, epochs=1, schedule=Cosine(), schedule_kwargs={"t_max": 3})

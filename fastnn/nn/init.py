@@ -56,6 +56,8 @@ def init_params(layout: FlatLayout, activation: str, *, init: str = "auto", seed
         if np.dtype(dtype).char not in "fd":  # an int buffer would hold the draws truncated to 0 / +-1
             raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
         out = layout.empty(dtype)
+    elif getattr(out, "dtype", None) not in (np.float32, np.float64):  # the draws would be truncated too
+        raise TypeError(f"out must be a float32 or float64 array, got {getattr(out, 'dtype', type(out).__name__)}")
     ws, bs = layout.weights(out), layout.biases(out)
     factor = 2.0 if activation == "sigmoid" else 6.0
     for w, b, (fan_in, fan_out) in zip(ws, bs, layout.shapes):

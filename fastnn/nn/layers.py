@@ -8,6 +8,7 @@ is the kernel calls and nothing else. Everything goes through ``fastnn.kernels``
 """
 from __future__ import annotations
 
+import weakref
 from typing import Dict, Optional
 
 import numpy as np
@@ -47,12 +48,20 @@ class Layer:
     n_in: Optional[int] = None
     n_out: Optional[int] = None
     has_params = False
+    #: weak reference to the Sequential the layer belongs to (set by it; never pickled or copied)
+    _network: Optional[weakref.ref] = None
 
     def __init__(self) -> None:
         self._views: Dict[int, tuple] = {}
         self._x: Optional[np.ndarray] = None
         self._full: tuple = ()
         self._full_rows = -1
+
+    def __getstate__(self):
+        # a copy of a layer (copy.deepcopy(layers), or a pickled network's) is free to join a network
+        state = self.__dict__.copy()
+        state.pop("_network", None)
+        return state
 
     # width-preserving layers learn their width from the layer before them
     def set_width(self, width: int) -> None:

@@ -6,6 +6,7 @@ call per slice updates the whole network.
 """
 from __future__ import annotations
 
+import weakref
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -25,7 +26,10 @@ class Sequential:
     ----------
     layers : sequence of Layer
         Dense layers must chain (each n_in equals the previous Dense's n_out);
-        Activation and Dropout layers keep the width.
+        Activation and Dropout layers keep the width. A layer object belongs to one
+        network, at one place (it holds views of that network's buffers): a network
+        built from another's layers takes them, and the other one then refuses to
+        run (``copy.deepcopy(layers)`` gives a second network layers of its own).
     dtype : float32 or float64
     seed, init : passed to ``fastnn.nn.init.init_params`` (init "auto": He for
         ReLU-family networks, scikit-learn's Glorot otherwise).
@@ -44,9 +48,15 @@ class Sequential:
         width = dense[0].n_in
         sizes = [width]
         hidden = -1
+        seen = set()
         for layer in self.layers:
             if not isinstance(layer, Layer):
                 raise TypeError(f"layers must be fastnn.nn.layers.Layer instances, got {type(layer).__name__}")
+            # a layer computes with the views of the last network that bound it: at two places,
+            # both would use one set of weights
+            if id(layer) in seen:
+                raise ValueError(f"{layer!r} appears twice in layers; give each place its own layer object")
+            seen.add(id(layer))
             if isinstance(layer, Dense):
                 if layer.n_in != width:
                     raise ValueError(f"{layer!r} takes {layer.n_in} inputs but the previous layer gives {width}")
@@ -70,6 +80,12 @@ class Sequential:
         self._bind()
         self._rows = 0
 
+    def __setstate__(self, state) -> None:
+        # pickle and deepcopy give each layer's weight views arrays of their own: without binding
+        # them again, training and set_params changed params while predict kept the old weights
+        self.__dict__.update(state)
+        self._bind()
+
     def _init_activation(self) -> str:
         for layer in self.layers:
             act = getattr(layer, "activation", "identity")
@@ -78,6 +94,8 @@ class Sequential:
         return "identity"
 
     def _bind(self) -> None:
+        for layer in self.layers:
+            layer._network = weakref.ref(self)
         lay = self.layout
         for d, W, b, dW, db in zip(self.dense, lay.weights(self.params), lay.biases(self.params),
                                    lay.weights(self.grads), lay.biases(self.grads)):
@@ -122,6 +140,7 @@ class Sequential:
         if len(x) > self._rows or not self._rows:
             raise ValueError(f"x has {len(x)} rows but the training buffers hold {self._rows}: call "
                              f"allocate(batch_size) with the largest batch size before forward")
+        self._check_layers_are_mine()
         for layer in self.layers:
             x = layer.forward(x, ctx)
         return x
@@ -143,13 +162,32 @@ class Sequential:
             raise TypeError(f"x has dtype {x.dtype} but the network is {self.dtype}; cast it (x.astype(np.{self.dtype}))")
         if x.shape[1] != self.layout.sizes[0]:
             raise ValueError(f"x must have shape (n, {self.layout.sizes[0]}), got {x.shape}")
+        self._check_layers_are_mine()
         for layer in self.layers:
             x = layer.predict(x, backend)
         return x
 
+    def _check_layers_are_mine(self) -> None:
+        # a network built later from these layer objects bound them to its own weights: this
+        # one would silently compute with those
+        for layer in self.layers:
+            if layer._network() is not self:
+                raise ValueError(f"{layer!r} was taken by another Sequential built from the same layer objects, "
+                                 "so this network can no longer run; build each network from its own layers "
+                                 "(e.g. copy.deepcopy(layers))")
+
     def __repr__(self) -> str:
         inner = ", ".join(repr(l) for l in self.layers)
         return f"Sequential([{inner}], dtype={self.dtype.name})"
+
+
+def check_dropout(dropout, sizes: Sequence[int]) -> float:
+    """`dropout` as a float in [0, 1); a ValueError also when it is not 0 and `sizes` has no hidden layer."""
+    if not 0.0 <= kernels.check_real("dropout", dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    if dropout and len(sizes) < 3:  # it would silently do nothing
+        raise ValueError(f"dropout={dropout!r} applies to hidden layers, and sizes {list(sizes)} has none")
+    return float(dropout)
 
 
 def build_mlp(sizes: Sequence[int], activation: str = "relu", *, dropout: float = 0.0, dtype=np.float32,
@@ -158,6 +196,7 @@ def build_mlp(sizes: Sequence[int], activation: str = "relu", *, dropout: float 
     """The standard MLP: Dense+act (+Dropout) for every hidden layer, a linear output layer."""
     sizes = list(FlatLayout(sizes).sizes)  # its checks: int() would truncate a width of 2.5 to 2
     _check_activation(activation, param)  # also when there is no hidden layer to pass it to
+    dropout = check_dropout(dropout, sizes)
     layers: List[Layer] = []
     for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
         last = l == len(sizes) - 2

@@ -206,6 +206,9 @@ OPTIMIZERS = {c.name: c for c in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Ada
 def get_optimizer(optimizer, lr: Optional[float] = None, **kwargs) -> Optimizer:
     """An Optimizer from a name (with lr and hyperparameters) or an instance (returned as is)."""
     if isinstance(optimizer, Optimizer):
+        if kwargs:  # they would be dropped without a word
+            raise ValueError(f"{sorted(kwargs)} given with an Optimizer instance, which takes them from its "
+                             "constructor; set them there")
         if lr is not None:
             optimizer.lr = _lr(lr)
         return optimizer

@@ -17,6 +17,7 @@ handled the plateau (training goes on), False lets the loop stop.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, Dict, Optional
 
@@ -142,10 +143,16 @@ SCHEDULES["reduce_on_plateau"] = ReduceOnPlateau
 
 def get_schedule(schedule: Optional[Any], **kwargs) -> Schedule:
     """A Schedule from None (constant), a name (with its options) or an instance."""
-    if schedule is None:
-        return Constant()
-    if isinstance(schedule, Schedule):
-        return schedule
-    if schedule not in SCHEDULES:
+    if schedule is None or isinstance(schedule, Schedule):
+        if kwargs:  # they would be dropped without a word
+            why = "the constant schedule takes none" if schedule is None else "an instance takes them from its constructor"
+            raise ValueError(f"schedule options {sorted(kwargs)} given with schedule={schedule!r}: {why}")
+        return Constant() if schedule is None else schedule
+    if not isinstance(schedule, str) or schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {sorted(SCHEDULES)} or a Schedule, got {schedule!r}")
-    return SCHEDULES[schedule](**kwargs)
+    cls = SCHEDULES[schedule]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = set(kwargs) - accepted
+    if unknown:  # (Python's own error named Schedule.__init__, not the schedule)
+        raise TypeError(f"schedule {schedule!r} does not take {sorted(unknown)}; it takes {sorted(accepted)}")
+    return cls(**kwargs)
