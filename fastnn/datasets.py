@@ -308,7 +308,11 @@ def _target_column(target, header, ncols, path) -> int:
     if isinstance(target, str) and not target.lstrip("-").isdigit():
         if header is None or target not in header:
             raise ValueError(f"{path}: no column named {target!r} (header: {header})")
-        return header.index(target)
+        cols = [j for j, name in enumerate(header) if name == target]
+        if len(cols) > 1:  # header.index would pick the first without a word
+            raise ValueError(f"{path}: {len(cols)} columns are named {target!r} (indices {cols}); "
+                             "give the target column's index instead")
+        return cols[0]
     col = int(target)
     if not -ncols <= col < ncols:
         raise ValueError(f"{path}: target column {col} out of range for {ncols} columns")

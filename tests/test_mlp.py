@@ -816,6 +816,16 @@ def test_load_tab_separated_with_quoted_header_and_labels(tmp_path):
     assert X.ravel().tolist() == [0.5, 0.25] and y.tolist() == ["Iris setosa", "Iris virginica"]
 
 
+def test_load_csv_target_name_shared_by_two_columns_is_refused(tmp_path):
+    # --target label picked the first of two 'label' columns without a word
+    p = tmp_path / "d.csv"
+    p.write_text("a,label,label\n0.5,1,0\n0.25,0,1\n")
+    with pytest.raises(ValueError, match=r"2 columns are named 'label' \(indices \[1, 2\]\); give the target"):
+        load_file(p, target="label")
+    X, y = load_file(p, target=2)
+    assert X.tolist() == [[0.5, 1.0], [0.25, 0.0]] and y.tolist() == [0, 1]
+
+
 def test_resume_refuses_arguments_it_would_ignore():
     """resume=True continues the first fit's optimizer, schedule, loss and seed: a
     different lr, l1, optimizer... was silently dropped; the same values (or the
