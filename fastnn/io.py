@@ -246,6 +246,7 @@ def _check_labels(loss_name, classes, n_out: int) -> None:
 
 def load(path: "os.PathLike[str] | str") -> "MLP":
     """Load an MLP saved by :func:`save`; ModelFileError if the file is corrupt or foreign."""
+    from .backends._common import ACTIVATIONS, DEFAULT_PARAM
     from .mlp import MLP
     from .nn.optimizers import get_optimizer
     from .nn.schedules import SCHEDULES
@@ -254,8 +255,10 @@ def load(path: "os.PathLike[str] | str") -> "MLP":
     meta, arrays = read_file(path, kind="MLP")
     try:
         cfg = meta["config"]
+        # files written before MLP refused a param its activation ignores may hold one: still ignored
+        param = cfg["param"] if ACTIVATIONS.get(cfg["activation"]) in DEFAULT_PARAM else None
         model = MLP(cfg["sizes"], cfg["activation"], dtype=np.dtype(cfg["dtype"]), seed=cfg["seed"],
-                    loss=cfg["loss"], init=cfg["init"], param=cfg["param"], backend=cfg["backend"])
+                    loss=cfg["loss"], init=cfg["init"], param=param, backend=cfg["backend"])
         params = arrays["params"]
         if params.shape != model.params.shape or params.dtype != model.params.dtype:
             raise ModelFileError(f"{path}: params have shape {params.shape} {params.dtype}, expected "

@@ -303,3 +303,13 @@ def test_a_numpy_int_seed_saves(tmp_path):
     back = io.load(tmp_path / "m")
     np.testing.assert_array_equal(back.params, MLP([3, 4, 2], seed=7).fit(X, np.arange(20) % 2, epochs=1).params)
     assert back.seed == 7
+
+
+def test_file_with_a_param_its_activation_ignores_still_loads(tmp_path):
+    # MLP now refuses param=0.2 with relu (it was taken and ignored); files written before keep loading
+    src, dst = tmp_path / "a.fnn", tmp_path / "b.fnn"
+    net = MLP([4, 3, 2], "relu", seed=0)
+    io.save(net, src)
+    _rewrite(src, dst, lambda m, a: m["config"].update(param=0.2))
+    back = io.load(dst)
+    assert back.param is None and np.array_equal(back.params, net.params)

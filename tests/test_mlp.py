@@ -661,6 +661,9 @@ def test_mlp_bad_data_and_constructor_arguments_name_them(blobs):
         MLP([4, 3]).fit(X, None)  # was "len() of unsized object"
     with pytest.raises(TypeError, match="param must be a real number"):
         MLP([4, 8, 3], "elu", param="x")  # was accepted, and failed in fit with float()'s message
+    with pytest.raises(ValueError, match="'relu' takes none, got param=0.2"):
+        MLP([4, 8, 3], "relu", param=0.2)  # was accepted and ignored: plain ReLU trained
+    assert MLP([4, 8, 3], "leaky_relu", param=0.2).network.dense[-1].param is None  # the output layer is linear
     with pytest.raises(TypeError, match="dtype must be float32 or float64, got 'float17'"):
         MLP([4, 3], dtype="float17")
     with pytest.raises(TypeError, match="dtype must be float32 or float64, got None"):

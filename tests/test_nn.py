@@ -405,6 +405,9 @@ def test_flat_layout_views_tile_the_buffer_exactly():
     # a bad param failed only at the first forward, with float()'s message
     (lambda: Dense(2, 3, "elu", param="x"), TypeError, "param must be a real number"),
     (lambda: Activation("leaky_relu", param=-1.0), ValueError, "param .* must be >= 0"),
+    # a param the activation has no use for was taken and ignored: plain ReLU trained
+    (lambda: Dense(2, 3, "relu", param=0.2), ValueError, "'relu' takes none, got param=0.2"),
+    (lambda: build_mlp([2, 4, 3], "tanh", param=0.5), ValueError, "'tanh' takes none"),
     # with no hidden layer the activation was never checked
     (lambda: build_mlp([2, 3], "foo"), ValueError, "activation must be one of"),
     (lambda: Dropout("x"), TypeError, "p must be a real number"),

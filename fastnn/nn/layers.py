@@ -14,7 +14,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from .. import kernels
-from ..backends._common import ACTIVATIONS, NEEDS_INPUT_FOR_GRAD
+from ..backends._common import ACTIVATIONS, DEFAULT_PARAM, NEEDS_INPUT_FOR_GRAD
 
 __all__ = ["Context", "Layer", "Dense", "Activation", "Dropout", "ReLU", "Sigmoid", "Tanh", "Identity",
            "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "DROPOUT_LAYER_STRIDE"]
@@ -37,8 +37,12 @@ class Context:
 
 def _check_activation(activation: str, param: Optional[float]) -> str:
     """`activation`, checked with its `param` as the kernels check them: a bad param fails here,
-    not at the first forward of a fit."""
-    kernels._activation(activation, param)
+    not at the first forward of a fit; a param the activation has no use for is refused (the
+    kernels take and ignore one, for callers that pass one value for every layer)."""
+    code, _ = kernels._activation(activation, param)
+    if param is not None and code not in DEFAULT_PARAM:
+        raise ValueError(f"param is the leaky_relu slope or the elu alpha; {activation!r} takes none, "
+                         f"got param={param!r}")
     return activation
 
 

@@ -200,7 +200,7 @@ def build_mlp(sizes: Sequence[int], activation: str = "relu", *, dropout: float 
     layers: List[Layer] = []
     for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
         last = l == len(sizes) - 2
-        layers.append(Dense(i, o, "identity" if last else activation, param=param))
+        layers.append(Dense(i, o, "identity", param=None) if last else Dense(i, o, activation, param=param))
         if not last and dropout > 0.0:
             layers.append(Dropout(dropout))
     if params is None:  # the init scheme follows the hidden activation, even for a 1-layer net
