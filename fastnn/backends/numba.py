@@ -319,27 +319,32 @@ def _update(name, size, args):
         getattr(_opt, name + "_loop")(*args)
 
 
+def _penalties(l2, l1, wd):
+    """(l2, l1, wd) as floats, None for those that are 0 ("Penalties by type" in _numba_optim)."""
+    return (float(l2) if l2 else None, float(l1) if l1 else None,  # spelled out: per-call cost at 10k elements
+            float(wd) if wd else None)
+
+
 def sgd(p, g, lr, l2, l1, wd):
     """p -= lr g' (with the reference's coupled L2, decoupled decay and proximal L1)."""
-    args = (_flat(p), _flat(g), float(lr), float(l2), float(l1), float(wd))
-    _update("sgd", p.size, args)
+    _update("sgd", p.size, (_flat(p), _flat(g), float(lr), *_penalties(l2, l1, wd)))
 
 
 def momentum(p, v, g, lr, mu, nesterov, l2, l1, wd):
     """v = mu v - lr g'; p += v (nesterov: p += mu v - lr g'), as scikit-learn."""
-    args = (_flat(p), _flat(v), _flat(g), float(lr), float(mu), bool(nesterov), float(l2), float(l1), float(wd))
-    _update("momentum", p.size, args)
+    args = (_flat(p), _flat(v), _flat(g), float(lr), float(mu), *_penalties(l2, l1, wd))
+    _update("nesterov" if nesterov else "momentum", p.size, args)
 
 
 def adagrad(p, acc, g, lr, eps, l2, l1, wd):
     """acc += g'^2; p -= lr g' / (sqrt(acc) + eps)."""
-    args = (_flat(p), _flat(acc), _flat(g), float(lr), float(eps), float(l2), float(l1), float(wd))
+    args = (_flat(p), _flat(acc), _flat(g), float(lr), float(eps), *_penalties(l2, l1, wd))
     _update("adagrad", p.size, args)
 
 
 def rmsprop(p, sq, g, lr, rho, eps, l2, l1, wd):
     """sq = rho sq + (1 - rho) g'^2; p -= lr g' / (sqrt(sq) + eps)."""
-    args = (_flat(p), _flat(sq), _flat(g), float(lr), float(rho), float(eps), float(l2), float(l1), float(wd))
+    args = (_flat(p), _flat(sq), _flat(g), float(lr), float(rho), float(eps), *_penalties(l2, l1, wd))
     _update("rmsprop", p.size, args)
 
 
@@ -347,7 +352,7 @@ def adam(p, m, v, g, lr, b1, b2, eps, t, l2, l1, wd):
     """Adam in Kingma & Ba's efficient form (as scikit-learn); adamw = adam with wd."""
     lr, b1, b2 = float(lr), float(b1), float(b2)
     lr_t = lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)  # as the reference, in float64
-    args = (_flat(p), _flat(m), _flat(v), _flat(g), lr, lr_t, b1, b2, float(eps), float(l2), float(l1), float(wd))
+    args = (_flat(p), _flat(m), _flat(v), _flat(g), lr, lr_t, b1, b2, float(eps), *_penalties(l2, l1, wd))
     _update("adam", p.size, args)
 
 
