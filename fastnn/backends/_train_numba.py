@@ -9,6 +9,9 @@ derivatives are the Numba backend's loops (``_numba_elementwise``: one loop per
 activation over the vectorisable math of ``_numba_math``), run over a whole
 batch per layer, out of place (see the forward); per-element libm calls kept
 tanh, sigmoid, softplus, elu and the gelus scalar (2-4x the C epoch's time).
+The losses take their exponentials in one flat ``vexp`` pass over the batch
+(``_loss``); the logs stay libm's: one per row for softmax, and log1p / the
+clipped logs of BCE sit in the float64 row sums, which do not vectorise anyway.
 Compiled with ``cache=True``, ``nogil=True``, ``error_model='numpy'`` and no
 fastmath, once per dtype. Numba checks only this file for cache staleness:
 after editing a helper module, delete ``fastnn/backends/__pycache__/*.nb[ic]``.
@@ -24,6 +27,7 @@ from ._common import GOLDEN, dropout_threshold
 # the loops' bodies, not their entry points: the epoch never runs them in place (its
 # buffers are separate), so the entry points' single-array copies would only add compile time
 from ._numba_elementwise import _act_backward_body, _act_forward_body
+from ._numba_math import select, vexp
 from ._train_reference import (
     DROPOUT_STRIDE,
     LOSS_SIGMOID_BCE,
@@ -43,17 +47,6 @@ _U_GOLDEN = np.uint64(GOLDEN)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(40)
-
-
-# ------------------------------------------------------------------ activations
-
-
-@_jit
-def _sigmoid(x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
 
 
 # ------------------------------------------------------------------------ dropout
@@ -92,7 +85,6 @@ def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
     dt = p.dtype.type
     lr_c, mu_c, b1_c, b2_c, eps_c, rho_c, l2_c = dt(lr), dt(mu), dt(b1), dt(b2), dt(eps), dt(rho), dt(l2)
     dec = dt(lr * wd)
-    one = dt(1.0)
     # 1 - beta / 1 - rho in float64, then rounded, as csrc/optim.c: in float32, beta2 = 1 - 1e-12
     # rounds to 1 and dt(1) - dt(beta2) was 0 (v never grew: steps of lr m / eps)
     one_b1, one_b2, one_rho = dt(1.0 - b1), dt(1.0 - b2), dt(1.0 - rho)
@@ -157,15 +149,38 @@ def _clip(p, eps):
 
 
 @_jit
-def _loss(code, dlog, out, labels, targets, idx, sw, clip):
+def _loss(code, dlog, out, labels, targets, idx, sw, clip, rowmax):
     """(the batch's loss, its divisor s); dlog = the loss's gradient w.r.t. the output.
 
     s is the row count, or with weights (sw non-empty) the sum of the rows'
     weights: row r then counts w_r / s in the loss and its gradient. Targets and
     weights are gathered by idx. clip > 0: the loss is scikit-learn's log loss, the
-    probabilities clipped to [clip, 1 - clip]."""
+    probabilities clipped to [clip, 1 - clip]. rowmax: workspace of n elements.
+    exp and log1p are _numba_math's (libm's, called per element, kept the loops scalar)."""
     n, k = out.shape
     dt = out.dtype.type  # the clipped probabilities are rounded to it, as scikit-learn's are
+    zero, one = dt(0.0), dt(1.0)
+    if code == LOSS_SOFTMAX_XENT:
+        # the max-subtracted logits of the whole batch, then their exponentials in one
+        # flat pass: it vectorises however few the classes (a row of 10 would not)
+        for r in range(n):
+            mx = out[r, 0]
+            for j in range(1, k):
+                mx = max(mx, out[r, j])
+            rowmax[r] = mx
+            for j in range(k):
+                dlog[r, j] = out[r, j] - mx
+        flat = dlog.reshape(-1)
+        for i in range(flat.shape[0]):
+            flat[i] = vexp(flat[i])
+    elif code == LOSS_SIGMOID_BCE:
+        # e^-|z| of the whole batch in one flat pass (vectorised), as softmax above
+        for r in range(n):
+            for j in range(k):
+                dlog[r, j] = -abs(out[r, j])
+        flat = dlog.reshape(-1)
+        for i in range(flat.shape[0]):
+            flat[i] = vexp(flat[i])
     weighted = sw.shape[0] > 0
     s = 0.0
     if weighted:
@@ -178,14 +193,10 @@ def _loss(code, dlog, out, labels, targets, idx, sw, clip):
         wr = sw[idx[r]] if weighted else 1.0
         f = wr / s  # row r's share of the gradient
         if code == LOSS_SOFTMAX_XENT:
-            mx = out[r, 0]
-            for j in range(1, k):
-                mx = max(mx, out[r, j])
+            mx = rowmax[r]
             se = 0.0
             for j in range(k):
-                e = math.exp(out[r, j] - mx)
-                dlog[r, j] = e
-                se += e
+                se += dlog[r, j]
             lab = labels[idx[r]]
             if clip > 0.0:
                 total += wr * -math.log(_clip(dt(dlog[r, lab] / se), clip))
@@ -206,13 +217,14 @@ def _loss(code, dlog, out, labels, targets, idx, sw, clip):
             row = 0.0
             for j in range(k):
                 z = out[r, j]
+                e = dlog[r, j]
+                sig = select(z >= zero, one, e) / (one + e)  # in the array's dtype, as C and the reference
                 if clip > 0.0:
-                    e = dt(math.exp(-abs(z)))  # the sigmoid in the array's dtype, as C and the reference
-                    p = _clip((dt(1.0) if z >= 0 else e) / (dt(1.0) + e), clip)
+                    p = _clip(sig, clip)
                     row -= tr[j] * math.log(p) + (1.0 - tr[j]) * math.log(1.0 - p)
                 else:
-                    row += max(z, 0.0) - z * tr[j] + math.log1p(math.exp(-abs(z)))
-                dlog[r, j] = (_sigmoid(z) - tr[j]) * f
+                    row += max(z, 0.0) - z * tr[j] + math.log1p(e)
+                dlog[r, j] = (sig - tr[j]) * f
             total += wr * row
         else:
             tr = targets[idx[r]]
@@ -264,6 +276,7 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
     dz_buf = np.empty(bs * widest, params.dtype)
     dlog_buf = np.empty(bs * sizes[L], params.dtype)
     idx_buf = np.empty(bs, np.int64)
+    rowmax_buf = np.empty(bs, params.dtype)
     s0 = state[0] if state.shape[0] > 0 else params[:0]
     s1 = state[1] if state.shape[0] > 1 else params[:0]
     total = 0.0
@@ -302,7 +315,7 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
                 x_in = a
         out = h_buf[a_off[L - 1] * bs:a_off[L - 1] * bs + rows * sizes[L]].reshape(rows, sizes[L])
         dlog = dlog_buf[:rows * sizes[L]].reshape(rows, sizes[L])
-        batch_loss, s = _loss(loss, dlog, out, labels, targets, idx, sw, loss_clip)
+        batch_loss, s = _loss(loss, dlog, out, labels, targets, idx, sw, loss_clip, rowmax_buf[:rows])
         if alpha > 0.0:
             sq = 0.0
             for k in range(nw):
