@@ -14,8 +14,10 @@ use around SciPy's optimizers.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import warnings
 
 _num_threads: int | None = None
@@ -52,23 +54,57 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 _blas_controller = None
+# one_blas_thread blocks overlap when fits run in threads (joblib's threading backend):
+# each saving and restoring the limits would let one restore 1 (what it found, set by
+# another) after the other restored the user's value. The limits found by the first
+# block are restored when the last one ends (as estimators.mlp._threads does for the knob).
+_blas_lock = threading.Lock()
+_blas_blocks = 0
+_blas_limiter = None
 
 
+@contextlib.contextmanager
 def one_blas_thread():
     """Context manager: the BLAS libraries loaded in the process (NumPy's and SciPy's
-    OpenBLAS) on one thread for the block, restored after.
+    OpenBLAS) on one thread for the block, restored after (after the last of the
+    blocks open in any thread, when they overlap).
 
     For the vector work of SciPy's optimizers and small LAPACK calls inside fits: a
     multi-threaded BLAS pool woken there keeps spinning into fastnn's next OpenMP
     kernel and stalls it. threadpoolctl's scan of the loaded libraries is done once
     (0.7 ms per threadpool_limits; 11 us per use of the cached controller).
     """
-    global _blas_controller
-    if _blas_controller is None:
-        from threadpoolctl import ThreadpoolController
+    global _blas_controller, _blas_blocks, _blas_limiter
+    with _blas_lock:
+        if _blas_blocks == 0:
+            if _blas_controller is None:
+                from threadpoolctl import ThreadpoolController
 
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
+                _blas_controller = ThreadpoolController()
+            _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
+            _release_blas_control()
+        _blas_blocks += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_blocks -= 1
+            if _blas_blocks == 0:
+                _blas_limiter.restore_original_limits()
+                _release_blas_control()
+
+
+def _release_blas_control() -> None:
+    """Recent threadpoolctl lets one Python thread at a time set OpenBLAS's process-wide
+    pool, until that thread's outermost threadpoolctl block ends. one_blas_thread may set
+    and restore from different threads (serialised by its lock): hand the control back,
+    unless a threadpoolctl block of this thread's own is open."""
+    import threadpoolctl
+
+    clear = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+    ownership = getattr(threadpoolctl, "CONTROLLING_THREAD_OWNERSHIP", None)
+    if clear is not None and ownership is not None and ownership.count <= 0:
+        clear()
 
 
 def usable_cores() -> int:
@@ -93,6 +129,19 @@ def get_num_threads() -> int:
     return _num_threads  # type: ignore[return-value]
 
 
+def check_num_threads(n, name: str = "n") -> int:
+    """`n` as an int in [1, 2**31), else a TypeError / ValueError naming `name` (the
+    command-line tools pass their option's name)."""
+    if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
+        raise TypeError(f"{name} must be an int, got {type(n).__name__}")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"{name} must be >= 1, got {n}")
+    if n >= 1 << 31:  # C takes an int: checked before the knob changes, or every later backend
+        raise ValueError(f"{name} must be < 2**31, got {n}")  # load failed (and 'c' fell back to numba)
+    return n
+
+
 def set_num_threads(n: int) -> None:
     """Let fastnn kernels use up to `n` threads (n >= 1).
 
@@ -102,13 +151,7 @@ def set_num_threads(n: int) -> None:
     method (or joblib's default loky backend) for multi-threaded workers.
     """
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if n >= 1 << 31:  # C takes an int: checked before the knob changes, or every later backend
-        raise ValueError(f"n must be < 2**31, got {n}")  # load failed (and 'c' fell back to numba)
+    n = check_num_threads(n)
     if _forked_child and n > 1:
         warnings.warn(
             f"fastnn: this process was forked after OpenMP threads ran; its kernels stay on 1 thread "

@@ -837,6 +837,55 @@ def test_lbfgs_runs_scipy_with_one_blas_thread_and_restores_it(monkeypatch):
     assert blas_threads() == before
 
 
+def test_one_blas_thread_blocks_overlapping_in_threads_restore_the_users_setting():
+    """Fits in threads (joblib's threading backend) overlap their one_blas_thread blocks:
+    BLAS stays on one thread until the last block ends, then the user's setting is back
+    (each block restoring what it found left BLAS on 1 thread for the rest of the process)."""
+    import threading
+
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+
+    from fastnn.threads import one_blas_thread
+
+    def blas_threads():
+        return sorted({lib.num_threads for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"})
+
+    def in_thread(fn):  # a finished thread leaves threadpoolctl's OpenBLAS control free for the others
+        t = threading.Thread(target=fn)
+        t.start()
+        t.join()
+
+    limiter = []
+    in_thread(lambda: limiter.append(threadpool_limits(limits=2, user_api="blas")))  # the user's setting: 2
+    try:
+        assert blas_threads() == [2]
+        a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+        inside = []
+
+        def a():
+            with one_blas_thread():
+                a_in.set()
+                b_in.wait(10)
+            a_out.set()
+
+        def b():
+            a_in.wait(10)
+            with one_blas_thread():
+                b_in.set()
+                a_out.wait(10)
+                inside.append(blas_threads())  # a's block has ended, this one has not
+
+        threads = [threading.Thread(target=f) for f in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert inside == [[1]]
+        assert blas_threads() == [2]
+    finally:
+        in_thread(limiter[0].restore_original_limits)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs on purpose
 def test_predict_takes_the_label_binarizers_classes():
     """predict's multiclass shortcut (the class of the largest output) returns what the

@@ -49,6 +49,10 @@ weights only; None means 0.01 for adamw and 0 otherwise); ``dtype`` (train in
 float32 on float64 input; values beyond float32's range are refused, not made
 infinite); ``backend`` and ``n_threads`` for the kernels
 (None: fastnn's current setting; -1: every usable core, as scikit-learn's n_jobs).
+``n_threads`` sets the process-wide ``fastnn.set_num_threads`` knob while fit or
+predict runs (restored after), so fastnn work overlapping it in other Python threads
+(joblib's threading backend) runs on it too: fits that overlap all run on the latest
+one's ``n_threads``, those with ``n_threads=None`` included. ``backend`` is per estimator.
 
 Sparse input is densified once per fit when the dense copy is at most
 ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB; the native epoch needs dense rows). Larger
