@@ -43,7 +43,10 @@ def collect() -> Dict[str, Any]:
             info["numba_threading_layer"] = numba.threading_layer()
         except ValueError:  # no parallel function has run yet: the layer is chosen lazily
             info["numba_threading_layer"] = f"not chosen yet (configured: {numba.config.THREADING_LAYER})"
-        info["numba_threads"] = numba.get_num_threads()
+        # the threads fastnn's Numba kernels run on (they follow fastnn's knob); numba.get_num_threads()
+        # is Numba's own default, and calling it starts Numba's threading layer, which this report
+        # (and the fork guard in fastnn.threads) would then see as chosen and running
+        info["numba_threads"] = backends.get("numba").get_num_threads()
     try:
         from threadpoolctl import threadpool_info
 

@@ -139,6 +139,20 @@ def test_info_reports_everything():
     assert any(rt["internal_api"] == "openmp" for rt in out["runtimes"])
 
 
+def test_info_reports_the_threads_the_kernels_use_and_starts_no_threading_layer():
+    """numba_threads was Numba's own default (2 while fastnn's Numba kernels ran on 1), and
+    asking Numba for it started its threading layer: the report then showed libgomp at 2
+    threads and a layer "not chosen yet" that the report itself had just chosen."""
+    code = ("import json, sys\nfrom fastnn.info import collect\ninfo = collect()\n"
+            "print(json.dumps([info['threads'], info['numba_threads'], info['numba_threading_layer'],\n"
+            "    [rt['num_threads'] for rt in info['runtimes'] if rt['internal_api'] == 'openmp'],\n"
+            "    sys.modules['numba.np.ufunc.parallel']._is_initialized]))")
+    threads, numba_threads, layer, openmp, started = json.loads(run_py(code, OMP_NUM_THREADS="1",
+                                                                        NUMBA_NUM_THREADS="2"))
+    assert threads == numba_threads == 1
+    assert openmp == [1] and layer.startswith("not chosen yet") and not started
+
+
 def test_bad_fastnn_backend_variable_is_named(monkeypatch, capsys):
     """FASTNN_BACKEND=bogus: one line naming the variable (was a traceback from `fastnn info`)."""
     from fastnn.cli import main
