@@ -34,6 +34,7 @@ import numpy as np
 
 from .io import check_output_path
 from .profile import KernelMLP, _write_json, find_mlp, format_table, load_data
+from .threads import check_num_threads
 
 SUITES = ("peak", "gemm", "kernels", "step", "epoch")
 clock = time.perf_counter
@@ -917,9 +918,11 @@ def _row_label(row: Dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     import fastnn
 
-    threads = args.threads if args.threads is not None else fastnn.get_num_threads()
-    if threads < 1:
-        print(f"fastnn bench: --threads must be >= 1, got {threads}", file=sys.stderr)
+    try:
+        threads = check_num_threads(args.threads if args.threads is not None else fastnn.get_num_threads(),
+                                    "--threads")
+    except ValueError as exc:  # 2**31 and more reached set_num_threads: a traceback
+        print(f"fastnn bench: {exc}", file=sys.stderr)
         return 2
     if args.repeat is None:
         args.repeat = 3 if args.quick else 7

@@ -53,6 +53,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: one line and the shell's 128 + SIGINT, not a traceback from a kernel
+        print(f"fastnn {args.command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `fastnn ... | head`: the reader has gone; stop quietly, as other tools do
         # and point stdout at /dev/null, or Python's own flush at exit reports the broken pipe again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

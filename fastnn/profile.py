@@ -29,6 +29,7 @@ import numpy as np
 from .io import check_output_path
 from .nn.flat import FlatLayout
 from .nn.optimizers import OPTIMIZERS, get_optimizer
+from .threads import check_num_threads
 
 __all__ = ["Profiler", "KernelStat", "profile", "KernelMLP", "load_data", "configure_parser", "run"]
 
@@ -286,6 +287,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _write_json(path: str, obj: Any) -> None:
+    path = os.path.realpath(path)  # replace the file a symlink points to, not the link (as fastnn.io.write_file)
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=1, default=_json_default)
@@ -528,8 +530,8 @@ def _check_options(args: argparse.Namespace) -> None:
     from . import backends
     from .mlp import HIDDEN_ACTIVATIONS
 
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if args.threads is not None:  # 2**31 and more reached set_num_threads: a traceback
+        check_num_threads(args.threads, "--threads")
     if not 0 <= args.seed < 2**32:  # it seeds fastnn.MLP and NumPy's generators, which refuse others mid-run
         raise ValueError(f"--seed must be an int in [0, 2**32), got {args.seed}")
     if not (args.lr > 0 and math.isfinite(args.lr)):
@@ -569,6 +571,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"fastnn profile: {exc}", file=sys.stderr)
         return 2
+    # a batch holds at most every row, as in fastnn.MLP.fit: KernelMLP allocates its buffers for
+    # batch_size rows (--batch-size 10**12 for full batches was a MemoryError traceback)
+    args.batch_size = min(args.batch_size, len(X))
     threads = args.threads if args.threads is not None else fastnn.get_num_threads()
     backend = args.backend or fastnn.get_backend()
     with bench.thread_limit(threads):
@@ -577,8 +582,12 @@ def run(args: argparse.Namespace) -> int:
                          optimizer=args.optimizer, batch_size=args.batch_size, dtype=X.dtype, backend=args.backend)
         warm.step(X[:args.batch_size], y[:args.batch_size])  # JIT and thread-pool start-up stay out of the profile
         prof = Profiler(dtype=args.dtype, threads=threads)
-        with prof:
-            what = _train(args, X, y, hidden, prof)
+        try:
+            with prof:
+                what = _train(args, X, y, hidden, prof)
+        except fastnn.TrainingDivergedError as exc:  # an outcome of the settings (e.g. --lr 10), not a crash: one line
+            print(f"fastnn profile: {exc} (--lr {args.lr:g})", file=sys.stderr)
+            return 1
     print(f"fastnn profile: {desc}; {what}")
     print(f"backend {backend}, {args.dtype}, {threads} thread(s)" +
           (f"; peak {peak['fma_gflops'][args.dtype]:.1f} GFLOP/s FMA, {peak['bandwidth_gbs']:.1f} GB/s triad"

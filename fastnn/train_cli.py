@@ -15,6 +15,7 @@ import numpy as np
 
 from .datasets import EMBEDDED, load_embedded, load_file, train_test
 from .mlp import HIDDEN_ACTIVATIONS
+from .train import TrainingDivergedError
 
 
 def _int_list(text: str):
@@ -93,12 +94,17 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:  # bad data or settings, unreadable files: one line, no traceback
         print(f"fastnn train: {exc}", file=sys.stderr)
         return 2
+    except TrainingDivergedError as exc:  # an outcome of the settings (e.g. --lr 10), not a crash: one line
+        unsaved = f"; {args.output} was not written" if args.output else ""
+        print(f"fastnn train: {exc} (--lr {args.lr:g}{unsaved})", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:
     import fastnn
     from .io import check_output_path
     from .mlp import MLP
+    from .threads import check_num_threads
 
     if args.output:
         check_output_path(args.output, "--output")
@@ -108,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"--output: {args.output} is the --data file; saving the model there would overwrite it")
 
     if args.threads is not None:
-        fastnn.set_num_threads(args.threads)
+        fastnn.set_num_threads(check_num_threads(args.threads, "--threads"))  # its own error names no option
         import threadpoolctl  # the NumPy backend's BLAS follows the same knob
 
         threadpoolctl.threadpool_limits(args.threads)

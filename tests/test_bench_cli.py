@@ -148,6 +148,8 @@ def test_peak_suite_and_plot(tiny, tmp_path, capsys):
 
 def test_bad_options(capsys):
     assert main(["bench", "peak", "--threads", "0"]) == 2
+    assert main(["bench", "peak", "--threads", str(2**31)]) == 2  # was set_num_threads' traceback
+    assert f"fastnn bench: --threads must be < 2**31, got {2**31}" in capsys.readouterr().err
     assert main(["bench", "peak", "--repeat", "0"]) == 2
     # NaN passed the checks (then a traceback or a silent NaN settle); inf never finished a timed batch
     for flag, value in [("--min-time", "nan"), ("--min-time", "inf"), ("--settle", "nan"), ("--settle", "inf")]:

@@ -397,6 +397,34 @@ def test_cli_train_reports_bad_input_without_traceback(tmp_path, capsys):
     assert exc.value.code == 2 and "argument --activation: invalid choice: 'softmax'" in capsys.readouterr().err
 
 
+def test_cli_train_diverging_run_and_too_many_threads_are_one_line_errors(tmp_path, capsys):
+    """A run that diverges was a TrainingDivergedError traceback; --threads 2**31 was set_num_threads'
+    "n must be < 2**31", naming no option."""
+    out = tmp_path / "m.fnn"
+    assert cli_main(["train", "--data", "iris", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "3", "-q",
+                     "--no-warmup", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn train: training diverged in epoch 1") and err.count("\n") == 1
+    assert f"(--lr 1e+30; {out} was not written)" in err and not out.exists()
+    assert cli_main(["train", "--threads", str(2**31)]) == 2
+    assert f"fastnn train: --threads must be < 2**31, got {2**31}" in capsys.readouterr().err
+
+
+def test_cli_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during a command was a KeyboardInterrupt traceback from inside a kernel; nothing is saved."""
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MLP, "fit", interrupted)
+    out = tmp_path / "m.fnn"
+    try:
+        rc = cli_main(["train", "--data", "iris", "-q", "--no-warmup", "-o", str(out)])
+    except KeyboardInterrupt:  # not re-raised here: it would end the pytest session
+        rc = "KeyboardInterrupt"
+    assert rc == 130
+    assert capsys.readouterr().err == "fastnn train: interrupted\n" and not out.exists()
+
+
 def test_fit_sample_weight_fused_composed_and_repeated_rows():
     """fastnn.MLP.fit(sample_weight=...): the native and the composed epoch agree, and
     integer weights train as the rows repeated (one full batch, no shuffling)."""

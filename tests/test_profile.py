@@ -269,9 +269,34 @@ def test_profile_cli_rejects_bad_options(capsys):
     # these were tracebacks (from set_num_threads, KernelMLP, the backend registry), after the peak measurement
     for flag, value in [("--threads", "0"), ("--lr", "-1"), ("--lr", "nan"), ("--activation", "bogus"),
                         ("--activation", "softmax"), ("--backend", "bogus"), ("--seed", "-1"),
-                        ("--seed", str(2**32))]:
+                        ("--seed", str(2**32)), ("--threads", str(2**31))]:
         assert main(["profile", "--no-peak", flag, value]) == 2
         assert f"fastnn profile: {flag}" in capsys.readouterr().err
+
+
+def test_profile_cli_batch_larger_than_the_data_is_one_full_batch(capsys):
+    # KernelMLP allocated its buffers for --batch-size rows: a MemoryError traceback
+    assert main(["profile", "--no-peak", "--runner", "kernels", "--epochs", "1", "--batch-size", str(10**12)]) == 0
+    assert "kernel loop 64-100-10" in capsys.readouterr().out
+
+
+def test_json_written_through_a_symlink_replaces_its_target(tmp_path):
+    # `--json results.json` with results.json a link: the link became a file, its target left stale
+    target, link = tmp_path / "run1.json", tmp_path / "latest.json"
+    target.write_text("old")
+    link.symlink_to(target.name)
+    with Profiler(dtype=np.float32, threads=1) as p:
+        K.gemm(np.ones((2, 2)), np.ones((2, 2)), backend="numpy")
+    p.write_trace(str(link))
+    assert link.is_symlink() and "traceEvents" in json.loads(target.read_text())
+
+
+def test_profile_cli_diverging_run_is_a_one_line_error(capsys):
+    # was a TrainingDivergedError traceback from fastnn.MLP.fit
+    assert main(["profile", "--no-peak", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn profile: training diverged in epoch 1") and "(--lr 1e+30)" in err
+    assert err.count("\n") == 1
 
 
 @pytest.mark.skipif(not hasattr(fastnn, "profile") or not callable(getattr(fastnn, "profile", None)),
