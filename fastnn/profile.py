@@ -551,7 +551,7 @@ def run(args: argparse.Namespace) -> int:
     from . import bench
 
     try:
-        hidden = [int(h) for h in str(args.hidden).split(",") if h.strip()]
+        hidden = [int(h) for h in str(args.hidden).split(",")]  # int(" ") fails: "10,,5" is not read as 10,5
         if any(h < 1 for h in hidden):
             raise ValueError
     except ValueError:

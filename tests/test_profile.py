@@ -264,6 +264,7 @@ def test_profile_epoch_spans_count_from_one_with_either_runner(runner, tmp_path,
 
 def test_profile_cli_rejects_bad_options(capsys):
     assert main(["profile", "--hidden", "a,b", "--no-peak"]) == 2
+    assert main(["profile", "--hidden", "10,,5", "--no-peak"]) == 2  # was trained as 10,5
     assert main(["profile", "--data", "missing.npz", "--no-peak"]) == 2
     assert "fastnn profile" in capsys.readouterr().err
     # these were tracebacks (from set_num_threads, KernelMLP, the backend registry), after the peak measurement
