@@ -100,6 +100,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ..kernels import finite_as
 from ..threads import one_blas_thread
 from . import _mlp_core as core
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
@@ -399,6 +400,26 @@ class _BaseMLP(BaseEstimator):
         else:
             flat[...] = res.x
         self._set_params_from(flat)
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight=None, activations=None, deltas=None,
+                         coef_grads=None, intercept_grads=None):
+        """scikit-learn's private L-BFGS objective, for code that calls it (scikit-learn's
+        own gradient test does): ``(loss, gradient)`` at the flat vector of every coefs_
+        then every intercepts_, raveled, on X and the encoded targets y of a fitted
+        estimator. The last four are scikit-learn's scratch lists, not needed here and
+        left untouched. The estimator's weights are not changed."""
+        self._check_fitted()
+        dtype = self.coefs_[0].dtype
+        flat = np.array(packed_coef_inter, dtype=dtype, copy=True)
+        layout = core.Layout(tuple(self._layer_units))
+        if flat.shape != (layout.size,):
+            raise ValueError(f"packed_coef_inter must have shape ({layout.size},), got {np.shape(packed_coef_inter)}")
+        X = as_training_dtype("X", X, dtype) if sp.issparse(X) else finite_as("X", np.asarray(X), dtype)
+        Y = np.asarray(y, dtype=dtype).reshape(X.shape[0], -1)
+        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=dtype)
+        grads = np.empty_like(flat)
+        loss = core.loss_grad(self._net(), flat, grads, X, Y, float(self.alpha), sw)
+        return loss, grads.astype(np.float64)
 
     def _native_target(self, Y):
         if self.out_activation_ == "softmax":

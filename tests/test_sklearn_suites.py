@@ -1,0 +1,99 @@
+"""scikit-learn's own tests of the estimators fastnn stands in for, run on fastnn's.
+
+The drop-in promise is that changing ``from sklearn.neural_network import
+MLPClassifier`` to ``from fastnn.estimators import MLPClassifier`` keeps a user's
+code working. The strongest check of it is scikit-learn's own test module for
+those estimators, run with the import swapped (tests/sklearn_swap_plugin.py) in
+a separate pytest process. Every one of its tests must pass, except those listed
+in the suite's ``expected``: each entry names the test (``"*"``: any), a regular
+expression its failure message must match, and why fastnn differs. A failure
+no entry explains fails this test, and so does an entry nothing matched any
+more (the list stays exact).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+import pytest
+
+import fastnn
+from sklearn_swap_plugin import ENV
+
+
+@dataclass(frozen=True)
+class Suite:
+    module: str                     # scikit-learn's test module
+    swap: Dict[str, Tuple[str, ...]]  # package -> the names replaced by fastnn.estimators'
+    #: (test name or "*", failure-message regex, reason)
+    expected: Tuple[Tuple[str, str, str], ...] = field(default=())
+
+
+SUITES = [
+    Suite("sklearn.neural_network.tests.test_mlp",
+          {"sklearn.neural_network": ("MLPClassifier", "MLPRegressor")}),
+]
+
+
+@dataclass
+class Outcome:
+    name: str     # e.g. test_fit[X0-y0]
+    status: str   # passed, failed, skipped
+    message: str
+
+    @property
+    def base(self) -> str:
+        return self.name.split("[", 1)[0]
+
+
+def _run(suite: Suite, tmp_path) -> List[Outcome]:
+    report = tmp_path / "report.xml"
+    here = os.path.dirname(os.path.abspath(__file__))
+    fastnn_home = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))  # the fastnn under test
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, fastnn_home, env.get("PYTHONPATH")]))
+    env[ENV] = ";".join(f"{pkg}:{','.join(names)}" for pkg, names in suite.swap.items())
+    cmd = [sys.executable, "-m", "pytest", "-p", "sklearn_swap_plugin", "-p", "no:cacheprovider", "-q",
+           f"--junitxml={report}", "--pyargs", suite.module]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode not in (0, 1) or not report.exists():  # 1: some tests failed
+        pytest.fail(f"pytest on {suite.module} exited {done.returncode}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    outcomes = []
+    for case in ET.parse(report).getroot().iter("testcase"):
+        status, message = "passed", ""
+        for child in case:
+            if child.tag in ("failure", "error"):
+                status, message = "failed", (child.get("message") or "") + "\n" + (child.text or "")
+            elif child.tag == "skipped":
+                status, message = "skipped", child.get("message") or ""
+        outcomes.append(Outcome(case.get("name"), status, message))
+    return outcomes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", SUITES, ids=lambda s: s.module.rsplit(".", 1)[-1])
+def test_sklearn_suite_passes_on_fastnn(suite, tmp_path):
+    if importlib.util.find_spec(suite.module) is None:
+        pytest.fail(f"{suite.module} is not installed: scikit-learn's wheels ship their tests")
+    outcomes = _run(suite, tmp_path)
+    assert sum(o.status == "passed" for o in outcomes) > 0, "no test of the suite passed"
+    used = set()
+    unexplained = []
+    for o in outcomes:
+        if o.status != "failed":
+            continue
+        hits = [i for i, (name, pattern, _) in enumerate(suite.expected)
+                if name in ("*", o.base) and re.search(pattern, o.message)]
+        if hits:
+            used.add(hits[0])
+        else:
+            unexplained.append(f"{o.name}: {o.message.strip()[:400]}")
+    stale = [entry for i, entry in enumerate(suite.expected) if i not in used]
+    assert not unexplained, f"{len(unexplained)} unexpected failures:\n" + "\n".join(unexplained)
+    assert not stale, f"expected failures that no longer happen (remove them): {stale}"
