@@ -33,11 +33,22 @@ class Suite:
     swap: Dict[str, Tuple[str, ...]]  # package -> the names replaced by fastnn.estimators'
     #: (test name or "*", failure-message regex, reason)
     expected: Tuple[Tuple[str, str, str], ...] = field(default=())
+    env: Dict[str, str] = field(default_factory=dict)  # e.g. the backend the estimators use
 
+    @property
+    def id(self) -> str:
+        name = self.module.rsplit(".", 1)[-1]
+        return "-".join([name] + [f"{k}={v}" for k, v in self.env.items()])
+
+
+_MLP = ("sklearn.neural_network.tests.test_mlp", {"sklearn.neural_network": ("MLPClassifier", "MLPRegressor")})
 
 SUITES = [
-    Suite("sklearn.neural_network.tests.test_mlp",
-          {"sklearn.neural_network": ("MLPClassifier", "MLPRegressor")}),
+    Suite(*_MLP),  # the default backend: C, on this CPU's ISA path
+    # the estimators on every other kernel path: the portable C, Numba, the NumPy reference
+    Suite(*_MLP, env={"FASTNN_ISA": "generic"}),
+    Suite(*_MLP, env={"FASTNN_BACKEND": "numba"}),
+    Suite(*_MLP, env={"FASTNN_BACKEND": "numpy"}),
 ]
 
 
@@ -58,6 +69,7 @@ def _run(suite: Suite, tmp_path) -> List[Outcome]:
     fastnn_home = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))  # the fastnn under test
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, fastnn_home, env.get("PYTHONPATH")]))
+    env.update(suite.env)
     env[ENV] = ";".join(f"{pkg}:{','.join(names)}" for pkg, names in suite.swap.items())
     cmd = [sys.executable, "-m", "pytest", "-p", "sklearn_swap_plugin", "-p", "no:cacheprovider", "-q",
            f"--junitxml={report}", "--pyargs", suite.module]
@@ -77,7 +89,7 @@ def _run(suite: Suite, tmp_path) -> List[Outcome]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("suite", SUITES, ids=lambda s: s.module.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("suite", SUITES, ids=lambda s: s.id)
 def test_sklearn_suite_passes_on_fastnn(suite, tmp_path):
     if importlib.util.find_spec(suite.module) is None:
         pytest.fail(f"{suite.module} is not installed: scikit-learn's wheels ship their tests")
