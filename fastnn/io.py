@@ -61,13 +61,22 @@ def check_output_path(path: "os.PathLike[str] | str", option: str) -> None:
     run or benchmark, whose result would then be lost.
     """
     path = _fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
+    # the directory the writers create their temporary file in (a symlink's target's)
+    parent = os.path.dirname(os.path.realpath(path))
     if os.path.isdir(path):
         raise ValueError(f"{option}: {path} is a directory; give a file name")
     if not os.path.isdir(parent):
         raise ValueError(f"{option}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"{option}: directory {parent} is not writable")
+    # os.access trusts the permission bits, which root bypasses, and knows nothing of
+    # read-only mounts or /proc: create (and remove) a file where the writers will
+    try:
+        fd, probe = _temp_file(parent, ".fastnn-probe.")
+    except OSError as e:
+        raise ValueError(f"{option}: cannot create a file in {parent} ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:

@@ -184,6 +184,15 @@ def test_save_to_a_directory_or_a_missing_one_names_the_path(tmp_path, fitted):
     assert os.listdir(tmp_path) == []  # no temporary file left behind
 
 
+def test_a_directory_where_no_file_can_be_created_is_refused_up_front(tmp_path):
+    # /proc passes os.access for root (permission bits are bypassed) but takes no new
+    # file: the command-line tools learnt it only after the run, losing its result
+    with pytest.raises(ValueError, match="--json: cannot create a file in /proc"):
+        io.check_output_path("/proc/fastnn-results.json", "--json")
+    io.check_output_path(tmp_path / "ok.json", "--json")
+    assert os.listdir(tmp_path) == []  # the probe file is removed
+
+
 def test_a_path_of_the_wrong_type_is_named(tmp_path, fitted):
     for call in (lambda: io.save(fitted, 3), lambda: io.load(None), lambda: io.read_file(2.5)):
         with pytest.raises(TypeError, match="path must be a str or os.PathLike, got"):
