@@ -2,6 +2,8 @@
 
 The MLP and the linear models run scipy's L-BFGS-B exactly as scikit-learn does;
 these two helpers are where scikit-learn keeps the version-dependent details.
+The callbacks API (scikit-learn 1.9+) that its LogisticRegression's L-BFGS calls
+is imported here too, with an empty stand-in for older versions.
 """
 from __future__ import annotations
 
@@ -22,3 +24,10 @@ except ImportError:  # pragma: no cover
         if result.status != 0:
             warnings.warn(f"{solver} failed to converge: {result.message}", ConvergenceWarning, stacklevel=2)
         return min(result.nit, max_iter) if max_iter is not None else result.nit
+
+
+try:
+    from sklearn.callback import CallbackSupportMixin
+except ImportError:  # pragma: no cover -- scikit-learn < 1.9: no callbacks, as scikit-learn's own
+    class CallbackSupportMixin:
+        pass

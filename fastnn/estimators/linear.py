@@ -50,6 +50,7 @@ import scipy.sparse as sp
 from scipy.special import expit, log_expit, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model._base import SparseCoefMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
@@ -59,7 +60,7 @@ from sklearn.utils.validation import _check_sample_weight, check_array, check_is
 
 from .. import kernels as K
 from ..threads import one_blas_thread
-from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
+from ._lbfgs_compat import CallbackSupportMixin, _check_optimize_result, _get_additional_lbfgs_options_dict
 from ._validation import validated_rows
 
 __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "LogisticRegression", "SoftmaxRegression"]
@@ -589,10 +590,60 @@ class Lasso(ElasticNet):
 # ---------------------------------------------------------------- logistic
 
 
-class _LogisticBase(ClassifierMixin, BaseEstimator):
-    """Logistic / softmax regression: sklearn's lbfgs objective on fastnn's dense kernels."""
+class _LbfgsIterationHooks:
+    """scipy's L-BFGS-B callback calling scikit-learn's per-iteration callback hooks (1.9+).
+
+    As scikit-learn's LogisticRegression (its _LbfgsCallbackBridge): each iteration is a
+    subtask of the fit's context, begun at its start point and ended at its result; the
+    subtask begun after the last iteration never runs and is ended empty by close().
+    """
+
+    def __init__(self, ctx, est, x0, n_f, k, **data):
+        self._ctx, self._est, self._shape, self._data = ctx, est, (n_f, k), data
+        self._task = self._begin(x0)
+
+    def _attrs(self, x):  # lazy: only built for a hook that asks for fitted_estimator
+        return lambda: dict(zip(("coef_", "intercept_"), self._est._coef_intercept(x, *self._shape)))
+
+    def _begin(self, x):
+        task = self._ctx.subcontext(task_name="lbfgs-iter")
+        task.call_on_fit_task_begin(estimator=self._est, reconstruction_attributes=self._attrs(x), **self._data)
+        return task
+
+    def __call__(self, xk):
+        self._task.call_on_fit_task_end(estimator=self._est, reconstruction_attributes=self._attrs(xk), **self._data)
+        self._task = self._begin(xk)
+
+    def close(self):
+        self._task.call_on_fit_task_end(estimator=self._est)
+
+
+class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, BaseEstimator):
+    """Logistic / softmax regression: sklearn's lbfgs objective on fastnn's dense kernels.
+
+    sparsify() / densify() are scikit-learn's (SparseCoefMixin): coef_ may be a sparse matrix.
+    set_callbacks() is scikit-learn's (1.9+): solver="lbfgs" calls the hooks of every
+    iteration; "gd" only those of the whole fit, with scikit-learn's warning for its
+    solvers other than lbfgs.
+    """
 
     _multinomial_always = False
+
+    def _dense_coef(self):
+        return self.coef_.toarray() if sp.issparse(self.coef_) else self.coef_
+
+    def _coef_intercept(self, x, n_f, k):
+        """(coef_, intercept_) of the flat parameters x, in X's dtype."""
+        coef = x[: n_f * k].reshape(n_f, k).T.copy().astype(self._dtype, copy=False)
+        return coef, (x[n_f * k:].copy() if self.fit_intercept else np.zeros(k)).astype(self._dtype, copy=False)
+
+    def set_callbacks(self, *callbacks):
+        """Set scikit-learn callbacks (``sklearn.callback``, scikit-learn 1.9+) for fit."""
+        if self.solver != "lbfgs":
+            warnings.warn(f"Callbacks are only supported in {type(self).__name__} for solver='lbfgs'. This "
+                          f"estimator has solver='{self.solver}', callbacks will be ignored during the solving of "
+                          "the regression.")
+        return super().set_callbacks(*callbacks)
 
     def _penalty_C(self) -> float:
         return float(self.C)
@@ -633,6 +684,7 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model by L-BFGS-B (or accelerated gradient descent for solver="gd")."""
+        C = self._penalty_C()  # first, as scikit-learn checks the penalty: before the data
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self._dtype = X.dtype
@@ -657,7 +709,6 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
         n_f = X.shape[1]
         T = labels.astype(np.float64)
         sw_sum = float(sw.sum())
-        C = self._penalty_C()
         l2 = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
         size = n_f * k + (k if self.fit_intercept else 0)
         x0 = np.zeros(size)
@@ -669,11 +720,16 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
                 f"Initialization coef is of shape {(self.coef_.shape[0], self.coef_.shape[1] + int(self.fit_intercept))}"
                 f", expected shape {f'({width},) or (1, {width})' if k == 1 else (k, width)}")
         if self.warm_start and hasattr(self, "coef_"):
-            x0[: n_f * k] = self.coef_.T.ravel()
+            x0[: n_f * k] = self._dense_coef().T.ravel()
             if self.fit_intercept:
                 x0[n_f * k:] = self.intercept_
         unit = sample_weight is None and self.class_weight is None  # the fused kernels' case
         args = (X, T, None if unit else sw, sw_sum, l2, n_f, k, labels.astype(np.int32))
+        data = dict(X=X, y=y, metadata=None if sample_weight is None else {"sample_weight": sample_weight})
+        ctx = None
+        if hasattr(self, "_init_callback_context"):  # scikit-learn >= 1.9; its task counts
+            ctx = self._init_callback_context(max_subtasks=max(self.max_iter, 1) + 1)
+            ctx.call_on_fit_task_begin(estimator=self, **data)
         if self.solver == "gd":
             L = 0.25 * _spectral_sq(np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X, sw)
             L = (L if k == 1 else 2 * L) + l2
@@ -684,17 +740,21 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
             self.n_iter_ = np.array([self.n_iter_], dtype=np.int32)
         else:
             iprint = [-1, 50, 1, 100, 101][np.searchsorted(np.array([0, 1, 2, 3]), self.verbose)]
+            hooks = _LbfgsIterationHooks(ctx, self, x0, n_f, k, **data) if hasattr(self, "_skl_callbacks") else None
             with one_blas_thread():  # why: see MLP._fit_lbfgs
                 res = scipy.optimize.minimize(
-                    self._loss_grad, x0, method="L-BFGS-B", jac=True, args=args,
+                    self._loss_grad, x0, method="L-BFGS-B", jac=True, args=args, callback=hooks,
                     options={"maxiter": self.max_iter, "maxls": 50, "gtol": self.tol,
                              "ftol": 64 * np.finfo(float).eps, **_get_additional_lbfgs_options_dict("iprint", iprint)},
                 )
+            if hooks is not None:
+                hooks.close()
             # int32, as scikit-learn's
             self.n_iter_ = np.array([_check_optimize_result("lbfgs", res, self.max_iter)], dtype=np.int32)
             x = res.x
-        self.coef_ = x[: n_f * k].reshape(n_f, k).T.copy().astype(self._dtype, copy=False)
-        self.intercept_ = (x[n_f * k:].copy() if self.fit_intercept else np.zeros(k)).astype(self._dtype, copy=False)
+        self.coef_, self.intercept_ = self._coef_intercept(x, n_f, k)
+        if ctx is not None:
+            ctx.call_on_fit_task_end(estimator=self, reconstruction_attributes={}, **data)
         return self
 
     def _scores(self, X):
@@ -705,7 +765,7 @@ class _LogisticBase(ClassifierMixin, BaseEstimator):
         # scores (and so probabilities) in scikit-learn's dtype: float32 for float32 X and a float32 fit
         out_dtype = np.result_type(X.dtype, self.coef_.dtype)
         X = _dense(X)
-        W = np.ascontiguousarray(self.coef_.T, dtype=np.float64)
+        W = np.ascontiguousarray(self._dense_coef().T, dtype=np.float64)
         Z = K.dense_forward(X, W, np.asarray(self.intercept_, dtype=np.float64), "identity", backend=self.backend)
         Z = Z.astype(out_dtype, copy=False)
         return Z[:, 0] if Z.shape[1] == 1 else Z
@@ -751,7 +811,10 @@ class LogisticRegression(_LogisticBase):
     multinomial softmax, as scikit-learn 1.9. The objective and the L-BFGS-B
     options (maxiter, maxls=50, gtol=tol, ftol=64 eps) are scikit-learn's; only
     the pure-L2 penalty (``l1_ratio=0``, ``penalty`` 'l2'/'deprecated', or None /
-    ``C=inf`` for none) is supported. solver="gd" adds accelerated gradient descent.
+    ``C=inf`` for none) is supported; l1_ratio is ignored with scikit-learn's warning
+    where scikit-learn ignores it (no penalty, or penalty='l2'), and refused with its
+    ValueError where it would select L1 or elastic-net (saga / liblinear there).
+    solver="gd" adds accelerated gradient descent.
     """
 
     _parameter_constraints: dict = {
@@ -792,30 +855,41 @@ class LogisticRegression(_LogisticBase):
         self.backend = backend
 
     def _penalty_C(self) -> float:
-        # scikit-learn 1.8's deprecations, warned as its fit does (same texts and categories)
+        # scikit-learn 1.9's fit, step for step: the effective penalty from penalty / l1_ratio / C,
+        # its warnings (same texts and categories) and its errors. l1_ratio only matters for a
+        # penalised fit: with C=inf or penalty=None, or next to penalty='l2', scikit-learn warns and
+        # fits (fastnn refused those with a ValueError)
         if self.penalty == "deprecated":
             if self.l1_ratio is None:
                 warnings.warn("'l1_ratio=None' was deprecated in version 1.8 and will trigger an error in 1.10. "
                               "Use 0<=l1_ratio<=1 instead.", FutureWarning)
+            penalty = "l2" if self.l1_ratio in (0, None) else "l1" if self.l1_ratio == 1 else "elasticnet"
+            if self.C == np.inf:
+                penalty = None
         else:
+            penalty = self.penalty
             warnings.warn(
                 "'penalty' was deprecated in version 1.8 and will be removed in 1.10. To avoid this warning, leave "
                 "'penalty' set to its default value and use 'l1_ratio' or 'C' instead. Use l1_ratio=0 instead of "
                 "penalty='l2', l1_ratio=1 instead of penalty='l1', l1_ratio set to a float between 0 and 1 instead "
                 "of penalty='elasticnet', and C=np.inf instead of penalty=None.", FutureWarning)
-            if self.penalty == "l2" and self.l1_ratio != 0:
-                warnings.warn(f"Inconsistent values: penalty={self.penalty} with l1_ratio={self.l1_ratio}. "
-                              "penalty is deprecated. Please use l1_ratio only.")
+        if penalty not in ("l2", None):  # scikit-learn's error text, then what fastnn has instead
+            raise ValueError(f"Solver {self.solver} supports only 'l2' or None penalties, got {penalty} penalty "
+                             f"(l1_ratio={self.l1_ratio!r}): fastnn's LogisticRegression has only the L2 penalty "
+                             "(l1_ratio=0), or none (C=np.inf)")
+        if self.dual:
+            raise ValueError(f"Solver {self.solver} supports only dual=False, got dual={self.dual}")
+        if self.l1_ratio is not None and 0 < self.l1_ratio < 1:
+            warnings.warn(f"l1_ratio parameter is only used when penalty is 'elasticnet'. Got (penalty={penalty})")
+        if self.penalty == "l2" and self.l1_ratio != 0:
+            warnings.warn(f"Inconsistent values: penalty={self.penalty} with l1_ratio={self.l1_ratio}. "
+                          "penalty is deprecated. Please use l1_ratio only.")
         if self.penalty is None and self.C != 1.0:
             warnings.warn("Setting penalty=None will ignore the C and l1_ratio parameters")
         if self.n_jobs is not None:
             warnings.warn("'n_jobs' has no effect since 1.8 and will be removed in 1.10. "
                           f"You provided 'n_jobs={self.n_jobs}', please leave it unspecified.", FutureWarning)
-        if self.l1_ratio not in (None, 0, 0.0):
-            raise ValueError(f"only the L2 penalty is supported (l1_ratio=0), got l1_ratio={self.l1_ratio!r}")
-        if self.dual:
-            raise ValueError("dual=True is not supported by fastnn's LogisticRegression (lbfgs is primal)")
-        return np.inf if self.penalty is None else float(self.C)
+        return np.inf if penalty is None else float(self.C)
 
 
 class SoftmaxRegression(_LogisticBase):
