@@ -20,7 +20,7 @@ from ._numba_elementwise import (
     act_backward_loop,
     act_forward_loop,
     chunk_bounds,
-    softmax_backward_row,
+    softmax_backward_rows,
     softmax_row,
 )
 from ._numba_jit import jit
@@ -90,8 +90,7 @@ def _dz_db_drive(dz, db, dout, y, x, act, param, nchunks):
     if act == ACT_SOFTMAX:
         for c in prange(nchunks):
             lo, hi = chunk_bounds(c, nchunks, n)
-            for i in range(lo, hi):
-                softmax_backward_row(dz[i], dout[i], y[i])
+            softmax_backward_rows(dz, dout, y, lo, hi)
         for j in range(o):
             db[j] = dz[0, j]
         for i in range(1, n):

@@ -25,9 +25,10 @@ versions compute in float32 with shorter polynomials.
   polynomial up to |x| = 1, 1 - e^{-x^2} R(|x|) above, both computed and one
   selected; float64 within 1.1 ulp of the exact erf, float32 within 2.2 ulp.
 
-``dsum``, ``dsumabs`` and ``dsumsq`` are float64 sums (of x, |x|, x^2) for
-the same reason: without fastmath a sum is one chain of additions, so they keep
-16 partial sums in one vector register (a loop written in LLVM IR).
+``dsum``, ``dsumabs`` and ``dsumsq`` are float64 sums (of x, |x|, x^2), and
+``vdot`` a dot product in the arrays' dtype, for the same reason: without
+fastmath a sum is one chain of additions, so they keep 16 partial sums in one
+vector register (a loop written in LLVM IR).
 
 NaN in gives NaN out. The overloads are inlined at Numba-IR level
 (``inline="always"``): left to LLVM, a nested call (tanh -> expm1 -> exp) stays
@@ -56,6 +57,7 @@ _LN2_LO_32 = -2.12194440e-4
 _SHIFT_64 = 6755399441055744.0
 _SHIFT_32 = 12582912.0
 f32 = np.float32  # the float32 versions cast every constant, so they compute in float32
+i32 = np.int32  # ... and their exponent arithmetic in int32
 
 
 @intrinsic
@@ -142,10 +144,10 @@ def _exp32(x):
     p = p * r + f32(0.5)
     p = p * r + one
     p = p * r + one
-    ki = int(k)
-    k1 = ki >> 1
+    ki = i32(k)  # int32, not int: int64 lanes halve the vector width of a float32 loop
+    k1 = ki >> i32(1)
     k2 = ki - k1
-    y = p * _pow2_bits((k1 + 127) << 23, one) * _pow2_bits((k2 + 127) << 23, one)
+    y = p * _pow2_bits((k1 + i32(127)) << i32(23), one) * _pow2_bits((k2 + i32(127)) << i32(23), one)
     return select(x == x, y, x)
 
 
@@ -208,10 +210,10 @@ def _expm1_32(x):
     p = p * r + f32(1.0 / 6.0)
     p = p * r + f32(0.5)
     em1 = r + (r * r) * p
-    ki = int(k)
-    k1 = ki >> 1
+    ki = i32(k)  # as in _exp32
+    k1 = ki >> i32(1)
     one = f32(1.0)
-    s = _pow2_bits((k1 + 127) << 23, one) * _pow2_bits((ki - k1 + 127) << 23, one)
+    s = _pow2_bits((k1 + i32(127)) << i32(23), one) * _pow2_bits((ki - k1 + i32(127)) << i32(23), one)
     y = s * em1 + (s - one)
     return select(x == x, y, x)
 
@@ -415,74 +417,64 @@ def _verf_overload(x):
     return None
 
 
-@njit(inline="always", **OPTIONS)
-def dot8(a, b):
-    """a . b with eight running sums (combined pairwise at the end): independent
-    chains LLVM keeps in vector registers, where one running sum is a serial
-    dependency without fastmath. The order of additions is fixed by the code."""
-    z = a.dtype.type(0.0)
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = z
-    n = a.shape[0]
-    m = n - n % 8
-    for i in range(0, m, 8):
-        s0 += a[i] * b[i]
-        s1 += a[i + 1] * b[i + 1]
-        s2 += a[i + 2] * b[i + 2]
-        s3 += a[i + 3] * b[i + 3]
-        s4 += a[i + 4] * b[i + 4]
-        s5 += a[i + 5] * b[i + 5]
-        s6 += a[i + 6] * b[i + 6]
-        s7 += a[i + 7] * b[i + 7]
-    for i in range(m, n):
-        s0 += a[i] * b[i]
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+# ------------------------------------------------------ sums and dots in vector registers
 
-
-# ------------------------------------------------------ float64 sums in vector registers
-
-#: float64 lanes of dsum / dsumabs / dsumsq (as FNN_RED_W in csrc/reduce.h)
+#: lanes of dsum / dsumabs / dsumsq / vdot (as FNN_RED_W in csrc/reduce.h)
 SUM_LANES = 16
 
 
-def _lane_sum(op):
-    """An intrinsic: the float64 sum of op(v[i]) over the whole SUM_LANES-blocks of a 1-D C array.
+def _is_vector(v):
+    return (isinstance(v, types.Array) and v.ndim == 1 and v.layout == "C"
+            and v.dtype in (types.float32, types.float64))
+
+
+def _lane_reduce(context, builder, arrays, values, lane_type, term):
+    """Sum of term(blocks) over the whole SUM_LANES-blocks of 1-D C arrays (the first one's
+    length), in a <SUM_LANES x lane_type> accumulator; then its lanes added pairwise.
 
     Without fastmath LLVM does not vectorise a sum (one chain of additions) nor
     turn independent scalar chains into vectors, and partial sums in an array
     stay in memory: a load and a store per vector (the norms ran at up to 2x the
-    C time). So this loop is written in LLVM IR with a
-    <16 x double> accumulator: lane l sums elements l, l + 16, ..., then the
-    lanes are added pairwise. Every operation is per lane, so the result does
-    not depend on the width of the machine's vectors."""
+    C time; dot8's eight scalar chains ran scalar). So this loop is written in
+    LLVM IR: lane l sums the terms of elements l, l + 16, .... Every operation is
+    per lane, so the result does not depend on the width of the machine's vectors."""
+    arys = [context.make_array(a)(context, builder, v) for a, v in zip(arrays, values)]
+    ptrs = [builder.bitcast(ary.data, ir.VectorType(context.get_value_type(a.dtype), SUM_LANES).as_pointer())
+            for a, ary in zip(arrays, arys)]
+    acc = cgutils.alloca_once_value(builder, ir.Constant(ir.VectorType(lane_type, SUM_LANES), None))  # zeros
+    n = arys[0].nitems
+    with cgutils.for_range(builder, builder.udiv(n, n.type(SUM_LANES))) as loop:
+        blocks = [builder.load(builder.gep(p, [loop.index]), align=a.dtype.bitwidth // 8)
+                  for a, p in zip(arrays, ptrs)]
+        builder.store(builder.fadd(builder.load(acc), term(builder, *blocks)), acc)  # mem2reg: a register
+    s, w = builder.load(acc), SUM_LANES
+    while w > 1:  # lanes [0, w/2) + lanes [w/2, w)
+        w //= 2
+        halves = [builder.shuffle_vector(s, s, ir.Constant(ir.VectorType(ir.IntType(32), w), list(lanes)))
+                  for lanes in (range(w), range(w, 2 * w))]
+        s = builder.fadd(*halves)
+    return builder.extract_element(s, ir.IntType(32)(0))
+
+
+def _lane_sum(op):
+    """An intrinsic: the float64 sum of op(v[i]) over the whole SUM_LANES-blocks of a 1-D C array."""
 
     def lane_sum(typingctx, v):
-        if not (isinstance(v, types.Array) and v.ndim == 1 and v.layout == "C"
-                and v.dtype in (types.float32, types.float64)):
+        if not _is_vector(v):
             return None
+        dvec = ir.VectorType(ir.DoubleType(), SUM_LANES)
+
+        def term(builder, x):
+            if v.dtype == types.float32:
+                x = builder.fpext(x, dvec)
+            if op == "abs":
+                fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(dvec, [dvec]),
+                                                      f"llvm.fabs.v{SUM_LANES}f64")
+                return builder.call(fabs, [x])
+            return builder.fmul(x, x) if op == "square" else x
 
         def codegen(context, builder, sig, args):
-            ary = context.make_array(v)(context, builder, args[0])
-            dvec = ir.VectorType(ir.DoubleType(), SUM_LANES)
-            blocks = builder.bitcast(ary.data, ir.VectorType(context.get_value_type(v.dtype), SUM_LANES).as_pointer())
-            acc = cgutils.alloca_once_value(builder, ir.Constant(dvec, None))  # zeros; mem2reg makes it a register
-            with cgutils.for_range(builder, builder.udiv(ary.nitems, ary.nitems.type(SUM_LANES))) as loop:
-                x = builder.load(builder.gep(blocks, [loop.index]), align=v.dtype.bitwidth // 8)
-                if v.dtype == types.float32:
-                    x = builder.fpext(x, dvec)
-                if op == "abs":
-                    fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(dvec, [dvec]),
-                                                          f"llvm.fabs.v{SUM_LANES}f64")
-                    x = builder.call(fabs, [x])
-                elif op == "square":
-                    x = builder.fmul(x, x)
-                builder.store(builder.fadd(builder.load(acc), x), acc)
-            s, w = builder.load(acc), SUM_LANES
-            while w > 1:  # lanes [0, w/2) + lanes [w/2, w)
-                w //= 2
-                halves = [builder.shuffle_vector(s, s, ir.Constant(ir.VectorType(ir.IntType(32), w), list(lanes)))
-                          for lanes in (range(w), range(w, 2 * w))]
-                s = builder.fadd(*halves)
-            return builder.extract_element(s, ir.IntType(32)(0))
+            return _lane_reduce(context, builder, [v], args, ir.DoubleType(), term)
 
         return types.float64(v), codegen
 
@@ -491,6 +483,30 @@ def _lane_sum(op):
 
 
 _lane_sum_plain, _lane_sum_abs, _lane_sum_square = (_lane_sum(op) for op in ("plain", "abs", "square"))
+
+
+@intrinsic
+def _lane_dot(typingctx, a, b):
+    """sum a[i] b[i] over the whole SUM_LANES-blocks of a, in the arrays' dtype (a multiply,
+    then an add: no FMA, so the result does not depend on the ISA either)."""
+    if not (_is_vector(a) and _is_vector(b) and a.dtype == b.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _lane_reduce(context, builder, [a, b], args, context.get_value_type(a.dtype),
+                            lambda b, x, y: b.fmul(x, y))
+
+    return a.dtype(a, b), codegen
+
+
+@njit(inline="always", **OPTIONS)
+def vdot(a, b):
+    """a . b of two 1-D C arrays of one length in their dtype: SUM_LANES partial
+    sums in vector registers as csrc/reduce.h's fnn_rdot, then the tail."""
+    s = _lane_dot(a, b)
+    for i in range(a.size - a.size % SUM_LANES, a.size):
+        s += a[i] * b[i]
+    return s
 
 
 @njit(inline="always", **OPTIONS)
