@@ -562,3 +562,70 @@ def test_predict_fast_path_keeps_scikit_learns_errors(diabetes, make, monkeypatc
     assert calls == []
     f.predict(X[:5].tolist())
     assert calls == [1]
+
+
+def test_ridge_positive_is_sklearns_lbfgs(diabetes, weights):
+    # fastnn's Ridge refused positive=True; scikit-learn fits it by L-BFGS-B with bounds
+    X, y = diabetes
+    Y = np.column_stack([y, 300 * X[:, 2] - y])
+    for kw, target, sw in [({}, y, None), ({"fit_intercept": False}, y, weights), ({"solver": "lbfgs"}, Y, weights)]:
+        f = Ridge(alpha=[0.01, 1.0][: np.ndim(target)], positive=True, **kw).fit(X, target, sample_weight=sw)
+        s = skl.Ridge(alpha=[0.01, 1.0][: np.ndim(target)], positive=True, **kw).fit(X, target, sample_weight=sw)
+        assert f.solver_ == "lbfgs" and f.coef_.min() == 0.0
+        np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-9, atol=1e-9 * np.abs(s.coef_).max())
+        np.testing.assert_allclose(f.intercept_, s.intercept_, rtol=1e-9)
+    f32 = Ridge(positive=True).fit(X.astype(np.float32), y)
+    assert f32.coef_.dtype == np.float32
+    with pytest.warns(ConvergenceWarning, match="lbfgs solver did not converge"):
+        Ridge(alpha=0.01, positive=True, max_iter=1, tol=1e-12).fit(X, y)
+    # scikit-learn's errors for the combinations it refuses
+    with pytest.raises(ValueError, match="solver='svd' does not support positive fitting"):
+        Ridge(positive=True, solver="svd").fit(X, y)
+    with pytest.raises(ValueError, match="'lbfgs' solver can be used only when positive=True"):
+        Ridge(solver="lbfgs").fit(X, y)
+
+
+def test_enet_overflowing_centring_gets_sklearns_error():
+    # finite X whose centring overflows: fastnn's error named the kernel's internal "xt"
+    X = np.finfo(np.float64).max * np.random.RandomState(0).uniform(size=(10, 2))
+    y = np.arange(10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the overflow itself
+        warnings.simplefilter("ignore", ConvergenceWarning)  # scikit-learn's, on the NaNs it iterates over
+        for est in (ElasticNet(alpha=0.1), skl.ElasticNet(alpha=0.1)):
+            with pytest.raises(ValueError, match="Coordinate descent iterations resulted in non-finite parameter"):
+                est.fit(X, y)
+
+
+def test_enet_precompute_gram_is_checked_like_sklearn(diabetes):
+    # a Gram matrix given as precompute was ignored without a look: a wrong one passed
+    X, y = diabetes
+    G = X.T @ X
+    ref = ElasticNet(alpha=0.01, fit_intercept=False).fit(X, y)
+    np.testing.assert_array_equal(ElasticNet(alpha=0.01, fit_intercept=False, precompute=G).fit(X, y).coef_, ref.coef_)
+    garbage = np.random.RandomState(0).standard_normal(X.shape)
+    with pytest.raises(ValueError, match="Gram matrix passed in via 'precompute' parameter did not pass validation"):
+        ElasticNet(alpha=0.01, fit_intercept=False, precompute=garbage.T @ garbage).fit(X, y)
+    with pytest.raises(ValueError, match=r"precompute must be a Gram matrix X\^T X of shape \(10, 10\)"):
+        Lasso(alpha=0.01, fit_intercept=False, precompute=np.eye(3)).fit(X, y)
+    X1 = X + 1.0  # not centred: the Gram of X no longer applies once X is centred
+    with pytest.warns(UserWarning, match="Gram matrix was provided but X was centered to fit intercept"):
+        ElasticNet(alpha=0.01, precompute=X1.T @ X1).fit(X1, y)
+
+
+@pytest.mark.parametrize("make, order", [(LinearRegression, "C"), (Ridge, "C"), (ElasticNet, "F"), (Lasso, "F")])
+def test_copy_X_false_centres_in_place(diabetes, weights, make, order):
+    # copy_X=False was accepted and ignored: X was always copied to centre it (scikit-learn
+    # centres it in place, saving the copy)
+    X0, y = diabetes
+    X0 = X0 + 1.0
+    for sw in (None, weights):
+        ref = make().fit(X0, y, sample_weight=sw)
+        X = np.array(X0, order=order)
+        f = make(copy_X=False).fit(X, y, sample_weight=sw)
+        assert np.abs(X - X0).max() > 0.5
+        np.testing.assert_allclose(f.coef_, ref.coef_, rtol=1e-10, atol=1e-10)
+        X = np.array(X0, order=order)
+        X.flags.writeable = False  # copied first, as scikit-learn's force_writeable
+        np.testing.assert_allclose(make(copy_X=False).fit(X, y, sample_weight=sw).coef_, ref.coef_, rtol=1e-10,
+                                   atol=1e-10)

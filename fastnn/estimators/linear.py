@@ -6,7 +6,8 @@ fastnn                 scikit-learn counterpart        solvers
 LinearRegression       linear_model.LinearRegression   "lstsq" (scipy.linalg.lstsq, as sklearn;
                                                         nnls for positive=True), "gd"
 Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal equations, or
-                                                        the kernel form for wide X), "svd", "gd"
+                                                        the kernel form for wide X), "svd", "gd";
+                                                        positive=True: "lbfgs" (L-BFGS-B, as sklearn)
 Lasso, ElasticNet      linear_model.Lasso, ElasticNet  coordinate descent (kernels.enet_cd:
                                                         scikit-learn's solver, step for step)
 LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, sklearn's options),
@@ -50,7 +51,7 @@ import scipy.sparse as sp
 from scipy.special import expit, log_expit, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model._base import SparseCoefMixin
+from sklearn.linear_model._base import SparseCoefMixin, _check_precomputed_gram_matrix
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
@@ -73,7 +74,7 @@ __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "LogisticRegressi
 SPARSE_DENSIFY_MAX_BYTES = 1 << 30
 
 
-def _dense(X, dtype=np.float64):
+def _dense(X, dtype=np.float64, order="C"):
     if sp.issparse(X):
         need = int(X.shape[0]) * int(X.shape[1]) * np.dtype(dtype).itemsize
         if need > SPARSE_DENSIFY_MAX_BYTES:
@@ -84,7 +85,7 @@ def _dense(X, dtype=np.float64):
                 "scikit-learn's sparse solvers (e.g. Ridge(solver='sparse_cg'), LogisticRegression"
                 "(solver='saga')), or raise the limit if the memory is there.")
         X = X.toarray()
-    return np.ascontiguousarray(X, dtype=dtype)
+    return np.asarray(X, dtype=dtype, order=order)
 
 
 def _means(X, Y, sw, fit_intercept):
@@ -97,11 +98,15 @@ def _means(X, Y, sw, fit_intercept):
     return w @ X, w @ Y
 
 
-def _center(X, Y, sw, fit_intercept):
-    """Weighted means and centred copies (scikit-learn's _preprocess_data without scaling)."""
+def _center(X, Y, sw, fit_intercept, copy=True):
+    """Weighted means and centred X, Y (scikit-learn's _preprocess_data without scaling):
+    copies, or X centred in place with copy=False (copy_X=False: no second X in memory)."""
     x_mean, y_mean = _means(X, Y, sw, fit_intercept)
     if not fit_intercept:
         return X, Y, x_mean, y_mean
+    if not copy:
+        X -= x_mean
+        return X, Y - y_mean, x_mean, y_mean
     return X - x_mean, Y - y_mean, x_mean, y_mean
 
 
@@ -175,16 +180,18 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
     #: a single-column 2-D y gets a 1-D coef_ (see _finish)
     _ravel_one_target = False
 
-    def _prepare(self, X, y, sample_weight, keep_dtype=False, non_negative=False):
+    def _prepare(self, X, y, sample_weight, keep_dtype=False, non_negative=False, order="C"):
         """(dense X in float64 -- or in its own float dtype with keep_dtype --, 2-D float64 Y, weights).
 
         non_negative: refuse negative sample weights with scikit-learn's error (its
         LinearRegression does; a negative weight has no square root to scale rows by:
-        the other models made NaNs of it)."""
+        the other models made NaNs of it). X is the caller's array where no conversion
+        was needed: with copy_X=False the fits centre it in place, as scikit-learn's (a
+        read-only X is copied first)."""
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], multi_output=True, y_numeric=True,
-                             dtype=[np.float64, np.float32])
+                             dtype=[np.float64, np.float32], force_writeable=not self.copy_X)
         self._dtype = X.dtype
-        X = _dense(X, X.dtype if keep_dtype else np.float64)
+        X = _dense(X, X.dtype if keep_dtype else np.float64, order)
         if sp.issparse(y):  # scikit-learn's TypeError; np.asarray below failed with an obscure ValueError
             check_array(y, accept_sparse=False, ensure_2d=False)
         y = np.asarray(y, dtype=np.float64)
@@ -323,7 +330,7 @@ class LinearRegression(_LinearRegressorBase):
     def fit(self, X, y, sample_weight=None):
         """Fit the least-squares solution."""
         X, Y, sw = self._prepare(X, y, sample_weight, non_negative=True)
-        Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept)
+        Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept, copy=self.copy_X)
         if sw is not None:  # weighted least squares = unweighted on rows scaled by sqrt(sw)
             r = np.sqrt(sw)[:, None]
             Xs, Ys = Xc * r, Yc * r
@@ -392,6 +399,38 @@ def _ridge_cholesky(Xs, Ys, alpha):
     return Xs.T @ sol if wide else sol
 
 
+def _ridge_lbfgs(Xs, Ys, alpha, max_iter, tol, backend):
+    """scikit-learn's "lbfgs" Ridge solution [n_features, n_targets] with coef >= 0, and
+    the iterations per target.
+
+    L-BFGS-B with bounds w >= 0 on its objective ``0.5 ||Xs w - y||^2 + 0.5 a ||w||^2``
+    (unscaled: ``tol`` is its gtol and ftol) and its options, from zeros, one target at a
+    time; the residual and gradient on the dense kernels (Xs, Ys float64).
+    """
+    n_f = Xs.shape[1]
+    W, iters = np.empty((n_f, Ys.shape[1])), []
+    zero = np.zeros(1)
+    options = {} if max_iter is None else {"maxiter": max_iter}
+    for j, a in enumerate(alpha):
+        y = Ys[:, j:j + 1]
+
+        def fg(w):
+            w2 = w.reshape(n_f, 1)
+            r = K.dense_forward(Xs, w2, zero, "identity", backend=backend) - y
+            _, g, _ = K.dense_backward(r, Xs, w2, "identity", need_dx=False, backend=backend)
+            return 0.5 * float(r[:, 0] @ r[:, 0]) + 0.5 * a * float(w @ w), g[:, 0] + a * w
+
+        with one_blas_thread():  # why: see MLP._fit_lbfgs
+            res = scipy.optimize.minimize(fg, np.zeros(n_f), method="L-BFGS-B", jac=True, tol=tol,
+                                          bounds=[(0, np.inf)] * n_f, options=options)
+        if not res.success:
+            warnings.warn("The lbfgs solver did not converge. Try increasing max_iter or tol. "
+                          f"Currently: max_iter={max_iter} and tol={tol}", ConvergenceWarning)
+        W[:, j] = res.x
+        iters.append(res.nit)
+    return W, np.array(iters, dtype=np.int32)
+
+
 class Ridge(_LinearRegressorBase):
     """L2-regularised least squares (``sklearn.linear_model.Ridge``): ``||y - Xw||^2 + alpha ||w||^2``.
 
@@ -399,7 +438,8 @@ class Ridge(_LinearRegressorBase):
     with more features than samples, the kernel form ``w = X^T (X X^T + alpha I)^-1 y``,
     through ``scipy.linalg.solve(assume_a="pos")``; a singular system falls back to the
     SVD (``solver_`` then "svd"), as scikit-learn's. "svd": the SVD of X; "gd":
-    accelerated gradient descent on the kernels. ``alpha`` may be one value per target.
+    accelerated gradient descent on the kernels. ``positive=True`` (solver "auto" or
+    "lbfgs", only): scikit-learn's L-BFGS-B with bounds. ``alpha`` may be one value per target.
     """
 
     _parameter_constraints: dict = {
@@ -408,7 +448,7 @@ class Ridge(_LinearRegressorBase):
         "copy_X": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "cholesky", "svd", "gd"})],
+        "solver": [StrOptions({"auto", "cholesky", "svd", "lbfgs", "gd"})],
         "positive": ["boolean"],
         "random_state": ["random_state"],
         "backend": [None, StrOptions({"c", "numba", "numpy"})],
@@ -431,10 +471,15 @@ class Ridge(_LinearRegressorBase):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit ridge regression."""
-        if self.positive:
-            raise ValueError("positive=True is not supported by fastnn's Ridge; use scikit-learn's solver='lbfgs'")
-        # the direct solvers work in X's dtype, as scikit-learn's (float32: half the work); "gd" in float64
-        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=self.solver != "gd", non_negative=True)
+        # scikit-learn's errors: lbfgs is its solver for positive=True, and the only one
+        if self.solver == "lbfgs" and not self.positive:
+            raise ValueError("'lbfgs' solver can be used only when positive=True. Please use another solver.")
+        if self.positive and self.solver not in ("auto", "lbfgs"):
+            raise ValueError(f"solver='{self.solver}' does not support positive fitting. Please set the solver "
+                             "to 'auto' or 'lbfgs', or set `positive=False`")
+        # the direct solvers work in X's dtype, as scikit-learn's (float32: half the work); the iterative in float64
+        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=self.solver != "gd" and not self.positive,
+                                 non_negative=True)
         dt = X.dtype
         Y = Y.astype(dt, copy=False)
         sw = None if sw is None else sw.astype(dt)
@@ -443,15 +488,17 @@ class Ridge(_LinearRegressorBase):
         if alpha is None:
             raise ValueError(f"alpha must be a scalar or have one value per target ({Y.shape[1]}), "
                              f"got {np.size(self.alpha)} values")
-        Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept)
+        Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept, copy=self.copy_X)
         r = None if sw is None else np.sqrt(sw)[:, None]
         Xs, Ys = (Xc, Yc) if r is None else (Xc * r, Yc * r)
-        # the solver used, as scikit-learn's solver_ ("auto" is "cholesky" on dense data)
-        self.solver_ = "cholesky" if self.solver == "auto" else self.solver
+        # the solver used, as scikit-learn's solver_ ("auto" is "cholesky" on dense data, "lbfgs" if positive)
+        self.solver_ = ("lbfgs" if self.positive else "cholesky") if self.solver == "auto" else self.solver
         # scikit-learn's n_iter_ is None here, but its estimator checks want n_iter_ >= 1
         # from any estimator that has one (they exempt only sklearn's own Ridge)
         self.n_iter_ = 1  # direct solvers: one solve
-        if self.solver == "gd":
+        if self.solver_ == "lbfgs":
+            W, self.n_iter_ = _ridge_lbfgs(Xs, Ys, alpha, self.max_iter, self.tol, self.backend)
+        elif self.solver == "gd":
             # ||r||^2 + a||w||^2 = 2 sum(sw) * (half-mse + 0.5 (a / sum(sw)) ||w||^2): same minimiser
             s = float(Xs.shape[0] if sw is None else sw.sum())
             if np.ptp(alpha) != 0:
@@ -479,7 +526,8 @@ class ElasticNet(_LinearRegressorBase):
     ``positive``, ``selection="random"`` (scikit-learn's generator and seed draw)
     and warm starts as scikit-learn; float32 input is solved in float32, as
     scikit-learn does (half the memory traffic). One difference: ``precompute`` is
-    accepted but the Gram form is never used (the same optimum to within ``tol``).
+    accepted (a given Gram matrix checked and warned about as scikit-learn does) but
+    the Gram form is never used (the same optimum to within ``tol``).
     """
 
     _parameter_constraints: dict = {
@@ -524,7 +572,8 @@ class ElasticNet(_LinearRegressorBase):
                           "LinearRegression estimator", stacklevel=2)
         if isinstance(sample_weight, Real):  # scikit-learn ignores a number (rescaled to sum n, it is all ones)
             sample_weight = None
-        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=True, non_negative=True)  # in X's dtype
+        # in X's dtype and layout: a Fortran X is already the solver's xt (one column per coordinate)
+        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=True, non_negative=True, order="K")
         dt = X.dtype
         n, n_f = X.shape
         n_t = Y.shape[1]
@@ -536,7 +585,19 @@ class ElasticNet(_LinearRegressorBase):
         x_mean, y_mean = _means(X, Y, sw, self.fit_intercept)
         root = None if sw is None else np.sqrt(sw)
         Yc = Y - y_mean if root is None else (Y - y_mean) * root[:, None]
-        xt = _centered_columns(X, x_mean, root)  # each column of X contiguous: one per coordinate update
+        if not self.copy_X and X.flags.f_contiguous:  # scikit-learn's in-place centring: no copy of X
+            xt = X.T
+            xt -= x_mean[:, None]
+            if root is not None:
+                xt *= root
+        else:
+            xt = _centered_columns(X, x_mean, root)  # each column of X contiguous: one per coordinate update
+        if not (np.isfinite(xt).all() and np.isfinite(Yc).all()):  # finite X whose centring overflowed
+            # scikit-learn's error (it iterates on the overflowed values, then checks coef_)
+            raise ValueError("Coordinate descent iterations resulted in non-finite parameter values. The input "
+                             "data may contain large values and need to be preprocessed (centring X or y, or "
+                             f"scaling them by sample weights, overflowed {dt})")
+        self._check_gram(xt, x_mean, check_input)
         W = np.zeros((n_f, n_t), dtype=dt)
         if self.warm_start and hasattr(self, "coef_"):
             shape = (n_f,) if n_t == 1 else (n_t, n_f)  # coef_'s, see _finish
@@ -568,6 +629,23 @@ class ElasticNet(_LinearRegressorBase):
         self.n_iter_ = iters[0] if n_t == 1 else iters  # a column y too, as scikit-learn
         self.dual_gap_ = gaps[0] if n_t == 1 else gaps
         return self._finish(W, x_mean, y_mean)
+
+    def _check_gram(self, xt, x_mean, check_input):
+        """scikit-learn's checks of a Gram matrix given as ``precompute``: a warning when X
+        was centred (it no longer applies), else one entry compared with xt's (the
+        solver does not use it: the same optimum to within ``tol``)."""
+        G = self.precompute
+        if not hasattr(G, "__array__"):
+            return
+        n_f = xt.shape[0]
+        if np.shape(G) != (n_f, n_f):
+            raise ValueError(f"precompute must be a Gram matrix X^T X of shape ({n_f}, {n_f}) for X with "
+                             f"{n_f} features, got shape {np.shape(G)}")
+        if self.fit_intercept and not np.allclose(x_mean, 0):
+            warnings.warn("Gram matrix was provided but X was centered to fit intercept: recomputing Gram matrix.",
+                          UserWarning)
+        elif check_input:
+            _check_precomputed_gram_matrix(xt.T, np.asarray(G), np.zeros(n_f), np.ones(n_f))
 
 
 class Lasso(ElasticNet):
