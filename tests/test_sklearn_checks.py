@@ -35,6 +35,7 @@ ESTIMATORS = [
     LinearRegression(),
     LinearRegression(solver="gd"),
     Ridge(),
+    Ridge(positive=True),
     Lasso(),
     ElasticNet(l1_ratio=0.3),
     LogisticRegression(),
