@@ -129,3 +129,97 @@ def test_logistic_gd_callbacks_warn_like_sklearn(binary):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(*binary)
     assert [c[:2] for c in cb.calls] == [("setup", "fit"), ("begin", "fit"), ("end", "fit"), ("teardown", "fit")]
+
+
+# ------------------------------------------- L1 / elastic-net: solver="saga" (proximal FISTA)
+
+_TIGHT = dict(C=0.1, tol=1e-10, max_iter=10000)
+
+
+@pytest.fixture(scope="module")
+def binary10():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X)[:, :10], y
+
+
+@pytest.mark.parametrize("data", ["binary10", "iris"])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_logistic_saga_l1_elasticnet_matches_sklearn(request, data, l1_ratio, weighted):
+    # scikit-learn's L1 / elastic-net objective (C, l1_ratio and sample weights scaled as
+    # its saga's): the same optimum, with exact zeros where scikit-learn's has them;
+    # fastnn refused solver="saga" and every l1_ratio > 0
+    X, y = request.getfixturevalue(data)
+    sw = np.random.RandomState(0).randint(0, 4, len(y)).astype(float) if weighted else None
+    f = LogisticRegression(solver="saga", l1_ratio=l1_ratio, **_TIGHT).fit(X, y, sample_weight=sw)
+    s = skl.LogisticRegression(solver="saga", l1_ratio=l1_ratio, **_TIGHT).fit(X, y, sample_weight=sw)
+    assert f.coef_.shape == s.coef_.shape and f.n_iter_.shape == s.n_iter_.shape == (1,)
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(f.intercept_, s.intercept_, rtol=1e-6, atol=1e-7)
+    assert np.any(s.coef_ == 0)
+    np.testing.assert_array_equal(f.coef_ == 0, s.coef_ == 0)
+
+
+@pytest.mark.parametrize("data, kw", [("binary10", {"l1_ratio": 0.0}), ("iris", {"l1_ratio": 0.0}),
+                                      ("binary", {"C": np.inf})])  # no penalty: a problem with an optimum
+def test_logistic_saga_every_penalty(request, data, kw):
+    # L2 (l1_ratio=0) and none (C=inf) with saga: lbfgs' optimum; "gd" is the same solver as "saga"
+    X, y = request.getfixturevalue(data)
+    f = LogisticRegression(solver="saga", **{**_TIGHT, **kw}).fit(X, y)
+    ref = LogisticRegression(**{**_TIGHT, **kw}).fit(X, y)
+    np.testing.assert_allclose(f.coef_, ref.coef_, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(f.intercept_, ref.intercept_, rtol=1e-6, atol=1e-7)
+    saga = LogisticRegression(solver="saga", l1_ratio=0.5, **_TIGHT).fit(X, y)
+    gd = LogisticRegression(solver="gd", l1_ratio=0.5, **_TIGHT).fit(X, y)
+    np.testing.assert_array_equal(gd.coef_, saga.coef_)
+
+
+@pytest.mark.parametrize("params", [{"penalty": "l1", "l1_ratio": 0.5}, {"penalty": "elasticnet", "l1_ratio": 0.3},
+                                    {"penalty": "l2", "l1_ratio": 1.0}, {"penalty": "l1"}])
+def test_logistic_saga_penalty_warnings_like_sklearn(binary, params):
+    # scikit-learn's warnings for the deprecated penalty next to l1_ratio, and its fit
+    # (penalty='l1' is pure L1 whatever l1_ratio says)
+    X, y = binary
+    f, fw = _fit_recording_warnings(LogisticRegression(solver="saga", **{**_TIGHT, **params}), X, y)
+    s, sw = _fit_recording_warnings(skl.LogisticRegression(solver="saga", **{**_TIGHT, **params}), X, y)
+    assert fw == sw
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("params", [{"penalty": "elasticnet", "l1_ratio": None},
+                                    {"solver": "lbfgs", "penalty": "elasticnet", "l1_ratio": 0.5},
+                                    {"solver": "lbfgs", "penalty": "l1"}, {"dual": True}])
+def test_logistic_saga_errors_like_sklearn(binary, params):
+    X, y = binary
+    params = {"solver": "saga", **params}
+    with pytest.raises(ValueError) as s, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        skl.LogisticRegression(**params).fit(X, y)
+    with pytest.raises(ValueError) as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        LogisticRegression(**params).fit(X, y)
+    assert str(f.value).startswith(str(s.value).rstrip("."))
+
+
+def test_logistic_saga_refuses_negative_sample_weight(iris):
+    # its step size comes from the norm of X scaled by sqrt(sw), as "gd"'s
+    X, y = iris
+    sw = np.ones(len(y))
+    sw[0] = -1.0
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        LogisticRegression(solver="saga", l1_ratio=1.0).fit(X, y, sample_weight=sw)
+
+
+def test_logistic_saga_convergence_warning_like_sklearn(binary):
+    with pytest.warns(ConvergenceWarning, match="The max_iter was reached which means the coef_ did not converge"):
+        LogisticRegression(solver="saga", l1_ratio=1.0, max_iter=2).fit(*binary)
+
+
+@pytest.mark.parametrize("solver", ["saga", "gd"])
+def test_logistic_saga_non_finite_raises_like_sklearn(binary, solver):
+    # a warm start from NaN coefficients: scikit-learn's saga raises; fastnn's ran max_iter
+    # steps and returned NaN coef_ with only a ConvergenceWarning
+    clf = LogisticRegression(solver=solver, warm_start=True).fit(*binary)
+    clf.coef_[:] = np.nan
+    with pytest.raises(ValueError, match="Floating-point under-/overflow"):
+        clf.fit(*binary)

@@ -40,6 +40,7 @@ ESTIMATORS = [
     ElasticNet(l1_ratio=0.3),
     LogisticRegression(),
     LogisticRegression(solver="gd"),
+    LogisticRegression(solver="saga", l1_ratio=0.5),
     SoftmaxRegression(),
 ]
 

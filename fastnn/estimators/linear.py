@@ -11,7 +11,8 @@ Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal
 Lasso, ElasticNet      linear_model.Lasso, ElasticNet  coordinate descent (kernels.enet_cd:
                                                         scikit-learn's solver, step for step)
 LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, sklearn's options),
-                                                        "gd"; binary = sigmoid, multiclass = softmax
+                                                        "saga" / "gd" (proximal FISTA: L1, elastic-net);
+                                                        binary = sigmoid, multiclass = softmax
 SoftmaxRegression      (none; multinomial LR)          as LogisticRegression, always softmax
 =====================  ==============================  ===========================================
 
@@ -22,11 +23,14 @@ Ridge closed forms 0 .. 3e-15 (with sample weights too); Ridge/OLS "gd" 2e-10 /
 descent: same sweeps, same zeros, same duality gap);
 binary logistic 2e-11 at tol=1e-10 and 4e-15 at the defaults (the same L-BFGS-B
 iterates); multinomial 1e-6 at tol=1e-10 (unscaled iris, ill-conditioned);
-C=100 (a flat optimum) 1e-5. The objectives: LinearRegression ``||y - Xw - b||^2``; Ridge
+C=100 (a flat optimum) 1e-5; L1 / elastic-net ("saga") 1e-9 .. 1e-7 against
+scikit-learn's saga at tol=1e-10 (standardised data; the same exact zeros).
+The objectives: LinearRegression ``||y - Xw - b||^2``; Ridge
 ``||y - Xw - b||^2 + alpha ||w||^2``; Lasso ``||y - Xw - b||^2 / (2 n) + alpha
-||w||_1``; logistic ``sum(sw_i loss_i) / sum(sw) + ||W||^2 / (2 C sum(sw))``
-(intercepts unpenalised). Sample weights are supported everywhere (non-negative ones
-in the least-squares models and solver="gd", which scale rows by their square roots).
+||w||_1``; logistic ``sum(sw_i loss_i) / sum(sw) + ((1 - r) ||W||^2 / 2 + r ||W||_1)
+/ (C sum(sw))`` with r = l1_ratio, > 0 with "saga" / "gd" (intercepts unpenalised).
+Sample weights are supported everywhere (non-negative ones
+in the least-squares models and solvers "gd" / "saga", which scale rows by their square roots).
 Ridge's direct solvers, Lasso and ElasticNet work in X's float dtype (float32 in
 float32, as scikit-learn); the other solvers in float64, with ``coef_`` in X's dtype. Sparse input
 is densified (these models are meant for dense data); one whose dense copy would
@@ -151,11 +155,14 @@ def _spectral_sq(X, sw):
     return s * s
 
 
-def _fista(grad_fn, x0, lipschitz, max_iter, tol, backend=None):
-    """Accelerated gradient descent, Beck & Teboulle's FISTA, step 1/L (the "gd" solvers).
+def _fista(grad_fn, x0, lipschitz, max_iter, tol, backend=None, l1=0.0, n_l1=0):
+    """Accelerated (proximal) gradient descent, Beck & Teboulle's FISTA, step 1/L (the "gd" solvers).
 
-    grad_fn(x) -> (loss, grad); each step is the sgd_update kernel. Stops when
-    max |x_k+1 - x_k| <= tol * max(1, max |x|). Returns (x, n_iter, converged).
+    Minimises f(x) + l1 ||x[:n_l1]||_1 for a smooth f with grad_fn(x) -> (f, grad f)
+    and an L-Lipschitz gradient; the rest of x (intercepts) is not penalised. Each
+    step is the sgd_update kernel, whose l1 is the proximal step (soft-thresholding
+    by lr * l1: exact zeros). Stops when max |x_k+1 - x_k| <= tol * max(1, max |x|);
+    raises a ValueError on a non-finite step. Returns (x, n_iter, converged).
     """
     lr = 1.0 / max(lipschitz, 1e-300)
     x = x0.copy()
@@ -164,12 +171,22 @@ def _fista(grad_fn, x0, lipschitz, max_iter, tol, backend=None):
     for it in range(1, max_iter + 1):
         _, g = grad_fn(y)
         x_new = y.copy()
-        K.sgd_update(x_new, g, lr=lr, backend=backend)
-        t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tk * tk))
+        if l1:
+            K.sgd_update(x_new[:n_l1], g[:n_l1], lr=lr, l1=l1, backend=backend)
+            K.sgd_update(x_new[n_l1:], g[n_l1:], lr=lr, backend=backend)
+        else:
+            K.sgd_update(x_new, g, lr=lr, backend=backend)
         delta = x_new - x
+        if float((y - x_new) @ delta) > 0:
+            tk = 1.0  # momentum points uphill: restart it (O'Donoghue & Candes' gradient scheme)
+        t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tk * tk))
         y = x_new + ((tk - 1.0) / t_new) * delta
         x, tk = x_new, t_new
-        if np.max(np.abs(delta)) <= tol * max(1.0, float(np.max(np.abs(x)))):
+        step = float(np.max(np.abs(delta)))
+        if not np.isfinite(step):  # (scikit-learn's saga's error) rather than NaN coefficients after max_iter
+            raise ValueError(f"Floating-point under-/overflow occurred at iteration #{it}. Scaling input data with "
+                             "StandardScaler or MinMaxScaler might help.")
+        if step <= tol * max(1.0, float(np.max(np.abs(x)))):
             return x, it, True
     return x, max_iter, False
 
@@ -723,11 +740,12 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
                           "the regression.")
         return super().set_callbacks(*callbacks)
 
-    def _penalty_C(self) -> float:
-        return float(self.C)
+    def _penalty(self):
+        """(C, l1_ratio): the penalty ``(1 - l1_ratio) ||W||^2 / 2 + l1_ratio ||W||_1`` over C."""
+        return float(self.C), 0.0
 
     def _loss_grad(self, x, X, T, sw, sw_sum, l2, n_f, k, labels):
-        """(objective, gradient) at the flat parameters x; sw None means unit weights."""
+        """(objective, gradient) at the flat parameters x, without the L1 term; sw None means unit weights."""
         W = x[: n_f * k].reshape(n_f, k)
         b = x[n_f * k:] if self.fit_intercept else np.zeros(k)
         Z = K.dense_forward(X, W, b, "identity", backend=self.backend)
@@ -761,8 +779,8 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Fit the model by L-BFGS-B (or accelerated gradient descent for solver="gd")."""
-        C = self._penalty_C()  # first, as scikit-learn checks the penalty: before the data
+        """Fit the model by L-BFGS-B (or proximal accelerated gradient descent for solver="gd" / "saga")."""
+        C, l1_ratio = self._penalty()  # first, as scikit-learn checks the penalty: before the data
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self._dtype = X.dtype
@@ -775,8 +793,8 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
                 f"class: {self.classes_[0]!r}"
             )
         labels = enc.transform(y).astype(np.int64)
-        # "gd" bounds its step by the norm of X scaled by sqrt(sw): a negative weight failed in an SVD
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=self.solver == "gd")
+        # "gd" / "saga" bound their step by the norm of X scaled by sqrt(sw): a negative weight failed in an SVD
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=self.solver != "lbfgs")
         if self.class_weight is not None:
             # "balanced" counts each class by its sample weights, as scikit-learn's fit does
             cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
@@ -787,7 +805,10 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         n_f = X.shape[1]
         T = labels.astype(np.float64)
         sw_sum = float(sw.sum())
-        l2 = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
+        # scikit-learn's objective divided by sum(sw): saga's sum(sw loss) + (1 - l1_ratio) / C ||W||^2 / 2
+        # + l1_ratio / C ||W||_1 (lbfgs': the same with l1_ratio=0)
+        strength = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
+        l2, l1 = (1.0 - l1_ratio) * strength, l1_ratio * strength
         size = n_f * k + (k if self.fit_intercept else 0)
         x0 = np.zeros(size)
         if self.warm_start and hasattr(self, "coef_") and self.coef_.shape != (k, n_f):
@@ -808,13 +829,14 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         if hasattr(self, "_init_callback_context"):  # scikit-learn >= 1.9; its task counts
             ctx = self._init_callback_context(max_subtasks=max(self.max_iter, 1) + 1)
             ctx.call_on_fit_task_begin(estimator=self, **data)
-        if self.solver == "gd":
+        if self.solver != "lbfgs":  # "gd", and "saga": scikit-learn's name for the L1 / elastic-net problem
             L = 0.25 * _spectral_sq(np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X, sw)
             L = (L if k == 1 else 2 * L) + l2
             x, self.n_iter_, ok = _fista(lambda v: self._loss_grad(v, *args), x0, L, self.max_iter, self.tol,
-                                         backend=self.backend)
+                                         backend=self.backend, l1=l1, n_l1=n_f * k)
             if not ok:
-                warnings.warn(f"gd did not converge in max_iter={self.max_iter} iterations.", ConvergenceWarning)
+                warnings.warn("The max_iter was reached which means the coef_ did not converge" if self.solver == "saga"
+                              else f"gd did not converge in max_iter={self.max_iter} iterations.", ConvergenceWarning)
             self.n_iter_ = np.array([self.n_iter_], dtype=np.int32)
         else:
             iprint = [-1, 50, 1, 100, 101][np.searchsorted(np.array([0, 1, 2, 3]), self.verbose)]
@@ -883,29 +905,37 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
 
 
 class LogisticRegression(_LogisticBase):
-    """Logistic regression (``sklearn.linear_model.LogisticRegression``, lbfgs, L2 penalty).
+    """Logistic regression (``sklearn.linear_model.LogisticRegression``: lbfgs and saga).
 
     Binary targets: one sigmoid column (``coef_`` [1, n_features]); more classes:
-    multinomial softmax, as scikit-learn 1.9. The objective and the L-BFGS-B
-    options (maxiter, maxls=50, gtol=tol, ftol=64 eps) are scikit-learn's; only
-    the pure-L2 penalty (``l1_ratio=0``, ``penalty`` 'l2'/'deprecated', or None /
-    ``C=inf`` for none) is supported; l1_ratio is ignored with scikit-learn's warning
-    where scikit-learn ignores it (no penalty, or penalty='l2'), and refused with its
-    ValueError where it would select L1 or elastic-net (saga / liblinear there).
-    solver="gd" adds accelerated gradient descent.
+    multinomial softmax, as scikit-learn 1.9. The penalty is scikit-learn's:
+    ``l1_ratio`` 0 (L2), 1 (L1) or between (elastic-net), none with ``C=np.inf``
+    (or the deprecated ``penalty``), with its warnings and errors for each combination.
+
+    solver="lbfgs": L2 or none, scikit-learn's objective and L-BFGS-B options
+    (maxiter, maxls=50, gtol=tol, ftol=64 eps). solver="saga": every penalty, as
+    scikit-learn's saga; solved by proximal accelerated gradient descent (FISTA,
+    soft-thresholding the weights, never the intercepts), not by scikit-learn's
+    stochastic SAGA: the same objective and optimum, to within tol (and the same
+    exact zeros of L1), but other iterates and ``n_iter_``: max_iter counts
+    full-gradient steps, and tol bounds the change of one step, not of a SAGA
+    epoch, so at a loose tol (1e-3) its fits stop farther from the optimum than
+    scikit-learn's. solver="gd" is the same solver under fastnn's name.
+    liblinear (which penalises the intercept too), newton-cg, newton-cholesky and
+    sag are not here.
     """
 
     _parameter_constraints: dict = {
-        "penalty": [StrOptions({"l2"}), None, Hidden(StrOptions({"deprecated"}))],
+        "penalty": [StrOptions({"l1", "l2", "elasticnet"}), None, Hidden(StrOptions({"deprecated"}))],
         "C": [Interval(Real, 0, None, closed="right")],
-        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],  # only 0 is supported (checked in fit)
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],  # > 0 with saga or gd (checked in fit)
         "dual": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
         "intercept_scaling": [Interval(Real, 0, None, closed="neither")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "random_state": ["random_state"],
-        "solver": [StrOptions({"lbfgs", "gd"})],
+        "solver": [StrOptions({"lbfgs", "saga", "gd"})],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -932,11 +962,11 @@ class LogisticRegression(_LogisticBase):
         self.n_jobs = n_jobs
         self.backend = backend
 
-    def _penalty_C(self) -> float:
+    def _penalty(self):
         # scikit-learn 1.9's fit, step for step: the effective penalty from penalty / l1_ratio / C,
-        # its warnings (same texts and categories) and its errors. l1_ratio only matters for a
-        # penalised fit: with C=inf or penalty=None, or next to penalty='l2', scikit-learn warns and
-        # fits (fastnn refused those with a ValueError)
+        # its warnings (same texts and categories) and its errors (its _check_solver, "gd" taking
+        # what "saga" takes). l1_ratio only matters for a penalised fit: with C=inf or penalty=None,
+        # or next to penalty='l2', scikit-learn warns and fits
         if self.penalty == "deprecated":
             if self.l1_ratio is None:
                 warnings.warn("'l1_ratio=None' was deprecated in version 1.8 and will trigger an error in 1.10. "
@@ -951,23 +981,27 @@ class LogisticRegression(_LogisticBase):
                 "'penalty' set to its default value and use 'l1_ratio' or 'C' instead. Use l1_ratio=0 instead of "
                 "penalty='l2', l1_ratio=1 instead of penalty='l1', l1_ratio set to a float between 0 and 1 instead "
                 "of penalty='elasticnet', and C=np.inf instead of penalty=None.", FutureWarning)
-        if penalty not in ("l2", None):  # scikit-learn's error text, then what fastnn has instead
+        if self.solver == "lbfgs" and penalty not in ("l2", None):  # scikit-learn's text, then where L1 is
             raise ValueError(f"Solver {self.solver} supports only 'l2' or None penalties, got {penalty} penalty "
-                             f"(l1_ratio={self.l1_ratio!r}): fastnn's LogisticRegression has only the L2 penalty "
-                             "(l1_ratio=0), or none (C=np.inf)")
+                             f"(l1_ratio={self.l1_ratio!r}): use solver='saga' for L1 and elastic-net penalties")
         if self.dual:
             raise ValueError(f"Solver {self.solver} supports only dual=False, got dual={self.dual}")
-        if self.l1_ratio is not None and 0 < self.l1_ratio < 1:
+        if penalty != "elasticnet" and self.l1_ratio is not None and 0 < self.l1_ratio < 1:
             warnings.warn(f"l1_ratio parameter is only used when penalty is 'elasticnet'. Got (penalty={penalty})")
-        if self.penalty == "l2" and self.l1_ratio != 0:
+        if (self.penalty == "l2" and self.l1_ratio != 0) or (self.penalty == "l1" and self.l1_ratio != 1):
             warnings.warn(f"Inconsistent values: penalty={self.penalty} with l1_ratio={self.l1_ratio}. "
                           "penalty is deprecated. Please use l1_ratio only.")
+        if penalty == "elasticnet" and self.l1_ratio is None:
+            raise ValueError("l1_ratio must be specified when penalty is elasticnet.")
         if self.penalty is None and self.C != 1.0:
             warnings.warn("Setting penalty=None will ignore the C and l1_ratio parameters")
         if self.n_jobs is not None:
             warnings.warn("'n_jobs' has no effect since 1.8 and will be removed in 1.10. "
                           f"You provided 'n_jobs={self.n_jobs}', please leave it unspecified.", FutureWarning)
-        return np.inf if penalty is None else float(self.C)
+        if penalty is None:
+            return np.inf, 0.0
+        # as scikit-learn's saga: penalty='l1' is pure L1 whatever l1_ratio says (after the warning above)
+        return float(self.C), float({"l2": 0.0, "l1": 1.0}.get(penalty, self.l1_ratio))
 
 
 class SoftmaxRegression(_LogisticBase):
