@@ -86,8 +86,8 @@ def _dense(X, dtype=np.float64, order="C"):
                 f"X is sparse {X.shape[0]}x{X.shape[1]} (nnz={X.nnz}); its dense copy would take "
                 f"{need / 2**30:.1f} GiB (limit fastnn.estimators.linear.SPARSE_DENSIFY_MAX_BYTES = "
                 f"{SPARSE_DENSIFY_MAX_BYTES / 2**30:.1f} GiB). These models train on dense data: use "
-                "scikit-learn's sparse solvers (e.g. Ridge(solver='sparse_cg'), LogisticRegression"
-                "(solver='saga')), or raise the limit if the memory is there.")
+                "scikit-learn's sparse solvers (e.g. sklearn.linear_model.Ridge(solver='sparse_cg'), "
+                "sklearn.linear_model.LogisticRegression(solver='saga')), or raise the limit if the memory is there.")
         X = X.toarray()
     return np.asarray(X, dtype=dtype, order=order)
 
