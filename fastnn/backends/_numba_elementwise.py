@@ -37,9 +37,9 @@ independent partial sums: the penalties and BCE's terms are summed by
 ``_numba_math.dsum*`` (16 float64 lanes in a vector register), mse adds into
 256 float64 lanes in memory (a vector loop over columns of a [n/256, 256] view:
 one pass over pred and target, faster than the C backend's two), softmax's row
-sums use 8 chains and its backward's row dots ``_numba_math.vdot`` (16 lanes in
-the arrays' dtype, in a vector register). Loss sums are float64 per fixed-size
-chunk, so they do not depend on the number of threads.
+maxima, sums and (backward) dots are ``_numba_math.vmax`` / ``vsum`` / ``vdot``
+(16 lanes in the arrays' dtype, in a vector register). Loss sums are float64
+per fixed-size chunk, so they do not depend on the number of threads.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ from ._common import (
     GOLDEN,
 )
 from ._numba_jit import jit, jit_inline, jit_pair
-from ._numba_math import dsum, dsumabs, dsumsq, select, vdot, verf, vexp, vexpm1, vlog1p_unit, vtanh
+from ._numba_math import dsum, dsumabs, dsumsq, select, vdot, verf, vexp, vexpm1, vlog1p_unit, vmax, vsum, vtanh
 
 SQRT_2_OVER_PI = 0.7978845608028654
 INV_SQRT_2 = 0.7071067811865476
@@ -74,7 +74,8 @@ LANES = 256
 RED_CHUNK = 1 << 14
 #: elements per block of sigmoid_bce's passes (as TERM_BLOCK in csrc/losses.c)
 TERM_BLOCK = 512
-#: logits per block of softmax_xent's flat exp pass (as XENT_BLOCK in csrc/losses.c)
+#: elements per block of rows of the softmax's flat exp pass (as XENT_BLOCK in csrc/losses.c
+#: and SOFTMAX_BLOCK in csrc/activations.c)
 XENT_BLOCK = 2048
 
 
@@ -144,55 +145,6 @@ def gelu_tanh_grad_s(x):
     t = vtanh(T(SQRT_2_OVER_PI) * (x + T(GELU_C) * x * x * x))
     du = T(SQRT_2_OVER_PI) * (one + T(GELU_3C) * x * x)
     return T(0.5) * (one + t) + T(0.5) * x * (one - t * t) * du
-
-
-@jit
-def sum8(v):
-    """Sum of a 1-D array in its dtype with 8 independent chains (no fastmath needed)."""
-    n = v.size
-    nb = n // 8
-    vb = v[: nb * 8].reshape((nb, 8))
-    T = v.dtype.type
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = T(0.0)
-    for j in range(nb):
-        a0 += vb[j, 0]
-        a1 += vb[j, 1]
-        a2 += vb[j, 2]
-        a3 += vb[j, 3]
-        a4 += vb[j, 4]
-        a5 += vb[j, 5]
-        a6 += vb[j, 6]
-        a7 += vb[j, 7]
-    for j in range(nb * 8, n):
-        a0 += v[j]
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-
-
-@jit
-def max8(v):
-    """Maximum of a non-empty 1-D array, 8 independent chains."""
-    n = v.size
-    nb = n // 8
-    vb = v[: nb * 8].reshape((nb, 8))
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = v[0]
-    for j in range(nb):
-        m0 = vb[j, 0] if vb[j, 0] > m0 else m0
-        m1 = vb[j, 1] if vb[j, 1] > m1 else m1
-        m2 = vb[j, 2] if vb[j, 2] > m2 else m2
-        m3 = vb[j, 3] if vb[j, 3] > m3 else m3
-        m4 = vb[j, 4] if vb[j, 4] > m4 else m4
-        m5 = vb[j, 5] if vb[j, 5] > m5 else m5
-        m6 = vb[j, 6] if vb[j, 6] > m6 else m6
-        m7 = vb[j, 7] if vb[j, 7] > m7 else m7
-    for j in range(nb * 8, n):
-        m0 = v[j] if v[j] > m0 else m0
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    m4 = m5 if m5 > m4 else m4
-    m6 = m7 if m7 > m6 else m6
-    m0 = m2 if m2 > m0 else m0
-    m4 = m6 if m6 > m4 else m4
-    return m4 if m4 > m0 else m0
 
 
 # ---------------------------------------------------------- elementwise activations
@@ -319,29 +271,52 @@ act_backward_serial, act_backward_parallel = jit_pair(_act_backward_drive)
 
 
 @jit_inline
-def _softmax_row_body(y, x):
-    mx = max8(x)
-    for j in range(x.size):
-        y[j] = vexp(x[j] - mx)
-    s = sum8(y)
-    for j in range(x.size):
-        y[j] = y[j] / s
+def _exp_shifted(e, x, mxs):
+    """e = exp(x - its row's max) for a block of rows (2-D; e may be x); mxs[r] = row r's max.
+
+    The shifted rows first, then one flat exp pass over the whole block, as csrc/
+    does: it vectorises however short the rows (an exp loop per row of 10 classes
+    ran scalar: the softmax forward took 3.5x the C time at 128x10)."""
+    for r in range(x.shape[0]):
+        mx = vmax(x[r])
+        mxs[r] = mx
+        for j in range(x.shape[1]):
+            e[r, j] = x[r, j] - mx
+    ef = e.reshape(-1)
+    for i in range(ef.size):
+        ef[i] = vexp(ef[i])
+
+
+@jit_inline
+def _softmax_block(y, x, mxs):
+    """y = softmax(x) for a block of rows (2-D; y may be x)."""
+    _exp_shifted(y, x, mxs)
+    one = x.dtype.type(1.0)
+    for r in range(y.shape[0]):
+        inv = one / vsum(y[r])  # a multiply per element, as csrc/: a division costs 2-4x more
+        for j in range(y.shape[1]):
+            y[r, j] = y[r, j] * inv
 
 
 @jit
-def softmax_row(y, x):
-    """y = softmax(x) for one row (1-D): max-subtracted exp, then divided by the sum; y may be x."""
-    if same_buffer(y, x):  # see "In place" in the module docstring
-        _softmax_row_body(y, y)
-    else:
-        _softmax_row_body(y, x)
+def softmax_rows(y, x, lo, hi):
+    """y = softmax(x) (max-subtracted exp, divided by the row sum) for rows [lo, hi) of
+    2-D arrays, in blocks of XENT_BLOCK elements; y may be x. A call per range of rows,
+    not per row (a call and a view per row cost more than a row of 10)."""
+    mxs = np.empty(max(1, XENT_BLOCK // x.shape[1]), x.dtype)
+    for b0 in range(lo, hi, mxs.size):
+        yb = y[b0 : min(hi, b0 + mxs.size)]
+        xb = x[b0 : b0 + yb.shape[0]]
+        if same_buffer(yb, xb):  # one view for both: see "In place" in the module docstring
+            _softmax_block(yb, yb, mxs)
+        else:
+            _softmax_block(yb, xb, mxs)
 
 
 def _softmax_forward_drive(y, x, nchunks):
     for c in prange(nchunks):
         lo, hi = chunk_bounds(c, nchunks, x.shape[0])
-        for i in range(lo, hi):
-            softmax_row(y[i], x[i])
+        softmax_rows(y, x, lo, hi)
 
 
 softmax_forward_serial, softmax_forward_parallel = jit_pair(_softmax_forward_drive)
@@ -380,56 +355,39 @@ softmax_backward_serial, softmax_backward_parallel = jit_pair(_softmax_backward_
 # ----------------------------------------------------------------------- losses
 
 
-def _xent_drive(dl, logits, labels, rowloss, inv_n, nchunks):
+def _xent_drive(dl, logits, labels, inv_n, nchunks):
     """Sum over rows of logsumexp - logit[label]; dl = (softmax - onehot) / n if given.
 
-    Blocks of rows, as the C backend: the shifted logits of a block go to dl (or a
-    buffer), then one flat exp pass over the whole block, which vectorises however
-    short the rows (one loop per row of 10 classes ran scalar, 4x the C time).
-    Rows shorter than 16 take plain loops by index: a call and a view per row
-    (max8, sum8) cost more than such a row.
+    Blocks of rows, as the C backend: the exp of a block goes to dl (or a buffer)
+    in one flat pass (``_exp_shifted``), then each row's sum, loss and gradient.
+    The row losses are added in row order, so the sum does not depend on threads.
     """
     n, k = logits.shape
     rb = max(1, XENT_BLOCK // k)
+    rowloss = np.empty(n)
     for c in prange(nchunks):
         lo, hi = chunk_bounds(c, nchunks, n)
         T = logits.dtype.type
         g = T(inv_n)
         one = T(1.0)
-        buf = np.empty(0 if dl is not None else rb * k, logits.dtype)
+        buf = np.empty((0 if dl is not None else rb, k), logits.dtype)
         mxs = np.empty(rb, logits.dtype)
         for b0 in range(lo, hi, rb):
             nr = min(hi - b0, rb)
             if dl is None:
-                e = buf[: nr * k]
+                e = buf[:nr]
             else:
-                e = dl[b0 : b0 + nr].reshape(-1)
+                e = dl[b0 : b0 + nr]
+            _exp_shifted(e, logits[b0 : b0 + nr], mxs)
             for r in range(nr):
-                if k >= 16:
-                    mx = max8(logits[b0 + r])
-                else:
-                    mx = logits[b0 + r, 0]
-                    for j in range(1, k):
-                        v = logits[b0 + r, j]
-                        mx = v if v > mx else mx
-                mxs[r] = mx
-                for j in range(k):
-                    e[r * k + j] = logits[b0 + r, j] - mx
-            for j in range(nr * k):
-                e[j] = vexp(e[j])
-            for r in range(nr):
-                if k >= 16:
-                    s = sum8(e[r * k : r * k + k])
-                else:
-                    s = T(0.0)
-                    for j in range(k):
-                        s += e[r * k + j]
+                s = vsum(e[r])
                 lab = labels[b0 + r]
                 if dl is not None:
-                    e_lab = e[r * k + lab]
+                    inv = one / s  # as in _softmax_block
+                    e_lab = e[r, lab]
                     for j in range(k):
-                        e[r * k + j] = (e[r * k + j] / s) * g
-                    e[r * k + lab] = (e_lab / s - one) * g
+                        e[r, j] = (e[r, j] * inv) * g
+                    e[r, lab] = (e_lab * inv - one) * g
                 rowloss[b0 + r] = np.float64(math.log(s) - (logits[b0 + r, lab] - mxs[r]))
     total = 0.0
     for i in range(n):
@@ -466,10 +424,13 @@ def _bce_block(dl, x, t, g, e, term):
 
 
 def _bce_drive(dl, x, t, inv_n):
-    partial = np.empty(red_chunks(x.size))
+    """The arrays as the caller has them (1-D or 2-D), flattened here: three reshapes in
+    Python cost 0.5 us, a fifth of a 128x10 call."""
+    xf, tf = x.reshape(-1), t.reshape(-1)
+    partial = np.empty(red_chunks(xf.size))
     for c in prange(partial.size):
         lo = c * RED_CHUNK
-        hi = min(x.size, lo + RED_CHUNK)
+        hi = min(xf.size, lo + RED_CHUNK)
         g = x.dtype.type(inv_n)
         e = np.empty(TERM_BLOCK, x.dtype)
         term = np.empty(TERM_BLOCK, x.dtype)
@@ -477,9 +438,9 @@ def _bce_drive(dl, x, t, inv_n):
         for b in range(lo, hi, TERM_BLOCK):
             m = min(TERM_BLOCK, hi - b)
             if dl is None:
-                s += _bce_block(None, x[b : b + m], t[b : b + m], g, e[:m], term[:m])
+                s += _bce_block(None, xf[b : b + m], tf[b : b + m], g, e[:m], term[:m])
             else:
-                s += _bce_block(dl[b : b + m], x[b : b + m], t[b : b + m], g, e[:m], term[:m])
+                s += _bce_block(dl.reshape(-1)[b : b + m], xf[b : b + m], tf[b : b + m], g, e[:m], term[:m])
         partial[c] = s
     total = 0.0
     for c in range(partial.size):

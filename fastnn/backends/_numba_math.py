@@ -26,9 +26,10 @@ versions compute in float32 with shorter polynomials.
   selected; float64 within 1.1 ulp of the exact erf, float32 within 2.2 ulp.
 
 ``dsum``, ``dsumabs`` and ``dsumsq`` are float64 sums (of x, |x|, x^2), and
-``vdot`` a dot product in the arrays' dtype, for the same reason: without
-fastmath a sum is one chain of additions, so they keep 16 partial sums in one
-vector register (a loop written in LLVM IR).
+``vdot`` and ``vsum`` a dot product and a sum in the arrays' dtype, for the same
+reason: without fastmath a sum is one chain of additions, so they keep 16
+partial sums in one vector register (a loop written in LLVM IR). ``vmax`` keeps
+16 running maxima the same way (LLVM does not vectorise a running max either).
 
 NaN in gives NaN out. The overloads are inlined at Numba-IR level
 (``inline="always"``): left to LLVM, a nested call (tanh -> expm1 -> exp) stays
@@ -419,7 +420,7 @@ def _verf_overload(x):
 
 # ------------------------------------------------------ sums and dots in vector registers
 
-#: lanes of dsum / dsumabs / dsumsq / vdot (as FNN_RED_W in csrc/reduce.h)
+#: lanes of dsum / dsumabs / dsumsq / vdot / vsum / vmax (as FNN_RED_W in csrc/reduce.h)
 SUM_LANES = 16
 
 
@@ -428,9 +429,19 @@ def _is_vector(v):
             and v.dtype in (types.float32, types.float64))
 
 
-def _lane_reduce(context, builder, arrays, values, lane_type, term):
-    """Sum of term(blocks) over the whole SUM_LANES-blocks of 1-D C arrays (the first one's
-    length), in a <SUM_LANES x lane_type> accumulator; then its lanes added pairwise.
+def _fadd(builder, a, b):
+    return builder.fadd(a, b)
+
+
+def _fmax(builder, a, b):
+    # `b > a ? b : a`: x86's maxps itself (llvm.maxnum would add NaN handling around it)
+    return builder.select(builder.fcmp_ordered(">", b, a), b, a)
+
+
+def _lane_reduce(context, builder, arrays, values, lane_type, term, combine=_fadd, init=0.0):
+    """combine() of term(blocks) over the whole SUM_LANES-blocks of 1-D C arrays (the first
+    one's length), in a <SUM_LANES x lane_type> accumulator starting at `init` in every
+    lane; then its lanes combined pairwise. combine is a sum unless given (vmax: a max).
 
     Without fastmath LLVM does not vectorise a sum (one chain of additions) nor
     turn independent scalar chains into vectors, and partial sums in an array
@@ -441,18 +452,18 @@ def _lane_reduce(context, builder, arrays, values, lane_type, term):
     arys = [context.make_array(a)(context, builder, v) for a, v in zip(arrays, values)]
     ptrs = [builder.bitcast(ary.data, ir.VectorType(context.get_value_type(a.dtype), SUM_LANES).as_pointer())
             for a, ary in zip(arrays, arys)]
-    acc = cgutils.alloca_once_value(builder, ir.Constant(ir.VectorType(lane_type, SUM_LANES), None))  # zeros
+    acc = cgutils.alloca_once_value(builder, ir.Constant(ir.VectorType(lane_type, SUM_LANES), [init] * SUM_LANES))
     n = arys[0].nitems
     with cgutils.for_range(builder, builder.udiv(n, n.type(SUM_LANES))) as loop:
         blocks = [builder.load(builder.gep(p, [loop.index]), align=a.dtype.bitwidth // 8)
                   for a, p in zip(arrays, ptrs)]
-        builder.store(builder.fadd(builder.load(acc), term(builder, *blocks)), acc)  # mem2reg: a register
+        builder.store(combine(builder, builder.load(acc), term(builder, *blocks)), acc)  # mem2reg: a register
     s, w = builder.load(acc), SUM_LANES
-    while w > 1:  # lanes [0, w/2) + lanes [w/2, w)
+    while w > 1:  # lanes [0, w/2) with lanes [w/2, w)
         w //= 2
         halves = [builder.shuffle_vector(s, s, ir.Constant(ir.VectorType(ir.IntType(32), w), list(lanes)))
                   for lanes in (range(w), range(w, 2 * w))]
-        s = builder.fadd(*halves)
+        s = combine(builder, *halves)
     return builder.extract_element(s, ir.IntType(32)(0))
 
 
@@ -497,6 +508,52 @@ def _lane_dot(typingctx, a, b):
                             lambda b, x, y: b.fmul(x, y))
 
     return a.dtype(a, b), codegen
+
+
+@intrinsic
+def _lane_vsum(typingctx, v):
+    """sum of v over the whole SUM_LANES-blocks of v, in v's dtype."""
+    if not _is_vector(v):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _lane_reduce(context, builder, [v], args, context.get_value_type(v.dtype), lambda b, x: x)
+
+    return v.dtype(v), codegen
+
+
+@intrinsic
+def _lane_max(typingctx, v):
+    """max of v over the whole SUM_LANES-blocks of v (-inf if none); a NaN is passed over."""
+    if not _is_vector(v):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _lane_reduce(context, builder, [v], args, context.get_value_type(v.dtype), lambda b, x: x,
+                            combine=_fmax, init=-math.inf)
+
+    return v.dtype(v), codegen
+
+
+@njit(inline="always", **OPTIONS)
+def vsum(v):
+    """Sum of a 1-D C array in its dtype: SUM_LANES partial sums in vector registers as
+    csrc/reduce.h's fnn_rsum (the softmax row sums), then the tail."""
+    s = _lane_vsum(v)
+    for i in range(v.size - v.size % SUM_LANES, v.size):
+        s += v[i]
+    return s
+
+
+@njit(inline="always", **OPTIONS)
+def vmax(v):
+    """Maximum of a 1-D C array (-inf if empty): SUM_LANES running maxima in vector
+    registers (x86 max instructions, as csrc/reduce.h's fnn_rmax), then the tail. A NaN
+    is passed over, as there; it still makes its softmax row NaN through exp."""
+    m = _lane_max(v)
+    for i in range(v.size - v.size % SUM_LANES, v.size):
+        m = select(v[i] > m, v[i], m)
+    return m
 
 
 @njit(inline="always", **OPTIONS)

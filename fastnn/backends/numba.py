@@ -249,24 +249,21 @@ def dense_backward(dx, dw, db, dz, dout, x, w, y, z, act, param):
 def softmax_xent(dlogits, logits, labels):
     """mean(-log softmax(logits)[label]); dlogits = (softmax - onehot) / n."""
     n = logits.shape[0]
-    rowloss = np.empty(n)
     t = _parallel(logits.size * TRANSCENDENTAL_COST)
     if t:
-        total = _ew.softmax_xent_parallel(dlogits, logits, labels, rowloss, 1.0 / n, min(t, n))
+        total = _ew.softmax_xent_parallel(dlogits, logits, labels, 1.0 / n, min(t, n))
     else:
-        total = _ew.softmax_xent_serial(dlogits, logits, labels, rowloss, 1.0 / n, 1)
+        total = _ew.softmax_xent_serial(dlogits, logits, labels, 1.0 / n, 1)
     return float(total) / n
 
 
 def sigmoid_bce(dlogits, logits, targets):
     """sum(BCE(sigmoid(logits), targets)) / n; dlogits = (sigmoid - targets) / n."""
     n = logits.shape[0]
-    xf, tf = _flat(logits), _flat(targets)
-    dl = None if dlogits is None else _flat(dlogits)
-    if _parallel(xf.size * TRANSCENDENTAL_COST):
-        total = _ew.sigmoid_bce_parallel(dl, xf, tf, 1.0 / n)
+    if _parallel(logits.size * TRANSCENDENTAL_COST):
+        total = _ew.sigmoid_bce_parallel(dlogits, logits, targets, 1.0 / n)
     else:
-        total = _ew.sigmoid_bce_serial(dl, xf, tf, 1.0 / n)
+        total = _ew.sigmoid_bce_serial(dlogits, logits, targets, 1.0 / n)
     return float(total) / n
 
 
