@@ -539,7 +539,8 @@ def _lane_max(typingctx, v):
 def vsum(v):
     """Sum of a 1-D C array in its dtype: SUM_LANES partial sums in vector registers as
     csrc/reduce.h's fnn_rsum (the softmax row sums), then the tail."""
-    s = _lane_vsum(v)
+    # a row shorter than the lanes (10 classes) skips their setup and lane reduction
+    s = _lane_vsum(v) if v.size >= SUM_LANES else v.dtype.type(0.0)
     for i in range(v.size - v.size % SUM_LANES, v.size):
         s += v[i]
     return s
@@ -550,7 +551,7 @@ def vmax(v):
     """Maximum of a 1-D C array (-inf if empty): SUM_LANES running maxima in vector
     registers (x86 max instructions, as csrc/reduce.h's fnn_rmax), then the tail. A NaN
     is passed over, as there; it still makes its softmax row NaN through exp."""
-    m = _lane_max(v)
+    m = _lane_max(v) if v.size >= SUM_LANES else v.dtype.type(-math.inf)  # as in vsum
     for i in range(v.size - v.size % SUM_LANES, v.size):
         m = select(v[i] > m, v[i], m)
     return m

@@ -10,8 +10,10 @@ activation over the vectorisable math of ``_numba_math``), run over a whole
 batch per layer, out of place (see the forward); per-element libm calls kept
 tanh, sigmoid, softplus, elu and the gelus scalar (2-4x the C epoch's time).
 The losses take their exponentials in one flat ``vexp`` pass over the batch
-(``_loss``); the logs stay libm's: one per row for softmax, and log1p / the
-clipped logs of BCE sit in the float64 row sums, which do not vectorise anyway.
+(``_loss``; softmax through the kernels' ``_exp_shifted`` and ``vsum`` rows),
+and the L2 term is the l2 kernel's vectorised sum; the logs stay libm's: one per
+row for softmax, and log1p / the clipped logs of BCE sit in the float64 row
+sums, which do not vectorise anyway.
 Compiled with ``cache=True``, ``nogil=True``, ``error_model='numpy'`` and no
 fastmath, once per dtype. Numba checks only this file for cache staleness:
 after editing a helper module, delete ``fastnn/backends/__pycache__/*.nb[ic]``.
@@ -25,9 +27,10 @@ import numpy as np
 
 from ._common import GOLDEN, dropout_threshold
 # the loops' bodies, not their entry points: the epoch never runs them in place (its
-# buffers are separate), so the entry points' single-array copies would only add compile time
-from ._numba_elementwise import _act_backward_body, _act_forward_body
-from ._numba_math import select, vexp
+# buffers are separate), so the entry points' single-array copies would only add compile time;
+# norm_serial is the l2 kernel itself (one sum for both)
+from ._numba_elementwise import _act_backward_body, _act_forward_body, _exp_shifted, norm_serial
+from ._numba_math import select, vexp, vsum
 from ._train_reference import (
     DROPOUT_STRIDE,
     LOSS_SIGMOID_BCE,
@@ -156,23 +159,14 @@ def _loss(code, dlog, out, labels, targets, idx, sw, clip, rowmax):
     weights: row r then counts w_r / s in the loss and its gradient. Targets and
     weights are gathered by idx. clip > 0: the loss is scikit-learn's log loss, the
     probabilities clipped to [clip, 1 - clip]. rowmax: workspace of n elements.
-    exp and log1p are _numba_math's (libm's, called per element, kept the loops scalar)."""
+    Softmax takes the kernels' vmax / vsum rows in the dtype (as the reference and C)."""
     n, k = out.shape
     dt = out.dtype.type  # the clipped probabilities are rounded to it, as scikit-learn's are
     zero, one = dt(0.0), dt(1.0)
     if code == LOSS_SOFTMAX_XENT:
-        # the max-subtracted logits of the whole batch, then their exponentials in one
-        # flat pass: it vectorises however few the classes (a row of 10 would not)
-        for r in range(n):
-            mx = out[r, 0]
-            for j in range(1, k):
-                mx = max(mx, out[r, j])
-            rowmax[r] = mx
-            for j in range(k):
-                dlog[r, j] = out[r, j] - mx
-        flat = dlog.reshape(-1)
-        for i in range(flat.shape[0]):
-            flat[i] = vexp(flat[i])
+        # the softmax kernels' block helper: the max-subtracted logits (vmax rows), then
+        # their exponentials in one flat pass (it vectorises however few the classes)
+        _exp_shifted(dlog, out, rowmax)
     elif code == LOSS_SIGMOID_BCE:
         # e^-|z| of the whole batch in one flat pass (vectorised), as softmax above
         for r in range(n):
@@ -194,9 +188,7 @@ def _loss(code, dlog, out, labels, targets, idx, sw, clip, rowmax):
         f = wr / s  # row r's share of the gradient
         if code == LOSS_SOFTMAX_XENT:
             mx = rowmax[r]
-            se = 0.0
-            for j in range(k):
-                se += dlog[r, j]
+            se = vsum(dlog[r])  # in the dtype, as the reference, csrc/losses.c and softmax_xent
             lab = labels[idx[r]]
             if clip > 0.0:
                 total += wr * -math.log(_clip(dt(dlog[r, lab] / se), clip))
@@ -317,10 +309,9 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
         dlog = dlog_buf[:rows * sizes[L]].reshape(rows, sizes[L])
         batch_loss, s = _loss(loss, dlog, out, labels, targets, idx, sw, loss_clip, rowmax_buf[:rows])
         if alpha > 0.0:
-            sq = 0.0
-            for k in range(nw):
-                sq += float(params[k]) * float(params[k])
-            batch_loss += alpha * 0.5 * sq / s
+            # the Numba l2 kernel's sum (float64 lanes in a vector register): one scalar
+            # chain of additions here took a quarter of the epoch at 64-128-64-10, batch 32
+            batch_loss += alpha * (0.5 * norm_serial(params[:nw], True)) / s
         # backward; g = dL/d(output of layer l); dz = g * act' into its own buffer (not in place,
         # as h above), so dx = dz W^T can then overwrite g
         g = dlog
