@@ -92,6 +92,11 @@ def _dense(X, dtype=np.float64, order="C"):
     return np.asarray(X, dtype=dtype, order=order)
 
 
+def _all_finite(a) -> bool:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(a.sum()) or np.isfinite(a).all())
+
+
 def _means(X, Y, sw, fit_intercept):
     """Weighted column means of X and Y (zeros without an intercept), in their dtypes."""
     if not fit_intercept:  # zeros of X's dtype: float32 data must not be promoted by "centring"
@@ -609,7 +614,9 @@ class ElasticNet(_LinearRegressorBase):
                 xt *= root
         else:
             xt = _centered_columns(X, x_mean, root)  # each column of X contiguous: one per coordinate update
-        if not (np.isfinite(xt).all() and np.isfinite(Yc).all()):  # finite X whose centring overflowed
+        # finite X whose centring overflowed; a finite sum first (one pass, no boolean temporary,
+        # as kernels.finite_as): the full check only when the sum is not finite
+        if not (_all_finite(xt) and _all_finite(Yc)):
             # scikit-learn's error (it iterates on the overflowed values, then checks coef_)
             raise ValueError("Coordinate descent iterations resulted in non-finite parameter values. The input "
                              "data may contain large values and need to be preprocessed (centring X or y, or "
