@@ -49,7 +49,7 @@ def test_linear_regression_matches_sklearn(diabetes, weights, fit_intercept, wei
 def test_linear_regression_solver_paths_match_lstsq(case, monkeypatch):
     """Tall well-conditioned X runs the normal equations, the rest scipy's lstsq:
     either way coef_, rank_ and singular_ are scikit-learn's."""
-    from fastnn.estimators import linear as lin
+    from fastnn.estimators import _linear_regression as lin
 
     rng = np.random.default_rng(5)
     X = rng.standard_normal({"wide": (30, 60)}.get(case, (400, 25)))
@@ -540,10 +540,11 @@ def test_sparse_pickle_pipeline_and_errors(diabetes):
                                   lambda: (LogisticRegression(), skl.LogisticRegression())])
 def test_predict_fast_path_keeps_scikit_learns_errors(diabetes, make, monkeypatch):
     """Already-valid input skips validate_data; anything else gets scikit-learn's own checks."""
-    from fastnn.estimators import linear as lin
+    from fastnn.estimators import _linear_base, _logistic
 
     X, y = diabetes
     f, s = make()
+    lin = _logistic if isinstance(f, LogisticRegression) else _linear_base  # where predict lives
     if isinstance(f, LogisticRegression):
         y = (y > 140).astype(int)
     f.fit(X, y)

@@ -51,7 +51,7 @@ def _did_not_raise(exc: str) -> str:
 
 #: scikit-learn's solvers fastnn's Ridge does not have: refused by name (InvalidParameterError)
 _RIDGE_SOLVER = r"The 'solver' parameter of Ridge must be a str among \{[^}]*\}\. Got '(lsqr|sparse_cg|sag|saga)'"
-#: fastnn densifies sparse X (estimators/linear.py's module doc): every option works on it
+#: fastnn densifies sparse X (fastnn/estimators/linear.py's module doc): every option works on it
 _DENSIFIED = "fastnn densifies sparse X, so this option fits it (correctly) where scikit-learn refuses sparse input"
 
 _MLP = ("sklearn.neural_network.tests.test_mlp", {"sklearn.neural_network": ("MLPClassifier", "MLPRegressor")})

@@ -1,0 +1,380 @@
+"""LogisticRegression and SoftmaxRegression (see linear.py for the family)."""
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+import scipy.sparse as sp
+from scipy.special import expit, log_expit, logsumexp
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model._base import SparseCoefMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .. import kernels as K
+from ..threads import one_blas_thread
+from ._lbfgs_compat import CallbackSupportMixin, _check_optimize_result, _get_additional_lbfgs_options_dict
+from ._linear_base import _dense, _fista, _spectral_sq
+from ._validation import validated_rows
+
+__all__ = ["LogisticRegression", "SoftmaxRegression"]
+
+
+class _LbfgsIterationHooks:
+    """scipy's L-BFGS-B callback calling scikit-learn's per-iteration callback hooks (1.9+).
+
+    As scikit-learn's LogisticRegression (its _LbfgsCallbackBridge): each iteration is a
+    subtask of the fit's context, begun at its start point and ended at its result; the
+    subtask begun after the last iteration never runs and is ended empty by close().
+    """
+
+    def __init__(self, ctx, est, x0, n_f, k, **data):
+        self._ctx, self._est, self._shape, self._data = ctx, est, (n_f, k), data
+        self._task = self._begin(x0)
+
+    def _attrs(self, x):  # lazy: only built for a hook that asks for fitted_estimator
+        return lambda: dict(zip(("coef_", "intercept_"), self._est._coef_intercept(x, *self._shape)))
+
+    def _begin(self, x):
+        task = self._ctx.subcontext(task_name="lbfgs-iter")
+        task.call_on_fit_task_begin(estimator=self._est, reconstruction_attributes=self._attrs(x), **self._data)
+        return task
+
+    def __call__(self, xk):
+        self._task.call_on_fit_task_end(estimator=self._est, reconstruction_attributes=self._attrs(xk), **self._data)
+        self._task = self._begin(xk)
+
+    def close(self):
+        self._task.call_on_fit_task_end(estimator=self._est)
+
+
+class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, BaseEstimator):
+    """Logistic / softmax regression: sklearn's lbfgs objective on fastnn's dense kernels.
+
+    sparsify() / densify() are scikit-learn's (SparseCoefMixin): coef_ may be a sparse matrix.
+    set_callbacks() is scikit-learn's (1.9+): solver="lbfgs" calls the hooks of every
+    iteration; "gd" only those of the whole fit, with scikit-learn's warning for its
+    solvers other than lbfgs.
+    """
+
+    _multinomial_always = False
+
+    def _dense_coef(self):
+        return self.coef_.toarray() if sp.issparse(self.coef_) else self.coef_
+
+    def _coef_intercept(self, x, n_f, k):
+        """(coef_, intercept_) of the flat parameters x, in X's dtype."""
+        coef = x[: n_f * k].reshape(n_f, k).T.copy().astype(self._dtype, copy=False)
+        return coef, (x[n_f * k:].copy() if self.fit_intercept else np.zeros(k)).astype(self._dtype, copy=False)
+
+    def set_callbacks(self, *callbacks):
+        """Set scikit-learn callbacks (``sklearn.callback``, scikit-learn 1.9+) for fit."""
+        if self.solver != "lbfgs":
+            warnings.warn(f"Callbacks are only supported in {type(self).__name__} for solver='lbfgs'. This "
+                          f"estimator has solver='{self.solver}', callbacks will be ignored during the solving of "
+                          "the regression.")
+        return super().set_callbacks(*callbacks)
+
+    def _penalty(self):
+        """(C, l1_ratio): the penalty ``(1 - l1_ratio) ||W||^2 / 2 + l1_ratio ||W||_1`` over C."""
+        return float(self.C), 0.0
+
+    def _loss_grad(self, x, X, T, sw, sw_sum, l2, n_f, k, labels):
+        """(objective, gradient) at the flat parameters x, without the L1 term; sw None means unit weights."""
+        W = x[: n_f * k].reshape(n_f, k)
+        b = x[n_f * k:] if self.fit_intercept else np.zeros(k)
+        Z = K.dense_forward(X, W, b, "identity", backend=self.backend)
+        if sw is None:
+            # the fused loss kernels: mean loss and (p - onehot) / n in one pass, where
+            # SciPy's logsumexp and friends took ~90% of a multinomial fit's time
+            if k == 1:
+                loss, D = K.sigmoid_bce(Z, T.reshape(-1, 1), backend=self.backend)
+            else:
+                loss, D = K.softmax_xent(Z, labels, backend=self.backend)
+        else:  # per-row losses for the weights, in as few NumPy passes as the math allows
+            if k == 1:
+                z = Z[:, 0]
+                per = np.logaddexp(0.0, z) - T * z  # -(T log s(z) + (1 - T) log s(-z))
+                D = (expit(z) - T)[:, None]
+            else:
+                rows = np.arange(Z.shape[0])
+                top = Z.max(axis=1, keepdims=True)
+                D = np.exp(Z - top)
+                total = D.sum(axis=1, keepdims=True)
+                per = (top[:, 0] + np.log(total[:, 0])) - Z[rows, labels]
+                D /= total
+                D[rows, labels] -= 1.0
+            loss = float(sw @ per) / sw_sum
+            D *= (sw / sw_sum)[:, None]
+        _, dW, db = K.dense_backward(np.ascontiguousarray(D), X, W, "identity", need_dx=False, backend=self.backend)
+        loss += 0.5 * l2 * float(np.sum(W * W))
+        g = dW + l2 * W
+        grad = np.concatenate([g.ravel(), db]) if self.fit_intercept else g.ravel()
+        return loss, grad
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by L-BFGS-B (or proximal accelerated gradient descent for solver="gd" / "saga")."""
+        C, l1_ratio = self._penalty()  # first, as scikit-learn checks the penalty: before the data
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self._dtype = X.dtype
+        X = _dense(X)
+        enc = LabelEncoder().fit(y)
+        self.classes_ = enc.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the data contains only one "
+                f"class: {self.classes_[0]!r}"
+            )
+        labels = enc.transform(y).astype(np.int64)
+        # "gd" / "saga" bound their step by the norm of X scaled by sqrt(sw): a negative weight failed in an SVD
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=self.solver != "lbfgs")
+        if self.class_weight is not None:
+            # "balanced" counts each class by its sample weights, as scikit-learn's fit does
+            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
+                                      sample_weight=None if sample_weight is None else sw)
+            sw = sw * cw[labels]
+        multinomial = self._multinomial_always or len(self.classes_) > 2
+        k = len(self.classes_) if multinomial else 1
+        n_f = X.shape[1]
+        T = labels.astype(np.float64)
+        sw_sum = float(sw.sum())
+        # scikit-learn's objective divided by sum(sw): saga's sum(sw loss) + (1 - l1_ratio) / C ||W||^2 / 2
+        # + l1_ratio / C ||W||_1 (lbfgs': the same with l1_ratio=0)
+        strength = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
+        l2, l1 = (1.0 - l1_ratio) * strength, l1_ratio * strength
+        size = n_f * k + (k if self.fit_intercept else 0)
+        x0 = np.zeros(size)
+        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape != (k, n_f):
+            # other features or classes than the fit to start from: scikit-learn's error
+            # (fastnn used to restart from zeros without a word)
+            width = n_f + int(self.fit_intercept)
+            raise ValueError(
+                f"Initialization coef is of shape {(self.coef_.shape[0], self.coef_.shape[1] + int(self.fit_intercept))}"
+                f", expected shape {f'({width},) or (1, {width})' if k == 1 else (k, width)}")
+        if self.warm_start and hasattr(self, "coef_"):
+            x0[: n_f * k] = self._dense_coef().T.ravel()
+            if self.fit_intercept:
+                x0[n_f * k:] = self.intercept_
+        unit = sample_weight is None and self.class_weight is None  # the fused kernels' case
+        args = (X, T, None if unit else sw, sw_sum, l2, n_f, k, labels.astype(np.int32))
+        data = dict(X=X, y=y, metadata=None if sample_weight is None else {"sample_weight": sample_weight})
+        ctx = None
+        if hasattr(self, "_init_callback_context"):  # scikit-learn >= 1.9; its task counts
+            ctx = self._init_callback_context(max_subtasks=max(self.max_iter, 1) + 1)
+            ctx.call_on_fit_task_begin(estimator=self, **data)
+        if self.solver != "lbfgs":  # "gd", and "saga": scikit-learn's name for the L1 / elastic-net problem
+            L = 0.25 * _spectral_sq(np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X, sw)
+            L = (L if k == 1 else 2 * L) + l2
+            x, self.n_iter_, ok = _fista(lambda v: self._loss_grad(v, *args), x0, L, self.max_iter, self.tol,
+                                         backend=self.backend, l1=l1, n_l1=n_f * k)
+            if not ok:
+                warnings.warn("The max_iter was reached which means the coef_ did not converge" if self.solver == "saga"
+                              else f"gd did not converge in max_iter={self.max_iter} iterations.", ConvergenceWarning)
+            self.n_iter_ = np.array([self.n_iter_], dtype=np.int32)
+        else:
+            iprint = [-1, 50, 1, 100, 101][np.searchsorted(np.array([0, 1, 2, 3]), self.verbose)]
+            hooks = _LbfgsIterationHooks(ctx, self, x0, n_f, k, **data) if hasattr(self, "_skl_callbacks") else None
+            with one_blas_thread():  # why: see MLP._fit_lbfgs
+                res = scipy.optimize.minimize(
+                    self._loss_grad, x0, method="L-BFGS-B", jac=True, args=args, callback=hooks,
+                    options={"maxiter": self.max_iter, "maxls": 50, "gtol": self.tol,
+                             "ftol": 64 * np.finfo(float).eps, **_get_additional_lbfgs_options_dict("iprint", iprint)},
+                )
+            if hooks is not None:
+                hooks.close()
+            # int32, as scikit-learn's
+            self.n_iter_ = np.array([_check_optimize_result("lbfgs", res, self.max_iter)], dtype=np.int32)
+            x = res.x
+        self.coef_, self.intercept_ = self._coef_intercept(x, n_f, k)
+        if ctx is not None:
+            ctx.call_on_fit_task_end(estimator=self, reconstruction_attributes={}, **data)
+        return self
+
+    def _scores(self, X):
+        check_is_fitted(self)
+        if validated_rows(self, X) is None:
+            X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False,
+                              dtype=[np.float64, np.float32])
+        # scores (and so probabilities) in scikit-learn's dtype: float32 for float32 X and a float32 fit
+        out_dtype = np.result_type(X.dtype, self.coef_.dtype)
+        X = _dense(X)
+        W = np.ascontiguousarray(self._dense_coef().T, dtype=np.float64)
+        Z = K.dense_forward(X, W, np.asarray(self.intercept_, dtype=np.float64), "identity", backend=self.backend)
+        Z = Z.astype(out_dtype, copy=False)
+        return Z[:, 0] if Z.shape[1] == 1 else Z
+
+    def decision_function(self, X):
+        """Signed distances (binary: shape (n,), > 0 means classes_[1]) or per-class scores (n, n_classes)."""
+        Z = self._scores(X)
+        if Z.ndim == 2 and Z.shape[1] == 2:  # two-column softmax: the log-odds of classes_[1]
+            return Z[:, 1] - Z[:, 0]
+        return Z
+
+    def predict(self, X):
+        """Class labels."""
+        scores = self.decision_function(X)
+        idx = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[idx]
+
+    def predict_proba(self, X):
+        """Class probabilities (columns in ``classes_`` order)."""
+        scores = self._scores(X)
+        if scores.ndim == 1:
+            p = expit(scores)
+            return np.column_stack([1 - p, p])
+        return np.exp(scores - logsumexp(scores, axis=1)[:, None])
+
+    def predict_log_proba(self, X):
+        """Log of predict_proba."""
+        scores = self._scores(X)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        return scores - logsumexp(scores, axis=1)[:, None]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class LogisticRegression(_LogisticBase):
+    """Logistic regression (``sklearn.linear_model.LogisticRegression``: lbfgs and saga).
+
+    Binary targets: one sigmoid column (``coef_`` [1, n_features]); more classes:
+    multinomial softmax, as scikit-learn 1.9. The penalty is scikit-learn's:
+    ``l1_ratio`` 0 (L2), 1 (L1) or between (elastic-net), none with ``C=np.inf``
+    (or the deprecated ``penalty``), with its warnings and errors for each combination.
+
+    solver="lbfgs": L2 or none, scikit-learn's objective and L-BFGS-B options
+    (maxiter, maxls=50, gtol=tol, ftol=64 eps). solver="saga": every penalty, as
+    scikit-learn's saga; solved by proximal accelerated gradient descent (FISTA,
+    soft-thresholding the weights, never the intercepts), not by scikit-learn's
+    stochastic SAGA: the same objective and optimum, to within tol (and the same
+    exact zeros of L1), but other iterates and ``n_iter_``: max_iter counts
+    full-gradient steps, and tol bounds the change of one step, not of a SAGA
+    epoch, so at a loose tol (1e-3) its fits stop farther from the optimum than
+    scikit-learn's. solver="gd" is the same solver under fastnn's name.
+    liblinear (which penalises the intercept too), newton-cg, newton-cholesky and
+    sag are not here.
+    """
+
+    _parameter_constraints: dict = {
+        "penalty": [StrOptions({"l1", "l2", "elasticnet"}), None, Hidden(StrOptions({"deprecated"}))],
+        "C": [Interval(Real, 0, None, closed="right")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],  # > 0 with saga or gd (checked in fit)
+        "dual": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "intercept_scaling": [Interval(Real, 0, None, closed="neither")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "random_state": ["random_state"],
+        "solver": [StrOptions({"lbfgs", "saga", "gd"})],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "n_jobs": [None, Integral],
+        "backend": [None, StrOptions({"c", "numba", "numpy"})],
+    }
+
+    def __init__(self, penalty="deprecated", *, C=1.0, l1_ratio=0.0, dual=False, tol=1e-4, fit_intercept=True,
+                 intercept_scaling=1, class_weight=None, random_state=None, solver="lbfgs", max_iter=100, verbose=0,
+                 warm_start=False, n_jobs=None, backend=None):
+        self.penalty = penalty
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.dual = dual
+        self.tol = tol
+        self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.solver = solver
+        self.max_iter = max_iter
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
+        self.backend = backend
+
+    def _penalty(self):
+        # scikit-learn 1.9's fit, step for step: the effective penalty from penalty / l1_ratio / C,
+        # its warnings (same texts and categories) and its errors (its _check_solver, "gd" taking
+        # what "saga" takes). l1_ratio only matters for a penalised fit: with C=inf or penalty=None,
+        # or next to penalty='l2', scikit-learn warns and fits
+        if self.penalty == "deprecated":
+            if self.l1_ratio is None:
+                warnings.warn("'l1_ratio=None' was deprecated in version 1.8 and will trigger an error in 1.10. "
+                              "Use 0<=l1_ratio<=1 instead.", FutureWarning)
+            penalty = "l2" if self.l1_ratio in (0, None) else "l1" if self.l1_ratio == 1 else "elasticnet"
+            if self.C == np.inf:
+                penalty = None
+        else:
+            penalty = self.penalty
+            warnings.warn(
+                "'penalty' was deprecated in version 1.8 and will be removed in 1.10. To avoid this warning, leave "
+                "'penalty' set to its default value and use 'l1_ratio' or 'C' instead. Use l1_ratio=0 instead of "
+                "penalty='l2', l1_ratio=1 instead of penalty='l1', l1_ratio set to a float between 0 and 1 instead "
+                "of penalty='elasticnet', and C=np.inf instead of penalty=None.", FutureWarning)
+        if self.solver == "lbfgs" and penalty not in ("l2", None):  # scikit-learn's text, then where L1 is
+            raise ValueError(f"Solver {self.solver} supports only 'l2' or None penalties, got {penalty} penalty "
+                             f"(l1_ratio={self.l1_ratio!r}): use solver='saga' for L1 and elastic-net penalties")
+        if self.dual:
+            raise ValueError(f"Solver {self.solver} supports only dual=False, got dual={self.dual}")
+        if penalty != "elasticnet" and self.l1_ratio is not None and 0 < self.l1_ratio < 1:
+            warnings.warn(f"l1_ratio parameter is only used when penalty is 'elasticnet'. Got (penalty={penalty})")
+        if (self.penalty == "l2" and self.l1_ratio != 0) or (self.penalty == "l1" and self.l1_ratio != 1):
+            warnings.warn(f"Inconsistent values: penalty={self.penalty} with l1_ratio={self.l1_ratio}. "
+                          "penalty is deprecated. Please use l1_ratio only.")
+        if penalty == "elasticnet" and self.l1_ratio is None:
+            raise ValueError("l1_ratio must be specified when penalty is elasticnet.")
+        if self.penalty is None and self.C != 1.0:
+            warnings.warn("Setting penalty=None will ignore the C and l1_ratio parameters")
+        if self.n_jobs is not None:
+            warnings.warn("'n_jobs' has no effect since 1.8 and will be removed in 1.10. "
+                          f"You provided 'n_jobs={self.n_jobs}', please leave it unspecified.", FutureWarning)
+        if penalty is None:
+            return np.inf, 0.0
+        # as scikit-learn's saga: penalty='l1' is pure L1 whatever l1_ratio says (after the warning above)
+        return float(self.C), float({"l2": 0.0, "l1": 1.0}.get(penalty, self.l1_ratio))
+
+
+class SoftmaxRegression(_LogisticBase):
+    """Multinomial logistic regression: softmax over ``n_classes`` columns even for 2 classes.
+
+    Objective ``mean cross-entropy + ||W||^2 / (2 C n)`` (scikit-learn's multinomial
+    LogisticRegression), minimised by L-BFGS-B ("lbfgs") or accelerated gradient
+    descent ("gd") on fastnn's dense kernels.
+    """
+
+    _multinomial_always = True
+    _parameter_constraints: dict = {
+        "C": [Interval(Real, 0, None, closed="right")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "solver": [StrOptions({"lbfgs", "gd"})],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "backend": [None, StrOptions({"c", "numba", "numpy"})],
+    }
+
+    def __init__(self, *, C=1.0, tol=1e-4, fit_intercept=True, class_weight=None, solver="lbfgs", max_iter=100,
+                 verbose=0, warm_start=False, backend=None):
+        self.C = C
+        self.tol = tol
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.solver = solver
+        self.max_iter = max_iter
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.backend = backend

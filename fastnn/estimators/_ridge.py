@@ -1,0 +1,175 @@
+"""Ridge: L2-regularised least squares and its solvers (see linear.py for the family)."""
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .. import kernels as K
+from ..threads import one_blas_thread
+from ._linear_base import _center, _LinearRegressorBase
+
+__all__ = ["Ridge"]
+
+
+def _ridge_svd(Xs, Ys, alpha):
+    """Ridge solution [n_features, n_targets] from the SVD of Xs, one alpha per target."""
+    # NumPy's SVD, as scikit-learn's: it computes in float64 even for float32 X, where
+    # scipy's float32 SVD lost up to 3 digits of coef_ on columns of unequal scales
+    U, s, Vt = np.linalg.svd(Xs, full_matrices=False)
+    UtY = U.T @ Ys
+    # singular values at rounding level are zeros (scikit-learn's and scipy's pinv
+    # cut-off, 1e-15): with alpha = 0 their 1/s would blow up to ~1e15
+    nz = s > 1e-15
+    s_safe = np.where(nz, s, 1)
+    return np.column_stack([Vt.T @ (np.where(nz, s_safe / (s_safe * s_safe + a), 0) * UtY[:, j])
+                            for j, a in enumerate(alpha)])
+
+
+def _ridge_cholesky(Xs, Ys, alpha):
+    """scikit-learn's "cholesky" Ridge solution [n_features, n_targets], or None where it
+    falls back to the SVD (a singular system).
+
+    Normal equations ``(X^T X + a I) w = X^T y``, or for wide X (more features than
+    samples) the kernel form ``w = X^T (X X^T + a I)^-1 y``: the smaller system, and
+    one whose condition number is not ~1/a (X^T X has n_features - n_samples zero
+    eigenvalues: the primal form lost 4 digits at a = 1e-10). A singular kernel
+    system with one alpha for all targets gets scikit-learn's warning and
+    least-squares solution.
+    """
+    wide = Xs.shape[1] > Xs.shape[0]
+    A, B = (Xs @ Xs.T, Ys) if wide else (Xs.T @ Xs, Xs.T @ Ys)
+    one_alpha = np.ptp(alpha) == 0
+    # scikit-learn solves all targets at once when they share alpha (one warning)
+    groups = [(alpha[0], slice(None))] if one_alpha else [(a, slice(j, j + 1)) for j, a in enumerate(alpha)]
+    sol = np.empty(B.shape, dtype=B.dtype)
+    for a, cols in groups:
+        Aa = A.copy()
+        Aa.flat[:: A.shape[0] + 1] += a
+        try:
+            sol[:, cols] = scipy.linalg.solve(Aa, B[:, cols], assume_a="pos")
+        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+            if not (wide and one_alpha):
+                return None
+            warnings.warn("Singular matrix in solving dual problem. Using least-squares solution instead.")
+            sol[:, cols] = scipy.linalg.lstsq(Aa, B[:, cols])[0]
+    return Xs.T @ sol if wide else sol
+
+
+def _ridge_lbfgs(Xs, Ys, alpha, max_iter, tol, backend):
+    """scikit-learn's "lbfgs" Ridge solution [n_features, n_targets] with coef >= 0, and
+    the iterations per target.
+
+    L-BFGS-B with bounds w >= 0 on its objective ``0.5 ||Xs w - y||^2 + 0.5 a ||w||^2``
+    (unscaled: ``tol`` is its gtol and ftol) and its options, from zeros, one target at a
+    time; the residual and gradient on the dense kernels (Xs, Ys float64).
+    """
+    n_f = Xs.shape[1]
+    W, iters = np.empty((n_f, Ys.shape[1])), []
+    zero = np.zeros(1)
+    options = {} if max_iter is None else {"maxiter": max_iter}
+    for j, a in enumerate(alpha):
+        y = Ys[:, j:j + 1]
+
+        def fg(w):
+            w2 = w.reshape(n_f, 1)
+            r = K.dense_forward(Xs, w2, zero, "identity", backend=backend) - y
+            _, g, _ = K.dense_backward(r, Xs, w2, "identity", need_dx=False, backend=backend)
+            return 0.5 * float(r[:, 0] @ r[:, 0]) + 0.5 * a * float(w @ w), g[:, 0] + a * w
+
+        with one_blas_thread():  # why: see MLP._fit_lbfgs
+            res = scipy.optimize.minimize(fg, np.zeros(n_f), method="L-BFGS-B", jac=True, tol=tol,
+                                          bounds=[(0, np.inf)] * n_f, options=options)
+        if not res.success:
+            warnings.warn("The lbfgs solver did not converge. Try increasing max_iter or tol. "
+                          f"Currently: max_iter={max_iter} and tol={tol}", ConvergenceWarning)
+        W[:, j] = res.x
+        iters.append(res.nit)
+    return W, np.array(iters, dtype=np.int32)
+
+
+class Ridge(_LinearRegressorBase):
+    """L2-regularised least squares (``sklearn.linear_model.Ridge``): ``||y - Xw||^2 + alpha ||w||^2``.
+
+    solver "auto"/"cholesky": the normal equations ``(X^T X + alpha I) w = X^T y`` or, for X
+    with more features than samples, the kernel form ``w = X^T (X X^T + alpha I)^-1 y``,
+    through ``scipy.linalg.solve(assume_a="pos")``; a singular system falls back to the
+    SVD (``solver_`` then "svd"), as scikit-learn's. "svd": the SVD of X; "gd":
+    accelerated gradient descent on the kernels. ``positive=True`` (solver "auto" or
+    "lbfgs", only): scikit-learn's L-BFGS-B with bounds. ``alpha`` may be one value per target.
+    """
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left"), "array-like"],
+        "fit_intercept": ["boolean"],
+        "copy_X": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions({"auto", "cholesky", "svd", "lbfgs", "gd"})],
+        "positive": ["boolean"],
+        "random_state": ["random_state"],
+        "backend": [None, StrOptions({"c", "numba", "numpy"})],
+    }
+
+    _ravel_one_target = True
+
+    def __init__(self, alpha=1.0, *, fit_intercept=True, copy_X=True, max_iter=None, tol=1e-4, solver="auto",
+                 positive=False, random_state=None, backend=None):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.copy_X = copy_X
+        self.max_iter = max_iter
+        self.tol = tol
+        self.solver = solver
+        self.positive = positive
+        self.random_state = random_state
+        self.backend = backend
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit ridge regression."""
+        # scikit-learn's errors: lbfgs is its solver for positive=True, and the only one
+        if self.solver == "lbfgs" and not self.positive:
+            raise ValueError("'lbfgs' solver can be used only when positive=True. Please use another solver.")
+        if self.positive and self.solver not in ("auto", "lbfgs"):
+            raise ValueError(f"solver='{self.solver}' does not support positive fitting. Please set the solver "
+                             "to 'auto' or 'lbfgs', or set `positive=False`")
+        # the direct solvers work in X's dtype, as scikit-learn's (float32: half the work); the iterative in float64
+        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=self.solver != "gd" and not self.positive,
+                                 non_negative=True)
+        dt = X.dtype
+        Y = Y.astype(dt, copy=False)
+        sw = None if sw is None else sw.astype(dt)
+        alpha = np.broadcast_to(np.asarray(self.alpha, dtype=np.float64).ravel(), (Y.shape[1],)) \
+            if np.size(self.alpha) in (1, Y.shape[1]) else None
+        if alpha is None:
+            raise ValueError(f"alpha must be a scalar or have one value per target ({Y.shape[1]}), "
+                             f"got {np.size(self.alpha)} values")
+        Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept, copy=self.copy_X)
+        r = None if sw is None else np.sqrt(sw)[:, None]
+        Xs, Ys = (Xc, Yc) if r is None else (Xc * r, Yc * r)
+        # the solver used, as scikit-learn's solver_ ("auto" is "cholesky" on dense data, "lbfgs" if positive)
+        self.solver_ = ("lbfgs" if self.positive else "cholesky") if self.solver == "auto" else self.solver
+        # scikit-learn's n_iter_ is None here, but its estimator checks want n_iter_ >= 1
+        # from any estimator that has one (they exempt only sklearn's own Ridge)
+        self.n_iter_ = 1  # direct solvers: one solve
+        if self.solver_ == "lbfgs":
+            W, self.n_iter_ = _ridge_lbfgs(Xs, Ys, alpha, self.max_iter, self.tol, self.backend)
+        elif self.solver == "gd":
+            # ||r||^2 + a||w||^2 = 2 sum(sw) * (half-mse + 0.5 (a / sum(sw)) ||w||^2): same minimiser
+            s = float(Xs.shape[0] if sw is None else sw.sum())
+            if np.ptp(alpha) != 0:
+                raise ValueError("solver='gd' needs one alpha for all targets")
+            W = self._gd(Xc, Yc, sw, float(alpha[0]) / s, self.max_iter or 10000, self.tol * 1e-2)
+        else:
+            W = _ridge_cholesky(Xs, Ys, alpha) if self.solver_ == "cholesky" else None
+            if W is None:  # svd, or a singular system: scikit-learn then solves by SVD too
+                self.solver_ = "svd"
+                W = _ridge_svd(Xs, Ys, alpha)
+        return self._finish(W, x_mean, y_mean)
