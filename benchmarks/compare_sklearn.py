@@ -31,6 +31,7 @@ import time
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn import linear_model as skl
 from sklearn import neural_network as skn
 from sklearn.datasets import (load_breast_cancer, load_diabetes, load_digits, make_classification,
@@ -57,6 +58,10 @@ def _data(name):
         y = (y - y.mean()) / y.std()
     elif name == "regression20k":  # a tall regression set for the linear models (no download)
         X, y = make_regression(n_samples=20000, n_features=200, n_informative=50, noise=1.0, random_state=0)
+    elif name == "sparse50k":  # a sparse regression set, bag-of-words like: 0.2% of 50000 x 5000 non-zero
+        rng = np.random.RandomState(0)
+        X = sp.random(50000, 5000, density=0.002, format="csr", random_state=rng)
+        y = X @ rng.standard_normal(5000) + rng.standard_normal(50000)
     elif name == "classes50k":  # a tall 10-class set for the linear classifiers
         X, y = make_classification(n_samples=50000, n_features=100, n_informative=30, n_classes=10,
                                    random_state=0)
@@ -65,7 +70,7 @@ def _data(name):
         y = y / y.std()
     stratify = y if name in ("digits", "breast_cancer", "classes50k") else None
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=stratify)
-    if name != "digits":
+    if name not in ("digits", "sparse50k"):  # (centring would densify the sparse set)
         sc = StandardScaler().fit(Xtr)
         Xtr, Xte = sc.transform(Xtr), sc.transform(Xte)
     return Xtr, Xte, ytr, yte
@@ -108,6 +113,11 @@ def _cases(epochs):
          dict(solver="saga", l1_ratio=1.0, tol=1e-6, max_iter=10000)),
         ("regression5k", "Ridge", skl.Ridge, fe.Ridge, dict(alpha=1.0)),
         ("regression5k", "Ridge positive", skl.Ridge, fe.Ridge, dict(alpha=1.0, positive=True)),
+        # scikit-learn's iterative solvers: sparse X kept sparse; a dense X big enough for kernels.gemm
+        ("sparse50k", "Ridge sparse_cg", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="sparse_cg")),
+        ("sparse50k", "Ridge lsqr", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="lsqr")),
+        ("regression20k", "Ridge sparse_cg", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="sparse_cg")),
+        ("regression20k", "Ridge lsqr", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="lsqr")),
         ("diabetes", "Lasso alpha=0.01", skl.Lasso, fe.Lasso, dict(alpha=0.01)),
         ("regression20k", "Lasso alpha=0.1", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
         ("regression20k", "LinearRegression", skl.LinearRegression, fe.LinearRegression, {}),

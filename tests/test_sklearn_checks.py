@@ -36,6 +36,8 @@ ESTIMATORS = [
     LinearRegression(solver="gd"),
     Ridge(),
     Ridge(positive=True),
+    Ridge(solver="sparse_cg"),
+    Ridge(solver="lsqr"),
     Lasso(),
     ElasticNet(l1_ratio=0.3),
     LogisticRegression(),

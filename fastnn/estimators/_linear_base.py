@@ -40,8 +40,8 @@ def _means(X, Y, sw, fit_intercept):
     """Weighted column means of X and Y (zeros without an intercept), in their dtypes."""
     if not fit_intercept:  # zeros of X's dtype: float32 data must not be promoted by "centring"
         return np.zeros(X.shape[1], X.dtype), np.zeros(Y.shape[1], Y.dtype)
-    if sw is None:
-        return X.mean(axis=0), Y.mean(axis=0)
+    if sw is None:  # (a sparse X's mean is a 1 x n_features np.matrix)
+        return np.asarray(X.mean(axis=0)).reshape(-1), Y.mean(axis=0)
     w = sw / sw.sum()
     return w @ X, w @ Y
 
@@ -141,8 +141,11 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
     #: a single-column 2-D y gets a 1-D coef_ (see _finish)
     _ravel_one_target = False
 
-    def _prepare(self, X, y, sample_weight, keep_dtype=False, non_negative=False, order="C"):
+    def _prepare(self, X, y, sample_weight, keep_dtype=False, non_negative=False, order="C", keep_sparse=False):
         """(dense X in float64 -- or in its own float dtype with keep_dtype --, 2-D float64 Y, weights).
+
+        keep_sparse: a sparse X stays sparse (CSR or CSC, in its own float dtype), for the
+        solvers that only need its products (Ridge's "sparse_cg" and "lsqr").
 
         non_negative: refuse negative sample weights with scikit-learn's error (its
         LinearRegression does; a negative weight has no square root to scale rows by:
@@ -152,7 +155,10 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], multi_output=True, y_numeric=True,
                              dtype=[np.float64, np.float32], force_writeable=not self.copy_X)
         self._dtype = X.dtype
-        X = _dense(X, X.dtype if keep_dtype else np.float64, order)
+        if keep_sparse and sp.issparse(X):
+            X = X.tocsr() if X.format == "coo" else X  # COO has no fast products
+        else:
+            X = _dense(X, X.dtype if keep_dtype else np.float64, order)
         if sp.issparse(y):  # scikit-learn's TypeError; np.asarray below failed with an obscure ValueError
             check_array(y, accept_sparse=False, ensure_2d=False)
         y = np.asarray(y, dtype=np.float64)
@@ -208,10 +214,13 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
                               dtype=[np.float64, np.float32])
         # returned in scikit-learn's dtype (float32 for float32 X and a float32 fit), computed in float64
         out_dtype = np.result_type(X.dtype, self.coef_.dtype)
-        X = _dense(X, np.float64)
         W = np.ascontiguousarray(np.atleast_2d(self.coef_).T, dtype=np.float64)
         b = np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (W.shape[1],)).copy()
-        out = K.dense_forward(X, W, b, "identity", backend=getattr(self, "backend", None)).astype(out_dtype, copy=False)
+        if sp.issparse(X):  # scipy's sparse product: a dense copy of X may not fit (SPARSE_DENSIFY_MAX_BYTES)
+            out = (np.asarray(X @ W) + b).astype(out_dtype, copy=False)
+        else:
+            out = K.dense_forward(_dense(X, np.float64), W, b, "identity",
+                                  backend=getattr(self, "backend", None)).astype(out_dtype, copy=False)
         return out.ravel() if np.ndim(self.coef_) == 1 else out
 
     def __sklearn_tags__(self):

@@ -7,6 +7,9 @@ LinearRegression       linear_model.LinearRegression   "lstsq" (scipy.linalg.lst
                                                         nnls for positive=True), "gd"
 Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal equations, or
                                                         the kernel form for wide X), "svd", "gd";
+                                                        "sparse_cg", "lsqr" (scipy's cg / lsqr on
+                                                        X's products, as sklearn: sparse X stays
+                                                        sparse, "auto" on it is "sparse_cg");
                                                         positive=True: "lbfgs" (L-BFGS-B, as sklearn)
 Lasso, ElasticNet      linear_model.Lasso, ElasticNet  coordinate descent (kernels.enet_cd:
                                                         scikit-learn's solver, step for step)
@@ -19,7 +22,9 @@ SoftmaxRegression      (none; multinomial LR)          as LogisticRegression, al
 Objectives are scikit-learn's, so solutions agree with sklearn's to the solvers'
 tolerances. Measured max relative coef_ difference vs scikit-learn 1.9: OLS and
 Ridge closed forms 0 .. 3e-15 (with sample weights too); Ridge/OLS "gd" 2e-10 /
-1e-8 at tol 1e-10 / 1e-12; Lasso 1e-16 .. 1e-15 at any tol (the same coordinate
+1e-8 at tol 1e-10 / 1e-12; Ridge "sparse_cg" / "lsqr" 5e-14 at the default tol, 2e-11
+at tol=1e-10 (the same iterates, up to rounding: dense, CSR, CSC, weights, per-target
+alpha; float32 6e-7 / 1e-6); Lasso 1e-16 .. 1e-15 at any tol (the same coordinate
 descent: same sweeps, same zeros, same duality gap);
 binary logistic 2e-11 at tol=1e-10 and 4e-15 at the defaults (the same L-BFGS-B
 iterates); multinomial 1e-6 at tol=1e-10 (unscaled iris, ill-conditioned);
@@ -31,17 +36,20 @@ The objectives: LinearRegression ``||y - Xw - b||^2``; Ridge
 / (C sum(sw))`` with r = l1_ratio, > 0 with "saga" / "gd" (intercepts unpenalised).
 Sample weights are supported everywhere (non-negative ones
 in the least-squares models and solvers "gd" / "saga", which scale rows by their square roots).
-Ridge's direct solvers, Lasso and ElasticNet work in X's float dtype (float32 in
-float32, as scikit-learn); the other solvers in float64, with ``coef_`` in X's dtype. Sparse input
-is densified (these models are meant for dense data); one whose dense copy would
-exceed ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB, in fastnn.estimators._linear_base) is refused with a ValueError that
-points to scikit-learn's sparse solvers, rather than allocated.
+Ridge's direct solvers, "sparse_cg", "lsqr", Lasso and ElasticNet work in X's float dtype (float32 in
+float32, as scikit-learn); the other solvers in float64, with ``coef_`` in X's dtype. Ridge's
+"sparse_cg" and "lsqr" (and so "auto" on sparse X) fit a sparse X as it is, centred implicitly (as
+scikit-learn's); the other solvers densify sparse input (they are meant for dense data); one whose dense
+copy would exceed ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB, in fastnn.estimators._linear_base) is refused with a
+ValueError that points to scikit-learn's sparse solvers, rather than allocated. ``predict`` takes a sparse
+X's products as it is.
 
 The gradient-based solvers evaluate the model and its gradient with
 ``kernels.dense_forward`` / ``kernels.dense_backward`` and the fused loss
 kernels; Lasso's coordinate descent is ``kernels.enet_cd`` (C, Numba or NumPy,
 like every kernel); the closed forms call LAPACK through SciPy, the well-kept
-solver for that job.
+solver for that job, and "sparse_cg" / "lsqr" SciPy's cg / lsqr on a LinearOperator
+(scipy.sparse products; a big tall dense X's from kernels.gemm, see _ridge._dense_operator).
 
 One module per model (_linear_regression, _ridge, _elastic_net, _logistic) over
 the shared plumbing in _linear_base; this module is the family's public face.

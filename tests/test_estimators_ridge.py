@@ -1,0 +1,126 @@
+"""Ridge's "sparse_cg" and "lsqr" against scikit-learn's, and sparse X kept sparse."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import linear_model as skl
+from sklearn.exceptions import ConvergenceWarning
+
+from fastnn.estimators import LinearRegression, Ridge, _linear_base, _ridge
+
+CONTAINERS = {"dense": np.asarray, "csr": sp.csr_matrix, "csc": sp.csc_array, "coo": sp.coo_matrix}
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def _data(n, p, dtype=np.float64, seed=0):
+    """Sparse non-negative X (column means far from 0: the centring matters), two targets, weights."""
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, p, density=0.3, format="csr", random_state=seed) * 4.0
+    Y = np.asarray(X @ rng.standard_normal((p, 2))) + [5.0, -3.0] + rng.standard_normal((n, 2))
+    return X.toarray().astype(dtype), Y.astype(dtype), rng.uniform(0.5, 2.0, n)
+
+
+def _same_fit(f, s, rel):
+    assert f.coef_.shape == s.coef_.shape and f.coef_.dtype == s.coef_.dtype
+    assert np.shape(f.intercept_) == np.shape(s.intercept_)
+    assert _rel(f.coef_, s.coef_) < rel
+    assert _rel(f.intercept_, s.intercept_) < rel if s.fit_intercept else f.intercept_ == s.intercept_ == 0.0
+    assert f.solver_ == s.solver_
+
+
+@pytest.mark.parametrize("container", list(CONTAINERS))
+@pytest.mark.parametrize("solver", ["sparse_cg", "lsqr"])
+def test_ridge_iterative_solvers_match_sklearn(solver, container):
+    # refused by name before; the same scipy solver on the same (implicitly centred,
+    # row-weighted) operator: scikit-learn's iterates
+    for shape in ((120, 15), (25, 60)):  # the normal equations, and the kernel form (sparse_cg)
+        X, Y, sw = _data(*shape)
+        Xc = CONTAINERS[container](X)
+        for fit_intercept in (True, False):
+            for w in (None, sw):
+                for y, alpha in ((Y[:, 0], 0.5), (Y, [0.1, 10.0])):
+                    kw = dict(alpha=alpha, solver=solver, fit_intercept=fit_intercept, tol=1e-10)
+                    f = Ridge(**kw).fit(Xc, y, sample_weight=w)
+                    s = skl.Ridge(**kw).fit(Xc, y, sample_weight=w)
+                    _same_fit(f, s, 1e-9)
+                    assert f.n_iter_.shape == (np.ndim(alpha) + 1,) and np.all(f.n_iter_ >= 1)
+                    np.testing.assert_allclose(f.predict(Xc), s.predict(Xc), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+@pytest.mark.parametrize("solver", ["sparse_cg", "lsqr"])
+def test_ridge_iterative_solvers_float32_like_sklearn(solver, container):
+    X, Y, sw = _data(120, 15, np.float32)
+    Xc = CONTAINERS[container](X)
+    for w in (None, sw):
+        f = Ridge(alpha=[0.1, 10.0], solver=solver).fit(Xc, Y, sample_weight=w)
+        s = skl.Ridge(alpha=[0.1, 10.0], solver=solver).fit(Xc, Y, sample_weight=w)
+        assert f.coef_.dtype == np.float32 and f.predict(Xc).dtype == s.predict(Xc).dtype
+        _same_fit(f, s, 1e-5)  # both in float32
+
+
+@pytest.mark.parametrize("backend", ["c", "numba", "numpy"])
+def test_ridge_dense_products_on_kernels_match_sklearn(backend, monkeypatch):
+    # a dense X above _KERNEL_PRODUCTS_MIN_BYTES takes its products from kernels.gemm:
+    # every X here does with the threshold at -1 (float64, and float32 with lsqr's float64 vectors)
+    monkeypatch.setattr(_ridge, "_KERNEL_PRODUCTS_MIN_BYTES", -1)
+    for dtype, rel in ((np.float64, 1e-9), (np.float32, 1e-5)):
+        X, Y, sw = _data(150, 40, dtype)
+        for solver in ("sparse_cg", "lsqr"):
+            f = Ridge(alpha=[0.1, 3.0], solver=solver, tol=1e-8, backend=backend).fit(X, Y, sample_weight=sw)
+            s = skl.Ridge(alpha=[0.1, 3.0], solver=solver, tol=1e-8).fit(X, Y, sample_weight=sw)
+            _same_fit(f, s, rel)
+
+
+def test_ridge_sparse_x_is_never_densified(monkeypatch):
+    # any dense copy of a sparse X now raises; before, "auto" densified it (and a big one was refused)
+    monkeypatch.setattr(_linear_base, "SPARSE_DENSIFY_MAX_BYTES", 0)
+    X, Y, sw = _data(100, 30)
+    for container in ("csr", "csc", "coo"):
+        Xs = CONTAINERS[container](X)
+        for solver in ("auto", "sparse_cg", "lsqr"):
+            f = Ridge(solver=solver).fit(Xs, Y, sample_weight=sw)
+            assert f.solver_ == ("sparse_cg" if solver == "auto" else solver)
+            assert f.predict(Xs).shape == Y.shape and f.score(Xs, Y) > 0.5
+    with pytest.raises(ValueError, match="dense copy would take"):
+        Ridge(solver="cholesky").fit(sp.csr_matrix(X), Y)  # the other solvers densify, as before
+    # predict takes sparse products for every linear regressor
+    lin = LinearRegression().fit(X, Y)
+    np.testing.assert_allclose(lin.predict(sp.csr_matrix(X)), X @ lin.coef_.T + lin.intercept_, rtol=1e-12)
+
+
+def test_ridge_auto_solver_like_sklearn():
+    # scikit-learn's "auto": lbfgs if positive, else cholesky on dense X and sparse_cg on
+    # sparse X (with or without an intercept); fastnn's "auto" was cholesky on densified X
+    X, Y, _ = _data(60, 8)
+    for Xc in (X, sp.csr_matrix(X)):
+        for kw in ({}, {"fit_intercept": False}, {"positive": True}):
+            f, s = Ridge(**kw).fit(Xc, Y[:, 0]), skl.Ridge(**kw).fit(Xc, Y[:, 0])
+            assert f.solver_ == s.solver_, kw
+            assert _rel(f.coef_, s.coef_) < 1e-6
+
+
+def test_ridge_iterative_solvers_iterations_and_max_iter():
+    X, Y, _ = _data(120, 15)
+    for max_iter in (1, 2, 3):  # scikit-learn's test_n_iter (lsqr), for both
+        for solver in ("sparse_cg", "lsqr"):
+            with pytest.warns(ConvergenceWarning, match=f"{solver} did not converge after {max_iter} iterations"):
+                f = Ridge(solver=solver, max_iter=max_iter, tol=1e-12).fit(X, Y)
+            np.testing.assert_array_equal(f.n_iter_, [max_iter, max_iter])
+    assert np.array_equal(Ridge(solver="lsqr").fit(X, Y).n_iter_, skl.Ridge(solver="lsqr").fit(X, Y).n_iter_)
+    # the kernel form (wide X) honours max_iter too, where scikit-learn's ignores it
+    Xw, Yw, _ = _data(25, 60)
+    with pytest.warns(ConvergenceWarning):
+        f = Ridge(solver="sparse_cg", max_iter=2, tol=1e-12).fit(Xw, Yw[:, 0])
+    assert f.n_iter_.tolist() == [2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # converged: no warning
+        f = Ridge(solver="sparse_cg", tol=1e-10).fit(Xw, Yw[:, 0])
+    assert 2 < f.n_iter_[0] <= 25
