@@ -14,15 +14,19 @@ Every kernel takes ``backend=None`` (the current default, see
 
 Nothing reaches a backend (and so C) unchecked. Weights are [in, out] (x @ w).
 
-The checks cost ~2-3 us a call (``gemm`` on 1x1 operands: 3.4 us, numpy.matmul
-0.9 us), as much as a batch-32 product itself: a NumPy model gains most from the
-fused calls, ``dense_forward`` / ``dense_backward`` (product, bias, activation and
-its derivative in one call) and ``train_epoch`` (a whole epoch in one call), not
-from replacing each small ``@`` by ``gemm``.
+The checks cost ~0.7-7 us a call (``gemm`` on 1x1 operands: 3.4 us, numpy.matmul
+0.9 us), as much as a batch-32 product itself; the largest share is one
+``numpy.may_share_memory`` test (0.1-0.2 us) per output and input pair, up to 21
+in a ``dense_backward`` (benchmarks/bench_call_overhead.py times every kernel
+against its NumPy equivalent). A NumPy model gains most from the fused calls,
+``dense_forward`` / ``dense_backward`` (product, bias, activation and its
+derivative in one call) and ``train_epoch`` (a whole epoch in one call), not from
+replacing each small ``@`` by ``gemm``.
 """
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
@@ -149,30 +153,36 @@ def _output(name: str, out, shape: tuple, dtype: np.dtype, inputs: tuple = ()) -
     """`out` checked as a destination, or a new empty array when it is None."""
     if out is None:
         return np.empty(shape, dtype=dtype)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype is not dtype and out.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
-    if out.shape != shape and out.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
-    flags = out.flags
-    if not flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous (outputs are never copied)")
-    if not flags.writeable:
-        raise ValueError(f"{name} must be writeable")
-    if out.size:  # an empty array overlaps nothing (and may_share_memory says so)
-        for in_name, arr in inputs:
-            if arr is not None and _may_share_memory(out, arr):
-                raise ValueError(f"{name} overlaps {in_name}; pass a separate buffer")
+    # one test passes the per-batch common case (flags.carray: C-contiguous, aligned and
+    # writeable); anything else (a subclass, an equal dtype object, unaligned) is checked in full
+    if type(out) is not np.ndarray or out.dtype is not dtype or out.shape != shape or not out.flags.carray:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+        if out.dtype != dtype:
+            raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
+        if out.shape != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+        flags = out.flags
+        if not flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous (outputs are never copied)")
+        if not flags.writeable:
+            raise ValueError(f"{name} must be writeable")
+    for in_name, arr in inputs:  # an empty array overlaps nothing: may_share_memory says so
+        if arr is not None and _may_share_memory(out, arr):
+            raise ValueError(f"{name} overlaps {in_name}; pass a separate buffer")
     return out
+
+
+# (code, default param) per activation name: _activation's answer when no param is given
+_ACT_DEFAULTS = {name: (code, DEFAULT_PARAM.get(code, 0.0)) for name, code in ACTIVATIONS.items()}
 
 
 def _activation(activation, param) -> Tuple[int, float]:
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    code = ACTIVATIONS[activation]
     if param is None:  # the defaults are valid: nothing to check
-        return code, DEFAULT_PARAM.get(code, 0.0)
+        return _ACT_DEFAULTS[activation]
+    code = ACTIVATIONS[activation]
     param = check_real("param", param)
     if param < 0 and code in (ACT_LEAKY_RELU, ACT_ELU):
         # every backward takes act' from the output's sign (y > 0 <=> x > 0), which a
@@ -209,13 +219,14 @@ def check_real(name: str, value, bounds: Optional[tuple] = None, *, low: float =
 #: for the update kernels, train_epoch and the ``fastnn.nn.optimizers`` constructors, so that a
 #: value a constructor accepts is one the first update accepts too. (Tuples, not check_real's
 #: keywords: unpacking a dict of keywords cost the per-batch update kernels 0.1 us a value.)
+_NONNEGATIVE = (0.0, False, math.inf, False)  # finite and >= 0
 HYPERPARAMETERS = {
-    "lr": (0.0, False, math.inf, False), "l2": (0.0, False, math.inf, False),
-    "l1": (0.0, False, math.inf, False), "weight_decay": (0.0, False, math.inf, False),
+    "lr": _NONNEGATIVE, "l2": _NONNEGATIVE, "l1": _NONNEGATIVE, "weight_decay": _NONNEGATIVE,
     "momentum": (0.0, False, 1.0, False), "rho": (0.0, False, 1.0, False),
     "beta1": (0.0, False, 1.0, True), "beta2": (0.0, False, 1.0, True), "eps": (0.0, True, math.inf, False),
 }
 _HP = HYPERPARAMETERS  # short, for the update kernels' checks
+_FLOAT_MAX = sys.float_info.max  # for exact floats, _NONNEGATIVE is [0, _FLOAT_MAX]
 
 
 def hyperparameter(name: str, value) -> float:
@@ -350,8 +361,9 @@ def dense_backward(dout, x, w, activation: str, *, y: Optional[Array] = None, z:
     db = _output("db", db, (o,), dout.dtype, ins + (("dw", dw),))
     dx = _output("dx", dx, (n, i), dout.dtype, ins + (("dw", dw), ("db", db))) if need_dx else None
     # dz may be dout itself (then overwritten): it is still a destination, so it must be
-    # writeable and must not overlap the arrays read after it is written (x, w, y, z)
-    dz = _output("dz", dz, (n, o), dout.dtype, (saved if dz_is_dout else ins) + (("dw", dw), ("db", db), ("dx", dx)))
+    # writeable and must not overlap the arrays read after it is written (x, w, y, z). Its
+    # memory is then dout's, already checked against dw, db and dx above
+    dz = _output("dz", dz, (n, o), dout.dtype, saved if dz_is_dout else ins + (("dw", dw), ("db", db), ("dx", dx)))
     if n == 0 or o == 0:
         dw[...] = 0
         db[...] = 0
@@ -440,8 +452,9 @@ def _labels(labels, n: int, classes: int) -> Array:
         raise TypeError(f"labels must be integers, got dtype {lab.dtype}")
     if lab.shape != (n,):
         raise ValueError(f"labels must have shape ({n},) to match logits, got {lab.shape}")
-    # the ufuncs' reduce itself: ndarray.min / max wrap it in Python (0.1 us each, per batch)
-    if n and (np.minimum.reduce(lab) < 0 or np.maximum.reduce(lab) >= classes):
+    # the extremes by argmin / argmax: a reduce costs ~0.9 us of set-up even on a batch's
+    # 32 labels, an arg-extreme ~0.25 us (the same single pass on large arrays)
+    if n and (lab[lab.argmin()] < 0 or lab[lab.argmax()] >= classes):
         raise ValueError(f"labels must lie in [0, {classes}), got values in [{lab.min()}, {lab.max()}]")
     return np.ascontiguousarray(lab, dtype=np.int32)
 
@@ -484,14 +497,16 @@ def _pair(pred_name, pred, target_name, target):
     if target.shape != pred.shape:
         raise ValueError(f"{target_name} must have the shape of {pred_name} {pred.shape}, got {target.shape}")
     shape = pred.shape
-    return pred.reshape(shape[0], -1), target.reshape(shape[0], -1), shape
+    if len(shape) == 1:  # 2-D operands are the views already (a reshape costs 0.1 us)
+        pred, target = pred.reshape(shape[0], -1), target.reshape(shape[0], -1)
+    return pred, target, shape
 
 
 def _pair_loss(name, fn, pred_name, pred, target_name, target, out, grad, backend):
     mod = backends.resolve(backend)
     pred2, target2, shape = _pair(pred_name, pred, target_name, target)
     out = _grad_out(grad, out, shape, pred2.dtype, ((pred_name, pred2), (target_name, target2)))
-    out2 = None if out is None else out.reshape(pred2.shape)
+    out2 = out if out is None or out.ndim == 2 else out.reshape(pred2.shape)
     loss = _run(name, mod, fn, (out2, pred2, target2), 0.0, 3.0 * pred2.nbytes)
     return float(loss), out
 
@@ -520,13 +535,13 @@ def mse(pred, target, *, out: Optional[Array] = None, grad: bool = True,
 def l1_penalty(w, *, backend: Optional[str] = None) -> float:
     """sum |w| (accumulated in float64)."""
     w = _input("w", w)
-    return float(_run("l1_penalty", backends.resolve(backend), "l1", (w.reshape(-1),), w.size, w.nbytes))
+    return float(_run("l1_penalty", backends.resolve(backend), "l1", (w.ravel(),), w.size, w.nbytes))
 
 
 def l2_penalty(w, *, backend: Optional[str] = None) -> float:
     """sum w^2 / 2 (accumulated in float64)."""
     w = _input("w", w)
-    return float(_run("l2_penalty", backends.resolve(backend), "l2", (w.reshape(-1),), 2.0 * w.size, w.nbytes))
+    return float(_run("l2_penalty", backends.resolve(backend), "l2", (w.ravel(),), 2.0 * w.size, w.nbytes))
 
 
 # -------------------------------------------------------------------- optimizers
@@ -539,24 +554,31 @@ def l2_penalty(w, *, backend: Optional[str] = None) -> float:
 def _params(params, grads, states: tuple):
     if not isinstance(params, np.ndarray):
         raise TypeError(f"params must be a numpy.ndarray (it is updated in place), got {type(params).__name__}")
-    _output("params", params, params.shape, params.dtype)
-    if params.dtype not in _NATIVE_FLOATS:  # also a byte-swapped '>f8': updated in place, it cannot be converted
-        raise TypeError(f"params must be float32 or float64 in native byte order, got dtype {params.dtype}")
-    grads = _input("grads", grads, None, params.dtype)
-    if grads.shape != params.shape:
-        raise ValueError(f"grads must have the shape of params {params.shape}, got {grads.shape}")
+    shape, dtype = params.shape, params.dtype
+    _output("params", params, shape, dtype)
+    if dtype not in _NATIVE_FLOATS:  # also a byte-swapped '>f8': updated in place, it cannot be converted
+        raise TypeError(f"params must be float32 or float64 in native byte order, got dtype {dtype}")
+    grads = _input("grads", grads, None, dtype)
+    if grads.shape != shape:
+        raise ValueError(f"grads must have the shape of params {shape}, got {grads.shape}")
     if _may_share_memory(grads, params):
         raise ValueError("grads overlaps params; pass a separate buffer")
     checked: list = []
     others = (("params", params), ("grads", grads))
     for name, buf in states:
-        buf = _inplace(name, buf, params.shape, params.dtype, others)  # state: shaped as params
+        buf = _inplace(name, buf, shape, dtype, others)  # state: shaped as params
         others += ((name, buf),)
         checked.append(buf)
     return grads, checked
 
 
 def _penalties(lr, l2, l1, weight_decay):
+    # the per-batch common case in one test instead of four calls (0.4 us): exact floats in
+    # [0, largest float], the _NONNEGATIVE range of all four (NaN fails every comparison)
+    if type(lr) is type(l2) is type(l1) is type(weight_decay) is float and (
+            0.0 <= lr <= _FLOAT_MAX and 0.0 <= l2 <= _FLOAT_MAX and 0.0 <= l1 <= _FLOAT_MAX
+            and 0.0 <= weight_decay <= _FLOAT_MAX):
+        return lr, l2, l1, weight_decay
     return (check_real("lr", lr, _HP["lr"]), check_real("l2", l2, _HP["l2"]), check_real("l1", l1, _HP["l1"]),
             check_real("weight_decay", weight_decay, _HP["weight_decay"]))
 
@@ -626,7 +648,8 @@ def adam_update(params: Array, grads, m: Array, v: Array, *, lr: float, step: in
     b1 = check_real("beta1", beta1, _HP["beta1"])
     b2 = check_real("beta2", beta2, _HP["beta2"])
     eps = check_real("eps", eps, _HP["eps"])
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+    # an exact int skips the type tests (bool is an int subclass, refused by them)
+    if (type(step) is not int and (isinstance(step, bool) or not isinstance(step, (int, np.integer)))) or step < 1:
         raise ValueError(f"step must be an int >= 1 (the update count), got {step!r}")
     return _update("adam_update", backend, "adam", params,
                    (params, m, v, grads, lr, b1, b2, eps, int(step), l2, l1, wd), 7)
@@ -648,8 +671,10 @@ def _dropout_args(p, seed, step):
     if p >= 1.0:
         raise ValueError(f"p must be in [0, 1), got {p}")
     for name, value in (("seed", seed), ("step", step)):
-        # the mask key is 64-bit: a seed of 2**64 + 5 would silently give seed 5's masks
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 1 << 64:
+        # the mask key is 64-bit: a seed of 2**64 + 5 would silently give seed 5's masks (an
+        # exact int skips the type tests, which refuse bool, an int subclass)
+        if ((type(value) is not int and (isinstance(value, bool) or not isinstance(value, (int, np.integer))))
+                or not 0 <= value < 1 << 64):
             raise ValueError(f"{name} must be a non-negative int below 2**64, got {value!r}")
     return dropout_key(int(seed), int(step)), dropout_threshold(p), 1.0 / (1.0 - p)
 
@@ -661,7 +686,7 @@ def _dropout(name, x, p, seed, step, out, backend):
     x = _input(name, x)
     out = _output("out", out, x.shape, x.dtype, () if in_place else ((name, x),))  # in place: still writeable
     if x.size:
-        _run("dropout", mod, "dropout", (out.reshape(-1), x.reshape(-1), key, threshold, scale), 0.0, 2.0 * x.nbytes)
+        _run("dropout", mod, "dropout", (out.ravel(), x.ravel(), key, threshold, scale), 0.0, 2.0 * x.nbytes)
     return out
 
 

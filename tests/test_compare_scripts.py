@@ -46,6 +46,17 @@ def test_epoch_threads_prints_every_case(capsys):
         assert re.search(rf"{net}\s+{bs} \|(\s+[\d.]+){{2}} \|(\s+[\d.]+){{2}} \|\s+[\d.]+x", out), out
 
 
+def test_call_overhead_prints_every_kernel_and_the_epochs(capsys):
+    from benchmarks import bench_call_overhead
+
+    bench_call_overhead.main(["--repeat", "1", "--min-time", "0.0005"])
+    out = capsys.readouterr().out
+    for kernel in bench_call_overhead.KERNELS:
+        for dtype in ("float32", "float64"):
+            assert re.search(rf"^{kernel}\s+{dtype}(\s+-?[\d.]+){{4}}\s+[\d.]+x$", out, re.M), out
+    assert re.search(r"composed [\d.]+, fused [\d.]+ \([\d.]+x\)", out), out
+
+
 def test_scripts_have_no_names_asv_would_collect():
     # asv collects every time_* / track_* / mem_* / peakmem_* function of every module
     # under benchmarks/: a helper so named in a script ran as a failing benchmark

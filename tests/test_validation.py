@@ -1,6 +1,10 @@
 """Bad input gets a clear exception naming the argument; nothing reaches C unchecked."""
 from __future__ import annotations
 
+import math
+import re
+import sys
+
 import numpy as np
 import pytest
 
@@ -251,6 +255,81 @@ def test_scalar_fast_paths_keep_every_check():
             K.check_bool("flag", bad)
 
 
+@pytest.mark.parametrize("name", ["lr", "l2", "l1", "weight_decay"])
+def test_penalty_fast_path_accepts_exactly_what_check_real_accepts(name):
+    # _penalties takes four exact floats in [0, largest float] in one test: the same answer
+    # as check_real against each one's HYPERPARAMETERS range, at and beyond every edge
+    big = sys.float_info.max
+    for value in (0.0, -0.0, 5e-324, 1e-3, big, -5e-324, -1.0, math.inf, -math.inf, math.nan, np.float64(0.5), 2,
+                  True, "0.1", None):
+        kw = {"lr": 1e-3, name: value}
+        p = np.zeros(3)
+        try:
+            want = K.check_real(name, value, K.HYPERPARAMETERS[name])
+        except (TypeError, ValueError) as exc:
+            with pytest.raises(type(exc), match=f"^{re.escape(str(exc))}$"):
+                K.sgd_update(p, np.zeros(3), **kw)
+            continue
+        assert K._penalties(**{"lr": 1e-3, "l2": 0.0, "l1": 0.0, "weight_decay": 0.0, name: value}) == \
+            tuple(want if k == name else kw.get(k, 0.0) for k in ("lr", "l2", "l1", "weight_decay"))
+        K.sgd_update(p, np.zeros(3), **kw)  # accepted by the kernel too
+
+
+def test_int_fast_paths_keep_the_type_checks():
+    # an exact int skips the type tests of adam's step and dropout's seed / step: bools,
+    # floats and strings are still refused, NumPy integers still accepted
+    z4 = lambda: np.zeros(4)  # noqa: E731
+    for bad in (True, 1.0, "1", None, 0, -2):
+        with pytest.raises(ValueError, match="^step must be an int >= 1"):
+            K.adam_update(z4(), z4(), z4(), z4(), lr=0.1, step=bad)
+    K.adam_update(z4(), z4(), z4(), z4(), lr=0.1, step=np.int64(3))
+    for bad in (True, 1.0, "1", None, -1, 2**64):
+        with pytest.raises(ValueError, match="^seed must be a non-negative int below 2\\*\\*64"):
+            K.dropout_forward(z4(), 0.5, seed=bad, step=0)
+        with pytest.raises(ValueError, match="^step must be a non-negative int below 2\\*\\*64"):
+            K.dropout_forward(z4(), 0.5, seed=0, step=bad)
+    np.testing.assert_array_equal(K.dropout_forward(np.ones(64), 0.5, seed=np.uint64(2**64 - 1), step=np.int8(3)),
+                                  K.dropout_forward(np.ones(64), 0.5, seed=2**64 - 1, step=3))
+
+
+def test_label_extremes_are_found_anywhere():
+    logits = np.zeros((5, 4), f32)
+    for bad in ([4, 0, 1, 2, 3], [0, 1, -1, 2, 3], [0, 1, 2, 3, 9], [-3, 0, 0, 0, 0]):
+        with pytest.raises(ValueError, match=r"^labels must lie in \[0, 4\)"):
+            K.softmax_xent(logits, np.array(bad, np.int32))
+    strided = np.array([0, 7, 1, 7, 2, 7, 3, 7, 3], np.int64)[::2]  # the 7s are skipped
+    loss, _ = K.softmax_xent(logits, strided)
+    assert loss == pytest.approx(np.log(4))
+    with pytest.raises(ValueError, match=r"^labels must lie in \[0, 4\), got values in \[0, 7\]$"):
+        K.softmax_xent(logits, np.array([0, 0, 1, 0, 2, 0, 7, 0, 3, 0], np.int64)[::2])
+
+
+@pytest.mark.parametrize("backend", fastnn.backends.available())
+@pytest.mark.parametrize("shape", [(6,), (6, 3)])
+def test_pair_losses_fill_the_given_out(backend, shape):
+    # 2-D operands go to the backend as they are, 1-D ones as [n, 1] views: out= holds the gradient
+    rng = np.random.default_rng(0)
+    pred, target = rng.standard_normal(shape), rng.random(shape)
+    for fn in (K.mse, K.sigmoid_bce):
+        want_loss, want = fn(pred, target, backend="numpy")
+        out = np.full(shape, np.nan)
+        loss, got = fn(pred, target, out=out, backend=backend)
+        assert got is out and loss == pytest.approx(want_loss, rel=1e-12)
+        np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", fastnn.backends.available())
+def test_flat_views_of_multidimensional_buffers(backend):
+    # dropout, l1 and l2 hand the backend flat views (ravel of C-contiguous arrays, never a
+    # copy): the written mask lands in out itself
+    x = np.arange(1.0, 25.0).reshape(2, 3, 4)
+    out = np.zeros_like(x)
+    assert K.dropout_forward(x, 0.5, seed=3, step=1, out=out, backend=backend) is out
+    np.testing.assert_array_equal(out, np.where(K.dropout_mask(x.shape, 0.5, seed=3, step=1), 2 * x, 0.0))
+    assert K.l1_penalty(-x, backend=backend) == pytest.approx(300.0)
+    assert K.l2_penalty(x, backend=backend) == pytest.approx(0.5 * (x * x).sum())
+
+
 def test_default_activation_params_are_the_documented_ones():
     # param=None skips check_real for the (valid) defaults: leaky_relu slope 0.01, elu alpha 1
     x = np.array([[-2.0, 3.0]])
@@ -297,6 +376,49 @@ def test_output_checks_edge_cases():
     x = out[:0].reshape(3, 0)  # no element of out's memory, though its pointer lies in it
     got = K.dense_forward(x, np.zeros((0, 4)), np.arange(4.0), "identity", out=out.reshape(3, 4))
     np.testing.assert_array_equal(got, np.tile(np.arange(4.0), (3, 1)))
+
+
+def test_outputs_off_the_fast_path_are_checked_in_full():
+    # _output passes an exact ndarray of the dtype object and shape with flags.carray at once;
+    # every other output takes the general checks, which accept what they accepted before
+    a, b = np.ones((3, 3)), np.ones((3, 3))
+    raw = np.zeros(9 * 8 + 1, np.uint8)
+    unaligned = raw[1:].view(np.float64).reshape(3, 3)  # C-contiguous, writeable, not aligned
+    assert not unaligned.flags.aligned and K.gemm(a, b, out=unaligned) is unaligned
+    np.testing.assert_array_equal(unaligned, a @ b)
+    meta = np.zeros((3, 3), np.dtype(np.float64, metadata={"unit": "m"}))  # equal dtype, another object
+    assert K.gemm(a, b, out=meta) is meta
+    assert K._output("out", np.zeros((3, 3)), [3, 3], np.dtype(f64)).shape == (3, 3)  # a list shape
+    for bad, exc, match in ((np.zeros((3, 3), f32), TypeError, "^out must have dtype float64, got float32$"),
+                            (np.zeros((3, 4)), ValueError, r"^out must have shape \(3, 3\), got \(3, 4\)$"),
+                            (np.zeros((3, 6))[:, ::2], ValueError, "^out must be C-contiguous"),
+                            (np.zeros((3, 3)).tolist(), TypeError, "^out must be a numpy.ndarray, got list$")):
+        with pytest.raises(exc, match=match):
+            K.gemm(a, b, out=bad)
+    ro = unaligned.view()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="^out must be writeable$"):
+        K.gemm(a, b, out=ro)
+
+
+def test_dense_backward_outputs_overlapping_dout_are_named_when_dz_is_dout():
+    # with dz=dout, dz is checked against x, w, y only: its overlaps with dw, db and dx are
+    # dout's, which each of them is checked against (and named by)
+    x, w, y = np.ones((4, 3)), np.ones((3, 2)), np.ones((4, 2))
+    buf = np.zeros(8 + 6)
+    dout = buf[:8].reshape(4, 2)
+    with pytest.raises(ValueError, match="^dw overlaps dout; pass a separate buffer$"):
+        K.dense_backward(dout, x, w, "relu", y=y, dz=dout, dw=buf[2:8].reshape(3, 2))
+    with pytest.raises(ValueError, match="^db overlaps dout; pass a separate buffer$"):
+        K.dense_backward(dout, x, w, "relu", y=y, dz=dout, db=buf[6:8])
+    big = np.zeros(12 + 4)
+    with pytest.raises(ValueError, match="^dx overlaps dout; pass a separate buffer$"):
+        K.dense_backward(big[4:12].reshape(4, 2), x, w, "relu", y=y, dz=big[4:12].reshape(4, 2),
+                         dx=big[:12].reshape(4, 3))
+    # a separate dz is still checked against every output before it
+    grads = np.zeros(6 + 8)
+    with pytest.raises(ValueError, match="^dz overlaps dw; pass a separate buffer$"):
+        K.dense_backward(np.ones((4, 2)), x, w, "relu", y=y, dw=grads[:6].reshape(3, 2), dz=grads[4:12].reshape(4, 2))
 
 
 def test_optimizer_state_overlaps_are_named():
