@@ -38,7 +38,7 @@ from sklearn.datasets import (load_breast_cancer, load_diabetes, load_digits, ma
                               make_regression)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import StandardScaler, normalize
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
@@ -59,18 +59,26 @@ def _data(name):
     elif name == "regression20k":  # a tall regression set for the linear models (no download)
         X, y = make_regression(n_samples=20000, n_features=200, n_informative=50, noise=1.0, random_state=0)
     elif name == "sparse50k":  # a sparse regression set, bag-of-words like: 0.2% of 50000 x 5000 non-zero
-        rng = np.random.RandomState(0)
+        rng = np.random.default_rng(0)  # (a RandomState makes sp.random shuffle every cell: 19 s)
         X = sp.random(50000, 5000, density=0.002, format="csr", random_state=rng)
         y = X @ rng.standard_normal(5000) + rng.standard_normal(50000)
+    elif name.startswith("tfidf20k"):  # text-like: 0.5% of 20000 x 20000 non-zero, rows L2-normalised as
+        # TF-IDF's; "tfidf20k" binary, "tfidf20k5c" 5 classes (quantiles of a linear score plus noise)
+        rng = np.random.default_rng(0)  # (a Generator: RandomState's sampling permutes all 4e8 cells, 3 GiB)
+        X = normalize(sp.random(20000, 20000, density=0.005, format="csr", random_state=rng))
+        score = X @ rng.standard_normal(20000)
+        score += 0.3 * score.std() * rng.standard_normal(20000)
+        k = 5 if name.endswith("5c") else 2
+        y = np.digitize(score, np.quantile(score, np.linspace(0, 1, k + 1)[1:-1]))
     elif name == "classes50k":  # a tall 10-class set for the linear classifiers
         X, y = make_classification(n_samples=50000, n_features=100, n_informative=30, n_classes=10,
                                    random_state=0)
     else:  # a larger synthetic regression set (no download)
         X, y = make_regression(n_samples=5000, n_features=40, n_informative=20, noise=5.0, random_state=0)
         y = y / y.std()
-    stratify = y if name in ("digits", "breast_cancer", "classes50k") else None
+    stratify = y if name in ("digits", "breast_cancer", "classes50k") or name.startswith("tfidf") else None
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=stratify)
-    if name not in ("digits", "sparse50k"):  # (centring would densify the sparse set)
+    if name not in ("digits", "sparse50k") and not name.startswith("tfidf"):  # (centring would densify sparse sets)
         sc = StandardScaler().fit(Xtr)
         Xtr, Xte = sc.transform(Xtr), sc.transform(Xte)
     return Xtr, Xte, ytr, yte
@@ -121,7 +129,11 @@ def _cases(epochs):
         ("diabetes", "Lasso alpha=0.01", skl.Lasso, fe.Lasso, dict(alpha=0.01)),
         ("regression20k", "Lasso alpha=0.1", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
         ("regression20k", "LinearRegression", skl.LinearRegression, fe.LinearRegression, {}),
+        ("sparse50k", "LinearRegression (lsqr)", skl.LinearRegression, fe.LinearRegression, {}),
         ("classes50k", "LogisticRegression 10 classes", skl.LogisticRegression, fe.LogisticRegression, {}),
+        # sparse X kept sparse: L-BFGS-B on scipy.sparse products (fastnn densified it, refusing this 3 GiB one)
+        ("tfidf20k", "LogisticRegression lbfgs sparse", skl.LogisticRegression, fe.LogisticRegression, {}),
+        ("tfidf20k5c", "LogisticRegression 5 classes sparse", skl.LogisticRegression, fe.LogisticRegression, {}),
     ]
 
 

@@ -1,11 +1,13 @@
-"""What the linear models share: densifying and centring the data, the least-squares
-gradient on the kernels, FISTA, and the regressors' fit/predict plumbing."""
+"""What the linear models share: densifying and centring the data, X's products (dense
+kernels or scipy.sparse), the implicitly centred sparse least-squares problem and LSQR,
+the least-squares gradient on the kernels, FISTA, and the regressors' fit/predict plumbing."""
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted, validate_data
@@ -24,9 +26,10 @@ def _dense(X, dtype=np.float64, order="C"):
             raise ValueError(
                 f"X is sparse {X.shape[0]}x{X.shape[1]} (nnz={X.nnz}); its dense copy would take "
                 f"{need / 2**30:.1f} GiB (limit fastnn.estimators._linear_base.SPARSE_DENSIFY_MAX_BYTES = "
-                f"{SPARSE_DENSIFY_MAX_BYTES / 2**30:.1f} GiB). These models train on dense data: use "
-                "scikit-learn's sparse solvers (e.g. sklearn.linear_model.Ridge(solver='sparse_cg'), "
-                "sklearn.linear_model.LogisticRegression(solver='saga')), or raise the limit if the memory is there.")
+                f"{SPARSE_DENSIFY_MAX_BYTES / 2**30:.1f} GiB). This solver trains on dense data: fastnn's "
+                "Ridge(solver='sparse_cg' or 'lsqr'), LinearRegression() and LogisticRegression(solver='lbfgs') fit "
+                "a sparse X as it is; for the others use scikit-learn's sparse solvers (e.g. sklearn.linear_model."
+                "Lasso, LogisticRegression(solver='saga')), or raise the limit if the memory is there.")
         X = X.toarray()
     return np.asarray(X, dtype=dtype, order=order)
 
@@ -74,11 +77,71 @@ def _centered_columns(X, x_mean, root=None, block=256):
     return out
 
 
+def _forward(X, W, b, backend):
+    """``X @ W + b`` [n, k] in float64: scipy's product for a sparse X (a dense copy may not
+    fit: SPARSE_DENSIFY_MAX_BYTES), kernels.dense_forward for a dense one."""
+    if sp.issparse(X):
+        Z = np.asarray(X @ W)
+        Z += b
+        return Z
+    return K.dense_forward(_dense(X), W, b, "identity", backend=backend)
+
+
+def _backward(D, X, W, backend):
+    """(dW, db) = (X^T D, D summed over rows): the gradients of ``X @ W + b`` for D [n, k]
+    (scipy's product for a sparse X, kernels.dense_backward for a dense float64 one)."""
+    if sp.issparse(X):
+        return np.asarray(X.T @ D), D.sum(axis=0)
+    _, dW, db = K.dense_backward(np.ascontiguousarray(D), X, W, "identity", need_dx=False, backend=backend)
+    return dW, db
+
+
+def _sparse_operator(X, x_mean, root):
+    """``diag(root) (X - x_mean)`` for sparse X as a LinearOperator, never formed (it is dense).
+
+    scikit-learn's implicit centring (its _get_rescaled_operator): with Xr = diag(root) X,
+    ``A v = Xr v - root (x_mean . v)`` and ``A^T u = Xr^T u - x_mean (root . u)``.
+    root: square roots of the sample weights, or None (ones); x_mean None: no centring.
+    """
+    Xr = X if root is None else sp.dia_array((root, 0), shape=(X.shape[0],) * 2) @ X
+    if x_mean is None:
+        return spla.aslinearoperator(Xr)
+    root = np.ones(X.shape[0], dtype=X.dtype) if root is None else root
+    return spla.LinearOperator(X.shape, matvec=lambda v: Xr @ v - root * (v @ x_mean),
+                               rmatvec=lambda u: Xr.T @ u - x_mean * (u @ root), dtype=X.dtype)
+
+
+def _sparse_problem(X, Y, sw, fit_intercept):
+    """(A, Ys, x_mean, y_mean): the weighted least-squares problem ``min ||A w - Ys||`` of a
+    sparse X, centred implicitly (_sparse_operator: centring X would densify it) and in X's
+    dtype, as scikit-learn's Ridge / LinearRegression pose it."""
+    Y = Y.astype(X.dtype, copy=False)
+    sw = None if sw is None else sw.astype(X.dtype, copy=False)
+    x_mean, y_mean = _means(X, Y, sw, fit_intercept)
+    r = None if sw is None else np.sqrt(sw)
+    Ys = Y - y_mean if r is None else (Y - y_mean) * r[:, None]
+    return _sparse_operator(X, x_mean if fit_intercept else None, r), Ys, x_mean, y_mean
+
+
+def _lsqr(A, Ys, alpha, max_iter, tol, advice=None):
+    """scikit-learn's "lsqr" solution [n_features, n_targets] and the iterations per target:
+    scipy's LSQR on ``min ||A w - y||^2 + a ||w||^2`` (damp = sqrt(a), atol = btol = tol,
+    iter_lim = max_iter, None: scipy's 2 n_features); A is a LinearOperator (products only).
+    Hitting the limit warns (scikit-learn's is silent), with ``advice`` (default: raise max_iter or tol)."""
+    W = np.empty((A.shape[1], Ys.shape[1]), dtype=A.dtype)
+    iters = np.empty(Ys.shape[1], dtype=np.int32)
+    for j, a in enumerate(alpha):
+        W[:, j], istop, iters[j] = spla.lsqr(A, Ys[:, j], damp=np.sqrt(a), atol=tol, btol=tol, iter_lim=max_iter)[:3]
+        if istop == 7:  # the iteration limit
+            warnings.warn(f"lsqr did not converge after {iters[j]} iterations. " + (advice or (
+                f"Try increasing max_iter or tol. Currently: max_iter={max_iter} and tol={tol}")), ConvergenceWarning)
+    return W, iters
+
+
 def _linear_grad(X, W, b, Y, sw, backend):
     """Half squared error ``sum(sw_i ||x_i W + b - y_i||^2) / (2 sum sw)`` and its gradient, on kernels."""
     n = X.shape[0]
-    pred = K.dense_forward(X, W, b, "identity", backend=backend)
-    R = pred - Y
+    R = _forward(X, W, b, backend) - Y
     if sw is None:
         loss = 0.5 * float(np.sum(R * R)) / n
         D = R / n
@@ -86,8 +149,7 @@ def _linear_grad(X, W, b, Y, sw, backend):
         s = sw.sum()
         loss = 0.5 * float(sw @ np.sum(R * R, axis=1)) / s
         D = R * (sw / s)[:, None]
-    _, dW, db = K.dense_backward(np.ascontiguousarray(D), X, W, "identity", need_dx=False, backend=backend)
-    return loss, dW, db
+    return (loss, *_backward(D, X, W, backend))
 
 
 def _spectral_sq(X, sw):
@@ -216,11 +278,7 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
         out_dtype = np.result_type(X.dtype, self.coef_.dtype)
         W = np.ascontiguousarray(np.atleast_2d(self.coef_).T, dtype=np.float64)
         b = np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (W.shape[1],)).copy()
-        if sp.issparse(X):  # scipy's sparse product: a dense copy of X may not fit (SPARSE_DENSIFY_MAX_BYTES)
-            out = (np.asarray(X @ W) + b).astype(out_dtype, copy=False)
-        else:
-            out = K.dense_forward(_dense(X, np.float64), W, b, "identity",
-                                  backend=getattr(self, "backend", None)).astype(out_dtype, copy=False)
+        out = _forward(X, W, b, getattr(self, "backend", None)).astype(out_dtype, copy=False)
         return out.ravel() if np.ndim(self.coef_) == 1 else out
 
     def __sklearn_tags__(self):

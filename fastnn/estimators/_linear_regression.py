@@ -6,10 +6,12 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.linalg
 import scipy.optimize
+import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array
 
-from ._linear_base import _center, _LinearRegressorBase
+from ._linear_base import _center, _LinearRegressorBase, _lsqr, _sparse_problem
 
 __all__ = ["LinearRegression"]
 
@@ -53,6 +55,12 @@ class LinearRegression(_LinearRegressorBase):
     lstsq itself otherwise (``scipy.optimize.nnls`` when positive=True);
     solver="gd" runs accelerated gradient descent on fastnn's dense kernels
     (``max_iter``, ``tol`` on the relative step).
+
+    A sparse X stays sparse with "lstsq", as scikit-learn's: scipy's LSQR on X centred
+    implicitly, atol = btol = ``tol``, scipy's iteration limit (2 n_features; hitting it
+    warns, where scikit-learn's is silent); ``n_iter_`` then has the iterations per
+    target, and ``rank_`` / ``singular_`` are None. ``positive=True`` refuses a sparse X
+    with scikit-learn's TypeError; "gd" densifies it.
     """
 
     _parameter_constraints: dict = {
@@ -80,7 +88,15 @@ class LinearRegression(_LinearRegressorBase):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the least-squares solution."""
-        X, Y, sw = self._prepare(X, y, sample_weight, non_negative=True)
+        if self.positive and sp.issparse(X):  # scikit-learn's TypeError: its nnls takes dense X only
+            check_array(X, accept_sparse=False, input_name="X")
+        X, Y, sw = self._prepare(X, y, sample_weight, non_negative=True, keep_sparse=self.solver == "lstsq")
+        if sp.issparse(X):  # scikit-learn's LSQR on X's products, at its iteration limit (iter_lim None)
+            A, Ys, x_mean, y_mean = _sparse_problem(X, Y, sw, self.fit_intercept)
+            W, self.n_iter_ = _lsqr(A, Ys, np.zeros(Ys.shape[1]), None, self.tol,
+                                    advice=f"Try scaling X's columns or increasing tol (currently {self.tol}).")
+            self.rank_, self.singular_ = None, None
+            return self._finish(W, x_mean, y_mean)
         Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept, copy=self.copy_X)
         if sw is not None:  # weighted least squares = unweighted on rows scaled by sqrt(sw)
             r = np.sqrt(sw)[:, None]

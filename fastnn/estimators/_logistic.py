@@ -21,7 +21,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .. import kernels as K
 from ..threads import one_blas_thread
 from ._lbfgs_compat import CallbackSupportMixin, _check_optimize_result, _get_additional_lbfgs_options_dict
-from ._linear_base import _dense, _fista, _spectral_sq
+from ._linear_base import _backward, _dense, _fista, _forward, _spectral_sq
 from ._validation import validated_rows
 
 __all__ = ["LogisticRegression", "SoftmaxRegression"]
@@ -56,7 +56,8 @@ class _LbfgsIterationHooks:
 
 
 class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, BaseEstimator):
-    """Logistic / softmax regression: sklearn's lbfgs objective on fastnn's dense kernels.
+    """Logistic / softmax regression: sklearn's lbfgs objective on fastnn's dense kernels (a sparse
+    X's products from scipy.sparse with "lbfgs": it stays sparse; the other solvers densify it).
 
     sparsify() / densify() are scikit-learn's (SparseCoefMixin): coef_ may be a sparse matrix.
     set_callbacks() is scikit-learn's (1.9+): solver="lbfgs" calls the hooks of every
@@ -90,7 +91,7 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         """(objective, gradient) at the flat parameters x, without the L1 term; sw None means unit weights."""
         W = x[: n_f * k].reshape(n_f, k)
         b = x[n_f * k:] if self.fit_intercept else np.zeros(k)
-        Z = K.dense_forward(X, W, b, "identity", backend=self.backend)
+        Z = _forward(X, W, b, self.backend)  # (scipy's products for a sparse X: lbfgs keeps it sparse)
         if sw is None:
             # the fused loss kernels: mean loss and (p - onehot) / n in one pass, where
             # SciPy's logsumexp and friends took ~90% of a multinomial fit's time
@@ -113,7 +114,7 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
                 D[rows, labels] -= 1.0
             loss = float(sw @ per) / sw_sum
             D *= (sw / sw_sum)[:, None]
-        _, dW, db = K.dense_backward(np.ascontiguousarray(D), X, W, "identity", need_dx=False, backend=self.backend)
+        dW, db = _backward(D, X, W, self.backend)
         loss += 0.5 * l2 * float(np.sum(W * W))
         g = dW + l2 * W
         grad = np.concatenate([g.ravel(), db]) if self.fit_intercept else g.ravel()
@@ -126,7 +127,9 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self._dtype = X.dtype
-        X = _dense(X)
+        # lbfgs needs X's products only: a sparse X stays sparse (CSR, float64 as the dense X); the other
+        # solvers densify it
+        X = X.tocsr().astype(np.float64, copy=False) if sp.issparse(X) and self.solver == "lbfgs" else _dense(X)
         enc = LabelEncoder().fit(y)
         self.classes_ = enc.classes_
         if len(self.classes_) < 2:
@@ -206,10 +209,8 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
                               dtype=[np.float64, np.float32])
         # scores (and so probabilities) in scikit-learn's dtype: float32 for float32 X and a float32 fit
         out_dtype = np.result_type(X.dtype, self.coef_.dtype)
-        X = _dense(X)
         W = np.ascontiguousarray(self._dense_coef().T, dtype=np.float64)
-        Z = K.dense_forward(X, W, np.asarray(self.intercept_, dtype=np.float64), "identity", backend=self.backend)
-        Z = Z.astype(out_dtype, copy=False)
+        Z = _forward(X, W, np.asarray(self.intercept_, dtype=np.float64), self.backend).astype(out_dtype, copy=False)
         return Z[:, 0] if Z.shape[1] == 1 else Z
 
     def decision_function(self, X):

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .. import kernels as K
 from ..threads import one_blas_thread
-from ._linear_base import _center, _LinearRegressorBase, _means
+from ._linear_base import _center, _LinearRegressorBase, _lsqr, _sparse_problem
 
 __all__ = ["Ridge"]
 
@@ -124,21 +124,6 @@ def _dense_operator(Xs, backend):
                                dtype=Xs.dtype)
 
 
-def _sparse_operator(X, x_mean, root):
-    """``diag(root) (X - x_mean)`` for sparse X as a LinearOperator, never formed (it is dense).
-
-    scikit-learn's implicit centring (its _get_rescaled_operator): with Xr = diag(root) X,
-    ``A v = Xr v - root (x_mean . v)`` and ``A^T u = Xr^T u - x_mean (root . u)``.
-    root: square roots of the sample weights, or None (ones); x_mean None: no centring.
-    """
-    Xr = X if root is None else sp.dia_array((root, 0), shape=(X.shape[0],) * 2) @ X
-    if x_mean is None:
-        return spla.aslinearoperator(Xr)
-    root = np.ones(X.shape[0], dtype=X.dtype) if root is None else root
-    return spla.LinearOperator(X.shape, matvec=lambda v: Xr @ v - root * (v @ x_mean),
-                               rmatvec=lambda u: Xr.T @ u - x_mean * (u @ root), dtype=X.dtype)
-
-
 def _ridge_sparse_cg(A, Ys, alpha, max_iter, tol):
     """scikit-learn's "sparse_cg" Ridge solution [n_features, n_targets] and the iterations per target.
 
@@ -163,20 +148,6 @@ def _ridge_sparse_cg(A, Ys, alpha, max_iter, tol):
             W[:, j], info = spla.cg(C, A.rmatvec(Ys[:, j]), rtol=tol, maxiter=max_iter, callback=count)
         if info > 0:  # (scikit-learn's is silent)
             warnings.warn(f"sparse_cg did not converge after {info} iterations. Try increasing max_iter or tol. "
-                          f"Currently: max_iter={max_iter} and tol={tol}", ConvergenceWarning)
-    return W, iters
-
-
-def _ridge_lsqr(A, Ys, alpha, max_iter, tol):
-    """scikit-learn's "lsqr" Ridge solution [n_features, n_targets] and the iterations per target:
-    scipy's LSQR on ``min ||A w - y||^2 + a ||w||^2`` (damp = sqrt(a), atol = btol = tol,
-    iter_lim = max_iter); A is a LinearOperator (products only)."""
-    W = np.empty((A.shape[1], Ys.shape[1]), dtype=A.dtype)
-    iters = np.empty(Ys.shape[1], dtype=np.int32)
-    for j, a in enumerate(alpha):
-        W[:, j], istop, iters[j] = spla.lsqr(A, Ys[:, j], damp=np.sqrt(a), atol=tol, btol=tol, iter_lim=max_iter)[:3]
-        if istop == 7:  # the iteration limit (scikit-learn's is silent)
-            warnings.warn(f"lsqr did not converge after {iters[j]} iterations. Try increasing max_iter or tol. "
                           f"Currently: max_iter={max_iter} and tol={tol}", ConvergenceWarning)
     return W, iters
 
@@ -252,11 +223,10 @@ class Ridge(_LinearRegressorBase):
         if alpha is None:
             raise ValueError(f"alpha must be a scalar or have one value per target ({Y.shape[1]}), "
                              f"got {np.size(self.alpha)} values")
-        r = None if sw is None else np.sqrt(sw)
-        if sp.issparse(X):  # centred implicitly (_sparse_operator): centring would densify it
-            x_mean, y_mean = _means(X, Y, sw, self.fit_intercept)
-            Ys = Y - y_mean if r is None else (Y - y_mean) * r[:, None]
+        if sp.issparse(X):  # centred implicitly: centring would densify it
+            A, Ys, x_mean, y_mean = _sparse_problem(X, Y, sw, self.fit_intercept)
         else:
+            r = None if sw is None else np.sqrt(sw)
             Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept, copy=self.copy_X)
             Xs, Ys = (Xc, Yc) if r is None else (Xc * r[:, None], Yc * r[:, None])
         self.solver_ = solver
@@ -264,9 +234,8 @@ class Ridge(_LinearRegressorBase):
         # from any estimator that has one (they exempt only sklearn's own Ridge)
         self.n_iter_ = 1  # direct solvers: one solve
         if products_only:
-            A = (_sparse_operator(X, x_mean if self.fit_intercept else None, r) if sp.issparse(X)
-                 else _dense_operator(Xs, self.backend))
-            solve = _ridge_sparse_cg if solver == "sparse_cg" else _ridge_lsqr
+            A = A if sp.issparse(X) else _dense_operator(Xs, self.backend)
+            solve = _ridge_sparse_cg if solver == "sparse_cg" else _lsqr
             W, self.n_iter_ = solve(A, Ys, alpha.astype(dt), self.max_iter, self.tol)
         elif self.solver_ == "lbfgs":
             W, self.n_iter_ = _ridge_lbfgs(Xs, Ys, alpha, self.max_iter, self.tol, self.backend)

@@ -4,7 +4,9 @@
 fastnn                 scikit-learn counterpart        solvers
 =====================  ==============================  ===========================================
 LinearRegression       linear_model.LinearRegression   "lstsq" (scipy.linalg.lstsq, as sklearn;
-                                                        nnls for positive=True), "gd"
+                                                        nnls for positive=True; on sparse X
+                                                        scipy's lsqr, as sklearn: X stays sparse),
+                                                        "gd"
 Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal equations, or
                                                         the kernel form for wide X), "svd", "gd";
                                                         "sparse_cg", "lsqr" (scipy's cg / lsqr on
@@ -13,8 +15,9 @@ Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal
                                                         positive=True: "lbfgs" (L-BFGS-B, as sklearn)
 Lasso, ElasticNet      linear_model.Lasso, ElasticNet  coordinate descent (kernels.enet_cd:
                                                         scikit-learn's solver, step for step)
-LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, sklearn's options),
-                                                        "saga" / "gd" (proximal FISTA: L1, elastic-net);
+LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, sklearn's options;
+                                                        sparse X stays sparse), "saga" / "gd"
+                                                        (proximal FISTA: L1, elastic-net);
                                                         binary = sigmoid, multiclass = softmax
 SoftmaxRegression      (none; multinomial LR)          as LogisticRegression, always softmax
 =====================  ==============================  ===========================================
@@ -29,20 +32,26 @@ descent: same sweeps, same zeros, same duality gap);
 binary logistic 2e-11 at tol=1e-10 and 4e-15 at the defaults (the same L-BFGS-B
 iterates); multinomial 1e-6 at tol=1e-10 (unscaled iris, ill-conditioned);
 C=100 (a flat optimum) 1e-5; L1 / elastic-net ("saga") 1e-9 .. 1e-7 against
-scikit-learn's saga at tol=1e-10 (standardised data; the same exact zeros).
+scikit-learn's saga at tol=1e-10 (standardised data; the same exact zeros). On sparse X
+(CSR, CSC, COO): "lbfgs" 5e-15 .. 5e-10 at tol=1e-10 (binary, multinomial, weights,
+class_weight, no intercept; float32 X 3e-5 .. 1e-3 from scikit-learn's float32 fit, as on
+dense X); LinearRegression's lsqr 0 .. 4e-16 at tol=1e-10 (weights, several targets; float32 2e-7).
 The objectives: LinearRegression ``||y - Xw - b||^2``; Ridge
 ``||y - Xw - b||^2 + alpha ||w||^2``; Lasso ``||y - Xw - b||^2 / (2 n) + alpha
 ||w||_1``; logistic ``sum(sw_i loss_i) / sum(sw) + ((1 - r) ||W||^2 / 2 + r ||W||_1)
 / (C sum(sw))`` with r = l1_ratio, > 0 with "saga" / "gd" (intercepts unpenalised).
 Sample weights are supported everywhere (non-negative ones
 in the least-squares models and solvers "gd" / "saga", which scale rows by their square roots).
-Ridge's direct solvers, "sparse_cg", "lsqr", Lasso and ElasticNet work in X's float dtype (float32 in
-float32, as scikit-learn); the other solvers in float64, with ``coef_`` in X's dtype. Ridge's
-"sparse_cg" and "lsqr" (and so "auto" on sparse X) fit a sparse X as it is, centred implicitly (as
-scikit-learn's); the other solvers densify sparse input (they are meant for dense data); one whose dense
+Ridge's direct solvers, "sparse_cg", "lsqr", Lasso and ElasticNet (and LinearRegression on sparse X)
+work in X's float dtype (float32 in float32, as scikit-learn); the other solvers in float64, with
+``coef_`` in X's dtype. Ridge's "sparse_cg" and "lsqr" (and so "auto" on sparse X) and LinearRegression
+("lstsq": scikit-learn's lsqr there) fit a sparse X as it is, centred implicitly (as scikit-learn's);
+LogisticRegression / SoftmaxRegression "lbfgs" take its products with scipy.sparse (CSR, float64), the
+loss kernels on the dense scores; the other solvers densify sparse input (they are meant for dense
+data; LinearRegression(positive=True) refuses it with scikit-learn's TypeError); one whose dense
 copy would exceed ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB, in fastnn.estimators._linear_base) is refused with a
-ValueError that points to scikit-learn's sparse solvers, rather than allocated. ``predict`` takes a sparse
-X's products as it is.
+ValueError that points to the sparse solvers, rather than allocated. ``predict`` (and
+decision_function / predict_proba) take a sparse X's products as it is.
 
 The gradient-based solvers evaluate the model and its gradient with
 ``kernels.dense_forward`` / ``kernels.dense_backward`` and the fused loss

@@ -1,0 +1,148 @@
+"""Sparse X kept sparse: LogisticRegression / SoftmaxRegression ("lbfgs") and LinearRegression
+against scikit-learn's, with any dense copy of a sparse X made to raise (SPARSE_DENSIFY_MAX_BYTES = 0)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import linear_model as skl
+from sklearn.exceptions import ConvergenceWarning
+
+from fastnn.estimators import LinearRegression, LogisticRegression, SoftmaxRegression, _linear_base
+
+CONTAINERS = {"csr": sp.csr_matrix, "csc": sp.csc_array, "coo": sp.coo_matrix}
+
+
+@pytest.fixture(autouse=True)
+def no_densify(monkeypatch):
+    # every dense copy of a sparse X raises "dense copy would take ..." in these tests
+    monkeypatch.setattr(_linear_base, "SPARSE_DENSIFY_MAX_BYTES", 0)
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def _data(n=200, p=30, seed=0):
+    """Sparse non-negative X (30% non-zero, column means far from 0), a linear score of it, weights."""
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, p, density=0.3, format="csr", random_state=seed) * 3.0
+    score = np.asarray(X @ rng.standard_normal(p)) + 0.5 * rng.standard_normal(n)
+    return X, score, rng.uniform(0.5, 2.0, n)
+
+
+def _classes(score, k):
+    return np.digitize(score, np.quantile(score, np.linspace(0, 1, k + 1)[1:-1]))
+
+
+@pytest.mark.parametrize("container", list(CONTAINERS))
+def test_logistic_lbfgs_sparse_x_matches_sklearn(container):
+    # before, fit and _scores densified a sparse X (refused above 1 GiB): now scipy's products
+    # on it, the same L-BFGS-B iterates as on dense X, and scikit-learn's solution
+    X, score, sw = _data()
+    for k in (2, 3):
+        y = _classes(score, k)
+        for kw, fit_kw in (({}, {}), ({"fit_intercept": False}, {}), ({"class_weight": "balanced"}, {}),
+                           ({}, {"sample_weight": sw})):
+            # float32: fastnn fits in float64 (as on dense X), scikit-learn in float32: 1e-3 apart
+            for dtype, rel in ((np.float64, 1e-8), (np.float32, 3e-3)):
+                Xc = CONTAINERS[container](X.astype(dtype))
+                f = LogisticRegression(tol=1e-10, max_iter=1000, **kw).fit(Xc, y, **fit_kw)
+                s = skl.LogisticRegression(tol=1e-10, max_iter=1000, **kw).fit(Xc, y, **fit_kw)
+                d = LogisticRegression(tol=1e-10, max_iter=1000, **kw).fit(Xc.toarray(), y, **fit_kw)
+                assert f.coef_.dtype == s.coef_.dtype == dtype and f.coef_.shape == s.coef_.shape
+                assert _rel(f.coef_, s.coef_) < rel, (k, kw, fit_kw, dtype)
+                assert _rel(f.coef_, d.coef_) < 1e-8  # the dense fit's iterates, up to rounding
+                if f.fit_intercept:
+                    assert _rel(f.intercept_, s.intercept_) < rel, (k, kw, fit_kw, dtype)
+                np.testing.assert_allclose(f.predict_proba(Xc), s.predict_proba(Xc), rtol=rel, atol=rel)
+    # SoftmaxRegression: two softmax columns on the same path
+    y = _classes(score, 2)
+    Xc = CONTAINERS[container](X)
+    f, d = SoftmaxRegression(tol=1e-10).fit(Xc, y), SoftmaxRegression(tol=1e-10).fit(X.toarray(), y)
+    assert f.coef_.shape == (2, X.shape[1]) and _rel(f.coef_, d.coef_) < 1e-8
+
+
+@pytest.mark.parametrize("container", list(CONTAINERS))
+def test_logistic_predictions_on_sparse_x(container):
+    X, score, _ = _data()
+    Xd = X.toarray()
+    for y in (_classes(score, 2), _classes(score, 3)):
+        m = LogisticRegression().fit(Xd, y)
+        Xc = CONTAINERS[container](X)
+        for method in ("decision_function", "predict", "predict_proba", "predict_log_proba"):
+            np.testing.assert_allclose(getattr(m, method)(Xc), getattr(m, method)(Xd), rtol=1e-12, atol=1e-12)
+        # float32 sparse X: scikit-learn's float32 scores, as for dense float32 X
+        m32 = LogisticRegression().fit(Xd.astype(np.float32), y)
+        assert m32.predict_proba(CONTAINERS[container](X.astype(np.float32))).dtype == np.float32
+        m.sparsify()  # a sparse coef_ too
+        np.testing.assert_allclose(m.predict_proba(Xc), m.predict_proba(Xd), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("container", list(CONTAINERS))
+def test_linear_regression_sparse_x_matches_sklearn(container):
+    # before, a sparse X was densified for scipy.linalg.lstsq; scikit-learn's LSQR on the
+    # implicitly centred (row-weighted) X instead, atol = btol = tol: the same iterates
+    X, score, sw = _data()
+    rng = np.random.default_rng(1)
+    Y = np.c_[score + 5.0, rng.standard_normal(X.shape[0]) - 3.0]
+    for dtype, rel in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        Xc = CONTAINERS[container](X.astype(dtype))
+        for fit_intercept in (True, False):
+            for w in (None, sw):
+                for y in (Y[:, 0], Y, Y[:, :1]):
+                    kw = dict(fit_intercept=fit_intercept, tol=1e-10)
+                    f = LinearRegression(**kw).fit(Xc, y.astype(dtype), sample_weight=w)
+                    s = skl.LinearRegression(**kw).fit(Xc, y.astype(dtype), sample_weight=w)
+                    # (scikit-learn's float32 coef_ is float64 without an intercept: its operator's dtype)
+                    assert f.coef_.dtype == dtype and f.coef_.shape == s.coef_.shape
+                    assert np.shape(f.intercept_) == np.shape(s.intercept_)
+                    assert _rel(f.coef_, s.coef_) < rel
+                    if fit_intercept:
+                        assert _rel(f.intercept_, s.intercept_) < rel
+                    np.testing.assert_allclose(f.predict(Xc), s.predict(Xc), rtol=rel, atol=rel)
+                    assert f.rank_ is None and f.singular_ is None and np.all(f.n_iter_ >= 1)
+                    assert f.n_iter_.shape == (np.shape(y)[1] if np.ndim(y) == 2 else 1,)
+
+
+def test_linear_regression_sparse_errors_and_warnings_like_sklearn():
+    X, score, _ = _data()
+    # positive=True: scikit-learn's nnls takes dense X only and raises its TypeError (fastnn densified)
+    with pytest.raises(TypeError) as s:
+        skl.LinearRegression(positive=True).fit(X, score)
+    with pytest.raises(TypeError) as f:
+        LinearRegression(positive=True).fit(X, score)
+    assert str(f.value) == str(s.value)
+    # LSQR stopped by scikit-learn's iteration limit (2 n_features; here on columns scaled 1 .. 1e4,
+    # both fits end 86% away from the least-squares coef_): a warning, where scikit-learn's is silent
+    Xs = X @ sp.diags_array(np.logspace(0, 4, X.shape[1]))
+    with pytest.warns(ConvergenceWarning, match=r"lsqr did not converge after 60 iterations\. Try scaling"):
+        f = LinearRegression().fit(Xs, score)
+    assert f.n_iter_.tolist() == [60]
+
+
+def test_huge_sparse_x_fits_without_densifying():
+    # all zeros, 200000 x 1000000: 1.5 TiB dense, a few bytes sparse; refused ("dense copy
+    # would take 1490.1 GiB") before
+    huge = sp.csr_matrix((200_000, 1_000_000))
+    y = np.arange(200_000) % 2
+    m = LogisticRegression().fit(huge, y)
+    assert m.coef_.shape == (1, 1_000_000) and not m.coef_.any()
+    np.testing.assert_allclose(m.predict_proba(huge[:5]), 0.5)
+    wide = sp.csr_matrix((200_000, 100_000))
+    m = SoftmaxRegression().fit(wide, np.arange(200_000) % 3)
+    assert m.coef_.shape == (3, 100_000) and m.predict(wide[:4]).shape == (4,)
+    lin = LinearRegression().fit(huge, y.astype(float))
+    assert lin.coef_.shape == (1_000_000,) and lin.intercept_ == 0.5
+    np.testing.assert_array_equal(lin.predict(huge[:3]), 0.5)
+
+
+def test_other_solvers_still_densify():
+    # the solvers that are not X's products only densify a sparse X (here refused: the limit is 0)
+    X, score, _ = _data()
+    y = _classes(score, 2)
+    for est in (LogisticRegression(solver="saga"), LogisticRegression(solver="gd"), SoftmaxRegression(solver="gd"),
+                LinearRegression(solver="gd")):
+        with pytest.raises(ValueError, match="dense copy would take"):
+            est.fit(X, y)
