@@ -70,13 +70,15 @@ def _data(name):
         score += 0.3 * score.std() * rng.standard_normal(20000)
         k = 5 if name.endswith("5c") else 2
         y = np.digitize(score, np.quantile(score, np.linspace(0, 1, k + 1)[1:-1]))
+    elif name == "binary20k":  # a tall binary set for the binary-only solvers (liblinear)
+        X, y = make_classification(n_samples=20000, n_features=100, n_informative=30, flip_y=0.05, random_state=0)
     elif name == "classes50k":  # a tall 10-class set for the linear classifiers
         X, y = make_classification(n_samples=50000, n_features=100, n_informative=30, n_classes=10,
                                    random_state=0)
     else:  # a larger synthetic regression set (no download)
         X, y = make_regression(n_samples=5000, n_features=40, n_informative=20, noise=5.0, random_state=0)
         y = y / y.std()
-    stratify = y if name in ("digits", "breast_cancer", "classes50k") or name.startswith("tfidf") else None
+    stratify = y if name in ("digits", "breast_cancer", "binary20k", "classes50k") or name.startswith("tfidf") else None
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=stratify)
     if name not in ("digits", "sparse50k") and not name.startswith("tfidf"):  # (centring would densify sparse sets)
         sc = StandardScaler().fit(Xtr)
@@ -119,6 +121,18 @@ def _cases(epochs):
         # parity is then the solvers' distance at this tol, not rounding)
         ("breast_cancer", "LogisticRegression saga L1 tol1e-6", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="saga", l1_ratio=1.0, tol=1e-6, max_iter=10000)),
+        # scikit-learn's Newton drivers on fastnn's loss, Hessian products and Hessian (the same iterates)
+        ("breast_cancer", "LogisticRegression newton-cg", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="newton-cg")),
+        ("breast_cancer", "LogisticRegression newton-cholesky", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="newton-cholesky")),
+        # liblinear's objective (intercept penalised) by fastnn's Newton solvers, not liblinear's:
+        # parity is the two solvers' distance at this tol (L1 at 1e-8: at the default tol,
+        # liblinear's L1 fit is 1e-1 from the optimum and may zero the intercept, fastnn's 1e-4)
+        ("breast_cancer", "LogisticRegression liblinear L2", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="liblinear")),
+        ("breast_cancer", "LogisticRegression liblin L1 1e-8", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="liblinear", l1_ratio=1.0, tol=1e-8)),
         ("regression5k", "Ridge", skl.Ridge, fe.Ridge, dict(alpha=1.0)),
         ("regression5k", "Ridge positive", skl.Ridge, fe.Ridge, dict(alpha=1.0, positive=True)),
         # scikit-learn's iterative solvers: sparse X kept sparse; a dense X big enough for kernels.gemm
@@ -134,6 +148,16 @@ def _cases(epochs):
         # sparse X kept sparse: L-BFGS-B on scipy.sparse products (fastnn densified it, refusing this 3 GiB one)
         ("tfidf20k", "LogisticRegression lbfgs sparse", skl.LogisticRegression, fe.LogisticRegression, {}),
         ("tfidf20k5c", "LogisticRegression 5 classes sparse", skl.LogisticRegression, fe.LogisticRegression, {}),
+        ("binary20k", "LogisticRegression newton-cholesky", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="newton-cholesky")),
+        ("binary20k", "LogisticRegression liblinear L2", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="liblinear")),
+        ("binary20k", "LogisticRegression liblinear L1", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="liblinear", l1_ratio=1.0, C=0.01)),
+        ("classes50k", "LogisticRegression 10 cl newton-cg", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="newton-cg")),
+        ("classes50k", "LogisticRegression 10 cl newton-chol", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="newton-cholesky")),
     ]
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn import linear_model as skl
-from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.datasets import load_breast_cancer, load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
@@ -223,3 +223,150 @@ def test_logistic_saga_non_finite_raises_like_sklearn(binary, solver):
     clf.coef_[:] = np.nan
     with pytest.raises(ValueError, match="Floating-point under-/overflow"):
         clf.fit(*binary)
+
+
+# ------------------------------------ scikit-learn's newton-cg, newton-cholesky and liblinear
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    # binary and 3-class data with label noise: an optimum even without a penalty (C=inf)
+    Xb, yb = make_classification(300, 6, n_informative=3, flip_y=0.2, random_state=0)
+    X3, y3 = make_classification(300, 6, n_informative=4, n_classes=3, flip_y=0.2, random_state=0)
+    return {"binary": (Xb, yb), "multiclass": (X3, y3)}
+
+
+def _both(params, X, y, sample_weight=None, first=None):
+    """(fastnn's, scikit-learn's) LogisticRegression fitted with the same params (after a
+    fit with params updated by ``first``, when given: a warm start's first fit)."""
+    fits = []
+    for make in (LogisticRegression, skl.LogisticRegression):
+        est = make(**params)
+        if first is not None:
+            est.set_params(**first).fit(X, y, sample_weight=sample_weight)
+            est.set_params(**params)
+        fits.append(est.fit(X, y, sample_weight=sample_weight))
+    return fits
+
+
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # C=inf, 3 classes: both fall back to lbfgs
+@pytest.mark.parametrize("solver", ["newton-cg", "newton-cholesky"])
+@pytest.mark.parametrize("data", ["binary", "multiclass"])
+@pytest.mark.parametrize("kw, rtol", [({}, 1e-8), ({"tol": 1e-10}, 1e-10), ({"C": np.inf}, 1e-8),
+                                      ({"fit_intercept": False, "C": 0.1}, 1e-8),
+                                      ({"class_weight": "balanced"}, 1e-8), ({"weighted": True}, 1e-8)])
+def test_logistic_newton_solvers_match_sklearn(noisy, solver, data, kw, rtol):
+    # scikit-learn's Newton drivers on fastnn's loss, gradient, Hessian products and Hessian:
+    # scikit-learn's iterates, so its coef_ and n_iter_; fastnn refused both solvers by name
+    X, y = noisy[data]
+    kw = dict(kw)
+    sw = np.random.RandomState(0).uniform(0.1, 2, len(y)) if kw.pop("weighted", False) else None
+    f, s = _both({"solver": solver, **kw}, X, y, sample_weight=sw)
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=rtol, atol=rtol * np.abs(s.coef_).max())
+    np.testing.assert_allclose(f.intercept_, s.intercept_, rtol=rtol, atol=rtol * np.abs(s.coef_).max())
+    assert f.coef_.dtype == s.coef_.dtype and f.n_iter_.dtype == s.n_iter_.dtype
+    np.testing.assert_array_equal(f.n_iter_, s.n_iter_)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the 1-step fits
+@pytest.mark.parametrize("solver", ["newton-cg", "newton-cholesky"])
+@pytest.mark.parametrize("data", ["binary", "multiclass"])
+def test_logistic_newton_solvers_warm_start_and_float32_like_sklearn(noisy, solver, data):
+    X, y = noisy[data]
+    f, s = _both({"solver": solver, "warm_start": True, "max_iter": 100}, X, y, first={"max_iter": 1})
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-8)
+    np.testing.assert_array_equal(f.n_iter_, s.n_iter_)  # continued from the 1-step fit
+    # float32 X: coef_ in float32, as scikit-learn's (which also computes in float32: its
+    # iterates differ from fastnn's float64 ones by float32 rounding)
+    f, s = _both({"solver": solver}, X.astype(np.float32), y)
+    assert f.coef_.dtype == s.coef_.dtype == np.float32
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-4)
+
+
+# liblinear's own fit is only tol-accurate: compared tight (its iterates are not fastnn's)
+_LIBLINEAR_TIGHT = dict(solver="liblinear", tol=1e-10, max_iter=1000)
+
+
+@pytest.mark.parametrize("kw", [{}, {"dual": True}, {"intercept_scaling": 10.0}, {"fit_intercept": False},
+                                {"class_weight": {0: 1.0, 1: 3.0}, "C": 0.3}, {"weighted": True},
+                                {"l1_ratio": 1.0}, {"l1_ratio": 1.0, "intercept_scaling": 5.0, "weighted": True},
+                                {"l1_ratio": 1.0, "C": 0.05}])
+def test_logistic_liblinear_matches_sklearn(noisy, binary10, kw):
+    # liblinear's objective: C sum(sw loss) + L2 or L1 of the weights AND of the intercept's
+    # weight (intercept / intercept_scaling); fastnn refused solver="liblinear" by name
+    kw = dict(kw)
+    weighted = kw.pop("weighted", False)
+    for X, y in (noisy["binary"], binary10):
+        sw = np.random.RandomState(0).uniform(0.1, 2, len(y)) if weighted else None
+        f, s = _both({**_LIBLINEAR_TIGHT, **kw}, X, y, sample_weight=sw)
+        np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(f.intercept_, s.intercept_, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(f.coef_ == 0, s.coef_ == 0)  # L1: the same exact zeros
+        assert f.coef_.dtype == s.coef_.dtype == np.float64 and f.n_iter_.shape == (1,)
+        assert f.n_iter_.dtype == s.n_iter_.dtype
+
+
+def test_logistic_liblinear_penalises_the_intercept(noisy):
+    # a large intercept_scaling makes its penalty vanish: lbfgs' unpenalised intercept in the
+    # limit; intercept_scaling=1 shrinks it (C small), as liblinear's objective says
+    X, y = noisy["binary"]
+    y = np.where(np.arange(len(y)) < 220, 1, y)  # an intercept far from 0
+    kw = dict(C=0.01, tol=1e-10, max_iter=1000)
+    lbfgs = LogisticRegression(**kw).fit(X, y)
+    far = LogisticRegression(solver="liblinear", intercept_scaling=1e4, **kw).fit(X, y)
+    near = LogisticRegression(solver="liblinear", intercept_scaling=1.0, **kw).fit(X, y)
+    np.testing.assert_allclose(far.intercept_, lbfgs.intercept_, rtol=1e-4)
+    assert abs(near.intercept_[0]) < 0.9 * abs(lbfgs.intercept_[0])
+
+
+def test_logistic_liblinear_float32_and_warm_start_like_sklearn(noisy):
+    X, y = noisy["binary"]
+    f, s = _both(_LIBLINEAR_TIGHT, X.astype(np.float32), y)
+    assert f.coef_.dtype == s.coef_.dtype == np.float64  # liblinear works in float64
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-6)
+    # liblinear has no warm start: a second fit from a poor first one is the cold fit
+    f = LogisticRegression(warm_start=True, **{**_LIBLINEAR_TIGHT, "max_iter": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        f.fit(X, y)
+    f.set_params(max_iter=1000).fit(X, y)
+    np.testing.assert_array_equal(f.coef_, LogisticRegression(**_LIBLINEAR_TIGHT).fit(X, y).coef_)
+
+
+@pytest.mark.parametrize("params, data", [
+    ({"solver": "newton-cg", "l1_ratio": 1.0}, "binary"), ({"solver": "newton-cholesky", "l1_ratio": 0.5}, "binary"),
+    ({"solver": "newton-cg", "dual": True}, "binary"), ({"solver": "liblinear", "l1_ratio": 0.5}, "binary"),
+    ({"solver": "liblinear", "C": np.inf}, "binary"), ({"solver": "liblinear", "penalty": None}, "binary"),
+    ({"solver": "liblinear"}, "multiclass"), ({"solver": "liblinear", "l1_ratio": 1.0, "dual": True}, "binary"),
+    ({"solver": "liblinear"}, "huge")])
+def test_logistic_newton_liblinear_errors_like_sklearn(noisy, params, data):
+    X, y = noisy["multiclass" if data == "multiclass" else "binary"]
+    if data == "huge":
+        X = X.copy()
+        X[0, 0] = 1e31
+    errors = []
+    for make in (LogisticRegression, skl.LogisticRegression):
+        with pytest.raises(ValueError) as e, warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            make(**params).fit(X, y)
+        errors.append(str(e.value))
+    f, s = errors
+    assert f.startswith(s.rstrip("."))
+
+
+def test_logistic_liblinear_warnings_like_sklearn(noisy):
+    X, y = noisy["binary"]
+    for l1_ratio in (0.0, 1.0):
+        with pytest.warns(ConvergenceWarning, match="Liblinear failed to converge, increase the number of iterations"):
+            LogisticRegression(solver="liblinear", l1_ratio=l1_ratio, max_iter=1).fit(X, y)
+    sw = np.ones(len(y))
+    sw[0] = -1.0  # liblinear's objective has no minimum then (scikit-learn's fits silently)
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        LogisticRegression(solver="liblinear").fit(X, y, sample_weight=sw)
+
+
+def test_logistic_liblinear_tags_like_sklearn():
+    # binary only: scikit-learn's tag (its estimator checks then use binary data)
+    for solver in ("liblinear", "newton-cg", "newton-cholesky"):
+        f, s = LogisticRegression(solver=solver), skl.LogisticRegression(solver=solver)
+        assert f.__sklearn_tags__().classifier_tags.multi_class == s.__sklearn_tags__().classifier_tags.multi_class

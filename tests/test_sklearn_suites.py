@@ -57,12 +57,10 @@ _DENSIFIED = "fastnn densifies sparse X, so this option fits it (correctly) wher
 
 _MLP = ("sklearn.neural_network.tests.test_mlp", {"sklearn.neural_network": ("MLPClassifier", "MLPRegressor")})
 
-#: scikit-learn's solvers fastnn's LogisticRegression does not have (it has lbfgs, saga, and gd),
-#: refused by parameter validation; the set's order varies from run to run
-_LOGISTIC_SOLVER_REFUSED = (r"The 'solver' parameter of LogisticRegression must be a str "
-                            r"among \{'(lbfgs|saga|gd)', '(lbfgs|saga|gd)', '(lbfgs|saga|gd)'\}\. "
-                            r"Got '(liblinear|newton-cg|newton-cholesky|sag)'")
-_OTHER_SOLVERS = ("scikit-learn's liblinear, newton-cg, newton-cholesky and sag solvers: fastnn has lbfgs and saga "
+#: scikit-learn's solver fastnn's LogisticRegression does not have (it has lbfgs, newton-cg,
+#: newton-cholesky, liblinear, saga, and gd), refused by parameter validation
+_LOGISTIC_SOLVER_REFUSED = r"The 'solver' parameter of LogisticRegression must be a str among \{[^}]*\}\. Got 'sag'"
+_OTHER_SOLVERS = ("scikit-learn's sag solver: fastnn has lbfgs, newton-cg, newton-cholesky, liblinear and saga "
                   "(and gd)")
 
 SUITES = [
@@ -89,6 +87,13 @@ SUITES = [
                "which has fastnn's backend parameter"),
               ("test_logreg_predict_proba_multinomial", "object has no attribute '_predict_proba_lr'",
                "scikit-learn's private one-vs-rest probabilities (LinearClassifierMixin._predict_proba_lr)"),
+              ("test_logistic_cv", r"Arrays are not almost equal to 6 decimals",
+               "compares LogisticRegression(solver='liblinear') with scikit-learn's LogisticRegressionCV (its "
+               "liblinear) at the default tol to 1e-6: only liblinear's own iterates meet that; both fits are "
+               "1e-5 from the optimum (fastnn's liblinear is Newton on the same objective, not liblinear's)"),
+              ("test_liblinear_dual_random_state", _did_not_raise("AssertionError"),
+               "expects dual=True fits to differ with random_state (liblinear's randomised dual coordinate "
+               "descent); fastnn's solves the primal deterministically: the same optimum for every random_state"),
           ),
           # ~50 s of tests of LogisticRegressionCV and the private path functions that never
           # build a LogisticRegression (no reference to it in their bodies or parameters)

@@ -16,7 +16,11 @@ Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal
 Lasso, ElasticNet      linear_model.Lasso, ElasticNet  coordinate descent (kernels.enet_cd:
                                                         scikit-learn's solver, step for step)
 LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, sklearn's options;
-                                                        sparse X stays sparse), "saga" / "gd"
+                                                        sparse X stays sparse), "newton-cg",
+                                                        "newton-cholesky" (sklearn's Newton drivers
+                                                        on fastnn's Hessian), "liblinear" (its
+                                                        objective, intercept penalised: Newton /
+                                                        proximal Newton), "saga" / "gd"
                                                         (proximal FISTA: L1, elastic-net);
                                                         binary = sigmoid, multiclass = softmax
 SoftmaxRegression      (none; multinomial LR)          as LogisticRegression, always softmax
@@ -32,14 +36,17 @@ descent: same sweeps, same zeros, same duality gap);
 binary logistic 2e-11 at tol=1e-10 and 4e-15 at the defaults (the same L-BFGS-B
 iterates); multinomial 1e-6 at tol=1e-10 (unscaled iris, ill-conditioned);
 C=100 (a flat optimum) 1e-5; L1 / elastic-net ("saga") 1e-9 .. 1e-7 against
-scikit-learn's saga at tol=1e-10 (standardised data; the same exact zeros). On sparse X
+scikit-learn's saga at tol=1e-10 (standardised data; the same exact zeros);
+newton-cg / newton-cholesky 1e-15 .. 1e-12 (the same iterates and n_iter_);
+liblinear (L2 and L1) 1e-6 at tol=1e-10 (liblinear's own fit is only tol-accurate). On sparse X
 (CSR, CSC, COO): "lbfgs" 5e-15 .. 5e-10 at tol=1e-10 (binary, multinomial, weights,
 class_weight, no intercept; float32 X 3e-5 .. 1e-3 from scikit-learn's float32 fit, as on
 dense X); LinearRegression's lsqr 0 .. 4e-16 at tol=1e-10 (weights, several targets; float32 2e-7).
 The objectives: LinearRegression ``||y - Xw - b||^2``; Ridge
 ``||y - Xw - b||^2 + alpha ||w||^2``; Lasso ``||y - Xw - b||^2 / (2 n) + alpha
 ||w||_1``; logistic ``sum(sw_i loss_i) / sum(sw) + ((1 - r) ||W||^2 / 2 + r ||W||_1)
-/ (C sum(sw))`` with r = l1_ratio, > 0 with "saga" / "gd" (intercepts unpenalised).
+/ (C sum(sw))`` with r = l1_ratio, > 0 with "saga" / "gd" (intercepts unpenalised; liblinear
+adds ``intercept / intercept_scaling`` to W's penalty).
 Sample weights are supported everywhere (non-negative ones
 in the least-squares models and solvers "gd" / "saga", which scale rows by their square roots).
 Ridge's direct solvers, "sparse_cg", "lsqr", Lasso and ElasticNet (and LinearRegression on sparse X)

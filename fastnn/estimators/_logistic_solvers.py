@@ -1,0 +1,271 @@
+"""LogisticRegression's solvers "newton-cg", "newton-cholesky" and "liblinear" (see _logistic.py).
+
+newton-cg and newton-cholesky are scikit-learn's own Newton drivers
+(``sklearn.utils.optimize._newton_cg``, ``sklearn.linear_model._glm._newton_solver.
+NewtonCholeskySolver``: the line searches, stopping rules, lbfgs fallbacks and warnings
+that define those solvers) run on ``_KernelLoss``, the lbfgs objective with its
+gradient, Hessian-vector products and Hessian evaluated on fastnn's kernels. The
+iterates are scikit-learn's, so coef_ and n_iter_ agree to rounding.
+
+liblinear minimises liblinear's objective ``C sum_i sw_i loss_i + penalty(w)`` where
+w holds the weights and, with an intercept, the weight of a constant feature
+``intercept_scaling`` (so the intercept is penalised, as ``intercept /
+intercept_scaling``). Divided by ``C sum(sw)`` that is the lbfgs objective plus the
+intercept's penalty: L2 (primal or dual: one optimum) is solved by the newton-cg driver
+above, L1 by proximal Newton (_liblinear_l1). These are fastnn's solvers, not
+liblinear's (trust-region Newton, randomised dual coordinate descent, newGLMNET): the
+same optimum, with liblinear's relative stopping rule, but other iterates and n_iter_,
+and no randomness (random_state plays no part).
+"""
+from __future__ import annotations
+
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model._glm._newton_solver import NewtonCholeskySolver
+from sklearn.utils.optimize import _newton_cg
+
+from .. import kernels as K
+from ..threads import one_blas_thread
+from ._linear_base import _centered_columns
+
+#: the solvers this module adds to LogisticRegression
+SOLVERS = ("newton-cg", "newton-cholesky", "liblinear")
+
+
+def _sandwich(X, h, fit_intercept, backend):
+    """``(X, 1)^T diag(h) (X, 1)`` (the column of ones only with an intercept), X^T h X by one GEMM."""
+    hX = h[:, None] * X
+    XhX = K.gemm(X, hX, trans_a=True, backend=backend)
+    if not fit_intercept:
+        return XhX
+    col = hX.sum(axis=0)
+    return np.block([[XhX, col[:, None]], [col[None, :], np.atleast_2d(h.sum())]])
+
+
+class _KernelLoss:
+    """The lbfgs objective of one fit in the interface of scikit-learn's LinearModelLoss
+    (the part its Newton solvers call), on fastnn's kernels.
+
+    Parameters are fastnn's flat layout ([W (n_features x k, row-major), intercepts]),
+    which is scikit-learn's ravel(order="F") of its (k, n_dof) coef. The solvers' X, y
+    and sample_weight arguments are ignored: the loss is bound to its fit's data.
+    ``intercept_l2`` penalises the intercepts too (liblinear): ``+ intercept_l2 l2 ||b||^2 / 2``.
+    """
+
+    def __init__(self, est, X, T, sw, sw_sum, l2, n_f, k, labels, intercept_l2=0.0):
+        self._est, self._X, self._sw, self._backend = est, X, sw, est.backend
+        self._args = (X, T, sw, sw_sum, l2, n_f, k, labels)
+        self._w = (1.0 / sw_sum) if sw is None else sw / sw_sum  # each row's weight in the mean loss
+        self._n_w = n_f * k
+        self.fit_intercept = est.fit_intercept
+        self.base_loss = SimpleNamespace(is_multiclass=k > 1, n_classes=k)
+        self._l2, self._l2_b = l2, l2 * intercept_l2
+        self._last = None  # (x, loss, grad): newton-cg's line search asks f(x), then grad f(x)
+
+    def row_weights(self):
+        """Each row's weight in the mean loss, [n_samples]."""
+        return self._w if self._sw is not None else np.full(self._X.shape[0], self._w)
+
+    def weight_intercept(self, coef):
+        n_f, k = self._args[5:7]
+        W = coef[: self._n_w].reshape(n_f, k)
+        return W, (coef[self._n_w:] if self.fit_intercept else np.zeros(k))
+
+    def weight_intercept_raw(self, coef, X=None):
+        W, b = self.weight_intercept(coef)
+        return W, b, K.dense_forward(self._X, W, b, "identity", backend=self._backend)
+
+    def loss_gradient(self, coef, *_, **__):
+        if self._last is not None and np.array_equal(self._last[0], coef):
+            return self._last[1], self._last[2].copy()
+        loss, grad = self._est._loss_grad(coef, *self._args)
+        if self._l2_b and self.fit_intercept:
+            b = coef[self._n_w:]
+            loss += 0.5 * self._l2_b * float(b @ b)
+            grad[self._n_w:] += self._l2_b * b
+        self._last = (coef.copy(), loss, grad.copy())
+        return loss, grad
+
+    def loss(self, coef, *_, **__):
+        return self.loss_gradient(coef)[0]
+
+    def gradient(self, coef, *_, **__):
+        return self.loss_gradient(coef)[1]
+
+    def _proba_gradient(self, coef):
+        """(W, probabilities [n, k], gradient): one forward and one backward pass."""
+        X, T, labels = self._args[0], self._args[1], self._args[7]
+        W, b = self.weight_intercept(coef)
+        multi = self.base_loss.is_multiclass
+        P = K.dense_forward(X, W, b, "softmax" if multi else "sigmoid", backend=self._backend)
+        D = P.copy()
+        if multi:
+            D[np.arange(D.shape[0]), labels] -= 1.0
+        else:
+            D[:, 0] -= T
+        D *= np.reshape(self._w, (-1, 1))
+        return W, P, self._grad(D, W, coef)
+
+    def _grad(self, D, W, s):
+        """X^T D (+ l2 penalties at s), and the column sums of D for the intercepts, flat."""
+        _, dW, db = K.dense_backward(D, self._X, W, "identity", need_dx=False, backend=self._backend)
+        dW += self._l2 * s[: self._n_w].reshape(W.shape)
+        if not self.fit_intercept:
+            return dW.ravel()
+        return np.concatenate([dW.ravel(), db + self._l2_b * s[self._n_w:]])
+
+    def gradient_hessian_product(self, coef, *_, **__):
+        """(gradient, s -> Hessian @ s), scikit-learn's product for the binomial and the multinomial loss."""
+        W, P, grad = self._proba_gradient(coef)
+        multi = self.base_loss.is_multiclass
+        h = None if multi else P * (1.0 - P) * np.reshape(self._w, (-1, 1))
+        Pw = P * np.reshape(self._w, (-1, 1)) if multi else None
+
+        def hessp(s):
+            S, s_b = self.weight_intercept(s)
+            U = K.dense_forward(self._X, S, s_b, "identity", backend=self._backend)  # X s
+            if multi:  # p_k ((X s)_k - sum_l p_l (X s)_l), per row
+                U -= (P * U).sum(axis=1, keepdims=True)
+                U *= Pw
+            else:
+                U *= h
+            return self._grad(U, S, s)
+
+        return grad, hessp
+
+    def gradient_hessian(self, coef, *_, gradient_out=None, hessian_out=None, **__):
+        """(gradient, Hessian, hessian_warning), written into the given buffers (NewtonCholeskySolver's)."""
+        W, P, grad = self._proba_gradient(coef)
+        fi, k = self.fit_intercept, self.base_loss.n_classes
+        n = coef.size
+        hess = np.empty((n, n)) if hessian_out is None else hessian_out
+        w = self.row_weights()
+        warn = False
+        if not self.base_loss.is_multiclass:
+            h = P[:, 0] * (1.0 - P[:, 0]) * w
+            # scikit-learn's guard (negative sample weights): mostly non-positive curvature -> lbfgs
+            warn = bool(np.average(h <= 0, weights=self._sw) > 0.25)
+            if not warn:
+                hess[...] = _sandwich(self._X, np.abs(h), fi, self._backend)
+        else:  # block (c, d) of classes: X^T diag(p_c (delta_cd - p_d) w) X, at rows c::k, columns d::k
+            for c in range(k):
+                for d in range(c, k):
+                    h = P[:, c] * ((c == d) - P[:, d]) * w
+                    hess[c::k, d::k] = block = _sandwich(self._X, h, fi, self._backend)
+                    hess[d::k, c::k] = block.T
+        if not warn:
+            diag = hess.reshape(-1)[:: n + 1]  # a view: the penalties enter the diagonal only
+            diag[: self._n_w] += self._l2
+            diag[self._n_w:] += self._l2_b
+        if gradient_out is not None:
+            gradient_out[...] = grad
+            grad = gradient_out
+        return grad, hess, warn
+
+
+def check_liblinear_data(X, n_classes):
+    """scikit-learn's refusals of data liblinear cannot fit (before any other check of it)."""
+    if n_classes > 2:
+        raise ValueError("The 'liblinear' solver does not support multiclass classification (n_classes >= 3). Either "
+                         "use another solver or wrap the estimator in a OneVsRestClassifier to keep applying a "
+                         "one-versus-rest scheme.")
+    if np.max(X) > 1e30:
+        raise ValueError("Using the 'liblinear' solver while X contains a maximum value > 1e30 results in a frozen "
+                         "fit. Please choose another solver or rescale the input X.")
+
+
+def solve(est, x0, l1, args):
+    """Minimise ``est``'s objective with est.solver from x0; returns (flat parameters, n_iter).
+
+    args: _LogisticBase._loss_grad's (X, T, sw or None, sw_sum, l2, n_f, k, labels);
+    l1: the L1 strength, 1 / (C sum(sw)) for liblinear's penalty='l1' (args' l2 then 0), else 0.
+    """
+    X, sw, l2 = args[0], args[2], args[4]
+    with one_blas_thread():  # why: see MLP._fit_lbfgs
+        if est.solver == "newton-cholesky":
+            sol = NewtonCholeskySolver(coef=x0, linear_loss=_KernelLoss(est, *args), l2_reg_strength=l2,
+                                       tol=est.tol, max_iter=est.max_iter, n_threads=1, verbose=est.verbose)
+            # (unpenalised multinomial: returned as scikit-learn's (k, n_dof) array, whose F order is the flat one)
+            return sol.solve(X=X, y=args[1], sample_weight=sw).ravel(order="F"), sol.iteration
+        if est.solver == "newton-cg":
+            loss = _KernelLoss(est, *args)
+            return _newton_cg(loss.gradient_hessian_product, loss.loss, loss.gradient, x0, tol=est.tol,
+                              maxiter=est.max_iter, verbose=est.verbose)
+        # liblinear: from zeros (it has no warm start); l2 is 1 / (C sw_sum) for penalty='l2', 0 for 'l1'
+        if l1 and est.dual:
+            raise ValueError("Unsupported set of arguments: The combination of penalty='l1' and "
+                             "loss='logistic_regression' are not supported when dual=True, Parameters: "
+                             "penalty='l1', loss='logistic_regression', dual=True")
+        x0 = np.zeros_like(x0)
+        s = float(est.intercept_scaling)
+        # liblinear's tol is relative: to the gradient at 0, times the rarer class's share of the samples
+        n_pos = int(np.count_nonzero(args[1]))
+        rel_tol = est.tol * max(min(n_pos, X.shape[0] - n_pos), 1) / X.shape[0]
+        if l1:
+            x, n_iter = _liblinear_l1(est, x0, s, l1, rel_tol, args)
+        else:
+            loss = _KernelLoss(est, *args, intercept_l2=1.0 / (s * s))
+            tol = rel_tol * np.max(np.abs(loss.gradient(x0)))
+            x, n_iter = _newton_cg(loss.gradient_hessian_product, loss.loss, loss.gradient, x0, tol=tol,
+                                   maxiter=est.max_iter, warn=False, verbose=est.verbose)
+    if n_iter >= est.max_iter:
+        warnings.warn("Liblinear failed to converge, increase the number of iterations.", ConvergenceWarning)
+    return x, n_iter
+
+
+def _liblinear_l1(est, x0, s, l1, rel_tol, args):
+    """Proximal Newton (liblinear's newGLMNET, glmnet's scheme) on liblinear's L1 problem;
+    returns (x, n_iter).
+
+    Solved in liblinear's variables v (the intercept's is intercept / s, on a column s),
+    where the L1 term is ``l1 ||v||_1``. Each step minimises the quadratic model of the
+    loss plus that term: a weighted Lasso (rows scaled by the square roots of the
+    Hessian's weights, the working response ``A v - e``), solved by kernels.enet_cd, then
+    backtracks on the objective (Armijo). Stops as newGLMNET: when the minimum-norm
+    subgradient's 1-norm is rel_tol times its value at x0 (zeros). Why not _fista: on the data it
+    took thousands of steps on correlated features (standardised breast cancer: 2400 at
+    tol=1e-8, still 1e-4 from the optimum); as the solver of each model it did not converge
+    with intercept_scaling=1e4 (scikit-learn's test_liblinear_not_stuck).
+    """
+    X, T, n_f, k = args[0], args[1], args[5], args[6]
+    scale = np.ones(x0.size)
+    scale[n_f * k:] = s
+    loss = _KernelLoss(est, *args)  # args' l2 is 0 for penalty='l1'
+    Xa = np.hstack([X, np.full((X.shape[0], 1), s)]) if est.fit_intercept else X
+
+    def objective(v):
+        return loss.loss(v * scale) + l1 * float(np.abs(v).sum())
+
+    v, f, it, sub0 = x0 / scale, objective(x0), 0, None
+    while it < est.max_iter:
+        _, P, g = loss._proba_gradient(v * scale)
+        g *= scale
+        sub = np.abs(np.where(v != 0, g + l1 * np.sign(v), np.sign(g) * np.maximum(np.abs(g) - l1, 0.0))).sum()
+        sub0 = sub if sub0 is None else sub0
+        if sub <= rel_tol * sub0:
+            break
+        # the model g.(u - v) + |A (u - v)|^2 / 2 = |A u - (A v - e)|^2 / 2 + const, with A = sqrt(h) Xa
+        # (A^T A the Hessian) and A^T e = g, e = (p - y) w / sqrt(h)
+        root = np.sqrt(np.maximum(P[:, 0] * (1.0 - P[:, 0]) * loss.row_weights(), 1e-300))
+        At = _centered_columns(Xa, np.zeros(Xa.shape[1]), root)
+        z = root * (Xa @ v) - (P[:, 0] - T) * loss.row_weights() / root
+        u = v.copy()
+        # each model solved closer as the fit converges (a loose first model, then newGLMNET's pace)
+        K.enet_cd(u, At, z, alpha=l1, max_iter=_MODEL_SWEEPS, tol=max(_MODEL_TOL * (sub / sub0) ** 2, 1e-15),
+                  backend=est.backend)
+        d = u - v
+        decrease = float(g @ d) + l1 * float(np.abs(u).sum() - np.abs(v).sum())
+        if not decrease < 0:  # the model has no descent left: converged to rounding
+            break
+        t = 1.0
+        while (f_new := objective(v + t * d)) > f + 0.01 * t * decrease and t > 1e-10:
+            t *= 0.5
+        v, f, it = v + t * d, f_new, it + 1
+    return v * scale, it
+
+
+#: kernels.enet_cd's sweeps and first duality-gap tolerance (relative to |z|^2) for the models of _liblinear_l1
+_MODEL_SWEEPS, _MODEL_TOL = 1000, 1e-4
