@@ -190,7 +190,7 @@ void fnn_dropout_f64(double *y, const double *x, int64_t size,
 enum { FNN_LOSS_SOFTMAX_XENT = 0, FNN_LOSS_SIGMOID_BCE = 1, FNN_LOSS_MSE = 2 };
 enum { FNN_OPT_SGD = 0, FNN_OPT_MOMENTUM = 1, FNN_OPT_NESTEROV = 2, FNN_OPT_ADAGRAD = 3,
        FNN_OPT_RMSPROP = 4, FNN_OPT_ADAM = 5, FNN_OPT_ADAMW = 6 };
-enum { FNN_OK = 0, FNN_ENOMEM = 1 };
+enum { FNN_OK = 0, FNN_ENOMEM = 1, FNN_ENONFINITE = 2 };
 int fnn_train_epoch_f32(double *loss_out, double *batch_losses, float *params, float *grads,
                         float *state,
                         const float *x,            /* [n, sizes[0]] */
@@ -231,6 +231,40 @@ int fnn_enet_cd_f64(double *w, double *gap_out, double *tol_out, int64_t *n_iter
                     int *converged, const double *xt, const double *y, int64_t n_samples,
                     int64_t n_features, double alpha, double beta, int64_t max_iter,
                     double tol, uint32_t seed, int random, int positive, int screening);
+
+/* ---- stochastic average gradient (sag.c): Ridge / LogisticRegression's "sag", "saga" ----
+ * scikit-learn's sag32 / sag64 step for step on dense X [n_samples, n_features]:
+ * max_iter epochs of n_samples draws (with replacement, its xorshift from seed) of
+ * SAG (saga = 0) or SAGA (saga = 1, with the L1 prox when beta > 0), minimising
+ * sum_i sample_weight_i loss_i / n + alpha/2 ||coef||^2 + beta ||coef||_1 (alpha and
+ * beta already divided by n_samples) with the constant step_size. loss: 0 half
+ * squared error, 1 half binomial (y in [0, 1]), 2 half multinomial (y the class
+ * index, as a float, < n_classes). coef [n_features, n_classes] and intercept
+ * [n_classes] are the start point and the result (intercept is read even when
+ * fit_intercept = 0: pass zeros); sum_gradient [n_features, n_classes],
+ * gradient_memory [n_samples, n_classes], intercept_sum_gradient [n_classes] and
+ * seen [n_samples] (0/1) are the solver's memory, zeros or a previous call's.
+ * Stops after an epoch whose largest weight change is <= tol * the largest |weight|.
+ * n_iter_out receives scikit-learn's n_iter (the epochs run; 1 when max_iter is 0).
+ * Workspace (written before it is read): work [2 n_samples + n_features n_classes
+ * + 3 n_classes]. n_samples, n_features < 2^31. Returns
+ * FNN_OK, or FNN_ENONFINITE when a weight or the intercept became NaN or infinite
+ * (n_iter_out: the epoch it happened in). fastnn/backends/_sag_reference.py is the spec. */
+enum { FNN_SAG_SQUARED = 0, FNN_SAG_LOG = 1, FNN_SAG_MULTINOMIAL = 2 };
+int fnn_sag_f32(float *coef, float *intercept, float *sum_gradient, float *gradient_memory,
+                float *intercept_sum_gradient, int32_t *seen, int64_t *n_iter_out,
+                float *work, const float *x, const float *y,
+                const float *sample_weight, double step_size, double alpha, double beta,
+                double tol, double intercept_decay, uint32_t seed, int loss, int saga,
+                int fit_intercept, int64_t max_iter, int64_t n_samples,
+                int64_t n_features, int64_t n_classes);
+int fnn_sag_f64(double *coef, double *intercept, double *sum_gradient, double *gradient_memory,
+                double *intercept_sum_gradient, int32_t *seen, int64_t *n_iter_out,
+                double *work, const double *x, const double *y,
+                const double *sample_weight, double step_size, double alpha, double beta,
+                double tol, double intercept_decay, uint32_t seed, int loss, int saga,
+                int fit_intercept, int64_t max_iter, int64_t n_samples,
+                int64_t n_features, int64_t n_classes);
 
 /* CDEF-END */
 

@@ -1033,3 +1033,127 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
             check_bool("screening", screening))
     gap, tol_s, n_iter, ok = _run("enet_cd", mod, "enet_cd", args)
     return float(gap), float(tol_s), int(n_iter), bool(ok)
+
+
+# ----------------------------------------------------------------------- sag
+# Ridge / LogisticRegression's "sag" and "saga": a whole solve in one backend call,
+# its modules beside each backend as enet_cd's are.
+
+_SAG_MODULES = {
+    "numpy": "fastnn.backends._sag_reference",
+    "numba": "fastnn.backends._sag_numba",
+    "c": "fastnn.backends._sag_c",
+}
+__all__.append("sag")
+
+
+def sag(coef: Array, X, y, *, loss: str, step_size: float, alpha: float = 0.0, beta: float = 0.0,
+        saga: bool = False, intercept: Optional[Array] = None, sample_weight=None, max_iter: int = 1000,
+        tol: float = 1e-3, seed: int = 1, intercept_decay: float = 1.0, sum_gradient: Optional[Array] = None,
+        gradient_memory: Optional[Array] = None, intercept_sum_gradient: Optional[Array] = None,
+        seen: Optional[Array] = None, backend: Optional[str] = None) -> int:
+    """Stochastic average gradient (SAG, or SAGA with ``saga``), in place on ``coef``: scikit-learn's solver.
+
+    scikit-learn's ``sag32`` / ``sag64`` step for step on dense X: the same samples
+    drawn (its xorshift from ``seed``, as its dataset's seed), the same lazy updates,
+    so the same epochs and coefficients. Minimises over ``coef`` [n_features,
+    n_classes] (float32/float64, the start point, updated in place) and
+    ``intercept`` [n_classes] (in place; None: no intercept)
+
+        sum_i sample_weight_i loss(y_i, x_i coef + intercept) / n_samples
+            + alpha / 2 ||coef||^2 + beta ||coef||_1
+
+    with ``alpha`` and ``beta`` already divided by n_samples (scikit-learn's
+    alpha_scaled) and the constant ``step_size`` (its get_auto_step_size). ``loss``:
+    "squared" (y real), "log" (binary, y in [0, 1]) -- both with n_classes = 1 --
+    or "multinomial" (y the class index < n_classes, as a float). ``beta`` > 0
+    needs ``saga`` (the L1 prox). ``X`` [n_samples, n_features], ``y`` and
+    ``sample_weight`` (default ones) [n_samples] are in coef's dtype and finite.
+    ``intercept_decay`` scales the intercept's averaged step (scikit-learn: 1, and
+    0.01 for sparse X). Stops after an epoch whose largest weight change is <= tol
+    times the largest |weight|, or after ``max_iter`` epochs.
+
+    The solver's memory -- ``sum_gradient`` [n_features, n_classes],
+    ``gradient_memory`` [n_samples, n_classes], ``intercept_sum_gradient``
+    [n_classes] (coef's dtype) and ``seen`` [n_samples] (int32, 0/1) -- starts at
+    zeros, or from caller-owned buffers (updated in place) to warm-start a later
+    call as scikit-learn's warm_start_mem does.
+
+    Returns scikit-learn's n_iter: the epochs run (1 when max_iter is 0). A weight
+    or intercept that becomes inf/NaN (overflow, or a non-finite start or memory)
+    raises scikit-learn's ValueError "Floating-point under-/overflow occurred at
+    epoch #..." (the buffers then hold the partial solve).
+    """
+    from .backends import _sag_reference as spec
+
+    mod = _solver_module(_SAG_MODULES, backend)
+    if not isinstance(coef, np.ndarray):
+        raise TypeError(f"coef must be a numpy.ndarray (it is updated in place), got {type(coef).__name__}")
+    if coef.dtype not in FLOATS:
+        raise TypeError(f"coef must be float32 or float64, got dtype {coef.dtype}")
+    if not isinstance(loss, str) or loss not in spec.LOSSES:
+        raise ValueError(f"loss must be one of {sorted(spec.LOSSES)}, got {loss!r}")
+    dt = coef.dtype
+    if (coef.ndim != 2 or not 1 <= coef.shape[0] < 1 << 31 or coef.shape[1] < 1
+            or (loss != "multinomial" and coef.shape[1] != 1)):
+        cols = "n_classes >= 1" if loss == "multinomial" else "1"
+        raise ValueError(f"coef must have shape (n_features, {cols}) with 1 <= n_features < 2**31 for "
+                         f"loss={loss!r}, got {coef.shape}")
+    p, k = coef.shape
+    X = _input("X", X, 2, dt)
+    if X.shape[1] != p or not 1 <= X.shape[0] < 1 << 31:
+        raise ValueError(f"X must have shape (n_samples, {p}) with 1 <= n_samples < 2**31 (one column per row "
+                         f"of coef), got {X.shape}")
+    n = X.shape[0]
+    y = _input("y", y, 1, dt)
+    if y.shape[0] != n:
+        raise ValueError(f"y must have shape ({n},) (one target per row of X), got {y.shape}")
+    sw = np.ones(n, dt) if sample_weight is None else _input("sample_weight", sample_weight, 1, dt)
+    if sw.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}")
+    inputs = (("X", X), ("y", y), ("sample_weight", sw))
+    for name, arr in inputs:
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} must be finite (it holds NaN or inf)")
+    if loss == "log" and not ((y >= 0) & (y <= 1)).all():
+        raise ValueError("y must be in [0, 1] for loss='log' (the probability of the positive class)")
+    if loss == "multinomial" and not ((y >= 0) & (y < k) & (y == np.floor(y))).all():
+        raise ValueError(f"y must hold class indices 0 .. {k - 1} (coef's n_classes) for loss='multinomial'")
+    # the buffers updated in place: exact shape and dtype, and no overlap with the data or each other
+    fit_intercept = intercept is not None
+    buffers = [("coef", coef, (p, k), dt), ("intercept", intercept, (k,), dt),
+               ("sum_gradient", sum_gradient, (p, k), dt), ("gradient_memory", gradient_memory, (n, k), dt),
+               ("intercept_sum_gradient", intercept_sum_gradient, (k,), dt),
+               ("seen", seen, (n,), np.dtype(np.int32))]
+    checked = []
+    for name, buf, shape, bdt in buffers:
+        if buf is None:  # a fresh zero memory (and no intercept: zeros it reads as one)
+            buf = np.zeros(shape, bdt)
+        else:
+            buf = _inplace(name, buf, shape, bdt, inputs + tuple(checked))
+            # (a NaN or inf in a float buffer reaches the weights and raises the overflow error below)
+            if name == "seen" and not ((buf == 0) | (buf == 1)).all():
+                raise ValueError("seen must hold 0 or 1 (whether each sample was drawn before)")
+        checked.append((name, buf))
+    arrays = [buf for _, buf in checked]
+    step_size = check_real("step_size", step_size, low=0.0, low_open=True)
+    alpha = check_real("alpha", alpha, low=0.0)
+    beta = check_real("beta", beta, low=0.0)
+    saga = check_bool("saga", saga)
+    if beta > 0 and not saga:
+        raise ValueError(f"beta={beta} (the L1 penalty) needs saga=True: SAG has no proximal step")
+    if step_size * alpha == 1:  # (scikit-learn's ZeroDivisionError) every step would scale the weights to 0
+        raise ValueError("step_size * alpha must not be 1 (the weights' scale would drop to 0)")
+    tol = check_real("tol", tol, low=0.0)
+    intercept_decay = check_real("intercept_decay", intercept_decay, low=0.0)
+    max_iter = check_int("max_iter", max_iter)
+    seed = check_int("seed", seed)
+    if seed >= 1 << 32:
+        raise ValueError(f"seed must be < 2**32, got {seed}")
+    args = (*arrays, X, y, sw, step_size, alpha, beta, tol, intercept_decay, seed, spec.LOSSES[loss], saga,
+            fit_intercept, max_iter)
+    n_iter, finite = _run("sag", mod, "sag", args)
+    if not finite:
+        raise ValueError(f"Floating-point under-/overflow occurred at epoch #{n_iter}. Scaling input data with "
+                         "StandardScaler or MinMaxScaler might help.")
+    return int(n_iter)

@@ -194,7 +194,7 @@ def test_c_backend_sets_a_spin_count_only_when_the_user_did_not(env, expected):
     assert run.stdout.strip() == str(expected)
 
 
-@pytest.mark.parametrize("solver", ["train_epoch", "enet_cd"])
+@pytest.mark.parametrize("solver", ["train_epoch", "enet_cd", "sag"])
 def test_thread_knob_reaches_c_solvers_used_first(solver):
     """A native solver as the first C code a process runs still follows set_num_threads:
     its module loads the library through fastnn.backends.c (which applies the knob)."""
@@ -204,6 +204,8 @@ def test_thread_knob_reaches_c_solvers_used_first(solver):
                        "loss='softmax_xent', optimizer='adam', lr=1e-3, step=0, batch_size=2, backend='c')",
         "enet_cd": "kernels.enet_cd(np.zeros(3), np.ones((3, 5)), np.ones(5), alpha=0.1, max_iter=5, "
                    "backend='c')",
+        "sag": "kernels.sag(np.zeros((3, 1)), np.ones((5, 3)), np.ones(5), loss='squared', step_size=0.1, "
+               "max_iter=5, backend='c')",
     }[solver]
     code = (
         "import sys, numpy as np, fastnn\n"

@@ -171,6 +171,10 @@ def test_ridge_per_target_alpha():
     f = Ridge(alpha=np.array([0.1, 10.0])).fit(X, Y)
     s = skl.Ridge(alpha=np.array([0.1, 10.0])).fit(X, Y)
     assert _rel(f.coef_, s.coef_) < 1e-10
+    # too few alphas: scikit-learn's message (its own tests match it), then what it means
+    with pytest.raises(ValueError, match=r"^Number of targets and number of penalties do not correspond: 3 != 2 "
+                                         r"\(alpha must be a scalar or have one value per target\)"):
+        Ridge(alpha=[1.0, 2.0, 3.0]).fit(X, Y)
 
 
 def test_ridge_svd_unregularised_on_rank_deficient_x():

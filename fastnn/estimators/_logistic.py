@@ -23,6 +23,7 @@ from ..threads import one_blas_thread
 from ._lbfgs_compat import CallbackSupportMixin, _check_optimize_result, _get_additional_lbfgs_options_dict
 from ._linear_base import _backward, _dense, _fista, _forward, _spectral_sq
 from ._logistic_solvers import SOLVERS as _SOLVERS, check_liblinear_data, solve
+from ._sag import logistic_sag
 from ._validation import validated_rows
 
 __all__ = ["LogisticRegression", "SoftmaxRegression"]
@@ -62,8 +63,8 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
 
     sparsify() / densify() are scikit-learn's (SparseCoefMixin): coef_ may be a sparse matrix.
     set_callbacks() is scikit-learn's (1.9+): solver="lbfgs" calls the hooks of every
-    iteration; "gd" only those of the whole fit, with scikit-learn's warning for its
-    solvers other than lbfgs.
+    iteration; the other solvers only those of the whole fit, with scikit-learn's warning for
+    its solvers other than lbfgs.
     """
 
     _multinomial_always = False
@@ -123,14 +124,15 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Fit the model by L-BFGS-B (or proximal accelerated gradient descent for solver="gd" / "saga")."""
+        """Fit the model with the chosen solver (see the class docstring)."""
         C, l1_ratio = self._penalty()  # first, as scikit-learn checks the penalty: before the data
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self._dtype = X.dtype
+        sparse_input = sp.issparse(X)  # sag/saga: scikit-learn's intercept decay for sparse X
         # lbfgs needs X's products only: a sparse X stays sparse (CSR, float64 as the dense X); the other
         # solvers densify it
-        X = X.tocsr().astype(np.float64, copy=False) if sp.issparse(X) and self.solver == "lbfgs" else _dense(X)
+        X = X.tocsr().astype(np.float64, copy=False) if sparse_input and self.solver == "lbfgs" else _dense(X)
         enc = LabelEncoder().fit(y)
         self.classes_ = enc.classes_
         if self.solver == "liblinear":  # its refusals come first, as scikit-learn's
@@ -141,10 +143,10 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
                 f"class: {self.classes_[0]!r}"
             )
         labels = enc.transform(y).astype(np.int64)
-        # "gd" / "saga" bound their step by the norm of X scaled by sqrt(sw): a negative weight failed in an SVD
-        # and liblinear's objective has no minimum with one (scikit-learn's liblinear fits it silently)
+        # "gd" bounds its step by the norm of X scaled by sqrt(sw): a negative weight failed in an SVD;
+        # liblinear's objective has no minimum with one (scikit-learn's liblinear fits it silently)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                  ensure_non_negative=self.solver not in ("lbfgs", "newton-cg", "newton-cholesky"))
+                                  ensure_non_negative=self.solver in ("gd", "liblinear"))
         if self.class_weight is not None:
             # "balanced" counts each class by its sample weights, as scikit-learn's fit does
             cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
@@ -184,14 +186,15 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
             self.n_iter_ = np.array([n_iter], dtype=np.int32)
             if self.solver == "liblinear":
                 self._dtype = np.dtype(np.float64)  # coef_ and intercept_ float64 for any X, as liblinear's
-        elif self.solver != "lbfgs":  # "gd", and "saga": scikit-learn's name for the L1 / elastic-net problem
+        elif self.solver in ("sag", "saga"):
+            x, self.n_iter_ = logistic_sag(self, X, T, sw, C, l1_ratio, k, x0, sparse_input)
+        elif self.solver == "gd":
             L = 0.25 * _spectral_sq(np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X, sw)
             L = (L if k == 1 else 2 * L) + l2
             x, self.n_iter_, ok = _fista(lambda v: self._loss_grad(v, *args), x0, L, self.max_iter, self.tol,
                                          backend=self.backend, l1=l1, n_l1=n_f * k)
             if not ok:
-                warnings.warn("The max_iter was reached which means the coef_ did not converge" if self.solver == "saga"
-                              else f"gd did not converge in max_iter={self.max_iter} iterations.", ConvergenceWarning)
+                warnings.warn(f"gd did not converge in max_iter={self.max_iter} iterations.", ConvergenceWarning)
             self.n_iter_ = np.array([self.n_iter_], dtype=np.int32)
         else:
             iprint = [-1, 50, 1, 100, 101][np.searchsorted(np.array([0, 1, 2, 3]), self.verbose)]
@@ -260,7 +263,7 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
 
 
 class LogisticRegression(_LogisticBase):
-    """Logistic regression (``sklearn.linear_model.LogisticRegression``: all its solvers but sag).
+    """Logistic regression (``sklearn.linear_model.LogisticRegression``: all its solvers).
 
     Binary targets: one sigmoid column (``coef_`` [1, n_features]); more classes:
     multinomial softmax, as scikit-learn 1.9. The penalty is scikit-learn's:
@@ -268,14 +271,14 @@ class LogisticRegression(_LogisticBase):
     (or the deprecated ``penalty``), with its warnings and errors for each combination.
 
     solver="lbfgs": L2 or none, scikit-learn's objective and L-BFGS-B options
-    (maxiter, maxls=50, gtol=tol, ftol=64 eps). solver="saga": every penalty, as
-    scikit-learn's saga; solved by proximal accelerated gradient descent (FISTA,
-    soft-thresholding the weights, never the intercepts), not by scikit-learn's
-    stochastic SAGA: the same objective and optimum, to within tol (and the same
-    exact zeros of L1), but other iterates and ``n_iter_``: max_iter counts
-    full-gradient steps, and tol bounds the change of one step, not of a SAGA
-    epoch, so at a loose tol (1e-3) its fits stop farther from the optimum than
-    scikit-learn's. solver="gd" is the same solver under fastnn's name.
+    (maxiter, maxls=50, gtol=tol, ftol=64 eps). solver="sag" (L2 or none) and
+    "saga" (every penalty): scikit-learn's stochastic average gradient solvers step
+    for step (``kernels.sag``, in X's dtype): the same samples drawn from
+    ``random_state``, the same epochs (``n_iter_``), coefficients and exact zeros of
+    L1, to rounding. solver="gd" (every penalty): proximal accelerated gradient
+    descent on the full gradient (FISTA, soft-thresholding the weights, never the
+    intercepts): the same objective and optimum, to within tol, by other iterates
+    (max_iter counts full-gradient steps; tol bounds one step's change).
 
     solver="newton-cg" / "newton-cholesky": L2 or none, scikit-learn's own Newton
     drivers on fastnn's loss, gradient, Hessian products and Hessian (module
@@ -292,7 +295,7 @@ class LogisticRegression(_LogisticBase):
     zeros; at the default tol, on standardised breast cancer, liblinear's L2 / L1 fits
     are 4e-4 / 2e-2 .. 1e-1 from the optimum, fastnn's 1e-4 / 1e-4. coef_ is float64 for any X, as
     liblinear's; intercept_ stays an array (liblinear's is 0.0 without an
-    intercept); negative sample weights are refused (no minimum then). sag is not here.
+    intercept); negative sample weights are refused (no minimum then).
     """
 
     _parameter_constraints: dict = {
@@ -305,7 +308,7 @@ class LogisticRegression(_LogisticBase):
         "intercept_scaling": [Interval(Real, 0, None, closed="neither")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "random_state": ["random_state"],
-        "solver": [StrOptions({"lbfgs", "saga", "gd", "newton-cg", "newton-cholesky", "liblinear"})],
+        "solver": [StrOptions({"lbfgs", "sag", "saga", "gd", "newton-cg", "newton-cholesky", "liblinear"})],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -351,7 +354,7 @@ class LogisticRegression(_LogisticBase):
                 "'penalty' set to its default value and use 'l1_ratio' or 'C' instead. Use l1_ratio=0 instead of "
                 "penalty='l2', l1_ratio=1 instead of penalty='l1', l1_ratio set to a float between 0 and 1 instead "
                 "of penalty='elasticnet', and C=np.inf instead of penalty=None.", FutureWarning)
-        if self.solver in ("lbfgs", "newton-cg", "newton-cholesky") and penalty not in ("l2", None):
+        if self.solver in ("lbfgs", "sag", "newton-cg", "newton-cholesky") and penalty not in ("l2", None):
             # scikit-learn's text, then where L1 is
             raise ValueError(f"Solver {self.solver} supports only 'l2' or None penalties, got {penalty} penalty "
                              f"(l1_ratio={self.l1_ratio!r}): use solver='saga' for L1 and elastic-net penalties")

@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .. import kernels as K
 from ..threads import one_blas_thread
 from ._linear_base import _center, _LinearRegressorBase, _lsqr, _sparse_problem
+from ._sag import ridge_sag
 
 __all__ = ["Ridge"]
 
@@ -165,7 +166,11 @@ class Ridge(_LinearRegressorBase):
     the iterations per target (scikit-learn's sparse_cg: None), and hitting max_iter gives
     a ConvergenceWarning (scikit-learn's are silent). A sparse X stays sparse with these
     two (the centring is implicit, as scikit-learn's), and "auto" picks "sparse_cg" for
-    it, as scikit-learn's; the other solvers densify it. ``positive=True`` (solver "auto"
+    it, as scikit-learn's; the other solvers densify it. "sag" / "saga": scikit-learn's
+    stochastic average gradient solvers step for step (``kernels.sag``: the same samples
+    drawn from ``random_state``, the same epochs, ``n_iter_`` one per target); on sparse X
+    with an intercept, "sag" is scikit-learn's: "sparse_cg" unless max_iter=None and
+    tol > 1e-4, where it fits the intercept itself. ``positive=True`` (solver "auto"
     or "lbfgs", only): scikit-learn's L-BFGS-B with bounds. ``alpha`` may be one value per
     target.
     """
@@ -176,7 +181,7 @@ class Ridge(_LinearRegressorBase):
         "copy_X": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "cholesky", "svd", "lsqr", "sparse_cg", "lbfgs", "gd"})],
+        "solver": [StrOptions({"auto", "cholesky", "svd", "lsqr", "sparse_cg", "lbfgs", "gd", "sag", "saga"})],
         "positive": ["boolean"],
         "random_state": ["random_state"],
         "backend": [None, StrOptions({"c", "numba", "numpy"})],
@@ -210,6 +215,10 @@ class Ridge(_LinearRegressorBase):
         solver = self.solver
         if solver == "auto":
             solver = "lbfgs" if self.positive else "sparse_cg" if sp.issparse(X) else "cholesky"
+        sparse_input = sp.issparse(X)  # sag fits the intercept of sparse X itself, as scikit-learn's
+        if (solver == "sag" and sparse_input and self.fit_intercept
+                and not (self.max_iter is None and self.tol > 1e-4)):
+            solver = "sparse_cg"  # scikit-learn's choice for the other sparse "sag" fits with an intercept
         products_only = solver in ("sparse_cg", "lsqr")  # X's products: a sparse X stays sparse
         # the direct solvers, sparse_cg and lsqr work in X's dtype, as scikit-learn's (float32: half the
         # work); gd and lbfgs in float64
@@ -221,8 +230,13 @@ class Ridge(_LinearRegressorBase):
         alpha = np.broadcast_to(np.asarray(self.alpha, dtype=np.float64).ravel(), (Y.shape[1],)) \
             if np.size(self.alpha) in (1, Y.shape[1]) else None
         if alpha is None:
-            raise ValueError(f"alpha must be a scalar or have one value per target ({Y.shape[1]}), "
-                             f"got {np.size(self.alpha)} values")
+            # scikit-learn's text first (its tests match it), then what it means
+            raise ValueError(f"Number of targets and number of penalties do not correspond: {np.size(self.alpha)} "
+                             f"!= {Y.shape[1]} (alpha must be a scalar or have one value per target)")
+        if solver in ("sag", "saga"):
+            self.solver_ = solver
+            W, x_mean, y_mean, self.n_iter_ = ridge_sag(self, X, Y, sw, alpha, sparse_input)
+            return self._finish(W, x_mean, y_mean)
         if sp.issparse(X):  # centred implicitly: centring would densify it
             A, Ys, x_mean, y_mean = _sparse_problem(X, Y, sw, self.fit_intercept)
         else:

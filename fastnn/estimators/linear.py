@@ -12,7 +12,9 @@ Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal
                                                         "sparse_cg", "lsqr" (scipy's cg / lsqr on
                                                         X's products, as sklearn: sparse X stays
                                                         sparse, "auto" on it is "sparse_cg");
-                                                        positive=True: "lbfgs" (L-BFGS-B, as sklearn)
+                                                        "sag"/"saga" (kernels.sag: sklearn's SAG /
+                                                        SAGA step for step); positive=True:
+                                                        "lbfgs" (L-BFGS-B, as sklearn)
 Lasso, ElasticNet      linear_model.Lasso, ElasticNet  coordinate descent (kernels.enet_cd:
                                                         scikit-learn's solver, step for step)
 LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, sklearn's options;
@@ -20,8 +22,10 @@ LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, 
                                                         "newton-cholesky" (sklearn's Newton drivers
                                                         on fastnn's Hessian), "liblinear" (its
                                                         objective, intercept penalised: Newton /
-                                                        proximal Newton), "saga" / "gd"
-                                                        (proximal FISTA: L1, elastic-net);
+                                                        proximal Newton), "sag" / "saga"
+                                                        (kernels.sag, step for step; saga: L1,
+                                                        elastic-net), "gd" (proximal FISTA,
+                                                        every penalty);
                                                         binary = sigmoid, multiclass = softmax
 SoftmaxRegression      (none; multinomial LR)          as LogisticRegression, always softmax
 =====================  ==============================  ===========================================
@@ -35,8 +39,13 @@ alpha; float32 6e-7 / 1e-6); Lasso 1e-16 .. 1e-15 at any tol (the same coordinat
 descent: same sweeps, same zeros, same duality gap);
 binary logistic 2e-11 at tol=1e-10 and 4e-15 at the defaults (the same L-BFGS-B
 iterates); multinomial 1e-6 at tol=1e-10 (unscaled iris, ill-conditioned);
-C=100 (a flat optimum) 1e-5; L1 / elastic-net ("saga") 1e-9 .. 1e-7 against
-scikit-learn's saga at tol=1e-10 (standardised data; the same exact zeros);
+C=100 (a flat optimum) 1e-5; "sag" / "saga" (Ridge and logistic, L2, L1 and
+elastic-net, any tol, with random_state fixed) the same n_iter_ and coef_ to the
+last bit in float64 and float32 on dense data (the same draws and arithmetic;
+the same exact zeros), Ridge with sample weights and an intercept 1e-15 (float32:
+3e-7, the weighted centring rounds differently), densified sparse X 1e-14 .. 1e-9
+(scikit-learn's lazy updates skip its zeros); "gd" against lbfgs's / saga's
+optimum 1e-9 .. 1e-7 at tol=1e-10;
 newton-cg / newton-cholesky 1e-15 .. 1e-12 (the same iterates and n_iter_);
 liblinear (L2 and L1) 1e-6 at tol=1e-10 (liblinear's own fit is only tol-accurate). On sparse X
 (CSR, CSC, COO): "lbfgs" 5e-15 .. 5e-10 at tol=1e-10 (binary, multinomial, weights,
@@ -48,9 +57,9 @@ The objectives: LinearRegression ``||y - Xw - b||^2``; Ridge
 / (C sum(sw))`` with r = l1_ratio, > 0 with "saga" / "gd" (intercepts unpenalised; liblinear
 adds ``intercept / intercept_scaling`` to W's penalty).
 Sample weights are supported everywhere (non-negative ones
-in the least-squares models and solvers "gd" / "saga", which scale rows by their square roots).
-Ridge's direct solvers, "sparse_cg", "lsqr", Lasso and ElasticNet (and LinearRegression on sparse X)
-work in X's float dtype (float32 in float32, as scikit-learn); the other solvers in float64, with
+in the least-squares models and solver "gd", which scale rows by their square roots, and in liblinear).
+Ridge's direct solvers, "sparse_cg", "lsqr", "sag" / "saga", Lasso and ElasticNet (and LinearRegression on
+sparse X) work in X's float dtype (float32 in float32, as scikit-learn); the other solvers in float64, with
 ``coef_`` in X's dtype. Ridge's "sparse_cg" and "lsqr" (and so "auto" on sparse X) and LinearRegression
 ("lstsq": scikit-learn's lsqr there) fit a sparse X as it is, centred implicitly (as scikit-learn's);
 LogisticRegression / SoftmaxRegression "lbfgs" take its products with scipy.sparse (CSR, float64), the
@@ -62,13 +71,15 @@ decision_function / predict_proba) take a sparse X's products as it is.
 
 The gradient-based solvers evaluate the model and its gradient with
 ``kernels.dense_forward`` / ``kernels.dense_backward`` and the fused loss
-kernels; Lasso's coordinate descent is ``kernels.enet_cd`` (C, Numba or NumPy,
-like every kernel); the closed forms call LAPACK through SciPy, the well-kept
+kernels; Lasso's coordinate descent is ``kernels.enet_cd`` and SAG / SAGA
+``kernels.sag`` (C, Numba or NumPy, like every kernel; fastnn.estimators._sag is
+scikit-learn's sag_solver around it); the closed forms call LAPACK through SciPy, the well-kept
 solver for that job, and "sparse_cg" / "lsqr" SciPy's cg / lsqr on a LinearOperator
 (scipy.sparse products; a big tall dense X's from kernels.gemm, see _ridge._dense_operator).
 
 One module per model (_linear_regression, _ridge, _elastic_net, _logistic) over
-the shared plumbing in _linear_base; this module is the family's public face.
+the shared plumbing in _linear_base (and _sag, the "sag" / "saga" driver); this
+module is the family's public face.
 """
 from ._elastic_net import ElasticNet, Lasso
 from ._linear_regression import LinearRegression

@@ -1,0 +1,203 @@
+"""SAG / SAGA in plain Python: the executable spec of ``fastnn.kernels.sag``.
+
+scikit-learn's ``sag32`` / ``sag64`` (sklearn/linear_model/_sag_fast.pyx.tp) step
+for step, for dense X, so that a fit takes the same epochs to the same
+coefficients. Minimises over W = coef [n_features, n_classes] and b = intercept
+
+    sum_i sw_i loss(y_i, x_i W + b) / n + alpha/2 ||W||^2 + beta ||W||_1
+
+(alpha, beta already divided by n; the L1 term only with saga). Each epoch draws
+n samples with replacement (scikit-learn's xorshift, ``rand_r`` below, from
+``seed``). For the drawn sample i, with g_i its loss gradient at the current
+prediction and m_i the one remembered from its last draw:
+
+* sum_gradient += x_i (g_i - m_i); m_i = g_i (SAG keeps the sum of the latest
+  gradient of every sample seen);
+* W <- W (1 - step alpha) - step / n_seen sum_gradient, and with saga also
+  - step (1 - 1/n_seen) x_i (g_i - m_i) (SAGA's unbiased correction), then the
+  L1 prox (soft-thresholding by step beta); the intercept likewise, with its
+  sum scaled by intercept_decay.
+
+As scikit-learn's, W is kept as wscale * W (the shrinkage is one multiplication)
+and the averaged-gradient steps are applied to a feature only when it is read
+("just in time"), from the running sums ``cum`` / ``cum_prox`` of the step
+sizes; all pending steps are applied at the end of each epoch, then the epoch's
+largest weight change over the largest weight is compared with tol.
+
+Arithmetic: each value is rounded to the arrays' dtype exactly where scikit-learn's
+C rounds it (``T`` below; identity in float64) and is a double elsewhere (its
+step size, the exp of the losses), in the same order: float32 values computed in
+double and rounded once are float32 arithmetic's correctly rounded results.
+Like every backend it trusts its inputs. Returns (n_iter, finite): scikit-learn's
+epoch count, and False when a weight became NaN or infinite (the solve stopped).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+NAME = "numpy"
+
+RAND_R_MAX = 2147483647
+_U32 = 0xFFFFFFFF
+#: loss codes, matching FNN_SAG_* in csrc/fastnn.h
+SQUARED, LOG, MULTINOMIAL = 0, 1, 2
+LOSSES = {"squared": SQUARED, "log": LOG, "multinomial": MULTINOMIAL}
+
+
+def rand_r(state: list) -> int:
+    """scikit-learn's our_rand_r: 32-bit xorshift on state[0], then mod 2^31."""
+    s = state[0] or 1
+    s ^= (s << 13) & _U32
+    s ^= s >> 17
+    s ^= (s << 5) & _U32
+    state[0] = s
+    return s % (RAND_R_MAX + 1)
+
+
+def loss_gradient(loss, y, raw, sw, T):
+    """The sample's gradient of the loss w.r.t. its raw predictions (scikit-learn's cy_gradient)."""
+    if loss == MULTINOMIAL:  # CyHalfMultinomialLoss: softmax - onehot, the exps rounded to T
+        top = max(raw)  # the first maximum, as its strict < scan
+        p = [T(math.exp(r - top)) for r in raw]
+        total = 0.0
+        for v in p:
+            total += v
+        return [T(T(T(v / total) - (y == c)) * sw) for c, v in enumerate(p)]
+    if loss == SQUARED:
+        g = raw[0] - y
+    elif raw[0] > -37:  # CyHalfBinomialLoss: expit(raw) - y, overflow-safe
+        e = math.exp(-raw[0])
+        g = ((1 - y) - y * e) / (1 + e)
+    else:
+        g = math.exp(raw[0]) - y
+    return [T(g * sw)]
+
+
+def soft(x, shrink, T):
+    """Soft-thresholding: max(x - s, 0) - max(-x - s, 0)."""
+    return T(max(T(x - shrink), 0.0) - max(T(-x - shrink), 0.0))
+
+
+def lagged_update(w, wscale, k, itr, cum, cum_prox, hist, prox, sum_grad, reset, n, T):
+    """Apply the pending steps up to step itr - 1 to every feature; reset also
+    multiplies by wscale and clears the sums. False on a non-finite weight."""
+    for f in range(len(hist)):
+        cs = cum[itr - 1]
+        csp = cum_prox[itr - 1] if prox else 0.0
+        if hist[f] != 0:
+            cs = T(cs - cum[hist[f] - 1])
+            if prox:
+                csp = T(csp - cum_prox[hist[f] - 1])
+        for c in range(k):
+            idx = f * k + c
+            if not prox:
+                w[idx] = T(w[idx] - T(cs * sum_grad[idx]))
+            elif abs(T(sum_grad[idx] * cs)) < csp:
+                # all the gradient steps, then all the prox steps (lightning's shortcut)
+                w[idx] = soft(T(w[idx] - T(cs * sum_grad[idx])), csp, T)
+            else:  # step by step, newest first (scikit-learn's loop order)
+                for li in range(itr - 1, hist[f] - 1, -1):
+                    gs = T(cum[li] - cum[li - 1]) if li > 0 else cum[li]
+                    ps = T(cum_prox[li] - cum_prox[li - 1]) if li > 0 else cum_prox[li]
+                    w[idx] = soft(T(w[idx] - T(sum_grad[idx] * gs)), ps, T)
+            if reset:
+                w[idx] = T(w[idx] * wscale)
+                if not math.isfinite(w[idx]):
+                    return False
+        hist[f] = itr % n if reset else itr
+    if reset:
+        cum[itr - 1] = 0.0
+        if prox:
+            cum_prox[itr - 1] = 0.0
+    return True
+
+
+def sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient, seen, X, y, sample_weight,
+        step_size, alpha, beta, tol, intercept_decay, seed, loss, saga, fit_intercept, max_iter):
+    """Solve in place on coef, intercept and the memory arrays; returns (n_iter, finite)."""
+    T = float if coef.dtype == np.float64 else (lambda v: float(np.float32(v)))
+    n, p = X.shape
+    k = coef.shape[1]
+    # plain Python floats (each holding a value of the dtype) for the loops; written back at the end
+    w, b = coef.ravel().tolist(), intercept.tolist()
+    sg, mem, isg = sum_gradient.ravel().tolist(), gradient_memory.ravel().tolist(), intercept_sum_gradient.tolist()
+    Xl, yl, swl = X.tolist(), y.tolist(), sample_weight.tolist()
+    seen_l = seen.tolist()
+    num_seen = sum(1 for s in seen_l if s)
+    cum, cum_prox, hist, prev = [0.0] * n, [0.0] * n, [0] * p, [0.0] * (p * k)
+    prox = beta > 0 and saga
+    wscale_update = T(1.0 - step_size * alpha)
+    wscale = 1.0
+    state = [int(seed) & _U32]
+    finite = True
+    it = 0  # scikit-learn's n_iter: the epoch stopped in (the last one if none), plus 1
+    for it in range(max_iter):
+        for itr in range(n):
+            s = rand_r(state) % n
+            x = Xl[s]
+            if not seen_l[s]:
+                num_seen += 1
+                seen_l[s] = 1
+            if itr > 0 and not lagged_update(w, wscale, k, itr, cum, cum_prox, hist, prox, sg, False, n, T):
+                finite = False
+                break
+            raw = []
+            for c in range(k):
+                dot = 0.0
+                for j in range(p):
+                    dot = T(dot + T(w[j * k + c] * x[j]))
+                raw.append(T(T(wscale * dot) + b[c]))
+            g = loss_gradient(loss, yl[s], raw, swl[s], T)
+            wscale = T(wscale * wscale_update)
+            m = mem[s * k:(s + 1) * k]
+            for j in range(p):
+                for c in range(k):
+                    corr = T(x[j] * T(g[c] - m[c]))
+                    if saga:
+                        w[j * k + c] = T(w[j * k + c] - corr * step_size * (1 - 1.0 / num_seen) / wscale)
+                    sg[j * k + c] = T(sg[j * k + c] + corr)
+            if fit_intercept:
+                for c in range(k):
+                    corr = T(g[c] - m[c])
+                    isg[c] = T(isg[c] + corr)
+                    corr = T(corr * (step_size * (1.0 - 1.0 / num_seen)))
+                    step = step_size * isg[c] / num_seen * intercept_decay
+                    b[c] = T(b[c] - (step + corr if saga else step))
+                    if not math.isfinite(b[c]):
+                        finite = False
+                        break
+                if not finite:
+                    break
+            mem[s * k:(s + 1) * k] = g
+            scaled = T(wscale * num_seen)  # float * int is float arithmetic in C
+            cum[itr] = T((cum[itr - 1] if itr else 0.0) + step_size / scaled)
+            if prox:
+                cum_prox[itr] = T((cum_prox[itr - 1] if itr else 0.0) + step_size * beta / wscale)
+            if wscale < 1e-9:  # rescale: apply every pending update, wscale = 1
+                if not lagged_update(w, wscale, k, itr + 1, cum, cum_prox, hist, prox, sg, True, n, T):
+                    finite = False
+                    break
+                wscale = 1.0
+        if not finite:
+            break
+        # the epoch's end: no update left pending at a convergence check
+        if not lagged_update(w, wscale, k, n, cum, cum_prox, hist, prox, sg, True, n, T):
+            finite = False
+            break
+        wscale = 1.0
+        max_change = max_weight = 0.0
+        for j in range(p * k):
+            max_weight = max(max_weight, abs(w[j]))
+            max_change = max(max_change, abs(T(w[j] - prev[j])))
+            prev[j] = w[j]
+        if (max_weight != 0 and T(max_change / max_weight) <= tol) or (max_weight == 0 and max_change == 0):
+            break
+    coef.ravel()[:] = w
+    intercept[:] = b
+    sum_gradient.ravel()[:] = sg
+    gradient_memory.ravel()[:] = mem
+    intercept_sum_gradient[:] = isg
+    seen[:] = seen_l
+    return it + 1, finite
