@@ -3,12 +3,22 @@
 Small max_iter keeps the suite fast; ConvergenceWarnings from those short fits
 are expected and silenced. EXPECTED_FAILURES lists any check a configuration is
 known to fail, with the reason (scikit-learn reports them as xfail).
+
+scikit-learn's check_array_api_input only runs when SCIPY_ARRAY_API=1 was set before
+SciPy was imported (it skips otherwise): conftest.py leaves those checks out of a run
+without it, and test_array_api_checks_under_scipy_array_api runs them in a process
+that sets it.
 """
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
+import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -88,3 +98,21 @@ def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+#: the checks that need SCIPY_ARRAY_API=1 in the environment before SciPy is imported
+ARRAY_API_CHECK = "check_array_api_input"
+
+
+def test_array_api_checks_under_scipy_array_api():
+    """scikit-learn's array-API checks of every configuration above, in a process with SCIPY_ARRAY_API=1
+    (in this one they would only skip): every one must run and pass."""
+    env = dict(os.environ, SCIPY_ARRAY_API="1")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", __file__,
+                           "-k", ARRAY_API_CHECK], env=env, capture_output=True, text=True, timeout=600)
+    tail = done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.returncode == 0, tail
+    summary = done.stdout.strip().splitlines()[-1]
+    passed = re.search(r"(\d+) passed", summary)
+    assert passed and int(passed.group(1)) >= len(ESTIMATORS), tail
+    assert not re.search(r"skipped|xfail|failed|error", summary), tail
