@@ -63,10 +63,13 @@ def _data(name):
         X = sp.random(50000, 5000, density=0.002, format="csr", random_state=rng)
         y = X @ rng.standard_normal(5000) + rng.standard_normal(50000)
     elif name.startswith("tfidf20k"):  # text-like: 0.5% of 20000 x 20000 non-zero, rows L2-normalised as
-        # TF-IDF's; "tfidf20k" binary, "tfidf20k5c" 5 classes (quantiles of a linear score plus noise)
+        # TF-IDF's; "tfidf20k" binary, "tfidf20k5c" 5 classes (quantiles of a linear score plus noise);
+        # "tfidf20kx2k" binary on 2000 features, 100 non-zeros a row as the others (newton-cholesky's
+        # Hessian is n_features^2: 20000 features take minutes a fit for both)
+        p = 2000 if name.endswith("x2k") else 20000
         rng = np.random.default_rng(0)  # (a Generator: RandomState's sampling permutes all 4e8 cells, 3 GiB)
-        X = normalize(sp.random(20000, 20000, density=0.005, format="csr", random_state=rng))
-        score = X @ rng.standard_normal(20000)
+        X = normalize(sp.random(20000, p, density=100 / p, format="csr", random_state=rng))
+        score = X @ rng.standard_normal(p)
         score += 0.3 * score.std() * rng.standard_normal(20000)
         k = 5 if name.endswith("5c") else 2
         y = np.digitize(score, np.quantile(score, np.linspace(0, 1, k + 1)[1:-1]))
@@ -148,6 +151,13 @@ def _cases(epochs):
         # sparse X kept sparse: L-BFGS-B on scipy.sparse products (fastnn densified it, refusing this 3 GiB one)
         ("tfidf20k", "LogisticRegression lbfgs sparse", skl.LogisticRegression, fe.LogisticRegression, {}),
         ("tfidf20k5c", "LogisticRegression 5 classes sparse", skl.LogisticRegression, fe.LogisticRegression, {}),
+        # the Newton solvers keep a sparse X sparse too (they densified it, refusing these)
+        ("tfidf20k", "LogisticRegression newton-cg sparse", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="newton-cg")),
+        ("tfidf20kx2k", "LogisticRegression newton-chol sparse", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="newton-cholesky")),
+        ("tfidf20kx2k", "LogisticRegression newton-cg sparse", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="newton-cg")),
         ("binary20k", "LogisticRegression newton-cholesky", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cholesky")),
         ("binary20k", "LogisticRegression liblinear L2", skl.LogisticRegression, fe.LogisticRegression,

@@ -338,6 +338,26 @@ def test_logistic_liblinear_float32_and_warm_start_like_sklearn(noisy):
     np.testing.assert_array_equal(f.coef_, LogisticRegression(**_LIBLINEAR_TIGHT).fit(X, y).coef_)
 
 
+def test_logistic_liblinear_no_intercept_is_float_zero_like_sklearn(noisy):
+    X, y = noisy["binary"]
+    # without an intercept, liblinear's intercept_ is the float 0.0 (fastnn's was array([0.]))
+    f, s = _both({**_LIBLINEAR_TIGHT, "fit_intercept": False}, X, y)
+    assert type(f.intercept_) is type(s.intercept_) is float and f.intercept_ == 0.0
+    for Xp in (X, sp.csr_matrix(X)):  # predictions broadcast it
+        np.testing.assert_allclose(f.decision_function(Xp), s.decision_function(Xp), rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(f.predict(Xp), s.predict(Xp))
+
+
+def test_logistic_liblinear_warm_start_new_shape_like_sklearn(noisy):
+    X, y = noisy["binary"]
+    # liblinear ignores warm_start: other features than the first fit are no error (fastnn raised
+    # scikit-learn's shape error of its other solvers), the second fit is the cold one
+    f, s = _both({**_LIBLINEAR_TIGHT, "warm_start": True}, X[:, :3], y)
+    f.fit(X, y), s.fit(X, y)
+    np.testing.assert_array_equal(f.coef_, LogisticRegression(**_LIBLINEAR_TIGHT).fit(X, y).coef_)
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-6)
+
+
 @pytest.mark.parametrize("params, data", [
     ({"solver": "newton-cg", "l1_ratio": 1.0}, "binary"), ({"solver": "newton-cholesky", "l1_ratio": 0.5}, "binary"),
     ({"solver": "newton-cg", "dual": True}, "binary"), ({"solver": "liblinear", "l1_ratio": 0.5}, "binary"),

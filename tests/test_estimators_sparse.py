@@ -1,4 +1,5 @@
-"""Sparse X kept sparse: LogisticRegression / SoftmaxRegression ("lbfgs") and LinearRegression
+"""Sparse X kept sparse: LogisticRegression / SoftmaxRegression ("lbfgs"; LogisticRegression's "newton-cg",
+"newton-cholesky", "liblinear" too) and LinearRegression
 against scikit-learn's, with any dense copy of a sparse X made to raise (SPARSE_DENSIFY_MAX_BYTES = 0)."""
 from __future__ import annotations
 
@@ -62,6 +63,50 @@ def test_logistic_lbfgs_sparse_x_matches_sklearn(container):
     Xc = CONTAINERS[container](X)
     f, d = SoftmaxRegression(tol=1e-10).fit(Xc, y), SoftmaxRegression(tol=1e-10).fit(X.toarray(), y)
     assert f.coef_.shape == (2, X.shape[1]) and _rel(f.coef_, d.coef_) < 1e-8
+
+
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # C=inf: newton-cholesky falls back to lbfgs
+@pytest.mark.parametrize("container", list(CONTAINERS))
+@pytest.mark.parametrize("solver", ["newton-cg", "newton-cholesky", "liblinear"])
+def test_logistic_newton_liblinear_sparse_x_matches_sklearn(container, solver):
+    # before, these densified a sparse X (refused above 1 GiB; here, with the limit 0, always):
+    # now its products (and newton-cholesky's X^T diag(h) X) from scipy.sparse, as scikit-learn's
+    X, score, sw = _data()
+    score = score + 3.0 * np.random.default_rng(5).standard_normal(score.size)  # label noise: an optimum at C=inf
+    # liblinear: only tol-accurate (its iterates are not fastnn's), so compared tight
+    tight, rel = (dict(tol=1e-10, max_iter=1000), 1e-6) if solver == "liblinear" else ({}, 1e-8)
+    for k in (2,) if solver == "liblinear" else (2, 3):
+        y = _classes(score, k)
+        for kw, fit_kw in (({}, {}), ({"fit_intercept": False}, {}), ({"C": 0.1}, {"sample_weight": sw}),
+                           ({"C": np.inf}, {})):
+            if solver == "liblinear" and kw.get("C") == np.inf:  # (liblinear refuses no penalty)
+                continue
+            Xc = CONTAINERS[container](X)
+            params = dict(solver=solver, **tight, **kw)
+            f = LogisticRegression(**params).fit(Xc, y, **fit_kw)
+            s = skl.LogisticRegression(**params).fit(Xc, y, **fit_kw)
+            d = LogisticRegression(**params).fit(Xc.toarray(), y, **fit_kw)
+            assert f.coef_.shape == s.coef_.shape and f.coef_.dtype == s.coef_.dtype
+            assert _rel(f.coef_, s.coef_) < rel, (k, kw, fit_kw)
+            assert _rel(f.coef_, d.coef_) < 1e-8, (k, kw, fit_kw)  # the dense fit, up to rounding
+            if f.fit_intercept:
+                assert _rel(f.intercept_, s.intercept_) < rel, (k, kw, fit_kw)
+            if solver != "liblinear":  # scikit-learn's Newton iterates
+                np.testing.assert_array_equal(f.n_iter_, s.n_iter_)
+            np.testing.assert_allclose(f.predict_proba(Xc), s.predict_proba(Xc), rtol=rel, atol=rel)
+
+
+def test_logistic_liblinear_l1_sparse_x_densifies(monkeypatch):
+    # liblinear's L1 models are solved by kernels.enet_cd on dense columns: it still densifies
+    X, score, _ = _data()
+    y = _classes(score, 2)
+    params = dict(solver="liblinear", l1_ratio=1.0, tol=1e-10, max_iter=1000)
+    with pytest.raises(ValueError, match="dense copy would take"):
+        LogisticRegression(**params).fit(X, y)
+    monkeypatch.setattr(_linear_base, "SPARSE_DENSIFY_MAX_BYTES", 1 << 30)
+    f, s = LogisticRegression(**params).fit(X, y), skl.LogisticRegression(**params).fit(X, y)
+    assert _rel(f.coef_, s.coef_) < 1e-6
+    np.testing.assert_array_equal(f.coef_ == 0, s.coef_ == 0)
 
 
 @pytest.mark.parametrize("container", list(CONTAINERS))
@@ -133,6 +178,14 @@ def test_huge_sparse_x_fits_without_densifying():
     wide = sp.csr_matrix((200_000, 100_000))
     m = SoftmaxRegression().fit(wide, np.arange(200_000) % 3)
     assert m.coef_.shape == (3, 100_000) and m.predict(wide[:4]).shape == (4,)
+    for solver in ("newton-cg", "liblinear"):
+        m = LogisticRegression(solver=solver).fit(huge, y)
+        assert m.coef_.shape == (1, 1_000_000) and not m.coef_.any()
+        np.testing.assert_allclose(m.predict_proba(huge[:5]), 0.5)
+    # newton-cholesky's Hessian is n_features^2 (as scikit-learn's): a narrower X, 1.6 GB dense
+    narrow = sp.csr_matrix((200_000, 1000))
+    m = LogisticRegression(solver="newton-cholesky").fit(narrow, np.arange(200_000) % 3)
+    assert m.coef_.shape == (3, 1000) and not m.coef_.any()
     lin = LinearRegression().fit(huge, y.astype(float))
     assert lin.coef_.shape == (1_000_000,) and lin.intercept_ == 0.5
     np.testing.assert_array_equal(lin.predict(huge[:3]), 0.5)

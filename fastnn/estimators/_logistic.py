@@ -22,7 +22,7 @@ from .. import kernels as K
 from ..threads import one_blas_thread
 from ._lbfgs_compat import CallbackSupportMixin, _check_optimize_result, _get_additional_lbfgs_options_dict
 from ._linear_base import _backward, _dense, _fista, _forward, _spectral_sq
-from ._logistic_solvers import SOLVERS as _SOLVERS, check_liblinear_data, solve
+from ._logistic_solvers import SOLVERS as _SOLVERS, SPARSE_SOLVERS, check_liblinear_data, solve
 from ._sag import logistic_sag
 from ._validation import validated_rows
 
@@ -59,7 +59,8 @@ class _LbfgsIterationHooks:
 
 class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, BaseEstimator):
     """Logistic / softmax regression: sklearn's lbfgs objective on fastnn's dense kernels (a sparse
-    X's products from scipy.sparse with "lbfgs": it stays sparse; the other solvers densify it).
+    X's products from scipy.sparse with "lbfgs", "newton-cg", "newton-cholesky" and "liblinear" (L1
+    aside): it stays sparse; the other solvers densify it).
 
     sparsify() / densify() are scikit-learn's (SparseCoefMixin): coef_ may be a sparse matrix.
     set_callbacks() is scikit-learn's (1.9+): solver="lbfgs" calls the hooks of every
@@ -93,7 +94,7 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         """(objective, gradient) at the flat parameters x, without the L1 term; sw None means unit weights."""
         W = x[: n_f * k].reshape(n_f, k)
         b = x[n_f * k:] if self.fit_intercept else np.zeros(k)
-        Z = _forward(X, W, b, self.backend)  # (scipy's products for a sparse X: lbfgs keeps it sparse)
+        Z = _forward(X, W, b, self.backend)  # (scipy's products for a kept-sparse X)
         if sw is None:
             # the fused loss kernels: mean loss and (p - onehot) / n in one pass, where
             # SciPy's logsumexp and friends took ~90% of a multinomial fit's time
@@ -130,9 +131,10 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         check_classification_targets(y)
         self._dtype = X.dtype
         sparse_input = sp.issparse(X)  # sag/saga: scikit-learn's intercept decay for sparse X
-        # lbfgs needs X's products only: a sparse X stays sparse (CSR, float64 as the dense X); the other
-        # solvers densify it
-        X = X.tocsr().astype(np.float64, copy=False) if sparse_input and self.solver == "lbfgs" else _dense(X)
+        # lbfgs and the Newton solvers need X's products only: a sparse X stays sparse (CSR, float64 as the
+        # dense X); the other solvers densify it
+        X = (X.tocsr().astype(np.float64, copy=False) if sparse_input and self.solver in ("lbfgs", *SPARSE_SOLVERS)
+             else _dense(X))
         enc = LabelEncoder().fit(y)
         self.classes_ = enc.classes_
         if self.solver == "liblinear":  # its refusals come first, as scikit-learn's
@@ -163,14 +165,15 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         l2, l1 = (1.0 - l1_ratio) * strength, l1_ratio * strength
         size = n_f * k + (k if self.fit_intercept else 0)
         x0 = np.zeros(size)
-        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape != (k, n_f):
+        warm = self.warm_start and hasattr(self, "coef_") and self.solver != "liblinear"  # liblinear has none
+        if warm and self.coef_.shape != (k, n_f):
             # other features or classes than the fit to start from: scikit-learn's error
             # (fastnn used to restart from zeros without a word)
             width = n_f + int(self.fit_intercept)
             raise ValueError(
                 f"Initialization coef is of shape {(self.coef_.shape[0], self.coef_.shape[1] + int(self.fit_intercept))}"
                 f", expected shape {f'({width},) or (1, {width})' if k == 1 else (k, width)}")
-        if self.warm_start and hasattr(self, "coef_"):
+        if warm:
             x0[: n_f * k] = self._dense_coef().T.ravel()
             if self.fit_intercept:
                 x0[n_f * k:] = self.intercept_
@@ -211,6 +214,8 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
             self.n_iter_ = np.array([_check_optimize_result("lbfgs", res, self.max_iter)], dtype=np.int32)
             x = res.x
         self.coef_, self.intercept_ = self._coef_intercept(x, n_f, k)
+        if self.solver == "liblinear" and not self.fit_intercept:
+            self.intercept_ = 0.0  # a float, as scikit-learn's liblinear fit (its _fit_liblinear)
         if ctx is not None:
             ctx.call_on_fit_task_end(estimator=self, reconstruction_attributes={}, **data)
         return self
@@ -223,7 +228,8 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         # scores (and so probabilities) in scikit-learn's dtype: float32 for float32 X and a float32 fit
         out_dtype = np.result_type(X.dtype, self.coef_.dtype)
         W = np.ascontiguousarray(self._dense_coef().T, dtype=np.float64)
-        Z = _forward(X, W, np.asarray(self.intercept_, dtype=np.float64), self.backend).astype(out_dtype, copy=False)
+        b = np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (W.shape[1],))  # (liblinear's 0.0)
+        Z = _forward(X, W, b, self.backend).astype(out_dtype, copy=False)
         return Z[:, 0] if Z.shape[1] == 1 else Z
 
     def decision_function(self, X):
@@ -294,8 +300,8 @@ class LogisticRegression(_LogisticBase):
     at tol=1e-10 (max_iter=1000) both agree to 1e-6 relative, with the same L1
     zeros; at the default tol, on standardised breast cancer, liblinear's L2 / L1 fits
     are 4e-4 / 2e-2 .. 1e-1 from the optimum, fastnn's 1e-4 / 1e-4. coef_ is float64 for any X, as
-    liblinear's; intercept_ stays an array (liblinear's is 0.0 without an
-    intercept); negative sample weights are refused (no minimum then).
+    liblinear's; intercept_ is 0.0 (a float) without an intercept, as liblinear's;
+    negative sample weights are refused (no minimum then).
     """
 
     _parameter_constraints: dict = {

@@ -16,6 +16,12 @@ above, L1 by proximal Newton (_liblinear_l1). These are fastnn's solvers, not
 liblinear's (trust-region Newton, randomised dual coordinate descent, newGLMNET): the
 same optimum, with liblinear's relative stopping rule, but other iterates and n_iter_,
 and no randomness (random_state plays no part).
+
+A sparse X (CSR, float64) stays sparse in all three, as in scikit-learn's: its products
+come from scipy.sparse (_linear_base._forward / _backward), newton-cholesky's Hessian
+X^T diag(h) X from a sparse product (scikit-learn's sandwich_dot). Only liblinear's L1
+densifies it (refused above _linear_base.SPARSE_DENSIFY_MAX_BYTES): kernels.enet_cd, the
+inner solver of its models, takes dense columns.
 """
 from __future__ import annotations
 
@@ -23,26 +29,38 @@ import warnings
 from types import SimpleNamespace
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._glm._newton_solver import NewtonCholeskySolver
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.optimize import _newton_cg
 
 from .. import kernels as K
 from ..threads import one_blas_thread
-from ._linear_base import _centered_columns
+from ._linear_base import _backward, _centered_columns, _dense, _forward
 
 #: the solvers this module adds to LogisticRegression
 SOLVERS = ("newton-cg", "newton-cholesky", "liblinear")
+#: those that fit a sparse X as it is (liblinear's L1 densifies it: see the module doc)
+SPARSE_SOLVERS = SOLVERS
 
 
-def _sandwich(X, h, fit_intercept, backend):
-    """``(X, 1)^T diag(h) (X, 1)`` (the column of ones only with an intercept), X^T h X by one GEMM."""
-    hX = h[:, None] * X
-    XhX = K.gemm(X, hX, trans_a=True, backend=backend)
-    if not fit_intercept:
-        return XhX
-    col = hX.sum(axis=0)
-    return np.block([[XhX, col[:, None]], [col[None, :], np.atleast_2d(h.sum())]])
+def _sandwich(X, h, fit_intercept, backend, out):
+    """``(X, 1)^T diag(h) (X, 1)`` (the column of ones only with an intercept) written into out,
+    X^T h X by one GEMM (a sparse X: one sparse product into a dense array, as scikit-learn's sandwich_dot)."""
+    p = X.shape[1]
+    if sp.issparse(X):
+        hX = sp.dia_array((h, 0), shape=(X.shape[0],) * 2) @ X
+        # straight into a dense array: 2-3x faster than scipy's sparse product and toarray()
+        out[:p, :p] = safe_sparse_dot(X.T, hX, dense_output=True)
+        col = np.asarray(hX.sum(axis=0)).reshape(-1)
+    else:
+        hX = h[:, None] * X
+        out[:p, :p] = K.gemm(X, hX, trans_a=True, backend=backend)
+        col = hX.sum(axis=0)
+    if fit_intercept:
+        out[:p, p] = out[p, :p] = col
+        out[p, p] = h.sum()
 
 
 class _KernelLoss:
@@ -76,7 +94,7 @@ class _KernelLoss:
 
     def weight_intercept_raw(self, coef, X=None):
         W, b = self.weight_intercept(coef)
-        return W, b, K.dense_forward(self._X, W, b, "identity", backend=self._backend)
+        return W, b, _forward(self._X, W, b, self._backend)
 
     def loss_gradient(self, coef, *_, **__):
         if self._last is not None and np.array_equal(self._last[0], coef):
@@ -100,7 +118,8 @@ class _KernelLoss:
         X, T, labels = self._args[0], self._args[1], self._args[7]
         W, b = self.weight_intercept(coef)
         multi = self.base_loss.is_multiclass
-        P = K.dense_forward(X, W, b, "softmax" if multi else "sigmoid", backend=self._backend)
+        P = _forward(X, W, b, self._backend)
+        K.activation_forward(P, "softmax" if multi else "sigmoid", out=P, backend=self._backend)
         D = P.copy()
         if multi:
             D[np.arange(D.shape[0]), labels] -= 1.0
@@ -111,7 +130,7 @@ class _KernelLoss:
 
     def _grad(self, D, W, s):
         """X^T D (+ l2 penalties at s), and the column sums of D for the intercepts, flat."""
-        _, dW, db = K.dense_backward(D, self._X, W, "identity", need_dx=False, backend=self._backend)
+        dW, db = _backward(D, self._X, W, self._backend)
         dW += self._l2 * s[: self._n_w].reshape(W.shape)
         if not self.fit_intercept:
             return dW.ravel()
@@ -126,7 +145,7 @@ class _KernelLoss:
 
         def hessp(s):
             S, s_b = self.weight_intercept(s)
-            U = K.dense_forward(self._X, S, s_b, "identity", backend=self._backend)  # X s
+            U = _forward(self._X, S, s_b, self._backend)  # X s
             if multi:  # p_k ((X s)_k - sum_l p_l (X s)_l), per row
                 U -= (P * U).sum(axis=1, keepdims=True)
                 U *= Pw
@@ -149,13 +168,14 @@ class _KernelLoss:
             # scikit-learn's guard (negative sample weights): mostly non-positive curvature -> lbfgs
             warn = bool(np.average(h <= 0, weights=self._sw) > 0.25)
             if not warn:
-                hess[...] = _sandwich(self._X, np.abs(h), fi, self._backend)
+                _sandwich(self._X, np.abs(h), fi, self._backend, hess)
         else:  # block (c, d) of classes: X^T diag(p_c (delta_cd - p_d) w) X, at rows c::k, columns d::k
             for c in range(k):
                 for d in range(c, k):
                     h = P[:, c] * ((c == d) - P[:, d]) * w
-                    hess[c::k, d::k] = block = _sandwich(self._X, h, fi, self._backend)
-                    hess[d::k, c::k] = block.T
+                    _sandwich(self._X, h, fi, self._backend, hess[c::k, d::k])
+                    if d != c:
+                        hess[d::k, c::k] = hess[c::k, d::k].T
         if not warn:
             diag = hess.reshape(-1)[:: n + 1]  # a view: the penalties enter the diagonal only
             diag[: self._n_w] += self._l2
@@ -194,12 +214,11 @@ def solve(est, x0, l1, args):
             loss = _KernelLoss(est, *args)
             return _newton_cg(loss.gradient_hessian_product, loss.loss, loss.gradient, x0, tol=est.tol,
                               maxiter=est.max_iter, verbose=est.verbose)
-        # liblinear: from zeros (it has no warm start); l2 is 1 / (C sw_sum) for penalty='l2', 0 for 'l1'
+        # liblinear: x0 is zeros (fit ignores warm_start for it); l2 is 1 / (C sw_sum) for penalty='l2', 0 for 'l1'
         if l1 and est.dual:
             raise ValueError("Unsupported set of arguments: The combination of penalty='l1' and "
                              "loss='logistic_regression' are not supported when dual=True, Parameters: "
                              "penalty='l1', loss='logistic_regression', dual=True")
-        x0 = np.zeros_like(x0)
         s = float(est.intercept_scaling)
         # liblinear's tol is relative: to the gradient at 0, times the rarer class's share of the samples
         n_pos = int(np.count_nonzero(args[1]))
@@ -230,7 +249,9 @@ def _liblinear_l1(est, x0, s, l1, rel_tol, args):
     tol=1e-8, still 1e-4 from the optimum); as the solver of each model it did not converge
     with intercept_scaling=1e4 (scikit-learn's test_liblinear_not_stuck).
     """
-    X, T, n_f, k = args[0], args[1], args[5], args[6]
+    X = _dense(args[0])  # kernels.enet_cd takes dense columns (a sparse X is densified here only)
+    args = (X, *args[1:])
+    T, n_f, k = args[1], args[5], args[6]
     scale = np.ones(x0.size)
     scale[n_f * k:] = s
     loss = _KernelLoss(est, *args)  # args' l2 is 0 for penalty='l1'
