@@ -158,6 +158,9 @@ def _cases(epochs):
          dict(solver="newton-cholesky")),
         ("tfidf20kx2k", "LogisticRegression newton-cg sparse", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cg")),
+        # the textbook large-text fit: saga on the CSR matrix as it is (lazy updates of a row's non-zeros)
+        ("tfidf20k", "LogisticRegression saga sparse", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="saga", random_state=0)),
         ("binary20k", "LogisticRegression newton-cholesky", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cholesky")),
         ("binary20k", "LogisticRegression liblinear L2", skl.LogisticRegression, fe.LogisticRegression,

@@ -233,7 +233,9 @@ int fnn_enet_cd_f64(double *w, double *gap_out, double *tol_out, int64_t *n_iter
                     double tol, uint32_t seed, int random, int positive, int screening);
 
 /* ---- stochastic average gradient (sag.c): Ridge / LogisticRegression's "sag", "saga" ----
- * scikit-learn's sag32 / sag64 step for step on dense X [n_samples, n_features]:
+ * scikit-learn's sag32 / sag64 step for step on X [n_samples, n_features], dense (x, with
+ * indptr = indices = NULL) or CSR (x the nnz values, indptr [n_samples + 1] from 0 to nnz,
+ * indices [nnz] in [0, n_features): its just-in-time updates touch a row's features only):
  * max_iter epochs of n_samples draws (with replacement, its xorshift from seed) of
  * SAG (saga = 0) or SAGA (saga = 1, with the L1 prox when beta > 0), minimising
  * sum_i sample_weight_i loss_i / n + alpha/2 ||coef||^2 + beta ||coef||_1 (alpha and
@@ -247,20 +249,23 @@ int fnn_enet_cd_f64(double *w, double *gap_out, double *tol_out, int64_t *n_iter
  * Stops after an epoch whose largest weight change is <= tol * the largest |weight|.
  * n_iter_out receives scikit-learn's n_iter (the epochs run; 1 when max_iter is 0).
  * Workspace (written before it is read): work [2 n_samples + n_features n_classes
- * + 3 n_classes]. n_samples, n_features < 2^31. Returns
+ * + 3 n_classes] and, CSR X only, feature_hist [n_features] (the step each feature was
+ * last brought up to date at; NULL for dense X). n_samples, n_features < 2^31. Returns
  * FNN_OK, or FNN_ENONFINITE when a weight or the intercept became NaN or infinite
  * (n_iter_out: the epoch it happened in). fastnn/backends/_sag_reference.py is the spec. */
 enum { FNN_SAG_SQUARED = 0, FNN_SAG_LOG = 1, FNN_SAG_MULTINOMIAL = 2 };
 int fnn_sag_f32(float *coef, float *intercept, float *sum_gradient, float *gradient_memory,
                 float *intercept_sum_gradient, int32_t *seen, int64_t *n_iter_out,
-                float *work, const float *x, const float *y,
+                float *work, int64_t *feature_hist, const float *x, const int64_t *indptr,
+                const int32_t *indices, const float *y,
                 const float *sample_weight, double step_size, double alpha, double beta,
                 double tol, double intercept_decay, uint32_t seed, int loss, int saga,
                 int fit_intercept, int64_t max_iter, int64_t n_samples,
                 int64_t n_features, int64_t n_classes);
 int fnn_sag_f64(double *coef, double *intercept, double *sum_gradient, double *gradient_memory,
                 double *intercept_sum_gradient, int32_t *seen, int64_t *n_iter_out,
-                double *work, const double *x, const double *y,
+                double *work, int64_t *feature_hist, const double *x, const int64_t *indptr,
+                const int32_t *indices, const double *y,
                 const double *sample_weight, double step_size, double alpha, double beta,
                 double tol, double intercept_decay, uint32_t seed, int loss, int saga,
                 int fit_intercept, int64_t max_iter, int64_t n_samples,

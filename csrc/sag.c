@@ -2,15 +2,16 @@
  * LogisticRegression's solvers="sag"/"saga".
  *
  * scikit-learn's sag32 / sag64 (sklearn/linear_model/_sag_fast.pyx.tp) step for
- * step, for dense X: samples drawn with replacement by its xorshift
- * (SequentialDataset.random), the just-in-time ("lagged") updates kept in the
- * cumulative sums, the weight scale wscale for the L2 shrinkage, SAGA's prox
- * (soft-thresholding) for beta > 0, the intercept step with intercept_decay, the
- * stopping rule and the epoch count. Every operation is in the type scikit-learn's
- * C has for it (T, or double where it mixes T with the double step size), in the
- * same order, so a fit takes the same epochs to the same coefficients. Built only
- * as portable C: an FMA-contracted multiply-add would round differently from
- * scikit-learn's. The spec is fastnn/backends/_sag_reference.py.
+ * step, for dense X (its ArrayDataset) and CSR X (its CSRDataset): samples drawn with
+ * replacement by its xorshift (SequentialDataset.random), the just-in-time ("lagged")
+ * updates kept in the cumulative sums (on CSR X, of a drawn row's features only, each
+ * from the step it was last brought up to date at: feature_hist), the weight scale
+ * wscale for the L2 shrinkage, SAGA's prox (soft-thresholding) for beta > 0, the
+ * intercept step with intercept_decay, the stopping rule and the epoch count. Every
+ * operation is in the type scikit-learn's C has for it (T, or double where it mixes T
+ * with the double step size), in the same order, so a fit takes the same epochs to the
+ * same coefficients. Built only as portable C: an FMA-contracted multiply-add would
+ * round differently from scikit-learn's. The spec is fastnn/backends/_sag_reference.py.
  */
 #include <math.h>
 #include "internal.h"
@@ -58,17 +59,22 @@ static inline void lag_sums_##SFX(T *cs, T *csp, const T *cum, const T *cum_prox
     }                                                                                     \
 }                                                                                         \
 /* Every pending update applied and the weights scaled by wscale (scikit-learn's        \
- * scale_weights; wscale is then 1). Returns -1 on a non-finite weight. */               \
-static int rescale_##SFX(T *restrict w, T wscale, int64_t pk, int64_t n, int64_t itr,     \
-                         T *restrict cum, T *restrict cum_prox, int64_t *last, int prox,  \
-                         const T *restrict sg) {                                          \
-    T cs, csp;                                                                            \
-    lag_sums_##SFX(&cs, &csp, cum, cum_prox, itr, *last, prox);                           \
+ * scale_weights; wscale is then 1). Returns -1 on a non-finite weight. Dense X: one      \
+ * `last` for all features; CSR X: each feature's own, hist[f] (NULL for dense). */       \
+static int rescale_##SFX(T *restrict w, T wscale, int64_t p, int64_t k, int64_t n,        \
+                         int64_t itr, T *restrict cum, T *restrict cum_prox, int64_t *last, \
+                         int64_t *restrict hist, int prox, const T *restrict sg) {        \
+    T cs = 0, csp = 0;                                                                    \
     int finite = 1;                                                                       \
-    for (int64_t idx = 0; idx < pk; idx++) {                                              \
-        w[idx] = lag_one_##SFX(w[idx], sg[idx], cs, csp, cum, cum_prox, itr, *last, prox) \
-                 * wscale;                                                                \
-        finite &= isfinite(w[idx]) != 0;                                                  \
+    for (int64_t f = 0; f < p; f++) {                                                     \
+        const int64_t lf = hist ? hist[f] : *last;                                        \
+        if (hist || f == 0) lag_sums_##SFX(&cs, &csp, cum, cum_prox, itr, lf, prox);      \
+        for (int64_t idx = f * k; idx < (f + 1) * k; idx++) {                             \
+            w[idx] = lag_one_##SFX(w[idx], sg[idx], cs, csp, cum, cum_prox, itr, lf, prox) \
+                     * wscale;                                                            \
+            finite &= isfinite(w[idx]) != 0;                                              \
+        }                                                                                 \
+        if (hist) hist[f] = itr % n;                                                      \
     }                                                                                     \
     if (!finite) return -1;                                                               \
     *last = itr % n;                                                                      \
@@ -79,7 +85,9 @@ static int rescale_##SFX(T *restrict w, T wscale, int64_t pk, int64_t n, int64_t
 int fnn_sag_##SFX(T *restrict coef, T *restrict intercept, T *restrict sum_gradient,      \
                   T *restrict gradient_memory, T *restrict intercept_sum_gradient,        \
                   int32_t *restrict seen, int64_t *n_iter_out, T *restrict work,          \
-                  const T *restrict x, const T *restrict y,                               \
+                  int64_t *restrict hist, const T *restrict x,                            \
+                  const int64_t *restrict indptr, const int32_t *restrict indices,        \
+                  const T *restrict y,                                                    \
                   const T *restrict sample_weight, double step_size, double alpha,        \
                   double beta, double tol, double intercept_decay, uint32_t seed,         \
                   int loss, int saga, int fit_intercept, int64_t max_iter,                \
@@ -92,7 +100,8 @@ int fnn_sag_##SFX(T *restrict coef, T *restrict intercept, T *restrict sum_gradi
     const T wscale_update = (T)(1.0 - step_size * alpha);                                 \
     T wscale = 1;                                                                         \
     int num_seen = 0, status = 0;                                                         \
-    int64_t last = 0;  /* the step the weights were last brought up to date at */         \
+    int64_t last = 0;  /* dense X: the step the weights were last brought up to date at */ \
+    if (indptr) for (int64_t f = 0; f < p; f++) hist[f] = 0;  /* CSR X: per feature */    \
     for (int64_t i = 0; i < n; i++) num_seen += seen[i] != 0;                             \
     for (int64_t j = 0; j < pk; j++) prev[j] = 0;                                         \
     cum[0] = 0;                                                                           \
@@ -100,13 +109,30 @@ int fnn_sag_##SFX(T *restrict coef, T *restrict intercept, T *restrict sum_gradi
     for (it = 0; it < max_iter; it++) {                                                   \
         for (int64_t itr = 0; itr < n; itr++) {                                           \
             int64_t s = (int64_t)(sag_rand_r(&seed) % (uint32_t)n);                       \
-            const T *restrict xs = x + s * p;                                             \
+            /* the sample's values xs and (CSR) their features xi: nnz of them */         \
+            const int64_t start = indptr ? indptr[s] : s * p;                             \
+            const int64_t nnz = indptr ? indptr[s + 1] - start : p;                       \
+            const T *restrict xs = x + start;                                             \
+            const int32_t *restrict xi = indptr ? indices + start : NULL;                 \
             T ys = y[s], sw = sample_weight[s];                                           \
             T *restrict gmem = gradient_memory + s * k;                                   \
             if (seen[s] == 0) { num_seen++; seen[s] = 1; }                                \
             /* the pending updates, then the prediction: one pass (the dot in order) */   \
             for (int64_t c = 0; c < k; c++) pred[c] = 0;                                  \
-            if (itr > 0) {                                                                \
+            if (xi) {  /* only the sample's features, each from its own last step */      \
+                for (int64_t jj = 0; itr > 0 && jj < nnz; jj++) {                         \
+                    const int64_t f = xi[jj];                                             \
+                    T cs, csp;                                                            \
+                    lag_sums_##SFX(&cs, &csp, cum, cum_prox, itr, hist[f], prox);         \
+                    for (int64_t idx = f * k; idx < (f + 1) * k; idx++)                   \
+                        coef[idx] = lag_one_##SFX(coef[idx], sg[idx], cs, csp, cum,       \
+                                                  cum_prox, itr, hist[f], prox);          \
+                    hist[f] = itr;                                                        \
+                }                                                                         \
+                for (int64_t c = 0; c < k; c++)                                           \
+                    for (int64_t jj = 0; jj < nnz; jj++)                                  \
+                        pred[c] += coef[xi[jj] * k + c] * xs[jj];                         \
+            } else if (itr > 0) {                                                         \
                 T cs, csp;                                                                \
                 lag_sums_##SFX(&cs, &csp, cum, cum_prox, itr, last, prox);                \
                 for (int64_t j = 0; j < p; j++)                                           \
@@ -146,15 +172,19 @@ int fnn_sag_##SFX(T *restrict coef, T *restrict intercept, T *restrict sum_gradi
             for (int64_t c = 0; c < k; c++) diff[c] = grad[c] - gmem[c];                  \
             if (saga) {                                                                   \
                 const double shrink = 1 - 1. / num_seen, ws = wscale;                     \
-                for (int64_t j = 0; j < p; j++)                                           \
+                for (int64_t jj = 0; jj < nnz; jj++) {                                    \
+                    const int64_t f = xi ? xi[jj] : jj;                                   \
                     for (int64_t c = 0; c < k; c++) {                                     \
-                        T corr = xs[j] * diff[c];                                         \
-                        coef[j * k + c] -= corr * step_size * shrink / ws;                \
-                        sg[j * k + c] += corr;                                            \
+                        T corr = xs[jj] * diff[c];                                        \
+                        coef[f * k + c] -= corr * step_size * shrink / ws;                \
+                        sg[f * k + c] += corr;                                            \
                     }                                                                     \
+                }                                                                         \
             } else {                                                                      \
-                for (int64_t j = 0; j < p; j++)                                           \
-                    for (int64_t c = 0; c < k; c++) sg[j * k + c] += xs[j] * diff[c];     \
+                for (int64_t jj = 0; jj < nnz; jj++) {                                    \
+                    const int64_t f = xi ? xi[jj] : jj;                                   \
+                    for (int64_t c = 0; c < k; c++) sg[f * k + c] += xs[jj] * diff[c];    \
+                }                                                                         \
             }                                                                             \
             if (fit_intercept) {                                                          \
                 for (int64_t c = 0; c < k; c++) {                                         \
@@ -180,14 +210,17 @@ int fnn_sag_##SFX(T *restrict coef, T *restrict intercept, T *restrict sum_gradi
                 if (prox) cum_prox[itr] = cum_prox[itr - 1] + step_size * beta / wscale;  \
             }                                                                             \
             if (wscale < 1e-9) {  /* rescale: apply every pending update, wscale = 1 */   \
-                if (rescale_##SFX(coef, wscale, pk, n, itr + 1, cum, cum_prox, &last,     \
-                                  prox, sg) < 0) { status = -1; break; }                  \
+                if (rescale_##SFX(coef, wscale, p, k, n, itr + 1, cum, cum_prox, &last,   \
+                                  indptr ? hist : NULL, prox, sg) < 0) {                  \
+                    status = -1; break;                                                   \
+                }                                                                         \
                 wscale = 1;                                                               \
             }                                                                             \
         }                                                                                 \
         if (status < 0) break;                                                            \
         /* the epoch's end: no update left pending at a convergence check */             \
-        if (rescale_##SFX(coef, wscale, pk, n, n, cum, cum_prox, &last, prox, sg) < 0) {  \
+        if (rescale_##SFX(coef, wscale, p, k, n, n, cum, cum_prox, &last,                 \
+                          indptr ? hist : NULL, prox, sg) < 0) {                          \
             status = -1; break;                                                           \
         }                                                                                 \
         wscale = 1;                                                                       \

@@ -1047,6 +1047,43 @@ _SAG_MODULES = {
 __all__.append("sag")
 
 
+def _sag_csr(X, p: int, dt: np.dtype):
+    """A scipy.sparse CSR X [n_samples, p] checked for the C (which indexes with it unchecked)
+    and passed as (data [nnz] in dt, indices int32 [nnz], indptr int64 [n_samples + 1]): either
+    index array may be int32 or int64 and is converted to that width (a checked index is < 2**31)."""
+    if X.format != "csr":
+        raise TypeError(f"X is a sparse {X.format.upper()} matrix; kernels.sag takes CSR: pass X.tocsr()")
+    if X.shape[1] != p or not 1 <= X.shape[0] < 1 << 31:
+        raise ValueError(f"X must have shape (n_samples, {p}) with 1 <= n_samples < 2**31 (one column per row "
+                         f"of coef), got {X.shape}")
+    n = X.shape[0]
+    data = _input("X.data", X.data, 1, dt)
+    index = []
+    for name in ("indices", "indptr"):
+        a = getattr(X, name)
+        if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.int32, np.int64):
+            raise TypeError(f"X.{name} must be a 1-D int32 or int64 array, got "
+                            f"{getattr(a, 'dtype', type(a).__name__)}")
+        index.append(a)
+    indices, indptr = index
+    nnz = data.shape[0]
+    if indices.shape[0] != nnz:
+        raise ValueError(f"X.indices must have one entry per value of X.data ({nnz}), got {indices.shape[0]}")
+    if indptr.shape[0] != n + 1:
+        raise ValueError(f"X.indptr must have n_samples + 1 = {n + 1} entries, got {indptr.shape[0]}")
+    if indptr[0] != 0 or indptr[-1] != nnz:
+        raise ValueError(f"X.indptr must run from 0 to nnz = {nnz} (the length of X.data), got {indptr[0]} to "
+                         f"{indptr[-1]}")
+    down = np.flatnonzero(np.diff(indptr) < 0)
+    if down.size:
+        raise ValueError(f"X.indptr must be non-decreasing (row i is X.data[indptr[i]:indptr[i + 1]]); row "
+                         f"{down[0]} ends before it starts")
+    if nnz and (indices.min() < 0 or indices.max() >= p):
+        raise ValueError(f"X.indices must be feature indices in [0, {p}) (n_features, coef's rows), got values "
+                         f"in [{indices.min()}, {indices.max()}]")
+    return data, np.ascontiguousarray(indices, np.int32), np.ascontiguousarray(indptr, np.int64)
+
+
 def sag(coef: Array, X, y, *, loss: str, step_size: float, alpha: float = 0.0, beta: float = 0.0,
         saga: bool = False, intercept: Optional[Array] = None, sample_weight=None, max_iter: int = 1000,
         tol: float = 1e-3, seed: int = 1, intercept_decay: float = 1.0, sum_gradient: Optional[Array] = None,
@@ -1054,7 +1091,7 @@ def sag(coef: Array, X, y, *, loss: str, step_size: float, alpha: float = 0.0, b
         seen: Optional[Array] = None, backend: Optional[str] = None) -> int:
     """Stochastic average gradient (SAG, or SAGA with ``saga``), in place on ``coef``: scikit-learn's solver.
 
-    scikit-learn's ``sag32`` / ``sag64`` step for step on dense X: the same samples
+    scikit-learn's ``sag32`` / ``sag64`` step for step on dense or CSR X: the same samples
     drawn (its xorshift from ``seed``, as its dataset's seed), the same lazy updates,
     so the same epochs and coefficients. Minimises over ``coef`` [n_features,
     n_classes] (float32/float64, the start point, updated in place) and
@@ -1069,6 +1106,9 @@ def sag(coef: Array, X, y, *, loss: str, step_size: float, alpha: float = 0.0, b
     or "multinomial" (y the class index < n_classes, as a float). ``beta`` > 0
     needs ``saga`` (the L1 prox). ``X`` [n_samples, n_features], ``y`` and
     ``sample_weight`` (default ones) [n_samples] are in coef's dtype and finite.
+    ``X`` may be a scipy.sparse CSR matrix or array (its data in coef's dtype, int32
+    or int64 indices): scikit-learn's CSR solver, whose lazy updates touch only a
+    drawn row's non-zeros -- X is never densified.
     ``intercept_decay`` scales the intercept's averaged step (scikit-learn: 1, and
     0.01 for sparse X). Stops after an epoch whose largest weight change is <= tol
     times the largest |weight|, or after ``max_iter`` epochs.
@@ -1100,18 +1140,25 @@ def sag(coef: Array, X, y, *, loss: str, step_size: float, alpha: float = 0.0, b
         raise ValueError(f"coef must have shape (n_features, {cols}) with 1 <= n_features < 2**31 for "
                          f"loss={loss!r}, got {coef.shape}")
     p, k = coef.shape
-    X = _input("X", X, 2, dt)
-    if X.shape[1] != p or not 1 <= X.shape[0] < 1 << 31:
-        raise ValueError(f"X must have shape (n_samples, {p}) with 1 <= n_samples < 2**31 (one column per row "
-                         f"of coef), got {X.shape}")
-    n = X.shape[0]
+    sparse = sys.modules.get("scipy.sparse")  # (a sparse X has imported it)
+    if sparse is not None and sparse.issparse(X):
+        n = X.shape[0]
+        X = _sag_csr(X, p, dt)  # (data, indices, indptr): the backends' CSR form
+        floats, others = (("X.data", X[0]),), (("X.indices", X[1]), ("X.indptr", X[2]))
+    else:
+        X = _input("X", X, 2, dt)
+        if X.shape[1] != p or not 1 <= X.shape[0] < 1 << 31:
+            raise ValueError(f"X must have shape (n_samples, {p}) with 1 <= n_samples < 2**31 (one column per "
+                             f"row of coef), got {X.shape}")
+        n = X.shape[0]
+        floats, others = (("X", X),), ()
     y = _input("y", y, 1, dt)
     if y.shape[0] != n:
         raise ValueError(f"y must have shape ({n},) (one target per row of X), got {y.shape}")
     sw = np.ones(n, dt) if sample_weight is None else _input("sample_weight", sample_weight, 1, dt)
     if sw.shape[0] != n:
         raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}")
-    inputs = (("X", X), ("y", y), ("sample_weight", sw))
+    inputs = (*floats, ("y", y), ("sample_weight", sw))
     for name, arr in inputs:
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} must be finite (it holds NaN or inf)")
@@ -1130,7 +1177,7 @@ def sag(coef: Array, X, y, *, loss: str, step_size: float, alpha: float = 0.0, b
         if buf is None:  # a fresh zero memory (and no intercept: zeros it reads as one)
             buf = np.zeros(shape, bdt)
         else:
-            buf = _inplace(name, buf, shape, bdt, inputs + tuple(checked))
+            buf = _inplace(name, buf, shape, bdt, inputs + others + tuple(checked))
             # (a NaN or inf in a float buffer reaches the weights and raises the overflow error below)
             if name == "seen" and not ((buf == 0) | (buf == 1)).all():
                 raise ValueError("seen must hold 0 or 1 (whether each sample was drawn before)")

@@ -65,8 +65,8 @@ SUITES = [
           {"sklearn.linear_model": ("LogisticRegression",)},
           expected=(
               ("test_large_sparse_matrix", _did_not_raise("ValueError"),
-               "fastnn densifies sparse X, so saga fits one with 64-bit indices (correctly) where scikit-learn's "
-               "saga refuses it"),
+               "fastnn's sag / saga take a CSR X with 64-bit indices (checked and converted to 32-bit) and fit it "
+               "(correctly) where scikit-learn's refuse it"),
               ("test_logistic_cv_multinomial_score", r"_log_reg_scoring_path\(\) got an unexpected keyword "
                                                      r"argument 'backend'",
                "calls scikit-learn's private _log_reg_scoring_path with LogisticRegression().get_params(), "

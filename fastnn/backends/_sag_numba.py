@@ -20,6 +20,7 @@ from ._sag_reference import MULTINOMIAL, SQUARED
 NAME = "numba"
 
 _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+_ALL = np.zeros(0, np.int32)  # no indices: every feature (dense X, and the rescales)
 _RAND_R_MAX = 2147483647
 _U32 = 0xFFFFFFFF
 
@@ -33,11 +34,13 @@ def _soft(x, shrink, zero):
 
 
 @_jit
-def _lagged(w, wscale, k, itr, cum, cum_prox, hist, prox, sum_grad, reset, n):
-    """Apply the pending steps up to step itr - 1; reset also scales by wscale. False on a non-finite weight."""
+def _lagged(w, wscale, k, itr, cum, cum_prox, hist, prox, sum_grad, reset, n, indices, start, nnz):
+    """Apply the pending steps up to step itr - 1 to the features indices[start:start + nnz] (all
+    features, in order, when indices is empty); reset also scales by wscale. False on a non-finite weight."""
     dt = w.dtype.type
     zero = dt(0.0)
-    for f in range(hist.shape[0]):
+    for jj in range(nnz):
+        f = indices[start + jj] if indices.shape[0] else jj
         cs = cum[itr - 1]
         csp = cum_prox[itr - 1] if prox else zero
         if hist[f] != 0:
@@ -97,11 +100,13 @@ def _gradient(grad, loss, ys, pred, sw):
 
 
 @_jit
-def _sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient, seen, X, y, sample_weight,
-         step_size, alpha, beta, tol, intercept_decay, seed, loss, saga, fit_intercept, max_iter):
+def _sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient, seen, data, indices, indptr, y,
+         sample_weight, step_size, alpha, beta, tol, intercept_decay, seed, loss, saga, fit_intercept, max_iter):
+    """data: dense X raveled (indices, indptr empty) or CSR X's values."""
     dt = coef.dtype.type
-    n, p = X.shape
-    k = coef.shape[1]
+    p, k = coef.shape
+    n = y.shape[0]
+    csr = indptr.shape[0] > 0
     w = coef.ravel()  # views: coef and sum_gradient are C-contiguous
     sg = sum_gradient.ravel()
     cum = np.zeros(n, w.dtype)  # the cumulative step sizes of the just-in-time updates
@@ -130,24 +135,29 @@ def _sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient,
             if seen[s] == 0:
                 num_seen += 1
                 seen[s] = 1
-            if itr > 0 and not _lagged(w, wscale, k, itr, cum, cum_prox, hist, prox, sg, False, n):
+            start = indptr[s] if csr else s * p  # the sample: data[start:start + nnz]
+            nnz = indptr[s + 1] - start if csr else p
+            if itr > 0 and not _lagged(w, wscale, k, itr, cum, cum_prox, hist, prox, sg, False, n, indices, start,
+                                       nnz):
                 return it + 1, False
             for c in range(k):
                 dot = dt(0.0)
-                for j in range(p):
-                    dot = dt(dot + dt(w[j * k + c] * X[s, j]))
+                for jj in range(nnz):
+                    f = indices[start + jj] if csr else jj
+                    dot = dt(dot + dt(w[f * k + c] * data[start + jj]))
                 pred[c] = dt(dt(wscale * dot) + intercept[c])
             _gradient(grad, loss, y[s], pred, sample_weight[s])
             wscale = dt(wscale * wscale_update)
             shrink = 1.0 - 1.0 / num_seen
             wscale_d = np.float64(wscale)
-            for j in range(p):
-                val = X[s, j]
+            for jj in range(nnz):
+                f = indices[start + jj] if csr else jj
+                val = data[start + jj]
                 for c in range(k):
                     corr = dt(val * dt(grad[c] - gradient_memory[s, c]))
                     if saga:
-                        w[j * k + c] = dt(np.float64(w[j * k + c]) - np.float64(corr) * step_size * shrink / wscale_d)
-                    sg[j * k + c] = dt(sg[j * k + c] + corr)
+                        w[f * k + c] = dt(np.float64(w[f * k + c]) - np.float64(corr) * step_size * shrink / wscale_d)
+                    sg[f * k + c] = dt(sg[f * k + c] + corr)
             if fit_intercept:
                 for c in range(k):
                     corr = dt(grad[c] - gradient_memory[s, c])
@@ -168,11 +178,11 @@ def _sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient,
                 before = np.float64(cum_prox[itr - 1]) if itr > 0 else 0.0
                 cum_prox[itr] = dt(before + step_size * beta / np.float64(wscale))
             if wscale < 1e-9:  # rescale: apply every pending update, wscale = 1
-                if not _lagged(w, wscale, k, itr + 1, cum, cum_prox, hist, prox, sg, True, n):
+                if not _lagged(w, wscale, k, itr + 1, cum, cum_prox, hist, prox, sg, True, n, _ALL, 0, p):
                     return it + 1, False
                 wscale = dt(1.0)
         # the epoch's end: no update left pending at a convergence check
-        if not _lagged(w, wscale, k, n, cum, cum_prox, hist, prox, sg, True, n):
+        if not _lagged(w, wscale, k, n, cum, cum_prox, hist, prox, sg, True, n, _ALL, 0, p):
             return it + 1, False
         wscale = dt(1.0)
         max_change = dt(0.0)
@@ -193,7 +203,9 @@ def _sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient,
 def sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient, seen, X, y, sample_weight,
         step_size, alpha, beta, tol, intercept_decay, seed, loss, saga, fit_intercept, max_iter):
     """Solve in place on coef, intercept and the memory arrays; returns (n_iter, finite)."""
-    it, finite = _sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient, seen, X, y,
-                      sample_weight, float(step_size), float(alpha), float(beta), float(tol), float(intercept_decay),
-                      int(seed), int(loss), bool(saga), bool(fit_intercept), int(max_iter))
+    # one compiled form for both: dense X as its raveled rows without indices, CSR as (data, indices, indptr)
+    data, indices, indptr = X if isinstance(X, tuple) else (X.ravel(), _ALL, np.zeros(0, np.int64))
+    it, finite = _sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient, seen, data, indices,
+                      indptr, y, sample_weight, float(step_size), float(alpha), float(beta), float(tol),
+                      float(intercept_decay), int(seed), int(loss), bool(saga), bool(fit_intercept), int(max_iter))
     return int(it), bool(finite)

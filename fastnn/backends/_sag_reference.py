@@ -1,8 +1,9 @@
 """SAG / SAGA in plain Python: the executable spec of ``fastnn.kernels.sag``.
 
 scikit-learn's ``sag32`` / ``sag64`` (sklearn/linear_model/_sag_fast.pyx.tp) step
-for step, for dense X, so that a fit takes the same epochs to the same
-coefficients. Minimises over W = coef [n_features, n_classes] and b = intercept
+for step, for dense X and for CSR X (passed as the tuple (data, indices, indptr):
+its CSRDataset), so that a fit takes the same epochs to the same coefficients.
+Minimises over W = coef [n_features, n_classes] and b = intercept
 
     sum_i sw_i loss(y_i, x_i W + b) / n + alpha/2 ||W||^2 + beta ||W||_1
 
@@ -21,8 +22,9 @@ prediction and m_i the one remembered from its last draw:
 As scikit-learn's, W is kept as wscale * W (the shrinkage is one multiplication)
 and the averaged-gradient steps are applied to a feature only when it is read
 ("just in time"), from the running sums ``cum`` / ``cum_prox`` of the step
-sizes; all pending steps are applied at the end of each epoch, then the epoch's
-largest weight change over the largest weight is compared with tol.
+sizes (``hist``: the step each feature was last brought up to date at; a dense
+sample reads every feature, a CSR one only its own); all pending steps are applied
+at the end of each epoch, then the epoch's largest weight change over the largest weight is compared with tol.
 
 Arithmetic: each value is rounded to the arrays' dtype exactly where scikit-learn's
 C rounds it (``T`` below; identity in float64) and is a double elsewhere (its
@@ -80,10 +82,10 @@ def soft(x, shrink, T):
     return T(max(T(x - shrink), 0.0) - max(T(-x - shrink), 0.0))
 
 
-def lagged_update(w, wscale, k, itr, cum, cum_prox, hist, prox, sum_grad, reset, n, T):
-    """Apply the pending steps up to step itr - 1 to every feature; reset also
-    multiplies by wscale and clears the sums. False on a non-finite weight."""
-    for f in range(len(hist)):
+def lagged_update(w, wscale, k, itr, cum, cum_prox, hist, prox, sum_grad, reset, n, T, features):
+    """Apply the pending steps up to step itr - 1 to the features (in that order); reset
+    also multiplies by wscale and clears the sums. False on a non-finite weight."""
+    for f in features:
         cs = cum[itr - 1]
         csp = cum_prox[itr - 1] if prox else 0.0
         if hist[f] != 0:
@@ -118,12 +120,17 @@ def sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient, 
         step_size, alpha, beta, tol, intercept_decay, seed, loss, saga, fit_intercept, max_iter):
     """Solve in place on coef, intercept and the memory arrays; returns (n_iter, finite)."""
     T = float if coef.dtype == np.float64 else (lambda v: float(np.float32(v)))
-    n, p = X.shape
-    k = coef.shape[1]
+    p, k = coef.shape
+    n = sample_weight.shape[0]
     # plain Python floats (each holding a value of the dtype) for the loops; written back at the end
     w, b = coef.ravel().tolist(), intercept.tolist()
     sg, mem, isg = sum_gradient.ravel().tolist(), gradient_memory.ravel().tolist(), intercept_sum_gradient.tolist()
-    Xl, yl, swl = X.tolist(), y.tolist(), sample_weight.tolist()
+    if isinstance(X, tuple):  # CSR: row i is the values data[a:b] of the features indices[a:b]
+        data, indices, indptr = (a.tolist() for a in X)
+        rows = [(indices[a:b], data[a:b]) for a, b in zip(indptr[:-1], indptr[1:])]
+    else:
+        rows = [(range(p), x) for x in X.tolist()]
+    yl, swl = y.tolist(), sample_weight.tolist()
     seen_l = seen.tolist()
     num_seen = sum(1 for s in seen_l if s)
     cum, cum_prox, hist, prev = [0.0] * n, [0.0] * n, [0] * p, [0.0] * (p * k)
@@ -136,28 +143,28 @@ def sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient, 
     for it in range(max_iter):
         for itr in range(n):
             s = rand_r(state) % n
-            x = Xl[s]
+            feats, x = rows[s]
             if not seen_l[s]:
                 num_seen += 1
                 seen_l[s] = 1
-            if itr > 0 and not lagged_update(w, wscale, k, itr, cum, cum_prox, hist, prox, sg, False, n, T):
+            if itr > 0 and not lagged_update(w, wscale, k, itr, cum, cum_prox, hist, prox, sg, False, n, T, feats):
                 finite = False
                 break
             raw = []
             for c in range(k):
                 dot = 0.0
-                for j in range(p):
-                    dot = T(dot + T(w[j * k + c] * x[j]))
+                for f, v in zip(feats, x):
+                    dot = T(dot + T(w[f * k + c] * v))
                 raw.append(T(T(wscale * dot) + b[c]))
             g = loss_gradient(loss, yl[s], raw, swl[s], T)
             wscale = T(wscale * wscale_update)
             m = mem[s * k:(s + 1) * k]
-            for j in range(p):
+            for f, v in zip(feats, x):
                 for c in range(k):
-                    corr = T(x[j] * T(g[c] - m[c]))
+                    corr = T(v * T(g[c] - m[c]))
                     if saga:
-                        w[j * k + c] = T(w[j * k + c] - corr * step_size * (1 - 1.0 / num_seen) / wscale)
-                    sg[j * k + c] = T(sg[j * k + c] + corr)
+                        w[f * k + c] = T(w[f * k + c] - corr * step_size * (1 - 1.0 / num_seen) / wscale)
+                    sg[f * k + c] = T(sg[f * k + c] + corr)
             if fit_intercept:
                 for c in range(k):
                     corr = T(g[c] - m[c])
@@ -176,14 +183,14 @@ def sag(coef, intercept, sum_gradient, gradient_memory, intercept_sum_gradient, 
             if prox:
                 cum_prox[itr] = T((cum_prox[itr - 1] if itr else 0.0) + step_size * beta / wscale)
             if wscale < 1e-9:  # rescale: apply every pending update, wscale = 1
-                if not lagged_update(w, wscale, k, itr + 1, cum, cum_prox, hist, prox, sg, True, n, T):
+                if not lagged_update(w, wscale, k, itr + 1, cum, cum_prox, hist, prox, sg, True, n, T, range(p)):
                     finite = False
                     break
                 wscale = 1.0
         if not finite:
             break
         # the epoch's end: no update left pending at a convergence check
-        if not lagged_update(w, wscale, k, n, cum, cum_prox, hist, prox, sg, True, n, T):
+        if not lagged_update(w, wscale, k, n, cum, cum_prox, hist, prox, sg, True, n, T, range(p)):
             finite = False
             break
         wscale = 1.0

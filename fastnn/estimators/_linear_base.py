@@ -208,7 +208,8 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
         """(dense X in float64 -- or in its own float dtype with keep_dtype --, 2-D float64 Y, weights).
 
         keep_sparse: a sparse X stays sparse (CSR or CSC, in its own float dtype), for the
-        solvers that only need its products (Ridge's "sparse_cg" and "lsqr").
+        solvers that only need its products (Ridge's "sparse_cg" and "lsqr") and "sag" / "saga"
+        (kernels.sag takes CSR).
 
         non_negative: refuse negative sample weights with scikit-learn's error (its
         LinearRegression does; a negative weight has no square root to scale rows by:

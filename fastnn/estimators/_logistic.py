@@ -59,8 +59,8 @@ class _LbfgsIterationHooks:
 
 class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, BaseEstimator):
     """Logistic / softmax regression: sklearn's lbfgs objective on fastnn's dense kernels (a sparse
-    X's products from scipy.sparse with "lbfgs", "newton-cg", "newton-cholesky" and "liblinear" (L1
-    aside): it stays sparse; the other solvers densify it).
+    X stays sparse with "lbfgs", "newton-cg", "newton-cholesky", "liblinear" (L1 aside), "sag" and
+    "saga": scipy.sparse's products, kernels.sag's CSR rows; "gd" densifies it).
 
     sparsify() / densify() are scikit-learn's (SparseCoefMixin): coef_ may be a sparse matrix.
     set_callbacks() is scikit-learn's (1.9+): solver="lbfgs" calls the hooks of every
@@ -131,9 +131,10 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         check_classification_targets(y)
         self._dtype = X.dtype
         sparse_input = sp.issparse(X)  # sag/saga: scikit-learn's intercept decay for sparse X
-        # lbfgs and the Newton solvers need X's products only: a sparse X stays sparse (CSR, float64 as the
-        # dense X); the other solvers densify it
-        X = (X.tocsr().astype(np.float64, copy=False) if sparse_input and self.solver in ("lbfgs", *SPARSE_SOLVERS)
+        # lbfgs, the Newton solvers and sag / saga take X's products or rows only: a sparse X stays sparse
+        # (CSR, float64 as the dense X); the others ("gd", liblinear's L1) densify it
+        X = (X.tocsr().astype(np.float64, copy=False)
+             if sparse_input and self.solver in ("lbfgs", "sag", "saga", *SPARSE_SOLVERS)
              else _dense(X))
         enc = LabelEncoder().fit(y)
         self.classes_ = enc.classes_

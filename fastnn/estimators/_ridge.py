@@ -166,11 +166,12 @@ class Ridge(_LinearRegressorBase):
     the iterations per target (scikit-learn's sparse_cg: None), and hitting max_iter gives
     a ConvergenceWarning (scikit-learn's are silent). A sparse X stays sparse with these
     two (the centring is implicit, as scikit-learn's), and "auto" picks "sparse_cg" for
-    it, as scikit-learn's; the other solvers densify it. "sag" / "saga": scikit-learn's
-    stochastic average gradient solvers step for step (``kernels.sag``: the same samples
-    drawn from ``random_state``, the same epochs, ``n_iter_`` one per target); on sparse X
-    with an intercept, "sag" is scikit-learn's: "sparse_cg" unless max_iter=None and
-    tol > 1e-4, where it fits the intercept itself. ``positive=True`` (solver "auto"
+    it, as scikit-learn's; "sag" / "saga" take it as CSR; the other solvers densify it.
+    "sag" / "saga": scikit-learn's stochastic average gradient solvers step for step
+    (``kernels.sag``: the same samples drawn from ``random_state``, the same epochs,
+    ``n_iter_`` one per target); on sparse X with an intercept, as scikit-learn's,
+    "sag" is "sparse_cg" unless max_iter=None and tol > 1e-4, where it fits the
+    intercept itself, and "saga" is refused. ``positive=True`` (solver "auto"
     or "lbfgs", only): scikit-learn's L-BFGS-B with bounds. ``alpha`` may be one value per
     target.
     """
@@ -216,6 +217,9 @@ class Ridge(_LinearRegressorBase):
         if solver == "auto":
             solver = "lbfgs" if self.positive else "sparse_cg" if sp.issparse(X) else "cholesky"
         sparse_input = sp.issparse(X)  # sag fits the intercept of sparse X itself, as scikit-learn's
+        if solver == "saga" and sparse_input and self.fit_intercept:  # scikit-learn's refusal, its words
+            raise ValueError("solver='saga' does not support fitting the intercept on sparse data. Please set the "
+                             "solver to 'auto' or 'lsqr', 'sparse_cg', 'sag', 'lbfgs' or set `fit_intercept=False`")
         if (solver == "sag" and sparse_input and self.fit_intercept
                 and not (self.max_iter is None and self.tol > 1e-4)):
             solver = "sparse_cg"  # scikit-learn's choice for the other sparse "sag" fits with an intercept
@@ -223,7 +227,7 @@ class Ridge(_LinearRegressorBase):
         # the direct solvers, sparse_cg and lsqr work in X's dtype, as scikit-learn's (float32: half the
         # work); gd and lbfgs in float64
         X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=solver not in ("gd", "lbfgs"), non_negative=True,
-                                 keep_sparse=products_only)
+                                 keep_sparse=products_only or solver in ("sag", "saga"))
         dt = X.dtype
         Y = Y.astype(dt, copy=False)
         sw = None if sw is None else sw.astype(dt)

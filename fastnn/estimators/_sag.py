@@ -4,17 +4,20 @@ around ``kernels.sag`` (see linear.py for the family).
 scikit-learn's sag_solver and its callers, step for step, so that a fit draws the
 same samples and takes the same steps: alpha and beta divided by n_samples, the
 step size of get_auto_step_size, the dataset seed make_dataset draws from
-random_state, intercept_decay 0.01 for (densified) sparse X, and its
-ConvergenceWarning when max_iter is reached. The solve itself is kernels.sag
-(C, Numba or NumPy), which repeats sag32 / sag64's arithmetic.
+random_state, intercept_decay 0.01 for sparse X, and its ConvergenceWarning when
+max_iter is reached. The solve itself is kernels.sag (C, Numba or NumPy), which
+repeats sag32 / sag64's arithmetic; a sparse X goes to it as CSR (as scikit-learn's
+CSRDataset), never densified.
 """
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils.extmath import row_norms
 
 from .. import kernels as K
 from ._linear_base import _center, _means
@@ -39,13 +42,13 @@ def auto_step_size(max_squared_sum, alpha_scaled, loss, fit_intercept, n_samples
 
 def sag_solve(X, y, sample_weight, loss, alpha, beta, coef, intercept, *, max_iter, tol, random_state, is_saga,
               intercept_decay=1.0, max_squared_sum=None, backend=None) -> int:
-    """scikit-learn's sag_solver on dense X (its dtype): in place on coef [n_features, n_classes] and
-    intercept [n_classes] (None: no intercept) from their values; returns its n_iter."""
+    """scikit-learn's sag_solver on X (dense or CSR, its dtype): in place on coef [n_features, n_classes]
+    and intercept [n_classes] (None: no intercept) from their values; returns its n_iter."""
     n = X.shape[0]
     max_iter = 1000 if max_iter is None else max_iter  # Ridge's default
     alpha_scaled, beta_scaled = float(alpha) / n, float(beta) / n
     if max_squared_sum is None:
-        max_squared_sum = np.einsum("ij,ij->i", X, X).max()  # scikit-learn's row_norms(X, squared=True)
+        max_squared_sum = row_norms(X, squared=True).max()  # in X's dtype, as scikit-learn's
     step = auto_step_size(max_squared_sum, alpha_scaled, loss, intercept is not None, n, is_saga)
     if step * alpha_scaled == 1:
         raise ZeroDivisionError("Current sag implementation does not handle the case step_size * alpha_scaled == 1")
@@ -67,9 +70,10 @@ def ridge_sag(est, X, Y, sw, alpha, sparse_input):
     On sparse X with an intercept, its "sag" with max_iter=None and tol > 1e-4 fits
     the intercept itself (return_intercept, with the sparse intercept_decay) on the
     uncentred X and centred y, with a warning (its other sparse "sag" fits with an
-    intercept are "sparse_cg", Ridge.fit's too; "saga" on sparse X is solved as on
-    dense X, where scikit-learn's refuses an intercept)."""
+    intercept are "sparse_cg", and "saga" refuses them: Ridge.fit's choices). A
+    sparse X stays sparse (CSR)."""
     dt = X.dtype
+    X = X.tocsr() if sp.issparse(X) else X  # (scikit-learn's sag takes CSR too)
     own_intercept = (sparse_input and est.fit_intercept and est.solver == "sag" and est.max_iter is None
                      and est.tol > 1e-4)
     if own_intercept:
@@ -80,7 +84,7 @@ def ridge_sag(est, X, Y, sw, alpha, sparse_input):
         Yc = Y - y_mean
     else:
         X, Yc, x_mean, y_mean = _center(X, Y, sw, est.fit_intercept, copy=est.copy_X)
-    max_squared_sum = np.einsum("ij,ij->i", X, X).max()  # once for all targets, as scikit-learn
+    max_squared_sum = row_norms(X, squared=True).max()  # once for all targets, as scikit-learn
     W = np.empty((X.shape[1], Yc.shape[1]), dt)
     n_iter = np.empty(Yc.shape[1], np.int32)
     y_mean = np.array(y_mean, copy=True)
@@ -102,7 +106,7 @@ def logistic_sag(est, X, T, sw, C, l1_ratio, k, x0, sparse_input):
     """LogisticRegression(solver="sag"/"saga") as scikit-learn's: (the flat solution
     [coef [n_features, k] raveled, intercept [k]] in X's dtype, n_iter_).
 
-    X (float64, dense), T (0/1, or the class index when k > 1) and sw (float64) are
+    X (float64, dense or CSR), T (0/1, or the class index when k > 1) and sw (float64) are
     the fit's data; x0 the start point in the same flat layout. The solve is in the
     dtype X had (float32 data: scikit-learn's sag32)."""
     dt = est._dtype

@@ -43,8 +43,9 @@ C=100 (a flat optimum) 1e-5; "sag" / "saga" (Ridge and logistic, L2, L1 and
 elastic-net, any tol, with random_state fixed) the same n_iter_ and coef_ to the
 last bit in float64 and float32 on dense data (the same draws and arithmetic;
 the same exact zeros), Ridge with sample weights and an intercept 1e-15 (float32:
-3e-7, the weighted centring rounds differently), densified sparse X 1e-14 .. 1e-9
-(scikit-learn's lazy updates skip its zeros); "gd" against lbfgs's / saga's
+3e-7, the weighted centring rounds differently), and on sparse X, which they take as
+CSR (scikit-learn's lazy updates of a row's non-zeros, never densified), the same
+(float32 Ridge with weights and its own intercept 3e-7); "gd" against lbfgs's / saga's
 optimum 1e-9 .. 1e-7 at tol=1e-10;
 newton-cg / newton-cholesky 1e-15 .. 1e-12 (the same iterates and n_iter_);
 liblinear (L2 and L1) 1e-6 at tol=1e-10 (liblinear's own fit is only tol-accurate). On sparse X
@@ -63,7 +64,9 @@ sparse X) work in X's float dtype (float32 in float32, as scikit-learn); the oth
 ``coef_`` in X's dtype. Ridge's "sparse_cg" and "lsqr" (and so "auto" on sparse X) and LinearRegression
 ("lstsq": scikit-learn's lsqr there) fit a sparse X as it is, centred implicitly (as scikit-learn's);
 LogisticRegression / SoftmaxRegression "lbfgs" take its products with scipy.sparse (CSR, float64), the
-loss kernels on the dense scores; the other solvers densify sparse input (they are meant for dense
+loss kernels on the dense scores; Ridge and LogisticRegression "sag" / "saga" solve on it as CSR
+(kernels.sag; Ridge "saga" refuses an intercept on sparse X, as scikit-learn's, and "sag" fits one only
+with max_iter=None and tol > 1e-4, else "sparse_cg"); the other solvers densify sparse input (they are meant for dense
 data; LinearRegression(positive=True) refuses it with scikit-learn's TypeError); one whose dense
 copy would exceed ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB, in fastnn.estimators._linear_base) is refused with a
 ValueError that points to the sparse solvers, rather than allocated. ``predict`` (and
