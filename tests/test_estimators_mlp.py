@@ -666,7 +666,11 @@ def test_large_sparse_input_trains_sparse_like_scikit_learn(monkeypatch, params)
     Xs = sp.csr_matrix(X)
     monkeypatch.setattr(fmlp, "SPARSE_DENSIFY_MAX_BYTES", 0)
 
+    real_toarray = sp.csr_matrix.toarray
+
     def no_densify(self, *a, **k):
+        if self.shape[1] != X.shape[1]:  # scikit-learn's own label matrix (a csr_matrix below scipy 1.11)
+            return real_toarray(self, *a, **k)
         raise AssertionError("the sparse input was densified")
 
     common = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, **params)

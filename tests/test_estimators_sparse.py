@@ -161,7 +161,7 @@ def test_linear_regression_sparse_errors_and_warnings_like_sklearn():
     assert str(f.value) == str(s.value)
     # LSQR stopped by scikit-learn's iteration limit (2 n_features; here on columns scaled 1 .. 1e4,
     # both fits end 86% away from the least-squares coef_): a warning, where scikit-learn's is silent
-    Xs = X @ sp.diags_array(np.logspace(0, 4, X.shape[1]))
+    Xs = X @ sp.diags(np.logspace(0, 4, X.shape[1]))  # (diags_array: scipy >= 1.11)
     with pytest.warns(ConvergenceWarning, match=r"lsqr did not converge after 60 iterations\. Try scaling"):
         f = LinearRegression().fit(Xs, score)
     assert f.n_iter_.tolist() == [60]

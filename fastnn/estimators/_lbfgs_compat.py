@@ -2,6 +2,8 @@
 
 The MLP and the linear models run scipy's L-BFGS-B exactly as scikit-learn does;
 these two helpers are where scikit-learn keeps the version-dependent details.
+Ridge's sparse_cg calls scipy's cg through scikit-learn's wrapper for the same reason
+(scipy < 1.12 names cg's ``rtol`` ``tol``).
 The callbacks API (scikit-learn 1.9+) that its LogisticRegression's L-BFGS calls
 is imported here too, with an empty stand-in for older versions.
 """
@@ -24,6 +26,12 @@ except ImportError:  # pragma: no cover
         if result.status != 0:
             warnings.warn(f"{solver} failed to converge: {result.message}", ConvergenceWarning, stacklevel=2)
         return min(result.nit, max_iter) if max_iter is not None else result.nit
+
+
+try:
+    from sklearn.utils.fixes import _sparse_linalg_cg
+except ImportError:  # pragma: no cover -- scikit-learn dropped it with scipy < 1.12
+    from scipy.sparse.linalg import cg as _sparse_linalg_cg
 
 
 try:

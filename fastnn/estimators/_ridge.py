@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .. import kernels as K
 from ..threads import one_blas_thread
+from ._lbfgs_compat import _sparse_linalg_cg
 from ._linear_base import _center, _LinearRegressorBase, _lsqr, _sparse_problem
 from ._sag import ridge_sag
 
@@ -128,7 +129,7 @@ def _dense_operator(Xs, backend):
 def _ridge_sparse_cg(A, Ys, alpha, max_iter, tol):
     """scikit-learn's "sparse_cg" Ridge solution [n_features, n_targets] and the iterations per target.
 
-    Conjugate gradients (scipy's cg, rtol=tol, from zeros) on ``(A^T A + a I) w = A^T y``
+    Conjugate gradients (scipy's cg via scikit-learn's wrapper, rtol=tol, from zeros) on ``(A^T A + a I) w = A^T y``
     or, for wide A (more features than samples), on the kernel form ``(A A^T + a I) z = y``,
     ``w = A^T z``; A is a LinearOperator (products only). max_iter bounds both forms
     (scikit-learn's kernel form ignores it; the same solution whenever cg converges first).
@@ -142,11 +143,11 @@ def _ridge_sparse_cg(A, Ys, alpha, max_iter, tol):
 
         if p > n:
             C = spla.LinearOperator((n, n), matvec=lambda z: A.matvec(A.rmatvec(z)) + a * z, dtype=A.dtype)
-            z, info = spla.cg(C, Ys[:, j], rtol=tol, maxiter=max_iter, callback=count)
+            z, info = _sparse_linalg_cg(C, Ys[:, j], rtol=tol, maxiter=max_iter, callback=count)
             W[:, j] = A.rmatvec(z)
         else:
             C = spla.LinearOperator((p, p), matvec=lambda w: A.rmatvec(A.matvec(w)) + a * w, dtype=A.dtype)
-            W[:, j], info = spla.cg(C, A.rmatvec(Ys[:, j]), rtol=tol, maxiter=max_iter, callback=count)
+            W[:, j], info = _sparse_linalg_cg(C, A.rmatvec(Ys[:, j]), rtol=tol, maxiter=max_iter, callback=count)
         if info > 0:  # (scikit-learn's is silent)
             warnings.warn(f"sparse_cg did not converge after {info} iterations. Try increasing max_iter or tol. "
                           f"Currently: max_iter={max_iter} and tol={tol}", ConvergenceWarning)
