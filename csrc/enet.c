@@ -13,17 +13,6 @@
 #include "internal.h"
 #include "reduce.h"
 
-#define RAND_R_MAX 2147483647u
-
-/* scikit-learn's our_rand_r (sklearn/utils/_random.pxd): 32-bit xorshift */
-static uint32_t rand_r_sk(uint32_t *s) {
-    if (*s == 0) *s = 1;
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    return *s % (RAND_R_MAX + 1u);
-}
-
 #define DEFINE_ENET(T, SFX, ISA, ATTR, SQRT, FABS)                                       \
 static ATTR T dot_##SFX##_##ISA(const T *x, const T *y, int64_t n) {                    \
     return fnn_rdot_##SFX(x, y, n);                                                     \
@@ -111,7 +100,7 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
     for (it = 0; it < max_iter; it++) {                                                 \
         T w_max = 0, d_w_max = 0;                                                       \
         for (int64_t f = 0; f < n_active; f++) {                                        \
-            int64_t j = random ? (int64_t)(rand_r_sk(&seed) % (uint32_t)n_active) : f;  \
+            int64_t j = random ? (int64_t)(fnn_sk_rand_r(&seed) % (uint32_t)n_active) : f;  \
             if (screening) j = active[j];                                               \
             if (norm2[j] == 0) continue;                                                \
             const T *xj = xt + j * n;                                                   \

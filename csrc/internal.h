@@ -34,6 +34,17 @@ extern int fnn_isa_level;
 #define FNN_TARGET_AVX2
 #endif
 
+/* scikit-learn's our_rand_r (sklearn/utils/_random.pxd): 32-bit xorshift, then mod
+ * 2^31 -- the random draws of its coordinate descent (enet.c) and SAG (sag.c) */
+#define FNN_SK_RAND_R_MAX 2147483647u
+static inline uint32_t fnn_sk_rand_r(uint32_t *s) {
+    if (*s == 0) *s = 1;
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s % (FNN_SK_RAND_R_MAX + 1u);
+}
+
 /* Threads fastnn may use (fnn_set_num_threads); every parallel region asks for
  * fnn_threads_for(work) threads so that small problems stay on one thread. */
 extern int fnn_num_threads;

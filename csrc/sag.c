@@ -16,17 +16,6 @@
 #include <math.h>
 #include "internal.h"
 
-#define RAND_R_MAX 2147483647u
-
-/* scikit-learn's our_rand_r (sklearn/utils/_random.pxd): 32-bit xorshift */
-static uint32_t sag_rand_r(uint32_t *s) {
-    if (*s == 0) *s = 1;
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    return *s % (RAND_R_MAX + 1u);
-}
-
 #define DEFINE_SAG(T, SFX)                                                                  \
 static T fmax_##SFX(T x, T y) { return x > y ? x : y; }                                     \
 static T soft_##SFX(T x, T shrink) {                                                        \
@@ -108,7 +97,7 @@ int fnn_sag_##SFX(T *restrict coef, T *restrict intercept, T *restrict sum_gradi
     int64_t it = 0;                                                                       \
     for (it = 0; it < max_iter; it++) {                                                   \
         for (int64_t itr = 0; itr < n; itr++) {                                           \
-            int64_t s = (int64_t)(sag_rand_r(&seed) % (uint32_t)n);                       \
+            int64_t s = (int64_t)(fnn_sk_rand_r(&seed) % (uint32_t)n);                       \
             /* the sample's values xs and (CSR) their features xi: nnz of them */         \
             const int64_t start = indptr ? indptr[s] : s * p;                             \
             const int64_t nnz = indptr ? indptr[s + 1] - start : p;                       \

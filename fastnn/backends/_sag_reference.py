@@ -8,7 +8,7 @@ Minimises over W = coef [n_features, n_classes] and b = intercept
     sum_i sw_i loss(y_i, x_i W + b) / n + alpha/2 ||W||^2 + beta ||W||_1
 
 (alpha, beta already divided by n; the L1 term only with saga). Each epoch draws
-n samples with replacement (scikit-learn's xorshift, ``rand_r`` below, from
+n samples with replacement (scikit-learn's xorshift, _enet_reference's ``rand_r``, from
 ``seed``). For the drawn sample i, with g_i its loss gradient at the current
 prediction and m_i the one remembered from its last draw:
 
@@ -39,23 +39,14 @@ import math
 
 import numpy as np
 
+from ._enet_reference import _U32, rand_r
+
 NAME = "numpy"
 
-RAND_R_MAX = 2147483647
-_U32 = 0xFFFFFFFF
 #: loss codes, matching FNN_SAG_* in csrc/fastnn.h
 SQUARED, LOG, MULTINOMIAL = 0, 1, 2
 LOSSES = {"squared": SQUARED, "log": LOG, "multinomial": MULTINOMIAL}
 
-
-def rand_r(state: list) -> int:
-    """scikit-learn's our_rand_r: 32-bit xorshift on state[0], then mod 2^31."""
-    s = state[0] or 1
-    s ^= (s << 13) & _U32
-    s ^= s >> 17
-    s ^= (s << 5) & _U32
-    state[0] = s
-    return s % (RAND_R_MAX + 1)
 
 
 def loss_gradient(loss, y, raw, sw, T):
