@@ -160,7 +160,7 @@ static double act_cost(int act) {
 #define DEFINE_ACT_API(T, SFX)                                                          \
 void fnn_act_forward_block_##SFX(T *y, const T *x, int64_t rows, int64_t cols, int act, \
                                  double param) {                                        \
-    int avx2 = fnn_isa_level == FNN_ISA_AVX2;                                           \
+    int avx2 = fnn_isa_level >= FNN_ISA_AVX2;                                           \
     if (act == FNN_ACT_SOFTMAX) {                                                       \
         if (avx2) softmax_fwd_##SFX##_avx2(y, x, 0, rows, cols);                        \
         else softmax_fwd_##SFX##_generic(y, x, 0, rows, cols);                          \
@@ -169,7 +169,7 @@ void fnn_act_forward_block_##SFX(T *y, const T *x, int64_t rows, int64_t cols, i
 }                                                                                       \
 void fnn_act_backward_block_##SFX(T *dx, const T *dy, const T *y, const T *x,           \
                                   int64_t rows, int64_t cols, int act, double param) {  \
-    int avx2 = fnn_isa_level == FNN_ISA_AVX2;                                           \
+    int avx2 = fnn_isa_level >= FNN_ISA_AVX2;                                           \
     if (act == FNN_ACT_SOFTMAX) {                                                       \
         if (avx2) softmax_bwd_##SFX##_avx2(dx, dy, y, 0, rows, cols);                   \
         else softmax_bwd_##SFX##_generic(dx, dy, y, 0, rows, cols);                     \
@@ -181,7 +181,7 @@ void fnn_act_forward_##SFX(T *y, const T *x, int64_t rows, int64_t cols, int act
     int64_t n = rows * cols;                                                            \
     int nt = fnn_threads_for((double)n * act_cost(act), FNN_ELEMWISE_PAR_MIN);          \
     if (nt <= 1) { fnn_act_forward_block_##SFX(y, x, rows, cols, act, param); return; } \
-    int avx2 = fnn_isa_level == FNN_ISA_AVX2;                                           \
+    int avx2 = fnn_isa_level >= FNN_ISA_AVX2;                                           \
     if (act == FNN_ACT_SOFTMAX) {                                                       \
         _Pragma("omp parallel for schedule(static) num_threads(nt)")                    \
         for (int t = 0; t < nt; t++) {                                                  \
@@ -203,7 +203,7 @@ void fnn_act_backward_##SFX(T *dx, const T *dy, const T *y, const T *x,         
     int64_t n = rows * cols;                                                            \
     int nt = fnn_threads_for((double)n * act_cost(act), FNN_ELEMWISE_PAR_MIN);          \
     if (nt <= 1) { fnn_act_backward_block_##SFX(dx, dy, y, x, rows, cols, act, param); return; } \
-    int avx2 = fnn_isa_level == FNN_ISA_AVX2;                                           \
+    int avx2 = fnn_isa_level >= FNN_ISA_AVX2;                                           \
     if (act == FNN_ACT_SOFTMAX) {                                                       \
         _Pragma("omp parallel for schedule(static) num_threads(nt)")                    \
         for (int t = 0; t < nt; t++) {                                                  \

@@ -119,7 +119,7 @@ FNN_TARGET_AVX2 static void dropout_f64_avx2(double *y, const double *x, int64_t
 void fnn_dropout_from_##SFX(T *y, const T *x, int64_t n, int64_t first, uint64_t key,  \
                             uint32_t threshold, double scale_) {                        \
     T scale = (T)scale_;                                                                \
-    if (fnn_isa_level == FNN_ISA_AVX2) dropout_##SFX##_avx2(y, x, n, first, key, threshold, scale); \
+    if (fnn_isa_level >= FNN_ISA_AVX2) dropout_##SFX##_avx2(y, x, n, first, key, threshold, scale); \
     else dropout_##SFX##_generic(y, x, n, first, key, threshold, scale);                \
 }                                                                                       \
 void fnn_dropout_##SFX(T *y, const T *x, int64_t size, uint64_t key,                   \

@@ -139,7 +139,7 @@ DEFINE_ENET(double, f64, avx2, FNN_TARGET_AVX2, sqrt, fabs)
 
 #if FNN_X86
 #define ENET_DISPATCH(SFX, ...)                                                         \
-    if (fnn_isa_level == FNN_ISA_AVX2) cd_##SFX##_avx2(__VA_ARGS__);                    \
+    if (fnn_isa_level >= FNN_ISA_AVX2) cd_##SFX##_avx2(__VA_ARGS__);                    \
     else cd_##SFX##_generic(__VA_ARGS__);
 #else
 #define ENET_DISPATCH(SFX, ...) cd_##SFX##_generic(__VA_ARGS__);

@@ -35,8 +35,9 @@ enum {
 
 /* ---- runtime: ISA dispatch and threads (runtime.c) ---- */
 int fnn_cpu_has_avx2_fma(void);     /* 1 if CPUID and the OS allow AVX2+FMA */
-int fnn_get_isa(void);              /* 0 = generic C, 1 = AVX2+FMA */
-int fnn_set_isa(int isa);           /* returns the ISA actually selected (never one the CPU lacks) */
+int fnn_cpu_has_avx512f(void);      /* 1 if CPUID and the OS allow AVX-512F (and AVX2+FMA) */
+int fnn_get_isa(void);              /* 0 = generic C, 1 = AVX2+FMA, 2 = AVX-512F */
+int fnn_set_isa(int isa);           /* the highest level <= isa the CPU has; returns it */
 const char *fnn_isa_name(void);
 void fnn_set_num_threads(int n);   /* stays 1 in a child forked after OpenMP threads ran */
 int fnn_get_num_threads(void);

@@ -45,6 +45,19 @@ void fnn_ukr_avx2_f64(int64_t k, const double *a, int64_t rsa, int64_t csa,
                       int64_t csc, int mr, int nr, double alpha, double beta,
                       const fnn_epi_f64 *epi);
 
+/* AVX-512F microkernels (gemm_ukernel_avx512.c): 12x32 float32, 12x16 float64. */
+#define FNN_AVX512_MR 12
+#define FNN_AVX512_NR_F32 32
+#define FNN_AVX512_NR_F64 16
+void fnn_ukr_avx512_f32(int64_t k, const float *a, int64_t rsa, int64_t csa,
+                        const float *b, int64_t rsb, int bmask, float *c, int64_t rsc,
+                        int64_t csc, int mr, int nr, float alpha, float beta,
+                        const fnn_epi_f32 *epi);
+void fnn_ukr_avx512_f64(int64_t k, const double *a, int64_t rsa, int64_t csa,
+                        const double *b, int64_t rsb, int bmask, double *c, int64_t rsc,
+                        int64_t csc, int mr, int nr, double alpha, double beta,
+                        const fnn_epi_f64 *epi);
+
 /* AVX2+FMA dot kernels for a narrow C (n <= 12): C[m, n] (row stride rsc) =
  * epi(alpha * A Bt^T + beta * C) with A rows and Bt rows (the columns of op(B))
  * contiguous along k. */

@@ -103,7 +103,7 @@ static int DN_FN(cheap_grad)(int act) {
 /* rows [r0, r1): dz and db_part (zeroed by the caller) */
 static void DN_FN(dz_rows)(T *dz, T *db_part, const T *dout, const T *y, const T *z,
                            int64_t r0, int64_t r1, int64_t o, int act, T p, double param) {
-    int avx2 = fnn_isa_level == FNN_ISA_AVX2;
+    int avx2 = fnn_isa_level >= FNN_ISA_AVX2;
     int cheap = DN_FN(cheap_grad)(act);
     int64_t rb = cheap ? r1 - r0 : 16; /* transcendental: act' on a few rows, then reduce them hot */
     for (int64_t b0 = r0; b0 < r1; b0 += rb) {

@@ -22,13 +22,15 @@ typedef struct {
 } GE_CFG;
 
 /* Rows of the row panel that starts `rem` rows before the end of a block: MR, except
- * that the last 7 or 8 rows for a 6-row tile run as 4 + 3 or 4 + 4. A 1- or 2-row
- * tile updates each of its 2 or 4 accumulators once per k step, so the FMA latency
- * (4 cycles) holds it to a quarter or half of the FMA rate, where a 3- or 4-row tile
- * keeps 6 or 8 chains going (batch 32 = 6 x 5 + 2 rows: +2-4% float64, 8 rows: +10%).
- * Every element still sums k in order: the panel heights change no result. */
+ * that the last 7 or 8 rows for a 6-row tile run as 4 + 3 or 4 + 4, and the last 13-15
+ * for a 12-row tile as 9-11 + 4. A 1- or 2-row tile updates each of its 2 or 4
+ * accumulators once per k step, so the FMA latency (4 cycles) holds it to a quarter
+ * or half of the FMA rate, where a 3- or 4-row tile keeps 6 or 8 chains going (batch
+ * 32 = 6 x 5 + 2 rows: +2-4% float64, 8 rows: +10%). Every element still sums k in
+ * order: the panel heights change no result. */
 static inline int64_t GE_FN(panel_rows)(int64_t rem, int MR) {
     if (MR == 6 && (rem == 7 || rem == 8)) return 4;
+    if (MR == 12 && rem > 12 && rem < 16) return rem - 4;
     return rem < MR ? rem : MR;
 }
 
@@ -58,6 +60,7 @@ static inline __attribute__((always_inline)) void GE_FN(pack_a_impl)(
 static void GE_FN(pack_a)(T *dst, const T *a, int64_t rsa, int64_t csa, int64_t mc,
                           int64_t kc, int MR) {
     if (MR == 6) GE_FN(pack_a_impl)(dst, a, rsa, csa, mc, kc, 6);
+    else if (MR == 12) GE_FN(pack_a_impl)(dst, a, rsa, csa, mc, kc, 12);
     else GE_FN(pack_a_impl)(dst, a, rsa, csa, mc, kc, MR);
 }
 
@@ -90,16 +93,18 @@ static inline __attribute__((always_inline)) void GE_FN(pack_b_impl)(
 }
 static void GE_FN(pack_b)(T *dst, const T *b, int64_t rsb, int64_t csb, int64_t kc,
                           int64_t nc, int NR, int64_t first) {
-    if (NR == 16) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 16, first);
+    if (NR == 32) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 32, first);
+    else if (NR == 16) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 16, first);
     else if (NR == 8) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 8, first);
     else if (NR == 4) GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, 4, first);
     else GE_FN(pack_b_impl)(dst, b, rsb, csb, kc, nc, NR, first);
 }
 
 /* Width of the first NR strip such that every later strip starts on a 64-byte
- * boundary of `p` (rows `rs` elements apart must all share that alignment). */
+ * boundary of `p` (rows `rs` elements apart must all share that alignment; strips a
+ * multiple of 64 bytes wide). */
 static int64_t GE_FN(first_strip)(const T *p, int64_t rs, int NR) {
-    if ((rs * (int64_t)sizeof(T)) % 64 != 0 || NR * (int64_t)sizeof(T) != 64) return NR;
+    if ((rs * (int64_t)sizeof(T)) % 64 != 0 || (NR * (int64_t)sizeof(T)) % 64 != 0) return NR;
     int64_t mis = (int64_t)(((uintptr_t)p) % 64) / (int64_t)sizeof(T);
     return mis ? NR - mis : NR;
 }
@@ -139,7 +144,9 @@ static void GE_FN(gemm_serial)(const GE_CFG *g, T *c, int64_t rsc, int64_t csc,
      * unpacked operands only made a row's result depend on the size of the block it fell
      * in, i.e. on its position in the batch (a 190-row product on 2 threads: rows 0-95
      * packed B, 96-189 not). Packed panels of up to 2 KC ran as fast (Zen 4). */
-    const int64_t KCu = k <= 2 * KC ? k : KC;
+    /* Longer k: blocks of equal length, at most KC (784 = 4 x 196, not 3 x 256 + 16:
+     * a 16-deep block loads and stores C for little work; +5% float32 128x784x512). */
+    const int64_t KCu = k <= 2 * KC ? k : (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
     const int64_t NC = packb ? g->nc : n;
     T *bufa = NULL, *bufb = NULL;
     if (packa) {
@@ -272,7 +279,7 @@ static void GE_FN(gemv_axpy_range)(T *acc, const T *a, int64_t lda, const T *x, 
     for (int64_t b0 = 0; b0 < m; b0 += GE_GEMV_BLOCK) {
         int64_t w = m - b0 < GE_GEMV_BLOCK ? m - b0 : GE_GEMV_BLOCK;
 #if FNN_X86
-        if (fnn_isa_level == FNN_ISA_AVX2) {
+        if (fnn_isa_level >= FNN_ISA_AVX2) {
             GE_CAT(GE_FN(gemv_axpy), _avx2)(acc + b0, a + b0, lda, x, incx, w, p0, p1);
             continue;
         }
@@ -289,7 +296,7 @@ static void GE_FN(gemv_dot_rows)(T *c, int64_t rsc, const T *a, int64_t rsa, int
                                  T alpha, T beta, const GE_EPI *epi) {
     if (csa == 1 && incx == 1) {
 #if FNN_X86
-        if (fnn_isa_level == FNN_ISA_AVX2) {
+        if (fnn_isa_level >= FNN_ISA_AVX2) {
             GE_CAT(GE_FN(gemv_dot), _avx2)(c, rsc, a, rsa, x, r0, r1, k, alpha, beta, epi);
             return;
         }
@@ -367,7 +374,7 @@ static void GE_FN(gemv)(T *c, int64_t rsc, const T *a, int64_t rsa, int64_t csa,
  * size of the row block it is computed in. */
 static int GE_FN(dot_fits)(int64_t n, int64_t k, int64_t csa, int64_t rsb, int64_t csb) {
     const int64_t lanes = 32 / (int64_t)sizeof(T), tail = n % lanes;
-    return fnn_isa_level == FNN_ISA_AVX2 && n <= FNN_DOT_MAX_N && tail != 0 &&
+    return fnn_isa_level >= FNN_ISA_AVX2 && n <= FNN_DOT_MAX_N && tail != 0 &&
            4 * tail <= 3 * lanes && k >= GE_DOT_MIN_K && csa == 1 && (csb == 1 || rsb == 1);
 }
 
@@ -440,7 +447,7 @@ void GE_CAT(fnn_gemm_ex_, SFX)(T *c, int64_t ldc, const T *a, int64_t rsa, int64
      * +40% float32, +25-55% float64 at k >= 128 (scalar stores); with the register
      * transposes, k = 32 (X^T dY at batch 32) +17-55% float32, +12-43% float64. */
 #if FNN_X86
-    int tstore = fnn_isa_level == FNN_ISA_AVX2 && n % 2 == 0 && n >= 4;
+    int tstore = fnn_isa_level >= FNN_ISA_AVX2 && n % 2 == 0 && n >= 4;
 #else
     int tstore = 0;
 #endif

@@ -16,11 +16,14 @@
 #define FNN_NUM_THREADS() 1
 #endif
 
-/* ISA currently selected: 0 = generic C, 1 = AVX2+FMA (runtime.c). Kernels read it
- * on every call, so tests can switch paths in one process with fnn_set_isa(). */
+/* ISA currently selected: 0 = generic C, 1 = AVX2+FMA, 2 = AVX-512F (runtime.c). Each
+ * level includes the ones below: kernels with no AVX-512 form test >= FNN_ISA_AVX2.
+ * Kernels read it on every call, so tests can switch paths in one process with
+ * fnn_set_isa(). */
 extern int fnn_isa_level;
 #define FNN_ISA_GENERIC 0
 #define FNN_ISA_AVX2 1
+#define FNN_ISA_AVX512 2
 
 /* x86 SIMD code (SSE2, the x86-64 baseline; AVX2+FMA compiled per function so the
  * extension still loads on CPUs without AVX2) exists only on x86-64. Elsewhere, or
@@ -29,9 +32,11 @@ extern int fnn_isa_level;
 #if (defined(__x86_64__) || defined(_M_X64)) && !defined(FNN_PORTABLE_ONLY)
 #define FNN_X86 1
 #define FNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define FNN_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #else
 #define FNN_X86 0
 #define FNN_TARGET_AVX2
+#define FNN_TARGET_AVX512
 #endif
 
 /* scikit-learn's our_rand_r (sklearn/utils/_random.pxd): 32-bit xorshift, then mod

@@ -152,7 +152,7 @@ static double xent_part_##SFX(T *dl, const T *z, const int32_t *lab, int64_t r0,
         if (!heap) return NAN;                                                          \
         scratch = heap;                                                                 \
     }                                                                                   \
-    double s = fnn_isa_level == FNN_ISA_AVX2                                            \
+    double s = fnn_isa_level >= FNN_ISA_AVX2                                            \
                    ? xent_##SFX##_avx2(dl, z, lab, r0, r1, cols, inv_n, scratch, clip)  \
                    : xent_##SFX##_generic(dl, z, lab, r0, r1, cols, inv_n, scratch, clip); \
     free(heap);                                                                         \
@@ -182,7 +182,7 @@ double fnn_softmax_xent_##SFX(T *dlogits, const T *logits, const int32_t *labels
 double fnn_sigmoid_bce_clipped_##SFX(T *dlogits, const T *logits, const T *targets,    \
                                      int64_t n, int64_t cols, double clip) {            \
     int64_t size = n * cols; T inv_n = (T)(1.0 / (double)n), tclip = (T)clip;           \
-    int avx2 = fnn_isa_level == FNN_ISA_AVX2;                                           \
+    int avx2 = fnn_isa_level >= FNN_ISA_AVX2;                                           \
     int nt = parts_for(4.0 * (double)size);                                             \
     ELEMWISE_SUM(nt, size, (avx2 ? bce_##SFX##_avx2 : bce_##SFX##_generic)(             \
         dlogits ? dlogits + lo : NULL, logits + lo, targets + lo, hi - lo, inv_n, tclip)) \
@@ -194,20 +194,20 @@ double fnn_sigmoid_bce_##SFX(T *dlogits, const T *logits, const T *targets,     
 }                                                                                       \
 double fnn_mse_##SFX(T *dpred, const T *pred, const T *target, int64_t n, int64_t cols) { \
     int64_t size = n * cols; T inv_n = (T)(1.0 / (double)n);                            \
-    int avx2 = fnn_isa_level == FNN_ISA_AVX2;                                           \
+    int avx2 = fnn_isa_level >= FNN_ISA_AVX2;                                           \
     int nt = parts_for((double)size);                                                   \
     ELEMWISE_SUM(nt, size, (avx2 ? mse_##SFX##_avx2 : mse_##SFX##_generic)(             \
         dpred ? dpred + lo : NULL, pred + lo, target + lo, hi - lo, inv_n))             \
     return sum_parts(part, nt) / (2.0 * (double)n);                                     \
 }                                                                                       \
 double fnn_l1_##SFX(const T *w, int64_t size) {                                         \
-    int avx2 = fnn_isa_level == FNN_ISA_AVX2;                                           \
+    int avx2 = fnn_isa_level >= FNN_ISA_AVX2;                                           \
     int nt = parts_for((double)size);                                                   \
     ELEMWISE_SUM(nt, size, (avx2 ? l1_##SFX##_avx2 : l1_##SFX##_generic)(w + lo, hi - lo)) \
     return sum_parts(part, nt);                                                         \
 }                                                                                       \
 double fnn_l2_##SFX(const T *w, int64_t size) {                                         \
-    int avx2 = fnn_isa_level == FNN_ISA_AVX2;                                           \
+    int avx2 = fnn_isa_level >= FNN_ISA_AVX2;                                           \
     int nt = parts_for((double)size);                                                   \
     ELEMWISE_SUM(nt, size, (avx2 ? l2_##SFX##_avx2 : l2_##SFX##_generic)(w + lo, hi - lo)) \
     return 0.5 * sum_parts(part, nt);                                                   \

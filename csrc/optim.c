@@ -90,7 +90,7 @@ static inline void split(int64_t n, int nt, int t, int64_t *lo, int64_t *hi) {
  * thread pays off only on larger buffers, hence the weight 1/2. */
 #define RUN(SFX, KERNEL, size, ...)                                                     \
     do {                                                                                \
-        int avx2_ = fnn_isa_level == FNN_ISA_AVX2;                                      \
+        int avx2_ = fnn_isa_level >= FNN_ISA_AVX2;                                      \
         int nt_ = fnn_threads_for(0.5 * (double)(size), FNN_ELEMWISE_PAR_MIN);          \
         if (nt_ <= 1) {                                                                 \
             int64_t lo = 0, len = (size);                                               \

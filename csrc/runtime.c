@@ -18,6 +18,14 @@ static int os_saves_ymm(void) {
     return (eax & 0x6) == 0x6;
 }
 
+/* XGETBV(0): the OS also saves the AVX-512 state (opmask bit 5, zmm 0-15 upper halves
+ * bit 6, zmm 16-31 bit 7) besides SSE and AVX */
+static int os_saves_zmm(void) {
+    unsigned int eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return (eax & 0xE6) == 0xE6;
+}
+
 int fnn_cpu_has_avx2_fma(void) {
     unsigned int a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -27,20 +35,31 @@ int fnn_cpu_has_avx2_fma(void) {
     __cpuid_count(7, 0, a, b, c, d);
     return (b >> 5) & 1; /* AVX2 */
 }
+
+int fnn_cpu_has_avx512f(void) {
+    unsigned int a, b, c, d;
+    if (!fnn_cpu_has_avx2_fma() || !os_saves_zmm()) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 16) & 1; /* AVX512F */
+}
 #else
 int fnn_cpu_has_avx2_fma(void) { return 0; }
+int fnn_cpu_has_avx512f(void) { return 0; }
 #endif
 
 int fnn_get_isa(void) { return fnn_isa_level; }
 
+/* The highest level at most `isa` that this CPU has. */
 int fnn_set_isa(int isa) {
-    fnn_isa_level = (isa == FNN_ISA_AVX2 && fnn_cpu_has_avx2_fma()) ? FNN_ISA_AVX2
-                                                                    : FNN_ISA_GENERIC;
+    if (isa >= FNN_ISA_AVX512 && fnn_cpu_has_avx512f()) fnn_isa_level = FNN_ISA_AVX512;
+    else if (isa >= FNN_ISA_AVX2 && fnn_cpu_has_avx2_fma()) fnn_isa_level = FNN_ISA_AVX2;
+    else fnn_isa_level = FNN_ISA_GENERIC;
     return fnn_isa_level;
 }
 
 const char *fnn_isa_name(void) {
-    return fnn_isa_level == FNN_ISA_AVX2 ? "avx2-fma" : "generic";
+    static const char *names[] = {"generic", "avx2-fma", "avx512"};
+    return names[fnn_isa_level];
 }
 
 /* GNU OpenMP cannot start threads in a child forked from a process whose thread
@@ -82,12 +101,13 @@ int fnn_openmp_version(void) {
 }
 
 /* Pick the best ISA when the library loads; FASTNN_ISA=generic forces the
- * portable path. Python (fastnn/backends/c.py) re-applies the choice and the
+ * portable path and FASTNN_ISA=avx2 caps it at AVX2+FMA. Python (fastnn/backends/c.py) re-applies the choice and the
  * thread count after import, so this is only the default. */
 __attribute__((constructor)) static void fnn_runtime_init(void) {
     const char *want = getenv("FASTNN_ISA");
     if (want && strcmp(want, "generic") == 0) fnn_set_isa(FNN_ISA_GENERIC);
-    else fnn_set_isa(FNN_ISA_AVX2);
+    else if (want && strcmp(want, "avx2") == 0) fnn_set_isa(FNN_ISA_AVX2);
+    else fnn_set_isa(FNN_ISA_AVX512);
 #ifdef _OPENMP
     /* honour OMP_NUM_THREADS even for callers that use the library without fastnn's Python layer */
     fnn_num_threads = omp_get_max_threads();

@@ -81,25 +81,33 @@ def test_fallback_warns_once_when_c_is_missing():
     assert "backend 'c' unavailable" in out[1]
 
 
-def test_fastnn_isa_generic_forces_the_portable_path():
+def test_fastnn_isa_env_caps_the_isa():
+    """FASTNN_ISA=generic / avx2 cap the run-time choice; unset, the best the CPU has."""
+    c = backends.get("c")
     code = "from fastnn.backends import c; print(c.isa_name())"
+    avx2 = "avx2-fma" if c.cpu_has_avx2_fma() else "generic"
     assert run_py(code, FASTNN_ISA="generic") == "generic"
-    if backends.get("c").cpu_has_avx2_fma():
-        assert run_py(code) == "avx2-fma"
+    assert run_py(code, FASTNN_ISA="avx2") == avx2
+    assert run_py(code) == ("avx512" if c.cpu_has_avx512f() else avx2)
+
+
+def test_set_isa_rejects_unknown_names():
+    with pytest.raises(ValueError, match="set_isa: name must be one of"):
+        backends.get("c").set_isa("sse9")
 
 
 def test_isa_paths_agree(rng):
     c = backends.get("c")
     a, b = rng.standard_normal((70, 45)).astype(np.float32), rng.standard_normal((45, 33)).astype(np.float32)
     before = c.isa_name()
+    got = {}
     try:
-        c.set_isa("generic")
-        generic = K.gemm(a, b, backend="c")
-        c.set_isa("avx2")
-        fast = K.gemm(a, b, backend="c")
+        for isa in ("generic", "avx2", "avx512"):
+            got[c.set_isa(isa)] = K.gemm(a, b, backend="c")
     finally:
         c.set_isa(before)
-    np.testing.assert_allclose(fast, generic, rtol=1e-5, atol=1e-5)
+    for isa, out in got.items():
+        np.testing.assert_allclose(out, got["generic"], rtol=1e-5, atol=1e-5, err_msg=isa)
 
 
 def test_num_threads_knob():

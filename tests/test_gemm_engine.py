@@ -1,10 +1,11 @@
 """The C matmul engine (csrc/gemm*.c) and the dense layers built on it.
 
 Every shape class the engine treats differently: k = 1, m = 1, n = 1, primes (edge
-tiles in both directions), sizes that are not multiples of the 6x16 / 6x8 register
-tiles, one larger than L2 (packed, cache-blocked path) and the MLP shapes (unpacked
-path); every transpose combination; alpha/beta (beta = 0 must ignore NaN in out);
-float32 and float64; on the AVX2+FMA and the portable ISA path; on 1 and 2 threads.
+tiles in both directions), sizes that are not multiples of the 12x32 / 12x16 (AVX-512),
+6x16 / 6x8 (AVX2) and 6x8 / 6x4 (portable) register tiles, one larger than L2 (packed,
+cache-blocked path) and the MLP shapes (unpacked path); every transpose combination;
+alpha/beta (beta = 0 must ignore NaN in out); float32 and float64; on every ISA path
+the CPU has (AVX-512F, AVX2+FMA, portable); on 1 and 2 threads.
 Products are checked against float64 NumPy with an error bound scaled by
 |A| |B| (summation order differs between paths); dense layers against the NumPy
 reference backend.
@@ -22,7 +23,7 @@ from fastnn import backends, kernels
 c_backend = pytest.importorskip("fastnn.backends.c")
 lib = c_backend.lib
 
-ISAS = [0] + ([1] if lib.fnn_cpu_has_avx2_fma() else [])
+ISAS = [0] + ([1] if lib.fnn_cpu_has_avx2_fma() else []) + ([2] if lib.fnn_cpu_has_avx512f() else [])
 #: bound on |C - C_ref| / (|A| |B| + |beta C| + 1): a few ulps of the accumulation
 TOL = {np.float32: 3e-6, np.float64: 1e-14}
 
@@ -40,10 +41,13 @@ SHAPES = [  # (m, n, k)
     (1100, 300, 1001),
     # 2-row bottom tiles beside a narrow right strip, k = 2 and an even k
     (14, 3, 2), (8, 20, 64),
+    # the 12-row AVX-512 tiles: 13-15 trailing rows (run as 9-11 + 4), right edges one
+    # lane past a vector or a whole 32 / 16 strip, a full tile with k = 1
+    (15, 33, 40), (14, 48, 19), (25, 31, 70), (12, 32, 1), (13, 17, 5), (27, 65, 129),
 ]
 
 
-@pytest.fixture(params=ISAS, ids=lambda i: ["generic", "avx2"][i])
+@pytest.fixture(params=ISAS, ids=lambda i: ["generic", "avx2", "avx512"][i])
 def isa(request):
     before = lib.fnn_get_isa()
     assert lib.fnn_set_isa(request.param) == request.param

@@ -169,7 +169,7 @@ def test_c_epoch_generic_isa_and_threads():
         fastnn.set_num_threads(2)
         got = _train("c", np.float64, "adam", "softmax_xent", sizes=sizes, n=40, epochs=1, dropout=0.2)
     finally:
-        cb.set_isa("avx2" if before_isa != "generic" else "generic")
+        cb.set_isa(before_isa)
         fastnn.set_num_threads(before_threads)
     _close(got[0], ref[0], np.float64, "generic ISA, 2 threads")
 
@@ -232,7 +232,7 @@ def test_loss_clip_on_the_portable_c_path():
         test_loss_clip_is_sklearns_probability_clipping("c", np.float64, "softmax_xent")
         test_loss_clip_is_sklearns_probability_clipping("c", np.float32, "sigmoid_bce")
     finally:
-        cb.set_isa("avx2" if before != "generic" else "generic")
+        cb.set_isa(before)
 
 
 # ------------------------------------------------------------- the reference itself

@@ -55,14 +55,25 @@ def isa_name() -> str:
     return ffi.string(lib.fnn_isa_name()).decode()
 
 
+#: ISA names set_isa takes, lowest first (a level includes those below it)
+ISA_LEVELS = {"generic": 0, "avx2": 1, "avx2-fma": 1, "avx512": 2}
+
+
 def set_isa(name: str) -> str:
-    """Select "avx2" or "generic"; returns the ISA actually in use."""
-    lib.fnn_set_isa(1 if name in ("avx2", "avx2-fma") else 0)
+    """Select the C kernels' ISA: "avx512", "avx2" or "generic", or the highest level
+    below it that this CPU has; returns the ISA actually in use."""
+    if name not in ISA_LEVELS:
+        raise ValueError(f"set_isa: name must be one of {sorted(set(ISA_LEVELS))}, got {name!r}")
+    lib.fnn_set_isa(ISA_LEVELS[name])
     return isa_name()
 
 
 def cpu_has_avx2_fma() -> bool:
     return bool(lib.fnn_cpu_has_avx2_fma())
+
+
+def cpu_has_avx512f() -> bool:
+    return bool(lib.fnn_cpu_has_avx512f())
 
 
 def set_num_threads(n: int) -> None:
@@ -73,8 +84,8 @@ def openmp_version() -> int:
     return int(lib.fnn_openmp_version())
 
 
-if os.environ.get("FASTNN_ISA", "").lower() == "generic":
-    set_isa("generic")
+if os.environ.get("FASTNN_ISA", "").lower() in ("generic", "avx2"):
+    set_isa(os.environ["FASTNN_ISA"].lower())
 
 
 def _apply_thread_knob() -> None:
