@@ -7,9 +7,10 @@ reported (the median is kept in --json). The thread count is applied to fastnn,
 to NumPy's BLAS and OpenMP runtimes (threadpoolctl) and to PyTorch, and printed.
 
 ``peak`` measures this machine at run time, so shares of peak are honest on any
-CPU: FMA throughput with a dependency-free chain of 256-bit (AVX2-width) fused
-multiply-adds, 12 independent accumulators per thread (compiled by Numba from an
-LLVM ``llvm.fma.v8f32`` / ``v4f64`` loop; no C needed), and memory bandwidth with
+CPU: FMA throughput with a dependency-free chain of fused multiply-adds as wide as
+the CPU's vectors (512-bit where it has AVX-512F, else 256-bit), 12 independent
+accumulators per thread (compiled by Numba from an LLVM ``llvm.fma.v16f32`` /
+``v8f64`` or ``v8f32`` / ``v4f64`` loop; no C needed), and memory bandwidth with
 a STREAM-style triad ``a = b + s c`` over arrays much larger than the last-level
 cache (3 x 8 bytes counted per element, write-allocate traffic not counted).
 
@@ -103,9 +104,24 @@ def _build_fma_chain(lanes: int, dtype: str) -> Callable[[int, float], float]:
     return run
 
 
+def vector_bits() -> int:
+    """Width of the widest FMA vectors this CPU has: 512 with AVX-512F, else 256.
+
+    The peak must be the widest: on a Xeon with two 512-bit FMA pipes a 256-bit chain
+    reaches half of what OpenBLAS (and fastnn's AVX-512 gemm) can do.
+    """
+    import llvmlite.binding as llvm_binding
+
+    return 512 if llvm_binding.get_host_cpu_features().get("avx512f", False) else 256
+
+
+def _lanes(dtype: str) -> int:
+    return vector_bits() // (32 if dtype == "float32" else 64)
+
+
 def _fma_fn(dtype: str) -> Callable[[int, float], float]:
     if dtype not in _fma_fns:
-        _fma_fns[dtype] = _build_fma_chain(8 if dtype == "float32" else 4, dtype)
+        _fma_fns[dtype] = _build_fma_chain(_lanes(dtype), dtype)
     return _fma_fns[dtype]
 
 
@@ -139,7 +155,7 @@ def _concurrent(threads: int, work: Callable[[int], Any]) -> float:
 
 
 def fma_peak(threads: int = 1, dtype: str = "float32", seconds: float = 0.003, repeat: int = 20) -> float:
-    """Measured GFLOP/s of 256-bit FMAs on `threads` threads at once.
+    """Measured GFLOP/s of FMAs of the widest vectors (vector_bits) on `threads` threads at once.
 
     Short runs, many times, best kept: on a shared machine the best short window is
     the one nobody else interrupted, which is what the hardware can do.
@@ -168,8 +184,7 @@ def fma_peaks(threads: int, dtypes: Sequence[str], seconds: float = 0.003, repea
         for dtype, (fn, n) in runs.items():
             rate = threads * n / _concurrent(threads, lambda i, fn=fn, n=n: fn(n, 0.999))
             best[dtype] = max(best[dtype], rate)
-    lanes = {"float32": 8, "float64": 4}
-    return {dtype: best[dtype] * _ACCUMULATORS * lanes[dtype] * 2 / 1e9 for dtype in dtypes}
+    return {dtype: best[dtype] * _ACCUMULATORS * _lanes(dtype) * 2 / 1e9 for dtype in dtypes}
 
 
 def _triad() -> Callable:
@@ -208,8 +223,8 @@ def measure_peak(threads: int = 1, *, quick: bool = False) -> Dict[str, Any]:
             "fma_gflops": fma_peaks(threads, ("float32", "float64"), secs, rep),
             "fma_gflops_per_thread": fma_peaks(1, ("float32", "float64"), secs, rep),
             "bandwidth_gbs": triad_bandwidth(threads, n, rep),
-            "method": "best of repeated 256-bit FMA chains (12 accumulators) per thread, all threads' work over their "
-                      "common wall-clock window; STREAM triad, 24 B/element",
+            "method": f"best of repeated {vector_bits()}-bit FMA chains (12 accumulators) per thread, all threads' "
+                      "work over their common wall-clock window; STREAM triad, 24 B/element",
         }
     return _peak_cache[key]
 
