@@ -32,16 +32,17 @@ static void *gemm_scratch(int which, size_t bytes) {
  * re-read for every MR tile: packed once the rows are many, so its panels are
  * contiguous instead of strided by n (which aliases in L1 for power-of-two n).
  * Measured on Zen 4 (CPU time, one thread): transposed-A products +7-30%. The
- * 12-row AVX-512 tile reads twelve rows of an unpacked A at once: at a power-of-two
- * row stride they share one L1 set (4 KiB apart), so it packs A from two strips of C
- * on (Xeon, float64 1024^3: 76 -> 80 GFLOP/s, 2048^3 70 -> 77). */
+ * 12-row AVX-512 tile reads twelve rows of an unpacked A at once: at a row stride that
+ * is a multiple of 2 KiB they fall in one or two L1 sets, so it packs such an A from two
+ * strips of C on (Xeon, float64 1024^3: 76 -> 80 GFLOP/s, 2048^3 70 -> 77); other small
+ * A are read in place (packing 32 x 128 cost 40% of a 32x128x64 product). */
 static void gemm_decide_packing(int64_t m, int64_t n, int64_t k, int64_t rsa, int64_t csb,
                                 int mr, int nr, size_t elem, int *packa, int *packb) {
     double a_bytes = (double)m * (double)k * (double)elem;
     double b_bytes = (double)k * (double)n * (double)elem;
     *packb = csb != 1 || (m >= 96 && b_bytes >= 64.0 * 1024);
     *packa = (rsa == 1 && n >= 4 * nr) || (a_bytes > 4.0 * 1024 * 1024 && n > 256) ||
-             (mr == FNN_AVX512_MR && n >= 2 * nr);
+             (mr == FNN_AVX512_MR && n >= 2 * nr && (rsa * (int64_t)elem) % 2048 == 0);
 }
 
 /* dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols. The packings need it for
