@@ -30,6 +30,7 @@ CHECK = textwrap.dedent("""
     assert lib.fnn_cpu_has_avx2_fma() == 0, "portable build must not offer AVX2"
     assert lib.fnn_openmp_version() == 0, "built without OpenMP"
     assert lib.fnn_set_isa(1) == 0, "asking for AVX2 must fall back to the generic path"
+    assert lib.fnn_cpu_has_avx512f() == 0 and lib.fnn_set_isa(2) == 0, "nor AVX-512"
     rng = np.random.default_rng(0)
     p = lambda t, a: ffi.from_buffer(t + "[]", a)
     for dt, t, tol in ((np.float32, "float", 1e-4), (np.float64, "double", 1e-12)):
