@@ -144,6 +144,8 @@ def test_info_reports_everything():
     out = json.loads(run_py("from fastnn.cli import main; main(['info', '--json'])"))
     for key in ("fastnn", "backends", "default_backend", "threads", "c_isa", "runtimes", "openmp"):
         assert key in out, key
+    c = backends.get("c")
+    assert out["c_isa"] == c.isa_name() and out["cpu_avx512f"] == c.cpu_has_avx512f()
     assert any(rt["internal_api"] == "openmp" for rt in out["runtimes"])
 
 
