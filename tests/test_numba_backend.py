@@ -323,12 +323,15 @@ def _scale_loop(y, x):
 
 def test_bce_vectorises_as_wide_as_a_plain_float32_loop():
     """Fused with its float64 sum, the float32 BCE loop took half the vector width of
-    a float32 loop (8 floats where AVX-512 takes 16): 1.7-1.9x the C backend's time."""
+    a float32 loop (8 floats where AVX-512 takes 16): 1.7-1.9x the C backend's time.
+    (Not narrower is the property: where LLVM's tuning for the host prefers 256-bit
+    vectors for simple loops, e.g. a Xeon reported as Rocket Lake, the plain loop takes
+    8 floats and the BCE passes 16.)"""
     x = np.linspace(-3, 3, 64, dtype=np.float32)
     plain = _float32_width(_fresh_llvm(_scale_loop, np.empty_like(x), x))
     bce = _float32_width(_fresh_llvm(ew._bce_block, None, x, x, np.float32(0.5), np.empty_like(x),
                                      np.empty_like(x)))
-    assert bce == plain
+    assert bce >= plain
 
 
 def _exp_loop(y, x):
