@@ -68,6 +68,13 @@ void fnn_dot_avx2_f32(int64_t k, const float *a, int64_t rsa, int64_t m, const f
 void fnn_dot_avx2_f64(int64_t k, const double *a, int64_t rsa, int64_t m, const double *bt,
                       int64_t ldbt, int64_t n, double *c, int64_t rsc, double alpha,
                       double beta, const fnn_epi_f64 *epi);
+/* Their AVX-512F twins (gemm_dot_avx512.c): the same contract on 16 / 8 lanes. */
+void fnn_dot_avx512_f32(int64_t k, const float *a, int64_t rsa, int64_t m, const float *bt,
+                        int64_t ldbt, int64_t n, float *c, int64_t rsc, float alpha, float beta,
+                        const fnn_epi_f32 *epi);
+void fnn_dot_avx512_f64(int64_t k, const double *a, int64_t rsa, int64_t m, const double *bt,
+                        int64_t ldbt, int64_t n, double *c, int64_t rsc, double alpha,
+                        double beta, const fnn_epi_f64 *epi);
 
 /* Portable microkernels (gemm_ukernel_generic.c): 6x8 float32, 6x4 float64, two
  * 128-bit vectors per row (GCC/Clang vector extensions, scalar where unsupported). */

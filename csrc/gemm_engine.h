@@ -368,14 +368,27 @@ static void GE_FN(gemv)(T *c, int64_t rsc, const T *a, int64_t rsa, int64_t csa,
 /* A narrow C (n <= FNN_DOT_MAX_N: e.g. the ten logits of X @ W) with A row-major:
  * dot products along k on every vector lane, instead of a register tile whose last
  * vector of each row is at most 3/4 full (10 columns: 8 + 2 of 16 lanes). Where it
- * is fuller (float32 n = 7, 8; float64 n = 4, 8, 12) the tile measured as fast or
- * faster (Zen 4, one thread; n = 10: dot +17-35% float32, +6-67% float64). Chosen
- * from n, k and the layouts only, never m, so a row's result does not depend on the
- * size of the row block it is computed in. */
+ * is fuller (float32 n = 7, 8; float64 n = 4, 8, 12) the AVX2 tile measured as fast
+ * or faster (Zen 4, one thread; n = 10: dot +17-35% float32, +6-67% float64). The
+ * AVX-512 tile (32 / 16 columns) is at most 3/8 full for n <= 12: the dot kernels
+ * won for every n = 2..12 at k = 64 and 256 (Xeon, one thread, m = 32 and 128:
+ * float32 1.5-4.6x, float64 1.1-2.5x), and at k = 32 for n <= 9 (n = 10-12 lost
+ * 3-8%). Chosen from n, k and the layouts only, never m, so a row's result does not
+ * depend on the size of the row block it is computed in. */
 static int GE_FN(dot_fits)(int64_t n, int64_t k, int64_t csa, int64_t rsb, int64_t csb) {
+    if (n > FNN_DOT_MAX_N || k < GE_DOT_MIN_K || csa != 1 || (csb != 1 && rsb != 1)) return 0;
+    if (fnn_isa_level >= FNN_ISA_AVX512) return n <= 9 || k >= 64;
     const int64_t lanes = 32 / (int64_t)sizeof(T), tail = n % lanes;
-    return fnn_isa_level >= FNN_ISA_AVX2 && n <= FNN_DOT_MAX_N && tail != 0 &&
-           4 * tail <= 3 * lanes && k >= GE_DOT_MIN_K && csa == 1 && (csb == 1 || rsb == 1);
+    return fnn_isa_level >= FNN_ISA_AVX2 && tail != 0 && 4 * tail <= 3 * lanes;
+}
+
+/* The dot kernel of the ISA in use (dot_fits: at least AVX2). */
+static void GE_FN(dot_kernel)(int64_t k, const T *a, int64_t rsa, int64_t m, const T *bt,
+                              int64_t ldbt, int64_t n, T *c, int64_t rsc, T alpha, T beta,
+                              const GE_EPI *epi) {
+    if (fnn_isa_level >= FNN_ISA_AVX512)
+        GE_CAT(fnn_dot_avx512_, SFX)(k, a, rsa, m, bt, ldbt, n, c, rsc, alpha, beta, epi);
+    else GE_CAT(fnn_dot_avx2_, SFX)(k, a, rsa, m, bt, ldbt, n, c, rsc, alpha, beta, epi);
 }
 
 /* The dot form: op(B)'s columns as rows contiguous along k (B^T stored [n, k] is read
@@ -397,7 +410,7 @@ static void GE_FN(gemm_dot)(T *c, int64_t ldc, const T *a, int64_t rsa, const T 
     int64_t pairs = (m + 1) / 2;
     if (nt > pairs) nt = (int)pairs;
     if (nt <= 1) {
-        GE_CAT(fnn_dot_avx2_, SFX)(k, a, rsa, m, bt, ldbt, n, c, ldc, alpha, beta, epi);
+        GE_FN(dot_kernel)(k, a, rsa, m, bt, ldbt, n, c, ldc, alpha, beta, epi);
         return;
     }
 #pragma omp parallel num_threads(nt)
@@ -406,8 +419,8 @@ static void GE_FN(gemm_dot)(T *c, int64_t ldc, const T *a, int64_t rsa, const T 
         int64_t lo = pairs * t / tn * 2, hi = pairs * (t + 1) / tn * 2;
         if (hi > m) hi = m;
         if (hi > lo)
-            GE_CAT(fnn_dot_avx2_, SFX)(k, a + lo * rsa, rsa, hi - lo, bt, ldbt, n, c + lo * ldc,
-                                       ldc, alpha, beta, epi);
+            GE_FN(dot_kernel)(k, a + lo * rsa, rsa, hi - lo, bt, ldbt, n, c + lo * ldc, ldc, alpha,
+                              beta, epi);
     }
 }
 #endif
