@@ -103,7 +103,8 @@ def test_gemm_alpha_beta(m, n, k, alpha, beta, dtype, isa, threads):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_gemm_narrow_outputs(dtype, isa, threads):
     """n = 2..12 columns (AVX2: the dot kernels for most of them, register tiles for the
-    rest), single rows and pairs, k tails, B row-major (transposed into scratch) and
+    rest; AVX-512: dot kernels for all at k = 67, for n <= 9 at k = 32 and 45; m = 7:
+    full tiles and single rows), single rows and pairs, k tails, B row-major (transposed into scratch) and
     stored transposed (read in place), alpha/beta."""
     rng = np.random.default_rng(11)
     for n, m, k, tb, (alpha, beta) in itertools.product(range(2, 13), (1, 2, 7), (32, 45, 67), (False, True),
@@ -135,6 +136,8 @@ def test_gemm_mlp_forms(batch, fan_in, fan_out, dtype, isa):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("m,k,n,ta", [(32, 64, 128, False), (38, 37, 10, False), (39, 45, 5, False),
+                                      # AVX-512 dot kernels: 5 x 5 tiles, rows 35-37 alone
+                                      (38, 70, 10, False),
                                       (33, 64, 20, True),
                                       # ten outputs of X^T dY: 32 rows run transposed, 31
                                       # (float32) as they are
