@@ -115,10 +115,11 @@ def test_gemm_narrow_outputs(dtype, isa, threads):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_gemm_narrow_outputs_of_transposed_a(dtype, isa, threads):
     """X^T @ dY with n = 2..12 columns: the product runs transposed (n rows of register
-    tiles) and, for tiles of 4 or 6 rows, is stored through register transposes; full
-    and edge column strips (m = 64, 33), short and long k, alpha/beta."""
+    tiles) and, for tiles of 4 or 6 rows (AVX2) or any (AVX-512), is stored through
+    register transposes; full and edge column strips (m = 64, 33; m = 90: a last
+    float32 AVX-512 strip of 26 columns, 16 + 10), short and long k, alpha/beta."""
     rng = np.random.default_rng(13)
-    for n, m, k, (alpha, beta) in itertools.product(range(2, 13), (33, 64), (1, 8, 32, 67),
+    for n, m, k, (alpha, beta) in itertools.product(range(2, 13), (33, 64, 90), (1, 8, 32, 67),
                                                     ((1.0, 0.0), (-0.5, 0.75))):
         _check_gemm(m, n, k, True, False, alpha, beta, dtype, rng)
 
