@@ -3,9 +3,9 @@
  * sum_p A(r, p) Bt(j, p) + beta * C(r, j)), A rows and Bt rows contiguous along k.
  * Vectors run along k on 16 (float32) / 8 (float64) lanes, the k tail is a masked
  * load (AVX-512 masks cost nothing extra). A tile is R rows x w columns, one
- * accumulator per element (R * w + R + 1 <= 32 zmm, see DOT_W1). Every row is reduced by the same
- * tree whatever tile it is in, so a row's result never depends on its position in
- * the batch. Compiled per function for AVX-512F; gemm.c calls these only when
+ * accumulator per element (R * w + R + 1 <= 32 zmm, see DOT_W1). Every row is reduced
+ * by the same tree whatever tile it is in, so a row's result never depends on its
+ * position in the batch. Compiled per function for AVX-512F; gemm.c calls these only when
  * fnn_isa_level says the CPU has it.
  */
 #include "gemm.h"

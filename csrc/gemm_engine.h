@@ -379,8 +379,9 @@ static void GE_FN(gemv)(T *c, int64_t rsc, const T *a, int64_t rsa, int64_t csa,
  * AVX-512 tile (32 / 16 columns) is at most 3/8 full for n <= 12: the dot kernels
  * won for n = 2..12 at k = 64 and 256 (Xeon, one thread, m = 32 and 128: float32
  * 1.25-4.9x, float64 1.0-2.6x; float64 n = 12 from -4% to +16%), and at k = 32 for
- * n <= 9 (n = 10 lost 5%, float64 n = 10-12 4-7%). Chosen from n, k and the layouts only, never m, so a row's result does not
- * depend on the size of the row block it is computed in. */
+ * n <= 9 (n = 10 lost 5%, float64 n = 10-12 4-7%). Chosen from n, k and the layouts
+ * only, never m, so a row's result does not depend on the size of the row block it is
+ * computed in. */
 static int GE_FN(dot_fits)(int64_t n, int64_t k, int64_t csa, int64_t rsb, int64_t csb) {
     if (n > FNN_DOT_MAX_N || k < GE_DOT_MIN_K || csa != 1 || (csb != 1 && rsb != 1)) return 0;
     if (fnn_isa_level >= FNN_ISA_AVX512) return n <= 9 || k >= 64;
