@@ -55,6 +55,8 @@ def isa_and_threads(isa, threads=1):
     old_isa, old_threads = lib.fnn_get_isa(), lib.fnn_get_num_threads()
     if isa == 1 and not lib.fnn_cpu_has_avx2_fma():
         pytest.skip("this CPU has no AVX2+FMA")
+    if isa == 2 and not lib.fnn_cpu_has_avx512f():
+        pytest.skip("this CPU has no AVX-512F")
     assert lib.fnn_set_isa(isa) == isa
     lib.fnn_set_num_threads(threads)
     try:
@@ -387,7 +389,7 @@ def optimizer_steps(mod, kind, p, g_seq, pen, nstate):
     return p, states
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", ISAS + [2])  # 2: float64 adam has an AVX-512 form
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"])
 @pytest.mark.parametrize("size,pen", [(size, pen) for size in OPT_SIZES for pen in range(len(PENALTY_SETS))
@@ -413,6 +415,40 @@ def test_optimizer(isa, dtype, kind, size, pen):
             np.testing.assert_array_equal(zeros_c, zeros_r)
         else:
             assert np.count_nonzero(zeros_c != zeros_r) <= max(1, size // 1000)
+
+
+def wide_values(rng, n):
+    """float64 values over the whole exponent range, with zeros, subnormals, powers of
+    two, infinities and NaNs mixed in: the cases the AVX-512 division hands back to vdivpd."""
+    x = rng.choice([-1.0, 1.0], n) * rng.uniform(1, 2, n) * np.exp2(rng.integers(-1074, 1024, n).astype(float))
+    special = np.array([0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.0, 0.5, 2.0**-30, 1e308,
+                        np.inf, -np.inf, np.nan])
+    k = rng.integers(0, n, n // 20)
+    x[k] = rng.choice(special, len(k))
+    return x
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 13, 1001, 20000])
+@pytest.mark.parametrize("eps", [1e-8, 0.0])
+@pytest.mark.parametrize("pen", [dict(l2=0.0, wd=0.0), dict(l2=1e-4, wd=0.0), dict(l2=1e-3, wd=0.1)])
+def test_adam_float64_avx512_identical_to_avx2(size, eps, pen):
+    """The AVX-512 float64 Adam (its division on the FMA ports, checked per lane) gives
+    the AVX2 form's bits: training magnitudes, then values over the whole range."""
+    rng = rng_for("adam512", size, eps, repr(pen))
+    typical = [rng.standard_normal(size) * s for s in (1.0, 1e-3, 1e-2)] + [rng.uniform(0, 1e-4, size)]
+    wide = [wide_values(rng, size) for _ in range(3)] + [np.abs(wide_values(rng, size))]
+    for p, m, g, v in (typical, wide):
+        out = {}
+        for isa in (1, 2):
+            with isa_and_threads(isa), np.errstate(all="ignore"):
+                bufs = [p.copy(), m.copy(), v.copy()]
+                for step in (1, 2, 50):
+                    c_backend.adam(bufs[0], bufs[1], bufs[2], g, 0.01, 0.9, 0.999, eps, step, pen["l2"], 0.0,
+                                   pen["wd"])
+                out[isa] = [b.view(np.int64).copy() for b in bufs]
+        for a, b in zip(out[1], out[2]):
+            nan = np.isnan(a.view(np.float64)) & np.isnan(b.view(np.float64))
+            np.testing.assert_array_equal(np.where(nan, 0, a), np.where(nan, 0, b))
 
 
 # ----------------------------------------------------------------------- dropout
