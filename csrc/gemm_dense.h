@@ -93,6 +93,13 @@ FNN_TARGET_AVX2 static void DN_FN(dz_row_avx2)(T *dz, T *db, const T *g, const T
                                                int act, T p) {
     DN_DZ_ROW_BODY
 }
+/* the same loops on 512-bit vectors: elementwise, and db's sums keep their order, so
+ * the results are identical (softmax aside, see dz_rows) (dz of a 64-128-64-10 batch of 32: float64 4.6 -> 3.5
+ * kcycles, float32 2.8 -> 2.2) */
+FNN_TARGET_AVX512 static void DN_FN(dz_row_avx512)(T *dz, T *db, const T *g, const T *y, int64_t o,
+                                                   int act, T p) {
+    DN_DZ_ROW_BODY
+}
 
 static int DN_FN(cheap_grad)(int act) {
     return act == FNN_ACT_IDENTITY || act == FNN_ACT_RELU || act == FNN_ACT_LEAKY_RELU ||
@@ -103,7 +110,9 @@ static int DN_FN(cheap_grad)(int act) {
 /* rows [r0, r1): dz and db_part (zeroed by the caller) */
 static void DN_FN(dz_rows)(T *dz, T *db_part, const T *dout, const T *y, const T *z,
                            int64_t r0, int64_t r1, int64_t o, int act, T p, double param) {
-    int avx2 = fnn_isa_level >= FNN_ISA_AVX2;
+    /* softmax stays on AVX2: compiled for AVX-512, its dot product's multiply-adds were
+     * not contracted the same way (float32 dz differed by an ulp) */
+    int isa = act == FNN_ACT_SOFTMAX && fnn_isa_level > FNN_ISA_AVX2 ? FNN_ISA_AVX2 : fnn_isa_level;
     int cheap = DN_FN(cheap_grad)(act);
     int64_t rb = cheap ? r1 - r0 : 16; /* transcendental: act' on a few rows, then reduce them hot */
     for (int64_t b0 = r0; b0 < r1; b0 += rb) {
@@ -113,7 +122,8 @@ static void DN_FN(dz_rows)(T *dz, T *db_part, const T *dout, const T *y, const T
                                                  z ? z + b0 * o : NULL, rows, o, act, param);
         for (int64_t r = b0; r < b0 + rows; r++) {
             const T *yr = y ? y + r * o : NULL;
-            if (avx2) DN_FN(dz_row_avx2)(dz + r * o, db_part, dout + r * o, yr, o, act, p);
+            if (isa >= FNN_ISA_AVX512) DN_FN(dz_row_avx512)(dz + r * o, db_part, dout + r * o, yr, o, act, p);
+            else if (isa >= FNN_ISA_AVX2) DN_FN(dz_row_avx2)(dz + r * o, db_part, dout + r * o, yr, o, act, p);
             else DN_FN(dz_row_generic)(dz + r * o, db_part, dout + r * o, yr, o, act, p);
         }
     }

@@ -287,3 +287,28 @@ def test_dense_relu_propagates_nan(isa):
     w = np.ones((3, 16), np.float32)
     y = kernels.dense_forward(x, w, np.zeros(16, np.float32), "relu", backend="c")
     assert np.isnan(y[2]).all() and np.isfinite(np.delete(y, 2, axis=0)).all()
+
+
+@pytest.mark.skipif(not (lib.fnn_cpu_has_avx2_fma() and lib.fnn_cpu_has_avx512f()), reason="needs AVX2 and AVX-512F")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("act", ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "elu", "softmax", "gelu"])
+def test_dense_backward_dz_db_same_bits_avx2_avx512(act, dtype):
+    """dz = dout * act' and the bias gradient run on 512-bit vectors at the AVX-512 level:
+    elementwise, with db's sums in the same row order, so bitwise the AVX2 results
+    (rows of 1..40 outputs: whole vectors, tails and a row narrower than one vector)."""
+    before = lib.fnn_get_isa()
+    try:
+        for n, o in ((32, 128), (7, 13), (5, 40), (3, 1)):
+            x, w, b, dout = _dense_inputs(n, 9, o, dtype, seed=o)
+            y = kernels.dense_forward(x, w, b, act, backend="numpy")
+            z = (x @ w + b).astype(dtype)
+            out = {}
+            for level in (1, 2):
+                assert lib.fnn_set_isa(level) == level
+                dz = np.empty_like(dout)
+                _, _, db = kernels.dense_backward(dout, x, w, act, y=y, z=z, dz=dz, backend="c")
+                out[level] = (dz if act != "identity" else dout, db)
+            for a, c in zip(out[1], out[2]):
+                np.testing.assert_array_equal(a, c, err_msg=f"{act} n={n} o={o}")
+    finally:
+        lib.fnn_set_isa(before)
