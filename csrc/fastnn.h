@@ -41,6 +41,10 @@ int fnn_set_isa(int isa);           /* the highest level <= isa the CPU has; ret
 const char *fnn_isa_name(void);
 void fnn_set_num_threads(int n);   /* stays 1 in a child forked after OpenMP threads ran */
 int fnn_get_num_threads(void);
+/* float32 training epochs (fnn_train_epoch_f32) flush subnormal numbers to zero in their
+ * optimizer updates (on, the default) or keep them; the kernels themselves never flush */
+void fnn_set_flush_subnormals(int on);
+int fnn_get_flush_subnormals(void);
 int fnn_in_forked_child(void);      /* 1 in a child forked after OpenMP threads ran: one thread */
 void fnn_enter_single_threaded_child(void); /* what fork() does when this library's pool ran */
 int fnn_openmp_version(void);       /* _OPENMP macro value, 0 without OpenMP */
@@ -184,6 +188,10 @@ void fnn_dropout_f64(double *y, const double *x, int64_t size,
  * call. On several threads (fnn_set_num_threads) a batch may be split by rows (see
  * train.c): the same numbers for a given thread count, up to the summation order of
  * the weight gradients between counts. Returns 0, or FNN_ENOMEM (nothing changed) when the workspace cannot be had.
+ * float32: the updates flush subnormal results and inputs to zero unless
+ * fnn_set_flush_subnormals(0) (a parameter or optimizer state below 1.2e-38 becomes 0;
+ * on x86 each subnormal costs a microcode assist of ~100 cycles, and the weights of an
+ * input that is always zero decay through that range under an L2 penalty).
  * loss_out receives sum(batch_loss * rows) / m; batch_losses (nullable) each batch's.
  * loss_clip: 0 (the exact loss from the logits), or eps in (0, 0.5): the loss values
  * (not the gradients) are then scikit-learn's log loss, -log of the probabilities

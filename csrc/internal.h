@@ -50,6 +50,28 @@ static inline uint32_t fnn_sk_rand_r(uint32_t *s) {
     return *s % (FNN_SK_RAND_R_MAX + 1u);
 }
 
+/* Subnormal flushing of the float32 epoch's updates (fnn_set_flush_subnormals): the
+ * knob, and a per-thread flag the epoch sets around its optimizer calls; the optimizer
+ * passes (optim.c) then run with the MXCSR's flush-to-zero and denormals-are-zero bits
+ * in every thread that runs a part of them, and restore it. */
+extern int fnn_flush_subnormals;
+extern __thread int fnn_flush_updates;
+#if FNN_X86
+#include <xmmintrin.h>
+#define FNN_MXCSR_FTZ_DAZ 0x8040u
+static inline unsigned fnn_flush_enter(int on) {
+    unsigned saved = _mm_getcsr();
+    if (on) _mm_setcsr(saved | FNN_MXCSR_FTZ_DAZ);
+    return saved;
+}
+static inline void fnn_flush_leave(int on, unsigned saved) {
+    if (on) _mm_setcsr(saved);
+}
+#else
+static inline unsigned fnn_flush_enter(int on) { (void)on; return 0; }
+static inline void fnn_flush_leave(int on, unsigned saved) { (void)on; (void)saved; }
+#endif
+
 /* Threads fastnn may use (fnn_set_num_threads); every parallel region asks for
  * fnn_threads_for(work) threads so that small problems stay on one thread. */
 extern int fnn_num_threads;

@@ -157,17 +157,22 @@ static inline void split(int64_t n, int nt, int t, int64_t *lo, int64_t *hi) {
     do {                                                                                \
         int avx2_ = fnn_isa_level >= FNN_ISA_AVX2;                                      \
         int nt_ = fnn_threads_for(0.5 * (double)(size), FNN_ELEMWISE_PAR_MIN);          \
+        int flush_ = fnn_flush_updates; /* the caller's (an epoch's): every part obeys */ \
         if (nt_ <= 1) {                                                                 \
             int64_t lo = 0, len = (size);                                               \
+            unsigned csr_ = fnn_flush_enter(flush_);                                    \
             if (avx2_) KERNEL##_##SFX##_avx2(__VA_ARGS__);                              \
             else KERNEL##_##SFX##_generic(__VA_ARGS__);                                 \
+            fnn_flush_leave(flush_, csr_);                                              \
         } else {                                                                        \
             _Pragma("omp parallel for schedule(static) num_threads(nt_)")               \
             for (int t_ = 0; t_ < nt_; t_++) {                                          \
                 int64_t lo, hi_; split((size), nt_, t_, &lo, &hi_);                     \
                 int64_t len = hi_ - lo;                                                 \
+                unsigned csr_ = fnn_flush_enter(flush_);                                \
                 if (avx2_) KERNEL##_##SFX##_avx2(__VA_ARGS__);                          \
                 else KERNEL##_##SFX##_generic(__VA_ARGS__);                             \
+                fnn_flush_leave(flush_, csr_);                                          \
             }                                                                           \
         }                                                                               \
     } while (0)

@@ -91,6 +91,15 @@ def test_fastnn_isa_env_caps_the_isa():
     assert run_py(code) == ("avx512" if c.cpu_has_avx512f() else avx2)
 
 
+def test_flush_subnormals_knob_is_checked_and_read_from_the_environment():
+    c = backends.get("c")
+    with pytest.raises(TypeError, match="set_flush_subnormals: on must be a bool"):
+        c.set_flush_subnormals("no")
+    code = "from fastnn.backends import c; print(c.get_flush_subnormals())"
+    assert run_py(code) == "True"
+    assert run_py(code, FASTNN_FLUSH_SUBNORMALS="0") == "False"
+
+
 def test_set_isa_rejects_unknown_names():
     with pytest.raises(ValueError, match="set_isa: name must be one of"):
         backends.get("c").set_isa("sse9")

@@ -608,3 +608,94 @@ def test_native_epoch_linear_model(backend, loss, sizes):
 def test_native_epoch_batch_larger_than_perm_and_single_row(backend):
     _same_run(backend, np.float64, "rmsprop", "mse", perm_len=5)  # one short batch (5 < 8)
     _same_run(backend, np.float64, "nesterov", "softmax_xent", perm_len=1, dropout=0.5)
+
+
+# --------------------------------------------------------------- subnormal flushing
+
+
+def _decaying_input_epoch(flush, dtype=np.float32, optimizer="adam", sizes=(3, 4, 2)):
+    """One C epoch where input 0 is always zero and its weights start subnormal: their
+    gradient is the L2 penalty's alone, subnormal too (SGD keeps them in that range;
+    Adam and RMSprop, dividing by ~eps, move them out of it)."""
+    from fastnn.backends import c
+
+    sizes = list(sizes)
+    params, X, y = _problem(dtype, "softmax_xent", sizes, n=16)
+    X[:, 0] = 0
+    # W[0, :], the weights of input 0: subnormal
+    params[: sizes[1]] = np.finfo(dtype).smallest_normal * np.arange(1, sizes[1] + 1) / (2 * sizes[1])
+    grads = np.zeros_like(params)
+    state = np.zeros((N_STATE[OPTIMIZERS[optimizer]], params.size), dtype)
+    before = c.get_flush_subnormals()
+    try:
+        c.set_flush_subnormals(flush)
+        K.train_epoch(params, grads, state, X, y, np.arange(16), sizes=sizes, activation="relu",
+                      loss="softmax_xent", optimizer=optimizer, lr=0.01, step=0, batch_size=4, alpha=0.5,
+                      backend="c")
+    finally:
+        c.set_flush_subnormals(before)
+    return params, state, sizes
+
+
+@pytest.mark.skipif("c" not in NATIVE, reason="C epoch not built")
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_float32_epoch_flushes_subnormals_in_its_updates(optimizer, threads):
+    # 2 threads and 161k parameters: the update is split between threads, each must flush
+    sizes = (3, 4, 2) if threads == 1 else (3, 400, 400)
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(threads)
+        kept, kept_state, sizes = _decaying_input_epoch(False, optimizer=optimizer, sizes=sizes)
+        flushed, flushed_state, _ = _decaying_input_epoch(True, optimizer=optimizer, sizes=sizes)
+    finally:
+        fastnn.set_num_threads(before)
+    w0 = slice(0, sizes[1])
+    tiny = np.finfo(np.float32).smallest_normal
+    assert np.all(kept[w0] != 0), "kept: the subnormal start moves the weights of input 0"
+    np.testing.assert_array_equal(flushed[w0], 0)
+    for arr in (flushed, flushed_state):
+        assert not np.any((arr != 0) & (np.abs(arr) < tiny)), "no subnormal left"
+    # every other parameter: the same bits (flushing changes only subnormal results)
+    np.testing.assert_array_equal(flushed[sizes[1]:], kept[sizes[1]:])
+
+
+@pytest.mark.skipif("c" not in NATIVE, reason="C epoch not built")
+def test_subnormals_kept_match_the_reference_and_float64_never_flushes():
+    from fastnn.backends import c
+
+    assert c.get_flush_subnormals()  # the default
+    kept, kept_state, sizes = _decaying_input_epoch(False)
+    ref = _decaying_input_epoch_reference(sizes)
+    np.testing.assert_array_equal(kept[: sizes[1]], ref[: sizes[1]])
+    # float64 keeps them whatever the knob says (its numbers are scikit-learn's)
+    p64, _, _ = _decaying_input_epoch(True, dtype=np.float64)
+    assert np.all(p64[: sizes[1]] != 0)
+
+
+def _decaying_input_epoch_reference(sizes):
+    params, X, y = _problem(np.float32, "softmax_xent", sizes, n=16)
+    X[:, 0] = 0
+    params[: sizes[1]] = np.finfo(np.float32).smallest_normal * np.arange(1, sizes[1] + 1) / (2 * sizes[1])
+    state = np.zeros((N_STATE[OPTIMIZERS["adam"]], params.size), np.float32)
+    K.train_epoch(params, np.zeros_like(params), state, X, y, np.arange(16), sizes=sizes, activation="relu",
+                  loss="softmax_xent", optimizer="adam", lr=0.01, step=0, batch_size=4, alpha=0.5,
+                  backend="numpy")
+    return params
+
+
+
+@pytest.mark.skipif("c" not in NATIVE, reason="C epoch not built")
+def test_the_update_kernels_called_alone_never_flush():
+    from fastnn.backends import c
+
+    assert c.get_flush_subnormals()
+    tiny = np.finfo(np.float32).smallest_normal
+    out = {}
+    for backend in ("c", "numpy"):
+        p = np.full(100, tiny / 4, np.float32)
+        g = np.full(100, tiny / 8, np.float32)
+        K.sgd_update(p, g, lr=0.5, l2=0.25, backend=backend)
+        out[backend] = p
+    assert np.all((out["c"] != 0) & (out["c"] < tiny))
+    np.testing.assert_array_equal(out["c"], out["numpy"])
