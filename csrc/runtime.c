@@ -16,20 +16,16 @@ void fnn_set_flush_subnormals(int on) { fnn_flush_subnormals = on != 0; }
 int fnn_get_flush_subnormals(void) { return fnn_flush_subnormals; }
 
 #if FNN_X86
-static int os_saves_ymm(void) {
-    /* XGETBV(0): bits 1 (SSE) and 2 (AVX) must both be enabled by the OS */
+/* XGETBV(0): the register state the OS saves on a context switch */
+static unsigned int os_saved_state(void) {
     unsigned int eax, edx;
     __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
-    return (eax & 0x6) == 0x6;
+    return eax;
 }
-
-/* XGETBV(0): the OS also saves the AVX-512 state (opmask bit 5, zmm 0-15 upper halves
- * bit 6, zmm 16-31 bit 7) besides SSE and AVX */
-static int os_saves_zmm(void) {
-    unsigned int eax, edx;
-    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
-    return (eax & 0xE6) == 0xE6;
-}
+/* bits 1 (SSE) and 2 (AVX) */
+static int os_saves_ymm(void) { return (os_saved_state() & 0x6) == 0x6; }
+/* and the AVX-512 state: opmask (bit 5), zmm 0-15 upper halves (6), zmm 16-31 (7) */
+static int os_saves_zmm(void) { return (os_saved_state() & 0xE6) == 0xE6; }
 
 int fnn_cpu_has_avx2_fma(void) {
     unsigned int a, b, c, d;
@@ -105,9 +101,10 @@ int fnn_openmp_version(void) {
 #endif
 }
 
-/* Pick the best ISA when the library loads; FASTNN_ISA=generic forces the
- * portable path and FASTNN_ISA=avx2 caps it at AVX2+FMA. Python (fastnn/backends/c.py) re-applies the choice and the
- * thread count after import, so this is only the default. */
+/* Pick the best ISA when the library loads; FASTNN_ISA=generic forces the portable
+ * path and FASTNN_ISA=avx2 caps it at AVX2+FMA. Python (fastnn/backends/c.py)
+ * re-applies the choice and the thread count after import, so this is only the
+ * default. */
 __attribute__((constructor)) static void fnn_runtime_init(void) {
     const char *want = getenv("FASTNN_ISA");
     if (want && strcmp(want, "generic") == 0) fnn_set_isa(FNN_ISA_GENERIC);
