@@ -151,10 +151,10 @@ static void pick_cfg_f64(gemm_cfg_f64 *g) {
 #if FNN_X86
     if (fnn_isa_level >= FNN_ISA_AVX512) {
         g->mr = FNN_AVX512_MR; g->nr = FNN_AVX512_NR_F64;
-        /* kc 192: the A panel (12 x kc doubles) streams through L1 beside the B panel
-         * (kc x 16): 24 + 32 KiB at kc 256 overflowed its 48 KiB (+2-3% at 192). nc: as
-         * float32's, a B block under 1 MiB (1024^3: 0.85x -> 0.95x OpenBLAS). */
-        g->kc = 192; g->mc = 120; g->nc = 512;
+        /* nc: as float32's, a 1 MiB B block (1024^3: 0.85x -> 0.95x OpenBLAS). kc 192
+         * (A and B panels 18 + 24 KiB in the 48 KiB L1) measured no better on squares and
+         * 2-14% slower where it splits k = 512 or 784 into more blocks. */
+        g->kc = 256; g->mc = 120; g->nc = 512;
         g->ukr = fnn_ukr_avx512_f64;
         return;
     }
