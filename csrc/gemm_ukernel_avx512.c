@@ -18,22 +18,23 @@
 /* The k loop for R = 1..12 rows (a constant after inlining), accumulators in named
  * registers: a local array of them, indexed by a run-time row count afterwards, made
  * GCC store all 24 to the stack on every k step (float32 256^3: 178 GFLOP/s, here 192).
+ * VEC / NLANES: the instance's vector type and lanes (DEFINE_AVX512_UKR).
  * PACKED: rsa = 1 (a packed panel, or A^T read in place), one pointer for all rows.
  * MASKED: the B rows are loaded under m0 / m1. plain: alpha = 1, beta = 0, no
  * epilogue, C row-major -- the registers are stored as the result; else they go to
  * acc for the epilogue. */
-#define AVX512_ACC(r) V c##r##a = ZERO(), c##r##b = ZERO();
+#define AVX512_ACC(r) VEC c##r##a = VOP(setzero)(), c##r##b = VOP(setzero)();
 #define AVX512_ROW(r)                                                                   \
     if (R > r) {                                                                        \
-        V t = SET1(PACKED ? a[off + r] : a[r * rsa + off]);                             \
-        c##r##a = FMA(t, b0, c##r##a);                                                  \
-        c##r##b = FMA(t, b1, c##r##b);                                                  \
+        VEC t = VOP(set1)(PACKED ? a[off + r] : a[r * rsa + off]);                      \
+        c##r##a = VOP(fmadd)(t, b0, c##r##a);                                           \
+        c##r##b = VOP(fmadd)(t, b1, c##r##b);                                           \
     }
 #define AVX512_OUT(r)                                                                   \
     if (R > r) {                                                                        \
         if (plain) {                                                                    \
-            MSTOREU(c + r * rsc, m0, c##r##a);                                          \
-            MSTOREU(c + r * rsc + LANES, m1, c##r##b);                                  \
+            VOP(mask_storeu)(c + r * rsc, m0, c##r##a);                                 \
+            VOP(mask_storeu)(c + r * rsc + NLANES, m1, c##r##b);                        \
         } else {                                                                        \
             acc[r][0] = c##r##a;                                                        \
             acc[r][1] = c##r##b;                                                        \
@@ -45,14 +46,14 @@
 #define AVX512_PREFETCH_C(r)                                                            \
     if (R > r && csc == 1) {                                                            \
         _mm_prefetch((const char *)(c + r * rsc), _MM_HINT_T0);                         \
-        _mm_prefetch((const char *)(c + r * rsc + LANES), _MM_HINT_T0);                 \
+        _mm_prefetch((const char *)(c + r * rsc + NLANES), _MM_HINT_T0);                \
     }
 #define AVX512_KLOOP                                                                    \
     AVX512_REP(AVX512_PREFETCH_C)                                                       \
     AVX512_REP(AVX512_ACC)                                                              \
     for (int64_t p = 0, off = 0; p < k; p++, b += rsb, off += csa) {                    \
-        V b0 = MASKED ? MLOADU(m0, b) : LOADU(b);                                       \
-        V b1 = MASKED ? MLOADU(m1, b + LANES) : LOADU(b + LANES);                       \
+        VEC b0 = MASKED ? VOP(maskz_loadu)(m0, b) : VOP(loadu)(b);                      \
+        VEC b1 = MASKED ? VOP(maskz_loadu)(m1, b + NLANES) : VOP(loadu)(b + NLANES);    \
         AVX512_REP(AVX512_ROW)                                                          \
     }                                                                                   \
     AVX512_REP(AVX512_OUT)
@@ -76,31 +77,35 @@
 
 /* The epilogue, one dtype (see gemm.h): C = act(alpha * acc + bias + beta * C), the
  * AVX2 kernels' operation order, so the two ISA paths agree bit for bit on a tile. */
-#define AVX512_STORE(T, V, LANES, NR, SET1, LOADU, MLOADU, STOREU, MSTOREU,                \
-                     FMA, MUL, MAX, CMPMASK, BLEND, ZERO, STORE_T)                      \
+#define AVX512_STORE(T, V, LANES, NR, STORE_T)                                          \
     const int act = epi ? epi->act : FNN_ACT_IDENTITY;                                  \
-    const V va = SET1(alpha), vb = SET1(beta), slope = SET1(epi ? epi->param : (T)0);   \
+    const V zero = VOP(setzero)(), va = VOP(set1)(alpha), vb = VOP(set1)(beta);         \
+    const V slope = VOP(set1)(epi ? epi->param : (T)0);                                 \
     const int full = nr == NR;                                                          \
     if (csc == 1) {                                                                     \
-        V bias0 = ZERO(), bias1 = ZERO();                                               \
+        V bias0 = zero, bias1 = zero;                                                   \
         if (epi && epi->bias) {                                                         \
-            bias0 = MLOADU(m0, epi->bias);                                              \
-            bias1 = MLOADU(m1, epi->bias + LANES);                                      \
+            bias0 = VOP(maskz_loadu)(m0, epi->bias);                                    \
+            bias1 = VOP(maskz_loadu)(m1, epi->bias + LANES);                            \
         }                                                                               \
         for (int r = 0; r < mr; r++) {                                                  \
             T *cr = c + r * rsc;                                                        \
-            V v0 = FMA(va, acc[r][0], bias0), v1 = FMA(va, acc[r][1], bias1);           \
+            V v0 = VOP(fmadd)(va, acc[r][0], bias0), v1 = VOP(fmadd)(va, acc[r][1], bias1); \
             if (beta != 0) {                                                            \
-                v0 = FMA(vb, full ? LOADU(cr) : MLOADU(m0, cr), v0);                    \
-                v1 = FMA(vb, full ? LOADU(cr + LANES) : MLOADU(m1, cr + LANES), v1);    \
+                V c0 = full ? VOP(loadu)(cr) : VOP(maskz_loadu)(m0, cr);                \
+                V c1 = full ? VOP(loadu)(cr + LANES) : VOP(maskz_loadu)(m1, cr + LANES); \
+                v0 = VOP(fmadd)(vb, c0, v0);                                            \
+                v1 = VOP(fmadd)(vb, c1, v1);                                            \
             }                                                                           \
-            if (act == FNN_ACT_RELU) { v0 = MAX(ZERO(), v0); v1 = MAX(ZERO(), v1); }    \
-            else if (act == FNN_ACT_LEAKY_RELU) {                                       \
-                v0 = BLEND(CMPMASK(v0, ZERO(), _CMP_GT_OQ), MUL(v0, slope), v0);        \
-                v1 = BLEND(CMPMASK(v1, ZERO(), _CMP_GT_OQ), MUL(v1, slope), v1);        \
+            if (act == FNN_ACT_RELU) { /* NaN passes: max returns its second operand */ \
+                v0 = VOP(max)(zero, v0);                                                \
+                v1 = VOP(max)(zero, v1);                                                \
+            } else if (act == FNN_ACT_LEAKY_RELU) {                                     \
+                v0 = VOP(mask_blend)(VMASK(cmp)(v0, zero, _CMP_GT_OQ), VOP(mul)(v0, slope), v0); \
+                v1 = VOP(mask_blend)(VMASK(cmp)(v1, zero, _CMP_GT_OQ), VOP(mul)(v1, slope), v1); \
             }                                                                           \
-            MSTOREU(cr, m0, v0);                                                        \
-            MSTOREU(cr + LANES, m1, v1);                                                \
+            VOP(mask_storeu)(cr, m0, v0);                                               \
+            VOP(mask_storeu)(cr + LANES, m1, v1);                                       \
         }                                                                               \
         return;                                                                         \
     }                                                                                   \
@@ -112,8 +117,8 @@
     /* C strided by csc: spill alpha * tile, then write C column by column */           \
     T t[12][NR];                                                                        \
     for (int r = 0; r < mr; r++) {                                                      \
-        STOREU(t[r], MUL(va, acc[r][0]));                                               \
-        STOREU(t[r] + LANES, MUL(va, acc[r][1]));                                       \
+        VOP(storeu)(t[r], VOP(mul)(va, acc[r][0]));                                     \
+        VOP(storeu)(t[r] + LANES, VOP(mul)(va, acc[r][1]));                             \
     }                                                                                   \
     const T prm = epi ? epi->param : (T)0;                                              \
     for (int j = 0; j < nr; j++) {                                                      \
@@ -123,7 +128,7 @@
             T v = t[r][j] + bj;                                                         \
             if (beta != 0) v += beta * *cij;                                            \
             if (act == FNN_ACT_RELU) v = v > 0 ? v : (v != v ? v : (T)0);               \
-            else if (act == FNN_ACT_LEAKY_RELU) v = v > 0 ? v : prm * v;               \
+            else if (act == FNN_ACT_LEAKY_RELU) v = v > 0 ? v : prm * v;                \
             *cij = v;                                                                   \
         }                                                                               \
     }
@@ -151,8 +156,10 @@ FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void transpose16_
         u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
     }
     for (int s = 0; s < 4; s++) { /* the 4 x 4 transpose of 128-bit chunks */
-        __m512 x0 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0x44), x1 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0xEE);
-        __m512 y0 = _mm512_shuffle_f32x4(u[8 + s], z, 0x44), y1 = _mm512_shuffle_f32x4(u[8 + s], z, 0xEE);
+        __m512 x0 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0x44);
+        __m512 x1 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0xEE);
+        __m512 y0 = _mm512_shuffle_f32x4(u[8 + s], z, 0x44);
+        __m512 y1 = _mm512_shuffle_f32x4(u[8 + s], z, 0xEE);
         x[s] = _mm512_shuffle_f32x4(x0, y0, 0x88);
         x[4 + s] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
         x[8 + s] = _mm512_shuffle_f32x4(x1, y1, 0x88);
@@ -174,49 +181,6 @@ FNN_TARGET_AVX512 static inline void store_t_f32(float *c, int64_t ldc, __m512 a
             _mm512_mask_storeu_ps(cj, m, v);
         }
     }
-}
-
-FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void kloop_f32(
-    int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b, int64_t rsb,
-    __mmask16 m0, __mmask16 m1, int plain, float *c, int64_t rsc, int64_t csc, __m512 acc[12][2],
-    const int PACKED, const int MASKED, const int R) {
-    typedef __m512 V;
-    const int LANES = 16;
-#define ZERO _mm512_setzero_ps
-#define SET1 _mm512_set1_ps
-#define LOADU _mm512_loadu_ps
-#define MLOADU _mm512_maskz_loadu_ps
-#define MSTOREU _mm512_mask_storeu_ps
-#define FMA _mm512_fmadd_ps
-    AVX512_KLOOP
-#undef ZERO
-#undef SET1
-#undef LOADU
-#undef MLOADU
-#undef MSTOREU
-#undef FMA
-}
-
-FNN_TARGET_AVX512 void fnn_ukr_avx512_f32(int64_t k, const float *a, int64_t rsa, int64_t csa,
-                                          const float *b, int64_t rsb, int bmask, float *c,
-                                          int64_t rsc, int64_t csc, int mr, int nr, float alpha,
-                                          float beta, const fnn_epi_f32 *epi) {
-    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
-    __m512 acc[12][2];
-    const int plain = csc == 1 && !epi && alpha == 1.0f && beta == 0.0f;
-    const int masked = bmask && nr < 32, packed = rsa == 1;
-#define ARGS k, a, rsa, csa, b, rsb, m0, m1, plain, c, rsc, csc, acc
-    if (packed && !masked) AVX512_DISPATCH(kloop_f32, ARGS, 1, 0)
-    else if (packed) AVX512_DISPATCH(kloop_f32, ARGS, 1, 1)
-    else if (!masked) AVX512_DISPATCH(kloop_f32, ARGS, 0, 0)
-    else AVX512_DISPATCH(kloop_f32, ARGS, 0, 1)
-#undef ARGS
-    if (plain) return;
-    AVX512_STORE(float, __m512, 16, 32, _mm512_set1_ps, _mm512_loadu_ps,
-                 _mm512_maskz_loadu_ps, _mm512_storeu_ps, _mm512_mask_storeu_ps, _mm512_fmadd_ps,
-                 _mm512_mul_ps, _mm512_max_ps, _mm512_cmp_ps_mask, _mm512_mask_blend_ps,
-                 _mm512_setzero_ps, store_t_f32)
 }
 
 /* ------------------------------------------------------------------ float64 */
@@ -260,48 +224,51 @@ FNN_TARGET_AVX512 static inline void store_t_f64(double *c, int64_t ldc, __m512d
     }
 }
 
-FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void kloop_f64(
-    int64_t k, const double *a, int64_t rsa, int64_t csa, const double *b, int64_t rsb,
-    __mmask8 m0, __mmask8 m1, int plain, double *c, int64_t rsc, int64_t csc, __m512d acc[12][2],
-    const int PACKED, const int MASKED, const int R) {
-    typedef __m512d V;
-    const int LANES = 8;
-#define ZERO _mm512_setzero_pd
-#define SET1 _mm512_set1_pd
-#define LOADU _mm512_loadu_pd
-#define MLOADU _mm512_maskz_loadu_pd
-#define MSTOREU _mm512_mask_storeu_pd
-#define FMA _mm512_fmadd_pd
-    AVX512_KLOOP
-#undef ZERO
-#undef SET1
-#undef LOADU
-#undef MLOADU
-#undef MSTOREU
-#undef FMA
-}
+/* ------------------------------------------------------------ the microkernels */
 
-FNN_TARGET_AVX512 void fnn_ukr_avx512_f64(int64_t k, const double *a, int64_t rsa, int64_t csa,
-                                          const double *b, int64_t rsb, int bmask, double *c,
-                                          int64_t rsc, int64_t csc, int mr, int nr, double alpha,
-                                          double beta, const fnn_epi_f64 *epi) {
-    __mmask8 m0 = (__mmask8)(nr >= 8 ? 0xFF : (1u << nr) - 1);
-    __mmask8 m1 = (__mmask8)(nr >= 16 ? 0xFF : nr <= 8 ? 0 : (1u << (nr - 8)) - 1);
-    __m512d acc[12][2];
-    const int plain = csc == 1 && !epi && alpha == 1.0 && beta == 0.0;
-    const int masked = bmask && nr < 16, packed = rsa == 1;
-#define ARGS k, a, rsa, csa, b, rsb, m0, m1, plain, c, rsc, csc, acc
-    if (packed && !masked) AVX512_DISPATCH(kloop_f64, ARGS, 1, 0)
-    else if (packed) AVX512_DISPATCH(kloop_f64, ARGS, 1, 1)
-    else if (!masked) AVX512_DISPATCH(kloop_f64, ARGS, 0, 0)
-    else AVX512_DISPATCH(kloop_f64, ARGS, 0, 1)
-#undef ARGS
-    if (plain) return;
-    AVX512_STORE(double, __m512d, 8, 16, _mm512_set1_pd, _mm512_loadu_pd,
-                 _mm512_maskz_loadu_pd, _mm512_storeu_pd, _mm512_mask_storeu_pd, _mm512_fmadd_pd,
-                 _mm512_mul_pd, _mm512_max_pd, _mm512_cmp_pd_mask, _mm512_mask_blend_pd,
-                 _mm512_setzero_pd, store_t_f64)
+/* One definition for both dtypes: VOP(op) is the dtype's _mm512_<op>_ps / _pd and
+ * VMASK(op) its _mm512_<op>_ps_mask / _pd_mask, defined around each instance. */
+#define DEFINE_AVX512_UKR(T, SFX, V, M, LANES, NR)                                      \
+FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void kloop_##SFX(        \
+    int64_t k, const T *a, int64_t rsa, int64_t csa, const T *b, int64_t rsb, M m0,     \
+    M m1, int plain, T *c, int64_t rsc, int64_t csc, V acc[12][2], const int PACKED,    \
+    const int MASKED, const int R) {                                                    \
+    typedef V VEC;                                                                      \
+    const int NLANES = LANES;                                                           \
+    AVX512_KLOOP                                                                        \
+}                                                                                       \
+                                                                                        \
+FNN_TARGET_AVX512 void fnn_ukr_avx512_##SFX(int64_t k, const T *a, int64_t rsa,         \
+                                            int64_t csa, const T *b, int64_t rsb,       \
+                                            int bmask, T *c, int64_t rsc, int64_t csc,  \
+                                            int mr, int nr, T alpha, T beta,            \
+                                            const fnn_epi_##SFX *epi) {                 \
+    /* lanes [0, nr) of the two B vectors */                                            \
+    const unsigned full_ = (1u << LANES) - 1;                                           \
+    M m0 = (M)(nr >= LANES ? full_ : (1u << nr) - 1);                                   \
+    M m1 = (M)(nr >= NR ? full_ : nr <= LANES ? 0 : (1u << (nr - LANES)) - 1);          \
+    V acc[12][2];                                                                       \
+    const int plain = csc == 1 && !epi && alpha == 1 && beta == 0;                      \
+    const int masked = bmask && nr < NR, packed = rsa == 1;                             \
+    if (packed && !masked) AVX512_DISPATCH(kloop_##SFX, AVX512_ARGS, 1, 0)              \
+    else if (packed) AVX512_DISPATCH(kloop_##SFX, AVX512_ARGS, 1, 1)                    \
+    else if (!masked) AVX512_DISPATCH(kloop_##SFX, AVX512_ARGS, 0, 0)                   \
+    else AVX512_DISPATCH(kloop_##SFX, AVX512_ARGS, 0, 1)                                \
+    if (plain) return;                                                                  \
+    AVX512_STORE(T, V, LANES, NR, store_t_##SFX)                                        \
 }
+#define AVX512_ARGS k, a, rsa, csa, b, rsb, m0, m1, plain, c, rsc, csc, acc
+
+#define VOP(op) _mm512_##op##_ps
+#define VMASK(op) _mm512_##op##_ps_mask
+DEFINE_AVX512_UKR(float, f32, __m512, __mmask16, 16, 32)
+#undef VOP
+#undef VMASK
+#define VOP(op) _mm512_##op##_pd
+#define VMASK(op) _mm512_##op##_pd_mask
+DEFINE_AVX512_UKR(double, f64, __m512d, __mmask8, 8, 16)
+#undef VOP
+#undef VMASK
 
 #else
 /* not x86-64: nothing to compile (ISO C wants a declaration in every file) */
