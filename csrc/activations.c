@@ -2,9 +2,11 @@
  *
  * Each activation has its own loop (the switch is outside), written with the
  * branch-free math of simd_math.h so gcc vectorises it. Every loop body is
- * compiled twice: for the baseline ISA (_generic) and for AVX2+FMA (_avx2); the
- * exported functions pick one on fnn_isa_level at every call and split large
- * arrays over OpenMP threads in contiguous chunks.
+ * compiled for the baseline ISA (_generic), for AVX2+FMA (_avx2) and for AVX-512F
+ * (_avx512: elementwise, so 16 lanes give the same numbers as 8, at up to twice the
+ * rate of the transcendental ones; softmax's row sums, whose lane count sets their
+ * summation order, stay on AVX2); the exported functions pick one on fnn_isa_level at
+ * every call and split large arrays over OpenMP threads in contiguous chunks.
  *
  * Aliasing: y may be x and dx may be dy (exactly, never partially): each
  * iteration reads element i before writing element i, so `GCC ivdep` is safe.
@@ -95,7 +97,9 @@ static ATTR void bwd_##SFX##_##ISA(T *dx, const T *dy, const T *y, const T *x,  
     case FNN_ACT_ELU: EACH(n) { T v = y[i]; dx[i] = dy[i] * fnn_sel_##SFX(v > 0, (T)1, v + p); } break; \
     default: if (dx != dy) memcpy(dx, dy, (size_t)n * sizeof(T)); break;               \
     }                                                                                   \
-}                                                                                       \
+}
+
+#define DEFINE_SOFTMAX_PASSES(T, SFX, ISA, ATTR)                                        \
 /* softmax over rows [r0, r1): y = exp(x - max) / sum. Long rows: one fused     \
  * exp pass per row. Short rows (< 64): subtract the row maxima over a block of    \
  * rows, then one flat exp pass over the block, which vectorises fully. */         \
@@ -142,6 +146,20 @@ DEFINE_ACT_PASSES(float, f32, generic, )
 DEFINE_ACT_PASSES(double, f64, generic, )
 DEFINE_ACT_PASSES(float, f32, avx2, FNN_TARGET_AVX2)
 DEFINE_ACT_PASSES(double, f64, avx2, FNN_TARGET_AVX2)
+DEFINE_ACT_PASSES(float, f32, avx512, FNN_TARGET_AVX512)
+DEFINE_ACT_PASSES(double, f64, avx512, FNN_TARGET_AVX512)
+DEFINE_SOFTMAX_PASSES(float, f32, generic, )
+DEFINE_SOFTMAX_PASSES(double, f64, generic, )
+DEFINE_SOFTMAX_PASSES(float, f32, avx2, FNN_TARGET_AVX2)
+DEFINE_SOFTMAX_PASSES(double, f64, avx2, FNN_TARGET_AVX2)
+
+/* FN's pass for the ISA selected now (the elementwise ones: fwd, bwd) */
+#define ACT_PASS(FN, SFX, ...)                                                          \
+    do {                                                                                \
+        if (fnn_isa_level >= FNN_ISA_AVX512) FN##_##SFX##_avx512(__VA_ARGS__);          \
+        else if (fnn_isa_level >= FNN_ISA_AVX2) FN##_##SFX##_avx2(__VA_ARGS__);         \
+        else FN##_##SFX##_generic(__VA_ARGS__);                                         \
+    } while (0)
 
 /* [lo, hi) of a contiguous split of n elements into nt chunks (multiples of 64,
  * so no two threads share a cache line) */
@@ -164,8 +182,7 @@ void fnn_act_forward_block_##SFX(T *y, const T *x, int64_t rows, int64_t cols, i
     if (act == FNN_ACT_SOFTMAX) {                                                       \
         if (avx2) softmax_fwd_##SFX##_avx2(y, x, 0, rows, cols);                        \
         else softmax_fwd_##SFX##_generic(y, x, 0, rows, cols);                          \
-    } else if (avx2) fwd_##SFX##_avx2(y, x, rows * cols, act, (T)param);                \
-    else fwd_##SFX##_generic(y, x, rows * cols, act, (T)param);                         \
+    } else ACT_PASS(fwd, SFX, y, x, rows * cols, act, (T)param);                        \
 }                                                                                       \
 void fnn_act_backward_block_##SFX(T *dx, const T *dy, const T *y, const T *x,           \
                                   int64_t rows, int64_t cols, int act, double param) {  \
@@ -173,8 +190,7 @@ void fnn_act_backward_block_##SFX(T *dx, const T *dy, const T *y, const T *x,   
     if (act == FNN_ACT_SOFTMAX) {                                                       \
         if (avx2) softmax_bwd_##SFX##_avx2(dx, dy, y, 0, rows, cols);                   \
         else softmax_bwd_##SFX##_generic(dx, dy, y, 0, rows, cols);                     \
-    } else if (avx2) bwd_##SFX##_avx2(dx, dy, y, x, rows * cols, act, (T)param);        \
-    else bwd_##SFX##_generic(dx, dy, y, x, rows * cols, act, (T)param);                 \
+    } else ACT_PASS(bwd, SFX, dx, dy, y, x, rows * cols, act, (T)param);                \
 }                                                                                       \
 void fnn_act_forward_##SFX(T *y, const T *x, int64_t rows, int64_t cols, int act,       \
                            double param) {                                              \
@@ -194,8 +210,7 @@ void fnn_act_forward_##SFX(T *y, const T *x, int64_t rows, int64_t cols, int act
     _Pragma("omp parallel for schedule(static) num_threads(nt)")                        \
     for (int t = 0; t < nt; t++) {                                                      \
         int64_t lo, hi; split(n, nt, t, &lo, &hi);                                      \
-        if (avx2) fwd_##SFX##_avx2(y + lo, x + lo, hi - lo, act, (T)param);             \
-        else fwd_##SFX##_generic(y + lo, x + lo, hi - lo, act, (T)param);               \
+        ACT_PASS(fwd, SFX, y + lo, x + lo, hi - lo, act, (T)param);                     \
     }                                                                                   \
 }                                                                                       \
 void fnn_act_backward_##SFX(T *dx, const T *dy, const T *y, const T *x,                \
@@ -217,8 +232,7 @@ void fnn_act_backward_##SFX(T *dx, const T *dy, const T *y, const T *x,         
     for (int t = 0; t < nt; t++) {                                                      \
         int64_t lo, hi; split(n, nt, t, &lo, &hi);                                      \
         const T *ys = y ? y + lo : NULL, *xs = x ? x + lo : NULL;                       \
-        if (avx2) bwd_##SFX##_avx2(dx + lo, dy + lo, ys, xs, hi - lo, act, (T)param);   \
-        else bwd_##SFX##_generic(dx + lo, dy + lo, ys, xs, hi - lo, act, (T)param);     \
+        ACT_PASS(bwd, SFX, dx + lo, dy + lo, ys, xs, hi - lo, act, (T)param);           \
     }                                                                                   \
 }
 

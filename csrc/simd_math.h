@@ -2,9 +2,10 @@
  * the loops that call them (no libm calls, no branches: every case is computed
  * and selected), without unsafe-math options.
  *
- * The same inline code is compiled twice by the kernels that use it: once for the
- * baseline ISA (SSE2: 4 floats / 2 doubles per instruction) and once inside
- * FNN_TARGET_AVX2 functions (8 floats / 4 doubles, FMA contraction), chosen at
+ * The same inline code is compiled by the kernels that use it for the baseline ISA
+ * (SSE2: 4 floats / 2 doubles per instruction), inside FNN_TARGET_AVX2 functions (8
+ * floats / 4 doubles, FMA contraction) and, for the elementwise activations, inside
+ * FNN_TARGET_AVX512 ones (16 / 8, the same contractions: the same results), chosen at
  * run time on fnn_isa_level.
  *
  * Accuracy, measured through the activations against float64 / libm over
@@ -362,7 +363,8 @@ FNN_VINLINE double fnn_verf_f64(double x) {
  * inputs); the branch-free tanh stays ahead of libm's and is kept. */
 #define FNN_SAME_ON_BOTH(F, T, SFX)                                                     \
     FNN_VINLINE T F##_##SFX##_generic(T x) { return F##_##SFX(x); }                    \
-    FNN_VINLINE T F##_##SFX##_avx2(T x) { return F##_##SFX(x); }
+    FNN_VINLINE T F##_##SFX##_avx2(T x) { return F##_##SFX(x); }                       \
+    FNN_VINLINE T F##_##SFX##_avx512(T x) { return F##_##SFX(x); }
 FNN_SAME_ON_BOTH(fnn_vexp, float, f32)
 FNN_SAME_ON_BOTH(fnn_vexp_neg, float, f32)
 FNN_SAME_ON_BOTH(fnn_vexpm1, float, f32)
@@ -373,7 +375,8 @@ FNN_SAME_ON_BOTH(fnn_verf, float, f32)
 FNN_SAME_ON_BOTH(fnn_vtanh, double, f64)
 #define FNN_VECTOR_ON_AVX2(F, T, SFX, SCALAR)                                           \
     FNN_VINLINE T F##_##SFX##_generic(T x) { return SCALAR; }                          \
-    FNN_VINLINE T F##_##SFX##_avx2(T x) { return F##_##SFX(x); }
+    FNN_VINLINE T F##_##SFX##_avx2(T x) { return F##_##SFX(x); }                       \
+    FNN_VINLINE T F##_##SFX##_avx512(T x) { return F##_##SFX(x); }
 FNN_VECTOR_ON_AVX2(fnn_vexp, double, f64, exp(x))
 FNN_VECTOR_ON_AVX2(fnn_vexp_neg, double, f64, exp(x))
 FNN_VECTOR_ON_AVX2(fnn_vexpm1, double, f64, expm1(x))

@@ -26,7 +26,7 @@ from fastnn.backends import reference as ref  # noqa: E402
 from fastnn.backends._common import ACTIVATIONS, dropout_key, dropout_threshold  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
-ISAS = [0, 1]
+ISAS = [0, 1, 2]  # generic, AVX2+FMA, AVX-512F (skipped where the CPU lacks them)
 SMALL_SHAPES = [(1, 1), (1, 7), (3, 5), (7, 13), (17, 31), (5, 67), (33, 129)]
 BIG_SHAPE = (1031, 769)  # 3.2 MB in float32: larger than the 2 MB L2, and split over threads
 ELEMWISE = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "gelu_tanh", "elu"]
@@ -127,6 +127,24 @@ def test_activation_small(isa, dtype, name, shape):
         dx_c = run_backward(c_backend, dy, y_r, x, name)
         dx_r = run_backward(ref, dy, y_r, x, name)
         assert_grad_close(dx_c, dx_r, x, name, dtype, "backward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ELEMWISE + ["softmax"])
+def test_activations_avx512_same_bits_as_avx2(dtype, name):
+    """The elementwise passes compiled for 16 lanes compute what the 8-lane ones do (same
+    source, same contractions); softmax runs its AVX2 passes on an AVX-512 CPU."""
+    x = np.concatenate([data((1, 1003), dtype, 30.0).ravel(), np.array([0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0,
+                                                                        700.0, -700.0, np.inf, -np.inf], dtype)])
+    x = x[: x.size // 13 * 13].reshape(13, -1)
+    dy = data(x.shape, dtype, 1.0, "dy")
+    out = {}
+    for isa in (1, 2):
+        with isa_and_threads(isa):
+            y = run_forward(c_backend, x, name)
+            out[isa] = (y, run_backward(c_backend, dy, y, x, name))
+    for a, b in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("isa", ISAS)
