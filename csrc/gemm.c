@@ -34,8 +34,11 @@ static void *gemm_scratch(int which, size_t bytes) {
  * Measured on Zen 4 (CPU time, one thread): transposed-A products +7-30%. The
  * 12-row AVX-512 tile reads twelve rows of an unpacked A at once: at a row stride that
  * is a multiple of 2 KiB they fall in one or two L1 sets, so it packs such an A from two
- * strips of C on (Xeon, float64 1024^3: 76 -> 80 GFLOP/s, 2048^3 70 -> 77); other small
- * A are read in place (packing 32 x 128 cost 40% of a 32x128x64 product). */
+ * strips of C on (Xeon, float64 1024^3: 76 -> 80 GFLOP/s, 2048^3 70 -> 77), and so does
+ * an A whose k is long enough to be cut in blocks (> 512: each block's 12-row slices are
+ * re-read for every strip; float32 512x784x512 0.94x -> 1.01x OpenBLAS, 128 rows 1.05x ->
+ * 1.11x); other small A are read in place (packing 32 x 128 cost 40% of a 32x128x64
+ * product). */
 static void gemm_decide_packing(int64_t m, int64_t n, int64_t k, int64_t rsa, int64_t csb,
                                 int mr, int nr, size_t elem, int *packa, int *packb) {
     double a_bytes = (double)m * (double)k * (double)elem;
@@ -46,7 +49,7 @@ static void gemm_decide_packing(int64_t m, int64_t n, int64_t k, int64_t rsa, in
     const int64_t pack_b_rows = (mr == FNN_AVX512_MR && elem == 4) ? 192 : 96;
     *packb = csb != 1 || (m >= pack_b_rows && b_bytes >= 64.0 * 1024);
     *packa = (rsa == 1 && n >= 4 * nr) || (a_bytes > 4.0 * 1024 * 1024 && n > 256) ||
-             (mr == FNN_AVX512_MR && n >= 2 * nr && (rsa * (int64_t)elem) % 2048 == 0);
+             (mr == FNN_AVX512_MR && n >= 2 * nr && ((rsa * (int64_t)elem) % 2048 == 0 || k > 512));
 }
 
 /* dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols. The packings need it for
