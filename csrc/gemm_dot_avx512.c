@@ -41,49 +41,6 @@ FNN_TARGET_AVX512 static inline __attribute__((always_inline)) __m512 hsum16_ps(
     return _mm512_permutexvar_ps(order, t);
 }
 
-/* The epilogue on lanes [0, J) of s, the AVX2 kernels' order: act(alpha * s + bias +
- * beta * C). */
-FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void dot_store_f32(
-    float *c, __m512 s, __mmask16 m, float alpha, float beta, const fnn_epi_f32 *epi, const float *bias) {
-    s = _mm512_fmadd_ps(_mm512_set1_ps(alpha), s, bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps());
-    if (beta != 0.0f) s = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c), s);
-    if (epi && epi->act == FNN_ACT_RELU) s = _mm512_max_ps(_mm512_setzero_ps(), s); /* NaN passes */
-    else if (epi && epi->act == FNN_ACT_LEAKY_RELU)
-        s = _mm512_mask_mul_ps(s, _mm512_cmp_ps_mask(s, _mm512_setzero_ps(), _CMP_LE_OQ), s,
-                               _mm512_set1_ps(epi->param));
-    _mm512_mask_storeu_ps(c, m, s);
-}
-
-/* One tile: R rows x J columns (constants after inlining). */
-FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void dot_tile_f32(
-    int64_t k, const float *a, int64_t rsa, const float *bt, int64_t ldbt, float *c, int64_t rsc,
-    float alpha, float beta, const fnn_epi_f32 *epi, int64_t j0, const int R, const int J) {
-    __m512 acc[DOT_R_MAX][DOT_J_MAX];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_ps();
-    int64_t p = 0;
-    for (; p + 16 <= k; p += 16) {
-        __m512 x[DOT_R_MAX];
-        for (int r = 0; r < R; r++) x[r] = _mm512_loadu_ps(a + r * rsa + p);
-        for (int j = 0; j < J; j++) {
-            __m512 w = _mm512_loadu_ps(bt + j * ldbt + p);
-            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(x[r], w, acc[r][j]);
-        }
-    }
-    if (p < k) {
-        __mmask16 m = (__mmask16)((1u << (k - p)) - 1);
-        __m512 x[DOT_R_MAX];
-        for (int r = 0; r < R; r++) x[r] = _mm512_maskz_loadu_ps(m, a + r * rsa + p);
-        for (int j = 0; j < J; j++) {
-            __m512 w = _mm512_maskz_loadu_ps(m, bt + j * ldbt + p);
-            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(x[r], w, acc[r][j]);
-        }
-    }
-    const __mmask16 mj = (__mmask16)((1u << J) - 1);
-    const float *bias = epi && epi->bias ? epi->bias + j0 : NULL;
-    for (int r = 0; r < R; r++) dot_store_f32(c + r * rsc, hsum16_ps(acc[r], J), mj, alpha, beta, epi, bias);
-}
-
 /* ------------------------------------------------------------------ float64 */
 
 /* Lanes L < 8 of the result = sums of v[L] (missing v zero): as hsum16_ps, 512 -> 256
@@ -105,45 +62,65 @@ FNN_TARGET_AVX512 static inline __attribute__((always_inline)) __m512d hsum8_pd(
     return _mm512_permutexvar_pd(order, t);
 }
 
-FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void dot_store_f64(
-    double *c, __m512d s, __mmask8 m, double alpha, double beta, const fnn_epi_f64 *epi, const double *bias) {
-    s = _mm512_fmadd_pd(_mm512_set1_pd(alpha), s, bias ? _mm512_maskz_loadu_pd(m, bias) : _mm512_setzero_pd());
-    if (beta != 0.0) s = _mm512_fmadd_pd(_mm512_set1_pd(beta), _mm512_maskz_loadu_pd(m, c), s);
-    if (epi && epi->act == FNN_ACT_RELU) s = _mm512_max_pd(_mm512_setzero_pd(), s);
-    else if (epi && epi->act == FNN_ACT_LEAKY_RELU)
-        s = _mm512_mask_mul_pd(s, _mm512_cmp_pd_mask(s, _mm512_setzero_pd(), _CMP_LE_OQ), s,
-                               _mm512_set1_pd(epi->param));
-    _mm512_mask_storeu_pd(c, m, s);
+/* ------------------------------------------------------------ the tiles */
+
+/* One definition for both dtypes: VOP(op) is the dtype's _mm512_<op>_ps / _pd and
+ * VMASK(op) its _mm512_<op>_ps_mask / _pd_mask, defined around each instance.
+ * dot_store: the epilogue on lanes [0, J) of s, the AVX2 kernels' order, act(alpha * s
+ * + bias + beta * C). dot_tile: one tile, R rows x J columns (constants after
+ * inlining), k in steps of LANES then a masked tail. */
+#define DEFINE_DOT_TILE(T, SFX, V, M, LANES, HSUM)                                      \
+FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void dot_store_##SFX(    \
+    T *c, V s, M m, T alpha, T beta, const fnn_epi_##SFX *epi, const T *bias) {         \
+    const V zero = VOP(setzero)();                                                      \
+    s = VOP(fmadd)(VOP(set1)(alpha), s, bias ? VOP(maskz_loadu)(m, bias) : zero);       \
+    if (beta != 0) s = VOP(fmadd)(VOP(set1)(beta), VOP(maskz_loadu)(m, c), s);          \
+    if (epi && epi->act == FNN_ACT_RELU) s = VOP(max)(zero, s); /* NaN passes */        \
+    else if (epi && epi->act == FNN_ACT_LEAKY_RELU)                                     \
+        s = VOP(mask_mul)(s, VMASK(cmp)(s, zero, _CMP_LE_OQ), s, VOP(set1)(epi->param)); \
+    VOP(mask_storeu)(c, m, s);                                                          \
+}                                                                                       \
+                                                                                        \
+FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void dot_tile_##SFX(     \
+    int64_t k, const T *a, int64_t rsa, const T *bt, int64_t ldbt, T *c, int64_t rsc,   \
+    T alpha, T beta, const fnn_epi_##SFX *epi, int64_t j0, const int R, const int J) {  \
+    V acc[DOT_R_MAX][DOT_J_MAX];                                                        \
+    for (int r = 0; r < R; r++)                                                         \
+        for (int j = 0; j < J; j++) acc[r][j] = VOP(setzero)();                         \
+    int64_t p = 0;                                                                      \
+    for (; p + LANES <= k; p += LANES) {                                                \
+        V x[DOT_R_MAX];                                                                 \
+        for (int r = 0; r < R; r++) x[r] = VOP(loadu)(a + r * rsa + p);                 \
+        for (int j = 0; j < J; j++) {                                                   \
+            V w = VOP(loadu)(bt + j * ldbt + p);                                        \
+            for (int r = 0; r < R; r++) acc[r][j] = VOP(fmadd)(x[r], w, acc[r][j]);     \
+        }                                                                               \
+    }                                                                                   \
+    if (p < k) {                                                                        \
+        M m = (M)((1u << (k - p)) - 1);                                                 \
+        V x[DOT_R_MAX];                                                                 \
+        for (int r = 0; r < R; r++) x[r] = VOP(maskz_loadu)(m, a + r * rsa + p);        \
+        for (int j = 0; j < J; j++) {                                                   \
+            V w = VOP(maskz_loadu)(m, bt + j * ldbt + p);                               \
+            for (int r = 0; r < R; r++) acc[r][j] = VOP(fmadd)(x[r], w, acc[r][j]);     \
+        }                                                                               \
+    }                                                                                   \
+    const M mj = (M)((1u << J) - 1);                                                    \
+    const T *bias = epi && epi->bias ? epi->bias + j0 : NULL;                           \
+    for (int r = 0; r < R; r++)                                                         \
+        dot_store_##SFX(c + r * rsc, HSUM(acc[r], J), mj, alpha, beta, epi, bias);      \
 }
 
-FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void dot_tile_f64(
-    int64_t k, const double *a, int64_t rsa, const double *bt, int64_t ldbt, double *c, int64_t rsc,
-    double alpha, double beta, const fnn_epi_f64 *epi, int64_t j0, const int R, const int J) {
-    __m512d acc[DOT_R_MAX][DOT_J_MAX];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_pd();
-    int64_t p = 0;
-    for (; p + 8 <= k; p += 8) {
-        __m512d x[DOT_R_MAX];
-        for (int r = 0; r < R; r++) x[r] = _mm512_loadu_pd(a + r * rsa + p);
-        for (int j = 0; j < J; j++) {
-            __m512d w = _mm512_loadu_pd(bt + j * ldbt + p);
-            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_pd(x[r], w, acc[r][j]);
-        }
-    }
-    if (p < k) {
-        __mmask8 m = (__mmask8)((1u << (k - p)) - 1);
-        __m512d x[DOT_R_MAX];
-        for (int r = 0; r < R; r++) x[r] = _mm512_maskz_loadu_pd(m, a + r * rsa + p);
-        for (int j = 0; j < J; j++) {
-            __m512d w = _mm512_maskz_loadu_pd(m, bt + j * ldbt + p);
-            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_pd(x[r], w, acc[r][j]);
-        }
-    }
-    const double *bias = epi && epi->bias ? epi->bias + j0 : NULL;
-    for (int r = 0; r < R; r++)
-        dot_store_f64(c + r * rsc, hsum8_pd(acc[r], J), (__mmask8)((1u << J) - 1), alpha, beta, epi, bias);
-}
+#define VOP(op) _mm512_##op##_ps
+#define VMASK(op) _mm512_##op##_ps_mask
+DEFINE_DOT_TILE(float, f32, __m512, __mmask16, 16, hsum16_ps)
+#undef VOP
+#undef VMASK
+#define VOP(op) _mm512_##op##_pd
+#define VMASK(op) _mm512_##op##_pd_mask
+DEFINE_DOT_TILE(double, f64, __m512d, __mmask8, 8, hsum8_pd)
+#undef VOP
+#undef VMASK
 
 /* ------------------------------------------------------------------ drivers */
 
