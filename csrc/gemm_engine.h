@@ -65,20 +65,33 @@ static void GE_FN(pack_a)(T *dst, const T *a, int64_t rsa, int64_t csa, int64_t 
 }
 
 /* Pack B(0:kc, 0:nc) into panels of NR columns (the first one only `first` wide, see
- * gemm_serial); panel q holds (p, j) at [p*NR + j], missing columns zero-filled. */
+ * gemm_serial); panel q holds (p, j) at [p*NR + j], missing columns zero-filled.
+ * A row-major B is copied row by row across all the panels, so it is read in address
+ * order: panel by panel, each of the kc rows read per panel was a new 4 KiB page for
+ * n >= 1024 float32, which the prefetchers do not follow (+1.5-2.5% at 1024^3 and
+ * 2048^3, Xeon, both dtypes). */
 static inline __attribute__((always_inline)) void GE_FN(pack_b_impl)(
     T *dst, const T *b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc, const int NR,
     int64_t first) {
+    if (csb == 1) {
+        for (int64_t p = 0; p < kc; p++) {
+            const T *row = b + p * rsb;
+            T *d = dst + p * NR;
+            for (int64_t j0 = 0, w = first; j0 < nc; j0 += w, w = NR, d += NR * kc) {
+                int nr = nc - j0 < w ? (int)(nc - j0) : (int)w;
+                if (nr == NR) {
+                    for (int j = 0; j < NR; j++) d[j] = row[j0 + j];
+                } else {
+                    for (int j = 0; j < NR; j++) d[j] = j < nr ? row[j0 + j] : (T)0;
+                }
+            }
+        }
+        return;
+    }
     for (int64_t j0 = 0, w = first; j0 < nc; j0 += w, w = NR, dst += NR * kc) {
         int nr = nc - j0 < w ? (int)(nc - j0) : (int)w;
         const T *src = b + j0 * csb;
-        if (csb == 1 && nr == NR) {
-            for (int64_t p = 0; p < kc; p++)
-                for (int j = 0; j < NR; j++) dst[p * NR + j] = src[p * rsb + j];
-        } else if (csb == 1) {
-            for (int64_t p = 0; p < kc; p++)
-                for (int j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * rsb + j] : 0;
-        } else if (rsb == 1 && nr == NR) { /* columns contiguous along k */
+        if (rsb == 1 && nr == NR) { /* columns contiguous along k */
             GE_FN(transpose)(dst, NR, src, csb, NR, kc);
         } else {
             /* transposed B: each column of op(B) is contiguous in memory */

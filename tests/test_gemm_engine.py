@@ -101,6 +101,29 @@ def test_gemm_alpha_beta(m, n, k, alpha, beta, dtype, isa, threads):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_gemm_packed_b_misaligned_out(dtype, isa, threads):
+    """A C that starts one element past a 64-byte boundary, with B packed and k cut in
+    blocks: the packed B block then starts with a narrower strip (so that C's tiles are
+    aligned), and its row-by-row packing fills that strip, the full ones and a partial
+    last one (n = 528 float32 / 264 float64: rows a multiple of 64 bytes)."""
+    rng = np.random.default_rng(17)
+    m, n, k = 200, (528 if dtype == np.float32 else 264), 600
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    for beta in (0.0, 0.5):
+        buf = np.zeros(m * n + 16, dtype)
+        start = next(i for i in range(1, 17) if (buf[i:].ctypes.data % 64) != 0)
+        out = buf[start:start + m * n].reshape(m, n)
+        out[...] = c0
+        kernels.gemm(a, b, beta=beta, out=out, backend="c")
+        ref = a.astype(np.float64) @ b.astype(np.float64) + beta * c0.astype(np.float64)
+        bound = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64) + beta * np.abs(c0) + 1.0
+        assert (np.abs(out - ref) / bound).max() < TOL[dtype]
+        assert buf[:start].max() == 0 and buf[start + m * n:].max() == 0, "wrote outside out"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_gemm_narrow_outputs(dtype, isa, threads):
     """n = 2..12 columns (AVX2: the dot kernels for most of them, register tiles for the
     rest; AVX-512: dot kernels for all at k = 67, for n <= 9 at k = 32 and 45; m = 7:
