@@ -1035,6 +1035,141 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
     return float(gap), float(tol_s), int(n_iter), bool(ok)
 
 
+# ------------------------------------------------------------ enet_cd_sparse
+# The same solver on a sparse CSC X, centred implicitly (scikit-learn's
+# sparse_enet_coordinate_descent), its modules beside each backend as enet_cd's are.
+
+_ENET_SPARSE_MODULES = {
+    "numpy": "fastnn.backends._enet_sparse_reference",
+    "numba": "fastnn.backends._enet_sparse_numba",
+    "c": "fastnn.backends._enet_sparse_c",
+}
+__all__.append("enet_cd_sparse")
+
+
+def _csc_index(name: str, a) -> np.ndarray:
+    """A CSC index array (int32 or int64, 1-D) as C-contiguous int64, the backends' one width."""
+    if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.int32, np.int64):
+        raise TypeError(f"X.{name} must be a 1-D int32 or int64 array, got "
+                        f"{getattr(a, 'dtype', type(a).__name__)}")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _enet_csc(X, p: int, dt: np.dtype):
+    """A scipy.sparse CSC X [n_samples, p] checked for the C (which indexes with it unchecked),
+    as (data [nnz] in dt, indices int64 [nnz], indptr int64 [p + 1], n_samples)."""
+    sparse = sys.modules.get("scipy.sparse")  # (a sparse X has imported it)
+    if sparse is None or not sparse.issparse(X):
+        raise TypeError(f"X must be a scipy.sparse CSC matrix or array, got {type(X).__name__} (a dense X: "
+                        "kernels.enet_cd, with X transposed)")
+    if X.format != "csc":
+        raise TypeError(f"X is a sparse {X.format.upper()} matrix; kernels.enet_cd_sparse takes CSC (one "
+                        "column per coordinate update): pass X.tocsc()")
+    if len(X.shape) != 2 or X.shape[1] != p or X.shape[0] < 1:
+        raise ValueError(f"X must have shape (n_samples >= 1, {p}) (one column per coefficient of w), got {X.shape}")
+    n = int(X.shape[0])
+    data = _input("X.data", X.data, 1, dt)
+    indices, indptr = _csc_index("indices", X.indices), _csc_index("indptr", X.indptr)
+    nnz = data.shape[0]
+    if indices.shape[0] != nnz:
+        raise ValueError(f"X.indices must have one entry per value of X.data ({nnz}), got {indices.shape[0]}")
+    if indptr.shape[0] != p + 1:
+        raise ValueError(f"X.indptr must have n_features + 1 = {p + 1} entries, got {indptr.shape[0]}")
+    if indptr[0] != 0 or indptr[-1] != nnz:
+        raise ValueError(f"X.indptr must run from 0 to nnz = {nnz} (the length of X.data), got {indptr[0]} to "
+                         f"{indptr[-1]}")
+    down = np.flatnonzero(np.diff(indptr) < 0)
+    if down.size:
+        raise ValueError(f"X.indptr must be non-decreasing (column j is X.data[indptr[j]:indptr[j + 1]]); column "
+                         f"{down[0]} ends before it starts")
+    if nnz and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError(f"X.indices must be row indices in [0, {n}) (n_samples), got values in "
+                         f"[{indices.min()}, {indices.max()}]")
+    if _has_duplicates(indices, indptr, n):  # each stored value is one X_ij: norm2 would be wrong
+        raise ValueError("X has duplicate entries (a row stored twice in one column): call X.sum_duplicates() first")
+    return data, indices, indptr, n
+
+
+def _has_duplicates(indices: np.ndarray, indptr: np.ndarray, n: int) -> bool:
+    """Whether some column of the CSC structure stores a row twice (O(nnz) when rows are sorted)."""
+    if indices.shape[0] < 2:
+        return False
+    rising = np.diff(indices) > 0
+    rising[indptr[1:-1][(indptr[1:-1] > 0) & (indptr[1:-1] < indices.shape[0])] - 1] = True  # column breaks
+    if rising.all():  # sorted, strictly, within every column (scipy's canonical CSC)
+        return False
+    cols = np.repeat(np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr))
+    return np.unique(cols * n + indices).shape[0] != indices.shape[0]
+
+
+def enet_cd_sparse(w: Array, X, y, *, alpha: float, beta: float = 0.0, X_mean=None, sample_weight=None,
+                   max_iter: int = 1000, tol: float = 1e-4, positive: bool = False, selection: str = "cyclic",
+                   seed: int = 0, screening: bool = True,
+                   backend: Optional[str] = None) -> Tuple[float, float, int, bool]:
+    """Elastic-net coordinate descent on a sparse X, in place on ``w``: scikit-learn's sparse solver.
+
+    scikit-learn's ``sparse_enet_coordinate_descent`` step for step. Minimises
+
+        1/2 sum_i s_i (y_i - ((X - 1 X_mean^T) w)_i)^2 + alpha ||w||_1 + beta/2 ||w||^2
+
+    from the start point ``w`` [n_features] (float32/float64, updated in place).
+    ``X`` is a scipy.sparse CSC matrix or array [n_samples, n_features] (data in w's
+    dtype, int32 or int64 indices, no duplicate entries), never densified.
+    ``X_mean`` [n_features] (default: zeros, no centring) centres X implicitly; it
+    must be X's column means weighted by s (what makes sum of the residual constant,
+    as the solver assumes; an intercept fit passes them with y centred). ``s`` is
+    ``sample_weight`` [n_samples] (>= 0; default ones: scikit-learn's estimators
+    rescale it to sum to n_samples first). ``y`` [n_samples]; all finite.
+    ``selection``, ``seed``, ``positive``, ``screening`` and the stop are enet_cd's;
+    the tolerance is scaled by ``y . (s y)``.
+
+    Returns ``(gap, tol * y . (s y), sweeps, converged)``, as enet_cd.
+    """
+    mod = _solver_module(_ENET_SPARSE_MODULES, backend)
+    if not isinstance(w, np.ndarray):
+        raise TypeError(f"w must be a numpy.ndarray (it is updated in place), got {type(w).__name__}")
+    if w.dtype not in FLOATS:
+        raise TypeError(f"w must be float32 or float64, got dtype {w.dtype}")
+    if w.ndim != 1 or w.shape[0] == 0 or w.shape[0] >= 1 << 31:
+        raise ValueError(f"w must be 1-D with 1 to 2**31 - 1 coefficients (the active set is 32-bit), "
+                         f"got shape {w.shape}")
+    w = _output("w", w, w.shape, w.dtype)
+    p = w.shape[0]
+    data, indices, indptr, n = _enet_csc(X, p, w.dtype)
+    y = _input("y", y, 1, w.dtype)
+    if y.shape[0] != n:
+        raise ValueError(f"y must have shape ({n},) (one target per row of X), got {y.shape}")
+    x_mean = np.zeros(p, w.dtype) if X_mean is None else _input("X_mean", X_mean, 1, w.dtype)
+    if x_mean.shape[0] != p:
+        raise ValueError(f"X_mean must have shape ({p},) (one centre per column of X), got {x_mean.shape}")
+    sw = None if sample_weight is None else _input("sample_weight", sample_weight, 1, w.dtype)
+    if sw is not None and sw.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},) (one weight per row of X), got {sw.shape}")
+    inputs = (("X.data", data), ("y", y), ("X_mean", x_mean), ("sample_weight", sw))
+    for name, arr in inputs:
+        if arr is not None and _may_share_memory(arr, w):
+            raise ValueError(f"w overlaps {name}; pass a separate buffer")
+    for name, arr in (("w", w),) + inputs:
+        # the solver's maxima and screening tests would skip a NaN, differently per backend
+        if arr is not None and not np.isfinite(arr).all():
+            raise ValueError(f"{name} must be finite (it holds NaN or inf)")
+    if sw is not None and (sw < 0).any():
+        raise ValueError("sample_weight must be >= 0 (the weighted residual divides by it)")
+    alpha = check_real("alpha", alpha, low=0.0)
+    beta = check_real("beta", beta, low=0.0)
+    tol = check_real("tol", tol, low=0.0)
+    max_iter = check_int("max_iter", max_iter, 1)
+    seed = check_int("seed", seed)
+    if seed >= 1 << 32:
+        raise ValueError(f"seed must be < 2**32, got {seed}")
+    if selection not in ("cyclic", "random"):
+        raise ValueError(f"selection must be 'cyclic' or 'random', got {selection!r}")
+    args = (w, data, indices, indptr, y, sw, x_mean, alpha, beta, max_iter, tol, seed, selection == "random",
+            check_bool("positive", positive), check_bool("screening", screening))
+    gap, tol_s, n_iter, ok = _run("enet_cd_sparse", mod, "enet_cd_sparse", args)
+    return float(gap), float(tol_s), int(n_iter), bool(ok)
+
+
 # ----------------------------------------------------------------------- sag
 # Ridge / LogisticRegression's "sag" and "saga": a whole solve in one backend call,
 # its modules beside each backend as enet_cd's are.
