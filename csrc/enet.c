@@ -170,3 +170,222 @@ int fnn_enet_cd_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_iter_ou
 
 DEFINE_ENET_API(float, f32)
 DEFINE_ENET_API(double, f64)
+
+/* ---- fnn_enet_cd_sparse_*: the same solver on a sparse CSC X, centred implicitly ----
+ *
+ * scikit-learn's sparse_enet_coordinate_descent step for step: minimises
+ * 1/2 sum_i s_i (y_i - (Z w)_i)^2 + alpha ||w||_1 + beta/2 ||w||^2 with Z = X - 1 m^T
+ * (m = x_mean, the weighted column means; s = sample_weight, ones when NULL), never
+ * forming Z. Its residual R = s * (y - Z w) is kept as R = rx + c s: the centring's
+ * share of an update (-a s_i m_j on every row) goes into the scalar c, so an update
+ * touches column j's non-zeros only (scikit-learn's touches all n rows when m != 0),
+ * X_j . R = X_j . rx + c (X_j . s) with X_j . s computed once, and R is formed only
+ * for the duality gap. Sparse dots run in stored order (as scikit-learn's). The spec is
+ * fastnn/backends/_enet_sparse_reference.py (fastnn/backends/_enet_sparse_numba.py is
+ * this file's twin). Compiled once, without ISA variants: the column loops are
+ * gathers and scatters that gain nothing from AVX2, and the dense dots are few. */
+
+#define DEFINE_ENET_SPARSE(T, SFX, SQRT, FABS)                                          \
+typedef struct {                                                                        \
+    const T *data, *y, *sw, *x_mean; /* sw: NULL when unweighted */                     \
+    const int64_t *indices, *indptr;                                                    \
+    int64_t n, p;                                                                       \
+    int center;                                                                         \
+} csc_##SFX;                                                                            \
+/* X_j . v over column j's non-zeros */                                                 \
+static T col_dot_##SFX(const csc_##SFX *X, int64_t j, const T *v) {                     \
+    T acc = 0;                                                                          \
+    for (int64_t k = X->indptr[j]; k < X->indptr[j + 1]; k++)                           \
+        acc += X->data[k] * v[X->indices[k]];                                           \
+    return acc;                                                                         \
+}                                                                                       \
+static T col_sum_##SFX(const csc_##SFX *X, int64_t j) {                                 \
+    T acc = 0;                                                                          \
+    for (int64_t k = X->indptr[j]; k < X->indptr[j + 1]; k++) acc += X->data[k];        \
+    return acc;                                                                         \
+}                                                                                       \
+/* R += a s Z_j in the lazy form: rx on column j's rows, the centring into c */         \
+static T add_##SFX(const csc_##SFX *X, T *rx, T c, T a, int64_t j) {                    \
+    const T *sw = X->sw;                                                                \
+    for (int64_t k = X->indptr[j]; k < X->indptr[j + 1]; k++) {                         \
+        int64_t i = X->indices[k];                                                      \
+        rx[i] += (sw ? sw[i] * X->data[k] : X->data[k]) * a;                            \
+    }                                                                                   \
+    return X->center ? c - X->x_mean[j] * a : c;                                        \
+}                                                                                       \
+/* R = rx + c s, the residual scikit-learn keeps */                                     \
+static void materialise_##SFX(const csc_##SFX *X, T *r, const T *rx, T c) {             \
+    if (X->sw) for (int64_t i = 0; i < X->n; i++) r[i] = rx[i] + X->sw[i] * c;          \
+    else for (int64_t i = 0; i < X->n; i++) r[i] = rx[i] + c;                           \
+}                                                                                       \
+/* sum_i s_i (X_ij - m_j)^2: column j's non-zeros, then m_j^2 times its zeros' weight */ \
+static T col_norm2_##SFX(const csc_##SFX *X, int64_t j, T s_sum) {                      \
+    T m = X->x_mean[j], acc = 0;                                                        \
+    int64_t lo = X->indptr[j], hi = X->indptr[j + 1];                                   \
+    if (!X->sw) {                                                                       \
+        for (int64_t k = lo; k < hi; k++) { T d = X->data[k] - m; acc += d * d; }       \
+        return X->center ? acc + (T)(X->n - (hi - lo)) * (m * m) : acc;                 \
+    }                                                                                   \
+    for (int64_t k = lo; k < hi; k++) {                                                 \
+        T s = X->sw[X->indices[k]], d = X->data[k] - m;                                 \
+        acc += s * (d * d) - s * (m * m);                                               \
+    }                                                                                   \
+    return X->center ? acc + (m * m) * s_sum : acc;                                     \
+}                                                                                       \
+/* The duality gap at (w, R) (scikit-learn's gap_enet_sparse); xta receives             \
+ * Z^T R - beta w, *dual_norm its (positive) max norm. */                               \
+static T sgap_##SFX(const csc_##SFX *X, const T *w, T alpha, T beta, const T *r,        \
+                    T r_sum, T *xta, int positive, T *dual_norm) {                      \
+    int64_t n = X->n, p = X->p;                                                         \
+    T w_l2 = beta > 0 ? fnn_rdot_##SFX(w, w, p) : (T)0;                                 \
+    T r_norm2 = 0;                                                                      \
+    if (X->sw) { /* R = s * residual: the weighted squared residual is sum R_i^2 / s_i */ \
+        for (int64_t i = 0; i < n; i++)                                                 \
+            if (X->sw[i] != 0) r_norm2 += (r[i] * r[i]) / X->sw[i];                     \
+    } else r_norm2 = fnn_rdot_##SFX(r, r, n);                                           \
+    T ry = (alpha == 0 && beta == 0) ? (T)0 : fnn_rdot_##SFX(r, X->y, n);              \
+    for (int64_t j = 0; j < p; j++) {                                                   \
+        xta[j] = col_dot_##SFX(X, j, r);                                                \
+        if (X->center) xta[j] -= X->x_mean[j] * r_sum;                                  \
+    }                                                                                   \
+    if (alpha == 0) {                                                                   \
+        T dn = fnn_rdot_##SFX(xta, xta, p);                                             \
+        *dual_norm = dn;                                                                \
+        if (beta == 0) return dn;                                                       \
+        return r_norm2 + (T)0.5 * beta * w_l2 - ry + (T)1 / ((T)2 * beta) * dn;         \
+    }                                                                                   \
+    for (int64_t j = 0; j < p; j++) xta[j] -= beta * w[j];                              \
+    T dn = positive ? xta[0] : FABS(xta[0]);                                            \
+    for (int64_t j = 1; j < p; j++) {                                                   \
+        T v = positive ? xta[j] : FABS(xta[j]);                                         \
+        if (v > dn) dn = v;                                                             \
+    }                                                                                   \
+    *dual_norm = dn;                                                                    \
+    T w_l1 = 0;                                                                         \
+    for (int64_t j = 0; j < p; j++) w_l1 += FABS(w[j]);                                 \
+    T primal = (T)0.5 * (r_norm2 + beta * w_l2) + alpha * w_l1;                         \
+    T scale = dn > alpha ? alpha / dn : (T)1;                                           \
+    T dual = (T)-0.5 * (scale * scale) * (r_norm2 + beta * w_l2) + scale * ry;          \
+    return primal - dual;                                                               \
+}                                                                                       \
+/* Gap-safe screening, as screen_* above with the lazy residual; returns n_active */   \
+static int64_t sscreen_##SFX(const csc_##SFX *X, T *w, T *rx, T *c, const T *norm2,      \
+                             const T *xta, T alpha, T beta, T dual_norm, T gap,         \
+                             uint32_t *active, uint8_t *excluded, int first) {          \
+    int64_t n_active = 0;                                                               \
+    T bound = SQRT((T)2 * gap) / alpha, denom = dual_norm > alpha ? dual_norm : alpha;  \
+    for (int64_t j = 0; j < X->p; j++) {                                                \
+        if (first && norm2[j] == 0) { w[j] = 0; excluded[j] = 1; continue; }            \
+        if (!first && excluded[j]) continue;                                            \
+        T d_j = ((T)1 - FABS(xta[j] / denom)) / SQRT(norm2[j] + beta);                  \
+        if (d_j <= bound) { active[n_active++] = (uint32_t)j; excluded[j] = 0; }        \
+        else {                                                                          \
+            if (w[j] != 0) { *c = add_##SFX(X, rx, *c, w[j], j); w[j] = 0; }            \
+            excluded[j] = 1;                                                            \
+        }                                                                               \
+    }                                                                                   \
+    return n_active;                                                                    \
+}                                                                                       \
+/* work: rx [n], r [n], xta [p], norm2 [p], sx [p] */                                   \
+static void scd_##SFX(const csc_##SFX *X, T *w, T *gap_out, T *tol_out,                 \
+                      int64_t *n_iter_out, int *converged, T alpha, T beta,             \
+                      int64_t max_iter, T tol, uint32_t seed, int random, int positive, \
+                      int screening, T *work, uint32_t *active, uint8_t *excluded) {    \
+    int64_t n = X->n, p = X->p;                                                         \
+    const T *sw = X->sw, *y = X->y, *x_mean = X->x_mean;                                \
+    T *rx = work, *r = work + n, *xta = work + 2 * n, *norm2 = xta + p, *sx = norm2 + p; \
+    T s_sum = 0;                                                                        \
+    if (sw) for (int64_t i = 0; i < n; i++) s_sum += sw[i];                             \
+    for (int64_t j = 0; j < p; j++) {                                                   \
+        norm2[j] = col_norm2_##SFX(X, j, s_sum);                                        \
+        /* X_j . s: the lazy c's share of X_j . R */                                    \
+        sx[j] = !X->center ? (T)0 : (sw ? col_dot_##SFX(X, j, sw) : col_sum_##SFX(X, j)); \
+    }                                                                                   \
+    T d_w_tol = tol;                                                                    \
+    if (alpha == 0) screening = 0;                                                      \
+    /* R = s * (y - Z w) = rx + c s */                                                  \
+    for (int64_t i = 0; i < n; i++) rx[i] = sw ? sw[i] * y[i] : y[i];                   \
+    T c = 0;                                                                            \
+    for (int64_t j = 0; j < p; j++)                                                     \
+        if (w[j] != 0) c = add_##SFX(X, rx, c, -w[j], j);                               \
+    materialise_##SFX(X, r, rx, c);                                                     \
+    /* sum(R) = s . y whatever w is (m is the weighted mean): computed once */          \
+    T r_sum = 0;                                                                        \
+    if (X->center) for (int64_t i = 0; i < n; i++) r_sum += r[i];                       \
+    T yy = 0; /* y . (s y), in order */                                                 \
+    for (int64_t i = 0; i < n; i++) yy += y[i] * (sw ? sw[i] * y[i] : y[i]);            \
+    tol *= yy;                                                                          \
+    *tol_out = tol;                                                                     \
+    *converged = 1;                                                                     \
+    T dual_norm;                                                                        \
+    T gap = sgap_##SFX(X, w, alpha, beta, r, r_sum, xta, positive, &dual_norm);         \
+    if (gap <= tol) { *gap_out = gap; *n_iter_out = 0; return; }                        \
+    int64_t n_active = p;                                                               \
+    if (screening)                                                                      \
+        n_active = sscreen_##SFX(X, w, rx, &c, norm2, xta, alpha, beta, dual_norm, gap, \
+                                 active, excluded, 1);                                  \
+    int64_t it = 0;                                                                     \
+    *converged = 0;                                                                     \
+    for (it = 0; it < max_iter; it++) {                                                 \
+        T w_max = 0, d_w_max = 0;                                                       \
+        for (int64_t f = 0; f < n_active; f++) {                                        \
+            int64_t j = random ? (int64_t)(fnn_sk_rand_r(&seed) % (uint32_t)n_active) : f;  \
+            if (screening) j = active[j];                                               \
+            if (norm2[j] == 0) continue;                                                \
+            T w_j = w[j];                                                               \
+            /* Z_j . (R + w_j s Z_j), in scikit-learn's order */                        \
+            T tmp = col_dot_##SFX(X, j, rx);                                            \
+            if (X->center) tmp += c * sx[j];                                            \
+            tmp += w_j * norm2[j];                                                      \
+            if (X->center) tmp -= r_sum * x_mean[j];                                    \
+            if (positive && tmp < 0) w[j] = 0;                                          \
+            else {                                                                      \
+                T mag = FABS(tmp) - alpha;                                              \
+                T sgn = tmp > 0 ? (T)1 : (tmp < 0 ? (T)-1 : (T)0);                      \
+                w[j] = sgn * (mag > 0 ? mag : (T)0) / (norm2[j] + beta);                \
+            }                                                                           \
+            if (w[j] != w_j) c = add_##SFX(X, rx, c, w_j - w[j], j);                    \
+            T d = FABS(w[j] - w_j);                                                     \
+            if (d > d_w_max) d_w_max = d;                                               \
+            if (FABS(w[j]) > w_max) w_max = FABS(w[j]);                                 \
+        }                                                                               \
+        if (w_max == 0 || d_w_max / w_max <= d_w_tol || it == max_iter - 1) {           \
+            materialise_##SFX(X, r, rx, c);                                             \
+            gap = sgap_##SFX(X, w, alpha, beta, r, r_sum, xta, positive, &dual_norm);   \
+            if (gap <= tol) { *converged = 1; break; }                                  \
+            if (screening)                                                              \
+                n_active = sscreen_##SFX(X, w, rx, &c, norm2, xta, alpha, beta,         \
+                                         dual_norm, gap, active, excluded, 0);          \
+        }                                                                               \
+    }                                                                                   \
+    *gap_out = gap;                                                                     \
+    *n_iter_out = (it < max_iter ? it : max_iter - 1) + 1;                              \
+}                                                                                       \
+int fnn_enet_cd_sparse_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_iter_out, \
+                             int *converged, const T *data, const int64_t *indices,     \
+                             const int64_t *indptr, const T *y, const T *sample_weight, \
+                             const T *x_mean, int64_t n_samples, int64_t n_features,    \
+                             double alpha, double beta, int64_t max_iter, double tol,   \
+                             uint32_t seed, int random, int positive, int screening) {  \
+    int64_t n = n_samples, p = n_features;                                              \
+    csc_##SFX X = {data, y, sample_weight, x_mean, indices, indptr, n, p, 0};           \
+    for (int64_t j = 0; j < p; j++)   /* scikit-learn's: centre only when some m_j != 0 */ \
+        if (x_mean[j] != 0) { X.center = 1; break; }                                    \
+    T *work = (T *)calloc(2 * (size_t)n + 3 * (size_t)p + 1, sizeof(T));                \
+    uint32_t *active = (uint32_t *)malloc(((size_t)p + 1) * sizeof(uint32_t));          \
+    uint8_t *excluded = (uint8_t *)malloc((size_t)p + 1);                               \
+    if (!work || !active || !excluded) {                                                \
+        free(work); free(active); free(excluded);                                       \
+        return FNN_ENOMEM;                                                              \
+    }                                                                                   \
+    T gap, tol_s;                                                                       \
+    scd_##SFX(&X, w, &gap, &tol_s, n_iter_out, converged, (T)alpha, (T)beta, max_iter,  \
+              (T)tol, seed, random, positive, screening, work, active, excluded);      \
+    *gap_out = gap;                                                                     \
+    *tol_out = tol_s;                                                                   \
+    free(work); free(active); free(excluded);                                           \
+    return FNN_OK;                                                                      \
+}
+
+DEFINE_ENET_SPARSE(float, f32, sqrtf, fabsf)
+DEFINE_ENET_SPARSE(double, f64, sqrt, fabs)

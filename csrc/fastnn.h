@@ -241,6 +241,28 @@ int fnn_enet_cd_f64(double *w, double *gap_out, double *tol_out, int64_t *n_iter
                     int64_t n_features, double alpha, double beta, int64_t max_iter,
                     double tol, uint32_t seed, int random, int positive, int screening);
 
+/* ---- the same solver on a sparse X (enet.c): Lasso / ElasticNet on scipy.sparse ----
+ * scikit-learn's sparse_enet_coordinate_descent: minimises 1/2 sum_i s_i (y_i - (Z w)_i)^2
+ * + alpha ||w||_1 + beta/2 ||w||^2 with Z = X - 1 x_mean^T, X [n_samples, n_features]
+ * given as CSC (data [nnz]; indptr [n_features + 1] non-decreasing from 0 to nnz;
+ * indices [nnz] row numbers in [0, n_samples), no row twice in a column), x_mean
+ * [n_features] the weighted column means (all 0: no centring), s = sample_weight
+ * [n_samples] (>= 0; nullable: ones), y [n_samples]. Coordinates, screening and stop as
+ * fnn_enet_cd_*, the tolerance scaled by y . (s y). Returns FNN_OK, or FNN_ENOMEM (w
+ * unchanged) when the O(n + p) workspace cannot be had. */
+int fnn_enet_cd_sparse_f32(float *w, double *gap_out, double *tol_out, int64_t *n_iter_out,
+                           int *converged, const float *data, const int64_t *indices,
+                           const int64_t *indptr, const float *y, const float *sample_weight,
+                           const float *x_mean, int64_t n_samples, int64_t n_features,
+                           double alpha, double beta, int64_t max_iter, double tol,
+                           uint32_t seed, int random, int positive, int screening);
+int fnn_enet_cd_sparse_f64(double *w, double *gap_out, double *tol_out, int64_t *n_iter_out,
+                           int *converged, const double *data, const int64_t *indices,
+                           const int64_t *indptr, const double *y, const double *sample_weight,
+                           const double *x_mean, int64_t n_samples, int64_t n_features,
+                           double alpha, double beta, int64_t max_iter, double tol,
+                           uint32_t seed, int random, int positive, int screening);
+
 /* ---- stochastic average gradient (sag.c): Ridge / LogisticRegression's "sag", "saga" ----
  * scikit-learn's sag32 / sag64 step for step on X [n_samples, n_features], dense (x, with
  * indptr = indices = NULL) or CSR (x the nnz values, indptr [n_samples + 1] from 0 to nnz,
