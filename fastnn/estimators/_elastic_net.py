@@ -1,15 +1,24 @@
-"""ElasticNet and Lasso by coordinate descent on kernels.enet_cd (see linear.py for the family)."""
+"""ElasticNet and Lasso by coordinate descent (see linear.py for the family).
+
+Dense X: kernels.enet_cd on X centred and scaled by the square roots of the sample
+weights, transposed (one contiguous row per coordinate), as scikit-learn's dense path.
+Sparse X: kernels.enet_cd_sparse on X as CSC, never densified nor centred: its
+weighted column means go to the solver (which centres implicitly) and the weights are
+passed as they are, as scikit-learn's sparse path does.
+"""
 from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import _check_precomputed_gram_matrix
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from .. import kernels as K
 from ._linear_base import _all_finite, _centered_columns, _LinearRegressorBase, _means
@@ -27,9 +36,12 @@ class ElasticNet(_LinearRegressorBase):
     ``coef_`` and ``dual_gap_`` (to rounding). Sample weights, the intercept,
     ``positive``, ``selection="random"`` (scikit-learn's generator and seed draw)
     and warm starts as scikit-learn; float32 input is solved in float32, as
-    scikit-learn does (half the memory traffic). One difference: ``precompute`` is
-    accepted (a given Gram matrix checked and warned about as scikit-learn does) but
-    the Gram form is never used (the same optimum to within ``tol``).
+    scikit-learn does (half the memory traffic). A scipy.sparse X is fitted as it
+    is (``kernels.enet_cd_sparse``, scikit-learn's sparse solver step for step: X
+    as CSC, centred implicitly). One difference: ``precompute`` is accepted (a
+    given Gram matrix checked and warned about as scikit-learn does) but the Gram
+    form is never used (the same optimum to within ``tol``); on sparse X it is
+    ignored, as scikit-learn ignores it.
     """
 
     _parameter_constraints: dict = {
@@ -67,7 +79,7 @@ class ElasticNet(_LinearRegressorBase):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, check_input=True):
-        """Fit by coordinate descent (scikit-learn's, see the class docstring)."""
+        """Fit by coordinate descent (scikit-learn's, see the class docstring); a sparse X stays sparse."""
         l1_ratio = float(self.l1_ratio)
         if self.alpha == 0:
             warnings.warn("With alpha=0, this algorithm does not converge well. You are advised to use the "
@@ -75,10 +87,20 @@ class ElasticNet(_LinearRegressorBase):
         if isinstance(sample_weight, Real):  # scikit-learn ignores a number (rescaled to sum n, it is all ones)
             sample_weight = None
         # in X's dtype and layout: a Fortran X is already the solver's xt (one column per coordinate)
-        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=True, non_negative=True, order="K")
+        X, Y, sw = self._prepare(X, y, sample_weight, keep_dtype=True, non_negative=True, order="K",
+                                 keep_sparse=True)
+        if sp.issparse(X):
+            x_mean, y_mean, solve = self._sparse_problem(X, Y, sw)
+        else:
+            x_mean, y_mean, solve = self._dense_problem(X, Y, sw, check_input)
+        W = self._descend(solve, X.shape, Y.shape[1], X.dtype, l1_ratio)
+        return self._finish(W, x_mean, y_mean)
+
+    def _dense_problem(self, X, Y, sw, check_input):
+        """(x_mean, y_mean, solve): X and y centred and scaled by sqrt(sample_weight) (scikit-learn's
+        dense preprocessing); solve(w, k, **kw) runs kernels.enet_cd on target k."""
         dt = X.dtype
-        n, n_f = X.shape
-        n_t = Y.shape[1]
+        n = X.shape[0]
         if sw is not None:
             sw = sw * (n / sw.sum())  # scikit-learn's: the weights sum to n, so alpha keeps its scale
         Y = Y.astype(dt, copy=False)
@@ -102,27 +124,64 @@ class ElasticNet(_LinearRegressorBase):
                              "data may contain large values and need to be preprocessed (centring X or y, or "
                              f"scaling them by sample weights, overflowed {dt})")
         self._check_gram(xt, x_mean, check_input)
+
+        def solve(w, k, **kw):
+            return K.enet_cd(w, xt, np.ascontiguousarray(Yc[:, k]), **kw)
+
+        return x_mean, y_mean, solve
+
+    def _sparse_problem(self, X, Y, sw):
+        """(x_mean, y_mean, solve) for a sparse X, as scikit-learn's: X as CSC, never centred
+        nor densified (its weighted column means go to the solver, which centres implicitly),
+        y centred, the weights (in X's dtype, rescaled to sum to n_samples) passed as they
+        are; solve(w, k, **kw) runs kernels.enet_cd_sparse on target k. A Gram matrix given
+        as ``precompute`` is ignored, as scikit-learn ignores it for sparse X."""
+        dt = X.dtype
+        n = X.shape[0]
+        X = _canonical_csc(X)
+        Y = Y.astype(dt, copy=False)
+        if sw is not None:
+            sw = sw.astype(dt)
+            sw = sw * (n / np.sum(sw))  # scikit-learn's, in X's dtype: the weights sum to n
+        if self.fit_intercept:
+            x_mean = mean_variance_axis(X, axis=0, weights=sw)[0].astype(dt, copy=False)
+            y_mean = np.asarray(np.average(Y, axis=0, weights=sw), dtype=dt)
+            Yc = Y - y_mean
+        else:
+            x_mean, y_mean, Yc = np.zeros(X.shape[1], dt), np.zeros(Y.shape[1], dt), Y
+
+        def solve(w, k, **kw):
+            return K.enet_cd_sparse(w, X, np.ascontiguousarray(Yc[:, k]), X_mean=x_mean, sample_weight=sw, **kw)
+
+        return x_mean, y_mean, solve
+
+    def _descend(self, solve, shape, n_t, dt, l1_ratio):
+        """Coordinate descent per target from zeros (or coef_ with warm_start): W [n_features,
+        n_targets]; sets n_iter_ and dual_gap_, warns (scikit-learn's ConvergenceWarning) on a
+        target whose duality gap did not meet tol."""
+        n, n_f = shape
         W = np.zeros((n_f, n_t), dtype=dt)
         if self.warm_start and hasattr(self, "coef_"):
-            shape = (n_f,) if n_t == 1 else (n_t, n_f)  # coef_'s, see _finish
-            if np.shape(self.coef_) != shape:  # fastnn used to restart from zeros without a word
+            coef_shape = (n_f,) if n_t == 1 else (n_t, n_f)  # coef_'s, see _finish
+            if np.shape(self.coef_) != coef_shape:  # fastnn used to restart from zeros without a word
                 raise ValueError(f"warm_start=True starts from coef_, of shape {np.shape(self.coef_)}, but this "
-                                 f"fit needs shape {shape}: set warm_start=False to fit other features or targets")
+                                 f"fit needs shape {coef_shape}: set warm_start=False to fit other features or "
+                                 "targets")
             W = np.atleast_2d(np.asarray(self.coef_, dtype=dt)).reshape(n_t, n_f).T.copy()
+        alpha, beta = self.alpha * l1_ratio * n, self.alpha * (1 - l1_ratio) * n
         gaps, iters = np.zeros(n_t, dtype=dt), []  # in X's dtype, as scikit-learn's dual_gap_
         for k in range(n_t):
             # scikit-learn draws the solver's seed from a fresh check_random_state per target
             seed = int(check_random_state(self.random_state).randint(0, 2147483647))
             w = np.ascontiguousarray(W[:, k])
-            gap, tol_s, n_iter, ok = K.enet_cd(w, xt, np.ascontiguousarray(Yc[:, k]),
-                                               alpha=self.alpha * l1_ratio * n, beta=self.alpha * (1 - l1_ratio) * n,
-                                               max_iter=self.max_iter, tol=self.tol, positive=self.positive,
-                                               selection=self.selection, seed=seed, backend=self.backend)
+            gap, tol_s, n_iter, ok = solve(w, k, alpha=alpha, beta=beta, max_iter=self.max_iter, tol=self.tol,
+                                           positive=self.positive, selection=self.selection, seed=seed,
+                                           backend=self.backend)
             if not ok:
                 msg = ("Objective did not converge. You might want to increase the number of iterations, check "
                        "the scale of the features or consider increasing regularisation. "
                        f"Duality gap: {gap:.6e}, tolerance: {tol_s:.3e}")
-                if self.alpha * l1_ratio * n < np.finfo(np.float64).eps:
+                if alpha < np.finfo(np.float64).eps:
                     msg += ("\nLinear regression models with a zero l1 penalization strength are more "
                             "efficiently fitted using one of the solvers implemented in "
                             "sklearn.linear_model.Ridge/RidgeCV instead.")
@@ -132,7 +191,7 @@ class ElasticNet(_LinearRegressorBase):
             iters.append(n_iter)
         self.n_iter_ = iters[0] if n_t == 1 else iters  # a column y too, as scikit-learn
         self.dual_gap_ = gaps[0] if n_t == 1 else gaps
-        return self._finish(W, x_mean, y_mean)
+        return W
 
     def _check_gram(self, xt, x_mean, check_input):
         """scikit-learn's checks of a Gram matrix given as ``precompute``: a warning when X
@@ -150,6 +209,16 @@ class ElasticNet(_LinearRegressorBase):
                           UserWarning)
         elif check_input:
             _check_precomputed_gram_matrix(xt.T, np.asarray(G), np.zeros(n_f), np.ones(n_f))
+
+
+def _canonical_csc(X):
+    """X as CSC without duplicate entries (kernels.enet_cd_sparse's input), copied only when
+    it is not one already: a CSR X is converted once, a CSC one used as it is."""
+    X = X.tocsc()
+    if not X.has_canonical_format:
+        X = X.copy()  # sum_duplicates works in place: never on the caller's matrix
+        X.sum_duplicates()
+    return X
 
 
 class Lasso(ElasticNet):

@@ -27,10 +27,10 @@ def _dense(X, dtype=np.float64, order="C"):
                 f"X is sparse {X.shape[0]}x{X.shape[1]} (nnz={X.nnz}); its dense copy would take "
                 f"{need / 2**30:.1f} GiB (limit fastnn.estimators._linear_base.SPARSE_DENSIFY_MAX_BYTES = "
                 f"{SPARSE_DENSIFY_MAX_BYTES / 2**30:.1f} GiB). This solver trains on dense data: fastnn's "
-                "Ridge(solver='sparse_cg' or 'lsqr'), LinearRegression() and LogisticRegression(solver='lbfgs', "
-                "'newton-cg', 'newton-cholesky', or 'liblinear' with an L2 penalty) fit a sparse X as it is; for the "
-                "others use scikit-learn's sparse solvers (e.g. sklearn.linear_model.Lasso, "
-                "LogisticRegression(solver='saga')), or raise the limit if the memory is there.")
+                "Ridge(solver='sparse_cg', 'lsqr', 'sag' or 'saga'), LinearRegression(), Lasso, ElasticNet and "
+                "LogisticRegression(solver='lbfgs', 'newton-cg', 'newton-cholesky', 'sag', 'saga', or 'liblinear' "
+                "with an L2 penalty) fit a sparse X as it is; for the others use scikit-learn's sparse solvers, or "
+                "raise the limit if the memory is there.")
         X = X.toarray()
     return np.asarray(X, dtype=dtype, order=order)
 

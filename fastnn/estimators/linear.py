@@ -16,7 +16,9 @@ Ridge                  linear_model.Ridge              "auto"/"cholesky" (normal
                                                         SAGA step for step); positive=True:
                                                         "lbfgs" (L-BFGS-B, as sklearn)
 Lasso, ElasticNet      linear_model.Lasso, ElasticNet  coordinate descent (kernels.enet_cd:
-                                                        scikit-learn's solver, step for step)
+                                                        scikit-learn's solver, step for step; on
+                                                        sparse X kernels.enet_cd_sparse, its
+                                                        sparse solver: X stays sparse)
 LogisticRegression     linear_model.LogisticRegression "lbfgs" (scipy L-BFGS-B, sklearn's options;
                                                         sparse X stays sparse), "newton-cg",
                                                         "newton-cholesky" (sklearn's Newton drivers
@@ -36,7 +38,8 @@ Ridge closed forms 0 .. 3e-15 (with sample weights too); Ridge/OLS "gd" 2e-10 /
 1e-8 at tol 1e-10 / 1e-12; Ridge "sparse_cg" / "lsqr" 5e-14 at the default tol, 2e-11
 at tol=1e-10 (the same iterates, up to rounding: dense, CSR, CSC, weights, per-target
 alpha; float32 6e-7 / 1e-6); Lasso 1e-16 .. 1e-15 at any tol (the same coordinate
-descent: same sweeps, same zeros, same duality gap);
+descent: same sweeps, same zeros, same duality gap), on sparse X 0 .. 2e-14 (intercept,
+weights, positive, random selection; the same n_iter_; float32 2e-6);
 binary logistic 2e-11 at tol=1e-10 and 4e-15 at the defaults (the same L-BFGS-B
 iterates); multinomial 1e-6 at tol=1e-10 (unscaled iris, ill-conditioned);
 C=100 (a flat optimum) 1e-5; "sag" / "saga" (Ridge and logistic, L2, L1 and
@@ -61,8 +64,9 @@ Sample weights are supported everywhere (non-negative ones
 in the least-squares models and solver "gd", which scale rows by their square roots, and in liblinear).
 Ridge's direct solvers, "sparse_cg", "lsqr", "sag" / "saga", Lasso and ElasticNet (and LinearRegression on
 sparse X) work in X's float dtype (float32 in float32, as scikit-learn); the other solvers in float64, with
-``coef_`` in X's dtype. Ridge's "sparse_cg" and "lsqr" (and so "auto" on sparse X) and LinearRegression
-("lstsq": scikit-learn's lsqr there) fit a sparse X as it is, centred implicitly (as scikit-learn's);
+``coef_`` in X's dtype. Ridge's "sparse_cg" and "lsqr" (and so "auto" on sparse X), LinearRegression
+("lstsq": scikit-learn's lsqr there), Lasso and ElasticNet (kernels.enet_cd_sparse on X as CSC)
+fit a sparse X as it is, centred implicitly (as scikit-learn's);
 LogisticRegression / SoftmaxRegression "lbfgs" take its products with scipy.sparse (CSR, float64), the
 loss kernels on the dense scores; Ridge and LogisticRegression "sag" / "saga" solve on it as CSR
 (kernels.sag; Ridge "saga" refuses an intercept on sparse X, as scikit-learn's, and "sag" fits one only
@@ -74,7 +78,7 @@ decision_function / predict_proba) take a sparse X's products as it is.
 
 The gradient-based solvers evaluate the model and its gradient with
 ``kernels.dense_forward`` / ``kernels.dense_backward`` and the fused loss
-kernels; Lasso's coordinate descent is ``kernels.enet_cd`` and SAG / SAGA
+kernels; Lasso's coordinate descent is ``kernels.enet_cd`` (``kernels.enet_cd_sparse`` on sparse X) and SAG / SAGA
 ``kernels.sag`` (C, Numba or NumPy, like every kernel; fastnn.estimators._sag is
 scikit-learn's sag_solver around it); the closed forms call LAPACK through SciPy, the well-kept
 solver for that job, and "sparse_cg" / "lsqr" SciPy's cg / lsqr on a LinearOperator
