@@ -62,6 +62,12 @@ def _data(name):
         rng = np.random.default_rng(0)  # (a RandomState makes sp.random shuffle every cell: 19 s)
         X = sp.random(50000, 5000, density=0.002, format="csr", random_state=rng)
         y = X @ rng.standard_normal(5000) + rng.standard_normal(50000)
+    elif name == "sparse20kx5k":  # 1% of 20000 x 5000 non-zero, y from 100 of the features (a sparse Lasso's job)
+        rng = np.random.default_rng(0)
+        X = sp.random(20000, 5000, density=0.01, format="csr", random_state=rng)
+        w = np.zeros(5000)
+        w[rng.choice(5000, 100, replace=False)] = rng.standard_normal(100)
+        y = X @ w + 0.1 * rng.standard_normal(20000)
     elif name.startswith("tfidf20k"):  # text-like: 0.5% of 20000 x 20000 non-zero, rows L2-normalised as
         # TF-IDF's; "tfidf20k" binary, "tfidf20k5c" 5 classes (quantiles of a linear score plus noise);
         # "tfidf20kx2k" binary on 2000 features, 100 non-zeros a row as the others (newton-cholesky's
@@ -83,7 +89,7 @@ def _data(name):
         y = y / y.std()
     stratify = y if name in ("digits", "breast_cancer", "binary20k", "classes50k") or name.startswith("tfidf") else None
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=stratify)
-    if name not in ("digits", "sparse50k") and not name.startswith("tfidf"):  # (centring would densify sparse sets)
+    if name != "digits" and not name.startswith(("sparse", "tfidf")):  # (centring would densify sparse sets)
         sc = StandardScaler().fit(Xtr)
         Xtr, Xte = sc.transform(Xtr), sc.transform(Xte)
     return Xtr, Xte, ytr, yte
@@ -145,6 +151,8 @@ def _cases(epochs):
         ("regression20k", "Ridge lsqr", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="lsqr")),
         ("diabetes", "Lasso alpha=0.01", skl.Lasso, fe.Lasso, dict(alpha=0.01)),
         ("regression20k", "Lasso alpha=0.1", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
+        # sparse X kept sparse: scikit-learn's sparse coordinate descent (kernels.enet_cd_sparse), ~100 non-zeros
+        ("sparse20kx5k", "Lasso sparse alpha=2e-4", skl.Lasso, fe.Lasso, dict(alpha=2e-4)),
         ("regression20k", "LinearRegression", skl.LinearRegression, fe.LinearRegression, {}),
         ("sparse50k", "LinearRegression (lsqr)", skl.LinearRegression, fe.LinearRegression, {}),
         ("classes50k", "LogisticRegression 10 classes", skl.LogisticRegression, fe.LogisticRegression, {}),
