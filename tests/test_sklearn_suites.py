@@ -101,6 +101,9 @@ SUITES = [
           expected=(("test_check_input_false", _did_not_raise("ValueError"),
                      "scikit-learn's solver needs a Fortran X under check_input=False and raises for a C-ordered "
                      "one; fastnn's validates anyway and solves any layout"),)),
+    # Lasso / ElasticNet on sparse X: kernels.enet_cd_sparse, scikit-learn's sparse solver
+    Suite("sklearn.linear_model.tests.test_sparse_coordinate_descent",
+          {"sklearn.linear_model": ("Lasso", "ElasticNet")}),
     Suite("sklearn.linear_model.tests.test_ridge",
           {"sklearn.linear_model": ("Ridge",)},
           expected=(("test_ridge_fit_intercept_sparse_error", _did_not_raise("ValueError"), _DENSIFIED),

@@ -18,6 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import _check_precomputed_gram_matrix
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._sparse import _align_api_if_sparse
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from .. import kernels as K
@@ -192,6 +193,11 @@ class ElasticNet(_LinearRegressorBase):
         self.n_iter_ = iters[0] if n_t == 1 else iters  # a column y too, as scikit-learn
         self.dual_gap_ = gaps[0] if n_t == 1 else gaps
         return W
+
+    @property
+    def sparse_coef_(self):
+        """coef_ as a scipy.sparse CSR (1, n_features) / (n_targets, n_features), as scikit-learn's."""
+        return _align_api_if_sparse(sp.csr_array(np.atleast_2d(self.coef_)))
 
     def _check_gram(self, xt, x_mean, check_input):
         """scikit-learn's checks of a Gram matrix given as ``precompute``: a warning when X
