@@ -1047,12 +1047,38 @@ _ENET_SPARSE_MODULES = {
 __all__.append("enet_cd_sparse")
 
 
-def _csc_index(name: str, a) -> np.ndarray:
-    """A CSC index array (int32 or int64, 1-D) as C-contiguous int64, the backends' one width."""
-    if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.int32, np.int64):
-        raise TypeError(f"X.{name} must be a 1-D int32 or int64 array, got "
-                        f"{getattr(a, 'dtype', type(a).__name__)}")
-    return np.ascontiguousarray(a, dtype=np.int64)
+def _compressed(X, dt: np.dtype, n_outer: int, n_inner: int, outer: Tuple[str, str], inner: Tuple[str, str]):
+    """The (data, indices, indptr) of a CSR or CSC X checked for the C, which indexes with them
+    unchecked: data in dt; int32 or int64 1-D index arrays of the right lengths; indptr from 0 to
+    nnz, non-decreasing; indices in [0, n_inner). ``outer`` / ``inner`` name the compressed axis
+    and the indexed one for the messages: (what one is, what counts them), e.g. ("column",
+    "n_features") and ("row", "n_samples") for CSC."""
+    data = _input("X.data", X.data, 1, dt)
+    index = []
+    for name in ("indices", "indptr"):
+        a = getattr(X, name)
+        if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.int32, np.int64):
+            raise TypeError(f"X.{name} must be a 1-D int32 or int64 array, got "
+                            f"{getattr(a, 'dtype', type(a).__name__)}")
+        index.append(a)
+    indices, indptr = index
+    (outer_word, outer_size), (inner_word, inner_size) = outer, inner
+    nnz = data.shape[0]
+    if indices.shape[0] != nnz:
+        raise ValueError(f"X.indices must have one entry per value of X.data ({nnz}), got {indices.shape[0]}")
+    if indptr.shape[0] != n_outer + 1:
+        raise ValueError(f"X.indptr must have {outer_size} + 1 = {n_outer + 1} entries, got {indptr.shape[0]}")
+    if indptr[0] != 0 or indptr[-1] != nnz:
+        raise ValueError(f"X.indptr must run from 0 to nnz = {nnz} (the length of X.data), got {indptr[0]} to "
+                         f"{indptr[-1]}")
+    down = np.flatnonzero(np.diff(indptr) < 0)
+    if down.size:
+        raise ValueError(f"X.indptr must be non-decreasing ({outer_word} j is X.data[indptr[j]:indptr[j + 1]]); "
+                         f"{outer_word} {down[0]} ends before it starts")
+    if nnz and (indices.min() < 0 or indices.max() >= n_inner):
+        raise ValueError(f"X.indices must be {inner_word} indices in [0, {n_inner}) ({inner_size}), got values "
+                         f"in [{indices.min()}, {indices.max()}]")
+    return data, indices, indptr
 
 
 def _enet_csc(X, p: int, dt: np.dtype):
@@ -1068,23 +1094,8 @@ def _enet_csc(X, p: int, dt: np.dtype):
     if len(X.shape) != 2 or X.shape[1] != p or X.shape[0] < 1:
         raise ValueError(f"X must have shape (n_samples >= 1, {p}) (one column per coefficient of w), got {X.shape}")
     n = int(X.shape[0])
-    data = _input("X.data", X.data, 1, dt)
-    indices, indptr = _csc_index("indices", X.indices), _csc_index("indptr", X.indptr)
-    nnz = data.shape[0]
-    if indices.shape[0] != nnz:
-        raise ValueError(f"X.indices must have one entry per value of X.data ({nnz}), got {indices.shape[0]}")
-    if indptr.shape[0] != p + 1:
-        raise ValueError(f"X.indptr must have n_features + 1 = {p + 1} entries, got {indptr.shape[0]}")
-    if indptr[0] != 0 or indptr[-1] != nnz:
-        raise ValueError(f"X.indptr must run from 0 to nnz = {nnz} (the length of X.data), got {indptr[0]} to "
-                         f"{indptr[-1]}")
-    down = np.flatnonzero(np.diff(indptr) < 0)
-    if down.size:
-        raise ValueError(f"X.indptr must be non-decreasing (column j is X.data[indptr[j]:indptr[j + 1]]); column "
-                         f"{down[0]} ends before it starts")
-    if nnz and (indices.min() < 0 or indices.max() >= n):
-        raise ValueError(f"X.indices must be row indices in [0, {n}) (n_samples), got values in "
-                         f"[{indices.min()}, {indices.max()}]")
+    data, indices, indptr = _compressed(X, dt, p, n, ("column", "n_features"), ("row", "n_samples"))
+    indices, indptr = np.ascontiguousarray(indices, np.int64), np.ascontiguousarray(indptr, np.int64)
     if _has_duplicates(indices, indptr, n):  # each stored value is one X_ij: norm2 would be wrong
         raise ValueError("X has duplicate entries (a row stored twice in one column): call X.sum_duplicates() first")
     return data, indices, indptr, n
@@ -1192,30 +1203,7 @@ def _sag_csr(X, p: int, dt: np.dtype):
         raise ValueError(f"X must have shape (n_samples, {p}) with 1 <= n_samples < 2**31 (one column per row "
                          f"of coef), got {X.shape}")
     n = X.shape[0]
-    data = _input("X.data", X.data, 1, dt)
-    index = []
-    for name in ("indices", "indptr"):
-        a = getattr(X, name)
-        if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.int32, np.int64):
-            raise TypeError(f"X.{name} must be a 1-D int32 or int64 array, got "
-                            f"{getattr(a, 'dtype', type(a).__name__)}")
-        index.append(a)
-    indices, indptr = index
-    nnz = data.shape[0]
-    if indices.shape[0] != nnz:
-        raise ValueError(f"X.indices must have one entry per value of X.data ({nnz}), got {indices.shape[0]}")
-    if indptr.shape[0] != n + 1:
-        raise ValueError(f"X.indptr must have n_samples + 1 = {n + 1} entries, got {indptr.shape[0]}")
-    if indptr[0] != 0 or indptr[-1] != nnz:
-        raise ValueError(f"X.indptr must run from 0 to nnz = {nnz} (the length of X.data), got {indptr[0]} to "
-                         f"{indptr[-1]}")
-    down = np.flatnonzero(np.diff(indptr) < 0)
-    if down.size:
-        raise ValueError(f"X.indptr must be non-decreasing (row i is X.data[indptr[i]:indptr[i + 1]]); row "
-                         f"{down[0]} ends before it starts")
-    if nnz and (indices.min() < 0 or indices.max() >= p):
-        raise ValueError(f"X.indices must be feature indices in [0, {p}) (n_features, coef's rows), got values "
-                         f"in [{indices.min()}, {indices.max()}]")
+    data, indices, indptr = _compressed(X, dt, n, p, ("row", "n_samples"), ("feature", "n_features, coef's rows"))
     return data, np.ascontiguousarray(indices, np.int32), np.ascontiguousarray(indptr, np.int64)
 
 
