@@ -13,7 +13,36 @@
 #include "internal.h"
 #include "reduce.h"
 
+/* The duality gap from xta = X^T R (Z^T R for the sparse form) and R's sums: scikit-learn's
+ * gap_enet, formulation A (alpha = 0) or B, where xta becomes X^T R - beta w; sets
+ * *dual_norm. Shared by the dense solver (compiled with each of its ISA builds, whose
+ * arithmetic it keeps) and the sparse one (the generic build). */
+#define DEFINE_GAP_TAIL(T, SFX, ISA, ATTR, FABS)                                        \
+static ATTR T gap_tail_##SFX##_##ISA(T *xta, const T *w, int64_t p, T alpha, T beta,    \
+                                     T r_norm2, T ry, T w_l2, int positive,             \
+                                     T *dual_norm) {                                    \
+    if (alpha == 0) {                                                                   \
+        T dn = fnn_rdot_##SFX(xta, xta, p);                                             \
+        *dual_norm = dn;                                                                \
+        if (beta == 0) return dn;                                                       \
+        return r_norm2 + (T)0.5 * beta * w_l2 - ry + (T)1 / ((T)2 * beta) * dn;         \
+    }                                                                                   \
+    for (int64_t j = 0; j < p; j++) xta[j] -= beta * w[j];                              \
+    T dn = positive ? xta[0] : FABS(xta[0]);                                            \
+    for (int64_t j = 1; j < p; j++) {                                                   \
+        T v = positive ? xta[j] : FABS(xta[j]);                                         \
+        if (v > dn) dn = v;                                                             \
+    }                                                                                   \
+    *dual_norm = dn;                                                                    \
+    T w_l1 = 0;                                                                         \
+    for (int64_t j = 0; j < p; j++) w_l1 += FABS(w[j]);                                 \
+    T primal = (T)0.5 * (r_norm2 + beta * w_l2) + alpha * w_l1;                         \
+    T scale = dn > alpha ? alpha / dn : (T)1;                                           \
+    T dual = (T)-0.5 * (scale * scale) * (r_norm2 + beta * w_l2) + scale * ry;          \
+    return primal - dual;                                                               \
+}
 #define DEFINE_ENET(T, SFX, ISA, ATTR, SQRT, FABS)                                       \
+DEFINE_GAP_TAIL(T, SFX, ISA, ATTR, FABS)                                                \
 static ATTR T dot_##SFX##_##ISA(const T *x, const T *y, int64_t n) {                    \
     return fnn_rdot_##SFX(x, y, n);                                                     \
 }                                                                                       \
@@ -29,27 +58,9 @@ static ATTR T gap_##SFX##_##ISA(const T *w, T alpha, T beta, const T *xt, const 
     T w_l2 = beta > 0 ? dot_##SFX##_##ISA(w, w, p) : (T)0;                              \
     T r_norm2 = dot_##SFX##_##ISA(r, r, n);                                             \
     T ry = (alpha == 0 && beta == 0) ? (T)0 : dot_##SFX##_##ISA(r, y, n);              \
-    if (alpha == 0) {                                                                   \
-        for (int64_t j = 0; j < p; j++) xta[j] = dot_##SFX##_##ISA(xt + j * n, r, n);   \
-        T dn = dot_##SFX##_##ISA(xta, xta, p);                                          \
-        *dual_norm = dn;                                                                \
-        if (beta == 0) return dn;                                                       \
-        return r_norm2 + (T)0.5 * beta * w_l2 - ry + (T)1 / ((T)2 * beta) * dn;         \
-    }                                                                                   \
-    for (int64_t j = 0; j < p; j++)                                                     \
-        xta[j] = dot_##SFX##_##ISA(xt + j * n, r, n) - beta * w[j];                     \
-    T dn = positive ? xta[0] : FABS(xta[0]);                                            \
-    for (int64_t j = 1; j < p; j++) {                                                   \
-        T v = positive ? xta[j] : FABS(xta[j]);                                         \
-        if (v > dn) dn = v;                                                             \
-    }                                                                                   \
-    *dual_norm = dn;                                                                    \
-    T w_l1 = 0;                                                                         \
-    for (int64_t j = 0; j < p; j++) w_l1 += FABS(w[j]);                                 \
-    T primal = (T)0.5 * (r_norm2 + beta * w_l2) + alpha * w_l1;                         \
-    T scale = dn > alpha ? alpha / dn : (T)1;                                           \
-    T dual = (T)-0.5 * (scale * scale) * (r_norm2 + beta * w_l2) + scale * ry;          \
-    return primal - dual;                                                               \
+    for (int64_t j = 0; j < p; j++) xta[j] = dot_##SFX##_##ISA(xt + j * n, r, n);       \
+    return gap_tail_##SFX##_##ISA(xta, w, p, alpha, beta, r_norm2, ry, w_l2, positive,  \
+                                  dual_norm);                                           \
 }                                                                                       \
 /* Gap-safe screening (Fercoq et al., eq. 11): keep feature j when it may be      \
  * nonzero at the optimum, else zero it (its contribution leaves R). The first     \
@@ -248,25 +259,8 @@ static T sgap_##SFX(const csc_##SFX *X, const T *w, T alpha, T beta, const T *r,
         xta[j] = col_dot_##SFX(X, j, r);                                                \
         if (X->center) xta[j] -= X->x_mean[j] * r_sum;                                  \
     }                                                                                   \
-    if (alpha == 0) {                                                                   \
-        T dn = fnn_rdot_##SFX(xta, xta, p);                                             \
-        *dual_norm = dn;                                                                \
-        if (beta == 0) return dn;                                                       \
-        return r_norm2 + (T)0.5 * beta * w_l2 - ry + (T)1 / ((T)2 * beta) * dn;         \
-    }                                                                                   \
-    for (int64_t j = 0; j < p; j++) xta[j] -= beta * w[j];                              \
-    T dn = positive ? xta[0] : FABS(xta[0]);                                            \
-    for (int64_t j = 1; j < p; j++) {                                                   \
-        T v = positive ? xta[j] : FABS(xta[j]);                                         \
-        if (v > dn) dn = v;                                                             \
-    }                                                                                   \
-    *dual_norm = dn;                                                                    \
-    T w_l1 = 0;                                                                         \
-    for (int64_t j = 0; j < p; j++) w_l1 += FABS(w[j]);                                 \
-    T primal = (T)0.5 * (r_norm2 + beta * w_l2) + alpha * w_l1;                         \
-    T scale = dn > alpha ? alpha / dn : (T)1;                                           \
-    T dual = (T)-0.5 * (scale * scale) * (r_norm2 + beta * w_l2) + scale * ry;          \
-    return primal - dual;                                                               \
+    return gap_tail_##SFX##_generic(xta, w, p, alpha, beta, r_norm2, ry, w_l2, positive, \
+                                    dual_norm);                                         \
 }                                                                                       \
 /* Gap-safe screening, as screen_* above with the lazy residual; returns n_active */   \
 static int64_t sscreen_##SFX(const csc_##SFX *X, T *w, T *rx, T *c, const T *norm2,      \
