@@ -28,8 +28,8 @@ def _dense(X, dtype=np.float64, order="C"):
                 f"{need / 2**30:.1f} GiB (limit fastnn.estimators._linear_base.SPARSE_DENSIFY_MAX_BYTES = "
                 f"{SPARSE_DENSIFY_MAX_BYTES / 2**30:.1f} GiB). This solver trains on dense data: fastnn's "
                 "Ridge(solver='sparse_cg', 'lsqr', 'sag' or 'saga'), LinearRegression(), Lasso, ElasticNet and "
-                "LogisticRegression(solver='lbfgs', 'newton-cg', 'newton-cholesky', 'sag', 'saga', or 'liblinear' "
-                "with an L2 penalty) fit a sparse X as it is; for the others use scikit-learn's sparse solvers, or "
+                "LogisticRegression(solver='lbfgs', 'newton-cg', 'newton-cholesky', 'sag', 'saga' or 'liblinear') "
+                "fit a sparse X as it is; for the others use scikit-learn's sparse solvers, or "
                 "raise the limit if the memory is there.")
         X = X.toarray()
     return np.asarray(X, dtype=dtype, order=order)

@@ -59,8 +59,9 @@ class _LbfgsIterationHooks:
 
 class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, BaseEstimator):
     """Logistic / softmax regression: sklearn's lbfgs objective on fastnn's dense kernels (a sparse
-    X stays sparse with "lbfgs", "newton-cg", "newton-cholesky", "liblinear" (L1 aside), "sag" and
-    "saga": scipy.sparse's products, kernels.sag's CSR rows; "gd" densifies it).
+    X stays sparse with "lbfgs", "newton-cg", "newton-cholesky", "liblinear" (L2 and L1), "sag" and
+    "saga": scipy.sparse's products, kernels.sag's CSR rows, kernels.enet_cd_sparse's CSC columns
+    for liblinear's L1 models; "gd" densifies it).
 
     sparsify() / densify() are scikit-learn's (SparseCoefMixin): coef_ may be a sparse matrix.
     set_callbacks() is scikit-learn's (1.9+): solver="lbfgs" calls the hooks of every
@@ -132,7 +133,7 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         self._dtype = X.dtype
         sparse_input = sp.issparse(X)  # sag/saga: scikit-learn's intercept decay for sparse X
         # lbfgs, the Newton solvers and sag / saga take X's products or rows only: a sparse X stays sparse
-        # (CSR, float64 as the dense X); the others ("gd", liblinear's L1) densify it
+        # (CSR, float64 as the dense X; liblinear's L1 takes it as CSC too); "gd" densifies it
         X = (X.tocsr().astype(np.float64, copy=False)
              if sparse_input and self.solver in ("lbfgs", "sag", "saga", *SPARSE_SOLVERS)
              else _dense(X))

@@ -19,9 +19,10 @@ and no randomness (random_state plays no part).
 
 A sparse X (CSR, float64) stays sparse in all three, as in scikit-learn's: its products
 come from scipy.sparse (_linear_base._forward / _backward), newton-cholesky's Hessian
-X^T diag(h) X from a sparse product (scikit-learn's sandwich_dot). Only liblinear's L1
-densifies it (refused above _linear_base.SPARSE_DENSIFY_MAX_BYTES): kernels.enet_cd, the
-inner solver of its models, takes dense columns.
+X^T diag(h) X from a sparse product (scikit-learn's sandwich_dot). liblinear's L1 solves
+its models on it as CSC (with the intercept's column, built once per fit) by
+kernels.enet_cd_sparse, the row weights of each model as that solver's sample weights,
+where a dense X goes to kernels.enet_cd: the same models and iterates, to rounding.
 """
 from __future__ import annotations
 
@@ -37,11 +38,12 @@ from sklearn.utils.optimize import _newton_cg
 
 from .. import kernels as K
 from ..threads import one_blas_thread
+from ._elastic_net import _canonical_csc
 from ._linear_base import _backward, _centered_columns, _dense, _forward
 
 #: the solvers this module adds to LogisticRegression
 SOLVERS = ("newton-cg", "newton-cholesky", "liblinear")
-#: those that fit a sparse X as it is (liblinear's L1 densifies it: see the module doc)
+#: those that fit a sparse X as it is (all: liblinear's L1 by kernels.enet_cd_sparse, see the module doc)
 SPARSE_SOLVERS = SOLVERS
 
 
@@ -242,20 +244,29 @@ def _liblinear_l1(est, x0, s, l1, rel_tol, args):
     Solved in liblinear's variables v (the intercept's is intercept / s, on a column s),
     where the L1 term is ``l1 ||v||_1``. Each step minimises the quadratic model of the
     loss plus that term: a weighted Lasso (rows scaled by the square roots of the
-    Hessian's weights, the working response ``A v - e``), solved by kernels.enet_cd, then
-    backtracks on the objective (Armijo). Stops as newGLMNET: when the minimum-norm
+    Hessian's weights, the working response ``A v - e``), solved by kernels.enet_cd (a
+    sparse X: kernels.enet_cd_sparse on it as CSC, never densified), then backtracks on the objective (Armijo). Stops as newGLMNET: when the minimum-norm
     subgradient's 1-norm is rel_tol times its value at x0 (zeros). Why not _fista: on the data it
     took thousands of steps on correlated features (standardised breast cancer: 2400 at
     tol=1e-8, still 1e-4 from the optimum); as the solver of each model it did not converge
     with intercept_scaling=1e4 (scikit-learn's test_liblinear_not_stuck).
     """
-    X = _dense(args[0])  # kernels.enet_cd takes dense columns (a sparse X is densified here only)
-    args = (X, *args[1:])
     T, n_f, k = args[1], args[5], args[6]
+    sparse = sp.issparse(args[0])
+    if sparse:  # kernels.enet_cd_sparse on Xa as CSC, built once per fit; X never densified
+        X = args[0]  # (fit's CSR, float64; _KernelLoss takes its products)
+        Xa = sp.hstack([X, sp.csc_matrix(np.full((X.shape[0], 1), s))], format="csc") if est.fit_intercept \
+            else X.tocsc()
+        Xa = _canonical_csc(Xa.astype(np.float64, copy=False))
+        # int64 indices once: enet_cd_sparse would convert int32 ones on every call
+        Xa.indices, Xa.indptr = Xa.indices.astype(np.int64, copy=False), Xa.indptr.astype(np.int64, copy=False)
+    else:
+        X = _dense(args[0])  # kernels.enet_cd takes dense columns
+        args = (X, *args[1:])
+        Xa = np.hstack([X, np.full((X.shape[0], 1), s)]) if est.fit_intercept else X
     scale = np.ones(x0.size)
     scale[n_f * k:] = s
     loss = _KernelLoss(est, *args)  # args' l2 is 0 for penalty='l1'
-    Xa = np.hstack([X, np.full((X.shape[0], 1), s)]) if est.fit_intercept else X
 
     def objective(v):
         return loss.loss(v * scale) + l1 * float(np.abs(v).sum())
@@ -270,13 +281,26 @@ def _liblinear_l1(est, x0, s, l1, rel_tol, args):
             break
         # the model g.(u - v) + |A (u - v)|^2 / 2 = |A u - (A v - e)|^2 / 2 + const, with A = sqrt(h) Xa
         # (A^T A the Hessian) and A^T e = g, e = (p - y) w / sqrt(h)
-        root = np.sqrt(np.maximum(P[:, 0] * (1.0 - P[:, 0]) * loss.row_weights(), 1e-300))
-        At = _centered_columns(Xa, np.zeros(Xa.shape[1]), root)
-        z = root * (Xa @ v) - (P[:, 0] - T) * loss.row_weights() / root
+        h = np.maximum(P[:, 0] * (1.0 - P[:, 0]) * loss.row_weights(), 1e-300)
         u = v.copy()
         # each model solved closer as the fit converges (a loose first model, then newGLMNET's pace)
-        K.enet_cd(u, At, z, alpha=l1, max_iter=_MODEL_SWEEPS, tol=max(_MODEL_TOL * (sub / sub0) ** 2, 1e-15),
-                  backend=est.backend)
+        tol = max(_MODEL_TOL * (sub / sub0) ** 2, 1e-15)
+        if sparse:
+            # the same model without forming A (dense-sized for the intercept column, and a copy of X
+            # per step): |A u - z|^2 = sum_i h_i (y_i - (Xa u)_i)^2 with y = z / root, i.e.
+            # y = Xa v - (p - T) w / h, enet_cd_sparse's weighted model (sample_weight h, X_mean 0),
+            # whose tol scales by y.(h y) = |z|^2 as enet_cd's. Finite at the floor: w (fit's row
+            # weights sw / sum(sw), sw >= 0 for liblinear) and |p - T| are <= 1, so the quotient is
+            # <= 1 / 1e-300 (a row with h at the floor -- p rounded to 0 or 1, or weight 0 -- has
+            # weight 1e-300 in the model: its gradient term (p - T) w x_i survives, as in z)
+            y = np.asarray(Xa @ v).reshape(-1) - (P[:, 0] - T) * loss.row_weights() / h
+            K.enet_cd_sparse(u, Xa, y, alpha=l1, sample_weight=h, max_iter=_MODEL_SWEEPS, tol=tol,
+                             backend=est.backend)
+        else:
+            root = np.sqrt(h)
+            At = _centered_columns(Xa, np.zeros(Xa.shape[1]), root)
+            z = root * (Xa @ v) - (P[:, 0] - T) * loss.row_weights() / root
+            K.enet_cd(u, At, z, alpha=l1, max_iter=_MODEL_SWEEPS, tol=tol, backend=est.backend)
         d = u - v
         decrease = float(g @ d) + l1 * float(np.abs(u).sum() - np.abs(v).sum())
         if not decrease < 0:  # the model has no descent left: converged to rounding
