@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -1101,6 +1101,27 @@ def _enet_csc(X, p: int, dt: np.dtype):
     return data, indices, indptr, n
 
 
+class _CheckedCSC(NamedTuple):
+    """A sparse X that passed enet_cd_sparse's checks of X (structure, dtype, finite values), in
+    the form its backends take: what ``_checked_csc`` returns. For callers that solve many
+    models on one X (liblinear's L1 solver: one per Newton step), where those O(nnz) scans
+    cost as much as a model's solve; enet_cd_sparse takes it in place of X and skips them."""
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: Tuple[int, int]
+
+
+def _checked_csc(X, dtype) -> _CheckedCSC:
+    """X (scipy.sparse CSC, data in `dtype`) checked once as enet_cd_sparse checks it."""
+    dt = np.dtype(dtype)
+    p = X.shape[1] if len(X.shape) == 2 else -1
+    data, indices, indptr, n = _enet_csc(X, p, dt)
+    if not np.isfinite(data).all():
+        raise ValueError("X.data must be finite (it holds NaN or inf)")
+    return _CheckedCSC(data, indices, indptr, (n, p))
+
+
 def _has_duplicates(indices: np.ndarray, indptr: np.ndarray, n: int) -> bool:
     """Whether some column of the CSC structure stores a row twice (O(nnz) when rows are sorted)."""
     if indices.shape[0] < 2:
@@ -1146,7 +1167,14 @@ def enet_cd_sparse(w: Array, X, y, *, alpha: float, beta: float = 0.0, X_mean=No
                          f"got shape {w.shape}")
     w = _output("w", w, w.shape, w.dtype)
     p = w.shape[0]
-    data, indices, indptr, n = _enet_csc(X, p, w.dtype)
+    checked = isinstance(X, _CheckedCSC)
+    if checked:  # (_checked_csc: its structure and values already checked)
+        if X.data.dtype != w.dtype or X.shape[1] != p:
+            raise ValueError(f"X is a checked {X.shape[0]}x{X.shape[1]} {X.data.dtype} CSC; w needs "
+                             f"{p} columns of {w.dtype}")
+        data, indices, indptr, n = X.data, X.indices, X.indptr, X.shape[0]
+    else:
+        data, indices, indptr, n = _enet_csc(X, p, w.dtype)
     y = _input("y", y, 1, w.dtype)
     if y.shape[0] != n:
         raise ValueError(f"y must have shape ({n},) (one target per row of X), got {y.shape}")
@@ -1160,7 +1188,7 @@ def enet_cd_sparse(w: Array, X, y, *, alpha: float, beta: float = 0.0, X_mean=No
     for name, arr in inputs:
         if arr is not None and _may_share_memory(arr, w):
             raise ValueError(f"w overlaps {name}; pass a separate buffer")
-    for name, arr in (("w", w),) + inputs:
+    for name, arr in (("w", w),) + (inputs[1:] if checked else inputs):
         # the solver's maxima and screening tests would skip a NaN, differently per backend
         if arr is not None and not np.isfinite(arr).all():
             raise ValueError(f"{name} must be finite (it holds NaN or inf)")

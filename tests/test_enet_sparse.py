@@ -138,6 +138,26 @@ def test_int64_indices_and_unsorted_rows_give_the_same_solve(backend):
     np.testing.assert_allclose(got, expect, rtol=0, atol=1e-12 * np.abs(expect).max())
 
 
+@pytest.mark.parametrize("backend", _backends())
+def test_a_checked_csc_gives_the_same_solve_and_is_refused_for_other_operands(backend):
+    """kernels._checked_csc (liblinear's L1 checks X once for all its models) solves as X itself;
+    a checked X still must match w's dtype and length, and is built only from a valid X."""
+    X, y, sw, x_mean, w, kw = _problem("enet-weighted-centred", np.float64)
+    expect, got = w.copy(), w.copy()
+    out = K.enet_cd_sparse(expect, X, y, X_mean=x_mean, sample_weight=sw, backend=backend, **kw)
+    assert K.enet_cd_sparse(got, K._checked_csc(X, np.float64), y, X_mean=x_mean, sample_weight=sw,
+                            backend=backend, **kw) == out
+    np.testing.assert_array_equal(got, expect)
+    with pytest.raises(ValueError, match="checked"):
+        K.enet_cd_sparse(w.astype(np.float32), K._checked_csc(X, np.float64), y.astype(np.float32), **kw)
+    with pytest.raises(ValueError, match="checked"):
+        K.enet_cd_sparse(np.zeros(w.size + 1), K._checked_csc(X, np.float64), y, **kw)
+    bad = X.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="X.data must be finite"):
+        K._checked_csc(bad, np.float64)
+
+
 # ---------------------------------------------------------------- estimators
 
 

@@ -245,11 +245,12 @@ def _liblinear_l1(est, x0, s, l1, rel_tol, args):
     where the L1 term is ``l1 ||v||_1``. Each step minimises the quadratic model of the
     loss plus that term: a weighted Lasso (rows scaled by the square roots of the
     Hessian's weights, the working response ``A v - e``), solved by kernels.enet_cd (a
-    sparse X: kernels.enet_cd_sparse on it as CSC, never densified), then backtracks on the objective (Armijo). Stops as newGLMNET: when the minimum-norm
-    subgradient's 1-norm is rel_tol times its value at x0 (zeros). Why not _fista: on the data it
-    took thousands of steps on correlated features (standardised breast cancer: 2400 at
-    tol=1e-8, still 1e-4 from the optimum); as the solver of each model it did not converge
-    with intercept_scaling=1e4 (scikit-learn's test_liblinear_not_stuck).
+    sparse X: kernels.enet_cd_sparse on it as CSC, never densified), then backtracks on
+    the objective (Armijo). Stops as newGLMNET: when the minimum-norm subgradient's
+    1-norm is rel_tol times its value at x0 (zeros). Why not _fista: on the data it took
+    thousands of steps on correlated features (standardised breast cancer: 2400 at
+    tol=1e-8, still 1e-4 from the optimum); as the solver of each model it did not
+    converge with intercept_scaling=1e4 (scikit-learn's test_liblinear_not_stuck).
     """
     T, n_f, k = args[1], args[5], args[6]
     sparse = sp.issparse(args[0])
@@ -264,6 +265,7 @@ def _liblinear_l1(est, x0, s, l1, rel_tol, args):
         Xa.indices = np.concatenate([Xc.indices.astype(np.int64), np.arange(n * ones, dtype=np.int64)])
         indptr = Xc.indptr.astype(np.int64)
         Xa.indptr = np.append(indptr, indptr[-1] + n) if ones else indptr
+        Xa = K._checked_csc(Xa, np.float64)  # checked once here, not by every model's solve
     else:
         X = _dense(args[0])  # kernels.enet_cd takes dense columns
         args = (X, *args[1:])
