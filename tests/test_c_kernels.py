@@ -437,7 +437,7 @@ def test_optimizer(isa, dtype, kind, size, pen):
 
 def wide_values(rng, n):
     """float64 values over the whole exponent range, with zeros, subnormals, powers of
-    two, infinities and NaNs mixed in: the cases the AVX-512 division hands back to vdivpd."""
+    two, infinities and NaNs mixed in: the cases the AVX-512 square root hands back to vsqrtpd."""
     x = rng.choice([-1.0, 1.0], n) * rng.uniform(1, 2, n) * np.exp2(rng.integers(-1074, 1024, n).astype(float))
     special = np.array([0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.0, 0.5, 2.0**-30, 1e308,
                         np.inf, -np.inf, np.nan])
@@ -450,7 +450,7 @@ def wide_values(rng, n):
 @pytest.mark.parametrize("eps", [1e-8, 0.0])
 @pytest.mark.parametrize("pen", [dict(l2=0.0, wd=0.0), dict(l2=1e-4, wd=0.0), dict(l2=1e-3, wd=0.1)])
 def test_adam_float64_avx512_identical_to_avx2(size, eps, pen):
-    """The AVX-512 float64 Adam (its division on the FMA ports, checked per lane) gives
+    """The AVX-512 float64 Adam (its square root on the FMA ports, checked per lane) gives
     the AVX2 form's bits: training magnitudes, then values over the whole range."""
     rng = rng_for("adam512", size, eps, repr(pen))
     typical = [rng.standard_normal(size) * s for s in (1.0, 1e-3, 1e-2)] + [rng.uniform(0, 1e-4, size)]
