@@ -978,6 +978,22 @@ _ENET_MODULES = {
 __all__.append("enet_cd")
 
 
+def _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screening) -> tuple:
+    """enet_cd's and enet_cd_sparse's options checked, in their backends' order: (alpha, beta,
+    max_iter, tol, seed, random, positive, screening)."""
+    alpha = check_real("alpha", alpha, low=0.0)
+    beta = check_real("beta", beta, low=0.0)
+    tol = check_real("tol", tol, low=0.0)
+    max_iter = check_int("max_iter", max_iter, 1)
+    seed = check_int("seed", seed)
+    if seed >= 1 << 32:
+        raise ValueError(f"seed must be < 2**32, got {seed}")
+    if selection not in ("cyclic", "random"):
+        raise ValueError(f"selection must be 'cyclic' or 'random', got {selection!r}")
+    return (alpha, beta, max_iter, tol, seed, selection == "random", check_bool("positive", positive),
+            check_bool("screening", screening))
+
+
 def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int = 1000, tol: float = 1e-4,
             positive: bool = False, selection: str = "cyclic", seed: int = 0, screening: bool = True,
             backend: Optional[str] = None) -> Tuple[float, float, int, bool]:
@@ -1020,17 +1036,7 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
         # the solver's maxima and screening tests would skip a NaN, differently per backend
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} must be finite (it holds NaN or inf)")
-    alpha = check_real("alpha", alpha, low=0.0)
-    beta = check_real("beta", beta, low=0.0)
-    tol = check_real("tol", tol, low=0.0)
-    max_iter = check_int("max_iter", max_iter, 1)
-    seed = check_int("seed", seed)
-    if seed >= 1 << 32:
-        raise ValueError(f"seed must be < 2**32, got {seed}")
-    if selection not in ("cyclic", "random"):
-        raise ValueError(f"selection must be 'cyclic' or 'random', got {selection!r}")
-    args = (w, xt, y, alpha, beta, max_iter, tol, seed, selection == "random", check_bool("positive", positive),
-            check_bool("screening", screening))
+    args = (w, xt, y) + _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screening)
     gap, tol_s, n_iter, ok = _run("enet_cd", mod, "enet_cd", args)
     return float(gap), float(tol_s), int(n_iter), bool(ok)
 
@@ -1194,17 +1200,8 @@ def enet_cd_sparse(w: Array, X, y, *, alpha: float, beta: float = 0.0, X_mean=No
             raise ValueError(f"{name} must be finite (it holds NaN or inf)")
     if sw is not None and (sw < 0).any():
         raise ValueError("sample_weight must be >= 0 (the weighted residual divides by it)")
-    alpha = check_real("alpha", alpha, low=0.0)
-    beta = check_real("beta", beta, low=0.0)
-    tol = check_real("tol", tol, low=0.0)
-    max_iter = check_int("max_iter", max_iter, 1)
-    seed = check_int("seed", seed)
-    if seed >= 1 << 32:
-        raise ValueError(f"seed must be < 2**32, got {seed}")
-    if selection not in ("cyclic", "random"):
-        raise ValueError(f"selection must be 'cyclic' or 'random', got {selection!r}")
-    args = (w, data, indices, indptr, y, sw, x_mean, alpha, beta, max_iter, tol, seed, selection == "random",
-            check_bool("positive", positive), check_bool("screening", screening))
+    args = (w, data, indices, indptr, y, sw, x_mean) + _enet_options(alpha, beta, max_iter, tol, seed, selection,
+                                                                       positive, screening)
     gap, tol_s, n_iter, ok = _run("enet_cd_sparse", mod, "enet_cd_sparse", args)
     return float(gap), float(tol_s), int(n_iter), bool(ok)
 
