@@ -19,7 +19,6 @@ from sklearn.linear_model._base import _check_precomputed_gram_matrix
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._sparse import _align_api_if_sparse
-from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from .. import kernels as K
 from ._linear_base import _all_finite, _centered_columns, _LinearRegressorBase, _means
@@ -145,7 +144,11 @@ class ElasticNet(_LinearRegressorBase):
             sw = sw.astype(dt)
             sw = sw * (n / np.sum(sw))  # scikit-learn's, in X's dtype: the weights sum to n
         if self.fit_intercept:
-            x_mean = mean_variance_axis(X, axis=0, weights=sw)[0].astype(dt, copy=False)
+            # the weighted column means by one sparse product (scikit-learn's mean_variance_axis
+            # also computes the variances: 4 ms of a 20 ms 15000 x 5000 fit, this 0.5; the means
+            # agree to rounding)
+            w64 = np.ones(n) if sw is None else sw.astype(np.float64)  # float64 sums, as scikit-learn's
+            x_mean = (np.asarray(X.T @ w64).ravel() / w64.sum()).astype(dt, copy=False)
             y_mean = np.asarray(np.average(Y, axis=0, weights=sw), dtype=dt)
             Yc = Y - y_mean
         else:
