@@ -370,11 +370,24 @@ def dense_backward(dout, x, w, activation: str, *, y: Optional[Array] = None, z:
         if dx is not None:
             dx[...] = 0
     else:
-        # traffic: dout and y/z read, x read, dw written; w read and dx written only when need_dx
-        _run("dense_backward", mod, "dense_backward", (dx, dw, db, dz, dout, x, w, y, z, code, param),
-             (4.0 if need_dx else 2.0) * n * i * o,
-             dout.itemsize * (2 * n * o + n * i + i * o + ((i * o + n * i) if need_dx else 0)))
+        _dense_backward_call(mod, dx, dw, db, dz, dout, x, w, y, z, code, param)
     return dx, dw, db
+
+
+def _dense_backward_call(mod, dx: Optional[Array], dw: Array, db: Array, dz: Array, dout: Array, x: Array,
+                         w: Array, y: Optional[Array], z: Optional[Array], code: int, param: float) -> None:
+    """dense_backward's backend call without its checks (private, as _dense_forward_call):
+    operands C-contiguous in one float dtype, dout [n, o], x [n, i], w [i, o], dw [i, o], db [o],
+    dx [n, i] or None, dz [n, o] (dout itself for identity, which does not write it), y / z as
+    _act_saved returns them, n, i, o >= 1, no output overlapping an input. The linear models'
+    gradients use it: the checks cost more than a small model's product."""
+    n, i = x.shape
+    o = w.shape[1]
+    need_dx = dx is not None
+    # traffic: dout and y/z read, x read, dw written; w read and dx written only when need_dx
+    _run("dense_backward", mod, "dense_backward", (dx, dw, db, dz, dout, x, w, y, z, code, param),
+         (4.0 if need_dx else 2.0) * n * i * o,
+         dout.itemsize * (2 * n * o + n * i + i * o + ((i * o + n * i) if need_dx else 0)))
 
 
 def _act_saved(code, y, x, shape, dtype, y_name, x_name):
