@@ -95,7 +95,7 @@ def _forward(X, W, b, backend):
     X = _dense(X)
     if _plain(X, W, b) and W.ndim == 2 and W.shape[0] == X.shape[1] and b.shape == (W.shape[1],):
         # the solvers call this tens of times a fit: without dense_forward's checks (which these
-        # operands pass), a 569 x 30 LogisticRegression fit ran ~15% faster
+        # operands pass), a 569 x 30 LogisticRegression fit ran 5-9% faster
         out = np.empty((X.shape[0], W.shape[1]))
         K._dense_forward_call(backends.resolve(backend), out, None, X, W, b, K.ACTIVATIONS["identity"], 0.0)
         return out
