@@ -22,7 +22,11 @@
  * PACKED: rsa = 1 (a packed panel, or A^T read in place), one pointer for all rows.
  * MASKED: the B rows are loaded under m0 / m1. plain: alpha = 1, beta = 0, no
  * epilogue, C row-major -- the registers are stored as the result; else they go to
- * acc for the epilogue. */
+ * acc for the epilogue.
+ * The k loop is unrolled by 4: rolled, its pointer and counter updates share the FMA
+ * ports with 24 FMAs a step (Xeon, one thread: packed float64 12x16 tiles over a
+ * 256-deep A block in L2 74 -> 81% of peak; float64 1024^3 0.95x -> 1.00x OpenBLAS,
+ * 2048^3 0.89x -> 0.95x, MLP shapes geomean 1.15x -> 1.23x; float32 +0-3%). */
 #define AVX512_ACC(r) VEC c##r##a = VOP(setzero)(), c##r##b = VOP(setzero)();
 #define AVX512_ROW(r)                                                                   \
     if (R > r) {                                                                        \
@@ -51,6 +55,7 @@
 #define AVX512_KLOOP                                                                    \
     AVX512_REP(AVX512_PREFETCH_C)                                                       \
     AVX512_REP(AVX512_ACC)                                                              \
+    _Pragma("GCC unroll 4")                                                             \
     for (int64_t p = 0, off = 0; p < k; p++, b += rsb, off += csa) {                    \
         VEC b0 = MASKED ? VOP(maskz_loadu)(m0, b) : VOP(loadu)(b);                      \
         VEC b1 = MASKED ? VOP(maskz_loadu)(m1, b + NLANES) : VOP(loadu)(b + NLANES);    \
