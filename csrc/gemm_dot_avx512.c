@@ -88,6 +88,7 @@ FNN_TARGET_AVX512 static inline __attribute__((always_inline)) void dot_tile_##S
     for (int r = 0; r < R; r++)                                                         \
         for (int j = 0; j < J; j++) acc[r][j] = VOP(setzero)();                         \
     int64_t p = 0;                                                                      \
+    _Pragma("GCC unroll 2") /* +1-3% at k = 256 (Xeon, m x 256 x 10, both dtypes) */  \
     for (; p + LANES <= k; p += LANES) {                                                \
         V x[DOT_R_MAX];                                                                 \
         for (int r = 0; r < R; r++) x[r] = VOP(loadu)(a + r * rsa + p);                 \
