@@ -311,6 +311,32 @@ def test_logistic_liblinear_matches_sklearn(noisy, binary10, kw):
         assert f.n_iter_.dtype == s.n_iter_.dtype
 
 
+@pytest.mark.parametrize("kw", [{}, {"intercept_scaling": 10.0}, {"fit_intercept": False}, {"weighted": True}])
+def test_logistic_liblinear_l2_newton_cg_path_matches_sklearn(noisy, monkeypatch, kw):
+    # the data above take full Newton steps on the explicit Hessian (few features); more
+    # parameters than _NEWTON_MAX_PARAMS (or a sparse X) go to Newton-CG: the same optimum
+    from fastnn.estimators import _logistic_solvers
+
+    monkeypatch.setattr(_logistic_solvers, "_NEWTON_MAX_PARAMS", 0)
+    kw = dict(kw)
+    weighted = kw.pop("weighted", False)
+    X, y = noisy["binary"]
+    sw = np.random.RandomState(0).uniform(0.1, 2, len(y)) if weighted else None
+    f, s = _both({**_LIBLINEAR_TIGHT, **kw}, X, y, sample_weight=sw)
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(f.intercept_, s.intercept_, rtol=1e-6, atol=1e-7)
+
+
+def test_logistic_liblinear_l2_newton_on_raw_features():
+    # unscaled breast cancer (features from 1e-3 to 1e3): the explicit-Hessian Newton reaches
+    # liblinear's optimum where its gradient is far from zero at the start
+    X, y = load_breast_cancer(return_X_y=True)
+    f, s = _both(_LIBLINEAR_TIGHT, X, y)
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(f.intercept_, s.intercept_, rtol=1e-4)
+    assert f.n_iter_[0] < 50
+
+
 def test_logistic_liblinear_penalises_the_intercept(noisy):
     # a large intercept_scaling makes its penalty vanish: lbfgs' unpenalised intercept in the
     # limit; intercept_scaling=1 shrinks it (C small), as liblinear's objective says

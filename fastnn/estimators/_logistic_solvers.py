@@ -11,8 +11,9 @@ liblinear minimises liblinear's objective ``C sum_i sw_i loss_i + penalty(w)`` w
 w holds the weights and, with an intercept, the weight of a constant feature
 ``intercept_scaling`` (so the intercept is penalised, as ``intercept /
 intercept_scaling``). Divided by ``C sum(sw)`` that is the lbfgs objective plus the
-intercept's penalty: L2 (primal or dual: one optimum) is solved by the newton-cg driver
-above, L1 by proximal Newton (_liblinear_l1). These are fastnn's solvers, not
+intercept's penalty: L2 (primal or dual: one optimum) is solved by Newton steps on the
+explicit Hessian for a dense X with few features (_liblinear_l2_newton), else by the
+newton-cg driver above, L1 by proximal Newton (_liblinear_l1). These are fastnn's solvers, not
 liblinear's (trust-region Newton, randomised dual coordinate descent, newGLMNET): the
 same optimum, with liblinear's relative stopping rule, but other iterates and n_iter_,
 and no randomness (random_state plays no part).
@@ -31,6 +32,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.special
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._glm._newton_solver import NewtonCholeskySolver
 from sklearn.utils.extmath import safe_sparse_dot
@@ -229,12 +231,82 @@ def solve(est, x0, l1, args):
             x, n_iter = _liblinear_l1(est, x0, s, l1, rel_tol, args)
         else:
             loss = _KernelLoss(est, *args, intercept_l2=1.0 / (s * s))
-            tol = rel_tol * np.max(np.abs(loss.gradient(x0)))
-            x, n_iter = _newton_cg(loss.gradient_hessian_product, loss.loss, loss.gradient, x0, tol=tol,
-                                   maxiter=est.max_iter, warn=False, verbose=est.verbose)
+            if not sp.issparse(X) and x0.size <= _NEWTON_MAX_PARAMS:
+                x, n_iter = _liblinear_l2_newton(_dense(X), args[1], loss.row_weights(), l2, s,
+                                                 est.fit_intercept, x0, rel_tol, est.max_iter)
+            else:
+                tol = rel_tol * np.max(np.abs(loss.gradient(x0)))
+                x, n_iter = _newton_cg(loss.gradient_hessian_product, loss.loss, loss.gradient, x0, tol=tol,
+                                       maxiter=est.max_iter, warn=False, verbose=est.verbose)
     if n_iter >= est.max_iter:
         warnings.warn("Liblinear failed to converge, increase the number of iterations.", ConvergenceWarning)
     return x, n_iter
+
+
+#: liblinear L2 on a dense X with at most this many parameters (features + intercept) takes full
+#: Newton steps on the explicit Hessian (_liblinear_l2_newton); more go to Newton-CG, whose few
+#: Hessian-vector products per step cost less than forming X^T diag(h) X (n p^2 / 2) once p is
+#: large. Measured (one thread, fit ms explicit / CG): standardised breast cancer p = 31 1.2 / 2.7,
+#: make_classification n = 2000 p = 60 4.5 / 8.4; the compare_sklearn binary20k set (15000 x 100)
+#: 42 / 32, where CG needs few products (n = 20000 p = 100 with other informative features and
+#: label noise: 67 / 123 -- the crossover depends on the data; 64 keeps both sides' wins)
+_NEWTON_MAX_PARAMS = 64
+
+
+def _liblinear_l2_newton(X, T, rw, l2, s, fit_intercept, x0, rel_tol, max_iter):
+    """Newton's method with the explicit Hessian and a backtracking (Armijo) line search on
+    liblinear's binary L2 problem; returns (flat parameters, n_iter).
+
+    Works in liblinear's variables v: Xa = [X, s] (the intercept's column s only with an
+    intercept), ``F(v) = sum_i rw_i logloss(T_i, (Xa v)_i) + l2 |v|^2 / 2`` -- _KernelLoss's
+    objective with ``intercept_l2 = 1 / s^2``, since the intercept is ``s v[-1]``. Stops when
+    that objective's gradient in the flat parameters (the intercept's is ``dF/dv / s``) is at
+    most rel_tol times its largest entry at x0 in every entry, as the Newton-CG path. For few
+    features one Hessian ``Xa^T diag(h) Xa`` and a p x p solve per step are cheap, and a handful of quadratically
+    converging steps, each a few NumPy calls on the whole data, replace Newton-CG's Python-level
+    product per CG iteration and its Wolfe line search (standardised breast cancer, p = 31, one
+    thread: the solve 2.6 -> 0.95 ms, the fit 3.5 -> 1.8 ms; scikit-learn's liblinear fit 2.0 ms).
+    """
+    scale = np.ones(x0.size)
+    if fit_intercept:
+        scale[-1] = s
+        Xa = np.empty((X.shape[0], X.shape[1] + 1))
+        Xa[:, :-1] = X
+        Xa[:, -1] = s
+    else:
+        Xa = X
+    v = x0 / scale
+    z = Xa @ v
+    Xh = np.empty_like(Xa)
+
+    def objective(z, v):  # log(1 + e^z) - T z, weighted
+        return float(rw @ (np.logaddexp(0.0, z) - T * z)) + 0.5 * l2 * float(v @ v)
+
+    f, n_iter, tol = objective(z, v), 0, None
+    while n_iter < max_iter:
+        p = scipy.special.expit(z)
+        g = Xa.T @ (rw * (p - T)) + l2 * v
+        g_max = np.max(np.abs(g / scale))
+        tol = rel_tol * g_max if tol is None else tol
+        if g_max <= tol:
+            break
+        # X^T diag(h) X as (root h X)^T (root h X): NumPy's matmul of a matrix's transpose with
+        # itself is one symmetric rank-k update (half a GEMM's flops), into a buffer kept per fit
+        np.multiply(Xa, np.sqrt(rw * p * (1.0 - p))[:, None], out=Xh)
+        H = Xh.T @ Xh
+        H.flat[:: H.shape[0] + 1] += l2
+        try:  # (LAPACK's LU through NumPy: scipy's Cholesky wrappers cost 2x more here, p = 31)
+            d = -np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:  # singular to rounding (l2 = 0 and separable data): least squares
+            d = -np.linalg.lstsq(H, g, rcond=None)[0]
+        decrease = float(g @ d)
+        if not decrease < 0:  # no descent left: converged to rounding
+            break
+        xd, t = Xa @ d, 1.0
+        while (f_new := objective(z + t * xd, v + t * d)) > f + 1e-4 * t * decrease and t > 1e-10:
+            t *= 0.5
+        v, z, f, n_iter = v + t * d, z + t * xd, f_new, n_iter + 1
+    return v * scale, n_iter
 
 
 def _liblinear_l1(est, x0, s, l1, rel_tol, args):
