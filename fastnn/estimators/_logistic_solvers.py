@@ -300,11 +300,18 @@ def _liblinear_l2_newton(X, T, rw, l2, s, fit_intercept, x0, rel_tol, max_iter):
         except np.linalg.LinAlgError:  # singular to rounding (l2 = 0 and separable data): least squares
             d = -np.linalg.lstsq(H, g, rcond=None)[0]
         decrease = float(g @ d)
-        if not decrease < 0:  # no descent left: converged to rounding
+        # the step's predicted decrease below the objective's rounding, which no line search can
+        # check: this close, Newton's step is the one to take, and the last (the gradient has a
+        # rounding floor too, above a tight tol: 5e-10 at tol=1e-10 on 200 rows)
+        if not decrease < -4.0 * np.finfo(np.float64).eps * abs(f):
+            if decrease < 0:
+                v, n_iter = v + d, n_iter + 1
             break
         xd, t = Xa @ d, 1.0
-        while (f_new := objective(z + t * xd, v + t * d)) > f + 1e-4 * t * decrease and t > 1e-10:
+        while (f_new := objective(z + t * xd, v + t * d)) > f + 1e-4 * t * decrease:
             t *= 0.5
+            if t < 1e-10:  # no decrease the objective's rounding can show
+                return v * scale, n_iter
         v, z, f, n_iter = v + t * d, z + t * xd, f_new, n_iter + 1
     return v * scale, n_iter
 
