@@ -337,6 +337,22 @@ def test_logistic_liblinear_l2_newton_on_raw_features():
     assert f.n_iter_[0] < 50
 
 
+def test_logistic_liblinear_l2_newton_stops_at_the_rounding_floor():
+    # tol=1e-10 here asks for a gradient below its rounding floor (5e-10): the Newton steps
+    # ran on to max_iter with a ConvergenceWarning; now the last one is taken and the fit stops
+    rng = np.random.default_rng(0)
+    X = sp.random(200, 30, density=0.3, format="csr", random_state=0).toarray() * 3.0
+    score = X @ rng.standard_normal(30) + 0.5 * rng.standard_normal(200)
+    score += 3.0 * np.random.default_rng(5).standard_normal(200)
+    y = (score > np.median(score)).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        f = LogisticRegression(**_LIBLINEAR_TIGHT).fit(X, y)
+    s = skl.LogisticRegression(**_LIBLINEAR_TIGHT).fit(X, y)
+    assert f.n_iter_[0] < 20
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-6, atol=1e-7)
+
+
 def test_logistic_liblinear_penalises_the_intercept(noisy):
     # a large intercept_scaling makes its penalty vanish: lbfgs' unpenalised intercept in the
     # limit; intercept_scaling=1 shrinks it (C small), as liblinear's objective says
