@@ -262,10 +262,11 @@ def _liblinear_l2_newton(X, T, rw, l2, s, fit_intercept, x0, rel_tol, max_iter):
     objective with ``intercept_l2 = 1 / s^2``, since the intercept is ``s v[-1]``. Stops when
     that objective's gradient in the flat parameters (the intercept's is ``dF/dv / s``) is at
     most rel_tol times its largest entry at x0 in every entry, as the Newton-CG path. For few
-    features one Hessian ``Xa^T diag(h) Xa`` and a p x p solve per step are cheap, and a handful of quadratically
-    converging steps, each a few NumPy calls on the whole data, replace Newton-CG's Python-level
-    product per CG iteration and its Wolfe line search (standardised breast cancer, p = 31, one
-    thread: the solve 2.6 -> 0.95 ms, the fit 3.5 -> 1.8 ms; scikit-learn's liblinear fit 2.0 ms).
+    features one Hessian ``Xa^T diag(h) Xa`` and a p x p solve per step are cheap, and a
+    handful of quadratically converging steps, each a few NumPy calls on the whole data,
+    replace Newton-CG's Python-level product per CG iteration and its Wolfe line search
+    (standardised breast cancer, p = 31, one thread: the solve 2.6 -> 0.95 ms, the fit 3.5 ->
+    1.8 ms; scikit-learn's liblinear fit 2.0 ms).
     """
     scale = np.ones(x0.size)
     if fit_intercept:
