@@ -58,6 +58,14 @@ void fnn_ukr_avx512_f64(int64_t k, const double *a, int64_t rsa, int64_t csa,
                         int64_t csc, int mr, int nr, double alpha, double beta,
                         const fnn_epi_f64 *epi);
 
+/* Row dots for a matrix-vector product (gemm_dot_avx512.c): out[r] = sum_p a[r * rsa + p]
+ * x[p] for r < m (out contiguous), each row's sum by the same lanes and reduction tree
+ * whatever rows it is computed with. */
+void fnn_gemv_rows_avx512_f32(const float *a, int64_t rsa, const float *x, int64_t k, int64_t m,
+                              float *out);
+void fnn_gemv_rows_avx512_f64(const double *a, int64_t rsa, const double *x, int64_t k, int64_t m,
+                              double *out);
+
 /* AVX2+FMA dot kernels for a narrow C (n <= 12): C[m, n] (row stride rsc) =
  * epi(alpha * A Bt^T + beta * C) with A rows and Bt rows (the columns of op(B))
  * contiguous along k. */

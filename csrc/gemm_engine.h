@@ -316,6 +316,30 @@ static void GE_FN(gemv_axpy_range)(T *acc, const T *a, int64_t lda, const T *x, 
     }
 }
 
+#if FNN_X86
+/* The dot form on AVX-512: the row-dot kernel (gemm.h) writes the sums straight into a
+ * contiguous C when there is nothing else to apply, else into a block of scratch rows
+ * that the scalar epilogue then applies. */
+static void GE_FN(gemv_dot_avx512)(T *c, int64_t rsc, const T *a, int64_t rsa, const T *x,
+                                   int64_t r0, int64_t r1, int64_t k, T alpha, T beta,
+                                   const GE_EPI *epi) {
+    if (rsc == 1 && alpha == 1 && beta == 0 && !epi) {
+        GE_CAT(fnn_gemv_rows_avx512_, SFX)(a + r0 * rsa, rsa, x, k, r1 - r0, c + r0);
+        return;
+    }
+    T s[256];
+    for (int64_t i = r0; i < r1; i += 256) {
+        const int64_t rows = r1 - i < 256 ? r1 - i : 256;
+        GE_CAT(fnn_gemv_rows_avx512_, SFX)(a + i * rsa, rsa, x, k, rows, s);
+        for (int64_t r = 0; r < rows; r++) {
+            T v = alpha * s[r];
+            if (beta != 0) v += beta * c[(i + r) * rsc];
+            c[(i + r) * rsc] = GE_FN(epi_one)(v, epi, 0);
+        }
+    }
+}
+#endif
+
 /* Rows [r0, r1) of the dot form (contiguous x), or of any other layout summed
  * plainly in p order (a strided x: rare, since n == 1 makes x a column of B [k, 1]
  * or a row of B^T stored [1, k], both contiguous). */
@@ -324,6 +348,10 @@ static void GE_FN(gemv_dot_rows)(T *c, int64_t rsc, const T *a, int64_t rsa, int
                                  T alpha, T beta, const GE_EPI *epi) {
     if (csa == 1 && incx == 1) {
 #if FNN_X86
+        if (fnn_isa_level >= FNN_ISA_AVX512) {
+            GE_FN(gemv_dot_avx512)(c, rsc, a, rsa, x, r0, r1, k, alpha, beta, epi);
+            return;
+        }
         if (fnn_isa_level >= FNN_ISA_AVX2) {
             GE_CAT(GE_FN(gemv_dot), _avx2)(c, rsc, a, rsa, x, r0, r1, k, alpha, beta, epi);
             return;
