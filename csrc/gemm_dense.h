@@ -113,6 +113,13 @@ static void DN_FN(dz_rows)(T *dz, T *db_part, const T *dout, const T *y, const T
     /* softmax stays on AVX2: compiled for AVX-512, its dot product's multiply-adds were
      * not contracted the same way (float32 dz differed by an ulp) */
     int isa = act == FNN_ACT_SOFTMAX && fnn_isa_level > FNN_ISA_AVX2 ? FNN_ISA_AVX2 : fnn_isa_level;
+    if (act == FNN_ACT_IDENTITY && o < 16) {
+        /* db alone, summed in row order as the row functions do (same bits), without a
+         * call per row: a linear model's one-column gradient, 569 x 30 float64, 6.1 -> 5.8 us */
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t j = 0; j < o; j++) db_part[j] += dout[r * o + j];
+        return;
+    }
     int cheap = DN_FN(cheap_grad)(act);
     int64_t rb = cheap ? r1 - r0 : 16; /* transcendental: act' on a few rows, then reduce them hot */
     for (int64_t b0 = r0; b0 < r1; b0 += rb) {
