@@ -66,6 +66,15 @@ void fnn_gemv_rows_avx512_f32(const float *a, int64_t rsa, const float *x, int64
 void fnn_gemv_rows_avx512_f64(const double *a, int64_t rsa, const double *x, int64_t k, int64_t m,
                               double *out);
 
+/* The matrix-vector product's other form (gemm_dot_avx512.c): acc[i] = sum over p in
+ * [p0, p1), in order, of x[p * incx] a[p * lda + i], for i < m <= FNN_GEMV_AXPY_MAX(T)
+ * (16 vectors: 256 float32, 128 float64), the sums held in registers. */
+#define FNN_GEMV_AXPY_MAX(T) ((int64_t)(1024 / sizeof(T)))
+void fnn_gemv_axpy_avx512_f32(float *acc, const float *a, int64_t lda, const float *x,
+                              int64_t incx, int64_t m, int64_t p0, int64_t p1);
+void fnn_gemv_axpy_avx512_f64(double *acc, const double *a, int64_t lda, const double *x,
+                              int64_t incx, int64_t m, int64_t p0, int64_t p1);
+
 /* AVX2+FMA dot kernels for a narrow C (n <= 12): C[m, n] (row stride rsc) =
  * epi(alpha * A Bt^T + beta * C) with A rows and Bt rows (the columns of op(B))
  * contiguous along k. */

@@ -304,6 +304,15 @@ GE_GEMV(_avx2, FNN_TARGET_AVX2)
 /* The axpy form's sums over p in [p0, p1) into acc[0..m), block by block. */
 static void GE_FN(gemv_axpy_range)(T *acc, const T *a, int64_t lda, const T *x, int64_t incx,
                                    int64_t m, int64_t p0, int64_t p1) {
+#if FNN_X86
+    if (fnn_isa_level >= FNN_ISA_AVX512) { /* blocks of columns whose sums fit in registers */
+        for (int64_t b0 = 0; b0 < m; b0 += FNN_GEMV_AXPY_MAX(T)) {
+            int64_t w = m - b0 < FNN_GEMV_AXPY_MAX(T) ? m - b0 : FNN_GEMV_AXPY_MAX(T);
+            GE_CAT(fnn_gemv_axpy_avx512_, SFX)(acc + b0, a + b0, lda, x, incx, w, p0, p1);
+        }
+        return;
+    }
+#endif
     for (int64_t b0 = 0; b0 < m; b0 += GE_GEMV_BLOCK) {
         int64_t w = m - b0 < GE_GEMV_BLOCK ? m - b0 : GE_GEMV_BLOCK;
 #if FNN_X86

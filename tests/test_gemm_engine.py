@@ -172,7 +172,10 @@ def test_gemm_mlp_forms(batch, fan_in, fan_out, dtype, isa):
                                       (190, 300, 100, False), (190, 300, 100, True),
                                       # n = 1: AVX-512 row groups of 8 / 16 with a partial last
                                       # group, a k tail, k below one vector, 2 threads' row blocks
-                                      (37, 30, 1, False), (21, 7, 1, False), (190, 45, 1, False)])
+                                      (37, 30, 1, False), (21, 7, 1, False), (190, 45, 1, False),
+                                      # n = 1 with A stored transposed: sums held in registers,
+                                      # 16 vectors a block (300 rows: a second, partial block)
+                                      (37, 30, 1, True), (300, 20, 1, True)])
 def test_gemm_rows_do_not_depend_on_their_position(m, k, n, ta, dtype, isa, threads):
     """Each row of op(A) @ B is bitwise the same wherever it sits (a full register
     tile, an edge tile, another thread's block): predictions must not depend on the
