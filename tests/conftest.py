@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 
 import fastnn
@@ -95,3 +96,24 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=[item for item in items if id(item) in drop])
         items[:] = [item for item in items if id(item) not in drop]
+
+
+# ------------------------------------------------------------- sparse linear models
+
+#: the scipy.sparse containers the sparse-X estimator tests fit on
+SPARSE_CONTAINERS = {"csr": sp.csr_matrix, "csc": sp.csc_array, "coo": sp.coo_matrix}
+
+
+@pytest.fixture
+def no_densify(monkeypatch):
+    """Make every dense copy of a sparse X raise ("dense copy would take ...")."""
+    from fastnn.estimators import _linear_base
+
+    monkeypatch.setattr(_linear_base, "SPARSE_DENSIFY_MAX_BYTES", 0)
+
+
+def rel_diff(a, b):
+    """max |a - b| relative to max |b|, in float64."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+

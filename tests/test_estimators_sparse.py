@@ -9,20 +9,12 @@ import scipy.sparse as sp
 from sklearn import linear_model as skl
 from sklearn.exceptions import ConvergenceWarning
 
-from fastnn.estimators import LinearRegression, LogisticRegression, SoftmaxRegression, _linear_base
+from fastnn.estimators import LinearRegression, LogisticRegression, SoftmaxRegression
 
-CONTAINERS = {"csr": sp.csr_matrix, "csc": sp.csc_array, "coo": sp.coo_matrix}
+from conftest import SPARSE_CONTAINERS as CONTAINERS, rel_diff as _rel
 
-
-@pytest.fixture(autouse=True)
-def no_densify(monkeypatch):
-    # every dense copy of a sparse X raises "dense copy would take ..." in these tests
-    monkeypatch.setattr(_linear_base, "SPARSE_DENSIFY_MAX_BYTES", 0)
-
-
-def _rel(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+# every dense copy of a sparse X raises "dense copy would take ..." in these tests
+pytestmark = pytest.mark.usefixtures("no_densify")
 
 
 def _data(n=200, p=30, seed=0):

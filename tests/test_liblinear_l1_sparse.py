@@ -14,18 +14,11 @@ from sklearn.exceptions import ConvergenceWarning
 from fastnn import kernels as K
 from fastnn.estimators import LogisticRegression, _linear_base
 
-CONTAINERS = {"csr": sp.csr_matrix, "csc": sp.csc_array, "coo": sp.coo_matrix}
+from conftest import SPARSE_CONTAINERS as CONTAINERS, rel_diff as _rel
+
+# every dense copy of a sparse X raises "dense copy would take ..." in these tests
+pytestmark = pytest.mark.usefixtures("no_densify")
 L1 = dict(solver="liblinear", l1_ratio=1.0)
-
-
-@pytest.fixture(autouse=True)
-def no_densify(monkeypatch):
-    monkeypatch.setattr(_linear_base, "SPARSE_DENSIFY_MAX_BYTES", 0)
-
-
-def _rel(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 def _data(n=300, p=40, seed=0, noise=2.0):
