@@ -1141,6 +1141,17 @@ def _checked_csc(X, dtype) -> _CheckedCSC:
     return _CheckedCSC(data, indices, indptr, (n, p))
 
 
+def _checked_csc_columns(X: _CheckedCSC, cols: np.ndarray) -> _CheckedCSC:
+    """The columns ``cols`` (sorted int64 positions) of a checked CSC, still checked: each
+    column keeps its rows, values and order, so the checks that held for X hold for it."""
+    starts, ends = X.indptr[cols], X.indptr[cols + 1]
+    lengths = ends - starts
+    indptr = np.zeros(cols.shape[0] + 1, dtype=X.indptr.dtype)
+    np.cumsum(lengths, out=indptr[1:])
+    take = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1], dtype=np.int64)
+    return _CheckedCSC(X.data[take], X.indices[take], indptr, (X.shape[0], cols.shape[0]))
+
+
 def _has_duplicates(indices: np.ndarray, indptr: np.ndarray, n: int) -> bool:
     """Whether some column of the CSC structure stores a row twice (O(nnz) when rows are sorted)."""
     if indices.shape[0] < 2:

@@ -158,6 +158,29 @@ def test_a_checked_csc_gives_the_same_solve_and_is_refused_for_other_operands(ba
         K._checked_csc(bad, np.float64)
 
 
+@pytest.mark.parametrize("backend", _backends())
+def test_a_checked_csc_column_subset_solves_as_the_subset_itself(backend):
+    """kernels._checked_csc_columns (liblinear's L1 solves each model on a working set of
+    columns) gives the columns scipy's indexing gives, empty and repeated edges included,
+    and a solve on it equals one on the subset checked from scratch."""
+    X, y, sw, x_mean, w, kw = _problem("enet-weighted-centred", np.float64)
+    X = sp.csc_matrix(X)
+    X.indices, X.indptr = X.indices.astype(np.int64), X.indptr.astype(np.int64)
+    checked = K._checked_csc(X, np.float64)
+    for cols in (np.arange(X.shape[1]), np.array([0, 3, X.shape[1] - 1]), np.array([], dtype=np.int64)):
+        sub = K._checked_csc_columns(checked, cols)
+        ref = X[:, cols].tocsc()
+        assert sub.shape == ref.shape
+        np.testing.assert_array_equal(sub.indptr, ref.indptr)
+        np.testing.assert_array_equal(sub.indices, ref.indices)
+        np.testing.assert_array_equal(sub.data, ref.data)
+    cols = np.array([1, 2, 5, 7])
+    expect, got = w[cols].copy(), w[cols].copy()
+    K.enet_cd_sparse(expect, X[:, cols].tocsc(), y, sample_weight=sw, backend=backend, **kw)
+    K.enet_cd_sparse(got, K._checked_csc_columns(checked, cols), y, sample_weight=sw, backend=backend, **kw)
+    np.testing.assert_array_equal(got, expect)
+
+
 # ---------------------------------------------------------------- estimators
 
 

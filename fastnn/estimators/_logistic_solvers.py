@@ -325,7 +325,8 @@ def _liblinear_l1(est, x0, s, l1, rel_tol, args):
     where the L1 term is ``l1 ||v||_1``. Each step minimises the quadratic model of the
     loss plus that term: a weighted Lasso (rows scaled by the square roots of the
     Hessian's weights, the working response ``A v - e``), solved by kernels.enet_cd (a
-    sparse X: kernels.enet_cd_sparse on it as CSC, never densified), then backtracks on
+    sparse X: kernels.enet_cd_sparse on it as CSC, never densified) over a working set of
+    coordinates (the non-zeros and the violators), then backtracks on
     the objective (Armijo). Stops as newGLMNET: when the minimum-norm subgradient's
     1-norm is rel_tol times its value at x0 (zeros). Why not _fista: on the data it took
     thousands of steps on correlated features (standardised breast cancer: 2400 at
@@ -349,8 +350,8 @@ def _liblinear_l1(est, x0, s, l1, rel_tol, args):
     else:
         X = _dense(args[0])  # kernels.enet_cd takes dense columns
         args = (X, *args[1:])
-        # Xa^T (the intercept's column s as a last row) transposed once; each model scales its
-        # rows by root into one buffer (transposing per model was a third of a 20000 x 100 fit)
+        # Xa^T (the intercept's column s as a last row) transposed once; each model scales its working
+        # set's rows by root into one buffer (transposing per model was a third of a 20000 x 100 fit)
         Xat = np.empty((n_f + int(est.fit_intercept), X.shape[0]))
         Xat[:n_f] = X.T
         Xat[n_f:] = s
@@ -370,10 +371,15 @@ def _liblinear_l1(est, x0, s, l1, rel_tol, args):
         sub0 = sub if sub0 is None else sub0
         if sub <= rel_tol * sub0:
             break
+        # the model's working set: the non-zeros and the zeros whose gradient leaves [-l1, l1] (the rest
+        # would stay 0 in the model's first sweep; the stop above sees every coordinate, so one left out
+        # that the step makes violate joins at the next step). liblinear shrinks the same way. One thread:
+        # TF-IDF 15000 x 20000 at C = 1 0.117 -> 0.068 s (20001 -> ~830 columns), C = 10 0.59 -> 0.45 s
+        ws = np.flatnonzero((v != 0) | (np.abs(g) > l1))
         # the model g.(u - v) + |A (u - v)|^2 / 2 = |A u - (A v - e)|^2 / 2 + const, with A = sqrt(h) Xa
         # (A^T A the Hessian) and A^T e = g, e = (p - y) w / sqrt(h)
         h = np.maximum(P[:, 0] * (1.0 - P[:, 0]) * loss.row_weights(), 1e-300)
-        u = v.copy()
+        u = v[ws]
         # each model solved closer as the fit converges (a loose first model, then newGLMNET's pace)
         tol = max(_MODEL_TOL * (sub / sub0) ** 2, 1e-15)
         xv = X @ v[:n_f] + (s * v[n_f] if est.fit_intercept else 0.0)  # Xa v
@@ -386,15 +392,18 @@ def _liblinear_l1(est, x0, s, l1, rel_tol, args):
             # <= 1 / 1e-300 (a row with h at the floor -- p rounded to 0 or 1, or weight 0 -- has
             # weight 1e-300 in the model: its gradient term (p - T) w x_i survives, as in z)
             y = xv - (P[:, 0] - T) * loss.row_weights() / h
-            K.enet_cd_sparse(u, Xa, y, alpha=l1, sample_weight=h, max_iter=_MODEL_SWEEPS, tol=tol,
-                             backend=est.backend)
+            K.enet_cd_sparse(u, K._checked_csc_columns(Xa, ws), y, alpha=l1, sample_weight=h,
+                             max_iter=_MODEL_SWEEPS, tol=tol, backend=est.backend)
         else:
             root = np.sqrt(h)
-            np.multiply(Xat, root, out=At)
+            Aw = At[:ws.size]  # the working set's rows of A^T, contiguous
+            np.take(Xat, ws, axis=0, out=Aw)
+            Aw *= root
             z = root * xv - (P[:, 0] - T) * loss.row_weights() / root
-            K.enet_cd(u, At, z, alpha=l1, max_iter=_MODEL_SWEEPS, tol=tol, backend=est.backend)
-        d = u - v
-        decrease = float(g @ d) + l1 * float(np.abs(u).sum() - np.abs(v).sum())
+            K.enet_cd(u, Aw, z, alpha=l1, max_iter=_MODEL_SWEEPS, tol=tol, backend=est.backend)
+        d = np.zeros_like(v)
+        d[ws] = u - v[ws]
+        decrease = float(g @ d) + l1 * float(np.abs(u).sum() - np.abs(v[ws]).sum())
         if not decrease < 0:  # the model has no descent left: converged to rounding
             break
         t = 1.0
