@@ -2,9 +2,10 @@
 
 On a batch of 32 rows a kernel's work takes about a microsecond, so the argument checks of
 ``fastnn.kernels`` (dtype, shape, contiguity, writeability, overlaps, ranges) are a large share
-of each call. Three timings per kernel: ``numpy`` (the one-liner it replaces), ``fastnn``
-(``fastnn.kernels`` on the C backend, checks included) and ``backend`` (the C backend's
-wrapper called directly: the call without the checks). The checks cost fastnn - backend.
+of each call. Four timings per kernel: ``numpy`` (the one-liner it replaces), ``fastnn``
+(``fastnn.kernels`` on the C backend, checks included), ``bound`` (the same call checked once by
+``fastnn.kernels.bind`` and repeated; ``-`` for the kernels it does not take) and ``backend`` (the
+C backend's wrapper called directly: the call without the checks). The checks cost fastnn - backend.
 ``Epoch`` times one epoch of the composed loop (one kernel call per step, Python between
 them) and of the fused native epoch, at batch 32, where the per-call cost shows most.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import sys
 import time
 import timeit
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -30,12 +31,13 @@ from benchmarks import DTYPES, require  # noqa: E402  (not relative: this file a
 BATCH, N_IN, N_OUT, CLASSES, N_PARAMS = 32, 64, 32, 10, 1000
 LR = 1e-9  # thousands of timed updates leave the parameters essentially unchanged
 
-Calls = Tuple[Callable[[], object], Callable[[], object], Callable[[], object]]
+Calls = Tuple[Callable[[], object], Callable[[], object], Callable[[], object], Optional[Callable[[], object]]]
 
 
 def make_calls(kernel: str, dtype, kernels=K) -> Calls:
-    """(fastnn, numpy, backend) zero-argument calls of `kernel` on small float `dtype` operands,
-    with preallocated outputs; `kernels` is the fastnn.kernels module to time."""
+    """(fastnn, numpy, backend, bound) zero-argument calls of `kernel` on small float `dtype`
+    operands, with preallocated outputs; `kernels` is the fastnn.kernels module to time; bound is
+    the fastnn call through kernels.bind, None for a kernel bind does not take."""
     rng = np.random.default_rng(0)
     c = kernels.backends.get("c")
 
@@ -112,11 +114,21 @@ def make_calls(kernel: str, dtype, kernels=K) -> Calls:
                             lambda: np.multiply(x, (rng.random(x.shape) >= 0.5) * 2.0, out=dx),
                             lambda: c.dropout(dx.reshape(-1), x.reshape(-1), 1, 1 << 23, 2.0)),
     }
-    return table[kernel]
+    bound = {
+        "gemm": lambda: kernels.bind(kernels.gemm, x, w, out=out, backend="c"),
+        "dense_forward": lambda: kernels.bind(kernels.dense_forward, x, w, b, "relu", out=out, backend="c"),
+        "dense_backward": lambda: kernels.bind(kernels.dense_backward, dout, x, w, "relu", y=y, dx=dx, dw=dw,
+                                               db=db, dz=dz, backend="c"),
+        "activation_forward": lambda: kernels.bind(kernels.activation_forward, x, "relu", out=dx, backend="c"),
+        "activation_backward": lambda: kernels.bind(kernels.activation_backward, dout, "relu", y=y, out=dz,
+                                                    backend="c"),
+    }
+    return table[kernel] + ((bound[kernel]() if kernel in bound else None),)
 
 
 KERNELS = ["gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward",
            "softmax_xent", "mse", "l2_penalty", "sgd_update", "adam_update", "dropout_forward"]
+BINDABLE = KERNELS[:5]
 
 
 class CallOverhead:
@@ -127,7 +139,7 @@ class CallOverhead:
 
     def setup(self, kernel, dtype):
         require("c")
-        self.fastnn, self.numpy, self.backend = make_calls(kernel, dtype)
+        self.fastnn, self.numpy, self.backend, _ = make_calls(kernel, dtype)
         for call in (self.fastnn, self.numpy, self.backend):
             call()  # warm-up outside the timing
 
@@ -139,6 +151,21 @@ class CallOverhead:
 
     def time_backend(self, kernel, dtype):
         self.backend()
+
+
+class BoundCallOverhead:
+    """The kernels fastnn.kernels.bind takes, called through it (checked once at setup)."""
+
+    params = (BINDABLE, DTYPES)
+    param_names = ["kernel", "dtype"]
+
+    def setup(self, kernel, dtype):
+        require("c")
+        self.bound = make_calls(kernel, dtype)[3]
+        self.bound()  # warm-up outside the timing
+
+    def time_bound(self, kernel, dtype):
+        self.bound()
 
 
 class Epoch:
@@ -194,14 +221,19 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     print(f"fastnn.kernels per call, microseconds of thread CPU time (best of {args.repeat}; "
           f"{get_num_threads()} thread(s); backend c)")
-    print(f"{'kernel':20s} {'dtype':8s} {'numpy':>7s} {'fastnn':>7s} {'backend':>8s} {'checks':>7s} {'fastnn/np':>9s}")
+    print(f"{'kernel':20s} {'dtype':8s} {'numpy':>7s} {'fastnn':>7s} {'bound':>7s} {'backend':>8s} {'checks':>7s} "
+          f"{'fastnn/np':>9s} {'bound/np':>8s}")
     for kernel in KERNELS:
         for dtype in DTYPES:
-            fastnn_call, numpy_call, backend_call = make_calls(kernel, dtype)
-            t = best_us({"numpy": numpy_call, "fastnn": fastnn_call, "backend": backend_call}, args.repeat,
-                        args.min_time)
-            print(f"{kernel:20s} {dtype:8s} {t['numpy']:7.2f} {t['fastnn']:7.2f} {t['backend']:8.2f} "
-                  f"{t['fastnn'] - t['backend']:7.2f} {t['fastnn'] / t['numpy']:8.2f}x")
+            fastnn_call, numpy_call, backend_call, bound_call = make_calls(kernel, dtype)
+            calls = {"numpy": numpy_call, "fastnn": fastnn_call, "backend": backend_call}
+            if bound_call is not None:
+                calls["bound"] = bound_call
+            t = best_us(calls, args.repeat, args.min_time)
+            bound = f"{t['bound']:7.2f}" if "bound" in t else f"{'-':>7s}"
+            bound_ratio = f"{t['bound'] / t['numpy']:7.2f}x" if "bound" in t else f"{'-':>8s}"
+            print(f"{kernel:20s} {dtype:8s} {t['numpy']:7.2f} {t['fastnn']:7.2f} {bound} {t['backend']:8.2f} "
+                  f"{t['fastnn'] - t['backend']:7.2f} {t['fastnn'] / t['numpy']:8.2f}x {bound_ratio}")
     epochs = {f: Epoch() for f in (False, True)}
     for fused, bench in epochs.items():
         bench.setup(fused)

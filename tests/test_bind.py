@@ -1,0 +1,165 @@
+"""fastnn.kernels.bind: a kernel call checked once and repeated without the checks.
+
+A bound call must give exactly what a fresh checked call gives on the arrays' contents
+at that moment (same backend, same kernel), write into the same output arrays every
+time, and refuse anything it could not repeat faithfully: an argument that the checks
+copy (the bound call would never see later changes to the original), a call that runs
+no backend kernel, a kernel outside the bindable set."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastnn import kernels as K
+from fastnn.profile import profile
+
+
+def _case(kernel, dtype, rng):
+    """(kernel, args, kwargs, inputs to refill) for one call of each bindable kernel."""
+    def r(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    x, w, b, dy = r(9, 7), r(7, 5), r(5), r(9, 5)
+    h = np.maximum(r(9, 5), 0)
+    if kernel == "gemm":
+        return K.gemm, (x, r(5, 7)), dict(trans_b=True, alpha=0.5, beta=2.0, out=r(9, 5)), ()
+    if kernel == "dense_forward":
+        return K.dense_forward, (x, w, b, "leaky_relu"), dict(param=0.1), (x, w, b)
+    if kernel == "dense_backward":
+        return K.dense_backward, (dy, x, w, "relu"), dict(y=h, dx=np.empty_like(x)), (dy, x, w, h)
+    if kernel == "activation_forward":
+        return K.activation_forward, (x, "gelu"), {}, (x,)
+    return K.activation_backward, (dy, "tanh"), dict(y=np.tanh(dy), out=np.empty_like(dy)), (dy,)
+
+
+KERNELS = ["gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward"]
+
+
+def _copy(v):
+    return v.copy() if isinstance(v, np.ndarray) else v
+
+
+def _flat(result):
+    return [a.copy() for a in (result if isinstance(result, tuple) else (result,)) if a is not None]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", "c"])
+def test_a_bound_call_repeats_the_checked_call_on_the_current_contents(kernel, dtype, backend):
+    if backend not in K.backends.available():
+        pytest.skip(f"backend {backend} is not available here")
+    rng = np.random.default_rng(3)
+    fn, args, kwargs, refill = _case(kernel, dtype, rng)
+    kwargs["backend"] = backend
+    if kernel == "gemm":  # beta != 0: the bound call reads out's current contents too
+        out0 = kwargs["out"].copy()
+        expect = fn(*args, **{**kwargs, "out": out0.copy()})
+        bound = K.bind(fn, *args, **kwargs)
+        np.testing.assert_array_equal(bound.result, expect)
+        kwargs["out"][...] = out0
+        np.testing.assert_array_equal(bound(), expect)
+        return
+    bound = K.bind(fn, *args, **kwargs)
+    first = bound.result
+    for a in refill:  # new contents in the same memory, as a training loop's next batch
+        a[...] = rng.standard_normal(a.shape).astype(dtype)
+    expect = fn(*map(_copy, args), **{k: _copy(v) for k, v in kwargs.items()})  # fresh arrays, checked call
+    got = bound()
+    assert got is first  # the same result object, its arrays overwritten
+    for g, e in zip(_flat(got), _flat(expect)):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_outputs_left_to_the_kernel_are_allocated_once_and_reused():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
+    bound = K.bind(K.dense_forward, x, w, b, "relu")
+    out = bound.result
+    x *= -1.0
+    assert bound() is out
+    np.testing.assert_array_equal(out, np.maximum(x @ w + b, 0))
+
+
+def test_reassigning_an_arrays_shape_does_not_change_what_the_bound_call_reads():
+    """The call holds its own views: a caller reshaping x in place (same memory, same size)
+    cannot make the kernel read x as [8, 3] against a w of 6 rows."""
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((4, 6)), rng.standard_normal((6, 2)), rng.standard_normal(2)
+    bound = K.bind(K.dense_forward, x, w, b, "identity")
+    expect = x @ w + b
+    x.shape = (8, 3)
+    np.testing.assert_allclose(bound(), expect, rtol=1e-13)
+    assert bound.result.shape == (4, 2)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda x, w, b: (x.tolist(), w, b), "x must be a numpy.ndarray"),
+    (lambda x, w, b: (x, np.asfortranarray(w), b), "w is not used in place"),
+    (lambda x, w, b: (x, w, b.astype(">f8")), "b is not used in place"),
+    (lambda x, w, b: (x[:, ::2], w[::2], b), "x is not used in place"),
+])
+def test_arguments_the_checks_would_copy_are_refused(bad, match):
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((4, 6)), rng.standard_normal((6, 2)), rng.standard_normal(2)
+    with pytest.raises(ValueError, match=match):
+        K.bind(K.dense_forward, *bad(x, w, b), "relu")
+
+
+def test_calls_that_run_no_kernel_or_ignore_an_array_are_refused():
+    rng = np.random.default_rng(4)
+    dy, x, w = rng.standard_normal((3, 2)), rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    with pytest.raises(ValueError, match="runs no backend kernel"):
+        K.bind(K.activation_backward, dy, "identity")  # a copy, no kernel
+    with pytest.raises(ValueError, match="runs no backend kernel"):
+        K.bind(K.gemm, np.empty((3, 0)), np.empty((0, 2)))  # k = 0: out is zero-filled
+    with pytest.raises(ValueError, match="y is not used in place"):  # identity's backward reads no y
+        K.bind(K.dense_backward, dy, x, w, "identity", y=dy.copy())
+
+
+def test_only_the_bindable_kernels_and_well_formed_calls_are_accepted():
+    a = np.ones((2, 2))
+    with pytest.raises(TypeError, match="bind takes one of"):
+        K.bind(K.softmax_xent, a, np.zeros(2, np.int32))  # labels are indices: checked every call
+    with pytest.raises(TypeError, match="bind takes one of"):
+        K.bind(np.matmul, a, a)
+    with pytest.raises(TypeError):
+        K.bind(K.gemm, a)  # missing b: the kernel's own signature error
+    with pytest.raises(ValueError, match="inner dimensions"):
+        K.bind(K.gemm, a, np.ones((3, 2)))  # the checks run at bind time
+
+
+def test_bound_calls_are_profiled_as_the_kernel():
+    a = np.ones((3, 3))
+    bound = K.bind(K.gemm, a, a, backend="numpy")
+    with profile() as p:
+        bound()
+        bound()
+    (stat,) = p.stats()
+    assert (stat.name, stat.calls, stat.backend, stat.flops) == ("gemm", 2, "numpy", 2 * 2.0 * 27)
+
+
+def test_binding_records_only_the_binding_threads_calls():
+    """Another thread's kernel calls while bind runs are neither captured nor disturbed."""
+    import threading
+
+    a = np.ones((4, 4))
+    stop, errors = threading.Event(), []
+
+    def other():
+        try:
+            while not stop.is_set():
+                K.gemm(a, a, backend="numpy")
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    t = threading.Thread(target=other)
+    t.start()
+    try:
+        for _ in range(200):
+            bound = K.bind(K.activation_forward, a, "relu", backend="numpy")
+            assert bound._call[0] == "activation_forward"
+    finally:
+        stop.set()
+        t.join()
+    assert not errors
