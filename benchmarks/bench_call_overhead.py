@@ -122,13 +122,14 @@ def make_calls(kernel: str, dtype, kernels=K) -> Calls:
         "activation_forward": lambda: kernels.bind(kernels.activation_forward, x, "relu", out=dx, backend="c"),
         "activation_backward": lambda: kernels.bind(kernels.activation_backward, dout, "relu", y=y, out=dz,
                                                     backend="c"),
+        "mse": lambda: kernels.bind(kernels.mse, logits, target, out=grad, backend="c"),
     }
     return table[kernel] + ((bound[kernel]() if kernel in bound else None),)
 
 
 KERNELS = ["gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward",
            "softmax_xent", "mse", "l2_penalty", "sgd_update", "adam_update", "dropout_forward"]
-BINDABLE = KERNELS[:5]
+BINDABLE = KERNELS[:5] + ["mse"]
 
 
 class CallOverhead:

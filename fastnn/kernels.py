@@ -107,13 +107,16 @@ def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: 
 # here as (thread ident, list); every other call pays one test of this global.
 _capture: Optional[Tuple[int, list]] = None
 _bind_lock = threading.Lock()
-_BINDABLE = ("gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward")
+_BINDABLE = ("gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward", "mse",
+             "sigmoid_bce")
+_LOSSES = ("mse", "sigmoid_bce")  # return (loss, gradient): the loss is the backend call's value
 _SCALARS = (str, bool, int, float, np.generic, type(None))
 
 
 class BoundCall:
     """A kernel call checked once by :func:`bind`: calling it runs the same backend
-    kernel again on the same memory and returns :attr:`result`."""
+    kernel again on the same memory and returns :attr:`result` (a loss: the new
+    ``(loss, gradient)``, the gradient written into the same array)."""
 
     __slots__ = ("kernel", "result", "_call")
 
@@ -121,7 +124,9 @@ class BoundCall:
         self.kernel, self.result, self._call = kernel, result, call
 
     def __call__(self) -> Any:
-        _run(*self._call)
+        value = _run(*self._call)
+        if self.kernel in _LOSSES:
+            self.result = (float(value), self.result[1])
         return self.result
 
     def __repr__(self) -> str:
@@ -146,8 +151,9 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     thread, float32, batch 32, 64 -> 32 ReLU: ``dense_forward`` 5.5 us checked, 2.7 us
     bound, NumPy's ``np.maximum(x @ w + b, 0)`` 4.4 us; benchmarks/bench_call_overhead.py).
 
-    Bindable: gemm, dense_forward, dense_backward, activation_forward and
-    activation_backward (the kernels that read and write float arrays only). Every array
+    Bindable: gemm, dense_forward, dense_backward, activation_forward,
+    activation_backward, mse and sigmoid_bce (the kernels that read and write float
+    arrays only; softmax_xent's labels index memory, so they are checked every call). Every array
     argument must be a NumPy array the kernel uses in place -- C-contiguous, the
     operands' dtype, and read or written by this call -- else ValueError: a copy (of a
     list, a strided view, another byte order) would not see later changes to the
