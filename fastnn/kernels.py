@@ -108,7 +108,7 @@ def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: 
 _capture: Optional[Tuple[int, list]] = None
 _bind_lock = threading.Lock()
 _BINDABLE = ("gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward", "mse",
-             "sigmoid_bce")
+             "sigmoid_bce", "sgd_update", "momentum_update", "nesterov_update", "adagrad_update", "rmsprop_update")
 _LOSSES = ("mse", "sigmoid_bce")  # return (loss, gradient): the loss is the backend call's value
 _SCALARS = (str, bool, int, float, np.generic, type(None))
 
@@ -152,8 +152,11 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     bound, NumPy's ``np.maximum(x @ w + b, 0)`` 4.4 us; benchmarks/bench_call_overhead.py).
 
     Bindable: gemm, dense_forward, dense_backward, activation_forward,
-    activation_backward, mse and sigmoid_bce (the kernels that read and write float
-    arrays only; softmax_xent's labels index memory, so they are checked every call). Every array
+    activation_backward, mse, sigmoid_bce and the updates with fixed hyperparameters
+    (sgd_update, momentum_update, nesterov_update, adagrad_update, rmsprop_update: each
+    call is one more step). Not: softmax_xent (its labels index memory, so they are
+    checked every call), adam_update / adamw_update and dropout (their step changes
+    every call). Every array
     argument must be a NumPy array the kernel uses in place -- C-contiguous, the
     operands' dtype, and read or written by this call -- else ValueError: a copy (of a
     list, a strided view, another byte order) would not see later changes to the

@@ -31,6 +31,10 @@ def _case(kernel, dtype, rng):
         return K.activation_forward, (x, "gelu"), {}, (x,)
     if kernel == "mse":
         return K.mse, (dy, r(9, 5)), {}, (dy,)
+    if kernel in ("sgd_update", "momentum_update", "nesterov_update", "adagrad_update", "rmsprop_update"):
+        p, g = r(13), r(13)
+        state = () if kernel == "sgd_update" else (np.abs(r(13)),)
+        return getattr(K, kernel), (p, g, *state), dict(lr=0.1, l2=0.01), (g,)
     if kernel == "sigmoid_bce":
         target = rng.random(9).astype(dtype)
         return K.sigmoid_bce, (r(9), target), dict(out=np.empty(9, dtype)), (target,)
@@ -38,7 +42,8 @@ def _case(kernel, dtype, rng):
 
 
 KERNELS = ["gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward", "mse",
-           "sigmoid_bce"]
+           "sigmoid_bce", "sgd_update", "momentum_update", "nesterov_update", "adagrad_update", "rmsprop_update"]
+UPDATES = KERNELS[7:]
 
 
 def _copy(v):
@@ -65,6 +70,16 @@ def test_a_bound_call_repeats_the_checked_call_on_the_current_contents(kernel, d
         np.testing.assert_array_equal(bound.result, expect)
         kwargs["out"][...] = out0
         np.testing.assert_array_equal(bound(), expect)
+        return
+    if kernel in UPDATES:  # in place: a bound call is one more step from the current params and state
+        bound = K.bind(fn, *args, **kwargs)
+        for a in refill:
+            a[...] = rng.standard_normal(a.shape).astype(dtype)
+        before = [a.copy() for a in args]
+        fn(*before, **kwargs)  # the same step, checked, on copies
+        assert bound() is args[0]
+        for got, want in zip(args, before):
+            np.testing.assert_array_equal(got, want)  # params and state advanced as the checked step's
         return
     bound = K.bind(fn, *args, **kwargs)
     first = bound.result
@@ -133,6 +148,8 @@ def test_only_the_bindable_kernels_and_well_formed_calls_are_accepted():
         K.bind(K.softmax_xent, a, np.zeros(2, np.int32))  # labels are indices: checked every call
     with pytest.raises(TypeError, match="bind takes one of"):
         K.bind(np.matmul, a, a)
+    with pytest.raises(TypeError, match="bind takes one of"):  # its step changes every call
+        K.bind(K.adam_update, a, a.copy(), a.copy(), a.copy(), lr=0.1, step=1)
     with pytest.raises(TypeError):
         K.bind(K.gemm, a)  # missing b: the kernel's own signature error
     with pytest.raises(ValueError, match="inner dimensions"):
