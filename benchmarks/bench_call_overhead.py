@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 import time
 import timeit
+from functools import partial
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -123,13 +124,16 @@ def make_calls(kernel: str, dtype, kernels=K) -> Calls:
         "activation_backward": lambda: kernels.bind(kernels.activation_backward, dout, "relu", y=y, out=dz,
                                                     backend="c"),
         "mse": lambda: kernels.bind(kernels.mse, logits, target, out=grad, backend="c"),
+        "sgd_update": lambda: kernels.bind(kernels.sgd_update, p, g, lr=LR, backend="c"),
+        "adam_update": lambda: partial(kernels.bind(kernels.adam_update, p, g, m, v, lr=LR, step=10, backend="c"),
+                                       step=10),
     }
     return table[kernel] + ((bound[kernel]() if kernel in bound else None),)
 
 
 KERNELS = ["gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward",
            "softmax_xent", "mse", "l2_penalty", "sgd_update", "adam_update", "dropout_forward"]
-BINDABLE = KERNELS[:5] + ["mse"]
+BINDABLE = KERNELS[:5] + ["mse", "sgd_update", "adam_update"]
 
 
 class CallOverhead:

@@ -108,8 +108,10 @@ def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: 
 _capture: Optional[Tuple[int, list]] = None
 _bind_lock = threading.Lock()
 _BINDABLE = ("gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward", "mse",
-             "sigmoid_bce", "sgd_update", "momentum_update", "nesterov_update", "adagrad_update", "rmsprop_update")
+             "sigmoid_bce", "sgd_update", "momentum_update", "nesterov_update", "adagrad_update", "rmsprop_update",
+             "adam_update", "adamw_update")
 _LOSSES = ("mse", "sigmoid_bce")  # return (loss, gradient): the loss is the backend call's value
+_STEPPED = ("adam_update", "adamw_update")  # take the update count, step=, at every call
 _SCALARS = (str, bool, int, float, np.generic, type(None))
 
 
@@ -118,13 +120,24 @@ class BoundCall:
     kernel again on the same memory and returns :attr:`result` (a loss: the new
     ``(loss, gradient)``, the gradient written into the same array)."""
 
-    __slots__ = ("kernel", "result", "_call")
+    __slots__ = ("kernel", "result", "_call", "_step_at")
 
-    def __init__(self, kernel: str, result: Any, call: tuple) -> None:
-        self.kernel, self.result, self._call = kernel, result, call
+    def __init__(self, kernel: str, result: Any, call: tuple, step_at: Optional[int] = None) -> None:
+        self.kernel, self.result, self._call, self._step_at = kernel, result, call, step_at
 
-    def __call__(self) -> Any:
-        value = _run(*self._call)
+    def __call__(self, *, step: Optional[int] = None) -> Any:
+        """Run the kernel again; Adam's (``adam_update``, ``adamw_update``) take ``step=``,
+        the update count, every time (a bound call repeating one step's bias correction
+        would silently train with the wrong learning rate)."""
+        call = self._call
+        if self._step_at is not None:
+            if step is None:
+                raise TypeError(f"a bound {self.kernel} needs step= (the update count) at every call")
+            i, args = self._step_at, call[3]
+            call = call[:3] + (args[:i] + (_step(step),) + args[i + 1:],) + call[4:]
+        elif step is not None:
+            raise TypeError(f"a bound {self.kernel} takes no step")
+        value = _run(*call)
         if self.kernel in _LOSSES:
             self.result = (float(value), self.result[1])
         return self.result
@@ -152,12 +165,12 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     bound, NumPy's ``np.maximum(x @ w + b, 0)`` 4.4 us; benchmarks/bench_call_overhead.py).
 
     Bindable: gemm, dense_forward, dense_backward, activation_forward,
-    activation_backward, mse, sigmoid_bce and the updates with fixed hyperparameters
-    (sgd_update, momentum_update, nesterov_update, adagrad_update, rmsprop_update: each
-    call is one more step). Not: softmax_xent (its labels index memory, so they are
-    checked every call), adam_update / adamw_update and dropout (their step changes
-    every call). Every array
-    argument must be a NumPy array the kernel uses in place -- C-contiguous, the
+    activation_backward, mse, sigmoid_bce and the updates (sgd_update, momentum_update,
+    nesterov_update, adagrad_update, rmsprop_update, adam_update, adamw_update: each call
+    is one more step with the bound hyperparameters; Adam's take the update count at
+    every call, ``adam(step=t)``). Not: softmax_xent (its labels index memory, so they
+    are checked every call), dropout (its step changes the mask). Every array argument
+    must be a NumPy array the kernel uses in place -- C-contiguous, the
     operands' dtype, and read or written by this call -- else ValueError: a copy (of a
     list, a strided view, another byte order) would not see later changes to the
     original. Outputs left to the kernel (``out=None``) are allocated once and
@@ -200,7 +213,10 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
                              f"the operands' dtype, or leave it out")
     # private views: a caller reassigning an array's .shape cannot change what the kernel reads
     views = tuple(a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in call_args)
-    return BoundCall(name, result, (call_name, mod, fn_name, views, flops, nbytes))
+    step_at = None
+    if name in _STEPPED:  # the step is the call's one int (the hyperparameters are floats by then)
+        (step_at,) = [i for i, a in enumerate(call_args) if type(a) is int]
+    return BoundCall(name, result, (call_name, mod, fn_name, views, flops, nbytes), step_at)
 
 
 # -------------------------------------------------------------------- validation
@@ -771,11 +787,16 @@ def adam_update(params: Array, grads, m: Array, v: Array, *, lr: float, step: in
     b1 = check_real("beta1", beta1, _HP["beta1"])
     b2 = check_real("beta2", beta2, _HP["beta2"])
     eps = check_real("eps", eps, _HP["eps"])
+    return _update("adam_update", backend, "adam", params,
+                   (params, m, v, grads, lr, b1, b2, eps, _step(step), l2, l1, wd), 7)
+
+
+def _step(step) -> int:
+    """Adam's update count as an int >= 1, else ValueError."""
     # an exact int skips the type tests (bool is an int subclass, refused by them)
     if (type(step) is not int and (isinstance(step, bool) or not isinstance(step, (int, np.integer)))) or step < 1:
         raise ValueError(f"step must be an int >= 1 (the update count), got {step!r}")
-    return _update("adam_update", backend, "adam", params,
-                   (params, m, v, grads, lr, b1, b2, eps, int(step), l2, l1, wd), 7)
+    return int(step)
 
 
 def adamw_update(params: Array, grads, m: Array, v: Array, *, lr: float, step: int, beta1: float = 0.9,

@@ -31,10 +31,11 @@ def _case(kernel, dtype, rng):
         return K.activation_forward, (x, "gelu"), {}, (x,)
     if kernel == "mse":
         return K.mse, (dy, r(9, 5)), {}, (dy,)
-    if kernel in ("sgd_update", "momentum_update", "nesterov_update", "adagrad_update", "rmsprop_update"):
+    if kernel in UPDATES:
         p, g = r(13), r(13)
-        state = () if kernel == "sgd_update" else (np.abs(r(13)),)
-        return getattr(K, kernel), (p, g, *state), dict(lr=0.1, l2=0.01), (g,)
+        state = {"sgd_update": (), "adam_update": (r(13), np.abs(r(13))), "adamw_update": (r(13), np.abs(r(13)))}
+        kwargs = dict(lr=0.1, l2=0.01, **({"step": 1} if kernel.startswith("adam") else {}))
+        return getattr(K, kernel), (p, g, *state.get(kernel, (np.abs(r(13)),))), kwargs, (g,)
     if kernel == "sigmoid_bce":
         target = rng.random(9).astype(dtype)
         return K.sigmoid_bce, (r(9), target), dict(out=np.empty(9, dtype)), (target,)
@@ -42,7 +43,8 @@ def _case(kernel, dtype, rng):
 
 
 KERNELS = ["gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward", "mse",
-           "sigmoid_bce", "sgd_update", "momentum_update", "nesterov_update", "adagrad_update", "rmsprop_update"]
+           "sigmoid_bce", "sgd_update", "momentum_update", "nesterov_update", "adagrad_update", "rmsprop_update",
+           "adam_update", "adamw_update"]
 UPDATES = KERNELS[7:]
 
 
@@ -76,8 +78,9 @@ def test_a_bound_call_repeats_the_checked_call_on_the_current_contents(kernel, d
         for a in refill:
             a[...] = rng.standard_normal(a.shape).astype(dtype)
         before = [a.copy() for a in args]
-        fn(*before, **kwargs)  # the same step, checked, on copies
-        assert bound() is args[0]
+        step = {"step": 7} if "step" in kwargs else {}  # Adam's: the update count of this call
+        fn(*before, **{**kwargs, **step})  # the same step, checked, on copies
+        assert bound(**step) is args[0]
         for got, want in zip(args, before):
             np.testing.assert_array_equal(got, want)  # params and state advanced as the checked step's
         return
@@ -148,8 +151,8 @@ def test_only_the_bindable_kernels_and_well_formed_calls_are_accepted():
         K.bind(K.softmax_xent, a, np.zeros(2, np.int32))  # labels are indices: checked every call
     with pytest.raises(TypeError, match="bind takes one of"):
         K.bind(np.matmul, a, a)
-    with pytest.raises(TypeError, match="bind takes one of"):  # its step changes every call
-        K.bind(K.adam_update, a, a.copy(), a.copy(), a.copy(), lr=0.1, step=1)
+    with pytest.raises(TypeError, match="bind takes one of"):  # its step changes the mask
+        K.bind(K.dropout_forward, a, 0.5, seed=0, step=1)
     with pytest.raises(TypeError):
         K.bind(K.gemm, a)  # missing b: the kernel's own signature error
     with pytest.raises(ValueError, match="inner dimensions"):
@@ -190,3 +193,23 @@ def test_binding_records_only_the_binding_threads_calls():
         stop.set()
         t.join()
     assert not errors
+
+
+def test_a_bound_adam_takes_the_update_count_at_every_call_and_only_adam_does():
+    rng = np.random.default_rng(5)
+    p, g, m, v = rng.standard_normal(6), rng.standard_normal(6), np.zeros(6), np.zeros(6)
+    adam = K.bind(K.adam_update, p, g, m, v, lr=0.01, step=1)
+    with pytest.raises(TypeError, match="needs step="):
+        adam()  # repeating step 1's bias correction would train with the wrong rate
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match="step must be an int >= 1"):
+            adam(step=bad)
+    ref = [a.copy() for a in (p, g, m, v)]
+    for t in (2, 3):
+        adam(step=t)
+        K.adam_update(*ref, lr=0.01, step=t)
+    for got, want in zip((p, m, v), (ref[0], ref[2], ref[3])):
+        np.testing.assert_array_equal(got, want)
+    sgd = K.bind(K.sgd_update, p, g, lr=0.1)
+    with pytest.raises(TypeError, match="takes no step"):
+        sgd(step=2)
