@@ -7,7 +7,9 @@ of each call. Four timings per kernel: ``numpy`` (the one-liner it replaces), ``
 ``fastnn.kernels.bind`` and repeated; ``-`` for the kernels it does not take) and ``backend`` (the
 C backend's wrapper called directly: the call without the checks). The checks cost fastnn - backend.
 ``Epoch`` times one epoch of the composed loop (one kernel call per step, Python between
-them) and of the fused native epoch, at batch 32, where the per-call cost shows most.
+them) and of the fused native epoch, at batch 32, where the per-call cost shows most;
+``OwnLoop`` the same epoch as a user would write it on fastnn.kernels (``KernelLoop``), with
+checked or bound calls.
 
 Side by side in one process, one thread, best of round-robin repetitions:
 
@@ -173,6 +175,58 @@ class BoundCallOverhead:
         self.bound()
 
 
+class KernelLoop:
+    """A user's own MLP on fastnn.kernels, as the README's kernel section suggests: ReLU hidden
+    layers, softmax cross-entropy, Adam, one flat-free list of per-layer arrays, and preallocated
+    batch buffers that every step refills. ``bound=True`` checks each call once with
+    kernels.bind and repeats it; ``False`` makes the checked calls. The two train the same
+    weights (tests/test_bind.py)."""
+
+    def __init__(self, sizes, batch: int, dtype=np.float32, bound: bool = True, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        L = len(sizes) - 1
+        self.W = [np.ascontiguousarray(rng.standard_normal((i, o)) * np.sqrt(2.0 / i), dtype=dtype)
+                  for i, o in zip(sizes[:-1], sizes[1:])]
+        self.b = [np.zeros(o, dtype) for o in sizes[1:]]
+        self.xb, self.yb = np.empty((batch, sizes[0]), dtype), np.empty(batch, np.int32)
+        self.h = [np.empty((batch, o), dtype) for o in sizes[1:]]  # each layer's output
+        self.d = [np.empty((batch, o), dtype) for o in sizes[1:]]  # the loss gradient w.r.t. it
+        self.dW, self.db = [np.empty_like(w) for w in self.W], [np.empty_like(b) for b in self.b]
+        params, grads = self.W + self.b, self.dW + self.db
+        self.m, self.v = [np.zeros_like(q) for q in params], [np.zeros_like(q) for q in params]
+        self.t = 0
+        act = ["relu"] * (L - 1) + ["identity"]
+        ins = [self.xb] + self.h[:-1]
+        fwd = [(K.dense_forward, (ins[l], self.W[l], self.b[l], act[l]), dict(out=self.h[l])) for l in range(L)]
+        # dense_backward writes dz over d[l] (dz=dout) and dx into d[l - 1], the layer below's gradient
+        bwd = [(K.dense_backward, (self.d[l], ins[l], self.W[l], act[l]),
+                dict(y=self.h[l] if l < L - 1 else None, dz=self.d[l], dw=self.dW[l], db=self.db[l],
+                     need_dx=l > 0, dx=self.d[l - 1] if l else None)) for l in reversed(range(L))]
+        upd = [(K.adam_update, (q, g, m, v), dict(lr=1e-3, step=1))
+               for q, g, m, v in zip(params, grads, self.m, self.v)]
+        if bound:
+            self.layers = [K.bind(f, *a, **k) for f, a, k in fwd + bwd]
+            self.updates = [K.bind(f, *a, **k) for f, a, k in upd]
+        else:
+            self.layers = [partial(f, *a, **k) for f, a, k in fwd + bwd]
+            self.updates = [lambda step, f=f, a=a, k=k: f(*a, **{**k, "step": step}) for f, a, k in upd]
+
+    def epoch(self, X: np.ndarray, y: np.ndarray) -> None:
+        n, bs = len(X), len(self.xb)
+        L = len(self.W)
+        for s in range(0, n - bs + 1, bs):  # whole batches: the buffers have one size
+            np.take(X, np.arange(s, s + bs), axis=0, out=self.xb)
+            self.yb[...] = y[s:s + bs]
+            for call in self.layers[:L]:
+                call()
+            K.softmax_xent(self.h[-1], self.yb, out=self.d[-1])  # labels: checked every call
+            for call in self.layers[L:]:
+                call()
+            self.t += 1
+            for update in self.updates:
+                update(step=self.t)
+
+
 class Epoch:
     """One epoch of digits (1797 x 64-128-64-10, ReLU, Adam, batch 32) with fastnn.MLP.fit:
     composed (fused=False: one kernel call per step) and native (fused=True)."""
@@ -192,6 +246,26 @@ class Epoch:
     def time_fit_one_epoch(self, fused):
         self.model.fit(self.X, self.y, optimizer="adam", lr=1e-3, epochs=1, batch_size=32, tol=None,
                        shuffle=False, fused=fused)
+
+
+class OwnLoop:
+    """One digits epoch (1797 x 64-128-64-10, ReLU, Adam, batch 32) of KernelLoop, a user's own
+    loop on fastnn.kernels: checked calls (bound=False) or bound once (bound=True)."""
+
+    params = ([False, True],)
+    param_names = ["bound"]
+
+    def setup(self, bound):
+        require("c")
+        from fastnn.profile import load_data
+
+        self.X, y, _ = load_data("digits", "float32")
+        self.y = y.astype(np.int32)
+        self.loop = KernelLoop([64, 128, 64, 10], 32, np.float32, bound)
+        self.loop.epoch(self.X, self.y)  # warm-up outside the timing
+
+    def time_epoch(self, bound):
+        self.loop.epoch(self.X, self.y)
 
 
 def best_us(calls: Dict[str, Callable[[], object]], repeat: int = 7, min_time: float = 0.01,
@@ -247,6 +321,14 @@ def main(argv=None) -> None:
                 args.repeat, 5 * args.min_time, timer=time.process_time)
     print(f"one digits epoch at batch 32, ms: composed {t['fused=False'] / 1e3:.2f}, "
           f"fused {t['fused=True'] / 1e3:.2f} ({t['fused=False'] / t['fused=True']:.2f}x)")
+    loops = {b: OwnLoop() for b in (False, True)}
+    for bound, bench in loops.items():
+        bench.setup(bound)
+    t = best_us({f"bound={b}": (lambda b=b, x=x: x.time_epoch(b)) for b, x in loops.items()},
+                args.repeat, 5 * args.min_time)
+    print(f"the same epoch, a user's own loop on fastnn.kernels (KernelLoop), ms: checked "
+          f"{t['bound=False'] / 1e3:.2f}, bound {t['bound=True'] / 1e3:.2f} "
+          f"({t['bound=False'] / t['bound=True']:.2f}x)")
 
 
 if __name__ == "__main__":

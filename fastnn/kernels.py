@@ -87,8 +87,9 @@ _profiler: Any = None
 
 def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: float = 0.0):
     cap = _capture  # read once: another thread's bind may reset it meanwhile
-    if cap is not None and cap[0] == threading.get_ident():  # bind() is recording this thread's calls
+    if cap is not None and cap[0] == threading.get_ident():  # bind() records this thread's call, runs nothing
         cap[1].append((name, mod, fn_name, args, flops, nbytes))
+        return 0.0
     fn = getattr(mod, fn_name)
     prof = _profiler
     if prof is None:
@@ -103,8 +104,8 @@ def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: 
 
 
 # -------------------------------------------------------------------------- bind
-# bind() runs a kernel once, checked, while _run records the backend calls of that thread
-# here as (thread ident, list); every other call pays one test of this global.
+# bind() calls a kernel once, checked, while _run records (and does not run) the backend
+# call of that thread here as (thread ident, list); every other call pays one test of this global.
 _capture: Optional[Tuple[int, list]] = None
 _bind_lock = threading.Lock()
 _BINDABLE = ("gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward", "mse",
@@ -154,12 +155,13 @@ def _root(a: np.ndarray) -> np.ndarray:
 
 
 def bind(kernel, *args, **kwargs) -> BoundCall:
-    """Check a kernel call once; return a callable that repeats it without the checks.
+    """Check a kernel call once; return a callable that makes it without the checks.
 
-    ``fwd = kernels.bind(kernels.dense_forward, x, w, b, "relu", out=h)`` runs the call
-    now, checked as usual (``fwd.result`` is what it returned), and every ``fwd()`` runs
-    the same backend kernel again on the same memory: it reads what x, w and b hold at
-    that moment and overwrites h, and returns ``fwd.result``. For loops that refill the
+    ``fwd = kernels.bind(kernels.dense_forward, x, w, b, "relu", out=h)`` checks the call
+    as the kernel does (the same errors) and runs nothing; every ``fwd()`` then runs the
+    backend kernel on the same memory: it reads what x, w and b hold at that moment,
+    overwrites h and returns what the kernel returns (``fwd.result``: the same output
+    arrays every time; a loss's value is NaN until the first call). For loops that refill the
     same buffers every batch, where the checks cost as much as a small kernel (one
     thread, float32, batch 32, 64 -> 32 ReLU: ``dense_forward`` 5.5 us checked, 2.7 us
     bound, NumPy's ``np.maximum(x @ w + b, 0)`` 4.4 us; benchmarks/bench_call_overhead.py).
@@ -177,7 +179,7 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     overwritten by every call. The bound call holds its own views of the arrays (their
     shapes and the memory stay as checked) and the backend chosen at bind time; the
     thread count is read at each call. A call that runs no backend kernel (an empty
-    operand, an identity activation's backward) cannot be bound.
+    operand; activation_backward of the identity, which is a copy) cannot be bound.
     """
     name = getattr(kernel, "__name__", None)
     if name not in _BINDABLE or globals().get(name) is not kernel:
@@ -191,7 +193,11 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
             raise ValueError(f"bind: {arg} must be a numpy.ndarray (the bound call reads and writes the memory "
                              f"it was bound to; a {type(value).__name__} would be copied), got "
                              f"{type(value).__name__}")
+        if value.size == 0:  # (refused before the kernel would fill or scale an output)
+            raise ValueError(f"bind: {arg} is empty: a call on an empty operand runs no kernel; call {name} directly")
         arrays[arg] = value
+    if name == "activation_backward" and given.get("activation") == "identity":
+        raise ValueError("bind: activation_backward of the identity is a copy (np.copyto), not a kernel")
     global _capture
     calls: list = []
     with _bind_lock:
@@ -200,9 +206,8 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
             result = kernel(*args, **kwargs)
         finally:
             _capture = None
-    if len(calls) != 1:
-        raise ValueError(f"bind: this {name} call runs no backend kernel (an empty operand, or an identity "
-                         f"activation's backward, which is a copy); call it directly")
+    if len(calls) != 1:  # (the empty operands and the identity's copy are refused above)
+        raise ValueError(f"bind: this {name} call makes {len(calls)} backend calls, not one; call it directly")
     call_name, mod, fn_name, call_args, flops, nbytes = calls[0]
     used = {id(_root(a)) for a in call_args if isinstance(a, np.ndarray)}
     for arg, value in arrays.items():
@@ -213,6 +218,8 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
                              f"the operands' dtype, or leave it out")
     # private views: a caller reassigning an array's .shape cannot change what the kernel reads
     views = tuple(a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in call_args)
+    if name in _LOSSES:
+        result = (math.nan, result[1])  # the placeholder _run returned, until the first call
     step_at = None
     if name in _STEPPED:  # the step is the call's one int (the hyperparameters are floats by then)
         (step_at,) = [i for i, a in enumerate(call_args) if type(a) is int]

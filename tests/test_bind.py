@@ -59,39 +59,31 @@ def _flat(result):
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("backend", ["numpy", "numba", "c"])
-def test_a_bound_call_repeats_the_checked_call_on_the_current_contents(kernel, dtype, backend):
+def test_a_bound_call_makes_the_checked_call_on_the_current_contents(kernel, dtype, backend):
     if backend not in K.backends.available():
         pytest.skip(f"backend {backend} is not available here")
     rng = np.random.default_rng(3)
     fn, args, kwargs, refill = _case(kernel, dtype, rng)
     kwargs["backend"] = backend
-    if kernel == "gemm":  # beta != 0: the bound call reads out's current contents too
-        out0 = kwargs["out"].copy()
-        expect = fn(*args, **{**kwargs, "out": out0.copy()})
-        bound = K.bind(fn, *args, **kwargs)
-        np.testing.assert_array_equal(bound.result, expect)
-        kwargs["out"][...] = out0
-        np.testing.assert_array_equal(bound(), expect)
-        return
-    if kernel in UPDATES:  # in place: a bound call is one more step from the current params and state
-        bound = K.bind(fn, *args, **kwargs)
-        for a in refill:
-            a[...] = rng.standard_normal(a.shape).astype(dtype)
-        before = [a.copy() for a in args]
-        step = {"step": 7} if "step" in kwargs else {}  # Adam's: the update count of this call
-        fn(*before, **{**kwargs, **step})  # the same step, checked, on copies
-        assert bound(**step) is args[0]
-        for got, want in zip(args, before):
-            np.testing.assert_array_equal(got, want)  # params and state advanced as the checked step's
-        return
+    given = [a.copy() for a in list(args) + list(kwargs.values()) if isinstance(a, np.ndarray)]
     bound = K.bind(fn, *args, **kwargs)
+    after = [a for a in list(args) + list(kwargs.values()) if isinstance(a, np.ndarray)]
+    for a, b in zip(after, given):  # binding checks and runs nothing: no output or update written
+        np.testing.assert_array_equal(a, b)
     first = bound.result
     for a in refill:  # new contents in the same memory, as a training loop's next batch
         a[...] = rng.standard_normal(a.shape).astype(dtype)
-    expect = fn(*map(_copy, args), **{k: _copy(v) for k, v in kwargs.items()})  # fresh arrays, checked call
-    got = bound()
-    if kernel in ("mse", "sigmoid_bce"):  # (loss, gradient): a new loss, the same gradient array
-        assert got[1] is first[1] and got[0] == expect[0] and got[0] != first[0]
+    step = {"step": 7} if kernel.startswith("adam") else {}  # Adam's: the update count of this call
+    fresh = [_copy(a) for a in args], {k: _copy(v) for k, v in {**kwargs, **step}.items()}
+    expect = fn(*fresh[0], **fresh[1])  # the same call, checked, on copies (gemm: beta reads out's copy)
+    got = bound(**step)
+    if kernel in UPDATES:  # in place: params and state advanced as the checked step's
+        assert got is args[0]
+        for a, b in zip(args, fresh[0]):
+            np.testing.assert_array_equal(a, b)
+        return
+    if kernel in ("mse", "sigmoid_bce"):  # (loss, gradient): the loss NaN until the first call
+        assert np.isnan(first[0]) and got[1] is first[1] and got[0] == expect[0] and bound.result is got
         np.testing.assert_array_equal(got[1], expect[1])
         return
     assert got is first  # the same result object, its arrays overwritten
@@ -137,10 +129,12 @@ def test_arguments_the_checks_would_copy_are_refused(bad, match):
 def test_calls_that_run_no_kernel_or_ignore_an_array_are_refused():
     rng = np.random.default_rng(4)
     dy, x, w = rng.standard_normal((3, 2)), rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
-    with pytest.raises(ValueError, match="runs no backend kernel"):
-        K.bind(K.activation_backward, dy, "identity")  # a copy, no kernel
-    with pytest.raises(ValueError, match="runs no backend kernel"):
-        K.bind(K.gemm, np.empty((3, 0)), np.empty((0, 2)))  # k = 0: out is zero-filled
+    with pytest.raises(ValueError, match="is a copy"):
+        K.bind(K.activation_backward, dy, "identity")  # np.copyto, no kernel
+    out = np.full((3, 2), 7.0)
+    with pytest.raises(ValueError, match="is empty"):  # k = 0: out would be scaled, no kernel run
+        K.bind(K.gemm, np.empty((3, 0)), np.empty((0, 2)), beta=2.0, out=out)
+    np.testing.assert_array_equal(out, 7.0)  # refused before anything was written
     with pytest.raises(ValueError, match="y is not used in place"):  # identity's backward reads no y
         K.bind(K.dense_backward, dy, x, w, "identity", y=dy.copy())
 
@@ -213,3 +207,22 @@ def test_a_bound_adam_takes_the_update_count_at_every_call_and_only_adam_does():
     sgd = K.bind(K.sgd_update, p, g, lr=0.1)
     with pytest.raises(TypeError, match="takes no step"):
         sgd(step=2)
+
+
+def test_a_training_loop_of_bound_calls_trains_the_weights_of_checked_calls():
+    """benchmarks' KernelLoop (a user's own MLP on fastnn.kernels: dense layers, softmax
+    cross-entropy, Adam, refilled batch buffers): bound and checked, the same weights."""
+    from benchmarks.bench_call_overhead import KernelLoop
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((160, 12)).astype(np.float32)
+    y = rng.integers(0, 4, 160).astype(np.int32)
+    bound, checked = (KernelLoop([12, 16, 8, 4], 32, np.float32, b) for b in (True, False))
+    for _ in range(3):
+        bound.epoch(X, y)
+        checked.epoch(X, y)
+    assert bound.t == checked.t == 15
+    start = KernelLoop([12, 16, 8, 4], 32, np.float32, False)
+    for got, want, w0 in zip(bound.W + bound.b, checked.W + checked.b, start.W + start.b):
+        np.testing.assert_array_equal(got, want)
+        assert not np.array_equal(got, w0)  # trained

@@ -58,6 +58,7 @@ def test_call_overhead_prints_every_kernel_and_the_epochs(capsys):
             assert re.search(rf"^{kernel}\s+{dtype}(\s+[\d.]+){{2}}{bound}(\s+-?[\d.]+){{2}}\s+[\d.]+x{ratio}$",
                              out, re.M), out
     assert re.search(r"composed [\d.]+, fused [\d.]+ \([\d.]+x\)", out), out
+    assert re.search(r"own loop .* checked [\d.]+, bound [\d.]+ \([\d.]+x\)", out), out
 
 
 def test_scripts_have_no_names_asv_would_collect():
