@@ -117,9 +117,9 @@ _SCALARS = (str, bool, int, float, np.generic, type(None))
 
 
 class BoundCall:
-    """A kernel call checked once by :func:`bind`: calling it runs the same backend
-    kernel again on the same memory and returns :attr:`result` (a loss: the new
-    ``(loss, gradient)``, the gradient written into the same array)."""
+    """A kernel call checked once by :func:`bind`: calling it runs the backend kernel on
+    the bound memory and returns :attr:`result` (a loss: the new ``(loss, gradient)``,
+    the gradient written into the same array)."""
 
     __slots__ = ("kernel", "result", "_call", "_step_at")
 
@@ -127,7 +127,7 @@ class BoundCall:
         self.kernel, self.result, self._call, self._step_at = kernel, result, call, step_at
 
     def __call__(self, *, step: Optional[int] = None) -> Any:
-        """Run the kernel again; Adam's (``adam_update``, ``adamw_update``) take ``step=``,
+        """Run the kernel; Adam's (``adam_update``, ``adamw_update``) take ``step=``,
         the update count, every time (a bound call repeating one step's bias correction
         would silently train with the wrong learning rate)."""
         call = self._call
@@ -163,8 +163,8 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     overwrites h and returns what the kernel returns (``fwd.result``: the same output
     arrays every time; a loss's value is NaN until the first call). For loops that refill the
     same buffers every batch, where the checks cost as much as a small kernel (one
-    thread, float32, batch 32, 64 -> 32 ReLU: ``dense_forward`` 5.5 us checked, 2.7 us
-    bound, NumPy's ``np.maximum(x @ w + b, 0)`` 4.4 us; benchmarks/bench_call_overhead.py).
+    thread, float32, batch 32, 64 -> 32 ReLU: ``dense_forward`` 4.9 us checked, 2.6 us
+    bound, NumPy's ``np.maximum(x @ w + b, 0)`` 4.0 us; benchmarks/bench_call_overhead.py).
 
     Bindable: gemm, dense_forward, dense_backward, activation_forward,
     activation_backward, mse, sigmoid_bce and the updates (sgd_update, momentum_update,
