@@ -1,4 +1,4 @@
-"""fastnn.kernels.bind: a kernel call checked once and repeated without the checks.
+"""fastnn.kernels.bind: a kernel call checked once, then made without the checks.
 
 A bound call must give exactly what a fresh checked call gives on the arrays' contents
 at that moment (same backend, same kernel), write into the same output arrays every
@@ -21,8 +21,9 @@ def _case(kernel, dtype, rng):
 
     x, w, b, dy = r(9, 7), r(7, 5), r(5), r(9, 5)
     h = np.maximum(r(9, 5), 0)
-    if kernel == "gemm":
-        return K.gemm, (x, r(5, 7)), dict(trans_b=True, alpha=0.5, beta=2.0, out=r(9, 5)), ()
+    if kernel == "gemm":  # beta != 0: the bound call reads out's contents too
+        bt, out = r(5, 7), r(9, 5)
+        return K.gemm, (x, bt), dict(trans_b=True, alpha=0.5, beta=2.0, out=out), (x, bt, out)
     if kernel == "dense_forward":
         return K.dense_forward, (x, w, b, "leaky_relu"), dict(param=0.1), (x, w, b)
     if kernel == "dense_backward":
