@@ -177,8 +177,8 @@ class BoundCallOverhead:
 
 class KernelLoop:
     """A user's own MLP on fastnn.kernels, as the README's kernel section suggests: ReLU hidden
-    layers, softmax cross-entropy, Adam, one flat-free list of per-layer arrays, and preallocated
-    batch buffers that every step refills. ``bound=True`` checks each call once with
+    layers, softmax cross-entropy, Adam, separate arrays per layer (no flat parameter buffer), and
+    preallocated batch buffers that every step refills. ``bound=True`` checks each call once with
     kernels.bind and repeats it; ``False`` makes the checked calls. The two train the same
     weights (tests/test_bind.py)."""
 
