@@ -146,6 +146,10 @@ class BoundCall:
     def __repr__(self) -> str:
         return f"<fastnn.kernels.BoundCall {self.kernel} on backend {self._call[1].NAME!r}>"
 
+    def __reduce__(self):
+        raise TypeError("a fastnn.kernels.BoundCall is bound to this process's arrays and cannot be pickled or "
+                        "copied; pickle the arrays and bind again")
+
 
 def _root(a: np.ndarray) -> np.ndarray:
     """The array that owns a's memory (a itself, or the end of its chain of views)."""

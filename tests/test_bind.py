@@ -227,3 +227,14 @@ def test_a_training_loop_of_bound_calls_trains_the_weights_of_checked_calls():
     for got, want, w0 in zip(bound.W + bound.b, checked.W + checked.b, start.W + start.b):
         np.testing.assert_array_equal(got, want)
         assert not np.array_equal(got, w0)  # trained
+
+
+def test_a_bound_call_refuses_to_be_pickled_or_copied():
+    import copy
+    import pickle
+
+    a = np.ones((2, 2))
+    bound = K.bind(K.gemm, a, a)
+    for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match="cannot be pickled or copied"):
+            attempt(bound)
