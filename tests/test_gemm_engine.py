@@ -44,6 +44,9 @@ SHAPES = [  # (m, n, k)
     # the 12-row AVX-512 tiles: 13-15 trailing rows (run as 9-11 + 4), right edges one
     # lane past a vector or a whole 32 / 16 strip, a full tile with k = 1
     (15, 33, 40), (14, 48, 19), (25, 31, 70), (12, 32, 1), (13, 17, 5), (27, 65, 129),
+    # both operands packed (float32 AVX-512: row panels outer) with n beyond one B block
+    # (1 MiB: 512 columns at k = 512) and a last strip narrower than a tile
+    (200, 600, 512),
 ]
 
 
@@ -226,7 +229,8 @@ def test_backend_gemm_takes_its_flags_as_bools_or_0_1(ta, tb):
 # ---------------------------------------------------------------------- dense layers
 
 ACTS = sorted(kernels.ACTIVATIONS)
-DENSE_SHAPES = [(1, 1, 1), (7, 13, 5), (9, 40, 5), (32, 64, 128), (37, 97, 10), (200, 70, 300), (4000, 300, 1)]
+DENSE_SHAPES = [(1, 1, 1), (7, 13, 5), (9, 40, 5), (32, 64, 128), (37, 97, 10), (200, 70, 300), (4000, 300, 1),
+                (256, 512, 600)]
 
 
 def _dense_inputs(n, i, o, dtype, seed):
