@@ -125,17 +125,20 @@ def make_calls(kernel: str, dtype, kernels=K) -> Calls:
         "activation_forward": lambda: kernels.bind(kernels.activation_forward, x, "relu", out=dx, backend="c"),
         "activation_backward": lambda: kernels.bind(kernels.activation_backward, dout, "relu", y=y, out=dz,
                                                     backend="c"),
+        "softmax_xent": lambda: kernels.bind(kernels.softmax_xent, logits, labels, out=grad, backend="c"),
         "mse": lambda: kernels.bind(kernels.mse, logits, target, out=grad, backend="c"),
         "sgd_update": lambda: kernels.bind(kernels.sgd_update, p, g, lr=LR, backend="c"),
         "adam_update": lambda: partial(kernels.bind(kernels.adam_update, p, g, m, v, lr=LR, step=10, backend="c"),
                                        step=10),
+        "dropout_forward": lambda: partial(kernels.bind(kernels.dropout_forward, x, 0.5, seed=0, step=1, out=dx,
+                                                        backend="c"), step=1),
     }
     return table[kernel] + ((bound[kernel]() if kernel in bound else None),)
 
 
 KERNELS = ["gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward",
            "softmax_xent", "mse", "l2_penalty", "sgd_update", "adam_update", "dropout_forward"]
-BINDABLE = KERNELS[:5] + ["mse", "sgd_update", "adam_update"]
+BINDABLE = [name for name in KERNELS if name != "l2_penalty"]
 
 
 class CallOverhead:
@@ -188,7 +191,8 @@ class KernelLoop:
         self.W = [np.ascontiguousarray(rng.standard_normal((i, o)) * np.sqrt(2.0 / i), dtype=dtype)
                   for i, o in zip(sizes[:-1], sizes[1:])]
         self.b = [np.zeros(o, dtype) for o in sizes[1:]]
-        self.xb, self.yb = np.empty((batch, sizes[0]), dtype), np.empty(batch, np.int32)
+        # (labels zero, not empty: binding softmax_xent checks the labels it is given)
+        self.xb, self.yb = np.empty((batch, sizes[0]), dtype), np.zeros(batch, np.int32)
         self.h = [np.empty((batch, o), dtype) for o in sizes[1:]]  # each layer's output
         self.d = [np.empty((batch, o), dtype) for o in sizes[1:]]  # the loss gradient w.r.t. it
         self.dW, self.db = [np.empty_like(w) for w in self.W], [np.empty_like(b) for b in self.b]
@@ -198,6 +202,7 @@ class KernelLoop:
         act = ["relu"] * (L - 1) + ["identity"]
         ins = [self.xb] + self.h[:-1]
         fwd = [(K.dense_forward, (ins[l], self.W[l], self.b[l], act[l]), dict(out=self.h[l])) for l in range(L)]
+        loss = [(K.softmax_xent, (self.h[-1], self.yb), dict(out=self.d[-1]))]  # d[-1]: dloss / dlogits
         # dense_backward writes dz over d[l] (dz=dout) and dx into d[l - 1], the layer below's gradient
         bwd = [(K.dense_backward, (self.d[l], ins[l], self.W[l], act[l]),
                 dict(y=self.h[l] if l < L - 1 else None, dz=self.d[l], dw=self.dW[l], db=self.db[l],
@@ -205,22 +210,18 @@ class KernelLoop:
         upd = [(K.adam_update, (q, g, m, v), dict(lr=1e-3, step=1))
                for q, g, m, v in zip(params, grads, self.m, self.v)]
         if bound:
-            self.layers = [K.bind(f, *a, **k) for f, a, k in fwd + bwd]
+            self.layers = [K.bind(f, *a, **k) for f, a, k in fwd + loss + bwd]
             self.updates = [K.bind(f, *a, **k) for f, a, k in upd]
         else:
-            self.layers = [partial(f, *a, **k) for f, a, k in fwd + bwd]
+            self.layers = [partial(f, *a, **k) for f, a, k in fwd + loss + bwd]
             self.updates = [lambda step, f=f, a=a, k=k: f(*a, **{**k, "step": step}) for f, a, k in upd]
 
     def epoch(self, X: np.ndarray, y: np.ndarray) -> None:
         n, bs = len(X), len(self.xb)
-        L = len(self.W)
         for s in range(0, n - bs + 1, bs):  # whole batches: the buffers have one size
             np.take(X, np.arange(s, s + bs), axis=0, out=self.xb)
             self.yb[...] = y[s:s + bs]
-            for call in self.layers[:L]:
-                call()
-            K.softmax_xent(self.h[-1], self.yb, out=self.d[-1])  # labels: checked every call
-            for call in self.layers[L:]:
+            for call in self.layers:  # forward, loss (its labels checked every call, bound or not), backward
                 call()
             self.t += 1
             for update in self.updates:

@@ -27,11 +27,12 @@ call's cost alone.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import sys
 import threading
-from typing import Any, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -109,10 +110,9 @@ def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: 
 _capture: Optional[Tuple[int, list]] = None
 _bind_lock = threading.Lock()
 _BINDABLE = ("gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward", "mse",
-             "sigmoid_bce", "sgd_update", "momentum_update", "nesterov_update", "adagrad_update", "rmsprop_update",
-             "adam_update", "adamw_update")
-_LOSSES = ("mse", "sigmoid_bce")  # return (loss, gradient): the loss is the backend call's value
-_STEPPED = ("adam_update", "adamw_update")  # take the update count, step=, at every call
+             "sigmoid_bce", "softmax_xent", "sgd_update", "momentum_update", "nesterov_update", "adagrad_update",
+             "rmsprop_update", "adam_update", "adamw_update", "dropout_forward", "dropout_backward")
+_LOSSES = ("mse", "sigmoid_bce", "softmax_xent")  # return (loss, gradient): the loss is the backend call's value
 _SCALARS = (str, bool, int, float, np.generic, type(None))
 
 
@@ -121,23 +121,29 @@ class BoundCall:
     the bound memory and returns :attr:`result` (a loss: the new ``(loss, gradient)``,
     the gradient written into the same array)."""
 
-    __slots__ = ("kernel", "result", "_call", "_step_at")
+    __slots__ = ("kernel", "result", "_call", "_step", "_classes")
 
-    def __init__(self, kernel: str, result: Any, call: tuple, step_at: Optional[int] = None) -> None:
-        self.kernel, self.result, self._call, self._step_at = kernel, result, call, step_at
+    def __init__(self, kernel: str, result: Any, call: tuple, step: Optional[Tuple[int, Callable]] = None,
+                 classes: Optional[int] = None) -> None:
+        # step: (position in the backend call's arguments, step -> the checked value put there)
+        self.kernel, self.result, self._call, self._step = kernel, result, call, step
+        self._classes = classes  # softmax_xent: the labels index the logits' rows, so they are checked every call
 
     def __call__(self, *, step: Optional[int] = None) -> Any:
         """Run the kernel; Adam's (``adam_update``, ``adamw_update``) take ``step=``,
-        the update count, every time (a bound call repeating one step's bias correction
-        would silently train with the wrong learning rate)."""
+        the update count, and dropout's its step, every time (a bound call repeating one
+        step's bias correction would silently train with the wrong learning rate, one
+        step's dropout mask would drop the same units every batch)."""
         call = self._call
-        if self._step_at is not None:
+        if self._step is not None:
             if step is None:
-                raise TypeError(f"a bound {self.kernel} needs step= (the update count) at every call")
-            i, args = self._step_at, call[3]
-            call = call[:3] + (args[:i] + (_step(step),) + args[i + 1:],) + call[4:]
+                raise TypeError(f"a bound {self.kernel} needs step= at every call")
+            (i, value_of), args = self._step, call[3]
+            call = call[:3] + (args[:i] + (value_of(step),) + args[i + 1:],) + call[4:]
         elif step is not None:
             raise TypeError(f"a bound {self.kernel} takes no step")
+        if self._classes is not None:
+            _check_label_range(call[3][2], self._classes)
         value = _run(*call)
         if self.kernel in _LOSSES:
             self.result = (float(value), self.result[1])
@@ -171,16 +177,18 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     bound, NumPy's ``np.maximum(x @ w + b, 0)`` 4.0 us; benchmarks/bench_call_overhead.py).
 
     Bindable: gemm, dense_forward, dense_backward, activation_forward,
-    activation_backward, mse, sigmoid_bce and the updates (sgd_update, momentum_update,
-    nesterov_update, adagrad_update, rmsprop_update, adam_update, adamw_update: each call
-    is one more step with the bound hyperparameters; Adam's take the update count at
-    every call, ``adam(step=t)``). Not: softmax_xent (its labels index memory, so they
-    are checked every call), dropout (its step changes the mask). Every array argument
-    must be a NumPy array the kernel uses in place -- C-contiguous, the
-    operands' dtype, and read or written by this call -- else ValueError: a copy (of a
-    list, a strided view, another byte order) would not see later changes to the
-    original. Outputs left to the kernel (``out=None``) are allocated once and
-    overwritten by every call. The bound call holds its own views of the arrays (their
+    activation_backward, mse, sigmoid_bce, softmax_xent (its labels index memory: a bound
+    call still checks that they lie in [0, classes), about 0.5 us, and raises ValueError
+    before the kernel runs), dropout_forward and dropout_backward (with the bound p and
+    seed) and the updates (sgd_update, momentum_update, nesterov_update, adagrad_update,
+    rmsprop_update, adam_update, adamw_update: each call is one more step with the bound
+    hyperparameters). Adam's updates take the update count and dropout its step at every
+    call, ``adam(step=t)``: a repeated bias correction or mask would be silently wrong.
+    Every array argument must be a NumPy array the kernel uses in place -- C-contiguous,
+    the operands' dtype (labels: int32), and read or written by this call -- else
+    ValueError: a copy (of a list, a strided view, another byte order) would not see
+    later changes to the original. Outputs left to the kernel (``out=None``) are
+    allocated once and overwritten by every call. The bound call holds its own views of the arrays (their
     shapes and the memory stay as checked) and the backend chosen at bind time; the
     thread count is read at each call. A call that runs no backend kernel (an empty
     operand; activation_backward of the identity, which is a copy) cannot be bound.
@@ -217,17 +225,21 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     for arg, value in arrays.items():
         if id(_root(value)) not in used:
             raise ValueError(f"bind: {arg} is not used in place by {name} (it is copied -- not C-contiguous, "
-                             f"or not the operands' native float dtype -- or this call does not read it), so "
-                             f"the bound call would not see later changes to it: pass a C-contiguous array of "
-                             f"the operands' dtype, or leave it out")
+                             f"or not the dtype the kernel takes: the operands' native float dtype, int32 "
+                             f"labels -- or this call does not read it), so the bound call would not see "
+                             f"later changes to it: pass a C-contiguous array of that dtype, or leave it out")
     # private views: a caller reassigning an array's .shape cannot change what the kernel reads
     views = tuple(a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in call_args)
     if name in _LOSSES:
         result = (math.nan, result[1])  # the placeholder _run returned, until the first call
-    step_at = None
-    if name in _STEPPED:  # the step is the call's one int (the hyperparameters are floats by then)
-        (step_at,) = [i for i, a in enumerate(call_args) if type(a) is int]
-    return BoundCall(name, result, (call_name, mod, fn_name, views, flops, nbytes), step_at)
+    step = None
+    if name in ("adam_update", "adamw_update"):  # the step is the call's one int (the hyperparameters are floats)
+        (i,) = [i for i, a in enumerate(call_args) if type(a) is int]
+        step = (i, _step)
+    elif name in ("dropout_forward", "dropout_backward"):  # (out, x, key, threshold, scale)
+        step = (2, functools.partial(_dropout_key, given["seed"]))
+    classes = views[1].shape[1] if name == "softmax_xent" else None  # (dlogits, logits, labels)
+    return BoundCall(name, result, (call_name, mod, fn_name, views, flops, nbytes), step, classes)
 
 
 # -------------------------------------------------------------------- validation
@@ -602,11 +614,18 @@ def _labels(labels, n: int, classes: int) -> Array:
         raise TypeError(f"labels must be integers, got dtype {lab.dtype}")
     if lab.shape != (n,):
         raise ValueError(f"labels must have shape ({n},) to match logits, got {lab.shape}")
+    if n:
+        _check_label_range(lab, classes)
+    return np.ascontiguousarray(lab, dtype=np.int32)
+
+
+def _check_label_range(lab: Array, classes: int) -> None:
+    """ValueError unless every label of the non-empty `lab` lies in [0, classes): the kernels
+    index memory with them."""
     # the extremes by argmin / argmax: a reduce costs ~0.9 us of set-up even on a batch's
     # 32 labels, an arg-extreme ~0.25 us (the same single pass on large arrays)
-    if n and (lab[lab.argmin()] < 0 or lab[lab.argmax()] >= classes):
+    if lab[lab.argmin()] < 0 or lab[lab.argmax()] >= classes:
         raise ValueError(f"labels must lie in [0, {classes}), got values in [{lab.min()}, {lab.max()}]")
-    return np.ascontiguousarray(lab, dtype=np.int32)
 
 
 def _grad_out(grad: bool, out, shape, dtype, ins):
@@ -825,13 +844,18 @@ def _dropout_args(p, seed, step):
     p = check_real("p", p, low=0.0)
     if p >= 1.0:
         raise ValueError(f"p must be in [0, 1), got {p}")
+    return _dropout_key(seed, step), dropout_threshold(p), 1.0 / (1.0 - p)
+
+
+def _dropout_key(seed, step) -> int:
+    """The mask key of (seed, step), each checked as a non-negative int below 2**64."""
     for name, value in (("seed", seed), ("step", step)):
         # the mask key is 64-bit: a seed of 2**64 + 5 would silently give seed 5's masks (an
         # exact int skips the type tests, which refuse bool, an int subclass)
         if ((type(value) is not int and (isinstance(value, bool) or not isinstance(value, (int, np.integer))))
                 or not 0 <= value < 1 << 64):
             raise ValueError(f"{name} must be a non-negative int below 2**64, got {value!r}")
-    return dropout_key(int(seed), int(step)), dropout_threshold(p), 1.0 / (1.0 - p)
+    return dropout_key(int(seed), int(step))
 
 
 def _dropout(name, x, p, seed, step, out, backend):

@@ -40,13 +40,19 @@ def _case(kernel, dtype, rng):
     if kernel == "sigmoid_bce":
         target = rng.random(9).astype(dtype)
         return K.sigmoid_bce, (r(9), target), dict(out=np.empty(9, dtype)), (target,)
+    if kernel == "softmax_xent":
+        labels = rng.integers(0, 5, 9).astype(np.int32)
+        return K.softmax_xent, (dy, labels), dict(out=np.empty_like(dy)), (dy, labels)
+    if kernel.startswith("dropout"):  # in place, as a training loop may
+        return getattr(K, kernel), (x, 0.3), dict(seed=4, step=1, out=x), (x,)
     return K.activation_backward, (dy, "tanh"), dict(y=np.tanh(dy), out=np.empty_like(dy)), (dy,)
 
 
 KERNELS = ["gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward", "mse",
-           "sigmoid_bce", "sgd_update", "momentum_update", "nesterov_update", "adagrad_update", "rmsprop_update",
-           "adam_update", "adamw_update"]
-UPDATES = KERNELS[7:]
+           "sigmoid_bce", "softmax_xent", "dropout_forward", "dropout_backward", "sgd_update", "momentum_update",
+           "nesterov_update", "adagrad_update", "rmsprop_update", "adam_update", "adamw_update"]
+UPDATES = KERNELS[10:]
+STEPPED = ("adam_update", "adamw_update", "dropout_forward", "dropout_backward")  # take step= every call
 
 
 def _copy(v):
@@ -73,8 +79,8 @@ def test_a_bound_call_makes_the_checked_call_on_the_current_contents(kernel, dty
         np.testing.assert_array_equal(a, b)
     first = bound.result
     for a in refill:  # new contents in the same memory, as a training loop's next batch
-        a[...] = rng.standard_normal(a.shape).astype(dtype)
-    step = {"step": 7} if kernel.startswith("adam") else {}  # Adam's: the update count of this call
+        a[...] = rng.integers(0, 5, a.shape) if a.dtype.kind == "i" else rng.standard_normal(a.shape)
+    step = {"step": 7} if kernel in STEPPED else {}  # Adam's update count, dropout's mask of this call
     fresh = [_copy(a) for a in args], {k: _copy(v) for k, v in {**kwargs, **step}.items()}
     expect = fn(*fresh[0], **fresh[1])  # the same call, checked, on copies (gemm: beta reads out's copy)
     got = bound(**step)
@@ -83,7 +89,7 @@ def test_a_bound_call_makes_the_checked_call_on_the_current_contents(kernel, dty
         for a, b in zip(args, fresh[0]):
             np.testing.assert_array_equal(a, b)
         return
-    if kernel in ("mse", "sigmoid_bce"):  # (loss, gradient): the loss NaN until the first call
+    if kernel in ("mse", "sigmoid_bce", "softmax_xent"):  # (loss, gradient): the loss NaN until the first call
         assert np.isnan(first[0]) and got[1] is first[1] and got[0] == expect[0] and bound.result is got
         np.testing.assert_array_equal(got[1], expect[1])
         return
@@ -143,11 +149,9 @@ def test_calls_that_run_no_kernel_or_ignore_an_array_are_refused():
 def test_only_the_bindable_kernels_and_well_formed_calls_are_accepted():
     a = np.ones((2, 2))
     with pytest.raises(TypeError, match="bind takes one of"):
-        K.bind(K.softmax_xent, a, np.zeros(2, np.int32))  # labels are indices: checked every call
-    with pytest.raises(TypeError, match="bind takes one of"):
         K.bind(np.matmul, a, a)
-    with pytest.raises(TypeError, match="bind takes one of"):  # its step changes the mask
-        K.bind(K.dropout_forward, a, 0.5, seed=0, step=1)
+    with pytest.raises(TypeError, match="bind takes one of"):  # returns a float, writes nothing
+        K.bind(K.l2_penalty, a)
     with pytest.raises(TypeError):
         K.bind(K.gemm, a)  # missing b: the kernel's own signature error
     with pytest.raises(ValueError, match="inner dimensions"):
@@ -208,6 +212,45 @@ def test_a_bound_adam_takes_the_update_count_at_every_call_and_only_adam_does():
     sgd = K.bind(K.sgd_update, p, g, lr=0.1)
     with pytest.raises(TypeError, match="takes no step"):
         sgd(step=2)
+
+
+def test_a_bound_softmax_xent_checks_its_labels_at_every_call():
+    """The labels index each row's logit: out of [0, classes) the kernel would read and
+    write outside the rows, so a bound call checks them first and runs nothing if not."""
+    rng = np.random.default_rng(7)
+    logits, labels, grad = rng.standard_normal((6, 4)), rng.integers(0, 4, 6).astype(np.int32), np.zeros((6, 4))
+    xent = K.bind(K.softmax_xent, logits, labels, out=grad)
+    for bad in (4, -1):
+        labels[2] = bad
+        with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
+            xent()
+        np.testing.assert_array_equal(grad, 0.0)  # refused before the kernel wrote anything
+    labels[2] = 3
+    loss, g = xent()
+    want = K.softmax_xent(logits, labels)
+    assert loss == want[0] and g is grad
+    np.testing.assert_array_equal(g, want[1])
+    with pytest.raises(ValueError, match="labels is not used in place"):  # int64: copied to int32
+        K.bind(K.softmax_xent, logits, labels.astype(np.int64), out=grad)
+    loss, none = K.bind(K.softmax_xent, logits, labels, grad=False)()  # the loss alone
+    assert none is None and loss == want[0]
+
+
+def test_a_bound_dropout_takes_its_step_at_every_call():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((5, 40))
+    out = np.empty_like(x)
+    drop = K.bind(K.dropout_forward, x, 0.5, seed=11, step=1, out=out)
+    with pytest.raises(TypeError, match="needs step="):
+        drop()  # one step's mask every batch would drop the same units
+    with pytest.raises(ValueError, match="step must be a non-negative int"):
+        drop(step=-1)
+    masks = []
+    for t in (0, 1, 2):
+        drop(step=t)
+        np.testing.assert_array_equal(out, K.dropout_forward(x, 0.5, seed=11, step=t))
+        masks.append(out != 0)
+    assert not np.array_equal(masks[1], masks[2])
 
 
 def test_a_training_loop_of_bound_calls_trains_the_weights_of_checked_calls():
