@@ -41,8 +41,9 @@ int fnn_set_isa(int isa);           /* the highest level <= isa the CPU has; ret
 const char *fnn_isa_name(void);
 void fnn_set_num_threads(int n);   /* stays 1 in a child forked after OpenMP threads ran */
 int fnn_get_num_threads(void);
-/* float32 training epochs (fnn_train_epoch_f32) flush subnormal numbers to zero in their
- * optimizer updates (on, the default) or keep them; the kernels themselves never flush */
+/* The float32 optimizer updates (fnn_sgd_f32 ... fnn_adam_f32, alone or in a training
+ * epoch) flush subnormal numbers to zero (on, the default) or keep them; float64 updates
+ * and every other kernel never flush */
 void fnn_set_flush_subnormals(int on);
 int fnn_get_flush_subnormals(void);
 int fnn_in_forked_child(void);      /* 1 in a child forked after OpenMP threads ran: one thread */
@@ -133,7 +134,9 @@ double fnn_l2_f64(const double *w, int64_t size);
  * adam:      m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2;
  *            lr_t = lr sqrt(1 - b2^t) / (1 - b1^t);  step = -lr_t m / (sqrt(v) + eps)
  *            (Kingma & Ba's efficient form, as scikit-learn; t >= 1 is the step count)
- * adamw is adam with wd != 0. */
+ * adamw is adam with wd != 0.
+ * float32: subnormal results and inputs are flushed to zero unless
+ * fnn_set_flush_subnormals(0) (see there); float64 keeps them. */
 void fnn_sgd_f32(float *p, const float *g, int64_t size,
                  double lr, double l2, double l1, double wd);
 void fnn_sgd_f64(double *p, const double *g, int64_t size,

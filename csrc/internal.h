@@ -50,12 +50,10 @@ static inline uint32_t fnn_sk_rand_r(uint32_t *s) {
     return *s % (FNN_SK_RAND_R_MAX + 1u);
 }
 
-/* Subnormal flushing of the float32 epoch's updates (fnn_set_flush_subnormals): the
- * knob, and a per-thread flag the epoch sets around its optimizer calls; the optimizer
- * passes (optim.c) then run with the MXCSR's flush-to-zero and denormals-are-zero bits
- * in every thread that runs a part of them, and restore it. */
+/* Subnormal flushing of the float32 optimizer updates (fnn_set_flush_subnormals): while
+ * the knob is on, the optimizer passes (optim.c) run with the MXCSR's flush-to-zero and
+ * denormals-are-zero bits in every thread that runs a part of them, and restore it. */
 extern int fnn_flush_subnormals;
-extern __thread int fnn_flush_updates;
 #if FNN_X86
 #include <xmmintrin.h>
 #define FNN_MXCSR_FTZ_DAZ 0x8040u

@@ -10,7 +10,6 @@
 int fnn_isa_level = FNN_ISA_GENERIC;
 int fnn_num_threads = 1;
 int fnn_flush_subnormals = 1;
-__thread int fnn_flush_updates = 0;
 
 void fnn_set_flush_subnormals(int on) { fnn_flush_subnormals = on != 0; }
 int fnn_get_flush_subnormals(void) { return fnn_flush_subnormals; }

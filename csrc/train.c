@@ -151,9 +151,6 @@ static void update_range_##SFX(const epoch_##SFX *E, const T *g, int64_t p0, int
     int n_state = E->opt == FNN_OPT_SGD ? 0 : (E->opt >= FNN_OPT_ADAM ? 2 : 1);           \
     T *st0 = n_state > 0 ? E->state : NULL, *st1 = n_state > 1 ? E->state + E->size : NULL; \
     int64_t w1 = p1 < E->nw ? p1 : E->nw, b0 = p0 > E->nw ? p0 : E->nw;                   \
-    /* float32: subnormals flushed (fastnn.h, fnn_set_flush_subnormals); float64 keeps   \
-     * them, and with them scikit-learn's numbers bit for bit */                         \
-    fnn_flush_updates = sizeof(T) == 4 && fnn_flush_subnormals;                           \
     if (w1 > p0)                                                                          \
         update_##SFX(E->opt, E->params + p0, st0 ? st0 + p0 : NULL, st1 ? st1 + p0 : NULL, \
                      g + p0, w1 - p0, E->lr, (int64_t)t, E->mu, E->b1, E->b2, E->eps,     \
@@ -162,7 +159,6 @@ static void update_range_##SFX(const epoch_##SFX *E, const T *g, int64_t p0, int
         update_##SFX(E->opt, E->params + b0, st0 ? st0 + b0 : NULL, st1 ? st1 + b0 : NULL, \
                      g + b0, p1 - b0, E->lr, (int64_t)t, E->mu, E->b1, E->b2, E->eps,     \
                      E->rho, 0.0, 0.0, 0.0);                                              \
-    fnn_flush_updates = 0;                                                                \
 }                                                                                         \
                                                                                           \
 /* The sum a batch's loss divides by: its rows, or the sum of their weights. */           \

@@ -435,6 +435,45 @@ def test_optimizer(isa, dtype, kind, size, pen):
             assert np.count_nonzero(zeros_c != zeros_r) <= max(1, size // 1000)
 
 
+def _update_on_subnormals(kind, dtype, size):
+    """One C update called alone on a zero gradient, with every parameter and state element
+    subnormal (a quarter of the dtype's smallest normal): returns (params, states)."""
+    sub = dtype(np.finfo(dtype).tiny / 4)
+    p, g = np.full(size, sub, dtype), np.zeros(size, dtype)
+    states = [np.full(size, sub, dtype) for _ in range({"sgd": 0, "adam": 2, "adamw": 2}.get(kind, 1))]
+    from fastnn import kernels as K
+    fn = getattr(K, kind + "_update")
+    fn(p, g, *states, lr=0.1, backend="c", **({"step": 3} if kind.startswith("adam") else {}))
+    return p, states
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("kind", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"])
+def test_float32_updates_called_alone_flush_subnormals_unless_turned_off(kind, isa, threads):
+    """c.set_flush_subnormals (on by default) covers the float32 updates called alone, not only
+    the training epoch's: with it every subnormal input reads as zero and no subnormal is
+    written, so the update of a zero gradient zeroes the parameters; off, and in float64, the
+    subnormals are kept (the parameters move but stay non-zero). 2 threads: split updates."""
+    size = 1 << 18 if threads == 2 else 37
+    before = c_backend.get_flush_subnormals()
+    try:
+        with isa_and_threads(isa, threads):
+            for flush in (True, False):
+                c_backend.set_flush_subnormals(flush)
+                for dtype in DTYPES:
+                    p, states = _update_on_subnormals(kind, dtype, size)
+                    tiny = np.finfo(dtype).tiny
+                    if flush and dtype == np.float32:
+                        np.testing.assert_array_equal(p, 0)
+                        for a in [p] + states:
+                            assert not np.any((a != 0) & (np.abs(a) < tiny)), "a subnormal was written"
+                    else:
+                        assert np.all(p != 0), f"{dtype.__name__} flush={flush}: subnormals must be kept"
+    finally:
+        c_backend.set_flush_subnormals(before)
+
+
 def wide_values(rng, n):
     """float64 values over the whole exponent range, with zeros, subnormals, powers of
     two, infinities and NaNs mixed in: the cases the AVX-512 square root hands back to vsqrtpd."""

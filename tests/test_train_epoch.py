@@ -686,16 +686,23 @@ def _decaying_input_epoch_reference(sizes):
 
 
 @pytest.mark.skipif("c" not in NATIVE, reason="C epoch not built")
-def test_the_update_kernels_called_alone_never_flush():
+def test_the_update_kernels_called_alone_flush_as_the_epoch_does_and_keep_as_the_reference():
+    """The knob covers the updates called alone too (test_c_kernels checks every optimizer):
+    on, a subnormal result is zero; off, the C kernel keeps it, bit for bit as the reference."""
     from fastnn.backends import c
 
     assert c.get_flush_subnormals()
     tiny = np.finfo(np.float32).smallest_normal
     out = {}
-    for backend in ("c", "numpy"):
-        p = np.full(100, tiny / 4, np.float32)
-        g = np.full(100, tiny / 8, np.float32)
-        K.sgd_update(p, g, lr=0.5, l2=0.25, backend=backend)
-        out[backend] = p
-    assert np.all((out["c"] != 0) & (out["c"] < tiny))
-    np.testing.assert_array_equal(out["c"], out["numpy"])
+    try:
+        for backend, flush in (("c", True), ("c", False), ("numpy", False)):
+            c.set_flush_subnormals(flush)
+            p = np.full(100, tiny / 4, np.float32)
+            g = np.full(100, tiny / 8, np.float32)
+            K.sgd_update(p, g, lr=0.5, l2=0.25, backend=backend)
+            out[backend, flush] = p
+    finally:
+        c.set_flush_subnormals(True)
+    np.testing.assert_array_equal(out["c", True], 0)
+    assert np.all((out["c", False] != 0) & (out["c", False] < tiny))
+    np.testing.assert_array_equal(out["c", False], out["numpy", False])
