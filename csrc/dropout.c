@@ -3,9 +3,10 @@
  * it, and every backend (NumPy, Numba, C) draws bit-identical masks.
  *
  * The hash is splitmix64's finaliser (fastnn.h states it). Its 64-bit multiplies
- * have no single SIMD instruction before AVX-512DQ: the AVX2 and AVX-512F passes build
- * them from 32x32->64 partial products (pmuludq), 4 and 8 lanes at a time. y = x * (keep ? scale : 0) keeps
- * NumPy's signs (x * 0 of a negative x is -0.0) and NaN/inf behaviour.
+ * have no single SIMD instruction before AVX-512DQ: the AVX2 and AVX-512F passes
+ * build them from 32x32->64 partial products (pmuludq), 4 and 8 lanes at a time.
+ * y = x * (keep ? scale : 0) keeps NumPy's signs (x * 0 of a negative x is -0.0) and
+ * NaN/inf behaviour.
  */
 #include "internal.h"
 #include "simd_math.h"
