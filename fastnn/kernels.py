@@ -173,8 +173,8 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     overwrites h and returns what the kernel returns (``fwd.result``: the same output
     arrays every time; a loss's value is NaN until the first call). For loops that refill the
     same buffers every batch, where the checks cost as much as a small kernel (one
-    thread, float32, batch 32, 64 -> 32 ReLU: ``dense_forward`` 4.9 us checked, 2.6 us
-    bound, NumPy's ``np.maximum(x @ w + b, 0)`` 4.0 us; benchmarks/bench_call_overhead.py).
+    thread, float32, batch 32, 64 -> 32 ReLU: ``dense_forward`` 4.6 us checked, 2.2 us
+    bound, NumPy's ``np.maximum(x @ w + b, 0)`` 3.4 us; benchmarks/bench_call_overhead.py).
 
     Bindable: gemm, dense_forward, dense_backward, activation_forward,
     activation_backward, mse, sigmoid_bce, softmax_xent (its labels index memory: a bound
