@@ -199,18 +199,24 @@ void fnn_act_forward_##SFX(T *y, const T *x, int64_t rows, int64_t cols, int act
     if (nt <= 1) { fnn_act_forward_block_##SFX(y, x, rows, cols, act, param); return; } \
     int avx2 = fnn_isa_level >= FNN_ISA_AVX2;                                           \
     if (act == FNN_ACT_SOFTMAX) {                                                       \
+        unsigned fp_ = fnn_fp_bits(); /* internal.h */                                  \
         _Pragma("omp parallel for schedule(static) num_threads(nt)")                    \
         for (int t = 0; t < nt; t++) {                                                  \
+            unsigned saved_ = fnn_fp_adopt(fp_);                                        \
             int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;                       \
             if (avx2) softmax_fwd_##SFX##_avx2(y, x, r0, r1, cols);                     \
             else softmax_fwd_##SFX##_generic(y, x, r0, r1, cols);                       \
+            fnn_fp_restore(fp_, saved_);                                                \
         }                                                                               \
         return;                                                                         \
     }                                                                                   \
+    unsigned fp_ = fnn_fp_bits(); /* internal.h */                                      \
     _Pragma("omp parallel for schedule(static) num_threads(nt)")                        \
     for (int t = 0; t < nt; t++) {                                                      \
+        unsigned saved_ = fnn_fp_adopt(fp_);                                            \
         int64_t lo, hi; split(n, nt, t, &lo, &hi);                                      \
         ACT_PASS(fwd, SFX, y + lo, x + lo, hi - lo, act, (T)param);                     \
+        fnn_fp_restore(fp_, saved_);                                                    \
     }                                                                                   \
 }                                                                                       \
 void fnn_act_backward_##SFX(T *dx, const T *dy, const T *y, const T *x,                \
@@ -220,19 +226,25 @@ void fnn_act_backward_##SFX(T *dx, const T *dy, const T *y, const T *x,         
     if (nt <= 1) { fnn_act_backward_block_##SFX(dx, dy, y, x, rows, cols, act, param); return; } \
     int avx2 = fnn_isa_level >= FNN_ISA_AVX2;                                           \
     if (act == FNN_ACT_SOFTMAX) {                                                       \
+        unsigned fp_ = fnn_fp_bits(); /* internal.h */                                  \
         _Pragma("omp parallel for schedule(static) num_threads(nt)")                    \
         for (int t = 0; t < nt; t++) {                                                  \
+            unsigned saved_ = fnn_fp_adopt(fp_);                                        \
             int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;                       \
             if (avx2) softmax_bwd_##SFX##_avx2(dx, dy, y, r0, r1, cols);                \
             else softmax_bwd_##SFX##_generic(dx, dy, y, r0, r1, cols);                  \
+            fnn_fp_restore(fp_, saved_);                                                \
         }                                                                               \
         return;                                                                         \
     }                                                                                   \
+    unsigned fp_ = fnn_fp_bits(); /* internal.h */                                      \
     _Pragma("omp parallel for schedule(static) num_threads(nt)")                        \
     for (int t = 0; t < nt; t++) {                                                      \
+        unsigned saved_ = fnn_fp_adopt(fp_);                                            \
         int64_t lo, hi; split(n, nt, t, &lo, &hi);                                      \
         const T *ys = y ? y + lo : NULL, *xs = x ? x + lo : NULL;                       \
         ACT_PASS(bwd, SFX, dx + lo, dy + lo, ys, xs, hi - lo, act, (T)param);           \
+        fnn_fp_restore(fp_, saved_);                                                    \
     }                                                                                   \
 }
 

@@ -195,12 +195,15 @@ void fnn_dropout_##SFX(T *y, const T *x, int64_t size, uint64_t key,            
         fnn_dropout_from_##SFX(y, x, size, 0, key, threshold, scale);                   \
         return;                                                                         \
     }                                                                                   \
+    unsigned fp_ = fnn_fp_bits(); /* internal.h */                                      \
     _Pragma("omp parallel for schedule(static) num_threads(nt)")                        \
     for (int t = 0; t < nt; t++) {                                                      \
+        unsigned saved_ = fnn_fp_adopt(fp_);                                            \
         int64_t per = ((size + nt - 1) / nt + 63) & ~(int64_t)63;                       \
         int64_t lo = per * t < size ? per * t : size;                                   \
         int64_t hi = per * (t + 1) < size ? per * (t + 1) : size;                       \
         fnn_dropout_from_##SFX(y + lo, x + lo, hi - lo, lo, key, threshold, scale);      \
+        fnn_fp_restore(fp_, saved_);                                                    \
     }                                                                                   \
 }
 

@@ -42,12 +42,15 @@ void DN_CAT(fnn_dense_forward_, SFX)(T *out, T *z_out, const T *x, const T *w, c
         return;
     }
     /* each block of rows: z_blk = x_blk w + b, then act on it while it is in L2 */
+    unsigned fp = fnn_fp_bits(); /* internal.h: the caller's flush bits on every thread */
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t blk = 0; blk < nblocks; blk++) {
+        unsigned saved = fnn_fp_adopt(fp);
         int64_t r0 = blk * rb, rows = n - r0 < rb ? n - r0 : rb;
         DN_CAT(fnn_gemm_ex_, SFX)(z + r0 * o, o, x + r0 * in, in, 1, w, o, 1, rows, o, in, 1, 0,
                                   &epi, 1);
         DN_CAT(fnn_act_forward_block_, SFX)(out + r0 * o, z + r0 * o, rows, o, act, param);
+        fnn_fp_restore(fp, saved);
     }
 }
 
@@ -151,8 +154,10 @@ void DN_CAT(fnn_dense_backward_, SFX)(T *dx, T *dw, T *db, T *dz, const T *dout,
          * thread count */
         T *part = (T *)malloc((size_t)nt * (size_t)o * sizeof(T));
         if (!part) abort();
+        unsigned fp = fnn_fp_bits();
 #pragma omp parallel num_threads(nt)
         {
+            unsigned saved = fnn_fp_adopt(fp);
             int t = FNN_THREAD_NUM(), tn = FNN_NUM_THREADS();
             T *mine = part + (int64_t)t * o;
             for (int64_t j = 0; j < o; j++) mine[j] = 0;
@@ -164,6 +169,7 @@ void DN_CAT(fnn_dense_backward_, SFX)(T *dx, T *dw, T *db, T *dz, const T *dout,
                 for (int u = 0; u < tn; u++) s += part[(int64_t)u * o + j];
                 db[j] = s;
             }
+            fnn_fp_restore(fp, saved);
         }
         free(part);
     }

@@ -432,12 +432,15 @@ static void GE_FN(gemv)(T *c, int64_t rsc, const T *a, int64_t rsa, int64_t csa,
             GE_FN(gemv_dot_rows)(c, rsc, a, rsa, csa, x, incx, 0, m, k, alpha, beta, epi);
             return;
         }
+        unsigned fp = fnn_fp_bits(); /* internal.h: the caller's flush bits on every thread */
 #pragma omp parallel num_threads(nt)
         {
+            unsigned saved = fnn_fp_adopt(fp);
             int t = FNN_THREAD_NUM(), tn = FNN_NUM_THREADS();
             int64_t lo = units * t / tn * 16, hi = units * (t + 1) / tn * 16;
             if (hi > m) hi = m;
             if (hi > lo) GE_FN(gemv_dot_rows)(c, rsc, a, rsa, csa, x, incx, lo, hi, k, alpha, beta, epi);
+            fnn_fp_restore(fp, saved);
         }
         return;
     }
@@ -446,11 +449,14 @@ static void GE_FN(gemv)(T *c, int64_t rsc, const T *a, int64_t rsa, int64_t csa,
     int parts = 1; /* the team OpenMP actually gave (at most nt) */
     if (nt == 1) GE_FN(gemv_axpy_range)(acc, a, csa, x, incx, m, 0, k);
     else {
+        unsigned fp = fnn_fp_bits();
 #pragma omp parallel num_threads(nt)
         {
+            unsigned saved = fnn_fp_adopt(fp);
             int t = FNN_THREAD_NUM(), tn = FNN_NUM_THREADS();
             if (t == 0) parts = tn;
             GE_FN(gemv_axpy_range)(acc + (int64_t)t * m, a, csa, x, incx, m, k * t / tn, k * (t + 1) / tn);
+            fnn_fp_restore(fp, saved);
         }
     }
     for (int64_t i = 0; i < m; i++) {
@@ -516,14 +522,17 @@ static void GE_FN(gemm_dot)(T *c, int64_t ldc, const T *a, int64_t rsa, const T 
         GE_FN(dot_kernel)(k, a, rsa, m, bt, ldbt, n, c, ldc, alpha, beta, epi);
         return;
     }
+    unsigned fp = fnn_fp_bits(); /* internal.h: the caller's flush bits on every thread */
 #pragma omp parallel num_threads(nt)
     {
+        unsigned saved = fnn_fp_adopt(fp);
         int t = FNN_THREAD_NUM(), tn = FNN_NUM_THREADS();
         int64_t lo = pairs * t / tn * 2, hi = pairs * (t + 1) / tn * 2;
         if (hi > m) hi = m;
         if (hi > lo)
             GE_FN(dot_kernel)(k, a + lo * rsa, rsa, hi - lo, bt, ldbt, n, c + lo * ldc, ldc, alpha,
                               beta, epi);
+        fnn_fp_restore(fp, saved);
     }
 }
 #endif
@@ -602,8 +611,10 @@ void GE_CAT(fnn_gemm_ex_, SFX)(T *c, int64_t ldc, const T *a, int64_t rsa, int64
                            packa, packb);
         return;
     }
+    unsigned fp = fnn_fp_bits(); /* internal.h: the caller's flush bits on every thread */
 #pragma omp parallel num_threads(nt)
     {
+        unsigned saved = fnn_fp_adopt(fp);
         int t = FNN_THREAD_NUM(), tn = FNN_NUM_THREADS();
         int64_t u0 = units * t / tn, u1 = units * (t + 1) / tn;
         int64_t unit = split_n ? g.nr : g.mr, lim = split_n ? n : m;
@@ -623,6 +634,7 @@ void GE_CAT(fnn_gemm_ex_, SFX)(T *c, int64_t ldc, const T *a, int64_t rsa, int64
                                    csb, sm, sn, k, alpha, beta, epi, packa, packb);
             }
         }
+        fnn_fp_restore(fp, saved);
     }
 }
 

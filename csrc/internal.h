@@ -50,10 +50,20 @@ static inline uint32_t fnn_sk_rand_r(uint32_t *s) {
     return *s % (FNN_SK_RAND_R_MAX + 1u);
 }
 
-/* Subnormal flushing of the float32 optimizer updates (fnn_set_flush_subnormals): while
- * the knob is on, the optimizer passes (optim.c) run with the MXCSR's flush-to-zero and
- * denormals-are-zero bits in every thread that runs a part of them, and restore it. */
+/* Subnormal flushing (fnn_set_flush_subnormals): while the knob is on, the float32
+ * optimizer updates (optim.c) and the whole float32 epoch and loss_grad (train.c) run
+ * with the MXCSR's flush-to-zero and denormals-are-zero bits set, and restore it.
+ * FNN_FLUSHES_<sfx>: whether such a pass of that dtype flushes now; float64 never does
+ * (its updates keep scikit-learn's numbers bit for bit, and its subnormals start 290
+ * orders of magnitude lower).
+ * Every parallel region runs with its caller's two bits on all its threads (a pool
+ * thread keeps its own MXCSR otherwise): take fnn_fp_bits() before the region, and
+ * wrap each thread's part in fnn_fp_adopt / fnn_fp_restore. So a kernel that spreads
+ * over threads inside the epoch flushes on all of them, and no region leaves its
+ * bits behind in a pool thread that other OpenMP code shares. */
 extern int fnn_flush_subnormals;
+#define FNN_FLUSHES_f32 (fnn_flush_subnormals)
+#define FNN_FLUSHES_f64 0
 #if FNN_X86
 #include <xmmintrin.h>
 #define FNN_MXCSR_FTZ_DAZ 0x8040u
@@ -65,9 +75,21 @@ static inline unsigned fnn_flush_enter(int on) {
 static inline void fnn_flush_leave(int on, unsigned saved) {
     if (on) _mm_setcsr(saved);
 }
+static inline unsigned fnn_fp_bits(void) { return _mm_getcsr() & FNN_MXCSR_FTZ_DAZ; }
+static inline unsigned fnn_fp_adopt(unsigned bits) {
+    unsigned saved = _mm_getcsr();
+    if ((saved & FNN_MXCSR_FTZ_DAZ) != bits) _mm_setcsr((saved & ~FNN_MXCSR_FTZ_DAZ) | bits);
+    return saved;
+}
+static inline void fnn_fp_restore(unsigned bits, unsigned saved) {
+    if ((saved & FNN_MXCSR_FTZ_DAZ) != bits) _mm_setcsr(saved);
+}
 #else
 static inline unsigned fnn_flush_enter(int on) { (void)on; return 0; }
 static inline void fnn_flush_leave(int on, unsigned saved) { (void)on; (void)saved; }
+static inline unsigned fnn_fp_bits(void) { return 0; }
+static inline unsigned fnn_fp_adopt(unsigned bits) { (void)bits; return 0; }
+static inline void fnn_fp_restore(unsigned bits, unsigned saved) { (void)bits; (void)saved; }
 #endif
 
 /* Threads fastnn may use (fnn_set_num_threads); every parallel region asks for

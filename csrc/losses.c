@@ -136,10 +136,13 @@ static double sum_parts(const double *part, int nt) {
     double part[MAX_PARTS];                                                             \
     if (nt <= 1) { int64_t lo = 0, hi = size; part[0] = CALL; nt = 1; }                 \
     else {                                                                              \
+        unsigned fp_ = fnn_fp_bits(); /* internal.h */                                  \
         _Pragma("omp parallel for schedule(static) num_threads(nt)")                    \
         for (int t = 0; t < nt; t++) {                                                  \
+            unsigned saved_ = fnn_fp_adopt(fp_);                                        \
             int64_t lo, hi; split(size, nt, t, &lo, &hi);                               \
             part[t] = CALL;                                                             \
+            fnn_fp_restore(fp_, saved_);                                                \
         }                                                                               \
     }
 
@@ -168,10 +171,14 @@ double fnn_softmax_xent_clipped_##SFX(T *dlogits, const T *logits, const int32_t
         part[0] = xent_part_##SFX(dlogits, logits, labels, 0, n, classes, inv_n, tclip); \
         nt = 1;                                                                         \
     } else {                                                                            \
+        unsigned fp_ = fnn_fp_bits(); /* internal.h */                                  \
         _Pragma("omp parallel for schedule(static) num_threads(nt)")                    \
-        for (int t = 0; t < nt; t++)                                                    \
+        for (int t = 0; t < nt; t++) {                                                  \
+            unsigned saved_ = fnn_fp_adopt(fp_);                                        \
             part[t] = xent_part_##SFX(dlogits, logits, labels, n * t / nt,              \
                                       n * (t + 1) / nt, classes, inv_n, tclip);         \
+            fnn_fp_restore(fp_, saved_);                                                \
+        }                                                                               \
     }                                                                                   \
     return sum_parts(part, nt) / (double)n;                                             \
 }                                                                                       \

@@ -158,13 +158,10 @@ static inline void split(int64_t n, int nt, int t, int64_t *lo, int64_t *hi) {
 }
 
 /* float32 updates flush subnormal results and inputs to zero while the knob is on
- * (fastnn.h, fnn_set_flush_subnormals), float64 ones never (and with them keep
- * scikit-learn's numbers bit for bit): a user's own float32 loop
- * on these kernels (64-128-64-10 Adam on digits, one thread) ran 3.4 ms an epoch for
- * its first epochs and 5.7-6.1 ms from epoch 50 on, with ~640 subnormals in the Adam
- * state and weights, each a ~100-cycle microcode assist; flushed, 3.4 ms throughout. */
-#define FLUSHES_f32 1
-#define FLUSHES_f64 0
+ * (internal.h, FNN_FLUSHES_f32): a user's own float32 loop on these kernels
+ * (64-128-64-10 Adam on digits, one thread) ran 3.4 ms an epoch for its first epochs
+ * and 5.7-6.1 ms from epoch 50 on, with ~640 subnormals in the Adam state and weights,
+ * each a ~100-cycle microcode assist; flushed, 3.4 ms throughout. */
 
 /* run KERNEL(off, len, args...) over [0, size) on as many threads as the size
  * warrants, on the ISA selected now. Optimizer passes are memory-bound: a second
@@ -173,7 +170,7 @@ static inline void split(int64_t n, int nt, int t, int64_t *lo, int64_t *hi) {
     do {                                                                                \
         int avx2_ = fnn_isa_level >= FNN_ISA_AVX2;                                      \
         int nt_ = fnn_threads_for(0.5 * (double)(size), FNN_ELEMWISE_PAR_MIN);          \
-        int flush_ = FLUSHES_##SFX && fnn_flush_subnormals; /* read once: every part obeys */ \
+        int flush_ = FNN_FLUSHES_##SFX; /* read once: every part obeys */               \
         if (nt_ <= 1) {                                                                 \
             int64_t lo = 0, len = (size);                                               \
             unsigned csr_ = fnn_flush_enter(flush_);                                    \
@@ -181,14 +178,17 @@ static inline void split(int64_t n, int nt, int t, int64_t *lo, int64_t *hi) {
             else KERNEL##_##SFX##_generic(__VA_ARGS__);                                 \
             fnn_flush_leave(flush_, csr_);                                              \
         } else {                                                                        \
+            unsigned fp_ = fnn_fp_bits(); /* internal.h */                              \
             _Pragma("omp parallel for schedule(static) num_threads(nt_)")               \
             for (int t_ = 0; t_ < nt_; t_++) {                                          \
+                unsigned saved_ = fnn_fp_adopt(fp_);                                    \
                 int64_t lo, hi_; split((size), nt_, t_, &lo, &hi_);                     \
                 int64_t len = hi_ - lo;                                                 \
                 unsigned csr_ = fnn_flush_enter(flush_);                                \
                 if (avx2_) KERNEL##_##SFX##_avx2(__VA_ARGS__);                          \
                 else KERNEL##_##SFX##_generic(__VA_ARGS__);                             \
                 fnn_flush_leave(flush_, csr_);                                          \
+                fnn_fp_restore(fp_, saved_);                                            \
             }                                                                           \
         }                                                                               \
     } while (0)
