@@ -225,6 +225,20 @@ int fnn_train_epoch_f64(double *loss_out, double *batch_losses, double *params, 
                         double act_param, double lr, double momentum, double beta1, double beta2,
                         double eps, double rho, double alpha, double l1, double wd, double dropout,
                         double loss_clip);
+/* The loss and gradient of the same network over all n rows of x as one batch, in
+ * order, with no update and no dropout (L-BFGS's objective): loss_out receives the
+ * batch loss above (L2 term included) and grads d loss / d params, the weights' with
+ * the coupled L2 term alpha W / s added. params is only read. Threads as the epoch's
+ * (one batch split by rows when it is small). Returns 0, or FNN_ENOMEM (nothing
+ * changed) when the workspace cannot be had. */
+int fnn_loss_grad_f32(double *loss_out, float *grads, const float *params, const float *x,
+                      const int32_t *labels, const float *targets, const double *sample_weight,
+                      const int64_t *sizes, int64_t n_layers, int64_t n, int act, int loss,
+                      double act_param, double alpha, double loss_clip);
+int fnn_loss_grad_f64(double *loss_out, double *grads, const double *params, const double *x,
+                      const int32_t *labels, const double *targets, const double *sample_weight,
+                      const int64_t *sizes, int64_t n_layers, int64_t n, int act, int loss,
+                      double act_param, double alpha, double loss_clip);
 
 /* ---- elastic-net coordinate descent (enet.c): Lasso / ElasticNet's solver ----
  * Minimises 1/2 ||y - X w||^2 + alpha ||w||_1 + beta/2 ||w||^2 over w (in place, the

@@ -42,6 +42,10 @@
 #define EPOCH_PAR_MIN_FLOPS 2.0e6
 #define KERNEL_THREADS_FLOPS 16.0e6
 
+/* The "optimizer" of fnn_loss_grad: no update; the weights' gradient gets the coupled
+ * L2 term alpha W / s instead (what the other optimizers fuse into their update). */
+#define OPT_GRAD_ONLY (-1)
+
 /* round a byte count up to the cache-line alignment of every workspace buffer */
 static size_t aligned_bytes(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
@@ -79,14 +83,16 @@ typedef struct {                                                                
 } work_##SFX;                                                                             \
                                                                                           \
 static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int64_t bs,  \
-                            int keep_z, int use_dropout, int labels) {                    \
+                            int keep_z, int use_dropout, int labels, int gather) {        \
     int64_t widest_hidden = 1;                                                            \
     for (int64_t l = 1; l < L; l++)                                                       \
         if (sizes[l] > widest_hidden) widest_hidden = sizes[l];                           \
-    size_t bytes = aligned_bytes(3 * (size_t)L * sizeof(T *))                            \
-                 + aligned_bytes((size_t)(bs * sizes[0]) * sizeof(T))                    \
-                 + (labels ? aligned_bytes((size_t)bs * sizeof(int32_t))                 \
-                           : aligned_bytes((size_t)(bs * sizes[L]) * sizeof(T)))          \
+    /* the gathered rows of x and of the labels or targets (none without a perm) */      \
+    size_t x_bytes = gather ? aligned_bytes((size_t)(bs * sizes[0]) * sizeof(T)) : 0;    \
+    size_t y_bytes = !gather ? 0                                                          \
+                   : labels ? aligned_bytes((size_t)bs * sizeof(int32_t))                 \
+                            : aligned_bytes((size_t)(bs * sizes[L]) * sizeof(T));         \
+    size_t bytes = aligned_bytes(3 * (size_t)L * sizeof(T *)) + x_bytes + y_bytes        \
                  + aligned_bytes((size_t)(bs * sizes[L]) * sizeof(T))                    \
                  + 2 * aligned_bytes((size_t)(bs * widest_hidden) * sizeof(T));          \
     for (int64_t l = 0; l < L; l++) {                                                     \
@@ -100,10 +106,10 @@ static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int6
     /* carve the block into aligned pieces, in the order counted above */               \
     w->h = (T **)p; w->z = w->h + L; w->a = w->z + L;                                     \
     p += aligned_bytes(3 * (size_t)L * sizeof(T *));                                      \
-    w->xb = (T *)p; p += aligned_bytes((size_t)(bs * sizes[0]) * sizeof(T));              \
-    w->lb = NULL; w->yb = NULL;                                                           \
-    if (labels) { w->lb = (int32_t *)p; p += aligned_bytes((size_t)bs * sizeof(int32_t)); } \
-    else { w->yb = (T *)p; p += aligned_bytes((size_t)(bs * sizes[L]) * sizeof(T)); }     \
+    w->xb = gather ? (T *)p : NULL; p += x_bytes;                                         \
+    w->lb = gather && labels ? (int32_t *)p : NULL;                                       \
+    w->yb = gather && !labels ? (T *)p : NULL;                                            \
+    p += y_bytes;                                                                         \
     w->dlog = (T *)p; p += aligned_bytes((size_t)(bs * sizes[L]) * sizeof(T));            \
     w->d0 = (T *)p; p += aligned_bytes((size_t)(bs * widest_hidden) * sizeof(T));         \
     w->d1 = (T *)p; p += aligned_bytes((size_t)(bs * widest_hidden) * sizeof(T));         \
@@ -148,6 +154,13 @@ static void update_##SFX(int opt, T *p, T *st0, T *st1, const T *g, int64_t size
  * penalties (coupled L2 alpha / s), the biases without. */                               \
 static void update_range_##SFX(const epoch_##SFX *E, const T *g, int64_t p0, int64_t p1,  \
                                uint64_t t, double s) {                                    \
+    if (E->opt == OPT_GRAD_ONLY) { /* g is E->grads: add the L2 term, update nothing */  \
+        T c = (T)(E->alpha / s), *gw = E->grads;                                          \
+        int64_t w1 = p1 < E->nw ? p1 : E->nw;                                             \
+        if (E->alpha > 0)                                                                 \
+            for (int64_t p = p0; p < w1; p++) gw[p] += c * E->params[p];                  \
+        return;                                                                           \
+    }                                                                                     \
     int n_state = E->opt == FNN_OPT_SGD ? 0 : (E->opt >= FNN_OPT_ADAM ? 2 : 1);           \
     T *st0 = n_state > 0 ? E->state : NULL, *st1 = n_state > 1 ? E->state + E->size : NULL; \
     int64_t w1 = p1 < E->nw ? p1 : E->nw, b0 = p0 > E->nw ? p0 : E->nw;                   \
@@ -165,12 +178,13 @@ static void update_range_##SFX(const epoch_##SFX *E, const T *g, int64_t p0, int
 static double batch_norm_##SFX(const epoch_##SFX *E, const int64_t *idx, int64_t rows) {  \
     if (!E->sample_weight) return (double)rows;                                           \
     double s = 0;                                                                         \
-    for (int64_t r = 0; r < rows; r++) s += E->sample_weight[idx[r]];                     \
+    for (int64_t r = 0; r < rows; r++) s += E->sample_weight[idx ? idx[r] : r];           \
     return s;                                                                             \
 }                                                                                         \
                                                                                           \
 /* Forward, loss and backward of rows [r0, r0 + rows) of a batch of `brows` rows       \
- * (idx: the batch's rows of x; s: batch_norm), the weight and bias gradients into g.   \
+ * (idx: the batch's rows of x, NULL for rows [0, brows) of x in order, as loss_grad's  \
+ * one batch; s: batch_norm), the weight and bias gradients into g.                     \
  * Returns the rows' part of the batch loss, sum(w_r loss_r) (w_r = 1 unweighted), for  \
  * the caller to divide by s; with `whole` (the rows are the whole batch) and no        \
  * weights, their mean loss as the loss kernel gives it (see batch_loss). */            \
@@ -179,15 +193,21 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
                               int whole) {                                                \
     const int64_t *sizes = E->sizes;                                                      \
     int64_t L = E->L, d_in = sizes[0], d_out = sizes[L];                                  \
-    idx += r0;                                                                            \
-    /* gather the rows */                                                                 \
-    for (int64_t r = 0; r < rows; r++)                                                    \
-        memcpy(w->xb + r * d_in, E->x + idx[r] * d_in, (size_t)d_in * sizeof(T));         \
-    if (E->labels) for (int64_t r = 0; r < rows; r++) w->lb[r] = E->labels[idx[r]];       \
-    else for (int64_t r = 0; r < rows; r++)                                               \
-        memcpy(w->yb + r * d_out, E->targets + idx[r] * d_out, (size_t)d_out * sizeof(T)); \
+    /* the rows: gathered, or (no idx) read in place */                                  \
+    const T *xb = E->x + r0 * d_in;                                                       \
+    const int32_t *lb = E->labels ? E->labels + r0 : NULL;                                \
+    const T *yb = E->targets ? E->targets + r0 * d_out : NULL;                            \
+    if (idx) {                                                                            \
+        idx += r0;                                                                        \
+        for (int64_t r = 0; r < rows; r++)                                                \
+            memcpy(w->xb + r * d_in, E->x + idx[r] * d_in, (size_t)d_in * sizeof(T));     \
+        if (E->labels) for (int64_t r = 0; r < rows; r++) w->lb[r] = E->labels[idx[r]];   \
+        else for (int64_t r = 0; r < rows; r++)                                           \
+            memcpy(w->yb + r * d_out, E->targets + idx[r] * d_out, (size_t)d_out * sizeof(T)); \
+        xb = w->xb; lb = w->lb; yb = w->yb;                                               \
+    }                                                                                     \
     /* forward; dropout masks are indexed by the element's place in the whole batch */    \
-    const T *in = w->xb;                                                                  \
+    const T *in = xb;                                                                     \
     for (int64_t l = 0; l < L; l++) {                                                     \
         int hidden = l < L - 1;                                                           \
         fnn_dense_forward_##SFX(w->h[l], w->z[l], in, E->params + E->w_off[l],            \
@@ -206,15 +226,15 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
     if (E->sample_weight) {                                                               \
         part = 0;                                                                         \
         for (int64_t r = 0; r < rows; r++) {                                              \
-            double wr = E->sample_weight[idx[r]];                                         \
+            double wr = E->sample_weight[idx ? idx[r] : r0 + r];                          \
             part += wr * loss_rows_##SFX(E, w->dlog + r * d_out, out + r * d_out,         \
-                                         w->lb ? w->lb + r : NULL,                         \
-                                         w->yb ? w->yb + r * d_out : NULL, 1, d_out);      \
+                                         lb ? lb + r : NULL, yb ? yb + r * d_out : NULL,   \
+                                         1, d_out);                                        \
             T c = (T)(wr / s);                                                            \
             for (int64_t j = 0; j < d_out; j++) w->dlog[r * d_out + j] *= c;              \
         }                                                                                 \
     } else {                                                                              \
-        part = loss_rows_##SFX(E, w->dlog, out, w->lb, w->yb, rows, d_out);               \
+        part = loss_rows_##SFX(E, w->dlog, out, lb, yb, rows, d_out);                     \
         if (rows != brows) { /* the kernel divided by `rows`: the batch divides by brows */ \
             T c = (T)((double)rows / (double)brows);                                      \
             for (int64_t i = 0; i < rows * d_out; i++) w->dlog[i] *= c;                   \
@@ -229,7 +249,7 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
             fnn_dropout_from_##SFX(gr, gr, rows * sizes[l + 1], r0 * sizes[l + 1],         \
                                    dropout_key(E->seed, t, (uint64_t)l), E->threshold, E->scale); \
         T *dx = l == 0 ? NULL : (gr == w->d0 ? w->d1 : w->d0);                            \
-        const T *xin = l == 0 ? w->xb : (E->use_dropout ? w->a[l - 1] : w->h[l - 1]);     \
+        const T *xin = l == 0 ? xb : (E->use_dropout ? w->a[l - 1] : w->h[l - 1]);        \
         fnn_dense_backward_##SFX(dx, g + E->w_off[l], g + E->b_off[l], gr, gr,            \
                                  xin, E->params + E->w_off[l], w->h[l], w->z[l],          \
                                  rows, sizes[l], sizes[l + 1],                            \
@@ -257,12 +277,13 @@ static double batch_loss_##SFX(const epoch_##SFX *E, const double *parts, int n_
 static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *batch_losses) { \
     int64_t bs = E->batch_size < E->m ? E->batch_size : E->m;                             \
     work_##SFX w;                                                                         \
-    if (work_alloc_##SFX(&w, E->sizes, E->L, bs, E->keep_z, E->use_dropout, E->labels != NULL)) \
+    if (work_alloc_##SFX(&w, E->sizes, E->L, bs, E->keep_z, E->use_dropout,              \
+                         E->labels != NULL, E->perm != NULL))                             \
         return FNN_ENOMEM;                                                                \
     double total = 0;                                                                     \
     int64_t nb = (E->m + E->batch_size - 1) / E->batch_size;                              \
     for (int64_t b = 0; b < nb; b++) {                                                    \
-        const int64_t *idx = E->perm + b * E->batch_size;                                 \
+        const int64_t *idx = E->perm ? E->perm + b * E->batch_size : NULL;                \
         int64_t rows = E->m - b * E->batch_size < E->batch_size ? E->m - b * E->batch_size \
                                                                  : E->batch_size;         \
         uint64_t t = (uint64_t)E->step + (uint64_t)b + 1;                                 \
@@ -291,12 +312,14 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
     int status = (w && gpart && parts && part_rows) ? FNN_OK : FNN_ENOMEM;                \
     for (int u = 0; u < nt && status == FNN_OK; u++)                                      \
         status = work_alloc_##SFX(&w[u], E->sizes, E->L, bs, E->keep_z,                   \
-                                  E->use_dropout, E->labels != NULL);                     \
+                                  E->use_dropout, E->labels != NULL, E->perm != NULL);    \
     double total = 0, l2 = 0;                                                             \
     int64_t nb = (E->m + E->batch_size - 1) / E->batch_size;                              \
     if (status == FNN_OK) {                                                               \
+        unsigned fp = fnn_fp_bits(); /* internal.h: run's flush bits on every thread */   \
         _Pragma("omp parallel num_threads(nt)")                                           \
         {                                                                                 \
+            unsigned saved = fnn_fp_adopt(fp);                                            \
             int u = FNN_THREAD_NUM(), un = FNN_NUM_THREADS();                             \
             T *g = gpart + (size_t)u * gstride;                                           \
             /* this thread's slice of the parameters, whole cache lines */               \
@@ -304,7 +327,7 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
             int64_t p0 = per * u < E->size ? per * u : E->size;                           \
             int64_t p1 = per * (u + 1) < E->size ? per * (u + 1) : E->size;               \
             for (int64_t b = 0; b < nb; b++) {                                            \
-                const int64_t *idx = E->perm + b * E->batch_size;                         \
+                const int64_t *idx = E->perm ? E->perm + b * E->batch_size : NULL;        \
                 int64_t rows = E->m - b * E->batch_size < E->batch_size                   \
                              ? E->m - b * E->batch_size : E->batch_size;                  \
                 uint64_t t = (uint64_t)E->step + (uint64_t)b + 1;                         \
@@ -333,11 +356,41 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
                 }                                                                         \
                 _Pragma("omp barrier")                                                    \
             }                                                                             \
+            fnn_fp_restore(fp, saved);                                                    \
         }                                                                                 \
         *loss_out = total / (double)E->m;                                                 \
     }                                                                                     \
     if (w) for (int u = 0; u < nt; u++) free(w[u].block);                                 \
     free(w); free(gpart); free(parts); free(part_rows);                                   \
+    return status;                                                                        \
+}                                                                                         \
+                                                                                          \
+/* The layout offsets, then the epoch on one thread or split by rows (fills E's       \
+ * w_off, b_off, nw and size). */                                                         \
+static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {            \
+    int64_t L = E->L;                                                                     \
+    const int64_t *sizes = E->sizes;                                                      \
+    int64_t *offs = (int64_t *)malloc(2 * (size_t)L * sizeof(int64_t));                  \
+    if (!offs) return FNN_ENOMEM;                                                         \
+    E->w_off = offs; E->b_off = offs + L;                                                 \
+    int64_t off = 0;                                                                      \
+    for (int64_t l = 0; l < L; l++) { E->w_off[l] = off; off += sizes[l] * sizes[l + 1]; } \
+    E->nw = off;                                                                          \
+    for (int64_t l = 0; l < L; l++) { E->b_off[l] = off; off += sizes[l + 1]; }           \
+    E->size = off;                                                                        \
+    /* threads by rows: see MIN_ROWS_PER_THREAD */                                        \
+    int64_t bs = E->batch_size < E->m ? E->batch_size : E->m;                             \
+    double flops = 0, largest = 0;                                                        \
+    for (int64_t l = 0; l < L; l++) {                                                     \
+        double f = 2.0 * (double)bs * (double)(sizes[l] * sizes[l + 1]);                  \
+        flops += 3.0 * f;                                                                 \
+        if (f > largest) largest = f;                                                     \
+    }                                                                                     \
+    int nt = largest < KERNEL_THREADS_FLOPS ? fnn_threads_for(flops, EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1;\
+    if (nt > bs / MIN_ROWS_PER_THREAD) nt = (int)(bs / MIN_ROWS_PER_THREAD);              \
+    int status = nt > 1 ? epoch_parallel_##SFX(E, loss_out, batch_losses, nt)             \
+                        : epoch_serial_##SFX(E, loss_out, batch_losses);                  \
+    free(offs);                                                                           \
     return status;                                                                        \
 }                                                                                         \
                                                                                           \
@@ -358,28 +411,22 @@ int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *
         .threshold = (uint32_t)(dropout * (double)(1 << 24)), .act_param = act_param,     \
         .lr = lr, .mu = mu, .b1 = b1, .b2 = b2, .eps = eps, .rho = rho, .alpha = alpha,   \
         .l1 = l1, .wd = wd, .scale = 1.0 / (1.0 - dropout), .loss_clip = loss_clip};      \
-    int64_t *offs = (int64_t *)malloc(2 * (size_t)L * sizeof(int64_t));                  \
-    if (!offs) return FNN_ENOMEM;                                                         \
-    E.w_off = offs; E.b_off = offs + L;                                                   \
-    int64_t off = 0;                                                                      \
-    for (int64_t l = 0; l < L; l++) { E.w_off[l] = off; off += sizes[l] * sizes[l + 1]; } \
-    E.nw = off;                                                                           \
-    for (int64_t l = 0; l < L; l++) { E.b_off[l] = off; off += sizes[l + 1]; }            \
-    E.size = off;                                                                         \
-    /* threads by rows: see MIN_ROWS_PER_THREAD */                                        \
-    int64_t bs = batch_size < m ? batch_size : m;                                         \
-    double flops = 0, largest = 0;                                                        \
-    for (int64_t l = 0; l < L; l++) {                                                     \
-        double f = 2.0 * (double)bs * (double)(sizes[l] * sizes[l + 1]);                  \
-        flops += 3.0 * f;                                                                 \
-        if (f > largest) largest = f;                                                     \
-    }                                                                                     \
-    int nt = largest < KERNEL_THREADS_FLOPS ? fnn_threads_for(flops, EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1;\
-    if (nt > bs / MIN_ROWS_PER_THREAD) nt = (int)(bs / MIN_ROWS_PER_THREAD);              \
-    int status = nt > 1 ? epoch_parallel_##SFX(&E, loss_out, batch_losses, nt)            \
-                        : epoch_serial_##SFX(&E, loss_out, batch_losses);                 \
-    free(offs);                                                                           \
-    return status;                                                                        \
+    return run_##SFX(&E, loss_out, batch_losses);                                         \
+}                                                                                         \
+                                                                                          \
+/* One batch of all n rows, read in place, and no update: params is only read (the      \
+ * epoch's pointer is not const because its updates write it). */                        \
+int fnn_loss_grad_##SFX(double *loss_out, T *grads, const T *params, const T *x,          \
+                        const int32_t *labels, const T *targets, const double *sample_weight, \
+                        const int64_t *sizes, int64_t L, int64_t n, int act, int loss,     \
+                        double act_param, double alpha, double loss_clip) {               \
+    epoch_##SFX E = {                                                                     \
+        .params = (T *)params, .grads = grads, .x = x, .targets = targets,               \
+        .labels = labels, .sample_weight = sample_weight, .sizes = sizes,                 \
+        .L = L, .m = n, .batch_size = n, .act = act, .loss = loss, .opt = OPT_GRAD_ONLY,  \
+        .keep_z = act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH, .act_param = act_param, \
+        .alpha = alpha, .scale = 1.0, .loss_clip = loss_clip};                            \
+    return run_##SFX(&E, loss_out, NULL);                                                 \
 }
 
 DEFINE_TRAIN(float, f32)

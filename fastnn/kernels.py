@@ -993,6 +993,58 @@ def training_flops(sizes: Sequence[int], rows: int) -> float:
     return 6.0 * rows * macs - 2.0 * rows * sizes[0] * sizes[1]
 
 
+def _mlp_network(sizes, activation: str, param, loss: str) -> tuple:
+    """train_epoch's and loss_grad's network: (sizes as a tuple of ints, activation code,
+    its parameter, loss code), or the error naming what is wrong."""
+    from .backends import _train_reference as spec
+
+    try:
+        sizes_t = tuple(sizes)
+    except TypeError:
+        raise TypeError(f"sizes must be a sequence of ints, got {sizes!r}") from None
+    if len(sizes_t) < 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
+                               for s in sizes_t):
+        raise ValueError(f"sizes must list at least 2 layer widths, each an int >= 1, got {sizes!r}")
+    sizes_t = tuple(int(s) for s in sizes_t)
+    code, param = _activation(activation, param)
+    if code == ACT_SOFTMAX:
+        raise ValueError("activation 'softmax' is not a hidden activation; use loss='softmax_xent'")
+    if loss not in spec.LOSSES:
+        raise ValueError(f"loss must be one of {sorted(spec.LOSSES)}, got {loss!r}")
+    return sizes_t, code, param, spec.LOSSES[loss]
+
+
+def _mlp_data(X, y, sizes: tuple, loss: str, loss_code: int, dt: np.dtype) -> tuple:
+    """(X, y) checked against the network: X [n, sizes[0]] of dtype dt; y int32 labels
+    [n] in [0, sizes[-1]) for softmax_xent, else float targets [n, sizes[-1]] of dt."""
+    from .backends import _train_reference as spec
+
+    d0, dl = sizes[0], sizes[-1]
+    X = _input("X", X, 2, dt)
+    n = X.shape[0]
+    if X.shape[1] != d0:
+        raise ValueError(f"X must have sizes[0] = {d0} columns, got shape {X.shape}")
+    refuse_masked("y", y)
+    y_arr = np.asarray(y)
+    if loss_code == spec.LOSS_SOFTMAX_XENT:
+        if y_arr.dtype.kind not in "iu":
+            raise TypeError(f"y must hold integer class labels for loss='softmax_xent', got dtype {y_arr.dtype}")
+        if y_arr.shape != (n,):
+            raise ValueError(f"y must have shape ({n},) (one label per row of X), got {y_arr.shape}")
+        if n and (y_arr.min() < 0 or y_arr.max() >= dl):
+            raise ValueError(f"y labels must lie in [0, {dl}), got values in [{y_arr.min()}, {y_arr.max()}]")
+        y_arr = np.ascontiguousarray(y_arr, dtype=np.int32)
+    else:
+        if y_arr.dtype != dt:
+            raise TypeError(f"y must be float targets of params' dtype {dt} for loss={loss!r}, got dtype {y_arr.dtype}")
+        if y_arr.shape == (n,) and dl == 1:
+            y_arr = y_arr.reshape(n, 1)
+        if y_arr.shape != (n, dl):
+            raise ValueError(f"y must have shape ({n}, {dl}) for loss={loss!r}, got {y_arr.shape}")
+        y_arr = np.ascontiguousarray(y_arr)
+    return X, y_arr
+
+
 def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes, activation: str, loss: str,
                 optimizer: str, lr: float, step: int, batch_size: int, momentum: float = 0.9,
                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, rho: float = 0.9,
@@ -1039,26 +1091,11 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     from .backends import _train_reference as spec
 
     mod = _train_module(backend)
-    # ---- architecture and names
-    try:
-        sizes_t = tuple(sizes)
-    except TypeError:
-        raise TypeError(f"sizes must be a sequence of ints, got {sizes!r}") from None
-    if len(sizes_t) < 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
-                               for s in sizes_t):
-        raise ValueError(f"sizes must list at least 2 layer widths, each an int >= 1, got {sizes!r}")
-    sizes_t = tuple(int(s) for s in sizes_t)
-    code, param = _activation(activation, param)
-    if code == ACT_SOFTMAX:
-        raise ValueError("activation 'softmax' is not a hidden activation; use loss='softmax_xent'")
-    if loss not in spec.LOSSES:
-        raise ValueError(f"loss must be one of {sorted(spec.LOSSES)}, got {loss!r}")
-    loss_code = spec.LOSSES[loss]
+    sizes_t, code, param, loss_code = _mlp_network(sizes, activation, param, loss)
     if optimizer not in spec.OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(spec.OPTIMIZERS)}, got {optimizer!r}")
     opt = spec.OPTIMIZERS[optimizer]
     _, _, _, size = spec.layout(sizes_t)
-    d0, dl = sizes_t[0], sizes_t[-1]
     # ---- the in-place buffers
     if not isinstance(params, np.ndarray):
         raise TypeError(f"params must be a numpy.ndarray (it is updated in place), got {type(params).__name__}")
@@ -1069,29 +1106,8 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     grads = _inplace("grads", grads, (size,), dt, (("params", params),))
     n_state = spec.N_STATE[opt]
     state = _inplace("state", state, (n_state, size), dt, (("params", params), ("grads", grads)))
-    # ---- data
-    X = _input("X", X, 2, dt)
+    X, y_arr = _mlp_data(X, y, sizes_t, loss, loss_code, dt)
     n = X.shape[0]
-    if X.shape[1] != d0:
-        raise ValueError(f"X must have sizes[0] = {d0} columns, got shape {X.shape}")
-    refuse_masked("y", y)
-    y_arr = np.asarray(y)
-    if loss_code == spec.LOSS_SOFTMAX_XENT:
-        if y_arr.dtype.kind not in "iu":
-            raise TypeError(f"y must hold integer class labels for loss='softmax_xent', got dtype {y_arr.dtype}")
-        if y_arr.shape != (n,):
-            raise ValueError(f"y must have shape ({n},) (one label per row of X), got {y_arr.shape}")
-        if n and (y_arr.min() < 0 or y_arr.max() >= dl):
-            raise ValueError(f"y labels must lie in [0, {dl}), got values in [{y_arr.min()}, {y_arr.max()}]")
-        y_arr = np.ascontiguousarray(y_arr, dtype=np.int32)
-    else:
-        if y_arr.dtype != dt:
-            raise TypeError(f"y must be float targets of params' dtype {dt} for loss={loss!r}, got dtype {y_arr.dtype}")
-        if y_arr.shape == (n,) and dl == 1:
-            y_arr = y_arr.reshape(n, 1)
-        if y_arr.shape != (n, dl):
-            raise ValueError(f"y must have shape ({n}, {dl}) for loss={loss!r}, got {y_arr.shape}")
-        y_arr = np.ascontiguousarray(y_arr)
     perm_arr = np.asarray(perm)
     if perm_arr.dtype.kind not in "iu":
         raise TypeError(f"perm must hold integer row indices, got dtype {perm_arr.dtype}")
@@ -1143,6 +1159,52 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
             momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses, sw, loss_clip)
     flops = training_flops(sizes_t, m)
     return float(_run("train_epoch", mod, "train_epoch", args, flops, 0.0))
+
+
+__all__.append("loss_grad")
+
+
+def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss: str, alpha: float = 0.0,
+              param: Optional[float] = None, sample_weight=None, loss_clip: float = 0.0,
+              backend: Optional[str] = None) -> float:
+    """The loss of train_epoch's network over all of X, and its gradient into ``grads``.
+
+    What one batch of ``train_epoch`` computes before its update, over every row of X
+    in order and without dropout: the objective of a full-batch optimizer such as
+    ``scipy.optimize.minimize(method="L-BFGS-B", jac=True)``. Returns the loss
+    (``0.5 alpha sum(W^2) / s`` included, s = the number of rows or the sum of
+    sample_weight) and fills grads with its gradient w.r.t. params, the weights'
+    including ``alpha W / s``. sizes, activation, param, loss, X, y, sample_weight
+    and loss_clip are train_epoch's; params is only read. One call does the whole
+    pass (forward, loss, backward, penalty), split by rows over the threads when the
+    layers are small.
+    """
+    mod = _train_module(backend)
+    sizes_t, code, param, loss_code = _mlp_network(sizes, activation, param, loss)
+    from .backends import _train_reference as spec
+
+    _, _, _, size = spec.layout(sizes_t)
+    params = _input("params", params, 1)
+    if params.shape != (size,):
+        raise ValueError(f"params must have shape ({size},) for sizes {sizes_t}, got {params.shape}")
+    dt = params.dtype
+    grads = _inplace("grads", grads, (size,), dt, (("params", params),))
+    X, y_arr = _mlp_data(X, y, sizes_t, loss, loss_code, dt)
+    n = X.shape[0]
+    if n == 0:
+        raise ValueError("X must have at least one row")
+    sw = None
+    if sample_weight is not None:
+        sw = row_weights_array(sample_weight, n)
+        if sw.sum() == 0:
+            raise ValueError("sample_weight sums to 0; the loss is divided by its sum")
+    for name, arr in (("X", X), ("y", y_arr), ("sample_weight", sw)):
+        if arr is not None and arr.size and _may_share_memory(arr, grads):
+            raise ValueError(f"grads overlaps {name}; pass a separate buffer")
+    alpha = check_real("alpha", alpha, low=0.0)
+    loss_clip = check_real("loss_clip", loss_clip, low=0.0, high=0.5, high_open=True)
+    args = (params, grads, X, y_arr, sizes_t, code, param, loss_code, alpha, sw, loss_clip)
+    return float(_run("loss_grad", mod, "loss_grad", args, training_flops(sizes_t, n), 0.0))
 
 
 # ------------------------------------------------------------------- enet_cd

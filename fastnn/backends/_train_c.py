@@ -1,4 +1,5 @@
-"""The C epoch: a cffi wrapper over fnn_train_epoch_f32/_f64 (csrc/train.c).
+"""The C epoch and full-batch gradient: cffi wrappers over fnn_train_epoch_* and
+fnn_loss_grad_* (csrc/train.c).
 
 Same contract as ``_train_reference.train_epoch``; ``fastnn.kernels.train_epoch``
 has validated every argument, so this only hands pointers over.
@@ -18,6 +19,7 @@ NAME = "c"
 
 _CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
 _FN = {np.dtype(np.float32): lib.fnn_train_epoch_f32, np.dtype(np.float64): lib.fnn_train_epoch_f64}
+_LOSS_GRAD = {np.dtype(np.float32): lib.fnn_loss_grad_f32, np.dtype(np.float64): lib.fnn_loss_grad_f64}
 _NULL = ffi.NULL
 _sizes_cache: dict = {}
 
@@ -32,6 +34,13 @@ def _sizes_array(sizes: tuple):
     return arr
 
 
+def _labels_targets(loss, ct, y):
+    """y as the (labels, targets) pointer pair of the C calls: one of them NULL."""
+    if loss == LOSS_SOFTMAX_XENT:
+        return ffi.from_buffer("int32_t[]", y), _NULL
+    return _NULL, ffi.from_buffer(ct, y)
+
+
 def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
                 momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses,
                 sample_weight=None, loss_clip=0.0):
@@ -39,10 +48,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
     ct = _CTYPE[params.dtype]
     sz = _sizes_array(sizes)
     out = ffi.new("double *")
-    if loss == LOSS_SOFTMAX_XENT:
-        labels, targets = ffi.from_buffer("int32_t[]", y), _NULL
-    else:
-        labels, targets = _NULL, ffi.from_buffer(ct, y)
+    labels, targets = _labels_targets(loss, ct, y)
     status = _FN[params.dtype](
         out,
         _NULL if batch_losses is None else ffi.from_buffer("double[]", batch_losses),
@@ -56,4 +62,20 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
     )
     if status == lib.FNN_ENOMEM:
         raise MemoryError("fnn_train_epoch: could not allocate the epoch's workspace")
+    return out[0]
+
+
+def loss_grad(params, grads, X, y, sizes, act, param, loss, alpha, sample_weight=None, loss_clip=0.0):
+    """The full-batch loss and gradient in C (see _train_reference.loss_grad)."""
+    ct = _CTYPE[params.dtype]
+    out = ffi.new("double *")
+    labels, targets = _labels_targets(loss, ct, y)
+    status = _LOSS_GRAD[params.dtype](
+        out, ffi.from_buffer(ct, grads), ffi.from_buffer(ct, params), ffi.from_buffer(ct, X), labels, targets,
+        _NULL if sample_weight is None else ffi.from_buffer("double[]", sample_weight),
+        ffi.from_buffer("int64_t[]", _sizes_array(sizes)), len(sizes) - 1, X.shape[0], act, loss, param,
+        alpha, loss_clip,
+    )
+    if status == lib.FNN_ENOMEM:
+        raise MemoryError("fnn_loss_grad: could not allocate the workspace of a pass over X")
     return out[0]

@@ -36,6 +36,7 @@ from ._train_reference import (
     LOSS_SIGMOID_BCE,
     LOSS_SOFTMAX_XENT,
     OPT_ADAGRAD,
+    OPT_GRAD_ONLY,
     OPT_MOMENTUM,
     OPT_NESTEROV,
     OPT_RMSPROP,
@@ -92,6 +93,11 @@ def _update(opt, p, s0, s1, g, lr, t, mu, b1, b2, eps, rho, l2, l1, wd):
     # rounds to 1 and dt(1) - dt(beta2) was 0 (v never grew: steps of lr m / eps)
     one_b1, one_b2, one_rho = dt(1.0 - b1), dt(1.0 - b2), dt(1.0 - rho)
     n = p.shape[0]
+    if opt == OPT_GRAD_ONLY:  # loss_grad: the L2 term into the gradient, no update
+        if l2 != 0.0:
+            for i in range(n):
+                g[i] = g[i] + l2_c * p[i]
+        return
     if opt == OPT_SGD:
         for i in range(n):
             w = p[i]
@@ -377,3 +383,13 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
                         _EMPTY_WEIGHTS if sample_weight is None else sample_weight,
                         loss_clip))
 
+
+
+def loss_grad(params, grads, X, y, sizes, act, param, loss, alpha, sample_weight=None, loss_clip=0.0):
+    """The full-batch loss and gradient: _epoch over every row in order with OPT_GRAD_ONLY
+    (see _train_reference.loss_grad)."""
+    no_state = np.empty((0, params.shape[0]), params.dtype)
+    n = X.shape[0]
+    return train_epoch(params, grads, no_state, X, y, np.arange(n, dtype=np.int64), sizes, act, param, loss,
+                       OPT_GRAD_ONLY, 0.0, 0, n, 0.0, 0.0, 0.0, 0.0, 0.0, alpha, 0.0, 0.0, 0.0, 0, None,
+                       sample_weight, loss_clip)

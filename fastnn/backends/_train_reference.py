@@ -43,6 +43,9 @@ LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE = 0, 1, 2
 OPTIMIZERS: dict[str, int] = {"sgd": 0, "momentum": 1, "nesterov": 2, "adagrad": 3, "rmsprop": 4,
                               "adam": 5, "adamw": 6}
 OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, OPT_ADAMW = range(7)
+#: loss_grad's "optimizer" (OPT_GRAD_ONLY in csrc/train.c, not a train_epoch option):
+#: no update; the weights' gradient gets the coupled L2 term l2 * W instead
+OPT_GRAD_ONLY = -1
 
 #: rows of optimizer state each optimizer keeps (state has shape [n_state, params.size])
 N_STATE: dict[int, int] = {OPT_SGD: 0, OPT_MOMENTUM: 1, OPT_NESTEROV: 1, OPT_ADAGRAD: 1, OPT_RMSPROP: 1,
@@ -73,7 +76,10 @@ def n_batches(m: int, batch_size: int) -> int:
 
 def _update(opt, p, g, st, lr, t, momentum, beta1, beta2, eps, rho, l2, l1, wd):
     """One fused optimizer update of the flat slice p (state rows st[k] are slices too)."""
-    if opt == OPT_SGD:
+    if opt == OPT_GRAD_ONLY:
+        if l2:
+            g += g.dtype.type(l2) * p
+    elif opt == OPT_SGD:
         R.sgd(p, g, lr, l2, l1, wd)
     elif opt in (OPT_MOMENTUM, OPT_NESTEROV):
         R.momentum(p, st[0], g, lr, momentum, opt == OPT_NESTEROV, l2, l1, wd)
@@ -174,3 +180,13 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
             batch_losses[b] = batch_loss
         total += batch_loss * rows
     return total / m
+
+
+def loss_grad(params, grads, X, y, sizes, act, param, loss, alpha, sample_weight=None, loss_clip=0.0):
+    """One batch of every row of X in order, no dropout, no update (OPT_GRAD_ONLY):
+    return its loss; grads = its gradient, the weights' with alpha W / s added."""
+    n = X.shape[0]
+    no_state = np.empty((0, params.shape[0]), params.dtype)
+    return train_epoch(params, grads, no_state, X, y, np.arange(n), sizes, act, param, loss, OPT_GRAD_ONLY,
+                       0.0, 0, n, 0.0, 0.0, 0.0, 0.0, 0.0, alpha, 0.0, 0.0, 0.0, 0, None, sample_weight,
+                       loss_clip)

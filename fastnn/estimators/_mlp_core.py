@@ -397,6 +397,30 @@ def native_available() -> bool:
     return hasattr(K, "train_epoch")
 
 
+def _loss_clip(net: Net, dtype) -> float:
+    """The native losses' loss_clip: scikit-learn clips probabilities at its dtype's eps
+    in the log losses (output_loss)."""
+    return 0.0 if net.out_activation == "identity" else float(np.finfo(dtype).eps)
+
+
+def native_loss_grad(net: Net, flat: np.ndarray, grads: np.ndarray, X: np.ndarray, y_native: np.ndarray,
+                     alpha: float, sample_weight: Optional[np.ndarray] = None) -> float:
+    """loss_grad (no dropout) in one ``kernels.loss_grad`` call; the loss converted to
+    scikit-learn's definition as in native_epoch (the mse data term divided by the
+    number of outputs, the L2 term not)."""
+    loss = K.loss_grad(flat, grads, X, y_native, sizes=net.sizes, activation=net.kact,
+                       loss=NATIVE_LOSS[net.out_activation], alpha=alpha, param=net.param,
+                       sample_weight=sample_weight, loss_clip=_loss_clip(net, flat.dtype), backend=net.backend)
+    k = net.sizes[-1]
+    if net.out_activation == "identity" and k > 1:
+        pen = 0.0
+        if alpha:
+            s = X.shape[0] if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
+            pen = alpha * K.l2_penalty(flat[:net.layout.n_weights], backend=net.backend) / s
+        loss = (loss - pen) / k + pen
+    return float(loss)
+
+
 def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndarray, y_native: np.ndarray,
                  perm: np.ndarray, batch_size: int, alpha: float, dropout: float = 0.0, seed: int = 0,
                  sample_weight: Optional[np.ndarray] = None) -> float:
@@ -414,8 +438,7 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
     state = opt.state[:0] if name == "sgd" else opt.state  # plain sgd keeps no state
     k = net.sizes[-1]
     rescale = net.out_activation == "identity" and k > 1
-    # scikit-learn clips probabilities at its dtype's eps in the log losses (output_loss)
-    loss_clip = 0.0 if net.out_activation == "identity" else float(np.finfo(flat.dtype).eps)
+    loss_clip = _loss_clip(net, flat.dtype)
 
     def run(rows, step, batch_losses=None):
         return K.train_epoch(flat, grads, state, X, y_native, rows, sizes=list(net.sizes), activation=net.kact,

@@ -370,13 +370,21 @@ class _BaseMLP(BaseEstimator):
         self._set_params_from(flat)
         net = self._net()
         grads = np.empty_like(flat)
-        ws = core.Workspace(net, X.shape[0], flat.dtype)
         alpha = float(self.alpha)
         sw = None if sample_weight is None else np.asarray(sample_weight)
+        # the whole pass in one native call where the network has a native loss (one
+        # kernel call a layer and the output math in NumPy otherwise: digits (64,),
+        # float32, 0.70 ms an evaluation against 0.36 native)
+        native = self._use_native(X)
+        y_native = self._native_target(Y) if native else None
+        ws = None if native else core.Workspace(net, X.shape[0], flat.dtype)
 
         def fun(x):
             flat[...] = x
-            loss = core.loss_grad(net, flat, grads, X, Y, alpha, sw, ws)
+            if native:
+                loss = core.native_loss_grad(net, flat, grads, X, y_native, alpha, sw)
+            else:
+                loss = core.loss_grad(net, flat, grads, X, Y, alpha, sw, ws)
             return loss, grads.astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1

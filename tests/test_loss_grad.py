@@ -1,0 +1,164 @@
+"""fastnn.kernels.loss_grad: the full-batch loss and gradient (L-BFGS's objective) on
+every backend against the reference, the reference against finite differences and
+against one train_epoch batch, threads, and input validation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import kernels as K
+from fastnn.backends._train_reference import layout
+
+BACKENDS = ["numpy", "c", "numba"]
+LOSSES = ["softmax_xent", "sigmoid_bce", "mse"]
+SIZES = (6, 9, 7, 4)
+
+
+def _problem(dtype, loss, sizes=SIZES, n=37, seed=0, weighted=False):
+    rng = np.random.default_rng(seed)
+    params = (rng.standard_normal(layout(sizes)[3]) * 0.5).astype(dtype)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    if loss == "softmax_xent":
+        y = rng.integers(0, sizes[-1], n).astype(np.int32)
+    elif loss == "sigmoid_bce":
+        y = (rng.random((n, sizes[-1])) > 0.5).astype(dtype)
+    else:
+        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
+    sw = rng.random(n) * 2 + 0.1 if weighted else None
+    return params, X, y, sw
+
+
+def _loss_grad(backend, params, X, y, loss, sizes=SIZES, **kw):
+    grads = np.full_like(params, np.nan)
+    value = K.loss_grad(params, grads, X, y, sizes=sizes, loss=loss, backend=backend,
+                        **{"activation": "tanh", **kw})
+    return value, grads
+
+
+@pytest.mark.parametrize("backend", BACKENDS[1:])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("activation", ["relu", "gelu"])  # gelu keeps the pre-activation
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_backends_match_the_reference(backend, dtype, loss, activation, weighted):
+    params, X, y, sw = _problem(dtype, loss, weighted=weighted)
+    clip = 0.0 if loss == "mse" else float(np.finfo(dtype).eps)
+    kw = dict(activation=activation, alpha=0.03, sample_weight=sw, loss_clip=clip)
+    want_loss, want = _loss_grad("numpy", params, X, y, loss, **kw)
+    got_loss, got = _loss_grad(backend, params, X, y, loss, **kw)
+    rtol = 1e-5 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+    np.testing.assert_allclose(got_loss, want_loss, rtol=rtol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_gradient_matches_finite_differences(backend, loss, weighted):
+    """Central differences of the returned loss (exact, loss_clip=0) on every parameter:
+    weights with the L2 term, biases without."""
+    params, X, y, sw = _problem(np.float64, loss, weighted=weighted)
+    kw = dict(alpha=0.05, sample_weight=sw)
+    _, grads = _loss_grad(backend, params, X, y, loss, **kw)
+    h = 1e-6
+    fd = np.empty_like(params)
+    for i in range(params.size):
+        up, down = params.copy(), params.copy()
+        up[i] += h
+        down[i] -= h
+        fd[i] = (_loss_grad(backend, up, X, y, loss, **kw)[0] - _loss_grad(backend, down, X, y, loss, **kw)[0]) / (2 * h)
+    np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_equals_the_gradient_of_one_full_epoch_batch(backend):
+    """loss_grad is train_epoch's batch before its update: one batch of every row in
+    order (plain sgd leaves that batch's data gradient in grads) gives the same loss and
+    the same gradient once the coupled L2 term alpha W / n is added."""
+    params, X, y, _ = _problem(np.float64, "softmax_xent")
+    n, alpha = X.shape[0], 0.02
+    value, grads = _loss_grad(backend, params, X, y, "softmax_xent", alpha=alpha)
+    epoch_grads = np.empty_like(params)
+    epoch_loss = K.train_epoch(params.copy(), epoch_grads, np.empty((0, params.size)), X, y, np.arange(n),
+                               sizes=SIZES, activation="tanh", loss="softmax_xent", optimizer="sgd", lr=0.1,
+                               step=0, batch_size=n, alpha=alpha, backend=backend)
+    nw = layout(SIZES)[2]
+    epoch_grads[:nw] += (alpha / n) * params[:nw]
+    np.testing.assert_allclose(grads, epoch_grads, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(value, epoch_loss, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_c_rows_split_over_threads(dtype):
+    """A pass of 700 rows through small layers is split by rows over 2 threads (the
+    epoch's data-parallel path): the reference's numbers up to summation order, the same
+    numbers on every run, and not the 1-thread ones bit for bit (the rows were split)."""
+    sizes = (32, 96, 64, 5)
+    params, X, y, _ = _problem(dtype, "softmax_xent", sizes=sizes, n=700)
+    kw = dict(sizes=sizes, alpha=0.01, activation="relu")
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(2)
+        two, again = (_loss_grad("c", params, X, y, "softmax_xent", **kw) for _ in range(2))
+        fastnn.set_num_threads(1)
+        one = _loss_grad("c", params, X, y, "softmax_xent", **kw)
+    finally:
+        fastnn.set_num_threads(before)
+    ref = _loss_grad("numpy", params, X, y, "softmax_xent", **kw)
+    rtol = 2e-5 if dtype == np.float32 else 1e-11
+    for got in (two, one):
+        np.testing.assert_allclose(got[1], ref[1], rtol=rtol, atol=rtol * np.abs(ref[1]).max())
+        np.testing.assert_allclose(got[0], ref[0], rtol=rtol)
+    np.testing.assert_array_equal(two[1], again[1])
+    assert not np.array_equal(two[1], one[1])
+
+
+def test_params_are_only_read_and_grads_fully_written():
+    params, X, y, _ = _problem(np.float64, "mse")
+    params.flags.writeable = False
+    value, grads = _loss_grad("c", params, X, y, "mse")
+    assert np.isfinite(value) and np.all(np.isfinite(grads))
+
+
+def _args(**change):
+    params, X, y, sw = _problem(np.float64, "softmax_xent", weighted=True)
+    kw = dict(params=params, grads=np.empty_like(params), X=X, y=y, sizes=SIZES, activation="relu",
+              loss="softmax_xent", sample_weight=sw)
+    kw.update(change)
+    return kw
+
+
+@pytest.mark.parametrize("exc, match, change", [
+    (ValueError, r"params must have shape \(165,\) for sizes \(6, 9, 7, 4\)", dict(params=np.zeros(5))),
+    (TypeError, "params must be float32 or float64", dict(params=np.zeros(165, np.int64))),
+    (TypeError, "grads must be a numpy.ndarray", dict(grads=[0.0] * 165)),
+    (ValueError, "grads", dict(grads=np.zeros(164))),
+    (TypeError, "X has dtype float32", dict(X=np.zeros((37, 6), np.float32))),
+    (ValueError, r"X must have sizes\[0\] = 6 columns", dict(X=np.zeros((37, 5)))),
+    (ValueError, r"y labels must lie in \[0, 4\)", dict(y=np.full(37, 4))),
+    (TypeError, "y must hold integer class labels", dict(y=np.zeros(37))),
+    (ValueError, r"y must have shape \(37, 4\)", dict(loss="mse", y=np.zeros((37, 3)))),
+    (ValueError, "sample_weight sums to 0", dict(sample_weight=np.zeros(37))),
+    (ValueError, r"sample_weight must have shape \(37,\)", dict(sample_weight=np.ones(3))),
+    (ValueError, "alpha", dict(alpha=-1.0)),
+    (ValueError, "loss_clip", dict(loss_clip=0.5)),
+    (ValueError, "loss must be one of", dict(loss="hinge")),
+    (ValueError, "sizes must list at least 2 layer widths", dict(sizes=[6])),
+])
+def test_invalid_input(exc, match, change):
+    kw = _args(**change)
+    with pytest.raises(exc, match=match):
+        K.loss_grad(kw.pop("params"), kw.pop("grads"), kw.pop("X"), kw.pop("y"), **kw)
+
+
+def test_grads_must_not_overlap_params_or_x():
+    kw = _args()
+    params = kw.pop("params")
+    with pytest.raises(ValueError, match="overlaps"):
+        K.loss_grad(params, params, kw.pop("X"), kw.pop("y"), **{k: v for k, v in kw.items() if k != "grads"})
+    kw = _args(loss="mse", y=np.zeros((37, 4)))
+    X = np.zeros((kw["params"].size, 6))
+    with pytest.raises(ValueError, match="grads overlaps X"):
+        K.loss_grad(kw["params"], X.reshape(-1)[:kw["params"].size], X, np.zeros((X.shape[0], 4)), sizes=SIZES,
+                    activation="relu", loss="mse")
