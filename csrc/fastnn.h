@@ -41,9 +41,11 @@ int fnn_set_isa(int isa);           /* the highest level <= isa the CPU has; ret
 const char *fnn_isa_name(void);
 void fnn_set_num_threads(int n);   /* stays 1 in a child forked after OpenMP threads ran */
 int fnn_get_num_threads(void);
-/* The float32 optimizer updates (fnn_sgd_f32 ... fnn_adam_f32, alone or in a training
- * epoch) flush subnormal numbers to zero (on, the default) or keep them; float64 updates
- * and every other kernel never flush */
+/* float32 training flushes subnormal numbers to zero (on, the default) or keeps them:
+ * the optimizer updates (fnn_sgd_f32 ... fnn_adam_f32, alone or not) and the whole of
+ * fnn_train_epoch_f32 / fnn_loss_grad_f32 (every kernel they run, on every thread);
+ * float64 and every other kernel called alone never flush. Parallel regions run with
+ * the calling thread's flush-to-zero / denormals-are-zero bits on all their threads. */
 void fnn_set_flush_subnormals(int on);
 int fnn_get_flush_subnormals(void);
 int fnn_in_forked_child(void);      /* 1 in a child forked after OpenMP threads ran: one thread */
@@ -191,10 +193,11 @@ void fnn_dropout_f64(double *y, const double *x, int64_t size,
  * call. On several threads (fnn_set_num_threads) a batch may be split by rows (see
  * train.c): the same numbers for a given thread count, up to the summation order of
  * the weight gradients between counts. Returns 0, or FNN_ENOMEM (nothing changed) when the workspace cannot be had.
- * float32: the updates flush subnormal results and inputs to zero unless
- * fnn_set_flush_subnormals(0) (a parameter or optimizer state below 1.2e-38 becomes 0;
- * on x86 each subnormal costs a microcode assist of ~100 cycles, and the weights of an
- * input that is always zero decay through that range under an L2 penalty).
+ * float32: the epoch flushes subnormal results and inputs to zero unless
+ * fnn_set_flush_subnormals(0) (a value below 1.2e-38 becomes 0; on x86 each subnormal
+ * costs a microcode assist of ~100 cycles; the weights of an input that is always zero
+ * decay through that range under an L2 penalty, and a confident softmax's probabilities
+ * fall into it).
  * loss_out receives sum(batch_loss * rows) / m; batch_losses (nullable) each batch's.
  * loss_clip: 0 (the exact loss from the logits), or eps in (0, 0.5): the loss values
  * (not the gradients) are then scikit-learn's log loss, -log of the probabilities
@@ -228,8 +231,8 @@ int fnn_train_epoch_f64(double *loss_out, double *batch_losses, double *params, 
 /* The loss and gradient of the same network over all n rows of x as one batch, in
  * order, with no update and no dropout (L-BFGS's objective): loss_out receives the
  * batch loss above (L2 term included) and grads d loss / d params, the weights' with
- * the coupled L2 term alpha W / s added. params is only read. Threads as the epoch's
- * (one batch split by rows when it is small). Returns 0, or FNN_ENOMEM (nothing
+ * the coupled L2 term alpha W / s added. params is only read. Threads and float32
+ * flushing as the epoch's (one batch split by rows when it is small). Returns 0, or FNN_ENOMEM (nothing
  * changed) when the workspace cannot be had. */
 int fnn_loss_grad_f32(double *loss_out, float *grads, const float *params, const float *x,
                       const int32_t *labels, const float *targets, const double *sample_weight,

@@ -1,6 +1,6 @@
 """fastnn.kernels.loss_grad: the full-batch loss and gradient (L-BFGS's objective) on
 every backend against the reference, the reference against finite differences and
-against one train_epoch batch, threads, and input validation."""
+against one train_epoch batch, threads, float32 flushing, and input validation."""
 from __future__ import annotations
 
 import numpy as np
@@ -112,6 +112,50 @@ def test_c_rows_split_over_threads(dtype):
         np.testing.assert_allclose(got[0], ref[0], rtol=rtol)
     np.testing.assert_array_equal(two[1], again[1])
     assert not np.array_equal(two[1], one[1])
+
+
+def _tiny_gradient_problem():
+    """A linear model whose weight gradient X^T (X W) / n is ~1e-42 in every entry: a
+    float32 subnormal. 200 x 200 outputs over 2000 rows: 160 MFLOP, a product the gemm
+    spreads over its threads (the epoch itself stays on one)."""
+    rng = np.random.default_rng(5)
+    n, d = 2000, 200
+    sizes = (d, d)
+    params = np.zeros(layout(sizes)[3], np.float32)
+    params[:d * d] = rng.standard_normal(d * d).astype(np.float32) * 0.05
+    X = (rng.standard_normal((n, d)) * 1e-20).astype(np.float32)
+    return sizes, params, X, np.zeros((n, d), np.float32)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_float32_flushes_subnormals_on_every_thread_unless_turned_off(threads):
+    """With the knob on (the default) the float32 pass runs with flush-to-zero on the
+    gemm's own threads too: no subnormal reaches grads. Off, they are kept, as the
+    reference keeps them."""
+    from fastnn.backends import c as cb
+
+    sizes, params, X, y = _tiny_gradient_problem()
+    tiny = np.finfo(np.float32).tiny
+    nw = sizes[0] * sizes[1]
+    before_flush, before_threads = cb.get_flush_subnormals(), fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(threads)
+        cb.set_flush_subnormals(True)
+        _, flushed = _loss_grad("c", params, X, y, "mse", sizes=sizes, activation="relu")
+        cb.set_flush_subnormals(False)
+        _, kept = _loss_grad("c", params, X, y, "mse", sizes=sizes, activation="relu")
+    finally:
+        cb.set_flush_subnormals(before_flush)
+        fastnn.set_num_threads(before_threads)
+    _, ref = _loss_grad("numpy", params, X, y, "mse", sizes=sizes, activation="relu")
+    subnormal = (ref[:nw] != 0) & (np.abs(ref[:nw]) < tiny)
+    assert subnormal.mean() > 0.9  # the problem does what it is for
+    np.testing.assert_array_equal(flushed[:nw], 0)
+    # the biases' gradient (sums of 2000 terms that mostly cancel) is normal
+    np.testing.assert_allclose(flushed[nw:], ref[nw:], rtol=1e-5, atol=1e-4 * np.abs(ref[nw:]).max())
+    assert np.all(kept[:nw][subnormal] != 0)
+    np.testing.assert_allclose(kept[:nw], ref[:nw], rtol=1e-4, atol=2 * np.finfo(np.float32).smallest_subnormal)
+    np.testing.assert_allclose(kept[nw:], ref[nw:], rtol=1e-5, atol=1e-4 * np.abs(ref[nw:]).max())
 
 
 def test_params_are_only_read_and_grads_fully_written():
