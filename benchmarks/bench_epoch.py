@@ -2,7 +2,8 @@
 
 Three ways: the kernels composed in Python, the native epoch
 (fastnn.kernels.train_epoch) and fastnn.MLP.fit; the latter two are skipped in a
-build that does not have them yet.
+build that does not have them yet. Also the same network's full-batch loss and
+gradient (fastnn.kernels.loss_grad, an L-BFGS evaluation).
 """
 from __future__ import annotations
 
@@ -51,6 +52,21 @@ class NativeEpoch(_Digits):
                       activation="relu", loss="softmax_xent", optimizer="adam", lr=LR, step=net.t,
                       batch_size=BATCH, backend=self.backend)
         net.t += -(-len(self.perm) // BATCH)
+
+
+class FullBatchLossGrad(_Digits):
+    """kernels.loss_grad over all 1797 rows: one evaluation of L-BFGS's objective."""
+
+    def setup(self, backend, dtype):
+        if not hasattr(K, "loss_grad"):
+            raise NotImplementedError("fastnn.kernels.loss_grad is not in this build")
+        super().setup(backend, dtype)
+        self.time_loss_grad(backend, dtype)  # warm-up outside the timing
+
+    def time_loss_grad(self, backend, dtype):
+        net = self.net
+        K.loss_grad(net.params, net.grads, self.X, self.y, sizes=self.sizes, activation="relu",
+                    loss="softmax_xent", alpha=1e-4, backend=self.backend)
 
 
 class MLPFit(_Digits):

@@ -231,8 +231,9 @@ int fnn_train_epoch_f64(double *loss_out, double *batch_losses, double *params, 
 /* The loss and gradient of the same network over all n rows of x as one batch, in
  * order, with no update and no dropout (L-BFGS's objective): loss_out receives the
  * batch loss above (L2 term included) and grads d loss / d params, the weights' with
- * the coupled L2 term alpha W / s added. params is only read. Threads and float32
- * flushing as the epoch's (one batch split by rows when it is small). Returns 0, or FNN_ENOMEM (nothing
+ * the coupled L2 term alpha W / s added. params is only read. The rows run in chunks
+ * of up to 512 (the workspace stays bounded whatever n is), split over the threads
+ * when the layers are small; float32 flushes as the epoch does. Returns 0, or FNN_ENOMEM (nothing
  * changed) when the workspace cannot be had. */
 int fnn_loss_grad_f32(double *loss_out, float *grads, const float *params, const float *x,
                       const int32_t *labels, const float *targets, const double *sample_weight,

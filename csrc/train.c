@@ -46,6 +46,27 @@
  * L2 term alpha W / s instead (what the other optimizers fuse into their update). */
 #define OPT_GRAD_ONLY (-1)
 
+/* loss_grad runs over chunks of up to GRAD_CHUNK_ROWS rows: one batch of all of X kept
+ * every layer's [n, width] outputs and gradients, and on digits (1797 rows, 64-100-10,
+ * float64) that already spilled out of L2 (a pass took 1.30 ms, more than an epoch of 9
+ * batches of 200 with their updates, 1.23); in chunks of 512 it takes 0.98. Fewer rows
+ * ran slower where the weights are large (each chunk reads them all again: 784-256-128-10
+ * over 10000 rows, float64, 168 ms in chunks of 33, 136 in chunks of 512), more rows
+ * spilled again (digits, 1024: 1.17 ms). The workspace stays under GRAD_CHUNK_MAX_BYTES
+ * whatever n is (a chunk of at least GRAD_CHUNK_MIN_ROWS otherwise). */
+#define GRAD_CHUNK_ROWS 512
+#define GRAD_CHUNK_MAX_BYTES (16 << 20)
+#define GRAD_CHUNK_MIN_ROWS 64
+
+static int64_t grad_chunk_rows(const int64_t *sizes, int64_t L, int64_t n, size_t elem) {
+    int64_t per_row = sizes[0];                 /* x; each layer: output, gradient (x2) */
+    for (int64_t l = 1; l <= L; l++) per_row += 3 * sizes[l];
+    int64_t rows = (int64_t)(GRAD_CHUNK_MAX_BYTES / ((size_t)per_row * elem));
+    if (rows > GRAD_CHUNK_ROWS) rows = GRAD_CHUNK_ROWS;
+    if (rows < GRAD_CHUNK_MIN_ROWS) rows = GRAD_CHUNK_MIN_ROWS;
+    return rows < n ? rows : n;
+}
+
 /* round a byte count up to the cache-line alignment of every workspace buffer */
 static size_t aligned_bytes(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
@@ -67,6 +88,7 @@ typedef struct {                                                                
     uint32_t threshold;                                                                   \
     double act_param, lr, mu, b1, b2, eps, rho, alpha, l1, wd, scale;                     \
     double loss_clip;                                                                     \
+    int64_t chunk; /* loss_grad: rows per chunk (grad_chunk_rows) */                       \
     int64_t *w_off, *b_off;                                                               \
 } epoch_##SFX;                                                                            \
                                                                                           \
@@ -365,6 +387,74 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
     return status;                                                                        \
 }                                                                                         \
                                                                                           \
+/* loss_grad: rows [r0, r1) in chunks of E->chunk into acc (the first chunk's gradient \
+ * written, the others' added from tmp); returns their part of the loss (see         \
+ * rows_grad: sum(w_r loss_r)), s being the weight of all of X. */                    \
+static double grad_share_##SFX(const epoch_##SFX *E, work_##SFX *w, T *acc, T *tmp,       \
+                               int64_t r0, int64_t r1, double s) {                        \
+    double part = 0;                                                                      \
+    for (int64_t r = r0; r < r1; r += E->chunk) {                                         \
+        int64_t rows = r1 - r < E->chunk ? r1 - r : E->chunk;                             \
+        part += rows_grad_##SFX(E, w, r == r0 ? acc : tmp, NULL, r, rows, E->m, s, 0, 0); \
+        if (r != r0)                                                                      \
+            for (int64_t p = 0; p < E->size; p++) acc[p] += tmp[p];                       \
+    }                                                                                     \
+    return part;                                                                          \
+}                                                                                         \
+                                                                                          \
+/* loss_grad on nt threads, each a contiguous share of the rows (whole chunks of its   \
+ * own), its gradient in its own buffer (thread 0's is grads); the buffers are added  \
+ * in thread order, each thread over a slice of the parameters, and the L2 term too. */ \
+static int grad_pass_##SFX(const epoch_##SFX *E, double *loss_out, int nt) {              \
+    int64_t n = E->m;                                                                     \
+    size_t gstride = aligned_bytes((size_t)E->size * sizeof(T)) / sizeof(T);              \
+    work_##SFX *w = (work_##SFX *)calloc((size_t)nt, sizeof(work_##SFX));                 \
+    /* per thread: tmp, and an accumulator for threads 1.. */                             \
+    T *bufs = (T *)aligned_alloc(ALIGN, (size_t)(2 * nt) * gstride * sizeof(T));          \
+    double *parts = (double *)calloc((size_t)nt, sizeof(double));                         \
+    int status = (w && bufs && parts) ? FNN_OK : FNN_ENOMEM;                              \
+    for (int u = 0; u < nt && status == FNN_OK; u++)                                      \
+        status = work_alloc_##SFX(&w[u], E->sizes, E->L, E->chunk, E->keep_z, 0,           \
+                                  E->labels != NULL, 0);                                  \
+    double s = batch_norm_##SFX(E, NULL, n), l2 = 0;                                      \
+    int used = 1;                                                                         \
+    if (status == FNN_OK && nt == 1) {                                                    \
+        parts[0] = grad_share_##SFX(E, &w[0], E->grads, bufs, 0, n, s);                   \
+        update_range_##SFX(E, E->grads, 0, E->size, 0, s);                                \
+        if (E->alpha > 0) l2 = fnn_l2_##SFX(E->params, E->nw);                            \
+    } else if (status == FNN_OK) {                                                        \
+        unsigned fp = fnn_fp_bits(); /* internal.h: run's flush bits on every thread */   \
+        _Pragma("omp parallel num_threads(nt)")                                           \
+        {                                                                                 \
+            unsigned saved = fnn_fp_adopt(fp);                                            \
+            int u = FNN_THREAD_NUM(), un = FNN_NUM_THREADS();                             \
+            if (u == 0) used = un;                                                        \
+            T *acc = u == 0 ? E->grads : bufs + (size_t)(nt + u) * gstride;               \
+            parts[u] = grad_share_##SFX(E, &w[u], acc, bufs + (size_t)u * gstride,        \
+                                        n * u / un, n * (u + 1) / un, s);                 \
+            if (u == 0 && E->alpha > 0) l2 = fnn_l2_##SFX(E->params, E->nw);              \
+            _Pragma("omp barrier")                                                        \
+            int64_t per = ((E->size + un - 1) / un + 63) & ~(int64_t)63;                  \
+            int64_t p0 = per * u < E->size ? per * u : E->size;                           \
+            int64_t p1 = per * (u + 1) < E->size ? per * (u + 1) : E->size;               \
+            for (int v = 1; v < un; v++) {                                                \
+                const T *gv = bufs + (size_t)(nt + v) * gstride;                          \
+                for (int64_t p = p0; p < p1; p++) E->grads[p] += gv[p];                   \
+            }                                                                             \
+            update_range_##SFX(E, E->grads, p0, p1, 0, s);                                \
+            fnn_fp_restore(fp, saved);                                                    \
+        }                                                                                 \
+    }                                                                                     \
+    if (status == FNN_OK) {                                                               \
+        double total = 0;                                                                 \
+        for (int u = 0; u < used; u++) total += parts[u];                                 \
+        *loss_out = total / s + (E->alpha > 0 ? E->alpha * l2 / s : 0.0);                 \
+    }                                                                                     \
+    if (w) for (int u = 0; u < nt; u++) free(w[u].block);                                 \
+    free(w); free(bufs); free(parts);                                                     \
+    return status;                                                                        \
+}                                                                                         \
+                                                                                          \
 /* The layout offsets, then the epoch on one thread or split by rows (fills E's       \
  * w_off, b_off, nw and size). A float32 pass flushes subnormals throughout while the   \
  * knob is on (internal.h), on every thread its kernels use: once a softmax is         \
@@ -383,19 +473,24 @@ static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {  
     E->nw = off;                                                                          \
     for (int64_t l = 0; l < L; l++) { E->b_off[l] = off; off += sizes[l + 1]; }           \
     E->size = off;                                                                        \
-    /* threads by rows: see MIN_ROWS_PER_THREAD */                                        \
-    int64_t bs = E->batch_size < E->m ? E->batch_size : E->m;                             \
+    /* threads by rows: see MIN_ROWS_PER_THREAD. bs: the rows of a kernel call (a       \
+     * batch, or loss_grad's chunk); split: the rows the threads share (a batch, X). */   \
+    int grad_only = E->opt == OPT_GRAD_ONLY;                                              \
+    int64_t bs = grad_only ? E->chunk : (E->batch_size < E->m ? E->batch_size : E->m);    \
+    int64_t split = grad_only ? E->m : bs;                                                \
     double flops = 0, largest = 0;                                                        \
     for (int64_t l = 0; l < L; l++) {                                                     \
         double f = 2.0 * (double)bs * (double)(sizes[l] * sizes[l + 1]);                  \
-        flops += 3.0 * f;                                                                 \
+        flops += 3.0 * f * ((double)split / (double)bs);                                  \
         if (f > largest) largest = f;                                                     \
     }                                                                                     \
     int nt = largest < KERNEL_THREADS_FLOPS ? fnn_threads_for(flops, EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1;\
-    if (nt > bs / MIN_ROWS_PER_THREAD) nt = (int)(bs / MIN_ROWS_PER_THREAD);              \
+    if (nt > split / MIN_ROWS_PER_THREAD) nt = (int)(split / MIN_ROWS_PER_THREAD);        \
+    if (nt < 1) nt = 1;                                                                   \
     int flush = FNN_FLUSHES_##SFX;                                                        \
     unsigned csr = fnn_flush_enter(flush);                                                \
-    int status = nt > 1 ? epoch_parallel_##SFX(E, loss_out, batch_losses, nt)             \
+    int status = grad_only ? grad_pass_##SFX(E, loss_out, nt)                             \
+               : nt > 1 ? epoch_parallel_##SFX(E, loss_out, batch_losses, nt)             \
                         : epoch_serial_##SFX(E, loss_out, batch_losses);                  \
     fnn_flush_leave(flush, csr);                                                          \
     free(offs);                                                                           \
@@ -422,8 +517,9 @@ int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *
     return run_##SFX(&E, loss_out, batch_losses);                                         \
 }                                                                                         \
                                                                                           \
-/* One batch of all n rows, read in place, and no update: params is only read (the      \
- * epoch's pointer is not const because its updates write it). */                        \
+/* One batch of all n rows, read in place (in chunks, see GRAD_CHUNK_ROWS), and no      \
+ * update: params is only read (the epoch's pointer is not const because its updates   \
+ * write it). */                                                                          \
 int fnn_loss_grad_##SFX(double *loss_out, T *grads, const T *params, const T *x,          \
                         const int32_t *labels, const T *targets, const double *sample_weight, \
                         const int64_t *sizes, int64_t L, int64_t n, int act, int loss,     \
@@ -433,7 +529,8 @@ int fnn_loss_grad_##SFX(double *loss_out, T *grads, const T *params, const T *x,
         .labels = labels, .sample_weight = sample_weight, .sizes = sizes,                 \
         .L = L, .m = n, .batch_size = n, .act = act, .loss = loss, .opt = OPT_GRAD_ONLY,  \
         .keep_z = act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH, .act_param = act_param, \
-        .alpha = alpha, .scale = 1.0, .loss_clip = loss_clip};                            \
+        .alpha = alpha, .scale = 1.0, .loss_clip = loss_clip,                             \
+        .chunk = grad_chunk_rows(sizes, L, n, sizeof(T))};                                \
     return run_##SFX(&E, loss_out, NULL);                                                 \
 }
 

@@ -146,3 +146,20 @@ def test_training_step(benchmark, backend):
     first = net.step(x, y)
     loss = benchmark(net.step, x, y)
     assert np.isfinite(loss) and loss < first  # the same batch again: the loss goes down
+
+
+@_bench("loss_grad 784-256-128-10 over 512 rows")
+def test_full_batch_loss_grad(benchmark, backend, dtype):
+    """L-BFGS's objective: each backend against the NumPy reference's numbers."""
+    from fastnn.backends._train_reference import layout
+
+    sizes = (784, 256, 128, 10)
+    params = _x(layout(sizes)[3], dtype, 0, 0.05)
+    x = _x((512, 784), dtype, 1)
+    y = np.random.default_rng(2).integers(0, 10, 512).astype(np.int32)
+    grads, want = np.empty_like(params), np.empty_like(params)
+    kw = dict(sizes=sizes, activation="relu", loss="softmax_xent", alpha=1e-3)
+    loss = benchmark(K.loss_grad, params, grads, x, y, backend=backend, **kw)
+    ref = K.loss_grad(params, want, x, y, backend="numpy", **kw)
+    assert loss == pytest.approx(ref, rel=RTOL[dtype] * 10)
+    _close(grads, want, dtype, 512)
