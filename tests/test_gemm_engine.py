@@ -47,6 +47,9 @@ SHAPES = [  # (m, n, k)
     # both operands packed (float32 AVX-512: row panels outer) with n beyond one B block
     # (1 MiB: 512 columns at k = 512) and a last strip narrower than a tile
     (200, 600, 512),
+    # a right edge at most one vector wide (the half-width AVX-512 tiles: 4 columns past
+    # 96), from a packed B (its zero padding read unmasked) and from B in place (masked)
+    (200, 100, 600), (40, 100, 30),
 ]
 
 
