@@ -89,19 +89,26 @@ def test_equals_the_gradient_of_one_full_epoch_batch(backend):
     np.testing.assert_allclose(value, epoch_loss, rtol=1e-13)
 
 
+@pytest.mark.parametrize("isa", ["generic", "avx2", "best"])
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_c_chunks_add_up_to_the_whole_pass(loss, weighted):
+def test_c_chunks_add_up_to_the_whole_pass(isa, loss, weighted):
     """1300 rows run as chunks of 512, 512 and 276 on one thread (csrc/train.c,
-    GRAD_CHUNK_ROWS): their losses and gradients add up to the reference's one batch."""
+    GRAD_CHUNK_ROWS): their losses and gradients add up to the reference's one batch,
+    on the portable kernels, the AVX2 ones and the best the CPU has."""
+    from fastnn.backends import c as cb
+
     params, X, y, sw = _problem(np.float64, loss, n=1300, weighted=weighted)
     kw = dict(alpha=0.01, sample_weight=sw, activation="gelu")
-    before = fastnn.get_num_threads()
+    before, before_isa = fastnn.get_num_threads(), cb.isa_name()
     try:
         fastnn.set_num_threads(1)
+        if isa != "best":
+            cb.set_isa(isa)
         got = _loss_grad("c", params, X, y, loss, **kw)
     finally:
         fastnn.set_num_threads(before)
+        cb.set_isa(before_isa)
     want = _loss_grad("numpy", params, X, y, loss, **kw)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-11, atol=1e-11 * np.abs(want[1]).max())
     np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
