@@ -689,6 +689,37 @@ def test_large_sparse_input_trains_sparse_like_scikit_learn(monkeypatch, params)
     assert f32.coefs_[0].dtype == np.float32 and np.all(np.isfinite(f32.coefs_[0]))
 
 
+def test_sparse_input_densified_only_where_it_pays():
+    """Narrow or >= 10% non-zero sparse X trains densified; a wide, sparser one (a
+    TF-IDF-like X) trains sparse, with scikit-learn's numbers and no dense copy."""
+    from fastnn.estimators import mlp as fmlp
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    rng = np.random.RandomState(0)
+    assert fmlp._densify(sp.random(50, fmlp.SPARSE_DENSIFY_FEATURES, density=0.01, format="csr",
+                                   random_state=rng), np.float64)
+    assert fmlp._densify(sp.random(50, 2000, density=0.2, format="csr", random_state=rng), np.float64)
+    wide = sp.random(300, 2000, density=0.01, format="csr", random_state=rng)
+    assert not fmlp._densify(wide, np.float64)
+    row_sums = np.asarray(wide.sum(axis=1)).ravel()
+    y = (row_sums > np.median(row_sums)).astype(int)
+    common = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SkMLPClassifier(**common).fit(wide, y)
+        real_toarray = sp.csr_matrix.toarray
+
+        def no_densify(self, *a, **k):
+            if self.shape[1] == wide.shape[1]:
+                raise AssertionError("the sparse input was densified")
+            return real_toarray(self, *a, **k)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(sp.csr_matrix, "toarray", no_densify)
+            got = MLPClassifier(**common).fit(wide, y)
+    assert _rel(got.coefs_, ref.coefs_) < PARITY_RTOL
+
+
 @pytest.mark.parametrize("activation", ["gelu", "elu", "softplus", "leaky_relu"])
 def test_extra_activations_learn(activation):
     X, y = _digits()

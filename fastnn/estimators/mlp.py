@@ -54,10 +54,13 @@ predict runs (restored after), so fastnn work overlapping it in other Python thr
 (joblib's threading backend) runs on it too: fits that overlap all run on the latest
 one's ``n_threads``, those with ``n_threads=None`` included. ``backend`` is per estimator.
 
-Sparse input is densified once per fit when the dense copy is at most
-``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB; the native epoch needs dense rows). Larger
-sparse input stays sparse and trains batch by batch, the first layer's products
-on the sparse matrix (slower, but never a silent multi-gigabyte copy).
+Sparse input is densified once per fit (the native epoch needs dense rows) when
+that pays and fits: the dense copy at most ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB), and
+X either narrow (at most ``SPARSE_DENSIFY_FEATURES`` = 512 columns) or at least
+``SPARSE_DENSIFY_DENSITY`` (10%) non-zero. Other sparse input stays sparse and trains
+batch by batch, the first layer's products on the sparse matrix: a TF-IDF-like X
+(20000 x 5000, 0.5% non-zero, (64,) hidden units, 2 epochs, one thread) trained in
+0.39 s that way, against 1.23 s densified (800 MB) and 0.76 s in scikit-learn.
 Predictions multiply sparse input directly. Dense X is trained on in C order and
 the training dtype: a Fortran-ordered array (what ``np.asarray`` of a pandas
 DataFrame usually gives) or another dtype is copied once per fit, which
@@ -111,10 +114,24 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 #: sparse X whose dense copy would be larger than this trains sparse (see the module doc)
 SPARSE_DENSIFY_MAX_BYTES = 1 << 30
+#: ... and so does sparse X wider than this with fewer non-zero than this share: there
+#: the dense first layer costs more than the sparse products and the per-batch loop
+#: (one thread, 20000 rows, (64,): 1000 columns at 10% a tie, 2% sparse 1.75x faster,
+#: 200 columns at 5% dense 1.5x faster)
+SPARSE_DENSIFY_FEATURES = 512
+SPARSE_DENSIFY_DENSITY = 0.1
 
 
 def _dense_bytes(X, dtype) -> int:
     return int(X.shape[0]) * int(X.shape[1]) * np.dtype(dtype).itemsize
+
+
+def _densify(X, dtype) -> bool:
+    """Whether sparse X trains densified (see SPARSE_DENSIFY_*)."""
+    if _dense_bytes(X, dtype) > SPARSE_DENSIFY_MAX_BYTES:
+        return False
+    n, d = X.shape
+    return d <= SPARSE_DENSIFY_FEATURES or X.nnz >= SPARSE_DENSIFY_DENSITY * n * d
 
 
 # The thread knob is process-wide: fits overlapping in threads (joblib's threading
@@ -317,7 +334,7 @@ class _BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = self._train_dtype(X.dtype) if first_pass else np.dtype(self.coefs_[0].dtype)
-        if sp.issparse(X) and _dense_bytes(X, dtype) <= SPARSE_DENSIFY_MAX_BYTES:
+        if sp.issparse(X) and _densify(X, dtype):
             X = X.toarray()  # densified once: the fused epoch works on dense rows
         X = as_training_dtype("X", X, dtype)  # the dtype extra: float64 X trained in float32
         if sp.issparse(X):
