@@ -233,12 +233,13 @@ class Workspace:
 
 def loss_grad(net: Net, flat: np.ndarray, grads: np.ndarray, X, Y: np.ndarray, alpha: float,
               sample_weight: Optional[np.ndarray] = None, ws: Optional[Workspace] = None,
-              dropout: float = 0.0, seed: int = 0, t: int = 0) -> float:
+              dropout: float = 0.0, seed: int = 0, t: int = 0, l2_in_grads: bool = True) -> float:
     """scikit-learn's ``_backprop`` on fastnn kernels: returns the loss, fills ``grads``.
 
     loss = data loss (as scikit-learn defines it, clipping included)
            + 0.5 alpha ||W||^2 / sum(sample_weight or 1);
-    grads = d loss / d flat (L2 term on the weights only). Dropout (an extra)
+    grads = d loss / d flat (L2 term on the weights only; without it when not
+    l2_in_grads, for an update that couples it itself). Dropout (an extra)
     masks each hidden output with the mask of update t, layer l.
     """
     layout = net.layout
@@ -299,7 +300,7 @@ def loss_grad(net: Net, flat: np.ndarray, grads: np.ndarray, X, Y: np.ndarray, a
             if dropout:
                 K.dropout_backward(dx, dropout, seed=seed, step=t * 1024 + (i - 1), out=dx, backend=net.backend)
             dout = dx
-    if alpha:
+    if alpha and l2_in_grads:
         grads[:layout.n_weights] += (alpha / sw_sum) * w_flat
     return loss
 
@@ -349,26 +350,27 @@ class Hyper:
 
 
 def apply_update(h: Hyper, opt: OptState, flat: np.ndarray, grads: np.ndarray, n_weights: int,
-                 backend=None) -> None:
-    """One fused update: weights (with decoupled decay) then biases (without)."""
+                 backend=None, l2: float = 0.0) -> None:
+    """One fused update: weights (with the coupled L2 term l2 W added to their gradient
+    and decoupled decay) then biases (without)."""
     opt.step += 1
     lr = opt.learning_rate
-    for sl, wd in ((slice(0, n_weights), h.weight_decay), (slice(n_weights, None), 0.0)):
+    for sl, wd, pen in ((slice(0, n_weights), h.weight_decay, l2), (slice(n_weights, None), 0.0, 0.0)):
         p, g = flat[sl], grads[sl]
         s = [row[sl] for row in opt.state]
         if h.solver == "sgd":
             if h.momentum == 0.0:
-                K.sgd_update(p, g, lr=lr, weight_decay=wd, backend=backend)
+                K.sgd_update(p, g, lr=lr, l2=pen, weight_decay=wd, backend=backend)
             else:
                 K.momentum_update(p, g, s[0], lr=lr, momentum=h.momentum, nesterov=h.nesterov,
-                                  weight_decay=wd, backend=backend)
+                                  l2=pen, weight_decay=wd, backend=backend)
         elif h.solver in ADAM_LIKE:
             K.adam_update(p, g, s[0], s[1], lr=lr, step=opt.step, beta1=h.beta1, beta2=h.beta2, eps=h.eps,
-                          weight_decay=wd, backend=backend)
+                          l2=pen, weight_decay=wd, backend=backend)
         elif h.solver == "rmsprop":
-            K.rmsprop_update(p, g, s[0], lr=lr, rho=RMSPROP_RHO, eps=h.eps, weight_decay=wd, backend=backend)
+            K.rmsprop_update(p, g, s[0], lr=lr, rho=RMSPROP_RHO, eps=h.eps, l2=pen, weight_decay=wd, backend=backend)
         elif h.solver == "adagrad":
-            K.adagrad_update(p, g, s[0], lr=lr, eps=h.eps, weight_decay=wd, backend=backend)
+            K.adagrad_update(p, g, s[0], lr=lr, eps=h.eps, l2=pen, weight_decay=wd, backend=backend)
         else:  # pragma: no cover - guarded by parameter validation
             raise ValueError(f"unknown solver {h.solver!r}")
 
@@ -387,9 +389,14 @@ def python_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X, Y: np.n
         if sw is not None and sw.sum() == 0:  # as kernels.train_epoch says it
             raise ValueError(f"sample_weight sums to 0 over the rows of batch {start // batch_size} "
                              f"(of {-(-len(rows) // batch_size)}); a batch's loss is divided by its weight sum")
-        loss = loss_grad(net, flat, grads, xb, Y[idx], alpha, sw, ws, dropout, seed, opt.step + 1)
+        # the L2 term coupled in the update, as the native epoch does: added to grads, it
+        # took a temporary and two passes over the weights (a 5000-column sparse X, (64,):
+        # 2.5 MB a batch)
+        loss = loss_grad(net, flat, grads, xb, Y[idx], alpha, sw, ws, dropout, seed, opt.step + 1,
+                         l2_in_grads=False)
         total += loss * len(idx)
-        apply_update(h, opt, flat, grads, n_weights, net.backend)
+        s = float(len(idx) if sw is None else sw.sum())  # loss_grad's sw_sum
+        apply_update(h, opt, flat, grads, n_weights, net.backend, l2=alpha / s)
     return total / len(rows)
 
 
