@@ -1176,8 +1176,18 @@ def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss
     sample_weight) and fills grads with its gradient w.r.t. params, the weights'
     including ``alpha W / s``. sizes, activation, param, loss, X, y, sample_weight
     and loss_clip are train_epoch's; params is only read. One call does the whole
-    pass (forward, loss, backward, penalty), split by rows over the threads when the
-    layers are small.
+    pass (forward, loss, backward, penalty) in chunks of rows, split over the threads
+    when the layers are small. For example, an MLP fitted by SciPy's L-BFGS-B
+    (float64: SciPy's iterates are)::
+
+        grads = np.empty(params.size)
+
+        def fun(p):
+            loss = fastnn.kernels.loss_grad(p, grads, X, y, sizes=(64, 32, 10), activation="relu",
+                                            loss="softmax_xent", alpha=1e-4)
+            return loss, grads.copy()
+
+        params = scipy.optimize.minimize(fun, params, method="L-BFGS-B", jac=True).x
     """
     mod = _train_module(backend)
     sizes_t, code, param, loss_code = _mlp_network(sizes, activation, param, loss)
