@@ -334,11 +334,11 @@ class _BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = self._train_dtype(X.dtype) if first_pass else np.dtype(self.coefs_[0].dtype)
-        if sp.issparse(X) and _densify(X, dtype):
-            X = X.toarray()  # densified once: the fused epoch works on dense rows
         X = as_training_dtype("X", X, dtype)  # the dtype extra: float64 X trained in float32
         if sp.issparse(X):
-            X = X.tocsr()
+            # densified once (the fused epoch works on dense rows), in the training dtype
+            # already: no float64 copy on the way to float32
+            X = X.toarray() if _densify(X, dtype) else X.tocsr()
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sw = validated_weights(sample_weight, n_samples)
