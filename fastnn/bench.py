@@ -789,7 +789,8 @@ def suite_epoch(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
             baseline = "loss_grad[numpy]" if name.startswith("loss_grad") else "kernels[numpy]"
             rows.append({"impl": name, "dtype": dt.name, "threads": opts.threads, "data": desc, "sizes": sizes,
                          "batch": bs, "seconds": tm.best, "median_seconds": tm.median, "baseline": baseline,
-                         "ratio": t[baseline].best / tm.best, "samples_per_s": n / tm.best, "gflops": flops / tm.best / 1e9,
+                         "ratio": t[baseline].best / tm.best, "samples_per_s": n / tm.best,
+                         "gflops": flops / tm.best / 1e9,
                          "peak_share": flops / tm.best / 1e9 / peak["fma_gflops"][dt.name]})
     headers = ["impl", "dtype", "ms/epoch", "vs numpy", "samples/s", "GFLOP/s", "%FMA peak"]
     trows = [[r["impl"], r["dtype"], f"{r['seconds'] * 1e3:.2f}", f"{r['ratio']:.2f}x", f"{r['samples_per_s']:.0f}",

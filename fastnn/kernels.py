@@ -1176,7 +1176,8 @@ def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss
     sample_weight) and fills grads with its gradient w.r.t. params, the weights'
     including ``alpha W / s``. sizes, activation, param, loss, X, y, sample_weight
     and loss_clip are train_epoch's; params is only read. One call does the whole
-    pass (forward, loss, backward, penalty) in chunks of rows, split over the threads
+    pass (forward, loss, backward, penalty); the C backend runs it in chunks of up to
+    512 rows (its workspace stays small whatever X's length), split over the threads
     when the layers are small. For example, an MLP fitted by SciPy's L-BFGS-B
     (float64: SciPy's iterates are)::
 

@@ -384,7 +384,6 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
                         loss_clip))
 
 
-
 def loss_grad(params, grads, X, y, sizes, act, param, loss, alpha, sample_weight=None, loss_clip=0.0):
     """The full-batch loss and gradient: _epoch over every row in order with OPT_GRAD_ONLY
     (see _train_reference.loss_grad)."""
