@@ -22,10 +22,10 @@
  * PACKED: rsa = 1 (a packed panel, or A^T read in place), one pointer for all rows.
  * MASKED: the B rows are loaded under m0 / m1. HALF: the tile is at most NLANES wide
  * (a right edge): one B vector and 12 FMAs a step, the second accumulator of each row
- * left at zero (a masked 12 x 32 float32 tile of 4-16 columns cost a full one: n = 100
- * float64, 200 x 64 x 100, 35.0 us against 28.4 for n = 96). plain: alpha = 1, beta = 0, no
- * epilogue, C row-major -- the registers are stored as the result; else they go to
- * acc for the epilogue.
+ * left at zero (a masked edge of 1-8 float64 / 1-16 float32 columns cost a full tile:
+ * 200 x 64 x 100 float64 took 35.0 us against 28.4 for n = 96; now 31.7). plain:
+ * alpha = 1, beta = 0, no epilogue, C row-major -- the registers are stored as the
+ * result; else they go to acc for the epilogue.
  * The k loop is unrolled by 4: rolled, its pointer and counter updates share the FMA
  * ports with 24 FMAs a step (Xeon, one thread: packed float64 12x16 tiles over a
  * 256-deep A block in L2 74 -> 81% of peak; float64 1024^3 0.95x -> 1.00x OpenBLAS,
