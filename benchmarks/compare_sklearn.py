@@ -71,8 +71,9 @@ def _data(name):
     elif name.startswith("tfidf20k"):  # text-like: 0.5% of 20000 x 20000 non-zero, rows L2-normalised as
         # TF-IDF's; "tfidf20k" binary, "tfidf20k5c" 5 classes (quantiles of a linear score plus noise);
         # "tfidf20kx2k" binary on 2000 features, 100 non-zeros a row as the others (newton-cholesky's
-        # Hessian is n_features^2: 20000 features take minutes a fit for both)
-        p = 2000 if name.endswith("x2k") else 20000
+        # Hessian is n_features^2: 20000 features take minutes a fit for both); "tfidf20kx5k" binary on
+        # 5000 (an MLP's first layer of 5000 x 64 weights: 20000 features make both fits minutes long)
+        p = 2000 if name.endswith("x2k") else 5000 if name.endswith("x5k") else 20000
         rng = np.random.default_rng(0)  # (a Generator: RandomState's sampling permutes all 4e8 cells, 3 GiB)
         X = normalize(sp.random(20000, p, density=100 / p, format="csr", random_state=rng))
         score = X @ rng.standard_normal(p)
@@ -125,6 +126,11 @@ def _cases(epochs):
          dict(hidden_layer_sizes=(128, 64), batch_size=64, **mlp)),
         ("digits", "MLPClassifier (64,) lbfgs 100it", skn.MLPClassifier, fe.MLPClassifier,
          dict(hidden_layer_sizes=(64,), solver="lbfgs", max_iter=100, random_state=0)),
+        ("binary20k", "MLPClassifier (256,) lbfgs 10it", skn.MLPClassifier, fe.MLPClassifier,
+         dict(hidden_layer_sizes=(256,), solver="lbfgs", max_iter=10, random_state=0)),
+        # a wide sparse X stays sparse on both sides (fastnn densifies only narrow or >= 10% dense X)
+        ("tfidf20kx5k", "MLPClassifier (64,) adam b200 sparse", skn.MLPClassifier, fe.MLPClassifier,
+         dict(hidden_layer_sizes=(64,), batch_size=200, **dict(mlp, max_iter=2))),
         ("breast_cancer", "LogisticRegression lbfgs", skl.LogisticRegression, fe.LogisticRegression, {}),
         # L1: SAGA on both sides, step for step (kernels.sag); random_state fixes the draws
         ("breast_cancer", "LogisticRegression saga L1 tol1e-6", skl.LogisticRegression, fe.LogisticRegression,
