@@ -243,6 +243,43 @@ int fnn_loss_grad_f64(double *loss_out, double *grads, const double *params, con
                       const int32_t *labels, const double *targets, const double *sample_weight,
                       const int64_t *sizes, int64_t n_layers, int64_t n, int act, int loss,
                       double act_param, double alpha, double loss_clip);
+/* The epoch and the pass above on a sparse x in CSR form, x[n, sizes[0]]: row r's
+ * non-zeros are x_data[x_indptr[r] .. x_indptr[r + 1]) in the columns x_indices[same]
+ * (x_indptr[0] = 0, non-decreasing; every index in [0, sizes[0]); a column repeated in a
+ * row adds up). The first layer's products run over the non-zeros (the forward as a sum
+ * of rows of W_0, the weight gradient as scatter-adds of rows of dz); its weight
+ * gradient is dense, zero where the rows hold no non-zero, and every weight is updated
+ * (the optimizers' state moves on every step, as scikit-learn's does). Every other
+ * argument and result is the dense call's. One thread for the passes over x (the
+ * optimizer updates still spread over fnn_get_num_threads()). */
+int fnn_train_epoch_csr_f32(double *loss_out, double *batch_losses, float *params, float *grads,
+                            float *state, const float *x_data, const int32_t *x_indices,
+                            const int64_t *x_indptr, const int32_t *labels, const float *targets,
+                            const double *sample_weight, const int64_t *perm, const int64_t *sizes,
+                            int64_t n_layers, int64_t m, int64_t batch_size, int64_t step,
+                            int act, int loss, int optimizer, uint64_t seed,
+                            double act_param, double lr, double momentum, double beta1, double beta2,
+                            double eps, double rho, double alpha, double l1, double wd, double dropout,
+                            double loss_clip);
+int fnn_train_epoch_csr_f64(double *loss_out, double *batch_losses, double *params, double *grads,
+                            double *state, const double *x_data, const int32_t *x_indices,
+                            const int64_t *x_indptr, const int32_t *labels, const double *targets,
+                            const double *sample_weight, const int64_t *perm, const int64_t *sizes,
+                            int64_t n_layers, int64_t m, int64_t batch_size, int64_t step,
+                            int act, int loss, int optimizer, uint64_t seed,
+                            double act_param, double lr, double momentum, double beta1, double beta2,
+                            double eps, double rho, double alpha, double l1, double wd, double dropout,
+                            double loss_clip);
+int fnn_loss_grad_csr_f32(double *loss_out, float *grads, const float *params, const float *x_data,
+                          const int32_t *x_indices, const int64_t *x_indptr, const int32_t *labels,
+                          const float *targets, const double *sample_weight, const int64_t *sizes,
+                          int64_t n_layers, int64_t n, int act, int loss, double act_param,
+                          double alpha, double loss_clip);
+int fnn_loss_grad_csr_f64(double *loss_out, double *grads, const double *params, const double *x_data,
+                          const int32_t *x_indices, const int64_t *x_indptr, const int32_t *labels,
+                          const double *targets, const double *sample_weight, const int64_t *sizes,
+                          int64_t n_layers, int64_t n, int act, int loss, double act_param,
+                          double alpha, double loss_clip);
 
 /* ---- elastic-net coordinate descent (enet.c): Lasso / ElasticNet's solver ----
  * Minimises 1/2 ||y - X w||^2 + alpha ||w||_1 + beta/2 ||w||^2 over w (in place, the

@@ -55,14 +55,16 @@
  * spilled again (digits, 1024: 1.17 ms). The workspace stays under GRAD_CHUNK_MAX_BYTES
  * whatever n is (a chunk of at least GRAD_CHUNK_MIN_ROWS otherwise). */
 #define GRAD_CHUNK_ROWS 512
+#define GRAD_CHUNK_CSR_ROWS 4096
 #define GRAD_CHUNK_MAX_BYTES (16 << 20)
 #define GRAD_CHUNK_MIN_ROWS 64
 
-static int64_t grad_chunk_rows(const int64_t *sizes, int64_t L, int64_t n, size_t elem) {
-    int64_t per_row = sizes[0];                 /* x; each layer: output, gradient (x2) */
+static int64_t grad_chunk_rows(const int64_t *sizes, int64_t L, int64_t n, size_t elem, int csr) {
+    int64_t per_row = csr ? 0 : sizes[0];      /* x; each layer: output, gradient (x2) */
     for (int64_t l = 1; l <= L; l++) per_row += 3 * sizes[l];
     int64_t rows = (int64_t)(GRAD_CHUNK_MAX_BYTES / ((size_t)per_row * elem));
-    if (rows > GRAD_CHUNK_ROWS) rows = GRAD_CHUNK_ROWS;
+    int64_t cap = csr ? GRAD_CHUNK_CSR_ROWS : GRAD_CHUNK_ROWS;
+    if (rows > cap) rows = cap;
     if (rows < GRAD_CHUNK_MIN_ROWS) rows = GRAD_CHUNK_MIN_ROWS;
     return rows < n ? rows : n;
 }
@@ -78,8 +80,9 @@ static uint64_t dropout_key(uint64_t seed, uint64_t t, uint64_t l) {
 #define DEFINE_TRAIN(T, SFX)                                                              \
 typedef struct {                                                                          \
     T *params, *grads, *state;                                                            \
-    const T *x, *targets;                                                                 \
-    const int32_t *labels;                                                                \
+    const T *x, *targets; /* x: X [n, sizes[0]], or the values of a CSR X (xp non-NULL) */ \
+    const int32_t *labels, *xi; /* xi, xp: a CSR X's column indices and row pointers */   \
+    const int64_t *xp;                                                                    \
     const double *sample_weight;                                                          \
     const int64_t *perm, *sizes;                                                          \
     int64_t L, m, batch_size, step, size, nw;                                             \
@@ -105,12 +108,13 @@ typedef struct {                                                                
 } work_##SFX;                                                                             \
                                                                                           \
 static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int64_t bs,  \
-                            int keep_z, int use_dropout, int labels, int gather) {        \
+                            int keep_z, int use_dropout, int labels, int gather, int csr) { \
     int64_t widest_hidden = 1;                                                            \
     for (int64_t l = 1; l < L; l++)                                                       \
         if (sizes[l] > widest_hidden) widest_hidden = sizes[l];                           \
-    /* the gathered rows of x and of the labels or targets (none without a perm) */      \
-    size_t x_bytes = gather ? aligned_bytes((size_t)(bs * sizes[0]) * sizeof(T)) : 0;    \
+    /* the gathered rows of x (none of a CSR x) and of the labels or targets (none      \
+     * without a perm) */                                                                 \
+    size_t x_bytes = gather && !csr ? aligned_bytes((size_t)(bs * sizes[0]) * sizeof(T)) : 0; \
     size_t y_bytes = !gather ? 0                                                          \
                    : labels ? aligned_bytes((size_t)bs * sizeof(int32_t))                 \
                             : aligned_bytes((size_t)(bs * sizes[L]) * sizeof(T));         \
@@ -128,7 +132,7 @@ static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int6
     /* carve the block into aligned pieces, in the order counted above */               \
     w->h = (T **)p; w->z = w->h + L; w->a = w->z + L;                                     \
     p += aligned_bytes(3 * (size_t)L * sizeof(T *));                                      \
-    w->xb = gather ? (T *)p : NULL; p += x_bytes;                                         \
+    w->xb = x_bytes ? (T *)p : NULL; p += x_bytes;                                        \
     w->lb = gather && labels ? (int32_t *)p : NULL;                                       \
     w->yb = gather && !labels ? (T *)p : NULL;                                            \
     p += y_bytes;                                                                         \
@@ -215,26 +219,38 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
                               int whole) {                                                \
     const int64_t *sizes = E->sizes;                                                      \
     int64_t L = E->L, d_in = sizes[0], d_out = sizes[L];                                  \
-    /* the rows: gathered, or (no idx) read in place */                                  \
-    const T *xb = E->x + r0 * d_in;                                                       \
+    /* the rows: gathered, or (no idx) read in place; a CSR x is read in place always    \
+     * (idx, offset by r0 below, or r0 say which rows) */                                 \
+    const int csr = E->xp != NULL;                                                        \
+    const T *xb = csr ? NULL : E->x + r0 * d_in;                                          \
     const int32_t *lb = E->labels ? E->labels + r0 : NULL;                                \
     const T *yb = E->targets ? E->targets + r0 * d_out : NULL;                            \
     if (idx) {                                                                            \
         idx += r0;                                                                        \
-        for (int64_t r = 0; r < rows; r++)                                                \
-            memcpy(w->xb + r * d_in, E->x + idx[r] * d_in, (size_t)d_in * sizeof(T));     \
+        if (!csr) {                                                                       \
+            for (int64_t r = 0; r < rows; r++)                                            \
+                memcpy(w->xb + r * d_in, E->x + idx[r] * d_in, (size_t)d_in * sizeof(T)); \
+            xb = w->xb;                                                                   \
+        }                                                                                 \
         if (E->labels) for (int64_t r = 0; r < rows; r++) w->lb[r] = E->labels[idx[r]];   \
         else for (int64_t r = 0; r < rows; r++)                                           \
             memcpy(w->yb + r * d_out, E->targets + idx[r] * d_out, (size_t)d_out * sizeof(T)); \
-        xb = w->xb; lb = w->lb; yb = w->yb;                                               \
+        lb = w->lb; yb = w->yb;                                                           \
     }                                                                                     \
     /* forward; dropout masks are indexed by the element's place in the whole batch */    \
     const T *in = xb;                                                                     \
     for (int64_t l = 0; l < L; l++) {                                                     \
         int hidden = l < L - 1;                                                           \
-        fnn_dense_forward_##SFX(w->h[l], w->z[l], in, E->params + E->w_off[l],            \
-                                E->params + E->b_off[l], rows, sizes[l], sizes[l + 1],    \
-                                hidden ? E->act : FNN_ACT_IDENTITY, E->act_param);        \
+        if (l == 0 && csr) { /* z, then the activation from it (in place without z) */   \
+            T *zl = w->z[0] ? w->z[0] : w->h[0];                                          \
+            fnn_csr_forward_##SFX(zl, E->x, E->xi, E->xp, idx, r0, rows,                  \
+                                  E->params + E->w_off[0], E->params + E->b_off[0], sizes[1]); \
+            if (hidden)                                                                   \
+                fnn_act_forward_##SFX(w->h[0], zl, rows, sizes[1], E->act, E->act_param); \
+        } else                                                                            \
+            fnn_dense_forward_##SFX(w->h[l], w->z[l], in, E->params + E->w_off[l],        \
+                                    E->params + E->b_off[l], rows, sizes[l], sizes[l + 1], \
+                                    hidden ? E->act : FNN_ACT_IDENTITY, E->act_param);    \
         in = w->h[l];                                                                     \
         if (hidden && E->use_dropout) {                                                   \
             fnn_dropout_from_##SFX(w->a[l], w->h[l], rows * sizes[l + 1], r0 * sizes[l + 1], \
@@ -270,6 +286,18 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
         if (hidden && E->use_dropout)                                                     \
             fnn_dropout_from_##SFX(gr, gr, rows * sizes[l + 1], r0 * sizes[l + 1],         \
                                    dropout_key(E->seed, t, (uint64_t)l), E->threshold, E->scale); \
+        if (l == 0 && csr) { /* dz in place, the bias gradient, then the weights' */     \
+            int64_t o = sizes[1];                                                         \
+            T *db = g + E->b_off[0];                                                      \
+            if (hidden)                                                                   \
+                fnn_act_backward_##SFX(gr, gr, w->h[0], w->z[0], rows, o, E->act, E->act_param); \
+            for (int64_t c = 0; c < o; c++) db[c] = 0;                                    \
+            for (int64_t r = 0; r < rows; r++)                                            \
+                for (int64_t c = 0; c < o; c++) db[c] += gr[r * o + c];                   \
+            fnn_csr_weight_grad_##SFX(g + E->w_off[0], E->x, E->xi, E->xp, idx, r0, rows, \
+                                      gr, d_in, o);                                       \
+            break;                                                                        \
+        }                                                                                 \
         T *dx = l == 0 ? NULL : (gr == w->d0 ? w->d1 : w->d0);                            \
         const T *xin = l == 0 ? xb : (E->use_dropout ? w->a[l - 1] : w->h[l - 1]);        \
         fnn_dense_backward_##SFX(dx, g + E->w_off[l], g + E->b_off[l], gr, gr,            \
@@ -300,7 +328,7 @@ static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *ba
     int64_t bs = E->batch_size < E->m ? E->batch_size : E->m;                             \
     work_##SFX w;                                                                         \
     if (work_alloc_##SFX(&w, E->sizes, E->L, bs, E->keep_z, E->use_dropout,              \
-                         E->labels != NULL, E->perm != NULL))                             \
+                         E->labels != NULL, E->perm != NULL, E->xp != NULL))              \
         return FNN_ENOMEM;                                                                \
     double total = 0;                                                                     \
     int64_t nb = (E->m + E->batch_size - 1) / E->batch_size;                              \
@@ -334,7 +362,8 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
     int status = (w && gpart && parts && part_rows) ? FNN_OK : FNN_ENOMEM;                \
     for (int u = 0; u < nt && status == FNN_OK; u++)                                      \
         status = work_alloc_##SFX(&w[u], E->sizes, E->L, bs, E->keep_z,                   \
-                                  E->use_dropout, E->labels != NULL, E->perm != NULL);    \
+                                  E->use_dropout, E->labels != NULL, E->perm != NULL,     \
+                                  E->xp != NULL);                                         \
     double total = 0, l2 = 0;                                                             \
     int64_t nb = (E->m + E->batch_size - 1) / E->batch_size;                              \
     if (status == FNN_OK) {                                                               \
@@ -415,7 +444,7 @@ static int grad_pass_##SFX(const epoch_##SFX *E, double *loss_out, int nt) {    
     int status = (w && bufs && parts) ? FNN_OK : FNN_ENOMEM;                              \
     for (int u = 0; u < nt && status == FNN_OK; u++)                                      \
         status = work_alloc_##SFX(&w[u], E->sizes, E->L, E->chunk, E->keep_z, 0,           \
-                                  E->labels != NULL, 0);                                  \
+                                  E->labels != NULL, 0, E->xp != NULL);                   \
     double s = batch_norm_##SFX(E, NULL, n), l2 = 0;                                      \
     int used = 1;                                                                         \
     if (status == FNN_OK && nt == 1) {                                                    \
@@ -486,15 +515,41 @@ static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {  
     }                                                                                     \
     int nt = largest < KERNEL_THREADS_FLOPS ? fnn_threads_for(flops, EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1;\
     if (nt > split / MIN_ROWS_PER_THREAD) nt = (int)(split / MIN_ROWS_PER_THREAD);        \
-    if (nt < 1) nt = 1;                                                                   \
+    /* a CSR x stays on one thread: each thread's gradient would hold the whole dense    \
+     * first-layer weight gradient ([in, out], 320k values for 5000 columns and 64        \
+     * units), zeroed and added up every batch: more than the sparse products it splits */ \
+    if (nt < 1 || E->xp) nt = 1;                                                          \
     int flush = FNN_FLUSHES_##SFX;                                                        \
-    unsigned csr = fnn_flush_enter(flush);                                                \
+    unsigned mxcsr = fnn_flush_enter(flush);                                              \
     int status = grad_only ? grad_pass_##SFX(E, loss_out, nt)                             \
                : nt > 1 ? epoch_parallel_##SFX(E, loss_out, batch_losses, nt)             \
                         : epoch_serial_##SFX(E, loss_out, batch_losses);                  \
-    fnn_flush_leave(flush, csr);                                                          \
+    fnn_flush_leave(flush, mxcsr);                                                        \
     free(offs);                                                                           \
     return status;                                                                        \
+}                                                                                         \
+                                                                                          \
+/* The epoch on a dense x (xi = xp = NULL) or on a CSR x (x its values). */             \
+static int epoch_call_##SFX(double *loss_out, double *batch_losses, T *params, T *grads,  \
+                            T *state, const T *x, const int32_t *xi, const int64_t *xp,    \
+                            const int32_t *labels, const T *targets,                      \
+                            const double *sample_weight, const int64_t *perm,             \
+                            const int64_t *sizes, int64_t L, int64_t m, int64_t batch_size, \
+                            int64_t step, int act, int loss, int opt, uint64_t seed,      \
+                            double act_param, double lr, double mu, double b1, double b2, \
+                            double eps, double rho, double alpha, double l1, double wd,   \
+                            double dropout, double loss_clip) {                           \
+    epoch_##SFX E = {                                                                     \
+        .params = params, .grads = grads, .state = state, .x = x, .targets = targets,     \
+        .labels = labels, .xi = xi, .xp = xp, .sample_weight = sample_weight,             \
+        .perm = perm, .sizes = sizes,                                                     \
+        .L = L, .m = m, .batch_size = batch_size, .step = step, .act = act, .loss = loss, \
+        .opt = opt, .use_dropout = dropout > 0,                                           \
+        .keep_z = act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH, .seed = seed,          \
+        .threshold = (uint32_t)(dropout * (double)(1 << 24)), .act_param = act_param,     \
+        .lr = lr, .mu = mu, .b1 = b1, .b2 = b2, .eps = eps, .rho = rho, .alpha = alpha,   \
+        .l1 = l1, .wd = wd, .scale = 1.0 / (1.0 - dropout), .loss_clip = loss_clip};      \
+    return run_##SFX(&E, loss_out, batch_losses);                                         \
 }                                                                                         \
                                                                                           \
 int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *grads,   \
@@ -505,33 +560,66 @@ int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *
                           uint64_t seed, double act_param, double lr, double mu,          \
                           double b1, double b2, double eps, double rho, double alpha,     \
                           double l1, double wd, double dropout, double loss_clip) {       \
-    epoch_##SFX E = {                                                                     \
-        .params = params, .grads = grads, .state = state, .x = x, .targets = targets,     \
-        .labels = labels, .sample_weight = sample_weight, .perm = perm, .sizes = sizes,   \
-        .L = L, .m = m, .batch_size = batch_size, .step = step, .act = act, .loss = loss, \
-        .opt = opt, .use_dropout = dropout > 0,                                           \
-        .keep_z = act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH, .seed = seed,          \
-        .threshold = (uint32_t)(dropout * (double)(1 << 24)), .act_param = act_param,     \
-        .lr = lr, .mu = mu, .b1 = b1, .b2 = b2, .eps = eps, .rho = rho, .alpha = alpha,   \
-        .l1 = l1, .wd = wd, .scale = 1.0 / (1.0 - dropout), .loss_clip = loss_clip};      \
-    return run_##SFX(&E, loss_out, batch_losses);                                         \
+    return epoch_call_##SFX(loss_out, batch_losses, params, grads, state, x, NULL, NULL,  \
+                            labels, targets, sample_weight, perm, sizes, L, m, batch_size, \
+                            step, act, loss, opt, seed, act_param, lr, mu, b1, b2, eps,   \
+                            rho, alpha, l1, wd, dropout, loss_clip);                      \
+}                                                                                         \
+                                                                                          \
+int fnn_train_epoch_csr_##SFX(double *loss_out, double *batch_losses, T *params, T *grads, \
+                              T *state, const T *x_data, const int32_t *x_indices,        \
+                              const int64_t *x_indptr, const int32_t *labels,             \
+                              const T *targets, const double *sample_weight,              \
+                              const int64_t *perm, const int64_t *sizes, int64_t L,       \
+                              int64_t m, int64_t batch_size, int64_t step, int act,       \
+                              int loss, int opt, uint64_t seed, double act_param,         \
+                              double lr, double mu, double b1, double b2, double eps,     \
+                              double rho, double alpha, double l1, double wd,             \
+                              double dropout, double loss_clip) {                         \
+    return epoch_call_##SFX(loss_out, batch_losses, params, grads, state, x_data,         \
+                            x_indices, x_indptr, labels, targets, sample_weight, perm,    \
+                            sizes, L, m, batch_size, step, act, loss, opt, seed,          \
+                            act_param, lr, mu, b1, b2, eps, rho, alpha, l1, wd, dropout,  \
+                            loss_clip);                                                   \
 }                                                                                         \
                                                                                           \
 /* One batch of all n rows, read in place (in chunks, see GRAD_CHUNK_ROWS), and no      \
  * update: params is only read (the epoch's pointer is not const because its updates   \
- * write it). */                                                                          \
+ * write it). x dense, or CSR as in the epoch. */                                         \
+static int grad_call_##SFX(double *loss_out, T *grads, const T *params, const T *x,       \
+                           const int32_t *xi, const int64_t *xp, const int32_t *labels,   \
+                           const T *targets, const double *sample_weight,                 \
+                           const int64_t *sizes, int64_t L, int64_t n, int act, int loss, \
+                           double act_param, double alpha, double loss_clip) {            \
+    epoch_##SFX E = {                                                                     \
+        .params = (T *)params, .grads = grads, .x = x, .xi = xi, .xp = xp,               \
+        .targets = targets, .labels = labels, .sample_weight = sample_weight,             \
+        .sizes = sizes, .L = L, .m = n, .batch_size = n, .act = act, .loss = loss,        \
+        .opt = OPT_GRAD_ONLY,                                                             \
+        .keep_z = act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH, .act_param = act_param, \
+        .alpha = alpha, .scale = 1.0, .loss_clip = loss_clip,                             \
+        .chunk = grad_chunk_rows(sizes, L, n, sizeof(T), xp != NULL)};                    \
+    return run_##SFX(&E, loss_out, NULL);                                                 \
+}                                                                                         \
+                                                                                          \
 int fnn_loss_grad_##SFX(double *loss_out, T *grads, const T *params, const T *x,          \
                         const int32_t *labels, const T *targets, const double *sample_weight, \
                         const int64_t *sizes, int64_t L, int64_t n, int act, int loss,     \
                         double act_param, double alpha, double loss_clip) {               \
-    epoch_##SFX E = {                                                                     \
-        .params = (T *)params, .grads = grads, .x = x, .targets = targets,               \
-        .labels = labels, .sample_weight = sample_weight, .sizes = sizes,                 \
-        .L = L, .m = n, .batch_size = n, .act = act, .loss = loss, .opt = OPT_GRAD_ONLY,  \
-        .keep_z = act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH, .act_param = act_param, \
-        .alpha = alpha, .scale = 1.0, .loss_clip = loss_clip,                             \
-        .chunk = grad_chunk_rows(sizes, L, n, sizeof(T))};                                \
-    return run_##SFX(&E, loss_out, NULL);                                                 \
+    return grad_call_##SFX(loss_out, grads, params, x, NULL, NULL, labels, targets,       \
+                           sample_weight, sizes, L, n, act, loss, act_param, alpha,       \
+                           loss_clip);                                                    \
+}                                                                                         \
+                                                                                          \
+int fnn_loss_grad_csr_##SFX(double *loss_out, T *grads, const T *params, const T *x_data,  \
+                            const int32_t *x_indices, const int64_t *x_indptr,            \
+                            const int32_t *labels, const T *targets,                      \
+                            const double *sample_weight, const int64_t *sizes, int64_t L, \
+                            int64_t n, int act, int loss, double act_param, double alpha, \
+                            double loss_clip) {                                           \
+    return grad_call_##SFX(loss_out, grads, params, x_data, x_indices, x_indptr, labels,  \
+                           targets, sample_weight, sizes, L, n, act, loss, act_param,     \
+                           alpha, loss_clip);                                             \
 }
 
 DEFINE_TRAIN(float, f32)

@@ -42,6 +42,7 @@ from .backends._common import (
     ACT_ELU,
     ACT_LEAKY_RELU,
     ACT_SOFTMAX,
+    CSR,
     DEFAULT_PARAM,
     NEEDS_INPUT_FOR_GRAD,
     dropout_key,
@@ -984,13 +985,33 @@ def _row_weights(sample_weight, n: int, perm: np.ndarray, batch_size: int) -> np
     return sw
 
 
-def training_flops(sizes: Sequence[int], rows: int) -> float:
+def training_flops(sizes: Sequence[int], rows: int, nnz: Optional[float] = None) -> float:
     """Floating-point operations of one training pass of an MLP of layer widths `sizes` over
     `rows` rows: 2 per weight and row forward, 4 backward (dx and dW), less the first layer's
     dx, which no backend computes (what the pass's dense_forward / dense_backward calls count
-    when run one by one). Bias, activation and loss work is not counted."""
+    when run one by one). Bias, activation and loss work is not counted. With `nnz` (a sparse
+    X: the non-zeros of those rows) the first layer counts 2 per non-zero and unit forward
+    and 2 backward (dW), as its sparse products do."""
     macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    if nnz is not None:
+        return 6.0 * rows * (macs - sizes[0] * sizes[1]) + 4.0 * nnz * sizes[1]
     return 6.0 * rows * macs - 2.0 * rows * sizes[0] * sizes[1]
+
+
+def _x_flops(X, sizes: tuple, perm: Optional[np.ndarray] = None) -> float:
+    """training_flops of a pass over the rows `perm` of X (all of them when None)."""
+    if isinstance(X, CSR):
+        counts = np.diff(X.indptr)
+        nnz = float(counts.sum() if perm is None else counts[perm].sum())
+        return training_flops(sizes, X.shape[0] if perm is None else perm.shape[0], nnz)
+    return training_flops(sizes, X.shape[0] if perm is None else perm.shape[0])
+
+
+def _x_arrays(X) -> tuple:
+    """(name, array) of every buffer of X, dense or CSR: for the overlap checks."""
+    if isinstance(X, CSR):
+        return (("X.data", X.data), ("X.indices", X.indices), ("X.indptr", X.indptr))
+    return (("X", X),)
 
 
 def _mlp_network(sizes, activation: str, param, loss: str) -> tuple:
@@ -1014,16 +1035,34 @@ def _mlp_network(sizes, activation: str, param, loss: str) -> tuple:
     return sizes_t, code, param, spec.LOSSES[loss]
 
 
-def _mlp_data(X, y, sizes: tuple, loss: str, loss_code: int, dt: np.dtype) -> tuple:
-    """(X, y) checked against the network: X [n, sizes[0]] of dtype dt; y int32 labels
-    [n] in [0, sizes[-1]) for softmax_xent, else float targets [n, sizes[-1]] of dt."""
+def _mlp_data(X, y, sizes: tuple, loss: str, loss_code: int, dt: np.dtype, mod) -> tuple:
+    """(X, y) checked against the network: X [n, sizes[0]] of dtype dt (dense, or a
+    scipy.sparse CSR matrix or array, returned as a checked CSR, if the backend module
+    `mod` takes one); y int32 labels [n] in [0, sizes[-1]) for softmax_xent, else float
+    targets [n, sizes[-1]] of dt."""
     from .backends import _train_reference as spec
 
     d0, dl = sizes[0], sizes[-1]
-    X = _input("X", X, 2, dt)
-    n = X.shape[0]
-    if X.shape[1] != d0:
-        raise ValueError(f"X must have sizes[0] = {d0} columns, got shape {X.shape}")
+    sparse = sys.modules.get("scipy.sparse")  # (a sparse X has imported it)
+    if sparse is not None and sparse.issparse(X):
+        if not getattr(mod, "SPARSE_X", False):
+            raise TypeError(f"a sparse X runs on the 'c' and 'numpy' backends, not {mod.NAME!r}: pass backend='c', "
+                            "or X.toarray()")
+        if X.format != "csr":
+            raise TypeError(f"X is a sparse {X.format.upper()} matrix; the MLP passes take CSR (one row per "
+                            "sample): pass X.tocsr()")
+        if len(X.shape) != 2 or X.shape[1] != d0 or d0 >= 1 << 31:
+            raise ValueError(f"X must have sizes[0] = {d0} columns (fewer than 2**31 when sparse), got shape "
+                             f"{X.shape}")
+        n = int(X.shape[0])
+        data, indices, indptr = _compressed(X, dt, n, d0, ("row", "n_samples"), ("column", "sizes[0]"))
+        # (every column index was checked < sizes[0] < 2**31: int32 holds it)
+        X = CSR(data, np.ascontiguousarray(indices, np.int32), np.ascontiguousarray(indptr, np.int64), (n, d0))
+    else:
+        X = _input("X", X, 2, dt)
+        n = X.shape[0]
+        if X.shape[1] != d0:
+            raise ValueError(f"X must have sizes[0] = {d0} columns, got shape {X.shape}")
     refuse_masked("y", y)
     y_arr = np.asarray(y)
     if loss_code == spec.LOSS_SOFTMAX_XENT:
@@ -1106,7 +1145,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     grads = _inplace("grads", grads, (size,), dt, (("params", params),))
     n_state = spec.N_STATE[opt]
     state = _inplace("state", state, (n_state, size), dt, (("params", params), ("grads", grads)))
-    X, y_arr = _mlp_data(X, y, sizes_t, loss, loss_code, dt)
+    X, y_arr = _mlp_data(X, y, sizes_t, loss, loss_code, dt, mod)
     n = X.shape[0]
     perm_arr = np.asarray(perm)
     if perm_arr.dtype.kind not in "iu":
@@ -1119,7 +1158,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     perm_arr = np.ascontiguousarray(perm_arr, dtype=np.int64)
     batch_size = check_int("batch_size", batch_size, 1)
     sw = None if sample_weight is None else _row_weights(sample_weight, n, perm_arr, batch_size)
-    for name, arr in (("X", X), ("y", y_arr), ("perm", perm_arr), ("sample_weight", sw)):
+    for name, arr in _x_arrays(X) + (("y", y_arr), ("perm", perm_arr), ("sample_weight", sw)):
         if arr is None:
             continue
         for buf_name, buf in (("params", params), ("grads", grads), ("state", state)):
@@ -1153,12 +1192,11 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
         # and not over the data: a loss written over perm (or X, y, sample_weight) is read
         # back by a later batch as row indices or values
         batch_losses = _inplace("batch_losses", batch_losses, (nb,), np.dtype(np.float64),
-                                (("params", params), ("grads", grads), ("state", state), ("X", X), ("y", y_arr),
-                                 ("perm", perm_arr), ("sample_weight", sw)))
+                                (("params", params), ("grads", grads), ("state", state)) + _x_arrays(X)
+                                + (("y", y_arr), ("perm", perm_arr), ("sample_weight", sw)))
     args = (params, grads, state, X, y_arr, perm_arr, sizes_t, code, param, loss_code, opt, lr, step, batch_size,
             momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses, sw, loss_clip)
-    flops = training_flops(sizes_t, m)
-    return float(_run("train_epoch", mod, "train_epoch", args, flops, 0.0))
+    return float(_run("train_epoch", mod, "train_epoch", args, _x_flops(X, sizes_t, perm_arr), 0.0))
 
 
 __all__.append("loss_grad")
@@ -1200,7 +1238,7 @@ def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss
         raise ValueError(f"params must have shape ({size},) for sizes {sizes_t}, got {params.shape}")
     dt = params.dtype
     grads = _inplace("grads", grads, (size,), dt, (("params", params),))
-    X, y_arr = _mlp_data(X, y, sizes_t, loss, loss_code, dt)
+    X, y_arr = _mlp_data(X, y, sizes_t, loss, loss_code, dt, mod)
     n = X.shape[0]
     if n == 0:
         raise ValueError("X must have at least one row")
@@ -1209,13 +1247,13 @@ def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss
         sw = row_weights_array(sample_weight, n)
         if sw.sum() == 0:
             raise ValueError("sample_weight sums to 0; the loss is divided by its sum")
-    for name, arr in (("X", X), ("y", y_arr), ("sample_weight", sw)):
+    for name, arr in _x_arrays(X) + (("y", y_arr), ("sample_weight", sw)):
         if arr is not None and arr.size and _may_share_memory(arr, grads):
             raise ValueError(f"grads overlaps {name}; pass a separate buffer")
     alpha = check_real("alpha", alpha, low=0.0)
     loss_clip = check_real("loss_clip", loss_clip, low=0.0, high=0.5, high_open=True)
     args = (params, grads, X, y_arr, sizes_t, code, param, loss_code, alpha, sw, loss_clip)
-    return float(_run("loss_grad", mod, "loss_grad", args, training_flops(sizes_t, n), 0.0))
+    return float(_run("loss_grad", mod, "loss_grad", args, _x_flops(X, sizes_t), 0.0))
 
 
 # ------------------------------------------------------------------- enet_cd

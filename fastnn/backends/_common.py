@@ -1,8 +1,13 @@
-"""Facts every backend shares: activation codes and the dropout hash constants.
+"""Facts every backend shares: activation codes, the dropout hash constants and the
+form of a sparse X.
 
 The activation codes match the ``FNN_ACT_*`` enum in csrc/fastnn.h.
 """
 from __future__ import annotations
+
+from typing import NamedTuple, Tuple
+
+import numpy as np
 
 ACTIVATIONS: dict[str, int] = {
     "identity": 0,
@@ -45,3 +50,14 @@ def dropout_key(seed: int, step: int) -> int:
 def dropout_threshold(p: float) -> int:
     """An element is kept when the top 24 bits of its hash are >= floor(p * 2^24)."""
     return int(p * (1 << 24))
+
+
+class CSR(NamedTuple):
+    """A sparse X in CSR form as the epoch backends take it (fastnn.kernels builds it from
+    a scipy.sparse matrix and checks it): row r's non-zeros are data[indptr[r]:indptr[r+1]]
+    in the columns indices[same]. data in the training dtype, indices int32, indptr int64."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: Tuple[int, int]

@@ -13,13 +13,18 @@ import numpy as np
 # imported alone, the epoch ran on every core whatever set_num_threads said
 from fastnn.backends.c import ffi, lib
 
+from ._common import CSR
 from ._train_reference import LOSS_SOFTMAX_XENT
 
 NAME = "c"
+#: X may be a CSR (fastnn.kernels checks it): the first layer runs over its non-zeros
+SPARSE_X = True
 
 _CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
 _FN = {np.dtype(np.float32): lib.fnn_train_epoch_f32, np.dtype(np.float64): lib.fnn_train_epoch_f64}
+_FN_CSR = {np.dtype(np.float32): lib.fnn_train_epoch_csr_f32, np.dtype(np.float64): lib.fnn_train_epoch_csr_f64}
 _LOSS_GRAD = {np.dtype(np.float32): lib.fnn_loss_grad_f32, np.dtype(np.float64): lib.fnn_loss_grad_f64}
+_LOSS_GRAD_CSR = {np.dtype(np.float32): lib.fnn_loss_grad_csr_f32, np.dtype(np.float64): lib.fnn_loss_grad_csr_f64}
 _NULL = ffi.NULL
 _sizes_cache: dict = {}
 
@@ -41,6 +46,14 @@ def _labels_targets(loss, ct, y):
     return _NULL, ffi.from_buffer(ct, y)
 
 
+def _x_args(ct, X):
+    """X as the leading x arguments of the C call: (x,) dense, (data, indices, indptr) CSR."""
+    if isinstance(X, CSR):
+        return ffi.from_buffer(ct, X.data), ffi.from_buffer("int32_t[]", X.indices), \
+            ffi.from_buffer("int64_t[]", X.indptr)
+    return (ffi.from_buffer(ct, X),)
+
+
 def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
                 momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses,
                 sample_weight=None, loss_clip=0.0):
@@ -49,12 +62,13 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
     sz = _sizes_array(sizes)
     out = ffi.new("double *")
     labels, targets = _labels_targets(loss, ct, y)
-    status = _FN[params.dtype](
+    fn = (_FN_CSR if isinstance(X, CSR) else _FN)[params.dtype]
+    status = fn(
         out,
         _NULL if batch_losses is None else ffi.from_buffer("double[]", batch_losses),
         ffi.from_buffer(ct, params), ffi.from_buffer(ct, grads),
         ffi.from_buffer(ct, state) if state.size else _NULL,
-        ffi.from_buffer(ct, X), labels, targets,
+        *_x_args(ct, X), labels, targets,
         _NULL if sample_weight is None else ffi.from_buffer("double[]", sample_weight),
         ffi.from_buffer("int64_t[]", perm), ffi.from_buffer("int64_t[]", sz),
         len(sizes) - 1, perm.shape[0], batch_size, step, act, loss, opt, seed,
@@ -70,8 +84,9 @@ def loss_grad(params, grads, X, y, sizes, act, param, loss, alpha, sample_weight
     ct = _CTYPE[params.dtype]
     out = ffi.new("double *")
     labels, targets = _labels_targets(loss, ct, y)
-    status = _LOSS_GRAD[params.dtype](
-        out, ffi.from_buffer(ct, grads), ffi.from_buffer(ct, params), ffi.from_buffer(ct, X), labels, targets,
+    fn = (_LOSS_GRAD_CSR if isinstance(X, CSR) else _LOSS_GRAD)[params.dtype]
+    status = fn(
+        out, ffi.from_buffer(ct, grads), ffi.from_buffer(ct, params), *_x_args(ct, X), labels, targets,
         _NULL if sample_weight is None else ffi.from_buffer("double[]", sample_weight),
         ffi.from_buffer("int64_t[]", _sizes_array(sizes)), len(sizes) - 1, X.shape[0], act, loss, param,
         alpha, loss_clip,

@@ -44,6 +44,8 @@ from ._train_reference import (
 )
 
 NAME = "numba"
+#: a sparse X is refused (fastnn.kernels says so): the compiled epoch reads dense rows
+SPARSE_X = False
 
 _jit = numba.njit(cache=True, error_model="numpy", nogil=True)  # nogil: other threads run meanwhile
 

@@ -7,7 +7,8 @@ it trusts its inputs: ``fastnn.kernels.train_epoch`` validated them.
 
 Per batch b (t = step + b + 1, rows = len(batch)):
 
-1. gather the rows ``perm[b*bs : (b+1)*bs]`` of X and y;
+1. gather the rows ``perm[b*bs : (b+1)*bs]`` of X and y (a sparse X, a CSR: its rows
+   stay sparse and the first layer's products run over their non-zeros);
 2. forward: ``h_l = act(a_l @ W_l + b_l)`` (the output layer is linear); on every
    hidden layer with dropout p > 0, ``a_{l+1} = dropout(h_l)`` with the key
    ``dropout_key(seed, t * 1024 + l)``, else ``a_{l+1} = h_l``;
@@ -31,9 +32,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import reference as R
-from ._common import ACT_IDENTITY, NEEDS_INPUT_FOR_GRAD, dropout_key, dropout_threshold
+from ._common import ACT_IDENTITY, CSR, NEEDS_INPUT_FOR_GRAD, dropout_key, dropout_threshold
 
 NAME = "numpy"
+#: X may be a CSR (see _first_forward)
+SPARSE_X = True
 
 #: loss codes, matching FNN_LOSS_* in csrc/fastnn.h
 LOSSES: dict[str, int] = {"softmax_xent": 0, "sigmoid_bce": 1, "mse": 2}
@@ -91,6 +94,22 @@ def _update(opt, p, g, st, lr, t, momentum, beta1, beta2, eps, rho, l2, l1, wd):
         R.adam(p, st[0], st[1], g, lr, beta1, beta2, eps, t, l2, l1, wd)
 
 
+def _first_forward(out, z_out, xs, w, b, act, param):
+    """dense_forward of the first layer on a sparse batch xs (scipy.sparse CSR): z = xs @ w,
+    then + b (scipy.sparse's order, as scikit-learn's sparse path adds its intercept)."""
+    z = z_out if z_out is not None else out
+    z[...] = xs @ w
+    z += b
+    R.act_forward(out, z, act, param)
+
+
+def _first_backward(dw, db, dz, dout, xs, y, z, act, param):
+    """dense_backward of the first layer on a sparse batch xs (no dx): dw = xs^T dz."""
+    R.act_backward(dz, dout, y, z, act, param)
+    dw[...] = xs.T @ dz
+    np.sum(dz, axis=0, out=db)
+
+
 def _loss(loss, g, out, yb, clip):
     """The mean loss of the rows of `out`; g = its gradient w.r.t. them."""
     if loss == LOSS_SOFTMAX_XENT:
@@ -121,7 +140,12 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
     a = [np.empty((bs, o), dt) if dropout > 0 else None for o in sizes[1:-1]]
     d = [None] + [np.empty((bs, i), dt) for i in sizes[1:-1]]
     dlog = np.empty((bs, sizes[-1]), dt)
-    xbuf = np.empty((bs, sizes[0]), dt)
+    sparse = isinstance(X, CSR)
+    if sparse:  # batches of rows of it (scipy.sparse's row indexing), never densified
+        import scipy.sparse
+
+        X = scipy.sparse.csr_matrix((X.data, X.indices, X.indptr), shape=X.shape, copy=False)
+    xbuf = None if sparse else np.empty((bs, sizes[0]), dt)
     ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
     threshold, scale = dropout_threshold(dropout), 1.0 / (1.0 - dropout)
     m = perm.shape[0]
@@ -130,8 +154,12 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
         idx = perm[b * batch_size:(b + 1) * batch_size]
         rows = idx.shape[0]
         t = step + b + 1
-        xb, yb = xbuf[:rows], ybuf[:rows]
-        np.take(X, idx, axis=0, out=xb)
+        yb = ybuf[:rows]
+        if sparse:
+            xb = X[idx]
+        else:
+            xb = xbuf[:rows]
+            np.take(X, idx, axis=0, out=xb)
         np.take(y, idx, axis=0, out=yb)
         inp = xb  # the input of layer l
         ins = []
@@ -139,7 +167,8 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
             hidden = l < L - 1
             code = act if hidden else ACT_IDENTITY
             zl = z[l][:rows] if hidden and z[l] is not None else None
-            R.dense_forward(h[l][:rows], zl, inp, W[l], B[l], code, param)
+            forward = _first_forward if sparse and l == 0 else R.dense_forward
+            forward(h[l][:rows], zl, inp, W[l], B[l], code, param)
             ins.append(inp)
             inp = h[l][:rows]
             if hidden and dropout > 0:
@@ -169,7 +198,10 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
             code = act if hidden else ACT_IDENTITY
             yl = h[l][:rows]  # the linear output layer ignores it
             zl = z[l][:rows] if hidden and z[l] is not None else None
-            R.dense_backward(dx, gW[l], gB[l], g, g, ins[l], W[l], yl, zl, code, param)
+            if sparse and l == 0:
+                _first_backward(gW[0], gB[0], g, g, ins[0], yl, zl, code, param)
+            else:
+                R.dense_backward(dx, gW[l], gB[l], g, g, ins[l], W[l], yl, zl, code, param)
             g = dx
         st_w = [s[:nw] for s in state]
         st_b = [s[nw:] for s in state]

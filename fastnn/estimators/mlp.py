@@ -452,7 +452,9 @@ class _BaseMLP(BaseEstimator):
         return Y
 
     def _use_native(self, X):
-        if not core.native_available() or sp.issparse(X):
+        if not core.native_available():
+            return False
+        if sp.issparse(X) and not core.native_takes_sparse(self.backend):
             return False
         if core.NATIVE_LOSS[self.out_activation_] is None:
             return False

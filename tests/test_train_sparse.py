@@ -1,0 +1,209 @@
+"""train_epoch and loss_grad on a sparse (CSR) X: the C epoch's first layer over the
+non-zeros (csrc/csr.c) and the reference's scipy.sparse products, against the reference
+on the same X densified (the spec), on every ISA path and thread count, the gradient
+against finite differences, duplicate and unsorted entries, and the refusals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastnn
+from fastnn import kernels as K
+from fastnn.backends._train_reference import N_STATE, OPTIMIZERS, layout
+
+SPARSE_BACKENDS = ["numpy", "c"]
+LOSSES = ["softmax_xent", "sigmoid_bce", "mse"]
+
+
+def _problem(dtype, loss, sizes, n=90, density=0.08, seed=0, weighted=False):
+    rng = np.random.default_rng(seed)
+    params = (rng.standard_normal(layout(sizes)[3]) * 0.3).astype(dtype)
+    X = sp.random(n, sizes[0], density=density, format="csr", random_state=rng, dtype=dtype)
+    X.data -= dtype(0.5)  # negative values too
+    if loss == "softmax_xent":
+        y = rng.integers(0, sizes[-1], n).astype(np.int32)
+    elif loss == "sigmoid_bce":
+        y = (rng.random((n, sizes[-1])) > 0.5).astype(dtype)
+    else:
+        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
+    sw = rng.random(n) * 2 + 0.1 if weighted else None
+    return params, X, y, sw
+
+
+def _epoch(backend, params, X, y, loss, sizes, optimizer="adam", **kw):
+    p = params.copy()
+    grads = np.empty_like(p)
+    state = np.zeros((N_STATE[OPTIMIZERS[optimizer]], p.size), p.dtype)
+    perm = np.random.default_rng(7).permutation(X.shape[0])
+    losses = np.empty(-(-X.shape[0] // 16))
+    value = K.train_epoch(p, grads, state, X, y, perm, sizes=sizes, loss=loss, optimizer=optimizer, lr=0.05,
+                          step=3, batch_size=16, batch_losses=losses, backend=backend, **kw)
+    return value, p, state, losses
+
+
+def _close(got, want, dtype):
+    rtol = 2e-5 if dtype == np.float32 else 1e-11
+    for g, w in zip(got, want):
+        scale = max(1.0, float(np.max(np.abs(w)))) if np.size(w) else 1.0
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("backend", SPARSE_BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("activation", ["relu", "gelu"])  # gelu keeps the pre-activation
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_sparse_epoch_is_the_dense_epoch(backend, dtype, loss, activation, weighted):
+    """A CSR X trains as the same X dense on the reference: parameters, optimizer state,
+    batch losses (L2, sample weights and dropout included)."""
+    sizes = (70, 24, 9, 3)
+    params, X, y, sw = _problem(dtype, loss, sizes, weighted=weighted)
+    kw = dict(activation=activation, alpha=0.02, sample_weight=sw, dropout=0.2, seed=5)
+    want = _epoch("numpy", params, X.toarray(), y, loss, sizes, **kw)
+    got = _epoch(backend, params, X, y, loss, sizes, **kw)
+    _close(got, want, dtype)
+
+
+@pytest.mark.parametrize("backend", SPARSE_BACKENDS)
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "rmsprop", "adamw"])
+@pytest.mark.parametrize("sizes", [(40, 3), (40, 130, 2)], ids=["no-hidden-layer", "wide-hidden-layer"])
+def test_sparse_epoch_optimizers_and_shapes(backend, optimizer, sizes):
+    """No hidden layer (the first layer is the output layer: a linear model) and a hidden
+    layer of 130 units (column blocks of 8, 4, 2 and 1 vectors and a scalar tail)."""
+    loss = "softmax_xent" if sizes[-1] > 2 else "sigmoid_bce"
+    params, X, y, _ = _problem(np.float64, loss, sizes, density=0.2)
+    kw = dict(activation="tanh", alpha=0.01, l1=1e-3 if optimizer == "sgd" else 0.0,
+              weight_decay=0.01 if optimizer == "adamw" else 0.0)
+    want = _epoch("numpy", params, X.toarray(), y, loss, sizes, optimizer=optimizer, **kw)
+    got = _epoch(backend, params, X, y, loss, sizes, optimizer=optimizer, **kw)
+    _close(got, want, np.float64)
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "best"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_c_sparse_kernels_on_every_isa_and_thread_count(isa, threads, dtype):
+    """The C epoch and pass on the portable, AVX2 and best kernels, on 1 and 2 threads
+    (the sparse passes stay on one, the updates may not): the reference's numbers. The
+    pass covers 4500 rows, more than one chunk (GRAD_CHUNK_CSR_ROWS)."""
+    from fastnn.backends import c as cb
+
+    sizes = (300, 37, 5)
+    params, X, y, _ = _problem(dtype, "softmax_xent", sizes, n=4500, density=0.02)
+    before, before_isa = fastnn.get_num_threads(), cb.isa_name()
+    try:
+        fastnn.set_num_threads(threads)
+        if isa != "best":
+            cb.set_isa(isa)
+        got = _epoch("c", params, X, y, "softmax_xent", sizes, activation="relu", alpha=0.01)
+        got_grads = np.empty_like(params)
+        got_loss = K.loss_grad(params, got_grads, X, y, sizes=sizes, activation="relu", loss="softmax_xent",
+                               alpha=0.01, backend="c")
+    finally:
+        fastnn.set_num_threads(before)
+        cb.set_isa(before_isa)
+    want = _epoch("numpy", params, X.toarray(), y, "softmax_xent", sizes, activation="relu", alpha=0.01)
+    want_grads = np.empty_like(params)
+    want_loss = K.loss_grad(params, want_grads, X.toarray(), y, sizes=sizes, activation="relu",
+                            loss="softmax_xent", alpha=0.01, backend="numpy")
+    _close(got, want, dtype)
+    _close((got_loss, got_grads), (want_loss, want_grads), dtype)
+
+
+@pytest.mark.parametrize("backend", SPARSE_BACKENDS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_sparse_gradient_matches_finite_differences(backend, loss):
+    """Central differences of loss_grad's loss on a CSR X, every parameter."""
+    sizes = (12, 5, 3)
+    params, X, y, sw = _problem(np.float64, loss, sizes, n=25, density=0.3, weighted=True)
+    kw = dict(sizes=sizes, activation="tanh", loss=loss, alpha=0.05, sample_weight=sw, backend=backend)
+    grads = np.empty_like(params)
+    K.loss_grad(params, grads, X, y, **kw)
+    h, fd = 1e-6, np.empty_like(params)
+    scratch = np.empty_like(params)
+    for i in range(params.size):
+        up, down = params.copy(), params.copy()
+        up[i] += h
+        down[i] -= h
+        fd[i] = (K.loss_grad(up, scratch, X, y, **kw) - K.loss_grad(down, scratch, X, y, **kw)) / (2 * h)
+    np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", SPARSE_BACKENDS)
+def test_duplicate_unsorted_and_empty_entries(backend):
+    """A CSR with unsorted column indices, a column stored twice in a row (they add up, as
+    in X.toarray()), empty rows and explicit zeros trains as its dense form."""
+    sizes = (6, 4, 2)
+    indptr = np.array([0, 3, 3, 6, 7, 7])
+    indices = np.array([5, 1, 5, 0, 4, 2, 3], dtype=np.int32)
+    data = np.array([1.0, -2.0, 0.5, 0.0, 3.0, 1.5, -1.0])
+    X = sp.csr_matrix((data, indices, indptr), shape=(5, 6))
+    assert not X.has_canonical_format
+    rng = np.random.default_rng(1)
+    params = rng.standard_normal(layout(sizes)[3])
+    y = np.array([0, 1, 1, 0, 1], dtype=np.int32)
+    dense = X.toarray()
+    assert dense[0, 5] == 1.5
+    want = _epoch("numpy", params, dense, y, "softmax_xent", sizes, activation="relu")
+    got = _epoch(backend, params, X, y, "softmax_xent", sizes, activation="relu")
+    _close(got, want, np.float64)
+
+
+def test_sparse_array_and_int64_indices_are_taken():
+    """scipy's sparse arrays (csr_array) and int64 index arrays work as csr_matrix does."""
+    sizes = (30, 8, 2)
+    params, X, y, _ = _problem(np.float64, "softmax_xent", sizes)
+    want = _epoch("c", params, X, y, "softmax_xent", sizes, activation="relu")
+    wide = sp.csr_array((X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64)), shape=X.shape)
+    got = _epoch("c", params, wide, y, "softmax_xent", sizes, activation="relu")
+    _close(got, want, np.float64)
+
+
+def _bad(X, **change):
+    sizes = change.pop("sizes", (10, 4, 2))
+    params = np.zeros(layout(sizes)[3])
+    kw = dict(sizes=sizes, activation="relu", loss="softmax_xent", optimizer="sgd", lr=0.1, step=0,
+              batch_size=4, backend="c")
+    kw.update(change)
+    y = np.zeros(X.shape[0], dtype=np.int32)
+    return lambda: K.train_epoch(params, np.empty_like(params), np.empty((0, params.size)), X, y,
+                                 np.arange(X.shape[0]), **kw)
+
+
+def _csr(indices=(1, 9), indptr=(0, 1, 2, 2), dtype=np.float64, shape=(3, 10)):
+    X = sp.csr_matrix((np.ones(2, dtype), np.array([0, 0], dtype=np.int32), np.array([0, 1, 2, 2])), shape=shape)
+    X.indices = np.array(indices, dtype=np.int32)  # (scipy checks only at construction)
+    X.indptr = np.array(indptr)
+    return X
+
+
+@pytest.mark.parametrize("exc, match, make", [
+    (TypeError, "CSC matrix.*X.tocsr", lambda: _bad(_csr().tocsc())),
+    (TypeError, "not 'numba'", lambda: _bad(_csr(), backend="numba")),
+    (TypeError, "X.data has dtype float32", lambda: _bad(_csr(dtype=np.float32))),
+    (ValueError, "sizes\\[0\\] = 12 columns", lambda: _bad(_csr(), sizes=(12, 4, 2))),
+    (ValueError, "X.indices must be column indices in \\[0, 10\\)", lambda: _bad(_csr(indices=(1, 10)))),
+    (ValueError, "X.indices must be column indices", lambda: _bad(_csr(indices=(-1, 3)))),
+    (ValueError, "X.indptr must be non-decreasing", lambda: _bad(_csr(indptr=(0, 2, 1, 2)))),
+    (ValueError, "X.indptr must run from 0 to nnz", lambda: _bad(_csr(indptr=(0, 1, 2, 3)))),
+])
+def test_bad_sparse_input_is_refused(exc, match, make):
+    with pytest.raises(exc, match=match):
+        make()()
+
+
+def test_buffers_must_not_overlap_the_sparse_values():
+    """params whose memory holds X's values would change X under the epoch."""
+    sizes = (10, 4, 2)
+    params = np.zeros(layout(sizes)[3])
+    X = sp.csr_matrix((np.ones(2), np.array([1, 2], dtype=np.int32), np.array([0, 1, 2])), shape=(2, 10))
+    X.data = params[:2]  # (scipy copied the values at construction)
+    assert np.shares_memory(X.data, params)
+    with pytest.raises(ValueError, match="params overlaps X.data"):
+        K.train_epoch(params, np.empty_like(params), np.empty((0, params.size)), X, np.zeros(2, np.int32),
+                      np.arange(2), sizes=sizes, activation="relu", loss="softmax_xent", optimizer="sgd", lr=0.1,
+                      step=0, batch_size=2, backend="c")
+    with pytest.raises(ValueError, match="grads overlaps X.data"):
+        K.loss_grad(np.zeros_like(params), params, X, np.zeros(2, np.int32), sizes=sizes, activation="relu",
+                    loss="softmax_xent", backend="c")
