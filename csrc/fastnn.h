@@ -246,12 +246,12 @@ int fnn_loss_grad_f64(double *loss_out, double *grads, const double *params, con
 /* The epoch and the pass above on a sparse x in CSR form, x[n, sizes[0]]: row r's
  * non-zeros are x_data[x_indptr[r] .. x_indptr[r + 1]) in the columns x_indices[same]
  * (x_indptr[0] = 0, non-decreasing; every index in [0, sizes[0]); a column repeated in a
- * row adds up). The first layer's products run over the non-zeros (the forward as a sum
- * of rows of W_0, the weight gradient as scatter-adds of rows of dz); its weight
- * gradient is dense, zero where the rows hold no non-zero, and every weight is updated
- * (the optimizers' state moves on every step, as scikit-learn's does). Every other
- * argument and result is the dense call's. One thread for the passes over x (the
- * optimizer updates still spread over fnn_get_num_threads()). */
+ * row adds up). The first layer's products run over the non-zeros (each batch's sorted
+ * by column, csr.c); its weight gradient is dense, zero where the rows hold no non-zero,
+ * and every weight is updated (the optimizers' state moves on every step, as
+ * scikit-learn's does). Every other argument and result is the dense call's. One
+ * thread for the passes over x (the optimizer updates still spread over
+ * fnn_get_num_threads()). */
 int fnn_train_epoch_csr_f32(double *loss_out, double *batch_losses, float *params, float *grads,
                             float *state, const float *x_data, const int32_t *x_indices,
                             const int64_t *x_indptr, const int32_t *labels, const float *targets,

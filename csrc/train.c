@@ -52,10 +52,12 @@
  * batches of 200 with their updates, 1.23); in chunks of 512 it takes 0.98. Fewer rows
  * ran slower where the weights are large (each chunk reads them all again: 784-256-128-10
  * over 10000 rows, float64, 168 ms in chunks of 33, 136 in chunks of 512), more rows
- * spilled again (digits, 1024: 1.17 ms). The workspace stays under GRAD_CHUNK_MAX_BYTES
+ * spilled again (digits, 1024: 1.17 ms). A CSR x (no rows gathered) too: 15000 rows of
+ * 5000 columns at 2%, 5000-64-2, float64, 28.6 ms in chunks of 512, 31.8 of 2048 (and,
+ * before grad_share added the first layer in place, 42.6 / 32.7 / 37.5 / 65.7 in chunks
+ * of 256 / 512 / 4096 / all rows). The workspace stays under GRAD_CHUNK_MAX_BYTES
  * whatever n is (a chunk of at least GRAD_CHUNK_MIN_ROWS otherwise). */
 #define GRAD_CHUNK_ROWS 512
-#define GRAD_CHUNK_CSR_ROWS 4096
 #define GRAD_CHUNK_MAX_BYTES (16 << 20)
 #define GRAD_CHUNK_MIN_ROWS 64
 
@@ -63,10 +65,24 @@ static int64_t grad_chunk_rows(const int64_t *sizes, int64_t L, int64_t n, size_
     int64_t per_row = csr ? 0 : sizes[0];      /* x; each layer: output, gradient (x2) */
     for (int64_t l = 1; l <= L; l++) per_row += 3 * sizes[l];
     int64_t rows = (int64_t)(GRAD_CHUNK_MAX_BYTES / ((size_t)per_row * elem));
-    int64_t cap = csr ? GRAD_CHUNK_CSR_ROWS : GRAD_CHUNK_ROWS;
-    if (rows > cap) rows = cap;
+    if (rows > GRAD_CHUNK_ROWS) rows = GRAD_CHUNK_ROWS;
     if (rows < GRAD_CHUNK_MIN_ROWS) rows = GRAD_CHUNK_MIN_ROWS;
     return rows < n ? rows : n;
+}
+
+/* the most non-zeros a batch of `bs` rows holds (rows perm[...], or 0.. without perm) of
+ * a CSR x with row pointers ptr: the size of the batch's transpose (csr.c) */
+static int64_t csr_batch_nnz(const int64_t *ptr, const int64_t *perm, int64_t m, int64_t bs) {
+    int64_t most = 0;
+    for (int64_t s0 = 0; s0 < m; s0 += bs) {
+        int64_t s1 = m - s0 < bs ? m : s0 + bs, nnz = 0;
+        for (int64_t r = s0; r < s1; r++) {
+            int64_t src = perm ? perm[r] : r;
+            nnz += ptr[src + 1] - ptr[src];
+        }
+        if (nnz > most) most = nnz;
+    }
+    return most;
 }
 
 /* round a byte count up to the cache-line alignment of every workspace buffer */
@@ -92,6 +108,7 @@ typedef struct {                                                                
     double act_param, lr, mu, b1, b2, eps, rho, alpha, l1, wd, scale;                     \
     double loss_clip;                                                                     \
     int64_t chunk; /* loss_grad: rows per chunk (grad_chunk_rows) */                       \
+    int64_t batch_nnz; /* a CSR x: the most non-zeros of a batch or chunk (csr_batch_nnz) */ \
     int64_t *w_off, *b_off;                                                               \
 } epoch_##SFX;                                                                            \
                                                                                           \
@@ -103,12 +120,14 @@ typedef struct {                                                                
 typedef struct {                                                                          \
     T *xb, *yb, *dlog, *d0, *d1;                                                          \
     int32_t *lb;                                                                          \
+    int64_t *colptr; int32_t *erow; T *eval; /* a CSR x: the batch by column (csr.c) */   \
     T **h, **z, **a;                                                                      \
     void *block;                                                                          \
 } work_##SFX;                                                                             \
                                                                                           \
 static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int64_t bs,  \
-                            int keep_z, int use_dropout, int labels, int gather, int csr) { \
+                            int keep_z, int use_dropout, int labels, int gather, int csr, \
+                            int64_t csr_nnz) {                                            \
     int64_t widest_hidden = 1;                                                            \
     for (int64_t l = 1; l < L; l++)                                                       \
         if (sizes[l] > widest_hidden) widest_hidden = sizes[l];                           \
@@ -118,7 +137,11 @@ static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int6
     size_t y_bytes = !gather ? 0                                                          \
                    : labels ? aligned_bytes((size_t)bs * sizeof(int32_t))                 \
                             : aligned_bytes((size_t)(bs * sizes[L]) * sizeof(T));         \
-    size_t bytes = aligned_bytes(3 * (size_t)L * sizeof(T *)) + x_bytes + y_bytes        \
+    /* a CSR x's batch sorted by column: column pointers, then (row, value) pairs */      \
+    size_t t_bytes = !csr ? 0 : aligned_bytes((size_t)(sizes[0] + 1) * sizeof(int64_t))   \
+                              + aligned_bytes((size_t)csr_nnz * sizeof(int32_t))          \
+                              + aligned_bytes((size_t)csr_nnz * sizeof(T));               \
+    size_t bytes = aligned_bytes(3 * (size_t)L * sizeof(T *)) + x_bytes + y_bytes + t_bytes \
                  + aligned_bytes((size_t)(bs * sizes[L]) * sizeof(T))                    \
                  + 2 * aligned_bytes((size_t)(bs * widest_hidden) * sizeof(T));          \
     for (int64_t l = 0; l < L; l++) {                                                     \
@@ -133,6 +156,12 @@ static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int6
     w->h = (T **)p; w->z = w->h + L; w->a = w->z + L;                                     \
     p += aligned_bytes(3 * (size_t)L * sizeof(T *));                                      \
     w->xb = x_bytes ? (T *)p : NULL; p += x_bytes;                                        \
+    w->colptr = NULL; w->erow = NULL; w->eval = NULL;                                     \
+    if (csr) {                                                                            \
+        w->colptr = (int64_t *)p; p += aligned_bytes((size_t)(sizes[0] + 1) * sizeof(int64_t)); \
+        w->erow = (int32_t *)p; p += aligned_bytes((size_t)csr_nnz * sizeof(int32_t));    \
+        w->eval = (T *)p; p += aligned_bytes((size_t)csr_nnz * sizeof(T));                \
+    }                                                                                     \
     w->lb = gather && labels ? (int32_t *)p : NULL;                                       \
     w->yb = gather && !labels ? (T *)p : NULL;                                            \
     p += y_bytes;                                                                         \
@@ -210,13 +239,14 @@ static double batch_norm_##SFX(const epoch_##SFX *E, const int64_t *idx, int64_t
                                                                                           \
 /* Forward, loss and backward of rows [r0, r0 + rows) of a batch of `brows` rows       \
  * (idx: the batch's rows of x, NULL for rows [0, brows) of x in order, as loss_grad's  \
- * one batch; s: batch_norm), the weight and bias gradients into g.                     \
+ * one batch; s: batch_norm), the weight and bias gradients into g; a CSR x's first     \
+ * layer's weight gradient is added into dw0_add instead when that is not NULL.         \
  * Returns the rows' part of the batch loss, sum(w_r loss_r) (w_r = 1 unweighted), for  \
  * the caller to divide by s; with `whole` (the rows are the whole batch) and no        \
  * weights, their mean loss as the loss kernel gives it (see batch_loss). */            \
 static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const int64_t *idx, \
                               int64_t r0, int64_t rows, int64_t brows, double s, uint64_t t, \
-                              int whole) {                                                \
+                              int whole, T *dw0_add) {                                    \
     const int64_t *sizes = E->sizes;                                                      \
     int64_t L = E->L, d_in = sizes[0], d_out = sizes[L];                                  \
     /* the rows: gathered, or (no idx) read in place; a CSR x is read in place always    \
@@ -241,10 +271,13 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
     const T *in = xb;                                                                     \
     for (int64_t l = 0; l < L; l++) {                                                     \
         int hidden = l < L - 1;                                                           \
-        if (l == 0 && csr) { /* z, then the activation from it (in place without z) */   \
+        if (l == 0 && csr) { /* the rows by column (for the backward too), z, then the   \
+                              * activation from it (in place without z) */                \
             T *zl = w->z[0] ? w->z[0] : w->h[0];                                          \
-            fnn_csr_forward_##SFX(zl, E->x, E->xi, E->xp, idx, r0, rows,                  \
-                                  E->params + E->w_off[0], E->params + E->b_off[0], sizes[1]); \
+            fnn_csr_transpose_##SFX(w->colptr, w->erow, w->eval, E->x, E->xi, E->xp, idx, \
+                                    r0, rows, d_in);                                      \
+            fnn_csc_forward_##SFX(zl, w->colptr, w->erow, w->eval, E->params + E->w_off[0], \
+                                  E->params + E->b_off[0], rows, d_in, sizes[1]);         \
             if (hidden)                                                                   \
                 fnn_act_forward_##SFX(w->h[0], zl, rows, sizes[1], E->act, E->act_param); \
         } else                                                                            \
@@ -286,7 +319,8 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
         if (hidden && E->use_dropout)                                                     \
             fnn_dropout_from_##SFX(gr, gr, rows * sizes[l + 1], r0 * sizes[l + 1],         \
                                    dropout_key(E->seed, t, (uint64_t)l), E->threshold, E->scale); \
-        if (l == 0 && csr) { /* dz in place, the bias gradient, then the weights' */     \
+        if (l == 0 && csr) { /* dz in place, the bias gradient, then the weights' (from  \
+                              * the forward's transpose) */                               \
             int64_t o = sizes[1];                                                         \
             T *db = g + E->b_off[0];                                                      \
             if (hidden)                                                                   \
@@ -294,8 +328,11 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
             for (int64_t c = 0; c < o; c++) db[c] = 0;                                    \
             for (int64_t r = 0; r < rows; r++)                                            \
                 for (int64_t c = 0; c < o; c++) db[c] += gr[r * o + c];                   \
-            fnn_csr_weight_grad_##SFX(g + E->w_off[0], E->x, E->xi, E->xp, idx, r0, rows, \
-                                      gr, d_in, o);                                       \
+            if (dw0_add)                                                                  \
+                fnn_csc_weight_grad_##SFX(dw0_add, w->colptr, w->erow, w->eval, gr, d_in, o, 1); \
+            else                                                                          \
+                fnn_csc_weight_grad_##SFX(g + E->w_off[0], w->colptr, w->erow, w->eval, gr, \
+                                          d_in, o, 0);                                    \
             break;                                                                        \
         }                                                                                 \
         T *dx = l == 0 ? NULL : (gr == w->d0 ? w->d1 : w->d0);                            \
@@ -328,7 +365,7 @@ static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *ba
     int64_t bs = E->batch_size < E->m ? E->batch_size : E->m;                             \
     work_##SFX w;                                                                         \
     if (work_alloc_##SFX(&w, E->sizes, E->L, bs, E->keep_z, E->use_dropout,              \
-                         E->labels != NULL, E->perm != NULL, E->xp != NULL))              \
+                         E->labels != NULL, E->perm != NULL, E->xp != NULL, E->batch_nnz)) \
         return FNN_ENOMEM;                                                                \
     double total = 0;                                                                     \
     int64_t nb = (E->m + E->batch_size - 1) / E->batch_size;                              \
@@ -338,7 +375,7 @@ static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *ba
                                                                  : E->batch_size;         \
         uint64_t t = (uint64_t)E->step + (uint64_t)b + 1;                                 \
         double s = batch_norm_##SFX(E, idx, rows);                                        \
-        double part = rows_grad_##SFX(E, &w, E->grads, idx, 0, rows, rows, s, t, 1);      \
+        double part = rows_grad_##SFX(E, &w, E->grads, idx, 0, rows, rows, s, t, 1, NULL); \
         double l2 = E->alpha > 0 ? fnn_l2_##SFX(E->params, E->nw) : 0.0;                  \
         double bl = batch_loss_##SFX(E, &part, 1, s, l2, 1);                              \
         update_range_##SFX(E, E->grads, 0, E->size, t, s);                                \
@@ -363,7 +400,7 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
     for (int u = 0; u < nt && status == FNN_OK; u++)                                      \
         status = work_alloc_##SFX(&w[u], E->sizes, E->L, bs, E->keep_z,                   \
                                   E->use_dropout, E->labels != NULL, E->perm != NULL,     \
-                                  E->xp != NULL);                                         \
+                                  E->xp != NULL, E->batch_nnz);                           \
     double total = 0, l2 = 0;                                                             \
     int64_t nb = (E->m + E->batch_size - 1) / E->batch_size;                              \
     if (status == FNN_OK) {                                                               \
@@ -384,7 +421,7 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
                 uint64_t t = (uint64_t)E->step + (uint64_t)b + 1;                         \
                 double s = batch_norm_##SFX(E, idx, rows); /* same value on every thread */ \
                 int64_t r0 = rows * u / un, r1 = rows * (u + 1) / un;                     \
-                parts[u] = r1 > r0 ? rows_grad_##SFX(E, &w[u], g, idx, r0, r1 - r0, rows, s, t, 0) : 0.0; \
+                parts[u] = r1 > r0 ? rows_grad_##SFX(E, &w[u], g, idx, r0, r1 - r0, rows, s, t, 0, NULL) : 0.0; \
                 part_rows[u] = r1 - r0;                                                   \
                 if (u == 0 && E->alpha > 0) l2 = fnn_l2_##SFX(E->params, E->nw);          \
                 _Pragma("omp barrier")                                                    \
@@ -417,16 +454,22 @@ static int epoch_parallel_##SFX(const epoch_##SFX *E, double *loss_out, double *
 }                                                                                         \
                                                                                           \
 /* loss_grad: rows [r0, r1) in chunks of E->chunk into acc (the first chunk's gradient \
- * written, the others' added from tmp); returns their part of the loss (see         \
- * rows_grad: sum(w_r loss_r)), s being the weight of all of X. */                    \
+ * written, the others' added from tmp; a CSR x's first-layer weight gradient, the     \
+ * bulk of the parameters, added into acc directly: adding a whole tmp every chunk     \
+ * read and wrote 2.5 MB more a chunk for 5000 x 64 float64 weights); returns their   \
+ * part of the loss (see rows_grad: sum(w_r loss_r)), s being the weight of all of X. */ \
 static double grad_share_##SFX(const epoch_##SFX *E, work_##SFX *w, T *acc, T *tmp,       \
                                int64_t r0, int64_t r1, double s) {                        \
     double part = 0;                                                                      \
+    int64_t skip0 = E->xp ? E->w_off[0] : 0, skip1 = E->xp ? E->w_off[0] + E->sizes[0] * E->sizes[1] : 0; \
     for (int64_t r = r0; r < r1; r += E->chunk) {                                         \
         int64_t rows = r1 - r < E->chunk ? r1 - r : E->chunk;                             \
-        part += rows_grad_##SFX(E, w, r == r0 ? acc : tmp, NULL, r, rows, E->m, s, 0, 0); \
-        if (r != r0)                                                                      \
-            for (int64_t p = 0; p < E->size; p++) acc[p] += tmp[p];                       \
+        T *dw0_add = r != r0 && E->xp ? acc + E->w_off[0] : NULL;                         \
+        part += rows_grad_##SFX(E, w, r == r0 ? acc : tmp, NULL, r, rows, E->m, s, 0, 0, dw0_add); \
+        if (r != r0) {                                                                    \
+            for (int64_t p = 0; p < skip0; p++) acc[p] += tmp[p];                         \
+            for (int64_t p = skip1; p < E->size; p++) acc[p] += tmp[p];                   \
+        }                                                                                 \
     }                                                                                     \
     return part;                                                                          \
 }                                                                                         \
@@ -444,7 +487,7 @@ static int grad_pass_##SFX(const epoch_##SFX *E, double *loss_out, int nt) {    
     int status = (w && bufs && parts) ? FNN_OK : FNN_ENOMEM;                              \
     for (int u = 0; u < nt && status == FNN_OK; u++)                                      \
         status = work_alloc_##SFX(&w[u], E->sizes, E->L, E->chunk, E->keep_z, 0,           \
-                                  E->labels != NULL, 0, E->xp != NULL);                   \
+                                  E->labels != NULL, 0, E->xp != NULL, E->batch_nnz);     \
     double s = batch_norm_##SFX(E, NULL, n), l2 = 0;                                      \
     int used = 1;                                                                         \
     if (status == FNN_OK && nt == 1) {                                                    \
@@ -519,6 +562,7 @@ static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {  
      * first-layer weight gradient ([in, out], 320k values for 5000 columns and 64        \
      * units), zeroed and added up every batch: more than the sparse products it splits */ \
     if (nt < 1 || E->xp) nt = 1;                                                          \
+    if (E->xp) E->batch_nnz = csr_batch_nnz(E->xp, E->perm, E->m, bs);                     \
     int flush = FNN_FLUSHES_##SFX;                                                        \
     unsigned mxcsr = fnn_flush_enter(flush);                                              \
     int status = grad_only ? grad_pass_##SFX(E, loss_out, nt)                             \

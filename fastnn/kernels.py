@@ -1055,6 +1055,8 @@ def _mlp_data(X, y, sizes: tuple, loss: str, loss_code: int, dt: np.dtype, mod) 
             raise ValueError(f"X must have sizes[0] = {d0} columns (fewer than 2**31 when sparse), got shape "
                              f"{X.shape}")
         n = int(X.shape[0])
+        if n >= 1 << 31:  # (the C epoch numbers a batch's rows in int32)
+            raise ValueError(f"a sparse X must have fewer than 2**31 rows, got {n}")
         data, indices, indptr = _compressed(X, dt, n, d0, ("row", "n_samples"), ("column", "sizes[0]"))
         # (every column index was checked < sizes[0] < 2**31: int32 holds it)
         X = CSR(data, np.ascontiguousarray(indices, np.int32), np.ascontiguousarray(indptr, np.int64), (n, d0))
@@ -1100,7 +1102,10 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     in C order, then all biases); params is updated in place, grads is workspace.
     state: [n_state, params.size] optimizer state in params' dtype, updated in place;
     n_state is 0 for sgd, 1 for momentum/nesterov/adagrad/rmsprop, 2 for adam/adamw.
-    X: [n, sizes[0]] in params' dtype. y: int labels [n] in [0, sizes[-1]) for
+    X: [n, sizes[0]] in params' dtype, or a scipy.sparse CSR matrix or array of that
+    shape and dtype (backends "c" and "numpy"; "numba" refuses it): kept sparse, the
+    first layer's products run over each batch's non-zeros (a column stored twice in a
+    row adds up, as in ``X.toarray()``). y: int labels [n] in [0, sizes[-1]) for
     softmax_xent, float targets [n, sizes[-1]] (or [n] when sizes[-1] == 1) for
     sigmoid_bce and mse. perm: [m] integer row indices in [0, n), m >= 1; batch b
     is ``perm[b*batch_size:(b+1)*batch_size]`` (the last one may be short).
@@ -1212,8 +1217,9 @@ def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss
     ``scipy.optimize.minimize(method="L-BFGS-B", jac=True)``. Returns the loss
     (``0.5 alpha sum(W^2) / s`` included, s = the number of rows or the sum of
     sample_weight) and fills grads with its gradient w.r.t. params, the weights'
-    including ``alpha W / s``. sizes, activation, param, loss, X, y, sample_weight
-    and loss_clip are train_epoch's; params is only read. One call does the whole
+    including ``alpha W / s``. sizes, activation, param, loss, X (dense, or sparse CSR
+    on "c" and "numpy"), y, sample_weight and loss_clip are train_epoch's; params is
+    only read. One call does the whole
     pass (forward, loss, backward, penalty); the C backend runs it in chunks of up to
     512 rows (its workspace stays small whatever X's length), split over the threads
     when the layers are small. For example, an MLP fitted by SciPy's L-BFGS-B

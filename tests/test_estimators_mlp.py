@@ -690,17 +690,23 @@ def test_large_sparse_input_trains_sparse_like_scikit_learn(monkeypatch, params)
 
 
 def test_sparse_input_densified_only_where_it_pays():
-    """Narrow or >= 10% non-zero sparse X trains densified; a wide, sparser one (a
+    """On the native epoch only >= 30% non-zero sparse X trains densified; on the composed
+    one (numba, Poisson) narrow or >= 10% non-zero X does too. A wide, sparse one (a
     TF-IDF-like X) trains sparse, with scikit-learn's numbers and no dense copy."""
     from fastnn.estimators import mlp as fmlp
     from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
     rng = np.random.RandomState(0)
-    assert fmlp._densify(sp.random(50, fmlp.SPARSE_DENSIFY_FEATURES, density=0.01, format="csr",
-                                   random_state=rng), np.float64)
-    assert fmlp._densify(sp.random(50, 2000, density=0.2, format="csr", random_state=rng), np.float64)
+    narrow = sp.random(50, fmlp.SPARSE_DENSIFY_FEATURES, density=0.01, format="csr", random_state=rng)
+    fifth = sp.random(50, 2000, density=0.2, format="csr", random_state=rng)
+    half = sp.random(50, 100, density=0.5, format="csr", random_state=rng)
+    assert [fmlp._densify(X, np.float64) for X in (narrow, fifth, half)] == [False, False, True]
+    assert [fmlp._densify(X, np.float64, native=False) for X in (narrow, fifth, half)] == [True, True, True]
+    assert MLPClassifier()._trains_sparse_natively()
+    assert not MLPClassifier(backend="numba")._trains_sparse_natively()
+    assert not MLPRegressor(loss="poisson")._trains_sparse_natively()
     wide = sp.random(300, 2000, density=0.01, format="csr", random_state=rng)
-    assert not fmlp._densify(wide, np.float64)
+    assert not fmlp._densify(wide, np.float64) and not fmlp._densify(wide, np.float64, native=False)
     row_sums = np.asarray(wide.sum(axis=1)).ravel()
     y = (row_sums > np.median(row_sums)).astype(int)
     common = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
