@@ -4,7 +4,7 @@ Three ways: the kernels composed in Python, the native epoch
 (fastnn.kernels.train_epoch) and fastnn.MLP.fit; the latter two are skipped in a
 build that does not have them yet. Also the same network's full-batch loss and
 gradient (fastnn.kernels.loss_grad, an L-BFGS evaluation), and the native epoch on a
-sparse TF-IDF-like X kept sparse (CSR; numba refuses one: n/a).
+sparse TF-IDF-like X kept sparse (CSR).
 """
 from __future__ import annotations
 
@@ -79,8 +79,6 @@ class SparseEpoch:
 
     def setup(self, backend, dtype):
         require(backend)
-        if backend == "numba":
-            raise NotImplementedError("the Numba epoch takes a dense X only")
         import scipy.sparse as sp
 
         rng = np.random.default_rng(0)

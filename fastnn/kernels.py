@@ -1035,19 +1035,15 @@ def _mlp_network(sizes, activation: str, param, loss: str) -> tuple:
     return sizes_t, code, param, spec.LOSSES[loss]
 
 
-def _mlp_data(X, y, sizes: tuple, loss: str, loss_code: int, dt: np.dtype, mod) -> tuple:
+def _mlp_data(X, y, sizes: tuple, loss: str, loss_code: int, dt: np.dtype) -> tuple:
     """(X, y) checked against the network: X [n, sizes[0]] of dtype dt (dense, or a
-    scipy.sparse CSR matrix or array, returned as a checked CSR, if the backend module
-    `mod` takes one); y int32 labels [n] in [0, sizes[-1]) for softmax_xent, else float
-    targets [n, sizes[-1]] of dt."""
+    scipy.sparse CSR matrix or array, returned as a checked CSR); y int32 labels [n] in
+    [0, sizes[-1]) for softmax_xent, else float targets [n, sizes[-1]] of dt."""
     from .backends import _train_reference as spec
 
     d0, dl = sizes[0], sizes[-1]
     sparse = sys.modules.get("scipy.sparse")  # (a sparse X has imported it)
     if sparse is not None and sparse.issparse(X):
-        if not getattr(mod, "SPARSE_X", False):
-            raise TypeError(f"a sparse X runs on the 'c' and 'numpy' backends, not {mod.NAME!r}: pass backend='c', "
-                            "or X.toarray()")
         if X.format != "csr":
             raise TypeError(f"X is a sparse {X.format.upper()} matrix; the MLP passes take CSR (one row per "
                             "sample): pass X.tocsr()")
@@ -1103,9 +1099,8 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     state: [n_state, params.size] optimizer state in params' dtype, updated in place;
     n_state is 0 for sgd, 1 for momentum/nesterov/adagrad/rmsprop, 2 for adam/adamw.
     X: [n, sizes[0]] in params' dtype, or a scipy.sparse CSR matrix or array of that
-    shape and dtype (backends "c" and "numpy"; "numba" refuses it): kept sparse, the
-    first layer's products run over each batch's non-zeros (a column stored twice in a
-    row adds up, as in ``X.toarray()``). y: int labels [n] in [0, sizes[-1]) for
+    shape and dtype: kept sparse, the first layer's products run over each batch's
+    non-zeros (a column stored twice in a row adds up, as in ``X.toarray()``). y: int labels [n] in [0, sizes[-1]) for
     softmax_xent, float targets [n, sizes[-1]] (or [n] when sizes[-1] == 1) for
     sigmoid_bce and mse. perm: [m] integer row indices in [0, n), m >= 1; batch b
     is ``perm[b*batch_size:(b+1)*batch_size]`` (the last one may be short).
@@ -1150,7 +1145,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     grads = _inplace("grads", grads, (size,), dt, (("params", params),))
     n_state = spec.N_STATE[opt]
     state = _inplace("state", state, (n_state, size), dt, (("params", params), ("grads", grads)))
-    X, y_arr = _mlp_data(X, y, sizes_t, loss, loss_code, dt, mod)
+    X, y_arr = _mlp_data(X, y, sizes_t, loss, loss_code, dt)
     n = X.shape[0]
     perm_arr = np.asarray(perm)
     if perm_arr.dtype.kind not in "iu":
@@ -1217,8 +1212,8 @@ def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss
     ``scipy.optimize.minimize(method="L-BFGS-B", jac=True)``. Returns the loss
     (``0.5 alpha sum(W^2) / s`` included, s = the number of rows or the sum of
     sample_weight) and fills grads with its gradient w.r.t. params, the weights'
-    including ``alpha W / s``. sizes, activation, param, loss, X (dense, or sparse CSR
-    on "c" and "numpy"), y, sample_weight and loss_clip are train_epoch's; params is
+    including ``alpha W / s``. sizes, activation, param, loss, X (dense, or sparse
+    CSR), y, sample_weight and loss_clip are train_epoch's; params is
     only read. One call does the whole
     pass (forward, loss, backward, penalty); the C backend runs it in chunks of up to
     512 rows (its workspace stays small whatever X's length), split over the threads
@@ -1244,7 +1239,7 @@ def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss
         raise ValueError(f"params must have shape ({size},) for sizes {sizes_t}, got {params.shape}")
     dt = params.dtype
     grads = _inplace("grads", grads, (size,), dt, (("params", params),))
-    X, y_arr = _mlp_data(X, y, sizes_t, loss, loss_code, dt, mod)
+    X, y_arr = _mlp_data(X, y, sizes_t, loss, loss_code, dt)
     n = X.shape[0]
     if n == 0:
         raise ValueError("X must have at least one row")

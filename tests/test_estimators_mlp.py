@@ -691,7 +691,7 @@ def test_large_sparse_input_trains_sparse_like_scikit_learn(monkeypatch, params)
 
 def test_sparse_input_densified_only_where_it_pays():
     """On the native epoch only >= 30% non-zero sparse X trains densified; on the composed
-    one (numba, Poisson) narrow or >= 10% non-zero X does too. A wide, sparse one (a
+    one (the Poisson loss) narrow or >= 10% non-zero X does too. A wide, sparse one (a
     TF-IDF-like X) trains sparse, with scikit-learn's numbers and no dense copy."""
     from fastnn.estimators import mlp as fmlp
     from sklearn.neural_network import MLPClassifier as SkMLPClassifier
@@ -703,7 +703,7 @@ def test_sparse_input_densified_only_where_it_pays():
     assert [fmlp._densify(X, np.float64) for X in (narrow, fifth, half)] == [False, False, True]
     assert [fmlp._densify(X, np.float64, native=False) for X in (narrow, fifth, half)] == [True, True, True]
     assert MLPClassifier()._trains_sparse_natively()
-    assert not MLPClassifier(backend="numba")._trains_sparse_natively()
+    assert MLPClassifier(backend="numba")._trains_sparse_natively()
     assert not MLPRegressor(loss="poisson")._trains_sparse_natively()
     wide = sp.random(300, 2000, density=0.01, format="csr", random_state=rng)
     assert not fmlp._densify(wide, np.float64) and not fmlp._densify(wide, np.float64, native=False)

@@ -17,8 +17,6 @@ from ._common import CSR
 from ._train_reference import LOSS_SOFTMAX_XENT
 
 NAME = "c"
-#: X may be a CSR (fastnn.kernels checks it): the first layer runs over its non-zeros
-SPARSE_X = True
 
 _CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
 _FN = {np.dtype(np.float32): lib.fnn_train_epoch_f32, np.dtype(np.float64): lib.fnn_train_epoch_f64}

@@ -25,7 +25,7 @@ import math
 import numba
 import numpy as np
 
-from ._common import GOLDEN, dropout_threshold
+from ._common import CSR, GOLDEN, dropout_threshold
 # the loops' bodies, not their entry points: the epoch never runs them in place (its
 # buffers are separate), so the entry points' single-array copies would only add compile time;
 # norm_serial is the l2 kernel itself (one sum for both)
@@ -44,8 +44,6 @@ from ._train_reference import (
 )
 
 NAME = "numba"
-#: a sparse X is refused (fastnn.kernels says so): the compiled epoch reads dense rows
-SPARSE_X = False
 
 _jit = numba.njit(cache=True, error_model="numpy", nogil=True)  # nogil: other threads run meanwhile
 
@@ -241,8 +239,44 @@ def _loss(code, dlog, out, labels, targets, idx, sw, clip, rowmax):
 
 
 @_jit
-def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, loss, opt, lr, step, batch_size,
-           mu, b1, b2, eps, rho, alpha, l1, wd, dropout, seed, batch_losses, threshold, sw, loss_clip):
+def _csr_forward(z, xdata, xind, xptr, idx, W, bias):
+    """z = X[idx] @ W + bias over the rows' non-zeros (a CSR X's first layer), each row's
+    sum in scipy.sparse's order (its non-zeros in turn), the bias added last."""
+    rows, o = z.shape
+    for r in range(rows):
+        zr = z[r]
+        for j in range(o):
+            zr[j] = 0.0
+        for q in range(xptr[idx[r]], xptr[idx[r] + 1]):
+            v = xdata[q]
+            wr = W[xind[q]]
+            for j in range(o):
+                zr[j] += v * wr[j]
+        for j in range(o):
+            zr[j] += bias[j]
+
+
+@_jit
+def _csr_weight_grad(gW, xdata, xind, xptr, idx, dz):
+    """gW = X[idx]^T dz as scatter-adds of dz's rows (a CSR X's first layer)."""
+    rows, o = dz.shape
+    gW[:] = 0.0
+    for r in range(rows):
+        dr = dz[r]
+        for q in range(xptr[idx[r]], xptr[idx[r] + 1]):
+            v = xdata[q]
+            gr = gW[xind[q]]
+            for j in range(o):
+                gr[j] += v * dr[j]
+
+
+@_jit
+def _epoch(params, grads, state, X, xdata, xind, xptr, labels, targets, perm, sizes, act, param, loss, opt, lr,
+           step, batch_size, mu, b1, b2, eps, rho, alpha, l1, wd, dropout, seed, batch_losses, threshold, sw,
+           loss_clip):
+    # X: dense rows, or (xptr non-empty) a CSR X whose values, column indices and row
+    # pointers are xdata, xind, xptr (X is then an empty placeholder)
+    sparse = xptr.shape[0] > 0
     dt = params.dtype.type
     L = sizes.shape[0] - 1
     m = perm.shape[0]
@@ -268,7 +302,7 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
     scale = dt(1.0 / (1.0 - dropout))
     d0 = sizes[0]
     # workspace, once per call
-    xb_buf = np.empty(bs * d0, params.dtype)
+    xb_buf = np.empty(0 if sparse else bs * d0, params.dtype)
     h_buf = np.empty(bs * acc, params.dtype)
     z_buf = np.empty(bs * acc, params.dtype)
     a_buf = np.empty(bs * acc if use_drop else 0, params.dtype)
@@ -288,9 +322,10 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
         idx = idx_buf[:rows]
         for r in range(rows):
             idx[r] = perm[start + r]
-        xb = xb_buf[:rows * d0].reshape(rows, d0)
-        for r in range(rows):
-            xb[r] = X[idx[r]]
+        xb = xb_buf[:0 if sparse else rows * d0].reshape(0 if sparse else rows, d0)
+        if not sparse:
+            for r in range(rows):
+                xb[r] = X[idx[r]]
         # forward; x_in = the input of layer l (xb, h_{l-1} or its dropped-out copy)
         x_in = xb
         for l in range(L):
@@ -300,10 +335,13 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
             h = h_buf[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
             hidden = l < L - 1
             z = (z_buf if hidden else h_buf)[a_off[l] * bs:a_off[l] * bs + rows * o].reshape(rows, o)
-            np.dot(x_in, W, z)
-            for r in range(rows):
-                for j in range(o):
-                    z[r, j] += bias[j]
+            if sparse and l == 0:
+                _csr_forward(z, xdata, xind, xptr, idx, W, bias)
+            else:
+                np.dot(x_in, W, z)
+                for r in range(rows):
+                    for j in range(o):
+                        z[r, j] += bias[j]
             if hidden:
                 # h = act(z) into another array: in place, LLVM's runtime alias check fails
                 # and the loop runs scalar (5-10x slower for tanh, gelu, softplus...)
@@ -342,7 +380,10 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
             W = params[w_off[l]:w_off[l] + i * o].reshape(i, o)
             gW = grads[w_off[l]:w_off[l] + i * o].reshape(i, o)
             gb = grads[b_off[l]:b_off[l] + o]
-            np.dot(x_in.T, dz, gW)
+            if sparse and l == 0:
+                _csr_weight_grad(gW, xdata, xind, xptr, idx, dz)
+            else:
+                np.dot(x_in.T, dz, gW)
             for j in range(o):
                 gb[j] = 0.0
             for r in range(rows):
@@ -364,6 +405,8 @@ def _epoch(params, grads, state, X, labels, targets, perm, sizes, act, param, lo
 _EMPTY_LABELS = np.empty(0, np.int32)
 _EMPTY_LOSSES = np.empty(0, np.float64)
 _EMPTY_WEIGHTS = np.empty(0, np.float64)
+_EMPTY_IND = np.empty(0, np.int32)
+_EMPTY_PTR = np.empty(0, np.int64)
 _sizes_cache: dict = {}
 
 
@@ -378,7 +421,12 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
         labels, targets = y, np.empty((0, sizes[-1]), params.dtype)
     else:
         labels, targets = _EMPTY_LABELS, y
-    return float(_epoch(params, grads, state, X, labels, targets, perm, sz, act, param, loss, opt, lr, step,
+    if isinstance(X, CSR):  # one compiled epoch for both: the dense X an empty placeholder
+        X, xdata, xind, xptr = np.empty((0, sizes[0]), params.dtype), X.data, X.indices, X.indptr
+    else:
+        xdata, xind, xptr = params[:0], _EMPTY_IND, _EMPTY_PTR
+    return float(_epoch(params, grads, state, X, xdata, xind, xptr, labels, targets, perm, sz, act, param, loss,
+                        opt, lr, step,
                         batch_size, momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout,
                         np.uint64(seed), _EMPTY_LOSSES if batch_losses is None else batch_losses,
                         np.uint64(dropout_threshold(dropout)),

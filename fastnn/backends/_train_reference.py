@@ -35,8 +35,6 @@ from . import reference as R
 from ._common import ACT_IDENTITY, CSR, NEEDS_INPUT_FOR_GRAD, dropout_key, dropout_threshold
 
 NAME = "numpy"
-#: X may be a CSR (see _first_forward)
-SPARSE_X = True
 
 #: loss codes, matching FNN_LOSS_* in csrc/fastnn.h
 LOSSES: dict[str, int] = {"softmax_xent": 0, "sigmoid_bce": 1, "mse": 2}

@@ -404,12 +404,6 @@ def native_available() -> bool:
     return hasattr(K, "train_epoch")
 
 
-def native_takes_sparse(backend: Optional[str]) -> bool:
-    """Whether kernels.train_epoch and loss_grad take a sparse (CSR) X on `backend` (their
-    first layer then runs over its non-zeros; the Numba epoch reads dense rows only)."""
-    return bool(getattr(K._train_module(backend), "SPARSE_X", False))
-
-
 def _loss_clip(net: Net, dtype) -> float:
     """The native losses' loss_clip: scikit-learn clips probabilities at its dtype's eps
     in the log losses (output_loss)."""

@@ -54,16 +54,16 @@ predict runs (restored after), so fastnn work overlapping it in other Python thr
 (joblib's threading backend) runs on it too: fits that overlap all run on the latest
 one's ``n_threads``, those with ``n_threads=None`` included. ``backend`` is per estimator.
 
-Sparse input trains sparse on the native epoch (backends "c" and "numpy"): each
-batch's first-layer products run over its non-zeros (``kernels.train_epoch`` on a CSR
+Sparse input trains sparse on the native epoch: each batch's first-layer products
+run over its non-zeros (``kernels.train_epoch`` on a CSR
 X) and nothing dense of X's size is made. It is densified once per fit only where that
 pays and fits: at least ``SPARSE_NATIVE_DENSIFY_DENSITY`` (30%) non-zero, the dense copy
 at most ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB). A TF-IDF-like X (15000 x 5000, 2%
 non-zero, (64,) hidden units, Adam, batch 200, 2 epochs, one thread) trains in 0.17 s in
-float64 and 0.10 s in float32, against 0.72 s in scikit-learn. The Numba backend and
-the Poisson loss run the composed epoch instead, its sparse products scipy.sparse's
-(densified there when at most ``SPARSE_DENSIFY_FEATURES`` = 512 columns wide or
-``SPARSE_DENSIFY_DENSITY`` (10%) non-zero).
+float64 and 0.10 s in float32, against 0.72 s in scikit-learn. The Poisson loss runs
+the composed epoch instead, its sparse products scipy.sparse's (densified there when at
+most ``SPARSE_DENSIFY_FEATURES`` = 512 columns wide or ``SPARSE_DENSIFY_DENSITY`` (10%)
+non-zero).
 Predictions multiply sparse input directly. Dense X is trained on in C order and
 the training dtype: a Fortran-ordered array (what ``np.asarray`` of a pandas
 DataFrame usually gives) or another dtype is copied once per fit, which
@@ -117,13 +117,13 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 #: sparse X whose dense copy would be larger than this trains sparse (see the module doc)
 SPARSE_DENSIFY_MAX_BYTES = 1 << 30
-#: On the native epoch (backends c and numpy), sparse X with at least this share of
+#: On the native epoch, sparse X with at least this share of
 #: non-zeros trains densified: its first layer runs over the non-zeros below that (one
 #: thread, 20000 rows, (64,), 2 epochs, float64, the densifying included: 30% a tie at 64
 #: and 1000 columns, 20% 1.5x faster sparse at 200 to 1000 columns, 5% 2.5-3.6x, 50%
 #: 1.5x faster dense).
 SPARSE_NATIVE_DENSIFY_DENSITY = 0.3
-#: The composed epoch (backend numba, Poisson loss) multiplies sparse X with
+#: The composed epoch (the Poisson loss) multiplies sparse X with
 #: scipy.sparse batch by batch: there X trains densified when at most this wide or at
 #: least this share non-zero (one thread, 20000 rows, (64,): 1000 columns at 10% a
 #: tie, 2% sparse 1.75x faster, 200 columns at 5% dense 1.5x faster).
@@ -464,15 +464,12 @@ class _BaseMLP(BaseEstimator):
         return Y
 
     def _trains_sparse_natively(self) -> bool:
-        """Whether a sparse X kept sparse trains on the native epoch: its backend takes
-        one and the loss is native (Poisson's exp output is not: NATIVE_LOSS)."""
-        return (core.native_available() and core.native_takes_sparse(self.backend)
-                and getattr(self, "loss", None) != "poisson")
+        """Whether a sparse X kept sparse trains on the native epoch, whose kernels take a
+        CSR X: unless the loss is not native (Poisson's exp output: NATIVE_LOSS)."""
+        return core.native_available() and getattr(self, "loss", None) != "poisson"
 
     def _use_native(self, X):
         if not core.native_available():
-            return False
-        if sp.issparse(X) and not core.native_takes_sparse(self.backend):
             return False
         if core.NATIVE_LOSS[self.out_activation_] is None:
             return False
