@@ -726,6 +726,29 @@ def test_sparse_input_densified_only_where_it_pays():
     assert _rel(got.coefs_, ref.coefs_) < PARITY_RTOL
 
 
+def test_sparse_partial_fit_multiclass_and_csc_like_scikit_learn():
+    """A sparse X kept sparse (3% non-zero) through partial_fit, a 3-class fit and a CSC
+    X (trained as CSR): scikit-learn's numbers, on the native epoch."""
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = sp.random(600, 800, density=0.03, format="csr", random_state=rng)
+    y = rng.randint(0, 3, 600)
+    common = dict(hidden_layer_sizes=(16,), random_state=0)
+    got, ref = MLPClassifier(**common), SkMLPClassifier(**common)
+    for part in range(3):
+        rows = slice(part * 200, (part + 1) * 200)
+        got.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+        ref.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+    assert _rel(got.coefs_, ref.coefs_) < PARITY_RTOL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        got = MLPClassifier(max_iter=3, **common).fit(X.tocsc(), y)
+        ref = SkMLPClassifier(max_iter=3, **common).fit(X.tocsc(), y)
+    assert _rel(got.coefs_, ref.coefs_) < PARITY_RTOL
+    np.testing.assert_allclose(got.predict_proba(X), ref.predict_proba(X), rtol=1e-8, atol=1e-12)
+
+
 @pytest.mark.parametrize("activation", ["gelu", "elu", "softplus", "leaky_relu"])
 def test_extra_activations_learn(activation):
     X, y = _digits()
