@@ -792,6 +792,8 @@ def suite_epoch(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
                          "ratio": t[baseline].best / tm.best, "samples_per_s": n / tm.best,
                          "gflops": flops / tm.best / 1e9,
                          "peak_share": flops / tm.best / 1e9 / peak["fma_gflops"][dt.name]})
+        if has_epoch:
+            rows += _sparse_epoch_rows(opts, peak, kernels, contenders, dt, bs, lr)
     headers = ["impl", "dtype", "ms/epoch", "vs numpy", "samples/s", "GFLOP/s", "%FMA peak"]
     trows = [[r["impl"], r["dtype"], f"{r['seconds'] * 1e3:.2f}", f"{r['ratio']:.2f}x", f"{r['samples_per_s']:.0f}",
               f"{r['gflops']:.1f}", f"{100 * r['peak_share']:.0f}%"] for r in rows]
@@ -800,9 +802,39 @@ def suite_epoch(opts: argparse.Namespace, peak: Dict[str, Any]) -> Result:
     if has_loss_grad:
         notes.append("loss_grad[b] = fastnn.kernels.loss_grad: the same network's loss and gradient over all 1797 "
                      "rows in one call (an L-BFGS evaluation, no update), 'vs numpy' against loss_grad[numpy]")
+    if has_epoch:
+        notes.append(f"train_epoch[b] sparse = the native epoch on {SPARSE_EPOCH_DESC} kept sparse (CSR; the first "
+                     "layer over each batch's non-zeros), 5000-64-2, 'vs numpy' against train_epoch[numpy] sparse "
+                     "(scipy.sparse's products)")
     notes += _peers_note(torch is not None, clf is not None, True, peers=opts.peers)
-    return Result("epoch", f"== epoch: digits, best of {opts.repeat}, {opts.threads} thread(s) ==",
+    return Result("epoch", f"== epoch: digits (and a sparse X), best of {opts.repeat}, {opts.threads} thread(s) ==",
                   format_table(headers, trows), rows, notes=notes)
+
+
+SPARSE_EPOCH_DESC = "a TF-IDF-like X (4000 x 5000, 2% non-zero; 2000 rows with --quick)"
+
+
+def _sparse_epoch_rows(opts: argparse.Namespace, peak: Dict[str, Any], kernels: Any, contenders: List[str],
+                       dt: np.dtype, bs: int, lr: float) -> List[Dict[str, Any]]:
+    """Rows of the native epoch on a sparse X (see SPARSE_EPOCH_DESC), each backend against the reference's."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    n = 2000 if opts.quick else 4000
+    X = sp.random(n, 5000, density=0.02, format="csr", random_state=rng, dtype=dt)
+    y = rng.integers(0, 2, n).astype(np.int32)
+    sizes, perm = [5000, 64, 2], np.arange(n, dtype=np.int64)
+    flops = kernels.training_flops(sizes, n, float(X.nnz))
+    funcs = {f"train_epoch[{be}] sparse": _native_epoch(kernels, KernelMLP(sizes, batch_size=bs, dtype=dt,
+                                                                           backend=be, lr=lr),
+                                                         X, y, perm, sizes, lr, bs, be)
+             for be in ["numpy", *contenders]}
+    t = time_round_robin(funcs, repeat=opts.repeat, min_time=opts.min_time, settle=opts.settle)
+    base = t["train_epoch[numpy] sparse"].best
+    return [{"impl": name, "dtype": dt.name, "threads": opts.threads, "data": SPARSE_EPOCH_DESC, "sizes": sizes,
+             "batch": bs, "seconds": tm.best, "median_seconds": tm.median, "baseline": "train_epoch[numpy] sparse",
+             "ratio": base / tm.best, "samples_per_s": n / tm.best, "gflops": flops / tm.best / 1e9,
+             "peak_share": flops / tm.best / 1e9 / peak["fma_gflops"][dt.name]} for name, tm in t.items()]
 
 
 def _native_epoch(kernels: Any, net: KernelMLP, X: np.ndarray, y: np.ndarray, perm: np.ndarray,

@@ -112,12 +112,18 @@ def test_kernels_step_epoch_suites(tiny, tmp_path, capsys):
         else:
             impls = {r["impl"] for r in rows}
             assert "kernels[numpy]" in impls
-            # a full-batch loss_grad pass is compared with the reference's pass, the rest with
-            # the reference kernels composed in Python
+            # a full-batch loss_grad pass is compared with the reference's pass, the sparse
+            # epoch with the reference's sparse epoch, the rest with the reference kernels
+            # composed in Python
             for r in rows:
-                assert r["baseline"] == ("loss_grad[numpy]" if r["impl"].startswith("loss_grad") else "kernels[numpy]")
-            for name in ("kernels[numpy]",) + (("loss_grad[numpy]",) if suite == "epoch" else ()):
+                want = ("loss_grad[numpy]" if r["impl"].startswith("loss_grad")
+                        else "train_epoch[numpy] sparse" if r["impl"].endswith(" sparse") else "kernels[numpy]")
+                assert r["baseline"] == want
+            own = ("loss_grad[numpy]", "train_epoch[numpy] sparse") if suite == "epoch" else ()
+            for name in ("kernels[numpy]",) + own:
                 assert next(r for r in rows if r["impl"] == name)["ratio"] == pytest.approx(1.0)
+            if suite == "epoch":
+                assert {"train_epoch[c] sparse", "train_epoch[numba] sparse"} <= impls
     text = capsys.readouterr().out
     assert "ms/step" in text and "ms/epoch" in text
 
