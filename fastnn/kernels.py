@@ -1157,6 +1157,8 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
                          f"[{perm_arr.min()}, {perm_arr.max()}]")
     perm_arr = np.ascontiguousarray(perm_arr, dtype=np.int64)
     batch_size = check_int("batch_size", batch_size, 1)
+    if isinstance(X, CSR) and min(batch_size, perm_arr.shape[0]) >= 1 << 31:  # (C numbers a batch's rows in int32)
+        raise ValueError(f"batch_size must be < 2**31 with a sparse X, got {batch_size}")
     sw = None if sample_weight is None else _row_weights(sample_weight, n, perm_arr, batch_size)
     for name, arr in _x_arrays(X) + (("y", y_arr), ("perm", perm_arr), ("sample_weight", sw)):
         if arr is None:
