@@ -70,14 +70,11 @@ class FullBatchLossGrad(_Digits):
                     loss="softmax_xent", alpha=1e-4, backend=self.backend)
 
 
-class SparseEpoch:
+class SparseEpoch(NativeEpoch):
     """kernels.train_epoch on a CSR X, 4000 x 5000 at 2% non-zero -> 64 -> 2, batch 200, Adam:
     the first layer over each batch's non-zeros (the reference: scipy.sparse's products)."""
 
-    params = (BACKENDS, DTYPES)
-    param_names = ["backend", "dtype"]
-
-    def setup(self, backend, dtype):
+    def setup(self, backend, dtype):  # NativeEpoch's time_epoch on this data instead of digits
         require(backend)
         import scipy.sparse as sp
 
@@ -89,13 +86,6 @@ class SparseEpoch:
         self.net = KernelMLP(self.sizes, batch_size=BATCH, dtype=dtype, backend=backend, lr=LR)
         self.backend = backend
         self.time_epoch(backend, dtype)  # warm-up outside the timing
-
-    def time_epoch(self, backend, dtype):
-        net = self.net
-        K.train_epoch(net.params, net.grads, net.state, self.X, self.y, self.perm, sizes=self.sizes,
-                      activation="relu", loss="softmax_xent", optimizer="adam", lr=LR, step=net.t,
-                      batch_size=BATCH, backend=self.backend)
-        net.t += -(-len(self.perm) // BATCH)
 
 
 class MLPFit(_Digits):

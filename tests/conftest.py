@@ -117,3 +117,12 @@ def rel_diff(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
+
+def mlp_targets(rng, loss, n, k, dtype):
+    """Random targets of an MLP loss over k outputs, drawn from rng: int32 labels in [0, k)
+    for softmax_xent, 0/1 values [n, k] for sigmoid_bce, normal values [n, k] for mse."""
+    if loss == "softmax_xent":
+        return rng.integers(0, k, n).astype(np.int32)
+    if loss == "sigmoid_bce":
+        return (rng.random((n, k)) > 0.5).astype(dtype)
+    return rng.standard_normal((n, k)).astype(dtype)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import fastnn
+from conftest import mlp_targets
 from fastnn import kernels as K
 from fastnn.backends._train_reference import layout
 
@@ -19,12 +20,7 @@ def _problem(dtype, loss, sizes=SIZES, n=37, seed=0, weighted=False):
     rng = np.random.default_rng(seed)
     params = (rng.standard_normal(layout(sizes)[3]) * 0.5).astype(dtype)
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
-    if loss == "softmax_xent":
-        y = rng.integers(0, sizes[-1], n).astype(np.int32)
-    elif loss == "sigmoid_bce":
-        y = (rng.random((n, sizes[-1])) > 0.5).astype(dtype)
-    else:
-        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
+    y = mlp_targets(rng, loss, n, sizes[-1], dtype)
     sw = rng.random(n) * 2 + 0.1 if weighted else None
     return params, X, y, sw
 

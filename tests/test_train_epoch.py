@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import fastnn
+from conftest import mlp_targets
 from fastnn import kernels as K
 from fastnn.backends._train_reference import N_STATE, OPTIMIZERS, layout
 
@@ -39,12 +40,7 @@ def _problem(dtype, loss, sizes=SIZES, n=N, seed=0):
     size = layout(sizes)[3]
     params = (rng.standard_normal(size) * 0.4).astype(dtype)
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
-    if loss == "softmax_xent":
-        y = rng.integers(0, sizes[-1], n).astype(np.int32)
-    elif loss == "sigmoid_bce":
-        y = (rng.random((n, sizes[-1])) > 0.5).astype(dtype)
-    else:
-        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
+    y = mlp_targets(rng, loss, n, sizes[-1], dtype)
     return params, X, y
 
 

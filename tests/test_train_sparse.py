@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 import fastnn
+from conftest import mlp_targets
 from fastnn import kernels as K
 from fastnn.backends._train_reference import N_STATE, OPTIMIZERS, layout
 
@@ -21,12 +22,7 @@ def _problem(dtype, loss, sizes, n=90, density=0.08, seed=0, weighted=False):
     params = (rng.standard_normal(layout(sizes)[3]) * 0.3).astype(dtype)
     X = sp.random(n, sizes[0], density=density, format="csr", random_state=rng, dtype=dtype)
     X.data -= dtype(0.5)  # negative values too
-    if loss == "softmax_xent":
-        y = rng.integers(0, sizes[-1], n).astype(np.int32)
-    elif loss == "sigmoid_bce":
-        y = (rng.random((n, sizes[-1])) > 0.5).astype(dtype)
-    else:
-        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
+    y = mlp_targets(rng, loss, n, sizes[-1], dtype)
     sw = rng.random(n) * 2 + 0.1 if weighted else None
     return params, X, y, sw
 
