@@ -1,10 +1,10 @@
 """The Numba epoch: one compiled function runs every mini-batch of an epoch.
 
 Same contract and math as ``_train_reference.train_epoch`` (the spec): gather,
-forward (matrix products through ``np.dot``, i.e. BLAS, then bias and
-activation loops), inverted dropout with the counter-based hash every backend
-shares, loss and gradient, backward, fused optimizer updates of the weights
-(with penalties) and the biases (without). The activations and their
+forward (matrix products through ``np.dot``, i.e. BLAS, a sparse X's first layer
+over its rows' non-zeros, then bias and activation loops), inverted dropout with
+the counter-based hash every backend shares, loss and gradient, backward, fused
+optimizer updates of the weights (with penalties) and the biases (without). The activations and their
 derivatives are the Numba backend's loops (``_numba_elementwise``: one loop per
 activation over the vectorisable math of ``_numba_math``), run over a whole
 batch per layer, out of place (see the forward); per-element libm calls kept
@@ -426,8 +426,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
     else:
         xdata, xind, xptr = params[:0], _EMPTY_IND, _EMPTY_PTR
     return float(_epoch(params, grads, state, X, xdata, xind, xptr, labels, targets, perm, sz, act, param, loss,
-                        opt, lr, step,
-                        batch_size, momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout,
+                        opt, lr, step, batch_size, momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout,
                         np.uint64(seed), _EMPTY_LOSSES if batch_losses is None else batch_losses,
                         np.uint64(dropout_threshold(dropout)),
                         _EMPTY_WEIGHTS if sample_weight is None else sample_weight,

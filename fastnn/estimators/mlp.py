@@ -55,10 +55,10 @@ predict runs (restored after), so fastnn work overlapping it in other Python thr
 one's ``n_threads``, those with ``n_threads=None`` included. ``backend`` is per estimator.
 
 Sparse input trains sparse on the native epoch: each batch's first-layer products
-run over its non-zeros (``kernels.train_epoch`` on a CSR
-X) and nothing dense of X's size is made. It is densified once per fit only where that
-pays and fits: at least ``SPARSE_NATIVE_DENSIFY_DENSITY`` (30%) non-zero, the dense copy
-at most ``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB). A TF-IDF-like X (15000 x 5000, 2%
+run over its non-zeros (``kernels.train_epoch`` on a CSR X) and nothing dense of X's
+size is made. It is densified once per fit only where that pays and fits: at least
+``SPARSE_NATIVE_DENSIFY_DENSITY`` (30%) non-zero, the dense copy at most
+``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB). A TF-IDF-like X (15000 x 5000, 2%
 non-zero, (64,) hidden units, Adam, batch 200, 2 epochs, one thread) trains in 0.17 s in
 float64 and 0.10 s in float32, against 0.72 s in scikit-learn. The Poisson loss runs
 the composed epoch instead, its sparse products scipy.sparse's (densified there when at
@@ -117,15 +117,14 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 #: sparse X whose dense copy would be larger than this trains sparse (see the module doc)
 SPARSE_DENSIFY_MAX_BYTES = 1 << 30
-#: On the native epoch, sparse X with at least this share of
-#: non-zeros trains densified: its first layer runs over the non-zeros below that (one
-#: thread, 20000 rows, (64,), 2 epochs, float64, the densifying included: 30% a tie at 64
-#: and 1000 columns, 20% 1.5x faster sparse at 200 to 1000 columns, 5% 2.5-3.6x, 50%
-#: 1.5x faster dense).
+#: On the native epoch, sparse X with at least this share of non-zeros trains
+#: densified: its first layer runs over the non-zeros below that (one thread, 20000
+#: rows, (64,), 2 epochs, float64, the densifying included: 30% a tie at 64 and 1000
+#: columns, 20% 1.5x faster sparse at 200 to 1000 columns, 5% 2.5-3.6x, 50% 1.5x faster
+#: dense).
 SPARSE_NATIVE_DENSIFY_DENSITY = 0.3
-#: The composed epoch (the Poisson loss) multiplies sparse X with
-#: scipy.sparse batch by batch: there X trains densified when at most this wide or at
-#: least this share non-zero (one thread, 20000 rows, (64,): 1000 columns at 10% a
+#: The composed epoch (the Poisson loss) multiplies sparse X with scipy.sparse batch by
+#: batch: there X trains densified when at most this wide or at least this share non-zero (one thread, 20000 rows, (64,): 1000 columns at 10% a
 #: tie, 2% sparse 1.75x faster, 200 columns at 5% dense 1.5x faster).
 SPARSE_DENSIFY_FEATURES = 512
 SPARSE_DENSIFY_DENSITY = 0.1
