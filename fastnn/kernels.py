@@ -1102,8 +1102,9 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     shape and dtype: kept sparse, the first layer's products run over each batch's
     non-zeros (a column stored twice in a row adds up, as in ``X.toarray()``).
     y: int labels [n] in [0, sizes[-1]) for softmax_xent, float targets
-    [n, sizes[-1]] (or [n] when sizes[-1] == 1) for sigmoid_bce and mse. perm: [m] integer row indices in [0, n), m >= 1; batch b
-    is ``perm[b*batch_size:(b+1)*batch_size]`` (the last one may be short).
+    [n, sizes[-1]] (or [n] when sizes[-1] == 1) for sigmoid_bce and mse. perm: [m]
+    integer row indices in [0, n), m >= 1; batch b is
+    ``perm[b*batch_size:(b+1)*batch_size]`` (the last one may be short).
 
     Per batch: forward (inverted dropout on hidden outputs, mask of hidden layer
     l at update t = step + b + 1 from seed and step t * 1024 + l as in
