@@ -147,6 +147,21 @@ def test_duplicate_unsorted_and_empty_entries(backend):
     _close(got, want, np.float64)
 
 
+@pytest.mark.parametrize("backend", SPARSE_BACKENDS)
+@pytest.mark.parametrize("sizes, X", [
+    ((40, 8, 1), sp.csr_matrix((50, 40))),  # no non-zero at all: the first layer is its bias
+    ((1, 5, 2), sp.random(50, 1, density=0.5, format="csr", random_state=1)),  # one column
+], ids=["all-zero", "one-column"])
+def test_degenerate_sparse_x(backend, sizes, X):
+    loss = "sigmoid_bce" if sizes[-1] == 1 else "softmax_xent"
+    rng = np.random.default_rng(3)
+    params = rng.standard_normal(layout(sizes)[3]) * 0.3
+    y = mlp_targets(rng, loss, X.shape[0], sizes[-1], np.float64)
+    want = _epoch("numpy", params, X.toarray(), y, loss, sizes, activation="relu", alpha=0.01)
+    got = _epoch(backend, params, X, y, loss, sizes, activation="relu", alpha=0.01)
+    _close(got, want, np.float64)
+
+
 def test_sparse_array_and_int64_indices_are_taken():
     """scipy's sparse arrays (csr_array) and int64 index arrays work as csr_matrix does."""
     sizes = (30, 8, 2)
