@@ -9,7 +9,7 @@
  * writes it once (zeros for a column the batch does not hold: no zeroing pass). Per
  * non-zero, row-wise forms read or updated a whole row of W or dW at random instead,
  * and W and dW do not stay in L2 (5000 x 64 float64, 2.5 MB each): 16 ns a non-zero
- * forward and 22 backward (scatter-adds into a zeroed dW), against 7 + 7 and ~7 for
+ * forward and 22 backward (scatter-adds into a zeroed dW), against ~10 + 7 and ~7 for
  * the sort (one thread, 200-row batches of 100 non-zeros).
  *
  * The sums run in the order scipy.sparse's products run them for a CSR X with sorted
@@ -19,8 +19,9 @@
  * and chosen at run time. Single-threaded: splitting the products over 2 threads (the
  * forward by output columns, the gradient by rows of dW; the same bits) made a batch
  * slower, 673 -> 839 us (5000-64-2, float64, SGD), two more parallel regions a batch
- * costing more than the halves save; the update spreads over the threads instead. Nothing here checks the CSR arrays: fastnn.kernels did (indices in
- * [0, in), indptr non-decreasing from 0 to nnz, fewer than 2**31 rows). */
+ * costing more than the halves save; the update spreads over the threads instead.
+ * Nothing here checks the CSR arrays: fastnn.kernels did (indices in [0, in), indptr
+ * non-decreasing from 0 to nnz, fewer than 2**31 rows). */
 #include <string.h>
 #include "internal.h"
 
