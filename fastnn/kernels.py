@@ -1219,8 +1219,8 @@ def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss
     CSR), y, sample_weight and loss_clip are train_epoch's; params is
     only read. One call does the whole
     pass (forward, loss, backward, penalty); the C backend runs it in chunks of up to
-    512 rows (its workspace stays small whatever X's length), split over the threads
-    when the layers are small. For example, an MLP fitted by SciPy's L-BFGS-B
+    512 rows, split over the threads when the layers are small, the others in chunks of
+    8192 (the workspace stays bounded whatever X's length). For example, an MLP fitted by SciPy's L-BFGS-B
     (float64: SciPy's iterates are)::
 
         grads = np.empty(params.size)

@@ -41,6 +41,7 @@ from ._train_reference import (
     OPT_NESTEROV,
     OPT_RMSPROP,
     OPT_SGD,
+    loss_grad_in_chunks,
 )
 
 NAME = "numba"
@@ -434,10 +435,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
 
 
 def loss_grad(params, grads, X, y, sizes, act, param, loss, alpha, sample_weight=None, loss_clip=0.0):
-    """The full-batch loss and gradient: _epoch over every row in order with OPT_GRAD_ONLY
-    (see _train_reference.loss_grad)."""
-    no_state = np.empty((0, params.shape[0]), params.dtype)
-    n = X.shape[0]
-    return train_epoch(params, grads, no_state, X, y, np.arange(n, dtype=np.int64), sizes, act, param, loss,
-                       OPT_GRAD_ONLY, 0.0, 0, n, 0.0, 0.0, 0.0, 0.0, 0.0, alpha, 0.0, 0.0, 0.0, 0, None,
-                       sample_weight, loss_clip)
+    """The full-batch loss and gradient: _epoch over every row in order with OPT_GRAD_ONLY,
+    in chunks of rows beyond _train_reference.GRAD_CHUNK_ROWS (see its loss_grad)."""
+    return loss_grad_in_chunks(train_epoch, params, grads, X, y, sizes, act, param, loss, alpha, sample_weight,
+                               loss_clip)

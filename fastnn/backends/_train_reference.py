@@ -212,11 +212,47 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
     return total / m
 
 
+#: loss_grad's rows per pass on this backend and Numba's (C chunks its own): a pass is one
+#: train_epoch batch, whose workspace holds every layer's outputs and gradients for its
+#: rows (one pass over 10^6 rows of 784-256-128-10 would take ~13 GB).
+GRAD_CHUNK_ROWS = 8192
+
+
 def loss_grad(params, grads, X, y, sizes, act, param, loss, alpha, sample_weight=None, loss_clip=0.0):
     """One batch of every row of X in order, no dropout, no update (OPT_GRAD_ONLY):
     return its loss; grads = its gradient, the weights' with alpha W / s added."""
+    return loss_grad_in_chunks(train_epoch, params, grads, X, y, sizes, act, param, loss, alpha, sample_weight,
+                               loss_clip)
+
+
+def loss_grad_in_chunks(epoch, params, grads, X, y, sizes, act, param, loss, alpha, sample_weight, loss_clip):
+    """loss_grad through `epoch` (a backend's train_epoch): one OPT_GRAD_ONLY batch of all
+    rows up to GRAD_CHUNK_ROWS of them; beyond, one batch a chunk without the L2 term, each
+    chunk's loss and gradient weighted by its share s_c / s of the rows (or of the sample
+    weights; a chunk of zero weight adds nothing), then the L2 term once."""
     n = X.shape[0]
     no_state = np.empty((0, params.shape[0]), params.dtype)
-    return train_epoch(params, grads, no_state, X, y, np.arange(n), sizes, act, param, loss, OPT_GRAD_ONLY,
-                       0.0, 0, n, 0.0, 0.0, 0.0, 0.0, 0.0, alpha, 0.0, 0.0, 0.0, 0, None, sample_weight,
-                       loss_clip)
+
+    def one_batch(rows, a, g):
+        return epoch(params, g, no_state, X, y, rows, sizes, act, param, loss, OPT_GRAD_ONLY, 0.0, 0, rows.shape[0],
+                     0.0, 0.0, 0.0, 0.0, 0.0, a, 0.0, 0.0, 0.0, 0, None, sample_weight, loss_clip)
+
+    if n <= GRAD_CHUNK_ROWS:
+        return one_batch(np.arange(n, dtype=np.int64), alpha, grads)
+    s = float(n) if sample_weight is None else float(np.sum(sample_weight))
+    grads[...] = 0
+    part = np.empty_like(grads)
+    total = 0.0
+    for r0 in range(0, n, GRAD_CHUNK_ROWS):
+        rows = np.arange(r0, min(n, r0 + GRAD_CHUNK_ROWS), dtype=np.int64)
+        s_c = float(rows.shape[0]) if sample_weight is None else float(np.sum(sample_weight[rows]))
+        if s_c == 0.0:
+            continue
+        total += one_batch(rows, 0.0, part) * s_c
+        part *= part.dtype.type(s_c / s)
+        grads += part
+    nw = layout(sizes)[2]
+    if alpha > 0:
+        grads[:nw] += params.dtype.type(alpha / s) * params[:nw]
+        total += alpha * R.l2(params[:nw])
+    return total / s
