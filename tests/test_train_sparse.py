@@ -1,7 +1,8 @@
 """train_epoch and loss_grad on a sparse (CSR) X: the C epoch's first layer over the
-non-zeros (csrc/csr.c) and the reference's scipy.sparse products, against the reference
-on the same X densified (the spec), on every ISA path and thread count, the gradient
-against finite differences, duplicate and unsorted entries, and the refusals."""
+non-zeros (csrc/csr.c), the Numba epoch's and the reference's (scipy.sparse's products),
+against the reference on the same X densified (the spec), on every C ISA path and thread
+count, the gradient against finite differences, duplicate and unsorted entries,
+degenerate X, and the refusals."""
 from __future__ import annotations
 
 import numpy as np
