@@ -246,6 +246,13 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
 # -------------------------------------------------------------------- validation
 
 
+def is_sparse(a) -> bool:
+    """Whether `a` is a scipy.sparse matrix or array (without importing scipy: a sparse
+    object has imported it already)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(a)
+
+
 def refuse_masked(name: str, a) -> None:
     """TypeError if `a` is a masked array with masked values: converting it to an array keeps
     the values under the mask and drops the mask, so they would be used as if valid."""
@@ -1042,8 +1049,7 @@ def _mlp_data(X, y, sizes: tuple, loss: str, loss_code: int, dt: np.dtype) -> tu
     from .backends import _train_reference as spec
 
     d0, dl = sizes[0], sizes[-1]
-    sparse = sys.modules.get("scipy.sparse")  # (a sparse X has imported it)
-    if sparse is not None and sparse.issparse(X):
+    if is_sparse(X):
         if X.format != "csr":
             raise TypeError(f"X is a sparse {X.format.upper()} matrix; the MLP passes take CSR (one row per "
                             "sample): pass X.tocsr()")
@@ -1384,8 +1390,7 @@ def _compressed(X, dt: np.dtype, n_outer: int, n_inner: int, outer: Tuple[str, s
 def _enet_csc(X, p: int, dt: np.dtype):
     """A scipy.sparse CSC X [n_samples, p] checked for the C (which indexes with it unchecked),
     as (data [nnz] in dt, indices int64 [nnz], indptr int64 [p + 1], n_samples)."""
-    sparse = sys.modules.get("scipy.sparse")  # (a sparse X has imported it)
-    if sparse is None or not sparse.issparse(X):
+    if not is_sparse(X):
         raise TypeError(f"X must be a scipy.sparse CSC matrix or array, got {type(X).__name__} (a dense X: "
                         "kernels.enet_cd, with X transposed)")
     if X.format != "csc":
@@ -1593,8 +1598,7 @@ def sag(coef: Array, X, y, *, loss: str, step_size: float, alpha: float = 0.0, b
         raise ValueError(f"coef must have shape (n_features, {cols}) with 1 <= n_features < 2**31 for "
                          f"loss={loss!r}, got {coef.shape}")
     p, k = coef.shape
-    sparse = sys.modules.get("scipy.sparse")  # (a sparse X has imported it)
-    if sparse is not None and sparse.issparse(X):
+    if is_sparse(X):
         n = X.shape[0]
         X = _sag_csr(X, p, dt)  # (data, indices, indptr): the backends' CSR form
         floats, others = (("X.data", X[0]),), (("X.indices", X[1]), ("X.indptr", X[2]))
