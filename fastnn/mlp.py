@@ -166,11 +166,11 @@ class MLP:
 
     # ------------------------------------------------------------------- data
 
-    def _X(self, X, name="X") -> np.ndarray:
-        if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # scipy.sparse, without importing scipy
-            raise TypeError(f"{name} is a scipy.sparse matrix; fastnn.MLP trains on dense arrays: pass "
-                            f"{name}.toarray(), or use fastnn.estimators.MLPClassifier / MLPRegressor, "
-                            "which also train on sparse input")
+    def _X(self, X, name="X"):
+        """X checked and in the model's dtype: a C-contiguous array, or for a scipy.sparse X
+        a CSR matrix or array (see _sparse_X)."""
+        if kernels.is_sparse(X):
+            return self._sparse_X(X, name)
         kernels.refuse_masked(name, X)
         X = np.asarray(X)
         if X.dtype.kind not in "fiub":
@@ -178,6 +178,17 @@ class MLP:
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(f"{name} must have shape (n, {self.sizes[0]}), got {X.shape}")
         return kernels.finite_as(name, X, self.dtype)
+
+    def _sparse_X(self, X, name: str):
+        """A scipy.sparse X as CSR in the model's dtype: X itself when it is one already, else a
+        converted copy (the caller's object is never changed). Its stored values must be finite."""
+        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+            raise ValueError(f"{name} must have shape (n, {self.sizes[0]}), got {X.shape}")
+        if X.dtype.kind not in "fiub":
+            raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
+        X = X.tocsr()  # (a CSR X as it is; the native epoch takes a row per sample)
+        kernels.finite_as(name, X.data, self.dtype)  # the check (and its error) only: astype casts alike
+        return X if X.dtype == self.dtype else X.astype(self.dtype)
 
     def _infer_loss(self, y: np.ndarray) -> str:
         if self.loss is not None:
@@ -321,6 +332,10 @@ class MLP:
             sample_weight: Any = None) -> "MLP":
         """Train on (X, y); returns self.
 
+        X: [n, inputs] numbers (cast to the model's dtype), or a scipy.sparse matrix or
+        array of that shape, which trains as CSR on the native epoch (its first layer over
+        each batch's non-zeros; another format is converted in a copy). predict, score and
+        validation_data take a sparse X too.
         optimizer: "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
         "adamw" or an Optimizer; lr, momentum, betas=(beta1, beta2), eps, rho:
         its hyperparameters (defaults: the optimizer's; lr 1e-3 for a name). An
@@ -371,7 +386,8 @@ class MLP:
         """
 
         X = self._X(X)
-        if len(X) == 0:  # checked first: the target encoding would fail on it with NumPy's own error
+        n_rows = X.shape[0]  # (len() refuses a sparse X)
+        if n_rows == 0:  # checked first: the target encoding would fail on it with NumPy's own error
             raise ValueError(f"X has no rows; fit needs at least one, got shape {X.shape}")
         kernels.refuse_masked("y", y)
         y_arr = np.asarray(y)
@@ -379,9 +395,9 @@ class MLP:
             raise ValueError(f"y must be 1-D or 2-D targets, one row per row of X, got {y!r}")
         if y_arr.ndim > 2:  # before the loss is inferred from y, whose errors would not say this
             raise ValueError(f"y must be 1-D or 2-D, got shape {y_arr.shape}")
-        if len(y_arr) != len(X):
-            raise ValueError(f"X and y have different lengths: {len(X)} and {len(y_arr)}")
-        sw = None if sample_weight is None else _check_weights(sample_weight, len(X))
+        if len(y_arr) != n_rows:
+            raise ValueError(f"X and y have different lengths: {n_rows} and {len(y_arr)}")
+        sw = None if sample_weight is None else _check_weights(sample_weight, n_rows)
         for name, flag in (("early_stopping", early_stopping), ("shuffle", shuffle), ("verbose", verbose),
                            ("resume", resume)):
             kernels.check_bool(name, flag)
@@ -413,9 +429,9 @@ class MLP:
         if seed is not None:
             seed = kernels.check_int("seed", seed, 0, 2**32 - 1)  # it seeds train_test_split's RandomState too
         if batch_size is None or batch_size == "full":
-            batch_size = len(X)
+            batch_size = n_rows
         elif batch_size == "auto":
-            batch_size = min(200, len(X))
+            batch_size = min(200, n_rows)
         elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, None, 'full' or 'auto', got {batch_size!r}")
         if alpha is not None:
@@ -495,9 +511,9 @@ class MLP:
                 if validation_fraction:
                     raise ValueError("pass validation_data or validation_fraction, not both")
                 X_val, t_val = self._X(validation_data[0], "X_val"), self._encode(validation_data[1])
-                if len(X_val) != len(t_val):
-                    raise ValueError(f"X_val and y_val have different lengths: {len(X_val)} and {len(t_val)}")
-                if len(X_val) == 0:  # else silently no validation (NaN val_loss), or early_stopping's error
+                if X_val.shape[0] != len(t_val):
+                    raise ValueError(f"X_val and y_val have different lengths: {X_val.shape[0]} and {len(t_val)}")
+                if X_val.shape[0] == 0:  # else silently no validation (NaN val_loss), or early_stopping's error
                     raise ValueError(f"validation_data has no rows, got X_val of shape {X_val.shape}")
             elif validation_fraction > 0:
                 from sklearn.model_selection import train_test_split
@@ -506,11 +522,11 @@ class MLP:
                 try:
                     # the split depends only on the row count and strat: split indices, and
                     # train on X's rows in place rather than on a copy of all but the held-out share
-                    tr_idx, val_idx = train_test_split(np.arange(len(X)), test_size=float(validation_fraction),
+                    tr_idx, val_idx = train_test_split(np.arange(n_rows), test_size=float(validation_fraction),
                                                        random_state=fit_seed, stratify=strat)
                 except ValueError as exc:  # its "test_size" is our validation split (early_stopping's): say so
                     raise ValueError(f"the validation split (validation_fraction={float(validation_fraction):g} "
-                                     f"of {len(X)} rows) failed: {exc}") from None
+                                     f"of {n_rows} rows) failed: {exc}") from None
                 train_rows = np.ascontiguousarray(tr_idx, dtype=np.int64)
                 X_val, t_val = X[val_idx], t[val_idx]
 

@@ -263,7 +263,8 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                 sample_weight: Optional[np.ndarray] = None, rows: Optional[np.ndarray] = None) -> TrainState:
     """Train `net` on prepared data for up to `epochs` more epochs; returns `state`.
 
-    X: C-contiguous [n, d0] in the network's dtype; y: int32 labels [n] for
+    X: C-contiguous [n, d0] in the network's dtype, or a scipy.sparse CSR X of that
+    dtype (the native epoch only; X_val may be sparse too); y: int32 labels [n] for
     softmax_xent, [n, dL] floats otherwise (``X_val``/``y_val`` alike). ``score``
     maps (raw outputs, y_val) to a score, higher is better. ``state`` carries the
     optimizer, schedule, shuffling RNG, counters and history (resume = pass the
@@ -285,7 +286,7 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
     bs = max(1, min(int(batch_size), n))
     opt.setup(net.layout, net.params, net.grads)
     hist = state.history
-    has_val = X_val is not None and len(X_val) > 0
+    has_val = X_val is not None and X_val.shape[0] > 0
     if early_stopping and not has_val:
         raise ValueError("early_stopping needs validation data (validation_fraction > 0)")
 
@@ -295,6 +296,10 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
         why = "fastnn.kernels has no train_epoch" if train_epoch is None else "the network is not a plain MLP"
         raise ValueError(f"fused=True but {why}")
     use_fused = spec is not None and train_epoch is not None
+    if not use_fused and kernels.is_sparse(X):
+        why = "fused=False" if fused is False else "the network is not a plain MLP"
+        raise ValueError(f"a sparse X trains on the native epoch only, and {why} asks for the kernel-by-kernel "
+                         "loop, which takes a dense X: pass X.toarray()")
     if use_fused:
         ekw = dict(sizes=spec["sizes"], activation=spec["activation"], loss=spec["loss"], batch_size=bs,
                    alpha=float(alpha), dropout=spec["dropout"], seed=int(seed), param=spec["param"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import scipy.sparse
 import pytest
 
 import fastnn
@@ -105,8 +104,6 @@ def test_input_errors(blobs):
         net.fit(X, y[:-1])
     with pytest.raises(ValueError, match="NaN"):
         net.fit(np.where(X > 3, np.nan, X), y)
-    with pytest.raises(TypeError, match="scipy.sparse"):
-        net.fit(scipy.sparse.csr_matrix(X), y)
     with pytest.raises(ValueError, match="classes"):
         MLP([4, 8, 2]).fit(X, y)
     with pytest.raises(ValueError, match="loss='mse'"):

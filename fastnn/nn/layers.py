@@ -134,6 +134,10 @@ class Dense(Layer):
         return dx
 
     def predict(self, x, backend=None):
+        if kernels.is_sparse(x):  # a first layer on sparse input (Sequential.predict checked it)
+            z = np.asarray(x @ self.W)  # scipy.sparse's product over x's non-zeros
+            z += self.b
+            return kernels.activation_forward(z, self.activation, param=self.param, out=z, backend=backend)
         return kernels.dense_forward(x, self.W, self.b, self.activation, param=self.param, backend=backend)
 
     def __repr__(self) -> str:

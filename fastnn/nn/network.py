@@ -154,10 +154,20 @@ class Sequential:
 
     # ----------------------------------------------------------------- inference
 
-    def predict(self, x: np.ndarray, backend: Optional[str] = None) -> np.ndarray:
-        """The network's output for x [n, inputs] in the network's dtype (dropout off); allocates."""
+    def predict(self, x, backend: Optional[str] = None) -> np.ndarray:
+        """The network's output for x [n, inputs] in the network's dtype (dropout off); allocates.
+
+        x may be a scipy.sparse matrix or array when the first layer is Dense: its product
+        then runs over x's non-zeros (scipy.sparse's), the other layers on dense outputs."""
         # checked here: the first layer's kernel would name its own operands ("w has dtype float32...")
-        x = kernels._input("x", x, 2)
+        if kernels.is_sparse(x):
+            if x.ndim != 2:
+                raise ValueError(f"x must be 2-D, got shape {x.shape}")
+            if type(self.layers[0]) is not Dense:
+                raise TypeError(f"a sparse x needs a Dense first layer, this network starts with {self.layers[0]!r}: "
+                                "pass x.toarray()")
+        else:
+            x = kernels._input("x", x, 2)
         if x.dtype != self.dtype:
             raise TypeError(f"x has dtype {x.dtype} but the network is {self.dtype}; cast it (x.astype(np.{self.dtype}))")
         if x.shape[1] != self.layout.sizes[0]:

@@ -1,0 +1,149 @@
+"""fastnn.MLP on a scipy.sparse X: trained sparse on the native epoch (every backend) to the
+weights the same X densified gives, predictions through the first layer's sparse product,
+every format converted without touching the caller's object, validation and sample
+weights, and the refusals (the kernel-by-kernel loop, bad shapes and values)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastnn import cross_validate
+from fastnn.mlp import MLP
+from fastnn.nn import Dense, Dropout, Sequential
+
+#: (sizes, loss, targets from the first columns of X)
+TASKS = {
+    "multiclass": ([30, 12, 3], None, lambda X: (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.2)),
+    "binary": ([30, 12, 1], None, lambda X: np.where(X[:, 0] + X[:, 2] > 0, "yes", "no")),
+    "regression": ([30, 12, 8, 2], "mse", lambda X: X[:, :2] @ np.array([[1.0, -2.0], [0.5, 1.0]])),
+}
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def _data(n=160, p=30, density=0.15, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    X[rng.random((n, p)) > density] = 0.0
+    return X
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c", "numba"])
+@pytest.mark.parametrize("task", sorted(TASKS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_sparse_fit_matches_the_dense_fit(backend, task, dtype):
+    sizes, loss, target = TASKS[task]
+    X = _data()
+    y = target(X)
+    kw = dict(epochs=4, batch_size=24, lr=0.01, l2=1e-3, backend=backend)
+    if len(sizes) > 3:
+        kw["dropout"] = 0.2  # the masks depend on the update count only: the same on both
+    dense = MLP(sizes, dtype=dtype, seed=3, loss=loss).fit(X, y, **kw)
+    sparse = MLP(sizes, dtype=dtype, seed=3, loss=loss).fit(sp.csr_matrix(X), y, **kw)
+    np.testing.assert_allclose(sparse.params, dense.params, **TOL[dtype])
+    np.testing.assert_allclose(sparse.history_["loss"], dense.history_["loss"], **TOL[dtype])
+    for fmt in (sp.csr_matrix, sp.csr_array, sp.csc_matrix, sp.coo_array):
+        np.testing.assert_allclose(sparse.decision_function(fmt(X)), sparse.decision_function(X), **TOL[dtype])
+    if loss is None:  # labels
+        assert np.array_equal(sparse.predict(sp.csr_matrix(X)), sparse.predict(X))
+    assert sparse.score(sp.csr_array(X), y) == pytest.approx(sparse.score(X, y))
+
+
+@pytest.mark.parametrize("fmt", [sp.csr_array, sp.csc_matrix, sp.coo_matrix, sp.lil_array])
+def test_every_format_trains_and_the_callers_matrix_is_left_alone(fmt):
+    X = _data()
+    y = (X[:, 0] > 0).astype(int)
+    Xs = fmt(X.astype(np.float64))
+    before = Xs.copy()
+    ref = MLP([30, 8, 2], seed=1).fit(sp.csr_matrix(X), y, epochs=3)  # float32: X is cast for both
+    net = MLP([30, 8, 2], seed=1).fit(Xs, y, epochs=3)
+    np.testing.assert_array_equal(net.params, ref.params)
+    assert Xs.format == before.format and Xs.dtype == np.float64
+    assert (Xs != before).nnz == 0
+
+
+def test_integer_and_boolean_values_are_cast_like_a_dense_x():
+    rng = np.random.default_rng(2)
+    counts = rng.poisson(0.3, (120, 30))  # a bag of words
+    y = (counts[:, :3].sum(1) > 0).astype(int)
+    dense = MLP([30, 8, 2], dtype=np.float64, seed=0).fit(counts, y, epochs=3)
+    for X in (sp.csr_matrix(counts), sp.csr_array(counts.astype(np.int32))):
+        net = MLP([30, 8, 2], dtype=np.float64, seed=0).fit(X, y, epochs=3)
+        np.testing.assert_allclose(net.params, dense.params, **TOL[np.float64])
+    flags = MLP([30, 8, 2], dtype=np.float64, seed=0).fit(sp.csr_matrix(counts > 0), y, epochs=3)
+    ref = MLP([30, 8, 2], dtype=np.float64, seed=0).fit(counts > 0, y, epochs=3)
+    np.testing.assert_allclose(flags.params, ref.params, **TOL[np.float64])
+
+
+def test_validation_early_stopping_sample_weight_and_resume_as_dense():
+    X = _data(n=240)
+    y = (X[:, 0] - X[:, 3] > 0).astype(int)
+    sw = np.random.default_rng(5).random(240) + 0.5
+    kw = dict(epochs=6, batch_size=32, lr=0.02, early_stopping=True, validation_fraction=0.25, tol=None,
+              sample_weight=sw)
+    dense = MLP([30, 10, 2], dtype=np.float64, seed=4).fit(X, y, **kw)
+    sparse = MLP([30, 10, 2], dtype=np.float64, seed=4).fit(sp.csr_matrix(X), y, **kw)
+    np.testing.assert_allclose(sparse.params, dense.params, **TOL[np.float64])
+    np.testing.assert_allclose(sparse.history_["val_score"], dense.history_["val_score"])
+    np.testing.assert_allclose(sparse.history_["val_loss"], dense.history_["val_loss"], rtol=1e-10)
+    # an explicit sparse validation set, then two more epochs continuing the same fit
+    val = (sp.csr_matrix(X[200:]), y[200:])
+    dense = MLP([30, 10, 2], dtype=np.float64, seed=4).fit(X[:200], y[:200], epochs=2,
+                                                          validation_data=(X[200:], y[200:]))
+    sparse = MLP([30, 10, 2], dtype=np.float64, seed=4).fit(sp.csr_matrix(X[:200]), y[:200], epochs=2,
+                                                           validation_data=val)
+    np.testing.assert_allclose(sparse.history_["val_loss"], dense.history_["val_loss"], rtol=1e-10)
+    dense.fit(X[:200], y[:200], epochs=2, resume=True)
+    sparse.fit(sp.csr_matrix(X[:200]), y[:200], epochs=2, resume=True)
+    np.testing.assert_allclose(sparse.params, dense.params, **TOL[np.float64])
+    assert sparse.n_iter_ == 4
+
+
+def test_cross_validate_runs_the_mlp_on_sparse_folds():
+    X = _data(n=150)
+    y = (X[:, 0] > 0).astype(int)
+    make = lambda: MLP([30, 8, 2], dtype=np.float64, seed=0)  # noqa: E731
+    sparse = cross_validate(make, sp.csr_matrix(X), y, cv=3, fit_params={"epochs": 3})
+    dense = cross_validate(make, X, y, cv=3, fit_params={"epochs": 3})
+    np.testing.assert_allclose(sparse["test_score"], dense["test_score"])
+
+
+def test_refusals_name_the_argument():
+    X = _data()
+    y = (X[:, 0] > 0).astype(int)
+    net = MLP([30, 8, 2], seed=0)
+    with pytest.raises(ValueError, match="fused=False.*dense X: pass X.toarray"):
+        net.fit(sp.csr_matrix(X), y, fused=False)
+    assert net.train_state_ is None  # nothing was trained
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 30\), got \(160, 29\)"):
+        net.fit(sp.csr_matrix(X[:, :29]), y)
+    bad = sp.csr_matrix(X)
+    bad.data[3] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        net.fit(bad, y)
+    huge = sp.csr_matrix(X) * 1e300
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        net.fit(huge, y)
+    with pytest.raises(TypeError, match="X must be numeric, got dtype complex128"):
+        net.fit(sp.csr_matrix(X.astype(complex)), y)
+    with pytest.raises(ValueError, match="X has no rows"):
+        net.fit(sp.csr_matrix((0, 30)), y[:0])
+    with pytest.raises(ValueError, match="different lengths: 160 and 159"):
+        net.fit(sp.csr_matrix(X), y[:-1])
+    net.fit(sp.csr_matrix(X), y, epochs=1)
+    with pytest.raises(ValueError, match=r"X_val must have shape \(n, 30\)"):
+        net.fit(X, y, epochs=1, validation_data=(sp.csr_matrix(X[:, :5]), y))
+    assert net.predict(sp.csr_matrix((0, 30))).shape == (0,)
+
+
+def test_sequential_predict_takes_sparse_x_through_a_dense_first_layer():
+    X = _data(n=40)
+    net = Sequential([Dense(30, 6, "tanh"), Dropout(0.3), Dense(6, 2)], dtype=np.float64, seed=0)
+    np.testing.assert_allclose(net.predict(sp.csr_array(X)), net.predict(X), rtol=1e-12, atol=1e-14)
+    with pytest.raises(TypeError, match="x has dtype float32 but the network is float64"):
+        net.predict(sp.csr_matrix(X.astype(np.float32)))
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 30\)"):
+        net.predict(sp.csr_matrix(X[:, :3]))
+    first_dropout = Sequential([Dropout(0.1), Dense(30, 2)], dtype=np.float64, seed=0)
+    with pytest.raises(TypeError, match="a sparse x needs a Dense first layer"):
+        first_dropout.predict(sp.csr_matrix(X))
