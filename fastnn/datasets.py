@@ -85,11 +85,19 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
       feature column) is a ValueError naming its line and column.
     * NPY: a 2-D array; ``target`` is a column index.
     * NPZ: arrays ``X`` and ``y`` (then ``target`` must be None), or one 2-D array split as NPY.
+    * svmlight / LIBSVM (``.svm``, ``.svmlight``, ``.libsvm``: ``label index:value ...``
+      per line, the format of most text-classification sets): X comes back as a
+      scipy.sparse CSR matrix, which ``fastnn.MLP`` trains on sparse; the label is the target.
 
     Integral numeric targets come back as int64 (class labels), others as float64.
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
+    if ext in SVMLIGHT_EXTENSIONS:
+        if target is not None:  # it would be ignored: each line's label is the target
+            raise ValueError(f"{path}: an svmlight file's target is each line's label, so a target column "
+                             f"({target!r}) does not apply")
+        return _load_svmlight(path, dtype)
     if ext == ".npz":
         with _np_load(path, ext) as z:
             if "X" in z.files and "y" in z.files:
@@ -115,6 +123,34 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
     col = _target_column(target, header, data.shape[1], path)
     X = np.delete(data, col, axis=1)
     return _features(X, dtype, path), _labels_if_integral(data[:, col])
+
+
+#: file name endings read as svmlight / LIBSVM text (label index:value ...)
+SVMLIGHT_EXTENSIONS = (".svm", ".svmlight", ".libsvm")
+
+
+def _load_svmlight(path, dtype):
+    """(X as CSR in `dtype`, labels) of an svmlight / LIBSVM file, its errors naming the file."""
+    from sklearn.datasets import load_svmlight_file
+
+    try:
+        X, y = load_svmlight_file(path, dtype=np.float64)  # cast below, where overflow is reported
+    except ValueError as exc:  # scikit-learn's "could not convert string to float: b'x'" names no file
+        raise ValueError(f"{path}: not a valid svmlight / LIBSVM file ({exc})") from None
+    if X.shape[0] == 0:
+        raise ValueError(f"{path}: holds no data lines")
+    bad = np.flatnonzero(~np.isfinite(X.data))
+    if bad.size:  # placed, as a CSV cell's would be
+        row = int(np.searchsorted(X.indptr, bad[0], side="right")) - 1
+        raise ValueError(f"{path}: data row {row + 1} holds {X.data[bad[0]]} (missing or infinite values are "
+                         "not supported)")
+    with np.errstate(over="ignore"):
+        data = X.data.astype(dtype)
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path}: values beyond {np.dtype(dtype).name}'s range ({np.finfo(dtype).max:.3g}); "
+                         "scale the features or use float64")
+    X.data = data
+    return X, _labels_if_integral(y)
 
 
 # np.load picks the format by content, not by name: a text file named .npy read as a pickle, and the

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from .datasets import EMBEDDED, load_embedded, load_file, train_test
+from .kernels import is_sparse
 from .mlp import HIDDEN_ACTIVATIONS
 from .train import TrainingDivergedError
 
@@ -48,7 +49,7 @@ def _number(kind, low, high=None, low_open=False):
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     d = parser.add_argument_group("data")
     d.add_argument("--data", default="digits",
-                   help=f"an embedded set ({', '.join(sorted(EMBEDDED))}) or a CSV / NPY / NPZ file (default digits)")
+                   help=f"an embedded set ({', '.join(sorted(EMBEDDED))}) or a CSV / NPY / NPZ / svmlight (.svm: trained sparse) file (default digits)")
     d.add_argument("--target", default=None, help="target column of a CSV/NPY file: index or header name (default last)")
     d.add_argument("--test-size", type=_number(float, 0, 1, low_open=True), default=0.25, help="held-out test share (default 0.25)")
     d.add_argument("--regression", action="store_true", help="treat the target as continuous (loss mse)")
@@ -130,9 +131,12 @@ def _run(args: argparse.Namespace) -> int:
             print(f"fastnn train: no such file or embedded data set: {args.data}", file=sys.stderr)
             return 2
         if os.path.isdir(args.data):
-            raise ValueError(f"--data: {args.data} is a directory; give a CSV / NPY / NPZ file")
+            raise ValueError(f"--data: {args.data} is a directory; give a CSV / NPY / NPZ / svmlight file")
         X, y = load_file(args.data, target=args.target, dtype=dtype)
         name = os.path.basename(args.data)
+        if args.no_fused and is_sparse(X):  # (fit's own error would name its fused=False)
+            raise ValueError(f"--no-fused runs the kernel-by-kernel loop, which takes dense data; {name} is "
+                             "sparse and trains on the native epoch")
         if args.regression and y.dtype.kind not in "iuf":
             raise ValueError(f"--regression needs a numeric target; {name}'s target holds text labels")
         regression = args.regression or y.dtype.kind == "f"
@@ -160,14 +164,14 @@ def _run(args: argparse.Namespace) -> int:
         sizes = [X.shape[1], *args.hidden, n_out]
     net = MLP(sizes, args.activation, dtype=dtype, seed=args.seed, loss="mse" if regression else None)
     backend = args.backend or fastnn.get_backend()
-    print(f"{name}: {len(X_tr)} train / {len(X_te)} test rows, MLP {'-'.join(map(str, sizes))} {args.activation}, "
+    print(f"{name}: {X_tr.shape[0]} train / {X_te.shape[0]} test rows, MLP {'-'.join(map(str, sizes))} {args.activation}, "
           f"{args.optimizer} lr={args.lr:g}, batch {args.batch_size}, {args.epochs} epochs, {dtype.name}, "
           f"backend {backend}, {fastnn.get_num_threads()} thread(s)")
     fit_kw = dict(optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, l2=args.l2,
                   weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed, backend=args.backend,
                   fused=False if args.no_fused else None)
     if not args.no_warmup:  # load the backend and compile JIT code outside the timed fit
-        rows = min(len(X_tr), 4 * args.batch_size)
+        rows = min(X_tr.shape[0], 4 * args.batch_size)
         try:
             MLP(sizes, args.activation, dtype=dtype, seed=args.seed, loss=net.loss).fit(
                 X_tr[:rows], y_tr[:rows], epochs=1, **fit_kw)
@@ -193,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
     what = "R^2" if regression else "accuracy"
     print(f"test {what}: {score:.4f}")
     print(f"fit: {elapsed:.3f} s, {1e3 * elapsed / epochs:.2f} ms/epoch, "
-          f"{len(X_tr) * epochs / elapsed:,.0f} samples/s ({net.stopped_by_}, final loss {net.loss_:.4g})")
+          f"{X_tr.shape[0] * epochs / elapsed:,.0f} samples/s ({net.stopped_by_}, final loss {net.loss_:.4g})")
     if args.output:
         print(f"saved to {args.output}")
     return 0

@@ -1,7 +1,8 @@
 """fastnn.MLP on a scipy.sparse X: trained sparse on the native epoch (every backend) to the
 weights the same X densified gives, predictions through the first layer's sparse product,
 every format converted without touching the caller's object, validation and sample
-weights, and the refusals (the kernel-by-kernel loop, bad shapes and values)."""
+weights, the refusals (the kernel-by-kernel loop, bad shapes and values), and svmlight files
+(load_file and ``fastnn train --data``), read as CSR."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 import scipy.sparse as sp
 
 from fastnn import cross_validate
+from fastnn.cli import main as cli_main
+from fastnn.datasets import load_file
 from fastnn.mlp import MLP
 from fastnn.nn import Dense, Dropout, Sequential
 
@@ -147,3 +150,47 @@ def test_sequential_predict_takes_sparse_x_through_a_dense_first_layer():
     first_dropout = Sequential([Dropout(0.1), Dense(30, 2)], dtype=np.float64, seed=0)
     with pytest.raises(TypeError, match="a sparse x needs a Dense first layer"):
         first_dropout.predict(sp.csr_matrix(X))
+
+
+def _write_svmlight(path, X, y):
+    from sklearn.datasets import dump_svmlight_file
+
+    dump_svmlight_file(X, y, str(path), zero_based=False)
+
+
+def test_load_file_reads_svmlight_as_csr(tmp_path):
+    X = _data(n=50)
+    y = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0)
+    _write_svmlight(tmp_path / "d.svm", X, y)
+    Xs, ys = load_file(tmp_path / "d.svm", dtype=np.float64)
+    assert sp.issparse(Xs) and Xs.format == "csr" and Xs.dtype == np.float64
+    # a trailing all-zero column is not in the file: the width is the largest index stored
+    np.testing.assert_allclose(Xs.toarray(), X[:, :Xs.shape[1]], rtol=1e-15)
+    assert ys.dtype == np.int64 and ys.tolist() == y.tolist()
+    X32, _ = load_file(tmp_path / "d.svm")
+    assert X32.dtype == np.float32
+    (tmp_path / "bad.libsvm").write_text("1 1:0.5 3:2\n0 2:x\n")
+    with pytest.raises(ValueError, match=r"bad.libsvm: not a valid svmlight / LIBSVM file \(.*'x'"):
+        load_file(tmp_path / "bad.libsvm")
+    (tmp_path / "nan.svmlight").write_text("1 1:0.5 3:2\n0 2:1\n1 1:nan\n")
+    with pytest.raises(ValueError, match="nan.svmlight: data row 3 holds nan"):
+        load_file(tmp_path / "nan.svmlight")
+    (tmp_path / "big.svm").write_text("1 1:1e300\n0 2:1\n")
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        load_file(tmp_path / "big.svm")
+    assert load_file(tmp_path / "big.svm", dtype=np.float64)[0].max() == 1e300
+    with pytest.raises(ValueError, match="target column .* does not apply"):
+        load_file(tmp_path / "d.svm", target=0)
+
+
+def test_cli_trains_an_svmlight_file_sparse(tmp_path, capsys):
+    X = _data(n=200)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    path = tmp_path / "text.svm"
+    _write_svmlight(path, X, y)
+    assert cli_main(["train", "--data", str(path), "--epochs", "3", "-q", "--hidden", "8",
+                     "-o", str(tmp_path / "m.fnn")]) == 0
+    out = capsys.readouterr().out
+    assert "text.svm: 150 train / 50 test rows" in out and "test accuracy" in out
+    assert cli_main(["train", "--data", str(path), "--no-fused", "-q"]) == 2
+    assert "--no-fused runs the kernel-by-kernel loop" in capsys.readouterr().err
