@@ -187,8 +187,10 @@ class MLP:
         if X.dtype.kind not in "fiub":
             raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
         X = X.tocsr()  # (a CSR X as it is; the native epoch takes a row per sample)
-        kernels.finite_as(name, X.data, self.dtype)  # the check (and its error) only: astype casts alike
-        return X if X.dtype == self.dtype else X.astype(self.dtype)
+        data = kernels.finite_as(name, X.data, self.dtype)  # X.data itself when no cast was needed
+        if data is not X.data:  # a new matrix on X's structure (X may be the caller's)
+            X = type(X)((data, X.indices, X.indptr), shape=X.shape)
+        return X
 
     def _infer_loss(self, y: np.ndarray) -> str:
         if self.loss is not None:
