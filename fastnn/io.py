@@ -26,14 +26,15 @@ import json
 import os
 import secrets
 import zipfile
-from typing import TYPE_CHECKING, Any, Dict, Tuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Tuple
 
 import numpy as np
 
 if TYPE_CHECKING:
     from .mlp import MLP
 
-__all__ = ["FORMAT", "VERSION", "ModelFileError", "write_file", "read_file", "save", "load", "check_output_path"]
+__all__ = ["FORMAT", "VERSION", "ModelFileError", "write_file", "read_file", "save", "load", "check_output_path",
+           "replace_atomically"]
 
 FORMAT = "fastnn-model"
 VERSION = 1
@@ -101,17 +102,27 @@ def write_file(path: "os.PathLike[str] | str", meta: Dict[str, Any], arrays: Dic
     for name, arr in arrays.items():
         members[name + ".npy"] = _npy_bytes(arr)
     sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in members.items())
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.writestr(_SUMS, sums)
+            for name, data in members.items():
+                zf.writestr(name, data)
+
+    replace_atomically(path, write)
+
+
+def replace_atomically(path: "os.PathLike[str] | str", write: Callable[[BinaryIO], None]) -> None:
+    """Create or replace `path` with what `write(f)` writes to a binary file: into a temporary
+    file beside it, synced, then renamed over it, so `path` never holds a partial file."""
     # replace the file a symlink points to, not the link itself (as open(path, "w") would)
-    path = os.path.realpath(path)
+    path = os.path.realpath(_fspath(path))
     fd, tmp = _temp_file(os.path.dirname(path), "." + os.path.basename(path) + ".")
     try:
-        with contextlib.suppress(FileNotFoundError):  # a replaced model keeps its permissions
+        with contextlib.suppress(FileNotFoundError):  # a replaced file keeps its permissions
             os.fchmod(fd, os.stat(path).st_mode & 0o7777)
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-                zf.writestr(_SUMS, sums)
-                for name, data in members.items():
-                    zf.writestr(name, data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

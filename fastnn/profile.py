@@ -287,12 +287,10 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _write_json(path: str, obj: Any) -> None:
-    path = os.path.realpath(path)  # replace the file a symlink points to, not the link (as fastnn.io.write_file)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, default=_json_default)
-        f.write("\n")
-    os.replace(tmp, path)
+    from .io import replace_atomically
+
+    text = json.dumps(obj, indent=1, default=_json_default) + "\n"  # (a serialisation error writes nothing)
+    replace_atomically(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _json_default(o: Any) -> Any:
