@@ -10,7 +10,7 @@ import math
 import os
 import warnings
 import zipfile
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -71,8 +71,9 @@ def load_embedded(name: str, dtype=np.float32) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None] = None, dtype=np.float32,
-              delimiter: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """(X, y) from a CSV, NPY or NPZ file.
+              delimiter: Optional[str] = None, *, has_target: bool = True,
+              n_features: Optional[int] = None) -> Tuple[Any, Optional[np.ndarray]]:
+    """(X, y) from a CSV, NPY, NPZ or svmlight file.
 
     * CSV (comma, semicolon, tab or space separated): numeric feature columns,
       decimals with a point; an optional header row names them (then
@@ -90,14 +91,21 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
       scipy.sparse CSR matrix, which ``fastnn.MLP`` trains on sparse; the label is the target.
 
     Integral numeric targets come back as int64 (class labels), others as float64.
+
+    ``has_target=False``: every column of a CSV / NPY (or of an NPZ's single array) is a
+    feature and y is None (data to predict on); an NPZ's ``y`` and an svmlight file's
+    labels are still returned. ``n_features``: an svmlight file's width (its largest
+    feature index may be smaller; a larger one is an error).
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
+    if not has_target and target is not None:
+        raise ValueError(f"target={target!r} names a target column, but has_target is False")
     if ext in SVMLIGHT_EXTENSIONS:
         if target is not None:  # it would be ignored: each line's label is the target
             raise ValueError(f"{path}: an svmlight file's target is each line's label, so a target column "
                              f"({target!r}) does not apply")
-        return _load_svmlight(path, dtype)
+        return _load_svmlight(path, dtype, n_features)
     if ext == ".npz":
         with _np_load(path, ext) as z:
             if "X" in z.files and "y" in z.files:
@@ -114,10 +122,12 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
         header = None
     else:
         try:
-            return _load_csv(path, target, dtype, delimiter)
+            return _load_csv(path, target, dtype, delimiter, has_target)
         except UnicodeDecodeError as exc:  # a Latin-1 export, a .gz: name the file, not just the codec
             raise ValueError(f"{path}: not UTF-8 text (it holds byte {exc.object[exc.start]:#04x}); "
                              "save it as a UTF-8 CSV") from None
+    if not has_target and data.ndim == 2 and data.shape[1] >= 1:
+        return _features(data, dtype, path), None
     if data.ndim != 2 or data.shape[1] < 2:
         raise ValueError(f"{path}: expected a 2-D table with at least 2 columns, got shape {data.shape}")
     col = _target_column(target, header, data.shape[1], path)
@@ -129,12 +139,12 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
 SVMLIGHT_EXTENSIONS = (".svm", ".svmlight", ".libsvm")
 
 
-def _load_svmlight(path, dtype):
+def _load_svmlight(path, dtype, n_features=None):
     """(X as CSR in `dtype`, labels) of an svmlight / LIBSVM file, its errors naming the file."""
     from sklearn.datasets import load_svmlight_file
 
-    try:
-        X, y = load_svmlight_file(path, dtype=np.float64)  # cast below, where overflow is reported
+    try:  # (cast below, where overflow is reported)
+        X, y = load_svmlight_file(path, n_features=n_features, dtype=np.float64)
     except ValueError as exc:  # scikit-learn's "could not convert string to float: b'x'" names no file
         raise ValueError(f"{path}: not a valid svmlight / LIBSVM file ({exc})") from None
     if X.shape[0] == 0:
@@ -197,7 +207,7 @@ def _labels_if_integral(y: np.ndarray) -> np.ndarray:
 _ENCODING = "utf-8-sig"
 
 
-def _load_csv(path, target, dtype, delimiter):
+def _load_csv(path, target, dtype, delimiter, has_target=True):
     with open(path, encoding=_ENCODING) as f:
         first = f.readline()
         second = next((line for line in f if line.strip()), "")
@@ -229,11 +239,13 @@ def _load_csv(path, target, dtype, delimiter):
             data = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2,
                               encoding=_ENCODING)
     except ValueError:
-        return _load_csv_rows(path, target, dtype, delimiter, header, settled)
+        return _load_csv_rows(path, target, dtype, delimiter, header, settled, has_target)
     if not np.isfinite(data).all():  # loadtxt reads 'nan' / 'inf' cells as numbers; the row path names them
-        return _load_csv_rows(path, target, dtype, delimiter, header, settled)
+        return _load_csv_rows(path, target, dtype, delimiter, header, settled, has_target)
     if data.shape[0] == 0:  # header only, or an empty file: not "at least 2 columns, got shape (0, 1)"
         raise ValueError(f"{path}: no data rows")
+    if not has_target:
+        return _features(data, dtype, path), None
     if data.shape[1] < 2:
         raise ValueError(f"{path}: expected a table with at least 2 columns, got shape {data.shape}")
     col = _target_column(target, header, data.shape[1], path)
@@ -254,7 +266,7 @@ def _words(cells):
     return [j for j, c in enumerate(cells) if c and c not in _MISSING and not _is_number(c)]
 
 
-def _load_csv_rows(path, target, dtype, delimiter, header, settled=True):
+def _load_csv_rows(path, target, dtype, delimiter, header, settled=True, has_target=True):
     """The CSV cell by cell: text labels in the target column, precise errors elsewhere."""
     with open(path, newline="", encoding=_ENCODING) as f:
         lines = [(i, [c.strip() for c in row]) for i, row in enumerate(
@@ -268,26 +280,30 @@ def _load_csv_rows(path, target, dtype, delimiter, header, settled=True):
     if not lines:
         raise ValueError(f"{path}: no data rows")
     ncols = len(header) if header else len(lines[0][1])
-    if ncols < 2:
+    if ncols < 2 and has_target:
         raise ValueError(f"{path}: expected a table with at least 2 columns, got {ncols}")
-    col = _target_column(target, header, ncols, path)
-    X = np.empty((len(lines), ncols - 1), dtype=np.float64)
+    col = _target_column(target, header, ncols, path) if has_target else None
+    target_name = None if col is None else repr(header[col]) if header else str(col)
+    X = np.empty((len(lines), ncols - (col is not None)), dtype=np.float64)
     y = []
     for r, (line, row) in enumerate(lines):
         if len(row) != ncols:
             raise ValueError(f"{path}: line {line} has {len(row)} columns, expected {ncols}")
-        y.append(row[col])
-        for j, cell in enumerate(row[:col] + row[col + 1:]):
+        if col is not None:
+            y.append(row[col])
+        for j, cell in enumerate(row if col is None else row[:col] + row[col + 1:]):
             try:
                 X[r, j] = v = float(cell)
                 # a 'nan' cell is a missing value (as np.savetxt writes one); an 'inf' one fails the fit unplaced
                 what = None if math.isfinite(v) else _not_finite(v)
             except ValueError:
-                what = _not_a_number(cell, repr(header[col]) if header else str(col))
+                what = _not_a_number(cell, target_name)
             if what:
-                jj = j if j < col else j + 1
+                jj = j if col is None or j < col else j + 1
                 name = repr(header[jj]) if header else str(jj)
                 raise ValueError(f"{path}: line {line}, column {name}: {cell!r} {what}")
+    if col is None:
+        return _features(X, dtype, path), None
     try:
         y_arr = _labels_if_integral(np.array([float(v) for v in y]))
     except ValueError:
@@ -322,14 +338,17 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _not_a_number(cell: str, target: str) -> str:
-    """What is wrong with a feature cell that float() refused; `target` names the target column."""
+def _not_a_number(cell: str, target: Optional[str]) -> str:
+    """What is wrong with a feature cell that float() refused; `target` names the target column
+    (None: the file has none)."""
     if not cell:
         return "is empty (missing values are not supported)"
     if cell in _MISSING:
         return "is a missing value (missing values are not supported)"
     if _is_number(cell.replace(",", ".", 1)):
         return "is not a number (decimals are read with a point, not a comma)"
+    if target is None:  # e.g. the class names of a file read as features only
+        return "is not a number (this file is read without a target column, so every column is a feature)"
     # e.g. class names in the first column while the target is the last one: say which that is
     return f"is not a number (only the target column, {target}, may hold text)"
 
