@@ -1,4 +1,4 @@
-"""The ``fastnn`` command: ``fastnn info | train | bench | profile``.
+"""The ``fastnn`` command: ``fastnn info | train | predict | bench | profile``.
 
 Each subcommand lives beside the code it drives and exposes
 ``configure_parser(parser)`` and ``run(args) -> int``; this module only wires them.
@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 COMMANDS = {
     "info": ("fastnn.info", "version, backends, ISA path, threads and loaded runtimes"),
     "train": ("fastnn.train_cli", "train an MLP (digits by default) and report accuracy and speed"),
+    "predict": ("fastnn.predict_cli", "apply a saved model to a data file: predictions (CSV) and the score"),
     "bench": ("fastnn.bench", "side-by-side benchmarks against the NumPy baseline"),
     "profile": ("fastnn.profile", "per-kernel timings of a training run"),
 }

@@ -249,14 +249,14 @@ def test_cli_without_a_subcommand_is_a_usage_error(capsys):
 
 def test_cli_help_is_plain_text(capsys):
     """`-h` descriptions come from docstrings; their reStructuredText ``literals`` are not shown as such."""
-    for argv in ([], ["info"], ["train"], ["bench"], ["profile"]):
+    for argv in ([], ["info"], ["train"], ["predict"], ["bench"], ["profile"]):
         with pytest.raises(SystemExit) as exc:
             cli_main([*argv, "-h"])
         assert exc.value.code == 0
         out = capsys.readouterr().out
         assert "usage: fastnn" in out and "``" not in out
         if not argv:
-            assert "The fastnn command: fastnn info | train | bench | profile." in out
+            assert "The fastnn command: fastnn info | train | predict | bench | profile." in out
 
 
 def test_cli_train_piped_into_head_saves_the_model(tmp_path):
