@@ -19,7 +19,9 @@
  * and chosen at run time. Single-threaded: splitting the products over 2 threads (the
  * forward by output columns, the gradient by rows of dW; the same bits) made a batch
  * slower, 673 -> 839 us (5000-64-2, float64, SGD), two more parallel regions a batch
- * costing more than the halves save; the update spreads over the threads instead.
+ * costing more than the halves save. The epoch calls the gradient on a few rows of dW
+ * at a time instead, each chunk updated at once (train.c, w0_update), on threads where
+ * the update's arithmetic repays them.
  * Nothing here checks the CSR arrays: fastnn.kernels did (indices in [0, in), indptr
  * non-decreasing from 0 to nnz, fewer than 2**31 rows). */
 #include <string.h>

@@ -83,7 +83,7 @@ def test_sparse_epoch_optimizers_and_shapes(backend, optimizer, sizes):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_c_sparse_kernels_on_every_isa_and_thread_count(isa, threads, dtype):
     """The C epoch and pass on the portable, AVX2 and best kernels, on 1 and 2 threads
-    (the sparse passes stay on one, the updates may not): the reference's numbers. The
+    (the sparse products stay on one, the updates may not): the reference's numbers. The
     pass covers 4500 rows in chunks of 512 (GRAD_CHUNK_ROWS), each sorted by column."""
     from fastnn.backends import c as cb
 
@@ -107,6 +107,34 @@ def test_c_sparse_kernels_on_every_isa_and_thread_count(isa, threads, dtype):
                             loss="softmax_xent", alpha=0.01, backend="numpy")
     _close(got, want, dtype)
     _close((got_loss, got_grads), (want_loss, want_grads), dtype)
+
+
+@pytest.mark.parametrize("sizes", [(4000, 40, 3), (30, 5000, 2)], ids=["chunks-of-rows", "rows-wider-than-a-chunk"])
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "momentum"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_c_first_layer_update_in_chunks_on_threads(sizes, optimizer, dtype):
+    """The C epoch updates the first layer in chunks of W0's rows as their gradient is made
+    (train.c, w0_update; 4096 values a chunk: 102 rows of 40 with a short last chunk, or a
+    row of 5000 alone), on 2 threads for the updates that divide (enough weights here):
+    the bits of one thread, the reference's numbers (L2's loss term summed by chunk)."""
+    loss = "softmax_xent" if sizes[-1] > 2 else "sigmoid_bce"
+    params, X, y, _ = _problem(dtype, loss, sizes, n=120, density=min(0.5, 40 / sizes[0]))
+    kw = dict(optimizer=optimizer, activation="relu", alpha=0.05)
+    before = fastnn.get_num_threads()
+    try:
+        runs = []
+        for threads in (1, 2):
+            fastnn.set_num_threads(threads)
+            runs.append(_epoch("c", params, X, y, loss, sizes, **kw))
+    finally:
+        fastnn.set_num_threads(before)
+    for one, two in zip(*runs):
+        np.testing.assert_array_equal(two, one)
+    if dtype == np.float64 or optimizer == "momentum":
+        # (float32 Adam and RMSprop steps on gradients near 0, g / (sqrt(v) + eps), magnify the
+        # rounding of a sum taken in another order: 0.2 relative on one weight here, as before
+        # the fusion, which changed no weight's bits)
+        _close(runs[0], _epoch("numpy", params, X.toarray(), y, loss, sizes, **kw), dtype)
 
 
 @pytest.mark.parametrize("backend", SPARSE_BACKENDS)
