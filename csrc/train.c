@@ -75,10 +75,18 @@ static int64_t grad_chunk_rows(const int64_t *sizes, int64_t L, int64_t n, size_
     return rows < n ? rows : n;
 }
 
-/* the most non-zeros a batch of `bs` rows holds (rows perm[...], or 0.. without perm) of
- * a CSR x with row pointers ptr: the size of the batch's transpose (csr.c) */
+/* the most non-zeros a batch of `bs` rows holds (the batches of perm; without perm any bs
+ * consecutive rows, as loss_grad's threads chunk their own shares of the rows) of a CSR x
+ * with row pointers ptr: the size of the batch's transpose (csr.c) */
 static int64_t csr_batch_nnz(const int64_t *ptr, const int64_t *perm, int64_t m, int64_t bs) {
     int64_t most = 0;
+    if (!perm) {
+        for (int64_t r = 0; r < m; r++) {
+            int64_t nnz = ptr[r + bs < m ? r + bs : m] - ptr[r];
+            if (nnz > most) most = nnz;
+        }
+        return most;
+    }
     for (int64_t s0 = 0; s0 < m; s0 += bs) {
         int64_t s1 = m - s0 < bs ? m : s0 + bs, nnz = 0;
         for (int64_t r = s0; r < s1; r++) {
@@ -628,11 +636,21 @@ static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {  
         if (f > largest) largest = f;                                                     \
     }                                                                                     \
     int nt = largest < KERNEL_THREADS_FLOPS ? fnn_threads_for(flops, EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1;\
+    if (E->xp) {                                                                          \
+        /* a CSR x: each thread's gradient holds the whole dense first-layer weight      \
+         * gradient ([in, out], 320k values for 5000 columns and 64 units), written and  \
+         * added up: in the epoch every batch, more than the sparse products it splits, so \
+         * one thread (whose w0_update may use others); in loss_grad once a pass, so the  \
+         * rows split when the products (by non-zeros) are 8 FLOPs a weight per thread    \
+         * (15000 x 5000 at 2%, 5000-64-2, float64: 27.8 ms on one thread, 14.4 on two) */ \
+        double n0 = (double)(sizes[0] * sizes[1]);                                        \
+        double sflops = flops - 3.0 * 2.0 * (double)split * n0                            \
+                      + 6.0 * (double)(E->xp[E->m] - E->xp[0]) * (double)sizes[1];        \
+        double per_thread = EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T));                      \
+        nt = grad_only ? fnn_threads_for(sflops, per_thread > 8.0 * n0 ? per_thread : 8.0 * n0) : 1; \
+    }                                                                                     \
     if (nt > split / MIN_ROWS_PER_THREAD) nt = (int)(split / MIN_ROWS_PER_THREAD);        \
-    /* a CSR x stays on one thread: each thread's gradient would hold the whole dense    \
-     * first-layer weight gradient ([in, out], 320k values for 5000 columns and 64        \
-     * units), zeroed and added up every batch: more than the sparse products it splits */ \
-    if (nt < 1 || E->xp) nt = 1;                                                          \
+    if (nt < 1) nt = 1;                                                                   \
     if (E->xp) E->batch_nnz = csr_batch_nnz(E->xp, E->perm, E->m, bs);                     \
     int flush = FNN_FLUSHES_##SFX;                                                        \
     unsigned mxcsr = fnn_flush_enter(flush);                                              \

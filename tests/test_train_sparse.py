@@ -83,8 +83,9 @@ def test_sparse_epoch_optimizers_and_shapes(backend, optimizer, sizes):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_c_sparse_kernels_on_every_isa_and_thread_count(isa, threads, dtype):
     """The C epoch and pass on the portable, AVX2 and best kernels, on 1 and 2 threads
-    (the sparse products stay on one, the updates may not): the reference's numbers. The
-    pass covers 4500 rows in chunks of 512 (GRAD_CHUNK_ROWS), each sorted by column."""
+    (the epoch's sparse products stay on one, its updates may not; the pass splits its rows,
+    each thread's chunks starting mid-way): the reference's numbers. The pass covers 4500
+    rows in chunks of 512 (GRAD_CHUNK_ROWS), each sorted by column."""
     from fastnn.backends import c as cb
 
     sizes = (300, 37, 5)
