@@ -402,7 +402,12 @@ static double w0_update_##SFX(const epoch_##SFX *E, const work_##SFX *w, T *bufs
         for (int64_t c = 0; c < nch; c++) {                                               \
             int64_t j0 = c * per, j1 = j0 + per < in ? j0 + per : in, p0 = j0 * o;        \
             int64_t n = (j1 - j0) * o;                                                    \
-            if (E->alpha > 0) sq[c] = fnn_l2_##SFX(E->params + p0, n);                    \
+            if (E->alpha > 0) { /* in pieces fnn_l2 sums on one thread whatever the count */ \
+                sq[c] = 0;                                                                \
+                for (int64_t q = 0; q < n; q += (int64_t)FNN_ELEMWISE_PAR_MIN)            \
+                    sq[c] += fnn_l2_##SFX(E->params + p0 + q, n - q < (int64_t)FNN_ELEMWISE_PAR_MIN \
+                                                              ? n - q : (int64_t)FNN_ELEMWISE_PAR_MIN); \
+            }                                                                             \
             fnn_csc_weight_grad_##SFX(gb, w->colptr + j0, w->erow, w->eval, w->dz0,       \
                                       j1 - j0, o, 0);                                     \
             update_##SFX(E->opt, E->params + p0, st0 ? st0 + p0 : NULL,                   \
@@ -643,11 +648,14 @@ static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {  
          * one thread (whose w0_update may use others); in loss_grad once a pass, so the  \
          * rows split when the products (by non-zeros) are 8 FLOPs a weight per thread    \
          * (15000 x 5000 at 2%, 5000-64-2, float64: 27.8 ms on one thread, 14.4 on two) */ \
-        double n0 = (double)(sizes[0] * sizes[1]);                                        \
-        double sflops = flops - 3.0 * 2.0 * (double)split * n0                            \
-                      + 6.0 * (double)(E->xp[E->m] - E->xp[0]) * (double)sizes[1];        \
-        double per_thread = EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T));                      \
-        nt = grad_only ? fnn_threads_for(sflops, per_thread > 8.0 * n0 ? per_thread : 8.0 * n0) : 1; \
+        nt = 1;                                                                           \
+        if (grad_only) { /* (E->m is X's rows here: the epoch's perm may be longer) */    \
+            double n0 = (double)(sizes[0] * sizes[1]);                                    \
+            double sflops = flops - 3.0 * 2.0 * (double)split * n0                        \
+                          + 6.0 * (double)(E->xp[E->m] - E->xp[0]) * (double)sizes[1];    \
+            double per_thread = EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T));                  \
+            nt = fnn_threads_for(sflops, per_thread > 8.0 * n0 ? per_thread : 8.0 * n0);  \
+        }                                                                                 \
     }                                                                                     \
     if (nt > split / MIN_ROWS_PER_THREAD) nt = (int)(split / MIN_ROWS_PER_THREAD);        \
     if (nt < 1) nt = 1;                                                                   \

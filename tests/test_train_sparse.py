@@ -139,6 +139,24 @@ def test_c_first_layer_update_in_chunks_on_threads(sizes, optimizer, dtype):
 
 
 @pytest.mark.parametrize("backend", SPARSE_BACKENDS)
+def test_sparse_epoch_over_a_perm_longer_than_x(backend):
+    """perm may repeat rows (m > n, as for bootstrapped rows): the CSR epoch reads only the
+    rows perm names (its batches' non-zeros sized from them)."""
+    sizes = (50, 8, 3)
+    params, X, y, _ = _problem(np.float64, "softmax_xent", sizes, n=40, density=0.3)
+    perm = np.random.default_rng(3).integers(0, 40, 130)
+    runs = []
+    for Xb in (X, X.toarray()):
+        p = params.copy()
+        state = np.zeros((2, p.size))
+        loss = K.train_epoch(p, np.empty_like(p), state, Xb, y, perm, sizes=sizes, activation="tanh",
+                             loss="softmax_xent", optimizer="adam", lr=0.05, step=0, batch_size=16, alpha=0.01,
+                             backend=backend if Xb is X else "numpy")
+        runs.append((loss, p, state))
+    _close(runs[0], runs[1], np.float64)
+
+
+@pytest.mark.parametrize("backend", SPARSE_BACKENDS)
 @pytest.mark.parametrize("loss", LOSSES)
 def test_sparse_gradient_matches_finite_differences(backend, loss):
     """Central differences of loss_grad's loss on a CSR X, every parameter."""
