@@ -3,8 +3,8 @@
 Three ways: the kernels composed in Python, the native epoch
 (fastnn.kernels.train_epoch) and fastnn.MLP.fit; the latter two are skipped in a
 build that does not have them yet. Also the same network's full-batch loss and
-gradient (fastnn.kernels.loss_grad, an L-BFGS evaluation), and the native epoch on a
-sparse TF-IDF-like X kept sparse (CSR).
+gradient (fastnn.kernels.loss_grad, an L-BFGS evaluation), and the native epoch and the
+loss and gradient on a sparse TF-IDF-like X kept sparse (CSR).
 """
 from __future__ import annotations
 
@@ -70,22 +70,36 @@ class FullBatchLossGrad(_Digits):
                     loss="softmax_xent", alpha=1e-4, backend=self.backend)
 
 
+def _sparse_data(bench, backend, dtype):
+    """bench's data and network: a CSR X, 4000 x 5000 at 2% non-zero -> 64 -> 2."""
+    require(backend)
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    bench.X = sp.random(4000, 5000, density=0.02, format="csr", random_state=rng, dtype=dtype)
+    bench.y = rng.integers(0, 2, 4000).astype(np.int32)
+    bench.perm = rng.permutation(4000).astype(np.int64)
+    bench.sizes = [5000, 64, 2]
+    bench.net = KernelMLP(bench.sizes, batch_size=BATCH, dtype=dtype, backend=backend, lr=LR)
+    bench.backend = backend
+
+
 class SparseEpoch(NativeEpoch):
-    """kernels.train_epoch on a CSR X, 4000 x 5000 at 2% non-zero -> 64 -> 2, batch 200, Adam:
-    the first layer over each batch's non-zeros (the reference: scipy.sparse's products)."""
+    """kernels.train_epoch on a CSR X (_sparse_data), batch 200, Adam: the first layer over
+    each batch's non-zeros (the reference: scipy.sparse's products)."""
 
     def setup(self, backend, dtype):  # NativeEpoch's time_epoch on this data instead of digits
-        require(backend)
-        import scipy.sparse as sp
-
-        rng = np.random.default_rng(0)
-        self.X = sp.random(4000, 5000, density=0.02, format="csr", random_state=rng, dtype=dtype)
-        self.y = rng.integers(0, 2, 4000).astype(np.int32)
-        self.perm = rng.permutation(4000).astype(np.int64)
-        self.sizes = [5000, 64, 2]
-        self.net = KernelMLP(self.sizes, batch_size=BATCH, dtype=dtype, backend=backend, lr=LR)
-        self.backend = backend
+        _sparse_data(self, backend, dtype)
         self.time_epoch(backend, dtype)  # warm-up outside the timing
+
+
+class SparseLossGrad(FullBatchLossGrad):
+    """kernels.loss_grad over all rows of the same CSR X: an L-BFGS evaluation on sparse
+    input (the C backend splits its rows over the threads)."""
+
+    def setup(self, backend, dtype):  # FullBatchLossGrad's time_loss_grad on this data
+        _sparse_data(self, backend, dtype)
+        self.time_loss_grad(backend, dtype)  # warm-up outside the timing
 
 
 class MLPFit(_Digits):
