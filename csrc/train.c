@@ -66,6 +66,10 @@
 #define W0_CHUNK 4096
 static inline int64_t w0_chunk_rows(int64_t out) { return out < W0_CHUNK ? W0_CHUNK / out : 1; }
 
+/* The epoch sorts a CSR x's next batch on a second thread (epoch_serial) when a thread
+ * gets this many non-zeros at least (~7 ns each: 14 us, several parallel regions' cost) */
+#define CSR_PIPE_MIN_NNZ 2000.0
+
 static int64_t grad_chunk_rows(const int64_t *sizes, int64_t L, int64_t n, size_t elem, int csr) {
     int64_t per_row = csr ? 0 : sizes[0];      /* x; each layer: output, gradient (x2) */
     for (int64_t l = 1; l <= L; l++) per_row += 3 * sizes[l];
@@ -136,6 +140,7 @@ typedef struct {                                                                
     int64_t *colptr; int32_t *erow; T *eval; /* a CSR x: the batch by column (csr.c) */   \
     int defer_dw0; const T *dz0; /* a CSR x's first-layer weight gradient left to          \
                                   * w0_update (defer_dw0), from dz0 */                    \
+    int sorted; /* colptr/erow/eval already hold the batch (epoch_serial's pipeline) */   \
     T **h, **z, **a;                                                                      \
     void *block;                                                                          \
 } work_##SFX;                                                                             \
@@ -172,7 +177,7 @@ static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int6
     p += aligned_bytes(3 * (size_t)L * sizeof(T *));                                      \
     w->xb = x_bytes ? (T *)p : NULL; p += x_bytes;                                        \
     w->colptr = NULL; w->erow = NULL; w->eval = NULL;                                     \
-    w->defer_dw0 = 0; w->dz0 = NULL;                                                      \
+    w->defer_dw0 = 0; w->dz0 = NULL; w->sorted = 0;                                       \
     if (csr) {                                                                            \
         w->colptr = (int64_t *)p; p += aligned_bytes((size_t)(sizes[0] + 1) * sizeof(int64_t)); \
         w->erow = (int32_t *)p; p += aligned_bytes((size_t)csr_nnz * sizeof(int32_t));    \
@@ -291,8 +296,9 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
         if (l == 0 && csr) { /* the rows by column (for the backward too), z, then the   \
                               * activation from it (in place without z) */                \
             T *zl = w->z[0] ? w->z[0] : w->h[0];                                          \
-            fnn_csr_transpose_##SFX(w->colptr, w->erow, w->eval, E->x, E->xi, E->xp, idx, \
-                                    r0, rows, d_in);                                      \
+            if (!w->sorted)                                                               \
+                fnn_csr_transpose_##SFX(w->colptr, w->erow, w->eval, E->x, E->xi, E->xp, idx, \
+                                        r0, rows, d_in);                                  \
             fnn_csc_forward_##SFX(zl, w->colptr, w->erow, w->eval, E->params + E->w_off[0], \
                                   E->params + E->b_off[0], rows, d_in, sizes[1]);         \
             if (hidden)                                                                   \
@@ -380,6 +386,15 @@ static double batch_loss_##SFX(const epoch_##SFX *E, const double *parts, int n_
     return bl;                                                                            \
 }                                                                                         \
                                                                                           \
+/* batch b of the epoch sorted by column into w's colptr, erow, eval (as rows_grad does) */ \
+static void csr_sort_batch_##SFX(const epoch_##SFX *E, work_##SFX *w, int64_t b) {        \
+    int64_t r0 = b * E->batch_size;                                                       \
+    int64_t rows = E->m - r0 < E->batch_size ? E->m - r0 : E->batch_size;                 \
+    const int64_t *idx = E->perm ? E->perm + r0 : NULL;                                   \
+    fnn_csr_transpose_##SFX(w->colptr, w->erow, w->eval, E->x, E->xi, E->xp, idx,         \
+                            idx ? 0 : r0, rows, E->sizes[0]);                             \
+}                                                                                         \
+                                                                                          \
 /* A CSR x's first layer in the epoch: its weight gradient (rows_grad deferred it) made   \
  * W0_CHUNK elements at a time into a buffer of the thread's, each chunk applied by the  \
  * update while it is in L1: the whole gradient ([in, out], 2.5 MB for 5000 x 64 float64) \
@@ -444,6 +459,27 @@ static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *ba
         if (!bufs || !sq) { free(bufs); free(sq); free(w.block); return FNN_ENOMEM; }     \
         w.defer_dw0 = 1;                                                                  \
     }                                                                                     \
+    /* a CSR x on 2 threads: the next batch is sorted by column on the second while the  \
+     * first trains this one (the sort reads only x and perm): for small dense layers,   \
+     * whose kernels would not use the threads anyway, and batches whose sort repays a   \
+     * parallel region (CSR_PIPE_MIN_NNZ non-zeros a thread) */                           \
+    double dense_flops = 0;                                                               \
+    for (int64_t l = 1; l < E->L; l++) dense_flops += 6.0 * (double)bs * (double)(E->sizes[l] * E->sizes[l + 1]); \
+    int pipe = E->xp && dense_flops < KERNEL_THREADS_FLOPS                                \
+               && fnn_threads_for((double)E->batch_nnz, CSR_PIPE_MIN_NNZ) >= 2;           \
+    work_##SFX nx = w; /* the next batch's sort: nx.colptr, nx.erow, nx.eval */          \
+    void *nx_block = NULL;                                                                \
+    if (pipe) {                                                                           \
+        size_t c_bytes = aligned_bytes((size_t)(E->sizes[0] + 1) * sizeof(int64_t));       \
+        size_t r_bytes = aligned_bytes((size_t)E->batch_nnz * sizeof(int32_t));           \
+        nx_block = aligned_alloc(ALIGN, c_bytes + r_bytes + aligned_bytes((size_t)E->batch_nnz * sizeof(T))); \
+        if (!nx_block) { free(bufs); free(sq); free(w.block); return FNN_ENOMEM; }        \
+        nx.colptr = (int64_t *)nx_block;                                                  \
+        nx.erow = (int32_t *)((char *)nx_block + c_bytes);                                \
+        nx.eval = (T *)((char *)nx_block + c_bytes + r_bytes);                            \
+        csr_sort_batch_##SFX(E, &w, 0);                                                   \
+        w.sorted = 1;                                                                     \
+    }                                                                                     \
     double total = 0;                                                                     \
     int64_t nb = (E->m + E->batch_size - 1) / E->batch_size;                              \
     for (int64_t b = 0; b < nb; b++) {                                                    \
@@ -452,7 +488,18 @@ static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *ba
                                                                  : E->batch_size;         \
         uint64_t t = (uint64_t)E->step + (uint64_t)b + 1;                                 \
         double s = batch_norm_##SFX(E, idx, rows);                                        \
-        double part = rows_grad_##SFX(E, &w, E->grads, idx, 0, rows, rows, s, t, 1, NULL); \
+        double part = 0;                                                                  \
+        if (pipe) {                                                                       \
+            int more = b + 1 < nb;                                                        \
+            _Pragma("omp parallel num_threads(2)")                                        \
+            {                                                                             \
+                int u = FNN_THREAD_NUM(), un = FNN_NUM_THREADS();                         \
+                if (u == 0)                                                               \
+                    part = rows_grad_##SFX(E, &w, E->grads, idx, 0, rows, rows, s, t, 1, NULL); \
+                if (more && (u == 1 || un == 1)) csr_sort_batch_##SFX(E, &nx, b + 1);     \
+            }                                                                             \
+        } else                                                                            \
+            part = rows_grad_##SFX(E, &w, E->grads, idx, 0, rows, rows, s, t, 1, NULL);   \
         double l2;                                                                        \
         if (E->xp) {                                                                      \
             l2 = w0_update_##SFX(E, &w, bufs, sq, nt0, t, s);                             \
@@ -465,8 +512,13 @@ static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *ba
         double bl = batch_loss_##SFX(E, &part, 1, s, l2, 1);                              \
         if (batch_losses) batch_losses[b] = bl;                                           \
         total += bl * (double)rows;                                                       \
+        if (pipe) { /* the next batch's sort becomes the current one */                   \
+            int64_t *c = w.colptr; int32_t *r = w.erow; T *v = w.eval;                    \
+            w.colptr = nx.colptr; w.erow = nx.erow; w.eval = nx.eval;                     \
+            nx.colptr = c; nx.erow = r; nx.eval = v;                                      \
+        }                                                                                 \
     }                                                                                     \
-    free(w.block); free(bufs); free(sq);                                                  \
+    free(w.block); free(nx_block); free(bufs); free(sq);                                  \
     *loss_out = total / (double)E->m;                                                     \
     return FNN_OK;                                                                        \
 }                                                                                         \

@@ -138,6 +138,38 @@ def test_c_first_layer_update_in_chunks_on_threads(sizes, optimizer, dtype):
         _close(runs[0], _epoch("numpy", params, X.toarray(), y, loss, sizes, **kw), dtype)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_c_epoch_sorts_the_next_batch_on_another_thread(optimizer, dtype):
+    """On 2 threads the C epoch sorts batch b + 1 by column while batch b trains (batches of
+    ~6400 non-zeros, over CSR_PIPE_MIN_NNZ a thread; a short last batch): the bits of one
+    thread, and the reference's numbers."""
+    sizes = (2000, 24, 3)
+    params, X, y, _ = _problem(dtype, "softmax_xent", sizes, n=600, density=0.05)
+    perm = np.random.default_rng(11).permutation(600)
+    kw = dict(sizes=sizes, activation="relu", loss="softmax_xent", optimizer=optimizer, lr=0.02, step=4,
+              batch_size=64, alpha=0.01)
+
+    def run(backend, Xb):
+        p = params.copy()
+        state = np.zeros((N_STATE[OPTIMIZERS[optimizer]], p.size), dtype)
+        losses = np.empty(10)
+        loss = K.train_epoch(p, np.empty_like(p), state, Xb, y, perm, batch_losses=losses, backend=backend, **kw)
+        return loss, p, state, losses
+
+    before = fastnn.get_num_threads()
+    try:
+        runs = []
+        for threads in (1, 2):
+            fastnn.set_num_threads(threads)
+            runs.append(run("c", X))
+    finally:
+        fastnn.set_num_threads(before)
+    for one, two in zip(*runs):
+        np.testing.assert_array_equal(two, one)
+    _close(runs[0], run("numpy", X.toarray()), dtype)
+
+
 @pytest.mark.parametrize("backend", SPARSE_BACKENDS)
 def test_sparse_epoch_over_a_perm_longer_than_x(backend):
     """perm may repeat rows (m > n, as for bootstrapped rows): the CSR epoch reads only the
