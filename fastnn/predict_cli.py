@@ -22,8 +22,8 @@ from .datasets import EMBEDDED, load_embedded, load_file
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a model file written by `fastnn train -o` or fastnn.save")
-    parser.add_argument("--data", required=True,
-                        help=f"a CSV / NPY / NPZ / svmlight (.svm) file, or an embedded set ({', '.join(sorted(EMBEDDED))})")
+    parser.add_argument("--data", required=True, help="a CSV / NPY / NPZ / svmlight (.svm) file, or an embedded "
+                                                      f"set ({', '.join(sorted(EMBEDDED))})")
     parser.add_argument("--target", default=None,
                         help="the CSV / NPY column holding targets (index or header name): dropped from the features "
                              "and scored against (default: every column is a feature)")
@@ -31,7 +31,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default=None, help="write the predictions to this CSV file (default stdout)")
     parser.add_argument("--backend", choices=("c", "numba", "numpy"), default=None,
                         help="kernel backend (default: the model's, else the best)")
-    parser.add_argument("--threads", type=int, default=None, help="threads for the kernels (default: all / OMP_NUM_THREADS)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for the kernels (default: all / OMP_NUM_THREADS)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import fastnn
-    from .io import check_output_path, load
+    from .io import check_output_path, load, replace_atomically
     from .threads import check_num_threads
 
     if args.output:
@@ -68,8 +69,6 @@ def _run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     text = _csv(out, model, args.proba)
     if args.output:
-        from .io import replace_atomically
-
         replace_atomically(args.output, lambda f: f.write(text.encode("utf-8")))
     else:
         sys.stdout.write(text)

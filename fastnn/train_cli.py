@@ -49,7 +49,8 @@ def _number(kind, low, high=None, low_open=False):
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     d = parser.add_argument_group("data")
     d.add_argument("--data", default="digits",
-                   help=f"an embedded set ({', '.join(sorted(EMBEDDED))}) or a CSV / NPY / NPZ / svmlight (.svm: trained sparse) file (default digits)")
+                   help=f"an embedded set ({', '.join(sorted(EMBEDDED))}) or a CSV / NPY / NPZ / svmlight "
+                        "(.svm: trained sparse) file (default digits)")
     d.add_argument("--target", default=None, help="target column of a CSV/NPY file: index or header name (default last)")
     d.add_argument("--test-size", type=_number(float, 0, 1, low_open=True), default=0.25, help="held-out test share (default 0.25)")
     d.add_argument("--regression", action="store_true", help="treat the target as continuous (loss mse)")
