@@ -249,9 +249,11 @@ int fnn_loss_grad_f64(double *loss_out, double *grads, const double *params, con
  * row adds up). The first layer's products run over the non-zeros (each batch's sorted
  * by column, csr.c); its weight gradient is dense, zero where the rows hold no non-zero,
  * and every weight is updated (the optimizers' state moves on every step, as
- * scikit-learn's does). Every other argument and result is the dense call's. One
- * thread for the passes over x (the optimizer updates still spread over
- * fnn_get_num_threads()). */
+ * scikit-learn's does). Every other argument and result is the dense call's. Threads
+ * (fnn_get_num_threads()): the epoch's products run on one, a second sorts the next
+ * batch meanwhile, and the first layer's update (made in chunks as its gradient is,
+ * train.c's w0_update) spreads over them for Adam, AdaGrad and RMSprop; the pass splits
+ * its rows. */
 int fnn_train_epoch_csr_f32(double *loss_out, double *batch_losses, float *params, float *grads,
                             float *state, const float *x_data, const int32_t *x_indices,
                             const int64_t *x_indptr, const int32_t *labels, const float *targets,
