@@ -50,3 +50,43 @@ class EnetCD:
                                                  np.random.RandomState(0), False, False, True)
         else:
             K.enet_cd(w, self.xt, self.y, alpha=self.alpha, tol=1e-4, backend=self.backend)
+
+
+L1Q_SHAPES = {"2000x1000": (2000, 1000), "15000x20000": (15000, 20000)}
+
+
+def _l1_model(shape):
+    """A TF-IDF-like CSC X (100 non-zeros a row, rows unit-norm) and newGLMNET's first model of an
+    L1 logistic fit at zero: g = X^T (p - y) / n, h = p (1 - p) / n with p = 1/2, every column."""
+    import scipy.sparse as sp
+
+    n, p = L1Q_SHAPES[shape]
+    rng = np.random.default_rng(0)
+    X = sp.random(n, p, density=min(100 / p, 0.05), format="csr", random_state=rng)
+    X = sp.csc_matrix(X.multiply(1.0 / np.sqrt(np.asarray(X.multiply(X).sum(axis=1)))))
+    y = (X @ rng.standard_normal(p) + 0.3 * rng.standard_normal(n) > 0).astype(np.float64)
+    g = X.T @ (0.5 - y) / n
+    alpha = 0.1 * np.abs(g).max()  # ~C = 10 / max|g|: a weak penalty, many columns in the model
+    cols = np.flatnonzero(np.abs(g) > alpha)
+    return K._checked_csc(X, np.float64), cols, g[cols], np.full(n, 0.25 / n), alpha
+
+
+class L1QuadraticCD:
+    """kernels.l1_quadratic_cd (liblinear L1's inner problem, one per proximal Newton step): one
+    model solved to 1e-3 of its first violation, from zero."""
+    params = (BACKENDS, list(L1Q_SHAPES))
+    param_names = ["backend", "shape"]
+    timeout = 120
+
+    def setup(self, backend, shape):
+        if backend == "numpy" and shape == "15000x20000":
+            raise NotImplementedError("the Python-loop reference takes minutes at this size")
+        require(backend)
+        self.X, self.cols, self.g, self.h, self.alpha = _l1_model(shape)
+        self.tol = 1e-3 * float(np.abs(np.maximum(np.abs(self.g) - self.alpha, 0)).sum())
+        self.backend = backend
+        self.time_l1_quadratic_cd(backend, shape)  # warm-up (Numba compiles) outside the timing
+
+    def time_l1_quadratic_cd(self, backend, shape):
+        K.l1_quadratic_cd(np.zeros(self.cols.shape[0]), self.X, self.cols, self.g, self.h, alpha=self.alpha,
+                          tol=self.tol, backend=self.backend)

@@ -323,6 +323,23 @@ int fnn_enet_cd_sparse_f64(double *w, double *gap_out, double *tol_out, int64_t 
                            double alpha, double beta, int64_t max_iter, double tol,
                            uint32_t seed, int random, int positive, int screening);
 
+/* ---- newGLMNET's inner problem (l1_quadratic.c): liblinear's L1 logistic regression ----
+ * Coordinate descent from u = u0 (u [n_cols], updated in place) on
+ * g.(u - u0) + 1/2 (u - u0)^T (X_W^T diag(h) X_W + nu I) (u - u0) + alpha ||u||_1, X_W the
+ * columns cols [n_cols] (distinct, in [0, n_features)) of a CSC X (data, indices, indptr as
+ * fnn_enet_cd_sparse's), g [n_cols], h [n_samples] >= 0, nu > 0; xd [n_samples] receives
+ * X_W (u - u0). Zero coordinates far inside the penalty's kink are set aside until the
+ * sweeps converge; stops when a sweep's summed violation is <= tol or after max_sweeps
+ * (*sweeps_out: the sweeps run). Returns FNN_OK, or FNN_ENOMEM (u, xd unchanged). */
+int fnn_l1_quadratic_cd_f32(float *u, float *xd, int64_t *sweeps_out, const float *data,
+                            const int64_t *indices, const int64_t *indptr, const int64_t *cols,
+                            int64_t n_cols, const float *g, const float *h, int64_t n_samples,
+                            double alpha, double nu, int64_t max_sweeps, double tol);
+int fnn_l1_quadratic_cd_f64(double *u, double *xd, int64_t *sweeps_out, const double *data,
+                            const int64_t *indices, const int64_t *indptr, const int64_t *cols,
+                            int64_t n_cols, const double *g, const double *h, int64_t n_samples,
+                            double alpha, double nu, int64_t max_sweeps, double tol);
+
 /* ---- stochastic average gradient (sag.c): Ridge / LogisticRegression's "sag", "saga" ----
  * scikit-learn's sag32 / sag64 step for step on X [n_samples, n_features], dense (x, with
  * indptr = indices = NULL) or CSR (x the nnz values, indptr [n_samples + 1] from 0 to nnz,
