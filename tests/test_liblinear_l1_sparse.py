@@ -1,6 +1,6 @@
 """LogisticRegression(solver="liblinear", l1_ratio=1) on a sparse X: its proximal Newton models
-solved by kernels.enet_cd_sparse on X as CSC (the dense path: kernels.enet_cd), X never densified
-(every dense copy of a sparse X raises here: SPARSE_DENSIFY_MAX_BYTES = 0)."""
+solved by kernels.l1_quadratic_cd on X as CSC (the dense path: kernels.enet_cd on the model as a
+Lasso), X never densified (every dense copy of a sparse X raises here: SPARSE_DENSIFY_MAX_BYTES = 0)."""
 from __future__ import annotations
 
 import warnings
@@ -36,13 +36,13 @@ CASES = [({}, False), ({"fit_intercept": False}, False), ({"intercept_scaling": 
 @pytest.mark.parametrize("container", list(CONTAINERS))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sparse_fit_is_the_dense_fit(container, dtype):
-    # the same models, solved by the sparse and the dense coordinate descent: the same iterates to
-    # rounding (at tol=1e-10 the last steps are rounding-level, so n_iter_ is compared at 1e-8)
+    # the same problem solved by two model solvers and schedules (newGLMNET's on the sparse X, a
+    # Lasso per step on the dense one): other iterates, the same optimum, its exact zeros included
     X, y, sw = _data()
     X = X.astype(dtype)
     zeros = 0
     for kw, weighted in CASES:
-        params = dict(**L1, tol=1e-8, max_iter=1000, **kw)
+        params = dict(**L1, tol=1e-10, max_iter=1000, **kw)
         w = sw if weighted else None
         f = LogisticRegression(**params).fit(CONTAINERS[container](X), y, sample_weight=w)
         d = LogisticRegression(**params).fit(X.toarray(), y, sample_weight=w)
@@ -54,19 +54,23 @@ def test_sparse_fit_is_the_dense_fit(container, dtype):
         assert np.max(np.abs(np.subtract(f.intercept_, d.intercept_))) < 1e-8 * scale, (kw, weighted)
         assert type(f.intercept_) is type(d.intercept_)
         np.testing.assert_array_equal(f.coef_ == 0, d.coef_ == 0)
-        assert abs(int(f.n_iter_[0]) - int(d.n_iter_[0])) <= 1, (kw, weighted, f.n_iter_, d.n_iter_)
     assert zeros >= 20  # L1's exact zeros were compared
 
 
-@pytest.mark.parametrize("backend", ["c", "numba", "numpy"])
+@pytest.mark.parametrize("backend", ["c", "numba"])
 def test_sparse_fit_is_the_dense_fit_on_every_backend(backend):
+    # each backend's l1_quadratic_cd takes the reference's steps (the same roundings): the same fit
+    # as the NumPy backend's, bit for bit, and the dense fit's optimum
     X, y, sw = _data(n=120, p=15, seed=3)
-    params = dict(**L1, tol=1e-8, max_iter=1000, C=0.5, backend=backend)
-    f = LogisticRegression(**params).fit(X, y, sample_weight=sw)
-    d = LogisticRegression(**params).fit(X.toarray(), y, sample_weight=sw)
-    assert _rel(f.coef_, d.coef_) < 1e-8 and _rel(f.intercept_, d.intercept_) < 1e-8
+    params = dict(**L1, tol=1e-10, max_iter=1000, C=0.5)
+    f = LogisticRegression(**params, backend=backend).fit(X, y, sample_weight=sw)
+    ref = LogisticRegression(**params, backend="numpy").fit(X, y, sample_weight=sw)
+    np.testing.assert_array_equal(f.coef_, ref.coef_)
+    np.testing.assert_array_equal(f.intercept_, ref.intercept_)
+    assert f.n_iter_[0] == ref.n_iter_[0]
+    d = LogisticRegression(**params, backend=backend).fit(X.toarray(), y, sample_weight=sw)
+    assert _rel(f.coef_, d.coef_) < 1e-7 and _rel(f.intercept_, d.intercept_) < 1e-7
     np.testing.assert_array_equal(f.coef_ == 0, d.coef_ == 0)
-    assert abs(int(f.n_iter_[0]) - int(d.n_iter_[0])) <= 1
 
 
 @pytest.mark.parametrize("container", list(CONTAINERS))
@@ -109,23 +113,24 @@ def test_sparse_x_over_the_densify_limit_fits(monkeypatch):
 
 
 def test_sparse_fit_at_the_hessian_floor(monkeypatch):
-    # nearly separable data and a weak penalty: rows whose probability rounds to 0 or 1 have a
-    # Hessian weight at the 1e-300 floor, where the working response (p - T) w / h is huge; it must
-    # stay finite (enet_cd_sparse refuses a non-finite y) and give the dense fit
+    # nearly separable data and a weak penalty: rows whose probability rounds to 0 or 1 (and the
+    # weight-0 rows) have Hessian weight 0 in l1_quadratic_cd's model, whose nu keeps every
+    # coordinate's curvature positive; the fit stays finite and gives the dense fit
     X, y, sw = _data(n=200, p=20, seed=4, noise=0.0)
-    sw[:5] = 0.0  # weight-0 rows: h at the floor too
-    floors = []
-    real = K.enet_cd_sparse
+    sw[:5] = 0.0  # weight-0 rows: h = 0 there
+    zeros = []
+    real = K.l1_quadratic_cd
 
-    def spy(w, X_csc, y_, **kw):
-        floors.append(float(np.min(kw["sample_weight"])))
-        assert np.isfinite(y_).all()
-        return real(w, X_csc, y_, **kw)
+    def spy(u, X_csc, cols, g, h, **kw):
+        zeros.append(int(np.count_nonzero(h == 0)))
+        return real(u, X_csc, cols, g, h, **kw)
 
-    monkeypatch.setattr(K, "enet_cd_sparse", spy)
-    params = dict(**L1, C=1e4, tol=1e-6, max_iter=200)
+    monkeypatch.setattr(K, "l1_quadratic_cd", spy)
+    # (tol 1e-10: the optimum is flat here; at 1e-6 the two solvers stop 6e-4 apart, scikit-learn's
+    # liblinear elsewhere again, the objectives 3e-5 apart)
+    params = dict(**L1, C=1e4, tol=1e-10, max_iter=200)
     f = LogisticRegression(**params).fit(X, y, sample_weight=sw)
     d = LogisticRegression(**params).fit(X.toarray(), y, sample_weight=sw)
-    assert floors and min(floors) == 1e-300  # the floor was reached
+    assert zeros and max(zeros) >= 5  # rows of weight 0 were in the models
     assert np.isfinite(f.coef_).all()
     assert _rel(f.coef_, d.coef_) < 1e-6 and _rel(f.intercept_, d.intercept_) < 1e-6
