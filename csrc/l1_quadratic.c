@@ -9,8 +9,9 @@
  * coordinate's gradient is g_j + nu (u_j - u0_j) + X_j . (h * xd): one gather pass over
  * column j, and one scatter pass when u_j moves. As newGLMNET, a zero coordinate whose
  * gradient lies well inside [-alpha, alpha] (by the last sweep's largest violation over
- * n_samples) leaves the sweeps until they converge, then every coordinate is checked
- * again; the stop is the sweep's summed violation (the minimum-norm subgradient's
+ * the working set's size; newGLMNET's over n_samples made a fit on repeated rows differ
+ * from the weighted one) leaves the sweeps until they converge, then every coordinate is
+ * checked again; the stop is the sweep's summed violation (the minimum-norm subgradient's
  * 1-norm) <= tol, absolute. Cyclic order, no randomness. The spec is
  * fastnn/backends/_l1_quadratic_reference.py; one build (gathers and scatters gain
  * nothing from wider vectors). */
@@ -47,7 +48,7 @@ int fnn_l1_quadratic_cd_##SFX(T *u, T *xd, int64_t *sweeps_out, const T *data,  
         order[j] = j;                                                                   \
     }                                                                                   \
     int64_t n_active = m, sweeps = 0;                                                   \
-    T shrink = (T)INFINITY; /* the last sweep's largest violation / n_samples */        \
+    T shrink = (T)INFINITY; /* the last sweep's largest violation / n_cols */           \
     while (sweeps < max_sweeps) {                                                       \
         T viol_max = 0, viol_sum = 0;                                                   \
         for (int64_t s = 0; s < n_active;) {                                            \
@@ -81,7 +82,7 @@ int fnn_l1_quadratic_cd_##SFX(T *u, T *xd, int64_t *sweeps_out, const T *data,  
             shrink = (T)INFINITY;                                                       \
             continue;                                                                   \
         }                                                                               \
-        shrink = viol_max / (T)n;                                                       \
+        shrink = viol_max / (T)m;                                                       \
     }                                                                                   \
     *sweeps_out = sweeps;                                                               \
     free(u0); free(order);                                                              \

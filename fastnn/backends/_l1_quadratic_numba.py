@@ -25,7 +25,7 @@ def _col_sum3(data, indices, lo, hi, a, b, square):
 @_jit
 def _solve(u, xd, data, indices, indptr, cols, g, h, alpha, nu, max_sweeps, tol):
     dt = u.dtype.type
-    n, m = h.shape[0], cols.shape[0]
+    m = cols.shape[0]
     alpha, nu, tol = dt(alpha), dt(nu), dt(tol)
     u0 = u.copy()
     xd[:] = 0
@@ -74,7 +74,7 @@ def _solve(u, xd, data, indices, indptr, cols, g, h, alpha, nu, max_sweeps, tol)
                 break
             n_active, shrink = m, dt(np.inf)
             continue
-        shrink = viol_max / dt(n)
+        shrink = viol_max / dt(m)
     return sweeps
 
 

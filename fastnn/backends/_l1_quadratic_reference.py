@@ -21,8 +21,9 @@ u_j > 0, ``|G - alpha|`` for u_j < 0 and ``max(-(G + alpha), G - alpha, 0)`` at 
 sweep visits the active coordinates in order, summing their violations; the sweeps
 stop when that sum is <= tol (absolute) with every coordinate active, or after
 max_sweeps. newGLMNET's shrinking: a zero coordinate with ``G + alpha > M`` and
-``G - alpha < -M``, M the previous sweep's largest violation divided by n_samples
-(none in the first sweep), leaves the active set (swapped with its last member, so
+``G - alpha < -M``, M the previous sweep's largest violation divided by the working
+set's size m (newGLMNET divides by n_samples, which makes repeated rows and their
+weights shrink differently; none in the first sweep), leaves the active set (swapped with its last member, so
 the order changes); once the active ones converge, all return and M restarts. All
 arithmetic is in u's dtype; like every backend it trusts its inputs.
 
@@ -37,7 +38,7 @@ NAME = "numpy"
 
 def l1_quadratic_cd(u, xd, data, indices, indptr, cols, g, h, alpha, nu, max_sweeps, tol):
     dt = u.dtype.type
-    n, m = h.shape[0], cols.shape[0]
+    m = cols.shape[0]
     alpha, nu, tol = dt(alpha), dt(nu), dt(tol)
     u0 = u.copy()
     xd[:] = 0
@@ -78,7 +79,7 @@ def l1_quadratic_cd(u, xd, data, indices, indptr, cols, g, h, alpha, nu, max_swe
                 break
             n_active, shrink = m, dt(np.inf)
             continue
-        shrink = viol_max / dt(n)
+        shrink = viol_max / dt(m)
     return sweeps
 
 
