@@ -71,8 +71,8 @@ def load_embedded(name: str, dtype=np.float32) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None] = None, dtype=np.float32,
-              delimiter: Optional[str] = None, *, has_target: bool = True,
-              n_features: Optional[int] = None) -> Tuple[Any, Optional[np.ndarray]]:
+              delimiter: Optional[str] = None, *, has_target: bool = True, n_features: Optional[int] = None,
+              return_names: bool = False) -> tuple:
     """(X, y) from a CSV, NPY, NPZ or svmlight file.
 
     * CSV (comma, semicolon, tab or space separated): numeric feature columns,
@@ -96,7 +96,16 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
     feature and y is None (data to predict on); an NPZ's ``y`` and an svmlight file's
     labels are still returned. ``n_features``: an svmlight file's width (its largest
     feature index may be smaller; a larger one is an error).
+
+    ``return_names=True``: returns ``(X, y, names)``, names the feature columns' header
+    names in X's order (a list of str: a CSV with a header), else None.
     """
+    X, y, names = _load_file(path, target, dtype, delimiter, has_target, n_features)
+    return (X, y, names) if return_names else (X, y)
+
+
+def _load_file(path, target, dtype, delimiter, has_target, n_features):
+    """load_file's (X, y, feature names or None)."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if not has_target and target is not None:
@@ -105,14 +114,14 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
         if target is not None:  # it would be ignored: each line's label is the target
             raise ValueError(f"{path}: an svmlight file's target is each line's label, so a target column "
                              f"({target!r}) does not apply")
-        return _load_svmlight(path, dtype, n_features)
+        return (*_load_svmlight(path, dtype, n_features), None)
     if ext == ".npz":
         with _np_load(path, ext) as z:
             if "X" in z.files and "y" in z.files:
                 if target is not None:  # it would be ignored: y is the target
                     raise ValueError(f"{path}: holds arrays 'X' and 'y' (y is the target), so a target column "
                                      f"({target!r}) does not apply")
-                return _features(z["X"], dtype, path), z["y"]
+                return _features(z["X"], dtype, path), z["y"], None
             if len(z.files) != 1:
                 raise ValueError(f"{path}: an .npz needs arrays 'X' and 'y' (or a single 2-D array), has {z.files}")
             data = z[z.files[0]]
@@ -127,12 +136,12 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
             raise ValueError(f"{path}: not UTF-8 text (it holds byte {exc.object[exc.start]:#04x}); "
                              "save it as a UTF-8 CSV") from None
     if not has_target and data.ndim == 2 and data.shape[1] >= 1:
-        return _features(data, dtype, path), None
+        return _features(data, dtype, path), None, None
     if data.ndim != 2 or data.shape[1] < 2:
         raise ValueError(f"{path}: expected a 2-D table with at least 2 columns, got shape {data.shape}")
     col = _target_column(target, header, data.shape[1], path)
     X = np.delete(data, col, axis=1)
-    return _features(X, dtype, path), _labels_if_integral(data[:, col])
+    return _features(X, dtype, path), _labels_if_integral(data[:, col]), None
 
 
 #: file name endings read as svmlight / LIBSVM text (label index:value ...)
@@ -245,12 +254,17 @@ def _load_csv(path, target, dtype, delimiter, has_target=True):
     if data.shape[0] == 0:  # header only, or an empty file: not "at least 2 columns, got shape (0, 1)"
         raise ValueError(f"{path}: no data rows")
     if not has_target:
-        return _features(data, dtype, path), None
+        return _features(data, dtype, path), None, _feature_names(header, None)
     if data.shape[1] < 2:
         raise ValueError(f"{path}: expected a table with at least 2 columns, got shape {data.shape}")
     col = _target_column(target, header, data.shape[1], path)
     X = np.delete(data, col, axis=1)
-    return _features(X, dtype, path), _labels_if_integral(data[:, col])
+    return _features(X, dtype, path), _labels_if_integral(data[:, col]), _feature_names(header, col)
+
+
+def _feature_names(header, col):
+    """The header's names of the feature columns (all but the target column col), or None."""
+    return None if header is None else [h for j, h in enumerate(header) if j != col]
 
 
 def _reader(lines, delimiter):
@@ -302,8 +316,9 @@ def _load_csv_rows(path, target, dtype, delimiter, header, settled=True, has_tar
                 jj = j if col is None or j < col else j + 1
                 name = repr(header[jj]) if header else str(jj)
                 raise ValueError(f"{path}: line {line}, column {name}: {cell!r} {what}")
+    names = _feature_names(header, col)
     if col is None:
-        return _features(X, dtype, path), None
+        return _features(X, dtype, path), None, names
     try:
         y_arr = _labels_if_integral(np.array([float(v) for v in y]))
     except ValueError:
@@ -322,7 +337,7 @@ def _load_csv_rows(path, target, dtype, delimiter, header, settled=True, has_tar
         if not np.isfinite(y_arr).all():  # a numeric target: 'nan' / 'inf' as in the feature columns
             r = int(np.argmin(np.isfinite(y_arr)))
             raise ValueError(f"{path}: line {lines[r][0]}: the target {y[r]!r} {_not_finite(y_arr[r])}")
-    return _features(X, dtype, path), y_arr
+    return _features(X, dtype, path), y_arr, names
 
 
 # the text pandas.read_csv reads as missing (its default na_values), less the empty cell handled apart

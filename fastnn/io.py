@@ -221,6 +221,12 @@ def save(model: "MLP", path: "os.PathLike[str] | str", *, optimizer_state: bool 
                    "param": model.param, "backend": model.backend},
         "fitted": {"loss_name": model.loss_name_, "y_1d": model._y_1d},
     }
+    names = model.feature_names_in_
+    if names is not None:
+        if len(names) != model.sizes[0] or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"model.feature_names_in_ must be None or {model.sizes[0]} str (one per input), "
+                             f"got {names!r}")
+        meta["fitted"]["feature_names"] = list(names)
     from . import __version__
 
     meta["fastnn_version"] = __version__
@@ -290,6 +296,11 @@ def load(path: "os.PathLike[str] | str") -> "MLP":
         if model.classes_ is not None and meta["fitted"].get("classes_object"):
             model.classes_ = model.classes_.astype(object)
         model._y_1d = bool(meta["fitted"]["y_1d"])
+        names = meta["fitted"].get("feature_names")  # (absent from files of fastnn 0.1 before it)
+        if names is not None and (not isinstance(names, list) or len(names) != model.sizes[0]
+                                  or not all(isinstance(n, str) for n in names)):
+            raise ModelFileError(f"{path}: feature_names is not {model.sizes[0]} names")
+        model.feature_names_in_ = names
         ts = meta.get("train_state")
         if ts is not None:
             opt = get_optimizer(ts["optimizer"], **ts["optimizer_config"])

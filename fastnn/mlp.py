@@ -14,7 +14,7 @@ The task follows the output width and the targets unless ``loss`` says otherwise
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -86,6 +86,9 @@ class MLP:
     ended: "max_epochs", "tol", "early_stopping", "callback" (one returned true),
     "diverged", or "interrupted" when an exception such as a callback's error or
     Ctrl-C ended it); always: ``params`` (flat buffer), ``coefs_`` / ``intercepts_`` (views).
+    ``feature_names_in_``: the input columns' names (a list of str) when the training data
+    named them (``fastnn train`` sets it from a CSV header), else None; saved with the
+    model, and ``fastnn predict`` matches a CSV's columns to them by name.
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", *, dtype=np.float32, seed: Any = None,
@@ -123,6 +126,7 @@ class MLP:
         self.train_state_: Optional[TrainState] = None
         self.classes_: Optional[np.ndarray] = None
         self.loss_name_: Optional[str] = loss
+        self.feature_names_in_: Optional[List[str]] = None
         self._y_1d = True
 
     # ------------------------------------------------------------- parameters

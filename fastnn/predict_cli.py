@@ -4,7 +4,10 @@ Writes one CSV row per data row to ``-o`` (or stdout): the prediction (a label, 
 regression outputs) or, with ``--proba``, the class probabilities under a header of the
 class names. When the data carries targets (``--target`` names a column, an NPZ's ``y``,
 an svmlight file's labels, an embedded set), the score (accuracy or R^2) is reported too.
-The file's features must be the model's inputs, in the order it was trained on.
+The file's features must be the model's inputs: when both the model (trained by ``fastnn
+train`` on a CSV with a header) and the CSV name their columns, they are matched by name
+(another order is put in the model's; a missing or unknown column is an error naming it),
+otherwise taken in the order the model was trained on.
 """
 from __future__ import annotations
 
@@ -96,14 +99,37 @@ def _data(args: argparse.Namespace, model):
             raise ValueError(f"--data: no such file or embedded data set: {args.data}")
         if os.path.isdir(args.data):
             raise ValueError(f"--data: {args.data} is a directory; give a CSV / NPY / NPZ / svmlight file")
-        X, y = load_file(args.data, target=args.target, dtype=model.dtype, has_target=args.target is not None,
-                         n_features=width)
+        X, y, names = load_file(args.data, target=args.target, dtype=model.dtype,
+                                has_target=args.target is not None, n_features=width, return_names=True)
         name = os.path.basename(args.data)
+        X = _by_name(X, names, model.feature_names_in_, name, args.target is None)
     if X.shape[1] != width:
         hint = " (if one column is the target, name it with --target)" if X.shape[1] == width + 1 else ""
         raise ValueError(f"--data: {name} has {X.shape[1]} feature column{'s' * (X.shape[1] != 1)}, the model takes "
                          f"{width}{hint}")
     return X, y, name
+
+
+def _by_name(X, names, model_names, name, no_target):
+    """X's columns in the model's order when the file and the model both name them (a
+    ValueError naming the columns that do not match), else X as it is."""
+    if names is None or model_names is None or names == model_names:
+        return X
+    missing = [n for n in model_names if n not in names]
+    unknown = [n for n in names if n not in model_names]
+    if missing or unknown:
+        def some(cols):
+            return ", ".join(map(repr, cols[:5])) + (f" and {len(cols) - 5} more" if len(cols) > 5 else "")
+        what = "; ".join(([f"lacks the model's input column(s) {some(missing)}"] if missing else [])
+                         + ([f"has column(s) the model was not trained on: {some(unknown)}"] if unknown else []))
+        hint = " (if it is the target, name it with --target)" if no_target and len(unknown) == 1 and not missing else ""
+        raise ValueError(f"--data: {name} {what}{hint}")
+    if len(set(names)) != len(names) or len(set(model_names)) != len(model_names):
+        raise ValueError(f"--data: {name}'s columns are the model's in another order, but a name repeats, "
+                         "so they cannot be matched by name; write them in the model's order")
+    print(f"{name}: columns matched to the model's inputs by name (the file has them in another order)",
+          file=sys.stderr)
+    return X[:, [names.index(n) for n in model_names]]
 
 
 def _score_line(model, X, y, backend) -> str:

@@ -121,6 +121,7 @@ def _run(args: argparse.Namespace) -> int:
 
         threadpoolctl.threadpool_limits(args.threads)
     dtype = np.dtype(args.dtype)
+    names = None  # the feature columns' names: a CSV header's, saved with the model for `fastnn predict`
     if args.data in EMBEDDED:
         if args.target is not None:
             raise ValueError(f"--target applies to CSV / NPY files; {args.data!r} is an embedded set")
@@ -133,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         if os.path.isdir(args.data):
             raise ValueError(f"--data: {args.data} is a directory; give a CSV / NPY / NPZ / svmlight file")
-        X, y = load_file(args.data, target=args.target, dtype=dtype)
+        X, y, names = load_file(args.data, target=args.target, dtype=dtype, return_names=True)
         name = os.path.basename(args.data)
         if args.no_fused and is_sparse(X):  # (fit's own error would name its fused=False)
             raise ValueError(f"--no-fused runs the kernel-by-kernel loop, which takes dense data; {name} is "
@@ -164,6 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         n_out = 1 if n_out == 2 else n_out
         sizes = [X.shape[1], *args.hidden, n_out]
     net = MLP(sizes, args.activation, dtype=dtype, seed=args.seed, loss="mse" if regression else None)
+    net.feature_names_in_ = names
     backend = args.backend or fastnn.get_backend()
     print(f"{name}: {X_tr.shape[0]} train / {X_te.shape[0]} test rows, MLP {'-'.join(map(str, sizes))} {args.activation}, "
           f"{args.optimizer} lr={args.lr:g}, batch {args.batch_size}, {args.epochs} epochs, {dtype.name}, "

@@ -144,3 +144,62 @@ def test_load_file_without_a_target_column(tmp_path):
     assert load_file(tmp_path / "one.csv", dtype=np.float64, has_target=False)[0].tolist() == [[1.5], [2.5]]
     with pytest.raises(ValueError, match="has_target is False"):
         load_file(tmp_path / "a.csv", target="c", has_target=False)
+
+
+def _table(path, X, y, names):
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header=",".join(names), comments="", fmt="%.8g")
+
+
+def test_trained_column_names_match_a_reordered_file(tmp_path, capsys):
+    # `fastnn train` keeps the CSV header's names with the model; predict puts a file's columns in
+    # the model's order by name (the same predictions), and names what does not match
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = (X[:, 0] + 0.5 * X[:, 2] > 0).astype(int)
+    _table(tmp_path / "train.csv", X, y, ["a", "b", "c", "label"])
+    model = tmp_path / "m.fnn"
+    assert cli_main(["train", "--data", str(tmp_path / "train.csv"), "--target", "label", "--epochs", "5",
+                     "--quiet", "-o", str(model)]) == 0
+    assert MLP.load(model).feature_names_in_ == ["a", "b", "c"]
+    capsys.readouterr()
+    _table(tmp_path / "same.csv", X, y, ["a", "b", "c", "label"])
+    _table(tmp_path / "moved.csv", X[:, [2, 0, 1]], y, ["c", "a", "b", "label"])
+    outs = []
+    for f in ("same", "moved"):
+        out = tmp_path / f"{f}.pred"
+        assert cli_main(["predict", str(model), "--data", str(tmp_path / f"{f}.csv"), "--target", "label",
+                         "-o", str(out)]) == 0
+        outs.append(_read(out))
+    assert outs[0] == outs[1]
+    assert "matched to the model's inputs by name" in capsys.readouterr().err
+    _table(tmp_path / "short.csv", X[:, :2], y, ["a", "c", "label"])
+    assert cli_main(["predict", str(model), "--data", str(tmp_path / "short.csv"), "--target", "label"]) == 2
+    assert "lacks the model's input column(s) 'b'" in capsys.readouterr().err
+    _table(tmp_path / "extra.csv", np.column_stack([X, X[:, 0]]), y, ["a", "b", "c", "id", "label"])
+    assert cli_main(["predict", str(model), "--data", str(tmp_path / "extra.csv"), "--target", "label"]) == 2
+    assert "not trained on: 'id'" in capsys.readouterr().err
+    # no header: the model's order, as before
+    np.savetxt(tmp_path / "plain.csv", X, delimiter=",", fmt="%.8g")
+    assert cli_main(["predict", str(model), "--data", str(tmp_path / "plain.csv"), "-o", str(tmp_path / "p")]) == 0
+    assert _read(tmp_path / "p")[1] == outs[0][1]
+
+
+def test_feature_names_round_trip_and_load_file_names(tmp_path):
+    net = MLP([2, 3, 1], seed=0, loss="mse").fit(np.ones((8, 2)), np.arange(8.0), epochs=1)
+    assert net.feature_names_in_ is None
+    net.feature_names_in_ = ["x", "y"]
+    net.save(tmp_path / "m.fnn")
+    assert MLP.load(tmp_path / "m.fnn").feature_names_in_ == ["x", "y"]
+    net.feature_names_in_ = ["x"]  # not one per input: refused, not saved to mislead predict
+    with pytest.raises(ValueError, match="feature_names_in_ must be None or 2 str"):
+        net.save(tmp_path / "bad.fnn")
+    (tmp_path / "h.csv").write_text("p,target,q\n1,0,2\n3,1,4\n")
+    X, y, names = load_file(tmp_path / "h.csv", target="target", return_names=True)
+    assert names == ["p", "q"] and X.tolist() == [[1, 2], [3, 4]] and y.tolist() == [0, 1]
+    (tmp_path / "t.csv").write_text("p,q\n1,a\n3,b\n")  # the row path (text labels) names them too
+    assert load_file(tmp_path / "t.csv", return_names=True)[2] == ["p"]
+    (tmp_path / "n.csv").write_text("1,0,2\n3,1,4\n")
+    assert load_file(tmp_path / "n.csv", return_names=True)[2] is None
+    assert len(load_file(tmp_path / "n.csv")) == 2  # (X, y) unless asked
+    np.save(tmp_path / "a.npy", np.ones((3, 3)))
+    assert load_file(tmp_path / "a.npy", return_names=True)[2] is None
