@@ -10,7 +10,7 @@ import math
 import os
 import warnings
 import zipfile
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 

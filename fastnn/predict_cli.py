@@ -122,7 +122,8 @@ def _by_name(X, names, model_names, name, no_target):
             return ", ".join(map(repr, cols[:5])) + (f" and {len(cols) - 5} more" if len(cols) > 5 else "")
         what = "; ".join(([f"lacks the model's input column(s) {some(missing)}"] if missing else [])
                          + ([f"has column(s) the model was not trained on: {some(unknown)}"] if unknown else []))
-        hint = " (if it is the target, name it with --target)" if no_target and len(unknown) == 1 and not missing else ""
+        lone = no_target and len(unknown) == 1 and not missing
+        hint = " (if it is the target, name it with --target)" if lone else ""
         raise ValueError(f"--data: {name} {what}{hint}")
     if len(set(names)) != len(names) or len(set(model_names)) != len(model_names):
         raise ValueError(f"--data: {name}'s columns are the model's in another order, but a name repeats, "
