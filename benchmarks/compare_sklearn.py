@@ -195,6 +195,7 @@ def _cases(epochs):
          dict(solver="liblinear", l1_ratio=1.0, C=0.01)),
         ("classes50k", "LogisticRegression 10 cl newton-cg", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cg")),
+        # the multinomial Hessian: 55 blocks of class pairs, one product per chunk of rows (_multinomial_hessian)
         ("classes50k", "LogisticRegression 10 cl newton-chol", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cholesky")),
     ]

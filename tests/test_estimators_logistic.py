@@ -288,6 +288,32 @@ def test_logistic_newton_solvers_warm_start_and_float32_like_sklearn(noisy, solv
     np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-4)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_multinomial_hessian_is_the_blocks_of_sandwiches(monkeypatch, fit_intercept):
+    # newton-cholesky's multiclass Hessian on a dense X: every pair of classes in one product per
+    # chunk of rows (a chunk of 7 rows here: several, the last one short) is the per-pair
+    # Xa^T diag(p_c (delta_cd - p_d) w) Xa, block (c, d) at rows c::k, columns d::k
+    from fastnn.estimators import _logistic_solvers as ls
+
+    rng = np.random.default_rng(0)
+    n, p, k = 45, 5, 4
+    X = rng.standard_normal((n, p))
+    P = rng.random((n, k))
+    P /= P.sum(axis=1, keepdims=True)
+    w = rng.uniform(0.1, 1.0, n)
+    q = p + fit_intercept
+    monkeypatch.setattr(ls, "_KHATRI_RAO_BYTES", 7 * 8 * q * (q + 1) // 2)
+    got = np.full((k * q, k * q), np.nan)
+    ls._multinomial_hessian(X, P, w, fit_intercept, None, got)
+    Xa = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
+    expect = np.empty_like(got)
+    for c in range(k):
+        for d in range(k):
+            expect[c::k, d::k] = Xa.T @ (Xa * (P[:, c] * ((c == d) - P[:, d]) * w)[:, None])
+    np.testing.assert_allclose(got, expect, rtol=1e-13, atol=1e-14)
+    np.testing.assert_array_equal(got, got.T)
+
+
 # liblinear's own fit is only tol-accurate: compared tight (its iterates are not fastnn's)
 _LIBLINEAR_TIGHT = dict(solver="liblinear", tol=1e-10, max_iter=1000)
 

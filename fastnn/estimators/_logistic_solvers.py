@@ -68,6 +68,48 @@ def _sandwich(X, h, fit_intercept, backend, out):
         out[p, p] = h.sum()
 
 
+def _multinomial_hessian(X, P, w, fit_intercept, backend, out):
+    """The multinomial loss's Hessian for a dense X into out: block (c, d) of classes,
+    Xa^T diag(p_c (delta_cd - p_d) w) Xa with Xa = (X, 1) (the ones only with an intercept),
+    at rows c::k, columns d::k (the flat layout's).
+
+    All k (k + 1) / 2 blocks in one product per chunk of rows: G = C^T Q, where row i of C
+    holds the pairs' weights p_ic (delta_cd - p_id) w_i and row i of Q the upper triangle of
+    xa_i xa_i^T. That counts each block's symmetric half once and scales no copy of X per
+    pair (one X^T (h X) product per pair did both: classes50k's 10 classes x 100 features,
+    37500 rows, one thread: 1.35 -> 0.6 s a Hessian, 8 MiB chunks of Q the fastest of 1-64)."""
+    n, p = X.shape
+    k = P.shape[1]
+    q = p + int(fit_intercept)
+    iu, ju = np.triu_indices(q)  # a block's upper triangle, row by row
+    pc, pd = np.triu_indices(k)  # the pairs of classes (c <= d)
+    delta = (pc == pd).astype(np.float64)
+    G = np.empty((pc.size, iu.size))
+    rows = max(1, min(n, _KHATRI_RAO_BYTES // (8 * iu.size)))
+    Xa, Q = np.empty((rows, q)), np.empty((rows, iu.size))
+    Xa[:, p:] = 1.0
+    for start in range(0, n, rows):
+        b = min(rows, n - start)
+        Xa[:b, :p] = X[start:start + b]
+        at = 0
+        for a in range(q):  # row i: xa_ia * xa_i[a:], the triangle's row a
+            np.multiply(Xa[:b, a:a + 1], Xa[:b, a:], out=Q[:b, at:at + q - a])
+            at += q - a
+        Pb = P[start:start + b]
+        C = Pb[:, pc] * (delta - Pb[:, pd]) * w[start:start + b, None]
+        K.gemm(C, Q[:b], trans_a=True, beta=1.0 if start else 0.0, out=G, backend=backend)
+    block = np.empty((q, q))
+    for t, (c, d) in enumerate(zip(pc, pd)):
+        block[iu, ju] = block[ju, iu] = G[t]
+        out[c::k, d::k] = block
+        if d != c:
+            out[d::k, c::k] = block.T
+
+
+#: the bytes of Q's chunk of rows in _multinomial_hessian
+_KHATRI_RAO_BYTES = 8 << 20
+
+
 class _KernelLoss:
     """The lbfgs objective of one fit in the interface of scikit-learn's LinearModelLoss
     (the part its Newton solvers call), on fastnn's kernels.
@@ -174,6 +216,8 @@ class _KernelLoss:
             warn = bool(np.average(h <= 0, weights=self._sw) > 0.25)
             if not warn:
                 _sandwich(self._X, np.abs(h), fi, self._backend, hess)
+        elif not sp.issparse(self._X):
+            _multinomial_hessian(self._X, P, w, fi, self._backend, hess)
         else:  # block (c, d) of classes: X^T diag(p_c (delta_cd - p_d) w) X, at rows c::k, columns d::k
             for c in range(k):
                 for d in range(c, k):
