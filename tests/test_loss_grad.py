@@ -235,17 +235,19 @@ def test_grads_must_not_overlap_params_or_x():
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_reference_and_numba_chunks_add_up_to_the_whole_pass(backend, dtype, weighted, monkeypatch):
     """Beyond GRAD_CHUNK_ROWS rows the reference and Numba passes run in chunks (a
-    workspace of that many rows, not of all of X): 250 rows in chunks of 100, 100 and
-    50 give the one-batch loss and gradient, the L2 term once; a chunk whose weights are
-    all 0 adds nothing."""
-    from fastnn.backends import _train_reference
+    workspace of that many rows, not of all of X; Numba's own, smaller, constant): 250 rows
+    in chunks of 100, 100 and 50 give the one-batch loss and gradient, the L2 term once; a
+    chunk whose weights are all 0 adds nothing."""
+    from fastnn.backends import _train_numba, _train_reference
 
+    module = _train_reference if backend == "numpy" else _train_numba
     params, X, y, sw = _problem(dtype, "softmax_xent", n=250, weighted=weighted)
     if weighted:
         sw[100:200] = 0.0
     kw = dict(alpha=0.03, sample_weight=sw, activation="relu")
+    monkeypatch.setattr(module, "GRAD_CHUNK_ROWS", 250)
     want = _loss_grad(backend, params, X, y, "softmax_xent", **kw)
-    monkeypatch.setattr(_train_reference, "GRAD_CHUNK_ROWS", 100)
+    monkeypatch.setattr(module, "GRAD_CHUNK_ROWS", 100)
     got = _loss_grad(backend, params, X, y, "softmax_xent", **kw)
     rtol = 2e-6 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got[1], want[1], rtol=rtol, atol=rtol * np.abs(want[1]).max())

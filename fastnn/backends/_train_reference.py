@@ -225,26 +225,28 @@ def loss_grad(params, grads, X, y, sizes, act, param, loss, alpha, sample_weight
                                loss_clip)
 
 
-def loss_grad_in_chunks(epoch, params, grads, X, y, sizes, act, param, loss, alpha, sample_weight, loss_clip):
+def loss_grad_in_chunks(epoch, params, grads, X, y, sizes, act, param, loss, alpha, sample_weight, loss_clip,
+                        chunk_rows=None):
     """loss_grad through `epoch` (a backend's train_epoch): one OPT_GRAD_ONLY batch of all
-    rows up to GRAD_CHUNK_ROWS of them; beyond, one batch a chunk without the L2 term, each
-    chunk's loss and gradient weighted by its share s_c / s of the rows (or of the sample
-    weights; a chunk of zero weight adds nothing), then the L2 term once."""
+    rows up to chunk_rows (default GRAD_CHUNK_ROWS) of them; beyond, one batch a chunk
+    without the L2 term, each chunk's loss and gradient weighted by its share s_c / s of the
+    rows (or of the sample weights; a chunk of zero weight adds nothing), then the L2 term once."""
     n = X.shape[0]
+    chunk = GRAD_CHUNK_ROWS if chunk_rows is None else chunk_rows
     no_state = np.empty((0, params.shape[0]), params.dtype)
 
     def one_batch(rows, a, g):
         return epoch(params, g, no_state, X, y, rows, sizes, act, param, loss, OPT_GRAD_ONLY, 0.0, 0, rows.shape[0],
                      0.0, 0.0, 0.0, 0.0, 0.0, a, 0.0, 0.0, 0.0, 0, None, sample_weight, loss_clip)
 
-    if n <= GRAD_CHUNK_ROWS:
+    if n <= chunk:
         return one_batch(np.arange(n, dtype=np.int64), alpha, grads)
     s = float(n) if sample_weight is None else float(np.sum(sample_weight))
     grads[...] = 0
     part = np.empty_like(grads)
     total = 0.0
-    for r0 in range(0, n, GRAD_CHUNK_ROWS):
-        rows = np.arange(r0, min(n, r0 + GRAD_CHUNK_ROWS), dtype=np.int64)
+    for r0 in range(0, n, chunk):
+        rows = np.arange(r0, min(n, r0 + chunk), dtype=np.int64)
         s_c = float(rows.shape[0]) if sample_weight is None else float(np.sum(sample_weight[rows]))
         if s_c == 0.0:
             continue
