@@ -60,7 +60,7 @@ class _LbfgsIterationHooks:
 class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, BaseEstimator):
     """Logistic / softmax regression: sklearn's lbfgs objective on fastnn's dense kernels (a sparse
     X stays sparse with "lbfgs", "newton-cg", "newton-cholesky", "liblinear" (L2 and L1), "sag" and
-    "saga": scipy.sparse's products, kernels.sag's CSR rows, kernels.enet_cd_sparse's CSC columns
+    "saga": scipy.sparse's products, kernels.sag's CSR rows, kernels.l1_quadratic_cd's CSC columns
     for liblinear's L1 models; "gd" densifies it).
 
     sparsify() / densify() are scikit-learn's (SparseCoefMixin): coef_ may be a sparse matrix.

@@ -69,7 +69,7 @@ sparse X) work in X's float dtype (float32 in float32, as scikit-learn); the oth
 fit a sparse X as it is, centred implicitly (as scikit-learn's);
 LogisticRegression / SoftmaxRegression "lbfgs" take its products with scipy.sparse (CSR, float64), the
 loss kernels on the dense scores (as do "newton-cg", "newton-cholesky" and "liblinear", whose L1
-models kernels.enet_cd_sparse solves on X as CSC); Ridge and LogisticRegression "sag" / "saga" solve on it as CSR
+models kernels.l1_quadratic_cd solves on X as CSC); Ridge and LogisticRegression "sag" / "saga" solve on it as CSR
 (kernels.sag; Ridge "saga" refuses an intercept on sparse X, as scikit-learn's, and "sag" fits one only
 with max_iter=None and tol > 1e-4, else "sparse_cg"); the other solvers densify sparse input (they are meant for dense
 data; LinearRegression(positive=True) refuses it with scikit-learn's TypeError); one whose dense
