@@ -22,10 +22,11 @@ sweep visits the active coordinates in order, summing their violations; the swee
 stop when that sum is <= tol (absolute) with every coordinate active, or after
 max_sweeps. newGLMNET's shrinking: a zero coordinate with ``G + alpha > M`` and
 ``G - alpha < -M``, M the previous sweep's largest violation divided by the working
-set's size m (newGLMNET divides by n_samples, which makes repeated rows and their
-weights shrink differently; none in the first sweep), leaves the active set (swapped with its last member, so
-the order changes); once the active ones converge, all return and M restarts. All
-arithmetic is in u's dtype; like every backend it trusts its inputs.
+set's size m (none in the first sweep; newGLMNET divides by n_samples, which makes
+repeated rows and their weights shrink differently), leaves the active set (swapped
+with its last member, so the order changes); once the active ones converge, all
+return and M restarts. All arithmetic is in u's dtype; like every backend it trusts
+its inputs.
 
 Returns the sweeps run; xd [n_samples] is overwritten with X_W (u - u0).
 """
