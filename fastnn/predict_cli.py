@@ -115,8 +115,9 @@ def _by_name(X, names, model_names, name, no_target):
     ValueError naming the columns that do not match), else X as it is."""
     if names is None or model_names is None or names == model_names:
         return X
-    missing = [n for n in model_names if n not in names]
-    unknown = [n for n in names if n not in model_names]
+    have, want = set(names), set(model_names)  # (sets: a wide CSV's thousands of columns)
+    missing = [n for n in model_names if n not in have]
+    unknown = [n for n in names if n not in want]
     if missing or unknown:
         def some(cols):
             return ", ".join(map(repr, cols[:5])) + (f" and {len(cols) - 5} more" if len(cols) > 5 else "")
@@ -125,12 +126,13 @@ def _by_name(X, names, model_names, name, no_target):
         lone = no_target and len(unknown) == 1 and not missing
         hint = " (if it is the target, name it with --target)" if lone else ""
         raise ValueError(f"--data: {name} {what}{hint}")
-    if len(set(names)) != len(names) or len(set(model_names)) != len(model_names):
+    if len(have) != len(names) or len(want) != len(model_names):
         raise ValueError(f"--data: {name}'s columns are the model's in another order, but a name repeats, "
                          "so they cannot be matched by name; write them in the model's order")
     print(f"{name}: columns matched to the model's inputs by name (the file has them in another order)",
           file=sys.stderr)
-    return X[:, [names.index(n) for n in model_names]]
+    at = {n: j for j, n in enumerate(names)}
+    return X[:, [at[n] for n in model_names]]
 
 
 def _score_line(model, X, y, backend) -> str:
