@@ -340,6 +340,17 @@ int fnn_l1_quadratic_cd_f64(double *u, double *xd, int64_t *sweeps_out, const do
                             int64_t n_cols, const double *g, const double *h, int64_t n_samples,
                             double alpha, double nu, int64_t max_sweeps, double tol);
 
+/* ---- X^T diag(h) X for a CSR X (sandwich.c): a linear model's Hessian on a sparse X ----
+ * out [n_cols, n_cols] (row-major, symmetric) = sum over rows i of h_i x_i x_i^T, X [n_rows,
+ * n_cols] as data, indices (int32 column indices, sorted and distinct within each row) and
+ * indptr [n_rows + 1] (from 0 to nnz, non-decreasing); h [n_rows]. Each entry of the upper
+ * triangle sums (h_i x_ia) x_ib over rows in increasing i; the lower triangle is its mirror.
+ * Returns FNN_OK, or FNN_ENOMEM (out unchanged). */
+int fnn_csr_sandwich_f32(float *out, const float *data, const int32_t *indices,
+                         const int64_t *indptr, const float *h, int64_t n_rows, int64_t n_cols);
+int fnn_csr_sandwich_f64(double *out, const double *data, const int32_t *indices,
+                         const int64_t *indptr, const double *h, int64_t n_rows, int64_t n_cols);
+
 /* ---- stochastic average gradient (sag.c): Ridge / LogisticRegression's "sag", "saga" ----
  * scikit-learn's sag32 / sag64 step for step on X [n_samples, n_features], dense (x, with
  * indptr = indices = NULL) or CSR (x the nnz values, indptr [n_samples + 1] from 0 to nnz,

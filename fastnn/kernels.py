@@ -1614,6 +1614,66 @@ def l1_quadratic_cd(u: Array, X, cols, g, h, *, alpha: float, tol: float, nu: fl
     return xd, int(sweeps)
 
 
+# -------------------------------------------------------------- csr_sandwich
+# X^T diag(h) X for a sparse CSR X (newton-cholesky's Hessian), its modules beside each
+# backend as enet_cd's are.
+
+_SANDWICH_MODULES = {
+    "numpy": "fastnn.backends._sandwich_reference",
+    "numba": "fastnn.backends._sandwich_numba",
+    "c": "fastnn.backends._sandwich_c",
+}
+__all__.append("csr_sandwich")
+
+
+def csr_sandwich(X, h, *, out: Optional[Array] = None, backend: Optional[str] = None) -> Array:
+    """``X^T diag(h) X`` [n_features, n_features] for a sparse CSR ``X`` [n_samples, n_features]:
+    the Hessian of a linear model's loss, ``h`` [n_samples] its per-row curvature
+    (scikit-learn's ``sandwich_dot``, newton-cholesky's product on a sparse X).
+
+    X: a scipy.sparse CSR matrix or array, data in h's dtype (float32 or float64), finite,
+    each row's column indices sorted and distinct (scipy's canonical format: call
+    ``X.sum_duplicates()`` first otherwise); h: any finite weights, negative ones included.
+    Each row adds ``h_i x_i x_i^T`` from its non-zeros alone (O(sum of nnz_i^2 / 2)), into
+    the dense result directly: scipy's ``X.T @ (h X)`` builds a sparse result first. Every
+    entry of the upper triangle sums ``(h_i x_ia) x_ib`` over the rows in increasing i, on
+    every backend (the same bits); the lower triangle mirrors it, so the result is exactly
+    symmetric. Into ``out`` when given (C-contiguous, h's dtype, overlapping no input).
+    """
+    mod = _solver_module(_SANDWICH_MODULES, backend)
+    h = _input("h", h, 1)
+    dt = h.dtype
+    if not is_sparse(X):
+        raise TypeError(f"X must be a scipy.sparse CSR matrix or array, got {type(X).__name__} (a dense X: "
+                        "kernels.gemm(X, h[:, None] * X, trans_a=True))")
+    if X.format != "csr":
+        raise TypeError(f"X is a sparse {X.format.upper()} matrix; kernels.csr_sandwich takes CSR: pass X.tocsr()")
+    if len(X.shape) != 2:
+        raise ValueError(f"X must be 2-D, got shape {X.shape}")
+    n, p = (int(d) for d in X.shape)
+    if h.shape[0] != n:
+        raise ValueError(f"h must have shape ({n},) (one weight per row of X), got {h.shape}")
+    if p >= 1 << 31:  # (the C takes int32 column indices; the result would hold p^2 values anyway)
+        raise ValueError(f"X must have fewer than 2**31 columns, got {p}")
+    data, indices, indptr = _compressed(X, dt, n, p, ("row", "n_samples"), ("column", "n_features"))
+    rising = np.diff(indices) > 0
+    breaks = indptr[1:-1]
+    rising[breaks[(breaks > 0) & (breaks < indices.shape[0])] - 1] = True  # a row's first entry follows another row
+    if not rising.all():
+        i = int(np.searchsorted(indptr, np.flatnonzero(~rising)[0], side="right")) - 1
+        raise ValueError(f"X's rows must hold their column indices sorted and distinct (row {i} does not): call "
+                         "X.sum_duplicates(), which sorts them and adds duplicates, on a copy of X first")
+    for name, arr in (("X.data", data), ("h", h)):
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} must be finite (it holds NaN or inf)")
+    result = _output("out", out, (p, p), dt, (("X.data", data), ("h", h)))
+    indices, indptr = np.ascontiguousarray(indices, np.int32), np.ascontiguousarray(indptr, np.int64)
+    counts = np.diff(indptr).astype(np.float64)
+    _run("csr_sandwich", mod, "csr_sandwich", (result, data, indices, indptr, h),
+         flops=float(counts @ (counts + 1.0)))  # 2 flops per scatter, nnz_i (nnz_i + 1) / 2 a row
+    return result
+
+
 # ----------------------------------------------------------------------- sag
 # Ridge / LogisticRegression's "sag" and "saga": a whole solve in one backend call,
 # its modules beside each backend as enet_cd's are.

@@ -88,6 +88,31 @@ def test_logistic_newton_liblinear_sparse_x_matches_sklearn(container, solver):
             np.testing.assert_allclose(f.predict_proba(Xc), s.predict_proba(Xc), rtol=rel, atol=rel)
 
 
+@pytest.mark.parametrize("k", [2, 3])
+def test_newton_cholesky_sparse_x_out_of_order_left_as_given(k):
+    # kernels.csr_sandwich takes each row's columns sorted and distinct: the fit sums a copy's
+    # duplicates (scipy's canonical form) and leaves the caller's X as it was
+    X, score, _ = _data(seed=2)
+    y = _classes(score, k)
+    # every entry stored twice, as two halves, each row's columns in decreasing order
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    order = np.lexsort((-X.indices, rows))
+    counts = np.diff(X.indptr) * 2
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    indices = np.repeat(X.indices[order], 2).astype(np.int32)
+    data = np.repeat(X.data[order] / 2, 2)
+    messy = sp.csr_matrix((data, indices, indptr), shape=X.shape)
+    assert not messy.has_canonical_format
+    np.testing.assert_allclose(messy.toarray(), X.toarray(), rtol=1e-15)
+    before = [a.copy() for a in (messy.data, messy.indices, messy.indptr)]
+    f = LogisticRegression(solver="newton-cholesky").fit(messy, y)
+    g = LogisticRegression(solver="newton-cholesky").fit(X, y)
+    for a, b in zip(before, (messy.data, messy.indices, messy.indptr)):
+        np.testing.assert_array_equal(a, b)
+    assert _rel(f.coef_, g.coef_) < 1e-10 and _rel(f.intercept_, g.intercept_) < 1e-10
+    np.testing.assert_array_equal(f.n_iter_, g.n_iter_)
+
+
 # scikit-learn's liblinear often stops at max_iter=1000 at tol=1e-10 (its warning only: fastnn's is not hidden)
 @pytest.mark.filterwarnings("ignore:Liblinear failed to converge:sklearn.exceptions.ConvergenceWarning:sklearn")
 @pytest.mark.parametrize("container", list(CONTAINERS))

@@ -1,0 +1,27 @@
+"""X^T diag(h) X for a sparse CSR X in C: a cffi wrapper over fnn_csr_sandwich_f32/_f64
+(csrc/sandwich.c).
+
+Same contract as ``_sandwich_reference.csr_sandwich``; ``fastnn.kernels.csr_sandwich`` has
+validated every argument (the CSR structure included: the C indexes with it unchecked), so
+this only hands pointers over.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# through fastnn.backends.c, never fastnn._cfastnn directly (see _enet_c.py)
+from fastnn.backends.c import ffi, lib
+
+NAME = "c"
+
+_CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
+_FN = {np.dtype(np.float32): lib.fnn_csr_sandwich_f32, np.dtype(np.float64): lib.fnn_csr_sandwich_f64}
+
+
+def csr_sandwich(out, data, indices, indptr, h):
+    """X^T diag(h) X into out [p, p]."""
+    ct = _CTYPE[out.dtype]
+    status = _FN[out.dtype](ffi.from_buffer(ct, out), ffi.from_buffer(ct, data), ffi.from_buffer("int32_t[]", indices),
+                            ffi.from_buffer("int64_t[]", indptr), ffi.from_buffer(ct, h), h.shape[0], out.shape[0])
+    if status == lib.FNN_ENOMEM:
+        raise MemoryError("fnn_csr_sandwich: could not allocate the block table")
