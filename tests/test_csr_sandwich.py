@@ -125,3 +125,18 @@ def test_bad_input_is_named():
         K.csr_sandwich(X, shared[:30], out=shared.reshape(10, 10))
     with pytest.raises(ValueError, match="backend"):
         K.csr_sandwich(X, h, backend="fortran")
+
+
+def test_a_checked_x_gives_the_same_bits():
+    # (newton-cholesky checks its X once a fit: K._checked_csr)
+    X, h = _case(80, 30, 0.2, np.float64, seed=4)
+    checked = K._checked_csr(X, np.float64)
+    for backend in BACKENDS:
+        np.testing.assert_array_equal(K.csr_sandwich(checked, h, backend=backend),
+                                      K.csr_sandwich(X, h, backend=backend))
+    with pytest.raises(TypeError, match="checked float64 CSR; h is float32"):
+        K.csr_sandwich(checked, h.astype(np.float32))
+    with pytest.raises(ValueError, match=r"h must have shape \(80,\)"):
+        K.csr_sandwich(checked, h[:10])
+    with pytest.raises(ValueError, match="sorted and distinct"):
+        K._checked_csr(sp.csr_matrix((np.ones(2), np.array([1, 0]), np.array([0, 2])), shape=(1, 2)), np.float64)

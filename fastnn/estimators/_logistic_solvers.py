@@ -209,7 +209,7 @@ class _KernelLoss:
             elif not X.has_canonical_format:
                 X = X.copy()
             X.sum_duplicates()  # (sorts each row's columns; nothing to do on scipy's usual CSR)
-            self._Xa = X
+            self._Xa = K._checked_csr(X, np.float64)  # checked once: a product per step and per pair of classes
         return K.csr_sandwich(self._Xa, h, out=out, backend=self._backend)
 
     def gradient_hessian(self, coef, *_, gradient_out=None, hessian_out=None, **__):
@@ -258,14 +258,19 @@ class _CholeskyNewtonSolver(NewtonCholeskySolver):
     sytrs): the same step up to rounding, and the solve that dominated a fit once the
     Hessian was fast (2001 unknowns, one thread: 120 -> 72 ms a step). Where the system is
     not positive definite (the factorisation fails) or its condition estimate is below the
-    machine epsilon (where scipy's solve warns), and in the cases scikit-learn treats apart
-    (a Hessian warning, the multinomial loss's reduced systems), scikit-learn's own step runs,
-    with its warnings and its lbfgs fallback."""
+    machine epsilon (where scipy's solve warns), after a Hessian warning, and for the
+    unpenalised multinomial loss (whose reduced system drops a class), scikit-learn's own
+    step runs, with its warnings and its lbfgs fallback."""
 
     def inner_solve(self, X, y, sample_weight):
-        if self.hessian_warning or self.is_multinomial_no_penalty or self.is_multinomial_with_intercept:
+        if self.hessian_warning or self.is_multinomial_no_penalty:
             return super().inner_solve(X, y, sample_weight)
-        H = self.hessian
+        g, H = self.gradient, self.hessian
+        if self.is_multinomial_with_intercept:  # scikit-learn's reduction: the last class's intercept fixed at 0
+            g[-1] = 0
+            H[-1, :] = 0
+            H[:, -1] = 0
+            g, H = g[:-1], H[:-1, :-1]
         try:
             factor = scipy.linalg.cho_factor(H, check_finite=False)
         except np.linalg.LinAlgError:
@@ -274,7 +279,9 @@ class _CholeskyNewtonSolver(NewtonCholeskySolver):
         rcond, info = scipy.linalg.lapack.dpocon(factor[0], np.abs(H).sum(axis=0).max(), uplo="L" if factor[1] else "U")
         if info != 0 or not rcond >= np.finfo(H.dtype).eps:
             return super().inner_solve(X, y, sample_weight)
-        step = scipy.linalg.cho_solve(factor, -self.gradient, check_finite=False)
+        step = scipy.linalg.cho_solve(factor, -g, check_finite=False)
+        if self.is_multinomial_with_intercept:
+            step = np.r_[step, 0]
         g_step = self.gradient @ step
         if not g_step < 0:  # not a descent direction: scikit-learn's own verdict and fallback
             return super().inner_solve(X, y, sample_weight)
