@@ -80,6 +80,14 @@ def _data(name):
         score += 0.3 * score.std() * rng.standard_normal(20000)
         k = 5 if name.endswith("5c") else 2
         y = np.digitize(score, np.quantile(score, np.linspace(0, 1, k + 1)[1:-1]))
+    elif name == "onehot100k":  # ten categorical features of 50 levels one-hot encoded (CSR, 10 ones a row), 3
+        # classes: newton-cholesky's case in scikit-learn's docs (n_samples >> n_features, one-hot data)
+        from sklearn.preprocessing import OneHotEncoder
+
+        rng = np.random.default_rng(0)
+        X = OneHotEncoder().fit_transform(rng.integers(0, 50, size=(100000, 10))).tocsr()
+        score = X @ rng.standard_normal(X.shape[1]) + rng.standard_normal(100000)
+        y = np.digitize(score, np.quantile(score, [1 / 3, 2 / 3]))
     elif name == "binary20k":  # a tall binary set for the binary-only solvers (liblinear)
         X, y = make_classification(n_samples=20000, n_features=100, n_informative=30, flip_y=0.05, random_state=0)
     elif name == "classes50k":  # a tall 10-class set for the linear classifiers
@@ -88,9 +96,10 @@ def _data(name):
     else:  # a larger synthetic regression set (no download)
         X, y = make_regression(n_samples=5000, n_features=40, n_informative=20, noise=5.0, random_state=0)
         y = y / y.std()
-    stratify = y if name in ("digits", "breast_cancer", "binary20k", "classes50k") or name.startswith("tfidf") else None
+    classified = ("digits", "breast_cancer", "binary20k", "classes50k", "onehot100k")
+    stratify = y if name in classified or name.startswith("tfidf") else None
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=stratify)
-    if name != "digits" and not name.startswith(("sparse", "tfidf")):  # (centring would densify sparse sets)
+    if name != "digits" and not name.startswith(("sparse", "tfidf", "onehot")):  # (centring would densify sparse sets)
         sc = StandardScaler().fit(Xtr)
         Xtr, Xte = sc.transform(Xtr), sc.transform(Xte)
     return Xtr, Xte, ytr, yte
@@ -172,6 +181,9 @@ def _cases(epochs):
         ("tfidf20k", "LogisticRegression newton-cg sparse", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cg")),
         ("tfidf20kx2k", "LogisticRegression newton-chol sparse", skl.LogisticRegression, fe.LogisticRegression,
+         dict(solver="newton-cholesky")),
+        # (both: the Hessian X^T diag(h) X by kernels.csr_sandwich, scikit-learn's a scipy sparse product)
+        ("onehot100k", "LogisticRegression newton-chol 3 cl", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cholesky")),
         ("tfidf20kx2k", "LogisticRegression newton-cg sparse", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cg")),

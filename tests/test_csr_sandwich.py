@@ -34,7 +34,8 @@ def _scipy(X, h):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [(1, 1, 1.0), (2, 4, 1.0), (5, 3, 0.5), (60, 40, 0.2), (200, 300, 0.05), (120, 700, 0.03)])
+@pytest.mark.parametrize("shape", [(1, 1, 1.0), (2, 4, 1.0), (5, 3, 0.5), (60, 40, 0.2), (200, 300, 0.05),
+                                   (120, 700, 0.03)])
 def test_backends_give_the_reference_bits(dtype, shape):
     # (p = 300 and 700: more than one block of the result's rows in the C and Numba kernels)
     X, h = _case(*shape, dtype)
