@@ -351,6 +351,14 @@ int fnn_csr_sandwich_f32(float *out, const float *data, const int32_t *indices,
 int fnn_csr_sandwich_f64(double *out, const double *data, const int32_t *indices,
                          const int64_t *indptr, const double *h, int64_t n_rows, int64_t n_cols);
 
+/* ---- Cholesky factorisation (cholesky.c): newton-cholesky's Newton step ----
+ * a [n, n] row-major, symmetric positive definite in its lower triangle, is overwritten by
+ * L (lower triangle) with A = L L^T, zeros above. *info: 0, or the order (1-based) of the
+ * leading minor found not positive definite (a's lower triangle then holds the factor's
+ * columns before it, partly updated ones after). Returns FNN_OK, or FNN_ENOMEM (a unchanged). */
+int fnn_cholesky_f32(float *a, int64_t n, int64_t *info);
+int fnn_cholesky_f64(double *a, int64_t n, int64_t *info);
+
 /* ---- stochastic average gradient (sag.c): Ridge / LogisticRegression's "sag", "saga" ----
  * scikit-learn's sag32 / sag64 step for step on X [n_samples, n_features], dense (x, with
  * indptr = indices = NULL) or CSR (x the nnz values, indptr [n_samples + 1] from 0 to nnz,

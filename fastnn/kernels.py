@@ -1698,6 +1698,51 @@ def csr_sandwich(X, h, *, out: Optional[Array] = None, backend: Optional[str] = 
     return result
 
 
+# ------------------------------------------------------------------ cholesky
+# The factor of a symmetric positive definite matrix (newton-cholesky's Newton step),
+# its modules beside each backend as enet_cd's are.
+
+_CHOLESKY_MODULES = {
+    "numpy": "fastnn.backends._cholesky_reference",
+    "numba": "fastnn.backends._cholesky_numba",
+    "c": "fastnn.backends._cholesky_c",
+}
+__all__.append("cholesky")
+
+
+def cholesky(a, *, out: Optional[Array] = None, backend: Optional[str] = None) -> Array:
+    """The Cholesky factor L of a symmetric positive definite ``a`` [n, n]: lower triangular,
+    zeros above, ``a = L L^T`` (``numpy.linalg.cholesky``'s result).
+
+    a: float32 or float64, finite; only its lower triangle enters the factor (as in LAPACK's
+    and NumPy's).
+    Into ``out`` when given (C-contiguous, a's dtype and shape; ``out=a`` factors in place,
+    other overlaps are refused). The C backend is recursive on fastnn's matrix product (2001 x
+    2001 float64, one thread: ~1.4x LAPACK's potrf from NumPy's OpenBLAS); NumPy's and
+    Numba's run LAPACK's potrf. Raises numpy.linalg.LinAlgError, naming the first leading
+    minor that is not positive definite, when a is not (out then holds partial work).
+    """
+    mod = _solver_module(_CHOLESKY_MODULES, backend)
+    a = _input("a", a, 2)
+    if a.shape[0] != a.shape[1]:
+        raise ValueError(f"a must be square, got shape {a.shape}")
+    # (the sum first: one pass, no n^2 mask; a huge finite a may overflow it, then the exact test)
+    with np.errstate(over="ignore"):
+        total = a.sum()
+    if not np.isfinite(total) and not np.isfinite(a).all():
+        raise ValueError("a must be finite (it holds NaN or inf)")
+    if out is a:
+        result = a
+    else:
+        result = _output("out", out, a.shape, a.dtype, (("a", a),))
+        result[...] = a
+    n = a.shape[0]
+    info = _run("cholesky", mod, "cholesky", (result,), flops=n * n * n / 3.0)
+    if info:
+        raise np.linalg.LinAlgError(f"a is not positive definite: its leading minor of order {info} is not")
+    return result
+
+
 # ----------------------------------------------------------------------- sag
 # Ridge / LogisticRegression's "sag" and "saga": a whole solve in one backend call,
 # its modules beside each backend as enet_cd's are.

@@ -253,10 +253,11 @@ class _KernelLoss:
 
 class _CholeskyNewtonSolver(NewtonCholeskySolver):
     """scikit-learn's NewtonCholeskySolver whose Newton step solves its positive definite
-    system by a Cholesky factorisation (LAPACK potrf / potrs), where scikit-learn's
-    ``scipy.linalg.solve(assume_a="sym")`` takes the symmetric indefinite one (sytrf /
-    sytrs): the same step up to rounding, and the solve that dominated a fit once the
-    Hessian was fast (2001 unknowns, one thread: 120 -> 72 ms a step). Where the system is
+    system by a Cholesky factorisation (kernels.cholesky, then LAPACK's potrs), where
+    scikit-learn's ``scipy.linalg.solve(assume_a="sym")`` takes the symmetric indefinite one
+    (sytrf / sytrs): the same step up to rounding, and the solve that dominated a fit once
+    the Hessian was fast (2001 unknowns, one thread: 120 -> 72 ms a step by LAPACK's potrf,
+    -> 55 by kernels.cholesky, the condition estimate included). Where the system is
     not positive definite (the factorisation fails) or its condition estimate is below the
     machine epsilon (where scipy's solve warns), after a Hessian warning, and for the
     unpenalised multinomial loss (whose reduced system drops a class), scikit-learn's own
@@ -272,14 +273,16 @@ class _CholeskyNewtonSolver(NewtonCholeskySolver):
             H[:, -1] = 0
             g, H = g[:-1], H[:-1, :-1]
         try:
-            factor = scipy.linalg.cho_factor(H, check_finite=False)
-        except np.linalg.LinAlgError:
+            L = K.cholesky(H, backend=self.linear_loss._backend)
+        except (np.linalg.LinAlgError, ValueError):  # not positive definite, or not finite
             return super().inner_solve(X, y, sample_weight)
+        # row-major L is column-major L^T: LAPACK's upper factor U = L^T (H = U^T U), no copy
+        U = L.T
         # scipy's solve warns (and scikit-learn falls back) below this reciprocal condition number
-        rcond, info = scipy.linalg.lapack.dpocon(factor[0], np.abs(H).sum(axis=0).max(), uplo="L" if factor[1] else "U")
+        rcond, info = scipy.linalg.lapack.dpocon(U, np.abs(H).sum(axis=0).max(), uplo="U")
         if info != 0 or not rcond >= np.finfo(H.dtype).eps:
             return super().inner_solve(X, y, sample_weight)
-        step = scipy.linalg.cho_solve(factor, -g, check_finite=False)
+        step = scipy.linalg.cho_solve((U, False), -g, check_finite=False)
         if self.is_multinomial_with_intercept:
             step = np.r_[step, 0]
         g_step = self.gradient @ step
