@@ -341,15 +341,18 @@ int fnn_l1_quadratic_cd_f64(double *u, double *xd, int64_t *sweeps_out, const do
                             double alpha, double nu, int64_t max_sweeps, double tol);
 
 /* ---- X^T diag(h) X for a CSR X (sandwich.c): a linear model's Hessian on a sparse X ----
- * out [n_cols, n_cols] (row-major, symmetric) = sum over rows i of h_i x_i x_i^T, X [n_rows,
- * n_cols] as data, indices (int32 column indices, sorted and distinct within each row) and
- * indptr [n_rows + 1] (from 0 to nnz, non-decreasing); h [n_rows]. Each entry of the upper
- * triangle sums (h_i x_ia) x_ib over rows in increasing i; the lower triangle is its mirror.
- * Returns FNN_OK, or FNN_ENOMEM (out unchanged). */
+ * out [n_cols, n_cols, n_weights] (row-major, symmetric in its first two axes) = for each t,
+ * sum over rows i of h[i, t] x_i x_i^T, X [n_rows, n_cols] as data, indices (int32 column
+ * indices, sorted and distinct within each row) and indptr [n_rows + 1] (from 0 to nnz,
+ * non-decreasing); h [n_rows, n_weights]. Each entry of the upper triangle sums
+ * (h[i, t] x_ia) x_ib over rows in increasing i; the lower triangle is its mirror. Returns
+ * FNN_OK, or FNN_ENOMEM (out unchanged). */
 int fnn_csr_sandwich_f32(float *out, const float *data, const int32_t *indices,
-                         const int64_t *indptr, const float *h, int64_t n_rows, int64_t n_cols);
+                         const int64_t *indptr, const float *h, int64_t n_rows, int64_t n_cols,
+                         int64_t n_weights);
 int fnn_csr_sandwich_f64(double *out, const double *data, const int32_t *indices,
-                         const int64_t *indptr, const double *h, int64_t n_rows, int64_t n_cols);
+                         const int64_t *indptr, const double *h, int64_t n_rows, int64_t n_cols,
+                         int64_t n_weights);
 
 /* ---- Cholesky factorisation (cholesky.c): newton-cholesky's Newton step ----
  * a [n, n] row-major, symmetric positive definite in its lower triangle, is overwritten by

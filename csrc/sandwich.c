@@ -39,24 +39,35 @@ static inline int64_t first_at_least(const int32_t *idx, int64_t lo, int64_t hi,
     return lo;
 }
 
+#if FNN_X86
+#define SANDWICH_AVX2 __attribute__((target("avx2")))
+#else
+#define SANDWICH_AVX2
+#endif
+
 #define DEFINE_SANDWICH(T, SFX)                                                               \
 /* one thread's blocks [b_lo, b_hi) of the result's rows (starts in start[]): each zeroed,    \
  * then every row's scatters into it. cur[i] is row i's first entry at a column >= the        \
- * block's first, nxt[i] that column (INT64_MAX: none left, or a zero weight, which adds      \
- * (+-)0 everywhere: nothing, as sums start at +0), so a row with nothing in the block costs  \
- * one sequential test, not a search of X */                                                \
-static void sandwich_blocks_##SFX(T *out, const T *restrict data, const int32_t *restrict indices, \
-                                  const int64_t *indptr, const T *h, int64_t n, int64_t p,    \
-                                  const int64_t *start, int64_t b_lo, int64_t b_hi,           \
-                                  int64_t *cur, int64_t *nxt) {                               \
+ * block's first, nxt[i] that column (INT64_MAX: none left, or zero weights, which add (+-)0  \
+ * everywhere: nothing, as sums start at +0), so a row with nothing in the block costs one    \
+ * sequential test, not a search of X. nw weights a row: each scatter is nw contiguous sums  \
+ * (s: nw of scratch) */                                                                      \
+static inline __attribute__((always_inline)) void                                         \
+sandwich_blocks_##SFX(T *out, const T *restrict data, const int32_t *restrict indices,        \
+                      const int64_t *indptr, const T *h, int64_t n, int64_t p, int64_t nw,    \
+                      const int64_t *start, int64_t b_lo, int64_t b_hi, int64_t *cur,         \
+                      int64_t *nxt, T *restrict s, const int multi) {                         \
     for (int64_t i = 0; i < n; i++) {                                                         \
         int64_t j = first_at_least(indices, indptr[i], indptr[i + 1], start[b_lo]);           \
+        int weighted = 0;                                                                     \
+        for (int64_t t = 0; t < nw; t++) weighted |= h[i * nw + t] != 0;                      \
         cur[i] = j;                                                                           \
-        nxt[i] = j < indptr[i + 1] && h[i] != 0 ? indices[j] : INT64_MAX;                     \
+        nxt[i] = j < indptr[i + 1] && weighted ? indices[j] : INT64_MAX;                      \
     }                                                                                         \
     for (int64_t b = b_lo; b < b_hi; b++) {                                                   \
         const int64_t a0 = start[b], a1 = start[b + 1];                                       \
-        for (int64_t a = a0; a < a1; a++) memset(out + a * p + a, 0, (size_t)(p - a) * sizeof(T)); \
+        for (int64_t a = a0; a < a1; a++)                                                     \
+            memset(out + (a * p + a) * nw, 0, (size_t)((p - a) * nw) * sizeof(T));            \
         for (int64_t i = 0; i < n; i++) {                                                     \
             if (i + 8 < n && nxt[i + 8] < a1) { /* X's tail of a row 8 ahead: its start is random */ \
                 __builtin_prefetch(indices + cur[i + 8]);                                     \
@@ -65,53 +76,93 @@ static void sandwich_blocks_##SFX(T *out, const T *restrict data, const int32_t 
             }                                                                                 \
             if (nxt[i] >= a1) continue;                                                       \
             const int64_t hi = indptr[i + 1];                                                 \
-            const T hw = h[i];                                                                \
             int64_t j = cur[i];                                                               \
+            if (multi) {                                                                      \
+                const T *hr = h + i * nw;                                                     \
+                for (; j < hi && indices[j] < a1; j++) {                                      \
+                    for (int64_t t = 0; t < nw; t++) s[t] = hr[t] * data[j];                  \
+                    T *row = out + (int64_t)indices[j] * p * nw;                              \
+                    for (int64_t l = j; l < hi; l++) {                                        \
+                        T *o = row + (int64_t)indices[l] * nw;                                \
+                        const T v = data[l];                                                  \
+                        for (int64_t t = 0; t < nw; t++) o[t] += s[t] * v;                    \
+                    }                                                                         \
+                }                                                                             \
+                cur[i] = j;                                                                   \
+                nxt[i] = j < hi ? indices[j] : INT64_MAX;                                     \
+                continue;                                                                     \
+            }                                                                                 \
+            const T hw = h[i];                                                                \
             /* four of the block's entries at a time: each later entry's index and value     \
              * loaded once for four scatters (one at a time the loop was bound by its loads) */ \
             for (; j + 3 < hi && indices[j + 3] < a1; j += 4) {                               \
-                T s[4], *row[4];                                                              \
+                T sq[4], *row[4];                                                             \
                 for (int q = 0; q < 4; q++) {                                                 \
-                    s[q] = hw * data[j + q];                                                  \
+                    sq[q] = hw * data[j + q];                                                 \
                     row[q] = out + (int64_t)indices[j + q] * p;                               \
-                    for (int64_t l = j + q; l < j + 4; l++) row[q][indices[l]] += s[q] * data[l]; \
+                    for (int64_t l = j + q; l < j + 4; l++) row[q][indices[l]] += sq[q] * data[l]; \
                 }                                                                             \
                 for (int64_t l = j + 4; l < hi; l++) {                                        \
                     const int64_t c = indices[l];                                             \
                     const T v = data[l];                                                      \
-                    row[0][c] += s[0] * v;                                                    \
-                    row[1][c] += s[1] * v;                                                    \
-                    row[2][c] += s[2] * v;                                                    \
-                    row[3][c] += s[3] * v;                                                    \
+                    row[0][c] += sq[0] * v;                                                   \
+                    row[1][c] += sq[1] * v;                                                   \
+                    row[2][c] += sq[2] * v;                                                   \
+                    row[3][c] += sq[3] * v;                                                   \
                 }                                                                             \
             }                                                                                 \
             for (; j < hi && indices[j] < a1; j++) {                                          \
-                const T s = hw * data[j];                                                     \
+                const T sj = hw * data[j];                                                    \
                 T *row = out + (int64_t)indices[j] * p;                                       \
-                for (int64_t l = j; l < hi; l++) row[indices[l]] += s * data[l];              \
+                for (int64_t l = j; l < hi; l++) row[indices[l]] += sj * data[l];             \
             }                                                                                 \
             cur[i] = j;                                                                       \
             nxt[i] = j < hi ? indices[j] : INT64_MAX;                                         \
         }                                                                                     \
     }                                                                                         \
 }                                                                                             \
+/* the loops compiled twice: one weight a row (the four-entry scatters) and several */        \
+static void sandwich_blocks1_##SFX(T *out, const T *data, const int32_t *indices,             \
+                                   const int64_t *indptr, const T *h, int64_t n, int64_t p,   \
+                                   const int64_t *start, int64_t b_lo, int64_t b_hi,          \
+                                   int64_t *cur, int64_t *nxt) {                              \
+    sandwich_blocks_##SFX(out, data, indices, indptr, h, n, p, 1, start, b_lo, b_hi, cur, nxt, \
+                          NULL, 0);                                                           \
+}                                                                                             \
+static void sandwich_blocksw_##SFX(T *out, const T *data, const int32_t *indices,             \
+                                   const int64_t *indptr, const T *h, int64_t n, int64_t p,   \
+                                   int64_t nw, const int64_t *start, int64_t b_lo,            \
+                                   int64_t b_hi, int64_t *cur, int64_t *nxt, T *s) {          \
+    sandwich_blocks_##SFX(out, data, indices, indptr, h, n, p, nw, start, b_lo, b_hi, cur, nxt, \
+                          s, 1);                                                              \
+}                                                                                             \
+/* the same with AVX2's wider vectors for the nw sums (no FMA: the same roundings) */         \
+static SANDWICH_AVX2 void sandwich_blocksw_avx2_##SFX(T *out, const T *data, const int32_t *indices, \
+                                   const int64_t *indptr, const T *h, int64_t n, int64_t p,   \
+                                   int64_t nw, const int64_t *start, int64_t b_lo,            \
+                                   int64_t b_hi, int64_t *cur, int64_t *nxt, T *s) {          \
+    sandwich_blocks_##SFX(out, data, indices, indptr, h, n, p, nw, start, b_lo, b_hi, cur, nxt, \
+                          s, 1);                                                              \
+}                                                                                             \
 int fnn_csr_sandwich_##SFX(T *out, const T *data, const int32_t *indices, const int64_t *indptr, \
-                           const T *h, int64_t n_rows, int64_t n_cols) {                      \
-    const int64_t n = n_rows, p = n_cols;                                                     \
-    if (p == 0) return FNN_OK;                                                                \
-    double scatters = 0; /* sum of nnz_i (nnz_i + 1) / 2: the work */                          \
+                           const T *h, int64_t n_rows, int64_t n_cols, int64_t n_weights) {  \
+    const int64_t n = n_rows, p = n_cols, nw = n_weights;                                     \
+    if (p == 0 || nw == 0) return FNN_OK;                                                     \
+    double scatters = 0; /* sum of nnz_i (nnz_i + 1) / 2 nw: the work */                       \
     for (int64_t i = 0; i < n; i++) {                                                         \
         double c = (double)(indptr[i + 1] - indptr[i]);                                       \
-        scatters += 0.5 * c * (c + 1);                                                        \
+        scatters += 0.5 * c * (c + 1) * (double)nw;                                           \
     }                                                                                         \
     int nt = fnn_threads_for(scatters, SANDWICH_PAR_MIN);                                     \
     /* block starts: as many rows as fit the byte budget at their width, at least one */      \
     int64_t *start = (int64_t *)malloc(((size_t)p + 1) * sizeof(int64_t));                    \
-    int64_t *cursors = (int64_t *)malloc(2 * (size_t)nt * ((size_t)n + 1) * sizeof(int64_t)); \
-    if (!start || !cursors) { free(start); free(cursors); return FNN_ENOMEM; }                \
+    /* per thread: cur [n + 1], nxt [n + 1], then nw of scratch (as int64 slots: >= sizeof(T)) */ \
+    const size_t per_thread = 2 * ((size_t)n + 1) + (size_t)nw;                               \
+    int64_t *work = (int64_t *)malloc((size_t)nt * per_thread * sizeof(int64_t));             \
+    if (!start || !work) { free(start); free(work); return FNN_ENOMEM; }                      \
     int64_t n_blocks = 0;                                                                     \
     for (int64_t a = 0; a < p; n_blocks++) {                                                  \
-        int64_t rows = FNN_SANDWICH_BLOCK_BYTES / ((p - a) * (int64_t)sizeof(T));             \
+        int64_t rows = FNN_SANDWICH_BLOCK_BYTES / ((p - a) * nw * (int64_t)sizeof(T));        \
         start[n_blocks] = a;                                                                  \
         a += rows < 1 ? 1 : rows;                                                             \
         if (a > p) a = p;                                                                     \
@@ -124,23 +175,35 @@ int fnn_csr_sandwich_##SFX(T *out, const T *data, const int32_t *indices, const 
     _Pragma("omp parallel for schedule(static, 1) num_threads(nt) if(nt > 1)")                \
     for (int t = 0; t < nt; t++) {                                                            \
         unsigned saved_ = fnn_fp_adopt(fp_);                                                  \
-        int64_t *cur = cursors + 2 * (size_t)t * ((size_t)n + 1);                             \
-        sandwich_blocks_##SFX(out, data, indices, indptr, h, n, p, start, n_blocks * t / nt,  \
-                              n_blocks * (t + 1) / nt, cur, cur + n + 1);                     \
+        int64_t *cur = work + (size_t)t * per_thread;                                         \
+        int64_t b_lo = n_blocks * t / nt, b_hi = n_blocks * (t + 1) / nt;                     \
+        if (nw == 1)                                                                          \
+            sandwich_blocks1_##SFX(out, data, indices, indptr, h, n, p, start, b_lo, b_hi, cur, \
+                                   cur + n + 1);                                              \
+        else if (FNN_X86 && fnn_isa_level >= FNN_ISA_AVX2)                                    \
+            sandwich_blocksw_avx2_##SFX(out, data, indices, indptr, h, n, p, nw, start, b_lo,  \
+                                        b_hi, cur, cur + n + 1, (T *)(cur + 2 * (n + 1)));    \
+        else                                                                                  \
+            sandwich_blocksw_##SFX(out, data, indices, indptr, h, n, p, nw, start, b_lo, b_hi, \
+                                   cur, cur + n + 1, (T *)(cur + 2 * (n + 1)));               \
         fnn_fp_restore(fp_, saved_);                                                          \
     }                                                                                         \
     free(start);                                                                              \
-    free(cursors);                                                                            \
+    free(work);                                                                               \
     /* the lower triangle from the upper, in square tiles (the transposed reads stay cached) */ \
     const int64_t tiles = (p + MIRROR_TILE - 1) / MIRROR_TILE;                                \
-    int mt = fnn_threads_for((double)p * (double)p, FNN_ELEMWISE_PAR_MIN);                    \
+    int mt = fnn_threads_for((double)p * (double)p * (double)nw, FNN_ELEMWISE_PAR_MIN);       \
     _Pragma("omp parallel for schedule(dynamic, 1) num_threads(mt) if(mt > 1)")               \
     for (int64_t tb = 0; tb < tiles; tb++) { /* tile row tb of the lower triangle */          \
         for (int64_t ta = 0; ta <= tb; ta++) {                                                \
             int64_t b0 = tb * MIRROR_TILE, b1 = b0 + MIRROR_TILE < p ? b0 + MIRROR_TILE : p;  \
             int64_t a0 = ta * MIRROR_TILE, a1 = a0 + MIRROR_TILE < p ? a0 + MIRROR_TILE : p;  \
             for (int64_t b = b0; b < b1; b++)                                                 \
-                for (int64_t a = a0; a < a1 && a < b; a++) out[b * p + a] = out[a * p + b];   \
+                if (nw == 1)                                                                  \
+                    for (int64_t a = a0; a < a1 && a < b; a++) out[b * p + a] = out[a * p + b];   \
+                else                                                                          \
+                    for (int64_t a = a0; a < a1 && a < b; a++)                                \
+                        memcpy(out + (b * p + a) * nw, out + (a * p + b) * nw, (size_t)nw * sizeof(T)); \
         }                                                                                     \
     }                                                                                         \
     return FNN_OK;                                                                            \

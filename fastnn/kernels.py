@@ -1672,6 +1672,9 @@ def csr_sandwich(X, h, *, out: Optional[Array] = None, backend: Optional[str] = 
     X: a scipy.sparse CSR matrix or array, data in h's dtype (float32 or float64), finite,
     each row's column indices sorted and distinct (scipy's canonical format: call
     ``X.sum_duplicates()`` first otherwise); h: any finite weights, negative ones included.
+    A 2-D ``h`` [n_samples, m] gives the m products at once, ``[n_features, n_features, m]``
+    with ``[:, :, t]`` the one of ``h[:, t]`` (the multinomial Hessian's pairs of classes):
+    one pass over X, each pair of entries scattering m contiguous sums.
     Each row adds ``h_i x_i x_i^T`` from its non-zeros alone (O(sum of nnz_i^2 / 2)), into
     the dense result directly: scipy's ``X.T @ (h X)`` builds a sparse result first. Every
     entry of the upper triangle sums ``(h_i x_ia) x_ib`` over the rows in increasing i, on
@@ -1679,7 +1682,9 @@ def csr_sandwich(X, h, *, out: Optional[Array] = None, backend: Optional[str] = 
     symmetric. Into ``out`` when given (C-contiguous, h's dtype, overlapping no input).
     """
     mod = _solver_module(_SANDWICH_MODULES, backend)
-    h = _input("h", h, 1)
+    h = _input("h", h)
+    if h.ndim not in (1, 2):
+        raise ValueError(f"h must be 1-D [n_samples] or 2-D [n_samples, n_weights], got shape {h.shape}")
     dt = h.dtype
     if isinstance(X, _CheckedCSR):  # (_checked_csr: its structure and values already checked)
         if X.data.dtype != dt:
@@ -1688,13 +1693,16 @@ def csr_sandwich(X, h, *, out: Optional[Array] = None, backend: Optional[str] = 
         X = _checked_csr(X, dt)
     (n, p), data = X.shape, X.data
     if h.shape[0] != n:
-        raise ValueError(f"h must have shape ({n},) (one weight per row of X), got {h.shape}")
+        raise ValueError(f"h must have {n} rows (one weight, or one row of weights, per row of X), got shape "
+                         f"{h.shape}")
     if not np.isfinite(h).all():
         raise ValueError("h must be finite (it holds NaN or inf)")
-    result = _output("out", out, (p, p), dt, (("X.data", data), ("h", h)))
-    counts = np.diff(X.indptr).astype(np.float64)
-    _run("csr_sandwich", mod, "csr_sandwich", (result, data, X.indices, X.indptr, h),
-         flops=float(counts @ (counts + 1.0)))  # 2 flops per scatter, nnz_i (nnz_i + 1) / 2 a row
+    result = _output("out", out, (p, p) + h.shape[1:], dt, (("X.data", data), ("h", h)))
+    if result.size:
+        counts = np.diff(X.indptr).astype(np.float64)
+        _run("csr_sandwich", mod, "csr_sandwich", (result, data, X.indices, X.indptr, h),
+             # 2 flops a scatter, nnz_i (nnz_i + 1) / 2 a row, per weight
+             flops=float(counts @ (counts + 1.0)) * (h.shape[1] if h.ndim == 2 else 1))
     return result
 
 

@@ -19,9 +19,10 @@ _FN = {np.dtype(np.float32): lib.fnn_csr_sandwich_f32, np.dtype(np.float64): lib
 
 
 def csr_sandwich(out, data, indices, indptr, h):
-    """X^T diag(h) X into out [p, p]."""
+    """X^T diag(h) X into out [p, p] (h [n]), or X^T diag(h[:, t]) X into out[:, :, t] (h [n, m])."""
     ct = _CTYPE[out.dtype]
     status = _FN[out.dtype](ffi.from_buffer(ct, out), ffi.from_buffer(ct, data), ffi.from_buffer("int32_t[]", indices),
-                            ffi.from_buffer("int64_t[]", indptr), ffi.from_buffer(ct, h), h.shape[0], out.shape[0])
+                            ffi.from_buffer("int64_t[]", indptr), ffi.from_buffer(ct, h), h.shape[0], out.shape[0],
+                            h.shape[1] if h.ndim == 2 else 1)
     if status == lib.FNN_ENOMEM:
         raise MemoryError("fnn_csr_sandwich: could not allocate the block table")
