@@ -1,5 +1,7 @@
 /* sandwich.c -- X^T diag(h) X for a sparse CSR X (fnn_csr_sandwich_*): the Hessian of a
- * linear model's loss, h its per-row curvature (newton-cholesky on a sparse X).
+ * linear model's loss, h its per-row curvature (newton-cholesky on a sparse X); with
+ * several weights a row, one product per column of h in one pass (the multinomial
+ * Hessian's pairs of classes).
  *
  * Each row i adds h_i x_i x_i^T, a product of its nnz_i entries with each other: the
  * upper triangle gets, for every pair of the row's entries j <= l (columns a <= b, the
@@ -8,14 +10,17 @@
  * symmetric bit for bit).
  * Why not scipy's product X^T (h X), which scikit-learn runs: a sparse-sparse product
  * builds its result as a sparse matrix first (15000 x 2000 TF-IDF rows of 100 non-zeros,
- * one thread: 240 ms a Hessian). Here the scatters go straight into the dense result,
- * a block of its rows at a time so the block stays in cache: rows [a0, a1) of the result
- * take each row's entries from the first column >= a0 on (a binary search), those with
- * columns in [a0, a1) scattering their products with the row's later entries. A block
- * is as tall as fits FNN_SANDWICH_BLOCK_BYTES of the columns it touches (p - a0 each),
- * so the blocks are about equal work, run in parallel (each writes its own rows).
- * Scalar, baseline build only: gathers and scatters gain nothing from wider vectors, and
- * without FMA contractions the bits are the NumPy reference's and the Numba twin's.
+ * one thread: 240 ms a Hessian, here 80). Here the scatters go straight into the dense
+ * result, a block of its rows at a time so the block stays in cache: rows [a0, a1) of the
+ * result take each row's entries from the first column >= a0 on (a cursor per row, moving
+ * forward block by block), those with columns in [a0, a1) scattering their products with
+ * the row's later entries. A block is as tall as fits FNN_SANDWICH_BLOCK_BYTES of the
+ * columns it touches (p - a0 each), so the blocks are about equal work; each thread takes
+ * a contiguous run of them (each writes its own rows).
+ * Scalar with one weight a row (gathers and scatters gain nothing from wider vectors);
+ * with several, each scatter's sums are a short vector loop, also built for AVX2 without
+ * FMA. No FMA contractions anywhere: the bits are the NumPy reference's and the Numba
+ * twin's on every ISA path.
  * Nothing here checks X: fastnn.kernels did (indices sorted and distinct in each row, in
  * [0, p); indptr non-decreasing from 0 to nnz; values finite). */
 #include <stdlib.h>

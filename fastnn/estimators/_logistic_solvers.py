@@ -20,7 +20,8 @@ and no randomness (random_state plays no part).
 
 A sparse X (CSR, float64) stays sparse in all three, as in scikit-learn's: its products
 come from scipy.sparse (_linear_base._forward / _backward), newton-cholesky's Hessian
-X^T diag(h) X from kernels.csr_sandwich (scikit-learn's sandwich_dot, a scipy product). liblinear's L1 solves
+X^T diag(h) X from kernels.csr_sandwich (scikit-learn's sandwich_dot is a scipy product;
+the Newton step, on any X, by kernels.cholesky: _CholeskyNewtonSolver). liblinear's L1 solves
 its models on it as CSC (with the intercept's column, built once per fit) by
 kernels.l1_quadratic_cd (newGLMNET's coordinate descent and schedule), where a dense X
 goes to kernels.enet_cd (as a Lasso; measured faster there: 15000 x 100 dense 29 ms,
@@ -199,11 +200,12 @@ class _KernelLoss:
         return grad, hessp
 
     def _sparse_sandwich(self, h, out):
-        """``(X, 1)^T diag(h) (X, 1)`` (the ones only with an intercept) into out (C-contiguous,
-        or None: a new array; h 2-D: one per column, [q, q, m]) for a sparse X, by kernels.csr_sandwich (scikit-learn's sandwich_dot, a scipy product
-        X^T (h X), built a sparse result first: 15000 x 2000 TF-IDF rows, one thread, 230 -> 80
-        ms). The column of ones joins X as its last column, built once a fit with X's rows
-        sorted and without duplicates (a copy: the caller's X is left as it is)."""
+        """``(X, 1)^T diag(h) (X, 1)`` (the ones only with an intercept) for a sparse X into out
+        (C-contiguous, or None: a new array; a 2-D h gives one per column, [q, q, m]), by
+        kernels.csr_sandwich (scikit-learn's sandwich_dot, a scipy product X^T (h X), builds
+        a sparse result first: 15000 x 2000 TF-IDF rows, one thread, 230 -> 80 ms). The
+        column of ones joins X as its last column, once a fit, on a copy with each row's
+        columns sorted and distinct (the caller's X is left as it is)."""
         if self._Xa is None:
             X = self._X
             if self.fit_intercept:
@@ -238,8 +240,9 @@ class _KernelLoss:
         else:  # block (c, d) of classes: Xa^T diag(p_c (delta_cd - p_d) w) Xa, at rows c::k, columns d::k
             q = n // k
             pc, pd = np.triu_indices(k)  # the pairs of classes (c <= d)
-            # all pairs' weights in one pass over X (csr_sandwich's 2-D h), as many pairs a pass as fit
-            # _SPARSE_PAIRS_BYTES of results (one-hot 100000 x 500, 3 classes: 6 passes 42 -> 1 pass 20 ms)
+            # the pairs' weights in one pass over X (csr_sandwich's 2-D h), as many pairs a pass as fit
+            # _SPARSE_PAIRS_BYTES of results (one-hot 75000 x 500, 3 classes, one thread: 6 passes 42 ms,
+            # one 19)
             per_pass = max(1, min(pc.size, _SPARSE_PAIRS_BYTES // (8 * q * q)))
             for t0 in range(0, pc.size, per_pass):
                 c, d = pc[t0:t0 + per_pass], pd[t0:t0 + per_pass]
@@ -319,7 +322,7 @@ def solve(est, x0, l1, args):
     with one_blas_thread():  # why: see MLP._fit_lbfgs
         if est.solver == "newton-cholesky":
             sol = _CholeskyNewtonSolver(coef=x0, linear_loss=_KernelLoss(est, *args), l2_reg_strength=l2,
-                                       tol=est.tol, max_iter=est.max_iter, n_threads=1, verbose=est.verbose)
+                                        tol=est.tol, max_iter=est.max_iter, n_threads=1, verbose=est.verbose)
             # (unpenalised multinomial: returned as scikit-learn's (k, n_dof) array, whose F order is the flat one)
             return sol.solve(X=X, y=args[1], sample_weight=sw).ravel(order="F"), sol.iteration
         if est.solver == "newton-cg":
