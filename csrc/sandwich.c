@@ -50,6 +50,14 @@ static inline int64_t first_at_least(const int32_t *idx, int64_t lo, int64_t hi,
 #define SANDWICH_AVX2
 #endif
 
+#define SANDWICH_BLOCKSW(T, SFX, NAME, ATTR)                                                  \
+static ATTR void NAME(T *out, const T *data, const int32_t *indices, const int64_t *indptr,    \
+                      const T *h, int64_t n, int64_t p, int64_t nw, const int64_t *start,     \
+                      int64_t b_lo, int64_t b_hi, int64_t *cur, int64_t *nxt, T *s) {         \
+    sandwich_blocks_##SFX(out, data, indices, indptr, h, n, p, nw, start, b_lo, b_hi, cur, nxt, \
+                          s, 1);                                                              \
+}
+
 #define DEFINE_SANDWICH(T, SFX)                                                               \
 /* one thread's blocks [b_lo, b_hi) of the result's rows (starts in start[]): each zeroed,    \
  * then every row's scatters into it. cur[i] is row i's first entry at a column >= the        \
@@ -126,7 +134,7 @@ sandwich_blocks_##SFX(T *out, const T *restrict data, const int32_t *restrict in
         }                                                                                     \
     }                                                                                         \
 }                                                                                             \
-/* the loops compiled twice: one weight a row (the four-entry scatters) and several */        \
+/* the loops compiled for one weight a row (the four-entry scatters) and ... */               \
 static void sandwich_blocks1_##SFX(T *out, const T *data, const int32_t *indices,             \
                                    const int64_t *indptr, const T *h, int64_t n, int64_t p,   \
                                    const int64_t *start, int64_t b_lo, int64_t b_hi,          \
@@ -134,21 +142,10 @@ static void sandwich_blocks1_##SFX(T *out, const T *data, const int32_t *indices
     sandwich_blocks_##SFX(out, data, indices, indptr, h, n, p, 1, start, b_lo, b_hi, cur, nxt, \
                           NULL, 0);                                                           \
 }                                                                                             \
-static void sandwich_blocksw_##SFX(T *out, const T *data, const int32_t *indices,             \
-                                   const int64_t *indptr, const T *h, int64_t n, int64_t p,   \
-                                   int64_t nw, const int64_t *start, int64_t b_lo,            \
-                                   int64_t b_hi, int64_t *cur, int64_t *nxt, T *s) {          \
-    sandwich_blocks_##SFX(out, data, indices, indptr, h, n, p, nw, start, b_lo, b_hi, cur, nxt, \
-                          s, 1);                                                              \
-}                                                                                             \
-/* the same with AVX2's wider vectors for the nw sums (no FMA: the same roundings) */         \
-static SANDWICH_AVX2 void sandwich_blocksw_avx2_##SFX(T *out, const T *data, const int32_t *indices, \
-                                   const int64_t *indptr, const T *h, int64_t n, int64_t p,   \
-                                   int64_t nw, const int64_t *start, int64_t b_lo,            \
-                                   int64_t b_hi, int64_t *cur, int64_t *nxt, T *s) {          \
-    sandwich_blocks_##SFX(out, data, indices, indptr, h, n, p, nw, start, b_lo, b_hi, cur, nxt, \
-                          s, 1);                                                              \
-}                                                                                             \
+/* several: the baseline build and one with AVX2's wider vectors for the nw sums (no FMA:  \
+ * the same roundings) */                                                                     \
+SANDWICH_BLOCKSW(T, SFX, sandwich_blocksw_##SFX, )                                            \
+SANDWICH_BLOCKSW(T, SFX, sandwich_blocksw_avx2_##SFX, SANDWICH_AVX2)                          \
 int fnn_csr_sandwich_##SFX(T *out, const T *data, const int32_t *indices, const int64_t *indptr, \
                            const T *h, int64_t n_rows, int64_t n_cols, int64_t n_weights) {  \
     const int64_t n = n_rows, p = n_cols, nw = n_weights;                                     \

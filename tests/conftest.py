@@ -51,6 +51,27 @@ def backend(request):
         yield name
 
 
+def _isa_levels():
+    """The C backend's ISA levels this CPU runs (0 generic, 1 AVX2+FMA, 2 AVX-512F)."""
+    if "c" not in backends.available():
+        return []
+    lib = backends.get("c").lib
+    return [0] + ([1] if lib.fnn_cpu_has_avx2_fma() else []) + ([2] if lib.fnn_cpu_has_avx512f() else [])
+
+
+ISAS = _isa_levels()
+
+
+@pytest.fixture(params=ISAS, ids=lambda i: ["generic", "avx2", "avx512"][i])
+def isa(request):
+    """The C backend forced onto each ISA path this CPU runs (restored after)."""
+    lib = backends.get("c").lib
+    before = lib.fnn_get_isa()
+    assert lib.fnn_set_isa(request.param) == request.param
+    yield request.param
+    lib.fnn_set_isa(before)
+
+
 @pytest.fixture(params=DTYPES, ids=["f32", "f64"])
 def dtype(request):
     return request.param

@@ -8,10 +8,8 @@ import pytest
 
 import fastnn
 from fastnn import kernels as K
-from fastnn.backends.c import lib
 
 BACKENDS = ["numpy", "numba", "c"]
-ISAS = [0] + ([1] if lib.fnn_cpu_has_avx2_fma() else []) + ([2] if lib.fnn_cpu_has_avx512f() else [])
 #: one base block, one past it, the first split, splits at every level, the symmetric update's
 #: recursion (> 128 rows), a size not a multiple of the base
 SIZES = [1, 2, 31, 32, 33, 64, 97, 200, 301]
@@ -27,14 +25,6 @@ def _spd(n, dtype, seed=0):
     return H.astype(dtype), spec
 
 
-@pytest.fixture(params=ISAS, ids=lambda i: ["generic", "avx2", "avx512"][i])
-def isa(request):
-    before = lib.fnn_get_isa()
-    assert lib.fnn_set_isa(request.param) == request.param
-    yield request.param
-    lib.fnn_set_isa(before)
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n", SIZES)
 def test_backends_match_numpy(n, dtype):
@@ -48,7 +38,7 @@ def test_backends_match_numpy(n, dtype):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_c_on_every_isa_and_thread_count(isa, threads):
+def test_c_on_every_isa_and_thread_count(isa, threads):  # (isa: conftest's fixture)
     fastnn.set_num_threads(threads)
     for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-5)):
         for n in (33, 301, 700):  # (700: products big enough for two threads)

@@ -23,7 +23,8 @@ from fastnn import backends, kernels
 c_backend = pytest.importorskip("fastnn.backends.c")
 lib = c_backend.lib
 
-ISAS = [0] + ([1] if lib.fnn_cpu_has_avx2_fma() else []) + ([2] if lib.fnn_cpu_has_avx512f() else [])
+from conftest import ISAS  # noqa: E402  (and the isa fixture: every ISA path this CPU runs)
+
 #: bound on |C - C_ref| / (|A| |B| + |beta C| + 1): a few ulps of the accumulation
 TOL = {np.float32: 3e-6, np.float64: 1e-14}
 
@@ -51,14 +52,6 @@ SHAPES = [  # (m, n, k)
     # 96), from a packed B (its zero padding read unmasked) and from B in place (masked)
     (200, 100, 600), (40, 100, 30),
 ]
-
-
-@pytest.fixture(params=ISAS, ids=lambda i: ["generic", "avx2", "avx512"][i])
-def isa(request):
-    before = lib.fnn_get_isa()
-    assert lib.fnn_set_isa(request.param) == request.param
-    yield request.param
-    lib.fnn_set_isa(before)
 
 
 @pytest.fixture(params=[1, 2], ids=lambda n: f"{n}thr")
