@@ -167,4 +167,10 @@ void fnn_csc_weight_grad_f32(float *dw, const int64_t *colptr, const int32_t *er
 void fnn_csc_weight_grad_f64(double *dw, const int64_t *colptr, const int32_t *erow, const double *eval,
                              const double *dz, int64_t in, int64_t out, int add);
 
+
+/* sandwich.c: the lower triangle of out [p, p, nw] (row-major, nw values an entry) set to
+ * the mirror of its upper one; the CSR and the dense sandwiches' last step */
+void fnn_mirror_upper_f32(float *out, int64_t p, int64_t nw);
+void fnn_mirror_upper_f64(double *out, int64_t p, int64_t nw);
+
 #endif

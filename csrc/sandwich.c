@@ -146,6 +146,25 @@ static void sandwich_blocks1_##SFX(T *out, const T *data, const int32_t *indices
  * the same roundings) */                                                                     \
 SANDWICH_BLOCKSW(T, SFX, sandwich_blocksw_##SFX, )                                            \
 SANDWICH_BLOCKSW(T, SFX, sandwich_blocksw_avx2_##SFX, SANDWICH_AVX2)                          \
+/* the lower triangle of out [p, p, nw] from its upper one, in square tiles (the transposed   \
+ * reads stay cached); the dense sandwich's too (internal.h) */                               \
+void fnn_mirror_upper_##SFX(T *out, int64_t p, int64_t nw) {                                  \
+    const int64_t tiles = (p + MIRROR_TILE - 1) / MIRROR_TILE;                                \
+    int mt = fnn_threads_for((double)p * (double)p * (double)nw, FNN_ELEMWISE_PAR_MIN);       \
+    _Pragma("omp parallel for schedule(dynamic, 1) num_threads(mt) if(mt > 1)")               \
+    for (int64_t tb = 0; tb < tiles; tb++) { /* tile row tb of the lower triangle */          \
+        for (int64_t ta = 0; ta <= tb; ta++) {                                                \
+            int64_t b0 = tb * MIRROR_TILE, b1 = b0 + MIRROR_TILE < p ? b0 + MIRROR_TILE : p;  \
+            int64_t a0 = ta * MIRROR_TILE, a1 = a0 + MIRROR_TILE < p ? a0 + MIRROR_TILE : p;  \
+            for (int64_t b = b0; b < b1; b++)                                                 \
+                if (nw == 1)                                                                  \
+                    for (int64_t a = a0; a < a1 && a < b; a++) out[b * p + a] = out[a * p + b];   \
+                else                                                                          \
+                    for (int64_t a = a0; a < a1 && a < b; a++)                                \
+                        memcpy(out + (b * p + a) * nw, out + (a * p + b) * nw, (size_t)nw * sizeof(T)); \
+        }                                                                                     \
+    }                                                                                         \
+}                                                                                             \
 int fnn_csr_sandwich_##SFX(T *out, const T *data, const int32_t *indices, const int64_t *indptr, \
                            const T *h, int64_t n_rows, int64_t n_cols, int64_t n_weights) {  \
     const int64_t n = n_rows, p = n_cols, nw = n_weights;                                     \
@@ -192,22 +211,7 @@ int fnn_csr_sandwich_##SFX(T *out, const T *data, const int32_t *indices, const 
     }                                                                                         \
     free(start);                                                                              \
     free(work);                                                                               \
-    /* the lower triangle from the upper, in square tiles (the transposed reads stay cached) */ \
-    const int64_t tiles = (p + MIRROR_TILE - 1) / MIRROR_TILE;                                \
-    int mt = fnn_threads_for((double)p * (double)p * (double)nw, FNN_ELEMWISE_PAR_MIN);       \
-    _Pragma("omp parallel for schedule(dynamic, 1) num_threads(mt) if(mt > 1)")               \
-    for (int64_t tb = 0; tb < tiles; tb++) { /* tile row tb of the lower triangle */          \
-        for (int64_t ta = 0; ta <= tb; ta++) {                                                \
-            int64_t b0 = tb * MIRROR_TILE, b1 = b0 + MIRROR_TILE < p ? b0 + MIRROR_TILE : p;  \
-            int64_t a0 = ta * MIRROR_TILE, a1 = a0 + MIRROR_TILE < p ? a0 + MIRROR_TILE : p;  \
-            for (int64_t b = b0; b < b1; b++)                                                 \
-                if (nw == 1)                                                                  \
-                    for (int64_t a = a0; a < a1 && a < b; a++) out[b * p + a] = out[a * p + b];   \
-                else                                                                          \
-                    for (int64_t a = a0; a < a1 && a < b; a++)                                \
-                        memcpy(out + (b * p + a) * nw, out + (a * p + b) * nw, (size_t)nw * sizeof(T)); \
-        }                                                                                     \
-    }                                                                                         \
+    fnn_mirror_upper_##SFX(out, p, nw);                                                       \
     return FNN_OK;                                                                            \
 }
 

@@ -1706,6 +1706,44 @@ def csr_sandwich(X, h, *, out: Optional[Array] = None, backend: Optional[str] = 
     return result
 
 
+
+__all__.append("dense_sandwich")
+
+
+def dense_sandwich(X, h, *, intercept: bool = False, out: Optional[Array] = None,
+                   backend: Optional[str] = None) -> Array:
+    """``Xa^T diag(h) Xa`` [q, q] for a dense ``X`` [n_samples, n_features]: ``Xa = X``, or with
+    ``intercept`` ``(X, 1)``, a column of ones appended (the result's last row and column are then
+    ``X^T h`` and ``sum(h)``; q = n_features + 1). The Hessian of a linear model's loss, ``h``
+    [n_samples] its per-row curvature (scikit-learn's ``sandwich_dot`` on a dense X,
+    newton-cholesky's product; a sparse X: ``csr_sandwich``).
+
+    X: float32 or float64; h: X's dtype, any weights (negative ones included). Values are not
+    checked: a NaN or inf propagates as in any product. The C backend takes X in chunks of rows,
+    each copied once beside its h-scaled copy (neither ``h X`` nor ``(X, 1)`` is made whole), and
+    computes the upper triangle only, in blocks of columns on the GEMM engine, then mirrors it:
+    the result is exactly symmetric, with the same bits on any thread count (15000 x 100 float64
+    with the intercept, one thread: ~3.5x NumPy's ``Xa.T @ (h[:, None] * Xa)``). NumPy's and
+    Numba's backends take that product (other orders of the same sums) and mirror its upper
+    triangle. Into ``out`` when given (C-contiguous, X's dtype and [q, q], overlapping no input).
+    """
+    mod = _solver_module(_SANDWICH_MODULES, backend)
+    if is_sparse(X):
+        raise TypeError("X is a scipy.sparse matrix: kernels.csr_sandwich takes a sparse X")
+    X = _input("X", X, 2)
+    h = _input("h", h, 1, X.dtype)
+    n, p = X.shape
+    if h.shape[0] != n:
+        raise ValueError(f"h must have {n} values (one weight per row of X), got shape {h.shape}")
+    if not isinstance(intercept, (bool, np.bool_)):
+        raise TypeError(f"intercept must be a bool, got {type(intercept).__name__}")
+    q = p + int(intercept)
+    result = _output("out", out, (q, q), X.dtype, (("X", X), ("h", h)))
+    if result.size:
+        # 2 flops a term, about half the square (the upper triangle)
+        _run("dense_sandwich", mod, "dense_sandwich", (result, X, h, bool(intercept)), flops=float(n) * q * (q + 1))
+    return result
+
 # ------------------------------------------------------------------ cholesky
 # The factor of a symmetric positive definite matrix (newton-cholesky's Newton step),
 # its modules beside each backend as enet_cd's are.

@@ -1,9 +1,9 @@
-"""X^T diag(h) X for a sparse CSR X in C: a cffi wrapper over fnn_csr_sandwich_f32/_f64
-(csrc/sandwich.c).
+"""X^T diag(h) X in C: cffi wrappers over fnn_csr_sandwich_f32/_f64 (csrc/sandwich.c, a sparse
+CSR X) and fnn_dense_sandwich_f32/_f64 (csrc/dense_sandwich.c, a dense X).
 
-Same contract as ``_sandwich_reference.csr_sandwich``; ``fastnn.kernels.csr_sandwich`` has
-validated every argument (the CSR structure included: the C indexes with it unchecked), so
-this only hands pointers over.
+Same contracts as ``_sandwich_reference``'s; ``fastnn.kernels.csr_sandwich`` and
+``dense_sandwich`` have validated every argument (the CSR structure included: the C indexes
+with it unchecked), so this only hands pointers over.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ NAME = "c"
 
 _CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
 _FN = {np.dtype(np.float32): lib.fnn_csr_sandwich_f32, np.dtype(np.float64): lib.fnn_csr_sandwich_f64}
+_DENSE_FN = {np.dtype(np.float32): lib.fnn_dense_sandwich_f32, np.dtype(np.float64): lib.fnn_dense_sandwich_f64}
 
 
 def csr_sandwich(out, data, indices, indptr, h):
@@ -26,3 +27,12 @@ def csr_sandwich(out, data, indices, indptr, h):
                             h.shape[1] if h.ndim == 2 else 1)
     if status == lib.FNN_ENOMEM:
         raise MemoryError("fnn_csr_sandwich: could not allocate the block table")
+
+
+def dense_sandwich(out, x, h, intercept):
+    """Xa^T diag(h) Xa into out [q, q], Xa = x or (x, 1) with intercept."""
+    ct = _CTYPE[out.dtype]
+    status = _DENSE_FN[out.dtype](ffi.from_buffer(ct, out), ffi.from_buffer(ct, x), ffi.from_buffer(ct, h),
+                                  x.shape[0], x.shape[1], int(intercept))
+    if status == lib.FNN_ENOMEM:
+        raise MemoryError("fnn_dense_sandwich: could not allocate the chunk buffers")

@@ -1,6 +1,8 @@
-"""X^T diag(h) X for a sparse CSR X, compiled with Numba: the loops of csrc/sandwich.c
-(blocks of the result's rows kept in cache, the upper triangle then its mirror) in the
-spec's order (``_sandwich_reference``), so the same bits; no fastmath."""
+"""X^T diag(h) X compiled with Numba. A sparse CSR X: the loops of csrc/sandwich.c (blocks of
+the result's rows kept in cache, the upper triangle then its mirror) in the spec's order
+(``_sandwich_reference``), so the same bits; no fastmath. A dense X: csrc/dense_sandwich.c's
+chunks of rows (X and h X copied a chunk at a time), each chunk's whole product by BLAS
+(np.dot: Numba has no faster one), the upper triangle then mirrored."""
 from __future__ import annotations
 
 import numba
@@ -59,3 +61,39 @@ def _sandwich(out, data, indices, indptr, h):
 def csr_sandwich(out, data, indices, indptr, h):
     """X^T diag(h) X into out [p, p] (h [n]), or X^T diag(h[:, t]) X into out[:, :, t] (h [n, m])."""
     _sandwich(out if out.ndim == 3 else out[:, :, None], data, indices, indptr, h if h.ndim == 2 else h[:, None])
+
+
+#: a chunk's two copies take about this many bytes (dense_sandwich.c's)
+DENSE_CHUNK_BYTES = 256 * 1024
+
+
+@_jit
+def _dense(out, x, h, ones):
+    n, p = x.shape
+    q = out.shape[0]
+    ch = min(n, max(64, DENSE_CHUNK_BYTES // (2 * q * out.itemsize)))
+    xa, hxa = np.empty((ch, q), out.dtype), np.empty((ch, q), out.dtype)
+    part = np.empty((q, q), out.dtype)
+    out[:, :] = 0
+    for i0 in range(0, n, ch):
+        rows = min(ch, n - i0)
+        for r in range(rows):
+            for j in range(p):
+                xa[r, j] = x[i0 + r, j]
+                hxa[r, j] = h[i0 + r] * x[i0 + r, j]
+            if ones:
+                xa[r, p] = 1
+                hxa[r, p] = h[i0 + r]
+        np.dot(xa[:rows].T, hxa[:rows], part)
+        out += part
+    for b in range(1, q):
+        for a in range(b):
+            out[b, a] = out[a, b]
+
+
+def dense_sandwich(out, x, h, intercept):
+    """Xa^T diag(h) Xa into out [q, q], Xa = x or (x, 1) with intercept."""
+    if x.shape[0] == 0:
+        out[...] = 0
+        return
+    _dense(out, x, h, bool(intercept))

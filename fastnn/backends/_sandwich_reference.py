@@ -1,8 +1,11 @@
-"""X^T diag(h) X for a sparse CSR X in NumPy: the spec of ``fastnn.kernels.csr_sandwich``.
+"""X^T diag(h) X in NumPy: the specs of ``fastnn.kernels.csr_sandwich`` (a sparse CSR X) and
+``dense_sandwich`` (a dense X, with or without a column of ones).
 
-Row by row, each row's entries (columns sorted, distinct) with each other: (h_i x_ia) x_ib
+csr_sandwich: row by row, each row's entries (columns sorted, distinct) with each other: (h_i x_ia) x_ib
 added at [a, b] for a <= b, rows in increasing i; the lower triangle is the upper's mirror.
 The C kernel and the Numba twin sum in this order, so all three give the same bits.
+dense_sandwich: one product Xa^T (h Xa), its upper triangle mirrored (exactly symmetric, as the
+C kernel's, whose sums run in another order).
 """
 from __future__ import annotations
 
@@ -27,3 +30,11 @@ def csr_sandwich(out, data, indices, indptr, h):
     for t in range(O.shape[2]):
         U = np.triu(O[:, :, t])
         O[:, :, t] = U + np.triu(U, 1).T
+
+
+def dense_sandwich(out, x, h, intercept):
+    """Xa^T diag(h) Xa into out [q, q], Xa = x or (x, 1) with intercept."""
+    xa = np.hstack([x, np.ones((x.shape[0], 1), x.dtype)]) if intercept else x
+    np.matmul(xa.T, h[:, None] * xa, out=out)
+    lower = np.tril_indices(out.shape[0], -1)
+    out[lower] = out.T[lower]
