@@ -207,7 +207,7 @@ def _cases(epochs):
          dict(solver="liblinear", l1_ratio=1.0, C=0.01)),
         ("classes50k", "LogisticRegression 10 cl newton-cg", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cg")),
-        # the multinomial Hessian: 55 blocks of class pairs, one product per chunk of rows (_multinomial_hessian)
+        # the multinomial Hessian: 55 blocks of class pairs, all from one pass over X (kernels.dense_sandwich's 2-D h)
         ("classes50k", "LogisticRegression 10 cl newton-chol", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cholesky")),
     ]

@@ -355,15 +355,16 @@ int fnn_csr_sandwich_f64(double *out, const double *data, const int32_t *indices
                          int64_t n_weights);
 
 /* ---- Xa^T diag(h) Xa for a dense X (dense_sandwich.c): a linear model's Hessian ----
- * out [q, q] (row-major, symmetric) with Xa = X [n_rows, n_cols] (row-major), or (X, 1) when
- * ones != 0 (q = n_cols + 1: the last row and column are X^T h and sum(h)); h [n_rows]. Each
- * entry of the upper triangle sums (h_i xa_ib) xa_ia over chunks of rows in order, each
- * chunk's rows in order; the lower triangle is its mirror. Returns FNN_OK, or FNN_ENOMEM
- * (out unchanged). */
+ * out [q, q, n_weights] (row-major, symmetric in its first two axes) = for each t, the sum
+ * over rows i of h[i, t] xa_i xa_i^T, Xa = X [n_rows, n_cols] (row-major), or (X, 1) when
+ * ones != 0 (q = n_cols + 1: the last row and column are X^T h and sum(h)); h [n_rows,
+ * n_weights]. Each entry of the upper triangle sums (h_it xa_ib) xa_ia over chunks of rows in
+ * order, each chunk's rows in order; the lower triangle is its mirror. Returns FNN_OK, or
+ * FNN_ENOMEM (out unchanged). */
 int fnn_dense_sandwich_f32(float *out, const float *x, const float *h, int64_t n_rows,
-                           int64_t n_cols, int ones);
+                           int64_t n_cols, int64_t n_weights, int ones);
 int fnn_dense_sandwich_f64(double *out, const double *x, const double *h, int64_t n_rows,
-                           int64_t n_cols, int ones);
+                           int64_t n_cols, int64_t n_weights, int ones);
 
 /* ---- Cholesky factorisation (cholesky.c): newton-cholesky's Newton step ----
  * a [n, n] row-major, symmetric positive definite in its lower triangle, is overwritten by

@@ -1716,32 +1716,39 @@ def dense_sandwich(X, h, *, intercept: bool = False, out: Optional[Array] = None
     ``intercept`` ``(X, 1)``, a column of ones appended (the result's last row and column are then
     ``X^T h`` and ``sum(h)``; q = n_features + 1). The Hessian of a linear model's loss, ``h``
     [n_samples] its per-row curvature (scikit-learn's ``sandwich_dot`` on a dense X,
-    newton-cholesky's product; a sparse X: ``csr_sandwich``).
+    newton-cholesky's product; a sparse X: ``csr_sandwich``). A 2-D ``h`` [n_samples, m] gives
+    the m products at once, ``[q, q, m]`` with ``[:, :, t]`` the one of ``h[:, t]`` (the
+    multinomial Hessian's pairs of classes), csr_sandwich's layout.
 
     X: float32 or float64; h: X's dtype, any weights (negative ones included). Values are not
     checked: a NaN or inf propagates as in any product. The C backend takes X in chunks of rows,
-    each copied once beside its h-scaled copy (neither ``h X`` nor ``(X, 1)`` is made whole), and
-    computes the upper triangle only, in blocks of columns on the GEMM engine, then mirrors it:
-    the result is exactly symmetric, with the same bits on any thread count (15000 x 100 float64
-    with the intercept, one thread: ~3.5x NumPy's ``Xa.T @ (h[:, None] * Xa)``). NumPy's and
-    Numba's backends take that product (other orders of the same sums) and mirror its upper
-    triangle. Into ``out`` when given (C-contiguous, X's dtype and [q, q], overlapping no input).
+    each copied once (with its ones) and scaled by each column of h while in cache (neither ``h X``
+    nor ``(X, 1)`` is made whole), and computes the upper triangles only, in blocks of columns on
+    the GEMM engine, then mirrors them: exactly symmetric, with the same bits on any thread count
+    (15000 x 100 float64 with the intercept, one thread: ~3.5x NumPy's ``Xa.T @ (h[:, None] *
+    Xa)``). NumPy's and Numba's backends take that product (other orders of the same sums) and
+    mirror its upper triangle. Into ``out`` when given (C-contiguous, X's dtype and shape,
+    overlapping no input).
     """
     mod = _solver_module(_SANDWICH_MODULES, backend)
     if is_sparse(X):
         raise TypeError("X is a scipy.sparse matrix: kernels.csr_sandwich takes a sparse X")
     X = _input("X", X, 2)
-    h = _input("h", h, 1, X.dtype)
+    h = _input("h", h, None, X.dtype)
     n, p = X.shape
+    if h.ndim not in (1, 2):
+        raise ValueError(f"h must be 1-D [n_samples] or 2-D [n_samples, n_weights], got shape {h.shape}")
     if h.shape[0] != n:
-        raise ValueError(f"h must have {n} values (one weight per row of X), got shape {h.shape}")
+        raise ValueError(f"h must have {n} rows (one weight, or one row of weights, per row of X), got shape "
+                         f"{h.shape}")
     if not isinstance(intercept, (bool, np.bool_)):
         raise TypeError(f"intercept must be a bool, got {type(intercept).__name__}")
     q = p + int(intercept)
-    result = _output("out", out, (q, q), X.dtype, (("X", X), ("h", h)))
+    result = _output("out", out, (q, q) + h.shape[1:], X.dtype, (("X", X), ("h", h)))
     if result.size:
-        # 2 flops a term, about half the square (the upper triangle)
-        _run("dense_sandwich", mod, "dense_sandwich", (result, X, h, bool(intercept)), flops=float(n) * q * (q + 1))
+        # 2 flops a term, about half the square (the upper triangle), per weight
+        _run("dense_sandwich", mod, "dense_sandwich", (result, X, h, bool(intercept)),
+             flops=float(n) * q * (q + 1) * (h.shape[1] if h.ndim == 2 else 1))
     return result
 
 # ------------------------------------------------------------------ cholesky

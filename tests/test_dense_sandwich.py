@@ -60,6 +60,21 @@ def test_c_on_every_isa_and_thread_count(isa, threads):  # (isa: conftest's fixt
             _check(K.dense_sandwich(X, h, intercept=intercept, backend="c"), X, h, intercept)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weights_in_columns_give_each_columns_product(backend, dtype):
+    X, h = _case(400, 37, dtype, seed=5)
+    H = np.stack([h, -2 * h, np.abs(h)[::-1].copy()], axis=1)
+    for intercept in (False, True):
+        out = K.dense_sandwich(X, H, intercept=intercept, backend=backend)
+        assert out.shape == (37 + intercept,) * 2 + (3,)
+        for t in range(3):
+            _check(out[:, :, t], X, np.ascontiguousarray(H[:, t]), intercept)
+            if backend == "c":  # the same bits as the column alone
+                np.testing.assert_array_equal(
+                    out[:, :, t], K.dense_sandwich(X, np.ascontiguousarray(H[:, t]), intercept=intercept, backend="c"))
+
+
 def test_threads_and_out_give_the_same_bits():
     # enough flops for two threads (2 n q^2 / 2 ~ 5e7), a q whose rows are 1 KiB apart (128 float64)
     X, h = _case(3000, 127, np.float64, seed=3)
@@ -71,6 +86,12 @@ def test_threads_and_out_give_the_same_bits():
     assert two is out
     np.testing.assert_array_equal(two, one)
     _check(one, X, h, True)
+    # several weights: a column each to the threads in turn
+    H = np.stack([h, 0.5 * h, -h], axis=1)
+    fastnn.set_num_threads(1)
+    one = K.dense_sandwich(X, H, intercept=True, backend="c")
+    fastnn.set_num_threads(2)
+    np.testing.assert_array_equal(K.dense_sandwich(X, H, intercept=True, backend="c"), one)
 
 
 def test_edge_shapes():
@@ -106,10 +127,10 @@ def test_bad_input_is_named():
         K.dense_sandwich(sp.csr_matrix(X), h)
     with pytest.raises(ValueError, match="X must be 2-D"):
         K.dense_sandwich(X[0], h)
-    with pytest.raises(ValueError, match="h must have 10 values"):
+    with pytest.raises(ValueError, match="h must have 10 rows"):
         K.dense_sandwich(X, h[:9])
     with pytest.raises(ValueError, match="h must be 1-D"):
-        K.dense_sandwich(X, h[:, None])
+        K.dense_sandwich(X, h[:, None, None])
     with pytest.raises(TypeError, match="h has dtype float32"):
         K.dense_sandwich(X, h.astype(np.float32))
     with pytest.raises(TypeError, match="intercept must be a bool"):

@@ -288,29 +288,41 @@ def test_logistic_newton_solvers_warm_start_and_float32_like_sklearn(noisy, solv
     np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-4)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_multinomial_hessian_is_the_blocks_of_sandwiches(monkeypatch, fit_intercept):
-    # newton-cholesky's multiclass Hessian on a dense X: every pair of classes in one product per
-    # chunk of rows (a chunk of 7 rows here: several, the last one short) is the per-pair
-    # Xa^T diag(p_c (delta_cd - p_d) w) Xa, block (c, d) at rows c::k, columns d::k
+def test_multinomial_hessian_is_the_blocks_of_sandwiches(monkeypatch, fit_intercept, sparse):
+    # newton-cholesky's multiclass Hessian: the pairs of classes' weights through the sandwich kernels'
+    # 2-D h, as many pairs a pass as _PAIRS_BYTES holds (4 here: several passes, the last one short),
+    # is the per-pair Xa^T diag(p_c (delta_cd - p_d) w) Xa, block (c, d) at rows c::k, columns d::k,
+    # plus the L2 penalty on the weights' diagonal
     from fastnn.estimators import _logistic_solvers as ls
 
     rng = np.random.default_rng(0)
     n, p, k = 45, 5, 4
     X = rng.standard_normal((n, p))
-    P = rng.random((n, k))
-    P /= P.sum(axis=1, keepdims=True)
-    w = rng.uniform(0.1, 1.0, n)
+    X[X < -0.5] = 0.0
+    labels = np.arange(n) % k
+    sw = rng.uniform(0.1, 1.0, n)
     q = p + fit_intercept
-    monkeypatch.setattr(ls, "_KHATRI_RAO_BYTES", 7 * 8 * q * (q + 1) // 2)
-    got = np.full((k * q, k * q), np.nan)
-    ls._multinomial_hessian(X, P, w, fit_intercept, None, got)
+    monkeypatch.setattr(ls, "_PAIRS_BYTES", 4 * 8 * q * q)
+    est = LogisticRegression(solver="newton-cholesky", fit_intercept=fit_intercept)
+    l2 = 0.01
+    loss = ls._KernelLoss(est, sp.csr_matrix(X) if sparse else X, labels.astype(np.float64), sw, float(sw.sum()),
+                          l2, p, k, labels)
+    coef = rng.standard_normal(k * q) * 0.3
+    _, got, warn = loss.gradient_hessian(coef, hessian_out=np.full((k * q, k * q), np.nan))
+    assert not warn
+    Z = X @ coef[:p * k].reshape(p, k) + (coef[p * k:] if fit_intercept else 0.0)
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    w = sw / sw.sum()
     Xa = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
     expect = np.empty_like(got)
     for c in range(k):
         for d in range(k):
             expect[c::k, d::k] = Xa.T @ (Xa * (P[:, c] * ((c == d) - P[:, d]) * w)[:, None])
-    np.testing.assert_allclose(got, expect, rtol=1e-13, atol=1e-14)
+    expect[np.arange(p * k), np.arange(p * k)] += l2
+    np.testing.assert_allclose(got, expect, rtol=1e-12, atol=1e-14)
     np.testing.assert_array_equal(got, got.T)
 
 

@@ -30,9 +30,10 @@ def csr_sandwich(out, data, indices, indptr, h):
 
 
 def dense_sandwich(out, x, h, intercept):
-    """Xa^T diag(h) Xa into out [q, q], Xa = x or (x, 1) with intercept."""
+    """Xa^T diag(h) Xa into out [q, q] (h [n]), or Xa^T diag(h[:, t]) Xa into out[:, :, t] (h [n, m]); Xa = x or
+    (x, 1) with intercept."""
     ct = _CTYPE[out.dtype]
     status = _DENSE_FN[out.dtype](ffi.from_buffer(ct, out), ffi.from_buffer(ct, x), ffi.from_buffer(ct, h),
-                                  x.shape[0], x.shape[1], int(intercept))
+                                  x.shape[0], x.shape[1], h.shape[1] if h.ndim == 2 else 1, int(intercept))
     if status == lib.FNN_ENOMEM:
-        raise MemoryError("fnn_dense_sandwich: could not allocate the chunk buffers")
+        raise MemoryError("fnn_dense_sandwich: could not allocate the chunk buffers or the products' scratch")

@@ -1,7 +1,7 @@
 """X^T diag(h) X compiled with Numba. A sparse CSR X: the loops of csrc/sandwich.c (blocks of
 the result's rows kept in cache, the upper triangle then its mirror) in the spec's order
 (``_sandwich_reference``), so the same bits; no fastmath. A dense X: csrc/dense_sandwich.c's
-chunks of rows (X and h X copied a chunk at a time), each chunk's whole product by BLAS
+chunks of rows (X and h X copied a chunk at a time), each chunk's whole product by BLAS per column of h
 (np.dot: Numba has no faster one), the upper triangle then mirrored."""
 from __future__ import annotations
 
@@ -69,31 +69,37 @@ DENSE_CHUNK_BYTES = 256 * 1024
 
 @_jit
 def _dense(out, x, h, ones):
+    """out [q, q, m], h [n, m]: per chunk of rows, Xa_c copied, then each column's product."""
     n, p = x.shape
-    q = out.shape[0]
+    q, m = out.shape[0], out.shape[2]
     ch = min(n, max(64, DENSE_CHUNK_BYTES // (2 * q * out.itemsize)))
     xa, hxa = np.empty((ch, q), out.dtype), np.empty((ch, q), out.dtype)
     part = np.empty((q, q), out.dtype)
-    out[:, :] = 0
+    res = np.zeros((m, q, q), out.dtype)
     for i0 in range(0, n, ch):
         rows = min(ch, n - i0)
         for r in range(rows):
             for j in range(p):
                 xa[r, j] = x[i0 + r, j]
-                hxa[r, j] = h[i0 + r] * x[i0 + r, j]
             if ones:
                 xa[r, p] = 1
-                hxa[r, p] = h[i0 + r]
-        np.dot(xa[:rows].T, hxa[:rows], part)
-        out += part
-    for b in range(1, q):
-        for a in range(b):
-            out[b, a] = out[a, b]
+        for t in range(m):
+            for r in range(rows):
+                for j in range(q):
+                    hxa[r, j] = h[i0 + r, t] * xa[r, j]
+            np.dot(xa[:rows].T, hxa[:rows], part)
+            res[t] += part
+    for a in range(q):
+        for b in range(q):
+            for t in range(m):
+                out[a, b, t] = res[t, a, b] if a <= b else res[t, b, a]
 
 
 def dense_sandwich(out, x, h, intercept):
-    """Xa^T diag(h) Xa into out [q, q], Xa = x or (x, 1) with intercept."""
+    """Xa^T diag(h) Xa into out [q, q] (h [n]), or Xa^T diag(h[:, t]) Xa into out[:, :, t] (h [n, m]); Xa = x or
+    (x, 1) with intercept."""
+    O = out if out.ndim == 3 else out[:, :, None]
     if x.shape[0] == 0:
-        out[...] = 0
+        O[...] = 0
         return
-    _dense(out, x, h, bool(intercept))
+    _dense(O, x, h if h.ndim == 2 else h[:, None], bool(intercept))

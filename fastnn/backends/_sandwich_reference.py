@@ -33,8 +33,13 @@ def csr_sandwich(out, data, indices, indptr, h):
 
 
 def dense_sandwich(out, x, h, intercept):
-    """Xa^T diag(h) Xa into out [q, q], Xa = x or (x, 1) with intercept."""
+    """Xa^T diag(h) Xa into out [q, q] (h [n]), or Xa^T diag(h[:, t]) Xa into out[:, :, t] (h [n, m]); Xa = x or
+    (x, 1) with intercept."""
     xa = np.hstack([x, np.ones((x.shape[0], 1), x.dtype)]) if intercept else x
-    np.matmul(xa.T, h[:, None] * xa, out=out)
+    H = h if h.ndim == 2 else h[:, None]
+    O = out if out.ndim == 3 else out[:, :, None]
     lower = np.tril_indices(out.shape[0], -1)
-    out[lower] = out.T[lower]
+    for t in range(H.shape[1]):
+        P = xa.T @ (H[:, t:t + 1] * xa)
+        P[lower] = P.T[lower]
+        O[:, :, t] = P

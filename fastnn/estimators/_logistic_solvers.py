@@ -51,63 +51,13 @@ SOLVERS = ("newton-cg", "newton-cholesky", "liblinear")
 SPARSE_SOLVERS = SOLVERS
 
 
-def _sandwich(X, h, fit_intercept, backend, out):
-    """``(X, 1)^T diag(h) (X, 1)`` (the column of ones only with an intercept) written into out
-    for a dense X, by kernels.dense_sandwich (scikit-learn's sandwich_dot: the whole product
-    X^T (h X) and the intercept's sums apart, 15000 x 100, one thread: 6.3 -> 2.9 ms a
-    Hessian); a sparse X: _KernelLoss._sparse_sandwich."""
-    if out.flags.c_contiguous:  # (scikit-learn's hessian_out is)
-        K.dense_sandwich(X, h, intercept=fit_intercept, out=out, backend=backend)
-    else:
-        out[...] = K.dense_sandwich(X, h, intercept=fit_intercept, backend=backend)
-
-
-def _multinomial_hessian(X, P, w, fit_intercept, backend, out):
-    """The multinomial loss's Hessian for a dense X into out: block (c, d) of classes,
-    Xa^T diag(p_c (delta_cd - p_d) w) Xa with Xa = (X, 1) (the ones only with an intercept),
-    at rows c::k, columns d::k (the flat layout's).
-
-    All k (k + 1) / 2 blocks in one product per chunk of rows: G = C^T Q, where row i of C
-    holds the pairs' weights p_ic (delta_cd - p_id) w_i and row i of Q the upper triangle of
-    xa_i xa_i^T. That counts each block's symmetric half once and scales no copy of X per
-    pair (one X^T (h X) product per pair did both: classes50k's 10 classes x 100 features,
-    37500 rows, one thread: 1.35 -> 0.6 s a Hessian, 8 MiB chunks of Q the fastest of 1-64)."""
-    n, p = X.shape
-    k = P.shape[1]
-    q = p + int(fit_intercept)
-    iu, ju = np.triu_indices(q)  # a block's upper triangle, row by row
-    pc, pd = np.triu_indices(k)  # the pairs of classes (c <= d)
-    delta = (pc == pd).astype(np.float64)
-    G = np.empty((pc.size, iu.size))
-    rows = max(1, min(n, _KHATRI_RAO_BYTES // (8 * iu.size)))
-    Xa, Q = np.empty((rows, q)), np.empty((rows, iu.size))
-    Xa[:, p:] = 1.0
-    for start in range(0, n, rows):
-        b = min(rows, n - start)
-        Xa[:b, :p] = X[start:start + b]
-        at = 0
-        for a in range(q):  # row i: xa_ia * xa_i[a:], the triangle's row a
-            np.multiply(Xa[:b, a:a + 1], Xa[:b, a:], out=Q[:b, at:at + q - a])
-            at += q - a
-        Pb = P[start:start + b]
-        C = Pb[:, pc] * (delta - Pb[:, pd]) * w[start:start + b, None]
-        K.gemm(C, Q[:b], trans_a=True, beta=1.0 if start else 0.0, out=G, backend=backend)
-    block = np.empty((q, q))
-    for t, (c, d) in enumerate(zip(pc, pd)):
-        block[iu, ju] = block[ju, iu] = G[t]
-        out[c::k, d::k] = block
-        if d != c:
-            out[d::k, c::k] = block.T
-
-
 #: systems up to this size are factored by LAPACK's potrf called directly, larger ones by kernels.cholesky
 #: (one thread, factor + condition estimate + solve: 31 unknowns 12 us against 22, 101: 58 against 67, 201:
 #: 250 against 229; scipy.linalg.solve(assume_a="sym"), scikit-learn's: 28, 96, 336)
 _LAPACK_CHOLESKY_MAX_N = 128
-#: the bytes of Q's chunk of rows in _multinomial_hessian
-_KHATRI_RAO_BYTES = 8 << 20
-#: the bytes of one pass's results for a sparse X's multinomial Hessian (_KernelLoss.gradient_hessian)
-_SPARSE_PAIRS_BYTES = 256 << 20
+#: the bytes of one pass's results (and of its pairs' weights) for the multinomial Hessian
+#: (_KernelLoss.gradient_hessian)
+_PAIRS_BYTES = 256 << 20
 
 
 class _KernelLoss:
@@ -203,13 +153,18 @@ class _KernelLoss:
 
         return grad, hessp
 
-    def _sparse_sandwich(self, h, out):
-        """``(X, 1)^T diag(h) (X, 1)`` (the ones only with an intercept) for a sparse X into out
-        (C-contiguous, or None: a new array; a 2-D h gives one per column, [q, q, m]), by
-        kernels.csr_sandwich (scikit-learn's sandwich_dot, a scipy product X^T (h X), builds
-        a sparse result first: 15000 x 2000 TF-IDF rows, one thread, 230 -> 80 ms). The
-        column of ones joins X as its last column, once a fit, on a copy with each row's
-        columns sorted and distinct (the caller's X is left as it is)."""
+    def _sandwich(self, h, out):
+        """``(X, 1)^T diag(h) (X, 1)`` (the ones only with an intercept) into out (C-contiguous, or
+        None: a new array; a 2-D h gives one per column, [q, q, m]).
+
+        A dense X: kernels.dense_sandwich (scikit-learn's sandwich_dot makes the whole product
+        X^T (h X), with h X made whole, and the intercept's sums apart: 15000 x 100, one thread,
+        6.3 -> 2.9 ms). A sparse X: kernels.csr_sandwich (sandwich_dot's scipy product builds a
+        sparse result first: 15000 x 2000 TF-IDF rows, one thread, 230 -> 80 ms); the column of
+        ones joins X as its last column, once a fit, on a copy with each row's columns sorted
+        and distinct (the caller's X is left as it is)."""
+        if not sp.issparse(self._X):
+            return K.dense_sandwich(self._X, h, intercept=self.fit_intercept, out=out, backend=self._backend)
         if self._Xa is None:
             X = self._X
             if self.fit_intercept:
@@ -232,25 +187,21 @@ class _KernelLoss:
             h = P[:, 0] * (1.0 - P[:, 0]) * w
             # scikit-learn's guard (negative sample weights): mostly non-positive curvature -> lbfgs
             warn = bool(np.average(h <= 0, weights=self._sw) > 0.25)
-            if not warn and sp.issparse(self._X):
-                if hess.flags.c_contiguous:  # (scikit-learn's hessian_out is)
-                    self._sparse_sandwich(np.abs(h), hess)
-                else:
-                    hess[...] = self._sparse_sandwich(np.abs(h), np.empty(hess.shape))
+            if not warn and hess.flags.c_contiguous:  # (scikit-learn's hessian_out is)
+                self._sandwich(np.abs(h), hess)
             elif not warn:
-                _sandwich(self._X, np.abs(h), fi, self._backend, hess)
-        elif not sp.issparse(self._X):
-            _multinomial_hessian(self._X, P, w, fi, self._backend, hess)
+                hess[...] = self._sandwich(np.abs(h), None)
         else:  # block (c, d) of classes: Xa^T diag(p_c (delta_cd - p_d) w) Xa, at rows c::k, columns d::k
             q = n // k
             pc, pd = np.triu_indices(k)  # the pairs of classes (c <= d)
-            # the pairs' weights in one pass over X (csr_sandwich's 2-D h), as many pairs a pass as fit
-            # _SPARSE_PAIRS_BYTES of results (one-hot 75000 x 500, 3 classes, one thread: 6 passes 42 ms,
-            # one 19)
-            per_pass = max(1, min(pc.size, _SPARSE_PAIRS_BYTES // (8 * q * q)))
+            # the pairs' weights in one pass over X (the sandwiches' 2-D h), as many pairs a pass as fit
+            # _PAIRS_BYTES of results and of weights (one-hot 75000 x 500, 3 classes, one thread: 6 passes
+            # 42 ms, one 19; dense 37500 x 100, 10 classes: 0.37 s, where one product C^T Q of the pairs'
+            # weights C and the rows' outer products Q, n x q (q + 1) / 2 made in chunks, took 0.64)
+            per_pass = max(1, min(pc.size, _PAIRS_BYTES // (8 * q * q), _PAIRS_BYTES // (8 * P.shape[0])))
             for t0 in range(0, pc.size, per_pass):
                 c, d = pc[t0:t0 + per_pass], pd[t0:t0 + per_pass]
-                blocks = self._sparse_sandwich(P[:, c] * ((c == d) - P[:, d]) * w[:, None], None)
+                blocks = self._sandwich(P[:, c] * ((c == d) - P[:, d]) * w[:, None], None)
                 for t in range(c.size):
                     hess[c[t]::k, d[t]::k] = blocks[:, :, t]
                     if d[t] != c[t]:
