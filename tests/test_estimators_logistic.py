@@ -288,6 +288,28 @@ def test_logistic_newton_solvers_warm_start_and_float32_like_sklearn(noisy, solv
     np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-4)
 
 
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_dense_objective_is_the_products_one(k, fit_intercept, weighted):
+    # a dense X's objective and gradient come from kernels.loss_grad in one pass of row chunks (1300 rows:
+    # several chunks), a sparse X's from scipy's products and the NumPy losses: the same numbers
+    rng = np.random.default_rng(1)
+    n, p = 1300, 7
+    X = rng.standard_normal((n, p))
+    labels = (rng.integers(0, 3, n) if k == 3 else rng.integers(0, 2, n)).astype(np.int32)
+    sw = rng.uniform(0.0, 2.0, n) if weighted else None
+    sw_sum = float(sw.sum()) if weighted else float(n)
+    est = LogisticRegression(fit_intercept=fit_intercept)
+    x = rng.standard_normal(p * k + (k if fit_intercept else 0))
+    args = (labels.astype(np.float64), sw, sw_sum, 0.03, p, k, labels)
+    loss, grad = est._loss_grad(x, X, *args)
+    loss_s, grad_s = est._loss_grad(x, sp.csr_matrix(X), *args)
+    assert grad.shape == x.shape
+    np.testing.assert_allclose(loss, loss_s, rtol=1e-13)
+    np.testing.assert_allclose(grad, grad_s, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_multinomial_hessian_is_the_blocks_of_sandwiches(monkeypatch, fit_intercept, sparse):

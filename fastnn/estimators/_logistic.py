@@ -92,7 +92,20 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         return float(self.C), 0.0
 
     def _loss_grad(self, x, X, T, sw, sw_sum, l2, n_f, k, labels):
-        """(objective, gradient) at the flat parameters x, without the L1 term; sw None means unit weights."""
+        """(objective, gradient) at the flat parameters x, without the L1 term; sw None means unit weights.
+
+        A dense X: kernels.loss_grad, the network without a hidden layer (the flat layouts are the same):
+        forward, loss and backward over chunks of rows in one pass, each chunk read from memory once
+        (the two products apart read all of X twice: one thread, 37500 x 100 with 10 classes, a 12-step
+        lbfgs fit 81 -> 61 ms). A sparse X: scipy's products (loss_grad's sparse first layer is built
+        for an MLP's narrow one: 20000 TF-IDF columns, one output, 6x slower)."""
+        if not sp.issparse(X) and sw_sum != 0:
+            grads = np.empty(n_f * k + k)
+            params = x if self.fit_intercept else np.concatenate([x, np.zeros(k)])  # (intercepts held at 0)
+            loss = K.loss_grad(params, grads, X, labels if k > 1 else T, sizes=(n_f, k), activation="identity",
+                               loss="softmax_xent" if k > 1 else "sigmoid_bce", alpha=l2 * sw_sum,
+                               sample_weight=sw, backend=self.backend)
+            return loss, (grads if self.fit_intercept else grads[: n_f * k])
         W = x[: n_f * k].reshape(n_f, k)
         b = x[n_f * k:] if self.fit_intercept else np.zeros(k)
         Z = _forward(X, W, b, self.backend)  # (scipy's products for a kept-sparse X)
