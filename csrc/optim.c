@@ -96,7 +96,10 @@ DEFINE_OPTIM_PASSES(double, f64, avx2, FNN_TARGET_AVX2, sqrt)
  * Why: float64 Adam is bound by the divider, which its sqrt and division share (vsqrtpd
  * zmm 0.83 ns an element here, vdivpd 0.56): the sqrt on the FMA ports and the division
  * on the divider took a 17.2k-parameter step from 19.7 to 17.3 us (the division on the FMA
- * ports instead, as before, 19.7; both there 29). Float32 Adam stays on its AVX2 form
+ * ports instead, as before, 19.7; both there 29). The FMA ports were then the busier: every
+ * other vector's sqrt back on the divider, 20.4-20.9 -> 16.7-17.7 us (every fourth 16.7-17.7,
+ * every eighth 18.3-19.0; one run of each, alternating, on a busier host than the figures
+ * before). Float32 Adam stays on its AVX2 form
  * (0.34 ns an element): on 16 lanes it ran 0.43 with this square root (one Newton step),
  * 0.41 with vsqrtps. */
 FNN_TARGET_AVX512 static inline __m512d sqrt_exact_pd(__m512d v) {
@@ -141,8 +144,10 @@ FNN_TARGET_AVX512 static void adam_f64_avx512(double *p, double *m, double *v, c
                                      _mm512_mul_pd(_mm512_mul_pd(vc2, gi), gi));
         _mm512_mask_storeu_pd(m + i, k, mi);
         _mm512_mask_storeu_pd(v + i, k, vi);
-        /* masked-off lanes: sqrt(0) (recomputed by vsqrtpd: 0) + eps, then 0 / eps */
-        __m512d d = _mm512_add_pd(sqrt_exact_pd(vi), veps);
+        /* masked-off lanes: sqrt(0) (recomputed by vsqrtpd: 0) + eps, then 0 / eps; every
+         * other vector's sqrt on the divider (see sqrt_exact_pd: the same bits) */
+        __m512d sq = (i & 8) ? _mm512_sqrt_pd(vi) : sqrt_exact_pd(vi);
+        __m512d d = _mm512_add_pd(sq, veps);
         __m512d step = _mm512_div_pd(_mm512_mul_pd(vlr, mi), d);
         if (use_dec) w0 = _mm512_fnmadd_pd(vdec, w0, w0);
         _mm512_mask_storeu_pd(p + i, k, _mm512_sub_pd(w0, step));

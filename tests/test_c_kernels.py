@@ -489,7 +489,7 @@ def wide_values(rng, n):
 @pytest.mark.parametrize("eps", [1e-8, 0.0])
 @pytest.mark.parametrize("pen", [dict(l2=0.0, wd=0.0), dict(l2=1e-4, wd=0.0), dict(l2=1e-3, wd=0.1)])
 def test_adam_float64_avx512_identical_to_avx2(size, eps, pen):
-    """The AVX-512 float64 Adam (its square root on the FMA ports, checked per lane) gives
+    """The AVX-512 float64 Adam (every other vector's square root on the FMA ports, checked per lane) gives
     the AVX2 form's bits: training magnitudes, then values over the whole range."""
     rng = rng_for("adam512", size, eps, repr(pen))
     typical = [rng.standard_normal(size) * s for s in (1.0, 1e-3, 1e-2)] + [rng.uniform(0, 1e-4, size)]
