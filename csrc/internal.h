@@ -168,6 +168,22 @@ void fnn_csc_weight_grad_f64(double *dw, const int64_t *colptr, const int32_t *e
                              const double *dz, int64_t in, int64_t out, int add);
 
 
+/* csr.c: a narrow first layer row by row (out <= FNN_CSR_ROWS_MAX_OUT; loss_grad's), rows
+ * idx[0 .. rows) or r0 .. r0 + rows of the CSR x: z = x_rows w + b; dw += x_rows^T dz */
+#define FNN_CSR_ROWS_MAX_OUT 16
+void fnn_csr_forward_rows_f32(float *z, const float *data, const int32_t *ind, const int64_t *ptr,
+                              const int64_t *idx, int64_t r0, int64_t rows, const float *w,
+                              const float *b, int64_t out);
+void fnn_csr_forward_rows_f64(double *z, const double *data, const int32_t *ind, const int64_t *ptr,
+                              const int64_t *idx, int64_t r0, int64_t rows, const double *w,
+                              const double *b, int64_t out);
+void fnn_csr_weight_grad_rows_f32(float *dw, const float *data, const int32_t *ind, const int64_t *ptr,
+                                  const int64_t *idx, int64_t r0, int64_t rows, const float *dz,
+                                  int64_t out);
+void fnn_csr_weight_grad_rows_f64(double *dw, const double *data, const int32_t *ind,
+                                  const int64_t *ptr, const int64_t *idx, int64_t r0, int64_t rows,
+                                  const double *dz, int64_t out);
+
 /* sandwich.c: the lower triangle of out [p, p, nw] (row-major, nw values an entry) set to
  * the mirror of its upper one; the CSR and the dense sandwiches' last step */
 void fnn_mirror_upper_f32(float *out, int64_t p, int64_t nw);

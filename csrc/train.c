@@ -46,6 +46,9 @@
  * L2 term alpha W / s instead (what the other optimizers fuse into their update). */
 #define OPT_GRAD_ONLY (-1)
 
+/* loss_grad on a CSR x with a narrow first layer takes it row by row (csr.c) */
+#define CSR_ROWWISE(E) ((E)->opt == OPT_GRAD_ONLY && (E)->sizes[1] <= FNN_CSR_ROWS_MAX_OUT)
+
 /* loss_grad runs over chunks of up to GRAD_CHUNK_ROWS rows: one batch of all of X kept
  * every layer's [n, width] outputs and gradients, and on digits (1797 rows, 64-100-10,
  * float64) that already spilled out of L2 (a pass took 1.30 ms, more than an epoch of 9
@@ -296,11 +299,17 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
         if (l == 0 && csr) { /* the rows by column (for the backward too), z, then the   \
                               * activation from it (in place without z) */                \
             T *zl = w->z[0] ? w->z[0] : w->h[0];                                          \
-            if (!w->sorted)                                                               \
-                fnn_csr_transpose_##SFX(w->colptr, w->erow, w->eval, E->x, E->xi, E->xp, idx, \
-                                        r0, rows, d_in);                                  \
-            fnn_csc_forward_##SFX(zl, w->colptr, w->erow, w->eval, E->params + E->w_off[0], \
-                                  E->params + E->b_off[0], rows, d_in, sizes[1]);         \
+            if (CSR_ROWWISE(E))                                                           \
+                fnn_csr_forward_rows_##SFX(zl, E->x, E->xi, E->xp, idx, r0, rows,         \
+                                           E->params + E->w_off[0], E->params + E->b_off[0], \
+                                           sizes[1]);                                     \
+            else {                                                                        \
+                if (!w->sorted)                                                           \
+                    fnn_csr_transpose_##SFX(w->colptr, w->erow, w->eval, E->x, E->xi, E->xp, \
+                                            idx, r0, rows, d_in);                         \
+                fnn_csc_forward_##SFX(zl, w->colptr, w->erow, w->eval, E->params + E->w_off[0], \
+                                      E->params + E->b_off[0], rows, d_in, sizes[1]);     \
+            }                                                                             \
             if (hidden)                                                                   \
                 fnn_act_forward_##SFX(w->h[0], zl, rows, sizes[1], E->act, E->act_param); \
         } else                                                                            \
@@ -351,7 +360,11 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
             for (int64_t c = 0; c < o; c++) db[c] = 0;                                    \
             for (int64_t r = 0; r < rows; r++)                                            \
                 for (int64_t c = 0; c < o; c++) db[c] += gr[r * o + c];                   \
-            if (w->defer_dw0)                                                             \
+            if (CSR_ROWWISE(E)) { /* (dw0_add: a later chunk of the pass, else its first) */ \
+                T *dw = dw0_add ? dw0_add : g + E->w_off[0];                              \
+                if (!dw0_add) memset(dw, 0, (size_t)(d_in * o) * sizeof(T));              \
+                fnn_csr_weight_grad_rows_##SFX(dw, E->x, E->xi, E->xp, idx, r0, rows, gr, o); \
+            } else if (w->defer_dw0)                                                      \
                 w->dz0 = gr;                                                              \
             else if (dw0_add)                                                             \
                 fnn_csc_weight_grad_##SFX(dw0_add, w->colptr, w->erow, w->eval, gr, d_in, o, 1); \

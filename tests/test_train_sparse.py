@@ -110,6 +110,29 @@ def test_c_sparse_kernels_on_every_isa_and_thread_count(isa, threads, dtype):
     _close((got_loss, got_grads), (want_loss, want_grads), dtype)
 
 
+@pytest.mark.parametrize("sizes", [(300, 1), (300, 5), (300, 16, 3), (300, 17, 3)],
+                         ids=["binary", "5-classes", "narrowest-by-row", "widest-by-column"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_c_pass_takes_a_narrow_first_layer_by_row(sizes, threads, dtype):
+    """loss_grad's C pass runs a first layer of at most 16 outputs row by row on a CSR X (a linear
+    model's; csr.c's csr_forward_rows / csr_weight_grad_rows), wider ones by column: both the
+    reference's numbers, over 4500 weighted rows in chunks of 512 on 1 and 2 threads."""
+    loss = "sigmoid_bce" if sizes[-1] == 1 else "softmax_xent"
+    params, X, y, sw = _problem(dtype, loss, sizes, n=4500, density=0.02, weighted=True)
+    kw = dict(sizes=sizes, activation="tanh", loss=loss, alpha=0.01, sample_weight=sw)
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(threads)
+        got_grads = np.empty_like(params)
+        got_loss = K.loss_grad(params, got_grads, X, y, backend="c", **kw)
+    finally:
+        fastnn.set_num_threads(before)
+    want_grads = np.empty_like(params)
+    want_loss = K.loss_grad(params, want_grads, X.toarray(), y, backend="numpy", **kw)
+    _close((got_loss, got_grads), (want_loss, want_grads), dtype)
+
+
 @pytest.mark.parametrize("sizes", [(4000, 40, 3), (30, 5000, 2)], ids=["chunks-of-rows", "rows-wider-than-a-chunk"])
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "momentum"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
