@@ -7,8 +7,8 @@
  * back the whole scaled copy h X, appends the ones by another copy or pass, and computes
  * both triangles of a symmetric result (15000 x 100 float64, one thread: 1.3 ms for h X,
  * 4.5 for the product, 0.5 for the intercept's column sums). Here X goes by in chunks of
- * rows: each chunk is copied once into two small buffers, Xa_c and h Xa_c (in L2), and
- * the result's upper triangle gets Xa_c^T (h Xa_c) on the gemm engine in blocks of
+ * rows: each chunk is copied once into a small buffer Xa_c, scaled into another, h Xa_c
+ * (both in L2), and the result's upper triangle gets Xa_c^T (h Xa_c) on the gemm engine in blocks of
  * columns: block [j0, j1) only for rows [0, j1), so the products skip about half of the
  * lower triangle; the lower triangle is then the upper's mirror (exactly symmetric).
  * Entry [a, b] sums (h_i xa_ib) xa_ia chunk after chunk, the rows of a chunk in order
