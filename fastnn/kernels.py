@@ -112,7 +112,7 @@ _capture: Optional[Tuple[int, list]] = None
 _bind_lock = threading.Lock()
 _BINDABLE = ("gemm", "dense_forward", "dense_backward", "activation_forward", "activation_backward", "mse",
              "sigmoid_bce", "softmax_xent", "sgd_update", "momentum_update", "nesterov_update", "adagrad_update",
-             "rmsprop_update", "adam_update", "adamw_update", "dropout_forward", "dropout_backward")
+             "rmsprop_update", "adam_update", "adamw_update", "dropout_forward", "dropout_backward", "loss_grad")
 _LOSSES = ("mse", "sigmoid_bce", "softmax_xent")  # return (loss, gradient): the loss is the backend call's value
 _SCALARS = (str, bool, int, float, np.generic, type(None))
 
@@ -122,13 +122,15 @@ class BoundCall:
     the bound memory and returns :attr:`result` (a loss: the new ``(loss, gradient)``,
     the gradient written into the same array)."""
 
-    __slots__ = ("kernel", "result", "_call", "_step", "_classes")
+    __slots__ = ("kernel", "result", "_call", "_step", "_labels")
 
     def __init__(self, kernel: str, result: Any, call: tuple, step: Optional[Tuple[int, Callable]] = None,
-                 classes: Optional[int] = None) -> None:
+                 labels: Optional[Tuple[int, int]] = None) -> None:
         # step: (position in the backend call's arguments, step -> the checked value put there)
         self.kernel, self.result, self._call, self._step = kernel, result, call, step
-        self._classes = classes  # softmax_xent: the labels index the logits' rows, so they are checked every call
+        # labels: (their position in the backend call's arguments, the number of classes); they
+        # index memory (softmax_xent's and loss_grad's rows of logits), so they are checked every call
+        self._labels = labels
 
     def __call__(self, *, step: Optional[int] = None) -> Any:
         """Run the kernel; Adam's (``adam_update``, ``adamw_update``) take ``step=``,
@@ -143,11 +145,13 @@ class BoundCall:
             call = call[:3] + (args[:i] + (value_of(step),) + args[i + 1:],) + call[4:]
         elif step is not None:
             raise TypeError(f"a bound {self.kernel} takes no step")
-        if self._classes is not None:
-            _check_label_range(call[3][2], self._classes)
+        if self._labels is not None:
+            _check_label_range(call[3][self._labels[0]], self._labels[1])
         value = _run(*call)
         if self.kernel in _LOSSES:
             self.result = (float(value), self.result[1])
+        elif self.kernel == "loss_grad":  # the loss; the gradient is in the bound grads
+            self.result = float(value)
         return self.result
 
     def __repr__(self) -> str:
@@ -181,10 +185,13 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     activation_backward, mse, sigmoid_bce, softmax_xent (its labels index memory: a bound
     call still checks that they lie in [0, classes), about 0.5 us, and raises ValueError
     before the kernel runs), dropout_forward and dropout_backward (with the bound p and
-    seed) and the updates (sgd_update, momentum_update, nesterov_update, adagrad_update,
+    seed), the updates (sgd_update, momentum_update, nesterov_update, adagrad_update,
     rmsprop_update, adam_update, adamw_update: each call is one more step with the bound
-    hyperparameters). Adam's updates take the update count and dropout its step at every
-    call, ``adam(step=t)``: a repeated bias correction or mask would be silently wrong.
+    hyperparameters) and loss_grad on a dense X (each call returns the loss at what params
+    holds and writes its gradient into grads: an optimizer's objective; with
+    loss="softmax_xent" its labels are checked at every call, as softmax_xent's). Adam's
+    updates take the update count and dropout its step at every call, ``adam(step=t)``: a
+    repeated bias correction or mask would be silently wrong.
     Every array argument must be a NumPy array the kernel uses in place -- C-contiguous,
     the operands' dtype (labels: int32), and read or written by this call -- else
     ValueError: a copy (of a list, a strided view, another byte order) would not see
@@ -200,7 +207,7 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     given = inspect.signature(kernel).bind(*args, **kwargs).arguments  # TypeError for a wrong call
     arrays = {}
     for arg, value in given.items():
-        if isinstance(value, _SCALARS):
+        if isinstance(value, _SCALARS) or arg == "sizes":  # (loss_grad's layer widths: checked, kept as ints)
             continue
         if not isinstance(value, np.ndarray):
             raise ValueError(f"bind: {arg} must be a numpy.ndarray (the bound call reads and writes the memory "
@@ -233,14 +240,23 @@ def bind(kernel, *args, **kwargs) -> BoundCall:
     views = tuple(a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in call_args)
     if name in _LOSSES:
         result = (math.nan, result[1])  # the placeholder _run returned, until the first call
+    elif name == "loss_grad":
+        result = math.nan
     step = None
     if name in ("adam_update", "adamw_update"):  # the step is the call's one int (the hyperparameters are floats)
         (i,) = [i for i, a in enumerate(call_args) if type(a) is int]
         step = (i, _step)
     elif name in ("dropout_forward", "dropout_backward"):  # (out, x, key, threshold, scale)
         step = (2, functools.partial(_dropout_key, given["seed"]))
-    classes = views[1].shape[1] if name == "softmax_xent" else None  # (dlogits, logits, labels)
-    return BoundCall(name, result, (call_name, mod, fn_name, views, flops, nbytes), step, classes)
+    labels = None
+    if name == "softmax_xent":  # (dlogits, logits, labels)
+        labels = (2, views[1].shape[1])
+    elif name == "loss_grad":  # (params, grads, X, y, sizes, activation, param, loss, ...)
+        from .backends import _train_reference as spec
+
+        if views[7] == spec.LOSS_SOFTMAX_XENT:
+            labels = (3, views[4][-1])
+    return BoundCall(name, result, (call_name, mod, fn_name, views, flops, nbytes), step, labels)
 
 
 # -------------------------------------------------------------------- validation
@@ -1237,6 +1253,10 @@ def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss
             return loss, grads.copy()
 
         params = scipy.optimize.minimize(fun, params, method="L-BFGS-B", jac=True).x
+
+    A dense X can have the call checked once (:func:`bind`; the checks cost ~10-40 us a
+    call on small data): ``lg = fastnn.kernels.bind(fastnn.kernels.loss_grad, p, grads, X,
+    y, sizes=..., ...)``, then ``p[...] = x; loss = lg()`` at every evaluation.
     """
     mod = _train_module(backend)
     sizes_t, code, param, loss_code = _mlp_network(sizes, activation, param, loss)

@@ -281,3 +281,55 @@ def test_a_bound_call_refuses_to_be_pickled_or_copied():
     for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
         with pytest.raises(TypeError, match="cannot be pickled or copied"):
             attempt(bound)
+
+
+@pytest.mark.parametrize("loss", ["softmax_xent", "sigmoid_bce", "mse"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", "c"])
+def test_a_bound_loss_grad_is_the_checked_objective_at_the_current_params(loss, dtype, backend):
+    """An optimizer's objective: each call the loss and gradient at what params holds then,
+    the same numbers as a checked loss_grad on copies (sample weights and alpha included)."""
+    if backend not in K.backends.available():
+        pytest.skip(f"backend {backend} is not available here")
+    rng = np.random.default_rng(9)
+    sizes, n = (6, 5, 3), 40
+    size = 6 * 5 + 5 * 3 + 5 + 3
+    X = rng.standard_normal((n, 6)).astype(dtype)
+    y = (rng.integers(0, 3, n).astype(np.int32) if loss == "softmax_xent"
+         else rng.random((n, 3)).astype(dtype))
+    sw = rng.random(n) + 0.5
+    params, grads = (0.3 * rng.standard_normal(size)).astype(dtype), np.zeros(size, dtype)
+    kw = dict(sizes=sizes, activation="tanh", loss=loss, alpha=0.01, sample_weight=sw, backend=backend)
+    bound = K.bind(K.loss_grad, params, grads, X, y, **kw)
+    assert np.isnan(bound.result)
+    np.testing.assert_array_equal(grads, 0.0)  # binding runs nothing
+    for _ in range(2):  # the optimizer's next point, written into the bound params
+        params[...] = 0.3 * rng.standard_normal(size)
+        want_grads = np.empty_like(grads)
+        want = K.loss_grad(params.copy(), want_grads, X.copy(), y.copy(), **kw)
+        got = bound()
+        assert got == want and bound.result == got
+        np.testing.assert_array_equal(grads, want_grads)
+
+
+def test_a_bound_loss_grad_checks_its_labels_at_every_call_and_takes_dense_arrays_in_place():
+    rng = np.random.default_rng(10)
+    X, labels = rng.standard_normal((12, 4)), rng.integers(0, 3, 12).astype(np.int32)
+    params, grads = rng.standard_normal(4 * 3 + 3), np.zeros(4 * 3 + 3)
+    kw = dict(sizes=(4, 3), activation="identity", loss="softmax_xent")
+    bound = K.bind(K.loss_grad, params, grads, X, labels, **kw)
+    for bad in (3, -1):  # a label indexes its row's logits: outside them the kernel would leave the rows
+        labels[5] = bad
+        with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+            bound()
+        np.testing.assert_array_equal(grads, 0.0)  # refused before the kernel ran
+    labels[5] = 2
+    assert bound() == K.loss_grad(params, np.empty_like(grads), X, labels, **kw)
+    with pytest.raises(ValueError, match="y is not used in place"):  # int64 labels: copied to int32
+        K.bind(K.loss_grad, params, grads, X, labels.astype(np.int64), **kw)
+    with pytest.raises(ValueError, match="X is not used in place"):  # a strided view: copied
+        K.bind(K.loss_grad, params, grads, np.asfortranarray(X), labels, **kw)
+    import scipy.sparse as sp
+
+    with pytest.raises(ValueError, match="X must be a numpy.ndarray"):  # a CSR X is checked into new arrays
+        K.bind(K.loss_grad, params, grads, sp.csr_matrix(X), labels, **kw)

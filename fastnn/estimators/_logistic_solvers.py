@@ -70,9 +70,9 @@ class _KernelLoss:
     ``intercept_l2`` penalises the intercepts too (liblinear): ``+ intercept_l2 l2 ||b||^2 / 2``.
     """
 
-    def __init__(self, est, X, T, sw, sw_sum, l2, n_f, k, labels, intercept_l2=0.0):
+    def __init__(self, est, X, T, sw, sw_sum, l2, n_f, k, labels, bound=None, intercept_l2=0.0):
         self._est, self._X, self._sw, self._backend = est, X, sw, est.backend
-        self._args = (X, T, sw, sw_sum, l2, n_f, k, labels)
+        self._args = (X, T, sw, sw_sum, l2, n_f, k, labels, bound)
         self._w = (1.0 / sw_sum) if sw is None else sw / sw_sum  # each row's weight in the mean loss
         self._n_w = n_f * k
         self.fit_intercept = est.fit_intercept
@@ -278,7 +278,7 @@ def check_liblinear_data(X, n_classes):
 def solve(est, x0, l1, args):
     """Minimise ``est``'s objective with est.solver from x0; returns (flat parameters, n_iter).
 
-    args: _LogisticBase._loss_grad's (X, T, sw or None, sw_sum, l2, n_f, k, labels);
+    args: _LogisticBase._loss_grad's (X, T, sw or None, sw_sum, l2, n_f, k, labels, bound);
     l1: the L1 strength, 1 / (C sum(sw)) for liblinear's penalty='l1' (args' l2 then 0), else 0.
     """
     X, sw, l2 = args[0], args[2], args[4]
