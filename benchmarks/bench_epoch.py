@@ -3,8 +3,9 @@
 Three ways: the kernels composed in Python, the native epoch
 (fastnn.kernels.train_epoch) and fastnn.MLP.fit; the latter two are skipped in a
 build that does not have them yet. Also the same network's full-batch loss and
-gradient (fastnn.kernels.loss_grad, an L-BFGS evaluation), and the native epoch and the
-loss and gradient on a sparse TF-IDF-like X kept sparse (CSR).
+gradient (fastnn.kernels.loss_grad, an L-BFGS evaluation), its logits for every row and for
+one (fastnn.kernels.mlp_forward: predict), and the native epoch and the loss and gradient on
+a sparse TF-IDF-like X kept sparse (CSR).
 """
 from __future__ import annotations
 
@@ -68,6 +69,26 @@ class FullBatchLossGrad(_Digits):
         net = self.net
         K.loss_grad(net.params, net.grads, self.X, self.y, sizes=self.sizes, activation="relu",
                     loss="softmax_xent", alpha=1e-4, backend=self.backend)
+
+
+class Predict(_Digits):
+    """kernels.mlp_forward over all 1797 rows and over one row: the logits of predict /
+    predict_proba (the C backend in one call for every layer)."""
+
+    params = (BACKENDS, DTYPES, ["1797", "1"])
+    param_names = ["backend", "dtype", "rows"]
+
+    def setup(self, backend, dtype, rows):
+        if not hasattr(K, "mlp_forward"):
+            raise NotImplementedError("fastnn.kernels.mlp_forward is not in this build")
+        super().setup(backend, dtype)
+        self.X = self.X[: int(rows)].copy()
+        self.out = np.empty((len(self.X), self.sizes[-1]), dtype)
+        self.time_mlp_forward(backend, dtype, rows)  # warm-up outside the timing
+
+    def time_mlp_forward(self, backend, dtype, rows):
+        K.mlp_forward(self.net.params, self.X, sizes=self.sizes, activation="relu", out=self.out,
+                      backend=self.backend)
 
 
 def _sparse_data(bench, backend, dtype):

@@ -243,6 +243,15 @@ int fnn_loss_grad_f64(double *loss_out, double *grads, const double *params, con
                       const int32_t *labels, const double *targets, const double *sample_weight,
                       const int64_t *sizes, int64_t n_layers, int64_t n, int act, int loss,
                       double act_param, double alpha, double loss_clip);
+/* The logits of the same network (its output layer linear) for all n rows of a dense x:
+ * out [n, sizes[n_layers]] (predict.c): rows in chunks through every layer, threads
+ * splitting the rows of small networks; each row's values are those of one
+ * fnn_dense_forward_* a layer over all rows. Returns 0, or FNN_ENOMEM (out unchanged)
+ * when the chunks' workspace cannot be had. */
+int fnn_mlp_forward_f32(float *out, const float *params, const float *x, const int64_t *sizes,
+                        int64_t n_layers, int64_t n, int act, double act_param);
+int fnn_mlp_forward_f64(double *out, const double *params, const double *x, const int64_t *sizes,
+                        int64_t n_layers, int64_t n, int act, double act_param);
 /* The epoch and the pass above on a sparse x in CSR form, x[n, sizes[0]]: row r's
  * non-zeros are x_data[x_indptr[r] .. x_indptr[r + 1]) in the columns x_indices[same]
  * (x_indptr[0] = 0, non-decreasing; every index in [0, sizes[0]); a column repeated in a

@@ -108,6 +108,25 @@ static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) 
     return useful < t ? useful : t;
 }
 
+/* When train.c splits a batch over threads (measured on 2 threads, digits, float64):
+ * each thread needs 64 rows at least (with 16, a 64-128-64-10 epoch at batch 32 ran
+ * 12% slower than on one thread: the weight gradients have a k of 16 rows, and every
+ * thread writes and adds up a whole gradient) and 2 MFLOP of forward + backward per
+ * batch in float64, 4 in float32 (the same ~35 us of work: 64-64-10 at batch 200 in
+ * float32, 2.9 MFLOP per thread, ran 7% slower split). Networks whose layer products reach 16 MFLOP per batch keep the kernels'
+ * own threads instead, which scale there (64-512-256-10 at batch 128: 24 ms per
+ * epoch, against 30 split by rows); the split is for the small products they do
+ * not repay: 64-100-10 at batch 200, 1.49 ms on one thread, 1.72 with threaded
+ * kernels, 0.97 split by rows. Smaller batches stay on one thread: splitting every
+ * layer by output columns instead (no gradient sums, 3L + 1 barriers a batch) ran
+ * 64-128-64-10 at batch 32 only 1.0-1.2x faster on 2 threads, each thread's share
+ * slowed by moving activations, weights and the update's slices between the cores,
+ * and up to 100x slower when the other core was busy (a barrier then waits for the
+ * scheduler). */
+#define FNN_MIN_ROWS_PER_THREAD 64
+#define FNN_ROWS_PAR_MIN_FLOPS 2.0e6
+#define FNN_KERNEL_THREADS_FLOPS 16.0e6
+
 /* Elementwise kernels below this many elements run on one thread. */
 #define FNN_ELEMWISE_PAR_MIN 32768.0
 

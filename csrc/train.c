@@ -23,24 +23,8 @@
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 #define DROPOUT_STRIDE 1024u
 #define ALIGN 64
-/* When a batch is split over threads (measured on 2 threads, digits, float64):
- * each thread needs 64 rows at least (with 16, a 64-128-64-10 epoch at batch 32 ran
- * 12% slower than on one thread: the weight gradients have a k of 16 rows, and every
- * thread writes and adds up a whole gradient) and 2 MFLOP of forward + backward per
- * batch in float64, 4 in float32 (the same ~35 us of work: 64-64-10 at batch 200 in
- * float32, 2.9 MFLOP per thread, ran 7% slower split). Networks whose layer products reach 16 MFLOP per batch keep the kernels'
- * own threads instead, which scale there (64-512-256-10 at batch 128: 24 ms per
- * epoch, against 30 split by rows); the split is for the small products they do
- * not repay: 64-100-10 at batch 200, 1.49 ms on one thread, 1.72 with threaded
- * kernels, 0.97 split by rows. Smaller batches stay on one thread: splitting every
- * layer by output columns instead (no gradient sums, 3L + 1 barriers a batch) ran
- * 64-128-64-10 at batch 32 only 1.0-1.2x faster on 2 threads, each thread's share
- * slowed by moving activations, weights and the update's slices between the cores,
- * and up to 100x slower when the other core was busy (a barrier then waits for the
- * scheduler). */
-#define MIN_ROWS_PER_THREAD 64
-#define EPOCH_PAR_MIN_FLOPS 2.0e6
-#define KERNEL_THREADS_FLOPS 16.0e6
+/* When a batch is split over threads by rows: FNN_MIN_ROWS_PER_THREAD and its neighbours
+ * (internal.h, shared with predict.c's forward pass). */
 
 /* The "optimizer" of fnn_loss_grad: no update; the weights' gradient gets the coupled
  * L2 term alpha W / s instead (what the other optimizers fuse into their update). */
@@ -478,7 +462,7 @@ static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *ba
      * parallel region (CSR_PIPE_MIN_NNZ non-zeros a thread) */                           \
     double dense_flops = 0;                                                               \
     for (int64_t l = 1; l < E->L; l++) dense_flops += 6.0 * (double)bs * (double)(E->sizes[l] * E->sizes[l + 1]); \
-    int pipe = E->xp && dense_flops < KERNEL_THREADS_FLOPS                                \
+    int pipe = E->xp && dense_flops < FNN_KERNEL_THREADS_FLOPS                           \
                && fnn_threads_for((double)E->batch_nnz, CSR_PIPE_MIN_NNZ) >= 2;           \
     work_##SFX nx = w; /* the next batch's sort: nx.colptr, nx.erow, nx.eval */          \
     void *nx_block = NULL;                                                                \
@@ -694,7 +678,7 @@ static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {  
     E->nw = off;                                                                          \
     for (int64_t l = 0; l < L; l++) { E->b_off[l] = off; off += sizes[l + 1]; }           \
     E->size = off;                                                                        \
-    /* threads by rows: see MIN_ROWS_PER_THREAD. bs: the rows of a kernel call (a       \
+    /* threads by rows: see FNN_MIN_ROWS_PER_THREAD. bs: the rows of a kernel call (a    \
      * batch, or loss_grad's chunk); split: the rows the threads share (a batch, X). */   \
     int grad_only = E->opt == OPT_GRAD_ONLY;                                              \
     int64_t bs = grad_only ? E->chunk : (E->batch_size < E->m ? E->batch_size : E->m);    \
@@ -705,7 +689,7 @@ static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {  
         flops += 3.0 * f * ((double)split / (double)bs);                                  \
         if (f > largest) largest = f;                                                     \
     }                                                                                     \
-    int nt = largest < KERNEL_THREADS_FLOPS ? fnn_threads_for(flops, EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1;\
+    int nt = largest < FNN_KERNEL_THREADS_FLOPS ? fnn_threads_for(flops, FNN_ROWS_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1; \
     if (E->xp) {                                                                          \
         /* a CSR x: each thread's gradient holds the whole dense first-layer weight      \
          * gradient ([in, out], 320k values for 5000 columns and 64 units), written and  \
@@ -718,11 +702,11 @@ static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {  
             double n0 = (double)(sizes[0] * sizes[1]);                                    \
             double sflops = flops - 3.0 * 2.0 * (double)split * n0                        \
                           + 6.0 * (double)(E->xp[E->m] - E->xp[0]) * (double)sizes[1];    \
-            double per_thread = EPOCH_PAR_MIN_FLOPS * (8.0 / sizeof(T));                  \
+            double per_thread = FNN_ROWS_PAR_MIN_FLOPS * (8.0 / sizeof(T));              \
             nt = fnn_threads_for(sflops, per_thread > 8.0 * n0 ? per_thread : 8.0 * n0);  \
         }                                                                                 \
     }                                                                                     \
-    if (nt > split / MIN_ROWS_PER_THREAD) nt = (int)(split / MIN_ROWS_PER_THREAD);        \
+    if (nt > split / FNN_MIN_ROWS_PER_THREAD) nt = (int)(split / FNN_MIN_ROWS_PER_THREAD); \
     if (nt < 1) nt = 1;                                                                   \
     if (E->xp) E->batch_nnz = csr_batch_nnz(E->xp, E->perm, E->m, bs);                     \
     int flush = FNN_FLUSHES_##SFX;                                                        \

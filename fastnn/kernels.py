@@ -1286,6 +1286,45 @@ def loss_grad(params: Array, grads: Array, X, y, *, sizes, activation: str, loss
     return float(_run("loss_grad", mod, "loss_grad", args, _x_flops(X, sizes_t), 0.0))
 
 
+__all__.append("mlp_forward")
+
+
+def mlp_forward(params: Array, X, *, sizes, activation: str, param: Optional[float] = None,
+                out: Optional[Array] = None, backend: Optional[str] = None) -> Array:
+    """The logits of train_epoch's network for every row of a dense X: out [n, sizes[-1]].
+
+    ``h = X``, then ``h = activation(h @ W_l + b_l)`` for each hidden layer and
+    ``h @ W_L + b_L`` for the output layer (linear: apply softmax or the sigmoid to
+    the result for probabilities), with params in train_epoch's flat layout. The same
+    values, row by row, as one dense_forward a layer; the C backend takes the rows in
+    chunks of up to 512 through all the layers in one call (their hidden outputs stay
+    in cache; threads split the rows of small networks), so predicting one row costs
+    one call instead of one a layer. The output layer's width is sizes[-1]; X must
+    be dense (a sparse X: its first layer is ``X @ W_0``, scipy's product).
+    """
+    mod = _train_module(backend)
+    sizes_t, code, param, _ = _mlp_network(sizes, activation, param, "mse")
+    from .backends import _train_reference as spec
+
+    size = spec.layout(sizes_t)[3]
+    params = _input("params", params, 1)
+    if params.shape != (size,):
+        raise ValueError(f"params must have shape ({size},) for sizes {sizes_t}, got {params.shape}")
+    if is_sparse(X):
+        raise TypeError("mlp_forward takes a dense X; for a sparse one compute its first layer as "
+                        "X @ W_0 (scipy's product) and the rest from there")
+    X = _input("X", X, 2, params.dtype)
+    if X.shape[1] != sizes_t[0]:
+        raise ValueError(f"X must have sizes[0] = {sizes_t[0]} columns, got shape {X.shape}")
+    n = X.shape[0]
+    out = _output("out", out, (n, sizes_t[-1]), params.dtype, (("params", params), ("X", X)))
+    if n == 0:
+        return out
+    flops = 2.0 * n * sum(a * b for a, b in zip(sizes_t[:-1], sizes_t[1:]))
+    _run("mlp_forward", mod, "mlp_forward", (out, params, X, sizes_t, code, param), flops)
+    return out
+
+
 # ------------------------------------------------------------------- enet_cd
 # Lasso / ElasticNet's coordinate descent: a whole solve in one backend call,
 # its modules beside each backend as train_epoch's are.

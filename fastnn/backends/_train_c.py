@@ -23,6 +23,7 @@ _FN = {np.dtype(np.float32): lib.fnn_train_epoch_f32, np.dtype(np.float64): lib.
 _FN_CSR = {np.dtype(np.float32): lib.fnn_train_epoch_csr_f32, np.dtype(np.float64): lib.fnn_train_epoch_csr_f64}
 _LOSS_GRAD = {np.dtype(np.float32): lib.fnn_loss_grad_f32, np.dtype(np.float64): lib.fnn_loss_grad_f64}
 _LOSS_GRAD_CSR = {np.dtype(np.float32): lib.fnn_loss_grad_csr_f32, np.dtype(np.float64): lib.fnn_loss_grad_csr_f64}
+_MLP_FORWARD = {np.dtype(np.float32): lib.fnn_mlp_forward_f32, np.dtype(np.float64): lib.fnn_mlp_forward_f64}
 _NULL = ffi.NULL
 _sizes_cache: dict = {}
 
@@ -92,3 +93,15 @@ def loss_grad(params, grads, X, y, sizes, act, param, loss, alpha, sample_weight
     if status == lib.FNN_ENOMEM:
         raise MemoryError("fnn_loss_grad: could not allocate the workspace of a pass over X")
     return out[0]
+
+
+def mlp_forward(out, params, X, sizes, act, param):
+    """The network's logits in C (see _train_reference.mlp_forward)."""
+    ct = _CTYPE[params.dtype]
+    status = _MLP_FORWARD[params.dtype](
+        ffi.from_buffer(ct, out), ffi.from_buffer(ct, params), ffi.from_buffer(ct, X),
+        ffi.from_buffer("int64_t[]", _sizes_array(sizes)), len(sizes) - 1, X.shape[0], act, param,
+    )
+    if status == lib.FNN_ENOMEM:
+        raise MemoryError("fnn_mlp_forward: could not allocate the workspace of its chunks of rows")
+    return out

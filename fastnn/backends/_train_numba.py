@@ -42,6 +42,7 @@ from ._train_reference import (
     OPT_RMSPROP,
     OPT_SGD,
     loss_grad_in_chunks,
+    mlp_forward_with,
 )
 
 NAME = "numba"
@@ -448,3 +449,11 @@ def loss_grad(params, grads, X, y, sizes, act, param, loss, alpha, sample_weight
     in chunks of rows (see _train_reference.loss_grad_in_chunks and GRAD_CHUNK_ROWS above)."""
     return loss_grad_in_chunks(train_epoch, params, grads, X, y, sizes, act, param, loss, alpha, sample_weight,
                                loss_clip, None if isinstance(X, CSR) else GRAD_CHUNK_ROWS)
+
+
+def mlp_forward(out, params, X, sizes, act, param):
+    """The network's logits for every row of a dense X (see _train_reference.mlp_forward),
+    one of this backend's dense_forward calls a layer."""
+    from .numba import dense_forward
+
+    return mlp_forward_with(dense_forward, out, params, X, sizes, act, param)

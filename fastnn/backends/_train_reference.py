@@ -212,6 +212,27 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
     return total / m
 
 
+def mlp_forward_with(dense_forward, out, params, X, sizes, act, param):
+    """mlp_forward through a backend's dense_forward (this module's and Numba's)."""
+    w_off, b_off, _, _ = layout(sizes)
+    last = len(sizes) - 2
+    h = X
+    for l in range(last + 1):
+        w = params[w_off[l]:w_off[l] + sizes[l] * sizes[l + 1]].reshape(sizes[l], sizes[l + 1])
+        b = params[b_off[l]:b_off[l] + sizes[l + 1]]
+        dst = out if l == last else np.empty((X.shape[0], sizes[l + 1]), X.dtype)
+        dense_forward(dst, None, h, w, b, ACT_IDENTITY if l == last else act, param)
+        h = dst
+    return out
+
+
+def mlp_forward(out, params, X, sizes, act, param):
+    """The network's logits (its output layer linear) for every row of a dense X, into
+    out [n, sizes[-1]]: one dense_forward a layer over all rows (the spec of
+    fnn_mlp_forward_*, which takes the rows in chunks: the same values row by row)."""
+    return mlp_forward_with(R.dense_forward, out, params, X, sizes, act, param)
+
+
 #: loss_grad's rows per pass on this backend and Numba's (C chunks its own): a pass is one
 #: train_epoch batch, whose workspace holds every layer's outputs and gradients for its
 #: rows (one pass over 10^6 rows of 784-256-128-10 would take ~13 GB).

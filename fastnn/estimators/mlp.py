@@ -655,6 +655,10 @@ class _BaseMLP(BaseEstimator):
             # the extra, the network runs in the dtype it was asked to train in)
             dtype = np.result_type(dtype, X.dtype)
         X = as_training_dtype("X", X, dtype)  # outputs computed from infinities would be garbage
+        flat = self._own_flat()
+        if flat is not None and flat.dtype == dtype:  # coefs_ still views of the fit's vector: one call
+            with _threads(self.n_threads):
+                return core.forward(self._net(), flat, X)
         # after a fit, coefs_ and intercepts_ are views into one flat vector: no copies
         ws = [np.ascontiguousarray(c, dtype=dtype) for c in self.coefs_]
         bs = [np.ascontiguousarray(b, dtype=dtype) for b in self.intercepts_]
