@@ -1167,3 +1167,42 @@ def test_validated_weights_are_what_sklearns_check_returns():
     for bad in (np.zeros(3), np.array([1.0, np.nan, 1.0]), np.array([np.inf, 1.0, 1.0]), np.ones(4), np.ones((3, 1)),
                 np.ones(3, dtype=int), np.ones(6)[::2], [1.0, 1.0, 1.0]):
         assert validated_weights(bad, 3) is None  # scikit-learn's check decides (raises or converts)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (MLPClassifier(hidden_layer_sizes=(12,), batch_size=16, max_iter=3, random_state=0), "digits"),
+    lambda: (MLPClassifier(hidden_layer_sizes=(12,), solver="sgd", max_iter=3, random_state=0), "binary"),
+    lambda: (MLPRegressor(hidden_layer_sizes=(12,), batch_size=16, max_iter=3, alpha=0.1, random_state=0), "two"),
+    lambda: (MLPClassifier(hidden_layer_sizes=(12,), max_iter=3, random_state=0), "sparse"),
+    lambda: (MLPClassifier(hidden_layer_sizes=(12,), max_iter=3, random_state=0), "weighted"),
+], ids=["softmax", "sigmoid-sgd", "two-outputs-per-batch", "sparse", "sample-weight"])
+def test_the_epochs_unchecked_call_trains_what_the_checked_one_does(make, monkeypatch):
+    """native_epoch calls train_epoch's backend without its checks on the estimator's own
+    buffers and validated dense data (_unchecked_epoch), the checked kernel otherwise: the
+    same weights either way, and partial_fit's too."""
+    X, y = _digits(200)
+    est, case = make()
+    fit_kw = {}
+    if case == "binary":
+        y = y % 2
+    elif case == "two":
+        y = np.c_[y, 2.0 * y] / 10.0
+    elif case == "sparse":
+        X = sp.csr_matrix(np.where(X > 0.5, X, 0.0))
+    elif case == "weighted":
+        fit_kw["sample_weight"] = np.linspace(0.5, 1.5, len(y))
+    used = []
+    real = core._unchecked_epoch
+    monkeypatch.setattr(core, "_unchecked_epoch", lambda *a, **k: used.append(real(*a, **k)) or used[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        part_kw = {k: v[:40] for k, v in fit_kw.items()}
+        fast = copy.deepcopy(est).fit(X, y, **fit_kw)
+        fast.partial_fit(X[:40], y[:40], **part_kw)
+        assert all((u is None) == (case in ("sparse", "weighted")) for u in used) and used
+        monkeypatch.setattr(core, "_unchecked_epoch", lambda *a, **k: None)
+        checked = copy.deepcopy(est).fit(X, y, **fit_kw)
+        checked.partial_fit(X[:40], y[:40], **part_kw)
+    for a, b in zip(fast.coefs_ + fast.intercepts_, checked.coefs_ + checked.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert fast.loss_curve_ == checked.loss_curve_
