@@ -93,6 +93,10 @@ def _data(name):
     elif name == "classes50k":  # a tall 10-class set for the linear classifiers
         X, y = make_classification(n_samples=50000, n_features=100, n_informative=30, n_classes=10,
                                    random_state=0)
+    elif name == "regression5k3":  # the same with three targets (a multi-output MLPRegressor)
+        X, y = make_regression(n_samples=5000, n_features=40, n_informative=20, n_targets=3, noise=5.0,
+                               random_state=0)
+        y = y / y.std(axis=0)
     else:  # a larger synthetic regression set (no download)
         X, y = make_regression(n_samples=5000, n_features=40, n_informative=20, noise=5.0, random_state=0)
         y = y / y.std()
@@ -132,6 +136,10 @@ def _cases(epochs):
         ("diabetes", "MLPRegressor (64,32) adam b32", skn.MLPRegressor, fe.MLPRegressor,
          dict(hidden_layer_sizes=(64, 32), batch_size=32, learning_rate_init=0.003, **mlp)),
         ("regression5k", "MLPRegressor (128,64) adam b64", skn.MLPRegressor, fe.MLPRegressor,
+         dict(hidden_layer_sizes=(128, 64), batch_size=64, **mlp)),
+        # three outputs: with alpha > 0 the epoch runs one native call a batch (scikit-learn's loss
+        # divides the data term by the outputs, not the penalty)
+        ("regression5k3", "MLPRegressor (128,64) 3 outputs b64", skn.MLPRegressor, fe.MLPRegressor,
          dict(hidden_layer_sizes=(128, 64), batch_size=64, **mlp)),
         ("digits", "MLPClassifier (64,) lbfgs 100it", skn.MLPClassifier, fe.MLPClassifier,
          dict(hidden_layer_sizes=(64,), solver="lbfgs", max_iter=100, random_state=0)),
