@@ -214,7 +214,8 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
                 x0[n_f * k:] = self.intercept_
         unit = sample_weight is None and self.class_weight is None  # the fused kernels' case
         args = (X, T, None if unit else sw, sw_sum, l2, n_f, k, labels.astype(np.int32))
-        args += (self._bound_loss_grad(*args),)
+        # (sag / saga step on rows, never on this objective: nothing to bind for them)
+        args += (None if self.solver in ("sag", "saga") else self._bound_loss_grad(*args),)
         data = dict(X=X, y=y, metadata=None if sample_weight is None else {"sample_weight": sample_weight})
         ctx = None
         if hasattr(self, "_init_callback_context"):  # scikit-learn >= 1.9; its task counts
