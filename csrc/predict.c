@@ -15,7 +15,8 @@
 
 /* Rows a chunk: the same reasoning as train.c's GRAD_CHUNK_ROWS (each chunk reads every
  * weight again, so fewer rows slow large layers down; more spill the hidden outputs out
- * of L2), with the two hidden buffers under FWD_CHUNK_MAX_BYTES. */
+ * of L2), with the two hidden buffers under FWD_CHUNK_MAX_BYTES; not tuned apart for the
+ * forward pass. */
 #define FWD_CHUNK_ROWS 512
 #define FWD_CHUNK_MAX_BYTES (8 << 20)
 #define FWD_CHUNK_MIN_ROWS 64
