@@ -39,6 +39,13 @@ int fnn_cpu_has_avx512f(void);      /* 1 if CPUID and the OS allow AVX-512F (and
 int fnn_get_isa(void);              /* 0 = generic C, 1 = AVX2+FMA, 2 = AVX-512F */
 int fnn_set_isa(int isa);           /* the highest level <= isa the CPU has; returns it */
 const char *fnn_isa_name(void);
+/* Divider-bound passes (the optimizer updates) on 512-bit vectors at the AVX-512 level:
+ * on by default where the CPU divides them at full rate (AMD Zen 5 and later), off
+ * elsewhere (8-lane forms); results are identical either way. The setter is for tests
+ * and benchmarks; it stays off without AVX-512F. */
+int fnn_cpu_has_full_rate_zmm_divide(void);
+void fnn_set_zmm_divide(int on);
+int fnn_get_zmm_divide(void);
 void fnn_set_num_threads(int n);   /* stays 1 in a child forked after OpenMP threads ran */
 int fnn_get_num_threads(void);
 /* float32 training flushes subnormal numbers to zero (on, the default) or keeps them:

@@ -24,6 +24,8 @@ extern int fnn_isa_level;
 #define FNN_ISA_GENERIC 0
 #define FNN_ISA_AVX2 1
 #define FNN_ISA_AVX512 2
+/* 1: the divider-bound passes take 512-bit vectors at the AVX-512 level (fnn_set_zmm_divide) */
+extern int fnn_zmm_divide;
 
 /* x86 SIMD code (SSE2, the x86-64 baseline; AVX2+FMA compiled per function so the
  * extension still loads on CPUs without AVX2) exists only on x86-64. Elsewhere, or

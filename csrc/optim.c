@@ -4,9 +4,12 @@
  * one pass over memory (read p, g and the state, write p and the state), with the
  * arithmetic in the buffer's dtype. The proximal-L1 branch is hoisted out of the
  * loop (two loops per kernel) and the L1 shrink is a mask blend, so every loop
- * vectorises. Compiled for the baseline ISA and for AVX2+FMA, chosen on
- * fnn_isa_level; large buffers are split over threads in contiguous chunks.
- * float64 Adam without L1 has an AVX-512 form on one thread (adam_f64_avx512).
+ * vectorises. Compiled for the baseline ISA, AVX2+FMA and AVX-512, chosen on
+ * fnn_isa_level; the AVX-512 form only where the CPU divides 512-bit vectors at full
+ * rate (fnn_zmm_divide, runtime.c): the passes with a square root and a division are
+ * bound by the divider. Large buffers are split over threads in contiguous chunks.
+ * float64 Adam without L1 has a form for half-rate 512-bit dividers, one thread
+ * (adam_f64_halfrate).
  */
 #include <math.h>
 #include "internal.h"
@@ -81,6 +84,10 @@ DEFINE_OPTIM_PASSES(float, f32, generic, , sqrtf)
 DEFINE_OPTIM_PASSES(double, f64, generic, , sqrt)
 DEFINE_OPTIM_PASSES(float, f32, avx2, FNN_TARGET_AVX2, sqrtf)
 DEFINE_OPTIM_PASSES(double, f64, avx2, FNN_TARGET_AVX2, sqrt)
+/* the same source on 16 / 8 lanes: gcc contracts the same products into FMAs as in the
+ * AVX2 form, so the results are identical (tested) */
+DEFINE_OPTIM_PASSES(float, f32, avx512, FNN_TARGET_AVX512, sqrtf)
+DEFINE_OPTIM_PASSES(double, f64, avx512, FNN_TARGET_AVX512, sqrt)
 
 #if FNN_X86
 /* sqrt(v), correctly rounded as vsqrtpd, without the divider: Newton's reciprocal square
@@ -124,11 +131,11 @@ FNN_TARGET_AVX512 static inline __m512d sqrt_exact_pd(__m512d v) {
     return s;
 }
 
-/* adam_f64_avx2 on 8 lanes with the sqrt above: the same operations in the same
+/* adam_f64_avx2 on 8 lanes with the sqrt above, for half-rate 512-bit dividers: the same operations in the same
  * order, FMA contractions included (gi = l2 w0 + g, mi = b1 m + (1-b1) gi, vi = b2 v
  * + ((1-b2) gi) gi, the decay w0 - dec w0), so the results are identical. No L1 (the
  * avx2 form does it). */
-FNN_TARGET_AVX512 static void adam_f64_avx512(double *p, double *m, double *v, const double *g,
+FNN_TARGET_AVX512 static void adam_f64_halfrate(double *p, double *m, double *v, const double *g,
                                               int64_t n, double lr_t, double b1, double one_m_b1,
                                               double b2, double one_m_b2, double eps, double l2,
                                               double dec, int use_l2, int use_dec) {
@@ -168,19 +175,23 @@ static inline void split(int64_t n, int nt, int t, int64_t *lo, int64_t *hi) {
  * and 5.7-6.1 ms from epoch 50 on, with ~640 subnormals in the Adam state and weights,
  * each a ~100-cycle microcode assist; flushed, 3.4 ms throughout. */
 
+#define CALL_FORM(form, SFX, KERNEL, ...)                                               \
+    (form == 2 ? KERNEL##_##SFX##_avx512(__VA_ARGS__)                                   \
+     : form == 1 ? KERNEL##_##SFX##_avx2(__VA_ARGS__) : KERNEL##_##SFX##_generic(__VA_ARGS__))
+
 /* run KERNEL(off, len, args...) over [0, size) on as many threads as the size
  * warrants, on the ISA selected now. Optimizer passes are memory-bound: a second
  * thread pays off only on larger buffers, hence the weight 1/2. */
 #define RUN(SFX, KERNEL, size, ...)                                                     \
     do {                                                                                \
-        int avx2_ = fnn_isa_level >= FNN_ISA_AVX2;                                      \
+        int form_ = fnn_isa_level >= FNN_ISA_AVX512 && fnn_zmm_divide ? 2               \
+                    : fnn_isa_level >= FNN_ISA_AVX2;                                    \
         int nt_ = fnn_threads_for(0.5 * (double)(size), FNN_ELEMWISE_PAR_MIN);          \
         int flush_ = FNN_FLUSHES_##SFX; /* read once: every part obeys */               \
         if (nt_ <= 1) {                                                                 \
             int64_t lo = 0, len = (size);                                               \
             unsigned csr_ = fnn_flush_enter(flush_);                                    \
-            if (avx2_) KERNEL##_##SFX##_avx2(__VA_ARGS__);                              \
-            else KERNEL##_##SFX##_generic(__VA_ARGS__);                                 \
+            CALL_FORM(form_, SFX, KERNEL, __VA_ARGS__);                                 \
             fnn_flush_leave(flush_, csr_);                                              \
         } else {                                                                        \
             unsigned fp_ = fnn_fp_bits(); /* internal.h */                              \
@@ -190,8 +201,7 @@ static inline void split(int64_t n, int nt, int t, int64_t *lo, int64_t *hi) {
                 int64_t lo, hi_; split((size), nt_, t_, &lo, &hi_);                     \
                 int64_t len = hi_ - lo;                                                 \
                 unsigned csr_ = fnn_flush_enter(flush_);                                \
-                if (avx2_) KERNEL##_##SFX##_avx2(__VA_ARGS__);                          \
-                else KERNEL##_##SFX##_generic(__VA_ARGS__);                             \
+                CALL_FORM(form_, SFX, KERNEL, __VA_ARGS__);                             \
                 fnn_flush_leave(flush_, csr_);                                          \
                 fnn_fp_restore(fp_, saved_);                                            \
             }                                                                           \
@@ -233,9 +243,9 @@ void fnn_adam_##SFX(T *p, T *m, T *v, const T *g, int64_t size, double lr_, doub
     PENALTIES(T);                                                                       \
     /* bias corrections folded into the step size, in double as the reference */       \
     T lr_t = (T)(lr_ * sqrt(1.0 - pow(b2_, (double)t)) / (1.0 - pow(b1_, (double)t)));  \
-    if (ADAM_AVX512_##SFX && !use_l1 && fnn_isa_level >= FNN_ISA_AVX512                \
-        && fnn_threads_for(0.5 * (double)size, FNN_ELEMWISE_PAR_MIN) <= 1) {             \
-        adam_##SFX##_avx512(p, m, v, g, size, lr_t, (T)b1_, (T)(1.0 - b1_), (T)b2_,  \
+    if (ADAM_HALFRATE_##SFX && !use_l1 && fnn_isa_level >= FNN_ISA_AVX512              \
+        && !fnn_zmm_divide && fnn_threads_for(0.5 * (double)size, FNN_ELEMWISE_PAR_MIN) <= 1) { \
+        adam_##SFX##_halfrate(p, m, v, g, size, lr_t, (T)b1_, (T)(1.0 - b1_), (T)b2_,  \
                                (T)(1.0 - b2_), (T)eps_, l2, dec, use_l2, use_dec);      \
         return;                                                                         \
     }                                                                                   \
@@ -244,12 +254,12 @@ void fnn_adam_##SFX(T *p, T *m, T *v, const T *g, int64_t size, double lr_, doub
         use_dec);                                                                       \
 }
 
-/* the AVX-512 Adam exists for float64 only (see sqrt_exact_pd) */
-#define ADAM_AVX512_f32 0
-#define ADAM_AVX512_f64 FNN_X86
-#define adam_f32_avx512(...) ((void)0)
+/* the half-rate-divider Adam exists for float64 only (see sqrt_exact_pd) */
+#define ADAM_HALFRATE_f32 0
+#define ADAM_HALFRATE_f64 FNN_X86
+#define adam_f32_halfrate(...) ((void)0)
 #if !FNN_X86
-#define adam_f64_avx512(...) ((void)0)
+#define adam_f64_halfrate(...) ((void)0)
 #endif
 
 DEFINE_OPTIM_API(float, f32)

@@ -34,6 +34,7 @@ def collect() -> Dict[str, Any]:
         info["c_isa"] = c.isa_name()
         info["cpu_avx2_fma"] = c.cpu_has_avx2_fma()
         info["cpu_avx512f"] = c.cpu_has_avx512f()
+        info["c_zmm_divide"] = c.get_zmm_divide()
         omp = c.openmp_version()
         info["openmp"] = omp if omp else "none (this build of the C backend is single-threaded)"
     if "numba" in info["backends"]:

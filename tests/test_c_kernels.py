@@ -50,20 +50,25 @@ def assert_grad_close(got, want, x, name, dtype, msg=""):
 
 
 @contextlib.contextmanager
-def isa_and_threads(isa, threads=1):
-    """Run the C kernels on one ISA path and thread count; restore both after."""
-    old_isa, old_threads = lib.fnn_get_isa(), lib.fnn_get_num_threads()
+def isa_and_threads(isa, threads=1, zmm_divide=None):
+    """Run the C kernels on one ISA path and thread count (and, when zmm_divide is not
+    None, with the optimizer updates' 512-bit form forced on or off); restore all after."""
+    old_isa, old_threads, old_zmm = lib.fnn_get_isa(), lib.fnn_get_num_threads(), lib.fnn_get_zmm_divide()
     if isa == 1 and not lib.fnn_cpu_has_avx2_fma():
         pytest.skip("this CPU has no AVX2+FMA")
     if isa == 2 and not lib.fnn_cpu_has_avx512f():
         pytest.skip("this CPU has no AVX-512F")
     assert lib.fnn_set_isa(isa) == isa
     lib.fnn_set_num_threads(threads)
+    if zmm_divide is not None:
+        lib.fnn_set_zmm_divide(int(zmm_divide))
+        assert lib.fnn_get_zmm_divide() == int(zmm_divide)
     try:
         yield
     finally:
         lib.fnn_set_isa(old_isa)
         lib.fnn_set_num_threads(old_threads)
+        lib.fnn_set_zmm_divide(old_zmm)
 
 
 def rng_for(*key):
@@ -407,17 +412,23 @@ def optimizer_steps(mod, kind, p, g_seq, pen, nstate):
     return p, states
 
 
-@pytest.mark.parametrize("isa", ISAS + [2])  # 2: float64 adam has an AVX-512 form
+# (ISA level, fnn_set_zmm_divide): at AVX-512 the updates have a 512-bit form (full-rate dividers)
+# and, for float64 Adam, a form for half-rate ones; both are run on any AVX-512 CPU
+OPT_FORMS = [(isa, None) for isa in ISAS if isa < 2] + [(2, zmm) for isa in ISAS if isa == 2 for zmm in (0, 1)]
+OPT_KINDS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+
+
+@pytest.mark.parametrize("isa,zmm", OPT_FORMS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"])
+@pytest.mark.parametrize("kind", OPT_KINDS)
 @pytest.mark.parametrize("size,pen", [(size, pen) for size in OPT_SIZES for pen in range(len(PENALTY_SETS))
                                       if size <= 10**5 or pen == 3])  # large buffers: all penalties at once
-def test_optimizer(isa, dtype, kind, size, pen):
+def test_optimizer(isa, zmm, dtype, kind, size, pen):
     pen = PENALTY_SETS[pen]
     nstate = {"sgd": 0, "adam": 2, "adamw": 2}.get(kind, 1)
     p0 = data((size,), dtype, 1.0, "p")
     gs = [data((size,), dtype, 1.0, "g", s) for s in range(3)]
-    with isa_and_threads(isa, 2 if size > 10**5 else 1), np.errstate(all="ignore"):
+    with isa_and_threads(isa, 2 if size > 10**5 else 1, zmm), np.errstate(all="ignore"):
         p_r, s_r = optimizer_steps(ref, kind, p0.copy(), gs, pen, nstate)
         p_c, s_c = optimizer_steps(c_backend, kind, p0.copy(), gs, pen, nstate)
     t = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
@@ -474,6 +485,26 @@ def test_float32_updates_called_alone_flush_subnormals_unless_turned_off(kind, i
         c_backend.set_flush_subnormals(before)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", OPT_KINDS)
+@pytest.mark.parametrize("size,pen,threads", [(size, pen, 1) for size in (1, 15, 17, 1001) for pen in range(4)]
+                         + [(140001, 3, 2)])
+def test_optimizer_512bit_form_identical_to_avx2(dtype, kind, size, pen, threads):
+    """The updates' 512-bit form (fnn_set_zmm_divide) gives the AVX2 form's bits, tails and
+    thread splits included."""
+    pen = PENALTY_SETS[pen]
+    nstate = {"sgd": 0, "adam": 2, "adamw": 2}.get(kind, 1)
+    p0 = data((size,), dtype, 1.0, "p")
+    gs = [data((size,), dtype, 1.0, "g", s) for s in range(3)]
+    out = []
+    for isa, zmm in ((1, None), (2, 1)):
+        with isa_and_threads(isa, threads, zmm), np.errstate(all="ignore"):
+            p, states = optimizer_steps(c_backend, kind, p0.copy(), gs, pen, nstate)
+        out.append([a.copy() for a in [p] + states])
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+
+
 def wide_values(rng, n):
     """float64 values over the whole exponent range, with zeros, subnormals, powers of
     two, infinities and NaNs mixed in: the cases the AVX-512 square root hands back to vsqrtpd."""
@@ -488,16 +519,18 @@ def wide_values(rng, n):
 @pytest.mark.parametrize("size", [1, 7, 8, 13, 1001, 20000])
 @pytest.mark.parametrize("eps", [1e-8, 0.0])
 @pytest.mark.parametrize("pen", [dict(l2=0.0, wd=0.0), dict(l2=1e-4, wd=0.0), dict(l2=1e-3, wd=0.1)])
-def test_adam_float64_avx512_identical_to_avx2(size, eps, pen):
-    """The AVX-512 float64 Adam (every other vector's square root on the FMA ports, checked per lane) gives
-    the AVX2 form's bits: training magnitudes, then values over the whole range."""
+@pytest.mark.parametrize("zmm", [0, 1])
+def test_adam_float64_avx512_identical_to_avx2(size, eps, pen, zmm):
+    """The AVX-512 float64 Adams give the AVX2 form's bits, training magnitudes, then values over the whole
+    range: zmm 0, the half-rate-divider form (every other vector's square root on the FMA ports, checked per
+    lane); zmm 1, the 512-bit form of the AVX2 source."""
     rng = rng_for("adam512", size, eps, repr(pen))
     typical = [rng.standard_normal(size) * s for s in (1.0, 1e-3, 1e-2)] + [rng.uniform(0, 1e-4, size)]
     wide = [wide_values(rng, size) for _ in range(3)] + [np.abs(wide_values(rng, size))]
     for p, m, g, v in (typical, wide):
         out = {}
         for isa in (1, 2):
-            with isa_and_threads(isa), np.errstate(all="ignore"):
+            with isa_and_threads(isa, 1, zmm if isa == 2 else None), np.errstate(all="ignore"):
                 bufs = [p.copy(), m.copy(), v.copy()]
                 for step in (1, 2, 50):
                     c_backend.adam(bufs[0], bufs[1], bufs[2], g, 0.01, 0.9, 0.999, eps, step, pen["l2"], 0.0,

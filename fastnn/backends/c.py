@@ -76,6 +76,25 @@ def cpu_has_avx512f() -> bool:
     return bool(lib.fnn_cpu_has_avx512f())
 
 
+def cpu_has_full_rate_zmm_divide() -> bool:
+    """Whether this CPU divides 512-bit vectors at full rate (AMD Zen 5 and later)."""
+    return bool(lib.fnn_cpu_has_full_rate_zmm_divide())
+
+
+def set_zmm_divide(on: bool) -> None:
+    """Run the divider-bound optimizer updates on 512-bit vectors at the AVX-512 level
+    (on by default where ``cpu_has_full_rate_zmm_divide()``) or on 8-lane forms. The
+    results are the same bits either way; this knob is for tests and benchmarks. It
+    stays off on a CPU without AVX-512F."""
+    if not isinstance(on, (bool, int)):
+        raise TypeError(f"set_zmm_divide: on must be a bool, got {type(on).__name__}")
+    lib.fnn_set_zmm_divide(1 if on else 0)
+
+
+def get_zmm_divide() -> bool:
+    return bool(lib.fnn_get_zmm_divide())
+
+
 def set_flush_subnormals(on: bool) -> None:
     """Whether the C backend flushes subnormal numbers (below 1.2e-38) to zero in float32
     training: throughout ``fastnn.kernels.train_epoch`` and ``loss_grad`` (every kernel
