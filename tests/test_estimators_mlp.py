@@ -1206,3 +1206,49 @@ def test_the_epochs_unchecked_call_trains_what_the_checked_one_does(make, monkey
     for a, b in zip(fast.coefs_ + fast.intercepts_, checked.coefs_ + checked.intercepts_):
         np.testing.assert_array_equal(a, b)
     assert fast.loss_curve_ == checked.loss_curve_
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("solver", ["adam", "adamw"])
+def test_fit_is_the_same_on_either_divider_form(dtype, solver):
+    """The C updates' 512-bit form (on by default where the CPU divides 512-bit vectors at full
+    rate; its Adam sums the L2 term as it updates) and the 8-lane forms train the same weights
+    and loss curve to the bit."""
+    from fastnn.backends import c as cb
+
+    if not cb.cpu_has_avx512f():
+        pytest.skip("the 512-bit form needs AVX-512F")
+    X, y = _digits(300)
+    fits = []
+    before = cb.get_zmm_divide()
+    try:
+        for zmm in (True, False):
+            cb.set_zmm_divide(zmm)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fits.append(MLPClassifier(hidden_layer_sizes=(40, 21), batch_size=32, max_iter=4, solver=solver,
+                                          random_state=0, dtype=dtype, backend="c").fit(X, y))
+    finally:
+        cb.set_zmm_divide(before)
+    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert fits[0].loss_curve_ == fits[1].loss_curve_
+
+
+@pytest.mark.parametrize("y", [np.array([3, 1, 2, 3, 1]), np.array([0, 1, 1, 0], np.uint8), np.array([-5, 7, -5], np.int32),
+                               np.arange(300) % 10], ids=["int64", "uint8-binary", "int32-binary", "ten"])
+def test_integer_labels_binarized_as_scikit_learn_does(y):
+    """fit's direct LabelBinarizer for integer labels: the fitted attributes (values and dtypes) and
+    the indicator matrix scikit-learn's checks give; any other y is left to them."""
+    from sklearn.preprocessing import LabelBinarizer
+    from fastnn.estimators.mlp import _integer_labels_binarized
+
+    lb, Y = _integer_labels_binarized(y)
+    ref = LabelBinarizer().fit(y)
+    assert vars(lb).keys() == vars(ref).keys()
+    for k, v in vars(ref).items():
+        got = vars(lb)[k]
+        assert np.array_equal(got, v) and np.asarray(got).dtype == np.asarray(v).dtype, k
+    np.testing.assert_array_equal(Y, ref.transform(y).astype(bool))
+    for other in (y.astype(float), y.astype(str), y.reshape(-1, 1), np.zeros(4, int), list(y)):
+        assert _integer_labels_binarized(other) is None
