@@ -26,6 +26,12 @@ extern int fnn_isa_level;
 #define FNN_ISA_AVX512 2
 /* 1: the divider-bound passes take 512-bit vectors at the AVX-512 level (fnn_set_zmm_divide) */
 extern int fnn_zmm_divide;
+/* optim.c: Adam (no L1) that also returns the sum of squares of p before the update, as
+ * 2 * fnn_l2 would, or -1 without doing anything where it cannot (train.c's batches) */
+double fnn_adam_sumsq_f32(float *p, float *m, float *v, const float *g, int64_t n, double lr,
+                          double b1, double b2, double eps, int64_t t, double l2, double wd);
+double fnn_adam_sumsq_f64(double *p, double *m, double *v, const double *g, int64_t n, double lr,
+                          double b1, double b2, double eps, int64_t t, double l2, double wd);
 
 /* x86 SIMD code (SSE2, the x86-64 baseline; AVX2+FMA compiled per function so the
  * extension still loads on CPUs without AVX2) exists only on x86-64. Elsewhere, or

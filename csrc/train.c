@@ -237,6 +237,28 @@ static void update_range_##SFX(const epoch_##SFX *E, const T *g, int64_t p0, int
                      E->rho, 0.0, 0.0, 0.0);                                              \
 }                                                                                         \
                                                                                           \
+/* A batch's L2 term (fnn_l2 of the weights before the update) and the update of every \
+ * parameter: Adam without L1 sums the squares as it updates where it can (the same    \
+ * bits, one pass over the weights fewer). */                                           \
+static double l2_and_update_##SFX(const epoch_##SFX *E, uint64_t t, double s) {          \
+    if (E->alpha > 0 && (E->opt == FNN_OPT_ADAM || E->opt == FNN_OPT_ADAMW) && E->l1 == 0 \
+        && E->nw > 0) {                                                                   \
+        T *st1 = E->state + E->size;                                                      \
+        double sq = fnn_adam_sumsq_##SFX(E->params, E->state, st1, E->grads, E->nw, E->lr, \
+                                         E->b1, E->b2, E->eps, (int64_t)t, E->alpha / s, E->wd); \
+        if (sq >= 0) {                                                                    \
+            if (E->size > E->nw) /* the biases, without penalties */                      \
+                update_##SFX(E->opt, E->params + E->nw, E->state + E->nw, st1 + E->nw,    \
+                             E->grads + E->nw, E->size - E->nw, E->lr, (int64_t)t, E->mu,  \
+                             E->b1, E->b2, E->eps, E->rho, 0.0, 0.0, 0.0);                \
+            return 0.5 * sq;                                                              \
+        }                                                                                 \
+    }                                                                                     \
+    double l2 = E->alpha > 0 ? fnn_l2_##SFX(E->params, E->nw) : 0.0;                      \
+    update_range_##SFX(E, E->grads, 0, E->size, t, s);                                    \
+    return l2;                                                                            \
+}                                                                                         \
+                                                                                          \
 /* The sum a batch's loss divides by: its rows, or the sum of their weights. */           \
 static double batch_norm_##SFX(const epoch_##SFX *E, const int64_t *idx, int64_t rows) {  \
     if (!E->sample_weight) return (double)rows;                                           \
@@ -502,10 +524,8 @@ static int epoch_serial_##SFX(const epoch_##SFX *E, double *loss_out, double *ba
             l2 = w0_update_##SFX(E, &w, bufs, sq, nt0, t, s);                             \
             if (E->alpha > 0 && E->nw > n0) l2 += fnn_l2_##SFX(E->params + n0, E->nw - n0); \
             update_range_##SFX(E, E->grads, n0, E->size, t, s);                           \
-        } else {                                                                          \
-            l2 = E->alpha > 0 ? fnn_l2_##SFX(E->params, E->nw) : 0.0;                     \
-            update_range_##SFX(E, E->grads, 0, E->size, t, s);                            \
-        }                                                                                 \
+        } else                                                                            \
+            l2 = l2_and_update_##SFX(E, t, s);                                            \
         double bl = batch_loss_##SFX(E, &part, 1, s, l2, 1);                              \
         if (batch_losses) batch_losses[b] = bl;                                           \
         total += bl * (double)rows;                                                       \

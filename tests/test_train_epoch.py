@@ -404,6 +404,42 @@ def test_l2_term_is_the_backends_l2_kernel(backend):
     assert bl[0] == alpha * K.l2_penalty(params[:nw], backend=backend) / n
 
 
+@pytest.mark.parametrize("sizes", [[5, 40, 30, 3], [2, 3, 2], [3, 4, 4]], ids=["tail", "short", "whole"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam_batches_sum_the_l2_term_as_the_l2_kernel(sizes, dtype, optimizer):
+    """The C epoch's Adam sums the weights' squares as it updates them (512-bit form): its L2
+    term is the l2 kernel's to the bit, and the epoch's results are those of the separate passes
+    (the 8-lane forms), for weights ending in a partial block of 16, fewer than 16 and whole blocks."""
+    from fastnn.backends import c as cb
+
+    if not cb.cpu_has_avx512f():
+        pytest.skip("the fused form needs AVX-512F")
+    n, alpha = 8, 0.3
+    w_off, b_off, nw, size = layout(sizes)
+    params = np.random.default_rng(5).standard_normal(size).astype(dtype)
+    params[b_off[0]:b_off[-1]] = -1e3  # every hidden unit dead: the output is the output bias
+    X = np.random.default_rng(6).random((n, sizes[0])).astype(dtype)
+    y = np.tile(params[b_off[-1]:], (n, 1))  # mse targets equal to the output: data loss 0
+    before = cb.get_zmm_divide()
+    runs = []
+    try:
+        for zmm in (True, False):
+            cb.set_zmm_divide(zmm)
+            p, bl = params.copy(), np.full(1, np.nan)
+            state = np.zeros((2, size), dtype)
+            loss = K.train_epoch(p, np.empty_like(p), state, X, y, np.arange(n), sizes=sizes, activation="relu",
+                                 loss="mse", optimizer=optimizer, lr=0.01, step=0, batch_size=n, alpha=alpha,
+                                 weight_decay=0.1 if optimizer == "adamw" else 0.0, batch_losses=bl, backend="c")
+            assert bl[0] == alpha * K.l2_penalty(params[:nw], backend="c") / n
+            runs.append((p, state, loss))
+    finally:
+        cb.set_zmm_divide(before)
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert runs[0][2] == runs[1][2]
+
+
 @pytest.mark.skipif(not NATIVE, reason="no native epoch built")
 @pytest.mark.parametrize("backend", NATIVE)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
