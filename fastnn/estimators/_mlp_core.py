@@ -479,15 +479,16 @@ def _unchecked_epoch(net: Net, h: Hyper, opt: OptState, flat, grads, state, X, y
     code, param = K._activation(net.kact, net.param)
     mod = K._train_module(net.backend)
     head = (flat, grads, state, X, y_native)
-    mid = (sizes, code, param, spec.LOSSES[NATIVE_LOSS[net.out_activation]],
-           spec.OPTIMIZERS[h.native_name()], float(opt.learning_rate))
+    mid = (sizes, code, param, spec.LOSSES[NATIVE_LOSS[net.out_activation]], spec.OPTIMIZERS[h.native_name()])
     tail = (int(batch_size), float(h.momentum), float(h.beta1), float(h.beta2), float(h.eps), RMSPROP_RHO,
             float(alpha), 0.0, float(h.weight_decay), float(dropout), int(seed), None, None, float(loss_clip))
 
     def call(rows: np.ndarray, step: int) -> float:
         if not rows.size or rows[rows.argmin()] < 0 or rows[rows.argmax()] >= n:
             raise ValueError(f"perm indices must lie in [0, {n}) (rows of X)")  # (never, from native_epoch)
-        return float(K._run("train_epoch", mod, "train_epoch", head + (rows,) + mid + (int(step),) + tail,
+        # the learning rate as of this call: an adaptive schedule changes it between epochs
+        return float(K._run("train_epoch", mod, "train_epoch",
+                            head + (rows,) + mid + (float(opt.learning_rate), int(step)) + tail,
                             K._x_flops(X, sizes, rows), 0.0))
 
     return call
@@ -495,8 +496,12 @@ def _unchecked_epoch(net: Net, h: Hyper, opt: OptState, flat, grads, state, X, y
 
 def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndarray, y_native: np.ndarray,
                  perm: np.ndarray, batch_size: int, alpha: float, dropout: float = 0.0, seed: int = 0,
-                 sample_weight: Optional[np.ndarray] = None) -> float:
+                 sample_weight: Optional[np.ndarray] = None, cache: Optional[dict] = None) -> float:
     """One epoch on ``kernels.train_epoch``; the loss converted to scikit-learn's definition.
+
+    ``cache``: a dict the caller keeps over the epochs of one fit (the same objects in
+    every call), where the gradient buffer and the unchecked call are kept: ~7 us an
+    epoch less (a digits fit's 30 epochs: 1%).
 
     The native mse is sum / (2 rows); scikit-learn's squared loss is that divided by
     the number of outputs k, with the L2 term NOT divided. With k > 1 and alpha > 0
@@ -505,14 +510,22 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
     weights, a little more call overhead); otherwise one call does the whole epoch.
     With sample_weight, "rows" is the sum of the batch's weights (scikit-learn's).
     """
-    grads = np.empty_like(flat)
     name = h.native_name()
     state = opt.state[:0] if name == "sgd" else opt.state  # plain sgd keeps no state
     k = net.sizes[-1]
     rescale = net.out_activation == "identity" and k > 1
     loss_clip = _loss_clip(net, flat.dtype)
-    fast = _unchecked_epoch(net, h, opt, flat, grads, state, X, y_native, batch_size, alpha, dropout, seed,
-                            sample_weight, loss_clip)
+    # (the objects themselves are alive in the caller: their ids cannot be reused meanwhile)
+    key = tuple(id(o) for o in (net, h, opt, flat, X, y_native, sample_weight, opt.state)) + (
+        batch_size, alpha, dropout, seed)
+    if cache is not None and cache.get("key") == key:
+        grads, fast = cache["grads"], cache["fast"]
+    else:
+        grads = np.empty_like(flat)
+        fast = _unchecked_epoch(net, h, opt, flat, grads, state, X, y_native, batch_size, alpha, dropout, seed,
+                                sample_weight, loss_clip)
+        if cache is not None:
+            cache.update(key=key, grads=grads, fast=fast)
 
     def run(rows, step, batch_losses=None):
         if fast is not None and batch_losses is None and rows.dtype == np.int64 and rows.flags.c_contiguous:

@@ -529,6 +529,7 @@ class _BaseMLP(BaseEstimator):
         dropout = float(self.dropout)
         seed = int(self._random_state.randint(np.iinfo(np.int32).max)) if dropout > 0 else 0
         adaptive_ok = hyper.solver not in core.ADAM_LIKE  # scikit-learn's Adam has no schedule
+        epoch_cache: dict = {}
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -538,7 +539,7 @@ class _BaseMLP(BaseEstimator):
                 if native:
                     loss = core.native_epoch(net, hyper, opt, flat, X, y_native,
                                              np.ascontiguousarray(rows, dtype=np.int64), batch_size,
-                                             float(self.alpha), dropout, seed, sample_weight)
+                                             float(self.alpha), dropout, seed, sample_weight, epoch_cache)
                 else:
                     loss = core.python_epoch(net, hyper, opt, flat, X, Y, rows, batch_size, float(self.alpha),
                                              sample_weight, dropout, seed)
