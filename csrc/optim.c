@@ -170,7 +170,8 @@ FNN_TARGET_AVX512 static void adam_f64_halfrate(double *p, double *m, double *v,
  * training batch without a pass of its own over the weights (digits, (128, 64), one
  * thread: float32 1.0 us a batch). */
 #if FNN_X86
-#define ADAM_ZMM_BODY(VT, SUF, K, W)                                                        \
+/* one vector of the update at p + i (lanes K) from the caller's w0 (p) and gi (g) */
+#define ADAM_ZMM_BODY(VT, SUF, K)                                                           \
     if (use_l2) gi = _mm512_fmadd_##SUF(vl2, w0, gi);                                       \
     VT mi = _mm512_fmadd_##SUF(vb1, _mm512_maskz_loadu_##SUF(K, m + i), _mm512_mul_##SUF(vc1, gi)); \
     VT vi = _mm512_fmadd_##SUF(vb2, _mm512_maskz_loadu_##SUF(K, v + i),                     \
@@ -181,13 +182,11 @@ FNN_TARGET_AVX512 static void adam_f64_halfrate(double *p, double *m, double *v,
     if (use_dec) w0 = _mm512_fnmadd_##SUF(vdec, w0, w0);                                   \
     _mm512_mask_storeu_##SUF(p + i, K, _mm512_sub_##SUF(w0, step));
 
-#define ADAM_ZMM_CONSTS(SUF)                                                                \
-    const __m512##SUF##_T vl2 = _mm512_set1_##SUF(l2), vdec = _mm512_set1_##SUF(dec);       \
-    const __m512##SUF##_T vlr = _mm512_set1_##SUF(lr_t), veps = _mm512_set1_##SUF(eps);    \
-    const __m512##SUF##_T vb1 = _mm512_set1_##SUF(b1), vc1 = _mm512_set1_##SUF(one_m_b1);   \
-    const __m512##SUF##_T vb2 = _mm512_set1_##SUF(b2), vc2 = _mm512_set1_##SUF(one_m_b2);
-#define __m512ps_T __m512
-#define __m512pd_T __m512d
+#define ADAM_ZMM_CONSTS(VT, SUF)                                                            \
+    const VT vl2 = _mm512_set1_##SUF(l2), vdec = _mm512_set1_##SUF(dec);                    \
+    const VT vlr = _mm512_set1_##SUF(lr_t), veps = _mm512_set1_##SUF(eps);                  \
+    const VT vb1 = _mm512_set1_##SUF(b1), vc1 = _mm512_set1_##SUF(one_m_b1);                \
+    const VT vb2 = _mm512_set1_##SUF(b2), vc2 = _mm512_set1_##SUF(one_m_b2);
 
 /* the lanes of s0 (0-7) and s1 (8-15) added in order, then x[j]^2 for the rest */
 FNN_TARGET_AVX512 static double sumsq_finish(__m512d s0, __m512d s1, const double *rest, int64_t nrest) {
@@ -203,7 +202,7 @@ FNN_TARGET_AVX512 static double adam_sumsq_f32_zmm(float *p, float *m, float *v,
                                                    int64_t n, float lr_t, float b1, float one_m_b1,
                                                    float b2, float one_m_b2, float eps, float l2,
                                                    float dec, int use_l2, int use_dec) {
-    ADAM_ZMM_CONSTS(ps)
+    ADAM_ZMM_CONSTS(__m512, ps)
     __m512d s0 = _mm512_setzero_pd(), s1 = s0;
     const int64_t whole = n / 16 * 16;
     int64_t i = 0;
@@ -213,14 +212,14 @@ FNN_TARGET_AVX512 static double adam_sumsq_f32_zmm(float *p, float *m, float *v,
         __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(w0), 1)));
         s0 = _mm512_fmadd_pd(lo, lo, s0);
         s1 = _mm512_fmadd_pd(hi, hi, s1);
-        ADAM_ZMM_BODY(__m512, ps, 0xFFFF, w0)
+        ADAM_ZMM_BODY(__m512, ps, 0xFFFF)
     }
     double rest[16];
     for (int64_t j = whole; j < n; j++) rest[j - whole] = (double)p[j]; /* before the update */
     if (i < n) {
         __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
         __m512 w0 = _mm512_maskz_loadu_ps(k, p + i), gi = _mm512_maskz_loadu_ps(k, g + i);
-        ADAM_ZMM_BODY(__m512, ps, k, w0)
+        ADAM_ZMM_BODY(__m512, ps, k)
     }
     return sumsq_finish(s0, s1, rest, n - whole);
 }
@@ -229,7 +228,7 @@ FNN_TARGET_AVX512 static double adam_sumsq_f64_zmm(double *p, double *m, double 
                                                    int64_t n, double lr_t, double b1, double one_m_b1,
                                                    double b2, double one_m_b2, double eps, double l2,
                                                    double dec, int use_l2, int use_dec) {
-    ADAM_ZMM_CONSTS(pd)
+    ADAM_ZMM_CONSTS(__m512d, pd)
     __m512d s0 = _mm512_setzero_pd(), s1 = s0;
     const int64_t whole = n / 16 * 16;
     int64_t i = 0;
@@ -237,14 +236,14 @@ FNN_TARGET_AVX512 static double adam_sumsq_f64_zmm(double *p, double *m, double 
         __m512d w0 = _mm512_loadu_pd(p + i), gi = _mm512_loadu_pd(g + i);
         if (i & 8) s1 = _mm512_fmadd_pd(w0, w0, s1);
         else s0 = _mm512_fmadd_pd(w0, w0, s0);
-        ADAM_ZMM_BODY(__m512d, pd, 0xFF, w0)
+        ADAM_ZMM_BODY(__m512d, pd, 0xFF)
     }
     double rest[16];
     for (int64_t j = whole; j < n; j++) rest[j - whole] = p[j];
     for (; i < n; i += 8) {
         __mmask8 k = n - i >= 8 ? 0xFF : (__mmask8)((1u << (n - i)) - 1);
         __m512d w0 = _mm512_maskz_loadu_pd(k, p + i), gi = _mm512_maskz_loadu_pd(k, g + i);
-        ADAM_ZMM_BODY(__m512d, pd, k, w0)
+        ADAM_ZMM_BODY(__m512d, pd, k)
     }
     return sumsq_finish(s0, s1, rest, n - whole);
 }
