@@ -107,7 +107,6 @@ int fnn_sag_##SFX(T *restrict coef, T *restrict intercept, T *restrict sum_gradi
             T *restrict gmem = gradient_memory + s * k;                                   \
             if (seen[s] == 0) { num_seen++; seen[s] = 1; }                                \
             /* the pending updates, then the prediction: one pass (the dot in order) */   \
-            for (int64_t c = 0; c < k; c++) pred[c] = 0;                                  \
             if (xi) {  /* only the sample's features, each from its own last step */      \
                 for (int64_t jj = 0; itr > 0 && jj < nnz; jj++) {                         \
                     const int64_t f = xi[jj];                                             \
@@ -118,23 +117,33 @@ int fnn_sag_##SFX(T *restrict coef, T *restrict intercept, T *restrict sum_gradi
                                                   cum_prox, itr, hist[f], prox);          \
                     hist[f] = itr;                                                        \
                 }                                                                         \
-                for (int64_t c = 0; c < k; c++)                                           \
-                    for (int64_t jj = 0; jj < nnz; jj++)                                  \
-                        pred[c] += coef[xi[jj] * k + c] * xs[jj];                         \
+                for (int64_t c = 0; c < k; c++) {                                         \
+                    T acc = 0;                                                            \
+                    for (int64_t jj = 0; jj < nnz; jj++) acc += coef[xi[jj] * k + c] * xs[jj]; \
+                    pred[c] = acc;                                                        \
+                }                                                                         \
             } else if (itr > 0) {                                                         \
+                /* class by class, the sum in a register (a sum kept in pred[] waits on   \
+                 * its own store every feature): the same terms in the same order */      \
                 T cs, csp;                                                                \
                 lag_sums_##SFX(&cs, &csp, cum, cum_prox, itr, last, prox);                \
-                for (int64_t j = 0; j < p; j++)                                           \
-                    for (int64_t c = 0; c < k; c++) {                                     \
-                        int64_t idx = j * k + c;                                          \
+                for (int64_t c = 0; c < k; c++) {                                         \
+                    T acc = 0;                                                            \
+                    for (int64_t j = 0; j < p; j++) {                                     \
+                        const int64_t idx = j * k + c;                                    \
                         coef[idx] = lag_one_##SFX(coef[idx], sg[idx], cs, csp, cum,       \
                                                   cum_prox, itr, last, prox);             \
-                        pred[c] += coef[idx] * xs[j];                                     \
+                        acc += coef[idx] * xs[j];                                         \
                     }                                                                     \
+                    pred[c] = acc;                                                        \
+                }                                                                         \
                 last = itr;                                                               \
             } else {                                                                      \
-                for (int64_t j = 0; j < p; j++)                                           \
-                    for (int64_t c = 0; c < k; c++) pred[c] += coef[j * k + c] * xs[j];   \
+                for (int64_t c = 0; c < k; c++) {                                         \
+                    T acc = 0;                                                            \
+                    for (int64_t j = 0; j < p; j++) acc += coef[j * k + c] * xs[j];       \
+                    pred[c] = acc;                                                        \
+                }                                                                         \
             }                                                                             \
             for (int64_t c = 0; c < k; c++) pred[c] = wscale * pred[c] + intercept[c];    \
             if (loss == 2) {  /* CyHalfMultinomialLoss.cy_gradient */                    \
