@@ -208,7 +208,10 @@ void fnn_dropout_f64(double *y, const double *x, int64_t size,
  * loss_out receives sum(batch_loss * rows) / m; batch_losses (nullable) each batch's.
  * loss_clip: 0 (the exact loss from the logits), or eps in (0, 0.5): the loss values
  * (not the gradients) are then scikit-learn's log loss, -log of the probabilities
- * (softmax, or sigmoid and 1 - sigmoid) clipped to [eps, 1 - eps]. mse ignores it. */
+ * (softmax, or sigmoid and 1 - sigmoid) clipped to [eps, 1 - eps]. mse ignores it.
+ * loss_div (> 0; 1 for the plain loss): each batch's data term is reported divided by
+ * it before the L2 term is added, the gradients unchanged (scikit-learn's squared
+ * loss of k outputs: sum / (2 rows k), its gradient that of sum / (2 rows)). */
 enum { FNN_LOSS_SOFTMAX_XENT = 0, FNN_LOSS_SIGMOID_BCE = 1, FNN_LOSS_MSE = 2 };
 enum { FNN_OPT_SGD = 0, FNN_OPT_MOMENTUM = 1, FNN_OPT_NESTEROV = 2, FNN_OPT_ADAGRAD = 3,
        FNN_OPT_RMSPROP = 4, FNN_OPT_ADAM = 5, FNN_OPT_ADAMW = 6 };
@@ -225,7 +228,7 @@ int fnn_train_epoch_f32(double *loss_out, double *batch_losses, float *params, f
                         int act, int loss, int optimizer, uint64_t seed,
                         double act_param, double lr, double momentum, double beta1, double beta2,
                         double eps, double rho, double alpha, double l1, double wd, double dropout,
-                        double loss_clip);
+                        double loss_clip, double loss_div);
 int fnn_train_epoch_f64(double *loss_out, double *batch_losses, double *params, double *grads,
                         double *state, const double *x, const int32_t *labels,
                         const double *targets, const double *sample_weight,
@@ -234,7 +237,7 @@ int fnn_train_epoch_f64(double *loss_out, double *batch_losses, double *params, 
                         int act, int loss, int optimizer, uint64_t seed,
                         double act_param, double lr, double momentum, double beta1, double beta2,
                         double eps, double rho, double alpha, double l1, double wd, double dropout,
-                        double loss_clip);
+                        double loss_clip, double loss_div);
 /* The loss and gradient of the same network over all n rows of x as one batch, in
  * order, with no update and no dropout (L-BFGS's objective): loss_out receives the
  * batch loss above (L2 term included) and grads d loss / d params, the weights' with
@@ -278,7 +281,7 @@ int fnn_train_epoch_csr_f32(double *loss_out, double *batch_losses, float *param
                             int act, int loss, int optimizer, uint64_t seed,
                             double act_param, double lr, double momentum, double beta1, double beta2,
                             double eps, double rho, double alpha, double l1, double wd, double dropout,
-                            double loss_clip);
+                            double loss_clip, double loss_div);
 int fnn_train_epoch_csr_f64(double *loss_out, double *batch_losses, double *params, double *grads,
                             double *state, const double *x_data, const int32_t *x_indices,
                             const int64_t *x_indptr, const int32_t *labels, const double *targets,
@@ -287,7 +290,7 @@ int fnn_train_epoch_csr_f64(double *loss_out, double *batch_losses, double *para
                             int act, int loss, int optimizer, uint64_t seed,
                             double act_param, double lr, double momentum, double beta1, double beta2,
                             double eps, double rho, double alpha, double l1, double wd, double dropout,
-                            double loss_clip);
+                            double loss_clip, double loss_div);
 int fnn_loss_grad_csr_f32(double *loss_out, float *grads, const float *params, const float *x_data,
                           const int32_t *x_indices, const int64_t *x_indptr, const int32_t *labels,
                           const float *targets, const double *sample_weight, const int64_t *sizes,

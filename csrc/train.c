@@ -111,6 +111,7 @@ typedef struct {                                                                
     uint32_t threshold;                                                                   \
     double act_param, lr, mu, b1, b2, eps, rho, alpha, l1, wd, scale;                     \
     double loss_clip;                                                                     \
+    double loss_div; /* the data term of a batch's loss divided by it (not its gradient) */ \
     int64_t chunk; /* loss_grad: rows per chunk (grad_chunk_rows) */                       \
     int64_t batch_nnz; /* a CSR x: the most non-zeros of a batch or chunk (csr_batch_nnz) */ \
     int64_t *w_off, *b_off;                                                               \
@@ -401,6 +402,7 @@ static double batch_loss_##SFX(const epoch_##SFX *E, const double *parts, int n_
         for (int u = 0; u < n_parts; u++) bl += parts[u];                                 \
         bl /= s;                                                                          \
     }                                                                                     \
+    bl /= E->loss_div;                                                                    \
     if (E->alpha > 0) bl += E->alpha * l2 / s;                                            \
     return bl;                                                                            \
 }                                                                                         \
@@ -748,7 +750,7 @@ static int epoch_call_##SFX(double *loss_out, double *batch_losses, T *params, T
                             int64_t step, int act, int loss, int opt, uint64_t seed,      \
                             double act_param, double lr, double mu, double b1, double b2, \
                             double eps, double rho, double alpha, double l1, double wd,   \
-                            double dropout, double loss_clip) {                           \
+                            double dropout, double loss_clip, double loss_div) {          \
     epoch_##SFX E = {                                                                     \
         .params = params, .grads = grads, .state = state, .x = x, .targets = targets,     \
         .labels = labels, .xi = xi, .xp = xp, .sample_weight = sample_weight,             \
@@ -758,7 +760,8 @@ static int epoch_call_##SFX(double *loss_out, double *batch_losses, T *params, T
         .keep_z = act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH, .seed = seed,          \
         .threshold = (uint32_t)(dropout * (double)(1 << 24)), .act_param = act_param,     \
         .lr = lr, .mu = mu, .b1 = b1, .b2 = b2, .eps = eps, .rho = rho, .alpha = alpha,   \
-        .l1 = l1, .wd = wd, .scale = 1.0 / (1.0 - dropout), .loss_clip = loss_clip};      \
+        .l1 = l1, .wd = wd, .scale = 1.0 / (1.0 - dropout), .loss_clip = loss_clip,       \
+        .loss_div = loss_div};                                                            \
     return run_##SFX(&E, loss_out, batch_losses);                                         \
 }                                                                                         \
                                                                                           \
@@ -769,11 +772,12 @@ int fnn_train_epoch_##SFX(double *loss_out, double *batch_losses, T *params, T *
                           int64_t batch_size, int64_t step, int act, int loss, int opt,   \
                           uint64_t seed, double act_param, double lr, double mu,          \
                           double b1, double b2, double eps, double rho, double alpha,     \
-                          double l1, double wd, double dropout, double loss_clip) {       \
+                          double l1, double wd, double dropout, double loss_clip,         \
+                          double loss_div) {                                              \
     return epoch_call_##SFX(loss_out, batch_losses, params, grads, state, x, NULL, NULL,  \
                             labels, targets, sample_weight, perm, sizes, L, m, batch_size, \
                             step, act, loss, opt, seed, act_param, lr, mu, b1, b2, eps,   \
-                            rho, alpha, l1, wd, dropout, loss_clip);                      \
+                            rho, alpha, l1, wd, dropout, loss_clip, loss_div);            \
 }                                                                                         \
                                                                                           \
 int fnn_train_epoch_csr_##SFX(double *loss_out, double *batch_losses, T *params, T *grads, \
@@ -785,12 +789,12 @@ int fnn_train_epoch_csr_##SFX(double *loss_out, double *batch_losses, T *params,
                               int loss, int opt, uint64_t seed, double act_param,         \
                               double lr, double mu, double b1, double b2, double eps,     \
                               double rho, double alpha, double l1, double wd,             \
-                              double dropout, double loss_clip) {                         \
+                              double dropout, double loss_clip, double loss_div) {        \
     return epoch_call_##SFX(loss_out, batch_losses, params, grads, state, x_data,         \
                             x_indices, x_indptr, labels, targets, sample_weight, perm,    \
                             sizes, L, m, batch_size, step, act, loss, opt, seed,          \
                             act_param, lr, mu, b1, b2, eps, rho, alpha, l1, wd, dropout,  \
-                            loss_clip);                                                   \
+                            loss_clip, loss_div);                                         \
 }                                                                                         \
                                                                                           \
 /* One batch of all n rows, read in place (in chunks, see GRAD_CHUNK_ROWS), and no      \
@@ -807,7 +811,7 @@ static int grad_call_##SFX(double *loss_out, T *grads, const T *params, const T 
         .sizes = sizes, .L = L, .m = n, .batch_size = n, .act = act, .loss = loss,        \
         .opt = OPT_GRAD_ONLY,                                                             \
         .keep_z = act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH, .act_param = act_param, \
-        .alpha = alpha, .scale = 1.0, .loss_clip = loss_clip,                             \
+        .alpha = alpha, .scale = 1.0, .loss_clip = loss_clip, .loss_div = 1.0,            \
         .chunk = grad_chunk_rows(sizes, L, n, sizeof(T), xp != NULL)};                    \
     return run_##SFX(&E, loss_out, NULL);                                                 \
 }                                                                                         \

@@ -1109,7 +1109,8 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, rho: float = 0.9,
                 alpha: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0, dropout: float = 0.0,
                 seed: int = 0, param: Optional[float] = None, batch_losses: Optional[Array] = None,
-                sample_weight=None, loss_clip: float = 0.0, backend: Optional[str] = None) -> float:
+                sample_weight=None, loss_clip: float = 0.0, loss_div: float = 1.0,
+                backend: Optional[str] = None) -> float:
     """Train an MLP for one epoch of mini-batches, in place; return the epoch's mean loss.
 
     The network has ``len(sizes) - 1`` dense layers; hidden layers use
@@ -1149,6 +1150,11 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     reported losses (not the gradients) are then scikit-learn's log loss, -log
     of the probabilities (softmax, or sigmoid and 1 - sigmoid, rounded to the
     dtype) clipped to ``[eps, 1 - eps]``; mse ignores it.
+
+    loss_div: > 0; each batch's data term is reported divided by it before the L2
+    term is added (the gradients are not scaled): scikit-learn's squared loss of k
+    outputs is ``sum / (2 rows k)`` but its gradient that of ``sum / (2 rows)``, so
+    its MLPRegressor's loss is this epoch's with ``loss="mse", loss_div=k``.
     """
     from .backends import _train_reference as spec
 
@@ -1206,6 +1212,7 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     if dropout > 0 and len(sizes_t) - 2 > spec.DROPOUT_STRIDE:
         raise ValueError(f"dropout supports at most {spec.DROPOUT_STRIDE} hidden layers")
     loss_clip = check_real("loss_clip", loss_clip, low=0.0, high=0.5, high_open=True)
+    loss_div = check_real("loss_div", loss_div, low=0.0, low_open=True)
     seed = check_int("seed", seed)
     if seed >= 1 << 64:
         raise ValueError(f"seed must be < 2**64, got {seed}")
@@ -1220,7 +1227,8 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
                                 (("params", params), ("grads", grads), ("state", state)) + _x_arrays(X)
                                 + (("y", y_arr), ("perm", perm_arr), ("sample_weight", sw)))
     args = (params, grads, state, X, y_arr, perm_arr, sizes_t, code, param, loss_code, opt, lr, step, batch_size,
-            momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses, sw, loss_clip)
+            momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses, sw, loss_clip,
+            loss_div)
     return float(_run("train_epoch", mod, "train_epoch", args, _x_flops(X, sizes_t, perm_arr), 0.0))
 
 

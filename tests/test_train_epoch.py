@@ -295,6 +295,8 @@ def test_c_epoch_split_over_threads_by_rows(dtype, optimizer, loss, extras):
     """The data-parallel epoch (each thread a share of every batch's rows, gradients
     added in thread order) against the reference, and against itself on 1 thread."""
     kw = dict(EXTRAS[extras], **ROW_SPLIT)
+    if loss == "mse":
+        kw["loss_div"] = 3.0  # (the reported losses of scikit-learn's 3-output squared loss)
     if "sample_weight" in kw:
         kw["sample_weight"] = np.r_[0.0, np.random.default_rng(3).random(ROW_SPLIT["n"] - 1) * 2]
     before = fastnn.get_num_threads()
@@ -402,6 +404,46 @@ def test_l2_term_is_the_backends_l2_kernel(backend):
                   activation="relu", loss="mse", optimizer="sgd", lr=0.01, step=0, batch_size=n, alpha=alpha,
                   batch_losses=bl, backend=backend)
     assert bl[0] == alpha * K.l2_penalty(params[:nw], backend=backend) / n
+
+
+@pytest.mark.parametrize("backend", ["numpy"] + NATIVE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_loss_div_divides_each_batchs_data_term_only(backend, dtype, weighted):
+    """loss_div=k in one call against k's division made batch by batch from undivided
+    calls (the estimator's multi-output regressor ran so before: one call a batch, its L2
+    term alpha * l2_penalty(W) / s of the weights before it): the same updates to the bit
+    (the gradient is not divided) and each batch's loss data / k + its L2 term."""
+    k, alpha = SIZES[-1], 0.05
+    params, X, y = _problem(dtype, "mse")
+    nw = layout(SIZES)[2]
+    sw = np.r_[0.0, np.random.default_rng(3).random(N - 1) * 2] if weighted else None
+    perm = np.random.default_rng(4).permutation(N)
+    common = dict(sizes=SIZES, activation="tanh", loss="mse", optimizer="adam", lr=0.05, batch_size=BS,
+                  alpha=alpha, sample_weight=sw, backend=backend)
+    nb = -(-N // BS)
+
+    one = params.copy()
+    state = np.zeros((2, one.size), dtype)
+    got = np.full(nb, np.nan)
+    epoch = K.train_epoch(one, np.empty_like(one), state, X, y, perm, step=0, batch_losses=got, loss_div=float(k),
+                          **common)
+
+    split = params.copy()
+    state = np.zeros((2, split.size), dtype)
+    want, undivided = np.empty(nb), np.empty(nb)
+    for b in range(nb):
+        rows = perm[b * BS:(b + 1) * BS]
+        s = len(rows) if sw is None else float(np.sum(sw[rows]))
+        pen = alpha * K.l2_penalty(split[:nw], backend=backend) / s
+        data_and_pen = K.train_epoch(split, np.empty_like(split), state, X, y, rows, step=b, **common)
+        want[b] = (data_and_pen - pen) / k + pen
+        undivided[b] = data_and_pen
+    np.testing.assert_array_equal(one, split)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    lengths = np.minimum(BS, N - BS * np.arange(nb))
+    np.testing.assert_allclose(epoch, np.dot(got, lengths) / N, rtol=1e-14)
+    assert np.all(got < undivided)  # a division there was to see
 
 
 @pytest.mark.parametrize("sizes", [[5, 40, 30, 3], [2, 3, 2], [3, 4, 4]], ids=["tail", "short", "whole"])
@@ -605,6 +647,8 @@ def _bad(exc, match, change):
     (ValueError, r"loss_clip must be a finite number >= 0.0 and < 0.5", {"loss_clip": 0.5}),
     (ValueError, r"loss_clip must be a finite number >= 0.0", {"loss_clip": -1e-7}),
     (ValueError, r"loss_clip must be", {"loss_clip": float("nan")}),
+    (ValueError, r"loss_div must be a finite number > 0.0", {"loss_div": 0.0}),
+    (ValueError, r"loss_div must be", {"loss_div": float("inf")}),
     (ValueError, r"sample_weight must have shape \(23,\)", {"sample_weight": np.ones(22)}),
     (TypeError, "sample_weight must hold real numbers", {"sample_weight": np.array(["a"] * 23)}),
     (ValueError, "sample_weight must be finite", {"sample_weight": np.r_[np.ones(22), np.nan]}),

@@ -55,7 +55,7 @@ def _x_args(ct, X):
 
 def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
                 momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses,
-                sample_weight=None, loss_clip=0.0):
+                sample_weight=None, loss_clip=0.0, loss_div=1.0):
     """Run one epoch in C; return sum(batch_loss * rows) / len(perm)."""
     ct = _CTYPE[params.dtype]
     sz = _sizes_array(sizes)
@@ -71,7 +71,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
         _NULL if sample_weight is None else ffi.from_buffer("double[]", sample_weight),
         ffi.from_buffer("int64_t[]", perm), ffi.from_buffer("int64_t[]", sz),
         len(sizes) - 1, perm.shape[0], batch_size, step, act, loss, opt, seed,
-        param, lr, momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, loss_clip,
+        param, lr, momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, loss_clip, loss_div,
     )
     if status == lib.FNN_ENOMEM:
         raise MemoryError("fnn_train_epoch: could not allocate the epoch's workspace")

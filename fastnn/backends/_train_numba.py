@@ -275,7 +275,7 @@ def _csr_weight_grad(gW, xdata, xind, xptr, idx, dz):
 @_jit
 def _epoch(params, grads, state, X, xdata, xind, xptr, labels, targets, perm, sizes, act, param, loss, opt, lr,
            step, batch_size, mu, b1, b2, eps, rho, alpha, l1, wd, dropout, seed, batch_losses, threshold, sw,
-           loss_clip):
+           loss_clip, loss_div):
     # X: dense rows, or (xptr non-empty) a CSR X whose values, column indices and row
     # pointers are xdata, xind, xptr (X is then an empty placeholder)
     sparse = xptr.shape[0] > 0
@@ -356,6 +356,7 @@ def _epoch(params, grads, state, X, xdata, xind, xptr, labels, targets, perm, si
         out = h_buf[a_off[L - 1] * bs:a_off[L - 1] * bs + rows * sizes[L]].reshape(rows, sizes[L])
         dlog = dlog_buf[:rows * sizes[L]].reshape(rows, sizes[L])
         batch_loss, s = _loss(loss, dlog, out, labels, targets, idx, sw, loss_clip, rowmax_buf[:rows])
+        batch_loss /= loss_div  # the reported value only (see the reference)
         if alpha > 0.0:
             # the Numba l2 kernel's sum (float64 lanes in a vector register): one scalar
             # chain of additions here took a quarter of the epoch at 64-128-64-10, batch 32
@@ -414,7 +415,7 @@ _sizes_cache: dict = {}
 
 def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
                 momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses,
-                sample_weight=None, loss_clip=0.0):
+                sample_weight=None, loss_clip=0.0, loss_div=1.0):
     """Run one epoch in compiled code; return sum(batch_loss * rows) / len(perm)."""
     sz = _sizes_cache.get(sizes)
     if sz is None:
@@ -432,7 +433,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
                         np.uint64(seed), _EMPTY_LOSSES if batch_losses is None else batch_losses,
                         np.uint64(dropout_threshold(dropout)),
                         _EMPTY_WEIGHTS if sample_weight is None else sample_weight,
-                        loss_clip))
+                        loss_clip, loss_div))
 
 
 #: loss_grad's rows per pass on a dense X here: passes of 256 rows keep a batch's layer buffers

@@ -119,8 +119,9 @@ def _loss(loss, g, out, yb, clip):
 
 def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, lr, step, batch_size,
                 momentum, beta1, beta2, eps, rho, alpha, l1, weight_decay, dropout, seed, batch_losses,
-                sample_weight=None, loss_clip=0.0):
-    """Run every mini-batch of one epoch in place; return sum(batch_loss * rows) / len(perm)."""
+                sample_weight=None, loss_clip=0.0, loss_div=1.0):
+    """Run every mini-batch of one epoch in place; return sum(batch_loss * rows) / len(perm).
+    A batch's loss: its data term / loss_div, plus alpha * l2(W) / s."""
     sizes = tuple(int(s) for s in sizes)
     L = len(sizes) - 1
     w_off, b_off, nw, _ = layout(sizes)
@@ -186,6 +187,7 @@ def train_epoch(params, grads, state, X, y, perm, sizes, act, param, loss, opt, 
                 batch_loss += float(wb[r]) * _loss(loss, g[r:r + 1], out[r:r + 1], yb[r:r + 1], loss_clip)
                 g[r] *= dt.type(float(wb[r]) / s)
             batch_loss /= s
+        batch_loss /= loss_div  # the reported value only: g is the gradient of the undivided loss
         if alpha > 0:
             batch_loss += alpha * R.l2(params[:nw]) / s
         for l in range(L - 1, -1, -1):

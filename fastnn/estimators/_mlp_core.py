@@ -453,12 +453,10 @@ def native_objective(net: Net, flat: np.ndarray, grads: np.ndarray, X: np.ndarra
 
 
 def _unchecked_epoch(net: Net, h: Hyper, opt: OptState, flat, grads, state, X, y_native, batch_size: int,
-                     alpha: float, dropout: float, seed: int, sample_weight, loss_clip: float):
+                     alpha: float, dropout: float, seed: int, sample_weight, loss_clip: float, loss_div: float):
     """``(rows, step) -> loss``: native_epoch's kernels.train_epoch call without its checks,
     for the estimator's own buffers and its validated dense data; each call still checks
-    that its rows index X. The checks ran at every native call: once a batch for a
-    multi-output regressor with alpha > 0 (3 outputs, 5000 x 40, (128, 64), batch 64, one
-    thread: 3.4x -> 4.6x scikit-learn's speed). None where the checked call is needed (a
+    that its rows index X (~15 us an epoch less). None where the checked call is needed (a
     sparse X, sample weights, whose batches must not sum to 0, or operands not as
     train_epoch would pass them)."""
     from ..backends import _train_reference as spec
@@ -481,7 +479,8 @@ def _unchecked_epoch(net: Net, h: Hyper, opt: OptState, flat, grads, state, X, y
     head = (flat, grads, state, X, y_native)
     mid = (sizes, code, param, spec.LOSSES[NATIVE_LOSS[net.out_activation]], spec.OPTIMIZERS[h.native_name()])
     tail = (int(batch_size), float(h.momentum), float(h.beta1), float(h.beta2), float(h.eps), RMSPROP_RHO,
-            float(alpha), 0.0, float(h.weight_decay), float(dropout), int(seed), None, None, float(loss_clip))
+            float(alpha), 0.0, float(h.weight_decay), float(dropout), int(seed), None, None, float(loss_clip),
+            float(loss_div))
 
     def call(rows: np.ndarray, step: int) -> float:
         if not rows.size or rows[rows.argmin()] < 0 or rows[rows.argmax()] >= n:
@@ -504,16 +503,14 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
     epoch less (a digits fit's 30 epochs: 1%).
 
     The native mse is sum / (2 rows); scikit-learn's squared loss is that divided by
-    the number of outputs k, with the L2 term NOT divided. With k > 1 and alpha > 0
-    the two terms must be split per batch, so the epoch runs as one native call per
-    batch with the penalty 0.5 alpha ||W||^2 / rows computed before each (the same
-    weights, a little more call overhead); otherwise one call does the whole epoch.
-    With sample_weight, "rows" is the sum of the batch's weights (scikit-learn's).
+    the number of outputs k, with the L2 term NOT divided and the gradient not either:
+    the epoch's ``loss_div=k`` (each batch's data term divided before its L2 term is
+    added, as scikit-learn sums them), one native call for the whole epoch.
     """
     name = h.native_name()
     state = opt.state[:0] if name == "sgd" else opt.state  # plain sgd keeps no state
     k = net.sizes[-1]
-    rescale = net.out_activation == "identity" and k > 1
+    loss_div = float(k) if net.out_activation == "identity" else 1.0
     loss_clip = _loss_clip(net, flat.dtype)
     # (the objects themselves are alive in the caller: their ids cannot be reused meanwhile)
     key = tuple(id(o) for o in (net, h, opt, flat, X, y_native, sample_weight, opt.state)) + (
@@ -523,7 +520,7 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
     else:
         grads = np.empty_like(flat)
         fast = _unchecked_epoch(net, h, opt, flat, grads, state, X, y_native, batch_size, alpha, dropout, seed,
-                                sample_weight, loss_clip)
+                                sample_weight, loss_clip, loss_div)
         if cache is not None:
             cache.update(key=key, grads=grads, fast=fast)
 
@@ -536,26 +533,9 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
                              beta2=h.beta2, eps=h.eps, rho=RMSPROP_RHO, alpha=alpha,
                              weight_decay=h.weight_decay, dropout=dropout, seed=seed, param=net.param,
                              batch_losses=batch_losses, sample_weight=sample_weight, loss_clip=loss_clip,
-                             backend=net.backend)
+                             loss_div=loss_div, backend=net.backend)
 
     n_batches = -(-len(perm) // batch_size)
-    if rescale and alpha > 0:
-        if sample_weight is not None:
-            # the penalty below divides by each batch's weight sum: the kernels' zero-sum
-            # error first, its batch numbered over the epoch as in the one-call path
-            K._row_weights(sample_weight, X.shape[0], perm, batch_size)
-        w = flat[:net.layout.n_weights]
-        total = 0.0
-        for b in range(n_batches):
-            rows = perm[b * batch_size:(b + 1) * batch_size]
-            s = len(rows) if sample_weight is None else float(np.sum(sample_weight[rows]))
-            pen = alpha * K.l2_penalty(w, backend=net.backend) / s
-            loss_b = run(rows, opt.step + b)
-            total += ((loss_b - pen) / k + pen) * len(rows)
-        loss = total / len(perm)
-    else:
-        loss = fused_epoch(run, perm, batch_size=batch_size, step=opt.step, sizes=net.sizes)
-        if rescale:
-            loss /= k
+    loss = fused_epoch(run, perm, batch_size=batch_size, step=opt.step, sizes=net.sizes)
     opt.step += n_batches
     return float(loss)
