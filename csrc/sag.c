@@ -107,7 +107,22 @@ int fnn_sag_##SFX(T *restrict coef, T *restrict intercept, T *restrict sum_gradi
             T *restrict gmem = gradient_memory + s * k;                                   \
             if (seen[s] == 0) { num_seen++; seen[s] = 1; }                                \
             /* the pending updates, then the prediction: one pass (the dot in order) */   \
-            if (xi) {  /* only the sample's features, each from its own last step */      \
+            if (xi && k == 1) {  /* as below, the dot summed as each weight is made current \
+                                  * (its additions' latency hidden behind the lag updates) */ \
+                T acc = 0;                                                                \
+                for (int64_t jj = 0; jj < nnz; jj++) {                                    \
+                    const int64_t f = xi[jj];                                             \
+                    if (itr > 0) {                                                        \
+                        T cs, csp;                                                        \
+                        lag_sums_##SFX(&cs, &csp, cum, cum_prox, itr, hist[f], prox);     \
+                        coef[f] = lag_one_##SFX(coef[f], sg[f], cs, csp, cum, cum_prox,   \
+                                                itr, hist[f], prox);                      \
+                        hist[f] = itr;                                                    \
+                    }                                                                     \
+                    acc += coef[f] * xs[jj];                                              \
+                }                                                                         \
+                pred[0] = acc;                                                            \
+            } else if (xi) {  /* only the sample's features, each from its own last step */ \
                 for (int64_t jj = 0; itr > 0 && jj < nnz; jj++) {                         \
                     const int64_t f = xi[jj];                                             \
                     T cs, csp;                                                            \
