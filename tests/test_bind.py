@@ -331,5 +331,42 @@ def test_a_bound_loss_grad_checks_its_labels_at_every_call_and_takes_dense_array
         K.bind(K.loss_grad, params, grads, np.asfortranarray(X), labels, **kw)
     import scipy.sparse as sp
 
-    with pytest.raises(ValueError, match="X must be a numpy.ndarray"):  # a CSR X is checked into new arrays
-        K.bind(K.loss_grad, params, grads, sp.csr_matrix(X), labels, **kw)
+    # a sparse X: loss_grad's own errors (it never casts X's values to params' dtype)
+    with pytest.raises(TypeError, match="X.data has dtype float32 but the other operands are float64"):
+        K.bind(K.loss_grad, params, grads, sp.csr_matrix(X.astype(np.float32)), labels, **kw)
+    with pytest.raises(TypeError, match="X is a sparse CSC matrix"):
+        K.bind(K.loss_grad, params, grads, sp.csc_matrix(X), labels, **kw)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "c"])
+def test_a_bound_loss_grad_reads_a_csr_xs_values_in_place_and_its_structure_as_bound(backend):
+    """A CSR X: the checked call's numbers; a later change to X.data is seen (read in
+    place, as a dense X), one to its structure is not (copied at bind time: its indices
+    index memory in C, unchecked by the bound call)."""
+    import scipy.sparse as sp
+
+    if backend not in K.backends.available():
+        pytest.skip(f"backend {backend} is not available here")
+    rng = np.random.default_rng(11)
+    dense = np.where(rng.random((30, 7)) < 0.4, rng.standard_normal((30, 7)), 0.0)
+    X = sp.csr_matrix(dense)
+    labels = rng.integers(0, 3, 30).astype(np.int32)
+    params, grads = rng.standard_normal(7 * 3 + 3), np.zeros(7 * 3 + 3)
+    kw = dict(sizes=(7, 3), activation="identity", loss="softmax_xent", alpha=0.1,
+              sample_weight=rng.random(30) + 0.5, backend=backend)
+    bound = K.bind(K.loss_grad, params, grads, X, labels, **kw)
+    np.testing.assert_array_equal(grads, 0.0)  # binding runs nothing
+    for _ in range(2):
+        params[...] = rng.standard_normal(params.size)
+        want_grads = np.empty_like(grads)
+        want = K.loss_grad(params.copy(), want_grads, X.copy(), labels.copy(), **kw)
+        assert bound() == want
+        np.testing.assert_array_equal(grads, want_grads)
+    X.data *= 2.0  # the values: read at every call
+    want = K.loss_grad(params, np.empty_like(grads), X, labels, **kw)
+    assert bound() == want
+    bound_structure = X.copy()
+    X.indices[:] = 10**6  # out of range: a checked call refuses it; the bound one reads its own copy
+    with pytest.raises(ValueError, match="X.indices must be"):
+        K.loss_grad(params, np.empty_like(grads), X, labels, **kw)
+    assert bound() == K.loss_grad(params, np.empty_like(grads), bound_structure, labels, **kw)
