@@ -162,11 +162,13 @@ def _cases(epochs):
          dict(solver="newton-cholesky")),
         # liblinear's objective (intercept penalised) by fastnn's Newton solvers, not liblinear's:
         # parity is the two solvers' distance at this tol (L1 at 1e-8: at the default tol,
-        # liblinear's L1 fit is 1e-1 from the optimum and may zero the intercept, fastnn's 1e-4)
+        # liblinear's L1 fit is 1e-1 from the optimum and may zero the intercept, fastnn's 1e-4);
+        # random_state on every liblinear row: scikit-learn's liblinear shuffles with it (from the global
+        # RNG without it: another fit and parity every run)
         ("breast_cancer", "LogisticRegression liblinear L2", skl.LogisticRegression, fe.LogisticRegression,
-         dict(solver="liblinear")),
+         dict(solver="liblinear", random_state=0)),
         ("breast_cancer", "LogisticRegression liblin L1 1e-8", skl.LogisticRegression, fe.LogisticRegression,
-         dict(solver="liblinear", l1_ratio=1.0, tol=1e-8)),
+         dict(solver="liblinear", l1_ratio=1.0, tol=1e-8, random_state=0)),
         ("regression5k", "Ridge sag", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="sag", random_state=0)),
         ("regression5k", "Ridge", skl.Ridge, fe.Ridge, dict(alpha=1.0)),
         ("regression5k", "Ridge positive", skl.Ridge, fe.Ridge, dict(alpha=1.0, positive=True)),
@@ -201,20 +203,18 @@ def _cases(epochs):
         # liblinear's L1 on the CSR matrix as it is: proximal Newton, its models by kernels.l1_quadratic_cd
         # on X as CSC (it densified X, refusing this 2.2 GiB one), scikit-learn's liblinear natively
         ("tfidf20k", "LogisticRegression liblinear L1 sparse", skl.LogisticRegression, fe.LogisticRegression,
-         dict(solver="liblinear", l1_ratio=1.0)),
+         dict(solver="liblinear", l1_ratio=1.0, random_state=0)),
         # weak regularisation: ~8000 of the 20000 coefficients non-zero, each model's working set ~10000 columns;
         # both solvers stop short of the optimum (tol 1e-4), so the coefficients differ (parity 0.12) while
         # the objectives agree to 1e-7 (liblinear's objective, C sum loss + |w|_1: 40542.127 fastnn, 40542.129 scikit-learn)
-        # (random_state: scikit-learn's liblinear shuffles with it, from the global RNG without it: a
-        # different fit every run)
         ("tfidf20k", "LogisticRegression liblinear L1 C=10", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="liblinear", l1_ratio=1.0, C=10.0, random_state=0)),
         ("binary20k", "LogisticRegression newton-cholesky", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cholesky")),
         ("binary20k", "LogisticRegression liblinear L2", skl.LogisticRegression, fe.LogisticRegression,
-         dict(solver="liblinear")),
+         dict(solver="liblinear", random_state=0)),
         ("binary20k", "LogisticRegression liblinear L1", skl.LogisticRegression, fe.LogisticRegression,
-         dict(solver="liblinear", l1_ratio=1.0, C=0.01)),
+         dict(solver="liblinear", l1_ratio=1.0, C=0.01, random_state=0)),
         ("classes50k", "LogisticRegression 10 cl newton-cg", skl.LogisticRegression, fe.LogisticRegression,
          dict(solver="newton-cg")),
         # the multinomial Hessian: 55 blocks of class pairs, all from one pass over X (kernels.dense_sandwich's 2-D h)
