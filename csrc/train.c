@@ -438,14 +438,21 @@ static double w0_update_##SFX(const epoch_##SFX *E, const work_##SFX *w, T *bufs
         for (int64_t c = 0; c < nch; c++) {                                               \
             int64_t j0 = c * per, j1 = j0 + per < in ? j0 + per : in, p0 = j0 * o;        \
             int64_t n = (j1 - j0) * o;                                                    \
+            fnn_csc_weight_grad_##SFX(gb, w->colptr + j0, w->erow, w->eval, w->dz0,       \
+                                      j1 - j0, o, 0);                                     \
+            /* Adam sums a chunk of one fnn_l2 part as it updates it (l2_and_update) */   \
+            double fused = E->alpha > 0 && E->opt >= FNN_OPT_ADAM && E->l1 == 0           \
+                           && n <= (int64_t)FNN_ELEMWISE_PAR_MIN                          \
+                ? fnn_adam_sumsq_##SFX(E->params + p0, st0 + p0, st1 + p0, gb, n, E->lr,  \
+                                       E->b1, E->b2, E->eps, (int64_t)t, E->alpha / s, E->wd) \
+                : -1.0;                                                                   \
+            if (fused >= 0) { sq[c] = 0.5 * fused; continue; }                            \
             if (E->alpha > 0) { /* in pieces fnn_l2 sums on one thread whatever the count */ \
                 sq[c] = 0;                                                                \
                 for (int64_t q = 0; q < n; q += (int64_t)FNN_ELEMWISE_PAR_MIN)            \
                     sq[c] += fnn_l2_##SFX(E->params + p0 + q, n - q < (int64_t)FNN_ELEMWISE_PAR_MIN \
                                                               ? n - q : (int64_t)FNN_ELEMWISE_PAR_MIN); \
             }                                                                             \
-            fnn_csc_weight_grad_##SFX(gb, w->colptr + j0, w->erow, w->eval, w->dz0,       \
-                                      j1 - j0, o, 0);                                     \
             update_##SFX(E->opt, E->params + p0, st0 ? st0 + p0 : NULL,                   \
                          st1 ? st1 + p0 : NULL, gb, n, E->lr, (int64_t)t, E->mu, E->b1,   \
                          E->b2, E->eps, E->rho, E->alpha / s, E->l1, E->wd);              \

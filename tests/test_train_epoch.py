@@ -482,6 +482,42 @@ def test_adam_batches_sum_the_l2_term_as_the_l2_kernel(sizes, dtype, optimizer):
     assert runs[0][2] == runs[1][2]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam_sums_a_csr_first_layers_l2_term_as_it_updates_its_chunks(dtype, optimizer):
+    """A CSR X's first layer is updated in chunks of its rows (train.c's w0_update): Adam's
+    512-bit form sums each chunk's squares as it updates it, the same bits as the separate
+    passes of the 8-lane forms (chunks of 4095 and 805 weights here: partial blocks of 16)."""
+    import scipy.sparse as sp
+    from fastnn.backends import c as cb
+
+    if not cb.cpu_has_avx512f():
+        pytest.skip("the fused form needs AVX-512F")
+    sizes, n, alpha = [700, 7, 3], 40, 0.3
+    size = layout(sizes)[3]
+    rng = np.random.default_rng(8)
+    params = (0.1 * rng.standard_normal(size)).astype(dtype)
+    X = sp.random(n, sizes[0], density=0.02, format="csr", random_state=9, dtype=dtype)
+    labels = rng.integers(0, 3, n).astype(np.int32)
+    before = cb.get_zmm_divide()
+    runs = []
+    try:
+        for zmm in (True, False):
+            cb.set_zmm_divide(zmm)
+            p, bl = params.copy(), np.full(3, np.nan)
+            state = np.zeros((2, size), dtype)
+            loss = K.train_epoch(p, np.empty_like(p), state, X, labels, np.arange(n), sizes=sizes,
+                                 activation="relu", loss="softmax_xent", optimizer=optimizer, lr=0.01, step=0,
+                                 batch_size=16, alpha=alpha, weight_decay=0.1 if optimizer == "adamw" else 0.0,
+                                 batch_losses=bl, backend="c")
+            runs.append((p, state, bl, loss))
+    finally:
+        cb.set_zmm_divide(before)
+    for a, b in zip(runs[0], runs[1]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(runs[0][0], params)  # (trained)
+
+
 @pytest.mark.skipif(not NATIVE, reason="no native epoch built")
 @pytest.mark.parametrize("backend", NATIVE)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
