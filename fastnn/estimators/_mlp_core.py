@@ -536,6 +536,7 @@ def native_epoch(net: Net, h: Hyper, opt: OptState, flat: np.ndarray, X: np.ndar
                              loss_div=loss_div, backend=net.backend)
 
     n_batches = -(-len(perm) // batch_size)
-    loss = fused_epoch(run, perm, batch_size=batch_size, step=opt.step, sizes=net.sizes)
+    loss = fused_epoch(run, perm, batch_size=batch_size, step=opt.step, sizes=net.sizes,
+                       nnz_per_row=X.nnz / max(X.shape[0], 1) if sp.issparse(X) else None)
     opt.step += n_batches
     return float(loss)
