@@ -23,7 +23,7 @@ from fastnn import backends, kernels
 c_backend = pytest.importorskip("fastnn.backends.c")
 lib = c_backend.lib
 
-from conftest import ISAS  # noqa: E402  (and the isa fixture: every ISA path this CPU runs)
+from conftest import ISAS  # noqa: E402, F401  (and the isa fixture: every ISA path this CPU runs)
 
 #: bound on |C - C_ref| / (|A| |B| + |beta C| + 1): a few ulps of the accumulation
 TOL = {np.float32: 3e-6, np.float64: 1e-14}

@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover
 try:
     from sklearn.utils.fixes import _sparse_linalg_cg
 except ImportError:  # pragma: no cover -- scikit-learn dropped it with scipy < 1.12
-    from scipy.sparse.linalg import cg as _sparse_linalg_cg
+    from scipy.sparse.linalg import cg as _sparse_linalg_cg  # noqa: F401  (re-exported)
 
 
 try:

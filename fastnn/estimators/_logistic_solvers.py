@@ -178,7 +178,7 @@ class _KernelLoss:
     def gradient_hessian(self, coef, *_, gradient_out=None, hessian_out=None, **__):
         """(gradient, Hessian, hessian_warning), written into the given buffers (NewtonCholeskySolver's)."""
         W, P, grad = self._proba_gradient(coef)
-        fi, k = self.fit_intercept, self.base_loss.n_classes
+        k = self.base_loss.n_classes
         n = coef.size
         hess = np.empty((n, n)) if hessian_out is None else hessian_out
         w = self.row_weights()
