@@ -446,6 +446,21 @@ def test_loss_div_divides_each_batchs_data_term_only(backend, dtype, weighted):
     assert np.all(got < undivided)  # a division there was to see
 
 
+def _on_each_divider_form(run):
+    """[run() with the C optimizers' 512-bit divider form on, run() with it off]."""
+    from fastnn.backends import c as cb
+
+    before = cb.get_zmm_divide()
+    try:
+        results = []
+        for zmm in (True, False):
+            cb.set_zmm_divide(zmm)
+            results.append(run())
+        return results
+    finally:
+        cb.set_zmm_divide(before)
+
+
 @pytest.mark.parametrize("sizes", [[5, 40, 30, 3], [2, 3, 2], [3, 4, 4]], ids=["tail", "short", "whole"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
@@ -463,20 +478,17 @@ def test_adam_batches_sum_the_l2_term_as_the_l2_kernel(sizes, dtype, optimizer):
     params[b_off[0]:b_off[-1]] = -1e3  # every hidden unit dead: the output is the output bias
     X = np.random.default_rng(6).random((n, sizes[0])).astype(dtype)
     y = np.tile(params[b_off[-1]:], (n, 1))  # mse targets equal to the output: data loss 0
-    before = cb.get_zmm_divide()
-    runs = []
-    try:
-        for zmm in (True, False):
-            cb.set_zmm_divide(zmm)
-            p, bl = params.copy(), np.full(1, np.nan)
-            state = np.zeros((2, size), dtype)
-            loss = K.train_epoch(p, np.empty_like(p), state, X, y, np.arange(n), sizes=sizes, activation="relu",
-                                 loss="mse", optimizer=optimizer, lr=0.01, step=0, batch_size=n, alpha=alpha,
-                                 weight_decay=0.1 if optimizer == "adamw" else 0.0, batch_losses=bl, backend="c")
-            assert bl[0] == alpha * K.l2_penalty(params[:nw], backend="c") / n
-            runs.append((p, state, loss))
-    finally:
-        cb.set_zmm_divide(before)
+
+    def run():
+        p, bl = params.copy(), np.full(1, np.nan)
+        state = np.zeros((2, size), dtype)
+        loss = K.train_epoch(p, np.empty_like(p), state, X, y, np.arange(n), sizes=sizes, activation="relu",
+                             loss="mse", optimizer=optimizer, lr=0.01, step=0, batch_size=n, alpha=alpha,
+                             weight_decay=0.1 if optimizer == "adamw" else 0.0, batch_losses=bl, backend="c")
+        assert bl[0] == alpha * K.l2_penalty(params[:nw], backend="c") / n
+        return p, state, loss
+
+    runs = _on_each_divider_form(run)
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
     assert runs[0][2] == runs[1][2]
@@ -499,20 +511,17 @@ def test_adam_sums_a_csr_first_layers_l2_term_as_it_updates_its_chunks(dtype, op
     params = (0.1 * rng.standard_normal(size)).astype(dtype)
     X = sp.random(n, sizes[0], density=0.02, format="csr", random_state=9, dtype=dtype)
     labels = rng.integers(0, 3, n).astype(np.int32)
-    before = cb.get_zmm_divide()
-    runs = []
-    try:
-        for zmm in (True, False):
-            cb.set_zmm_divide(zmm)
-            p, bl = params.copy(), np.full(3, np.nan)
-            state = np.zeros((2, size), dtype)
-            loss = K.train_epoch(p, np.empty_like(p), state, X, labels, np.arange(n), sizes=sizes,
-                                 activation="relu", loss="softmax_xent", optimizer=optimizer, lr=0.01, step=0,
-                                 batch_size=16, alpha=alpha, weight_decay=0.1 if optimizer == "adamw" else 0.0,
-                                 batch_losses=bl, backend="c")
-            runs.append((p, state, bl, loss))
-    finally:
-        cb.set_zmm_divide(before)
+
+    def run():
+        p, bl = params.copy(), np.full(3, np.nan)
+        state = np.zeros((2, size), dtype)
+        loss = K.train_epoch(p, np.empty_like(p), state, X, labels, np.arange(n), sizes=sizes,
+                             activation="relu", loss="softmax_xent", optimizer=optimizer, lr=0.01, step=0,
+                             batch_size=16, alpha=alpha, weight_decay=0.1 if optimizer == "adamw" else 0.0,
+                             batch_losses=bl, backend="c")
+        return p, state, bl, loss
+
+    runs = _on_each_divider_form(run)
     for a, b in zip(runs[0], runs[1]):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(runs[0][0], params)  # (trained)
