@@ -223,3 +223,24 @@ def test_other_solvers_still_densify():
     for est in (LogisticRegression(solver="gd"), SoftmaxRegression(solver="gd"), LinearRegression(solver="gd")):
         with pytest.raises(ValueError, match="dense copy would take"):
             est.fit(X, y)
+
+
+def test_logistic_binds_a_csr_x_exactly_where_loss_grad_runs_it_row_by_row():
+    # CSR_ROWWISE_MAX_OUT restates csrc/internal.h's FNN_CSR_ROWS_MAX_OUT: past it loss_grad sorts each
+    # chunk by column first, which lost to scipy's products at 17-24 outputs
+    import os
+    import re
+
+    from fastnn.estimators import _logistic
+
+    header = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "csrc", "internal.h")
+    with open(header) as f:
+        (c_value,) = re.findall(r"#define FNN_CSR_ROWS_MAX_OUT (\d+)", f.read())
+    assert _logistic.CSR_ROWWISE_MAX_OUT == int(c_value)
+    X, score, _ = _data()
+    est = LogisticRegression()
+    Xc = sp.csr_matrix(X)
+    for k, bound in ((1, False), (2, True), (16, True), (17, False)):
+        labels = np.arange(X.shape[0], dtype=np.int32) % k
+        got = est._bound_loss_grad(Xc, labels.astype(float), None, float(X.shape[0]), 1e-3, X.shape[1], k, labels)
+        assert (got is not None) == bound, k

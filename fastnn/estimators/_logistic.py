@@ -28,6 +28,12 @@ from ._validation import validated_rows
 
 __all__ = ["LogisticRegression", "SoftmaxRegression"]
 
+#: the widest output loss_grad runs row by row on a CSR X (FNN_CSR_ROWS_MAX_OUT, csrc/internal.h):
+#: there it beats scipy's two products at every k measured (15000 TF-IDF rows x 20000 columns,
+#: one thread: k = 2 2.9 ms an evaluation against 6.2, k = 16 13.1 against 14.1); wider, it sorts
+#: each chunk's non-zeros by column first and lost at k = 17-24 (18.3 against 16.4 ms at 17)
+CSR_ROWWISE_MAX_OUT = 16
+
 
 class _LbfgsIterationHooks:
     """scipy's L-BFGS-B callback calling scikit-learn's per-iteration callback hooks (1.9+).
@@ -95,10 +101,10 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         """(bound call, params, grads): _loss_grad's kernels.loss_grad checked once a fit (kernels.bind:
         10 us of checks an evaluation on 426 x 30, ~10% of a breast-cancer lbfgs fit; 0.5 ms on a CSR X
         of 1.5 million non-zeros); None where loss_grad would copy X or the targets (float32 X, a
-        strided X), and for a sparse X but a CSR one with two or more outputs (with one, scipy's
-        products cost what loss_grad's pass does, 1.4-1.9 ms on 15000 TF-IDF rows of 100
-        non-zeros, and binding copies the structure: 0.85 ms)."""
-        if (sp.issparse(X) and (X.format != "csr" or k == 1)) or sw_sum == 0:
+        strided X), and for a sparse X but a CSR one with 2 to CSR_ROWWISE_MAX_OUT outputs (with
+        one, scipy's products cost what loss_grad's pass does, 1.4-1.9 ms on 15000 TF-IDF rows of
+        100 non-zeros, and binding copies the structure: 0.85 ms)."""
+        if (sp.issparse(X) and (X.format != "csr" or not 2 <= k <= CSR_ROWWISE_MAX_OUT)) or sw_sum == 0:
             return None
         params, grads = np.zeros(n_f * k + k), np.empty(n_f * k + k)  # (no intercept: the last k stay 0)
         try:
@@ -116,7 +122,7 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
         A dense X: kernels.loss_grad, the network without a hidden layer (the flat layouts are the same):
         forward, loss and backward over chunks of rows in one pass, each chunk read from memory once
         (the two products apart read all of X twice: one thread, 37500 x 100 with 10 classes, a 12-step
-        lbfgs fit 81 -> 61 ms). A CSR X with k >= 2 outputs: the same pass, bound (its row-wise
+        lbfgs fit 81 -> 61 ms). A CSR X with 2-16 outputs: the same pass, bound (its row-wise
         products, X's structure checked once: 15000 TF-IDF rows of 100 non-zeros over 20000
         columns, one thread, 5 classes 4.5 ms an evaluation against 7.7 by scipy's products);
         otherwise scipy's products (see _bound_loss_grad)."""
