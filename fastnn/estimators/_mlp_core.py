@@ -428,14 +428,15 @@ def native_objective(net: Net, flat: np.ndarray, grads: np.ndarray, X: np.ndarra
     (no dropout) in one ``kernels.loss_grad`` call, the loss converted to scikit-learn's
     definition as in native_epoch (the mse data term divided by the number of outputs,
     the L2 term not). The call is checked once (``kernels.bind``) where the kernel takes
-    X and y in place (dense and C-contiguous, of flat's dtype), else at every call: the
-    checks cost ~20-40 us an evaluation on digits, 5-10% of a (64,) L-BFGS fit."""
+    X and y in place (X dense and C-contiguous, or CSR, of flat's dtype), else at every
+    call: the checks cost ~20-40 us an evaluation on digits, 5-10% of a (64,) L-BFGS fit,
+    and ~0.37 ms on a 15000 x 5000 TF-IDF X (1.5 million non-zeros)."""
     kw = dict(sizes=net.sizes, activation=net.kact, loss=NATIVE_LOSS[net.out_activation], alpha=alpha,
               param=net.param, sample_weight=sample_weight, loss_clip=_loss_clip(net, flat.dtype),
               backend=net.backend)
     try:
         call = K.bind(K.loss_grad, flat, grads, X, y_native, **kw)
-    except ValueError:  # a sparse X, or one the checks copy (bind's refusal; a bad argument raises again below)
+    except ValueError:  # an X the checks copy (bind's refusal; a bad argument raises again below)
         def call():
             return K.loss_grad(flat, grads, X, y_native, **kw)
     k = net.sizes[-1]
