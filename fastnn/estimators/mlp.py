@@ -97,7 +97,7 @@ import scipy.optimize
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
@@ -109,6 +109,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ..kernels import finite_as
 from ..threads import one_blas_thread
 from . import _mlp_core as core
+from . import _scores
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
 from ._validation import as_training_dtype, validated_rows, validated_weights
 
@@ -870,7 +871,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return lb.inverse_transform(y_pred)
 
     def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight=sample_weight, score_function=accuracy_score)
+        # early stopping's score of each epoch: y holds the fit's own held-out labels
+        multilabel = self._label_binarizer.y_type_ not in ("binary", "multiclass")
+        return self._score_with_function(X, y, sample_weight=sample_weight,
+                                         score_function=accuracy_score if multilabel else _scores.accuracy)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -993,7 +997,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return y_pred
 
     def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight=sample_weight, score_function=r2_score)
+        # early stopping's score of each epoch: y holds the fit's own held-out targets
+        return self._score_with_function(X, y, sample_weight=sample_weight, score_function=_scores.r2_uniform)
 
     def _validate_input(self, X, y, incremental, reset):
         if incremental and not reset and self._validated_batch(X, y) is not None:
