@@ -51,6 +51,20 @@
 /* A CSR x's first-layer update runs in chunks of whole rows of W0 of about W0_CHUNK
  * values (w0_update): its gradient chunk stays in L1 (32 KB in float64). */
 #define W0_CHUNK 4096
+/* The batch's rows are copied in the shuffled order: each starts at a random place in X,
+ * where no hardware prefetcher looks until a few lines of it have missed. The first lines
+ * of the row GATHER_AHEAD rows later are requested while this one is copied; the
+ * prefetchers follow the rest of it. X from memory (6000 x 784, default MLP at batch 200, one thread):
+ * the fit 0.227 -> 0.216 s float64, 0.126 -> 0.119 s float32; 1-4 rows ahead and 8 lines
+ * to whole rows measured the same. */
+#define GATHER_AHEAD 2
+#define GATHER_LINES 8
+static inline void prefetch_row_start(const void *p, size_t bytes) {
+    const char *c = (const char *)p;
+    size_t n = bytes < (size_t)GATHER_LINES * 64 ? bytes : (size_t)GATHER_LINES * 64;
+    for (size_t o = 0; o < n; o += 64) __builtin_prefetch(c + o);
+}
+
 static inline int64_t w0_chunk_rows(int64_t out) { return out < W0_CHUNK ? W0_CHUNK / out : 1; }
 
 /* The epoch sorts a CSR x's next batch on a second thread (epoch_serial) when a thread
@@ -290,8 +304,11 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
     if (idx) {                                                                            \
         idx += r0;                                                                        \
         if (!csr) {                                                                       \
-            for (int64_t r = 0; r < rows; r++)                                            \
+            for (int64_t r = 0; r < rows; r++) {                                          \
+                if (r + GATHER_AHEAD < rows)                                              \
+                    prefetch_row_start(E->x + idx[r + GATHER_AHEAD] * d_in, (size_t)d_in * sizeof(T)); \
                 memcpy(w->xb + r * d_in, E->x + idx[r] * d_in, (size_t)d_in * sizeof(T)); \
+            }                                                                             \
             xb = w->xb;                                                                   \
         }                                                                                 \
         if (E->labels) for (int64_t r = 0; r < rows; r++) w->lb[r] = E->labels[idx[r]];   \
