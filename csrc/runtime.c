@@ -9,6 +9,7 @@
 
 int fnn_isa_level = FNN_ISA_GENERIC;
 int fnn_zmm_divide = 0;
+int fnn_pack_long_k_a = 1;
 int fnn_num_threads = 1;
 int fnn_flush_subnormals = 1;
 
@@ -44,19 +45,24 @@ int fnn_cpu_has_avx512f(void) {
     return (b >> 16) & 1; /* AVX512F */
 }
 
+/* The CPU family of an AMD processor, 0 on other vendors. */
+static unsigned int amd_family(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    int amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* "AuthenticAMD" */
+    if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    unsigned int family = (a >> 8) & 0xF;
+    if (family == 0xF) family += (a >> 20) & 0xFF;
+    return family;
+}
+
 /* AMD family 0x1A (Zen 5) and later: 512-bit vsqrt / vdiv at the 256-bit instructions'
  * rate, twice the elements a cycle (a 17k-element Adam step in C on one Zen 5 core:
  * float32 0.11 ns an element on 16 lanes, 0.22 on 8; float64 0.37 and 0.70). On Sapphire
  * Rapids (Intel's 512-bit divider is half rate) the 8-lane forms were faster; Zen 4
  * (512-bit operations in two halves) was not measured and keeps them. */
 int fnn_cpu_has_full_rate_zmm_divide(void) {
-    unsigned int a, b, c, d;
-    if (!fnn_cpu_has_avx512f() || !__get_cpuid(0, &a, &b, &c, &d)) return 0;
-    int amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* "AuthenticAMD" */
-    if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    unsigned int family = (a >> 8) & 0xF;
-    if (family == 0xF) family += (a >> 20) & 0xFF;
-    return family >= 0x1A;
+    return fnn_cpu_has_avx512f() && amd_family() >= 0x1A;
 }
 #else
 int fnn_cpu_has_avx2_fma(void) { return 0; }
@@ -130,6 +136,10 @@ __attribute__((constructor)) static void fnn_runtime_init(void) {
     else if (want && strcmp(want, "avx2") == 0) fnn_set_isa(FNN_ISA_AVX2);
     else fnn_set_isa(FNN_ISA_AVX512);
     fnn_zmm_divide = fnn_cpu_has_full_rate_zmm_divide();
+#if FNN_X86
+    /* gemm.c's gemm_decide_packing: Zen 5 reads such an A faster in place */
+    fnn_pack_long_k_a = amd_family() < 0x1A;
+#endif
 #ifdef _OPENMP
     /* honour OMP_NUM_THREADS even for callers that use the library without fastnn's Python layer */
     fnn_num_threads = omp_get_max_threads();
