@@ -38,30 +38,32 @@ static void *gemm_scratch(int which, size_t bytes) {
  * an A whose k is long enough to be cut in blocks (> 512: each block's 12-row slices are
  * re-read for every strip; float32 512x784x512 0.94x -> 1.01x OpenBLAS, 128 rows 1.05x ->
  * 1.11x); other small A are read in place (packing 32 x 128 cost 40% of a 32x128x64
- * product). Zen 5 (fnn_pack_reused_a 0) reads both kinds of A faster in place, one
- * thread, GFLOP/s packed -> in place: long k, float64 200x784x100 102 -> 111, 1000x784x100
- * 102-108 -> 116, 512x784x512 108-113 -> 115-117, float32 200x784x100 178-186 -> 200,
- * 128x784x512 224-237 -> 239-241; A^T (X^T dY, m x k x n), float64 784x200x100 105 -> 116,
- * 1024x64x64 91-94 -> 110-112, 2048x256x256 98-115 -> 119, float32 784x64x128 226 -> 235,
- * 1024x512x128 216-219 -> 244-247, the rest within +-3%. */
+ * product). Zen 5 (fnn_in_place_reuse) reads both such A in place, faster, and a float32 B
+ * up to 512 rows: one thread, GFLOP/s packed -> in place: long k, float64 200x784x100
+ * 102 -> 111, 1000x784x100 102-108 -> 116, 512x784x512 108-113 -> 115-117, float32
+ * 200x784x100 178-186 -> 200, 128x784x512 224-237 -> 239-241; A^T (X^T dY, m x k x n),
+ * float64 784x200x100 105 -> 116, 1024x64x64 91-94 -> 110-112, 2048x256x256 98-115 -> 119,
+ * float32 784x64x128 226 -> 235, 1024x512x128 216-219 -> 244-247, the rest within +-3%;
+ * float32 B, 200x784x100 198 -> 210-218, 256^3 242 -> 253-256, 200x300x100 197 -> 215
+ * (from 512 rows packing still pays: 1024^3 235 -> 222 in place; float64 B gained nothing). */
 static void gemm_decide_packing(int64_t m, int64_t n, int64_t k, int64_t rsa, int64_t csb,
                                 int mr, int nr, size_t elem, int *packa, int *packb) {
     double a_bytes = (double)m * (double)k * (double)elem;
     double b_bytes = (double)k * (double)n * (double)elem;
+    const int in_place = mr == FNN_AVX512_MR && fnn_in_place_reuse;
     /* the AVX-512 float32 tile reads a B row in 12-row tiles: a strided B strip from L2
      * costs less than the copy until m ~ 192 (128x784x512: 1.05x -> 1.10x OpenBLAS;
      * float64 at 128 rows still gains from packing, 0.99x -> 1.07x) */
-    const int64_t pack_b_rows = (mr == FNN_AVX512_MR && elem == 4) ? 192 : 96;
+    const int64_t pack_b_rows = (mr == FNN_AVX512_MR && elem == 4) ? (in_place ? 512 : 192) : 96;
     *packb = csb != 1 || (m >= pack_b_rows && b_bytes >= 64.0 * 1024);
     /* A^T (rsa = 1) on the AVX-512 tiles: read in place up to 8 strips of C when m <= 256
      * (Xeon, one thread, X^T dY: 64 x k x 128 float32 +7-15%, float64 +5-8%; 128 x 128 x 128
      * +12% / +6%); more strips, or longer steps down k (m = 512, 784), repay the copy. */
     const int64_t pack_at_strips = mr == FNN_AVX512_MR ? (m <= 256 ? 9 : 4) : 4;
-    const int pack_reused = mr != FNN_AVX512_MR || fnn_pack_reused_a;
-    *packa = (pack_reused && rsa == 1 && n >= pack_at_strips * nr) ||
+    *packa = (!in_place && rsa == 1 && n >= pack_at_strips * nr) ||
              (a_bytes > 4.0 * 1024 * 1024 && n > 256) ||
              (mr == FNN_AVX512_MR && n >= 2 * nr &&
-              ((rsa * (int64_t)elem) % 2048 == 0 || (pack_reused && k > 512)));
+              ((rsa * (int64_t)elem) % 2048 == 0 || (!in_place && k > 512)));
 }
 
 /* dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols. The packings need it for

@@ -26,8 +26,8 @@ extern int fnn_isa_level;
 #define FNN_ISA_AVX512 2
 /* 1: the divider-bound passes take 512-bit vectors at the AVX-512 level (fnn_set_zmm_divide) */
 extern int fnn_zmm_divide;
-/* 1: the AVX-512 tile packs an A that many strips of C re-read (gemm.c); 0 on Zen 5 */
-extern int fnn_pack_reused_a;
+/* 1 (Zen 5): the AVX-512 tile reads in place operands that packing repaid on Xeon (gemm.c) */
+extern int fnn_in_place_reuse;
 /* optim.c: Adam (no L1) that also returns the sum of squares of p before the update, as
  * 2 * fnn_l2 would, or -1 without doing anything where it cannot (train.c's batches) */
 double fnn_adam_sumsq_f32(float *p, float *m, float *v, const float *g, int64_t n, double lr,

@@ -9,7 +9,7 @@
 
 int fnn_isa_level = FNN_ISA_GENERIC;
 int fnn_zmm_divide = 0;
-int fnn_pack_reused_a = 1;
+int fnn_in_place_reuse = 0;
 int fnn_num_threads = 1;
 int fnn_flush_subnormals = 1;
 
@@ -137,8 +137,8 @@ __attribute__((constructor)) static void fnn_runtime_init(void) {
     else fnn_set_isa(FNN_ISA_AVX512);
     fnn_zmm_divide = fnn_cpu_has_full_rate_zmm_divide();
 #if FNN_X86
-    /* gemm.c's gemm_decide_packing: Zen 5 reads such an A faster in place */
-    fnn_pack_reused_a = amd_family() < 0x1A;
+    /* gemm.c's gemm_decide_packing: measured there */
+    fnn_in_place_reuse = amd_family() >= 0x1A;
 #endif
 #ifdef _OPENMP
     /* honour OMP_NUM_THREADS even for callers that use the library without fastnn's Python layer */
