@@ -46,6 +46,12 @@ const char *fnn_isa_name(void);
 int fnn_cpu_has_full_rate_zmm_divide(void);
 void fnn_set_zmm_divide(int on);
 int fnn_get_zmm_divide(void);
+/* The AVX-512 tile's packing plan (gemm.c): 1 reads in place the operands that packing
+ * repaid on Xeon (the default on AMD Zen 5 and later, where that measured faster), 0
+ * packs them. The products are the same bits either way (packing never changes a sum);
+ * the setter is for tests and benchmarks. */
+void fnn_set_in_place_reuse(int on);
+int fnn_get_in_place_reuse(void);
 void fnn_set_num_threads(int n);   /* stays 1 in a child forked after OpenMP threads ran */
 int fnn_get_num_threads(void);
 /* float32 training flushes subnormal numbers to zero (on, the default) or keeps them:

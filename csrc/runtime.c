@@ -72,6 +72,8 @@ int fnn_cpu_has_full_rate_zmm_divide(void) { return 0; }
 
 void fnn_set_zmm_divide(int on) { fnn_zmm_divide = on != 0 && fnn_cpu_has_avx512f(); }
 int fnn_get_zmm_divide(void) { return fnn_zmm_divide; }
+void fnn_set_in_place_reuse(int on) { fnn_in_place_reuse = on != 0; }
+int fnn_get_in_place_reuse(void) { return fnn_in_place_reuse; }
 
 int fnn_get_isa(void) { return fnn_isa_level; }
 

@@ -35,6 +35,7 @@ def collect() -> Dict[str, Any]:
         info["cpu_avx2_fma"] = c.cpu_has_avx2_fma()
         info["cpu_avx512f"] = c.cpu_has_avx512f()
         info["c_zmm_divide"] = c.get_zmm_divide()
+        info["c_in_place_reuse"] = c.get_in_place_reuse()
         omp = c.openmp_version()
         info["openmp"] = omp if omp else "none (this build of the C backend is single-threaded)"
     if "numba" in info["backends"]:

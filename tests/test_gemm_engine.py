@@ -192,6 +192,45 @@ def test_gemm_rows_do_not_depend_on_their_position(m, k, n, ta, dtype, isa, thre
     np.testing.assert_array_equal(product(a)[1:], product(a[1:]))  # every row moves to another tile slot
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("m,k,n,ta", [
+    (200, 784, 100, False),  # a row-major A cut in k blocks (> 512), B of 200 rows
+    (130, 600, 70, False),   # the same with edge tiles both ways
+    (784, 200, 100, True),   # X^T dY: a transposed A under many strips of C
+    (300, 45, 131, True),
+    (256, 256, 256, False),  # a float32 B of 192-511 rows
+])
+def test_gemm_packing_plans_agree(m, k, n, ta, dtype):
+    """The AVX-512 tile's two packing plans (set_in_place_reuse: Xeon's, which packs
+    re-read operands, and Zen 5's, which reads them in place) give the same bits, and
+    both the product."""
+    if not lib.fnn_cpu_has_avx512f():
+        pytest.skip("this CPU has no AVX-512F")
+    backends.get("c")
+    rng = np.random.default_rng(m * n + k)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    before = (lib.fnn_get_isa(), c_backend.get_in_place_reuse(), fastnn.get_num_threads())
+    outs = []
+    try:
+        lib.fnn_set_isa(2)
+        fastnn.set_num_threads(1)
+        for plan in (False, True):
+            c_backend.set_in_place_reuse(plan)
+            assert c_backend.get_in_place_reuse() == plan
+            outs.append(kernels.gemm(a, b, trans_a=ta, backend="c"))
+    finally:
+        lib.fnn_set_isa(before[0])
+        c_backend.set_in_place_reuse(before[1])
+        fastnn.set_num_threads(before[2])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    with pytest.raises(TypeError, match="on must be a bool"):
+        c_backend.set_in_place_reuse("yes")
+    A = a.astype(np.float64).T if ta else a.astype(np.float64)
+    ref, bound = A @ b.astype(np.float64), np.abs(A) @ np.abs(b.astype(np.float64)) + 1.0
+    assert (np.abs(outs[0] - ref) / bound).max() < TOL[dtype]
+
+
 def test_gemm_threads_agree(isa):
     """1 and 2 threads give the same product up to summation order."""
     backends.get("c")

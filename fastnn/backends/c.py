@@ -95,6 +95,20 @@ def get_zmm_divide() -> bool:
     return bool(lib.fnn_get_zmm_divide())
 
 
+def set_in_place_reuse(on: bool) -> None:
+    """The AVX-512 matmul tile's packing plan: read in place the operands that many tiles
+    re-read (on by default on AMD Zen 5 and later, where that measured faster) or pack
+    them first (the plan measured faster on Xeon). The results are the same bits either
+    way; this knob is for tests and benchmarks."""
+    if not isinstance(on, (bool, int)):
+        raise TypeError(f"set_in_place_reuse: on must be a bool, got {type(on).__name__}")
+    lib.fnn_set_in_place_reuse(1 if on else 0)
+
+
+def get_in_place_reuse() -> bool:
+    return bool(lib.fnn_get_in_place_reuse())
+
+
 def set_flush_subnormals(on: bool) -> None:
     """Whether the C backend flushes subnormal numbers (below 1.2e-38) to zero in float32
     training: throughout ``fastnn.kernels.train_epoch`` and ``loss_grad`` (every kernel
