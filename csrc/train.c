@@ -54,9 +54,9 @@
 /* The batch's rows are copied in the shuffled order: each starts at a random place in X,
  * where no hardware prefetcher looks until a few lines of it have missed. The first lines
  * of the row GATHER_AHEAD rows later are requested while this one is copied; the
- * prefetchers follow the rest of it. X from memory (6000 x 784, default MLP at batch 200, one thread):
- * the fit 0.227 -> 0.216 s float64, 0.126 -> 0.119 s float32; 1-4 rows ahead and 8 lines
- * to whole rows measured the same. */
+ * prefetchers follow the rest of it. X from memory (6000 x 784, the default MLP at batch
+ * 200, one thread): the fit 0.227 -> 0.216 s float64, 0.126 -> 0.119 s float32; 1-4 rows
+ * ahead and 8 lines to whole rows measured the same. */
 #define GATHER_AHEAD 2
 #define GATHER_LINES 8
 static inline void prefetch_row_start(const void *p, size_t bytes) {

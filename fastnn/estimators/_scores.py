@@ -3,7 +3,7 @@
 A fit with ``early_stopping=True`` scores the held-out rows after every epoch, as
 scikit-learn's MLPs do, with ``accuracy_score`` or ``r2_score``. Their target checks
 (``type_of_target`` twice, ``check_array``, the label union) cost ~0.25 ms a call,
-a quarter of a digits epoch at batch 32, and can only pass here: the targets are the
+a third of a float32 digits epoch at batch 32, and can only pass here: the targets are the
 fit's own validated ones and the predictions its own. These functions are the metrics'
 own NumPy expressions on the same shapes and dtypes, so they return the same bits
 (tests/test_estimators_mlp.py compares them with the metrics).
