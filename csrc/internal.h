@@ -123,11 +123,16 @@ static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) 
  * 12% slower than on one thread: the weight gradients have a k of 16 rows, and every
  * thread writes and adds up a whole gradient) and 2 MFLOP of forward + backward per
  * batch in float64, 4 in float32 (the same ~35 us of work: 64-64-10 at batch 200 in
- * float32, 2.9 MFLOP per thread, ran 7% slower split). Networks whose layer products reach 16 MFLOP per batch keep the kernels'
- * own threads instead, which scale there (64-512-256-10 at batch 128: 24 ms per
- * epoch, against 30 split by rows); the split is for the small products they do
- * not repay: 64-100-10 at batch 200, 1.49 ms on one thread, 1.72 with threaded
- * kernels, 0.97 split by rows. Smaller batches stay on one thread: splitting every
+ * float32, 2.9 MFLOP per thread, ran 7% slower split). Networks whose layer products reach
+ * 48 MFLOP per batch keep the kernels' own threads instead, which scale there; the split
+ * is for the smaller products they do not repay: 64-100-10 at batch 200, 1.49 ms on one
+ * thread, 1.72 with threaded kernels, 0.97 split by rows. (The bar was 16 MFLOP, from
+ * 64-512-256-10 at batch 128 on a Xeon, 24 ms an epoch against 30 split by rows. On Zen 5,
+ * two threads, fit time kernels' threads -> split by rows: 784-100-10 at batch 200 (31
+ * MFLOP) -12% float64 / -13% float32, 784-128-10 at 128 (26 MFLOP) -15% / -8%, 256-256-256-10
+ * at 256 (34 MFLOP) -4%, 64-512-256-10 at 128 even; from 60-80 MFLOP even, and the kernels'
+ * threads ahead beyond: 512-512-10 at 256 (134 MFLOP) +11% float64 split, 784-1000-10 at
+ * 200 +22%.) Smaller batches stay on one thread: splitting every
  * layer by output columns instead (no gradient sums, 3L + 1 barriers a batch) ran
  * 64-128-64-10 at batch 32 only 1.0-1.2x faster on 2 threads, each thread's share
  * slowed by moving activations, weights and the update's slices between the cores,
@@ -135,6 +140,8 @@ static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) 
  * scheduler). */
 #define FNN_MIN_ROWS_PER_THREAD 64
 #define FNN_ROWS_PAR_MIN_FLOPS 2.0e6
+#define FNN_ROW_SPLIT_MAX_FLOPS 48.0e6
+/* predict.c's row split and train.c's CSR batch pipeline keep the Xeon's bar (not re-measured) */
 #define FNN_KERNEL_THREADS_FLOPS 16.0e6
 
 /* Elementwise kernels below this many elements run on one thread. */

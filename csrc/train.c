@@ -735,7 +735,7 @@ static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {  
         flops += 3.0 * f * ((double)split / (double)bs);                                  \
         if (f > largest) largest = f;                                                     \
     }                                                                                     \
-    int nt = largest < FNN_KERNEL_THREADS_FLOPS ? fnn_threads_for(flops, FNN_ROWS_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1; \
+    int nt = largest < FNN_ROW_SPLIT_MAX_FLOPS ? fnn_threads_for(flops, FNN_ROWS_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1; \
     if (E->xp) {                                                                          \
         /* a CSR x: each thread's gradient holds the whole dense first-layer weight      \
          * gradient ([in, out], 320k values for 5000 columns and 64 units), written and  \
