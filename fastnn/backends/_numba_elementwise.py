@@ -127,8 +127,9 @@ def gelu_s(v):
 @jit_inline
 def gelu_tanh_s(v):
     T = type(v)
-    u = T(SQRT_2_OVER_PI) * (v + T(GELU_C) * v * v * v)
-    return T(0.5) * v * (T(1.0) + vtanh(u))
+    # 0.5 v (1 + tanh(u)) = v sigmoid(2u): no cancellation where tanh(u) ~ -1
+    u2 = T(2 * SQRT_2_OVER_PI) * (v + T(GELU_C) * v * v * v)
+    return v * sigmoid_s(u2)
 
 
 @jit_inline
@@ -142,9 +143,13 @@ def gelu_grad_s(x):
 def gelu_tanh_grad_s(x):
     T = type(x)
     one = T(1.0)
-    t = vtanh(T(SQRT_2_OVER_PI) * (x + T(GELU_C) * x * x * x))
+    # with s = sigmoid(2u): 0.5 (1 + t) = s and 0.5 (1 - t^2) = 2 s (1 - s),
+    # s (1 - s) = e / (1 + e)^2 with e = exp(-2|u|), exact on both sides
+    u2 = T(2 * SQRT_2_OVER_PI) * (x + T(GELU_C) * x * x * x)
     du = T(SQRT_2_OVER_PI) * (one + T(GELU_3C) * x * x)
-    return T(0.5) * (one + t) + T(0.5) * x * (one - t * t) * du
+    e = vexp(-abs(u2))
+    inv = one / (one + e)
+    return select(u2 >= T(0.0), one, e) * inv + T(2.0) * x * du * (e * inv * inv)
 
 
 # ---------------------------------------------------------- elementwise activations

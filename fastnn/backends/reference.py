@@ -93,8 +93,8 @@ def act_forward(y, x, act, param):
         np.copyto(y, np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))))
     elif act == ACT_GELU:  # x * Phi(x)
         np.copyto(y, 0.5 * x * (1.0 + _erf(x * _INV_SQRT_2)))
-    elif act == ACT_GELU_TANH:
-        np.copyto(y, 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x))))
+    elif act == ACT_GELU_TANH:  # 0.5 x (1 + tanh(u)) = x sigmoid(2u): no cancellation where tanh(u) ~ -1
+        np.multiply(x, _sigmoid(2 * _SQRT_2_OVER_PI * (x + _GELU_C * x * x * x), np.empty_like(y)), out=y)
     elif act == ACT_ELU:
         np.copyto(y, np.where(x > 0, x, param * np.expm1(np.minimum(x, 0))))
     elif act == ACT_SOFTMAX:
@@ -118,9 +118,13 @@ def act_grad(y, x, act, param):
     if act == ACT_GELU:
         return 0.5 * (1.0 + _erf(x * _INV_SQRT_2)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
     if act == ACT_GELU_TANH:
-        t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x))
+        # with s = sigmoid(2u): 0.5 (1 + t) = s and 0.5 (1 - t^2) = 2 s (1 - s),
+        # s (1 - s) = e / (1 + e)^2 with e = exp(-2|u|), exact on both sides
+        u2 = 2 * _SQRT_2_OVER_PI * (x + _GELU_C * x * x * x)
         du = _SQRT_2_OVER_PI * (1.0 + 3 * _GELU_C * x * x)
-        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+        e = np.exp(-np.abs(u2))
+        inv = 1.0 / (1.0 + e)
+        return np.where(u2 >= 0, 1.0, e) * inv + 2 * x * du * (e * inv * inv)
     if act == ACT_ELU:  # alpha e^x = y + alpha for x <= 0
         return np.where(y > 0, 1.0, y + param).astype(y.dtype)
     raise ValueError(f"act_grad: no elementwise derivative for activation code {act}")
