@@ -2,7 +2,6 @@
  * (bias, activation, activation derivative, bias gradient); see gemm_dense.h. */
 #include <stdlib.h>
 #include "gemm.h"
-#include "act_math.h"
 #include "simd_math.h"
 
 #define T float
