@@ -107,6 +107,22 @@ def test_activation_extremes_stay_finite(backend, dtype, act):
     assert_close(y, want, dtype, scale=4, what=f"{act} extremes")
 
 
+def test_gelu_tanh_keeps_its_relative_accuracy_in_the_left_tail(backend, dtype):
+    # gelu_tanh = 0.5 x (1 + tanh(u)) loses digits to cancellation where tanh(u) ~ -1;
+    # every backend computes x sigmoid(2u) instead. Truth: the same math in long double.
+    x = -np.linspace(2.0, 9.0, 57).astype(dtype)
+    xl = x.astype(np.longdouble)
+    u2 = 2 * np.longdouble(0.7978845608028654) * (xl + np.longdouble(0.044715) * xl**3)
+    want = xl / (1 + np.exp(-u2))
+    s = 1 / (1 + np.exp(-u2))
+    dwant = s + xl * s * (1 - s) * 2 * np.longdouble(0.7978845608028654) * (1 + 3 * np.longdouble(0.044715) * xl**2)
+    y = K.activation_forward(x[None, :], "gelu_tanh", backend=backend)[0]
+    dx = K.activation_backward(np.ones((1, x.size), dtype), "gelu_tanh", x=x[None, :], backend=backend)[0]
+    bound = 64 * np.finfo(dtype).eps  # a few ulp of each step, none amplified
+    assert float(np.max(np.abs((y - want) / want))) <= bound
+    assert float(np.max(np.abs((dx - dwant) / dwant))) <= bound
+
+
 @pytest.mark.parametrize("act", [a for a in ACTS if a != "softmax"])
 def test_activation_nan_propagates_like_the_spec(backend, dtype, act):
     # A NaN must reach the loss (and the divergence check), never turn into a 0:
