@@ -40,7 +40,10 @@ def _epoch(backend, params, X, y, loss, sizes, optimizer="adam", **kw):
 
 
 def _close(got, want, dtype, rtol=None):
-    rtol = rtol or (2e-5 if dtype == np.float32 else 1e-11)
+    # float32: Adam divides by sqrt(v), so where a gradient nears its rounding level the
+    # order of the sums (scipy's, a kernel's) moves a step by a visible part of lr
+    # (2.4e-5 of the largest weight seen on the portable C path; a bug moves it ~1e-2)
+    rtol = rtol or (1e-4 if dtype == np.float32 else 1e-11)
     for g, w in zip(got, want):
         scale = max(1.0, float(np.max(np.abs(w)))) if np.size(w) else 1.0
         np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * scale)
