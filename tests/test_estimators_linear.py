@@ -33,6 +33,37 @@ def weights(diabetes):
     return np.random.RandomState(0).rand(len(diabetes[1])) + 0.5
 
 
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+@pytest.mark.parametrize("shape", [(400, 40), (400, 20), (30, 40)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_normal_equations_on_kernels_match_numpy_and_sklearn(backend, shape, dtype, monkeypatch):
+    """X^T X and X^T Y from kernels.dense_sandwich / gemm on the C backend for X with at least as
+    many rows as columns and GRAM_KERNEL_MIN_COLUMNS of them, NumPy's otherwise: the same sums to
+    rounding, an exactly symmetric Gram, and LinearRegression / Ridge fits that are scikit-learn's."""
+    from fastnn.estimators import _linear_base
+
+    calls = []
+    real = _linear_base.K.dense_sandwich
+    monkeypatch.setattr(_linear_base.K, "dense_sandwich", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(7)
+    X = (rng.standard_normal(shape) + rng.uniform(-2, 2, shape[1])).astype(dtype)
+    Y = (X @ rng.standard_normal((shape[1], 2)) + rng.standard_normal((shape[0], 2))).astype(dtype)
+    G, XtY = _linear_base._normal_equations(X, Y, backend)
+    kernels = backend == "c" and shape[1] >= _linear_base.GRAM_KERNEL_MIN_COLUMNS and shape[0] >= shape[1]
+    assert len(calls) == kernels
+    assert G.dtype == XtY.dtype == dtype and np.array_equal(G, G.T)
+    rel = 1e-13 if dtype == np.float64 else 1e-5
+    assert _rel(G, X.astype(np.float64).T @ X) < rel and _rel(XtY, X.astype(np.float64).T @ Y) < rel
+    w = rng.uniform(0.5, 2.0, shape[0])
+    # float32: the intercept y_mean - x_mean . w cancels (1.4e-4 seen from either library's float32 steps)
+    rel, rel_b = (1e-12, 1e-12) if dtype == np.float64 else (1e-5, 5e-4)
+    for est, ref in ((LinearRegression(backend=backend), skl.LinearRegression()),
+                     (Ridge(solver="cholesky", backend=backend), skl.Ridge(solver="cholesky"))):
+        f, s = est.fit(X, Y, sample_weight=w), ref.fit(X, Y, sample_weight=w)
+        assert f.coef_.dtype == s.coef_.dtype and _rel(f.coef_, s.coef_) < rel
+        assert _rel(f.intercept_, s.intercept_) < rel_b
+
+
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_linear_regression_matches_sklearn(diabetes, weights, fit_intercept, weighted):

@@ -79,6 +79,51 @@ def test_ridge_dense_products_on_kernels_match_sklearn(backend, monkeypatch):
             _same_fit(f, s, rel)
 
 
+
+@pytest.mark.parametrize("threads, kernel_products", [(1, False), (2, True)])
+def test_ridge_dense_products_on_several_threads_come_from_the_kernels(threads, kernel_products, monkeypatch):
+    # on several threads a dense X above _KERNEL_PRODUCTS_MIN_BYTES_THREADED takes its products from
+    # kernels.gemm whatever its shape; on one thread only above _KERNEL_PRODUCTS_MIN_BYTES
+    import fastnn
+
+    calls = []
+    real = _ridge.K.gemm
+    monkeypatch.setattr(_ridge.K, "gemm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(_ridge, "_KERNEL_PRODUCTS_MIN_BYTES_THREADED", -1)
+    X, Y, sw = _data(150, 20)  # 20 columns: NumPy's products on one thread at any size
+    before = fastnn.get_num_threads()
+    fastnn.set_num_threads(threads)
+    try:
+        for solver in ("sparse_cg", "lsqr"):
+            f = Ridge(alpha=[0.1, 3.0], solver=solver, tol=1e-8).fit(X, Y, sample_weight=sw)
+            _same_fit(f, skl.Ridge(alpha=[0.1, 3.0], solver=solver, tol=1e-8).fit(X, Y, sample_weight=sw), 1e-9)
+    finally:
+        fastnn.set_num_threads(before)
+    assert bool(calls) == kernel_products
+
+
+def test_iterative_solvers_run_on_one_blas_thread_and_restore_it(monkeypatch):
+    """LSQR's and cg's vector work between fastnn's threaded products runs on one BLAS thread (a
+    woken multi-threaded pool kept spinning into the next product: 20000 x 200 lsqr on two
+    threads took 64 ms instead of 14); the user's setting is back after."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+
+    seen = []
+    for mod, name in ((_linear_base.spla, "lsqr"), (_ridge, "_sparse_linalg_cg")):
+        real = getattr(mod, name)
+        monkeypatch.setattr(mod, name, lambda *a, _real=real, **k: seen.append(blas_threads()) or _real(*a, **k))
+    before = blas_threads()
+    X, Y, sw = _data(100, 20)
+    Ridge(solver="lsqr").fit(X, Y)
+    Ridge(solver="sparse_cg").fit(X, Y)
+    LinearRegression().fit(sp.csr_matrix(X), Y)  # LSQR on a sparse X
+    assert seen == [[1]] * 6  # one call per target
+    assert blas_threads() == before
+
+
 def test_ridge_sparse_x_is_never_densified(monkeypatch):
     # any dense copy of a sparse X now raises; before, "auto" densified it (and a big one was refused)
     monkeypatch.setattr(_linear_base, "SPARSE_DENSIFY_MAX_BYTES", 0)

@@ -11,7 +11,8 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
-from ._linear_base import _center, _LinearRegressorBase, _lsqr, _sparse_problem
+from ..threads import one_blas_thread
+from ._linear_base import _center, _LinearRegressorBase, _lsqr, _normal_equations, _sparse_problem
 
 __all__ = ["LinearRegression"]
 
@@ -22,27 +23,31 @@ __all__ = ["LinearRegression"]
 NORMAL_EQUATIONS_MAX_COND = 1e8
 
 
-def _lstsq_normal_equations(X, Y, cond):
+def _lstsq_normal_equations(X, Y, cond, backend=None):
     """``scipy.linalg.lstsq(X, Y, cond)``'s (solution, rank, singular values) through
     the Cholesky factor of X^T X, or None where that is not as good.
 
     Only for tall X (n >= 2 p) of full rank under lstsq's ``cond`` rule and with
     cond(X^T X) <= NORMAL_EQUATIONS_MAX_COND; everything else goes to lstsq. The
-    Gram matrix is one BLAS syrk (half a product), where lstsq's SVD-based gelsd
-    costs several: 20000 x 200, one thread, 26 ms instead of 120. The singular
-    values are sqrt(eigvalsh(X^T X)), accurate to cond(X^T X) * eps relative.
+    Gram matrix is half a product (_normal_equations), where lstsq's SVD-based gelsd costs several:
+    20000 x 200, one thread, 26 ms instead of 120 with NumPy's syrk for the Gram. The
+    singular values are sqrt(eigvalsh(X^T X)), accurate to cond(X^T X) * eps relative.
     """
     n, p = X.shape
     if p == 0 or n < 2 * p:
         return None
-    G = X.T @ X  # NumPy hands X.T @ X to BLAS syrk
-    lam = scipy.linalg.eigvalsh(G)  # ascending
-    if not lam[0] > 0 or lam[-1] > NORMAL_EQUATIONS_MAX_COND * lam[0] or np.sqrt(lam[0] / lam[-1]) <= cond:
-        return None
-    try:
-        W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(G), X.T @ Y)
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-        return None
+    G, XtY = _normal_equations(X, Y, backend)
+    # SciPy's LAPACK calls on the p x p system on one BLAS thread: SciPy's OpenBLAS is
+    # another pool than NumPy's, whose workers may still spin after a product; the two
+    # pools on two cores took 21 ms each for eigvalsh and cho_factor of 200 x 200
+    with one_blas_thread():
+        lam = scipy.linalg.eigvalsh(G)  # ascending
+        if not lam[0] > 0 or lam[-1] > NORMAL_EQUATIONS_MAX_COND * lam[0] or np.sqrt(lam[0] / lam[-1]) <= cond:
+            return None
+        try:
+            W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(G), XtY)
+        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+            return None
     return W, p, np.sqrt(lam[::-1])
 
 
@@ -109,7 +114,7 @@ class LinearRegression(_LinearRegressorBase):
         elif self.solver == "gd":
             W = self._gd(Xc, Yc, sw, 0.0, self.max_iter, self.tol)
         else:
-            fast = _lstsq_normal_equations(Xs, Ys, self.tol)
+            fast = _lstsq_normal_equations(Xs, Ys, self.tol, self.backend)
             if fast is not None:
                 W, self.rank_, self.singular_ = fast
             else:

@@ -83,7 +83,8 @@ kernels; Lasso's coordinate descent is ``kernels.enet_cd`` (``kernels.enet_cd_sp
 ``kernels.sag`` (C, Numba or NumPy, like every kernel; fastnn.estimators._sag is
 scikit-learn's sag_solver around it); the closed forms call LAPACK through SciPy, the well-kept
 solver for that job, and "sparse_cg" / "lsqr" SciPy's cg / lsqr on a LinearOperator
-(scipy.sparse products; a big tall dense X's from kernels.gemm, see _ridge._dense_operator).
+(scipy.sparse products; a big tall dense X's, or on several threads any X of a few MiB, from
+kernels.gemm, see _ridge._dense_operator), their vector work on one BLAS thread.
 
 One module per model (_linear_regression, _ridge, _elastic_net, _logistic) over
 the shared plumbing in _linear_base (and _sag, the "sag" / "saga" driver); this
