@@ -7,9 +7,15 @@
  * transposed, xt [n_features, n_samples], so every column is a contiguous row.
  * All arithmetic is in the arrays' dtype, as scikit-learn's. The spec is
  * fastnn/backends/_enet_reference.py.
+ *
+ * The Gram form (gram_after >= 0): scikit-learn's enet_coordinate_descent_gram, entered
+ * after gram_after sweeps with the state reached. Q = X^T X comes from the GEMM engine
+ * (threaded), then each update is one row of Q (p) instead of one column of X (n): on a
+ * tall X that needs many sweeps the sweeps become almost free.
  */
 #include <math.h>
 #include <stdlib.h>
+#include "gemm.h"
 #include "internal.h"
 #include "reduce.h"
 
@@ -41,8 +47,18 @@ static ATTR T gap_tail_##SFX##_##ISA(T *xta, const T *w, int64_t p, T alpha, T b
     T dual = (T)-0.5 * (scale * scale) * (r_norm2 + beta * w_l2) + scale * ry;          \
     return primal - dual;                                                               \
 }
+/* columns of Q a GEMM call of the Gram form computes (see gram_form_*) */
+#define GRAM_BLOCK 128
 #define DEFINE_ENET(T, SFX, ISA, ATTR, SQRT, FABS)                                       \
 DEFINE_GAP_TAIL(T, SFX, ISA, ATTR, FABS)                                                \
+/* a coordinate's new value from tmp = X_j . (R + w_j X_j): 0 if positive and tmp < 0,  \
+ * else sign(tmp) max(|tmp| - alpha, 0) / denom (denom = |X_j|^2 + beta); every form's */ \
+static ATTR T soft_##SFX##_##ISA(T tmp, T alpha, T denom, int positive) {               \
+    if (positive && tmp < 0) return 0;                                                  \
+    T mag = FABS(tmp) - alpha;                                                          \
+    T sgn = tmp > 0 ? (T)1 : (tmp < 0 ? (T)-1 : (T)0);                                  \
+    return sgn * (mag > 0 ? mag : (T)0) / denom;                                        \
+}                                                                                       \
 static ATTR T dot_##SFX##_##ISA(const T *x, const T *y, int64_t n) {                    \
     return fnn_rdot_##SFX(x, y, n);                                                     \
 }                                                                                       \
@@ -63,52 +79,157 @@ static ATTR T gap_##SFX##_##ISA(const T *w, T alpha, T beta, const T *xt, const 
                                   dual_norm);                                           \
 }                                                                                       \
 /* Gap-safe screening (Fercoq et al., eq. 11): keep feature j when it may be      \
- * nonzero at the optimum, else zero it (its contribution leaves R). The first     \
- * pass also drops all-zero columns; later passes only re-examine kept features. */  \
-static ATTR int64_t screen_##SFX##_##ISA(T *w, T *r, const T *xt, const T *norm2,        \
+ * nonzero at the optimum, else zero it, its contribution leaving what the solver  \
+ * keeps: kept += sign w_j rows[j] (R with X's columns and +1, or Q w with Q's rows \
+ * and -1; rows of row_len). diag[j * diag_stride]: column j's squared norm. The    \
+ * first pass also drops all-zero columns; later passes only re-examine kept ones. */ \
+static ATTR int64_t screen_##SFX##_##ISA(T *w, T *kept, const T *rows, int64_t row_len,  \
+                                         T sign, const T *diag, int64_t diag_stride,    \
                                          const T *xta, T alpha, T beta, T dual_norm,    \
-                                         T gap, int64_t n, int64_t p, uint32_t *active, \
+                                         T gap, int64_t p, uint32_t *active,            \
                                          uint8_t *excluded, int first) {                \
     int64_t n_active = 0;                                                               \
     T bound = SQRT((T)2 * gap) / alpha, denom = dual_norm > alpha ? dual_norm : alpha;  \
     for (int64_t j = 0; j < p; j++) {                                                   \
-        if (first && norm2[j] == 0) { w[j] = 0; excluded[j] = 1; continue; }            \
+        T d2 = diag[j * diag_stride];                                                   \
+        if (first && d2 == 0) { w[j] = 0; excluded[j] = 1; continue; }                  \
         if (!first && excluded[j]) continue;                                            \
-        T d_j = ((T)1 - FABS(xta[j] / denom)) / SQRT(norm2[j] + beta);                  \
+        T d_j = ((T)1 - FABS(xta[j] / denom)) / SQRT(d2 + beta);                        \
         if (d_j <= bound) { active[n_active++] = (uint32_t)j; excluded[j] = 0; }        \
         else {                                                                          \
-            if (w[j] != 0) { axpy_##SFX##_##ISA(r, w[j], xt + j * n, n); w[j] = 0; }    \
+            if (w[j] != 0) {                                                            \
+                axpy_##SFX##_##ISA(kept, sign * w[j], rows + j * row_len, row_len);     \
+                w[j] = 0;                                                               \
+            }                                                                           \
             excluded[j] = 1;                                                            \
         }                                                                               \
     }                                                                                   \
     return n_active;                                                                    \
 }                                                                                       \
+/* The gap in the Gram form (scikit-learn's gap_enet_gram): R.R = y.y + w.Qw - 2 q.w,   \
+ * R.y = y.y - q.w, xta = q - Qw (then gap_tail's - beta w). */                         \
+static ATTR T ggap_##SFX##_##ISA(const T *w, T alpha, T beta, const T *qw, const T *q,  \
+                                 T y_norm2, T *xta, int64_t p, int positive,            \
+                                 T *dual_norm) {                                        \
+    T w_l2 = beta > 0 ? dot_##SFX##_##ISA(w, w, p) : (T)0;                              \
+    T q_w = dot_##SFX##_##ISA(q, w, p);                                                 \
+    T r_norm2 = y_norm2 + dot_##SFX##_##ISA(w, qw, p) - (T)2 * q_w;                     \
+    T ry = (alpha == 0 && beta == 0) ? (T)0 : y_norm2 - q_w;                           \
+    for (int64_t j = 0; j < p; j++) xta[j] = q[j] - qw[j];                              \
+    return gap_tail_##SFX##_##ISA(xta, w, p, alpha, beta, r_norm2, ry, w_l2, positive,  \
+                                  dual_norm);                                           \
+}                                                                                       \
+/* Sweeps it0 .. max_iter - 1 in the Gram form (the reference's cd_gram); it0 = 0 first  \
+ * checks the gap and screens. Q [p, p], q = X^T y; work: qw [p], xta [p]. */           \
+static ATTR void cdg_##SFX##_##ISA(T *w, T *gap_out, int64_t *n_iter_out, int *converged, \
+                                   const T *Q, const T *q, T y_norm2, int64_t p,        \
+                                   T alpha, T beta, int64_t max_iter, int64_t it0, T tol, \
+                                   T d_w_tol, uint32_t seed, int random, int positive,  \
+                                   int screening, T *qw, T *xta, uint32_t *active,      \
+                                   uint8_t *excluded, int64_t n_active) {               \
+    for (int64_t j = 0; j < p; j++) qw[j] = dot_##SFX##_##ISA(Q + j * p, w, p);         \
+    T dual_norm, gap = (T)INFINITY;                                                     \
+    *converged = 1;                                                                     \
+    if (it0 == 0) {                                                                     \
+        gap = ggap_##SFX##_##ISA(w, alpha, beta, qw, q, y_norm2, xta, p, positive,      \
+                                 &dual_norm);                                           \
+        if (gap <= tol) { *gap_out = gap; *n_iter_out = 0; return; }                    \
+        if (screening)                                                                  \
+            n_active = screen_##SFX##_##ISA(w, qw, Q, p, (T)-1, Q, p + 1, xta, alpha, beta, \
+                                            dual_norm, gap, p, active, excluded, 1);    \
+    }                                                                                   \
+    int64_t it;                                                                         \
+    *converged = 0;                                                                     \
+    for (it = it0; it < max_iter; it++) {                                               \
+        T w_max = 0, d_w_max = 0;                                                       \
+        for (int64_t f = 0; f < n_active; f++) {                                        \
+            int64_t j = random ? (int64_t)(fnn_sk_rand_r(&seed) % (uint32_t)n_active) : f;  \
+            if (screening) j = active[j];                                               \
+            T qjj = Q[j * p + j];                                                       \
+            if (qjj == 0) continue;                                                     \
+            T w_j = w[j];                                                               \
+            T tmp = q[j] - qw[j] + w_j * qjj;                                           \
+            w[j] = soft_##SFX##_##ISA(tmp, alpha, qjj + beta, positive);                \
+            if (w[j] != w_j) axpy_##SFX##_##ISA(qw, w[j] - w_j, Q + j * p, p);          \
+            T d = FABS(w[j] - w_j);                                                     \
+            if (d > d_w_max) d_w_max = d;                                               \
+            if (FABS(w[j]) > w_max) w_max = FABS(w[j]);                                 \
+        }                                                                               \
+        if (w_max == 0 || d_w_max / w_max <= d_w_tol || it == max_iter - 1) {           \
+            gap = ggap_##SFX##_##ISA(w, alpha, beta, qw, q, y_norm2, xta, p, positive,  \
+                                     &dual_norm);                                       \
+            if (gap <= tol) { *converged = 1; break; }                                  \
+            if (screening)                                                              \
+                n_active = screen_##SFX##_##ISA(w, qw, Q, p, (T)-1, Q, p + 1, xta, alpha,  \
+                                                beta, dual_norm, gap, p, active, excluded, 0); \
+        }                                                                               \
+    }                                                                                   \
+    *gap_out = gap;                                                                     \
+    *n_iter_out = (it < max_iter ? it : max_iter - 1) + 1;                              \
+}                                                                                       \
+/* Q = X^T X and q = X^T y in one block: Q [p * p], q [p], qw [p], xta [p]; NULL if it  \
+ * cannot be had. Q's upper triangle on the GEMM engine in blocks of GRAM_BLOCK columns   \
+ * (rows 0 .. the block's last: half the product's work), then mirrored: exactly symmetric. */ \
+static ATTR T *gram_form_##SFX##_##ISA(const T *xt, const T *y, int64_t n, int64_t p) {  \
+    if ((uint64_t)p > 46000) return NULL; /* p^2 + 3p elements: beyond ~16 GiB anyway */ \
+    T *g = (T *)malloc(((size_t)p * (size_t)p + 3 * (size_t)p) * sizeof(T));            \
+    if (!g) return NULL;                                                                \
+    for (int64_t j0 = 0; j0 < p; j0 += GRAM_BLOCK) {                                    \
+        int64_t nb = p - j0 < GRAM_BLOCK ? p - j0 : GRAM_BLOCK;                         \
+        fnn_gemm_ex_##SFX(g + j0, p, xt, n, 1, xt + j0 * n, 1, n, j0 + nb, nb, n, (T)1, (T)0, \
+                          NULL, fnn_num_threads);                                       \
+    }                                                                                   \
+    for (int64_t i = 0; i < p; i++)                                                     \
+        for (int64_t j = i + 1; j < p; j++) g[j * p + i] = g[i * p + j];                \
+    for (int64_t j = 0; j < p; j++) g[p * p + j] = dot_##SFX##_##ISA(xt + j * n, y, n); \
+    return g;                                                                           \
+}                                                                                       \
 static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_out,     \
                                   int *converged, const T *xt, const T *y, int64_t n,   \
                                   int64_t p, T alpha, T beta, int64_t max_iter, T tol,  \
                                   uint32_t seed, int random, int positive, int screening, \
-                                  T *r, T *xta, T *norm2, uint32_t *active,             \
-                                  uint8_t *excluded) {                                  \
-    for (int64_t j = 0; j < p; j++) norm2[j] = dot_##SFX##_##ISA(xt + j * n, xt + j * n, n); \
+                                  int64_t gram_after, T *r, T *xta, T *norm2,           \
+                                  uint32_t *active, uint8_t *excluded) {                \
     T d_w_tol = tol;                                                                    \
     if (alpha == 0) screening = 0;                                                      \
+    T y_norm2 = dot_##SFX##_##ISA(y, y, n);                                             \
+    tol *= y_norm2;                                                                     \
+    *tol_out = tol;                                                                     \
+    T *g = gram_after == 0 ? gram_form_##SFX##_##ISA(xt, y, n, p) : NULL;               \
+    if (g) {                                                                            \
+        for (int64_t j = 0; j < p; j++) active[j] = (uint32_t)j;                        \
+        cdg_##SFX##_##ISA(w, gap_out, n_iter_out, converged, g, g + p * p, y_norm2, p,  \
+                          alpha, beta, max_iter, 0, tol, d_w_tol, seed, random, positive, \
+                          screening, g + p * p + p, g + p * p + 2 * p, active, excluded, p); \
+        free(g);                                                                        \
+        return;                                                                         \
+    }                                                                                   \
+    for (int64_t j = 0; j < p; j++) norm2[j] = dot_##SFX##_##ISA(xt + j * n, xt + j * n, n); \
     /* R = y - X w */                                                                   \
     for (int64_t i = 0; i < n; i++) r[i] = y[i];                                        \
     for (int64_t j = 0; j < p; j++)                                                     \
         if (w[j] != 0) axpy_##SFX##_##ISA(r, -w[j], xt + j * n, n);                     \
-    tol *= dot_##SFX##_##ISA(y, y, n);                                                  \
-    *tol_out = tol;                                                                     \
     *converged = 1;                                                                     \
     T dual_norm;                                                                        \
     T gap = gap_##SFX##_##ISA(w, alpha, beta, xt, y, r, xta, n, p, positive, &dual_norm); \
     if (gap <= tol) { *gap_out = gap; *n_iter_out = 0; return; }                        \
     int64_t n_active = p;                                                               \
     if (screening)                                                                      \
-        n_active = screen_##SFX##_##ISA(w, r, xt, norm2, xta, alpha, beta, dual_norm,   \
-                                        gap, n, p, active, excluded, 1);                \
+        n_active = screen_##SFX##_##ISA(w, r, xt, n, (T)1, norm2, 1, xta, alpha, beta,  \
+                                        dual_norm, gap, p, active, excluded, 1);        \
+    else                                                                                \
+        for (int64_t j = 0; j < p; j++) active[j] = (uint32_t)j;                        \
     int64_t it = 0;                                                                     \
     *converged = 0;                                                                     \
     for (it = 0; it < max_iter; it++) {                                                 \
+        if (it == gram_after && it > 0 && (g = gram_form_##SFX##_##ISA(xt, y, n, p))) {  \
+            cdg_##SFX##_##ISA(w, gap_out, n_iter_out, converged, g, g + p * p, y_norm2, p, \
+                              alpha, beta, max_iter, it, tol, d_w_tol, seed, random,    \
+                              positive, screening, g + p * p + p, g + p * p + 2 * p,    \
+                              active, excluded, n_active);                              \
+            free(g);                                                                    \
+            return;                                                                     \
+        }                                                                               \
         T w_max = 0, d_w_max = 0;                                                       \
         for (int64_t f = 0; f < n_active; f++) {                                        \
             int64_t j = random ? (int64_t)(fnn_sk_rand_r(&seed) % (uint32_t)n_active) : f;  \
@@ -117,12 +238,7 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
             const T *xj = xt + j * n;                                                   \
             T w_j = w[j];                                                               \
             T tmp = dot_##SFX##_##ISA(xj, r, n) + w_j * norm2[j];                       \
-            if (positive && tmp < 0) w[j] = 0;                                          \
-            else {                                                                      \
-                T mag = FABS(tmp) - alpha;                                              \
-                T sgn = tmp > 0 ? (T)1 : (tmp < 0 ? (T)-1 : (T)0);                      \
-                w[j] = sgn * (mag > 0 ? mag : (T)0) / (norm2[j] + beta);                \
-            }                                                                           \
+            w[j] = soft_##SFX##_##ISA(tmp, alpha, norm2[j] + beta, positive);           \
             if (w[j] != w_j) axpy_##SFX##_##ISA(r, w_j - w[j], xj, n);                  \
             T d = FABS(w[j] - w_j);                                                     \
             if (d > d_w_max) d_w_max = d;                                               \
@@ -133,8 +249,8 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
                                     &dual_norm);                                        \
             if (gap <= tol) { *converged = 1; break; }                                  \
             if (screening)                                                              \
-                n_active = screen_##SFX##_##ISA(w, r, xt, norm2, xta, alpha, beta,      \
-                                                dual_norm, gap, n, p, active, excluded, 0); \
+                n_active = screen_##SFX##_##ISA(w, r, xt, n, (T)1, norm2, 1, xta, alpha,   \
+                                                beta, dual_norm, gap, p, active, excluded, 0); \
         }                                                                               \
     }                                                                                   \
     *gap_out = gap;                                                                     \
@@ -160,7 +276,8 @@ DEFINE_ENET(double, f64, avx2, FNN_TARGET_AVX2, sqrt, fabs)
 int fnn_enet_cd_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_iter_out,      \
                       int *converged, const T *xt, const T *y, int64_t n_samples,       \
                       int64_t n_features, double alpha, double beta, int64_t max_iter,  \
-                      double tol, uint32_t seed, int random, int positive, int screening) { \
+                      double tol, uint32_t seed, int random, int positive, int screening, \
+                      int64_t gram_after) {                                             \
     int64_t n = n_samples, p = n_features;                                              \
     T *buf = (T *)calloc((size_t)n + 2 * (size_t)p + 1, sizeof(T));                     \
     uint32_t *active = (uint32_t *)malloc(((size_t)p + 1) * sizeof(uint32_t));          \
@@ -171,8 +288,8 @@ int fnn_enet_cd_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_iter_ou
     }                                                                                   \
     T gap, tol_s;                                                                       \
     ENET_DISPATCH(SFX, w, &gap, &tol_s, n_iter_out, converged, xt, y, n, p, (T)alpha,   \
-                  (T)beta, max_iter, (T)tol, seed, random, positive, screening, buf,    \
-                  buf + n, buf + n + p, active, excluded)                               \
+                  (T)beta, max_iter, (T)tol, seed, random, positive, screening,         \
+                  gram_after, buf, buf + n, buf + n + p, active, excluded)              \
     *gap_out = gap;                                                                     \
     *tol_out = tol_s;                                                                   \
     free(buf); free(active); free(excluded);                                            \
@@ -332,12 +449,7 @@ static void scd_##SFX(const csc_##SFX *X, T *w, T *gap_out, T *tol_out,         
             if (X->center) tmp += c * sx[j];                                            \
             tmp += w_j * norm2[j];                                                      \
             if (X->center) tmp -= r_sum * x_mean[j];                                    \
-            if (positive && tmp < 0) w[j] = 0;                                          \
-            else {                                                                      \
-                T mag = FABS(tmp) - alpha;                                              \
-                T sgn = tmp > 0 ? (T)1 : (tmp < 0 ? (T)-1 : (T)0);                      \
-                w[j] = sgn * (mag > 0 ? mag : (T)0) / (norm2[j] + beta);                \
-            }                                                                           \
+            w[j] = soft_##SFX##_generic(tmp, alpha, norm2[j] + beta, positive);         \
             if (w[j] != w_j) c = add_##SFX(X, rx, c, w_j - w[j], j);                    \
             T d = FABS(w[j] - w_j);                                                     \
             if (d > d_w_max) d_w_max = d;                                               \

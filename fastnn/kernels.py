@@ -1373,7 +1373,7 @@ def _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screeni
 
 def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int = 1000, tol: float = 1e-4,
             positive: bool = False, selection: str = "cyclic", seed: int = 0, screening: bool = True,
-            backend: Optional[str] = None) -> Tuple[float, float, int, bool]:
+            gram_after: int = -1, backend: Optional[str] = None) -> Tuple[float, float, int, bool]:
     """Elastic-net coordinate descent, in place on ``w``: scikit-learn's solver.
 
     Minimises ``1/2 ||y - X w||^2 + alpha ||w||_1 + beta/2 ||w||^2`` from the start
@@ -1386,6 +1386,14 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
     ``screening`` drops features that gap-safe rules prove zero. Stops when the
     duality gap is <= tol * y.y (checked once a sweep's largest change is <= tol
     times the largest |w_j|), or after ``max_iter`` sweeps.
+
+    ``gram_after`` >= 0: after that many sweeps without convergence, continue in the Gram
+    form (scikit-learn's enet_coordinate_descent_gram from the state reached: the same
+    coordinates, screening and stop), Q = X^T X and q = X^T y formed once (O(n_samples
+    n_features^2), threaded on the C backend) so that each update costs O(n_features) instead
+    of O(n_samples): the same iterates to rounding, far faster over many sweeps on tall X.
+    0: the Gram form from the start (scikit-learn's precompute=True); -1 (default): never.
+    The C backend stays in the data form if Q's n_features^2 values cannot be allocated.
 
     Returns ``(gap, tol * y.y, sweeps, converged)`` -- scikit-learn's
     enet_coordinate_descent's results plus whether the gap met the tolerance.
@@ -1413,7 +1421,9 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
         # the solver's maxima and screening tests would skip a NaN, differently per backend
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} must be finite (it holds NaN or inf)")
-    args = (w, xt, y) + _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screening)
+    gram_after = check_int("gram_after", gram_after, -1)
+    args = (w, xt, y) + _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screening) + (
+        gram_after,)
     gap, tol_s, n_iter, ok = _run("enet_cd", mod, "enet_cd", args)
     return float(gap), float(tol_s), int(n_iter), bool(ok)
 

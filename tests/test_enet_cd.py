@@ -3,6 +3,8 @@ the reference against scikit-learn's own enet_coordinate_descent, on both ISA
 paths, and input validation."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -98,6 +100,74 @@ def test_reference_is_scikit_learns_solver(case):
     assert n_iter == n_iter_sk and ok
     assert tol_s == pytest.approx(tol_sk, rel=1e-12)
     assert gap == pytest.approx(gap_sk, rel=1e-4, abs=1e-10)
+
+
+# the Gram form: Q = X^T X in blocks of 128 columns on the C backend, so a case wider than that
+# (the correlated wide case needs a larger alpha to converge: a run stopped at max_iter far from the
+# optimum wanders apart in float32, whichever form)
+GRAM_CASES = {**CASES, "wide": (20, 70, 10.0, 0.0, False, "cyclic"), "tall-200": (400, 200, 2.0, 0.1, False, "random")}
+
+
+def _gram_problem(case, dtype):
+    n, p, alpha, beta, positive, selection = GRAM_CASES[case]
+    rng = np.random.default_rng(1)
+    X = 0.6 * rng.standard_normal((n, p)) + 0.8 * rng.standard_normal((n, 1))  # correlated: many sweeps
+    X[:, 3] = 0.0
+    y = X[:, :5].sum(axis=1) + rng.standard_normal(n)
+    # (float32 cannot reach a gap of 1e-8 y.y: both forms would wander to max_iter apart)
+    tol = 1e-8 if dtype == np.float64 else 1e-4
+    kw = dict(alpha=alpha, beta=beta, positive=positive, selection=selection, seed=12345, tol=tol, max_iter=300)
+    return np.ascontiguousarray(X.T, dtype=dtype), y.astype(dtype), kw
+
+
+@pytest.mark.parametrize("backend", _backends())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("gram_after", [0, 1, 4])
+@pytest.mark.parametrize("case", list(GRAM_CASES))
+def test_gram_form_takes_the_data_forms_steps(backend, dtype, gram_after, case):
+    """gram_after switches to the Gram form (from the start, or after some sweeps, with the active
+    set and the generator carried over): the data form's iterates, sweeps and stop to rounding."""
+    xt, y, kw = _gram_problem(case, dtype)
+    w_ref = np.zeros(xt.shape[0], dtype)
+    gap_ref, tol_ref, it_ref, ok_ref = K.enet_cd(w_ref, xt, y, backend="numpy", **kw)
+    w = np.zeros(xt.shape[0], dtype)
+    gap, tol_s, it, ok = K.enet_cd(w, xt, y, backend=backend, gram_after=gram_after, **kw)
+    scale = max(1.0, float(np.abs(w_ref).max()))
+    np.testing.assert_allclose(w, w_ref, rtol=0, atol=(1e-10 if dtype == np.float64 else 1e-3) * scale)
+    if dtype == np.float64:
+        assert (it, ok) == (it_ref, ok_ref) and it > 4
+        assert gap == pytest.approx(gap_ref, rel=1e-6, abs=1e-4 * tol_ref)  # the Gram form: R.R to ~p eps y.y
+    else:
+        assert abs(it - it_ref) <= max(2, it_ref // 20)
+    assert tol_s == pytest.approx(tol_ref, rel=1e-5)
+
+
+@pytest.mark.parametrize("case", list(GRAM_CASES))
+def test_gram_form_is_scikit_learns_gram_solver(case):
+    cd_fast = pytest.importorskip("sklearn.linear_model._cd_fast")
+    xt, y, kw = _gram_problem(case, np.float64)
+    kw["seed"] = int(np.random.RandomState(0).randint(0, 2147483647))
+    w = np.zeros(xt.shape[0])
+    gap, tol_s, n_iter, ok = K.enet_cd(w, xt, y, backend="numpy", gram_after=0, **kw)
+    w_sk = np.zeros(xt.shape[0])
+    Q = xt @ xt.T
+    with warnings.catch_warnings():  # (a case that stops at max_iter: scikit-learn warns, as fastnn's estimators)
+        warnings.simplefilter("ignore")
+        _, gap_sk, tol_sk, n_iter_sk = cd_fast.enet_coordinate_descent_gram(
+            w_sk, kw["alpha"], kw["beta"], Q, xt @ y, y, kw["max_iter"], kw["tol"], np.random.RandomState(0),
+            kw["selection"] == "random", kw["positive"], True)
+    assert ok == (n_iter_sk < kw["max_iter"] or gap_sk <= tol_sk)
+    np.testing.assert_allclose(w, w_sk, rtol=0, atol=1e-10 * max(1.0, float(np.abs(w_sk).max())))
+    assert n_iter == n_iter_sk
+    assert tol_s == pytest.approx(tol_sk, rel=1e-12)
+    assert gap == pytest.approx(gap_sk, rel=1e-6, abs=1e-4 * tol_sk)
+
+
+@pytest.mark.parametrize("bad", [-2, 1.5, True, "0"])
+def test_gram_after_must_be_an_int_from_minus_one(bad):
+    xt, y, kw = _problem("lasso", np.float64)
+    with pytest.raises(ValueError, match="gram_after must be an int >= -1"):
+        K.enet_cd(np.zeros(20), xt, y, gram_after=bad, **kw)
 
 
 def test_warm_start_and_max_iter():

@@ -634,12 +634,44 @@ def test_enet_overflowing_centring_gets_sklearns_error():
                 est.fit(X, y)
 
 
+@pytest.mark.parametrize("make", [Lasso, lambda **kw: ElasticNet(l1_ratio=0.7, **kw)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_enet_gram_form_like_sklearn(make, weighted, monkeypatch):
+    """precompute=True runs the Gram form from the start, and a tall X needing many sweeps
+    switches to it on its own (gram_after): coef_, n_iter_ and dual_gap_ are scikit-learn's
+    (its Gram solver's, and its data solver's) to rounding."""
+    from fastnn.estimators import _elastic_net
+
+    seen = []
+    real = _elastic_net.K.enet_cd
+    monkeypatch.setattr(_elastic_net.K, "enet_cd", lambda *a, **k: seen.append(k["gram_after"]) or real(*a, **k))
+    rng = np.random.default_rng(3)
+    X = 0.5 * rng.standard_normal((600, 40)) + 0.85 * rng.standard_normal((600, 1)) + 3.0  # correlated, offset
+    y = X[:, :6] @ rng.standard_normal(6) + rng.standard_normal(600)
+    sw = rng.uniform(0.5, 2.0, 600) if weighted else None
+    sk_cls = skl.Lasso if make is Lasso else (lambda **kw: skl.ElasticNet(l1_ratio=0.7, **kw))
+    for precompute in (True, False):
+        f = make(alpha=0.01, precompute=precompute, tol=1e-8, max_iter=5000).fit(X, y, sample_weight=sw)
+        s = sk_cls(alpha=0.01, precompute=precompute, tol=1e-8, max_iter=5000).fit(X, y, sample_weight=sw)
+        assert f.n_iter_ == s.n_iter_ > 10
+        np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-9, atol=1e-12)
+        assert f.intercept_ == pytest.approx(s.intercept_, rel=1e-9)
+        assert f.dual_gap_ == pytest.approx(s.dual_gap_, rel=1e-5, abs=1e-12)
+    assert seen == [0, 40 // 16]
+    Lasso(alpha=1.0).fit(X[:30], y[:30])  # wide: never the Gram form on its own
+    assert seen[-1] == -1
+
+
 def test_enet_precompute_gram_is_checked_like_sklearn(diabetes):
     # a Gram matrix given as precompute was ignored without a look: a wrong one passed
     X, y = diabetes
     G = X.T @ X
     ref = ElasticNet(alpha=0.01, fit_intercept=False).fit(X, y)
-    np.testing.assert_array_equal(ElasticNet(alpha=0.01, fit_intercept=False, precompute=G).fit(X, y).coef_, ref.coef_)
+    fit = ElasticNet(alpha=0.01, fit_intercept=False, precompute=G).fit(X, y)  # the Gram form: the same iterates
+    sk = skl.ElasticNet(alpha=0.01, fit_intercept=False, precompute=G).fit(X, y)
+    assert fit.n_iter_ == ref.n_iter_ == sk.n_iter_
+    np.testing.assert_allclose(fit.coef_, ref.coef_, rtol=1e-12)
+    np.testing.assert_allclose(fit.coef_, sk.coef_, rtol=1e-12)
     garbage = np.random.RandomState(0).standard_normal(X.shape)
     with pytest.raises(ValueError, match="Gram matrix passed in via 'precompute' parameter did not pass validation"):
         ElasticNet(alpha=0.01, fit_intercept=False, precompute=garbage.T @ garbage).fit(X, y)

@@ -30,21 +30,28 @@ def _axpy(r, a, x):
 
 
 @_jit
-def _gap(w, alpha, beta, xt, y, R, xta, positive):
+def _soft_threshold(tmp, alpha, denom, positive):
+    """The reference's soft_threshold: a coordinate's new value from tmp."""
+    dt = type(tmp)
+    if positive and tmp < 0:
+        return dt(0.0)
+    mag = abs(tmp) - alpha
+    sgn = dt(1.0) if tmp > 0 else (dt(-1.0) if tmp < 0 else dt(0.0))
+    return sgn * (mag if mag > 0 else dt(0.0)) / denom
+
+
+@_jit
+def _gap_tail(xta, w, alpha, beta, r_norm2, ry, w_l2, positive):
+    """The reference's gap_tail: (gap, dual norm) from xta = X^T R and R's sums (every form's)."""
     dt = w.dtype.type
     p = w.shape[0]
-    w_l2 = vdot(w, w) if beta > 0 else dt(0.0)
-    r_norm2 = vdot(R, R)
-    ry = dt(0.0) if (alpha == 0 and beta == 0) else vdot(R, y)
     if alpha == 0:
-        for j in range(p):
-            xta[j] = vdot(xt[j], R)
         dn = vdot(xta, xta)
         if beta == 0:
             return dn, dn
         return r_norm2 + dt(0.5) * beta * w_l2 - ry + dt(1.0) / (dt(2.0) * beta) * dn, dn
     for j in range(p):
-        xta[j] = vdot(xt[j], R) - beta * w[j]
+        xta[j] -= beta * w[j]
     dn = xta[0] if positive else abs(xta[0])
     for j in range(1, p):
         v = xta[j] if positive else abs(xta[j])
@@ -60,80 +67,180 @@ def _gap(w, alpha, beta, xt, y, R, xta, positive):
 
 
 @_jit
-def _screen(w, R, xt, norm2, xta, alpha, beta, dual_norm, gap, active, excluded, first):
+def _gap(w, alpha, beta, xt, y, R, xta, positive):
+    dt = w.dtype.type
+    w_l2 = vdot(w, w) if beta > 0 else dt(0.0)
+    r_norm2 = vdot(R, R)
+    ry = dt(0.0) if (alpha == 0 and beta == 0) else vdot(R, y)
+    for j in range(w.shape[0]):
+        xta[j] = vdot(xt[j], R)
+    return _gap_tail(xta, w, alpha, beta, r_norm2, ry, w_l2, positive)
+
+
+@_jit
+def _screen(w, diag, xta, alpha, beta, dual_norm, gap, active, excluded, first, kept, rows, sign):
+    """The reference's screen; a dropped non-zero w_j leaves ``kept`` as kept += sign w_j rows[j]
+    (R with X's columns and +1, or Q w with Q's rows and -1). Returns n_active."""
     dt = w.dtype.type
     n_active = 0
     bound = dt(math.sqrt(2.0 * gap)) / alpha if gap >= 0 else dt(np.nan)
     denom = dual_norm if dual_norm > alpha else alpha
     for j in range(w.shape[0]):
-        if first and norm2[j] == 0:
+        if first and diag[j] == 0:
             w[j] = 0.0
             excluded[j] = True
             continue
         if not first and excluded[j]:
             continue
-        d_j = (dt(1.0) - abs(xta[j] / denom)) / dt(math.sqrt(norm2[j] + beta))
+        d_j = (dt(1.0) - abs(xta[j] / denom)) / dt(math.sqrt(diag[j] + beta))
         if d_j <= bound:
             active[n_active] = j
             n_active += 1
             excluded[j] = False
         else:
             if w[j] != 0:
-                _axpy(R, w[j], xt[j])
+                _axpy(kept, sign * w[j], rows[j])
                 w[j] = 0.0
             excluded[j] = True
     return n_active
 
 
 @_jit
-def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening):
+def _rand_r(state):
+    """scikit-learn's xorshift on a state kept below 2^32: (new state, draw)."""
+    if state == 0:
+        state = 1
+    state ^= (state << 13) & _U32
+    state ^= state >> 17
+    state ^= (state << 5) & _U32
+    return state, state % (_RAND_R_MAX + 1)
+
+
+@_jit
+def _gram_form(xt, y):
+    """(Q, q): X^T X from its upper triangle (exactly symmetric) and X^T y, by the rows' dots."""
+    p = xt.shape[0]
+    Q = np.empty((p, p), xt.dtype)
+    q = np.empty(p, xt.dtype)
+    for i in range(p):
+        q[i] = vdot(xt[i], y)
+        for j in range(i, p):
+            Q[i, j] = vdot(xt[i], xt[j])
+            Q[j, i] = Q[i, j]
+    return Q, q
+
+
+@_jit
+def _gap_gram(w, alpha, beta, Qw, q, y_norm2, xta, positive):
     dt = w.dtype.type
-    p, n = xt.shape
-    alpha, beta, tol = dt(alpha), dt(beta), dt(tol)
-    norm2 = np.empty(p, w.dtype)
+    w_l2 = vdot(w, w) if beta > 0 else dt(0.0)
+    q_w = vdot(q, w)
+    r_norm2 = y_norm2 + vdot(w, Qw) - dt(2.0) * q_w
+    ry = dt(0.0) if (alpha == 0 and beta == 0) else y_norm2 - q_w
+    for j in range(w.shape[0]):
+        xta[j] = q[j] - Qw[j]
+    return _gap_tail(xta, w, alpha, beta, r_norm2, ry, w_l2, positive)
+
+
+@_jit
+def _cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it0, tol, d_w_tol, state, random, positive, screening,
+             active, excluded, n_active):
+    """Sweeps it0 .. max_iter - 1 in the Gram form (the reference's cd_gram)."""
+    dt = w.dtype.type
+    p = w.shape[0]
+    Qw = np.zeros(p, w.dtype)
+    diag = np.empty(p, w.dtype)
     for j in range(p):
-        norm2[j] = vdot(xt[j], xt[j])
-    d_w_tol = tol
-    if alpha == 0:
-        screening = False
-    R = y.copy()
-    for j in range(p):
-        if w[j] != 0:
-            _axpy(R, -w[j], xt[j])
-    tol = tol * vdot(y, y)
+        Qw[j] = vdot(Q[j], w)
+        diag[j] = Q[j, j]
+    minus = w.dtype.type(-1.0)
     xta = np.empty(p, w.dtype)
-    g, dn = _gap(w, alpha, beta, xt, y, R, xta, positive)
-    if g <= tol:
-        return float(g), float(tol), 0, True
-    active = np.arange(p)
-    excluded = np.zeros(p, np.bool_)
-    n_active = p
-    if screening:
-        n_active = _screen(w, R, xt, norm2, xta, alpha, beta, dn, g, active, excluded, True)
-    state = seed  # an int64 kept below 2^32: the xorshift masked to 32 bits
-    for it in range(max_iter):
+    g = dt(np.inf)
+    if it0 == 0:
+        g, dn = _gap_gram(w, alpha, beta, Qw, q, y_norm2, xta, positive)
+        if g <= tol:
+            return float(g), float(tol), 0, True
+        if screening:
+            n_active = _screen(w, diag, xta, alpha, beta, dn, g, active, excluded, True, Qw, Q, minus)
+    for it in range(it0, max_iter):
         w_max = dt(0.0)
         d_w_max = dt(0.0)
         for f in range(n_active):
             if random:
-                if state == 0:
-                    state = 1
-                state ^= (state << 13) & _U32
-                state ^= state >> 17
-                state ^= (state << 5) & _U32
-                j = active[(state % (_RAND_R_MAX + 1)) % n_active]
+                state, draw = _rand_r(state)
+                j = active[draw % n_active]
+            else:
+                j = active[f]
+            if Q[j, j] == 0:
+                continue
+            w_j = w[j]
+            tmp = q[j] - Qw[j] + w_j * Q[j, j]
+            w[j] = _soft_threshold(tmp, alpha, Q[j, j] + beta, positive)
+            if w[j] != w_j:
+                _axpy(Qw, w[j] - w_j, Q[j])
+            d = abs(w[j] - w_j)
+            if d > d_w_max:
+                d_w_max = d
+            if abs(w[j]) > w_max:
+                w_max = abs(w[j])
+        if w_max == 0 or d_w_max / w_max <= d_w_tol or it == max_iter - 1:
+            g, dn = _gap_gram(w, alpha, beta, Qw, q, y_norm2, xta, positive)
+            if g <= tol:
+                return float(g), float(tol), it + 1, True
+            if screening:
+                n_active = _screen(w, diag, xta, alpha, beta, dn, g, active, excluded, False, Qw, Q, minus)
+    return float(g), float(tol), max_iter, False
+
+
+@_jit
+def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after):
+    dt = w.dtype.type
+    p, n = xt.shape
+    alpha, beta, tol = dt(alpha), dt(beta), dt(tol)
+    d_w_tol = tol
+    if alpha == 0:
+        screening = False
+    y_norm2 = vdot(y, y)
+    active = np.arange(p)
+    excluded = np.zeros(p, np.bool_)
+    state = seed  # an int64 kept below 2^32: the xorshift masked to 32 bits
+    if gram_after == 0:
+        Q, q = _gram_form(xt, y)
+        return _cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, 0, tol * y_norm2, d_w_tol, state, random,
+                        positive, screening, active, excluded, p)
+    norm2 = np.empty(p, w.dtype)
+    for j in range(p):
+        norm2[j] = vdot(xt[j], xt[j])
+    R = y.copy()
+    for j in range(p):
+        if w[j] != 0:
+            _axpy(R, -w[j], xt[j])
+    tol = tol * y_norm2
+    xta = np.empty(p, w.dtype)
+    g, dn = _gap(w, alpha, beta, xt, y, R, xta, positive)
+    if g <= tol:
+        return float(g), float(tol), 0, True
+    n_active = p
+    if screening:
+        n_active = _screen(w, norm2, xta, alpha, beta, dn, g, active, excluded, True, R, xt, dt(1.0))
+    for it in range(max_iter):
+        if it == gram_after:
+            Q, q = _gram_form(xt, y)
+            return _cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it, tol, d_w_tol, state, random, positive,
+                            screening, active, excluded, n_active)
+        w_max = dt(0.0)
+        d_w_max = dt(0.0)
+        for f in range(n_active):
+            if random:
+                state, draw = _rand_r(state)
+                j = active[draw % n_active]
             else:
                 j = active[f]
             if norm2[j] == 0:
                 continue
             w_j = w[j]
             tmp = vdot(xt[j], R) + w_j * norm2[j]
-            if positive and tmp < 0:
-                w[j] = 0.0
-            else:
-                mag = abs(tmp) - alpha
-                sgn = dt(1.0) if tmp > 0 else (dt(-1.0) if tmp < 0 else dt(0.0))
-                w[j] = sgn * (mag if mag > 0 else dt(0.0)) / (norm2[j] + beta)
+            w[j] = _soft_threshold(tmp, alpha, norm2[j] + beta, positive)
             if w[j] != w_j:
                 _axpy(R, w_j - w[j], xt[j])
             d = abs(w[j] - w_j)
@@ -146,12 +253,12 @@ def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening)
             if g <= tol:
                 return float(g), float(tol), it + 1, True
             if screening:
-                n_active = _screen(w, R, xt, norm2, xta, alpha, beta, dn, g, active, excluded, False)
+                n_active = _screen(w, norm2, xta, alpha, beta, dn, g, active, excluded, False, R, xt, dt(1.0))
     return float(g), float(tol), max_iter, False
 
 
-def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening):
+def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after=-1):
     """Coordinate descent in place on w; returns (gap, scaled tol, sweeps, converged)."""
     g, t, it, ok = _cd(w, xt, y, float(alpha), float(beta), int(max_iter), float(tol), int(seed),
-                       bool(random), bool(positive), bool(screening))
+                       bool(random), bool(positive), bool(screening), int(gram_after))
     return g, t, int(it), bool(ok)

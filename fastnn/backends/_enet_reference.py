@@ -17,6 +17,14 @@ duality gap is computed and the solver stops once it is <= tol * y.y; gap-safe
 screening (Fercoq et al. 2015) then drops features that must be 0. All
 arithmetic is in the arrays' dtype. Like every backend it trusts its inputs.
 
+``gram_after`` >= 0: after that many sweeps without convergence the solver
+continues in the Gram form, scikit-learn's ``enet_coordinate_descent_gram`` from
+the state reached (w, the active set, the generator, the sweep count): Q = X^T X
+(its upper triangle mirrored) and q = X^T y formed once, Qw = Q w kept instead of
+R, tmp = q_j - (Qw)_j + w_j Q_jj and the gap from Q w, q and y.y (gap_enet_gram),
+so each update costs O(n_features) instead of O(n_samples). 0: the Gram form from
+the start (scikit-learn's precompute=True); -1: never.
+
 Returns (gap, tol * y.y, sweeps run, converged).
 """
 from __future__ import annotations
@@ -41,19 +49,26 @@ def rand_r(state: list) -> int:
     return s % (RAND_R_MAX + 1)
 
 
-def gap(w, alpha, beta, xt, y, R, xta, positive):
-    """(duality gap at (w, R), dual norm); xta receives X^T R - beta w (gap_enet)."""
+def soft_threshold(tmp, alpha, denom, positive):
+    """A coordinate's new value from tmp = X_j . (R + w_j X_j): 0 if positive and tmp < 0,
+    else sign(tmp) max(|tmp| - alpha, 0) / denom (denom = |X_j|^2 + beta)."""
+    dt = type(tmp)
+    if positive and tmp < 0:
+        return dt(0)
+    return dt(np.sign(tmp)) * max(abs(tmp) - alpha, dt(0)) / denom
+
+
+def gap_tail(xta, w, alpha, beta, r_norm2, ry, w_l2, positive):
+    """(duality gap, dual norm) from xta = X^T R (made X^T R - beta w when alpha > 0) and
+    R's sums: scikit-learn's formulation A (alpha > 0) or B (alpha = 0; with beta = 0 too,
+    the first-order condition ||X^T R||^2). Shared by every form of the solver."""
     dt = w.dtype.type
-    w_l2 = dt(w @ w) if beta > 0 else dt(0)
-    r_norm2 = dt(R @ R)
-    ry = dt(0) if (alpha == 0 and beta == 0) else dt(R @ y)
     if alpha == 0:
-        xta[:] = xt @ R
         dn = dt(xta @ xta)
         if beta == 0:
             return dn, dn
         return r_norm2 + dt(0.5) * beta * w_l2 - ry + dt(1) / (dt(2) * beta) * dn, dn
-    xta[:] = xt @ R - beta * w
+    xta -= beta * w
     dn = dt(np.max(xta) if positive else np.max(np.abs(xta)))
     w_l1 = dt(np.sum(np.abs(w)))
     primal = dt(0.5) * (r_norm2 + beta * w_l2) + alpha * w_l1
@@ -62,52 +77,137 @@ def gap(w, alpha, beta, xt, y, R, xta, positive):
     return primal - dual, dn
 
 
-def screen(w, R, xt, norm2, xta, alpha, beta, dual_norm, gap_value, excluded, first):
-    """Gap-safe screening: the active features, in order; the others are zeroed."""
+def gap(w, alpha, beta, xt, y, R, xta, positive):
+    """(duality gap at (w, R), dual norm); xta receives X^T R - beta w (gap_enet)."""
+    dt = w.dtype.type
+    w_l2 = dt(w @ w) if beta > 0 else dt(0)
+    ry = dt(0) if (alpha == 0 and beta == 0) else dt(R @ y)
+    xta[:] = xt @ R
+    return gap_tail(xta, w, alpha, beta, dt(R @ R), ry, w_l2, positive)
+
+
+def screen(w, diag, xta, alpha, beta, dual_norm, gap_value, excluded, first, drop):
+    """Gap-safe screening: the active features, in order; the others are zeroed, ``drop(j)``
+    first taking a non-zero w_j out of what the solver keeps (R, or Q w). ``diag``: the
+    columns' squared norms (0: an all-zero column, dropped on the first pass)."""
     dt = w.dtype.type
     bound = dt(math.sqrt(2 * gap_value) if gap_value >= 0 else math.nan) / alpha
     denom = max(alpha, dual_norm)
     active = []
     for j in range(w.shape[0]):
-        if first and norm2[j] == 0:
+        if first and diag[j] == 0:
             w[j] = 0
             excluded[j] = True
             continue
         if not first and excluded[j]:
             continue
-        d_j = (dt(1) - abs(xta[j] / denom)) / dt(math.sqrt(norm2[j] + beta))
+        d_j = (dt(1) - abs(xta[j] / denom)) / dt(math.sqrt(diag[j] + beta))
         if d_j <= bound:
             active.append(j)
             excluded[j] = False
         else:
             if w[j] != 0:
-                R += w[j] * xt[j]
+                drop(j)
                 w[j] = 0
             excluded[j] = True
     return active
 
 
-def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening):
+def gram_form(xt, y):
+    """(Q, q): X^T X, its upper triangle mirrored (exactly symmetric), and X^T y."""
+    Q = xt @ xt.T
+    Q = np.triu(Q) + np.triu(Q, 1).T
+    return Q, xt @ y
+
+
+def gap_gram(w, alpha, beta, Qw, q, y_norm2, xta, positive):
+    """gap() from Q w, q and y.y (scikit-learn's gap_enet_gram): R.R = y.y + w.Qw - 2 q.w."""
+    dt = w.dtype.type
+    w_l2 = dt(w @ w) if beta > 0 else dt(0)
+    q_w = dt(q @ w)
+    r_norm2 = dt(y_norm2 + dt(w @ Qw) - dt(2) * q_w)
+    ry = dt(0) if (alpha == 0 and beta == 0) else dt(y_norm2 - q_w)
+    xta[:] = q - Qw
+    return gap_tail(xta, w, alpha, beta, r_norm2, ry, w_l2, positive)
+
+
+def cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it0, tol, d_w_tol, state, random, positive, screening,
+            active, excluded):
+    """Sweeps it0 .. max_iter - 1 in the Gram form (scikit-learn's enet_coordinate_descent_gram's
+    loop); it0 = 0 starts with its gap check and first screening. ``active`` and ``excluded``: the
+    data form's screening state (unused when it0 = 0), ``state`` its generator."""
+    dt = w.dtype.type
+    p = w.shape[0]
+    Qw = Q @ w
+    diag = np.diag(Q)
+    xta = np.empty(p, w.dtype)
+
+    def drop(j):
+        Qw[:] -= w[j] * Q[j]
+
+    g = dt(np.inf)
+    if it0 == 0:
+        g, dn = gap_gram(w, alpha, beta, Qw, q, y_norm2, xta, positive)
+        if g <= tol:
+            return float(g), float(tol), 0, True
+        if screening:
+            active = screen(w, diag, xta, alpha, beta, dn, g, excluded, True, drop)
+    for it in range(it0, max_iter):
+        w_max = d_w_max = dt(0)
+        n_active = len(active)
+        for f in range(n_active):
+            j = active[rand_r(state) % n_active] if random else active[f]
+            if Q[j, j] == 0:
+                continue
+            w_j = w[j]
+            tmp = q[j] - Qw[j] + w_j * Q[j, j]
+            w[j] = soft_threshold(tmp, alpha, Q[j, j] + beta, positive)
+            if w[j] != w_j:
+                Qw += (w[j] - w_j) * Q[j]
+            d_w_max = max(d_w_max, abs(w[j] - w_j))
+            w_max = max(w_max, abs(w[j]))
+        if w_max == 0 or d_w_max / w_max <= d_w_tol or it == max_iter - 1:
+            g, dn = gap_gram(w, alpha, beta, Qw, q, y_norm2, xta, positive)
+            if g <= tol:
+                return float(g), float(tol), it + 1, True
+            if screening:
+                active = screen(w, diag, xta, alpha, beta, dn, g, excluded, False, drop)
+    return float(g), float(tol), max_iter, False
+
+
+def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after=-1):
     """Coordinate descent in place on w; returns (gap, scaled tol, sweeps, converged)."""
     dt = w.dtype.type
     alpha, beta, tol = dt(alpha), dt(beta), dt(tol)
     p = w.shape[0]
-    norm2 = np.array([xt[j] @ xt[j] for j in range(p)], dtype=w.dtype)
     d_w_tol = tol
     screening = screening and alpha != 0
+    y_norm2 = dt(y @ y)
+    state = [int(seed) & _U32]
+    if gram_after == 0:
+        Q, q = gram_form(xt, y)
+        return cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, 0, tol * y_norm2, d_w_tol, state, random,
+                       positive, screening, list(range(p)), np.zeros(p, bool))
+    norm2 = np.array([xt[j] @ xt[j] for j in range(p)], dtype=w.dtype)
     R = y.copy()
     for j in range(p):
         if w[j] != 0:
             R -= w[j] * xt[j]
-    tol = tol * dt(y @ y)
+
+    def drop(j):
+        R[:] += w[j] * xt[j]
+    tol = tol * y_norm2
     xta = np.empty(p, w.dtype)
     g, dn = gap(w, alpha, beta, xt, y, R, xta, positive)
     if g <= tol:
         return float(g), float(tol), 0, True
     excluded = np.zeros(p, bool)
-    active = screen(w, R, xt, norm2, xta, alpha, beta, dn, g, excluded, True) if screening else list(range(p))
-    state = [int(seed) & _U32]
+    active = screen(w, norm2, xta, alpha, beta, dn, g, excluded, True, drop) if screening else list(range(p))
     for it in range(max_iter):
+        if it == gram_after:
+            Q, q = gram_form(xt, y)
+            return cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it, tol, d_w_tol, state, random, positive,
+                           screening, active, excluded)
         w_max = d_w_max = dt(0)
         n_active = len(active)
         for f in range(n_active):
@@ -116,10 +216,7 @@ def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screen
                 continue
             w_j = w[j]
             tmp = dt(xt[j] @ R) + w_j * norm2[j]
-            if positive and tmp < 0:
-                w[j] = 0
-            else:
-                w[j] = dt(np.sign(tmp)) * max(abs(tmp) - alpha, dt(0)) / (norm2[j] + beta)
+            w[j] = soft_threshold(tmp, alpha, norm2[j] + beta, positive)
             if w[j] != w_j:
                 R += (w_j - w[j]) * xt[j]
             d_w_max = max(d_w_max, abs(w[j] - w_j))
@@ -129,5 +226,5 @@ def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screen
             if g <= tol:
                 return float(g), float(tol), it + 1, True
             if screening:
-                active = screen(w, R, xt, norm2, xta, alpha, beta, dn, g, excluded, False)
+                active = screen(w, norm2, xta, alpha, beta, dn, g, excluded, False, drop)
     return float(g), float(tol), max_iter, False

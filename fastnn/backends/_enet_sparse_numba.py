@@ -18,6 +18,7 @@ import math
 import numba
 import numpy as np
 
+from ._enet_numba import _gap_tail, _soft_threshold
 from ._numba_math import vdot
 
 NAME = "numba"
@@ -80,25 +81,7 @@ def _gap(w, alpha, beta, data, indices, indptr, y, s, weighted, x_mean, center, 
         xta[j] = _col_dot(data, indices, indptr[j], indptr[j + 1], R)
         if center:
             xta[j] -= x_mean[j] * R_sum
-    if alpha == 0:
-        dn = vdot(xta, xta)
-        if beta == 0:
-            return dn, dn
-        return r_norm2 + dt(0.5) * beta * w_l2 - ry + dt(1.0) / (dt(2.0) * beta) * dn, dn
-    for j in range(p):
-        xta[j] -= beta * w[j]
-    dn = xta[0] if positive else abs(xta[0])
-    for j in range(1, p):
-        v = xta[j] if positive else abs(xta[j])
-        if v > dn:
-            dn = v
-    w_l1 = dt(0.0)
-    for j in range(p):
-        w_l1 += abs(w[j])
-    primal = dt(0.5) * (r_norm2 + beta * w_l2) + alpha * w_l1
-    scale = alpha / dn if dn > alpha else dt(1.0)
-    dual = dt(-0.5) * (scale * scale) * (r_norm2 + beta * w_l2) + scale * ry
-    return primal - dual, dn
+    return _gap_tail(xta, w, alpha, beta, r_norm2, ry, w_l2, positive)
 
 
 @_jit
@@ -225,12 +208,7 @@ def _cd(w, data, indices, indptr, y, s, weighted, x_mean, alpha, beta, max_iter,
             tmp += w_j * norm2[j]
             if center:
                 tmp -= R_sum * x_mean[j]
-            if positive and tmp < 0:
-                w[j] = 0.0
-            else:
-                mag = abs(tmp) - alpha
-                sgn = dt(1.0) if tmp > 0 else (dt(-1.0) if tmp < 0 else dt(0.0))
-                w[j] = sgn * (mag if mag > 0 else dt(0.0)) / (norm2[j] + beta)
+            w[j] = _soft_threshold(tmp, alpha, norm2[j] + beta, positive)
             if w[j] != w_j:
                 c = _add(Rx, c, w_j - w[j], j, data, indices, indptr, s, weighted, x_mean, center)
             d = abs(w[j] - w_j)

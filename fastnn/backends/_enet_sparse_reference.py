@@ -37,11 +37,9 @@ Returns (gap, tol * y . (s y), sweeps run, converged).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ._enet_reference import _U32, rand_r
+from ._enet_reference import _U32, gap_tail, rand_r, screen, soft_threshold
 
 NAME = "numpy"
 
@@ -99,43 +97,7 @@ def gap(w, alpha, beta, prob, R, R_sum, xta, positive):
     ry = dt(0) if (alpha == 0 and beta == 0) else dt(R @ y)
     for j in range(w.shape[0]):  # Z^T R
         xta[j] = prob.dot(R, j) - prob.x_mean[j] * R_sum if prob.center else prob.dot(R, j)
-    if alpha == 0:
-        dn = dt(xta @ xta)
-        if beta == 0:
-            return dn, dn
-        return r_norm2 + dt(0.5) * beta * w_l2 - ry + dt(1) / (dt(2) * beta) * dn, dn
-    xta -= beta * w
-    dn = dt(np.max(xta) if positive else np.max(np.abs(xta)))
-    w_l1 = dt(np.sum(np.abs(w)))
-    primal = dt(0.5) * (r_norm2 + beta * w_l2) + alpha * w_l1
-    scale = alpha / dn if dn > alpha else dt(1)
-    dual = dt(-0.5) * (scale * scale) * (r_norm2 + beta * w_l2) + scale * ry
-    return primal - dual, dn
-
-
-def screen(w, R, prob, norm2, xta, alpha, beta, dual_norm, gap_value, excluded, first):
-    """Gap-safe screening: the active features, in order; the others are zeroed."""
-    dt = w.dtype.type
-    bound = dt(math.sqrt(2 * gap_value) if gap_value >= 0 else math.nan) / alpha
-    denom = max(alpha, dual_norm)
-    active = []
-    for j in range(w.shape[0]):
-        if first and norm2[j] == 0:
-            w[j] = 0
-            excluded[j] = True
-            continue
-        if not first and excluded[j]:
-            continue
-        d_j = (dt(1) - abs(xta[j] / denom)) / dt(math.sqrt(norm2[j] + beta))
-        if d_j <= bound:
-            active.append(j)
-            excluded[j] = False
-        else:
-            if w[j] != 0:
-                prob.add(R, w[j], j)
-                w[j] = 0
-            excluded[j] = True
-    return active
+    return gap_tail(xta, w, alpha, beta, r_norm2, ry, w_l2, positive)
 
 
 def enet_cd_sparse(w, data, indices, indptr, y, sw, x_mean, alpha, beta, max_iter, tol, seed, random, positive,
@@ -157,12 +119,15 @@ def enet_cd_sparse(w, data, indices, indptr, y, sw, x_mean, alpha, beta, max_ite
             prob.add(R, -w[j], j)
     R_sum = dt(np.sum(R)) if prob.center else dt(0)
     tol = tol * dt(y @ yw)
+
+    def drop(j):
+        prob.add(R, w[j], j)
     xta = np.empty(p, w.dtype)
     g, dn = gap(w, alpha, beta, prob, R, R_sum, xta, positive)
     if g <= tol:
         return float(g), float(tol), 0, True
     excluded = np.zeros(p, bool)
-    active = screen(w, R, prob, norm2, xta, alpha, beta, dn, g, excluded, True) if screening else list(range(p))
+    active = screen(w, norm2, xta, alpha, beta, dn, g, excluded, True, drop) if screening else list(range(p))
     state = [int(seed) & _U32]
     for it in range(max_iter):
         w_max = d_w_max = dt(0)
@@ -175,10 +140,7 @@ def enet_cd_sparse(w, data, indices, indptr, y, sw, x_mean, alpha, beta, max_ite
             tmp = prob.dot(R, j) + w_j * norm2[j]  # Z_j . (R + w_j s Z_j), in scikit-learn's order
             if prob.center:
                 tmp -= R_sum * prob.x_mean[j]
-            if positive and tmp < 0:
-                w[j] = 0
-            else:
-                w[j] = dt(np.sign(tmp)) * max(abs(tmp) - alpha, dt(0)) / (norm2[j] + beta)
+            w[j] = soft_threshold(tmp, alpha, norm2[j] + beta, positive)
             if w[j] != w_j:
                 prob.add(R, w_j - w[j], j)
             d_w_max = max(d_w_max, abs(w[j] - w_j))
@@ -188,5 +150,5 @@ def enet_cd_sparse(w, data, indices, indptr, y, sw, x_mean, alpha, beta, max_ite
             if g <= tol:
                 return float(g), float(tol), it + 1, True
             if screening:
-                active = screen(w, R, prob, norm2, xta, alpha, beta, dn, g, excluded, False)
+                active = screen(w, norm2, xta, alpha, beta, dn, g, excluded, False, drop)
     return float(g), float(tol), max_iter, False
