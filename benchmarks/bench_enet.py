@@ -52,6 +52,51 @@ class EnetCD:
             K.enet_cd(w, self.xt, self.y, alpha=self.alpha, tol=1e-4, backend=self.backend)
 
 
+class EnetCDCorrelated:
+    """A tall X with strongly correlated columns, the solve coordinate descent needs hundreds of
+    sweeps for: the data form (gram_after=-1, scikit-learn's precompute=False), the switch the
+    estimators make (after n_features / 16 sweeps) and the Gram form from the start (scikit-learn's
+    precompute=True); scikit-learn's two solvers as the peers."""
+    params = (["c", "numba", "sklearn"], ["data", "switch", "gram"])
+    param_names = ["backend", "form"]
+    timeout = 300
+
+    def setup(self, backend, form):
+        if backend == "sklearn":
+            from sklearn.linear_model import _cd_fast
+
+            self.cd_fast = _cd_fast
+            if form == "switch":
+                raise NotImplementedError("scikit-learn has no switch")
+        else:
+            require(backend)
+        n, p = 20000, 200
+        rng = np.random.default_rng(0)
+        X = 0.3 * rng.standard_normal((n, p)) + rng.standard_normal((n, 1))
+        y = X[:, : p // 4] @ rng.standard_normal(p // 4) + rng.standard_normal(n)
+        X -= X.mean(axis=0)
+        y -= y.mean()
+        self.xt, self.y, self.alpha = np.ascontiguousarray(X.T), y, 0.1 * n
+        self.gram_after = {"data": -1, "switch": p // 16, "gram": 0}[form]
+        self.backend, self.form = backend, form
+        self.time_enet_cd(backend, form)  # warm-up (Numba compiles) outside the timing
+
+    def time_enet_cd(self, backend, form):
+        w = np.zeros(self.xt.shape[0])
+        if self.backend == "sklearn":
+            rs = np.random.RandomState(0)
+            if self.form == "gram":
+                Q = self.xt @ self.xt.T
+                self.cd_fast.enet_coordinate_descent_gram(w, self.alpha, 0.0, Q, self.xt @ self.y, self.y, 1000,
+                                                          1e-4, rs, False, False, True)
+            else:
+                self.cd_fast.enet_coordinate_descent(w, self.alpha, 0.0, np.asfortranarray(self.xt.T), self.y,
+                                                     1000, 1e-4, rs, False, False, True)
+        else:
+            K.enet_cd(w, self.xt, self.y, alpha=self.alpha, tol=1e-4, gram_after=self.gram_after,
+                      backend=self.backend)
+
+
 L1Q_SHAPES = {"2000x1000": (2000, 1000), "15000x20000": (15000, 20000)}
 
 

@@ -68,6 +68,10 @@ def _data(name):
         y = (y - y.mean()) / y.std()
     elif name == "regression20k":  # a tall regression set for the linear models (no download)
         X, y = make_regression(n_samples=20000, n_features=200, n_informative=50, noise=1.0, random_state=0)
+    elif name == "correlated20k":  # a tall set whose columns share one strong factor (no download)
+        rng = np.random.default_rng(0)
+        X = 0.3 * rng.standard_normal((20000, 200)) + rng.standard_normal((20000, 1))
+        y = X[:, :50] @ rng.standard_normal(50) + rng.standard_normal(20000)
     elif name == "sparse50k":  # a sparse regression set, bag-of-words like: 0.2% of 50000 x 5000 non-zero
         rng = np.random.default_rng(0)  # (a RandomState makes sp.random shuffle every cell: 19 s)
         X = sp.random(50000, 5000, density=0.002, format="csr", random_state=rng)
@@ -196,6 +200,8 @@ def _cases(epochs):
         ("regression20k", "Ridge lsqr", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="lsqr")),
         ("diabetes", "Lasso alpha=0.01", skl.Lasso, fe.Lasso, dict(alpha=0.01)),
         ("regression20k", "Lasso alpha=0.1", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
+        # correlated columns: hundreds of sweeps, where fastnn's solver continues in the Gram form
+        ("correlated20k", "Lasso alpha=0.1 (many sweeps)", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
         # sparse X kept sparse: scikit-learn's sparse coordinate descent (kernels.enet_cd_sparse), ~100 non-zeros
         ("sparse20kx5k", "Lasso sparse alpha=2e-4", skl.Lasso, fe.Lasso, dict(alpha=2e-4)),
         ("regression20k", "LinearRegression", skl.LinearRegression, fe.LinearRegression, {}),
