@@ -57,7 +57,8 @@ def _ridge_cholesky(Xs, Ys, alpha, backend=None):
         Aa = A.copy()
         Aa.flat[:: A.shape[0] + 1] += a
         try:
-            with one_blas_thread():  # SciPy's LAPACK on a p x p system: see _linear_regression._lstsq_normal_equations
+            # SciPy's LAPACK on the p x p system: see _linear_regression._lstsq_normal_equations
+            with one_blas_thread():
                 sol[:, cols] = scipy.linalg.solve(Aa, B[:, cols], assume_a="pos")
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
             if not (wide and one_alpha):
