@@ -196,6 +196,7 @@ def _cases(epochs):
         # scikit-learn's iterative solvers: sparse X kept sparse; a dense X big enough for kernels.gemm
         ("sparse50k", "Ridge sparse_cg", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="sparse_cg")),
         ("sparse50k", "Ridge lsqr", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="lsqr")),
+        ("regression20k", "Ridge (cholesky)", skl.Ridge, fe.Ridge, dict(alpha=1.0)),
         ("regression20k", "Ridge sparse_cg", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="sparse_cg")),
         ("regression20k", "Ridge lsqr", skl.Ridge, fe.Ridge, dict(alpha=1.0, solver="lsqr")),
         ("diabetes", "Lasso alpha=0.01", skl.Lasso, fe.Lasso, dict(alpha=0.01)),
