@@ -196,6 +196,7 @@ def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screen
 
     def drop(j):
         R[:] += w[j] * xt[j]
+
     tol = tol * y_norm2
     xta = np.empty(p, w.dtype)
     g, dn = gap(w, alpha, beta, xt, y, R, xta, positive)
