@@ -163,6 +163,18 @@ def test_gram_form_is_scikit_learns_gram_solver(case):
     assert gap == pytest.approx(gap_sk, rel=1e-6, abs=1e-4 * tol_sk)
 
 
+@pytest.mark.skipif("c" not in _backends(), reason="C extension not built")
+def test_c_gram_form_falls_back_to_the_data_form_when_q_is_too_big():
+    # Q would be 46001^2 doubles (17 GB): the C solver keeps the data form, with its exact results
+    rng = np.random.default_rng(0)
+    xt, y = rng.standard_normal((46001, 3)), rng.standard_normal(3)
+    runs = []
+    for gram_after in (0, -1):
+        w = np.zeros(46001)
+        runs.append((K.enet_cd(w, xt, y, alpha=0.5, max_iter=3, gram_after=gram_after, backend="c"), w))
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1]) and runs[0][0][2] >= 1
+
+
 @pytest.mark.parametrize("bad", [-2, 1.5, True, "0"])
 def test_gram_after_must_be_an_int_from_minus_one(bad):
     xt, y, kw = _problem("lasso", np.float64)
