@@ -167,40 +167,49 @@ static ATTR void cdg_##SFX##_##ISA(T *w, T *gap_out, int64_t *n_iter_out, int *c
     *gap_out = gap;                                                                     \
     *n_iter_out = (it < max_iter ? it : max_iter - 1) + 1;                              \
 }                                                                                       \
-/* Q = X^T X and q = X^T y in one block: Q [p * p], q [p], qw [p], xta [p]; NULL if it  \
- * cannot be had. Q's upper triangle on the GEMM engine in blocks of GRAM_BLOCK columns   \
- * (rows 0 .. the block's last: half the product's work), then mirrored: exactly symmetric. */ \
-static ATTR T *gram_form_##SFX##_##ISA(const T *xt, const T *y, int64_t n, int64_t p) {  \
+/* The Gram form's arrays in one block (NULL if it cannot be had): Q = X^T X [p * p] unless \
+ * given (then *Q is the caller's), then q = X^T y, qw and xta [p each] at *qv. Q's upper   \
+ * triangle on the GEMM engine in blocks of GRAM_BLOCK columns (rows 0 .. the block's last: \
+ * half the product's work), then mirrored: exactly symmetric. */                          \
+static ATTR T *gram_form_##SFX##_##ISA(const T *xt, const T *y, int64_t n, int64_t p,     \
+                                       const T *given, const T **Q, T **qv) {           \
     if ((uint64_t)p > 46000) return NULL; /* p^2 + 3p elements: beyond ~16 GiB anyway */ \
-    T *g = (T *)malloc(((size_t)p * (size_t)p + 3 * (size_t)p) * sizeof(T));            \
+    const size_t qsize = given ? 0 : (size_t)p * (size_t)p;                             \
+    T *g = (T *)malloc((qsize + 3 * (size_t)p) * sizeof(T));                            \
     if (!g) return NULL;                                                                \
-    for (int64_t j0 = 0; j0 < p; j0 += GRAM_BLOCK) {                                    \
-        int64_t nb = p - j0 < GRAM_BLOCK ? p - j0 : GRAM_BLOCK;                         \
-        fnn_gemm_ex_##SFX(g + j0, p, xt, n, 1, xt + j0 * n, 1, n, j0 + nb, nb, n, (T)1, (T)0, \
-                          NULL, fnn_num_threads);                                       \
+    if (!given) {                                                                       \
+        for (int64_t j0 = 0; j0 < p; j0 += GRAM_BLOCK) {                                \
+            int64_t nb = p - j0 < GRAM_BLOCK ? p - j0 : GRAM_BLOCK;                     \
+            fnn_gemm_ex_##SFX(g + j0, p, xt, n, 1, xt + j0 * n, 1, n, j0 + nb, nb, n, (T)1, \
+                              (T)0, NULL, fnn_num_threads);                             \
+        }                                                                               \
+        for (int64_t i = 0; i < p; i++)                                                 \
+            for (int64_t j = i + 1; j < p; j++) g[j * p + i] = g[i * p + j];            \
     }                                                                                   \
-    for (int64_t i = 0; i < p; i++)                                                     \
-        for (int64_t j = i + 1; j < p; j++) g[j * p + i] = g[i * p + j];                \
-    for (int64_t j = 0; j < p; j++) g[p * p + j] = dot_##SFX##_##ISA(xt + j * n, y, n); \
+    *Q = given ? given : g;                                                             \
+    *qv = g + qsize;                                                                    \
+    for (int64_t j = 0; j < p; j++) (*qv)[j] = dot_##SFX##_##ISA(xt + j * n, y, n);     \
     return g;                                                                           \
 }                                                                                       \
 static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_out,     \
                                   int *converged, const T *xt, const T *y, int64_t n,   \
                                   int64_t p, T alpha, T beta, int64_t max_iter, T tol,  \
                                   uint32_t seed, int random, int positive, int screening, \
-                                  int64_t gram_after, T *r, T *xta, T *norm2,           \
-                                  uint32_t *active, uint8_t *excluded) {                \
+                                  int64_t gram_after, const T *gram, T *r, T *xta,      \
+                                  T *norm2, uint32_t *active, uint8_t *excluded) {      \
     T d_w_tol = tol;                                                                    \
     if (alpha == 0) screening = 0;                                                      \
     T y_norm2 = dot_##SFX##_##ISA(y, y, n);                                             \
     tol *= y_norm2;                                                                     \
     *tol_out = tol;                                                                     \
-    T *g = gram_after == 0 ? gram_form_##SFX##_##ISA(xt, y, n, p) : NULL;               \
+    const T *Q;                                                                         \
+    T *qv;                                                                              \
+    T *g = gram_after == 0 ? gram_form_##SFX##_##ISA(xt, y, n, p, gram, &Q, &qv) : NULL; \
     if (g) {                                                                            \
         for (int64_t j = 0; j < p; j++) active[j] = (uint32_t)j;                        \
-        cdg_##SFX##_##ISA(w, gap_out, n_iter_out, converged, g, g + p * p, y_norm2, p,  \
-                          alpha, beta, max_iter, 0, tol, d_w_tol, seed, random, positive, \
-                          screening, g + p * p + p, g + p * p + 2 * p, active, excluded, p); \
+        cdg_##SFX##_##ISA(w, gap_out, n_iter_out, converged, Q, qv, y_norm2, p, alpha,  \
+                          beta, max_iter, 0, tol, d_w_tol, seed, random, positive,      \
+                          screening, qv + p, qv + 2 * p, active, excluded, p);          \
         free(g);                                                                        \
         return;                                                                         \
     }                                                                                   \
@@ -222,11 +231,11 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
     int64_t it = 0;                                                                     \
     *converged = 0;                                                                     \
     for (it = 0; it < max_iter; it++) {                                                 \
-        if (it == gram_after && it > 0 && (g = gram_form_##SFX##_##ISA(xt, y, n, p))) {  \
-            cdg_##SFX##_##ISA(w, gap_out, n_iter_out, converged, g, g + p * p, y_norm2, p, \
-                              alpha, beta, max_iter, it, tol, d_w_tol, seed, random,    \
-                              positive, screening, g + p * p + p, g + p * p + 2 * p,    \
-                              active, excluded, n_active);                              \
+        if (it == gram_after && it > 0                                                  \
+            && (g = gram_form_##SFX##_##ISA(xt, y, n, p, gram, &Q, &qv))) {            \
+            cdg_##SFX##_##ISA(w, gap_out, n_iter_out, converged, Q, qv, y_norm2, p, alpha, \
+                              beta, max_iter, it, tol, d_w_tol, seed, random, positive, \
+                              screening, qv + p, qv + 2 * p, active, excluded, n_active); \
             free(g);                                                                    \
             return;                                                                     \
         }                                                                               \
@@ -277,7 +286,7 @@ int fnn_enet_cd_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_iter_ou
                       int *converged, const T *xt, const T *y, int64_t n_samples,       \
                       int64_t n_features, double alpha, double beta, int64_t max_iter,  \
                       double tol, uint32_t seed, int random, int positive, int screening, \
-                      int64_t gram_after) {                                             \
+                      int64_t gram_after, const T *gram) {                              \
     int64_t n = n_samples, p = n_features;                                              \
     T *buf = (T *)calloc((size_t)n + 2 * (size_t)p + 1, sizeof(T));                     \
     uint32_t *active = (uint32_t *)malloc(((size_t)p + 1) * sizeof(uint32_t));          \
@@ -289,7 +298,7 @@ int fnn_enet_cd_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_iter_ou
     T gap, tol_s;                                                                       \
     ENET_DISPATCH(SFX, w, &gap, &tol_s, n_iter_out, converged, xt, y, n, p, (T)alpha,   \
                   (T)beta, max_iter, (T)tol, seed, random, positive, screening,         \
-                  gram_after, buf, buf + n, buf + n + p, active, excluded)              \
+                  gram_after, gram, buf, buf + n, buf + n + p, active, excluded)        \
     *gap_out = gap;                                                                     \
     *tol_out = tol_s;                                                                   \
     free(buf); free(active); free(excluded);                                            \

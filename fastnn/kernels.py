@@ -1373,7 +1373,8 @@ def _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screeni
 
 def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int = 1000, tol: float = 1e-4,
             positive: bool = False, selection: str = "cyclic", seed: int = 0, screening: bool = True,
-            gram_after: int = -1, backend: Optional[str] = None) -> Tuple[float, float, int, bool]:
+            gram_after: int = -1, gram: Optional[Array] = None,
+            backend: Optional[str] = None) -> Tuple[float, float, int, bool]:
     """Elastic-net coordinate descent, in place on ``w``: scikit-learn's solver.
 
     Minimises ``1/2 ||y - X w||^2 + alpha ||w||_1 + beta/2 ||w||^2`` from the start
@@ -1394,6 +1395,8 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
     of O(n_samples): the same iterates to rounding, far faster over many sweeps on tall X.
     0: the Gram form from the start (scikit-learn's precompute=True); -1 (default): never.
     The C backend stays in the data form if Q's n_features^2 values cannot be allocated.
+    ``gram``: Q itself, [n_features, n_features] in w's dtype, exactly symmetric, when the
+    caller has it (several targets on one X: formed once), used as given (it must be X^T X).
 
     Returns ``(gap, tol * y.y, sweeps, converged)`` -- scikit-learn's
     enet_coordinate_descent's results plus whether the gap met the tolerance.
@@ -1422,8 +1425,16 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} must be finite (it holds NaN or inf)")
     gram_after = check_int("gram_after", gram_after, -1)
+    if gram is not None:
+        gram = _input("gram", gram, 2, w.dtype)
+        if gram.shape != (w.shape[0],) * 2:
+            raise ValueError(f"gram must have shape {(w.shape[0],) * 2} (X^T X), got {gram.shape}")
+        if not np.array_equal(gram, gram.T):  # NaN fails too
+            raise ValueError("gram must be X^T X: exactly symmetric and finite")
+        if _may_share_memory(gram, w):
+            raise ValueError("w overlaps gram; pass a separate buffer")
     args = (w, xt, y) + _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screening) + (
-        gram_after,)
+        gram_after, gram)
     gap, tol_s, n_iter, ok = _run("enet_cd", mod, "enet_cd", args)
     return float(gap), float(tol_s), int(n_iter), bool(ok)
 

@@ -175,6 +175,35 @@ def test_c_gram_form_falls_back_to_the_data_form_when_q_is_too_big():
     assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1]) and runs[0][0][2] >= 1
 
 
+@pytest.mark.parametrize("backend", _backends())
+@pytest.mark.parametrize("gram_after", [0, 3])
+def test_given_gram_is_used_as_formed(backend, gram_after):
+    """gram= hands Q = X^T X over (several targets on one X form it once): the results of the
+    solver forming it itself, to rounding (the reference's and Numba's Q are the same sums)."""
+    xt, y, kw = _gram_problem("tall-200", np.float64)
+    Q = xt @ xt.T
+    Q = np.triu(Q) + np.triu(Q, 1).T
+    runs = []
+    for gram in (None, Q):
+        w = np.zeros(xt.shape[0])
+        runs.append((K.enet_cd(w, xt, y, backend=backend, gram_after=gram_after, gram=gram, **kw), w))
+    (out_a, w_a), (out_b, w_b) = runs
+    assert out_a[2:] == out_b[2:] and out_a[2] > 3
+    np.testing.assert_allclose(w_b, w_a, rtol=0, atol=1e-10 * np.abs(w_a).max())
+
+
+@pytest.mark.parametrize("exc, match, gram", [
+    (ValueError, r"gram must have shape \(20, 20\)", np.eye(19)),
+    (ValueError, r"gram must be X\^T X: exactly symmetric", np.triu(np.ones((20, 20)))),
+    (ValueError, r"gram must be X\^T X", np.full((20, 20), np.nan)),
+    (TypeError, "gram has dtype float32", np.eye(20, dtype=np.float32)),
+])
+def test_invalid_gram(exc, match, gram):
+    xt, y, kw = _problem("lasso", np.float64)
+    with pytest.raises(exc, match=match):
+        K.enet_cd(np.zeros(20), xt, y, gram_after=0, gram=gram, **kw)
+
+
 @pytest.mark.parametrize("bad", [-2, 1.5, True, "0"])
 def test_gram_after_must_be_an_int_from_minus_one(bad):
     xt, y, kw = _problem("lasso", np.float64)

@@ -662,6 +662,26 @@ def test_enet_gram_form_like_sklearn(make, weighted, monkeypatch):
     assert seen[-1] == -1
 
 
+@pytest.mark.parametrize("precompute", [True, False])
+def test_enet_targets_share_one_gram(precompute, monkeypatch):
+    """Several targets on one X: Q = X^T X is formed once (before the first target with
+    precompute, after the first target that needed it otherwise) and handed to the others;
+    the fits are scikit-learn's."""
+    from fastnn.estimators import _elastic_net
+
+    given = []
+    real = _elastic_net.K.enet_cd
+    monkeypatch.setattr(_elastic_net.K, "enet_cd", lambda *a, **k: given.append(k["gram"] is not None) or real(*a, **k))
+    rng = np.random.default_rng(4)
+    X = 0.5 * rng.standard_normal((500, 40)) + 0.85 * rng.standard_normal((500, 1))
+    Y = X[:, :5] @ rng.standard_normal((5, 3)) + rng.standard_normal((500, 3))
+    f = Lasso(alpha=0.01, precompute=precompute, tol=1e-8, max_iter=5000).fit(X, Y)
+    s = skl.Lasso(alpha=0.01, precompute=precompute, tol=1e-8, max_iter=5000).fit(X, Y)
+    assert given == ([True] * 3 if precompute else [False, True, True])
+    assert list(f.n_iter_) == list(s.n_iter_) and min(f.n_iter_) > 10
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-9, atol=1e-12)
+
+
 def test_enet_precompute_gram_is_checked_like_sklearn(diabetes):
     # a Gram matrix given as precompute was ignored without a look: a wrong one passed
     X, y = diabetes

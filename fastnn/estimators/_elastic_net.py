@@ -131,9 +131,16 @@ class ElasticNet(_LinearRegressorBase):
                              f"scaling them by sample weights, overflowed {dt})")
         self._check_gram(xt, x_mean, check_input)
         gram_after = _gram_after(n, xt.shape[0], self.precompute)
+        # several targets share one Q = X^T X: formed here for precompute, else once a target
+        # has needed it (the solver forms its own for the first; 8 targets of 20000 x 200 with
+        # precompute=True: 138 ms with a Q per target, scikit-learn 35)
+        shared = {"Q": _gram(xt, self.backend) if gram_after == 0 and Yc.shape[1] > 1 else None}
 
         def solve(w, k, **kw):
-            return K.enet_cd(w, xt, np.ascontiguousarray(Yc[:, k]), gram_after=gram_after, **kw)
+            out = K.enet_cd(w, xt, np.ascontiguousarray(Yc[:, k]), gram_after=gram_after, gram=shared["Q"], **kw)
+            if shared["Q"] is None and 0 <= gram_after < out[2] and k + 1 < Yc.shape[1]:
+                shared["Q"] = _gram(xt, self.backend)
+            return out
 
         return x_mean, y_mean, solve
 
@@ -240,6 +247,15 @@ def _gram_after(n_samples: int, n_features: int, precompute) -> int:
     if n_samples < n_features:
         return -1
     return max(1, n_features // 16)
+
+
+def _gram(xt, backend):
+    """Q = X^T X from xt = X^T [p, n] on the kernels, its upper triangle mirrored (exactly
+    symmetric, as kernels.enet_cd requires)."""
+    Q = K.gemm(xt, xt, trans_b=True, backend=backend)
+    upper = np.triu_indices(Q.shape[0], 1)
+    Q[upper[1], upper[0]] = Q[upper]
+    return Q
 
 
 def _canonical_csc(X):
