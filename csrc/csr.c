@@ -2,15 +2,19 @@
  * loss_grad when X is sparse). The products cost O(nnz * out) instead of
  * O(rows * in * out): a TF-IDF row of 5000 columns holds ~100 non-zeros.
  *
- * Each batch's non-zeros are first sorted by column (a stable counting sort:
- * csr_transpose), then both products walk W's rows in order: the forward adds
- * x_rj W[j, :] into the rows of z for the entries of column j, the row of W in
- * registers; the weight gradient sums row j of dW over the same entries in registers and
- * writes it once (zeros for a column the batch does not hold: no zeroing pass). Per
- * non-zero, row-wise forms read or updated a whole row of W or dW at random instead,
- * and W and dW do not stay in L2 (5000 x 64 float64, 2.5 MB each): 16 ns a non-zero
- * forward and 22 backward (scatter-adds into a zeroed dW), against ~10 + 7 and ~7 for
- * the sort (one thread, 200-row batches of 100 non-zeros).
+ * The forward runs row by row (csr_forward): z[r, :] sums x_rj W[j, :] over row r's
+ * entries in registers, W's rows taken a range at a time that stays in L1 while every
+ * row of the batch passes over it (each row's cursor moving on). Its weight gradient
+ * needs the batch by column: the non-zeros are sorted by column (a stable counting sort:
+ * csr_transpose), and row j of dW sums x_rj dz[r, :] over column j's entries in
+ * registers, dz's rows taken a range at a time in L1, and is written once (zeros for a
+ * column the batch does not hold: no zeroing pass). A scatter-add of each entry into a
+ * zeroed dW instead cost 22 ns a non-zero against ~7 + 7 for the sort (5000 x 64
+ * float64, 200-row batches of 100 non-zeros). A very sparse batch with a W beyond L2
+ * runs the forward by column instead (csc_forward: W's row in registers, z's rows
+ * updated), where rows of W read at random from L3 cost more. 20000 x 784, (100,),
+ * float64, one thread: an epoch of 20% non-zero 1.6x faster than the dense one (this
+ * form before, with the forward by column and 8 / 4 / 2 / 1-vector blocks: 1.06x).
  *
  * The sums run in the order scipy.sparse's products run them for a CSR X with sorted
  * indices (a row's non-zeros by column, a column's rows in batch order, the bias added
@@ -34,123 +38,315 @@
 #include <string.h>
 #include "internal.h"
 
-/* Output columns run in blocks of NV vectors of VBYTES bytes (the ISA's register
- * width), the block of W's row (forward) or of dW's sums (gradient) in registers across
- * a column's entries: plain loops over the columns per entry, which GCC vectorises but
- * keeps in memory, ran the row-wise forward at 32 ns a non-zero. Widths NV = 8, 4, 2, 1
- * vectors in turn, then a scalar tail of fewer than one vector's columns. */
-#define CSR_NV 8
+/* Output columns run in blocks of up to MAXV vectors of VBYTES bytes (the ISA's register
+ * width: 16 of AVX-512's 32 registers, 12 of AVX2's and SSE2's 16), the block's sums in
+ * registers across a row's (forward) or a column's (gradient) entries, each entry's
+ * vectors of W or dz read by the FMAs from L1. The vectors split into the fewest blocks
+ * of about equal width (100 float64 outputs: one of 13 zmm): a block of one or two
+ * vectors is one or two chains of dependent FMAs, a quarter of the FMA ports' rate (the
+ * widths 8, 4, 2, 1 before: 100 columns ran 8, 4, then a scalar tail of 4 columns that
+ * cost as much as the rest). The last vector of a right edge starts at out - lanes: it
+ * overlaps the one before, both computing the shared columns alike (the same sums in
+ * the same order), so nothing is masked; fewer columns than one vector run scalar.
+ * Each pass keeps its operand's block in L1 (CSR_L1_BYTES): the forward W's rows by
+ * column ranges (the rows' entries from a cursor a row, rows sorted by column), the
+ * gradient dz's rows by batch ranges (a column's entries from a cursor a column, in
+ * batch order). Plain loops over the columns per entry, which GCC vectorises but keeps
+ * in memory, ran the row-wise forward at 32 ns a non-zero. */
+#define CSR_L1_BYTES (32 * 1024)
+/* A batch under CSR_SCATTER_DENSITY non-zero whose W is larger than L2 runs its forward
+ * by column instead, W's row in registers and z's rows updated (csc_forward): rows of W
+ * read at random from L3 cost more there (TF-IDF 20000 x 5000, 2% non-zero, (64,),
+ * float32 L-BFGS: the forward 25% faster by column) */
+#define CSR_L2_BYTES (1024 * 1024)
+#define CSR_SCATTER_DENSITY 0.05
+/* rows (forward) or columns (gradient) a pass of cursors, kept on the stack */
+#define CSR_GROUP 256
 /* csr_transpose prefetches the entries of the row this many rows ahead */
 #define CSR_AHEAD 4
 
-#define DEFINE_CSR(T, SFX, ISA, ATTR, VBYTES)                                             \
+/* rows of an operand a pass keeps in L1 when each takes `bytes` of it, or all `n` (one
+ * pass) where the passes would hold fewer than CSR_MIN_PASS_ENTRIES entries a row or
+ * column of the batch (`nnz` entries over `lines` rows or columns): each pass reloads and
+ * stores the block's sums and ends a loop, and a sparser batch reads the operand from
+ * L2 for less (20000 x 784, 5% non-zero, (100,): float64 epochs 20% faster in one pass) */
+#define CSR_MIN_PASS_ENTRIES 6
+static inline int64_t csr_pass_rows(int64_t bytes, int64_t n, int64_t nnz, int64_t lines) {
+    int64_t k = CSR_L1_BYTES / bytes;
+    k = k < 4 ? 4 : k;
+    return (double)nnz * (double)k < CSR_MIN_PASS_ENTRIES * (double)lines * (double)n ? n : k;
+}
+
+/* vector i of a block, from the block's first column c0: i lanes on, the last at cl (see
+ * the header): constant displacements but the last, one register (offsets of every
+ * vector in registers spilled, the loop 1.4x slower) */
+#define CSR_VOFF(i) ((i) == nv - 1 ? cl - c0 : (int64_t)(i) * lanes)
+#define CSR_WIDTHS_1_16(X, FN) X(FN, 1) X(FN, 2) X(FN, 3) X(FN, 4) X(FN, 5) X(FN, 6) X(FN, 7) \
+    X(FN, 8) X(FN, 9) X(FN, 10) X(FN, 11) X(FN, 12) X(FN, 13) X(FN, 14) X(FN, 15) X(FN, 16)
+
+#define DEFINE_CSR(T, SFX, ISA, ATTR, VBYTES, MAXV)                                       \
 typedef T v_##SFX##_##ISA __attribute__((vector_size(VBYTES), aligned(sizeof(T))));       \
 enum { LANES_##SFX##_##ISA = VBYTES / (int)sizeof(T) };                                   \
-/* dw[j, c0 .. c0 + nv * lanes) = sum over column j's entries [e0, e1) of the batch of   \
- * val_e dz[row_e, same], summed in registers and stored once (zeros for no entry), or   \
- * with `add` added to it */                                                              \
-static inline ATTR void grad_block_##SFX##_##ISA(T *dwj, const int32_t *erow, const T *eval, \
-                                                 int64_t e0, int64_t e1, const T *dz,     \
-                                                 int64_t out, int64_t c0, int add,        \
-                                                 const int nv) {                          \
+/* z's block of columns for rows [0, rows) over their entries below column j1, from     \
+ * their cursors on, added to the rows' partial sums (0 when `first`), the bias added    \
+ * when `last` */                                                                         \
+static inline __attribute__((always_inline)) ATTR void fwd_block_##SFX##_##ISA(T *z, const T *data, const int32_t *ind, \
+                                                const int64_t *ptr, const int64_t *idx,   \
+                                                int64_t r0, int64_t *cur, int64_t rows,   \
+                                                const T *w, const T *b, int64_t out,      \
+                                                int64_t c0, int64_t cl, int64_t j1,       \
+                                                int first, int last, const int nv) {      \
     typedef v_##SFX##_##ISA V;                                                            \
-    const int lanes = LANES_##SFX##_##ISA;                                                \
-    V acc[CSR_NV];                                                                        \
-    _Pragma("GCC unroll 8") for (int i = 0; i < nv; i++) acc[i] = (V){0};                 \
-    for (int64_t e = e0; e < e1; e++) {                                                   \
-        const T v = eval[e];                                                              \
-        const T *dzr = dz + (int64_t)erow[e] * out + c0;                                  \
-        _Pragma("GCC unroll 8") for (int i = 0; i < nv; i++)                              \
-            acc[i] += v * *(const V *)(dzr + i * lanes);                                  \
+    const int64_t lanes = LANES_##SFX##_##ISA;                                            \
+    for (int64_t r = 0; r < rows; r++) {                                                  \
+        V acc[16]; /* (the switches' widest case, whatever MAXV) */               \
+        T *zr = z + r * out + c0;                                                         \
+        _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                             \
+            acc[i] = first ? (V){0} : *(const V *)(zr + CSR_VOFF(i));                     \
+        int64_t q = cur[r];                                                               \
+        const int64_t e = ptr[(idx ? idx[r] : r0 + r) + 1];                               \
+        for (; q < e && ind[q] < j1; q++) {                                               \
+            const T v = data[q];                                                          \
+            const T *wj = w + (int64_t)ind[q] * out + c0;                                 \
+            _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                         \
+                acc[i] += v * *(const V *)(wj + CSR_VOFF(i));                             \
+        }                                                                                 \
+        cur[r] = q;                                                                       \
+        if (last) _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                   \
+            acc[i] += *(const V *)(b + c0 + CSR_VOFF(i));                                 \
+        _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++) *(V *)(zr + CSR_VOFF(i)) = acc[i]; \
     }                                                                                     \
-    if (add)                                                                              \
-        _Pragma("GCC unroll 8") for (int i = 0; i < nv; i++) *(V *)(dwj + c0 + i * lanes) += acc[i]; \
-    else                                                                                  \
-        _Pragma("GCC unroll 8") for (int i = 0; i < nv; i++) *(V *)(dwj + c0 + i * lanes) = acc[i]; \
 }                                                                                         \
-/* z[erow_e, c0 .. c0 + nv * lanes) += val_e w[j, same] for column j's entries [e0, e1),  \
- * the row of w in registers */                                                          \
-static inline ATTR void fwd_col_block_##SFX##_##ISA(T *z, const int32_t *erow, const T *eval, \
-                                                    int64_t e0, int64_t e1, const T *wj,  \
-                                                    int64_t out, int64_t c0, const int nv) { \
+/* a block of columns for rows [0, rows): W's rows a range at a time when `sorted` */    \
+static ATTR void fwd_cols_##SFX##_##ISA(T *z, const T *data, const int32_t *ind,          \
+                                        const int64_t *ptr, const int64_t *idx, int64_t r0, \
+                                        int64_t *cur, int64_t rows, const T *w, const T *b, \
+                                        int64_t in, int64_t out, int64_t c0, int64_t cl,  \
+                                        int sorted, int64_t nnz, int nv) {                \
+    const int64_t kb = sorted ? csr_pass_rows((int64_t)nv * VBYTES, in, nnz, rows) : in;  \
+    for (int64_t r = 0; r < rows; r++) cur[r] = ptr[idx ? idx[r] : r0 + r];               \
+    for (int64_t j0 = 0; j0 < in || j0 == 0; j0 += kb) {                                  \
+        int64_t j1 = j0 + kb < in ? j0 + kb : in;                                         \
+        int first = j0 == 0, last = j1 >= in;                                             \
+        switch (nv) {                                                                     \
+        CSR_WIDTHS_1_16(CSR_FWD_CASE, fwd_block_##SFX##_##ISA)                                                     \
+        default: break;                                                                   \
+        }                                                                                 \
+    }                                                                                     \
+}                                                                                         \
+static ATTR void csr_forward_##SFX##_##ISA(T *z, const T *data, const int32_t *ind,      \
+                                           const int64_t *ptr, const int64_t *idx, int64_t r0, \
+                                           int64_t rows, const T *w, const T *b, int64_t in, \
+                                           int64_t out, int sorted) {                     \
+    const int64_t lanes = LANES_##SFX##_##ISA;                                            \
+    int64_t cur[CSR_GROUP];                                                               \
+    const int64_t nvec = out >= lanes ? (out + lanes - 1) / lanes : 0;                    \
+    const int64_t nblk = (nvec + MAXV - 1) / MAXV;                                        \
+    for (int64_t g0 = 0; g0 < rows; g0 += CSR_GROUP) {                                    \
+        int64_t gn = rows - g0 < CSR_GROUP ? rows - g0 : CSR_GROUP;                       \
+        const int64_t *gidx = idx ? idx + g0 : NULL;                                      \
+        int64_t v0 = 0, nnz = 0;                                                          \
+        for (int64_t r = g0; r < g0 + gn; r++) {                                          \
+            const int64_t src = idx ? idx[r] : r0 + r;                                    \
+            nnz += ptr[src + 1] - ptr[src];                                               \
+        }                                                                                 \
+        for (int64_t k = 0; k < nblk; k++) {                                              \
+            int64_t nv = nvec / nblk + (k < nvec % nblk), c0 = v0 * lanes;                \
+            int64_t cl = v0 + nv == nvec ? out - lanes : c0 + (nv - 1) * lanes;           \
+            fwd_cols_##SFX##_##ISA(z + g0 * out, data, ind, ptr, gidx, idx ? 0 : r0 + g0, cur, gn, \
+                                   w, b, in, out, c0, cl, sorted, nnz, (int)nv);          \
+            v0 += nv;                                                                     \
+        }                                                                                 \
+        if (nvec == 0) /* fewer columns than one vector */                                \
+            for (int64_t r = g0; r < g0 + gn; r++) {                                      \
+                const int64_t src = idx ? idx[r] : r0 + r;                                \
+                for (int64_t c = 0; c < out; c++) {                                       \
+                    T s = 0;                                                              \
+                    for (int64_t q = ptr[src]; q < ptr[src + 1]; q++) s += data[q] * w[(int64_t)ind[q] * out + c]; \
+                    z[r * out + c] = s + b[c];                                            \
+                }                                                                         \
+            }                                                                             \
+    }                                                                                     \
+}                                                                                         \
+/* z's block of columns (zeroed) += the entries of column j of the batch times W's row j, \
+ * that row's block in registers; all of a row's vectors of z read before any is       \
+ * written (the edge's overlap) */                                                        \
+static inline __attribute__((always_inline)) ATTR void scatter_block_##SFX##_##ISA(      \
+        T *z, const int32_t *erow, const T *eval, int64_t e0, int64_t e1, const T *wj,    \
+        int64_t out, int64_t c0, int64_t cl, const int nv) {                              \
     typedef v_##SFX##_##ISA V;                                                            \
-    const int lanes = LANES_##SFX##_##ISA;                                                \
-    V wv[CSR_NV];                                                                         \
-    _Pragma("GCC unroll 8") for (int i = 0; i < nv; i++) wv[i] = *(const V *)(wj + c0 + i * lanes); \
+    const int64_t lanes = LANES_##SFX##_##ISA;                                            \
+    V wv[16], zv[16];                                                                     \
+    _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++) wv[i] = *(const V *)(wj + c0 + CSR_VOFF(i)); \
     for (int64_t e = e0; e < e1; e++) {                                                   \
         const T v = eval[e];                                                              \
         T *zr = z + (int64_t)erow[e] * out + c0;                                          \
-        _Pragma("GCC unroll 8") for (int i = 0; i < nv; i++)                              \
-            *(V *)(zr + i * lanes) += v * wv[i];                                          \
+        _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++) zv[i] = *(const V *)(zr + CSR_VOFF(i)); \
+        _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++) *(V *)(zr + CSR_VOFF(i)) = zv[i] + v * wv[i]; \
     }                                                                                     \
 }                                                                                         \
+/* z = x_rows w + b by column of the batch (colptr, erow, eval: csr_transpose's): for a  \
+ * sparse batch whose W is larger than L2 (see fnn_csr_forward) */                        \
 static ATTR void csc_forward_##SFX##_##ISA(T *z, const int64_t *colptr, const int32_t *erow, \
                                            const T *eval, const T *w, const T *b,         \
                                            int64_t rows, int64_t in, int64_t out) {       \
     const int64_t lanes = LANES_##SFX##_##ISA;                                            \
+    const int64_t nvec = (out + lanes - 1) / lanes, nblk = (nvec + MAXV - 1) / MAXV;      \
     memset(z, 0, (size_t)(rows * out) * sizeof(T));                                       \
     for (int64_t j = 0; j < in; j++) {                                                    \
-        int64_t e0 = colptr[j], e1 = colptr[j + 1];                                       \
+        int64_t e0 = colptr[j], e1 = colptr[j + 1], v0 = 0;                               \
         if (e0 == e1) continue;                                                           \
-        const T *wj = w + j * out;                                                        \
-        int64_t c = 0;                                                                    \
-        for (; c + CSR_NV * lanes <= out; c += CSR_NV * lanes)                            \
-            fwd_col_block_##SFX##_##ISA(z, erow, eval, e0, e1, wj, out, c, CSR_NV);       \
-        if (c + 4 * lanes <= out) { fwd_col_block_##SFX##_##ISA(z, erow, eval, e0, e1, wj, out, c, 4); c += 4 * lanes; } \
-        if (c + 2 * lanes <= out) { fwd_col_block_##SFX##_##ISA(z, erow, eval, e0, e1, wj, out, c, 2); c += 2 * lanes; } \
-        if (c + lanes <= out) { fwd_col_block_##SFX##_##ISA(z, erow, eval, e0, e1, wj, out, c, 1); c += lanes; } \
-        for (; c < out; c++)                                                              \
-            for (int64_t e = e0; e < e1; e++) z[(int64_t)erow[e] * out + c] += eval[e] * wj[c]; \
+        for (int64_t k = 0; k < nblk; k++) {                                              \
+            int64_t nv = nvec / nblk + (k < nvec % nblk), c0 = v0 * lanes;                \
+            int64_t cl = v0 + nv == nvec ? out - lanes : c0 + (nv - 1) * lanes;           \
+            switch (nv) {                                                                 \
+            CSR_WIDTHS_1_16(CSR_SCATTER_CASE, scatter_block_##SFX##_##ISA)                \
+            default: break;                                                               \
+            }                                                                             \
+            v0 += nv;                                                                     \
+        }                                                                                 \
     }                                                                                     \
     for (int64_t r = 0; r < rows; r++)                                                    \
         for (int64_t c = 0; c < out; c++) z[r * out + c] += b[c];                         \
 }                                                                                         \
+/* dw's block of columns for columns [0, ncols) of the batch over their entries of rows  \
+ * below r1, from their cursors on, added to the partial sums (0 when `first`); with     \
+ * `add` (one pass) added to dw, all of a row's vectors read before any is written (the   \
+ * edge's overlap), columns without entries not touched */                               \
+static inline __attribute__((always_inline)) ATTR void grad_block_##SFX##_##ISA(T *dw, const int64_t *colptr,           \
+                                                 const int32_t *erow, const T *eval,      \
+                                                 int64_t *cur, int64_t ncols, const T *dz, \
+                                                 int64_t out, int64_t c0, int64_t cl,     \
+                                                 int64_t r1, int first, int add, const int nv) { \
+    typedef v_##SFX##_##ISA V;                                                            \
+    const int64_t lanes = LANES_##SFX##_##ISA;                                            \
+    for (int64_t j = 0; j < ncols; j++) {                                                 \
+        int64_t e = cur[j];                                                               \
+        const int64_t e1 = colptr[j + 1];                                                 \
+        if (add && e == e1) continue;                                                     \
+        V acc[16]; /* (the switches' widest case, whatever MAXV) */               \
+        T *dwj = dw + j * out + c0;                                                       \
+        _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                             \
+            acc[i] = first ? (V){0} : *(const V *)(dwj + CSR_VOFF(i));                    \
+        for (; e < e1 && erow[e] < r1; e++) {                                             \
+            const T v = eval[e];                                                          \
+            const T *dzr = dz + (int64_t)erow[e] * out + c0;                              \
+            _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                         \
+                acc[i] += v * *(const V *)(dzr + CSR_VOFF(i));                            \
+        }                                                                                 \
+        cur[j] = e;                                                                       \
+        if (add) {                                                                        \
+            V old[16];                                                                    \
+            _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++) old[i] = *(const V *)(dwj + CSR_VOFF(i)); \
+            _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++) *(V *)(dwj + CSR_VOFF(i)) = old[i] + acc[i]; \
+        } else                                                                            \
+            _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++) *(V *)(dwj + CSR_VOFF(i)) = acc[i]; \
+    }                                                                                     \
+}                                                                                         \
+/* a block of columns for columns [0, ncols): dz's rows a range at a time (one pass with \
+ * `add`: dw + the column's sum, as before) */                                            \
+static ATTR void grad_cols_##SFX##_##ISA(T *dw, const int64_t *colptr, const int32_t *erow, \
+                                         const T *eval, int64_t *cur, int64_t ncols,      \
+                                         const T *dz, int64_t rows, int64_t out, int64_t c0, \
+                                         int64_t cl, int add, int nv) {                   \
+    const int64_t rb = add ? rows                                                         \
+                     : csr_pass_rows((int64_t)nv * VBYTES, rows, colptr[ncols] - colptr[0], ncols); \
+    for (int64_t j = 0; j < ncols; j++) cur[j] = colptr[j];                               \
+    for (int64_t q0 = 0; q0 < rows || q0 == 0; q0 += rb) {                                \
+        int64_t r1 = q0 + rb < rows ? q0 + rb : rows;                                     \
+        int first = q0 == 0;                                                              \
+        if (r1 >= rows) r1 = INT64_MAX; /* the last pass takes every remaining entry */   \
+        switch (nv) {                                                                     \
+        CSR_WIDTHS_1_16(CSR_GRAD_CASE, grad_block_##SFX##_##ISA)                                                    \
+        default: break;                                                                   \
+        }                                                                                 \
+    }                                                                                     \
+}                                                                                         \
 static ATTR void csc_weight_grad_##SFX##_##ISA(T *dw, const int64_t *colptr,            \
                                                const int32_t *erow, const T *eval,        \
-                                               const T *dz, int64_t in, int64_t out,      \
-                                               int add) {                                 \
+                                               const T *dz, int64_t rows, int64_t in,     \
+                                               int64_t out, int add) {                    \
     const int64_t lanes = LANES_##SFX##_##ISA;                                            \
-    for (int64_t j = 0; j < in; j++) {                                                    \
-        int64_t e0 = colptr[j], e1 = colptr[j + 1];                                       \
-        if (add && e0 == e1) continue;                                                    \
-        T *dwj = dw + j * out;                                                            \
-        int64_t c = 0;                                                                    \
-        for (; c + CSR_NV * lanes <= out; c += CSR_NV * lanes)                            \
-            grad_block_##SFX##_##ISA(dwj, erow, eval, e0, e1, dz, out, c, add, CSR_NV);   \
-        if (c + 4 * lanes <= out) { grad_block_##SFX##_##ISA(dwj, erow, eval, e0, e1, dz, out, c, add, 4); c += 4 * lanes; } \
-        if (c + 2 * lanes <= out) { grad_block_##SFX##_##ISA(dwj, erow, eval, e0, e1, dz, out, c, add, 2); c += 2 * lanes; } \
-        if (c + lanes <= out) { grad_block_##SFX##_##ISA(dwj, erow, eval, e0, e1, dz, out, c, add, 1); c += lanes; } \
-        for (; c < out; c++) {                                                            \
-            T acc = 0;                                                                    \
-            for (int64_t e = e0; e < e1; e++) acc += eval[e] * dz[(int64_t)erow[e] * out + c]; \
-            dwj[c] = add ? dwj[c] + acc : acc;                                            \
+    int64_t cur[CSR_GROUP];                                                               \
+    const int64_t nvec = out >= lanes ? (out + lanes - 1) / lanes : 0;                    \
+    const int64_t nblk = (nvec + MAXV - 1) / MAXV;                                        \
+    for (int64_t g0 = 0; g0 < in; g0 += CSR_GROUP) {                                      \
+        int64_t gn = in - g0 < CSR_GROUP ? in - g0 : CSR_GROUP;                           \
+        int64_t v0 = 0;                                                                   \
+        for (int64_t k = 0; k < nblk; k++) {                                              \
+            int64_t nv = nvec / nblk + (k < nvec % nblk), c0 = v0 * lanes;                \
+            int64_t cl = v0 + nv == nvec ? out - lanes : c0 + (nv - 1) * lanes;           \
+            grad_cols_##SFX##_##ISA(dw + g0 * out, colptr + g0, erow, eval, cur, gn, dz,  \
+                                    rows, out, c0, cl, add, (int)nv);                     \
+            v0 += nv;                                                                     \
         }                                                                                 \
+        if (nvec == 0) /* fewer columns than one vector */                                \
+            for (int64_t j = g0; j < g0 + gn; j++) {                                      \
+                int64_t e0 = colptr[j], e1 = colptr[j + 1];                               \
+                if (add && e0 == e1) continue;                                            \
+                for (int64_t c = 0; c < out; c++) {                                       \
+                    T acc = 0;                                                            \
+                    for (int64_t e = e0; e < e1; e++) acc += eval[e] * dz[(int64_t)erow[e] * out + c]; \
+                    dw[j * out + c] = add ? dw[j * out + c] + acc : acc;                  \
+                }                                                                         \
+            }                                                                             \
     }                                                                                     \
 }
 
-DEFINE_CSR(float, f32, generic, , 16)
-DEFINE_CSR(double, f64, generic, , 16)
-DEFINE_CSR(float, f32, avx2, FNN_TARGET_AVX2, 32)
-DEFINE_CSR(double, f64, avx2, FNN_TARGET_AVX2, 32)
-DEFINE_CSR(float, f32, avx512, FNN_TARGET_AVX512, 64)
-DEFINE_CSR(double, f64, avx512, FNN_TARGET_AVX512, 64)
+/* the switches' cases of fwd_cols, csc_forward and grad_cols: the block function for
+ * each width */
+#define CSR_SCATTER_CASE(FN, N) case N: FN(z, erow, eval, e0, e1, w + j * out, out, c0, cl, N); break;
+#define CSR_FWD_CASE(FN, N) case N: FN(z, data, ind, ptr, idx, r0, cur, rows, w, b, out, c0, cl, j1, \
+                                       first, last, N); break;
+#define CSR_GRAD_CASE(FN, N) case N: FN(dw, colptr, erow, eval, cur, ncols, dz, out, c0, cl, r1, first, \
+                                        add, N); break;
+
+DEFINE_CSR(float, f32, generic, , 16, 12)
+DEFINE_CSR(double, f64, generic, , 16, 12)
+DEFINE_CSR(float, f32, avx2, FNN_TARGET_AVX2, 32, 12)
+DEFINE_CSR(double, f64, avx2, FNN_TARGET_AVX2, 32, 12)
+DEFINE_CSR(float, f32, avx512, FNN_TARGET_AVX512, 64, 16)
+DEFINE_CSR(double, f64, avx512, FNN_TARGET_AVX512, 64, 16)
 
 #define DEFINE_CSR_DISPATCH(T, SFX)                                                       \
-void fnn_csc_forward_##SFX(T *z, const int64_t *colptr, const int32_t *erow, const T *eval, \
-                           const T *w, const T *b, int64_t rows, int64_t in, int64_t out) { \
+/* z = x_rows w + b (csr_forward): W's rows a column range at a time when every row of   \
+ * the batch holds its columns in rising order (scipy's canonical CSR), else in one      \
+ * range, each row in stored order */                                                     \
+void fnn_csr_forward_##SFX(T *z, const T *data, const int32_t *ind, const int64_t *ptr,   \
+                           const int64_t *idx, int64_t r0, int64_t rows, const T *w,      \
+                           const T *b, int64_t in, int64_t out, const int64_t *colptr,    \
+                           const int32_t *erow, const T *eval) {                          \
+    if (colptr && out >= 64 / (int64_t)sizeof(T)                                          \
+        && (double)(in * out) * sizeof(T) > CSR_L2_BYTES                                  \
+        && (double)colptr[in] < CSR_SCATTER_DENSITY * (double)rows * (double)in) {        \
+        if (fnn_isa_level >= FNN_ISA_AVX512)                                              \
+            csc_forward_##SFX##_avx512(z, colptr, erow, eval, w, b, rows, in, out);       \
+        else if (fnn_isa_level >= FNN_ISA_AVX2)                                           \
+            csc_forward_##SFX##_avx2(z, colptr, erow, eval, w, b, rows, in, out);         \
+        else csc_forward_##SFX##_generic(z, colptr, erow, eval, w, b, rows, in, out);     \
+        return;                                                                           \
+    }                                                                                     \
+    int sorted = 1;                                                                       \
+    for (int64_t r = 0; r < rows && sorted; r++) {                                        \
+        const int64_t src = idx ? idx[r] : r0 + r;                                        \
+        int fall = 0; /* (no early exit: the loop vectorises) */                          \
+        for (int64_t q = ptr[src] + 1; q < ptr[src + 1]; q++) fall |= ind[q] < ind[q - 1]; \
+        sorted = !fall;                                                                   \
+    }                                                                                     \
     if (fnn_isa_level >= FNN_ISA_AVX512)                                                  \
-        csc_forward_##SFX##_avx512(z, colptr, erow, eval, w, b, rows, in, out);           \
+        csr_forward_##SFX##_avx512(z, data, ind, ptr, idx, r0, rows, w, b, in, out, sorted); \
     else if (fnn_isa_level >= FNN_ISA_AVX2)                                               \
-        csc_forward_##SFX##_avx2(z, colptr, erow, eval, w, b, rows, in, out);             \
-    else csc_forward_##SFX##_generic(z, colptr, erow, eval, w, b, rows, in, out);         \
+        csr_forward_##SFX##_avx2(z, data, ind, ptr, idx, r0, rows, w, b, in, out, sorted); \
+    else csr_forward_##SFX##_generic(z, data, ind, ptr, idx, r0, rows, w, b, in, out, sorted); \
 }                                                                                         \
 void fnn_csc_weight_grad_##SFX(T *dw, const int64_t *colptr, const int32_t *erow,       \
-                               const T *eval, const T *dz, int64_t in, int64_t out, int add) { \
+                               const T *eval, const T *dz, int64_t rows, int64_t in,      \
+                               int64_t out, int add) {                                    \
     if (fnn_isa_level >= FNN_ISA_AVX512)                                                  \
-        csc_weight_grad_##SFX##_avx512(dw, colptr, erow, eval, dz, in, out, add);         \
+        csc_weight_grad_##SFX##_avx512(dw, colptr, erow, eval, dz, rows, in, out, add);   \
     else if (fnn_isa_level >= FNN_ISA_AVX2)                                               \
-        csc_weight_grad_##SFX##_avx2(dw, colptr, erow, eval, dz, in, out, add);           \
-    else csc_weight_grad_##SFX##_generic(dw, colptr, erow, eval, dz, in, out, add);       \
+        csc_weight_grad_##SFX##_avx2(dw, colptr, erow, eval, dz, rows, in, out, add);     \
+    else csc_weight_grad_##SFX##_generic(dw, colptr, erow, eval, dz, rows, in, out, add); \
 }                                                                                         \
 /* counting sort of the rows' non-zeros by column, stable (batch order within a column) */ \
 void fnn_csr_transpose_##SFX(int64_t *colptr, int32_t *erow, T *eval, const T *data,      \

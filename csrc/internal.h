@@ -183,25 +183,30 @@ void fnn_act_backward_block_f64(double *dx, const double *dy, const double *y, c
 /* ---- an MLP's first layer on a CSR X (csr.c), for train.c ----
  * The batch's rows: row r is row idx[r] of X (idx non-NULL) or row r0 + r. transpose:
  * their non-zeros by column, as colptr [in + 1] and (batch row, value) pairs erow / eval
- * [their nnz], a column's rows in batch order. From it, csc_forward: z[rows, out] =
- * X_rows @ w[in, out] + b; csc_weight_grad: dw[in, out] = X_rows^T dz[rows, out] (all
- * of dw written: zero where no row has a non-zero), or with `add` dw += X_rows^T dz
- * (loss_grad's chunks: rows of dw no row touches are not read). One thread; the arrays
- * were checked by fastnn.kernels. */
+ * [their nnz], a column's rows in batch order; csc_weight_grad from it: dw[in, out] =
+ * X_rows^T dz[rows, out] (all of dw written: zero where no row has a non-zero), or with
+ * `add` dw += X_rows^T dz (loss_grad's chunks: rows of dw no row touches are not read).
+ * csr_forward: z[rows, out] = X_rows @ w[in, out] + b from the rows themselves, or from
+ * the transpose (colptr, erow, eval; NULL: none) for a sparse batch and a large W. One
+ * thread; the arrays were checked by fastnn.kernels. */
 void fnn_csr_transpose_f32(int64_t *colptr, int32_t *erow, float *eval, const float *data,
                            const int32_t *ind, const int64_t *ptr, const int64_t *idx, int64_t r0,
                            int64_t rows, int64_t in);
 void fnn_csr_transpose_f64(int64_t *colptr, int32_t *erow, double *eval, const double *data,
                            const int32_t *ind, const int64_t *ptr, const int64_t *idx, int64_t r0,
                            int64_t rows, int64_t in);
-void fnn_csc_forward_f32(float *z, const int64_t *colptr, const int32_t *erow, const float *eval,
-                         const float *w, const float *b, int64_t rows, int64_t in, int64_t out);
-void fnn_csc_forward_f64(double *z, const int64_t *colptr, const int32_t *erow, const double *eval,
-                         const double *w, const double *b, int64_t rows, int64_t in, int64_t out);
+void fnn_csr_forward_f32(float *z, const float *data, const int32_t *ind, const int64_t *ptr,
+                         const int64_t *idx, int64_t r0, int64_t rows, const float *w, const float *b,
+                         int64_t in, int64_t out, const int64_t *colptr, const int32_t *erow,
+                         const float *eval);
+void fnn_csr_forward_f64(double *z, const double *data, const int32_t *ind, const int64_t *ptr,
+                         const int64_t *idx, int64_t r0, int64_t rows, const double *w, const double *b,
+                         int64_t in, int64_t out, const int64_t *colptr, const int32_t *erow,
+                         const double *eval);
 void fnn_csc_weight_grad_f32(float *dw, const int64_t *colptr, const int32_t *erow, const float *eval,
-                             const float *dz, int64_t in, int64_t out, int add);
+                             const float *dz, int64_t rows, int64_t in, int64_t out, int add);
 void fnn_csc_weight_grad_f64(double *dw, const int64_t *colptr, const int32_t *erow, const double *eval,
-                             const double *dz, int64_t in, int64_t out, int add);
+                             const double *dz, int64_t rows, int64_t in, int64_t out, int add);
 
 
 /* csr.c: a narrow first layer row by row (out <= FNN_CSR_ROWS_MAX_OUT; loss_grad's), rows

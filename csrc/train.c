@@ -70,6 +70,9 @@ static inline int64_t w0_chunk_rows(int64_t out) { return out < W0_CHUNK ? W0_CH
 /* The epoch sorts a CSR x's next batch on a second thread (epoch_serial) when a thread
  * gets this many non-zeros at least (~7 ns each: 14 us, several parallel regions' cost) */
 #define CSR_PIPE_MIN_NNZ 2000.0
+/* a CSR x's epoch splits its batches' rows over threads from this many FLOPs of the
+ * first layer's products a weight of it per thread (see run) */
+#define CSR_EPOCH_SPLIT_FLOPS 32.0
 
 static int64_t grad_chunk_rows(const int64_t *sizes, int64_t L, int64_t n, size_t elem, int csr) {
     int64_t per_row = csr ? 0 : sizes[0];      /* x; each layer: output, gradient (x2) */
@@ -141,7 +144,8 @@ typedef struct {                                                                
     int32_t *lb;                                                                          \
     int64_t *colptr; int32_t *erow; T *eval; /* a CSR x: the batch by column (csr.c) */   \
     int defer_dw0; const T *dz0; /* a CSR x's first-layer weight gradient left to          \
-                                  * w0_update (defer_dw0), from dz0 */                    \
+                                  * w0_update (defer_dw0), from dz0 [dz0_rows, out] */    \
+    int64_t dz0_rows;                                                                     \
     int sorted; /* colptr/erow/eval already hold the batch (epoch_serial's pipeline) */   \
     T **h, **z, **a;                                                                      \
     void *block;                                                                          \
@@ -179,7 +183,7 @@ static int work_alloc_##SFX(work_##SFX *w, const int64_t *sizes, int64_t L, int6
     p += aligned_bytes(3 * (size_t)L * sizeof(T *));                                      \
     w->xb = x_bytes ? (T *)p : NULL; p += x_bytes;                                        \
     w->colptr = NULL; w->erow = NULL; w->eval = NULL;                                     \
-    w->defer_dw0 = 0; w->dz0 = NULL; w->sorted = 0;                                       \
+    w->defer_dw0 = 0; w->dz0 = NULL; w->dz0_rows = 0; w->sorted = 0;                      \
     if (csr) {                                                                            \
         w->colptr = (int64_t *)p; p += aligned_bytes((size_t)(sizes[0] + 1) * sizeof(int64_t)); \
         w->erow = (int32_t *)p; p += aligned_bytes((size_t)csr_nnz * sizeof(int32_t));    \
@@ -331,8 +335,9 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
                 if (!w->sorted)                                                           \
                     fnn_csr_transpose_##SFX(w->colptr, w->erow, w->eval, E->x, E->xi, E->xp, \
                                             idx, r0, rows, d_in);                         \
-                fnn_csc_forward_##SFX(zl, w->colptr, w->erow, w->eval, E->params + E->w_off[0], \
-                                      E->params + E->b_off[0], rows, d_in, sizes[1]);     \
+                fnn_csr_forward_##SFX(zl, E->x, E->xi, E->xp, idx, r0, rows,              \
+                                      E->params + E->w_off[0], E->params + E->b_off[0],   \
+                                      d_in, sizes[1], w->colptr, w->erow, w->eval);       \
             }                                                                             \
             if (hidden)                                                                   \
                 fnn_act_forward_##SFX(w->h[0], zl, rows, sizes[1], E->act, E->act_param); \
@@ -389,12 +394,12 @@ static double rows_grad_##SFX(const epoch_##SFX *E, work_##SFX *w, T *g, const i
                 if (!dw0_add) memset(dw, 0, (size_t)(d_in * o) * sizeof(T));              \
                 fnn_csr_weight_grad_rows_##SFX(dw, E->x, E->xi, E->xp, idx, r0, rows, gr, o); \
             } else if (w->defer_dw0)                                                      \
-                w->dz0 = gr;                                                              \
+                { w->dz0 = gr; w->dz0_rows = rows; }                                      \
             else if (dw0_add)                                                             \
-                fnn_csc_weight_grad_##SFX(dw0_add, w->colptr, w->erow, w->eval, gr, d_in, o, 1); \
+                fnn_csc_weight_grad_##SFX(dw0_add, w->colptr, w->erow, w->eval, gr, rows, d_in, o, 1); \
             else                                                                          \
                 fnn_csc_weight_grad_##SFX(g + E->w_off[0], w->colptr, w->erow, w->eval, gr, \
-                                          d_in, o, 0);                                    \
+                                          rows, d_in, o, 0);                              \
             break;                                                                        \
         }                                                                                 \
         T *dx = l == 0 ? NULL : (gr == w->d0 ? w->d1 : w->d0);                            \
@@ -456,7 +461,7 @@ static double w0_update_##SFX(const epoch_##SFX *E, const work_##SFX *w, T *bufs
             int64_t j0 = c * per, j1 = j0 + per < in ? j0 + per : in, p0 = j0 * o;        \
             int64_t n = (j1 - j0) * o;                                                    \
             fnn_csc_weight_grad_##SFX(gb, w->colptr + j0, w->erow, w->eval, w->dz0,       \
-                                      j1 - j0, o, 0);                                     \
+                                      w->dz0_rows, j1 - j0, o, 0);                        \
             /* Adam sums a chunk of one fnn_l2 part as it updates it (l2_and_update) */   \
             double fused = E->alpha > 0 && E->opt >= FNN_OPT_ADAM && E->l1 == 0           \
                            && n <= (int64_t)FNN_ELEMWISE_PAR_MIN                          \
@@ -743,25 +748,27 @@ static int run_##SFX(epoch_##SFX *E, double *loss_out, double *batch_losses) {  
         if (f > largest) largest = f;                                                     \
     }                                                                                     \
     int nt = largest < FNN_ROW_SPLIT_MAX_FLOPS ? fnn_threads_for(flops, FNN_ROWS_PAR_MIN_FLOPS * (8.0 / sizeof(T))) : 1; \
+    if (E->xp) E->batch_nnz = csr_batch_nnz(E->xp, E->perm, E->m, bs);                     \
     if (E->xp) {                                                                          \
         /* a CSR x: each thread's gradient holds the whole dense first-layer weight      \
          * gradient ([in, out], 320k values for 5000 columns and 64 units), written and  \
-         * added up: in the epoch every batch, more than the sparse products it splits, so \
-         * one thread (whose w0_update may use others); in loss_grad once a pass, so the  \
-         * rows split when the products (by non-zeros) are 8 FLOPs a weight per thread    \
-         * (15000 x 5000 at 2%, 5000-64-2, float64: 27.8 ms on one thread, 14.4 on two) */ \
-        nt = 1;                                                                           \
-        if (grad_only) { /* (E->m is X's rows here: the epoch's perm may be longer) */    \
-            double n0 = (double)(sizes[0] * sizes[1]);                                    \
-            double sflops = flops - 3.0 * 2.0 * (double)split * n0                        \
-                          + 6.0 * (double)(E->xp[E->m] - E->xp[0]) * (double)sizes[1];    \
-            double per_thread = FNN_ROWS_PAR_MIN_FLOPS * (8.0 / sizeof(T));              \
-            nt = fnn_threads_for(sflops, per_thread > 8.0 * n0 ? per_thread : 8.0 * n0);  \
-        }                                                                                 \
+         * added up: in loss_grad once a pass, so the rows split when the products (by    \
+         * non-zeros) are 8 FLOPs a weight per thread (15000 x 5000 at 2%, 5000-64-2,      \
+         * float64: 27.8 ms on one thread, 14.4 on two); in the epoch every batch, so at  \
+         * CSR_EPOCH_SPLIT_FLOPS a weight (below, one thread, whose w0_update may use      \
+         * others): a TF-IDF-like batch (200 rows of 100 non-zeros, 5000-64-2: 2 FLOPs a   \
+         * weight) stays whole, an image-like one splits (200 rows of 157 non-zeros,       \
+         * 784-100-10: 250 FLOPs a weight; float64 epoch on two threads 8.1 -> 5.2 ms) */  \
+        double n0 = (double)(sizes[0] * sizes[1]);                                        \
+        double nnz = grad_only ? (double)(E->xp[E->m] - E->xp[0]) /* (E->m: X's rows here) */ \
+                               : (double)E->batch_nnz;                                    \
+        double sflops = flops - 3.0 * 2.0 * (double)split * n0 + 6.0 * nnz * (double)sizes[1]; \
+        double per_weight = grad_only ? 8.0 : CSR_EPOCH_SPLIT_FLOPS;                      \
+        double per_thread = FNN_ROWS_PAR_MIN_FLOPS * (8.0 / sizeof(T));                  \
+        nt = fnn_threads_for(sflops, per_thread > per_weight * n0 ? per_thread : per_weight * n0); \
     }                                                                                     \
     if (nt > split / FNN_MIN_ROWS_PER_THREAD) nt = (int)(split / FNN_MIN_ROWS_PER_THREAD); \
     if (nt < 1) nt = 1;                                                                   \
-    if (E->xp) E->batch_nnz = csr_batch_nnz(E->xp, E->perm, E->m, bs);                     \
     int flush = FNN_FLUSHES_##SFX;                                                        \
     unsigned mxcsr = fnn_flush_enter(flush);                                              \
     int status = grad_only ? grad_pass_##SFX(E, loss_out, nt)                             \

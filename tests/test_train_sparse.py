@@ -113,6 +113,66 @@ def test_c_sparse_kernels_on_every_isa_and_thread_count(isa, threads, dtype):
     _close((got_loss, got_grads), (want_loss, want_grads), dtype)
 
 
+def _unsorted(X):
+    """X with each row's entries in reverse column order (scipy's has_sorted_indices False)."""
+    X = X.copy()
+    for r in range(X.shape[0]):
+        a, b = X.indptr[r], X.indptr[r + 1]
+        X.indices[a:b], X.data[a:b] = X.indices[a:b][::-1].copy(), X.data[a:b][::-1].copy()
+    X.has_sorted_indices = False
+    return X
+
+
+# (sizes, density, make): the first layer's forms in csr.c -- by row over W's rows in
+# blocks that stay in L1 (sorted rows, dense enough), in one pass (rows not sorted), by
+# column (a sparse batch, W over 1 MiB), widths of several register blocks and a right
+# edge that overlaps, fewer outputs than one vector; the gradient over dz's rows in blocks
+FIRST_LAYER_FORMS = {
+    "by-row-blocks": ((784, 100, 10), 0.3, None),
+    "by-row-unsorted": ((784, 100, 10), 0.3, _unsorted),
+    "by-column": ((5000, 64, 3), 0.01, None),
+    "many-register-blocks": ((200, 300, 4), 0.25, None),
+    "narrower-than-a-vector": ((200, 5, 3), 0.25, None),
+}
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "best"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("form", list(FIRST_LAYER_FORMS))
+def test_c_first_layer_forms(isa, threads, dtype, form):
+    """Each form of the C first layer (csrc/csr.c) on each ISA: the reference's epoch on
+    the same X densified, 200-row batches, and its pass (loss_grad, 512-row chunks added).
+    On two threads the dense enough batches split their rows (train.c, CSR_EPOCH_SPLIT_FLOPS)."""
+    from fastnn.backends import c as cb
+
+    sizes, density, make = FIRST_LAYER_FORMS[form]
+    params, X, y, _ = _problem(dtype, "softmax_xent", sizes, n=1100, density=density)
+    X = make(X) if make else X
+    perm = np.random.default_rng(7).permutation(X.shape[0])
+
+    def run(backend, X):
+        p, grads = params.copy(), np.empty_like(params)
+        state = np.zeros((2, p.size), p.dtype)
+        value = K.train_epoch(p, grads, state, X, y, perm, sizes=sizes, loss="softmax_xent", optimizer="adam",
+                              lr=0.01, step=0, batch_size=200, activation="relu", alpha=0.01, backend=backend)
+        g = np.empty_like(params)
+        pass_value = K.loss_grad(params, g, X, y, sizes=sizes, activation="relu", loss="softmax_xent",
+                                 alpha=0.01, backend=backend)
+        return value, p, state, pass_value, g
+
+    before, before_isa = fastnn.get_num_threads(), cb.isa_name()
+    try:
+        fastnn.set_num_threads(threads)
+        if isa != "best":
+            cb.set_isa(isa)
+        got = run("c", X)
+    finally:
+        fastnn.set_num_threads(before)
+        cb.set_isa(before_isa)
+    _close(got, run("numpy", X.toarray()), dtype)
+
+
 @pytest.mark.parametrize("sizes", [(300, 1), (300, 5), (300, 16, 3), (300, 17, 3)],
                          ids=["binary", "5-classes", "narrowest-by-row", "widest-by-column"])
 @pytest.mark.parametrize("threads", [1, 2])
