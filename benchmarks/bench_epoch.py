@@ -4,8 +4,9 @@ Three ways: the kernels composed in Python, the native epoch
 (fastnn.kernels.train_epoch) and fastnn.MLP.fit; the latter two are skipped in a
 build that does not have them yet. Also the same network's full-batch loss and
 gradient (fastnn.kernels.loss_grad, an L-BFGS evaluation), its logits for every row and for
-one (fastnn.kernels.mlp_forward: predict), and the native epoch and the loss and gradient on
-a sparse TF-IDF-like X kept sparse (CSR).
+one (fastnn.kernels.mlp_forward: predict), the native epoch and the loss and gradient on
+a sparse TF-IDF-like X kept sparse (CSR), and the native epoch on an image-like X (20%
+non-zero) as CSR and dense.
 """
 from __future__ import annotations
 
@@ -121,6 +122,33 @@ class SparseLossGrad(FullBatchLossGrad):
     def setup(self, backend, dtype):  # FullBatchLossGrad's time_loss_grad on this data
         _sparse_data(self, backend, dtype)
         self.time_loss_grad(backend, dtype)  # warm-up outside the timing
+
+
+class ImageLikeEpoch(NativeEpoch):
+    """kernels.train_epoch on an image-like X, 4000 x 784 at 20% non-zero (MNIST's share)
+    -> 100 -> 10, batch 200, Adam: as CSR (the first layer over the non-zeros by row, W's
+    rows in blocks that stay in L1) and the same X dense, the ratio the estimators'
+    DENSE_NATIVE_SPARSIFY_DENSITY rests on."""
+
+    params = (BACKENDS, DTYPES, ["csr", "dense"])
+    param_names = ["backend", "dtype", "layout"]
+
+    def setup(self, backend, dtype, layout):
+        require(backend)
+        import scipy.sparse as sp
+
+        rng = np.random.default_rng(0)
+        X = sp.random(4000, 784, density=0.2, format="csr", random_state=rng, dtype=dtype)
+        self.X = X if layout == "csr" else X.toarray()
+        self.y = rng.integers(0, 10, 4000).astype(np.int32)
+        self.perm = rng.permutation(4000).astype(np.int64)
+        self.sizes = [784, HIDDEN, 10]
+        self.net = KernelMLP(self.sizes, batch_size=BATCH, dtype=dtype, backend=backend, lr=LR)
+        self.backend = backend
+        self.time_epoch(backend, dtype, layout)  # warm-up outside the timing
+
+    def time_epoch(self, backend, dtype, layout):
+        super().time_epoch(backend, dtype)
 
 
 class MLPFit(_Digits):
