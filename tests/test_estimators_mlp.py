@@ -726,6 +726,48 @@ def test_sparse_input_densified_only_where_it_pays():
     assert _rel(got.coefs_, ref.coefs_) < PARITY_RTOL
 
 
+def test_mostly_zero_dense_input_trains_on_a_csr_copy(monkeypatch):
+    """Dense X with at most DENSE_NATIVE_SPARSIFY_DENSITY non-zeros and at least
+    SPARSIFY_MIN_FEATURES columns (images on a blank background) trains on a CSR copy of
+    itself on the native epoch: scikit-learn's numbers, the caller's X untouched. A
+    denser or narrower X, or the composed epoch (Poisson), trains dense."""
+    from fastnn.estimators import mlp as fmlp
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = sp.random(300, fmlp.SPARSIFY_MIN_FEATURES, density=0.15, random_state=rng).toarray()
+    X[5] = 0.0  # an empty row
+    y = rng.randint(0, 3, 300)
+    copies = []
+    real_copy = fmlp._csr_copy
+
+    def counted(A):
+        copies.append(A.shape)
+        return real_copy(A)
+
+    monkeypatch.setattr(fmlp, "_csr_copy", counted)
+    given = X.copy()
+    common = dict(hidden_layer_sizes=(16,), max_iter=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SkMLPClassifier(**common).fit(X, y)
+        got = MLPClassifier(**common).fit(X, y)
+        assert copies == [X.shape]
+        np.testing.assert_array_equal(X, given)
+        assert _rel(got.coefs_, ref.coefs_) < PARITY_RTOL
+        np.testing.assert_allclose(got.predict_proba(X), ref.predict_proba(X), rtol=1e-8, atol=1e-12)
+        copies.clear()
+        MLPClassifier(**common).fit(X[:, :-1], y)  # narrower than SPARSIFY_MIN_FEATURES
+        MLPClassifier(**common).fit(X + (rng.rand(*X.shape) < 0.2), y)  # denser
+        MLPRegressor(loss="poisson", **common).fit(X, rng.rand(300))  # the composed epoch
+    assert copies == []
+    for dt in (np.float64, np.float32):
+        A = X.astype(dt)
+        C = real_copy(A)
+        assert C.has_canonical_format and C.dtype == dt and C.indices.dtype == np.int32
+        np.testing.assert_array_equal(C.toarray(), A)
+
+
 def test_sparse_partial_fit_multiclass_and_csc_like_scikit_learn():
     """A sparse X kept sparse (3% non-zero) through partial_fit, a 3-class fit and a CSC
     X (trained as CSR): scikit-learn's numbers, on the native epoch."""
