@@ -77,6 +77,22 @@ static inline int64_t csr_pass_rows(int64_t bytes, int64_t n, int64_t nnz, int64
     return (double)nnz * (double)k < CSR_MIN_PASS_ENTRIES * (double)lines * (double)n ? n : k;
 }
 
+/* out columns in vectors of `lanes` (none when out < lanes), in the fewest blocks of at
+ * most maxv vectors, of about equal width (see the header): csr_blocks counts them;
+ * csr_block gives block k's width in vectors, its first column c0 and the column of its
+ * last vector cl */
+static inline int64_t csr_vectors(int64_t out, int64_t lanes) { return out >= lanes ? (out + lanes - 1) / lanes : 0; }
+static inline int64_t csr_blocks(int64_t out, int64_t lanes, int64_t maxv) {
+    return (csr_vectors(out, lanes) + maxv - 1) / maxv;
+}
+static inline int csr_block(int64_t out, int64_t lanes, int64_t nblk, int64_t k, int64_t *c0, int64_t *cl) {
+    const int64_t nvec = csr_vectors(out, lanes), base = nvec / nblk, extra = nvec % nblk;
+    const int64_t v0 = k * base + (k < extra ? k : extra), nv = base + (k < extra);
+    *c0 = v0 * lanes;
+    *cl = v0 + nv == nvec ? out - lanes : *c0 + (nv - 1) * lanes;
+    return (int)nv;
+}
+
 /* vector i of a block, from the block's first column c0: i lanes on, the last at cl (see
  * the header): constant displacements but the last, one register (offsets of every
  * vector in registers spilled, the loop 1.4x slower) */
@@ -87,6 +103,23 @@ static inline int64_t csr_pass_rows(int64_t bytes, int64_t n, int64_t nnz, int64
 #define DEFINE_CSR(T, SFX, ISA, ATTR, VBYTES, MAXV)                                       \
 typedef T v_##SFX##_##ISA __attribute__((vector_size(VBYTES), aligned(sizeof(T))));       \
 enum { LANES_##SFX##_##ISA = VBYTES / (int)sizeof(T) };                                   \
+/* acc[0 .. nv) += val_q m[key_q, block] over entries q from q0 while q < q1 and        \
+ * key_q < lim, the block's vectors read by the FMAs; returns where it stopped. The       \
+ * forward's rows (key: column, m: W) and the gradient's columns (key: batch row, m: dz) */ \
+static inline __attribute__((always_inline)) ATTR int64_t sum_entries_##SFX##_##ISA(     \
+        v_##SFX##_##ISA *acc, const T *val, const int32_t *key, int64_t q0, int64_t q1,  \
+        int64_t lim, const T *m, int64_t out, int64_t c0, int64_t cl, const int nv) {     \
+    typedef v_##SFX##_##ISA V;                                                            \
+    const int64_t lanes = LANES_##SFX##_##ISA;                                            \
+    int64_t q = q0;                                                                       \
+    for (; q < q1 && key[q] < lim; q++) {                                                 \
+        const T v = val[q];                                                               \
+        const T *mk = m + (int64_t)key[q] * out + c0;                                     \
+        _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                             \
+            acc[i] += v * *(const V *)(mk + CSR_VOFF(i));                                 \
+    }                                                                                     \
+    return q;                                                                             \
+}                                                                                         \
 /* z's block of columns for rows [0, rows) over their entries below column j1, from     \
  * their cursors on, added to the rows' partial sums (0 when `first`), the bias added    \
  * when `last` */                                                                         \
@@ -99,19 +132,12 @@ static inline __attribute__((always_inline)) ATTR void fwd_block_##SFX##_##ISA(T
     typedef v_##SFX##_##ISA V;                                                            \
     const int64_t lanes = LANES_##SFX##_##ISA;                                            \
     for (int64_t r = 0; r < rows; r++) {                                                  \
-        V acc[16]; /* (the switches' widest case, whatever MAXV) */               \
+        V acc[16]; /* (the switches' widest case, whatever MAXV) */                       \
         T *zr = z + r * out + c0;                                                         \
         _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                             \
             acc[i] = first ? (V){0} : *(const V *)(zr + CSR_VOFF(i));                     \
-        int64_t q = cur[r];                                                               \
-        const int64_t e = ptr[(idx ? idx[r] : r0 + r) + 1];                               \
-        for (; q < e && ind[q] < j1; q++) {                                               \
-            const T v = data[q];                                                          \
-            const T *wj = w + (int64_t)ind[q] * out + c0;                                 \
-            _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                         \
-                acc[i] += v * *(const V *)(wj + CSR_VOFF(i));                             \
-        }                                                                                 \
-        cur[r] = q;                                                                       \
+        cur[r] = sum_entries_##SFX##_##ISA(acc, data, ind, cur[r], ptr[(idx ? idx[r] : r0 + r) + 1], \
+                                           j1, w, out, c0, cl, nv);                       \
         if (last) _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                   \
             acc[i] += *(const V *)(b + c0 + CSR_VOFF(i));                                 \
         _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++) *(V *)(zr + CSR_VOFF(i)) = acc[i]; \
@@ -140,24 +166,22 @@ static ATTR void csr_forward_##SFX##_##ISA(T *z, const T *data, const int32_t *i
                                            int64_t out, int sorted) {                     \
     const int64_t lanes = LANES_##SFX##_##ISA;                                            \
     int64_t cur[CSR_GROUP];                                                               \
-    const int64_t nvec = out >= lanes ? (out + lanes - 1) / lanes : 0;                    \
-    const int64_t nblk = (nvec + MAXV - 1) / MAXV;                                        \
+    const int64_t nblk = csr_blocks(out, lanes, MAXV);                                    \
     for (int64_t g0 = 0; g0 < rows; g0 += CSR_GROUP) {                                    \
         int64_t gn = rows - g0 < CSR_GROUP ? rows - g0 : CSR_GROUP;                       \
         const int64_t *gidx = idx ? idx + g0 : NULL;                                      \
-        int64_t v0 = 0, nnz = 0;                                                          \
+        int64_t nnz = 0;                                                                  \
         for (int64_t r = g0; r < g0 + gn; r++) {                                          \
             const int64_t src = idx ? idx[r] : r0 + r;                                    \
             nnz += ptr[src + 1] - ptr[src];                                               \
         }                                                                                 \
         for (int64_t k = 0; k < nblk; k++) {                                              \
-            int64_t nv = nvec / nblk + (k < nvec % nblk), c0 = v0 * lanes;                \
-            int64_t cl = v0 + nv == nvec ? out - lanes : c0 + (nv - 1) * lanes;           \
+            int64_t c0, cl;                                                               \
+            int nv = csr_block(out, lanes, nblk, k, &c0, &cl);                            \
             fwd_cols_##SFX##_##ISA(z + g0 * out, data, ind, ptr, gidx, idx ? 0 : r0 + g0, cur, gn, \
-                                   w, b, in, out, c0, cl, sorted, nnz, (int)nv);          \
-            v0 += nv;                                                                     \
+                                   w, b, in, out, c0, cl, sorted, nnz, nv);               \
         }                                                                                 \
-        if (nvec == 0) /* fewer columns than one vector */                                \
+        if (nblk == 0) /* fewer columns than one vector */                                \
             for (int64_t r = g0; r < g0 + gn; r++) {                                      \
                 const int64_t src = idx ? idx[r] : r0 + r;                                \
                 for (int64_t c = 0; c < out; c++) {                                       \
@@ -191,19 +215,17 @@ static ATTR void csc_forward_##SFX##_##ISA(T *z, const int64_t *colptr, const in
                                            const T *eval, const T *w, const T *b,         \
                                            int64_t rows, int64_t in, int64_t out) {       \
     const int64_t lanes = LANES_##SFX##_##ISA;                                            \
-    const int64_t nvec = (out + lanes - 1) / lanes, nblk = (nvec + MAXV - 1) / MAXV;      \
+    const int64_t nblk = csr_blocks(out, lanes, MAXV);                                    \
     memset(z, 0, (size_t)(rows * out) * sizeof(T));                                       \
     for (int64_t j = 0; j < in; j++) {                                                    \
-        int64_t e0 = colptr[j], e1 = colptr[j + 1], v0 = 0;                               \
+        int64_t e0 = colptr[j], e1 = colptr[j + 1];                                       \
         if (e0 == e1) continue;                                                           \
         for (int64_t k = 0; k < nblk; k++) {                                              \
-            int64_t nv = nvec / nblk + (k < nvec % nblk), c0 = v0 * lanes;                \
-            int64_t cl = v0 + nv == nvec ? out - lanes : c0 + (nv - 1) * lanes;           \
-            switch (nv) {                                                                 \
+            int64_t c0, cl;                                                               \
+            switch (csr_block(out, lanes, nblk, k, &c0, &cl)) {                           \
             CSR_WIDTHS_1_16(CSR_SCATTER_CASE, scatter_block_##SFX##_##ISA)                \
             default: break;                                                               \
             }                                                                             \
-            v0 += nv;                                                                     \
         }                                                                                 \
     }                                                                                     \
     for (int64_t r = 0; r < rows; r++)                                                    \
@@ -221,20 +243,13 @@ static inline __attribute__((always_inline)) ATTR void grad_block_##SFX##_##ISA(
     typedef v_##SFX##_##ISA V;                                                            \
     const int64_t lanes = LANES_##SFX##_##ISA;                                            \
     for (int64_t j = 0; j < ncols; j++) {                                                 \
-        int64_t e = cur[j];                                                               \
-        const int64_t e1 = colptr[j + 1];                                                 \
-        if (add && e == e1) continue;                                                     \
-        V acc[16]; /* (the switches' widest case, whatever MAXV) */               \
+        if (add && cur[j] == colptr[j + 1]) continue;                                     \
+        V acc[16]; /* (the switches' widest case, whatever MAXV) */                       \
         T *dwj = dw + j * out + c0;                                                       \
         _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                             \
             acc[i] = first ? (V){0} : *(const V *)(dwj + CSR_VOFF(i));                    \
-        for (; e < e1 && erow[e] < r1; e++) {                                             \
-            const T v = eval[e];                                                          \
-            const T *dzr = dz + (int64_t)erow[e] * out + c0;                              \
-            _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++)                         \
-                acc[i] += v * *(const V *)(dzr + CSR_VOFF(i));                            \
-        }                                                                                 \
-        cur[j] = e;                                                                       \
+        cur[j] = sum_entries_##SFX##_##ISA(acc, eval, erow, cur[j], colptr[j + 1], r1, dz, \
+                                           out, c0, cl, nv);                              \
         if (add) {                                                                        \
             V old[16];                                                                    \
             _Pragma("GCC unroll 16") for (int i = 0; i < nv; i++) old[i] = *(const V *)(dwj + CSR_VOFF(i)); \
@@ -268,19 +283,16 @@ static ATTR void csc_weight_grad_##SFX##_##ISA(T *dw, const int64_t *colptr,    
                                                int64_t out, int add) {                    \
     const int64_t lanes = LANES_##SFX##_##ISA;                                            \
     int64_t cur[CSR_GROUP];                                                               \
-    const int64_t nvec = out >= lanes ? (out + lanes - 1) / lanes : 0;                    \
-    const int64_t nblk = (nvec + MAXV - 1) / MAXV;                                        \
+    const int64_t nblk = csr_blocks(out, lanes, MAXV);                                    \
     for (int64_t g0 = 0; g0 < in; g0 += CSR_GROUP) {                                      \
         int64_t gn = in - g0 < CSR_GROUP ? in - g0 : CSR_GROUP;                           \
-        int64_t v0 = 0;                                                                   \
         for (int64_t k = 0; k < nblk; k++) {                                              \
-            int64_t nv = nvec / nblk + (k < nvec % nblk), c0 = v0 * lanes;                \
-            int64_t cl = v0 + nv == nvec ? out - lanes : c0 + (nv - 1) * lanes;           \
+            int64_t c0, cl;                                                               \
+            int nv = csr_block(out, lanes, nblk, k, &c0, &cl);                            \
             grad_cols_##SFX##_##ISA(dw + g0 * out, colptr + g0, erow, eval, cur, gn, dz,  \
-                                    rows, out, c0, cl, add, (int)nv);                     \
-            v0 += nv;                                                                     \
+                                    rows, out, c0, cl, add, nv);                          \
         }                                                                                 \
-        if (nvec == 0) /* fewer columns than one vector */                                \
+        if (nblk == 0) /* fewer columns than one vector */                                \
             for (int64_t j = g0; j < g0 + gn; j++) {                                      \
                 int64_t e0 = colptr[j], e1 = colptr[j + 1];                               \
                 if (add && e0 == e1) continue;                                            \
