@@ -81,7 +81,9 @@ static inline int64_t csr_pass_rows(int64_t bytes, int64_t n, int64_t nnz, int64
  * most maxv vectors, of about equal width (see the header): csr_blocks counts them;
  * csr_block gives block k's width in vectors, its first column c0 and the column of its
  * last vector cl */
-static inline int64_t csr_vectors(int64_t out, int64_t lanes) { return out >= lanes ? (out + lanes - 1) / lanes : 0; }
+static inline int64_t csr_vectors(int64_t out, int64_t lanes) {
+    return out >= lanes ? (out + lanes - 1) / lanes : 0;
+}
 static inline int64_t csr_blocks(int64_t out, int64_t lanes, int64_t maxv) {
     return (csr_vectors(out, lanes) + maxv - 1) / maxv;
 }
@@ -123,12 +125,10 @@ static inline __attribute__((always_inline)) ATTR int64_t sum_entries_##SFX##_##
 /* z's block of columns for rows [0, rows) over their entries below column j1, from     \
  * their cursors on, added to the rows' partial sums (0 when `first`), the bias added    \
  * when `last` */                                                                         \
-static inline __attribute__((always_inline)) ATTR void fwd_block_##SFX##_##ISA(T *z, const T *data, const int32_t *ind, \
-                                                const int64_t *ptr, const int64_t *idx,   \
-                                                int64_t r0, int64_t *cur, int64_t rows,   \
-                                                const T *w, const T *b, int64_t out,      \
-                                                int64_t c0, int64_t cl, int64_t j1,       \
-                                                int first, int last, const int nv) {      \
+static inline __attribute__((always_inline)) ATTR void fwd_block_##SFX##_##ISA(         \
+        T *z, const T *data, const int32_t *ind, const int64_t *ptr, const int64_t *idx,  \
+        int64_t r0, int64_t *cur, int64_t rows, const T *w, const T *b, int64_t out,      \
+        int64_t c0, int64_t cl, int64_t j1, int first, int last, const int nv) {          \
     typedef v_##SFX##_##ISA V;                                                            \
     const int64_t lanes = LANES_##SFX##_##ISA;                                            \
     for (int64_t r = 0; r < rows; r++) {                                                  \
@@ -155,7 +155,7 @@ static ATTR void fwd_cols_##SFX##_##ISA(T *z, const T *data, const int32_t *ind,
         int64_t j1 = j0 + kb < in ? j0 + kb : in;                                         \
         int first = j0 == 0, last = j1 >= in;                                             \
         switch (nv) {                                                                     \
-        CSR_WIDTHS_1_16(CSR_FWD_CASE, fwd_block_##SFX##_##ISA)                                                     \
+        CSR_WIDTHS_1_16(CSR_FWD_CASE, fwd_block_##SFX##_##ISA)                            \
         default: break;                                                                   \
         }                                                                                 \
     }                                                                                     \
@@ -235,11 +235,10 @@ static ATTR void csc_forward_##SFX##_##ISA(T *z, const int64_t *colptr, const in
  * below r1, from their cursors on, added to the partial sums (0 when `first`); with     \
  * `add` (one pass) added to dw, all of a row's vectors read before any is written (the   \
  * edge's overlap), columns without entries not touched */                               \
-static inline __attribute__((always_inline)) ATTR void grad_block_##SFX##_##ISA(T *dw, const int64_t *colptr,           \
-                                                 const int32_t *erow, const T *eval,      \
-                                                 int64_t *cur, int64_t ncols, const T *dz, \
-                                                 int64_t out, int64_t c0, int64_t cl,     \
-                                                 int64_t r1, int first, int add, const int nv) { \
+static inline __attribute__((always_inline)) ATTR void grad_block_##SFX##_##ISA(        \
+        T *dw, const int64_t *colptr, const int32_t *erow, const T *eval, int64_t *cur,   \
+        int64_t ncols, const T *dz, int64_t out, int64_t c0, int64_t cl, int64_t r1,      \
+        int first, int add, const int nv) {                                               \
     typedef v_##SFX##_##ISA V;                                                            \
     const int64_t lanes = LANES_##SFX##_##ISA;                                            \
     for (int64_t j = 0; j < ncols; j++) {                                                 \
@@ -272,7 +271,7 @@ static ATTR void grad_cols_##SFX##_##ISA(T *dw, const int64_t *colptr, const int
         int first = q0 == 0;                                                              \
         if (r1 >= rows) r1 = INT64_MAX; /* the last pass takes every remaining entry */   \
         switch (nv) {                                                                     \
-        CSR_WIDTHS_1_16(CSR_GRAD_CASE, grad_block_##SFX##_##ISA)                                                    \
+        CSR_WIDTHS_1_16(CSR_GRAD_CASE, grad_block_##SFX##_##ISA)                          \
         default: break;                                                                   \
         }                                                                                 \
     }                                                                                     \
@@ -328,6 +327,7 @@ void fnn_csr_forward_##SFX(T *z, const T *data, const int32_t *ind, const int64_
                            const int64_t *idx, int64_t r0, int64_t rows, const T *w,      \
                            const T *b, int64_t in, int64_t out, const int64_t *colptr,    \
                            const int32_t *erow, const T *eval) {                          \
+    /* (at least one 512-bit vector of outputs: csc_forward has no scalar form) */        \
     if (colptr && out >= 64 / (int64_t)sizeof(T)                                          \
         && (double)(in * out) * sizeof(T) > CSR_L2_BYTES                                  \
         && (double)colptr[in] < CSR_SCATTER_DENSITY * (double)rows * (double)in) {        \

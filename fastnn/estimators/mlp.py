@@ -138,6 +138,7 @@ SPARSE_NATIVE_DENSIFY_DENSITY = 0.35
 #: are the dense path's up to rounding (the same sums with the zeros skipped, blocked
 #: otherwise).
 DENSE_NATIVE_SPARSIFY_DENSITY = 0.25
+#: narrower dense X trains dense whatever its zeros (the figures above start at 128 columns)
 SPARSIFY_MIN_FEATURES = 128
 #: The composed epoch (the Poisson loss) multiplies sparse X with scipy.sparse batch by
 #: batch: there X trains densified when at most this wide or at least this share non-zero (one thread, 20000 rows, (64,): 1000 columns at 10% a
