@@ -761,11 +761,12 @@ def test_mostly_zero_dense_input_trains_on_a_csr_copy(monkeypatch):
         MLPClassifier(**common).fit(X + (rng.rand(*X.shape) < 0.2), y)  # denser
         MLPRegressor(loss="poisson", **common).fit(X, rng.rand(300))  # the composed epoch
     assert copies == []
+    monkeypatch.setattr(fmlp, "CSR_COPY_BLOCK_VALUES", 1000)  # blocks of 7 rows, the last partial
     for dt in (np.float64, np.float32):
-        A = X.astype(dt)
-        C = real_copy(A)
-        assert C.has_canonical_format and C.dtype == dt and C.indices.dtype == np.int32
-        np.testing.assert_array_equal(C.toarray(), A)
+        for A in (X.astype(dt), np.asfortranarray(X, dtype=dt), X[:0].astype(dt)):
+            C = real_copy(A)
+            assert C.has_canonical_format and C.dtype == dt and C.indices.dtype == np.int32
+            np.testing.assert_array_equal(C.toarray(), A)
 
 
 def test_sparse_partial_fit_multiclass_and_csc_like_scikit_learn():

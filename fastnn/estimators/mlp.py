@@ -168,16 +168,30 @@ def _sparsify(X: np.ndarray) -> bool:
     return d >= SPARSIFY_MIN_FEATURES and n > 0 and np.count_nonzero(X) <= DENSE_NATIVE_SPARSIFY_DENSITY * n * d
 
 
+#: rows of X a step of _csr_copy takes: its temporaries stay near this many values
+CSR_COPY_BLOCK_VALUES = 1 << 22
+
+
 def _csr_copy(X: np.ndarray) -> sp.csr_matrix:
-    """X's non-zeros as a canonical CSR matrix (rows in order, columns rising), a copy: 3x
+    """X's non-zeros as a canonical CSR matrix (rows in order, columns rising), a copy: 2.5x
     faster than scipy's constructor from a dense array (20000 x 784 float64, 20% non-zero:
-    36 ms against 107)."""
+    42 ms against 105), and beyond the result's arrays it holds a block of rows' worth of
+    temporaries at a time (CSR_COPY_BLOCK_VALUES), not several of X's size."""
     n, d = X.shape
-    nonzero = X != 0
+    step = max(1, CSR_COPY_BLOCK_VALUES // d)
     indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.count_nonzero(nonzero, axis=1), out=indptr[1:])
-    flat = np.flatnonzero(nonzero)  # (row-major: each row's columns rising)
-    return sp.csr_matrix((X.ravel()[flat], (flat % d).astype(np.int32), indptr), shape=(n, d))
+    for r0 in range(0, n, step):
+        indptr[r0 + 1:r0 + step + 1] = np.count_nonzero(X[r0:r0 + step] != 0, axis=1)
+    np.cumsum(indptr, out=indptr)
+    data, indices = np.empty(int(indptr[-1]), X.dtype), np.empty(int(indptr[-1]), np.int32)
+    for r0 in range(0, n, step):
+        block = X[r0:r0 + step]
+        # (row-major: each row's columns rising; of a boolean mask, 10x faster than of X)
+        flat = np.flatnonzero(block != 0)
+        lo, hi = indptr[r0], indptr[min(r0 + step, n)]
+        data[lo:hi] = block.ravel()[flat]
+        indices[lo:hi] = flat % d
+    return sp.csr_matrix((data, indices, indptr), shape=(n, d))
 
 
 # The thread knob is process-wide: fits overlapping in threads (joblib's threading
