@@ -5,7 +5,7 @@ densities three ways, interleaved in one process: X dense (the dense epoch), X a
 (the first layer over the non-zeros, csrc/csr.c) and X dense left to the estimator
 (``auto``: a CSR copy at most ``DENSE_NATIVE_SPARSIFY_DENSITY`` non-zero, the copy's
 cost included). The figures behind ``SPARSE_NATIVE_DENSIFY_DENSITY`` and
-``DENSE_NATIVE_SPARSIFY_DENSITY`` (fastnn/estimators/mlp.py). Best of ``--repeat``
+``DENSE_NATIVE_SPARSIFY_DENSITY`` (fastnn/sparse_input.py). Best of ``--repeat``
 fits; CPU time on one thread, wall time on several.
 
     python benchmarks/sparse_density.py                       # 20000 x 784 -> 100, one thread
@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 from fastnn import estimators as fe  # noqa: E402
-from fastnn.estimators import mlp as fmlp  # noqa: E402
+from fastnn import sparse_input  # noqa: E402
 
 DENSITIES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 
@@ -32,8 +32,8 @@ DENSITIES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 def best_fit_seconds(X, y, dtype, hidden, threads, epochs, repeat, sparsify):
     """The best of `repeat` fits (not named time_*: asv collects those from benchmarks/)."""
     clock = time.process_time if threads == 1 else time.perf_counter
-    saved = fmlp.DENSE_NATIVE_SPARSIFY_DENSITY
-    fmlp.DENSE_NATIVE_SPARSIFY_DENSITY = saved if sparsify else -1.0
+    saved = sparse_input.DENSE_NATIVE_SPARSIFY_DENSITY
+    sparse_input.DENSE_NATIVE_SPARSIFY_DENSITY = saved if sparsify else -1.0
     try:
         best = float("inf")
         for _ in range(repeat):
@@ -45,7 +45,7 @@ def best_fit_seconds(X, y, dtype, hidden, threads, epochs, repeat, sparsify):
             best = min(best, clock() - t0)
         return best
     finally:
-        fmlp.DENSE_NATIVE_SPARSIFY_DENSITY = saved
+        sparse_input.DENSE_NATIVE_SPARSIFY_DENSITY = saved
 
 
 def main(argv=None):
@@ -60,8 +60,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, args.rows)
-    saved = fmlp.SPARSE_NATIVE_DENSIFY_DENSITY
-    fmlp.SPARSE_NATIVE_DENSIFY_DENSITY = 2.0  # the CSR column: kept sparse at any density
+    saved = sparse_input.SPARSE_NATIVE_DENSIFY_DENSITY
+    sparse_input.SPARSE_NATIVE_DENSIFY_DENSITY = 2.0  # the CSR column: kept sparse at any density
     try:
         print(f"MLPClassifier ({args.hidden},) adam b200, {args.epochs} epochs, {args.rows} x {args.features}, "
               f"threads={args.threads}, {'cpu' if args.threads == 1 else 'wall'} s, best of {args.repeat}")
@@ -77,7 +77,7 @@ def main(argv=None):
                 auto = best_fit_seconds(Xd, *common, sparsify=True)
                 print(f"{density:>8.0%} {dtype:>8} {dense:>8.3f} {csr:>8.3f} {dense / csr:>5.2f}x {auto:>8.3f}")
     finally:
-        fmlp.SPARSE_NATIVE_DENSIFY_DENSITY = saved
+        sparse_input.SPARSE_NATIVE_DENSIFY_DENSITY = saved
 
 
 if __name__ == "__main__":

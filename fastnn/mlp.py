@@ -341,7 +341,9 @@ class MLP:
         X: [n, inputs] numbers (cast to the model's dtype), or a scipy.sparse matrix or
         array of that shape, which trains as CSR on the native epoch (its first layer over
         each batch's non-zeros; another format is converted in a copy). predict, score and
-        validation_data take a sparse X too.
+        validation_data take a sparse X too. The native epoch trains the faster form
+        (``fastnn.sparse_input``): a sparse X at least 35% non-zero densified, a dense X at
+        most 25% non-zero and at least 128 columns wide on a CSR copy (C backend).
         optimizer: "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
         "adamw" or an Optimizer; lr, momentum, betas=(beta1, beta2), eps, rho:
         its hyperparameters (defaults: the optimizer's; lr 1e-3 for a name). An

@@ -80,13 +80,13 @@ def test_scripts_have_no_names_asv_would_collect():
 
 def test_sparse_density_prints_every_density_and_dtype(capsys):
     from benchmarks import sparse_density
-    from fastnn.estimators import mlp as fmlp
+    from fastnn import sparse_input as si
 
-    before = (fmlp.SPARSE_NATIVE_DENSIFY_DENSITY, fmlp.DENSE_NATIVE_SPARSIFY_DENSITY)
+    before = (si.SPARSE_NATIVE_DENSIFY_DENSITY, si.DENSE_NATIVE_SPARSIFY_DENSITY)
     sparse_density.main(["--rows", "300", "--features", "128", "--hidden", "8", "--epochs", "1", "--repeat", "1",
                          "--densities", "0.1,0.5"])
     out = capsys.readouterr().out
     for density in ("10%", "50%"):
         for dtype in ("float64", "float32"):
             assert re.search(rf"^\s+{density}\s+{dtype}(\s+[\d.]+){{2}}\s+[\d.]+x\s+[\d.]+$", out, re.M), out
-    assert (fmlp.SPARSE_NATIVE_DENSIFY_DENSITY, fmlp.DENSE_NATIVE_SPARSIFY_DENSITY) == before  # restored
+    assert (si.SPARSE_NATIVE_DENSIFY_DENSITY, si.DENSE_NATIVE_SPARSIFY_DENSITY) == before  # restored

@@ -658,13 +658,13 @@ def test_sparse_input_matches_dense():
 def test_large_sparse_input_trains_sparse_like_scikit_learn(monkeypatch, params):
     """Above SPARSE_DENSIFY_MAX_BYTES the matrix is never densified, and the fit is
     still scikit-learn's (it multiplies the sparse matrix too)."""
-    from fastnn.estimators import mlp as fmlp
+    from fastnn import sparse_input
     from sklearn.neural_network import MLPClassifier as SkMLPClassifier
     from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 
     X, y = _digits()
     Xs = sp.csr_matrix(X)
-    monkeypatch.setattr(fmlp, "SPARSE_DENSIFY_MAX_BYTES", 0)
+    monkeypatch.setattr(sparse_input, "SPARSE_DENSIFY_MAX_BYTES", 0)
 
     real_toarray = sp.csr_matrix.toarray
 
@@ -690,23 +690,27 @@ def test_large_sparse_input_trains_sparse_like_scikit_learn(monkeypatch, params)
 
 
 def test_sparse_input_densified_only_where_it_pays():
-    """On the native epoch only >= 30% non-zero sparse X trains densified; on the composed
+    """On the native epoch only >= 35% non-zero sparse X trains densified; on the composed
     one (the Poisson loss) narrow or >= 10% non-zero X does too. A wide, sparse one (a
     TF-IDF-like X) trains sparse, with scikit-learn's numbers and no dense copy."""
+    from fastnn import sparse_input
     from fastnn.estimators import mlp as fmlp
     from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    def composed_densifies(X):
+        return not sp.issparse(fmlp._composed_form(X, np.float64))
 
     rng = np.random.RandomState(0)
     narrow = sp.random(50, fmlp.SPARSE_DENSIFY_FEATURES, density=0.01, format="csr", random_state=rng)
     fifth = sp.random(50, 2000, density=0.2, format="csr", random_state=rng)
     half = sp.random(50, 100, density=0.5, format="csr", random_state=rng)
-    assert [fmlp._densify(X, np.float64) for X in (narrow, fifth, half)] == [False, False, True]
-    assert [fmlp._densify(X, np.float64, native=False) for X in (narrow, fifth, half)] == [True, True, True]
+    assert [sparse_input.densify(X, np.float64) for X in (narrow, fifth, half)] == [False, False, True]
+    assert [composed_densifies(X) for X in (narrow, fifth, half)] == [True, True, True]
     assert MLPClassifier()._trains_sparse_natively()
     assert MLPClassifier(backend="numba")._trains_sparse_natively()
     assert not MLPRegressor(loss="poisson")._trains_sparse_natively()
     wide = sp.random(300, 2000, density=0.01, format="csr", random_state=rng)
-    assert not fmlp._densify(wide, np.float64) and not fmlp._densify(wide, np.float64, native=False)
+    assert not sparse_input.densify(wide, np.float64) and not composed_densifies(wide)
     row_sums = np.asarray(wide.sum(axis=1)).ravel()
     y = (row_sums > np.median(row_sums)).astype(int)
     common = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
@@ -730,22 +734,23 @@ def test_mostly_zero_dense_input_trains_on_a_csr_copy(monkeypatch):
     """Dense X with at most DENSE_NATIVE_SPARSIFY_DENSITY non-zeros and at least
     SPARSIFY_MIN_FEATURES columns (images on a blank background) trains on a CSR copy of
     itself on the native epoch: scikit-learn's numbers, the caller's X untouched. A
-    denser or narrower X, or the composed epoch (Poisson), trains dense."""
-    from fastnn.estimators import mlp as fmlp
+    denser or narrower X, the composed epoch (Poisson) or another backend than C trains
+    dense."""
+    from fastnn import sparse_input
     from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
     rng = np.random.RandomState(0)
-    X = sp.random(300, fmlp.SPARSIFY_MIN_FEATURES, density=0.15, random_state=rng).toarray()
+    X = sp.random(300, sparse_input.SPARSIFY_MIN_FEATURES, density=0.15, random_state=rng).toarray()
     X[5] = 0.0  # an empty row
     y = rng.randint(0, 3, 300)
     copies = []
-    real_copy = fmlp._csr_copy
+    real_copy = sparse_input.csr_copy
 
     def counted(A):
         copies.append(A.shape)
         return real_copy(A)
 
-    monkeypatch.setattr(fmlp, "_csr_copy", counted)
+    monkeypatch.setattr(sparse_input, "csr_copy", counted)
     given = X.copy()
     common = dict(hidden_layer_sizes=(16,), max_iter=4, random_state=0)
     with warnings.catch_warnings():
@@ -760,8 +765,9 @@ def test_mostly_zero_dense_input_trains_on_a_csr_copy(monkeypatch):
         MLPClassifier(**common).fit(X[:, :-1], y)  # narrower than SPARSIFY_MIN_FEATURES
         MLPClassifier(**common).fit(X + (rng.rand(*X.shape) < 0.2), y)  # denser
         MLPRegressor(loss="poisson", **common).fit(X, rng.rand(300))  # the composed epoch
+        MLPClassifier(backend="numpy", **common).fit(X, y)  # thresholds measured on C's kernels
     assert copies == []
-    monkeypatch.setattr(fmlp, "CSR_COPY_BLOCK_VALUES", 1000)  # blocks of 7 rows, the last partial
+    monkeypatch.setattr(sparse_input, "CSR_COPY_BLOCK_VALUES", 1000)  # blocks of 7 rows, the last partial
     for dt in (np.float64, np.float32):
         for A in (X.astype(dt), np.asfortranarray(X, dtype=dt), X[:0].astype(dt)):
             C = real_copy(A)

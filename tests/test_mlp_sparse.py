@@ -111,6 +111,72 @@ def test_cross_validate_runs_the_mlp_on_sparse_folds():
     np.testing.assert_allclose(sparse["test_score"], dense["test_score"])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_the_native_epoch_gets_the_faster_form_of_x(monkeypatch, dtype):
+    """fit_network hands the native epoch the form of X that trains fastest
+    (fastnn.sparse_input): a mostly-zero dense X at least SPARSIFY_MIN_FEATURES wide as a
+    CSR copy (on the C backend only, where that was measured), a sparse X at least
+    SPARSE_NATIVE_DENSIFY_DENSITY non-zero densified; the weights are those of the form it
+    was given, the caller's X is left as it was."""
+    import fastnn.kernels as K
+    from fastnn import sparse_input
+
+    forms = []
+    real_epoch = K.train_epoch
+
+    def spy(params, grads, state, X, *a, **kw):
+        forms.append("csr" if sp.issparse(X) else "dense")
+        return real_epoch(params, grads, state, X, *a, **kw)
+
+    monkeypatch.setattr(K, "train_epoch", spy)
+    p = sparse_input.SPARSIFY_MIN_FEATURES
+    thin = _data(n=200, p=p, density=0.15)
+    y = (thin[:, 0] + thin[:, 5] > 0).astype(int)
+    given = thin.copy()
+    kw = dict(epochs=2, batch_size=32, lr=0.01, l2=1e-4, validation_fraction=0.2, backend="c")
+
+    def fit(X, **more):
+        forms.clear()
+        net = MLP([p, 12, 2], dtype=dtype, seed=3).fit(X, y, **dict(kw, **more))
+        return net, set(forms)
+
+    copied, seen = fit(thin)
+    assert seen == {"csr"}
+    np.testing.assert_array_equal(thin, given)
+    with monkeypatch.context() as mp:
+        mp.setattr(sparse_input, "DENSE_NATIVE_SPARSIFY_DENSITY", -1.0)
+        dense, seen = fit(thin)
+    assert seen == {"dense"}
+    np.testing.assert_allclose(copied.params, dense.params, **TOL[dtype])
+    np.testing.assert_allclose(copied.history_["val_loss"], dense.history_["val_loss"], **TOL[dtype])
+    assert fit(thin, backend="numpy")[1] == {"dense"}
+    assert fit(_data(n=200, p=p, density=0.5))[1] == {"dense"}  # denser
+    assert fit(thin, fused=False)[1] == set()  # the kernel-by-kernel loop takes X as it is
+
+    half = _data(n=200, p=p, density=0.5)
+    densified, seen = fit(sp.csr_matrix(half))
+    assert seen == {"dense"}
+    np.testing.assert_allclose(densified.params, fit(half)[0].params, **TOL[dtype])
+    assert fit(sp.csr_matrix(thin))[1] == {"csr"}
+    with monkeypatch.context() as mp:
+        mp.setattr(sparse_input, "SPARSE_DENSIFY_MAX_BYTES", 0)  # the dense copy would be too big
+        assert fit(sp.csr_matrix(half))[1] == {"csr"}
+
+
+def test_narrow_mostly_zero_x_trains_dense(monkeypatch):
+    """Narrower than SPARSIFY_MIN_FEATURES, a mostly-zero dense X is not copied to CSR."""
+    import fastnn.kernels as K
+    from fastnn import sparse_input
+
+    forms = []
+    real_epoch = K.train_epoch
+    monkeypatch.setattr(K, "train_epoch", lambda *a, **kw: forms.append(sp.issparse(a[3])) or real_epoch(*a, **kw))
+    p = sparse_input.SPARSIFY_MIN_FEATURES - 1
+    X = _data(n=100, p=p, density=0.1)
+    MLP([p, 4, 2], seed=0).fit(X, (X[:, 0] > 0).astype(int), epochs=1, backend="c")
+    assert forms and not any(forms)
+
+
 def test_refusals_name_the_argument():
     X = _data()
     y = (X[:, 0] > 0).astype(int)

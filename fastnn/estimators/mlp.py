@@ -58,7 +58,8 @@ Sparse input trains sparse on the native epoch: each batch's first-layer product
 run over its non-zeros (``kernels.train_epoch`` on a CSR X) and nothing dense of X's
 size is made. It is densified once per fit only where that pays and fits: at least
 ``SPARSE_NATIVE_DENSIFY_DENSITY`` (35%) non-zero, the dense copy at most
-``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB). A TF-IDF-like X (15000 x 5000, 2%
+``SPARSE_DENSIFY_MAX_BYTES`` (1 GiB) (these limits are ``fastnn.sparse_input``'s, shared
+with ``fastnn.MLP``). A TF-IDF-like X (15000 x 5000, 2%
 non-zero, (64,) hidden units, Adam, batch 200, 2 epochs, one thread) trains in 0.17 s in
 float64 and 0.10 s in float32, against 0.72 s in scikit-learn. The Poisson loss runs
 the composed epoch instead, its sparse products scipy.sparse's (densified there when at
@@ -67,7 +68,8 @@ non-zero).
 Predictions multiply sparse input directly. Dense X with at most
 ``DENSE_NATIVE_SPARSIFY_DENSITY`` (25%) non-zero and at least ``SPARSIFY_MIN_FEATURES``
 (128) columns -- images on a blank background as MNIST's (19% non-zero), one-hot blocks --
-trains on a CSR copy of itself the same way (1.4-1.7x faster epochs at 20% non-zero).
+trains on a CSR copy of itself the same way (1.4-1.7x faster epochs at 20% non-zero) on
+the C backend, where those figures were measured.
 Other dense X is trained on in C order and
 the training dtype: a Fortran-ordered array (what ``np.asarray`` of a pandas
 DataFrame usually gives) or another dtype is copied once per fit, which
@@ -110,6 +112,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .. import sparse_input
 from ..kernels import finite_as
 from ..threads import one_blas_thread
 from . import _mlp_core as core
@@ -120,78 +123,21 @@ from ._validation import as_training_dtype, validated_rows, validated_weights
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-#: sparse X whose dense copy would be larger than this trains sparse (see the module doc)
-SPARSE_DENSIFY_MAX_BYTES = 1 << 30
-#: On the native epoch, sparse X with at least this share of non-zeros trains
-#: densified: its first layer runs over the non-zeros below that (one thread, 20000
-#: rows, 2 epochs, sparse against dense, float64 / float32: 128 to 1000 columns, 64 to 256
-#: hidden units, 5% non-zero 2.1-4.3x / 1.7-4.3x faster, 20% 1.4-1.7x / 1.2-1.6x, 30%
-#: 1.1-1.3x / 1.0-1.3x, 40% 0.9-1.0x / 0.8-1.1x, 50% 0.8-0.9x / 0.7-0.9x; two threads, wall
-#: time, 784 columns, (100,): 20% 1.7x / 1.7x, 30% 1.3x / 1.3x, 40% 1.0x / 1.0x).
-SPARSE_NATIVE_DENSIFY_DENSITY = 0.35
-#: On the native epoch, dense X with at most this share of non-zeros (images on a blank
-#: background as MNIST's, one-hot blocks) and at least SPARSIFY_MIN_FEATURES columns trains
-#: on a CSR copy of itself (_csr_copy), whose first-layer products skip the zeros: the
-#: figures above, less the copy (20000 x 784 float64, 20% non-zero: ~40 ms, a 2-epoch fit
-#: 155 -> 150 ms, each further epoch ~28 ms faster). Below SPARSE_NATIVE_DENSIFY_DENSITY
-#: because the copy costs a pass over X and up to 1.5x its non-zeros' bytes. The results
-#: are the dense path's up to rounding (the same sums with the zeros skipped, blocked
-#: otherwise).
-DENSE_NATIVE_SPARSIFY_DENSITY = 0.25
-#: narrower dense X trains dense whatever its zeros (the figures above start at 128 columns)
-SPARSIFY_MIN_FEATURES = 128
 #: The composed epoch (the Poisson loss) multiplies sparse X with scipy.sparse batch by
 #: batch: there X trains densified when at most this wide or at least this share non-zero (one thread, 20000 rows, (64,): 1000 columns at 10% a
-#: tie, 2% sparse 1.75x faster, 200 columns at 5% dense 1.5x faster).
+#: tie, 2% sparse 1.75x faster, 200 columns at 5% dense 1.5x faster). The native epoch's
+#: rules (either way) are fastnn.sparse_input's.
 SPARSE_DENSIFY_FEATURES = 512
 SPARSE_DENSIFY_DENSITY = 0.1
 
 
-def _dense_bytes(X, dtype) -> int:
-    return int(X.shape[0]) * int(X.shape[1]) * np.dtype(dtype).itemsize
-
-
-def _densify(X, dtype, native: bool = True) -> bool:
-    """Whether sparse X trains densified (see SPARSE_*DENSIFY*); `native`: the fit runs on
-    the native epoch, which takes a sparse X (see MLP._trains_sparse_natively)."""
-    if _dense_bytes(X, dtype) > SPARSE_DENSIFY_MAX_BYTES:
-        return False
+def _composed_form(X, dtype):
+    """Sparse X as the composed epoch (scipy.sparse products) trains it: densified where
+    SPARSE_DENSIFY_* say that pays and the copy is at most SPARSE_DENSIFY_MAX_BYTES, else CSR."""
     n, d = X.shape
-    if native:
-        return X.nnz >= SPARSE_NATIVE_DENSIFY_DENSITY * n * d
-    return d <= SPARSE_DENSIFY_FEATURES or X.nnz >= SPARSE_DENSIFY_DENSITY * n * d
-
-
-def _sparsify(X: np.ndarray) -> bool:
-    """Whether dense X trains on a CSR copy of itself (see DENSE_NATIVE_SPARSIFY_DENSITY)."""
-    n, d = X.shape
-    return d >= SPARSIFY_MIN_FEATURES and n > 0 and np.count_nonzero(X) <= DENSE_NATIVE_SPARSIFY_DENSITY * n * d
-
-
-#: rows of X a step of _csr_copy takes: its temporaries stay near this many values
-CSR_COPY_BLOCK_VALUES = 1 << 22
-
-
-def _csr_copy(X: np.ndarray) -> sp.csr_matrix:
-    """X's non-zeros as a canonical CSR matrix (rows in order, columns rising), a copy: 2.5x
-    faster than scipy's constructor from a dense array (20000 x 784 float64, 20% non-zero:
-    42 ms against 105), and beyond the result's arrays it holds a block of rows' worth of
-    temporaries at a time (CSR_COPY_BLOCK_VALUES), not several of X's size."""
-    n, d = X.shape
-    step = max(1, CSR_COPY_BLOCK_VALUES // d)
-    indptr = np.zeros(n + 1, np.int64)
-    for r0 in range(0, n, step):
-        indptr[r0 + 1:r0 + step + 1] = np.count_nonzero(X[r0:r0 + step] != 0, axis=1)
-    np.cumsum(indptr, out=indptr)
-    data, indices = np.empty(int(indptr[-1]), X.dtype), np.empty(int(indptr[-1]), np.int32)
-    for r0 in range(0, n, step):
-        block = X[r0:r0 + step]
-        # (row-major: each row's columns rising; of a boolean mask, 10x faster than of X)
-        flat = np.flatnonzero(block != 0)
-        lo, hi = indptr[r0], indptr[min(r0 + step, n)]
-        data[lo:hi] = block.ravel()[flat]
-        indices[lo:hi] = flat % d
-    return sp.csr_matrix((data, indices, indptr), shape=(n, d))
+    dense = sparse_input.dense_bytes(X, dtype) <= sparse_input.SPARSE_DENSIFY_MAX_BYTES and (
+        d <= SPARSE_DENSIFY_FEATURES or X.nnz >= SPARSE_DENSIFY_DENSITY * n * d)
+    return X.toarray() if dense else X.tocsr()
 
 
 # The thread knob is process-wide: fits overlapping in threads (joblib's threading
@@ -395,12 +341,13 @@ class _BaseMLP(BaseEstimator):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = self._train_dtype(X.dtype) if first_pass else np.dtype(self.coefs_[0].dtype)
         X = as_training_dtype("X", X, dtype)  # the dtype extra: float64 X trained in float32
-        if sp.issparse(X):
-            # densified once where that pays, in the training dtype already: no float64
-            # copy on the way to float32
-            X = X.toarray() if _densify(X, dtype, self._trains_sparse_natively()) else X.tocsr()
-        elif self._trains_sparse_natively() and _sparsify(X):
-            X = _csr_copy(X)
+        # the form that trains fastest, chosen once per fit in the training dtype already (no
+        # float64 copy on the way to float32): a sparse X densified where that pays, a dense
+        # one that is mostly zeros as a CSR copy
+        if self._trains_sparse_natively():
+            X = sparse_input.native_form(X, dtype, self.backend)
+        elif sp.issparse(X):
+            X = _composed_form(X, dtype)
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sw = validated_weights(sample_weight, n_samples)
