@@ -168,11 +168,13 @@ static ATTR void cdg_##SFX##_##ISA(T *w, T *gap_out, int64_t *n_iter_out, int *c
     *n_iter_out = (it < max_iter ? it : max_iter - 1) + 1;                              \
 }                                                                                       \
 /* The Gram form's arrays in one block (NULL if it cannot be had): Q = X^T X [p * p] unless \
- * given (then *Q is the caller's), then q = X^T y, qw and xta [p each] at *qv. Q's upper   \
+ * given (then *Q is the caller's), then q = X^T y (given_q's copy when given: xt unread), \
+ * qw and xta [p each] at *qv. Q's upper   \
  * triangle on the GEMM engine in blocks of GRAM_BLOCK columns (rows 0 .. the block's last: \
  * half the product's work), then mirrored: exactly symmetric. */                          \
 static ATTR T *gram_form_##SFX##_##ISA(const T *xt, const T *y, int64_t n, int64_t p,     \
-                                       const T *given, const T **Q, T **qv) {           \
+                                       const T *given, const T *given_q, const T **Q,  \
+                                       T **qv) {                                        \
     if ((uint64_t)p > 46000) return NULL; /* p^2 + 3p elements: beyond ~16 GiB anyway */ \
     const size_t qsize = given ? 0 : (size_t)p * (size_t)p;                             \
     T *g = (T *)malloc((qsize + 3 * (size_t)p) * sizeof(T));                            \
@@ -188,15 +190,16 @@ static ATTR T *gram_form_##SFX##_##ISA(const T *xt, const T *y, int64_t n, int64
     }                                                                                   \
     *Q = given ? given : g;                                                             \
     *qv = g + qsize;                                                                    \
-    for (int64_t j = 0; j < p; j++) (*qv)[j] = dot_##SFX##_##ISA(xt + j * n, y, n);     \
+    for (int64_t j = 0; j < p; j++)                                                     \
+        (*qv)[j] = given_q ? given_q[j] : dot_##SFX##_##ISA(xt + j * n, y, n);          \
     return g;                                                                           \
 }                                                                                       \
 static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_out,     \
                                   int *converged, const T *xt, const T *y, int64_t n,   \
                                   int64_t p, T alpha, T beta, int64_t max_iter, T tol,  \
                                   uint32_t seed, int random, int positive, int screening, \
-                                  int64_t gram_after, const T *gram, T *r, T *xta,      \
-                                  T *norm2, uint32_t *active, uint8_t *excluded) {      \
+                                  int64_t gram_after, const T *gram, const T *xty, T *r, \
+                                  T *xta, T *norm2, uint32_t *active, uint8_t *excluded) { \
     T d_w_tol = tol;                                                                    \
     if (alpha == 0) screening = 0;                                                      \
     T y_norm2 = dot_##SFX##_##ISA(y, y, n);                                             \
@@ -204,7 +207,7 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
     *tol_out = tol;                                                                     \
     const T *Q;                                                                         \
     T *qv;                                                                              \
-    T *g = gram_after == 0 ? gram_form_##SFX##_##ISA(xt, y, n, p, gram, &Q, &qv) : NULL; \
+    T *g = gram_after == 0 ? gram_form_##SFX##_##ISA(xt, y, n, p, gram, xty, &Q, &qv) : NULL; \
     if (g) {                                                                            \
         for (int64_t j = 0; j < p; j++) active[j] = (uint32_t)j;                        \
         cdg_##SFX##_##ISA(w, gap_out, n_iter_out, converged, Q, qv, y_norm2, p, alpha,  \
@@ -213,6 +216,7 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
         free(g);                                                                        \
         return;                                                                         \
     }                                                                                   \
+    if (!xt) { *n_iter_out = -1; return; } /* no X for the data form: the caller's ENOMEM */ \
     for (int64_t j = 0; j < p; j++) norm2[j] = dot_##SFX##_##ISA(xt + j * n, xt + j * n, n); \
     /* R = y - X w */                                                                   \
     for (int64_t i = 0; i < n; i++) r[i] = y[i];                                        \
@@ -232,7 +236,7 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
     *converged = 0;                                                                     \
     for (it = 0; it < max_iter; it++) {                                                 \
         if (it == gram_after && it > 0                                                  \
-            && (g = gram_form_##SFX##_##ISA(xt, y, n, p, gram, &Q, &qv))) {            \
+            && (g = gram_form_##SFX##_##ISA(xt, y, n, p, gram, xty, &Q, &qv))) {       \
             cdg_##SFX##_##ISA(w, gap_out, n_iter_out, converged, Q, qv, y_norm2, p, alpha, \
                               beta, max_iter, it, tol, d_w_tol, seed, random, positive, \
                               screening, qv + p, qv + 2 * p, active, excluded, n_active); \
@@ -286,7 +290,7 @@ int fnn_enet_cd_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_iter_ou
                       int *converged, const T *xt, const T *y, int64_t n_samples,       \
                       int64_t n_features, double alpha, double beta, int64_t max_iter,  \
                       double tol, uint32_t seed, int random, int positive, int screening, \
-                      int64_t gram_after, const T *gram) {                              \
+                      int64_t gram_after, const T *gram, const T *xty) {                \
     int64_t n = n_samples, p = n_features;                                              \
     T *buf = (T *)calloc((size_t)n + 2 * (size_t)p + 1, sizeof(T));                     \
     uint32_t *active = (uint32_t *)malloc(((size_t)p + 1) * sizeof(uint32_t));          \
@@ -295,14 +299,14 @@ int fnn_enet_cd_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_iter_ou
         free(buf); free(active); free(excluded);                                        \
         return FNN_ENOMEM;                                                              \
     }                                                                                   \
-    T gap, tol_s;                                                                       \
+    T gap = 0, tol_s = 0;                                                               \
     ENET_DISPATCH(SFX, w, &gap, &tol_s, n_iter_out, converged, xt, y, n, p, (T)alpha,   \
                   (T)beta, max_iter, (T)tol, seed, random, positive, screening,         \
-                  gram_after, gram, buf, buf + n, buf + n + p, active, excluded)        \
+                  gram_after, gram, xty, buf, buf + n, buf + n + p, active, excluded)   \
     *gap_out = gap;                                                                     \
     *tol_out = tol_s;                                                                   \
     free(buf); free(active); free(excluded);                                            \
-    return FNN_OK;                                                                      \
+    return *n_iter_out < 0 ? FNN_ENOMEM : FNN_OK;                                       \
 }
 
 DEFINE_ENET_API(float, f32)
@@ -493,7 +497,7 @@ int fnn_enet_cd_sparse_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_
         free(work); free(active); free(excluded);                                       \
         return FNN_ENOMEM;                                                              \
     }                                                                                   \
-    T gap, tol_s;                                                                       \
+    T gap = 0, tol_s = 0;                                                               \
     scd_##SFX(&X, w, &gap, &tol_s, n_iter_out, converged, (T)alpha, (T)beta, max_iter,  \
               (T)tol, seed, random, positive, screening, work, active, excluded);      \
     *gap_out = gap;                                                                     \

@@ -1373,7 +1373,7 @@ def _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screeni
 
 def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int = 1000, tol: float = 1e-4,
             positive: bool = False, selection: str = "cyclic", seed: int = 0, screening: bool = True,
-            gram_after: int = -1, gram: Optional[Array] = None,
+            gram_after: int = -1, gram: Optional[Array] = None, xty: Optional[Array] = None,
             backend: Optional[str] = None) -> Tuple[float, float, int, bool]:
     """Elastic-net coordinate descent, in place on ``w``: scikit-learn's solver.
 
@@ -1397,6 +1397,10 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
     The C backend stays in the data form if Q's n_features^2 values cannot be allocated.
     ``gram``: Q itself, [n_features, n_features] in w's dtype, exactly symmetric, when the
     caller has it (several targets on one X: formed once), used as given (it must be X^T X).
+    ``xty``: q = X^T y [n_features] in w's dtype likewise (several targets: X^T Y is one
+    product for all of them, where each would read X again). With ``gram``, ``xty`` and
+    ``gram_after=0`` the solver reads nothing of X's size, and ``xt`` may be None (it is then
+    not read, nor checked: a pass over X a target saved).
 
     Returns ``(gap, tol * y.y, sweeps, converged)`` -- scikit-learn's
     enet_coordinate_descent's results plus whether the gap met the tolerance.
@@ -1410,31 +1414,39 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
         raise ValueError(f"w must be 1-D with 1 to 2**31 - 1 coefficients (the active set is 32-bit), "
                          f"got shape {w.shape}")
     w = _output("w", w, w.shape, w.dtype)
-    xt = _input("xt", xt, 2, w.dtype)
-    if xt.shape[0] != w.shape[0] or xt.shape[1] == 0:
-        raise ValueError(f"xt must have shape ({w.shape[0]}, n_samples >= 1) (X transposed, one row per "
-                         f"coefficient of w), got {xt.shape}")
-    y = _input("y", y, 1, w.dtype)
-    if y.shape[0] != xt.shape[1]:
-        raise ValueError(f"y must have shape ({xt.shape[1]},) (one target per column of xt), got {y.shape}")
-    for name, arr in (("xt", xt), ("y", y)):
-        if _may_share_memory(arr, w):
-            raise ValueError(f"w overlaps {name}; pass a separate buffer")
-    for name, arr in (("w", w), ("xt", xt), ("y", y)):
-        # the solver's maxima and screening tests would skip a NaN, differently per backend
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} must be finite (it holds NaN or inf)")
     gram_after = check_int("gram_after", gram_after, -1)
+    p = w.shape[0]
+    if xt is None:
+        if gram is None or xty is None or gram_after != 0:
+            raise ValueError("xt (X transposed) is needed unless gram and xty are given with gram_after=0")
+    else:
+        xt = _input("xt", xt, 2, w.dtype)
+        if xt.shape[0] != p or xt.shape[1] == 0:
+            raise ValueError(f"xt must have shape ({p}, n_samples >= 1) (X transposed, one row per "
+                             f"coefficient of w), got {xt.shape}")
+    y = _input("y", y, 1, w.dtype)
+    if y.shape[0] == 0 or (xt is not None and y.shape[0] != xt.shape[1]):
+        want = "n_samples >= 1" if xt is None else xt.shape[1]
+        raise ValueError(f"y must have shape ({want},) (one target per column of xt), got {y.shape}")
     if gram is not None:
         gram = _input("gram", gram, 2, w.dtype)
-        if gram.shape != (w.shape[0],) * 2:
-            raise ValueError(f"gram must have shape {(w.shape[0],) * 2} (X^T X), got {gram.shape}")
+        if gram.shape != (p, p):
+            raise ValueError(f"gram must have shape {(p, p)} (X^T X), got {gram.shape}")
         if not np.array_equal(gram, gram.T):  # NaN fails too
             raise ValueError("gram must be X^T X: exactly symmetric and finite")
-        if _may_share_memory(gram, w):
-            raise ValueError("w overlaps gram; pass a separate buffer")
+    if xty is not None:
+        xty = _input("xty", xty, 1, w.dtype)
+        if xty.shape != (p,):
+            raise ValueError(f"xty must have shape ({p},) (X^T y), got {xty.shape}")
+    for name, arr in (("xt", xt), ("y", y), ("gram", gram), ("xty", xty)):
+        if arr is not None and _may_share_memory(arr, w):
+            raise ValueError(f"w overlaps {name}; pass a separate buffer")
+    for name, arr in (("w", w), ("xt", xt), ("y", y), ("xty", xty)):
+        # the solver's maxima and screening tests would skip a NaN, differently per backend
+        if arr is not None and not np.isfinite(arr).all():
+            raise ValueError(f"{name} must be finite (it holds NaN or inf)")
     args = (w, xt, y) + _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screening) + (
-        gram_after, gram)
+        gram_after, gram, xty)
     gap, tol_s, n_iter, ok = _run("enet_cd", mod, "enet_cd", args)
     return float(gap), float(tol_s), int(n_iter), bool(ok)
 

@@ -192,6 +192,48 @@ def test_given_gram_is_used_as_formed(backend, gram_after):
     np.testing.assert_allclose(w_b, w_a, rtol=0, atol=1e-10 * np.abs(w_a).max())
 
 
+@pytest.mark.parametrize("backend", _backends())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_given_xty_needs_no_x(backend, dtype):
+    """xty= hands q = X^T y over: with gram and gram_after=0 the solver runs without xt (None)
+    to the results of it forming q itself, to rounding; with gram_after > 0 (the data form
+    first) xty only replaces q at the switch."""
+    xt, y, kw = _gram_problem("tall-200", dtype)
+    kw["tol"] = 1e-10 if dtype == np.float64 else 1e-4
+    Q = xt @ xt.T
+    Q = np.triu(Q) + np.triu(Q, 1).T
+    q = xt @ y
+    tol = dict(rtol=0, atol=(1e-3 if dtype == np.float32 else 1e-10))
+    # (an X of zeros: where xty is used, as the Gram form from the start uses it, X is not read)
+    for gram_after, xt_given in ((0, None), (0, np.zeros_like(xt)), (3, xt)):
+        runs = []
+        for xty, x in ((None, xt), (q, xt_given)):
+            w = np.zeros(xt.shape[0], dtype)
+            runs.append((K.enet_cd(w, x, y, backend=backend, gram_after=gram_after, gram=Q, xty=xty, **kw), w))
+        (out_a, w_a), (out_b, w_b) = runs
+        # (float32: q summed in another order can move the stop by a sweep)
+        assert abs(out_a[2] - out_b[2]) <= (0 if dtype == np.float64 else 2) and out_a[2] > 3
+        np.testing.assert_allclose(w_b / np.abs(w_a).max(), w_a / np.abs(w_a).max(), **tol)
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(xty=None), "xt .* is needed unless gram and xty are given with gram_after=0"),
+    (dict(gram=None), "xt .* is needed unless gram and xty"),
+    (dict(gram_after=2), "xt .* is needed unless"),
+    (dict(xty=np.zeros(19)), r"xty must have shape \(20,\)"),
+    (dict(xty=np.r_[np.nan, np.zeros(19)]), "xty must be finite"),
+    (dict(y=np.zeros(0)), r"y must have shape \(n_samples >= 1,\)"),
+])
+def test_no_xt_needs_the_whole_gram_form(change, match):
+    xt, y, kw = _problem("lasso", np.float64)
+    args = dict(xty=xt @ y, gram=xt @ xt.T, gram_after=0, y=y)
+    args["gram"] = np.triu(args["gram"]) + np.triu(args["gram"], 1).T
+    args.update(change)
+    y = args.pop("y")
+    with pytest.raises(ValueError, match=match):
+        K.enet_cd(np.zeros(20), None, y, **args, **kw)
+
+
 @pytest.mark.parametrize("exc, match, gram", [
     (ValueError, r"gram must have shape \(20, 20\)", np.eye(19)),
     (ValueError, r"gram must be X\^T X: exactly symmetric", np.triu(np.ones((20, 20)))),

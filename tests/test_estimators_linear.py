@@ -666,20 +666,38 @@ def test_enet_gram_form_like_sklearn(make, weighted, monkeypatch):
 def test_enet_targets_share_one_gram(precompute, monkeypatch):
     """Several targets on one X: Q = X^T X is formed once (before the first target with
     precompute, after the first target that needed it otherwise) and handed to the others;
+    with precompute X^T Y too, one product for all targets, so no target reads X (xt None);
     the fits are scikit-learn's."""
     from fastnn.estimators import _elastic_net
 
     given = []
     real = _elastic_net.K.enet_cd
-    monkeypatch.setattr(_elastic_net.K, "enet_cd", lambda *a, **k: given.append(k["gram"] is not None) or real(*a, **k))
+
+    def spy(w, xt, y, **k):
+        given.append((k["gram"] is not None, xt is None, k.get("xty") is not None))
+        return real(w, xt, y, **k)
+
+    monkeypatch.setattr(_elastic_net.K, "enet_cd", spy)
     rng = np.random.default_rng(4)
     X = 0.5 * rng.standard_normal((500, 40)) + 0.85 * rng.standard_normal((500, 1))
     Y = X[:, :5] @ rng.standard_normal((5, 3)) + rng.standard_normal((500, 3))
     f = Lasso(alpha=0.01, precompute=precompute, tol=1e-8, max_iter=5000).fit(X, Y)
     s = skl.Lasso(alpha=0.01, precompute=precompute, tol=1e-8, max_iter=5000).fit(X, Y)
-    assert given == ([True] * 3 if precompute else [False, True, True])
+    assert given == ([(True, True, True)] * 3 if precompute else [(False, False, False)] + [(True, False, False)] * 2)
     assert list(f.n_iter_) == list(s.n_iter_) and min(f.n_iter_) > 10
     np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("p", [5, 128, 300])
+def test_enet_shared_gram_in_column_blocks(p):
+    """_gram forms Q's upper triangle a block of GRAM_BLOCK columns at a time and mirrors it:
+    X^T X to rounding, exactly symmetric (kernels.enet_cd refuses anything else)."""
+    from fastnn.estimators import _elastic_net
+
+    xt = np.random.default_rng(p).standard_normal((p, 700))
+    Q = _elastic_net._gram(xt, None)
+    np.testing.assert_allclose(Q, xt @ xt.T, rtol=1e-12, atol=1e-10)
+    assert np.array_equal(Q, Q.T)
 
 
 def test_enet_precompute_gram_is_checked_like_sklearn(diabetes):

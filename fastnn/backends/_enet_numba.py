@@ -117,13 +117,15 @@ def _rand_r(state):
 
 
 @_jit
-def _gram_form(xt, y, gram):
+def _gram_form(xt, y, gram, xty, p):
     """(Q, q): X^T X (``gram`` when it is [p, p], else from its upper triangle by the rows'
-    dots: exactly symmetric) and X^T y."""
-    p = xt.shape[0]
-    q = np.empty(p, xt.dtype)
-    for i in range(p):
-        q[i] = vdot(xt[i], y)
+    dots: exactly symmetric) and X^T y (``xty`` when it is [p])."""
+    if xty.shape[0] == p:
+        q = xty
+    else:
+        q = np.empty(p, y.dtype)
+        for i in range(p):
+            q[i] = vdot(xt[i], y)
     if gram.shape[0] == p:
         return gram, q
     Q = np.empty((p, p), xt.dtype)
@@ -197,9 +199,9 @@ def _cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it0, tol, d_w_tol, state, 
 
 
 @_jit
-def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after, gram):
+def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after, gram, xty):
     dt = w.dtype.type
-    p, n = xt.shape
+    p = w.shape[0]
     alpha, beta, tol = dt(alpha), dt(beta), dt(tol)
     d_w_tol = tol
     if alpha == 0:
@@ -209,7 +211,7 @@ def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening,
     excluded = np.zeros(p, np.bool_)
     state = seed  # an int64 kept below 2^32: the xorshift masked to 32 bits
     if gram_after == 0:
-        Q, q = _gram_form(xt, y, gram)
+        Q, q = _gram_form(xt, y, gram, xty, p)
         return _cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, 0, tol * y_norm2, d_w_tol, state, random,
                         positive, screening, active, excluded, p)
     norm2 = np.empty(p, w.dtype)
@@ -229,7 +231,7 @@ def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening,
         n_active = _screen(w, norm2, xta, alpha, beta, dn, g, active, excluded, True, R, xt, dt(1.0))
     for it in range(max_iter):
         if it == gram_after:
-            Q, q = _gram_form(xt, y, gram)
+            Q, q = _gram_form(xt, y, gram, xty, p)
             return _cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it, tol, d_w_tol, state, random, positive,
                             screening, active, excluded, n_active)
         w_max = dt(0.0)
@@ -261,10 +263,17 @@ def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening,
     return float(g), float(tol), max_iter, False
 
 
-def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after=-1, gram=None):
-    """Coordinate descent in place on w; returns (gap, scaled tol, sweeps, converged)."""
-    if gram is None:  # (one compiled signature: a 0 x 0 Q means "form it")
+def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after=-1, gram=None,
+            xty=None):
+    """Coordinate descent in place on w; returns (gap, scaled tol, sweeps, converged). xt may be
+    None when gram and xty are given and gram_after is 0."""
+    # (one compiled signature: a 0 x 0 Q, an empty q and a 0 x n X mean "form it" / "none")
+    if gram is None:
         gram = np.empty((0, 0), w.dtype)
+    if xty is None:
+        xty = np.empty(0, w.dtype)
+    if xt is None:
+        xt = np.empty((0, y.shape[0]), w.dtype)
     g, t, it, ok = _cd(w, xt, y, float(alpha), float(beta), int(max_iter), float(tol), int(seed),
-                       bool(random), bool(positive), bool(screening), int(gram_after), gram)
+                       bool(random), bool(positive), bool(screening), int(gram_after), gram, xty)
     return g, t, int(it), bool(ok)

@@ -113,13 +113,13 @@ def screen(w, diag, xta, alpha, beta, dual_norm, gap_value, excluded, first, dro
     return active
 
 
-def gram_form(xt, y, gram=None):
+def gram_form(xt, y, gram=None, xty=None):
     """(Q, q): X^T X (``gram`` when given, else its upper triangle mirrored: exactly
-    symmetric), and X^T y."""
+    symmetric), and X^T y (``xty`` when given)."""
     if gram is None:
         gram = xt @ xt.T
         gram = np.triu(gram) + np.triu(gram, 1).T
-    return gram, xt @ y
+    return gram, (xt @ y if xty is None else xty)
 
 
 def gap_gram(w, alpha, beta, Qw, q, y_norm2, xta, positive):
@@ -177,8 +177,10 @@ def cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it0, tol, d_w_tol, state, r
     return float(g), float(tol), max_iter, False
 
 
-def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after=-1, gram=None):
-    """Coordinate descent in place on w; returns (gap, scaled tol, sweeps, converged)."""
+def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after=-1, gram=None,
+            xty=None):
+    """Coordinate descent in place on w; returns (gap, scaled tol, sweeps, converged). xt may be
+    None when gram and xty are given and gram_after is 0 (the Gram form needs no X)."""
     dt = w.dtype.type
     alpha, beta, tol = dt(alpha), dt(beta), dt(tol)
     p = w.shape[0]
@@ -187,7 +189,7 @@ def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screen
     y_norm2 = dt(y @ y)
     state = [int(seed) & _U32]
     if gram_after == 0:
-        Q, q = gram_form(xt, y, gram)
+        Q, q = gram_form(xt, y, gram, xty)
         return cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, 0, tol * y_norm2, d_w_tol, state, random,
                        positive, screening, list(range(p)), np.zeros(p, bool))
     norm2 = np.array([xt[j] @ xt[j] for j in range(p)], dtype=w.dtype)
@@ -208,7 +210,7 @@ def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screen
     active = screen(w, norm2, xta, alpha, beta, dn, g, excluded, True, drop) if screening else list(range(p))
     for it in range(max_iter):
         if it == gram_after:
-            Q, q = gram_form(xt, y, gram)
+            Q, q = gram_form(xt, y, gram, xty)
             return cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it, tol, d_w_tol, state, random, positive,
                            screening, active, excluded)
         w_max = d_w_max = dt(0)
