@@ -168,10 +168,10 @@ static ATTR void cdg_##SFX##_##ISA(T *w, T *gap_out, int64_t *n_iter_out, int *c
     *n_iter_out = (it < max_iter ? it : max_iter - 1) + 1;                              \
 }                                                                                       \
 /* The Gram form's arrays in one block (NULL if it cannot be had): Q = X^T X [p * p] unless \
- * given (then *Q is the caller's), then q = X^T y (given_q's copy when given: xt unread), \
- * qw and xta [p each] at *qv. Q's upper   \
- * triangle on the GEMM engine in blocks of GRAM_BLOCK columns (rows 0 .. the block's last: \
- * half the product's work), then mirrored: exactly symmetric. */                          \
+ * given (then *Q is the caller's), then q = X^T y (a copy of given_q when given: then xt \
+ * is not read), qw and xta [p each] at *qv. Q's upper triangle on the GEMM engine in     \
+ * blocks of GRAM_BLOCK columns (rows 0 .. the block's last: half the product's work),    \
+ * then mirrored: exactly symmetric. */                                                    \
 static ATTR T *gram_form_##SFX##_##ISA(const T *xt, const T *y, int64_t n, int64_t p,     \
                                        const T *given, const T *given_q, const T **Q,  \
                                        T **qv) {                                        \

@@ -263,9 +263,10 @@ GRAM_BLOCK = 128
 
 def _gram(xt, backend):
     """Q = X^T X from xt = X^T [p, n] on the kernels: its upper triangle a block of
-    GRAM_BLOCK columns at a time (rows 0 .. the block's last: half the full product's
-    work, as the C solver forms its own), mirrored (exactly symmetric, as kernels.enet_cd
-    requires). 20000 x 200 float64, one thread: 8.6 ms against 15.6 for the full product."""
+    GRAM_BLOCK columns at a time (rows 0 .. the block's last: towards half the full
+    product's work as p grows, as the C solver forms its own), mirrored (exactly
+    symmetric, as kernels.enet_cd requires). 20000 x 200 float64, one thread: 13.4 ms
+    against 15.7 for the full product (77% of its FLOPs at this p)."""
     p = xt.shape[0]
     Q = np.empty((p, p), xt.dtype)
     for j0 in range(0, p, GRAM_BLOCK):
