@@ -54,7 +54,8 @@ def main(argv=None):
     ap.add_argument("--features", type=int, default=784)
     ap.add_argument("--hidden", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=sparse_input.SPARSIFY_MIN_EPOCHS,
+                    help="max_iter (auto copies to CSR only from SPARSIFY_MIN_EPOCHS on)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--densities", type=lambda s: [float(v) for v in s.split(",")], default=list(DENSITIES))
     args = ap.parse_args(argv)

@@ -14,7 +14,7 @@ import numpy as np
 from . import backends, kernels
 
 __all__ = ["SPARSE_DENSIFY_MAX_BYTES", "SPARSE_NATIVE_DENSIFY_DENSITY", "DENSE_NATIVE_SPARSIFY_DENSITY",
-           "SPARSIFY_MIN_FEATURES", "CSR_COPY_BLOCK_VALUES", "dense_bytes", "densify", "sparsify", "csr_copy",
+           "SPARSIFY_MIN_FEATURES", "SPARSIFY_MIN_EPOCHS", "CSR_COPY_BLOCK_VALUES", "dense_bytes", "densify", "sparsify", "csr_copy",
            "native_form"]
 
 #: a sparse X whose dense copy would be larger than this trains sparse, whatever its density
@@ -34,6 +34,12 @@ SPARSE_NATIVE_DENSIFY_DENSITY = 0.35
 DENSE_NATIVE_SPARSIFY_DENSITY = 0.25
 #: narrower dense X trains dense whatever its zeros (the figures above start at 128 columns)
 SPARSIFY_MIN_FEATURES = 128
+#: nor does a fit of fewer epochs (partial_fit's one, a short fit): the copy and its check
+#: cost what 2-7 epochs save (one thread, 784-128-64-10, 20% non-zero: 20000 rows, the
+#: copy ~50 ms, an epoch of batch 32 58 -> 43 ms float32, 111 -> 88 float64, of batch 200
+#: 47 -> 33 and 75 -> 57; 45000 rows of `fastnn train`'s float32 batch 32: the copy 95-175
+#: ms, 5 epochs 0.63 s dense against 0.65-0.70 on the copy, 10 epochs 1.28-1.38 against 1.13)
+SPARSIFY_MIN_EPOCHS = 8
 #: rows of X a step of csr_copy takes: its temporaries stay near this many values
 CSR_COPY_BLOCK_VALUES = 1 << 22
 
@@ -50,11 +56,12 @@ def densify(X, dtype) -> bool:
     return dense_bytes(X, dtype) <= SPARSE_DENSIFY_MAX_BYTES and X.nnz >= SPARSE_NATIVE_DENSIFY_DENSITY * n * d
 
 
-def sparsify(X: np.ndarray) -> bool:
-    """Whether dense X trains on a CSR copy of itself on the native epoch
-    (DENSE_NATIVE_SPARSIFY_DENSITY, SPARSIFY_MIN_FEATURES)."""
+def sparsify(X: np.ndarray, epochs: int) -> bool:
+    """Whether dense X trains on a CSR copy of itself on the native epoch for up to `epochs`
+    passes over it (DENSE_NATIVE_SPARSIFY_DENSITY, SPARSIFY_MIN_FEATURES, SPARSIFY_MIN_EPOCHS)."""
     n, d = X.shape
-    return d >= SPARSIFY_MIN_FEATURES and n > 0 and np.count_nonzero(X) <= DENSE_NATIVE_SPARSIFY_DENSITY * n * d
+    return (d >= SPARSIFY_MIN_FEATURES and n > 0 and epochs >= SPARSIFY_MIN_EPOCHS
+            and np.count_nonzero(X) <= DENSE_NATIVE_SPARSIFY_DENSITY * n * d)
 
 
 def csr_copy(X: np.ndarray):
@@ -81,13 +88,14 @@ def csr_copy(X: np.ndarray):
     return sp.csr_matrix((data, indices, indptr), shape=(n, d))
 
 
-def native_form(X, dtype, backend=None):
-    """X as the native epoch of `backend` (None: the current default) trains it fastest: a
-    sparse X densified (densify) or as CSR; a dense X as a CSR copy (sparsify, on the C
-    backend, where the thresholds were measured) or as it is. Never changes the caller's X."""
+def native_form(X, dtype, backend=None, *, epochs: int):
+    """X as the native epoch of `backend` (None: the current default) trains it fastest over
+    up to `epochs` passes: a sparse X densified (densify) or as CSR; a dense X as a CSR copy
+    (sparsify, on the C backend, where the thresholds were measured) or as it is. Never
+    changes the caller's X."""
     if kernels.is_sparse(X):
         return X.toarray() if densify(X, dtype) else X.tocsr()
     name = backends.current() if backend is None else backend
-    if name == "c" and sparsify(X):
+    if name == "c" and sparsify(X, epochs):
         return csr_copy(X)
     return X

@@ -270,7 +270,7 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
     X: C-contiguous [n, d0] in the network's dtype, or a scipy.sparse CSR X of that
     dtype (the native epoch only; X_val may be sparse too); the native epoch trains it in
     the form that is fastest (``sparse_input.native_form``: a mostly-zero dense X on a CSR
-    copy, a sparse X at least 35% non-zero densified); y: int32 labels [n] for
+    copy when at least 8 epochs are to run, a sparse X at least 35% non-zero densified); y: int32 labels [n] for
     softmax_xent, [n, dL] floats otherwise (``X_val``/``y_val`` alike). ``score``
     maps (raw outputs, y_val) to a score, higher is better. ``state`` carries the
     optimizer, schedule, shuffling RNG, counters and history (resume = pass the
@@ -305,7 +305,7 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
     if use_fused:
         # the form the native epoch trains fastest (fastnn.sparse_input): a mostly-zero dense
         # X as a CSR copy, a sparse one dense enough densified; the caller's X is not changed
-        X = sparse_input.native_form(X, X.dtype, backend)
+        X = sparse_input.native_form(X, X.dtype, backend, epochs=int(epochs))
     nnz_per_row = X.nnz / max(X.shape[0], 1) if kernels.is_sparse(X) else None
     if not use_fused and kernels.is_sparse(X):
         why = "fused=False" if fused is False else "the network is not a plain MLP"

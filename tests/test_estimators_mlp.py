@@ -734,8 +734,8 @@ def test_mostly_zero_dense_input_trains_on_a_csr_copy(monkeypatch):
     """Dense X with at most DENSE_NATIVE_SPARSIFY_DENSITY non-zeros and at least
     SPARSIFY_MIN_FEATURES columns (images on a blank background) trains on a CSR copy of
     itself on the native epoch: scikit-learn's numbers, the caller's X untouched. A
-    denser or narrower X, the composed epoch (Poisson) or another backend than C trains
-    dense."""
+    denser or narrower X, the composed epoch (Poisson), another backend than C, or fewer
+    epochs than SPARSIFY_MIN_EPOCHS (partial_fit) trains dense."""
     from fastnn import sparse_input
     from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
@@ -752,7 +752,7 @@ def test_mostly_zero_dense_input_trains_on_a_csr_copy(monkeypatch):
 
     monkeypatch.setattr(sparse_input, "csr_copy", counted)
     given = X.copy()
-    common = dict(hidden_layer_sizes=(16,), max_iter=4, random_state=0)
+    common = dict(hidden_layer_sizes=(16,), max_iter=sparse_input.SPARSIFY_MIN_EPOCHS, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = SkMLPClassifier(**common).fit(X, y)
@@ -766,6 +766,9 @@ def test_mostly_zero_dense_input_trains_on_a_csr_copy(monkeypatch):
         MLPClassifier(**common).fit(X + (rng.rand(*X.shape) < 0.2), y)  # denser
         MLPRegressor(loss="poisson", **common).fit(X, rng.rand(300))  # the composed epoch
         MLPClassifier(backend="numpy", **common).fit(X, y)  # thresholds measured on C's kernels
+        # fewer epochs than a copy repays: a short fit, partial_fit's one
+        MLPClassifier(**dict(common, max_iter=sparse_input.SPARSIFY_MIN_EPOCHS - 1)).fit(X, y)
+        MLPClassifier(**common).partial_fit(X, y, classes=[0, 1, 2])
     assert copies == []
     monkeypatch.setattr(sparse_input, "CSR_COPY_BLOCK_VALUES", 1000)  # blocks of 7 rows, the last partial
     for dt in (np.float64, np.float32):

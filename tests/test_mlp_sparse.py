@@ -115,7 +115,8 @@ def test_cross_validate_runs_the_mlp_on_sparse_folds():
 def test_the_native_epoch_gets_the_faster_form_of_x(monkeypatch, dtype):
     """fit_network hands the native epoch the form of X that trains fastest
     (fastnn.sparse_input): a mostly-zero dense X at least SPARSIFY_MIN_FEATURES wide as a
-    CSR copy (on the C backend only, where that was measured), a sparse X at least
+    CSR copy (on the C backend only, where that was measured, for at least
+    SPARSIFY_MIN_EPOCHS epochs), a sparse X at least
     SPARSE_NATIVE_DENSIFY_DENSITY non-zero densified; the weights are those of the form it
     was given, the caller's X is left as it was."""
     import fastnn.kernels as K
@@ -133,7 +134,8 @@ def test_the_native_epoch_gets_the_faster_form_of_x(monkeypatch, dtype):
     thin = _data(n=200, p=p, density=0.15)
     y = (thin[:, 0] + thin[:, 5] > 0).astype(int)
     given = thin.copy()
-    kw = dict(epochs=2, batch_size=32, lr=0.01, l2=1e-4, validation_fraction=0.2, backend="c")
+    kw = dict(epochs=sparse_input.SPARSIFY_MIN_EPOCHS, batch_size=32, lr=0.01, l2=1e-4, validation_fraction=0.2,
+              backend="c")
 
     def fit(X, **more):
         forms.clear()
@@ -150,6 +152,7 @@ def test_the_native_epoch_gets_the_faster_form_of_x(monkeypatch, dtype):
     np.testing.assert_allclose(copied.params, dense.params, **TOL[dtype])
     np.testing.assert_allclose(copied.history_["val_loss"], dense.history_["val_loss"], **TOL[dtype])
     assert fit(thin, backend="numpy")[1] == {"dense"}
+    assert fit(thin, epochs=sparse_input.SPARSIFY_MIN_EPOCHS - 1)[1] == {"dense"}  # too short to repay a copy
     assert fit(_data(n=200, p=p, density=0.5))[1] == {"dense"}  # denser
     assert fit(thin, fused=False)[1] == set()  # the kernel-by-kernel loop takes X as it is
 
@@ -173,7 +176,7 @@ def test_narrow_mostly_zero_x_trains_dense(monkeypatch):
     monkeypatch.setattr(K, "train_epoch", lambda *a, **kw: forms.append(sp.issparse(a[3])) or real_epoch(*a, **kw))
     p = sparse_input.SPARSIFY_MIN_FEATURES - 1
     X = _data(n=100, p=p, density=0.1)
-    MLP([p, 4, 2], seed=0).fit(X, (X[:, 0] > 0).astype(int), epochs=1, backend="c")
+    MLP([p, 4, 2], seed=0).fit(X, (X[:, 0] > 0).astype(int), epochs=sparse_input.SPARSIFY_MIN_EPOCHS, backend="c")
     assert forms and not any(forms)
 
 

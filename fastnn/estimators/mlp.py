@@ -69,7 +69,8 @@ Predictions multiply sparse input directly. Dense X with at most
 ``DENSE_NATIVE_SPARSIFY_DENSITY`` (25%) non-zero and at least ``SPARSIFY_MIN_FEATURES``
 (128) columns -- images on a blank background as MNIST's (19% non-zero), one-hot blocks --
 trains on a CSR copy of itself the same way (1.4-1.7x faster epochs at 20% non-zero) on
-the C backend, where those figures were measured.
+the C backend, where those figures were measured, when max_iter allows at least
+``SPARSIFY_MIN_EPOCHS`` (8) epochs (not in partial_fit: the copy costs what 2-7 epochs save).
 Other dense X is trained on in C order and
 the training dtype: a Fortran-ordered array (what ``np.asarray`` of a pandas
 DataFrame usually gives) or another dtype is copied once per fit, which
@@ -345,7 +346,8 @@ class _BaseMLP(BaseEstimator):
         # float64 copy on the way to float32): a sparse X densified where that pays, a dense
         # one that is mostly zeros as a CSR copy
         if self._trains_sparse_natively():
-            X = sparse_input.native_form(X, dtype, self.backend)
+            # (partial_fit: one pass, too few for a CSR copy to repay)
+            X = sparse_input.native_form(X, dtype, self.backend, epochs=1 if incremental else self.max_iter)
         elif sp.issparse(X):
             X = _composed_form(X, dtype)
         n_samples, n_features = X.shape
