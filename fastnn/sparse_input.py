@@ -2,7 +2,8 @@
 products over the non-zeros (``kernels.train_epoch`` takes both).
 
 A sparse X dense enough trains densified, and a dense X that is mostly zeros (images on
-a blank background as MNIST's, one-hot blocks) on a CSR copy of itself. The thresholds
+a blank background as MNIST's, one-hot blocks) on a CSR copy of itself when the fit is long
+enough to repay the copy (SPARSIFY_MIN_EPOCHS). The thresholds
 were measured on the C kernels (``benchmarks/sparse_density.py``) and are shared by
 ``fastnn.MLP`` (``train.fit_network``) and the estimators; either form gives the same
 weights up to rounding (the same sums, the zeros skipped).
@@ -14,8 +15,8 @@ import numpy as np
 from . import backends, kernels
 
 __all__ = ["SPARSE_DENSIFY_MAX_BYTES", "SPARSE_NATIVE_DENSIFY_DENSITY", "DENSE_NATIVE_SPARSIFY_DENSITY",
-           "SPARSIFY_MIN_FEATURES", "SPARSIFY_MIN_EPOCHS", "CSR_COPY_BLOCK_VALUES", "dense_bytes", "densify", "sparsify", "csr_copy",
-           "native_form"]
+           "SPARSIFY_MIN_FEATURES", "SPARSIFY_MIN_EPOCHS", "CSR_COPY_BLOCK_VALUES", "dense_bytes", "densify",
+           "sparsify", "csr_copy", "native_form"]
 
 #: a sparse X whose dense copy would be larger than this trains sparse, whatever its density
 SPARSE_DENSIFY_MAX_BYTES = 1 << 30
