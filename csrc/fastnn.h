@@ -447,6 +447,19 @@ int fnn_sag_f64(double *coef, double *intercept, double *sum_gradient, double *g
                 int fit_intercept, int64_t max_iter, int64_t n_samples,
                 int64_t n_features, int64_t n_classes);
 
+/* ---- a dense x copied to CSR (csr_copy.c): a mostly-zero X's sparse first layer ----
+ * x [n, d] row-major, d < 2^31; an entry is kept where x != 0 (NaN kept, -0.0 not).
+ * fnn_csr_count writes indptr [n + 1] (0, then the running count of kept entries, row by
+ * row) and returns indptr[n]; fnn_csr_fill then writes data and indices [indptr[n]] (the
+ * values and their column numbers, each row's in column order) from that indptr. Returns
+ * FNN_OK, or FNN_ENOMEM (the portable form's row scratch; nothing written). */
+int64_t fnn_csr_count_f32(int64_t *indptr, const float *x, int64_t n, int64_t d);
+int64_t fnn_csr_count_f64(int64_t *indptr, const double *x, int64_t n, int64_t d);
+int fnn_csr_fill_f32(float *data, int32_t *indices, const float *x, const int64_t *indptr,
+                     int64_t n, int64_t d);
+int fnn_csr_fill_f64(double *data, int32_t *indices, const double *x, const int64_t *indptr,
+                     int64_t n, int64_t d);
+
 /* CDEF-END */
 
 #endif /* FASTNN_H */
