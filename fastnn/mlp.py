@@ -343,7 +343,7 @@ class MLP:
         each batch's non-zeros; another format is converted in a copy). predict, score and
         validation_data take a sparse X too. The native epoch trains the faster form
         (``fastnn.sparse_input``): a sparse X at least 35% non-zero densified, a dense X at
-        most 25% non-zero and at least 128 columns wide on a CSR copy (C backend, 8 epochs
+        most 25% non-zero and at least 128 columns wide on a CSR copy (C backend, 2 epochs
         or more).
         optimizer: "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
         "adamw" or an Optimizer; lr, momentum, betas=(beta1, beta2), eps, rho:

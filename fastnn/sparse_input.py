@@ -10,12 +10,15 @@ weights up to rounding (the same sums, the zeros skipped).
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from . import backends, kernels
 
 __all__ = ["SPARSE_DENSIFY_MAX_BYTES", "SPARSE_NATIVE_DENSIFY_DENSITY", "DENSE_NATIVE_SPARSIFY_DENSITY",
-           "SPARSIFY_MIN_FEATURES", "SPARSIFY_MIN_EPOCHS", "CSR_COPY_BLOCK_VALUES", "dense_bytes", "densify",
+           "SPARSIFY_MIN_FEATURES", "SPARSIFY_MIN_EPOCHS", "DENSITY_SAMPLE_ROWS",
+           "DENSITY_SAMPLE_MARGIN", "dense_bytes", "densify",
            "sparsify", "csr_copy", "native_form"]
 
 #: a sparse X whose dense copy would be larger than this trains sparse, whatever its density
@@ -29,20 +32,26 @@ SPARSE_DENSIFY_MAX_BYTES = 1 << 30
 SPARSE_NATIVE_DENSIFY_DENSITY = 0.35
 #: On the native epoch, dense X with at most this share of non-zeros and at least
 #: SPARSIFY_MIN_FEATURES columns trains on a CSR copy of itself (csr_copy): the figures
-#: above, less the copy (20000 x 784 float64, 20% non-zero: ~40 ms, a 2-epoch fit 155 ->
-#: 150 ms, each further epoch ~28 ms faster). Below SPARSE_NATIVE_DENSIFY_DENSITY because
-#: the copy costs a pass over X and up to 1.5x its non-zeros' bytes.
+#: above, less the copy (kernels.dense_to_csr: 20000 x 784 at 20%, one thread, ~9 / 5 ms
+#: float64 / float32 in C). Below SPARSE_NATIVE_DENSIFY_DENSITY because the copy costs two
+#: passes over X and up to 1.5x its non-zeros' bytes.
 DENSE_NATIVE_SPARSIFY_DENSITY = 0.25
+#: rows of a dense X whose non-zeros are counted first (spread evenly over it): an X denser
+#: than DENSITY_SAMPLE_MARGIN x DENSE_NATIVE_SPARSIFY_DENSITY there trains dense without the
+#: whole count, a pass over X (20000 x 784 float64 from memory: ~7 ms, 5% of a 2-epoch fit)
+DENSITY_SAMPLE_ROWS = 256
+DENSITY_SAMPLE_MARGIN = 1.25
 #: narrower dense X trains dense whatever its zeros (the figures above start at 128 columns)
 SPARSIFY_MIN_FEATURES = 128
-#: nor does a fit of fewer epochs (partial_fit's one, a short fit): the copy and its check
-#: cost what 2-7 epochs save (one thread, 784-128-64-10, 20% non-zero: 20000 rows, the
-#: copy ~50 ms, an epoch of batch 32 58 -> 43 ms float32, 111 -> 88 float64, of batch 200
-#: 47 -> 33 and 75 -> 57; 45000 rows of `fastnn train`'s float32 batch 32: the copy 95-175
-#: ms, 5 epochs 0.63 s dense against 0.65-0.70 on the copy, 10 epochs 1.28-1.38 against 1.13)
-SPARSIFY_MIN_EPOCHS = 8
-#: rows of X a step of csr_copy takes: its temporaries stay near this many values
-CSR_COPY_BLOCK_VALUES = 1 << 22
+#: nor does a one-pass fit (partial_fit's; a batch of a few hundred rows saves less than
+#: the copy's fixed ~0.1 ms). From two epochs on the copy pays with room to spare: a
+#: fastnn.MLP 784-100-10 fit, Adam, one thread, dense -> on the copy (the copy included),
+#: float32 / float64: MNIST-like digits28thin (8086 rows, 20%), batch 32, 1 epoch 1.10x /
+#: 1.18x, 2 epochs 1.21x / 1.29x, 4 1.26x / 1.33x; batch 200 1.11x / 1.18x, 1.23x / 1.35x,
+#: 1.32x / 1.43x; 20000 random rows at 20%, batch 32, 1 epoch 1.09x / 1.12x, 2 epochs 1.17x
+#: / 1.21x; two threads (wall), 2 epochs, all four cases 1.08-1.33x (with NumPy's copy, 4x
+#: slower, it took 8 epochs to pay)
+SPARSIFY_MIN_EPOCHS = 2
 
 
 def dense_bytes(X, dtype) -> int:
@@ -57,46 +66,52 @@ def densify(X, dtype) -> bool:
     return dense_bytes(X, dtype) <= SPARSE_DENSIFY_MAX_BYTES and X.nnz >= SPARSE_NATIVE_DENSIFY_DENSITY * n * d
 
 
+def _sampled_density(X: np.ndarray) -> float:
+    """The share of non-zeros in DENSITY_SAMPLE_ROWS rows of X spread evenly over it."""
+    rows = X[::max(1, X.shape[0] // DENSITY_SAMPLE_ROWS)][:DENSITY_SAMPLE_ROWS]
+    return np.count_nonzero(rows) / rows.size
+
+
+def _max_nnz(X: np.ndarray) -> int:
+    """The most non-zeros a dense X may hold to train on a CSR copy (DENSE_NATIVE_SPARSIFY_DENSITY)."""
+    return int(DENSE_NATIVE_SPARSIFY_DENSITY * X.shape[0] * X.shape[1])
+
+
+def _may_sparsify(X: np.ndarray, epochs: int) -> bool:
+    """sparsify's tests short of counting X's non-zeros: its shape, the epochs, and a sample of its rows."""
+    n, d = X.shape
+    return (d >= SPARSIFY_MIN_FEATURES and n > 0 and epochs >= SPARSIFY_MIN_EPOCHS and _max_nnz(X) >= 0
+            and _sampled_density(X) <= DENSITY_SAMPLE_MARGIN * DENSE_NATIVE_SPARSIFY_DENSITY)
+
+
 def sparsify(X: np.ndarray, epochs: int) -> bool:
     """Whether dense X trains on a CSR copy of itself on the native epoch for up to `epochs`
     passes over it (DENSE_NATIVE_SPARSIFY_DENSITY, SPARSIFY_MIN_FEATURES, SPARSIFY_MIN_EPOCHS)."""
-    n, d = X.shape
-    return (d >= SPARSIFY_MIN_FEATURES and n > 0 and epochs >= SPARSIFY_MIN_EPOCHS
-            and np.count_nonzero(X) <= DENSE_NATIVE_SPARSIFY_DENSITY * n * d)
+    return _may_sparsify(X, epochs) and np.count_nonzero(X) <= _max_nnz(X)
 
 
-def csr_copy(X: np.ndarray):
+def csr_copy(X: np.ndarray, *, max_nnz: Optional[int] = None, backend: Optional[str] = None):
     """X's non-zeros as a canonical scipy.sparse CSR matrix (rows in order, columns rising), a
-    copy: 2.5x faster than scipy's constructor from a dense array (20000 x 784 float64, 20%
-    non-zero: 42 ms against 105), and beyond the result's arrays it holds a block of rows'
-    worth of temporaries at a time (CSR_COPY_BLOCK_VALUES), not several of X's size."""
+    copy made by ``kernels.dense_to_csr`` on `backend` (None: the current default); None, and
+    nothing copied, when X has more than `max_nnz` non-zeros. 8086 x 784 at 20% non-zero
+    (MNIST-like), one thread, float64 / float32: C 3.8 / 2.1 ms, Numba 4.3 / 3.6, NumPy 17.2 /
+    12.3 (scipy's constructor from a dense array ~2.5x NumPy's)."""
     import scipy.sparse as sp
 
-    n, d = X.shape
-    step = max(1, CSR_COPY_BLOCK_VALUES // d)
-    indptr = np.zeros(n + 1, np.int64)
-    for r0 in range(0, n, step):
-        indptr[r0 + 1:r0 + step + 1] = np.count_nonzero(X[r0:r0 + step] != 0, axis=1)
-    np.cumsum(indptr, out=indptr)
-    data, indices = np.empty(int(indptr[-1]), X.dtype), np.empty(int(indptr[-1]), np.int32)
-    for r0 in range(0, n, step):
-        block = X[r0:r0 + step]
-        # (row-major: each row's columns rising; of a boolean mask, 10x faster than of X)
-        flat = np.flatnonzero(block != 0)
-        lo, hi = indptr[r0], indptr[min(r0 + step, n)]
-        data[lo:hi] = block.ravel()[flat]
-        indices[lo:hi] = flat % d
-    return sp.csr_matrix((data, indices, indptr), shape=(n, d))
+    arrays = kernels.dense_to_csr(X, max_nnz=max_nnz, backend=backend)
+    return None if arrays is None else sp.csr_matrix(arrays, shape=X.shape)
 
 
 def native_form(X, dtype, backend=None, *, epochs: int):
     """X as the native epoch of `backend` (None: the current default) trains it fastest over
     up to `epochs` passes: a sparse X densified (densify) or as CSR; a dense X as a CSR copy
-    (sparsify, on the C backend, where the thresholds were measured) or as it is. Never
-    changes the caller's X."""
+    (sparsify, on the C backend, where the thresholds were measured; the copy's own count of
+    the non-zeros decides, after a sample of rows) or as it is. Never changes the caller's X."""
     if kernels.is_sparse(X):
         return X.toarray() if densify(X, dtype) else X.tocsr()
     name = backends.current() if backend is None else backend
-    if name == "c" and sparsify(X, epochs):
-        return csr_copy(X)
+    if name == "c" and _may_sparsify(X, epochs):
+        copy = csr_copy(X, max_nnz=_max_nnz(X), backend="c")
+        if copy is not None:
+            return copy
     return X

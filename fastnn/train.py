@@ -270,7 +270,7 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
     X: C-contiguous [n, d0] in the network's dtype, or a scipy.sparse CSR X of that
     dtype (the native epoch only; X_val may be sparse too); the native epoch trains it in
     the form that is fastest (``sparse_input.native_form``: a mostly-zero dense X on a CSR
-    copy when at least 8 epochs are to run, a sparse X at least 35% non-zero densified); y: int32 labels [n] for
+    copy when at least SPARSIFY_MIN_EPOCHS epochs are to run, a sparse X at least 35% non-zero densified); y: int32 labels [n] for
     softmax_xent, [n, dL] floats otherwise (``X_val``/``y_val`` alike). ``score``
     maps (raw outputs, y_val) to a score, higher is better. ``state`` carries the
     optimizer, schedule, shuffling RNG, counters and history (resume = pass the

@@ -180,6 +180,32 @@ def test_narrow_mostly_zero_x_trains_dense(monkeypatch):
     assert forms and not any(forms)
 
 
+def test_only_a_sample_of_a_clearly_dense_x_is_counted(monkeypatch):
+    """native_form counts every non-zero of X (kernels.dense_to_csr's first pass) only when
+    DENSITY_SAMPLE_ROWS rows spread over X are at most DENSITY_SAMPLE_MARGIN times
+    DENSE_NATIVE_SPARSIFY_DENSITY non-zero; the count then decides: copied at or below the
+    density, else X as it is."""
+    import fastnn.kernels as K
+    from fastnn import sparse_input as si
+
+    calls = []
+    real = K.dense_to_csr
+    monkeypatch.setattr(K, "dense_to_csr", lambda x, **kw: calls.append(kw["max_nnz"]) or real(x, **kw))
+    p = si.SPARSIFY_MIN_FEATURES
+    limit = si.DENSE_NATIVE_SPARSIFY_DENSITY
+    n = 4 * si.DENSITY_SAMPLE_ROWS
+    thin, dense = _data(n=n, p=p, density=0.5 * limit), _data(n=n, p=p, density=2.5 * limit)
+    near = _data(n=n, p=p, density=0.5 * limit)
+    near[1::2] = _data(n=n // 2, p=p, density=1.8 * limit, seed=1)  # sampled rows (every 4th) 0.5x, all 1.15x
+    assert si.native_form(dense, np.float64, "c", epochs=si.SPARSIFY_MIN_EPOCHS) is dense
+    assert calls == []  # its sample was enough
+    assert si.native_form(near, np.float64, "c", epochs=si.SPARSIFY_MIN_EPOCHS) is near
+    assert calls == [si._max_nnz(near)]  # counted, then refused: X as it is
+    copy = si.native_form(thin, np.float64, "c", epochs=si.SPARSIFY_MIN_EPOCHS)
+    assert sp.issparse(copy) and np.array_equal(copy.toarray(), thin) and len(calls) == 2
+    assert not si.sparsify(near, si.SPARSIFY_MIN_EPOCHS) and si.sparsify(thin, si.SPARSIFY_MIN_EPOCHS)
+
+
 def test_refusals_name_the_argument():
     X = _data()
     y = (X[:, 0] > 0).astype(int)

@@ -70,7 +70,7 @@ Predictions multiply sparse input directly. Dense X with at most
 (128) columns -- images on a blank background as MNIST's (19% non-zero), one-hot blocks --
 trains on a CSR copy of itself the same way (1.4-1.7x faster epochs at 20% non-zero) on
 the C backend, where those figures were measured, when max_iter allows at least
-``SPARSIFY_MIN_EPOCHS`` (8) epochs (not in partial_fit: the copy costs what 2-7 epochs save).
+``SPARSIFY_MIN_EPOCHS`` (2) epochs (not in partial_fit: one pass over a batch saves less than the copy costs).
 Other dense X is trained on in C order and
 the training dtype: a Fortran-ordered array (what ``np.asarray`` of a pandas
 DataFrame usually gives) or another dtype is copied once per fit, which
