@@ -114,6 +114,8 @@ def test_table_lists_kernels_and_shares():
     assert lines[0].split()[:3] == ["kernel", "backend", "calls"]
     assert any(line.startswith("gemm") and "%" in line for line in lines)
     assert "(outside kernels)" in text and "total (wall)" in text
+    assert "% DRAM BW" in lines[0] and "over 100%" not in text  # (the product's bytes at well under 10 GB/s)
+    assert "over 100%: the kernel's operands were in cache" in p.table(dict(peak, bandwidth_gbs=1e-9))
     d = p.as_dict(peak)
     assert d["kernels"][0]["kernel"] == "gemm" and d["kernels"][0]["calls"] == 1
     json.dumps(d)
