@@ -6,7 +6,8 @@
  * one dot and at most one axpy over a column of X per coordinate: X is passed
  * transposed, xt [n_features, n_samples], so every column is a contiguous row.
  * All arithmetic is in the arrays' dtype, as scikit-learn's. The spec is
- * fastnn/backends/_enet_reference.py.
+ * fastnn/backends/_enet_reference.py. Built for the baseline ISA and AVX2 (FMA); on
+ * AVX-512 the AVX2 solver takes 512-bit dots (zdot_*: the same bits).
  *
  * The Gram form (gram_after >= 0): scikit-learn's enet_coordinate_descent_gram, entered
  * after gram_after sweeps with the state reached. Q = X^T X comes from the GEMM engine
@@ -49,7 +50,7 @@ static ATTR T gap_tail_##SFX##_##ISA(T *xta, const T *w, int64_t p, T alpha, T b
 }
 /* columns of Q a GEMM call of the Gram form computes (see gram_form_*) */
 #define GRAM_BLOCK 128
-#define DEFINE_ENET(T, SFX, ISA, ATTR, SQRT, FABS)                                       \
+#define DEFINE_ENET(T, SFX, ISA, ATTR, SQRT, FABS, DOT)                                  \
 DEFINE_GAP_TAIL(T, SFX, ISA, ATTR, FABS)                                                \
 /* a coordinate's new value from tmp = X_j . (R + w_j X_j): 0 if positive and tmp < 0,  \
  * else sign(tmp) max(|tmp| - alpha, 0) / denom (denom = |X_j|^2 + beta); every form's */ \
@@ -60,7 +61,7 @@ static ATTR T soft_##SFX##_##ISA(T tmp, T alpha, T denom, int positive) {       
     return sgn * (mag > 0 ? mag : (T)0) / denom;                                        \
 }                                                                                       \
 static ATTR T dot_##SFX##_##ISA(const T *x, const T *y, int64_t n) {                    \
-    return fnn_rdot_##SFX(x, y, n);                                                     \
+    return DOT(x, y, n);                                                                \
 }                                                                                       \
 /* r += a x */                                                                          \
 static ATTR void axpy_##SFX##_##ISA(T *r, T a, const T *x, int64_t n) {                 \
@@ -270,16 +271,57 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
     *n_iter_out = (it < max_iter ? it : max_iter - 1) + 1;                              \
 }
 
-DEFINE_ENET(float, f32, generic, , sqrtf, fabsf)
-DEFINE_ENET(double, f64, generic, , sqrt, fabs)
+DEFINE_ENET(float, f32, generic, , sqrtf, fabsf, fnn_rdot_f32)
+DEFINE_ENET(double, f64, generic, , sqrt, fabs, fnn_rdot_f64)
 #if FNN_X86
-DEFINE_ENET(float, f32, avx2, FNN_TARGET_AVX2, sqrtf, fabsf)
-DEFINE_ENET(double, f64, avx2, FNN_TARGET_AVX2, sqrt, fabs)
+/* fnn_rdot's sums for the AVX2 and AVX-512 solvers, out of line: the 16 partial sums on
+ * ymm or zmm registers (each lane's products fused into it alike), then one tail loop for
+ * both, compiled once: GCC vectorises a tail of 2-3 (AVX2) or more (AVX-512) elements as
+ * separate products and sums, which rounds differently from the scalar fused form, so an
+ * inlined fnn_rdot gave the two builds different bits (wide Lasso, 500 x 3000, float64,
+ * one thread: the AVX-512 sums 0.86x -> 1.1x scikit-learn's time, the dots ~35 against
+ * ~48 ns a column from L3). */
+#define DEFINE_WIDE_DOTS(T, SFX)                                                         \
+FNN_TARGET_AVX2 __attribute__((noinline)) static T dot_tail_##SFX(const T *x, const T *y, \
+                                                                  int64_t n, T r) {     \
+    for (int64_t j = 0; j < n; j++) r += x[j] * y[j];                                   \
+    return r;                                                                           \
+}                                                                                       \
+/* the sums of fnn_rdot without its tail, at the tail's start (*j) */                   \
+static inline __attribute__((always_inline)) T dot_blocks_##SFX(const T *x, const T *y,  \
+                                                                int64_t n, int64_t *j) { \
+    T s[FNN_RED_W] = {0};                                                               \
+    int64_t i = 0;                                                                      \
+    for (; i + FNN_RED_W <= n; i += FNN_RED_W)                                          \
+        for (int l = 0; l < FNN_RED_W; l++) s[l] += x[i + l] * y[i + l];                \
+    T r = 0;                                                                            \
+    for (int l = 0; l < FNN_RED_W; l++) r += s[l];                                      \
+    *j = i;                                                                             \
+    return r;                                                                           \
+}                                                                                       \
+FNN_TARGET_AVX2 __attribute__((noinline)) static T ydot_##SFX(const T *x, const T *y, int64_t n) { \
+    int64_t j;                                                                          \
+    T r = dot_blocks_##SFX(x, y, n, &j);                                                \
+    return dot_tail_##SFX(x + j, y + j, n - j, r);                                      \
+}                                                                                       \
+FNN_TARGET_AVX512 __attribute__((noinline)) static T zdot_##SFX(const T *x, const T *y, int64_t n) { \
+    int64_t j;                                                                          \
+    T r = dot_blocks_##SFX(x, y, n, &j);                                                \
+    return dot_tail_##SFX(x + j, y + j, n - j, r);                                      \
+}
+DEFINE_WIDE_DOTS(float, f32)
+DEFINE_WIDE_DOTS(double, f64)
+DEFINE_ENET(float, f32, avx2, FNN_TARGET_AVX2, sqrtf, fabsf, ydot_f32)
+DEFINE_ENET(double, f64, avx2, FNN_TARGET_AVX2, sqrt, fabs, ydot_f64)
+/* the AVX2 solver with the 512-bit dots (the same bits, tested) */
+DEFINE_ENET(float, f32, avx512, FNN_TARGET_AVX2, sqrtf, fabsf, zdot_f32)
+DEFINE_ENET(double, f64, avx512, FNN_TARGET_AVX2, sqrt, fabs, zdot_f64)
 #endif
 
 #if FNN_X86
 #define ENET_DISPATCH(SFX, ...)                                                         \
-    if (fnn_isa_level >= FNN_ISA_AVX2) cd_##SFX##_avx2(__VA_ARGS__);                    \
+    if (fnn_isa_level >= FNN_ISA_AVX512) cd_##SFX##_avx512(__VA_ARGS__);                \
+    else if (fnn_isa_level >= FNN_ISA_AVX2) cd_##SFX##_avx2(__VA_ARGS__);               \
     else cd_##SFX##_generic(__VA_ARGS__);
 #else
 #define ENET_DISPATCH(SFX, ...) cd_##SFX##_generic(__VA_ARGS__);

@@ -67,21 +67,27 @@ def test_native_solvers_match_reference(backend, dtype, case):
 
 @pytest.mark.skipif("c" not in _backends(), reason="C extension not built")
 @pytest.mark.parametrize("case", list(CASES))
-def test_c_solver_on_both_isas(case):
+def test_c_solver_on_every_isa(case):
     from fastnn.backends.c import lib
 
     before = lib.fnn_get_isa()
     try:
         results = []
-        for isa in [0] + ([1] if lib.fnn_cpu_has_avx2_fma() else []):
+        isas = [0] + ([1] if lib.fnn_cpu_has_avx2_fma() else []) + ([2] if lib.fnn_cpu_has_avx512f() else [])
+        singles = []
+        for isa in isas:
             assert lib.fnn_set_isa(isa) == isa
             results.append(_solve("c", case, np.float64))
+            singles.append(_solve("c", case, np.float32))
     finally:
         lib.fnn_set_isa(before)
     w_ref, out_ref = _solve("numpy", case, np.float64)
     for w, out in results:
         np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-12 * max(1.0, float(np.abs(w_ref).max())))
         assert out[2:] == out_ref[2:]
+    if len(isas) == 3:  # the AVX-512 solver is the AVX2 one with wider dots: the same sums, the same bits
+        for got in (results, singles):
+            assert np.array_equal(got[1][0], got[2][0]) and got[1][1] == got[2][1]
 
 
 @pytest.mark.parametrize("case", list(CASES))
