@@ -2092,3 +2092,44 @@ def dense_to_csr(x, *, max_nnz: Optional[int] = None,
     data, indices = np.empty(nnz, x.dtype), np.empty(nnz, np.int32)
     _run("dense_to_csr", mod, "csr_fill", (data, indices, x, indptr), nbytes=float(x.nbytes) + 1.5 * data.nbytes)
     return data, indices, indptr
+
+
+# ----------------------------------------------------------- centered_transpose
+# X centred, scaled and transposed: the column-major X coordinate descent reads
+# (Lasso / ElasticNet), its modules beside each backend as enet_cd's are.
+
+_TRANSPOSE_MODULES = {
+    "numpy": "fastnn.backends._transpose_reference",
+    "numba": "fastnn.backends._transpose_numba",
+    "c": "fastnn.backends._transpose_c",
+}
+__all__.append("centered_transpose")
+
+
+def centered_transpose(x, mean, *, scale=None, out: Optional[Array] = None,
+                       backend: Optional[str] = None) -> Array:
+    """``((x - mean) * scale[:, None]).T`` as a C-contiguous [p, n] array, for x [n, p]: X
+    centred by its column means, rows scaled (sqrt of sample weights), each column of X then
+    a contiguous row (``enet_cd``'s ``xt``; scikit-learn's Fortran-ordered centred copy).
+
+    x: float32 or float64; mean [p] and scale [n] (optional) in x's dtype. Each element is
+    one subtraction and one product, NumPy's bits for the same expression. Into ``out`` when
+    given (C-contiguous, x's dtype, overlapping no input). On C, transposed in registers a
+    4 x 4 (float64) / 8 x 8 (float32) block at a time, a band of columns read down all rows
+    (100000 x 50 float64, one thread: 3.5 ms against NumPy's blocked transposing copy 9.9).
+    """
+    mod = _solver_module(_TRANSPOSE_MODULES, backend)
+    x = _input("x", x, 2)
+    n, p = x.shape
+    mean = _input("mean", mean, 1, x.dtype)
+    if mean.shape != (p,):
+        raise ValueError(f"mean must have shape ({p},) (one value per column of x), got {mean.shape}")
+    if scale is not None:
+        scale = _input("scale", scale, 1, x.dtype)
+        if scale.shape != (n,):
+            raise ValueError(f"scale must have shape ({n},) (one value per row of x), got {scale.shape}")
+    result = _output("out", out, (p, n), x.dtype, (("x", x), ("mean", mean), ("scale", scale)))
+    if result.size:
+        _run("centered_transpose", mod, "centered_transpose", (result, x, mean, scale),
+             nbytes=2.0 * x.nbytes)
+    return result

@@ -720,6 +720,21 @@ def test_enet_precompute_gram_is_checked_like_sklearn(diabetes):
         ElasticNet(alpha=0.01, precompute=X1.T @ X1).fit(X1, y)
 
 
+@pytest.mark.parametrize("make", [ElasticNet, Lasso])
+def test_any_order_of_x_gives_the_same_fit(diabetes, weights, make):
+    """The centred column-major copy is kernels.centered_transpose's from a row-major X and an
+    elementwise centring of X.T from a column-major one: the same fit (to the column means'
+    rounding, which NumPy sums in another order), X kept."""
+    X0, y = diabetes
+    for sw in (None, weights):
+        ref = make(alpha=0.01).fit(X0, y, sample_weight=sw)
+        X = np.asfortranarray(X0 + 0.0)
+        fit = make(alpha=0.01).fit(X, y, sample_weight=sw)
+        np.testing.assert_array_equal(X, X0)
+        np.testing.assert_allclose(fit.coef_, ref.coef_, rtol=1e-9)
+        assert fit.n_iter_ == ref.n_iter_
+
+
 @pytest.mark.parametrize("make, order", [(LinearRegression, "C"), (Ridge, "C"), (ElasticNet, "F"), (Lasso, "F")])
 def test_copy_X_false_centres_in_place(diabetes, weights, make, order):
     # copy_X=False was accepted and ignored: X was always copied to centre it (scikit-learn

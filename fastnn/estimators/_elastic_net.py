@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._sparse import _align_api_if_sparse
 
 from .. import kernels as K
-from ._linear_base import _all_finite, _centered_columns, _LinearRegressorBase, _means
+from ._linear_base import _all_finite, _LinearRegressorBase, _means
 
 __all__ = ["ElasticNet", "Lasso"]
 
@@ -120,8 +120,12 @@ class ElasticNet(_LinearRegressorBase):
             xt -= x_mean[:, None]
             if root is not None:
                 xt *= root
-        else:
-            xt = _centered_columns(X, x_mean, root)  # each column of X contiguous: one per coordinate update
+        elif X.flags.f_contiguous:  # X.T is already row-major: the centring is elementwise
+            xt = X.T - x_mean[:, None]
+            if root is not None:
+                xt *= root
+        else:  # each column of X contiguous: one per coordinate update
+            xt = K.centered_transpose(X, x_mean, scale=root, backend=self.backend)
         # finite X whose centring overflowed; a finite sum first (one pass, no boolean temporary,
         # as kernels.finite_as): the full check only when the sum is not finite
         if not (_all_finite(xt) and _all_finite(Yc)):

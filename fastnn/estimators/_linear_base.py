@@ -64,22 +64,6 @@ def _center(X, Y, sw, fit_intercept, copy=True):
     return X - x_mean, Y - y_mean, x_mean, y_mean
 
 
-def _centered_columns(X, x_mean, root=None, block=256):
-    """``(X - x_mean) * root[:, None]`` transposed: C-contiguous [n_features, n_samples].
-
-    Built a block of rows at a time so each block's transpose stays in cache (one
-    pass, ~15% faster than a transposing copy after a centring copy: 20000 x 200
-    float64, 8 ms against 16)."""
-    n, p = X.shape
-    out = np.empty((p, n), dtype=X.dtype)
-    for i in range(0, n, block):
-        dst = out[:, i:i + block]
-        np.subtract(X[i:i + block].T, x_mean[:, None], out=dst)
-        if root is not None:
-            dst *= root[i:i + block]
-    return out
-
-
 #: fewest columns for which _normal_equations takes the C kernels rather than NumPy's products
 GRAM_KERNEL_MIN_COLUMNS = 32
 
