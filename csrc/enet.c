@@ -10,9 +10,11 @@
  * AVX-512 the AVX2 solver takes 512-bit dots (zdot_*: the same bits).
  *
  * The Gram form (gram_after >= 0): scikit-learn's enet_coordinate_descent_gram, entered
- * after gram_after sweeps with the state reached. Q = X^T X comes from the GEMM engine
- * (threaded), then each update is one row of Q (p) instead of one column of X (n): on a
- * tall X that needs many sweeps the sweeps become almost free.
+ * after gram_after sweeps with the state reached (with gram_predict, from then on once the
+ * sweeps' rate of convergence predicts more than gram_after still to run: gram_now).
+ * Q = X^T X comes from the GEMM engine (threaded), then each update is one row of Q (p)
+ * instead of one column of X (n): on a tall X that needs many sweeps the sweeps become
+ * almost free.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -47,6 +49,12 @@ static ATTR T gap_tail_##SFX##_##ISA(T *xta, const T *w, int64_t p, T alpha, T b
     T scale = dn > alpha ? alpha / dn : (T)1;                                           \
     T dual = (T)-0.5 * (scale * scale) * (r_norm2 + beta * w_l2) + scale * ry;          \
     return primal - dual;                                                               \
+}
+/* gram_predict's test at sweep it >= gram_after >= 1 (fastnn/backends/_enet_reference.py,
+ * gram_now): r, r_prev the last two sweeps' d_w_max / w_max (NaN before one ran) */
+static int gram_now(int64_t it, int64_t gram_after, double r_prev, double r, double d_w_tol) {
+    if (it >= 2 * gram_after || !(r_prev > r && r > d_w_tol)) return 1;
+    return log(d_w_tol / r) / log(r / r_prev) > (double)gram_after;
 }
 /* columns of Q a GEMM call of the Gram form computes (see gram_form_*) */
 #define GRAM_BLOCK 128
@@ -199,8 +207,9 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
                                   int *converged, const T *xt, const T *y, int64_t n,   \
                                   int64_t p, T alpha, T beta, int64_t max_iter, T tol,  \
                                   uint32_t seed, int random, int positive, int screening, \
-                                  int64_t gram_after, const T *gram, const T *xty, T *r, \
-                                  T *xta, T *norm2, uint32_t *active, uint8_t *excluded) { \
+                                  int64_t gram_after, const T *gram, const T *xty,     \
+                                  int gram_predict, T *r, T *xta, T *norm2,            \
+                                  uint32_t *active, uint8_t *excluded) {               \
     T d_w_tol = tol;                                                                    \
     if (alpha == 0) screening = 0;                                                      \
     T y_norm2 = dot_##SFX##_##ISA(y, y, n);                                             \
@@ -235,8 +244,13 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
         for (int64_t j = 0; j < p; j++) active[j] = (uint32_t)j;                        \
     int64_t it = 0;                                                                     \
     *converged = 0;                                                                     \
+    T r_prev = (T)NAN, r_last = (T)NAN; /* the sweeps' d_w_max / w_max, for gram_predict */ \
+    int gram_tried = 0; /* (once: Q unallocatable keeps the data form) */               \
     for (it = 0; it < max_iter; it++) {                                                 \
-        if (it == gram_after && it > 0                                                  \
+        if (!gram_tried && gram_after > 0 && it >= gram_after                           \
+            && (!gram_predict || gram_now(it, gram_after, (double)r_prev, (double)r_last, \
+                                          (double)d_w_tol))                             \
+            && (gram_tried = 1)                                                         \
             && (g = gram_form_##SFX##_##ISA(xt, y, n, p, gram, xty, &Q, &qv))) {       \
             cdg_##SFX##_##ISA(w, gap_out, n_iter_out, converged, Q, qv, y_norm2, p, alpha, \
                               beta, max_iter, it, tol, d_w_tol, seed, random, positive, \
@@ -258,6 +272,8 @@ static ATTR void cd_##SFX##_##ISA(T *w, T *gap_out, T *tol_out, int64_t *n_iter_
             if (d > d_w_max) d_w_max = d;                                               \
             if (FABS(w[j]) > w_max) w_max = FABS(w[j]);                                 \
         }                                                                               \
+        r_prev = r_last;                                                                \
+        r_last = w_max > 0 ? d_w_max / w_max : (T)0;                                    \
         if (w_max == 0 || d_w_max / w_max <= d_w_tol || it == max_iter - 1) {           \
             gap = gap_##SFX##_##ISA(w, alpha, beta, xt, y, r, xta, n, p, positive,      \
                                     &dual_norm);                                        \
@@ -332,7 +348,7 @@ int fnn_enet_cd_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_iter_ou
                       int *converged, const T *xt, const T *y, int64_t n_samples,       \
                       int64_t n_features, double alpha, double beta, int64_t max_iter,  \
                       double tol, uint32_t seed, int random, int positive, int screening, \
-                      int64_t gram_after, const T *gram, const T *xty) {                \
+                      int64_t gram_after, const T *gram, const T *xty, int gram_predict) { \
     int64_t n = n_samples, p = n_features;                                              \
     T *buf = (T *)calloc((size_t)n + 2 * (size_t)p + 1, sizeof(T));                     \
     uint32_t *active = (uint32_t *)malloc(((size_t)p + 1) * sizeof(uint32_t));          \
@@ -344,7 +360,8 @@ int fnn_enet_cd_##SFX(T *w, double *gap_out, double *tol_out, int64_t *n_iter_ou
     T gap = 0, tol_s = 0;                                                               \
     ENET_DISPATCH(SFX, w, &gap, &tol_s, n_iter_out, converged, xt, y, n, p, (T)alpha,   \
                   (T)beta, max_iter, (T)tol, seed, random, positive, screening,         \
-                  gram_after, gram, xty, buf, buf + n, buf + n + p, active, excluded)   \
+                  gram_after, gram, xty, gram_predict, buf, buf + n, buf + n + p, active, \
+                  excluded)                                                             \
     *gap_out = gap;                                                                     \
     *tol_out = tol_s;                                                                   \
     free(buf); free(active); free(excluded);                                            \

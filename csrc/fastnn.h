@@ -319,21 +319,24 @@ int fnn_loss_grad_csr_f64(double *loss_out, double *grads, const double *params,
  * from the state reached; Q = X^T X, p x p, formed on the GEMM engine), 0 from the start,
  * -1 never; the data form goes on if Q cannot be allocated; gram (nullable): Q given, the
  * caller's X^T X [p, p], exactly symmetric; xty (nullable): q = X^T y [p] given (several
- * targets on one X: one product for all). xt may be NULL when gram and xty are given and
- * gram_after is 0 (the Gram form reads neither X nor anything of its size; FNN_ENOMEM if
- * its O(p) arrays cannot be had then). Outputs: the final gap, the
+ * targets on one X: one product for all). gram_predict != 0 (with gram_after >= 1):
+ * gram_after is Q's cost in sweeps, and from that sweep on the Gram form is entered only
+ * once the sweeps' convergence predicts more than that many still to run (or by sweep
+ * 2 gram_after; fastnn/backends/_enet_reference.py, gram_now). xt may be NULL when gram
+ * and xty are given and gram_after is 0 (the Gram form reads neither X nor anything of
+ * its size; FNN_ENOMEM if its O(p) arrays cannot be had then). Outputs: the final gap, the
  * scaled tol, the sweeps run (max_iter >= 1) and whether the gap met tol. Returns
  * FNN_OK, or FNN_ENOMEM (w unchanged) when the O(n + p) workspace cannot be had. */
 int fnn_enet_cd_f32(float *w, double *gap_out, double *tol_out, int64_t *n_iter_out,
                     int *converged, const float *xt, const float *y, int64_t n_samples,
                     int64_t n_features, double alpha, double beta, int64_t max_iter,
                     double tol, uint32_t seed, int random, int positive, int screening,
-                    int64_t gram_after, const float *gram, const float *xty);
+                    int64_t gram_after, const float *gram, const float *xty, int gram_predict);
 int fnn_enet_cd_f64(double *w, double *gap_out, double *tol_out, int64_t *n_iter_out,
                     int *converged, const double *xt, const double *y, int64_t n_samples,
                     int64_t n_features, double alpha, double beta, int64_t max_iter,
                     double tol, uint32_t seed, int random, int positive, int screening,
-                    int64_t gram_after, const double *gram, const double *xty);
+                    int64_t gram_after, const double *gram, const double *xty, int gram_predict);
 
 /* ---- the same solver on a sparse X (enet.c): Lasso / ElasticNet on scipy.sparse ----
  * scikit-learn's sparse_enet_coordinate_descent: minimises 1/2 sum_i s_i (y_i - (Z w)_i)^2

@@ -1374,7 +1374,7 @@ def _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screeni
 def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int = 1000, tol: float = 1e-4,
             positive: bool = False, selection: str = "cyclic", seed: int = 0, screening: bool = True,
             gram_after: int = -1, gram: Optional[Array] = None, xty: Optional[Array] = None,
-            backend: Optional[str] = None) -> Tuple[float, float, int, bool]:
+            gram_predict: bool = False, backend: Optional[str] = None) -> Tuple[float, float, int, bool]:
     """Elastic-net coordinate descent, in place on ``w``: scikit-learn's solver.
 
     Minimises ``1/2 ||y - X w||^2 + alpha ||w||_1 + beta/2 ||w||^2`` from the start
@@ -1395,6 +1395,12 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
     of O(n_samples): the same iterates to rounding, far faster over many sweeps on tall X.
     0: the Gram form from the start (scikit-learn's precompute=True); -1 (default): never.
     The C backend stays in the data form if Q's n_features^2 values cannot be allocated.
+    ``gram_predict`` (with ``gram_after`` >= 1): ``gram_after`` is what forming Q costs, in
+    sweeps of the data form, and from that sweep on Q is formed only once the convergence so
+    far (the last two sweeps' largest change over largest |w_j|, extrapolated geometrically
+    to the stop test's tol) predicts more than that many sweeps still to run, or the rate
+    stalls, or by sweep ``2 * gram_after``: a fit that is nearly done never forms Q (the
+    same iterates to rounding either way).
     ``gram``: Q itself, [n_features, n_features] in w's dtype, exactly symmetric, when the
     caller has it (several targets on one X: formed once), used as given (it must be X^T X).
     ``xty``: q = X^T y [n_features] in w's dtype likewise (several targets: X^T Y is one
@@ -1446,7 +1452,7 @@ def enet_cd(w: Array, xt, y, *, alpha: float, beta: float = 0.0, max_iter: int =
         if arr is not None and not np.isfinite(arr).all():
             raise ValueError(f"{name} must be finite (it holds NaN or inf)")
     args = (w, xt, y) + _enet_options(alpha, beta, max_iter, tol, seed, selection, positive, screening) + (
-        gram_after, gram, xty)
+        gram_after, gram, xty, check_bool("gram_predict", gram_predict))
     gap, tol_s, n_iter, ok = _run("enet_cd", mod, "enet_cd", args)
     return float(gap), float(tol_s), int(n_iter), bool(ok)
 

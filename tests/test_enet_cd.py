@@ -306,3 +306,51 @@ def test_invalid_input(exc, match, change):
     kw.update(change)
     with pytest.raises(exc, match=match):
         K.enet_cd(args["w"], args["xt"], args["y"], backend="numpy", **kw)
+
+
+def _tall(correlated, dtype):
+    """A tall X that converges in 4 sweeps, or (correlated columns) one that needs hundreds."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 48))
+    y = X[:, :8] @ rng.standard_normal(8) + rng.standard_normal(3000)
+    if correlated:
+        X[:, 1:] = 0.3 * X[:, 1:] + 0.95 * X[:, :-1]
+    return np.ascontiguousarray(X.T, dtype=dtype), y.astype(dtype)
+
+
+@pytest.mark.parametrize("backend", _backends())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_gram_predict_forms_q_only_for_a_long_fit(monkeypatch, backend, dtype):
+    """With gram_predict, a fit that is nearly done at gram_after stays in the data form (its
+    coefficients the data form's bit for bit), and one that needs many more sweeps enters the
+    Gram form (its coefficients differ from the data form's in the last bits; the reference's
+    Q is formed once); every backend takes the reference's sweeps."""
+    from fastnn.backends import _enet_reference as ref
+
+    formed = []
+    real = ref.gram_form
+    monkeypatch.setattr(ref, "gram_form", lambda *a: formed.append(1) or real(*a))
+    kw = dict(alpha=5.0, max_iter=300, backend=backend)
+    for correlated, enters in ((False, False), (True, True)):
+        xt, y = _tall(correlated, dtype)
+        data, predicted, spec = (np.zeros(48, dtype) for _ in range(3))
+        out_data = K.enet_cd(data, xt, y, gram_after=-1, **kw)
+        out = K.enet_cd(predicted, xt, y, gram_after=2, gram_predict=True, **kw)
+        formed.clear()
+        out_spec = K.enet_cd(spec, xt, y, **dict(kw, backend="numpy"), gram_after=2, gram_predict=True)
+        assert len(formed) == int(enters)
+        assert out[2] == out_spec[2] and out[3] == out_spec[3]
+        assert np.array_equal(predicted, data) != enters, (correlated, out_data[2], out[2])
+        np.testing.assert_allclose(predicted, spec, rtol=0, atol=TOL[dtype] * max(1.0, float(np.abs(spec).max())))
+
+
+def test_gram_now_weighs_the_sweeps_left_against_q():
+    from fastnn.backends._enet_reference import gram_now
+
+    nan, tol = float("nan"), 1e-4
+    assert gram_now(3, 3, nan, 0.1, tol)  # one sweep's ratio: no rate to extrapolate
+    assert not gram_now(3, 3, 1e-1, 1e-3, tol)  # 100x a sweep: 1 more to go
+    assert gram_now(3, 3, 1e-1, 5e-2, tol)  # 2x a sweep: ~9 more
+    assert gram_now(3, 3, 1e-2, 1e-2, tol) and gram_now(3, 3, 1e-2, 2e-2, tol)  # stalled, rising
+    assert gram_now(3, 3, 1e-2, 1e-5, tol)  # below tol: the gap fell short, the rate says nothing
+    assert gram_now(6, 3, 1e-1, 1e-3, tol)  # twice Q's cost spent in the data form: no more waiting

@@ -19,7 +19,7 @@ _FN = {np.dtype(np.float32): lib.fnn_enet_cd_f32, np.dtype(np.float64): lib.fnn_
 
 
 def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after=-1, gram=None,
-            xty=None):
+            xty=None, gram_predict=False):
     """Coordinate descent in place on w; returns (gap, scaled tol, sweeps, converged). xt may be
     None when gram and xty are given and gram_after is 0."""
     ct = _CTYPE[w.dtype]
@@ -31,7 +31,7 @@ def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screen
     n_iter, ok = ffi.new("int64_t *"), ffi.new("int *")
     status = _FN[w.dtype](ffi.from_buffer(ct, w), gap, tol_s, n_iter, ok, ptr(xt), ffi.from_buffer(ct, y),
                           y.shape[0], w.shape[0], alpha, beta, max_iter, tol, seed, int(random), int(positive),
-                          int(screening), int(gram_after), ptr(gram), ptr(xty))
+                          int(screening), int(gram_after), ptr(gram), ptr(xty), int(gram_predict))
     if status == lib.FNN_ENOMEM:
         raise MemoryError("fnn_enet_cd: could not allocate the solver's workspace")
     return gap[0], tol_s[0], int(n_iter[0]), bool(ok[0])

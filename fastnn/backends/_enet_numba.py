@@ -199,7 +199,16 @@ def _cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it0, tol, d_w_tol, state, 
 
 
 @_jit
-def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after, gram, xty):
+def _gram_now(it, gram_after, r_prev, r, d_w_tol):
+    """_enet_reference.gram_now."""
+    if it >= 2 * gram_after or not (float(r_prev) > float(r) > float(d_w_tol)):
+        return True
+    return math.log(float(d_w_tol) / float(r)) / math.log(float(r) / float(r_prev)) > gram_after
+
+
+@_jit
+def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after, gram, xty,
+        gram_predict):
     dt = w.dtype.type
     p = w.shape[0]
     alpha, beta, tol = dt(alpha), dt(beta), dt(tol)
@@ -229,8 +238,9 @@ def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening,
     n_active = p
     if screening:
         n_active = _screen(w, norm2, xta, alpha, beta, dn, g, active, excluded, True, R, xt, dt(1.0))
+    r_prev = r = dt(np.nan)
     for it in range(max_iter):
-        if it == gram_after:
+        if 0 < gram_after <= it and (not gram_predict or _gram_now(it, gram_after, r_prev, r, d_w_tol)):
             Q, q = _gram_form(xt, y, gram, xty, p)
             return _cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it, tol, d_w_tol, state, random, positive,
                             screening, active, excluded, n_active)
@@ -254,6 +264,8 @@ def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening,
                 d_w_max = d
             if abs(w[j]) > w_max:
                 w_max = abs(w[j])
+        r_prev = r
+        r = d_w_max / w_max if w_max > 0 else dt(0.0)
         if w_max == 0 or d_w_max / w_max <= d_w_tol or it == max_iter - 1:
             g, dn = _gap(w, alpha, beta, xt, y, R, xta, positive)
             if g <= tol:
@@ -264,7 +276,7 @@ def _cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening,
 
 
 def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after=-1, gram=None,
-            xty=None):
+            xty=None, gram_predict=False):
     """Coordinate descent in place on w; returns (gap, scaled tol, sweeps, converged). xt may be
     None when gram and xty are given and gram_after is 0."""
     # (one compiled signature: a 0 x 0 Q, an empty q and a 0 x n X mean "form it" / "none")
@@ -275,5 +287,6 @@ def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screen
     if xt is None:
         xt = np.empty((0, y.shape[0]), w.dtype)
     g, t, it, ok = _cd(w, xt, y, float(alpha), float(beta), int(max_iter), float(tol), int(seed),
-                       bool(random), bool(positive), bool(screening), int(gram_after), gram, xty)
+                       bool(random), bool(positive), bool(screening), int(gram_after), gram, xty,
+                       bool(gram_predict))
     return g, t, int(it), bool(ok)

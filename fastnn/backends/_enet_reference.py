@@ -23,7 +23,9 @@ the state reached (w, the active set, the generator, the sweep count): Q = X^T X
 (its upper triangle mirrored) and q = X^T y formed once, Qw = Q w kept instead of
 R, tmp = q_j - (Qw)_j + w_j Q_jj and the gap from Q w, q and y.y (gap_enet_gram),
 so each update costs O(n_features) instead of O(n_samples). 0: the Gram form from
-the start (scikit-learn's precompute=True); -1: never.
+the start (scikit-learn's precompute=True); -1: never. With ``gram_predict`` (and
+gram_after >= 1) gram_after is what forming Q costs, in sweeps: from that sweep on, Q
+is formed only once the data form looks slower (``gram_now``).
 
 Returns (gap, tol * y.y, sweeps run, converged).
 """
@@ -177,8 +179,21 @@ def cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it0, tol, d_w_tol, state, r
     return float(g), float(tol), max_iter, False
 
 
+def gram_now(it, gram_after, r_prev, r, d_w_tol):
+    """Whether the data form, at sweep ``it`` >= gram_after >= 1 with gram_predict, enters the
+    Gram form now: r and r_prev are the last two sweeps' d_w_max / w_max (NaN before a sweep
+    ran; 0 when w was all zeros), the quantity the stop test compares with d_w_tol. Yes once it
+    is twice gram_after (the data form has then cost twice Q), when the ratio does not fall
+    (or has fallen to d_w_tol, the gap then short of its tolerance), or when its geometric
+    extrapolation to d_w_tol takes more than gram_after further sweeps. Doubles for the logs,
+    as every backend computes them."""
+    if it >= 2 * gram_after or not (float(r_prev) > float(r) > float(d_w_tol)):
+        return True
+    return math.log(float(d_w_tol) / float(r)) / math.log(float(r) / float(r_prev)) > gram_after
+
+
 def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screening, gram_after=-1, gram=None,
-            xty=None):
+            xty=None, gram_predict=False):
     """Coordinate descent in place on w; returns (gap, scaled tol, sweeps, converged). xt may be
     None when gram and xty are given and gram_after is 0 (the Gram form needs no X)."""
     dt = w.dtype.type
@@ -208,8 +223,9 @@ def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screen
         return float(g), float(tol), 0, True
     excluded = np.zeros(p, bool)
     active = screen(w, norm2, xta, alpha, beta, dn, g, excluded, True, drop) if screening else list(range(p))
+    r_prev = r = dt(np.nan)
     for it in range(max_iter):
-        if it == gram_after:
+        if 0 < gram_after <= it and (not gram_predict or gram_now(it, gram_after, r_prev, r, d_w_tol)):
             Q, q = gram_form(xt, y, gram, xty)
             return cd_gram(w, Q, q, y_norm2, alpha, beta, max_iter, it, tol, d_w_tol, state, random, positive,
                            screening, active, excluded)
@@ -226,6 +242,7 @@ def enet_cd(w, xt, y, alpha, beta, max_iter, tol, seed, random, positive, screen
                 R += (w_j - w[j]) * xt[j]
             d_w_max = max(d_w_max, abs(w[j] - w_j))
             w_max = max(w_max, abs(w[j]))
+        r_prev, r = r, (d_w_max / w_max if w_max > 0 else dt(0))
         if w_max == 0 or d_w_max / w_max <= d_w_tol or it == max_iter - 1:
             g, dn = gap(w, alpha, beta, xt, y, R, xta, positive)
             if g <= tol:
