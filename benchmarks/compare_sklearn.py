@@ -77,6 +77,10 @@ def _data(name):
         y = (y - y.mean()) / y.std()
     elif name == "regression20k":  # a tall regression set for the linear models (no download)
         X, y = make_regression(n_samples=20000, n_features=200, n_informative=50, noise=1.0, random_state=0)
+    elif name == "tall100k":  # taller than the caches, few columns: a Lasso converging in a few sweeps
+        X, y = make_regression(n_samples=133334, n_features=50, n_informative=20, noise=5.0, random_state=0)
+    elif name == "wide500x3k":  # more columns than rows (500 for training): a Lasso of hundreds of sweeps
+        X, y = make_regression(n_samples=667, n_features=3000, n_informative=50, noise=5.0, random_state=0)
     elif name == "correlated20k":  # a tall set whose columns share one strong factor (no download)
         rng = np.random.default_rng(0)
         X = 0.3 * rng.standard_normal((20000, 200)) + rng.standard_normal((20000, 1))
@@ -214,6 +218,9 @@ def _cases(epochs):
         ("regression20k", "Lasso alpha=0.1", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
         # correlated columns: hundreds of sweeps, where fastnn's solver continues in the Gram form
         ("correlated20k", "Lasso alpha=0.1 (many sweeps)", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
+        # few sweeps on a tall X (the Gram form not worth forming), hundreds on a wide one (the dots from L3)
+        ("tall100k", "Lasso alpha=0.1 (few sweeps)", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
+        ("wide500x3k", "Lasso alpha=0.1 (wide)", skl.Lasso, fe.Lasso, dict(alpha=0.1)),
         # sparse X kept sparse: scikit-learn's sparse coordinate descent (kernels.enet_cd_sparse), ~100 non-zeros
         ("sparse20kx5k", "Lasso sparse alpha=2e-4", skl.Lasso, fe.Lasso, dict(alpha=2e-4)),
         ("regression20k", "LinearRegression", skl.LinearRegression, fe.LinearRegression, {}),
