@@ -17,9 +17,8 @@ import numpy as np
 from . import backends, kernels
 
 __all__ = ["SPARSE_DENSIFY_MAX_BYTES", "SPARSE_NATIVE_DENSIFY_DENSITY", "DENSE_NATIVE_SPARSIFY_DENSITY",
-           "SPARSIFY_MIN_FEATURES", "SPARSIFY_MIN_EPOCHS", "DENSITY_SAMPLE_ROWS",
-           "DENSITY_SAMPLE_MARGIN", "dense_bytes", "densify",
-           "sparsify", "csr_copy", "native_form"]
+           "SPARSIFY_MIN_FEATURES", "SPARSIFY_MIN_EPOCHS", "DENSITY_SAMPLE_ROWS", "DENSITY_SAMPLE_MARGIN",
+           "dense_bytes", "densify", "sparsify", "csr_copy", "native_form"]
 
 #: a sparse X whose dense copy would be larger than this trains sparse, whatever its density
 SPARSE_DENSIFY_MAX_BYTES = 1 << 30
@@ -32,9 +31,8 @@ SPARSE_DENSIFY_MAX_BYTES = 1 << 30
 SPARSE_NATIVE_DENSIFY_DENSITY = 0.35
 #: On the native epoch, dense X with at most this share of non-zeros and at least
 #: SPARSIFY_MIN_FEATURES columns trains on a CSR copy of itself (csr_copy): the figures
-#: above, less the copy (kernels.dense_to_csr: 20000 x 784 at 20%, one thread, ~9 / 5 ms
-#: float64 / float32 in C). Below SPARSE_NATIVE_DENSIFY_DENSITY because the copy costs two
-#: passes over X and up to 1.5x its non-zeros' bytes.
+#: above, less the copy (csr_copy, its figures there). Below SPARSE_NATIVE_DENSIFY_DENSITY
+#: because the copy costs two passes over X and up to 1.5x its non-zeros' bytes.
 DENSE_NATIVE_SPARSIFY_DENSITY = 0.25
 #: rows of a dense X whose non-zeros are counted first (spread evenly over it): an X denser
 #: than DENSITY_SAMPLE_MARGIN x DENSE_NATIVE_SPARSIFY_DENSITY there trains dense without the
