@@ -466,11 +466,12 @@ int fnn_csr_fill_f64(double *data, int32_t *indices, const double *x, const int6
 /* ---- X centred, scaled and transposed (transpose.c): coordinate descent's column-major X ----
  * out [p, n] (row-major) = ((x - mean) * scale[:, None])^T for x [n, p] row-major, mean [p],
  * scale [n] or NULL (no product): out[j, i] = (x[i, j] - mean[j]) * scale[i], one rounding
- * per operation. */
-void fnn_centered_transpose_f32(float *out, const float *x, const float *mean, const float *scale,
-                                int64_t n, int64_t p);
-void fnn_centered_transpose_f64(double *out, const double *x, const double *mean, const double *scale,
-                                int64_t n, int64_t p);
+ * per operation. Returns 1 if every output is finite, else 0 (an inf or NaN in x, or an
+ * overflow; out written all the same). */
+int fnn_centered_transpose_f32(float *out, const float *x, const float *mean, const float *scale,
+                               int64_t n, int64_t p);
+int fnn_centered_transpose_f64(double *out, const double *x, const double *mean, const double *scale,
+                               int64_t n, int64_t p);
 
 /* CDEF-END */
 

@@ -1,7 +1,7 @@
 """fastnn.kernels.centered_transpose: every backend against NumPy's ``((x - mean) * scale[:, None]).T``
 (the spec: the same subtraction and product per element, so the same bits), on shapes whose rows
 and columns end inside the C's 4 x 4 / 8 x 8 register blocks and its 32-column bands, on every ISA
-path and thread count, out=, and the errors."""
+path and thread count, out=, the errors, and a result that is not finite (raised)."""
 from __future__ import annotations
 
 import numpy as np
@@ -75,3 +75,22 @@ def test_errors_name_the_argument():
     buf = np.zeros(12)
     with pytest.raises(ValueError, match="out overlaps x"):
         K.centered_transpose(buf.reshape(4, 3), np.zeros(3), out=buf.reshape(3, 4))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_result_that_is_not_finite_raises(dtype, isa):  # (isa: conftest's fixture, for C's paths)
+    big = np.finfo(dtype).max
+    for shape in ((13, 3), (16, 16), (37, 41)):  # the element-wise edge alone; register blocks; both
+        for where in ((0, 0), (shape[0] - 1, shape[1] - 1), (8, 2)):  # a block's first, an edge's last
+            x = np.zeros(shape, dtype)
+            mean, scale = np.zeros(shape[1], dtype), np.ones(shape[0], dtype)
+            for bad, m, s in ((np.nan, 0, None), (np.inf, 0, None), (big, -big, None), (big / 2, 0, 4.0)):
+                x[where] = bad
+                mean[where[1]] = m
+                sc = None if s is None else np.where(np.arange(shape[0]) == where[0], s, 1).astype(dtype)
+                for backend in BACKENDS:
+                    with pytest.raises(FloatingPointError, match="a result is not finite"):
+                        K.centered_transpose(x, mean, scale=sc, backend=backend)
+                x[where], mean[where[1]] = 0, 0
+            for backend in BACKENDS:  # (and back to finite: no stale flag)
+                K.centered_transpose(x, mean, scale=scale, backend=backend)

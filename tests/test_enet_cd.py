@@ -308,6 +308,23 @@ def test_invalid_input(exc, match, change):
         K.enet_cd(args["w"], args["xt"], args["y"], backend="numpy", **kw)
 
 
+def test_finite_check_sums_first_and_can_be_skipped():
+    """The finiteness check sums each array first: finite entries whose sum overflows are still
+    accepted; check_finite=False skips it (the caller's word), and NaN data then runs to an
+    answer on every backend rather than an error or a crash."""
+    xt, y, kw = _problem("lasso", np.float64)
+    huge = xt.copy()
+    huge[:, :2] = np.finfo(np.float64).max / 2  # the sum overflows; every entry is finite
+    with np.errstate(all="ignore"):
+        K.enet_cd(np.zeros(20), huge, y, backend="numpy", **dict(kw, max_iter=2))
+        for backend in _backends():
+            bad = xt.copy()
+            bad[3, 7] = np.nan
+            K.enet_cd(np.zeros(20), bad, y, check_finite=False, backend=backend, **dict(kw, max_iter=3))
+            with pytest.raises(ValueError, match="xt must be finite"):
+                K.enet_cd(np.zeros(20), bad, y, backend=backend, **kw)
+
+
 def _tall(correlated, dtype):
     """A tall X that converges in 4 sweeps, or (correlated columns) one that needs hundreds."""
     rng = np.random.default_rng(0)

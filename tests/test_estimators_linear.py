@@ -624,14 +624,17 @@ def test_ridge_positive_is_sklearns_lbfgs(diabetes, weights):
 
 def test_enet_overflowing_centring_gets_sklearns_error():
     # finite X whose centring overflows: fastnn's error named the kernel's internal "xt"
-    X = np.finfo(np.float64).max * np.random.RandomState(0).uniform(size=(10, 2))
-    y = np.arange(10.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # the overflow itself
-        warnings.simplefilter("ignore", ConvergenceWarning)  # scikit-learn's, on the NaNs it iterates over
-        for est in (ElasticNet(alpha=0.1), skl.ElasticNet(alpha=0.1)):
-            with pytest.raises(ValueError, match="Coordinate descent iterations resulted in non-finite parameter"):
-                est.fit(X, y)
+    # (2 columns: the kernel's element-wise edge; 9 x 20: its register blocks; Fortran order: NumPy's centring)
+    for shape in ((10, 2), (20, 9)):
+        X = np.finfo(np.float64).max * np.random.RandomState(0).uniform(size=shape)
+        y = np.arange(float(shape[0]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the overflow itself
+            warnings.simplefilter("ignore", ConvergenceWarning)  # scikit-learn's, on the NaNs it iterates over
+            for est in (ElasticNet(alpha=0.1), skl.ElasticNet(alpha=0.1)):
+                for given in (X, np.asfortranarray(X)):
+                    with pytest.raises(ValueError, match="Coordinate descent iterations resulted in non-finite"):
+                        est.fit(given, y)
 
 
 @pytest.mark.parametrize("make", [Lasso, lambda **kw: ElasticNet(l1_ratio=0.7, **kw)])

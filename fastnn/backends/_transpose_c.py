@@ -19,7 +19,8 @@ _FN = {np.dtype(np.float32): lib.fnn_centered_transpose_f32, np.dtype(np.float64
 
 
 def centered_transpose(out, x, mean, scale):
-    """out[j, i] = (x[i, j] - mean[j]) * scale[i] (no product when scale is None)."""
+    """out[j, i] = (x[i, j] - mean[j]) * scale[i] (no product when scale is None); returns
+    whether every value written is finite."""
     ct = _CTYPE[x.dtype]
-    _FN[x.dtype](ffi.from_buffer(ct, out), ffi.from_buffer(ct, x), ffi.from_buffer(ct, mean),
-                 ffi.NULL if scale is None else ffi.from_buffer(ct, scale), x.shape[0], x.shape[1])
+    return bool(_FN[x.dtype](ffi.from_buffer(ct, out), ffi.from_buffer(ct, x), ffi.from_buffer(ct, mean),
+                             ffi.NULL if scale is None else ffi.from_buffer(ct, scale), x.shape[0], x.shape[1]))

@@ -15,9 +15,12 @@ BLOCK_ROWS = 256
 
 
 def centered_transpose(out, x, mean, scale):
-    """out[j, i] = (x[i, j] - mean[j]) * scale[i] (no product when scale is None)."""
-    for i in range(0, x.shape[0], BLOCK_ROWS):
-        dst = out[:, i:i + BLOCK_ROWS]
-        np.subtract(x[i:i + BLOCK_ROWS].T, mean[:, None], out=dst)
-        if scale is not None:
-            dst *= scale[i:i + BLOCK_ROWS]
+    """out[j, i] = (x[i, j] - mean[j]) * scale[i] (no product when scale is None); returns
+    whether every value written is finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(0, x.shape[0], BLOCK_ROWS):
+            dst = out[:, i:i + BLOCK_ROWS]
+            np.subtract(x[i:i + BLOCK_ROWS].T, mean[:, None], out=dst)
+            if scale is not None:
+                dst *= scale[i:i + BLOCK_ROWS]
+    return bool(np.isfinite(out).all())

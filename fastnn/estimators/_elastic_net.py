@@ -116,24 +116,29 @@ class ElasticNet(_LinearRegressorBase):
         x_mean, y_mean = _means(X, Y, sw, self.fit_intercept)
         root = None if sw is None else np.sqrt(sw)
         Yc = Y - y_mean if root is None else (Y - y_mean) * root[:, None]
-        if not self.copy_X and X.flags.f_contiguous:  # scikit-learn's in-place centring: no copy of X
-            xt = X.T
-            xt -= x_mean[:, None]
+        # a finite X whose centring overflowed: scikit-learn's error (it iterates on the overflowed
+        # values, then checks coef_)
+        overflowed = ValueError("Coordinate descent iterations resulted in non-finite parameter values. The "
+                                "input data may contain large values and need to be preprocessed (centring X "
+                                f"or y, or scaling them by sample weights, overflowed {dt})")
+        if X.flags.f_contiguous:  # X.T is already row-major: the centring is elementwise
+            if not self.copy_X:  # scikit-learn's in-place centring: no copy of X
+                xt = X.T
+                xt -= x_mean[:, None]
+            else:
+                xt = X.T - x_mean[:, None]
             if root is not None:
                 xt *= root
-        elif X.flags.f_contiguous:  # X.T is already row-major: the centring is elementwise
-            xt = X.T - x_mean[:, None]
-            if root is not None:
-                xt *= root
-        else:  # each column of X contiguous: one per coordinate update
-            xt = K.centered_transpose(X, x_mean, scale=root, backend=self.backend)
-        # finite X whose centring overflowed; a finite sum first (one pass, no boolean temporary,
-        # as kernels.finite_as): the full check only when the sum is not finite
-        if not (_all_finite(xt) and _all_finite(Yc)):
-            # scikit-learn's error (it iterates on the overflowed values, then checks coef_)
-            raise ValueError("Coordinate descent iterations resulted in non-finite parameter values. The input "
-                             "data may contain large values and need to be preprocessed (centring X or y, or "
-                             f"scaling them by sample weights, overflowed {dt})")
+            # (a finite sum first: one pass, no boolean temporary, as kernels.finite_as)
+            if not _all_finite(xt):
+                raise overflowed
+        else:  # each column of X contiguous: one per coordinate update; the kernel checks as it writes
+            try:
+                xt = K.centered_transpose(X, x_mean, scale=root, backend=self.backend)
+            except FloatingPointError:
+                raise overflowed from None
+        if not _all_finite(Yc):
+            raise overflowed
         self._check_gram(xt, x_mean, check_input)
         gram_after = _gram_after(n, xt.shape[0], self.precompute)
         # several targets share one Q = X^T X: formed here for precompute, else once a target
@@ -153,7 +158,7 @@ class ElasticNet(_LinearRegressorBase):
             # (Q's cost, gram_after sweeps, weighed against the sweeps the fit still looks to need;
             # a Q already formed costs nothing)
             out = K.enet_cd(w, xt, y_k, gram_after=gram_after, gram=shared["Q"],
-                            gram_predict=shared["Q"] is None and gram_after > 0, **kw)
+                            gram_predict=shared["Q"] is None and gram_after > 0, check_finite=False, **kw)
             if shared["Q"] is None and 0 <= gram_after < out[2] and k + 1 < Yc.shape[1]:
                 shared["Q"] = _gram(xt, self.backend)
             return out
@@ -259,7 +264,7 @@ def _gram_after(n_samples: int, n_features: int, precompute) -> int:
     needing many pays at most about twice the cheaper plan (with gram_predict, passed
     alongside, Q waits from there on until the fit looks to need more than that many further
     sweeps: 100000 x 50 Lasso converging in 4 sweeps, one thread, 33 -> 26 ms, scikit-learn
-    28.5); -1 (never) on wide X.
+    28.5, before the centred copy's own finiteness check saved another pass); -1 (never) on wide X.
     20000 x 200 Lasso needing 1000 sweeps: 1.0 s in the data form, 0.04 s this way."""
     if precompute is True or hasattr(precompute, "__array__"):
         return 0
