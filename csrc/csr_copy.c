@@ -27,28 +27,23 @@
 #define ROWS_OMP _Pragma("omp parallel for schedule(static) num_threads(nt) if(nt > 1)")
 
 #if FNN_X86
-FNN_TARGET_AVX512 static int64_t row_count_avx512_f32(const float *x, int64_t d) {
-    int64_t c = 0, j = 0;
-    const __m512 zero = _mm512_setzero_ps();
-    for (; j + 16 <= d; j += 16)
-        c += __builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(x + j), zero, _CMP_NEQ_UQ));
-    if (j < d) {
-        __mmask16 k = (__mmask16)((1u << (d - j)) - 1);
-        c += __builtin_popcount(_mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, x + j), zero, _CMP_NEQ_UQ));
-    }
-    return c;
+/* a row's entries != 0 (NaN included), VT of LANES lanes at a time, the tail masked */
+#define DEFINE_ROW_COUNT_ZMM(T, SFX, VT, SUF, MASKT, LANES)                              \
+FNN_TARGET_AVX512 static int64_t row_count_avx512_##SFX(const T *x, int64_t d) {         \
+    int64_t c = 0, j = 0;                                                                \
+    const VT zero = _mm512_setzero_##SUF();                                              \
+    for (; j + LANES <= d; j += LANES)                                                   \
+        c += __builtin_popcount(_mm512_cmp_##SUF##_mask(_mm512_loadu_##SUF(x + j), zero, _CMP_NEQ_UQ)); \
+    if (j < d) {                                                                         \
+        MASKT k = (MASKT)((1u << (d - j)) - 1);                                          \
+        c += __builtin_popcount(_mm512_mask_cmp_##SUF##_mask(k, _mm512_maskz_loadu_##SUF(k, x + j), zero, \
+                                                             _CMP_NEQ_UQ));              \
+    }                                                                                    \
+    return c;                                                                            \
 }
-FNN_TARGET_AVX512 static int64_t row_count_avx512_f64(const double *x, int64_t d) {
-    int64_t c = 0, j = 0;
-    const __m512d zero = _mm512_setzero_pd();
-    for (; j + 8 <= d; j += 8)
-        c += __builtin_popcount(_mm512_cmp_pd_mask(_mm512_loadu_pd(x + j), zero, _CMP_NEQ_UQ));
-    if (j < d) {
-        __mmask8 k = (__mmask8)((1u << (d - j)) - 1);
-        c += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, _mm512_maskz_loadu_pd(k, x + j), zero, _CMP_NEQ_UQ));
-    }
-    return c;
-}
+DEFINE_ROW_COUNT_ZMM(float, f32, __m512, ps, __mmask16, 16)
+DEFINE_ROW_COUNT_ZMM(double, f64, __m512d, pd, __mmask8, 8)
+
 /* the kept lanes of v (k) and their column numbers stored at data + pos, indices + pos;
  * returns their count */
 FNN_TARGET_AVX512 static inline int keep_f32(float *data, int32_t *indices, __m512 v, __mmask16 k,
@@ -72,39 +67,31 @@ FNN_TARGET_AVX512 static inline int keep_f64(double *data, int32_t *indices, __m
 /* Whole vectors by plain loads, the right edge by a masked one: a masked load in the loop
  * (every vector's, its mask all ones) ran 3x slower here (Zen 5: 6.3 ms against 2.0 for
  * 8086 x 784 float64), its zeroing load apparently waiting on the register's last writer,
- * the compress before it, so the vectors ran one after another. */
-FNN_TARGET_AVX512 static void row_fill_avx512_f32(float *data, int32_t *indices, const float *x, int64_t d) {
-    const __m512 zero = _mm512_setzero_ps();
-    const __m512i sixteen = _mm512_set1_epi32(16);
-    __m512i col = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    int64_t pos = 0, j = 0;
-    for (; j + 16 <= d; j += 16, col = _mm512_add_epi32(col, sixteen)) {
-        __m512 v = _mm512_loadu_ps(x + j);
-        __mmask16 k = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
-        if (k) pos += keep_f32(data + pos, indices + pos, v, k, col);
-    }
-    if (j < d) {
-        __mmask16 in = (__mmask16)((1u << (d - j)) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(in, x + j);
-        keep_f32(data + pos, indices + pos, v, _mm512_mask_cmp_ps_mask(in, v, zero, _CMP_NEQ_UQ), col);
-    }
+ * the compress before it, so the vectors ran one after another. The column numbers: CT
+ * (LANES int32 lanes) from COL0, stepped by CADD. */
+#define DEFINE_ROW_FILL_ZMM(T, SFX, VT, SUF, MASKT, LANES, CT, CADD, CSET1, COL0)         \
+FNN_TARGET_AVX512 static void row_fill_avx512_##SFX(T *data, int32_t *indices, const T *x, \
+                                                    int64_t d) {                         \
+    const VT zero = _mm512_setzero_##SUF();                                              \
+    const CT step = CSET1(LANES);                                                        \
+    CT col = COL0;                                                                       \
+    int64_t pos = 0, j = 0;                                                              \
+    for (; j + LANES <= d; j += LANES, col = CADD(col, step)) {                          \
+        VT v = _mm512_loadu_##SUF(x + j);                                                \
+        MASKT k = _mm512_cmp_##SUF##_mask(v, zero, _CMP_NEQ_UQ);                         \
+        if (k) pos += keep_##SFX(data + pos, indices + pos, v, k, col);                  \
+    }                                                                                    \
+    if (j < d) {                                                                         \
+        MASKT in = (MASKT)((1u << (d - j)) - 1);                                         \
+        VT v = _mm512_maskz_loadu_##SUF(in, x + j);                                      \
+        keep_##SFX(data + pos, indices + pos, v, _mm512_mask_cmp_##SUF##_mask(in, v, zero, _CMP_NEQ_UQ), \
+                   col);                                                                 \
+    }                                                                                    \
 }
-FNN_TARGET_AVX512 static void row_fill_avx512_f64(double *data, int32_t *indices, const double *x, int64_t d) {
-    const __m512d zero = _mm512_setzero_pd();
-    const __m256i eight = _mm256_set1_epi32(8);
-    __m256i col = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    int64_t pos = 0, j = 0;
-    for (; j + 8 <= d; j += 8, col = _mm256_add_epi32(col, eight)) {
-        __m512d v = _mm512_loadu_pd(x + j);
-        __mmask8 k = _mm512_cmp_pd_mask(v, zero, _CMP_NEQ_UQ);
-        if (k) pos += keep_f64(data + pos, indices + pos, v, k, col);
-    }
-    if (j < d) {
-        __mmask8 in = (__mmask8)((1u << (d - j)) - 1);
-        __m512d v = _mm512_maskz_loadu_pd(in, x + j);
-        keep_f64(data + pos, indices + pos, v, _mm512_mask_cmp_pd_mask(in, v, zero, _CMP_NEQ_UQ), col);
-    }
-}
+DEFINE_ROW_FILL_ZMM(float, f32, __m512, ps, __mmask16, 16, __m512i, _mm512_add_epi32, _mm512_set1_epi32,
+                    (_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)))
+DEFINE_ROW_FILL_ZMM(double, f64, __m512d, pd, __mmask8, 8, __m256i, _mm256_add_epi32, _mm256_set1_epi32,
+                    (_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
 #endif
 
 #define DEFINE_CSR_COPY(T, SFX)                                                         \

@@ -303,26 +303,14 @@ FNN_TARGET_AVX2 __attribute__((noinline)) static T dot_tail_##SFX(const T *x, co
     for (int64_t j = 0; j < n; j++) r += x[j] * y[j];                                   \
     return r;                                                                           \
 }                                                                                       \
-/* the sums of fnn_rdot without its tail, at the tail's start (*j) */                   \
-static inline __attribute__((always_inline)) T dot_blocks_##SFX(const T *x, const T *y,  \
-                                                                int64_t n, int64_t *j) { \
-    T s[FNN_RED_W] = {0};                                                               \
-    int64_t i = 0;                                                                      \
-    for (; i + FNN_RED_W <= n; i += FNN_RED_W)                                          \
-        for (int l = 0; l < FNN_RED_W; l++) s[l] += x[i + l] * y[i + l];                \
-    T r = 0;                                                                            \
-    for (int l = 0; l < FNN_RED_W; l++) r += s[l];                                      \
-    *j = i;                                                                             \
-    return r;                                                                           \
-}                                                                                       \
 FNN_TARGET_AVX2 __attribute__((noinline)) static T ydot_##SFX(const T *x, const T *y, int64_t n) { \
     int64_t j;                                                                          \
-    T r = dot_blocks_##SFX(x, y, n, &j);                                                \
+    T r = fnn_rdot_blocks_##SFX(x, y, n, &j);                                           \
     return dot_tail_##SFX(x + j, y + j, n - j, r);                                      \
 }                                                                                       \
 FNN_TARGET_AVX512 __attribute__((noinline)) static T zdot_##SFX(const T *x, const T *y, int64_t n) { \
     int64_t j;                                                                          \
-    T r = dot_blocks_##SFX(x, y, n, &j);                                                \
+    T r = fnn_rdot_blocks_##SFX(x, y, n, &j);                                           \
     return dot_tail_##SFX(x + j, y + j, n - j, r);                                      \
 }
 DEFINE_WIDE_DOTS(float, f32)

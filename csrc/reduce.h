@@ -25,13 +25,21 @@ static inline __attribute__((always_inline)) T fnn_rsum_##SFX(const T *x, int64_
     for (; j < n; j++) r += x[j];                                                       \
     return r;                                                                           \
 }                                                                                       \
-static inline __attribute__((always_inline)) T fnn_rdot_##SFX(const T *x, const T *y, int64_t n) { \
+/* fnn_rdot's whole blocks of FNN_RED_W: their sum, and where the tail starts (*tail) */ \
+static inline __attribute__((always_inline)) T fnn_rdot_blocks_##SFX(const T *x, const T *y, \
+                                                                     int64_t n, int64_t *tail) { \
     T s[FNN_RED_W] = {0};                                                               \
     int64_t j = 0;                                                                      \
     for (; j + FNN_RED_W <= n; j += FNN_RED_W)                                          \
         for (int l = 0; l < FNN_RED_W; l++) s[l] += x[j + l] * y[j + l];                \
     T r = 0;                                                                            \
     for (int l = 0; l < FNN_RED_W; l++) r += s[l];                                      \
+    *tail = j;                                                                          \
+    return r;                                                                           \
+}                                                                                       \
+static inline __attribute__((always_inline)) T fnn_rdot_##SFX(const T *x, const T *y, int64_t n) { \
+    int64_t j;                                                                          \
+    T r = fnn_rdot_blocks_##SFX(x, y, n, &j);                                           \
     for (; j < n; j++) r += x[j] * y[j];                                                \
     return r;                                                                           \
 }                                                                                       \
