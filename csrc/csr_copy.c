@@ -7,7 +7,8 @@
  * is kept where x != 0: a NaN is kept, -0.0 is dropped, as NumPy's `x != 0`.
  * On AVX-512 a row goes 16 / 8 lanes at a time: the comparison's mask, the kept lanes
  * and their column numbers compressed in registers and stored under the mask of their
- * count (a compressing store to memory is microcoded on AMD's Zen 4). Elsewhere a scalar
+ * count (as fast here as a compressing store to memory, which is reported microcoded on
+ * AMD's Zen 4). Elsewhere a scalar
  * loop writes every entry to a row-sized scratch and advances past the non-zeros (no
  * branch to mispredict at 20% density), then copies the kept ones: the stray writes stay
  * in the scratch, never in a neighbouring row's entries another thread may own.
