@@ -4,25 +4,26 @@
  *
  * out [p, n] = ((x - mean) * scale[:, None])^T for x [n, p] row-major: each element is one
  * subtraction and, with a scale, one product, so the bits are NumPy's for the same
- * expression. X goes TILE rows at a time (their columns' output rows written a tile wide,
- * in L1 with the rows read). On AVX2 the tile is transposed in registers, 4 x 4 float64 /
- * 8 x 8 float32 blocks of rows loaded as vectors and stored as vectors of the output's
- * rows; the edges (and the portable build) one element at a time, whose strided reads
- * cost ~1.3 ns an element (100000 x 50 float64, one thread: 6.9 ms scalar, NumPy's
- * transposing copy 9.9; in blocks see fnn_centered_transpose's callers). Tiles split over
- * threads (any count gives the same result). Whether every output is finite comes back at
- * no extra pass (a sum of v - v kept in registers): a finite X whose centring overflowed
- * is caught without reading the result again (20000 x 200 float64: ~1.5 ms a check).
- * Nothing is checked here: fastnn.kernels did. */
+ * expression. On AVX2 and up, 4 x 4 float64 / 8 x 8 float32 blocks are transposed in
+ * registers (rows loaded as vectors, the output's rows stored as vectors), a band of
+ * TILE_COLS columns at a time read down all of X's rows: one stride, which the prefetchers
+ * follow, into as many output rows written front to back. The rows and columns past whole
+ * blocks (and everything on the portable build) go one element at a time, TILE rows at a
+ * time. 100000 x 50 / 20000 x 200 float64, one thread: 3.5 / 2.3-2.7 ms in bands, 4.5 / 3.9
+ * by tiles of 64 rows (the tile's rows no longer in L1 when 200 wide), 6.9 / 3.5 element
+ * by element, NumPy's blocked transposing copy 9.9 / 4.7. Bands (or, when there are few,
+ * parts of their rows) split over threads; any count gives the same result. Whether every
+ * output is finite comes back at no extra pass (a sum of v - v kept in registers): a finite
+ * X whose centring overflowed is caught without reading the result again (20000 x 200
+ * float64: ~1.5 ms a check). Nothing is checked here: fastnn.kernels did. */
 #include "internal.h"
 #if FNN_X86
 #include <immintrin.h>
 #endif
 
+/* rows the element-wise edges take at a time */
 #define TILE 64
-/* columns of a tile's rows the blocks take at a time: 64 rows x 32 float64 (16 KB) stay in
- * L1 while every 4 x 4 block of them is read (64 rows of 200 columns did not: 100000 x 50
- * and 20000 x 200 float64, one thread, 4.5 and 3.9 ms with whole rows) */
+/* columns a band of register blocks takes */
 #define TILE_COLS 32
 
 /* rows [i0, i1), columns [j0, p) one element at a time; returns 1 if an output is not
@@ -119,9 +120,7 @@ FNN_TARGET_AVX2 static int blocks_f32(float *out, const float *x, const float *m
 #define blocks_f64(...) 0
 #endif
 
-/* W: a block's rows and columns (the vector's lanes). Bands of TILE_COLS columns, each
- * read down all of X's rows (one stride, which the prefetchers follow) into as many output
- * rows written front to back; the threads take bands (or rows, when X has too few). */
+/* W: a block's rows and columns (the vector's lanes) */
 #define DEFINE_CENTERED_TRANSPOSE(T, SFX, W)                                             \
 int fnn_centered_transpose_##SFX(T *out, const T *x, const T *mean, const T *scale,      \
                                  int64_t n, int64_t p) {                                 \
