@@ -301,10 +301,7 @@ def finite_as(name: str, given, dtype) -> np.ndarray:
     narrower dtype (float64 beyond float32's range) made them infinities."""
     with np.errstate(over="ignore"):  # reported below, by name, instead of a RuntimeWarning
         cast = np.ascontiguousarray(given, dtype=dtype)
-    # a finite sum means every entry is finite: one pass without a boolean temporary
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = cast.sum()
-    if np.isfinite(total) or np.isfinite(cast).all():
+    if _all_finite(cast):
         return cast
     if cast.dtype != given.dtype and given.dtype.kind == "f" and np.isfinite(given).all():
         raise ValueError(f"{name} has values beyond {cast.dtype.name}'s range (largest "

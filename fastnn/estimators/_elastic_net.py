@@ -21,7 +21,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._sparse import _align_api_if_sparse
 
 from .. import kernels as K
-from ._linear_base import _all_finite, _LinearRegressorBase, _means
+from ..kernels import _all_finite
+from ._linear_base import _LinearRegressorBase, _means
 
 __all__ = ["ElasticNet", "Lasso"]
 

@@ -37,11 +37,6 @@ def _dense(X, dtype=np.float64, order="C"):
     return np.asarray(X, dtype=dtype, order=order)
 
 
-def _all_finite(a) -> bool:
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(a.sum()) or np.isfinite(a).all())
-
-
 def _means(X, Y, sw, fit_intercept):
     """Weighted column means of X and Y (zeros without an intercept), in their dtypes."""
     if not fit_intercept:  # zeros of X's dtype: float32 data must not be promoted by "centring"
