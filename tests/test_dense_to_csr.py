@@ -63,6 +63,34 @@ def test_c_on_every_isa_and_thread_count(isa, threads):  # (isa: conftest's fixt
             _assert_is_csr_of(K.dense_to_csr(x, backend="c"), x)
 
 
+def _rows_of_every_shape(d, dtype):
+    """Full rows, rows whose non-zeros are only their first or last k columns (k = 1..d),
+    alternating ones, and the special values: a row's last vectors are stored with less
+    room than a whole vector left in the row's entries, on every ISA path."""
+    rows = [np.arange(1, d + 1, dtype=np.float64), np.where(np.arange(d) % 2, 1.5, 0.0)]
+    for k in sorted({*range(1, min(d, 40) + 1), d - 1, d} - {0}):
+        first, last = np.zeros(d), np.zeros(d)
+        first[:k] = np.arange(1, k + 1)
+        last[d - k:] = -np.arange(1, k + 1)
+        rows += [first, last]
+    x = np.array(rows).reshape(len(rows), d)
+    if d > 2:
+        x[0, :3] = [np.nan, -np.inf, np.finfo(dtype).smallest_subnormal]
+        x[1, 1] = -0.0  # an odd column, so it would be kept: dropped
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_c_on_every_isa_keeps_rows_of_any_shape(isa, threads):
+    fastnn.set_num_threads(threads)
+    for dtype in (np.float64, np.float32):
+        for d in WIDTHS + [40]:
+            x = _rows_of_every_shape(d, dtype)
+            _assert_is_csr_of(K.dense_to_csr(x, backend="c"), x)
+            many = np.tile(x, (20, 1))  # (rows split over two threads)
+            _assert_is_csr_of(K.dense_to_csr(many, backend="c"), many)
+
+
 def test_reference_in_blocks_of_rows(monkeypatch):
     """The reference takes x BLOCK_VALUES values at a time: blocks of 7 rows, the last partial."""
     monkeypatch.setattr(_csr_copy_reference, "BLOCK_VALUES", 7 * 33)
