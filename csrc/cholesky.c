@@ -79,20 +79,20 @@ static void trsm_##SFX(T *b, int64_t ldb, int64_t r, const T *l, int64_t ldl, in
     trsm_##SFX(b, ldb, r, l, ldl, m1, tt);                                                 \
     /* B2 -= X1 L21^T: L21^T(p, j) = l[(m1 + j) ldl + p] */                                \
     fnn_gemm_ex_##SFX(b + m1, ldb, b, ldb, 1, l + m1 * ldl, 1, ldl, r, m - m1, m1,         \
-                      (T)-1, (T)1, NULL, fnn_num_threads);                                 \
+                      (T)-1, (T)1, NULL, fnn_thread_limit());                             \
     trsm_##SFX(b + m1, ldb, r, l + m1 * ldl + m1, ldl, m - m1, tt);                        \
 }                                                                                          \
 /* C -= A A^T on C's lower triangle (C [m, m], A [m, k], both row-major) */                \
 static void syrk_##SFX(T *c, int64_t ldc, const T *a, int64_t lda, int64_t m, int64_t k) { \
     if (m == 0 || k == 0) return;                                                          \
     if (m <= SYRK_BASE) {                                                                  \
-        fnn_gemm_ex_##SFX(c, ldc, a, lda, 1, a, 1, lda, m, m, k, (T)-1, (T)1, NULL, fnn_num_threads); \
+        fnn_gemm_ex_##SFX(c, ldc, a, lda, 1, a, 1, lda, m, m, k, (T)-1, (T)1, NULL, fnn_thread_limit()); \
         return;                                                                            \
     }                                                                                      \
     int64_t m1 = m / 2;                                                                    \
     syrk_##SFX(c, ldc, a, lda, m1, k);                                                     \
     fnn_gemm_ex_##SFX(c + m1 * ldc, ldc, a + m1 * lda, lda, 1, a, 1, lda, m - m1, m1, k,   \
-                      (T)-1, (T)1, NULL, fnn_num_threads);                                 \
+                      (T)-1, (T)1, NULL, fnn_thread_limit());                             \
     syrk_##SFX(c + m1 * ldc + m1, ldc, a + m1 * lda, lda, m - m1, k);                      \
 }                                                                                          \
 /* the factor in place; 0, or the order (1-based) of the leading minor found not positive */ \

@@ -192,7 +192,7 @@ static ATTR T *gram_form_##SFX##_##ISA(const T *xt, const T *y, int64_t n, int64
         for (int64_t j0 = 0; j0 < p; j0 += GRAM_BLOCK) {                                \
             int64_t nb = p - j0 < GRAM_BLOCK ? p - j0 : GRAM_BLOCK;                     \
             fnn_gemm_ex_##SFX(g + j0, p, xt, n, 1, xt + j0 * n, 1, n, j0 + nb, nb, n, (T)1, \
-                              (T)0, NULL, fnn_num_threads);                             \
+                              (T)0, NULL, fnn_thread_limit());                            \
         }                                                                               \
         for (int64_t i = 0; i < p; i++)                                                 \
             for (int64_t j = i + 1; j < p; j++) g[j * p + i] = g[i * p + j];            \

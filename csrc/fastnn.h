@@ -54,6 +54,10 @@ void fnn_set_in_place_reuse(int on);
 int fnn_get_in_place_reuse(void);
 void fnn_set_num_threads(int n);   /* stays 1 in a child forked after OpenMP threads ran */
 int fnn_get_num_threads(void);
+/* fnn_get_num_threads() capped by the calling thread's OpenMP limit, what the next parallel
+ * region started from this thread may use: fnn_set_num_threads sets that limit too, and
+ * threadpoolctl's threadpool_limits lowers it for its block */
+int fnn_thread_limit_here(void);
 /* float32 training flushes subnormal numbers to zero (on, the default) or keeps them:
  * the optimizer updates (fnn_sgd_f32 ... fnn_adam_f32, alone or not) and the whole of
  * fnn_train_epoch_f32 / fnn_loss_grad_f32 (every kernel they run, on every thread);

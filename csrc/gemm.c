@@ -192,11 +192,11 @@ static void pick_cfg_f64(gemm_cfg_f64 *g) {
 void fnn_gemm_f32(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
                   int trans_a, int trans_b, double alpha, double beta) {
     fnn_gemm_ex_f32(c, n, a, trans_a ? 1 : k, trans_a ? m : 1, b, trans_b ? 1 : n,
-                    trans_b ? k : 1, m, n, k, (float)alpha, (float)beta, NULL, fnn_num_threads);
+                    trans_b ? k : 1, m, n, k, (float)alpha, (float)beta, NULL, fnn_thread_limit());
 }
 
 void fnn_gemm_f64(double *c, const double *a, const double *b, int64_t m, int64_t n, int64_t k,
                   int trans_a, int trans_b, double alpha, double beta) {
     fnn_gemm_ex_f64(c, n, a, trans_a ? 1 : k, trans_a ? m : 1, b, trans_b ? 1 : n,
-                    trans_b ? k : 1, m, n, k, alpha, beta, NULL, fnn_num_threads);
+                    trans_b ? k : 1, m, n, k, alpha, beta, NULL, fnn_thread_limit());
 }

@@ -106,8 +106,19 @@ static inline void fnn_fp_restore(unsigned bits, unsigned saved) { (void)bits; (
  * fnn_threads_for(work) threads so that small problems stay on one thread. */
 extern int fnn_num_threads;
 extern int fnn_omp_pool_used; /* a region with > 1 thread has run: see runtime.c, fork */
-static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) {
+/* fnn_num_threads, capped by the calling thread's OpenMP limit: fnn_set_num_threads sets
+ * that limit too, and threadpoolctl's threadpool_limits lowers it (omp_set_num_threads
+ * on the libgomp fastnn loaded) for the block, as for scikit-learn's own OpenMP code */
+static inline int fnn_thread_limit(void) {
     int t = fnn_num_threads;
+#ifdef _OPENMP
+    int omp = omp_get_max_threads();
+    if (omp < t) t = omp;
+#endif
+    return t;
+}
+static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) {
+    int t = fnn_thread_limit();
     if (t <= 1) return 1;
 #ifdef _OPENMP
     if (omp_in_parallel()) return 1; /* called by a member of a team (train.c's data-parallel epoch) */

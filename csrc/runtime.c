@@ -120,6 +120,8 @@ void fnn_set_num_threads(int n) {
 
 int fnn_get_num_threads(void) { return fnn_num_threads; }
 
+int fnn_thread_limit_here(void) { return fnn_thread_limit(); }
+
 int fnn_openmp_version(void) {
 #ifdef _OPENMP
     return _OPENMP;

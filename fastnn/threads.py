@@ -2,7 +2,9 @@
 
 The default honours OMP_NUM_THREADS, else the number of usable cores. The C
 backend's OpenMP regions and Numba's parallel loops both follow it; each kernel
-still runs small problems on one thread (see csrc/internal.h).
+still runs small problems on one thread (see csrc/internal.h). The C kernels also
+honour threadpoolctl: ``threadpool_limits(n)`` (or ``user_api="openmp"``) caps them
+for its block in the thread that opened it (``effective_num_threads``).
 
 NumPy's OpenBLAS keeps its idle workers busy-waiting for about 0.1 s after each
 multi-threaded call; fastnn regions started in that window on all cores lose
@@ -127,6 +129,20 @@ def get_num_threads() -> int:
     if _num_threads is None:
         set_num_threads(_default())
     return _num_threads  # type: ignore[return-value]
+
+
+def effective_num_threads() -> int:
+    """Threads the next fastnn C kernel started from this thread may use: get_num_threads()
+    capped by this thread's OpenMP limit, which set_num_threads sets too and threadpoolctl's
+    ``threadpool_limits`` lowers for its block (as for scikit-learn's own OpenMP code).
+    Without the C backend, get_num_threads()."""
+    n = get_num_threads()
+    try:
+        from .backends import get
+        lib = get("c").lib
+    except ValueError:  # the C backend is not built or failed to load: nothing else caps the knob
+        return n
+    return int(lib.fnn_thread_limit_here())
 
 
 def check_num_threads(n, name: str = "n") -> int:

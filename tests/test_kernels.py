@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import kernels as K
+from fastnn import backends, kernels as K
 from fastnn.backends._common import ACTIVATIONS
 
 from conftest import assert_close
@@ -427,6 +427,26 @@ def test_dropout_statistics_and_determinism():
 
 
 # ------------------------------------------------------------------- threads
+
+
+@pytest.mark.skipif("c" not in backends.available(), reason="the C backend is not built")
+def test_threadpoolctl_limits_cap_the_c_kernels_for_their_block():
+    """threadpool_limits lowers the OpenMP limit of the libgomp fastnn loaded, in the thread
+    that opens it: the C kernels' regions follow (as scikit-learn's own OpenMP code)."""
+    from threadpoolctl import threadpool_limits
+
+    from fastnn.threads import effective_num_threads
+
+    fastnn.set_num_threads(2)  # (sets this thread's OpenMP limit too, whatever OMP_NUM_THREADS says)
+    assert effective_num_threads() == 2
+    with threadpool_limits(limits=1):
+        assert effective_num_threads() == 1
+        assert fastnn.get_num_threads() == 2  # the knob itself is the user's
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert effective_num_threads() == 1
+    assert effective_num_threads() == 2
+    fastnn.set_num_threads(1)
+    assert effective_num_threads() == 1
 
 
 def test_results_equal_across_thread_counts(rng):
