@@ -92,6 +92,17 @@ def test_fastnn_isa_env_caps_the_isa():
     assert run_py(code, FASTNN_ISA="generic") == "generic"
     assert run_py(code, FASTNN_ISA="avx2") == avx2
     assert run_py(code, FASTNN_ISA=None) == ("avx512" if c.cpu_has_avx512f() else avx2)
+    assert run_py(code, FASTNN_ISA=" AVX2-FMA ") == avx2  # the name `fastnn info` prints
+
+
+def test_unknown_environment_values_warn_naming_the_variable():
+    best = backends.get("c").isa_name()
+    code = "from fastnn.backends import c; print(c.isa_name(), c.get_flush_subnormals())"
+    out = run_py(code, FASTNN_ISA="avx-2")
+    assert out.startswith(f"{best} True") and "FASTNN_ISA='avx-2' ignored: it takes one of" in out
+    out = run_py(code, FASTNN_FLUSH_SUBNORMALS="maybe")
+    assert out.startswith(f"{best} True") and "FASTNN_FLUSH_SUBNORMALS='maybe' ignored" in out
+    assert "ignored" not in run_py(code, FASTNN_FLUSH_SUBNORMALS="on", FASTNN_ISA="avx512")
 
 
 def test_flush_subnormals_knob_is_checked_and_read_from_the_environment():

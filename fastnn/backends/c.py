@@ -7,6 +7,7 @@ picks the _f32/_f64 symbol and hands over pointers.
 from __future__ import annotations
 
 import os
+import warnings
 
 # libgomp reads GOMP_SPINCOUNT once, when it is loaded (with this extension, unless
 # something loaded it before). Left unset, the libgomp here spins only its
@@ -143,10 +144,25 @@ def openmp_version() -> int:
     return int(lib.fnn_openmp_version())
 
 
-if os.environ.get("FASTNN_ISA", "").lower() in ("generic", "avx2"):
-    set_isa(os.environ["FASTNN_ISA"].lower())
-if os.environ.get("FASTNN_FLUSH_SUBNORMALS", "").strip().lower() in ("0", "false", "no", "off"):
-    set_flush_subnormals(False)
+def _apply_environment() -> None:
+    """FASTNN_ISA and FASTNN_FLUSH_SUBNORMALS; a value neither knows warns (naming the variable
+    and what it takes) instead of being ignored silently."""
+    isa = os.environ.get("FASTNN_ISA", "").strip().lower()
+    if isa in ISA_LEVELS:
+        set_isa(isa)
+    elif isa:
+        warnings.warn(f"fastnn: FASTNN_ISA={os.environ['FASTNN_ISA']!r} ignored: it takes one of "
+                      f"{sorted(ISA_LEVELS)} (the C kernels use {isa_name()})", RuntimeWarning, stacklevel=2)
+    flush = os.environ.get("FASTNN_FLUSH_SUBNORMALS", "").strip().lower()
+    if flush in ("0", "false", "no", "off"):
+        set_flush_subnormals(False)
+    elif flush and flush not in ("1", "true", "yes", "on"):
+        warnings.warn(f"fastnn: FASTNN_FLUSH_SUBNORMALS={os.environ['FASTNN_FLUSH_SUBNORMALS']!r} ignored: "
+                      "it takes 0/false/no/off or 1/true/yes/on (float32 subnormals stay flushed)",
+                      RuntimeWarning, stacklevel=2)
+
+
+_apply_environment()
 
 
 def _apply_thread_knob() -> None:
