@@ -710,9 +710,18 @@ def _pair(pred_name, pred, target_name, target):
     return pred, target, shape
 
 
+def _check_unit_interval(name: str, arr: Array) -> None:
+    """The sigmoid cross-entropy's targets: probabilities or 0/1 labels (NaN fails both tests)."""
+    if arr.size and not (arr.min() >= 0 and arr.max() <= 1):
+        raise ValueError(f"{name} must lie in [0, 1] for the sigmoid cross-entropy (probabilities or 0/1 "
+                         f"labels), got values in [{arr.min()}, {arr.max()}]")
+
+
 def _pair_loss(name, fn, pred_name, pred, target_name, target, out, grad, backend):
     mod = backends.resolve(backend)
     pred2, target2, shape = _pair(pred_name, pred, target_name, target)
+    if fn == "sigmoid_bce":
+        _check_unit_interval(target_name, target2)
     out = _grad_out(grad, out, shape, pred2.dtype, ((pred_name, pred2), (target_name, target2)))
     out2 = out if out is None or out.ndim == 2 else out.reshape(pred2.shape)
     loss = _run(name, mod, fn, (out2, pred2, target2), 0.0, 3.0 * pred2.nbytes)
@@ -1115,6 +1124,8 @@ def _mlp_data(X, y, sizes: tuple, loss: str, loss_code: int, dt: np.dtype) -> tu
             y_arr = y_arr.reshape(n, 1)
         if y_arr.shape != (n, dl):
             raise ValueError(f"y must have shape ({n}, {dl}) for loss={loss!r}, got {y_arr.shape}")
+        if loss_code == spec.LOSS_SIGMOID_BCE:
+            _check_unit_interval("y", y_arr)
         y_arr = np.ascontiguousarray(y_arr)
     return X, y_arr
 

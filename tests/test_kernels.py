@@ -255,6 +255,16 @@ def test_sigmoid_bce(backend, dtype, rng, shape):
     assert_close(gg, gw, dtype, scale=4, what="bce grad")
 
 
+def test_sigmoid_bce_targets_must_be_probabilities(backend):
+    logits = np.zeros((3, 2))
+    for bad in (2.0, -1.0, np.nan):
+        targets = np.full((3, 2), 0.5)
+        targets[1, 1] = bad
+        with pytest.raises(ValueError, match=r"targets must lie in \[0, 1\] for the sigmoid cross-entropy"):
+            K.sigmoid_bce(logits, targets, backend=backend)
+    assert np.isfinite(K.sigmoid_bce(logits, np.eye(3, 2), backend=backend)[0])  # the bounds themselves
+
+
 @pytest.mark.parametrize("shape", [(1,), (17,), (13, 3), (300, 7)])
 def test_mse(backend, dtype, rng, shape):
     pred, target = _x(rng, shape, dtype), _x(rng, shape, dtype)
