@@ -435,10 +435,12 @@ def _rows2d(name: str, arr: Array) -> Array:
 
 def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0,
          out: Optional[Array] = None, backend: Optional[str] = None) -> Array:
-    """Return ``alpha * op(a) @ op(b) + beta * out``; op transposes when trans_* is true.
+    """Return ``alpha * op(a) @ op(b) + beta * out``: op(a) is ``a.T`` when trans_a is true,
+    else a (the same for b), so op(a) is [m, k] and op(b) [k, n].
 
-    a, b: 2-D float arrays of one dtype. ``out`` is read only when beta != 0 (then
-    it is required) and is overwritten with the result.
+    a, b: 2-D float arrays of one dtype (a transposed operand is read in place, not
+    copied). ``out`` [m, n] is read only when beta != 0 (then it is required) and is
+    overwritten with the result.
     """
     mod = backends.resolve(backend)
     a = _input("a", a, 2)
@@ -473,7 +475,7 @@ def dense_forward(x, w, b, activation: str, *, out: Optional[Array] = None, prea
     """Return ``act(x @ w + b)``; x is [n, in], w is [in, out], b is [out].
 
     preact: optional [n, out] buffer that receives the pre-activation z (needed by
-    dense_backward for gelu/gelu_tanh). param: leaky_relu slope / elu alpha.
+    dense_backward for gelu/gelu_tanh). param: see activation_forward.
     """
     mod = backends.resolve(backend)
     code, param = _activation(activation, param)
@@ -527,7 +529,8 @@ def dense_backward(dout, x, w, activation: str, *, y: Optional[Array] = None, z:
 
     y: the forward output (needed by every activation but identity and the gelus);
     z: the pre-activation (needed by gelu and gelu_tanh). dz: optional [n, out]
-    workspace; it may be ``dout`` itself, which is then overwritten.
+    workspace; it may be ``dout`` itself, which is then overwritten. param: as in
+    activation_forward (the forward's value).
     """
     mod = backends.resolve(backend)
     code, param = _activation(activation, param)
@@ -602,7 +605,11 @@ def _act_saved(code, y, x, shape, dtype, y_name, x_name):
 
 def activation_forward(x, activation: str, *, param: Optional[float] = None, out: Optional[Array] = None,
                        backend: Optional[str] = None) -> Array:
-    """Return ``act(x)`` elementwise (softmax: over the last axis). ``out`` may be ``x``."""
+    """Return ``act(x)`` elementwise (softmax: over the last axis). ``out`` may be ``x``.
+
+    param: leaky_relu's negative slope (default 0.01) or elu's alpha (default 1.0), a
+    number >= 0; the other activations ignore it.
+    """
     mod = backends.resolve(backend)
     code, param = _activation(activation, param)
     in_place = out is x  # before _input, which views a memmap as a new ndarray
@@ -621,6 +628,7 @@ def activation_backward(dy, activation: str, *, y: Optional[Array] = None, x: Op
     """Return ``dx = dy * act'(.)``; pass y (the forward output) or, for gelu/gelu_tanh, x.
 
     For softmax this is the row-wise Jacobian-vector product. ``out`` may be ``dy``.
+    param: as in activation_forward (the same value).
     """
     mod = backends.resolve(backend)
     code, param = _activation(activation, param)
@@ -806,9 +814,26 @@ def _update(name, backend, fn, params, args, nbuf):
     return params
 
 
+#: what every ``*_update`` below does besides its own rule (csrc/fastnn.h states it for the C)
+_UPDATE_COMMON_DOC = """
+    Every update, per element, in this order (each penalty skipped when its
+    coefficient is 0):
+
+    1. ``g' = grads + l2 * params`` (coupled L2, scikit-learn's alpha term);
+    2. ``params -= lr * weight_decay * params`` (decoupled decay, from the old params);
+    3. ``params += step(g')``, the optimizer's own rule above;
+    4. ``params = sign(params) * max(|params| - lr * l1, 0)`` (proximal L1: exact zeros).
+
+    params: a writeable C-contiguous float32/float64 array, updated in place and
+    returned; grads and the state buffers (updated in place too): its shape and dtype,
+    none overlapping another. lr, l2, l1, weight_decay: finite numbers >= 0.
+    backend: "numpy", "numba" or "c" (default: the fastest available).
+    """
+
+
 def sgd_update(params: Array, grads, *, lr: float, l2: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0,
                backend: Optional[str] = None) -> Array:
-    """In place: ``params -= lr * (grads + l2 * params)`` with optional decay and L1; returns params."""
+    """Plain gradient descent, in place: ``step(g') = -lr g'``."""
     grads, _ = _params(params, grads, ())
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
     return _update("sgd_update", backend, "sgd", params, (params, grads, lr, l2, l1, wd), 3)
@@ -817,7 +842,8 @@ def sgd_update(params: Array, grads, *, lr: float, l2: float = 0.0, l1: float = 
 def momentum_update(params: Array, grads, velocity: Array, *, lr: float, momentum: float = 0.9,
                     nesterov: bool = False, l2: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0,
                     backend: Optional[str] = None) -> Array:
-    """In place, as scikit-learn: ``v = momentum v - lr g'``; ``p += v`` (nesterov: ``p += momentum v - lr g'``)."""
+    """Momentum, in place, as scikit-learn: ``velocity = momentum velocity - lr g'``, then
+    ``step(g') = velocity`` (nesterov: ``momentum velocity - lr g'``). momentum in [0, 1]."""
     grads, (velocity,) = _params(params, grads, (("velocity", velocity),))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
     mu = check_real("momentum", momentum, _HP["momentum"])
@@ -834,7 +860,7 @@ def nesterov_update(params: Array, grads, velocity: Array, *, lr: float, momentu
 
 def adagrad_update(params: Array, grads, accum: Array, *, lr: float, eps: float = 1e-10, l2: float = 0.0,
                    l1: float = 0.0, weight_decay: float = 0.0, backend: Optional[str] = None) -> Array:
-    """In place: ``accum += g'^2``; ``p -= lr g' / (sqrt(accum) + eps)`` (Duchi et al.)."""
+    """AdaGrad (Duchi et al.), in place: ``accum += g'^2``; ``step(g') = -lr g' / (sqrt(accum) + eps)``."""
     grads, (accum,) = _params(params, grads, (("accum", accum),))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
     eps = check_real("eps", eps, _HP["eps"])
@@ -844,7 +870,8 @@ def adagrad_update(params: Array, grads, accum: Array, *, lr: float, eps: float 
 def rmsprop_update(params: Array, grads, sq: Array, *, lr: float, rho: float = 0.9, eps: float = 1e-8,
                    l2: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0,
                    backend: Optional[str] = None) -> Array:
-    """In place: ``sq = rho sq + (1 - rho) g'^2``; ``p -= lr g' / (sqrt(sq) + eps)`` (Hinton)."""
+    """RMSprop (Hinton), in place: ``sq = rho sq + (1 - rho) g'^2``;
+    ``step(g') = -lr g' / (sqrt(sq) + eps)``."""
     grads, (sq,) = _params(params, grads, (("sq", sq),))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
     rho = check_real("rho", rho, _HP["rho"])
@@ -855,10 +882,10 @@ def rmsprop_update(params: Array, grads, sq: Array, *, lr: float, rho: float = 0
 def adam_update(params: Array, grads, m: Array, v: Array, *, lr: float, step: int, beta1: float = 0.9,
                 beta2: float = 0.999, eps: float = 1e-8, l2: float = 0.0, l1: float = 0.0,
                 weight_decay: float = 0.0, backend: Optional[str] = None) -> Array:
-    """In place Adam, Kingma & Ba's efficient form (as scikit-learn); ``step`` >= 1 counts updates.
-
-    ``lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)``; ``p -= lr_t m / (sqrt(v) + eps)``.
-    weight_decay != 0 makes it AdamW (decoupled: ``p -= lr wd p``).
+    """Adam in place, Kingma & Ba's efficient form (as scikit-learn): ``m = beta1 m + (1 -
+    beta1) g'``, ``v = beta2 v + (1 - beta2) g'^2``, ``lr_t = lr sqrt(1 - beta2^t) / (1 -
+    beta1^t)``, ``step(g') = -lr_t m / (sqrt(v) + eps)``. ``step`` (t) >= 1 counts the
+    updates, this one included. weight_decay != 0 makes it AdamW (see adamw_update).
     """
     grads, (m, v) = _params(params, grads, (("m", m), ("v", v)))
     lr, l2, l1, wd = _penalties(lr, l2, l1, weight_decay)
@@ -880,9 +907,15 @@ def _step(step) -> int:
 def adamw_update(params: Array, grads, m: Array, v: Array, *, lr: float, step: int, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.01, l2: float = 0.0,
                  l1: float = 0.0, backend: Optional[str] = None) -> Array:
-    """AdamW (Loshchilov & Hutter): Adam with decoupled weight decay, default 0.01."""
+    """AdamW (Loshchilov & Hutter): adam_update with decoupled weight decay, by default 0.01
+    (step 2 below: ``params -= lr * weight_decay * params`` before Adam's step)."""
     return adam_update(params, grads, m, v, lr=lr, step=step, beta1=beta1, beta2=beta2, eps=eps, l2=l2, l1=l1,
                        weight_decay=weight_decay, backend=backend)
+
+
+for _fn in (sgd_update, momentum_update, nesterov_update, adagrad_update, rmsprop_update, adam_update,
+            adamw_update):
+    _fn.__doc__ = (_fn.__doc__ or "").rstrip() + "\n" + _UPDATE_COMMON_DOC
 
 
 # ----------------------------------------------------------------------- dropout
@@ -1140,8 +1173,9 @@ def train_epoch(params: Array, grads: Array, state: Array, X, y, perm, *, sizes,
     """Train an MLP for one epoch of mini-batches, in place; return the epoch's mean loss.
 
     The network has ``len(sizes) - 1`` dense layers; hidden layers use
-    ``activation``, the output layer is linear and ``loss`` applies softmax
-    ("softmax_xent"), sigmoid ("sigmoid_bce") or nothing ("mse").
+    ``activation`` (with ``param``, as in activation_forward), the output layer is
+    linear and ``loss`` applies softmax ("softmax_xent"), sigmoid ("sigmoid_bce") or
+    nothing ("mse").
 
     params, grads: 1-D float arrays in the flat layout (all weights W_l [d_l, d_{l+1}]
     in C order, then all biases); params is updated in place, grads is workspace.
@@ -1327,8 +1361,8 @@ def mlp_forward(params: Array, X, *, sizes, activation: str, param: Optional[flo
                 out: Optional[Array] = None, backend: Optional[str] = None) -> Array:
     """The logits of train_epoch's network for every row of a dense X: out [n, sizes[-1]].
 
-    ``h = X``, then ``h = activation(h @ W_l + b_l)`` for each hidden layer and
-    ``h @ W_L + b_L`` for the output layer (linear: apply softmax or the sigmoid to
+    ``h = X``, then ``h = activation(h @ W_l + b_l)`` for each hidden layer (param: as
+    in activation_forward) and ``h @ W_L + b_L`` for the output layer (linear: apply softmax or the sigmoid to
     the result for probabilities), with params in train_epoch's flat layout. The same
     values, row by row, as one dense_forward a layer; the C backend takes the rows in
     chunks of up to 512 through all the layers in one call (their hidden outputs stay
