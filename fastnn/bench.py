@@ -917,6 +917,32 @@ def machine_info(threads: int) -> Dict[str, Any]:
     return info
 
 
+#: a 1-minute load average above this, before the run (fastnn's threads not started yet) or
+#: above the run's threads after it, means other processes shared the cores
+BUSY_LOAD = 0.5
+
+
+def busy_note(threads: int, before: Optional[float], after: Optional[float]) -> Optional[str]:
+    """A warning line when the load averages (os.getloadavg's 1-minute figure, None where the OS
+    has none) say other processes ran beside the benchmark, else None. Ratios are measured side
+    by side and suffer less than absolute times, but on a shared core both are noise."""
+    if before is not None and before > BUSY_LOAD:
+        return (f"note: the load average was {before:.2f} before the run: other processes are using the "
+                "cores, so these timings are noisy; rerun on an idle machine")
+    if after is not None and after > threads + BUSY_LOAD:
+        return (f"note: the load average reached {after:.2f} with {threads} benchmark thread(s): other "
+                "processes ran meanwhile, so these timings are noisy; rerun on an idle machine")
+    return None
+
+
+def load_average() -> Optional[float]:
+    """The 1-minute load average, or None where the OS does not report one."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -1024,6 +1050,7 @@ def run(args: argparse.Namespace) -> int:
     if args.peers:
         _torch()  # import before limiting threads, so its runtime obeys the limit too
     results: List[Result] = []
+    load_before = load_average()
     with thread_limit(threads):
         info = machine_info(threads)
         print(f"fastnn bench: {info['cpu']}, {threads} thread(s); fastnn {info['fastnn']} backends "
@@ -1037,6 +1064,10 @@ def run(args: argparse.Namespace) -> int:
             results.append(res)
             print()
             print(res.text(), flush=True)
+    info["load_average"] = {"before": load_before, "after": load_average()}
+    note = busy_note(threads, load_before, info["load_average"]["after"])
+    if note:
+        print(f"\n{note}", file=sys.stderr)
     if args.json:
         _write_json(args.json, {"machine": info, "peak": peak, "threads": threads,
                                 "suites": {r.suite: {"rows": r.rows, "summary": r.summary, "notes": r.notes}

@@ -279,3 +279,14 @@ def test_dense_case_torch_writes_a_preallocated_output():
     first, second = funcs["torch"](), funcs["torch"]()
     assert first.data_ptr() == second.data_ptr()  # one output buffer, as fastnn's columns
     np.testing.assert_allclose(second.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_busy_machine_is_reported(tiny, monkeypatch, capsys, tmp_path):
+    loads = iter([(1.7, 0, 0), (0.9, 0, 0)])  # before the run, after it
+    monkeypatch.setattr(bench.os, "getloadavg", lambda: next(loads))
+    out = tmp_path / "b.json"
+    assert main(["bench", "gemm", *FAST, "--no-peers", "--json", str(out)]) == 0
+    assert "load average was 1.70 before the run" in capsys.readouterr().err
+    assert json.loads(out.read_text())["machine"]["load_average"] == {"before": 1.7, "after": 0.9}
+    assert bench.busy_note(1, 0.1, 2.0).startswith("note: the load average reached 2.00 with 1")
+    assert bench.busy_note(2, 0.1, 2.0) is None and bench.busy_note(1, None, None) is None
