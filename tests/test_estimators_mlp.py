@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import re
 import warnings
 
 import joblib
@@ -681,7 +682,9 @@ def test_large_sparse_input_trains_sparse_like_scikit_learn(monkeypatch, params)
         monkeypatch.setattr(sp.csr_matrix, "toarray", no_densify)
         clf = MLPClassifier(**common).fit(Xs, y)
         reg = MLPRegressor(**common).fit(Xs, X[:, 10])
-        f32 = MLPClassifier(dtype=np.float32, dropout=0.1, **common).fit(Xs, y)
+        # (dropout: stochastic solvers only, L-BFGS refuses it)
+        f32 = MLPClassifier(dtype=np.float32, dropout=0.0 if params["solver"] == "lbfgs" else 0.1,
+                            **common).fit(Xs, y)
     assert _rel(clf.coefs_, ref.coefs_) < PARITY_RTOL
     assert _rel(reg.coefs_, ref_r.coefs_) < PARITY_RTOL
     assert clf.n_iter_ == ref.n_iter_ and reg.n_iter_ == ref_r.n_iter_
@@ -1354,3 +1357,177 @@ def test_early_stopping_r2_is_r2_score(dtypes, outputs, weighted):
         got = _scores.r2_uniform(y, y_pred, sw)
         assert isinstance(got, float)
         assert got == r2_score(y, y_pred, sample_weight=sw)
+
+
+# ---------------------------------------------------------------- review defects
+
+
+@pytest.mark.parametrize("labels", ["ints", "list", "strings", "binary"])
+def test_warm_start_partial_fit_refuses_a_batch_missing_classes_like_sklearn(labels, monkeypatch):
+    """With warm_start, scikit-learn's partial_fit refuses a batch whose classes are not
+    all of classes_; the ndarray fast path trained on it. Every input type now raises
+    scikit-learn's error, and a batch with every class still skips the checks."""
+    from fastnn.estimators import mlp as fmlp
+
+    X, y = _digits(120)
+    y = {"ints": y, "list": y, "strings": _NAMES[y], "binary": (y > 4).astype(int)}[labels]
+    params = dict(hidden_layer_sizes=(8,), warm_start=True, random_state=0)
+    f, s = (c(**params).partial_fit(X[:60], y[:60], classes=np.unique(y)) for c in (MLPClassifier, skn.MLPClassifier))
+    part = y != y[0]  # every class but one
+    Xb, yb = X[part][:20], y[part][:20]
+    if labels == "list":
+        Xb, yb = Xb.tolist(), yb.tolist()
+    with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same classes"):
+        s.partial_fit(Xb, yb)
+    _same_error(f, s, Xb, yb)
+    calls = []
+    real = fmlp.validate_data
+    monkeypatch.setattr(fmlp, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for est in (f, s):  # a batch holding every class trains, on the fast path, as scikit-learn's
+        est.partial_fit(X[60:], y[60:])
+    assert calls == [] or labels == "list"
+    _assert_same_fit(f, s)
+    # without warm_start, a batch of known classes needs none of the others (scikit-learn too)
+    g = MLPClassifier(hidden_layer_sizes=(8,), random_state=0).partial_fit(X[:60], y[:60], classes=np.unique(y))
+    g.partial_fit(X[part][:20], y[part][:20])
+    assert g.t_ == 80
+
+
+@pytest.mark.parametrize("make", [MLPClassifier, MLPRegressor])
+def test_predicting_text_raises_like_sklearn_and_fitting_text_parses_it(make):
+    """scikit-learn predicts with dtype="numeric", which refuses strings and bytes (fastnn
+    parsed them); its fit and partial_fit convert them to floats, as fastnn's do."""
+    X, y = _digits(100)
+    ref = {MLPClassifier: skn.MLPClassifier, MLPRegressor: skn.MLPRegressor}[make]
+    f, s = _both(make, ref, X, y, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    methods = ["predict", "score"] + (["predict_proba", "predict_log_proba"] if make is MLPClassifier else [])
+    for text in (X.astype(str), X.astype(str).tolist(), X.astype(bytes)):
+        for name in methods:
+            args = (text, y) if name == "score" else (text,)
+            for est in (s, f):
+                with pytest.raises(ValueError, match="dtype='numeric' is not compatible with arrays of bytes/strings"):
+                    getattr(est, name)(*args)
+    text_f, text_s = _both(make, ref, X.astype(str), y, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    _assert_same_fit(text_f, f, rtol=0)  # fit parsed the text: the same numbers
+    _assert_same_fit(text_f, text_s)
+    # an object array of numbers-as-text is converted by scikit-learn's predict: fastnn too
+    np.testing.assert_allclose(f.predict(X.astype(str).astype(object)), s.predict(X.astype(str).astype(object)),
+                               rtol=1e-7)
+
+
+@pytest.mark.parametrize("make", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("extra", [{"dropout": 0.9}, {"weight_decay": 0.1}])
+def test_stochastic_only_extras_are_refused_with_lbfgs(make, extra):
+    """dropout and weight_decay left an L-BFGS fit unchanged (the same loss_ as without):
+    now a ValueError naming the parameter and the solver, on fit and on the regressor's
+    partial_fit (a full L-BFGS fit, as scikit-learn's)."""
+    X, y = _digits(100)
+    name, value = next(iter(extra.items()))
+    est = make(solver="lbfgs", max_iter=3, **extra)
+    with pytest.raises(ValueError, match=rf"{name}={value} is not supported with solver='lbfgs'.*solver='adam"):
+        est.fit(X, y)
+    assert not hasattr(est, "coefs_")
+    if make is MLPRegressor:
+        with pytest.raises(ValueError, match=rf"{name}={value} is not supported with solver='lbfgs'"):
+            est.partial_fit(X, y)
+    # their "off" values are fine with lbfgs, and every stochastic solver applies them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        make(solver="lbfgs", max_iter=3, dropout=0.0, weight_decay=0.0).fit(X, y)
+        for solver in ("sgd", "adam", "adamw", "rmsprop", "adagrad"):
+            kw = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=3, random_state=0)
+            assert make(**kw, **extra).fit(X, y).loss_ != make(**kw).fit(X, y).loss_, solver
+
+
+def test_the_other_extras_reach_lbfgs():
+    """The extras that do apply to L-BFGS are not ignored there: activation, dtype and
+    backend (every kernel call runs on it)."""
+    from fastnn import kernels as K
+
+    X, y = _digits(100)
+    kw = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        base = MLPClassifier(**kw).fit(X, y)
+        assert MLPClassifier(activation="gelu", **kw).fit(X, y).loss_ != base.loss_
+        assert MLPClassifier(dtype=np.float32, **kw).fit(X, y).coefs_[0].dtype == np.float32
+        seen = []
+        real = K._run
+        K._run = lambda name, mod, *a, **k: seen.append(mod.NAME) or real(name, mod, *a, **k)
+        try:
+            MLPClassifier(backend="numpy", **kw).fit(X, y).predict(X)
+        finally:
+            K._run = real
+    assert seen and set(seen) == {"numpy"}
+
+
+@pytest.mark.parametrize("ctor", [sp.csr_array, sp.csr_matrix, sp.csc_matrix, sp.coo_array])
+def test_regressor_sparse_multioutput_y(ctor):
+    """A sparse y of several outputs: scikit-learn fits a sparse array (fastnn failed with
+    "got dtype object"); both now train on its values. scikit-learn fails on a spmatrix
+    (np.matrix ** 2 in its loss is a matrix power: LinAlgError); fastnn trains on it as on
+    the array. A sparse single column is scikit-learn's TypeError in both."""
+    X, y = _digits(150)
+    Y = np.c_[X[:, 10] * (y > 4), y == 3].astype(float)
+    params = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        f = MLPRegressor(**params).fit(X, ctor(Y))
+        dense = MLPRegressor(**params).fit(X, Y)
+        if ctor in (sp.csr_array, sp.coo_array):
+            _assert_same_fit(f, skn.MLPRegressor(**params).fit(X, ctor(Y)))
+        else:
+            with pytest.raises(np.linalg.LinAlgError):
+                skn.MLPRegressor(**params).fit(X, ctor(Y))
+    _assert_same_fit(f, dense, rtol=0)
+    pf = MLPRegressor(**params).partial_fit(X, ctor(Y)).partial_fit(X, ctor(Y))
+    assert pf.t_ == 2 * len(X) and pf.n_outputs_ == 2
+    for est in (MLPRegressor(**params), skn.MLPRegressor(**params)):
+        with pytest.raises(TypeError, match="Sparse data was passed for y, but dense data is required"):
+            est.fit(X, ctor(Y[:, :1]))
+
+
+@pytest.mark.parametrize("sizes", [(5.0,), (8, 5.5), ("5",), (True,), np.array([4.0, 2.0])])
+def test_hidden_layer_sizes_of_non_integers_are_named(sizes):
+    """scikit-learn fails on (5.0,) with "'float' object cannot be interpreted as an
+    integer" (it does not take 5.0 as 5); fastnn's message named neither the parameter
+    nor the value ("got '36.0'"). Same exception type, a message that names both."""
+    X, y = _digits(60)
+    bad = next(v for v in list(sizes) if not isinstance(v, (int, np.integer)) or isinstance(v, bool))
+    with pytest.raises(TypeError, match=r"hidden_layer_sizes must hold integers .*got " + re.escape(repr(bad))):
+        MLPClassifier(hidden_layer_sizes=sizes, max_iter=1).fit(X, y)
+    if isinstance(sizes, tuple) and sizes == (5.0,):
+        with pytest.raises(TypeError):
+            skn.MLPClassifier(hidden_layer_sizes=sizes, max_iter=1).fit(X, y)
+    # integers of any kind still work
+    est = MLPRegressor(hidden_layer_sizes=(np.int64(3), 2), max_iter=2, solver="sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert [w.shape[1] for w in est.fit(X, y).coefs_] == [3, 2, 1]
+
+
+@pytest.mark.parametrize("make", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("params", [dict(solver="adam"), dict(solver="sgd", early_stopping=True),
+                                    dict(solver="lbfgs"), dict(solver="adam", dtype_in="float32")],
+                         ids=["adam", "sgd-early-stopping", "lbfgs", "float32"])
+def test_loss_attribute_types_are_sklearns(make, params):
+    """loss_, best_loss_ and loss_curve_'s entries are np.float64 in scikit-learn (float32
+    X too), validation_scores_'s entries and best_validation_score_ Python floats."""
+    X, y = _digits(150)
+    params = dict(params)
+    X = X.astype(params.pop("dtype_in", "float64"))
+    ref = {MLPClassifier: skn.MLPClassifier, MLPRegressor: skn.MLPRegressor}[make]
+    f, s = _both(make, ref, X, y, hidden_layer_sizes=(8,), max_iter=4, random_state=0, **params)
+
+    def types(est):
+        return {name: type(getattr(est, name, None)) for name in ("loss_", "best_loss_", "best_validation_score_")} | {
+            name + "[i]": {type(v) for v in (getattr(est, name, None) or [])}
+            for name in ("loss_curve_", "validation_scores_")}
+
+    assert types(f) == types(s)
+    assert type(f.loss_) is np.float64
+    if params["solver"] != "lbfgs":
+        assert {type(v) for v in f.loss_curve_} == {np.float64}
+    if params["solver"] == "adam":
+        f.partial_fit(X[:20], y[:20])
+        assert type(f.loss_) is np.float64

@@ -11,6 +11,22 @@ from ..kernels import finite_as
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+#: scikit-learn's check_array(dtype="numeric") message for text, word for word
+_TEXT_MESSAGE = ("dtype='numeric' is not compatible with arrays of bytes/strings."
+                 "Convert your data to numeric values explicitly instead.")
+
+
+def refuse_text(X) -> None:
+    """scikit-learn's ValueError for an array (or list) of strings or bytes where it checks
+    with dtype="numeric" (every predict, LinearRegression.fit): a float dtype list there
+    would parse the text as numbers instead."""
+    kind = getattr(getattr(X, "dtype", None), "kind", None)
+    if kind is None and isinstance(X, (list, tuple)):
+        kind = np.asarray(X).dtype.kind
+    if kind in ("S", "U"):
+        raise ValueError(_TEXT_MESSAGE)
+
+
 def validated_rows(est, X) -> Optional[np.ndarray]:
     """X when it is already what ``validate_data(est, X, reset=False)`` returns, else None.
 

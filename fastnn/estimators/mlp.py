@@ -42,10 +42,15 @@ the stop and the schedules agree even where probabilities saturate
 1 - p ~ 1e-15: 1e-15).
 
 Extras (defaults keep scikit-learn's behaviour): ``activation`` also accepts
-gelu / elu / softplus / leaky_relu; ``solver`` also adamw / rmsprop (rho 0.9) /
-adagrad (they use ``learning_rate`` schedules like sgd, adamw like adam);
-``dropout`` (inverted, on every hidden layer); ``weight_decay`` (decoupled,
-weights only; None means 0.01 for adamw and 0 otherwise); ``dtype`` (train in
+gelu / elu / softplus / leaky_relu (every solver); ``solver`` also adamw / rmsprop
+(rho 0.9) / adagrad. As scikit-learn's solvers, each reads its own parameters:
+adamw beta_1, beta_2 and epsilon, without a ``learning_rate`` schedule (as adam);
+rmsprop and adagrad epsilon and the ``learning_rate`` schedule (as sgd), not
+momentum. ``dropout`` (inverted, on every hidden layer) and ``weight_decay``
+(decoupled, weights only; None means 0.01 for adamw and 0 otherwise) are for the
+stochastic solvers: with solver="lbfgs" a non-zero value raises a ValueError (L-BFGS
+has no random masks, and no update step for a decoupled decay: its L2 penalty is
+``alpha``). ``dtype`` (train in
 float32 on float64 input; values beyond float32's range are refused, not made
 infinite); ``backend`` and ``n_threads`` for the kernels
 (None: fastnn's current setting; -1: every usable core, as scikit-learn's n_jobs).
@@ -83,10 +88,11 @@ weights sum to 0 raises a ValueError where scikit-learn would train NaNs.
 Small calls cost little: ``predict`` / ``predict_proba`` on an already-valid
 input (a finite float ndarray of the fitted width, no feature names to compare)
 and ``partial_fit`` on such X with labels the model knows (integers; strings when
-its classes are strings; a 0/1 integer or bool indicator matrix of its width for
-multilabel) or finite numeric targets, and float sample weights, skip
-scikit-learn's input checks (60-900 us a call, more than a small batch's work);
-any other input takes them, so errors and warnings are scikit-learn's.
+its classes are strings; with warm_start, every class among them; a 0/1 integer or
+bool indicator matrix of its width for multilabel) or finite numeric targets, and
+float sample weights, skip scikit-learn's input checks (60-900 us a call, more than
+a small batch's work); any other input takes them, so errors and warnings are
+scikit-learn's.
 After a fit, ``coefs_`` and ``intercepts_`` are views into the one flat vector the
 kernels train: ``partial_fit`` and warm-start fits update them in place, as
 scikit-learn's optimizer updates its arrays (a layer the user replaced is
@@ -119,7 +125,7 @@ from ..threads import one_blas_thread
 from . import _mlp_core as core
 from . import _scores
 from ._lbfgs_compat import _check_optimize_result, _get_additional_lbfgs_options_dict
-from ._validation import as_training_dtype, validated_rows, validated_weights
+from ._validation import as_training_dtype, refuse_text, validated_rows, validated_weights
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -336,8 +342,14 @@ class _BaseMLP(BaseEstimator):
         if not hasattr(hidden, "__iter__"):
             hidden = [hidden]
         hidden = list(hidden)
+        # scikit-learn fails on a float size with a TypeError naming neither (5.0 included)
+        bad = [h for h in hidden if isinstance(h, bool) or not isinstance(h, Integral)]
+        if bad:
+            raise TypeError(f"hidden_layer_sizes must hold integers (units per hidden layer), got {bad[0]!r} "
+                            f"in hidden_layer_sizes={self.hidden_layer_sizes!r}")
         if np.any(np.array(hidden) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
+        self._check_stochastic_extras()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = self._train_dtype(X.dtype) if first_pass else np.dtype(self.coefs_[0].dtype)
@@ -391,6 +403,21 @@ class _BaseMLP(BaseEstimator):
             )
         return self
 
+    def _check_stochastic_extras(self):
+        """A ValueError for the extras only the stochastic solvers apply, rather than
+        ignoring them: L-BFGS minimises the deterministic loss, with no random masks
+        (dropout) and no optimizer step for a decoupled decay to shrink the weights in
+        (weight_decay; a penalty added to the loss would be coupled L2, which is alpha)."""
+        if self.solver != "lbfgs":
+            return
+        if self.dropout:
+            raise ValueError(f"dropout={self.dropout!r} is not supported with solver='lbfgs'; use solver='adam' "
+                             "or 'sgd' (or another stochastic solver), or dropout=0")
+        if self.weight_decay:
+            raise ValueError(f"weight_decay={self.weight_decay!r} is not supported with solver='lbfgs' (decoupled "
+                             "decay needs an optimizer step; alpha is the L2 penalty L-BFGS applies); use "
+                             "solver='adamw', 'adam' or 'sgd', or weight_decay=None")
+
     def _fit_lbfgs(self, X, Y, sample_weight):
         # a new vector, as scikit-learn's L-BFGS packs one: scipy's trial points are
         # evaluated in it, never in arrays the user may hold from before the fit
@@ -427,7 +454,7 @@ class _BaseMLP(BaseEstimator):
                          **_get_additional_lbfgs_options_dict("iprint", iprint)},
             )
         self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
-        self.loss_ = res.fun
+        self.loss_ = np.float64(res.fun)  # scikit-learn's type
         # scipy evaluates fun in x0's dtype but iterates in float64: on float32 X,
         # scikit-learn's coefs_ are that float64 iterate (so are its predictions); the
         # dtype extra keeps the dtype it asked for
@@ -544,7 +571,7 @@ class _BaseMLP(BaseEstimator):
                     loss = core.python_epoch(net, hyper, opt, flat, X, Y, rows, batch_size, float(self.alpha),
                                              sample_weight, dropout, seed)
                 self.n_iter_ += 1
-                self.loss_ = loss
+                self.loss_ = np.float64(loss)  # scikit-learn's type, in loss_curve_ and best_loss_ too
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
@@ -653,6 +680,9 @@ class _BaseMLP(BaseEstimator):
 
     def _forward_pass_fast(self, X, check_input=True):
         if check_input and validated_rows(self, X) is None:
+            # scikit-learn predicts with dtype="numeric", which refuses text that the
+            # float dtypes below would parse (fit and partial_fit do parse it, as there)
+            refuse_text(X)
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                               dtype=(np.float64, np.float32))
         dtype = self.coefs_[0].dtype
@@ -701,6 +731,14 @@ def _label_indicators(y, classes):
     return onehot
 
 
+def _every_class(Y):
+    """Whether the indicators of _label_indicators hold every class: with warm_start,
+    scikit-learn refuses a batch without one (count_nonzero: ~1 us on 32 rows)."""
+    if Y.shape[1] == 1:  # binary: one column, True for classes_[1]
+        return 0 < np.count_nonzero(Y) < len(Y)
+    return np.count_nonzero(Y.any(axis=0)) == Y.shape[1]
+
+
 def _integer_labels_binarized(y):
     """(LabelBinarizer().fit(y), its transform(y).astype(bool)) for validated 1-D
     integer labels of at least two classes, made directly: scikit-learn's
@@ -726,6 +764,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ``sklearn.neural_network.MLPClassifier`` (1.9), plus the fastnn extras
     ``dropout``, ``weight_decay``, ``dtype``, ``backend`` and ``n_threads``, and the
     extra activations / solvers described in :mod:`fastnn.estimators.mlp`.
+    ``dropout`` and ``weight_decay`` apply to the stochastic solvers only: a non-zero
+    value with ``solver="lbfgs"`` raises a ValueError instead of being ignored.
 
     Attributes
     ----------
@@ -834,8 +874,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _validated_batch(self, X, y):
         """partial_fit's (X, label indicators) without scikit-learn's checks (see
         _validation.validated_rows) for labels the model knows: integers, or strings
-        when classes_ are strings; for a multilabel model, a 0/1 indicator matrix of
-        its width. None otherwise: scikit-learn's checks then raise its errors."""
+        when classes_ are strings (with warm_start, every class among them); for a
+        multilabel model, a 0/1 indicator matrix of its width. None otherwise:
+        scikit-learn's checks then raise its errors."""
         if validated_rows(self, X) is None or type(y) is not np.ndarray or y.shape[:1] != X.shape[:1]:
             return None
         classes, lb = self.classes_, self._label_binarizer
@@ -851,7 +892,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 or kinds not in ("ii", "iu", "ui", "uu", "UU")):
             return None
         Y = _label_indicators(y, classes)
-        return None if Y is None else (X, Y)
+        if Y is None:
+            return None
+        if self.warm_start and not _every_class(Y):
+            return None  # scikit-learn's path raises its warm_start error
+        return X, Y
 
     def predict(self, X):
         """Predict class labels (or label-indicator rows for multilabel targets)."""
@@ -913,7 +958,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     ``loss`` is "squared_error" (identity output) or "poisson" (exp output), as
     scikit-learn 1.9. The other parameters and the fitted attributes are as in
-    :class:`MLPClassifier`.
+    :class:`MLPClassifier` (``dropout`` and ``weight_decay``: stochastic solvers only).
     """
 
     _parameter_constraints: dict = {
@@ -1007,7 +1052,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y.dtype.kind in "SUV":  # float() would parse "1.5": regression targets must be numbers
             raise ValueError(f"y must hold numbers for a regressor, got dtype {y.dtype}")
         if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+            y = column_or_1d(y, warn=True)  # a sparse column: scikit-learn's TypeError
+        if sp.issparse(y):
+            # multi-output sparse y: scikit-learn trains on its values (a csr_matrix fails
+            # there, in np.matrix arithmetic); the native epoch takes dense targets
+            y = y.toarray()
         return X, y
 
     def _validated_batch(self, X, y):
