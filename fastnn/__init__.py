@@ -5,8 +5,7 @@ at run time), a Numba backend, or the NumPy reference that states their math.
 ``fastnn.MLP`` and ``fastnn.train`` build models on them; ``fastnn.estimators``
 (imported on first use) holds the scikit-learn drop-ins.
 """
-from __future__ import annotations
-
+# (no `from __future__ import annotations` here: it would be exported as fastnn.annotations)
 __version__ = "0.1.0"
 
 from . import datasets, io, kernels, nn, train

@@ -21,6 +21,19 @@ COMMANDS = {
 }
 
 
+def threads_option(n, command: str) -> int:
+    """A subcommand's --threads value, checked (a ValueError naming the option); more than the
+    usable cores is kept (the user asked for it) with a one-line warning on stderr."""
+    from .threads import check_num_threads, usable_cores
+
+    n = check_num_threads(n, "--threads")
+    cores = usable_cores()
+    if n > cores:
+        print(f"fastnn {command}: warning: --threads {n}, but only {cores} core{'s' * (cores != 1)} "
+              "usable here; threads beyond that share cores and usually run slower", file=sys.stderr)
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     # the docstring's first line, without its reStructuredText ``literal`` marks (noise in a terminal)
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.splitlines()[0].replace("``", ""))

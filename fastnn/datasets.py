@@ -14,7 +14,7 @@ from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-__all__ = ["EMBEDDED", "load_embedded", "load_file", "train_test"]
+__all__ = ["EMBEDDED", "is_regression", "load_embedded", "load_file", "train_test"]
 
 
 def _digits():
@@ -70,6 +70,15 @@ def load_embedded(name: str, dtype=np.float32) -> Tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(X, dtype=dtype), y
 
 
+def is_regression(data: str, y: np.ndarray) -> bool:
+    """Is `y`, the target of `data` (an embedded set's name or a file's path), a quantity to
+    regress on rather than class labels? An embedded set's task; else a float target, as
+    load_file returns integral numbers as int64 labels and others as float64."""
+    if data in EMBEDDED:
+        return EMBEDDED[data][1] == "regression"
+    return np.asarray(y).dtype.kind == "f"
+
+
 def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None] = None, dtype=np.float32,
               delimiter: Optional[str] = None, *, has_target: bool = True, n_features: Optional[int] = None,
               return_names: bool = False) -> tuple:
@@ -83,14 +92,19 @@ def load_file(path: Union[str, "os.PathLike[str]"], target: Union[int, str, None
       The target column may hold numbers or class names (text labels).
       ``target``: column index or name (None: the last column). A cell that is
       not a finite number (a missing value: empty, NA or nan; inf; text in a
-      feature column) is a ValueError naming its line and column.
+      feature column) is a ValueError naming its line and column. Lines starting with
+      ``#`` are comments, skipped anywhere (above the header too); a ``#`` later in a
+      line is part of its cell.
     * NPY: a 2-D array; ``target`` is a column index.
-    * NPZ: arrays ``X`` and ``y`` (then ``target`` must be None), or one 2-D array split as NPY.
+    * NPZ: arrays ``X`` and ``y`` (then ``target`` must be None; y as stored), or one 2-D array
+      split as NPY. NPY / NPZ arrays must hold real numbers (bool, int, float; an NPZ's ``y`` may
+      hold text labels): text or complex numbers are a ValueError naming the file.
     * svmlight / LIBSVM (``.svm``, ``.svmlight``, ``.libsvm``: ``label index:value ...``
       per line, the format of most text-classification sets): X comes back as a
       scipy.sparse CSR matrix, which ``fastnn.MLP`` trains on sparse; the label is the target.
 
-    Integral numeric targets come back as int64 (class labels), others as float64.
+    Integral numeric targets of a CSV / NPY / svmlight file come back as int64 (class labels), others
+    as float64.
 
     ``has_target=False``: every column of a CSV / NPY (or of an NPZ's single array) is a
     feature and y is None (data to predict on); an NPZ's ``y`` and an svmlight file's
@@ -121,13 +135,14 @@ def _load_file(path, target, dtype, delimiter, has_target, n_features):
                 if target is not None:  # it would be ignored: y is the target
                     raise ValueError(f"{path}: holds arrays 'X' and 'y' (y is the target), so a target column "
                                      f"({target!r}) does not apply")
-                return _features(z["X"], dtype, path), z["y"], None
+                X, y = _real(z["X"], path, "array 'X'"), _real(z["y"], path, "array 'y'", labels=True)
+                return _features(X, dtype, path), y, None
             if len(z.files) != 1:
                 raise ValueError(f"{path}: an .npz needs arrays 'X' and 'y' (or a single 2-D array), has {z.files}")
-            data = z[z.files[0]]
+            data = _real(z[z.files[0]], path, f"array {z.files[0]!r}")
         header = None
     elif ext == ".npy":
-        data = _np_load(path, ext)
+        data = _real(_np_load(path, ext), path, "the array")
         header = None
     else:
         try:
@@ -207,7 +222,23 @@ def _features(X: np.ndarray, dtype, path) -> np.ndarray:
 
 
 def _labels_if_integral(y: np.ndarray) -> np.ndarray:
-    return y.astype(np.int64) if np.all(np.mod(y, 1) == 0) else y
+    """Integral numbers as int64 (class labels); other numbers and text labels as they are."""
+    return y.astype(np.int64) if y.dtype.kind in "biuf" and np.all(np.mod(y, 1) == 0) else y
+
+
+#: what an array of each non-real dtype kind holds, for the error that refuses it
+_KINDS = {"U": "text", "S": "bytes", "c": "complex numbers", "O": "Python objects", "M": "dates", "m": "time spans",
+          "V": "records"}
+
+
+def _real(a: np.ndarray, path, what: str, labels: bool = False) -> np.ndarray:
+    """`a` if it holds real numbers (bool, int, float; `labels`: or text class names), else a
+    ValueError naming the file: text failed later with NumPy's "could not convert string to
+    float", naming no file, and complex numbers silently lost their imaginary parts."""
+    if a.dtype.kind in "biuf" or (labels and a.dtype.kind in "US"):
+        return a
+    expected = "real numbers or text labels" if labels else "real numbers"
+    raise ValueError(f"{path}: {what} holds {_KINDS.get(a.dtype.kind, 'values')} ({a.dtype}); expected {expected}")
 
 
 # "utf-8-sig" reads UTF-8 and drops a byte-order mark (Excel's "CSV UTF-8" starts with one), which
@@ -216,10 +247,23 @@ def _labels_if_integral(y: np.ndarray) -> np.ndarray:
 _ENCODING = "utf-8-sig"
 
 
+def _is_row(line: str) -> bool:
+    """Is this CSV line a row (the header or data), not blank or a comment? A comment has '#'
+    first (exports and np.savetxt's header= write them), anywhere in the file; a row whose first
+    cell is a spreadsheet's missing value (#N/A, #NA) is data."""
+    text = line.strip()
+    return bool(text) and (not text.startswith("#") or text.startswith(("#N/A", "#NA")))
+
+
+def _rows(f):
+    """The lines of a CSV file that are rows."""
+    return (line for line in f if _is_row(line))
+
+
 def _load_csv(path, target, dtype, delimiter, has_target=True):
     with open(path, encoding=_ENCODING) as f:
-        first = f.readline()
-        second = next((line for line in f if line.strip()), "")
+        rows = _rows(f)
+        first, second = next(rows, ""), next(rows, "")
     if delimiter is None:
         # a tab is a TSV's delimiter: split on whitespace, its names and labels with spaces
         # ("sepal length", "Iris setosa") became extra columns
@@ -245,8 +289,11 @@ def _load_csv(path, target, dtype, delimiter, has_target=True):
     try:  # the fast path: an all-numeric table
         with warnings.catch_warnings():  # an empty table is reported below, as the error it is
             warnings.filterwarnings("ignore", "loadtxt: input contained no data")
-            data = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2,
-                              encoding=_ENCODING)
+            # comments=None: _rows drops comment lines; loadtxt's own '#' handling cut lines short at a
+            # '#' anywhere (a "#N/A" cell), and counted comment lines in skiprows
+            with open(path, encoding=_ENCODING) as f:
+                data = np.loadtxt(_rows(f), delimiter=delimiter, skiprows=1 if header else 0,
+                                  dtype=np.float64, ndmin=2, comments=None)
     except ValueError:
         return _load_csv_rows(path, target, dtype, delimiter, header, settled, has_target)
     if not np.isfinite(data).all():  # loadtxt reads 'nan' / 'inf' cells as numbers; the row path names them
@@ -283,8 +330,10 @@ def _words(cells):
 def _load_csv_rows(path, target, dtype, delimiter, header, settled=True, has_target=True):
     """The CSV cell by cell: text labels in the target column, precise errors elsewhere."""
     with open(path, newline="", encoding=_ENCODING) as f:
-        lines = [(i, [c.strip() for c in row]) for i, row in enumerate(
-            _reader(f, delimiter), start=1)]
+        numbered = [(i, line) for i, line in enumerate(f, start=1) if _is_row(line)]
+    # (one row per line: each keeps its line number for the errors)
+    lines = [(i, [c.strip() for c in row]) for (i, _), row in zip(numbered, _reader([t for _, t in numbered],
+                                                                                   delimiter))]
     if header and not settled and any(j < len(row) and row[j] == header[j]
                                        for _, row in lines[1:] for j in _words(header)):
         # its words recur below, as class names do: the first row of a headerless file with text

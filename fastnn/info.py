@@ -54,12 +54,22 @@ def collect() -> Dict[str, Any]:
         from threadpoolctl import threadpool_info
 
         info["runtimes"] = [
-            {k: d.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}
+            {k: d.get(k) for k in ("user_api", "internal_api", "prefix", "version", "num_threads", "filepath")}
             for d in threadpool_info()
         ]
     except ImportError:
         info["runtimes"] = "threadpoolctl not installed"
     return info
+
+
+def _runtime(rt: Dict[str, Any]) -> str:
+    """A runtime as "openblas 0.3.30 (blas)" or "libgomp, version not reported (openmp)": threadpoolctl
+    names an OpenMP runtime by its API alone ("openmp") and cannot read libgomp's version (None)."""
+    name = rt["internal_api"]
+    if name == rt["user_api"] and rt.get("prefix"):
+        name = rt["prefix"]
+    version = f" {rt['version']}" if rt["version"] else ", version not reported"
+    return f"{name}{version} ({rt['user_api']})"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -76,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if key == "runtimes" and isinstance(value, list):
             print(f"{key:<{width}}  {len(value)} loaded")
             for rt in value:
-                print(f"{'':<{width}}    {rt['internal_api']} {rt['version']} ({rt['user_api']}), "
-                      f"{rt['num_threads']} threads: {rt['filepath']}")
+                print(f"{'':<{width}}    {_runtime(rt)}, {rt['num_threads']} threads: {rt['filepath']}")
         elif key == "unavailable":
             for name, why in value.items():
                 print(f"{'unavailable':<{width}}  {name}: {why}")

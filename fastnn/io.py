@@ -14,7 +14,8 @@ model. ``read_file`` verifies the format tag, the version and every checksum and
 raises :class:`ModelFileError` (a ValueError) with the reason otherwise.
 
 ``save(model, path)`` / ``load(path)`` do this for ``fastnn.MLP``, including the
-optimizer state, schedule, shuffling RNG and counters, so that
+optimizer state, schedule, shuffling RNG, counters and the fit's other settings (batch
+size, L2, dropout...: ``TrainState.fit_settings``) and the input columns' names, so that
 ``load(path).fit(X, y, resume=True, epochs=k)`` continues training exactly.
 """
 from __future__ import annotations

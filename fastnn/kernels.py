@@ -87,7 +87,10 @@ Array = np.ndarray
 _profiler: Any = None
 
 
-def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: float = 0.0):
+def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: float = 0.0,
+         continues: bool = False):
+    """The backend call ``mod.fn_name(*args)``, timed for the profiler when one is on (with
+    `continues`: a further pass of the same public call, one event with the first)."""
     cap = _capture  # read once: another thread's bind may reset it meanwhile
     if cap is not None and cap[0] == threading.get_ident():  # bind() records this thread's call, runs nothing
         cap[1].append((name, mod, fn_name, args, flops, nbytes))
@@ -101,7 +104,7 @@ def _run(name: str, mod, fn_name: str, args: tuple, flops: float = 0.0, nbytes: 
     seconds = prof.clock() - t0
     # the call's float dtype (its first float array's): the peak its GFLOP/s are a share of
     dtype = next((a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"), None)
-    prof.record(name, mod.NAME, seconds, flops, nbytes, dtype)
+    prof.record(name, mod.NAME, seconds, flops, nbytes, dtype, continues)
     return result
 
 
@@ -2154,7 +2157,8 @@ def dense_to_csr(x, *, max_nnz: Optional[int] = None,
     if max_nnz is not None and nnz > max_nnz:
         return None
     data, indices = np.empty(nnz, x.dtype), np.empty(nnz, np.int32)
-    _run("dense_to_csr", mod, "csr_fill", (data, indices, x, indptr), nbytes=float(x.nbytes) + 1.5 * data.nbytes)
+    _run("dense_to_csr", mod, "csr_fill", (data, indices, x, indptr), nbytes=float(x.nbytes) + 1.5 * data.nbytes,
+         continues=True)
     return data, indices, indptr
 
 

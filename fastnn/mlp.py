@@ -14,6 +14,9 @@ The task follows the output width and the targets unless ``loss`` says otherwise
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -38,6 +41,58 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 class NotFittedError(ValueError, AttributeError):
     """The model has not been fitted yet (same bases as scikit-learn's)."""
+
+
+class _Default:
+    """A fit argument left out: `value`, or on resume=True what the resumed fit used."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self) -> str:  # help(MLP.fit) shows the plain default
+        return repr(self.value)
+
+
+#: fit's settings that resume=True carries over from the fit it continues unless passed again
+#: (the optimizer's, the schedule, loss and seed live in the training state itself)
+CARRIED = ("batch_size", "l2", "dropout", "shuffle", "tol", "n_iter_no_change", "early_stopping",
+           "validation_fraction")
+
+#: the warning predict & co. give for an unnamed X after a fit on named columns
+UNNAMED_X = "X does not have valid feature names, but this MLP was fitted with feature names"
+
+
+def _outside_fastnn() -> int:
+    """The warnings.warn stacklevel, from its caller, of the first frame outside fastnn: a warning
+    then points at the user's predict() line, however deep inside fastnn it was raised."""
+    here, frame, level = os.path.dirname(os.path.abspath(__file__)), sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(here):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _some(names: List[str]) -> str:
+    """Up to 6 names, for a message (a wide DataFrame has thousands)."""
+    return ", ".join(map(repr, names[:6])) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+
+def _column_names(X) -> Optional[List[str]]:
+    """A DataFrame's column names when all are str (scikit-learn's rule), else None; a
+    TypeError for a mix of str and other names, which scikit-learn refuses too."""
+    columns = getattr(X, "columns", None)
+    if columns is None or kernels.is_sparse(X) or isinstance(X, np.ndarray):
+        return None
+    names = list(columns)
+    strs = [isinstance(n, str) for n in names]
+    if all(strs) and names:
+        return [str(n) for n in names]
+    if any(strs):
+        kinds = sorted({type(n).__name__ for n in names})
+        raise TypeError(f"X's column names are of types {kinds}; feature names are kept only when all are str "
+                        "(convert them with X.columns = X.columns.astype(str), or drop the names)")
+    return None
 
 
 def _r2(pred: np.ndarray, target: np.ndarray) -> float:
@@ -87,8 +142,11 @@ class MLP:
     "diverged", or "interrupted" when an exception such as a callback's error or
     Ctrl-C ended it); always: ``params`` (flat buffer), ``coefs_`` / ``intercepts_`` (views).
     ``feature_names_in_``: the input columns' names (a list of str) when the training data
-    named them (``fastnn train`` sets it from a CSV header), else None; saved with the
-    model, and ``fastnn predict`` matches a CSV's columns to them by name.
+    named them (a pandas DataFrame whose column names are all str; ``fastnn train`` sets it
+    from a CSV header), else None; saved with the model. Then predict, predict_proba, score,
+    decision_function and a resumed fit refuse a DataFrame whose names differ or are in
+    another order (ValueError) and warn for an X without names (scikit-learn's rule);
+    ``fastnn predict`` matches a CSV's columns to them by name.
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", *, dtype=np.float32, seed: Any = None,
@@ -170,9 +228,12 @@ class MLP:
 
     # ------------------------------------------------------------------- data
 
-    def _X(self, X, name="X"):
+    def _X(self, X, name="X", check_names=True):
         """X checked and in the model's dtype: a C-contiguous array, or for a scipy.sparse X
-        a CSR matrix or array (see _sparse_X)."""
+        a CSR matrix or array (see _sparse_X). check_names: a DataFrame's column names must be
+        feature_names_in_, in that order (fit, which sets them, passes False)."""
+        if check_names:
+            self._check_names(X, name)
         if kernels.is_sparse(X):
             return self._sparse_X(X, name)
         kernels.refuse_masked(name, X)
@@ -182,6 +243,30 @@ class MLP:
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(f"{name} must have shape (n, {self.sizes[0]}), got {X.shape}")
         return kernels.finite_as(name, X, self.dtype)
+
+    def _check_names(self, X, name: str) -> None:
+        """scikit-learn's rule: a DataFrame's names must be the fit's, in the fit's order (a
+        ValueError); names on one side only warn, as the columns are then taken by position."""
+        names, fitted = _column_names(X), self.feature_names_in_
+        if names is None and fitted is None:
+            return
+        if names is None:
+            warnings.warn(UNNAMED_X.replace("X ", f"{name} ", 1), UserWarning, stacklevel=_outside_fastnn())
+        elif fitted is None:
+            if self.train_state_ is not None:  # (an unfitted model has no names to compare with)
+                warnings.warn(f"{name} has feature names, but this MLP was fitted without feature names",
+                              UserWarning, stacklevel=_outside_fastnn())
+        elif names != fitted:
+            unseen = [n for n in names if n not in fitted]
+            missing = [n for n in fitted if n not in names]
+            if unseen or missing or len(names) != len(fitted):
+                what = "; ".join(([f"unseen at fit: {_some(unseen)}"] if unseen else [])
+                                 + ([f"seen at fit but missing: {_some(missing)}"] if missing else []))
+                what = what or "a name repeats"
+                raise ValueError(f"{name}'s column names differ from those the model was fitted on ({what})")
+            # the same names in another order: taken by position, every column would feed the wrong input
+            raise ValueError(f"{name}'s columns are the fitted ones in another order ({_some(names)}; fitted: "
+                             f"{_some(fitted)}); reorder them: X[model.feature_names_in_]")
 
     def _sparse_X(self, X, name: str):
         """A scipy.sparse X as CSR in the model's dtype: X itself when it is one already, else a
@@ -326,13 +411,15 @@ class MLP:
                 "from the current weights")
 
     def fit(self, X, y, *, optimizer: Any = "adam", lr: Optional[float] = None, epochs: int = 20,
-            batch_size: Union[int, str, None] = 32, loss: Optional[str] = None,
-            validation_fraction: Optional[float] = None, early_stopping: bool = False, tol: Optional[float] = 1e-4,
-            n_iter_no_change: int = 10, weight_decay: Optional[float] = None, l1: float = 0.0, l2: float = 0.0,
-            alpha: Optional[float] = None, dropout: float = 0.0, schedule: Any = None,
+            batch_size: Union[int, str, None] = _Default(32), loss: Optional[str] = None,
+            validation_fraction: Optional[float] = _Default(None), early_stopping: bool = _Default(False),
+            tol: Optional[float] = _Default(1e-4), n_iter_no_change: int = _Default(10),
+            weight_decay: Optional[float] = None, l1: float = 0.0, l2: float = _Default(0.0),
+            alpha: Optional[float] = None, dropout: float = _Default(0.0), schedule: Any = None,
             schedule_kwargs: Optional[Dict[str, Any]] = None, momentum: Optional[float] = None,
             betas: Optional[Sequence[float]] = None, eps: Optional[float] = None, rho: Optional[float] = None,
-            shuffle: bool = True, seed: Optional[int] = None, callbacks: Sequence[Callable[[Dict[str, Any]], Any]] = (),
+            shuffle: bool = _Default(True), seed: Optional[int] = None,
+            callbacks: Sequence[Callable[[Dict[str, Any]], Any]] = (),
             verbose: bool = False, backend: Optional[str] = None, fused: Optional[bool] = None,
             resume: bool = False, validation_data: Optional[Sequence[Any]] = None,
             sample_weight: Any = None) -> "MLP":
@@ -377,7 +464,15 @@ class MLP:
         model): optimizer state and step, schedule, shuffling RNG and epoch
         counter carry on, with the first fit's optimizer (and its lr, l1,
         weight_decay and other hyperparameters), schedule, loss and seed; passing
-        a different one raises ValueError. ``epochs`` more epochs run.
+        a different one raises ValueError. Its other training settings
+        (batch_size, l2 / alpha, dropout, shuffle, tol, n_iter_no_change,
+        early_stopping, validation_fraction) carry over too unless passed again,
+        when the new value applies from then on (validation_data given again
+        replaces a held-out share); all of them are saved with the model, so a
+        loaded model resumes the same way. callbacks, verbose, backend, fused,
+        sample_weight and validation_data are this call's only. ``epochs`` more
+        epochs run: fit(epochs=4) trains as fit(epochs=2) then
+        fit(epochs=2, resume=True).
         sample_weight: one finite weight >= 0 per row (scikit-learn's weighting:
         a batch's loss, gradient and L2 term are divided by its weight sum, which
         must not be 0); a held-out validation share keeps its rows' weights out of
@@ -394,7 +489,8 @@ class MLP:
         early_stopping, the best epoch's, as at every end of such a fit).
         """
 
-        X = self._X(X)
+        names = None if resume else _column_names(X)  # (resume checks them against the first fit's)
+        X = self._X(X, check_names=resume)
         n_rows = X.shape[0]  # (len() refuses a sparse X)
         if n_rows == 0:  # checked first: the target encoding would fail on it with NumPy's own error
             raise ValueError(f"X has no rows; fit needs at least one, got shape {X.shape}")
@@ -407,8 +503,7 @@ class MLP:
         if len(y_arr) != n_rows:
             raise ValueError(f"X and y have different lengths: {n_rows} and {len(y_arr)}")
         sw = None if sample_weight is None else _check_weights(sample_weight, n_rows)
-        for name, flag in (("early_stopping", early_stopping), ("shuffle", shuffle), ("verbose", verbose),
-                           ("resume", resume)):
+        for name, flag in (("verbose", verbose), ("resume", resume)):
             kernels.check_bool(name, flag)
         if fused is not None:  # as a bool: the loop tests `fused is not False`, which 0 or np.False_ passed
             fused = kernels.check_bool("fused", fused)
@@ -420,6 +515,18 @@ class MLP:
             # resume ignores optimizer / lr / schedule, and there is no saved state to use instead
             raise ValueError("this model was saved without its training state (optimizer_state=False), so "
                              "resume=True has nothing to continue; fit without resume starts from its weights")
+        # the settings left out: their defaults, or on resume the previous fit's
+        given = dict(batch_size=batch_size, l2=l2 if alpha is None else alpha, dropout=dropout, shuffle=shuffle,
+                     tol=tol, n_iter_no_change=n_iter_no_change, early_stopping=early_stopping,
+                     validation_fraction=validation_fraction)
+        before = self.train_state_.fit_settings if resume else {}
+        if validation_data is not None and isinstance(validation_fraction, _Default):
+            before = {**before, "validation_fraction": 0.0}  # validation_data replaces a held-out share
+        settings = {k: before.get(k, v.value) if isinstance(v, _Default) else v for k, v in given.items()}
+        batch_size, l2, dropout, shuffle, tol, n_iter_no_change, early_stopping, validation_fraction = (
+            settings[k] for k in CARRIED)
+        for name, flag in (("early_stopping", early_stopping), ("shuffle", shuffle)):
+            kernels.check_bool(name, flag)
         if resume:
             self._refuse_ignored_on_resume(
                 optimizer=optimizer, lr=lr, loss=loss, l1=l1, weight_decay=weight_decay, schedule=schedule,
@@ -443,8 +550,6 @@ class MLP:
             batch_size = min(200, n_rows)
         elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, None, 'full' or 'auto', got {batch_size!r}")
-        if alpha is not None:
-            l2 = alpha
         for name, v in (("l2", l2), ("l1", l1), ("weight_decay", 0.0 if weight_decay is None else weight_decay)):
             kernels.hyperparameter(name, v)
         dropout = check_dropout(dropout, self.sizes)
@@ -454,6 +559,14 @@ class MLP:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
         if tol is not None:  # else a string failed after the first epoch, and NaN never stopped training
             tol = kernels.check_real("tol", tol, low=0.0)
+        # what a resumed fit takes, JSON-able for the model file; a held-out share as resolved unless
+        # left to early_stopping (a resume without the first fit's validation_data then holds out none)
+        spec = settings["batch_size"]
+        settings.update(batch_size=spec if isinstance(spec, str) or spec is None else int(spec), l2=float(l2),
+                        dropout=dropout, shuffle=bool(shuffle), tol=tol, n_iter_no_change=n_iter_no_change,
+                        early_stopping=bool(early_stopping),
+                        validation_fraction=None if settings["validation_fraction"] is None and validation_data is None
+                        else float(validation_fraction))
         if betas is not None and (isinstance(betas, (str, bytes)) or not np.iterable(betas) or len(betas) != 2):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         # checked now: a bad one would fail only after the first epoch had trained (listed first:
@@ -465,12 +578,15 @@ class MLP:
         # a fit that fails before finishing an epoch (bad validation_data, early_stopping
         # without validation data, Ctrl-C...) must leave a fitted model as it was, not
         # half-switched to the new targets: its label map, loss and training state
-        prev = (self.loss_name_, self.classes_, self._y_1d, self.train_state_, self.network)
+        prev = (self.loss_name_, self.classes_, self._y_1d, self.train_state_, self.network, self.feature_names_in_)
         # resume trains the same TrainState, whose stopped_by the loop sets on entry
         prev_stopped_by = self.train_state_.stopped_by if resume else None
+        prev_settings = self.train_state_.fit_settings if resume else None
         epoch0 = self.train_state_.epoch if resume else 0
         state = None
         try:
+            if not resume:  # set first: validation_data's X is checked against them
+                self.feature_names_in_ = names
             if resume:
                 state = self.train_state_
                 fit_seed = state.seed
@@ -546,6 +662,7 @@ class MLP:
             self.network = build_mlp(self.sizes, self.activation, dropout=dropout, dtype=self.dtype,
                                      param=self.param, params=self.params)
             self.train_state_ = state
+            state.fit_settings = settings
             fit_network(self.network, get_loss(loss_name), X_tr, t_tr, state, epochs=epochs,
                         batch_size=int(batch_size), alpha=float(l2), shuffle=shuffle, seed=fit_seed, X_val=X_val,
                         y_val=t_val, score=self._raw_score, early_stopping=early_stopping, tol=tol,
@@ -555,9 +672,11 @@ class MLP:
         except BaseException as exc:
             # (divergence is an outcome: it keeps the fit's state, stopped_by_ "diverged")
             if (state is None or state.epoch == epoch0) and not isinstance(exc, TrainingDivergedError):
-                self.loss_name_, self.classes_, self._y_1d, self.train_state_, self.network = prev
+                (self.loss_name_, self.classes_, self._y_1d, self.train_state_, self.network,
+                 self.feature_names_in_) = prev
                 if resume:
                     self.train_state_.stopped_by = prev_stopped_by
+                    self.train_state_.fit_settings = prev_settings
             raise
         return self
 

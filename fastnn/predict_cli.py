@@ -12,21 +12,26 @@ otherwise taken in the order the model was trained on.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import os
+import re
 import sys
 import time
+import warnings
 
 import numpy as np
 
 from .datasets import EMBEDDED, load_embedded, load_file
+from .mlp import UNNAMED_X
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a model file written by `fastnn train -o` or fastnn.save")
     parser.add_argument("--data", required=True, help="a CSV / NPY / NPZ / svmlight (.svm) file, or an embedded "
-                                                      f"set ({', '.join(sorted(EMBEDDED))})")
+                                                      f"set ({', '.join(sorted(EMBEDDED))}); CSV lines starting "
+                                                      "with '#' are comments")
     parser.add_argument("--target", default=None,
                         help="the CSV / NPY column holding targets (index or header name): dropped from the features "
                              "and scored against (default: every column is a feature)")
@@ -41,6 +46,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
+    except BrokenPipeError:  # `| head`: cli.main's quiet handler, not an error about a file
+        raise
     except (ValueError, OSError) as exc:  # bad files or settings: one line, no traceback
         print(f"fastnn predict: {exc}", file=sys.stderr)
         return 2
@@ -48,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import fastnn
+    from .cli import threads_option
     from .io import check_output_path, load, replace_atomically
-    from .threads import check_num_threads
 
     if args.output:
         check_output_path(args.output, "--output")
@@ -57,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
             if os.path.isfile(given) and os.path.exists(args.output) and os.path.samefile(args.output, given):
                 raise ValueError(f"--output: {args.output} is the {what} file; writing there would overwrite it")
     if args.threads is not None:
-        fastnn.set_num_threads(check_num_threads(args.threads, "--threads"))
+        fastnn.set_num_threads(threads_option(args.threads, "predict"))
     if not os.path.isfile(args.model):
         raise ValueError(f"model: no such file: {args.model}")
     model = load(args.model)
@@ -67,9 +74,10 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--proba: {args.model} is a regression model (it predicts values, not classes)")
     X, y, name = _data(args, model)
 
-    t0 = time.perf_counter()
-    out = model.predict_proba(X, backend=args.backend) if args.proba else model.predict(X, backend=args.backend)
-    elapsed = time.perf_counter() - t0
+    with _columns_matched():
+        t0 = time.perf_counter()
+        out = model.predict_proba(X, backend=args.backend) if args.proba else model.predict(X, backend=args.backend)
+        elapsed = time.perf_counter() - t0
     text = _csv(out, model, args.proba)
     if args.output:
         replace_atomically(args.output, lambda f: f.write(text.encode("utf-8")))
@@ -82,8 +90,18 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{name}: {rows} rows predicted in {1e3 * elapsed:.1f} ms ({rows / max(elapsed, 1e-9):,.0f} rows/s)"
           + (f", written to {args.output}" if args.output else ""), file=report)
     if y is not None:
-        print(_score_line(model, X, y, args.backend), file=report)
+        with _columns_matched():
+            print(_score_line(model, X, y, args.backend), file=report)
     return 0
+
+
+@contextlib.contextmanager
+def _columns_matched():
+    """A block without the model's warning about an X that has no column names: _data has put
+    the file's columns in the model's order (by name when the file names them)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=re.escape(UNNAMED_X), category=UserWarning)
+        yield
 
 
 def _data(args: argparse.Namespace, model):

@@ -26,10 +26,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .datasets import EMBEDDED
 from .io import check_output_path
 from .nn.flat import FlatLayout
 from .nn.optimizers import OPTIMIZERS, get_optimizer
-from .threads import check_num_threads
 
 __all__ = ["Profiler", "KernelStat", "profile", "KernelMLP", "load_data", "configure_parser", "run"]
 
@@ -91,17 +91,28 @@ class Profiler:
         self._previous: Any = None
         self._tids: Dict[int, int] = {}
         self._lock = threading.Lock()
+        # per thread: the index of its last event (a second pass of one call extends it)
+        self._last_event: Dict[int, int] = {}
 
     # -- the hook fastnn.kernels calls -------------------------------------------------
     def record(self, name: str, backend: str, seconds: float, flops: float, nbytes: float,
-               dtype: Optional[np.dtype] = None) -> None:
-        """One kernel call of `seconds` that ended just now, on arrays of `dtype`."""
-        end = self.clock()
-        self.events.append((name, backend, end - seconds, seconds, float(flops), float(nbytes), self._tid()))
+               dtype: Optional[np.dtype] = None, continues: bool = False) -> None:
+        """One kernel call of `seconds` that ended just now, on arrays of `dtype`; with
+        `continues`, a further backend pass of this thread's last call (dense_to_csr counts,
+        then copies), which extends that call's event: calls count calls."""
+        end, tid = self.clock(), self._tid()
+        with self._lock:
+            last = self._last_event.get(tid)
+            if continues and last is not None and self.events[last][0] == name:
+                n, b, t0, _, f, nb, _ = self.events[last]
+                self.events[last] = (n, b, t0, end - t0, f + float(flops), nb + float(nbytes), tid)
+            else:
+                self.events.append((name, backend, end - seconds, seconds, float(flops), float(nbytes), tid))
+                self._last_event[tid] = len(self.events) - 1
         if self._dtype is None and dtype is not None:
             self._dtype = np.dtype(dtype)
         if self._previous is not None:
-            self._previous.record(name, backend, seconds, flops, nbytes, dtype)
+            self._previous.record(name, backend, seconds, flops, nbytes, dtype, continues)
 
     @property
     def dtype(self) -> np.dtype:
@@ -310,7 +321,7 @@ def _json_default(o: Any) -> Any:
 
 
 class KernelMLP:
-    """A softmax-classifier MLP trained by composing ``fastnn.kernels`` calls.
+    """A softmax-classifier MLP (``loss="mse"``: a regressor) trained by composing ``fastnn.kernels`` calls.
 
     Parameters live in one flat buffer laid out as in fastnn/nn/flat.py (all weights,
     then all biases; W_l is [d_l, d_l+1]); the optimizer is fastnn.nn.optimizers' (any
@@ -325,7 +336,7 @@ class KernelMLP:
 
     def __init__(self, sizes: Sequence[int], *, activation: str = "relu", optimizer: str = "adam",
                  lr: float = 1e-3, batch_size: int = 200, dtype: Any = np.float32, seed: int = 0,
-                 backend: Optional[str] = None) -> None:
+                 backend: Optional[str] = None, loss: str = "softmax_xent") -> None:
         from . import kernels
         from .mlp import HIDDEN_ACTIVATIONS
 
@@ -337,6 +348,9 @@ class KernelMLP:
             raise ValueError(f"activation must be one of {list(HIDDEN_ACTIVATIONS)}, got {activation!r}")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if loss not in ("softmax_xent", "mse"):
+            raise ValueError(f"loss must be 'softmax_xent' or 'mse', got {loss!r}")
+        self.loss = loss
         self.k = kernels
         self.sizes = [int(s) for s in sizes]
         self.activation, self.optimizer, self.lr = activation, optimizer, float(lr)
@@ -378,13 +392,17 @@ class KernelMLP:
         return ws, bs
 
     def step(self, xb: np.ndarray, yb: np.ndarray) -> float:
-        """One update on a batch (forward, softmax cross-entropy, backward, optimizer); returns the loss."""
+        """One update on a batch (forward, loss, backward, optimizer); returns the loss.
+        yb: int32 labels, or for loss="mse" targets [rows, outputs] (or [rows] for one output)."""
         k, be, r = self.k, self.backend, xb.shape[0]
         a = xb
         for l, act in enumerate(self.acts):
             z = None if self.zs[l] is None else self.zs[l][:r]
             a = k.dense_forward(a, self.W[l], self.b[l], act, out=self.outs[l][:r], preact=z, backend=be)
-        loss, dout = k.softmax_xent(a, yb, out=self.dlogits[:r], backend=be)
+        if self.loss == "mse":
+            loss, dout = k.mse(a, yb.reshape(r, -1), out=self.dlogits[:r], backend=be)
+        else:
+            loss, dout = k.softmax_xent(a, yb, out=self.dlogits[:r], backend=be)
         for l in range(len(self.acts) - 1, -1, -1):
             x = xb if l == 0 else self.outs[l - 1][:r]
             z = None if self.zs[l] is None else self.zs[l][:r]
@@ -414,9 +432,12 @@ class KernelMLP:
         return total / max(n, 1)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """Labels 0..C-1, or with loss="mse" the outputs ([n] for one)."""
         a = np.ascontiguousarray(X, self.dtype)
         for l, act in enumerate(self.acts):
             a = self.k.dense_forward(a, self.W[l], self.b[l], act, backend=self.backend)
+        if self.loss == "mse":
+            return a[:, 0] if a.shape[1] == 1 else a
         return a.argmax(axis=1)
 
 
@@ -430,26 +451,36 @@ def _needs_input() -> frozenset:
 
 
 def load_data(spec: str = "digits", dtype: Any = np.float32) -> Tuple[np.ndarray, np.ndarray, str]:
-    """(X, y as int32 labels 0..C-1, description) for "digits" or a data file.
+    """(X, y, description) for an embedded set (``fastnn.datasets.EMBEDDED``, as ``fastnn
+    train`` takes) or a data file: y int32 labels 0..C-1, or for a regression target (the
+    embedded set's task, or a file's float target, as ``fastnn train`` decides:
+    ``fastnn.datasets.is_regression``) its values in `dtype`.
 
-    Files are read by ``fastnn.datasets.load_file``: a .npz with arrays X and y, a
-    .npy table or a .csv (label last; a header row and class names are allowed).
+    Files are read by ``fastnn.datasets.load_file``: a .npz with arrays X and y, a .npy
+    table or a CSV (label last; a header row and class names are allowed). svmlight files
+    are sparse, which the kernel-by-kernel loop profiled here does not take.
     """
-    from .datasets import load_embedded, load_file
+    from .datasets import EMBEDDED, SVMLIGHT_EXTENSIONS, is_regression, load_embedded, load_file
 
     dtype = np.dtype(dtype)
-    if spec == "digits":
-        X, y = load_embedded("digits", dtype)
-        desc = "digits (1797 x 64)"
-    elif spec.endswith((".npz", ".npy", ".csv")):
+    if spec in EMBEDDED:
+        X, y = load_embedded(spec, dtype)
+        desc = f"{spec} ({X.shape[0]} x {X.shape[1]})"
+    elif not os.path.isfile(spec):
+        raise ValueError(f"no such file or embedded data set: {spec!r} (embedded: {', '.join(sorted(EMBEDDED))})")
+    elif spec.lower().endswith(SVMLIGHT_EXTENSIONS):
+        raise ValueError(f"{spec}: an svmlight file trains sparse, and the profiled loop takes dense data "
+                         "(`fastnn train` trains it)")
+    else:
         X, y = load_file(spec, dtype=dtype)
         desc = spec
-    else:
-        raise ValueError(f"data must be 'digits' or a .npz / .npy / .csv file (label last), got {spec!r}")
     if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
         raise ValueError(f"{spec}: X must be 2-D with one label per row, got X {X.shape}, y {np.shape(y)}")
+    X = np.ascontiguousarray(X, dtype)
+    if is_regression(spec, y):  # a float target: one output, not one class per distinct value
+        return X, np.ascontiguousarray(y, dtype), f"{desc}, regression target"
     classes, labels = np.unique(np.asarray(y), return_inverse=True)
-    return np.ascontiguousarray(X, dtype), labels.astype(np.int32), f"{desc}, {len(classes)} classes"
+    return X, labels.astype(np.int32), f"{desc}, {len(classes)} classes"
 
 
 # ------------------------------------------------------------------------------- CLI
@@ -457,7 +488,9 @@ def load_data(spec: str = "digits", dtype: Any = np.float32) -> Tuple[np.ndarray
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="digits",
-                        help="'digits' (default), a .npz file with arrays X and y, or a .npy / .csv table (label last)")
+                        help=f"an embedded set ({', '.join(sorted(EMBEDDED))}; default digits), a .npz "
+                             "file with arrays X and y, or a .npy / CSV table (label last; a float label is a "
+                             "regression target; CSV lines starting with '#' are comments)")
     parser.add_argument("--hidden", default="100", help="hidden layer widths, comma-separated (default 100)")
     parser.add_argument("--activation", default="relu", help="hidden activation (default relu)")
     parser.add_argument("--optimizer", default="adam", choices=sorted(KernelMLP.OPTIMIZERS),
@@ -486,7 +519,7 @@ def find_mlp() -> Any:
 
 def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[int], prof: Profiler) -> str:
     """Run the training; returns a description of what ran."""
-    sizes = [X.shape[1], *hidden, int(y.max()) + 1]
+    sizes, loss_name = _shape(X, y, hidden)
     arch = "-".join(map(str, sizes))
     mlp_cls = find_mlp() if args.runner in ("auto", "mlp") else None
     if args.runner == "mlp" and mlp_cls is None:
@@ -502,7 +535,8 @@ def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[
             last[0] = now
 
         try:
-            model = mlp_cls(sizes, args.activation, dtype=args.dtype, seed=args.seed, backend=args.backend)
+            model = mlp_cls(sizes, args.activation, dtype=args.dtype, seed=args.seed, backend=args.backend,
+                            loss="mse" if loss_name == "mse" else None)
             model.fit(X, y, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
                       tol=None, seed=args.seed, fused=False, callbacks=[epoch_span])
         except TypeError as exc:  # an MLP whose signature differs: say so, use the kernel loop
@@ -512,20 +546,33 @@ def _train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, hidden: List[
             prof.spans.clear()
         else:
             prof.stop()  # the accuracy pass is not part of the training run
-            acc = float((model.predict(X) == y).mean())
             return (f"fastnn.MLP {arch}.fit(fused=False), {args.optimizer}, {args.epochs} epochs, "
-                    f"final loss {model.loss_:.4f}, train accuracy {acc:.3f}")
+                    f"final loss {model.loss_:.4f}, {_train_score(model.predict(X), y)}")
     net = KernelMLP(sizes, activation=args.activation, optimizer=args.optimizer, lr=args.lr,
-                    batch_size=args.batch_size, dtype=X.dtype, seed=args.seed, backend=args.backend)
+                    batch_size=args.batch_size, dtype=X.dtype, seed=args.seed, backend=args.backend, loss=loss_name)
     rng = np.random.default_rng(args.seed)
     loss = float("nan")
     for e in range(args.epochs):
         with prof.span(f"epoch {e + 1}"):
             loss = net.epoch(X, y, rng.permutation(len(X)))
     prof.stop()  # the accuracy pass is not part of the training run
-    acc = float((net.predict(X) == y).mean())
     return (f"kernel loop {arch}, {args.optimizer}, {args.epochs} epochs, "
-            f"final loss {loss:.4f}, train accuracy {acc:.3f}")
+            f"final loss {loss:.4f}, {_train_score(net.predict(X), y)}")
+
+
+def _shape(X: np.ndarray, y: np.ndarray, hidden: List[int]) -> Tuple[List[int], str]:
+    """(layer sizes, loss) for load_data's (X, y): a float y is a regression target (one output)."""
+    if y.dtype.kind == "f":
+        return [X.shape[1], *hidden, 1], "mse"
+    return [X.shape[1], *hidden, int(y.max()) + 1], "softmax_xent"
+
+
+def _train_score(pred: np.ndarray, y: np.ndarray) -> str:
+    if y.dtype.kind == "f":
+        from .mlp import _r2
+
+        return f"train R^2 {_r2(pred, y):.3f}"
+    return f"train accuracy {float((pred == y).mean()):.3f}"
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -534,7 +581,9 @@ def _check_options(args: argparse.Namespace) -> None:
     from .mlp import HIDDEN_ACTIVATIONS
 
     if args.threads is not None:  # 2**31 and more reached set_num_threads: a traceback
-        check_num_threads(args.threads, "--threads")
+        from .cli import threads_option
+
+        threads_option(args.threads, "profile")
     if not 0 <= args.seed < 2**32:  # it seeds fastnn.MLP and NumPy's generators, which refuse others mid-run
         raise ValueError(f"--seed must be an int in [0, 2**32), got {args.seed}")
     if not (args.lr > 0 and math.isfinite(args.lr)):
@@ -581,8 +630,9 @@ def run(args: argparse.Namespace) -> int:
     backend = args.backend or fastnn.get_backend()
     with bench.thread_limit(threads):
         peak = None if args.no_peak else bench.measure_peak(threads)
-        warm = KernelMLP([X.shape[1], *hidden, int(y.max()) + 1], activation=args.activation,
-                         optimizer=args.optimizer, batch_size=args.batch_size, dtype=X.dtype, backend=args.backend)
+        sizes, loss = _shape(X, y, hidden)
+        warm = KernelMLP(sizes, activation=args.activation, optimizer=args.optimizer, batch_size=args.batch_size,
+                         dtype=X.dtype, backend=args.backend, loss=loss)
         warm.step(X[:args.batch_size], y[:args.batch_size])  # JIT and thread-pool start-up stay out of the profile
         prof = Profiler(dtype=args.dtype, threads=threads)
         try:

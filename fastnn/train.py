@@ -69,6 +69,7 @@ class TrainState:
         self.seed = 0           # dropout seed of the fit
         self.no_improve = 0     # tolerance-stopping counter, carried over on resume
         self.resumable = True   # False: a placeholder (a model file saved without its training state)
+        self.fit_settings: Dict[str, Any] = {}  # fastnn.MLP.fit's settings a resumed fit carries over
 
     def get_state(self) -> Dict[str, Any]:
         """JSON-able counters (the optimizer's arrays are saved apart)."""
@@ -76,7 +77,7 @@ class TrainState:
                 "rng": self.rng.bit_generator.state, "schedule": self.schedule.get_state(),
                 "history": {k: [None if v != v else v for v in vals] for k, vals in self.history.items()},
                 "stopped_by": self.stopped_by, "seed": self.seed,
-                "no_improve": self.no_improve}
+                "no_improve": self.no_improve, "fit_settings": dict(self.fit_settings)}
 
     def set_state(self, st: Dict[str, Any]) -> None:
         """The counters of ``get_state``; a ValueError or TypeError if they cannot be a fit's
@@ -95,6 +96,10 @@ class TrainState:
             raise TypeError(f"stopped_by must be a str, got {self.stopped_by!r}")
         self.seed = check("seed", st.get("seed", 0), 0, 2**32 - 1)  # fit(seed=...)'s range
         self.no_improve = check("no_improve", st.get("no_improve", 0))
+        settings = st.get("fit_settings", {})  # (absent from files of fastnn 0.1 before it: the defaults)
+        if not isinstance(settings, dict) or not all(isinstance(k, str) for k in settings):
+            raise TypeError(f"fit_settings must be a dict of settings, got {settings!r}")
+        self.fit_settings = settings  # (the resumed fit checks each value as it checks its arguments)
 
 
 # ------------------------------------------------------------------ one epoch

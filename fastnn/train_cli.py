@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .datasets import EMBEDDED, load_embedded, load_file, train_test
+from .datasets import EMBEDDED, is_regression, load_embedded, load_file, train_test
 from .kernels import is_sparse
 from .mlp import HIDDEN_ACTIVATIONS
 from .train import TrainingDivergedError
@@ -40,7 +40,8 @@ def _number(kind, low, high=None, low_open=False):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an int' if kind is int else 'a number'}, got {text!r}") from None
         if v != v or abs(v) == float("inf") or (v <= low if low_open else v < low) or (high is not None and v >= high):
-            span = f"{'(' if low_open else '['}{low:g}, {'inf' if high is None else format(high, 'g')})"
+            show = str if kind is int else (lambda b: format(b, "g"))  # an int bound in full, not 4.29497e+09
+            span = f"{'(' if low_open else '['}{show(low)}, {'inf' if high is None else show(high)})"
             raise argparse.ArgumentTypeError(f"expected a value in {span}, got {text}")
         return v
     return parse
@@ -50,7 +51,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     d = parser.add_argument_group("data")
     d.add_argument("--data", default="digits",
                    help=f"an embedded set ({', '.join(sorted(EMBEDDED))}) or a CSV / NPY / NPZ / svmlight "
-                        "(.svm: trained sparse) file (default digits)")
+                        "(.svm: trained sparse) file (default digits); CSV lines starting with '#' are comments")
     d.add_argument("--target", default=None, help="target column of a CSV/NPY file: index or header name (default last)")
     d.add_argument("--test-size", type=_number(float, 0, 1, low_open=True), default=0.25, help="held-out test share (default 0.25)")
     d.add_argument("--regression", action="store_true", help="treat the target as continuous (loss mse)")
@@ -93,6 +94,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
+    except BrokenPipeError:  # `| head`: cli.main's quiet handler, not an error about a file
+        raise
     except (ValueError, OSError) as exc:  # bad data or settings, unreadable files: one line, no traceback
         print(f"fastnn train: {exc}", file=sys.stderr)
         return 2
@@ -104,9 +107,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import fastnn
+    from .cli import threads_option
     from .io import check_output_path
     from .mlp import MLP
-    from .threads import check_num_threads
 
     if args.output:
         check_output_path(args.output, "--output")
@@ -116,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"--output: {args.output} is the --data file; saving the model there would overwrite it")
 
     if args.threads is not None:
-        fastnn.set_num_threads(check_num_threads(args.threads, "--threads"))  # its own error names no option
+        fastnn.set_num_threads(threads_option(args.threads, "train"))
         import threadpoolctl  # the NumPy backend's BLAS follows the same knob
 
         threadpoolctl.threadpool_limits(args.threads)
@@ -127,7 +130,6 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"--target applies to CSV / NPY files; {args.data!r} is an embedded set")
         X, y = load_embedded(args.data, dtype)
         name = args.data
-        regression = args.regression or EMBEDDED[args.data][1] == "regression"
     else:
         if not os.path.exists(args.data):
             print(f"fastnn train: no such file or embedded data set: {args.data}", file=sys.stderr)
@@ -141,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
                              "sparse and trains on the native epoch")
         if args.regression and y.dtype.kind not in "iuf":
             raise ValueError(f"--regression needs a numeric target; {name}'s target holds text labels")
-        regression = args.regression or y.dtype.kind == "f"
+    regression = args.regression or is_regression(args.data, y)
     if not regression and len(y) > 1:  # a stratified split needs two rows per class; scikit-learn lists them all
         classes, counts = np.unique(y, return_counts=True)
         if counts.min() < 2:
@@ -165,7 +167,6 @@ def _run(args: argparse.Namespace) -> int:
         n_out = 1 if n_out == 2 else n_out
         sizes = [X.shape[1], *args.hidden, n_out]
     net = MLP(sizes, args.activation, dtype=dtype, seed=args.seed, loss="mse" if regression else None)
-    net.feature_names_in_ = names
     backend = args.backend or fastnn.get_backend()
     print(f"{name}: {X_tr.shape[0]} train / {X_te.shape[0]} test rows, MLP {'-'.join(map(str, sizes))} {args.activation}, "
           f"{args.optimizer} lr={args.lr:g}, batch {args.batch_size}, {args.epochs} epochs, {dtype.name}, "
@@ -195,6 +196,7 @@ def _run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     epochs = max(net.n_iter_, 1)
     score = net.score(X_te, y_te)
+    net.feature_names_in_ = names  # set after fit and score, which would reset it or warn on arrays without names
     if args.output:  # before the report: a closed stdout (`| head`) must not cost the trained model
         net.save(args.output)
     what = "R^2" if regression else "accuracy"

@@ -249,3 +249,17 @@ def test_thread_knob_reaches_c_solvers_used_first(solver):
         "print(lib.fnn_get_num_threads())\n"
     )
     assert run_py(code, OMP_NUM_THREADS="2") == "1"
+
+
+def test_info_names_runtimes_without_a_none_version(capsys):
+    """threadpoolctl reports libgomp as internal_api "openmp", version None: `fastnn info` printed
+    "openmp None (openmp)"."""
+    from fastnn.cli import main
+    from fastnn.info import _runtime
+
+    gomp = {"user_api": "openmp", "internal_api": "openmp", "prefix": "libgomp", "version": None}
+    blas = {"user_api": "blas", "internal_api": "openblas", "prefix": "libopenblas", "version": "0.3.30"}
+    assert _runtime(gomp) == "libgomp, version not reported (openmp)"
+    assert _runtime(blas) == "openblas 0.3.30 (blas)"
+    assert main(["info"]) == 0
+    assert " None (" not in capsys.readouterr().out

@@ -240,6 +240,7 @@ def _rewrite(src, dst, edit):
     (lambda m, a: m["train_state"]["state"].update(step=-3), "step must be an int >= 0"),
     (lambda m, a: m["train_state"]["state"].update(seed=2**40), "seed must be an int in"),
     (lambda m, a: m["train_state"]["state"]["history"].update(loss=[0.5]), "history lengths"),
+    (lambda m, a: m["train_state"]["state"].update(fit_settings=[32]), "fit_settings must be a dict"),
 ])
 def test_checksummed_but_inconsistent_files_are_rejected(tmp_path, fitted, edit, match):
     fitted.save(tmp_path / "m.fnn")
@@ -322,3 +323,33 @@ def test_file_with_a_param_its_activation_ignores_still_loads(tmp_path):
     _rewrite(src, dst, lambda m, a: m["config"].update(param=0.2))
     back = io.load(dst)
     assert back.param is None and np.array_equal(back.params, net.params)
+
+
+def test_resume_of_a_loaded_model_carries_over_the_first_fits_settings(tmp_path, data):
+    """l2, dropout, batch_size and shuffle were not in the model file (and resume reset them in
+    memory too): a loaded model resumed with the defaults, not as the first fit trained."""
+    X, y = data
+    kw = dict(optimizer="adam", lr=1e-2, dropout=0.25, l2=1e-2, batch_size=20, shuffle=False, tol=None)
+    whole = MLP([64, 16, 10], seed=3).fit(X, y, epochs=4, **kw)
+    MLP([64, 16, 10], seed=3).fit(X, y, epochs=2, **kw).save(tmp_path / "half.fnn")
+    with zipfile.ZipFile(tmp_path / "half.fnn") as zf:
+        saved = json.loads(zf.read("meta.json"))["train_state"]["state"]["fit_settings"]
+    assert {k: saved[k] for k in ("l2", "dropout", "batch_size", "shuffle")} == \
+        {"l2": 1e-2, "dropout": 0.25, "batch_size": 20, "shuffle": False}
+    resumed = io.load(tmp_path / "half.fnn").fit(X, y, epochs=2, resume=True)
+    np.testing.assert_array_equal(resumed.params, whole.params)
+    assert resumed.history_["loss"] == whole.history_["loss"] and resumed.n_iter_ == 4
+    # a file written before the settings were saved still loads, and resumes on the defaults
+    _rewrite(tmp_path / "half.fnn", tmp_path / "old.fnn", lambda m, a: m["train_state"]["state"].pop("fit_settings"))
+    assert io.load(tmp_path / "old.fnn").fit(X, y, epochs=1, resume=True).n_iter_ == 3
+
+
+def test_dataframe_feature_names_survive_save_and_load(tmp_path, data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"px{j}" for j in range(64)])
+    MLP([64, 8, 10], seed=0).fit(df, y, epochs=1).save(tmp_path / "m.fnn")
+    back = io.load(tmp_path / "m.fnn")
+    assert back.feature_names_in_ == list(df.columns)
+    with pytest.raises(ValueError, match="in another order"):
+        back.predict(df[df.columns[::-1]])

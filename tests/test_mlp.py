@@ -1,6 +1,7 @@
 """fastnn.MLP: task inference, predictions, scores, options, errors, the CLI."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -873,3 +874,138 @@ def test_resume_refuses_arguments_it_would_ignore():
         with pytest.raises(ValueError, match=f"so {name} would be ignored"):
             net.fit(X, y, epochs=1, resume=True, **bad)
     assert net.n_iter_ == 4  # nothing trained
+
+
+# ------------------------------------------------- column names, resume settings, data files, CLI
+
+
+def test_dataframe_column_names_are_kept_and_checked(blobs):
+    """fit on a DataFrame left feature_names_in_ None, and the same columns in another order
+    predicted silently wrong; now scikit-learn's rule: names kept, other names or order refused."""
+    pd = pytest.importorskip("pandas")
+    X, y = blobs
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    net = MLP([4, 16, 3], seed=0).fit(df, y, epochs=10, lr=1e-2)
+    assert net.feature_names_in_ == ["a", "b", "c", "d"]
+    assert net.score(df, y) == MLP([4, 16, 3], seed=0).fit(X, y, epochs=10, lr=1e-2).score(X, y)
+    moved = df[["d", "c", "b", "a"]]
+    for call in (net.predict, net.predict_proba, net.decision_function, lambda X: net.score(X, y)):
+        with pytest.raises(ValueError, match=r"X's columns are the fitted ones in another order \('d', 'c', 'b', 'a'"):
+            call(moved)
+    with pytest.raises(ValueError, match=r"unseen at fit: 'z'; seen at fit but missing: 'a'"):
+        net.predict(df.rename(columns={"a": "z"}))
+    with pytest.raises(ValueError, match="X_val's columns are the fitted ones in another order"):
+        net.fit(df, y, epochs=1, resume=True, validation_data=(moved, y))
+    with pytest.warns(UserWarning, match="X does not have valid feature names, but this MLP was fitted with") as rec:
+        np.testing.assert_array_equal(net.predict(X), net.predict(df))  # a plain array: by position
+    assert rec[0].filename == __file__  # the warning points at the caller's line, not into fastnn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.predict(df[["a", "b", "c", "d"]])  # the same names in the same order: silent
+        plain = MLP([4, 16, 3], seed=0).fit(X, y, epochs=1)
+        plain.predict(X)
+    with pytest.warns(UserWarning, match="X has feature names, but this MLP was fitted without"):
+        plain.predict(df)
+    assert MLP([4, 3], seed=0).fit(pd.DataFrame(X), y, epochs=1).feature_names_in_ is None  # int names: none
+    with pytest.raises(TypeError, match=r"column names are of types \['int', 'str'\]"):
+        MLP([4, 3], seed=0).fit(pd.DataFrame(X, columns=["a", 1, "c", "d"]), y, epochs=1)
+    net.fit(X, y, epochs=1)  # a new fit on an array has no names (and a refused fit keeps them)
+    assert net.feature_names_in_ is None
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_resume_carries_over_every_training_setting(blobs, fused):
+    """resume=True reset dropout, l2, batch_size and shuffle to their defaults (while l1 and
+    weight_decay carried over): 2 epochs + 2 resumed were not 4 epochs."""
+    X, y = blobs
+    kw = dict(optimizer="sgd", lr=0.05, dropout=0.3, l2=0.01, batch_size=7, shuffle=False, l1=1e-4,
+              weight_decay=1e-3, tol=None, fused=fused)
+    whole = MLP([4, 16, 3], seed=0).fit(X, y, epochs=4, **kw)
+    half = MLP([4, 16, 3], seed=0).fit(X, y, epochs=2, **kw)
+    fresh = MLP([4, 16, 3], seed=0).fit(X, y, epochs=2, **kw).fit(X, y, epochs=2, resume=True, alpha=0.0)
+    half.fit(X, y, epochs=2, resume=True, fused=fused)
+    np.testing.assert_array_equal(half.params, whole.params)
+    assert half.history_["loss"] == whole.history_["loss"]
+    assert not np.array_equal(fresh.params, whole.params)  # one passed again (alpha=0: no L2) applies...
+    assert fresh.train_state_.fit_settings["l2"] == 0.0  # ...and is what the next resume carries
+    with pytest.raises(ValueError, match="so optimizer would be ignored"):  # the optimizer's: still refused
+        half.fit(X, y, epochs=1, resume=True, optimizer="nesterov")
+
+
+def test_resume_after_a_held_out_share_or_validation_data():
+    """validation_fraction carries over (the same held-out rows); a first fit's validation_data
+    is not kept, so resuming its early stopping without it is an error, not 10% held out anew."""
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((120, 4)), rng.integers(0, 2, 120)
+    kw = dict(validation_fraction=0.2, tol=None, batch_size=16)
+    whole = MLP([4, 8, 1], seed=0).fit(X, y, epochs=4, **kw)
+    half = MLP([4, 8, 1], seed=0).fit(X, y, epochs=2, **kw).fit(X, y, epochs=2, resume=True)
+    np.testing.assert_array_equal(half.params, whole.params)
+    assert half.history_["val_score"] == whole.history_["val_score"]
+    net = MLP([4, 8, 1], seed=0).fit(X[:80], y[:80], epochs=2, early_stopping=True, validation_data=(X[80:], y[80:]))
+    with pytest.raises(ValueError, match="early_stopping needs validation data"):
+        net.fit(X[:80], y[:80], epochs=1, resume=True)
+    assert net.n_iter_ == 2 and net.train_state_.fit_settings["validation_fraction"] == 0.0
+    net.fit(X[:80], y[:80], epochs=1, resume=True, validation_data=(X[80:], y[80:]))
+    assert net.n_iter_ == 3
+
+
+def test_text_and_complex_arrays_are_refused_naming_the_file(tmp_path, capsys):
+    """A string .npy was NumPy's "could not convert string to float" (or a TypeError traceback from
+    the target's integrality test), naming no file; a complex one lost its imaginary parts."""
+    np.save(tmp_path / "s.npy", np.array([["1", "2", "0"], ["3", "4", "1"]]))
+    np.save(tmp_path / "c.npy", np.ones((4, 3)) + 1j)
+    np.savez(tmp_path / "sx.npz", X=np.array([["a", "b"], ["c", "d"]]), y=np.array([0, 1]))
+    np.savez(tmp_path / "cy.npz", X=np.ones((4, 2)), y=np.ones(4) + 1j)
+    np.savez(tmp_path / "ty.npz", X=np.eye(4), y=np.array(["a", "b", "a", "b"]))
+    for name, what in [("s.npy", "the array holds text (<U1); expected real numbers"),
+                       ("c.npy", "the array holds complex numbers (complex128); expected real numbers"),
+                       ("sx.npz", "array 'X' holds text (<U1); expected real numbers"),
+                       ("cy.npz", "array 'y' holds complex numbers (complex128); expected real numbers or text "
+                                  "labels")]:
+        with pytest.raises(ValueError, match=rf"{name}: {re.escape(what)}$"):
+            load_file(tmp_path / name)
+        assert cli_main(["train", "-q", "--no-warmup", "--data", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"fastnn train: {tmp_path / name}: {what}\n"
+    with pytest.raises(ValueError, match="c.npy: the array holds complex"):  # data to predict on, too
+        load_file(tmp_path / "c.npy", has_target=False)
+    assert load_file(tmp_path / "ty.npz")[1].tolist() == ["a", "b", "a", "b"]  # an NPZ's text labels stand
+
+
+def test_csv_comment_lines_are_skipped_anywhere(tmp_path):
+    """A '# ...' line above the header set the separator guess and broke the read ("line 2 has 1
+    columns, expected 3") while one below it was skipped; both are comments now, on either path."""
+    for body in ("# exported data\n#\na;b;label\n1;2;0\n# a note\n3;4;1\n\n5;6;0\n",  # numeric: loadtxt's path
+                 "  # exported data\na;b;label\n1;2;x\n# a note\n3;4;y\n5;6;x\n"):  # text labels: the row path
+        p = tmp_path / "c.csv"
+        p.write_text(body)
+        X, y, names = load_file(p, dtype=np.float64, return_names=True)
+        assert names == ["a", "b"] and X.tolist() == [[1, 2], [3, 4], [5, 6]] and len(y) == 3
+    p.write_text("# exported\na,b,label\n1,2,0\n# note\n3,x,1\n")
+    with pytest.raises(ValueError, match=r"c.csv: line 5, column 'b': 'x' is not a number"):  # real line numbers
+        load_file(p)
+    p.write_text("a,b,label\n#N/A,2,0\n3,4,1\n")  # a spreadsheet's missing value is a cell, not a comment
+    with pytest.raises(ValueError, match=r"line 2, column 'a': '#N/A' is a missing value"):
+        load_file(p)
+
+
+def test_cli_cosmetics_seed_bound_exports_and_threads_warning(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--seed", "-1"])
+    assert "argument --seed: expected a value in [0, 4294967296), got -1" in capsys.readouterr().err
+    assert "annotations" not in dir(fastnn) and all(hasattr(fastnn, n) for n in fastnn.__all__)
+    import threadpoolctl
+
+    from fastnn.threads import usable_cores
+
+    many, before = usable_cores() + 1, fastnn.get_num_threads()
+    try:
+        with threadpoolctl.threadpool_limits(None):  # restores the BLAS limits the command sets
+            assert cli_main(["train", "--data", "iris", "--epochs", "1", "-q", "--no-warmup", "--threads",
+                             str(many)]) == 0
+    finally:
+        fastnn.set_num_threads(before)
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and f"fastnn train: warning: --threads {many}, but only {usable_cores()} core" in err
+    assert f"{many} thread(s)" in out  # kept as asked

@@ -4,6 +4,7 @@ regression values), scores when the data has targets, and the refusals."""
 from __future__ import annotations
 
 import csv
+import warnings
 
 import numpy as np
 import pytest
@@ -203,3 +204,81 @@ def test_feature_names_round_trip_and_load_file_names(tmp_path):
     assert len(load_file(tmp_path / "n.csv")) == 2  # (X, y) unless asked
     np.save(tmp_path / "a.npy", np.ones((3, 3)))
     assert load_file(tmp_path / "a.npy", return_names=True)[2] is None
+
+
+def test_a_model_fitted_on_a_dataframe_matches_a_reordered_csv_by_name(tmp_path, capsys):
+    """A model fitted in Python on a DataFrame keeps its column names through save/load, and
+    `fastnn predict` puts a CSV's columns in its order by name (taken by position, a reordered
+    file predicted silently wrong)."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3)) * [1.0, 5.0, 0.2]
+    y = (X[:, 0] - 0.2 * X[:, 1] > 0).astype(int)
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    net = MLP([3, 8, 2], seed=0).fit(df, y, epochs=20, lr=1e-2)
+    net.save(tmp_path / "m.fnn")
+    _table(tmp_path / "moved.csv", X[:, [2, 0, 1]], y, ["c", "a", "b", "label"])
+    out = tmp_path / "p.csv"
+    assert cli_main(["predict", str(tmp_path / "m.fnn"), "--data", str(tmp_path / "moved.csv"), "--target", "label",
+                     "-o", str(out)]) == 0
+    report = capsys.readouterr()
+    assert "matched to the model's inputs by name" in report.err
+    assert [int(r[0]) for r in _read(out)[1]] == net.predict(df).tolist()
+    assert f"accuracy: {net.score(df, y):.4f}" in report.out
+    # a file without names is taken in the model's order, without the library's warning about it
+    np.save(tmp_path / "x.npy", X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cli_main(["predict", str(tmp_path / "m.fnn"), "--data", str(tmp_path / "x.npy"), "-o", str(out)]) == 0
+
+
+def test_text_and_complex_data_files_are_refused(digits_model, tmp_path, capsys):
+    """A complex .npy predicted on its real parts (a ComplexWarning, exit 0); a text one with
+    --target was "could not convert string to float", naming no file."""
+    _, model, X, _ = digits_model
+    np.save(tmp_path / "c.npy", X[:5].astype(np.float64) + 1j)
+    np.save(tmp_path / "s.npy", X[:5, :3].astype(str))
+    for name, argv, what in [("c.npy", [], "complex numbers (complex128)"), ("s.npy", ["--target", "2"], "text (<U")]:
+        assert cli_main(["predict", str(model), "--data", str(tmp_path / name), *argv]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"fastnn predict: {tmp_path / name}: the array holds {what}")
+        assert err.endswith("expected real numbers\n") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [["train", "--data", "iris", "--epochs", "2", "-q", "--hidden", "4"],
+                                     ["predict", "MODEL", "--data", "digits", "--proba"],
+                                     ["profile", "--epochs", "1", "--hidden", "4", "--no-peak"]])
+def test_a_closed_stdout_ends_every_subcommand_quietly(digits_model, command):
+    """`fastnn train -o m.fnn | head -1` printed "fastnn train: [Errno 32] Broken pipe" and exited 2:
+    the subcommands' own `except OSError` caught the BrokenPipeError before cli.main's quiet handler."""
+    import os
+    import subprocess
+    import sys
+
+    import fastnn
+
+    argv = [str(digits_model[1]) if a == "MODEL" else a for a in command]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [
+        os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__))), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, "-m", "fastnn", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 1 and err == ""
+
+
+def test_more_threads_than_cores_warns_once_and_keeps_the_count(digits_model, tmp_path, capsys):
+    import fastnn
+    from fastnn.threads import usable_cores
+
+    many, before = usable_cores() + 1, fastnn.get_num_threads()
+    try:
+        assert cli_main(["predict", str(digits_model[1]), "--data", "digits", "--threads", str(many),
+                         "-o", str(tmp_path / "p.csv")]) == 0
+        assert fastnn.get_num_threads() == many
+    finally:
+        fastnn.set_num_threads(before)
+    err = capsys.readouterr().err
+    assert err == (f"fastnn predict: warning: --threads {many}, but only {usable_cores()} "
+                   f"core{'s' * (usable_cores() != 1)} usable here; threads beyond that share cores and usually "
+                   "run slower\n")

@@ -399,3 +399,52 @@ def test_dense_backward_bytes_count_dx_only_when_computed():
     with_dx, without_dx = (e[5] for e in p.events)
     assert with_dx == 8 * (2 * n * o + 2 * n * i + 2 * i * o)  # dout, y; x, dx; w, dw
     assert without_dx == 8 * (2 * n * o + n * i + i * o)  # dout, y; x; dw
+
+
+def test_a_public_call_of_two_backend_passes_counts_as_one_call():
+    """dense_to_csr (a counting pass, then the copy) showed as 2 calls per call."""
+    x = np.zeros((60, 40))
+    x[::3, ::5] = 1.0
+    with profile() as outer:
+        with profile() as p:
+            K.dense_to_csr(x, backend="numpy")
+            K.dense_to_csr(x, max_nnz=1, backend="numpy")  # stops after the counting pass: one pass, one call
+            K.dense_to_csr(x, backend="numpy")
+            K.gemm(x, x.T, backend="numpy")
+            K.gemm(x, x.T, backend="numpy")  # two calls in a row stay two
+    for prof in (p, outer):
+        assert {s.name: s.calls for s in prof.stats()} == {"dense_to_csr": 3, "gemm": 2}
+    first = p.events[0]
+    assert first[5] == 2 * x.nbytes + 1.5 * 8 * np.count_nonzero(x)  # both passes' bytes
+
+
+def test_profile_takes_the_embedded_sets_and_regresses_on_a_float_target(tmp_path, capsys):
+    """`--data iris` was refused (train and predict take it); a float target was profiled as one class
+    per distinct value: "200 classes; MLP 4-100-200"."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    np.savetxt(tmp_path / "reg.csv", np.column_stack([X, X @ [1.0, -2.0, 0.5, 0.0]]), delimiter=",",
+               header="a,b,c,d,t", comments="")
+    for runner in ("mlp", "kernels"):
+        assert main(["profile", "--data", str(tmp_path / "reg.csv"), "--epochs", "2", "--hidden", "8", "--no-peak",
+                     "--runner", runner]) == 0
+        out = capsys.readouterr().out
+        assert "reg.csv, regression target;" in out and " 4-8-1" in out and "train R^2" in out
+    Xl, yl, desc = load_data(str(tmp_path / "reg.csv"), np.float64)
+    assert yl.dtype == np.float64 and desc.endswith("regression target")
+    for name, shape in [("iris", "4-8-3"), ("wine", "13-8-3"), ("breast_cancer", "30-8-2"), ("diabetes", "10-8-1")]:
+        assert main(["profile", "--data", name, "--epochs", "1", "--hidden", "8", "--no-peak"]) == 0, name
+        assert f" {shape}" in capsys.readouterr().out, name
+    np.save(tmp_path / "s.npy", np.array([["a", "b"], ["c", "d"]]))
+    assert main(["profile", "--data", str(tmp_path / "s.npy"), "--no-peak"]) == 2
+    assert f"{tmp_path / 's.npy'}: the array holds text (<U1); expected real numbers" in capsys.readouterr().err
+
+
+def test_profile_warns_once_for_more_threads_than_cores(capsys):
+    from fastnn.threads import usable_cores
+
+    many = usable_cores() + 2
+    assert main(["profile", "--epochs", "1", "--hidden", "4", "--no-peak", "--threads", str(many)]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and f"fastnn profile: warning: --threads {many}, but only {usable_cores()} core" in err
+    assert f"{many} thread(s)" in out
