@@ -1002,9 +1002,11 @@ def _row_label(row: Dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     import fastnn
 
+    from .cli import threads_option
+
     try:
-        threads = check_num_threads(args.threads if args.threads is not None else fastnn.get_num_threads(),
-                                    "--threads")
+        threads = (threads_option(args.threads, "bench") if args.threads is not None
+                   else check_num_threads(fastnn.get_num_threads(), "--threads"))
     except ValueError as exc:  # 2**31 and more reached set_num_threads: a traceback
         print(f"fastnn bench: {exc}", file=sys.stderr)
         return 2

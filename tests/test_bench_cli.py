@@ -290,3 +290,11 @@ def test_a_busy_machine_is_reported(tiny, monkeypatch, capsys, tmp_path):
     assert json.loads(out.read_text())["machine"]["load_average"] == {"before": 1.7, "after": 0.9}
     assert bench.busy_note(1, 0.1, 2.0).startswith("note: the load average reached 2.00 with 1")
     assert bench.busy_note(2, 0.1, 2.0) is None and bench.busy_note(1, None, None) is None
+
+
+def test_more_threads_than_cores_warns(tiny, capsys):
+    from fastnn.threads import usable_cores
+
+    many = usable_cores() + 1
+    assert main(["bench", "gemm", *FAST[2:], "--threads", str(many), "--no-peers"]) == 0
+    assert f"fastnn bench: warning: --threads {many}, but only {usable_cores()} core" in capsys.readouterr().err
