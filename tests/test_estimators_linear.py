@@ -1,6 +1,7 @@
 """fastnn's linear models against scikit-learn's counterparts (same objectives, same optima)."""
 from __future__ import annotations
 
+import inspect
 import pickle
 import warnings
 
@@ -754,3 +755,146 @@ def test_copy_X_false_centres_in_place(diabetes, weights, make, order):
         X.flags.writeable = False  # copied first, as scikit-learn's force_writeable
         np.testing.assert_allclose(make(copy_X=False).fit(X, y, sample_weight=sw).coef_, ref.coef_, rtol=1e-10,
                                    atol=1e-10)
+
+
+_OURS = {"LinearRegression": LinearRegression, "Ridge": Ridge, "Lasso": Lasso, "ElasticNet": ElasticNet,
+         "LogisticRegression": LogisticRegression}
+
+
+@pytest.mark.parametrize("name", list(_OURS))
+def test_text_input_refused_like_sklearn(diabetes, name):
+    # every predict-like method refuses text with scikit-learn's ValueError (its dtype="numeric" check),
+    # and so does LinearRegression.fit; fastnn's float dtype list parsed the strings as numbers.
+    # The other fits take text, as scikit-learn's (dtype=[float64, float32]) do.
+    X, y = diabetes
+    X = np.round(X, 6)  # (exact through str)
+    if name == "LogisticRegression":
+        y = (y > 140).astype(int)
+    f, s = _OURS[name]().fit(X, y), getattr(skl, name)().fit(X, y)
+    methods = ["predict", "score"] + (["predict_proba", "predict_log_proba", "decision_function"]
+                                      if name == "LogisticRegression" else [])
+    for text in (X[:5].astype(str), X[:5].astype(bytes), X[:5].astype(str).tolist()):
+        for m in methods:
+            args = (text, y[:5]) if m == "score" else (text,)
+            with pytest.raises(ValueError) as want:
+                getattr(s, m)(*args)
+            with pytest.raises(ValueError) as got:
+                getattr(f, m)(*args)
+            assert str(got.value) == str(want.value) and "bytes/strings" in str(got.value)
+    # text as objects is parsed by both (scikit-learn converts object arrays to float)
+    np.testing.assert_allclose(f.predict(X[:5].astype(str).astype(object)), f.predict(X[:5]))
+    if name == "LinearRegression":
+        for est in (f, s):
+            with pytest.raises(ValueError, match="bytes/strings"):
+                est.fit(X.astype(str), y)
+    else:
+        g, t = _OURS[name]().fit(X.astype(str), y), getattr(skl, name)().fit(X.astype(str), y)
+        assert _rel(g.coef_, f.coef_) < 1e-12 and _rel(t.coef_, s.coef_) < 1e-12
+
+
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+@pytest.mark.parametrize("scale", [1e150, 1e155, 1e160, 1e-160])
+def test_linear_regression_huge_and_tiny_x_like_sklearn(backend, scale, weights):
+    # X ~ 1e155: X^T X overflowed and eigvalsh raised "array must not contain infs or NaNs"; at 1e150
+    # the condition test overflowed (a RuntimeWarning); at 1e-160 X^T X is subnormal and the normal
+    # equations lost every digit (coef_ 90% off). lstsq on X itself, as scikit-learn, in each case
+    rng = np.random.default_rng(0)
+    for n, p in ((300, 40), (200, 10)):  # the Gram matrix from the kernels (C backend), and NumPy's
+        X = rng.standard_normal((n, p)) * scale
+        y = X @ rng.standard_normal(p) / scale + rng.standard_normal(n)
+        for sw in (None, weights[:n]):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                f = LinearRegression(backend=backend).fit(X, y, sample_weight=sw)
+            s = skl.LinearRegression().fit(X, y, sample_weight=sw)
+            assert _rel(f.coef_, s.coef_) < 1e-12 and abs(f.intercept_ - s.intercept_) < 1e-10
+            assert f.rank_ == s.rank_ == p and _rel(f.singular_, s.singular_) < 1e-12
+
+
+def test_enet_path_is_sklearns(diabetes):
+    # Lasso.path / ElasticNet.path were missing (AttributeError); scikit-learn 1.9's are both the
+    # staticmethod enet_path (Lasso's too: its l1_ratio defaults to 0.5 there)
+    from sklearn.linear_model import enet_path
+
+    X, y = diabetes
+    for ours, theirs in ((Lasso, skl.Lasso), (ElasticNet, skl.ElasticNet)):
+        assert isinstance(inspect.getattr_static(ours, "path"), staticmethod)
+        for kw in ({}, {"l1_ratio": 1.0, "alphas": 5}, {"alphas": [1.0, 0.1], "positive": True}):
+            got, want = ours.path(X, y, **kw), theirs.path(X, y, **kw)
+            assert len(got) == len(want) == 3
+            for a, b in zip(got, want):
+                np.testing.assert_array_equal(a, b)
+        alphas, coefs, gaps = ours().path(X, y, l1_ratio=0.3)  # (from an instance too)
+        np.testing.assert_array_equal(coefs, enet_path(X, y, l1_ratio=0.3)[1])
+
+
+def _fitted(est):
+    """The public fitted attributes of est (scikit-learn's convention: a trailing underscore)."""
+    return {k for k in vars(est) if k.endswith("_") and not k.startswith("_")}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_linear_regression_attributes_like_sklearn(diabetes, dtype):
+    # fastnn's had n_iter_ = 1 (scikit-learn's has none), rank_ = singular_ = None with
+    # positive=True and on sparse X (scikit-learn's has neither), singular_ in float64 for float32 X
+    X, y = diabetes[0].astype(dtype), diabetes[1]
+    for Xc in (X, sp.csr_matrix(X)):
+        for kw in ({}, {"positive": True}, {"fit_intercept": False}):
+            if kw.get("positive") and sp.issparse(Xc):
+                continue  # refused by both
+            f, s = LinearRegression(**kw).fit(Xc, y), skl.LinearRegression(**kw).fit(Xc, y)
+            assert _fitted(f) == _fitted(s), kw
+            if hasattr(s, "singular_"):
+                assert f.singular_.dtype == s.singular_.dtype and type(f.rank_) is type(s.rank_)
+    # a refit keeps none of the last fit's attributes that this one does not set
+    f = LinearRegression().fit(X, y).fit(sp.csr_matrix(X), y)
+    assert _fitted(f) == {"coef_", "intercept_", "n_features_in_"}
+    g = LinearRegression(solver="gd").fit(X, y)  # fastnn's own solver counts its steps
+    assert g.n_iter_ >= 1 and not hasattr(g, "rank_")
+
+
+@pytest.mark.parametrize("container", [np.asarray, sp.csr_matrix])
+def test_fitted_attribute_sets_like_sklearn(diabetes, container):
+    # every other linear estimator and solver: the same fitted attributes as scikit-learn's
+    X, y = diabetes
+    X = container(X)
+    yc = (y > 140).astype(int)
+    configs = [("Lasso", {"alpha": 0.1}, y), ("ElasticNet", {"alpha": 0.1}, y),
+               ("Lasso", {"alpha": 0.1, "positive": True}, np.c_[y, -y])]
+    configs += [("LogisticRegression", {"solver": s, "random_state": 0, "max_iter": 200}, t)
+                for s in ("lbfgs", "newton-cg", "newton-cholesky", "liblinear", "sag", "saga")
+                for t in (yc, yc + (y > 200)) if not (s == "liblinear" and t.max() > 1)]
+    for name, kw, t in configs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            f, s = _OURS[name](**kw).fit(X, t), getattr(skl, name)(**kw).fit(X, t)
+        assert _fitted(f) == _fitted(s), (name, kw)
+        assert type(f.n_iter_) is type(s.n_iter_) and np.shape(f.n_iter_) == np.shape(s.n_iter_)
+
+
+@pytest.mark.parametrize("name", ["LinearRegression", "Ridge", "Lasso", "ElasticNet"])
+def test_sparse_predict_is_sklearns_product(diabetes, name, monkeypatch):
+    # a sparse X's predictions are scikit-learn's X @ coef_.T + intercept_ (fastnn converted coef_ to
+    # float64 operands for _forward: as much time as the product on a few rows); Lasso and
+    # ElasticNet skip validate_data for a sparse X of the fitted width, as scikit-learn's do
+    from fastnn.estimators import _linear_base
+
+    X, y = diabetes
+    Y = np.c_[y, y[::-1]]
+    monkeypatch.setattr(_linear_base, "_forward", None)  # (the dense path's: not called)
+    for dtype in (np.float64, np.float32):
+        Xs = sp.csr_matrix(X.astype(dtype))
+        for t in (y, Y):
+            f, s = _OURS[name]().fit(Xs, t), getattr(skl, name)().fit(Xs, t)
+            for rows in (Xs[:1], Xs[:7].tocsc(), Xs):
+                a, b = f.predict(rows), s.predict(rows)
+                assert a.dtype == b.dtype and a.shape == b.shape
+                want = rows.toarray().astype(np.float64) @ np.asarray(f.coef_, np.float64).T + f.intercept_
+                np.testing.assert_allclose(a, want, rtol=1e-5 if dtype == np.float32 else 1e-13)
+    calls = []
+    real = _linear_base.validate_data
+    monkeypatch.setattr(_linear_base, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k))
+    f.predict(Xs[:3])
+    assert calls == ([] if name in ("Lasso", "ElasticNet") else [1])
+    with pytest.raises(ValueError, match="X has 9 features, but .* is expecting 10 features"):
+        f.predict(Xs[:3, :-1])  # (validate_data's error: Lasso's and ElasticNet's too)

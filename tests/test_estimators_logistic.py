@@ -273,6 +273,26 @@ def test_logistic_newton_solvers_match_sklearn(noisy, solver, data, kw, rtol):
     np.testing.assert_array_equal(f.n_iter_, s.n_iter_)
 
 
+@pytest.mark.parametrize("solver", ["newton-cg", "newton-cholesky"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_logistic_newton_separable_unpenalised_like_sklearn(solver, sparse):
+    # separable data, C=inf: the scores grow past ~37, where p (1 - p) from the probabilities rounded to 0;
+    # newton-cholesky's Hessian guard then saw "many negative values" and fell back to lbfgs with a
+    # ConvergenceWarning (coef_ 30% from scikit-learn's), where scikit-learn's loss (from the scores) goes on
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 6))
+    X[:, 0] += 3
+    y = (X @ rng.standard_normal(6) + 0.1 * rng.standard_normal(80) > 0).astype(int)
+    X = sp.csr_matrix(X) if sparse else X
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = LogisticRegression(solver=solver, C=np.inf).fit(X, y)
+        s = skl.LogisticRegression(solver=solver, C=np.inf).fit(X, y)
+    np.testing.assert_array_equal(f.n_iter_, s.n_iter_)
+    np.testing.assert_allclose(f.coef_, s.coef_, rtol=1e-6)  # (diverging iterates: rounding grows)
+    assert np.abs(s.coef_).max() > 10  # (the scores did grow past 37)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the 1-step fits
 @pytest.mark.parametrize("solver", ["newton-cg", "newton-cholesky"])
 @pytest.mark.parametrize("data", ["binary", "multiclass"])

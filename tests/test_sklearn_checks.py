@@ -69,6 +69,12 @@ _LIBLINEAR_3_CLASSES = ("3+ classes get scikit-learn's own liblinear error (its 
 _SW_SAGA = ("SAGA (scikit-learn's, step for step) draws rows at random: repeating a row instead of weighting it "
             "changes the draws, and so the iterate it stops at (scikit-learn exempts its LogisticRegression too)")
 
+_N_ITER_RIDGE = ("n_iter_ is None with this solver, as scikit-learn's Ridge's (scikit-learn exempts its Ridge "
+                 "from this check for that reason)")
+_N_ITER_OLS = ("no n_iter_, as scikit-learn's LinearRegression (which has no max_iter: fastnn's is solver='gd''s, "
+               "which sets n_iter_)")
+_N_ITER = "check_non_transformer_estimators_n_iter"
+
 #: estimator configuration (repr) -> {check name: reason}; scikit-learn reports these as xfail
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     repr(ESTIMATORS[3]): {
@@ -81,6 +87,8 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     },
     **{repr(est): {"check_classifier_not_supporting_multiclass": _LIBLINEAR_3_CLASSES}
        for est in ESTIMATORS if getattr(est, "solver", None) == "liblinear"},
+    repr(LinearRegression()): {_N_ITER: _N_ITER_OLS},
+    **{repr(est): {_N_ITER: _N_ITER_RIDGE} for est in (Ridge(), Ridge(positive=True), Ridge(solver="sparse_cg"))},
     repr(LogisticRegression(solver="saga", l1_ratio=0.5)): {
         "check_sample_weight_equivalence_on_dense_data": _SW_SAGA,
         "check_sample_weight_equivalence_on_sparse_data": _SW_SAGA,

@@ -111,11 +111,7 @@ SUITES = [
           {"sklearn.linear_model": ("Lasso", "ElasticNet")}),
     Suite("sklearn.linear_model.tests.test_ridge",
           {"sklearn.linear_model": ("Ridge",)},
-          expected=(("test_ridge_fit_intercept_sparse_error", _did_not_raise("ValueError"), _DENSIFIED),
-                    ("test_n_iter", r"Ridge\(max_iter=1, solver='sparse_cg', tol=0\.1\)\.n_iter_",
-                     "fastnn's sparse_cg reports its iterations per target in n_iter_, and its direct solvers 1 "
-                     "(scikit-learn's estimator checks want n_iter_ >= 1 from any estimator that has one); "
-                     "scikit-learn's: None")),
+          expected=(("test_ridge_fit_intercept_sparse_error", _did_not_raise("ValueError"), _DENSIFIED),),
           # ~25 s of tests of scikit-learn's private _solve_lbfgs and _RidgeGCV, which never build a Ridge
           select="not (test_lbfgs_solver_consistency or test_ridge_gcv_vs_ridge_loo_cv "
                  "or test_regularization_limits_ridge_gcv or test_regularization_limits_ridge_classifier_gcv)"),

@@ -15,7 +15,7 @@ from sklearn.utils.validation import _check_sample_weight, check_array, check_is
 from .. import backends
 from .. import kernels as K
 from ..threads import one_blas_thread
-from ._validation import validated_rows
+from ._validation import refuse_text, validated_rows
 
 #: largest dense copy of a sparse X these models make (see the module doc)
 SPARSE_DENSIFY_MAX_BYTES = 1 << 30
@@ -107,6 +107,12 @@ def _forward(X, W, b, backend):
     return K.dense_forward(X, W, b, "identity", backend=backend)
 
 
+def _sparse_scores(X, coef, intercept):
+    """``X @ coef.T + intercept`` for a sparse X, as scikit-learn's predict computes it (1-D coef:
+    1-D scores): on a few rows _forward's float64 operands cost as much as the product."""
+    return np.asarray(X @ coef.T) + intercept
+
+
 def _backward(D, X, W, backend):
     """(dW, db) = (X^T D, D summed over rows): the gradients of ``X @ W + b`` for D [n, k]
     (scipy's product for a sparse X, kernels.dense_backward for a dense float64 one)."""
@@ -154,16 +160,16 @@ def _lsqr(A, Ys, alpha, max_iter, tol, advice=None):
     """scikit-learn's "lsqr" solution [n_features, n_targets] and the iterations per target:
     scipy's LSQR on ``min ||A w - y||^2 + a ||w||^2`` (damp = sqrt(a), atol = btol = tol,
     iter_lim = max_iter, None: scipy's 2 n_features); A is a LinearOperator (products only).
-    Hitting the limit warns (scikit-learn's is silent), with ``advice`` (default: raise max_iter or tol)."""
+    Silent at the iteration limit, as scikit-learn's, unless ``advice`` is given: then a
+    ConvergenceWarning with it (LinearRegression, whose limit the user cannot set)."""
     W = np.empty((A.shape[1], Ys.shape[1]), dtype=A.dtype)
     iters = np.empty(Ys.shape[1], dtype=np.int32)
     for j, a in enumerate(alpha):
         with one_blas_thread():  # LSQR's vector work between the products: see one_blas_thread
             W[:, j], istop, iters[j] = spla.lsqr(A, Ys[:, j], damp=np.sqrt(a), atol=tol, btol=tol,
                                                  iter_lim=max_iter)[:3]
-        if istop == 7:  # the iteration limit
-            warnings.warn(f"lsqr did not converge after {iters[j]} iterations. " + (advice or (
-                f"Try increasing max_iter or tol. Currently: max_iter={max_iter} and tol={tol}")), ConvergenceWarning)
+        if istop == 7 and advice:  # the iteration limit
+            warnings.warn(f"lsqr did not converge after {iters[j]} iterations. {advice}", ConvergenceWarning)
     return W, iters
 
 
@@ -302,8 +308,11 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
         """Linear predictions ``X @ coef_.T + intercept_``."""
         check_is_fitted(self)
         if validated_rows(self, X) is None:
+            refuse_text(X)  # scikit-learn's dtype="numeric" check; a float dtype list would parse text
             X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False,
                               dtype=[np.float64, np.float32])
+            if sp.issparse(X):
+                return _sparse_scores(X, self.coef_, self.intercept_)
         # returned in scikit-learn's dtype (float32 for float32 X and a float32 fit), computed in float64
         out_dtype = np.result_type(X.dtype, self.coef_.dtype)
         W = np.ascontiguousarray(np.atleast_2d(self.coef_).T, dtype=np.float64)

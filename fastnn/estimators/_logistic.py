@@ -24,7 +24,7 @@ from ._lbfgs_compat import CallbackSupportMixin, _check_optimize_result, _get_ad
 from ._linear_base import _backward, _dense, _fista, _forward, _spectral_sq
 from ._logistic_solvers import SOLVERS as _SOLVERS, SPARSE_SOLVERS, check_liblinear_data, solve
 from ._sag import logistic_sag
-from ._validation import validated_rows
+from ._validation import refuse_text, validated_rows
 
 __all__ = ["LogisticRegression", "SoftmaxRegression"]
 
@@ -271,6 +271,7 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
     def _scores(self, X):
         check_is_fitted(self)
         if validated_rows(self, X) is None:
+            refuse_text(X)  # scikit-learn's dtype="numeric" check; a float dtype list would parse text
             X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False,
                               dtype=[np.float64, np.float32])
         # scores (and so probabilities) in scikit-learn's dtype: float32 for float32 X and a float32 fit

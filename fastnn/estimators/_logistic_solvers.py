@@ -112,11 +112,18 @@ class _KernelLoss:
         return self.loss_gradient(coef)[1]
 
     def _proba_gradient(self, coef):
-        """(W, probabilities [n, k], gradient): one forward and one backward pass."""
+        """(W, probabilities [n, k], gradient): one forward and one backward pass; binary: the
+        pointwise Hessian in self._curvature."""
         X, T, labels = self._args[0], self._args[1], self._args[7]
         W, b = self.weight_intercept(coef)
         multi = self.base_loss.is_multiclass
         P = _forward(X, W, b, self._backend)
+        if not multi:
+            # p (1 - p) from the scores, as scikit-learn's loss computes it: from the probabilities 1 - p
+            # rounds to 0 for scores past ~37 and the Hessian guard then took separable data's many
+            # such rows for non-positive curvature (an lbfgs fallback scikit-learn does not take)
+            e = np.exp(-np.abs(P[:, 0]))
+            self._curvature = e / ((1.0 + e) * (1.0 + e))
         K.activation_forward(P, "softmax" if multi else "sigmoid", out=P, backend=self._backend)
         D = P.copy()
         if multi:
@@ -138,7 +145,7 @@ class _KernelLoss:
         """(gradient, s -> Hessian @ s), scikit-learn's product for the binomial and the multinomial loss."""
         W, P, grad = self._proba_gradient(coef)
         multi = self.base_loss.is_multiclass
-        h = None if multi else P * (1.0 - P) * np.reshape(self._w, (-1, 1))
+        h = None if multi else self._curvature[:, None] * np.reshape(self._w, (-1, 1))
         Pw = P * np.reshape(self._w, (-1, 1)) if multi else None
 
         def hessp(s):
@@ -184,7 +191,7 @@ class _KernelLoss:
         w = self.row_weights()
         warn = False
         if not self.base_loss.is_multiclass:
-            h = P[:, 0] * (1.0 - P[:, 0]) * w
+            h = self._curvature * w
             # scikit-learn's guard (negative sample weights): mostly non-positive curvature -> lbfgs
             warn = bool(np.average(h <= 0, weights=self._sw) > 0.25)
             if not warn and hess.flags.c_contiguous:  # (scikit-learn's hessian_out is)

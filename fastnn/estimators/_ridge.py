@@ -69,15 +69,14 @@ def _ridge_cholesky(Xs, Ys, alpha, backend=None):
 
 
 def _ridge_lbfgs(Xs, Ys, alpha, max_iter, tol, backend):
-    """scikit-learn's "lbfgs" Ridge solution [n_features, n_targets] with coef >= 0, and
-    the iterations per target.
+    """scikit-learn's "lbfgs" Ridge solution [n_features, n_targets] with coef >= 0.
 
     L-BFGS-B with bounds w >= 0 on its objective ``0.5 ||Xs w - y||^2 + 0.5 a ||w||^2``
     (unscaled: ``tol`` is its gtol and ftol) and its options, from zeros, one target at a
     time; the residual and gradient on the dense kernels (Xs, Ys float64).
     """
     n_f = Xs.shape[1]
-    W, iters = np.empty((n_f, Ys.shape[1])), []
+    W = np.empty((n_f, Ys.shape[1]))
     zero = np.zeros(1)
     options = {} if max_iter is None else {"maxiter": max_iter}
     for j, a in enumerate(alpha):
@@ -96,8 +95,7 @@ def _ridge_lbfgs(Xs, Ys, alpha, max_iter, tol, backend):
             warnings.warn("The lbfgs solver did not converge. Try increasing max_iter or tol. "
                           f"Currently: max_iter={max_iter} and tol={tol}", ConvergenceWarning)
         W[:, j] = res.x
-        iters.append(res.nit)
-    return W, np.array(iters, dtype=np.int32)
+    return W
 
 
 #: dense X from which "sparse_cg" / "lsqr" take their products X v, X^T u from kernels.gemm (see _dense_operator)
@@ -137,33 +135,28 @@ def _dense_operator(Xs, backend):
 
 
 def _ridge_sparse_cg(A, Ys, alpha, max_iter, tol):
-    """scikit-learn's "sparse_cg" Ridge solution [n_features, n_targets] and the iterations per target.
+    """scikit-learn's "sparse_cg" Ridge solution [n_features, n_targets].
 
     Conjugate gradients (scipy's cg via scikit-learn's wrapper, rtol=tol, from zeros) on ``(A^T A + a I) w = A^T y``
     or, for wide A (more features than samples), on the kernel form ``(A A^T + a I) z = y``,
-    ``w = A^T z``; A is a LinearOperator (products only). max_iter bounds both forms
-    (scikit-learn's kernel form ignores it; the same solution whenever cg converges first).
+    ``w = A^T z``; A is a LinearOperator (products only). As scikit-learn's: max_iter bounds the
+    first form only (the kernel form runs to scipy's limit, 10 n_samples), and stopping at
+    the limit is silent (Ridge has no ``verbose``, which its warning needs).
     """
     n, p = A.shape
     W = np.empty((p, Ys.shape[1]), dtype=A.dtype)
-    iters = np.zeros(Ys.shape[1], dtype=np.int32)
     for j, a in enumerate(alpha):
-        def count(_, j=j):
-            iters[j] += 1
-
         with one_blas_thread():  # cg's vector work between the products: see one_blas_thread
             if p > n:
                 C = spla.LinearOperator((n, n), matvec=lambda z: A.matvec(A.rmatvec(z)) + a * z, dtype=A.dtype)
-                z, info = _sparse_linalg_cg(C, Ys[:, j], rtol=tol, maxiter=max_iter, callback=count)
+                z, info = _sparse_linalg_cg(C, Ys[:, j], rtol=tol)
                 W[:, j] = A.rmatvec(z)
             else:
                 C = spla.LinearOperator((p, p), matvec=lambda w: A.rmatvec(A.matvec(w)) + a * w, dtype=A.dtype)
-                W[:, j], info = _sparse_linalg_cg(C, A.rmatvec(Ys[:, j]), rtol=tol, maxiter=max_iter,
-                                                  callback=count)
-        if info > 0:  # (scikit-learn's is silent)
-            warnings.warn(f"sparse_cg did not converge after {info} iterations. Try increasing max_iter or tol. "
-                          f"Currently: max_iter={max_iter} and tol={tol}", ConvergenceWarning)
-    return W, iters
+                W[:, j], info = _sparse_linalg_cg(C, A.rmatvec(Ys[:, j]), rtol=tol, maxiter=max_iter)
+        if info < 0:  # scikit-learn's error (scipy's breakdown code)
+            raise ValueError("Failed with error code %d" % info)
+    return W
 
 
 class Ridge(_LinearRegressorBase):
@@ -175,9 +168,9 @@ class Ridge(_LinearRegressorBase):
     SVD (``solver_`` then "svd"), as scikit-learn's. "svd": the SVD of X; "gd":
     accelerated gradient descent on the kernels. "sparse_cg" (conjugate gradients on the
     same systems) and "lsqr" (LSQR, damp = sqrt(alpha)): scikit-learn's, on X's products
-    only, with its tol (``rtol`` / ``atol`` and ``btol``) and max_iter; ``n_iter_`` has
-    the iterations per target (scikit-learn's sparse_cg: None), and hitting max_iter gives
-    a ConvergenceWarning (scikit-learn's are silent). A sparse X stays sparse with these
+    only, with its tol (``rtol`` / ``atol`` and ``btol``) and max_iter, silent at max_iter
+    as scikit-learn's. ``n_iter_`` is scikit-learn's: the iterations per target (int32)
+    with "lsqr", "sag" and "saga", None with the others ("gd": its steps). A sparse X stays sparse with these
     two (the centring is implicit, as scikit-learn's), and "auto" picks "sparse_cg" for
     it, as scikit-learn's; "sag" / "saga" take it as CSR; the other solvers densify it.
     "sag" / "saga": scikit-learn's stochastic average gradient solvers step for step
@@ -261,15 +254,16 @@ class Ridge(_LinearRegressorBase):
             Xc, Yc, x_mean, y_mean = _center(X, Y, sw, self.fit_intercept, copy=self.copy_X)
             Xs, Ys = (Xc, Yc) if r is None else (Xc * r[:, None], Yc * r[:, None])
         self.solver_ = solver
-        # scikit-learn's n_iter_ is None here, but its estimator checks want n_iter_ >= 1
-        # from any estimator that has one (they exempt only sklearn's own Ridge)
-        self.n_iter_ = 1  # direct solvers: one solve
+        # scikit-learn's: None but from "lsqr" (iterations per target), "sag" / "saga" (above)
+        self.n_iter_ = None
         if products_only:
             A = A if sp.issparse(X) else _dense_operator(Xs, self.backend)
-            solve = _ridge_sparse_cg if solver == "sparse_cg" else _lsqr
-            W, self.n_iter_ = solve(A, Ys, alpha.astype(dt), self.max_iter, self.tol)
+            if solver == "sparse_cg":
+                W = _ridge_sparse_cg(A, Ys, alpha.astype(dt), self.max_iter, self.tol)
+            else:  # (silent at max_iter, as scikit-learn's)
+                W, self.n_iter_ = _lsqr(A, Ys, alpha.astype(dt), self.max_iter, self.tol)
         elif self.solver_ == "lbfgs":
-            W, self.n_iter_ = _ridge_lbfgs(Xs, Ys, alpha, self.max_iter, self.tol, self.backend)
+            W = _ridge_lbfgs(Xs, Ys, alpha, self.max_iter, self.tol, self.backend)
         elif self.solver == "gd":
             # ||r||^2 + a||w||^2 = 2 sum(sw) * (half-mse + 0.5 (a / sum(sw)) ||w||^2): same minimiser
             s = float(Xs.shape[0] if sw is None else sw.sum())
