@@ -56,7 +56,7 @@ void fnn_set_num_threads(int n);   /* stays 1 in a child forked after OpenMP thr
 int fnn_get_num_threads(void);
 /* fnn_get_num_threads() capped by the calling thread's OpenMP limit, what the next parallel
  * region started from this thread may use: fnn_set_num_threads sets that limit too, and
- * threadpoolctl's threadpool_limits lowers it for its block */
+ * threadpoolctl's threadpool_limits lowers it for its block; 1 in a build without OpenMP */
 int fnn_thread_limit_here(void);
 /* float32 training flushes subnormal numbers to zero (on, the default) or keeps them:
  * the optimizer updates (fnn_sgd_f32 ... fnn_adam_f32, alone or not) and the whole of

@@ -110,12 +110,12 @@ extern int fnn_omp_pool_used; /* a region with > 1 thread has run: see runtime.c
  * that limit too, and threadpoolctl's threadpool_limits lowers it (omp_set_num_threads
  * on the libgomp fastnn loaded) for the block, as for scikit-learn's own OpenMP code */
 static inline int fnn_thread_limit(void) {
-    int t = fnn_num_threads;
 #ifdef _OPENMP
-    int omp = omp_get_max_threads();
-    if (omp < t) t = omp;
+    int t = fnn_num_threads, omp = omp_get_max_threads();
+    return omp < t ? omp : t;
+#else
+    return 1; /* built without OpenMP: every region runs on the calling thread */
 #endif
-    return t;
 }
 static inline int fnn_threads_for(double flops_or_elems, double per_thread_min) {
     int t = fnn_thread_limit();

@@ -134,8 +134,8 @@ def get_num_threads() -> int:
 def effective_num_threads() -> int:
     """Threads the next fastnn C kernel started from this thread may use: get_num_threads()
     capped by this thread's OpenMP limit, which set_num_threads sets too and threadpoolctl's
-    ``threadpool_limits`` lowers for its block (as for scikit-learn's own OpenMP code).
-    Without the C backend, get_num_threads()."""
+    ``threadpool_limits`` lowers for its block (as for scikit-learn's own OpenMP code); 1
+    when the C backend was built without OpenMP. Without the C backend, get_num_threads()."""
     n = get_num_threads()
     try:
         from .backends import get

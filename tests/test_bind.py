@@ -79,7 +79,9 @@ def test_a_bound_call_makes_the_checked_call_on_the_current_contents(kernel, dty
         np.testing.assert_array_equal(a, b)
     first = bound.result
     for a in refill:  # new contents in the same memory, as a training loop's next batch
-        a[...] = rng.integers(0, 5, a.shape) if a.dtype.kind == "i" else rng.standard_normal(a.shape)
+        a[...] = (rng.integers(0, 5, a.shape) if a.dtype.kind == "i"
+                  else rng.random(a.shape) if kernel == "sigmoid_bce"  # (its targets: probabilities)
+                  else rng.standard_normal(a.shape))
     step = {"step": 7} if kernel in STEPPED else {}  # Adam's update count, dropout's mask of this call
     fresh = [_copy(a) for a in args], {k: _copy(v) for k, v in {**kwargs, **step}.items()}
     expect = fn(*fresh[0], **fresh[1])  # the same call, checked, on copies (gemm: beta reads out's copy)
