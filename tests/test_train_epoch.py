@@ -8,7 +8,7 @@ import pytest
 
 import fastnn
 from conftest import mlp_targets
-from fastnn import kernels as K
+from fastnn import backends, kernels as K
 from fastnn.backends._train_reference import N_STATE, OPTIMIZERS, layout
 
 OPTS = list(OPTIMIZERS)
@@ -314,8 +314,10 @@ def test_c_epoch_split_over_threads_by_rows(dtype, optimizer, loss, extras):
         _close(a, c, dtype, f"2 threads vs 1 thread: {name}")
     for a, b in zip(two, again):
         np.testing.assert_array_equal(a, b)  # a thread count always gives the same numbers
-    # the weight gradients were summed in another order: the rows were really split
-    assert not np.array_equal(two[0], one[0])
+    # the weight gradients were summed in another order: the rows were really split (where
+    # the build has OpenMP: without it, as under ASAN, every region runs on the caller)
+    if backends.get("c").openmp_version():
+        assert not np.array_equal(two[0], one[0])
 
 
 def test_reference_epoch_equals_kernel_composition():
