@@ -2,6 +2,7 @@
  * MC/KC/NC blocking and threads (the loops are in gemm_engine.h, written once for
  * both dtypes); the microkernels live in gemm_ukernel_*.c and are chosen per call
  * from fnn_isa_level. C = alpha op(A) op(B) + beta C (see fastnn.h). */
+#include <pthread.h>
 #include <stdlib.h>
 #include "gemm.h"
 #include "reduce.h"
@@ -9,19 +10,41 @@
 #include <emmintrin.h>
 #endif
 
-/* Per-thread packing buffers (0: A block, 1: B block), grown on demand and kept:
- * a fresh allocation per call would pay page faults on every product. */
-static __thread void *scratch_buf[2];
-static __thread size_t scratch_cap[2];
+/* Per-thread packing buffers (0: A block, 1: B block), grown on demand and kept: a fresh
+ * allocation per call would pay page faults on every product. A thread's buffers are freed
+ * when it ends (the key's destructor): a program running products from short-lived Python
+ * threads leaked ~1.2 MB a thread (1024^2 float32, 200 threads: RSS 64 -> 312 MB). */
+typedef struct { void *buf[2]; size_t cap[2]; } gemm_scratch_t;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_key_once = PTHREAD_ONCE_INIT;
+static __thread gemm_scratch_t *scratch_here; /* this thread's, registered with the key */
+
+static void scratch_release(void *p) {
+    gemm_scratch_t *s = (gemm_scratch_t *)p;
+    free(s->buf[0]);
+    free(s->buf[1]);
+    free(s);
+}
+
+static void scratch_key_create(void) {
+    if (pthread_key_create(&scratch_key, scratch_release) != 0) abort();
+}
 
 static void *gemm_scratch(int which, size_t bytes) {
-    if (bytes > scratch_cap[which]) {
-        free(scratch_buf[which]);
-        bytes = (bytes + 4095) & ~(size_t)4095;
-        if (posix_memalign(&scratch_buf[which], 64, bytes) != 0) abort();
-        scratch_cap[which] = bytes;
+    gemm_scratch_t *s = scratch_here;
+    if (!s) {
+        pthread_once(&scratch_key_once, scratch_key_create);
+        s = (gemm_scratch_t *)calloc(1, sizeof *s);
+        if (!s || pthread_setspecific(scratch_key, s) != 0) abort();
+        scratch_here = s;
     }
-    return scratch_buf[which];
+    if (bytes > s->cap[which]) {
+        free(s->buf[which]);
+        bytes = (bytes + 4095) & ~(size_t)4095;
+        if (posix_memalign(&s->buf[which], 64, bytes) != 0) abort();
+        s->cap[which] = bytes;
+    }
+    return s->buf[which];
 }
 
 /* Pack an operand only when the product reuses it enough to repay the copy, or

@@ -106,13 +106,20 @@ static inline void fnn_fp_restore(unsigned bits, unsigned saved) { (void)bits; (
  * fnn_threads_for(work) threads so that small problems stay on one thread. */
 extern int fnn_num_threads;
 extern int fnn_omp_pool_used; /* a region with > 1 thread has run: see runtime.c, fork */
-/* fnn_num_threads, capped by the calling thread's OpenMP limit: fnn_set_num_threads sets
- * that limit too, and threadpoolctl's threadpool_limits lowers it (omp_set_num_threads
- * on the libgomp fastnn loaded) for the block, as for scikit-learn's own OpenMP code */
+/* The calling thread's OpenMP limit as fastnn left it: what fnn_set_num_threads last gave
+ * omp_set_num_threads in this thread, else the process default when the library loaded
+ * (runtime.c). A lower limit now was set by someone else: threadpoolctl. */
+extern int fnn_omp_default_limit;
+extern __thread int fnn_omp_limit_set_here;
+/* fnn_num_threads, capped while the calling thread's OpenMP limit is below the one fastnn
+ * left (threadpoolctl's threadpool_limits lowers it for its block, as it does for
+ * scikit-learn's own OpenMP code); a limit only differing from the knob because the knob
+ * was set in another Python thread (OpenMP limits are per thread) does not cap it */
 static inline int fnn_thread_limit(void) {
 #ifdef _OPENMP
     int t = fnn_num_threads, omp = omp_get_max_threads();
-    return omp < t ? omp : t;
+    int left = fnn_omp_limit_set_here ? fnn_omp_limit_set_here : fnn_omp_default_limit;
+    return omp < left && omp < t ? omp : t;
 #else
     return 1; /* built without OpenMP: every region runs on the calling thread */
 #endif

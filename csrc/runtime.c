@@ -111,10 +111,16 @@ static void fnn_after_fork_in_child(void) {
 
 int fnn_in_forked_child(void) { return fnn_forked_child; }
 
+int fnn_omp_default_limit = 1;
+__thread int fnn_omp_limit_set_here = 0;
+
 void fnn_set_num_threads(int n) {
     fnn_num_threads = n < 1 || fnn_forked_child ? 1 : n;
 #ifdef _OPENMP
-    if (!fnn_forked_child) omp_set_num_threads(fnn_num_threads);
+    if (!fnn_forked_child) {
+        omp_set_num_threads(fnn_num_threads);
+        fnn_omp_limit_set_here = fnn_num_threads;
+    }
 #endif
 }
 
@@ -146,7 +152,7 @@ __attribute__((constructor)) static void fnn_runtime_init(void) {
 #endif
 #ifdef _OPENMP
     /* honour OMP_NUM_THREADS even for callers that use the library without fastnn's Python layer */
-    fnn_num_threads = omp_get_max_threads();
+    fnn_num_threads = fnn_omp_default_limit = omp_get_max_threads();
 #endif
     pthread_atfork(NULL, NULL, fnn_after_fork_in_child);
 }

@@ -18,6 +18,11 @@ from .nn import Sequential
 from .profile import profile  # the context manager: ``with fastnn.profile() as p:``
 from .threads import get_num_threads, set_num_threads
 from .train import TrainingDivergedError, cross_validate
+from .backends import _load as _load_backend
+
+# The C backend and its OpenMP runtime load with fastnn (~3 ms), not at the first kernel:
+# threadpoolctl's threadpool_limits caps only the runtimes loaded when its block opens.
+_load_backend("c")
 
 __all__ = [
     "__version__",

@@ -95,6 +95,14 @@ def test_fastnn_isa_env_caps_the_isa():
     assert run_py(code, FASTNN_ISA=" AVX2-FMA ") == avx2  # the name `fastnn info` prints
 
 
+def test_threadpoolctl_caps_the_first_block_after_import():
+    """The C backend's OpenMP runtime loads with fastnn: threadpool_limits finds it from the first block on."""
+    code = ("import fastnn\nfrom threadpoolctl import threadpool_limits\nfrom fastnn.threads import "
+            "effective_num_threads\nfastnn.set_num_threads(2)\nwith threadpool_limits(1):\n"
+            "    print(effective_num_threads())")
+    assert run_py(code, OMP_NUM_THREADS=None) == "1"
+
+
 def test_unknown_environment_values_warn_naming_the_variable():
     best = backends.get("c").isa_name()
     code = "from fastnn.backends import c; print(c.isa_name(), c.get_flush_subnormals())"
