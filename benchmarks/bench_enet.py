@@ -77,6 +77,7 @@ class EnetCDCorrelated:
         X -= X.mean(axis=0)
         y -= y.mean()
         self.xt, self.y, self.alpha = np.ascontiguousarray(X.T), y, 0.1 * n
+        self.xf = np.asfortranarray(X)  # scikit-learn's layout, made once (its estimator copies once too)
         self.gram_after = {"data": -1, "switch": p // 16, "gram": 0}[form]
         self.backend, self.form = backend, form
         self.time_enet_cd(backend, form)  # warm-up (Numba compiles) outside the timing
@@ -90,8 +91,8 @@ class EnetCDCorrelated:
                 self.cd_fast.enet_coordinate_descent_gram(w, self.alpha, 0.0, Q, self.xt @ self.y, self.y, 1000,
                                                           1e-4, rs, False, False, True)
             else:
-                self.cd_fast.enet_coordinate_descent(w, self.alpha, 0.0, np.asfortranarray(self.xt.T), self.y,
-                                                     1000, 1e-4, rs, False, False, True)
+                self.cd_fast.enet_coordinate_descent(w, self.alpha, 0.0, self.xf, self.y, 1000, 1e-4, rs, False,
+                                                     False, True)
         else:
             K.enet_cd(w, self.xt, self.y, alpha=self.alpha, tol=1e-4, gram_after=self.gram_after,
                       backend=self.backend)

@@ -907,7 +907,10 @@ def machine_info(threads: int) -> Dict[str, Any]:
     try:
         from threadpoolctl import threadpool_info
 
-        info["blas"] = [f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads)"
+        # named by the directory it was loaded from (numpy.libs, scipy.libs): the two OpenBLAS differ
+        info["blas"] = [f"{p.get('internal_api')} {p.get('version')} "
+                        f"[{os.path.basename(os.path.dirname(p.get('filepath') or '')) or '?'}] "
+                        f"({p.get('num_threads')} threads)"
                         for p in threadpool_info() if p.get("user_api") == "blas"]
     except Exception:
         pass
@@ -1056,8 +1059,8 @@ def run(args: argparse.Namespace) -> int:
     with thread_limit(threads):
         info = machine_info(threads)
         print(f"fastnn bench: {info['cpu']}, {threads} thread(s); fastnn {info['fastnn']} backends "
-              f"{','.join(info['backends'])} (C ISA {info.get('c_isa', '-')}); numpy {info['numpy']} "
-              f"{'; '.join(info.get('blas', []))}")
+              f"{','.join(info['backends'])} (C ISA {info.get('c_isa', '-')}); numpy {info['numpy']}; "
+              f"BLAS loaded: {'; '.join(info.get('blas', [])) or 'none reported'}")
         peak = measure_peak(threads, quick=args.quick)
         runners = {"peak": suite_peak, "gemm": suite_gemm, "kernels": suite_kernels, "step": suite_step,
                    "epoch": suite_epoch}

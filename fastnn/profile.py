@@ -73,7 +73,8 @@ class Profiler:
     """Collects one event per fastnn kernel call while it is active.
 
     Use it as a context manager (``with Profiler() as p:``) or with ``start()`` /
-    ``stop()``. Profilers nest: an inner one forwards its events to the outer one.
+    ``stop()``. Profilers nest: an inner one forwards its events to the outer one. It
+    records the calls of every Python thread while it runs (the trace keeps them apart).
     ``span(name)`` marks a region (an epoch, a batch) that appears in the trace.
     """
 
@@ -88,6 +89,7 @@ class Profiler:
         self.t_stop: Optional[float] = None
         self._origin: Optional[float] = None  # the first start: time 0 of the trace
         self._wall_before = 0.0  # wall time of earlier start()/stop() sessions
+        self._starter = 1  # the tid of the thread that first started it (start())
         self._previous: Any = None
         self._tids: Dict[int, int] = {}
         self._lock = threading.Lock()
@@ -141,6 +143,7 @@ class Profiler:
         self.t_start = self.clock()
         if self._origin is None:
             self._origin = self.t_start
+            self._starter = self._tid()  # the thread whose wall time the table splits
         self.t_stop = None
         return self
 
@@ -227,14 +230,21 @@ class Profiler:
                          f"{s.gflops:.2f}" if s.flops else "-", f"{s.gbs:.2f}" if s.nbytes else "-",
                          _pct(s.gflops, fma) if (s.flops and fma) else "-",
                          _pct(s.gbs, bw) if (s.nbytes and bw) else "-"])
-        outside = wall - self.kernel_seconds
+        # the profiling thread's time outside kernels (other Python threads' calls overlap its wall time)
+        outside = wall - sum(e[3] for e in self.events if e[6] == self._starter)
         rows.append(["(outside kernels)", "python", "-", f"{outside * 1e3:.2f}", _pct(outside, wall),
                      "-", "-", "-", "-", "-"])
         rows.append(["total (wall)", "", str(len(self.events)), f"{wall * 1e3:.2f}", _pct(wall, wall),
                      "-", "-", "-", "-", "-"])
-        note = ("\n(% DRAM BW over 100%: the kernel's operands were in cache, which serves them faster than "
-                "memory's triad bandwidth)") if from_cache else ""
-        return format_table(headers, rows) + note
+        notes = []
+        callers = len({e[6] for e in self.events})
+        if callers > 1:
+            notes.append(f"(kernel calls from {callers} Python threads, all recorded: their times overlap, so '% run' "
+                         "may sum past 100%; '(outside kernels)' is the profiling thread's)")
+        if from_cache:
+            notes.append("(% DRAM BW over 100%: the kernel's operands were in cache, which serves them faster than "
+                         "memory's triad bandwidth)")
+        return format_table(headers, rows) + "".join("\n" + n for n in notes)
 
     def __str__(self) -> str:
         return self.table()
@@ -628,6 +638,7 @@ def run(args: argparse.Namespace) -> int:
     args.batch_size = min(args.batch_size, len(X))
     threads = args.threads if args.threads is not None else fastnn.get_num_threads()
     backend = args.backend or fastnn.get_backend()
+    load_before = bench.load_average()
     with bench.thread_limit(threads):
         peak = None if args.no_peak else bench.measure_peak(threads)
         sizes, loss = _shape(X, y, hidden)
@@ -646,6 +657,9 @@ def run(args: argparse.Namespace) -> int:
           (f"; peak {peak['fma_gflops'][args.dtype]:.1f} GFLOP/s FMA, {peak['bandwidth_gbs']:.1f} GB/s triad"
            if peak else ""))
     print(prof.table(peak))
+    note = bench.busy_note(threads, load_before, bench.load_average())
+    if note:
+        print(note, file=sys.stderr)
     if args.trace:
         prof.write_trace(args.trace)
         print(f"trace: {args.trace} ({len(prof.events)} kernel events; open in https://ui.perfetto.dev)")

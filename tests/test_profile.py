@@ -440,11 +440,50 @@ def test_profile_takes_the_embedded_sets_and_regresses_on_a_float_target(tmp_pat
     assert f"{tmp_path / 's.npy'}: the array holds text (<U1); expected real numbers" in capsys.readouterr().err
 
 
-def test_profile_warns_once_for_more_threads_than_cores(capsys):
+def test_profile_warns_once_for_more_threads_than_cores(capsys, monkeypatch):
+    from fastnn import bench
     from fastnn.threads import usable_cores
+
+    monkeypatch.setattr(bench, "load_average", lambda: None)  # (no busy-machine note on a loaded host)
 
     many = usable_cores() + 2
     assert main(["profile", "--epochs", "1", "--hidden", "4", "--no-peak", "--threads", str(many)]) == 0
     out, err = capsys.readouterr()
     assert err.count("\n") == 1 and f"fastnn profile: warning: --threads {many}, but only {usable_cores()} core" in err
     assert f"{many} thread(s)" in out
+
+
+def test_calls_from_other_python_threads_are_recorded_and_flagged():
+    """The profiler is process-wide: another thread's calls appear, their overlap is said, and
+    '(outside kernels)' stays the profiling thread's share (it went negative, -188%)."""
+    import threading
+
+    a = np.ones((64, 64))
+    go, done = threading.Event(), threading.Event()
+
+    def other():
+        go.wait()
+        for _ in range(20):
+            K.gemm(a, a, backend="numpy")
+        done.set()
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    with profile() as p:
+        go.set()
+        done.wait()
+        K.gemm(a, a, backend="numpy")
+    worker.join()
+    assert {s.name: s.calls for s in p.stats()} == {"gemm": 21}
+    text = p.table()
+    assert "kernel calls from 2 Python threads" in text
+    outside = next(line for line in text.splitlines() if line.startswith("(outside kernels)"))
+    assert float(outside.split()[4]) >= 0  # its ms: the profiling thread's, never negative
+
+
+def test_profile_notes_a_busy_machine(capsys, monkeypatch):
+    from fastnn import bench
+
+    monkeypatch.setattr(bench, "load_average", lambda: 3.0)
+    assert main(["profile", "--epochs", "1", "--hidden", "4", "--no-peak", "--threads", "1"]) == 0
+    assert "note: the load average was 3.00 before the run" in capsys.readouterr().err
