@@ -16,7 +16,10 @@ raises :class:`ModelFileError` (a ValueError) with the reason otherwise.
 ``save(model, path)`` / ``load(path)`` do this for ``fastnn.MLP``, including the
 optimizer state, schedule, shuffling RNG, counters and the fit's other settings (batch
 size, L2, dropout...: ``TrainState.fit_settings``) and the input columns' names, so that
-``load(path).fit(X, y, resume=True, epochs=k)`` continues training exactly.
+``load(path).fit(X, y, resume=True, epochs=k)`` continues training exactly (early stopping's
+too: its best score, and the last epoch's weights when the model holds the best ones).
+Labels must be ones a plain array stores exactly (str, bytes, bool, int, float): ``save``
+refuses others (Decimal, dates...) rather than turning them into text.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import io
 import json
 import os
 import secrets
+import warnings
 import zipfile
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Tuple
 
@@ -235,22 +239,47 @@ def save(model: "MLP", path: "os.PathLike[str] | str", *, optimizer_state: bool 
     if model.classes_ is not None:
         classes = np.asarray(model.classes_)
         if classes.dtype.hasobject:
-            # labels held as Python objects (e.g. ints from an object column): store them as a
-            # plain array of their own type and restore the object dtype on load; astype(str)
-            # alone turned 7 into '7', so predictions changed and score(X, y) failed after load
-            plain = np.array(classes.tolist())
-            classes = plain if plain.shape == classes.shape and not plain.dtype.hasobject else classes.astype(str)
+            classes = _plain_labels(classes)
             meta["fitted"]["classes_object"] = True
         arrays["classes"] = classes
     st = model.train_state_
     if st is not None and optimizer_state and st.resumable:  # never save load's placeholder as real state
+        from .nn.optimizers import OPTIMIZERS
+        from .nn.schedules import SCHEDULES
+
         opt, sched = st.optimizer, st.schedule
         meta["train_state"] = {"optimizer": opt.name, "optimizer_config": opt.get_config(),
                                "schedule": sched.name, "schedule_config": sched.get_config(),
                                "state": st.get_state()}
+        for kind, obj, builtin in (("optimizer", opt, OPTIMIZERS), ("schedule", sched, SCHEDULES)):
+            if type(obj) is not builtin.get(obj.name):  # a class of the user's: load cannot rebuild it
+                meta["train_state"][f"{kind}_class"] = f"{type(obj).__module__}.{type(obj).__qualname__}"
         if opt.state is not None:
             arrays["optimizer_state"] = opt.state
+        for name in ("last_params", "best_params"):  # early stopping's (see TrainState)
+            if getattr(st, name) is not None:
+                arrays[name] = getattr(st, name)
     write_file(path, meta, arrays)
+
+
+def _plain_labels(classes: np.ndarray) -> np.ndarray:
+    """Object-dtype labels as a plain array that load turns back into the same objects
+    (ints from an object column: int64, restored as Python ints); a ValueError for labels no
+    plain array holds exactly (Decimal, datetime.date, pandas.Timestamp...): as text they
+    came back as other labels, and score(X, y) failed after load."""
+    # (a NumPy scalar among them comes back as its Python value, which equals it)
+    given = [c.item() if isinstance(c, np.generic) else c for c in classes]
+    try:
+        plain = np.array(given)
+    except ValueError:  # (tuples of different lengths...)
+        plain = None
+    back = None if plain is None or plain.dtype.hasobject or plain.shape != classes.shape else plain.tolist()
+    if back is None or any(type(a) is not type(b) or a != b for a, b in zip(given, back)):
+        kinds = sorted({type(c).__name__ for c in given})
+        raise ValueError(f"the model's labels (classes_) are of type(s) {', '.join(kinds)}, which a model file "
+                         "cannot store exactly (it keeps str, bytes, bool, int and float labels, each kind alone); "
+                         "fit on labels converted to one of those, e.g. y.astype(str)")
+    return plain
 
 
 def _check_labels(loss_name, classes, n_out: int) -> None:
@@ -266,16 +295,31 @@ def _check_labels(loss_name, classes, n_out: int) -> None:
         if None not in n:
             raise ValueError(f"no classes for loss {loss_name!r}")
     elif classes.ndim != 1 or len(classes) not in n or len(np.unique(classes)) != len(classes):
-        # (not required sorted: labels saved as text, e.g. Decimals, keep the fit's numeric order)
+        # (not required sorted: files of fastnn 0.1 saved labels such as Decimals as text, in the
+        # fit's numeric order; MLP._encode takes them unsorted)
         raise ValueError(f"classes of shape {classes.shape} for loss {loss_name!r} and {n_out} output(s), "
                          "or not unique")
 
 
+def _unknown_class(ts: Dict[str, Any], kind: str, builtin: Dict[str, type]):
+    """"optimizer 'x.MySGD' (named 'sgd')" when the file's optimizer (kind) is not a built-in
+    class, else None: save names such a class, as a subclass keeping a built-in's name would
+    otherwise load as that built-in and resume with another update."""
+    name, path = ts[kind], ts.get(f"{kind}_class")
+    if path is None and isinstance(name, str) and name in builtin:
+        return None
+    return f"{kind} {name!r}" if path is None else f"{kind} {path} (named {name!r})"
+
+
 def load(path: "os.PathLike[str] | str") -> "MLP":
-    """Load an MLP saved by :func:`save`; ModelFileError if the file is corrupt or foreign."""
+    """Load an MLP saved by :func:`save`; ModelFileError if the file is corrupt or foreign.
+
+    A model trained with an Optimizer or Schedule class of its own (not fastnn's) loads with
+    its weights and a UserWarning naming the class, without its training state (as saved
+    with ``optimizer_state=False``): ``fit(resume=True)`` is then refused."""
     from .backends._common import ACTIVATIONS, DEFAULT_PARAM
-    from .mlp import MLP
-    from .nn.optimizers import get_optimizer
+    from .mlp import MLP, _outside_fastnn
+    from .nn.optimizers import OPTIMIZERS, get_optimizer
     from .nn.schedules import SCHEDULES
     from .train import TrainState
 
@@ -303,6 +347,15 @@ def load(path: "os.PathLike[str] | str") -> "MLP":
             raise ModelFileError(f"{path}: feature_names is not {model.sizes[0]} names")
         model.feature_names_in_ = names
         ts = meta.get("train_state")
+        unknown = None if ts is None else (_unknown_class(ts, "optimizer", OPTIMIZERS)
+                                           or _unknown_class(ts, "schedule", SCHEDULES))
+        if unknown is not None:
+            # the weights are what matters: load them, as a file saved with optimizer_state=False
+            warnings.warn(f"{path}: the model was trained with {unknown}, not one of fastnn's own, so its training "
+                          "state cannot be rebuilt: the model loads with its weights, and fit(resume=True) is refused "
+                          "(a fit without resume trains on from these weights)", UserWarning,
+                          stacklevel=_outside_fastnn())
+            ts = None
         if ts is not None:
             opt = get_optimizer(ts["optimizer"], **ts["optimizer_config"])
             sched = SCHEDULES[ts["schedule"]](**ts["schedule_config"])
@@ -316,6 +369,13 @@ def load(path: "os.PathLike[str] | str") -> "MLP":
                     raise ModelFileError(f"{path}: optimizer_state has shape {st.shape} {st.dtype}, expected "
                                          f"{want} {model.params.dtype}")
                 opt.state = np.ascontiguousarray(st)
+            for name in ("last_params", "best_params"):
+                if name in arrays:
+                    w = arrays[name]
+                    if w.shape != model.params.shape or w.dtype != model.params.dtype:
+                        raise ModelFileError(f"{path}: {name} has shape {w.shape} {w.dtype}, expected "
+                                             f"{model.params.shape} {model.params.dtype}")
+                    setattr(state, name, np.ascontiguousarray(w))
             model.train_state_ = state
         elif model.loss_name_ is not None:
             model.train_state_ = TrainState(get_optimizer("adam"), SCHEDULES["constant"](), np.random.default_rng())

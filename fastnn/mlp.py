@@ -13,6 +13,7 @@ The task follows the output width and the targets unless ``loss`` says otherwise
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
@@ -28,7 +29,7 @@ from .nn.init import INITS, init_params, make_rng
 from .nn.losses import LOSSES, get_loss
 from .nn.network import build_mlp, check_dropout
 from .nn.optimizers import Optimizer, get_optimizer
-from .nn.schedules import get_schedule
+from .nn.schedules import Cosine, Schedule, get_schedule
 from .train import TrainingDivergedError, TrainState, fit_network
 
 __all__ = ["MLP"]
@@ -288,7 +289,11 @@ class MLP:
             if y.ndim != 1:
                 raise ValueError("2-D targets need loss='mse' (regression) or loss='sigmoid_bce' (multi-label)")
             return "softmax_xent"
-        if y.ndim == 1 and len(np.unique(y)) <= 2:
+        if y.ndim == 2:  # its values would be judged wrongly: a 0/1 column is not "more than two values"
+            raise ValueError(f"y is 2-D (shape {y.shape}) and the output has one unit: pass 1-D labels (y.ravel()) "
+                             "for binary classification, or loss='mse' (regression) or loss='sigmoid_bce' "
+                             "(0/1 multi-label targets) for a 2-D y")
+        if len(np.unique(y)) <= 2:
             return "sigmoid_bce"
         raise ValueError("the output has one unit and y has more than two values: pass loss='mse' for regression")
 
@@ -340,36 +345,40 @@ class MLP:
             raise ValueError(f"y must have {k} output column(s), got shape {y.shape}")
         return kernels.finite_as("y", t, self.dtype), None
 
-    def _encode(self, y) -> np.ndarray:
-        """Targets encoded like the fit's (for scoring)."""
-        kernels.refuse_masked("y", y)
+    def _encode(self, y, name: str = "y") -> np.ndarray:
+        """Targets encoded like the fit's (for scoring); `name`: the argument, for messages."""
+        kernels.refuse_masked(name, y)
         y = np.asarray(y)
         if y.ndim not in (1, 2):  # the reshape below would flatten [n, k, 1] into regression targets
-            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
+            raise ValueError(f"{name} must be 1-D or 2-D, got shape {y.shape}")
         loss = self.loss_name_
         if loss == "softmax_xent":
             if y.ndim != 1:
-                raise ValueError(f"y must be 1-D labels, got shape {y.shape}")
-            idx = np.searchsorted(self.classes_, y)
-            idx = np.clip(idx, 0, len(self.classes_) - 1)
-            if not np.all(self.classes_[idx] == y):
-                raise ValueError("y holds labels not seen in fit")
+                raise ValueError(f"{name} must be 1-D labels, got shape {y.shape}")
+            classes = self.classes_
+            # (a model file of fastnn 0.1 may hold them unsorted: labels it saved as text)
+            order = None if classes.size < 2 or bool(np.all(classes[:-1] < classes[1:])) else np.argsort(classes)
+            idx = np.clip(np.searchsorted(classes, y, sorter=order), 0, len(classes) - 1)
+            if order is not None:
+                idx = order[idx]
+            if not np.all(classes[idx] == y):
+                raise ValueError(f"{name} holds labels not seen in fit")
             return idx.astype(np.int32)
         if loss == "sigmoid_bce" and self.classes_ is not None:
             if y.ndim != 1 or not np.isin(y, self.classes_).all():
-                raise ValueError(f"y must be 1-D labels among {list(self.classes_)}")
+                raise ValueError(f"{name} must be 1-D labels among {self.classes_.tolist()}")
             return (y == self.classes_[1]).astype(self.dtype).reshape(-1, 1)
         if y.dtype.kind not in "fiub":  # as fit: text was parsed ("1.5" trained) or failed in NumPy
-            raise TypeError(f"y must be numeric targets, got dtype {y.dtype}")
+            raise TypeError(f"{name} must be numeric targets, got dtype {y.dtype}")
         # not y.reshape(len(y), -1): no rows (an empty validation_data or score) made that NumPy's error
         t = y[:, None] if y.ndim == 1 else y
         if t.shape[1] != self.sizes[-1]:
-            raise ValueError(f"y must have {self.sizes[-1]} column(s), got shape {y.shape}")
+            raise ValueError(f"{name} must have {self.sizes[-1]} column(s), got shape {y.shape}")
         # the checks _encode_fit makes: resume=True and validation_data come through here, and
         # NaN targets surfaced as a "diverged" error (or NaN val_loss), 2s in a multi-label y trained
-        t = kernels.finite_as("y", t, self.dtype)
+        t = kernels.finite_as(name, t, self.dtype)
         if loss == "sigmoid_bce" and not np.isin(t, (0, 1)).all():
-            raise ValueError("multi-label targets must be 0 or 1")
+            raise ValueError(f"multi-label targets must be 0 or 1 (in {name})")
         return t
 
     def _raw_score(self, out: np.ndarray, t: np.ndarray) -> float:
@@ -392,14 +401,24 @@ class MLP:
         def kept(attr):  # the value the resumed fit uses, or None if the optimizer has no such setting
             return lambda v: v == getattr(opt, attr, None)
 
+        def same_optimizer(v):  # a name, or an instance like the one the first fit trained a copy of
+            if isinstance(v, str):
+                return v in ("adam", opt.name)  # ("adam": fit's default, as when left out)
+            if type(v) is not type(opt):
+                return False
+            theirs = {**v.get_config(), "lr": opt.lr} if given["lr"] is not None else v.get_config()  # (lr=: apart)
+            return theirs == opt.get_config()
+
         same = {
-            "optimizer": lambda v: v is opt or (isinstance(v, str) and v in ("adam", opt.name)),
+            "optimizer": same_optimizer,
             "lr": kept("lr"), "l1": lambda v: v == 0.0 or v == opt.l1, "weight_decay": kept("weight_decay"),
             "momentum": kept("momentum"), "eps": kept("eps"), "rho": kept("rho"),
             "betas": lambda v: np.iterable(v) and tuple(v) == (getattr(opt, "beta1", None),
                                                                getattr(opt, "beta2", None)),
-            "schedule": lambda v: v is sched or v == sched.name,
-            "schedule_kwargs": lambda v: all(k in config and config[k] == x for k, x in dict(v).items()),
+            "schedule": lambda v: v == sched.name or (type(v) is type(sched) and v.get_config() == config),
+            # (cosine's t_max is not ignored: a resume may extend it, see fit)
+            "schedule_kwargs": lambda v: all(k in config and config[k] == x for k, x in v.items()
+                                             if not (k == "t_max" and type(sched) is Cosine)),
             "loss": lambda v: v == self.loss_name_,
             "seed": lambda v: v == state.seed,
         }
@@ -436,7 +455,11 @@ class MLP:
         "adamw" or an Optimizer; lr, momentum, betas=(beta1, beta2), eps, rho:
         its hyperparameters (defaults: the optimizer's; lr 1e-3 for a name). An
         Optimizer instance keeps its own lr unless lr is given, and its own
-        hyperparameters, l1 and weight_decay (passing those too raises ValueError).
+        hyperparameters, l1 and weight_decay (passing those too raises ValueError);
+        the fit trains a fresh copy of it (``optimizer_``), the instance itself is
+        never changed. A subclass that overrides the update trains on the
+        kernel-by-kernel loop (the native epoch runs the built-in updates only;
+        fused=True then raises ValueError).
         batch_size: int, or
         None / "full" for full-batch gradient descent (1 = plain SGD), or "auto"
         for scikit-learn's min(200, rows).
@@ -451,20 +474,28 @@ class MLP:
         shuffling, the validation split and dropout (None: the constructor's seed
         when it is an int, else fresh entropy). backend: the kernels' backend for
         this fit (None: the model's).
-        l2 (alias alpha): scikit-learn's L2 (alpha W / rows added to the
-        gradient); l1: proximal L1; weight_decay: decoupled decay (weights
-        only; None = the optimizer's default: 0.01 for adamw, else 0). dropout: inverted dropout on every hidden layer. schedule: None
-        (constant), "invscaling", "step", "cosine" (annealed over ``epochs``
-        unless schedule_kwargs sets t_max), "adaptive" or a Schedule,
-        options in schedule_kwargs. callbacks: callables receiving each epoch's
-        logs dict (epoch, loss, val_loss, val_score, lr, time, model); a true
-        return value stops training. verbose: tqdm progress bar. fused: None uses
+        l2 (alias alpha; passing both raises ValueError): scikit-learn's L2
+        (alpha W / rows added to the gradient); l1: proximal L1; weight_decay:
+        decoupled decay (weights only; None = the optimizer's default: 0.01 for
+        adamw, else 0). dropout: inverted dropout on every hidden layer.
+        schedule: None (constant), "invscaling", "step", "cosine" (annealed over
+        ``epochs`` unless schedule_kwargs sets t_max; epochs past t_max, whose lr
+        would be 0 with min_lr 0, raise ValueError), "adaptive" or a Schedule
+        (copied, as an Optimizer), options in schedule_kwargs (a dict).
+        callbacks: callables receiving each epoch's logs dict (epoch, loss,
+        val_loss, val_score, lr, time, model); a true return value stops
+        training (a checkpoint saved there, logs["model"].save(...), resumes as
+        the fit went on). verbose: tqdm progress bar. fused: None uses
         the native epoch (``fastnn.kernels.train_epoch``) when available, False
         the Python-composed loop. resume: continue the previous fit (or a loaded
         model): optimizer state and step, schedule, shuffling RNG and epoch
         counter carry on, with the first fit's optimizer (and its lr, l1,
         weight_decay and other hyperparameters), schedule, loss and seed; passing
-        a different one raises ValueError. Its other training settings
+        a different one raises ValueError, except cosine's t_max (schedule_kwargs=
+        {"t_max": n}: the epochs still to run anneal towards the new end). Early
+        stopping's best score, best weights and counter carry on too, and the
+        resumed fit trains on from the last epoch's weights (not the best ones the
+        previous fit ended on). Its other training settings
         (batch_size, l2 / alpha, dropout, shuffle, tol, n_iter_no_change,
         early_stopping, validation_fraction) carry over too unless passed again,
         when the new value applies from then on (validation_data given again
@@ -472,17 +503,20 @@ class MLP:
         loaded model resumes the same way. callbacks, verbose, backend, fused,
         sample_weight and validation_data are this call's only. ``epochs`` more
         epochs run: fit(epochs=4) trains as fit(epochs=2) then
-        fit(epochs=2, resume=True).
+        fit(epochs=2, resume=True), to the last bit, when the first fit ran all its
+        epochs (not stopped by tol, early stopping or a callback); with
+        schedule="cosine" only if the first fit set t_max=4 (its default is that
+        fit's own epochs).
         sample_weight: one finite weight >= 0 per row (scikit-learn's weighting:
         a batch's loss, gradient and L2 term are divided by its weight sum, which
         must not be 0); a held-out validation share keeps its rows' weights out of
         training and is scored unweighted.
 
         Training starts from the current weights (the constructor's
-        initialisation, or what an earlier fit left) with a fresh optimizer: an
-        Optimizer instance is reset (its state and step start from zero, as a
-        named optimizer's do), even if an earlier fit used it; only resume=True
-        continues them.
+        initialisation, or what an earlier fit left) with a fresh optimizer: a
+        copy of an Optimizer instance starts from zero state and step, as a
+        named optimizer does, even if an earlier fit used the instance; only
+        resume=True continues them.
 
         Raises fastnn.train.TrainingDivergedError (a FloatingPointError) if the
         loss becomes NaN/inf; the weights of the last finite epoch are kept (with
@@ -515,6 +549,13 @@ class MLP:
             # resume ignores optimizer / lr / schedule, and there is no saved state to use instead
             raise ValueError("this model was saved without its training state (optimizer_state=False), so "
                              "resume=True has nothing to continue; fit without resume starts from its weights")
+        if alpha is not None and not isinstance(l2, _Default):  # one setting: which was meant?
+            raise ValueError(f"l2={l2!r} and alpha={alpha!r} given: alpha is another name for l2 (scikit-learn's); "
+                             "pass one of them")
+        if schedule_kwargs is not None and (not isinstance(schedule_kwargs, dict)
+                                            or not all(isinstance(k, str) for k in schedule_kwargs)):
+            raise TypeError(f"schedule_kwargs must be a dict of the schedule's options (e.g. {{'t_max': 50}}), "
+                            f"got {schedule_kwargs!r}")
         # the settings left out: their defaults, or on resume the previous fit's
         given = dict(batch_size=batch_size, l2=l2 if alpha is None else alpha, dropout=dropout, shuffle=shuffle,
                      tol=tol, n_iter_no_change=n_iter_no_change, early_stopping=early_stopping,
@@ -582,6 +623,7 @@ class MLP:
         # resume trains the same TrainState, whose stopped_by the loop sets on entry
         prev_stopped_by = self.train_state_.stopped_by if resume else None
         prev_settings = self.train_state_.fit_settings if resume else None
+        prev_schedule = self.train_state_.schedule if resume else None
         epoch0 = self.train_state_.epoch if resume else 0
         state = None
         try:
@@ -590,6 +632,11 @@ class MLP:
             if resume:
                 state = self.train_state_
                 fit_seed = state.seed
+                if type(state.schedule) is Cosine and "t_max" in (schedule_kwargs or {}):
+                    # a resume may anneal over a longer run (the epochs done keep the rates they had)
+                    sched = Cosine(schedule_kwargs["t_max"], min_lr=state.schedule.min_lr)
+                    sched.set_state(state.schedule.get_state())
+                    state.schedule = sched
             else:
                 if seed is None:
                     seed = self.seed if isinstance(self.seed, (int, np.integer)) else None
@@ -617,11 +664,14 @@ class MLP:
                     if given and isinstance(optimizer, Optimizer):
                         raise ValueError(f"{', '.join(given)} given with an Optimizer instance, which takes them from "
                                          f"its constructor; set them there")
-                    opt = get_optimizer(optimizer, lr)
+                    # a fresh copy: training (or lr=) must not change the caller's instance, and one
+                    # instance given to two models linked them (the second fit reset the first's moments)
+                    opt = get_optimizer(optimizer.fresh_copy() if isinstance(optimizer, Optimizer) else optimizer, lr)
                 skw = dict(schedule_kwargs or {})
                 if schedule == "cosine":  # anneal over this fit, not over Cosine's standalone default of 100 epochs
                     skw.setdefault("t_max", max(epochs, 1))
-                sched = get_schedule(schedule, **skw)
+                # an instance is copied as the optimizer is: a schedule keeps state (its rates) as it trains
+                sched = get_schedule(copy.deepcopy(schedule) if isinstance(schedule, Schedule) else schedule, **skw)
                 state = TrainState(opt, sched, np.random.default_rng(fit_seed))
                 state.seed = fit_seed
                 self.loss_name_ = loss_name
@@ -635,7 +685,7 @@ class MLP:
                     raise ValueError("validation_data must be a pair (X_val, y_val)")
                 if validation_fraction:
                     raise ValueError("pass validation_data or validation_fraction, not both")
-                X_val, t_val = self._X(validation_data[0], "X_val"), self._encode(validation_data[1])
+                X_val, t_val = self._X(validation_data[0], "X_val"), self._encode(validation_data[1], "y_val")
                 if X_val.shape[0] != len(t_val):
                     raise ValueError(f"X_val and y_val have different lengths: {X_val.shape[0]} and {len(t_val)}")
                 if X_val.shape[0] == 0:  # else silently no validation (NaN val_loss), or early_stopping's error
@@ -655,10 +705,14 @@ class MLP:
                 train_rows = np.ascontiguousarray(tr_idx, dtype=np.int64)
                 X_val, t_val = X[val_idx], t[val_idx]
 
-            if not resume:
-                # an instance may come from an earlier fit, whose moments and step would carry over;
-                # reset here, after the checks above, so a fit refused for bad input leaves it as it was
-                state.optimizer.reset()
+            sched = state.schedule
+            if type(sched) is Cosine and sched.min_lr == 0 and epoch0 + epochs > sched.t_max:
+                # past t_max the rate stays at min_lr: 0 here, epochs that would train nothing
+                raise ValueError(
+                    f"the cosine schedule reaches lr 0 at t_max={sched.t_max} epochs, so epochs "
+                    f"{max(epoch0, sched.t_max) + 1} to {epoch0 + epochs} would not train; pass "
+                    f"schedule_kwargs={{'t_max': {epoch0 + epochs}}} to anneal over them (resume=True takes "
+                    "it too), a min_lr > 0, or fewer epochs")
             self.network = build_mlp(self.sizes, self.activation, dropout=dropout, dtype=self.dtype,
                                      param=self.param, params=self.params)
             self.train_state_ = state
@@ -677,6 +731,7 @@ class MLP:
                 if resume:
                     self.train_state_.stopped_by = prev_stopped_by
                     self.train_state_.fit_settings = prev_settings
+                    self.train_state_.schedule = prev_schedule
             raise
         return self
 

@@ -9,7 +9,8 @@ One epoch runs either
   work per call, so Ctrl-C is honoured promptly), or
 * **composed**: the same math composed from ``fastnn.kernels`` calls in Python,
   with every buffer allocated once per fit (the profiler uses this path to time
-  kernels one by one, and it runs any ``Sequential``).
+  kernels one by one, and it runs any ``Sequential``, and any optimizer whose
+  update is not a built-in one's: ``nn.optimizers.native_name``).
 
 Both consume the same permutation, the same update counter (Adam's t, dropout
 masks) and the same learning rate per epoch, so they give the same weights.
@@ -30,7 +31,7 @@ from . import kernels, sparse_input
 from .nn.layers import Context, Dense, Dropout
 from .nn.losses import MSE, Loss, SigmoidBCE, SoftmaxCrossEntropy
 from .nn.network import Sequential
-from .nn.optimizers import Optimizer
+from .nn.optimizers import Optimizer, native_name
 from .nn.schedules import Schedule
 
 __all__ = ["TrainingDivergedError", "TrainState", "fit_network", "epoch_composed", "fused_spec", "fused_epoch",
@@ -67,7 +68,15 @@ class TrainState:
         self.history: Dict[str, List[float]] = {k: [] for k in HISTORY_KEYS}
         self.stopped_by = ""    # why the last run ended (values: fastnn.MLP's stopped_by_)
         self.seed = 0           # dropout seed of the fit
-        self.no_improve = 0     # tolerance-stopping counter, carried over on resume
+        self.no_improve = 0     # stopping counter (training loss, or with early stopping the
+        #                         validation score), carried over on resume
+        # early stopping's state, carried over on resume: the best validation score (-inf: none
+        # yet, or the last fit did not stop early), the best weights when they are not the
+        # network's (mid-fit, e.g. in a callback), and the last epoch's weights when the network
+        # holds the best ones instead (a finished fit): a resumed fit trains on from the last
+        self.best_score = -math.inf
+        self.best_params: Optional[np.ndarray] = None
+        self.last_params: Optional[np.ndarray] = None
         self.resumable = True   # False: a placeholder (a model file saved without its training state)
         self.fit_settings: Dict[str, Any] = {}  # fastnn.MLP.fit's settings a resumed fit carries over
 
@@ -77,7 +86,8 @@ class TrainState:
                 "rng": self.rng.bit_generator.state, "schedule": self.schedule.get_state(),
                 "history": {k: [None if v != v else v for v in vals] for k, vals in self.history.items()},
                 "stopped_by": self.stopped_by, "seed": self.seed,
-                "no_improve": self.no_improve, "fit_settings": dict(self.fit_settings)}
+                "no_improve": self.no_improve, "fit_settings": dict(self.fit_settings),
+                "best_score": self.best_score if math.isfinite(self.best_score) else None}
 
     def set_state(self, st: Dict[str, Any]) -> None:
         """The counters of ``get_state``; a ValueError or TypeError if they cannot be a fit's
@@ -96,6 +106,8 @@ class TrainState:
             raise TypeError(f"stopped_by must be a str, got {self.stopped_by!r}")
         self.seed = check("seed", st.get("seed", 0), 0, 2**32 - 1)  # fit(seed=...)'s range
         self.no_improve = check("no_improve", st.get("no_improve", 0))
+        best = st.get("best_score")  # (absent from older files: no early-stopping state)
+        self.best_score = -math.inf if best is None else kernels.check_real("best_score", best)
         settings = st.get("fit_settings", {})  # (absent from files of fastnn 0.1 before it: the defaults)
         if not isinstance(settings, dict) or not all(isinstance(k, str) for k in settings):
             raise TypeError(f"fit_settings must be a dict of settings, got {settings!r}")
@@ -280,11 +292,14 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
     maps (raw outputs, y_val) to a score, higher is better. ``state`` carries the
     optimizer, schedule, shuffling RNG, counters and history (resume = pass the
     same state again). ``fused``: None uses ``kernels.train_epoch`` when it
-    exists and the network is a plain MLP, True requires it, False never.
+    exists, the network is a plain MLP and the optimizer runs a built-in update
+    (``nn.optimizers.native_name``), True requires it, False never.
     Stopping (scikit-learn's rules): with early_stopping, when the validation
-    score has not improved by ``tol`` for more than ``n_iter_no_change`` epochs
-    (the best weights are restored); otherwise the same on the training loss;
-    ``tol=None`` disables both. A schedule's ``on_plateau`` may veto the stop.
+    score has not improved by ``tol`` for more than ``n_iter_no_change`` epochs;
+    otherwise the same on the training loss; ``tol=None`` disables both. A
+    schedule's ``on_plateau`` may veto the stop. With early_stopping the network
+    ends every run on its best weights, the last epoch's kept in ``state`` with the
+    best score and the counter, so a resumed run trains on exactly as one run would.
     ``sample_weight``: float64 [n] row weights for the training loss (scikit-learn's
     weighting, as ``kernels.train_epoch``), or None. ``rows``: int64 indices of the
     training rows of X (and of y and sample_weight), or None for all of them: a
@@ -303,23 +318,32 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
 
     spec = fused_spec(net, loss) if fused is not False else None
     train_epoch = getattr(kernels, "train_epoch", None)
-    if fused and (spec is None or train_epoch is None):
-        why = "fastnn.kernels has no train_epoch" if train_epoch is None else "the network is not a plain MLP"
+    # the native epoch runs a built-in optimizer's update by name: a subclass that changes the
+    # update (e.g. clips gradients) would silently train as its base class there
+    native_opt = native_name(opt)
+    use_fused = spec is not None and train_epoch is not None and native_opt is not None
+    if spec is None:
+        why = "the network is not a plain MLP"
+    elif native_opt is None:
+        why = (f"the optimizer {type(opt).__name__} is not a built-in one (or overrides its update), "
+               "which the native epoch cannot run")
+    else:
+        why = "fastnn.kernels has no train_epoch"
+    if fused and not use_fused:
         raise ValueError(f"fused=True but {why}")
-    use_fused = spec is not None and train_epoch is not None
     if use_fused:
         # the form the native epoch trains fastest (fastnn.sparse_input): a mostly-zero dense
         # X as a CSR copy, a sparse one dense enough densified; the caller's X is not changed
         X = sparse_input.native_form(X, X.dtype, backend, epochs=int(epochs))
     nnz_per_row = X.nnz / max(X.shape[0], 1) if kernels.is_sparse(X) else None
     if not use_fused and kernels.is_sparse(X):
-        why = "fused=False" if fused is False else "the network is not a plain MLP"
-        raise ValueError(f"a sparse X trains on the native epoch only, and {why} asks for the kernel-by-kernel "
-                         "loop, which takes a dense X: pass X.toarray()")
+        why = "fused=False asks for the kernel-by-kernel loop" if fused is False else why
+        raise ValueError(f"a sparse X trains on the native epoch only, which this fit cannot use ({why}); the "
+                         "kernel-by-kernel loop takes a dense X: pass X.toarray()")
     if use_fused:
         ekw = dict(sizes=spec["sizes"], activation=spec["activation"], loss=spec["loss"], batch_size=bs,
                    alpha=float(alpha), dropout=spec["dropout"], seed=int(seed), param=spec["param"],
-                   backend=backend, **opt.epoch_kwargs())
+                   backend=backend, **{**opt.epoch_kwargs(), "optimizer": native_opt})
     else:
         runner = _Composed(net, loss, opt, bs, net.layout.sizes[-1], seed, backend)
         Xp = np.empty((n,) + X.shape[1:], X.dtype)
@@ -329,9 +353,14 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
     if state.epoch == 0 and not hist["loss"]:
         schedule.start(opt.lr)
     best_loss = min(hist["loss"], default=math.inf)
-    best_score = -math.inf
+    # the stopping state carries over from a resumed fit that stopped the same way (a counter
+    # of the validation score with early stopping, else of the training loss)
+    carry = math.isfinite(state.best_score) == bool(early_stopping)
+    no_improve = state.no_improve if carry else 0
+    best_score = state.best_score if early_stopping and carry else -math.inf
     best_params = None
-    no_improve = state.no_improve if not early_stopping else 0
+    if early_stopping and carry:  # the network holds the best weights unless best_params says otherwise
+        best_params = net.params.copy() if state.best_params is None else state.best_params
     snap_params = np.empty_like(net.params)
     snap_state = np.empty_like(opt.state)
 
@@ -341,7 +370,13 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
 
         bar = tqdm(total=epochs, unit="epoch", desc="fastnn", leave=True)
     state.stopped_by = "max_epochs"
+    epoch0 = state.epoch
+    entry = None  # (the weights held, last_params) when going on from an early-stopped fit's last weights
     try:
+        if state.last_params is not None:  # that fit ended on its best weights: train on from its last
+            entry = (net.params.copy(), state.last_params)
+            np.copyto(net.params, state.last_params)
+            state.last_params = None  # (the network holds them now: a checkpoint saves them as its params)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for _ in range(int(epochs)):
                 epoch = state.epoch
@@ -420,10 +455,13 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
                         no_improve = 0
                     else:
                         stop, state.stopped_by = True, ("early_stopping" if early_stopping else "tol")
+                # before the callbacks: a checkpoint saved there (or a resume after one raised)
+                # continues with this epoch's stopping state
+                state.no_improve = no_improve
+                state.best_score, state.best_params = (best_score, best_params) if early_stopping else (-math.inf, None)
                 for cb in callbacks:
                     if cb(logs):
                         stop, state.stopped_by = True, "callback"
-                state.no_improve = no_improve
                 if stop:
                     break
     except BaseException as exc:
@@ -435,8 +473,15 @@ def fit_network(net: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, state
     finally:
         if bar is not None:
             bar.close()
-        if best_params is not None:
+        if state.epoch == epoch0:  # no epoch finished: the weights and stopping state as they were
+            if entry is not None:
+                np.copyto(net.params, entry[0])
+                state.last_params = entry[1]
+        elif best_params is not None:  # end on the best weights, and keep the last ones for a resume
+            if not np.array_equal(net.params, best_params):
+                state.last_params = net.params.copy()
             np.copyto(net.params, best_params)
+            state.best_params = None  # (the network holds them)
     return state
 
 

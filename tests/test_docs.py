@@ -109,7 +109,7 @@ def test_readme_options_exist():
             heading = section.splitlines()[0]
             sub = "bench" if "`fastnn bench`" in heading else "profile" if "Profiling" in heading else None
             for span in _ticked(section):
-                m = re.match(r"(?:python -m )?fastnn (train|bench|profile|info)\b", span)
+                m = re.match(r"(?:python -m )?fastnn (train|predict|bench|profile|info)\b", span)
                 if m:
                     sub = m.group(1)
                 elif re.match(r"(asv|pytest|python -m pytest)\b", span):

@@ -2,8 +2,11 @@
 rejected with ModelFileError, and resuming equals uninterrupted training."""
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 import os
+import warnings
 import zipfile
 
 import numpy as np
@@ -238,6 +241,8 @@ def _rewrite(src, dst, edit):
     (lambda m, a: m["fitted"].update(loss_name="mse"), "classes of shape .* for loss 'mse'"),
     (lambda m, a: m["fitted"].update(loss_name="xent"), "loss_name 'xent'"),
     (lambda m, a: m["train_state"]["state"].update(step=-3), "step must be an int >= 0"),
+    (lambda m, a: a.update(last_params=np.zeros(5, np.float32)), r"last_params has shape \(5,\)"),
+    (lambda m, a: m["train_state"]["state"].update(best_score="high"), "best_score must be a real number"),
     (lambda m, a: m["train_state"]["state"].update(seed=2**40), "seed must be an int in"),
     (lambda m, a: m["train_state"]["state"]["history"].update(loss=[0.5]), "history lengths"),
     (lambda m, a: m["train_state"]["state"].update(fit_settings=[32]), "fit_settings must be a dict"),
@@ -353,3 +358,131 @@ def test_dataframe_feature_names_survive_save_and_load(tmp_path, data):
     assert back.feature_names_in_ == list(df.columns)
     with pytest.raises(ValueError, match="in another order"):
         back.predict(df[df.columns[::-1]])
+
+
+# ------------------------------------------- early stopping, checkpoints, custom classes, labels
+
+
+def _digits500():
+    X, y = load_embedded("digits")
+    return X[:500], y[:500]
+
+
+#: see tests/test_train.py: split after 6 epochs the model holds its best weights (epoch 4), not its last
+ES_KW = dict(early_stopping=True, n_iter_no_change=3, tol=0.0, lr=3e-2, validation_fraction=0.3)
+
+
+def test_early_stopping_resume_from_file_equals_one_fit(tmp_path):
+    # the file held the best weights only: a loaded model resumed from them, with a fresh best
+    # score and counter, not as the uninterrupted fit did
+    X, y = _digits500()
+    whole = MLP([64, 40, 10], dtype=np.float64, seed=0).fit(X, y, epochs=12, **ES_KW)
+    half = MLP([64, 40, 10], dtype=np.float64, seed=0).fit(X, y, epochs=6, **ES_KW)
+    half.save(tmp_path / "half.fnn")
+    back = io.load(tmp_path / "half.fnn")
+    np.testing.assert_array_equal(back.params, half.params)  # predicts with the best weights...
+    np.testing.assert_array_equal(back.train_state_.last_params, half.train_state_.last_params)  # ...keeps the last
+    assert back.train_state_.best_score == max(half.history_["val_score"])
+    back.fit(X, y, epochs=6, resume=True)
+    np.testing.assert_array_equal(back.params, whole.params)
+    assert (back.n_iter_, back.stopped_by_, back.history_["val_score"]) == \
+        (whole.n_iter_, whole.stopped_by_, whole.history_["val_score"])
+
+
+@pytest.mark.parametrize("kw", [dict(lr=1e-2, tol=0.05, n_iter_no_change=2), ES_KW], ids=["tol", "early_stopping"])
+def test_a_checkpoint_saved_by_a_callback_resumes_as_the_fit_went_on(tmp_path, kw):
+    # the stopping counter was updated after the callbacks: a checkpoint saved in one held the
+    # previous epoch's, and resumed fits stopped an epoch late; with early stopping it held
+    # neither the best weights nor the best score
+    X, y = _digits500()
+    whole = MLP([64, 40, 10], dtype=np.float64, seed=0).fit(X, y, epochs=40, **kw)
+    assert whole.stopped_by_ != "max_epochs"
+
+    def checkpoint(logs):
+        logs["model"].save(tmp_path / f"ck{logs['epoch']}.fnn")
+
+    MLP([64, 40, 10], dtype=np.float64, seed=0).fit(X, y, epochs=whole.n_iter_, callbacks=[checkpoint], **kw)
+    for k in range(whole.n_iter_ - 1):
+        resumed = io.load(tmp_path / f"ck{k}.fnn").fit(X, y, epochs=40 - (k + 1), resume=True)
+        assert (resumed.n_iter_, resumed.stopped_by_) == (whole.n_iter_, whole.stopped_by_), k
+        np.testing.assert_array_equal(resumed.params, whole.params)
+
+
+def test_a_model_trained_with_custom_classes_loads_its_weights(tmp_path):
+    # load failed with ModelFileError (KeyError('warmup')): the trained weights were lost; and a
+    # subclass keeping a built-in's name loaded as that built-in, to resume with another update
+    from fastnn.nn import SGD, Schedule
+
+    class Warmup(Schedule):
+        name = "warmup"
+
+        def lr_at(self, epoch, samples_seen):
+            self.lr = self.lr0 * min(1.0, (epoch + 1) / 3)
+            return self.lr
+
+    class ClippedSGD(SGD):  # name "sgd"
+        def _apply(self, p, g, s, lr, l2, l1, wd, backend):
+            np.clip(g, -1e-3, 1e-3, out=g)
+            super()._apply(p, g, s, lr, l2, l1, wd, backend)
+
+    X, y = _digits500()
+    for kw, named in [(dict(schedule=Warmup()), r"schedule .*Warmup \(named 'warmup'\)"),
+                      (dict(optimizer=ClippedSGD(0.1)), r"optimizer .*ClippedSGD \(named 'sgd'\)")]:
+        net = MLP([64, 10, 10], seed=0).fit(X, y, epochs=2, **kw)
+        net.save(tmp_path / "m.fnn")
+        with pytest.warns(UserWarning, match=named + ", not one of fastnn's own") as rec:
+            back = io.load(tmp_path / "m.fnn")
+        assert rec[0].filename == __file__
+        np.testing.assert_array_equal(back.params, net.params)
+        np.testing.assert_array_equal(back.predict(X), net.predict(X))
+        with pytest.raises(ValueError, match="saved without its training state"):
+            back.fit(X, y, epochs=1, resume=True)
+    net = MLP([64, 10, 10], seed=0).fit(X, y, epochs=1, optimizer=SGD(0.1), schedule="step")
+    net.save(tmp_path / "plain.fnn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fastnn's own classes: no warning, and the state resumes
+        assert io.load(tmp_path / "plain.fnn").fit(X, y, epochs=1, resume=True).n_iter_ == 2
+
+
+@pytest.mark.parametrize("labels, kind", [
+    ([decimal.Decimal("1.1"), decimal.Decimal("2.2"), decimal.Decimal("10.3")], "Decimal"),
+    ([datetime.date(2020, 1, 1), datetime.date(2020, 1, 5), datetime.date(2021, 3, 1)], "date"),
+    ([1, 2.5, 3], "float, int"),  # a float64 array would make 1 into 1.0
+    ([True, 2, 3], "bool, int"),
+])
+def test_labels_a_model_file_cannot_hold_exactly_are_refused_at_save(tmp_path, labels, kind):
+    # they were saved as text: predict returned '2.2' for Decimal('2.2'), and score(X, y) failed
+    X = np.random.default_rng(0).standard_normal((60, 3))
+    y = np.array(labels, dtype=object)[np.arange(60) % 3]
+    model = MLP([3, 4, 3], seed=0).fit(X, y, epochs=1)
+    with pytest.raises(ValueError, match=rf"labels \(classes_\) are of type\(s\) {kind}, which a model file "
+                                         r"cannot store exactly .* e\.g\. y\.astype\(str\)"):
+        model.save(tmp_path / "m.fnn")
+    assert not os.path.exists(tmp_path / "m.fnn")
+    model.fit(X, y.astype(str), epochs=1)  # the fix the message gives
+    model.save(tmp_path / "m.fnn")
+    assert io.load(tmp_path / "m.fnn").score(X, y.astype(str)) == model.score(X, y.astype(str))
+
+
+def test_pandas_timestamp_labels_are_refused_at_save(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).standard_normal((60, 3))
+    y = np.array([pd.Timestamp("2020-01-01"), pd.Timestamp("2021-03-01")], dtype=object)[np.arange(60) % 2]
+    with pytest.raises(ValueError, match=r"of type\(s\) Timestamp, which a model file cannot store exactly"):
+        MLP([3, 4, 2], seed=0).fit(X, y, epochs=1).save(tmp_path / "m.fnn")
+
+
+def test_unsorted_labels_of_an_older_file_still_score(tmp_path):
+    # fastnn 0.1 saved Decimal labels as text in their numeric order ('10.3' last): score and
+    # resume looked them up as if sorted, and called known labels unseen
+    X = np.random.default_rng(0).standard_normal((60, 3))
+    y = np.array(["1.1", "2.2", "10.3"])[np.arange(60) % 3]
+    model = MLP([3, 4, 3], seed=0).fit(X, y, epochs=2)
+    model.save(tmp_path / "m.fnn")
+    _rewrite(tmp_path / "m.fnn", tmp_path / "old.fnn", lambda m, a: a.update(classes=np.array(["1.1", "2.2", "10.3"])))
+    old = io.load(tmp_path / "old.fnn")
+    assert list(old.classes_) == ["1.1", "2.2", "10.3"]
+    pred = old.predict(X)
+    assert old.score(X, pred) == 1.0 and old.score(X, y) == np.mean(pred == y)
+    with pytest.raises(ValueError, match="y holds labels not seen in fit"):
+        old.score(X, np.where(y == "1.1", "9", y))

@@ -471,10 +471,10 @@ def test_fit_with_an_optimizer_instance_keeps_its_settings():
 
     X, y = np.random.default_rng(0).standard_normal((40, 4)), np.arange(40) % 2
     opt = Adam(lr=0.05)
-    fastnn.MLP([X.shape[1], 8, 2], seed=0).fit(X, y, optimizer=opt, epochs=1)
-    assert opt.lr == 0.05
-    fastnn.MLP([X.shape[1], 8, 2], seed=0).fit(X, y, optimizer=opt, lr=0.01, epochs=1)
-    assert opt.lr == 0.01  # an explicit lr still applies
+    assert fastnn.MLP([X.shape[1], 8, 2], seed=0).fit(X, y, optimizer=opt, epochs=1).optimizer_.lr == 0.05
+    net = fastnn.MLP([X.shape[1], 8, 2], seed=0).fit(X, y, optimizer=opt, lr=0.01, epochs=1)
+    assert net.optimizer_.lr == 0.01 and net.history_["lr"] == [0.01]  # an explicit lr still applies...
+    assert opt.lr == 0.05  # ...to the fit's copy: it changed the caller's instance for good
     for kw in ({"l1": 0.1}, {"weight_decay": 0.1}, {"momentum": 0.5}, {"betas": (0.8, 0.9)}):
         with pytest.raises(ValueError, match="given with an Optimizer instance"):
             fastnn.MLP([X.shape[1], 8, 2], seed=0).fit(X, y, optimizer=SGD(0.1), epochs=1, **kw)
@@ -509,7 +509,7 @@ def test_resume_and_validation_targets_are_checked_like_fit_targets():
     reg = MLP([4, 8, 1], seed=0, loss="mse").fit(X, y, epochs=1)
     with pytest.raises(ValueError, match="y contains NaN"):
         reg.fit(X, bad, epochs=1, resume=True)
-    with pytest.raises(ValueError, match="y contains NaN"):
+    with pytest.raises(ValueError, match="y_val contains NaN"):
         MLP([4, 8, 1], seed=0, loss="mse").fit(X, y, epochs=1, validation_data=(X, bad))
     multi = MLP([4, 8, 3], seed=0, loss="sigmoid_bce").fit(X, (rng.random((40, 3)) < 0.5).astype(int), epochs=1)
     with pytest.raises(ValueError, match="must be 0 or 1"):
@@ -537,20 +537,24 @@ def test_fit_on_no_rows_names_X(sizes, loss):
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_a_reused_optimizer_instance_starts_fresh(optimizer):
-    # a second fit (not resume) continued the instance's moments and step from the first
+    # a second fit (not resume) continued the instance's moments and step from the first; then
+    # both models trained the one instance: b's fit reset a's moments, and a's resume differed
+    # from an uninterrupted fit
     from fastnn.nn import get_optimizer
 
     X, y = np.random.default_rng(0).standard_normal((40, 4)), np.arange(40) % 2
     opt = get_optimizer(optimizer, 0.05)
-    MLP([4, 8, 2], seed=0).fit(X, y, optimizer=opt, epochs=2, batch_size=8)
-    assert opt.step == 10
+    first = MLP([4, 8, 2], seed=0).fit(X, y, optimizer=opt, epochs=2, batch_size=8)
+    assert opt.step == 0 and opt.state is None  # the fit trained a copy
     again = MLP([4, 8, 2], seed=0).fit(X, y, optimizer=opt, epochs=2, batch_size=8)
     fresh = MLP([4, 8, 2], seed=0).fit(X, y, optimizer=get_optimizer(optimizer, 0.05), epochs=2, batch_size=8)
-    assert opt.step == 10
+    assert first.optimizer_ is not again.optimizer_ and first.optimizer_.step == 10
     np.testing.assert_array_equal(again.params, fresh.params)
     np.testing.assert_array_equal(again.optimizer_.state, fresh.optimizer_.state)
-    again.fit(X, y, epochs=1, batch_size=8, resume=True)  # resume still continues them
-    assert opt.step == 15
+    first.fit(X, y, epochs=1, batch_size=8, resume=True, optimizer=opt)  # resume continues its own copy
+    whole = MLP([4, 8, 2], seed=0).fit(X, y, optimizer=get_optimizer(optimizer, 0.05), epochs=3, batch_size=8)
+    np.testing.assert_array_equal(first.params, whole.params)
+    assert first.optimizer_.step == 15 and again.optimizer_.step == 10 and opt.step == 0
 
 
 def test_masked_values_are_refused_not_silently_used():
@@ -671,6 +675,11 @@ def test_validation_split_trains_without_a_copy_of_the_training_rows(fused):
     (dict(early_stopping="no"), TypeError, "early_stopping must be True or False"),
     (dict(fused="no"), TypeError, "fused must be True or False"),
     (dict(dropout=0.5, _sizes=[4, 3]), ValueError, r"dropout=0.5 applies to hidden layers, and sizes \[4, 3\] has none"),
+    # dict([1])'s "cannot convert dictionary update sequence element #0 to a sequence"
+    (dict(schedule="step", schedule_kwargs=[1]), TypeError, r"schedule_kwargs must be a dict of the schedule's options"),
+    # alpha (scikit-learn's name for l2) silently won over l2: l2=5.0 trained without L2
+    (dict(l2=5.0, alpha=0.0), ValueError, r"l2=5.0 and alpha=0.0 given: alpha is another name for l2"),
+    (dict(l2=0.1, alpha=0.1), ValueError, r"alpha is another name for l2 \(scikit-learn's\); pass one of them"),
 ])
 def test_fit_bad_options_name_the_option_before_training(blobs, kwargs, exc, match):
     X, y = blobs
@@ -788,10 +797,10 @@ def test_text_targets_are_refused_by_resume_validation_data_and_score(sizes, los
     X = rng.standard_normal((20, 3))
     y = (rng.random((20, sizes[-1])) < 0.5).astype(float)
     net = MLP(sizes, seed=0, loss=loss).fit(X, y, epochs=1)
-    for call in (lambda: net.fit(X, y.astype(str), epochs=1, resume=True),
-                 lambda: net.fit(X, y, epochs=1, validation_data=(X, np.full(y.shape, "a"))),
-                 lambda: net.score(X, y.astype(str))):
-        with pytest.raises(TypeError, match="y must be numeric targets, got dtype <U"):
+    for call, name in ((lambda: net.fit(X, y.astype(str), epochs=1, resume=True), "y"),
+                       (lambda: net.fit(X, y, epochs=1, validation_data=(X, np.full(y.shape, "a"))), "y_val"),
+                       (lambda: net.score(X, y.astype(str)), "y")):
+        with pytest.raises(TypeError, match=f"^{name} must be numeric targets, got dtype <U"):
             call()
     assert net.n_iter_ == 1
 
@@ -1009,3 +1018,48 @@ def test_cli_cosmetics_seed_bound_exports_and_threads_warning(capsys):
     out, err = capsys.readouterr()
     assert err.count("\n") == 1 and f"fastnn train: warning: --threads {many}, but only {usable_cores()} core" in err
     assert f"{many} thread(s)" in out  # kept as asked
+
+
+def test_alpha_alone_is_l2(blobs):
+    X, y = blobs
+    a = MLP([4, 8, 3], seed=0).fit(X, y, epochs=2, alpha=0.5)
+    b = MLP([4, 8, 3], seed=0).fit(X, y, epochs=2, l2=0.5)
+    np.testing.assert_array_equal(a.params, b.params)
+    assert a.train_state_.fit_settings["l2"] == 0.5
+
+
+def test_target_messages_name_the_argument_and_the_problem():
+    # validation_data's targets were called "y"; a 2-D y of 0/1 with one output unit was said
+    # to have "more than two values"
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    y3, y2 = np.arange(40) % 3, np.arange(40) % 2
+    with pytest.raises(ValueError, match="^y_val holds labels not seen in fit$"):
+        MLP([4, 8, 3], seed=0).fit(X, y3, epochs=1, validation_data=(X, np.r_[y3[:-1], 99]))
+    with pytest.raises(ValueError, match=r"^y_val must be 1-D labels among \[0, 1\]$"):
+        MLP([4, 8, 1], seed=0).fit(X, y2, epochs=1, validation_data=(X, y2 + 5))
+    with pytest.raises(ValueError, match="^y_val contains NaN or infinity"):
+        MLP([4, 8, 1], seed=0, loss="mse").fit(X, y2 * 1.0, epochs=1, validation_data=(X, np.r_[np.inf, y2[1:]]))
+    with pytest.raises(ValueError, match=r"^y is 2-D \(shape \(40, 1\)\) and the output has one unit: pass 1-D "
+                                         r"labels \(y.ravel\(\)\)"):
+        MLP([4, 8, 1], seed=0).fit(X, y2[:, None], epochs=1)
+    with pytest.raises(ValueError, match="^y holds labels not seen in fit$"):  # score still says y
+        MLP([4, 8, 3], seed=0).fit(X, y3, epochs=1).score(X, y3 + 7)
+    net = MLP([4, 8, 1], seed=0, loss="sigmoid_bce").fit(X, y2[:, None], epochs=1)  # loss given: multi-label
+    assert net.classes_ is None and net.predict(X).shape == (40, 1)
+
+
+def test_a_schedule_instance_is_not_changed_or_shared(blobs):
+    # like an optimizer instance: fit started (and ReduceOnPlateau divided) the caller's schedule,
+    # so one given to two models linked their learning rates
+    from fastnn.nn import ReduceOnPlateau
+
+    X, y = blobs
+    sched = ReduceOnPlateau(factor=2.0)
+    a = MLP([4, 8, 3], seed=0).fit(X, y, epochs=6, lr=0.01, schedule=sched, tol=10.0, n_iter_no_change=1)
+    assert np.isnan(sched.lr0) and a.train_state_.schedule is not sched and min(a.history_["lr"]) < 0.01
+    b = MLP([4, 8, 3], seed=0).fit(X, y, epochs=1, lr=0.5, schedule=sched)
+    assert b.history_["lr"] == [0.5] and a.train_state_.schedule.lr0 == 0.01
+    a.fit(X, y, epochs=1, resume=True, schedule=sched)  # the same class and settings: accepted
+    with pytest.raises(ValueError, match="so schedule would be ignored"):
+        a.fit(X, y, epochs=1, resume=True, schedule=ReduceOnPlateau(factor=3.0))

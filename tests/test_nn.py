@@ -513,3 +513,53 @@ def test_schedule_and_optimizer_options_are_not_dropped():
     X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match="schedule options"):
         MLP([2, 1], seed=0).fit(X, y, epochs=1, schedule=Cosine(), schedule_kwargs={"t_max": 3})
+
+
+def test_native_name_only_for_the_built_in_updates():
+    """The native epoch picked the algorithm by opt.name: a subclass of SGD that clipped its
+    gradients trained as plain SGD, and one with a new name was refused."""
+    from fastnn.nn.optimizers import OPTIMIZERS, SGD, Adam, Optimizer, native_name
+
+    for name, cls in OPTIMIZERS.items():
+        assert native_name(cls()) == name
+
+    class Defaults(Adam):  # other defaults only: the same update
+        def __init__(self, lr=0.01):
+            super().__init__(lr, beta1=0.8)
+
+    class Renamed(SGD):
+        name = "mysgd"
+
+    class Clipped(SGD):
+        def _apply(self, p, g, s, lr, l2, l1, wd, backend):
+            super()._apply(p, np.clip(g, -1, 1), s, lr, l2, l1, wd, backend)
+
+    class MoreState(Adam):
+        n_state = 3
+
+    class Sign(Optimizer):
+        name = "sign"
+
+        def _apply(self, p, g, s, lr, l2, l1, wd, backend):
+            p -= lr * np.sign(g)
+
+    assert native_name(Defaults()) == "adam" and native_name(Renamed()) == "sgd"
+    assert [native_name(o()) for o in (Clipped, MoreState, Sign)] == [None, None, None]
+    patched = SGD()
+    patched.update = lambda *a, **k: None
+    assert native_name(patched) is None
+
+
+def test_fresh_copy_has_the_settings_and_none_of_the_state():
+    from fastnn.nn import FlatLayout
+
+    layout = FlatLayout([3, 4, 2])
+    params, grads = np.ones(layout.size), np.ones(layout.size)
+    opt = Adam(0.05, beta1=0.7, weight_decay=0.1)
+    opt.setup(layout, params, grads)
+    opt.update(0.05)
+    state = opt.state.copy()
+    new = opt.fresh_copy()
+    assert type(new) is Adam and new.get_config() == opt.get_config()
+    assert new.state is None and new.step == 0 and new._views is None
+    assert opt.step == 1 and np.array_equal(opt.state, state)  # the original as it was

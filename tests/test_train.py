@@ -215,6 +215,148 @@ def test_cosine_schedule_anneals_over_the_fits_epochs():
     np.testing.assert_allclose(net.history_["lr"], 0.1 * (1 + np.cos(np.pi * np.arange(4) / 8)) / 2)
 
 
+def test_cosine_resume_takes_a_new_t_max_and_refuses_epochs_at_lr_zero():
+    # the first fit's t_max (its epochs) ended the annealing: a resume ran its epochs at lr 0,
+    # silently, and schedule_kwargs={"t_max": ...} to extend it was refused
+    X, y = _problem("mse", np.float64, n=30, sizes=(3, 1))
+    kw = dict(lr=0.1, tol=None, schedule="cosine")
+    net = MLP([3, 1], dtype=np.float64, seed=0, loss="mse").fit(X, y, epochs=2, **kw)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=r"lr 0 at t_max=2 epochs, so epochs 3 to 7 would not train; pass "
+                                         r"schedule_kwargs=\{'t_max': 7\}"):
+        net.fit(X, y, epochs=5, resume=True)
+    assert net.n_iter_ == 2 and np.array_equal(net.params, before) and net.train_state_.schedule.t_max == 2
+    with pytest.raises(ValueError, match="so schedule_kwargs would be ignored"):  # other options: still refused
+        net.fit(X, y, epochs=5, resume=True, schedule_kwargs={"t_max": 7, "min_lr": 0.01})
+    net.fit(X, y, epochs=5, resume=True, schedule_kwargs={"t_max": 7})
+    lrs = net.history_["lr"]
+    np.testing.assert_allclose(lrs[:2], [0.1, 0.05])  # the epochs done keep their rates
+    np.testing.assert_allclose(lrs[2:], 0.1 * (1 + np.cos(np.pi * np.arange(2, 7) / 7)) / 2)
+    assert min(lrs) > 0 and not np.array_equal(net.params, before) and net.train_state_.schedule.t_max == 7
+    # t_max set for the whole run at the first fit: two fits train as one
+    whole = MLP([3, 1], dtype=np.float64, seed=0, loss="mse").fit(X, y, epochs=6, schedule_kwargs={"t_max": 6}, **kw)
+    half = MLP([3, 1], dtype=np.float64, seed=0, loss="mse").fit(X, y, epochs=3, schedule_kwargs={"t_max": 6}, **kw)
+    half.fit(X, y, epochs=3, resume=True)
+    np.testing.assert_array_equal(half.params, whole.params)
+    assert half.history_["lr"] == whole.history_["lr"]
+    # a fit past its own t_max is refused too; with min_lr > 0 the rate holds there, as documented
+    with pytest.raises(ValueError, match="t_max=3 epochs, so epochs 4 to 5 would not train"):
+        MLP([3, 1], seed=0, loss="mse").fit(X, y, epochs=5, schedule_kwargs={"t_max": 3}, **kw)
+    held = MLP([3, 1], seed=0, loss="mse").fit(X, y, epochs=5, schedule_kwargs={"t_max": 3, "min_lr": 0.01}, **kw)
+    assert held.history_["lr"][3:] == [0.01, 0.01]
+
+
+def _digits500():
+    X, y = load_embedded("digits")
+    return X[:500], y[:500]
+
+
+#: early stopping that, split after 8 epochs, has its best epoch (6) behind it and a counter at 1:
+#: a resume that reset either trained on past epoch 11 and ended on other weights
+ES_KW = dict(early_stopping=True, n_iter_no_change=3, tol=0.0, lr=3e-2, validation_fraction=0.3)
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_early_stopping_resume_equals_one_fit(fused):
+    # the first fit ended on its best weights, and resume trained on from those with a fresh
+    # best score and counter: max |diff| 0.21 from the uninterrupted fit
+    X, y = _digits500()
+    kw = dict(ES_KW, fused=fused)
+    whole = MLP([64, 40, 10], dtype=np.float64, seed=0).fit(X, y, epochs=12, **kw)
+    assert whole.stopped_by_ == "early_stopping" and whole.n_iter_ == 11
+    for split in (6, 8):  # 6: the last epoch is not the best (the fit ends on other weights than its last)
+        half = MLP([64, 40, 10], dtype=np.float64, seed=0).fit(X, y, epochs=split, **kw)
+        assert half.stopped_by_ == "max_epochs" and half.train_state_.no_improve == 1
+        best = int(np.argmax(half.history_["val_score"]))
+        assert best < split - 1 and half.train_state_.last_params is not None
+        half.fit(X, y, epochs=12 - split, resume=True, fused=fused)
+        np.testing.assert_array_equal(half.params, whole.params)
+        assert half.history_ == whole.history_ | {"time": half.history_["time"]}
+        assert (half.n_iter_, half.stopped_by_) == (11, "early_stopping")
+
+
+def test_early_stopping_resume_after_a_keyboard_interrupt_in_a_callback():
+    # Ctrl-C in a callback (the epoch is counted): the fit ends on the best weights as always,
+    # and a resume goes on from the last ones with the stopping state of that epoch
+    from sklearn.model_selection import train_test_split
+
+    X, y = _digits500()
+    val = train_test_split(np.arange(500), test_size=0.3, random_state=0, stratify=y)[1]  # fit's split (seed 0)
+    whole = MLP([64, 40, 10], dtype=np.float64, seed=0).fit(X, y, epochs=12, **ES_KW)
+    net, kw = MLP([64, 40, 10], dtype=np.float64, seed=0), ES_KW
+    for stop_at in (5, 7, 9):
+        def interrupt(logs, stop_at=stop_at):
+            if logs["epoch"] == stop_at:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            net.fit(X, y, epochs=12 - net.n_iter_, callbacks=[interrupt], **kw)
+        kw = {"resume": True}
+        assert net.n_iter_ == stop_at + 1 and net.stopped_by_ == "interrupted"
+        assert net.score(X[val], y[val]) == max(net.history_["val_score"])  # on the best weights so far
+    net.fit(X, y, epochs=12 - net.n_iter_, resume=True)
+    np.testing.assert_array_equal(net.params, whole.params)
+    assert (net.n_iter_, net.stopped_by_) == (11, "early_stopping")
+
+
+def test_a_resume_interrupted_in_its_first_epoch_keeps_the_best_weights(monkeypatch):
+    # a resume goes on from the last epoch's weights: one that ends before an epoch does must
+    # leave the model on the best ones, the last still kept for the next resume
+    X, y = _digits500()
+    net = MLP([64, 40, 10], dtype=np.float64, seed=0).fit(X, y, epochs=6, **ES_KW)
+    best, last = net.params.copy(), net.train_state_.last_params.copy()
+    assert not np.array_equal(best, last)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(net.optimizer_, "update", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, y, epochs=6, resume=True, fused=False)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(net.params, best)
+    np.testing.assert_array_equal(net.train_state_.last_params, last)
+    assert net.n_iter_ == 6
+    net.fit(X, y, epochs=6, resume=True)
+    whole = MLP([64, 40, 10], dtype=np.float64, seed=0).fit(X, y, epochs=12, **ES_KW)
+    np.testing.assert_array_equal(net.params, whole.params)
+
+
+@needs_epoch
+def test_an_optimizer_subclass_with_its_own_update_trains_on_the_composed_loop():
+    # fused=None ran the native epoch by opt.name: ClippedSGD (name "sgd") trained as plain SGD,
+    # and an optimizer with a new name was refused ("optimizer must be one of [...]")
+    from fastnn.nn import SGD, Optimizer
+
+    class ClippedSGD(SGD):
+        def _apply(self, p, g, s, lr, l2, l1, wd, backend):
+            np.clip(g, -1e-3, 1e-3, out=g)
+            super()._apply(p, g, s, lr, l2, l1, wd, backend)
+
+    class SignSGD(Optimizer):
+        name = "signsgd"
+
+        def _apply(self, p, g, s, lr, l2, l1, wd, backend):
+            p -= lr * np.sign(g + l2 * p)
+
+    class RenamedSGD(SGD):  # the update of SGD: the native epoch runs it
+        name = "renamed"
+
+    X, y = _problem("softmax_xent", np.float64, n=60, sizes=(6, 8, 3))
+
+    def fit(opt, fused):
+        return MLP([6, 8, 3], dtype=np.float64, seed=0).fit(X, y, optimizer=opt, epochs=3, batch_size=8,
+                                                            fused=fused).params
+
+    plain = fit(SGD(0.1), None)
+    for cls in (ClippedSGD, SignSGD):
+        np.testing.assert_array_equal(fit(cls(0.1), None), fit(cls(0.1), False))
+        assert not np.allclose(fit(cls(0.1), None), plain)
+        with pytest.raises(ValueError, match=f"fused=True but the optimizer {cls.__name__} is not a built-in one"):
+            fit(cls(0.1), True)
+    np.testing.assert_array_equal(fit(RenamedSGD(0.1), True), plain)
+
+
 def test_divergence_raises_and_keeps_last_finite_weights():
     X, y = _problem("mse", np.float32, n=64, sizes=(5, 1))
     y = 1e3 * y

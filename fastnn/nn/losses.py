@@ -5,7 +5,13 @@ kernels and the native epoch do:
 
 * ``softmax_xent``: labels int32 [n]; mean cross-entropy of softmax(logits).
 * ``sigmoid_bce``: targets [n, outputs] in [0, 1]; sum of BCE / n (scikit-learn's log loss).
-* ``mse``: targets [n, outputs]; sum of squares / (2 n) (scikit-learn's squared loss).
+* ``mse``: targets [n, k outputs]; ``sum((out - target)^2) / (2 n)``, summed over the k
+  outputs and averaged over the n rows; gradient ``(out - target) / n``. That gradient is
+  scikit-learn's (so MLP trains to its weights), but scikit-learn *reports* its squared loss
+  (``loss_``, ``loss_curve_``) as the mean over outputs too, ``sum / (2 n k)``: for k > 1
+  fastnn's loss value (``history_["loss"]``) is k times scikit-learn's data term (the same
+  for k = 1). ``fastnn.estimators.MLPRegressor`` converts its reported loss to
+  scikit-learn's (the native epoch's ``loss_div=k``); this class is not used there.
 
 L2 follows scikit-learn: ``loss += 0.5 * alpha * sum(W^2) / rows`` and
 ``dW += alpha * W / rows`` (biases never penalised). L1 and decoupled weight

@@ -8,6 +8,7 @@ without. ``step`` counts the updates done (Adam's t is step + 1 on the next one)
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -16,7 +17,7 @@ from .. import kernels
 from .flat import FlatLayout
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW", "OPTIMIZERS",
-           "get_optimizer"]
+           "get_optimizer", "native_name"]
 
 
 def _lr(lr) -> float:
@@ -62,6 +63,16 @@ class Optimizer:
             (params[nw:], grads[nw:], tuple(st[k, nw:] for k in range(self.n_state))),
         )
         self._whole = (params, grads, tuple(st[k] for k in range(self.n_state)))
+
+    def fresh_copy(self) -> "Optimizer":
+        """A copy of the same class and hyperparameters with no state and step 0: what a fit
+        trains, so the caller's instance is never changed and never shared by two models."""
+        bound = (self.state, self._views, getattr(self, "_whole", None))
+        # deepcopy (a subclass may hold mutable settings), but neither the state nor the
+        # views of another network's buffers: the memo maps them to None
+        new = copy.deepcopy(self, {id(o): None for o in bound if o is not None})
+        new.step = 0
+        return new
 
     def reset(self) -> None:
         """Forget the state and the update count."""
@@ -201,6 +212,27 @@ class AdamW(Adam):
 
 
 OPTIMIZERS = {c.name: c for c in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW)}
+
+#: what decides the update an optimizer computes; the native epoch runs a built-in class's own
+_UPDATE_ATTRS = frozenset({"update", "_apply", "epoch_kwargs", "setup", "n_state", "_hyper", "_nesterov"})
+
+
+def native_name(opt: Optimizer) -> Optional[str]:
+    """The built-in algorithm ``kernels.train_epoch`` runs for `opt`, or None when it cannot.
+
+    A built-in class, or a subclass of one that overrides none of what the update computes
+    (e.g. only ``__init__`` defaults, or ``name``), updates exactly as that built-in: its name.
+    A subclass that overrides an update method (gradient clipping in ``_apply``...) or a new
+    Optimizer: None, and the loop calls ``opt.update`` itself (the composed epoch).
+    """
+    mro = type(opt).__mro__
+    base = next((c for c in mro if c in OPTIMIZERS.values()), None)
+    if base is None:
+        return None
+    between = mro[:mro.index(base)]  # the user's classes above the built-in one
+    if any(_UPDATE_ATTRS & vars(c).keys() for c in between) or _UPDATE_ATTRS & vars(opt).keys():
+        return None
+    return base.name
 
 
 def get_optimizer(optimizer, lr: Optional[float] = None, **kwargs) -> Optimizer:

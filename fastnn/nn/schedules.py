@@ -10,8 +10,9 @@ handled the plateau (training goes on), False lets the loop stop.
   time is counted in samples seen).
 * ``step``: ``lr0 * gamma ** (epoch // step_size)``.
 * ``cosine``: ``min_lr + (lr0 - min_lr) (1 + cos(pi epoch / t_max)) / 2``, held at
-  min_lr after t_max (``MLP.fit(schedule="cosine")`` sets t_max to its ``epochs``;
-  ``Cosine()`` made directly defaults to 100).
+  min_lr after t_max (``MLP.fit(schedule="cosine")`` sets t_max to its ``epochs``, and
+  refuses epochs past t_max when min_lr is 0, as they would not train; a resumed fit may
+  take a new t_max; ``Cosine()`` made directly defaults to 100).
 * ``adaptive`` (reduce on plateau, scikit-learn's): on a plateau divide lr by
   ``factor`` (5) unless it is already <= min_lr (1e-6), in which case stop.
 """
