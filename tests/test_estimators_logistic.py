@@ -220,6 +220,22 @@ def test_logistic_saga_convergence_warning_like_sklearn(binary):
         LogisticRegression(solver="saga", l1_ratio=1.0, max_iter=2).fit(*binary)
 
 
+def test_lbfgs_and_newton_cholesky_warnings_read_as_sklearns(binary):
+    """Word for word: the lbfgs ConvergenceWarning with scikit-learn's advice paragraph, and the
+    Newton solver's warnings naming NewtonCholeskySolver (they named fastnn's private subclass)."""
+    X, y = binary
+    texts = []
+    for est in (skl.LogisticRegression(max_iter=3), LogisticRegression(max_iter=3)):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            est.fit(X, y)
+        texts.append([str(x.message) for x in w if issubclass(x.category, ConvergenceWarning)])
+    assert texts[0] == texts[1] and "alternative solver options" in texts[0][0]
+    from fastnn.estimators._logistic_solvers import _CholeskyNewtonSolver
+
+    assert _CholeskyNewtonSolver.__name__ == "NewtonCholeskySolver"
+
+
 @pytest.mark.parametrize("solver", ["saga", "gd"])
 def test_logistic_saga_non_finite_raises_like_sklearn(binary, solver):
     # a warm start from NaN coefficients: scikit-learn's saga raises; fastnn's ran max_iter

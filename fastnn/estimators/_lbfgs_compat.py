@@ -28,6 +28,12 @@ except ImportError:  # pragma: no cover
         return min(result.nit, max_iter) if max_iter is not None else result.nit
 
 
+try:  # the advice scikit-learn's LogisticRegression appends to its lbfgs ConvergenceWarning
+    from sklearn.linear_model._logistic import _LOGISTIC_SOLVER_CONVERGENCE_MSG
+except ImportError:  # pragma: no cover
+    _LOGISTIC_SOLVER_CONVERGENCE_MSG = None
+
+
 try:
     from sklearn.utils.fixes import _sparse_linalg_cg
 except ImportError:  # pragma: no cover -- scikit-learn dropped it with scipy < 1.12

@@ -20,7 +20,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .. import kernels as K
 from ..threads import one_blas_thread
-from ._lbfgs_compat import CallbackSupportMixin, _check_optimize_result, _get_additional_lbfgs_options_dict
+from ._lbfgs_compat import (_LOGISTIC_SOLVER_CONVERGENCE_MSG, CallbackSupportMixin, _check_optimize_result,
+                            _get_additional_lbfgs_options_dict)
 from ._linear_base import _backward, _dense, _fista, _forward, _spectral_sq
 from ._logistic_solvers import SOLVERS as _SOLVERS, SPARSE_SOLVERS, check_liblinear_data, solve
 from ._sag import logistic_sag
@@ -259,7 +260,9 @@ class _LogisticBase(CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, Base
             if hooks is not None:
                 hooks.close()
             # int32, as scikit-learn's
-            self.n_iter_ = np.array([_check_optimize_result("lbfgs", res, self.max_iter)], dtype=np.int32)
+            n_iter = _check_optimize_result("lbfgs", res, self.max_iter,
+                                            extra_warning_msg=_LOGISTIC_SOLVER_CONVERGENCE_MSG)  # its whole text
+            self.n_iter_ = np.array([n_iter], dtype=np.int32)
             x = res.x
         self.coef_, self.intercept_ = self._coef_intercept(x, n_f, k)
         if self.solver == "liblinear" and not self.fit_intercept:

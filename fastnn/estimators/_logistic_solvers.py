@@ -271,6 +271,11 @@ class _CholeskyNewtonSolver(NewtonCholeskySolver):
         self.coef_newton, self.gradient_times_newton = step, g_step
 
 
+# scikit-learn's warnings name the solver by its class ("The inner solver of NewtonCholeskySolver
+# ..."): a filter on that text must catch this one's too
+_CholeskyNewtonSolver.__name__ = _CholeskyNewtonSolver.__qualname__ = NewtonCholeskySolver.__name__
+
+
 def check_liblinear_data(X, n_classes):
     """scikit-learn's refusals of data liblinear cannot fit (before any other check of it)."""
     if n_classes > 2:
