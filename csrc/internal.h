@@ -117,7 +117,9 @@ extern __thread int fnn_omp_limit_set_here;
  * was set in another Python thread (OpenMP limits are per thread) does not cap it */
 static inline int fnn_thread_limit(void) {
 #ifdef _OPENMP
-    int t = fnn_num_threads, omp = omp_get_max_threads();
+    int t = fnn_num_threads;
+    if (t <= 1) return 1; /* (one thread asked for: no call into the runtime) */
+    int omp = omp_get_max_threads();
     int left = fnn_omp_limit_set_here ? fnn_omp_limit_set_here : fnn_omp_default_limit;
     return omp < left && omp < t ? omp : t;
 #else
